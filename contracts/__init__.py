@@ -1,0 +1,1 @@
+"""Versioned message contracts: marshmallow schemas, exported as JSON Schema and AsyncAPI."""

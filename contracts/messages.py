@@ -1,0 +1,171 @@
+"""Messages the services exchange as Nameko events.
+
+Each is published on the producer's ``<service>.events`` topic exchange with the
+event type as routing key (Nameko's convention), JSON-encoded. ``MESSAGES`` is
+the registry the dispatcher, the handlers, the JSON Schema export and the
+AsyncAPI document all read, so the four cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from contracts.base import Message, StrictInt, bounded_str
+
+LEVELS = ("P1", "P2", "P3", "P4")
+LEVEL_NAMES = {
+    "P1": {"zh-CN": "紧急", "en": "urgent"},
+    "P2": {"zh-CN": "高", "en": "high"},
+    "P3": {"zh-CN": "中", "en": "medium"},
+    "P4": {"zh-CN": "低", "en": "low"},
+}
+OWNER_KINDS = ("person", "team", "strategy")
+NOTIFICATION_KINDS = ("alert_raised", "case_assigned", "escalation_step", "sla_warning", "digest")
+
+
+class _Part(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class OwnerRef(_Part):
+    """Who is responsible: a person, a team, or an assignment strategy name."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(OWNER_KINDS))
+    id = bounded_str(128, required=True)
+
+
+class RuleRef(_Part):
+    id = bounded_str(128, required=True)
+    version = StrictInt(required=True, validate=validate.Range(min=1))
+    name = bounded_str(200, required=True)
+
+
+class CustomerRef(_Part):
+    id = bounded_str(128, required=True)
+    name = bounded_str(200, allow_none=True)
+    tier = bounded_str(32, allow_none=True)
+
+
+class EventRef(_Part):
+    """The feedback event an alert was raised on (a summary, not the whole event)."""
+
+    source = bounded_str(64, required=True)
+    event_id = bounded_str(128, required=True)
+    occurred_at = fields.AwareDateTime(required=True, format="iso")
+    channel = bounded_str(32, required=True)
+    touchpoint = bounded_str(64, allow_none=True)
+    scores = fields.Dict(keys=fields.String(), values=fields.Integer())
+    text = fields.String(validate=validate.Length(max=10_000), allow_none=True)
+    tags = fields.List(fields.String())
+
+
+class AlertRaisedV1(Message):
+    """An alert rule matched a feedback event (预警)."""
+
+    alert_id = bounded_str(128, required=True)
+    raised_at = fields.AwareDateTime(required=True, format="iso")
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    rule = fields.Nested(RuleRef, required=True)
+    owner = fields.Nested(OwnerRef, required=True)
+    channels = fields.List(bounded_str(32), required=True)
+    customer = fields.Nested(CustomerRef, required=True)
+    event = fields.Nested(EventRef, required=True)
+    trace = fields.List(fields.Dict(), metadata={"description": "why the rule fired"})
+
+
+class CaseOpenedV1(Message):
+    """A case (工单) was opened for an alert."""
+
+    case_id = bounded_str(128, required=True)
+    alert_id = bounded_str(128, required=True)
+    opened_at = fields.AwareDateTime(required=True, format="iso")
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    status = bounded_str(32, required=True)
+    title = bounded_str(300, required=True)
+    customer = fields.Nested(CustomerRef, required=True)
+    rule = fields.Nested(RuleRef, required=True)
+
+
+class CaseAssignedV1(Message):
+    """A case got an owner (负责人), first or by reassignment."""
+
+    case_id = bounded_str(128, required=True)
+    assignee = fields.Nested(OwnerRef, required=True)
+    assigned_at = fields.AwareDateTime(required=True, format="iso")
+    assigned_by = bounded_str(128, required=True)
+    reason = bounded_str(1000, required=True)
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    customer_id = bounded_str(128, required=True)
+
+
+class NotificationRequestedV1(Message):
+    """Ask notify to tell a recipient about something, on the given channels."""
+
+    notification_id = bounded_str(200, required=True, metadata={"description": "idempotency key"})
+    requested_at = fields.AwareDateTime(required=True, format="iso")
+    kind = fields.String(required=True, validate=validate.OneOf(NOTIFICATION_KINDS))
+    recipient = fields.Nested(OwnerRef, required=True)
+    channels = fields.List(bounded_str(32), required=True, validate=validate.Length(min=1))
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    case_id = bounded_str(128, allow_none=True)
+    context = fields.Dict(keys=fields.String(), required=True)
+
+
+class NotificationDeliveredV1(Message):
+    """Outcome of one notification on one channel (delivered or failed for good)."""
+
+    notification_id = bounded_str(200, required=True)
+    channel = bounded_str(32, required=True)
+    recipient = fields.Nested(OwnerRef, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("delivered", "failed")))
+    attempts = StrictInt(required=True, validate=validate.Range(min=1))
+    finished_at = fields.AwareDateTime(required=True, format="iso")
+    message_id = bounded_str(300, allow_none=True)
+    error = bounded_str(2000, allow_none=True)
+
+
+class CauseRef(_Part):
+    kind = fields.String(required=True, validate=validate.OneOf(("feedback", "alert", "case")))
+    key = bounded_str(300, required=True)
+
+
+class ProfileUpdatedV1(Message):
+    """A customer's experience profile (体验档案) changed."""
+
+    customer_id = bounded_str(128, required=True)
+    cause = fields.Nested(CauseRef, required=True)
+    updated_at = fields.AwareDateTime(required=True, format="iso")
+    feedback_count = StrictInt(required=True)
+    latest_scores = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    name: str
+    schema: type[Message]
+    producer: str
+    description: str
+
+    @property
+    def exchange(self) -> str:
+        return f"{self.producer}.events"
+
+
+MESSAGES: dict[str, MessageSpec] = {
+    spec.name: spec
+    for spec in (
+        MessageSpec("alert_raised", AlertRaisedV1, "alerts", "an alert rule matched an event"),
+        MessageSpec("case_opened", CaseOpenedV1, "cases", "a case was opened for an alert"),
+        MessageSpec("case_assigned", CaseAssignedV1, "cases", "a case was (re)assigned"),
+        MessageSpec(
+            "notification_requested", NotificationRequestedV1, "cases", "notify a recipient"
+        ),
+        MessageSpec(
+            "notification_delivered", NotificationDeliveredV1, "notify", "delivery outcome"
+        ),
+        MessageSpec("profile_updated", ProfileUpdatedV1, "profiles", "a profile changed"),
+    )
+}

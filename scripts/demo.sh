@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The main job: install everything, start the whole stack on this machine, feed
+# it the sample stream and show what it produced; keeps running until Ctrl-C.
+source "$(dirname "$0")/lib.sh"
+setup_all
+
+SMTP_PORT="${SMTP_PORT:-8025}"
+export SMTP_PORT
+CX=".venv/bin/cxctl"
+PIDS=()
+
+stop_all() {
+  log "stopping the services"
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all EXIT
+trap 'exit 0' INT TERM
+
+log "starting a local SMTP server on 127.0.0.1:$SMTP_PORT (mail kept in var/mail)"
+.venv/bin/python -c "import mailbox; mailbox.Maildir('var/mail', create=True)"
+.venv/bin/python -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox var/mail \
+  > var/log/smtp.log 2>&1 &
+PIDS+=($!)
+
+for service in alerts cases profiles notify; do
+  log "starting the $service service (log: var/log/$service.log)"
+  .venv/bin/nameko run --config deploy/config.yaml "services.$service.service" \
+    > "var/log/$service.log" 2>&1 &
+  PIDS+=($!)
+done
+
+log "waiting for the services to answer"
+for _ in $(seq 1 60); do
+  $CX --timeout 2 stats >/dev/null 2>&1 && break
+  sleep 1
+done
+
+log "applying the sample rules and recipients"
+$CX rules apply samples/rules.yaml
+$CX recipients apply samples/recipients.yaml
+
+log "publishing the sample stream ($(wc -l < samples/feedback.jsonl) events) and $(wc -l < samples/malformed.jsonl) malformed messages"
+$CX publish samples/feedback.jsonl
+$CX publish samples/malformed.jsonl
+$CX wait-idle --timeout 600
+
+log "summary"
+$CX stats
+echo
+$CX alerts list --limit 8
+echo
+$CX cases list --limit 8
+echo
+busiest=$(.venv/bin/python -c "
+import collections, json
+c = collections.Counter(json.loads(l)['customer']['id'] for l in open('samples/feedback.jsonl'))
+print(c.most_common(1)[0][0])")
+$CX profile show "$busiest" --timeline 8
+echo
+echo "emails delivered to the local SMTP server: $(ls var/mail/new | wc -l) (in var/mail/new)"
+echo "try: $CX alerts list --json | $CX cases show <CASE-ID> | $CX profile show $busiest --json"
+log "running; press Ctrl-C to stop"
+wait

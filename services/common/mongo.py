@@ -1,0 +1,161 @@
+"""MongoDB access: one DependencyProvider, plain domain stores, the inbox.
+
+Services use pymongo only (no server specifics) so the code runs unchanged
+against the embedded wire-protocol server and a real replica set. They keep to
+the update shapes both handle identically (``docs/store.md``; each is pinned by
+``tests/store/``):
+
+* datetimes are written by insert/replace, ``$setOnInsert``, ``$currentDate`` or
+  inside a subdocument value of ``$set``, never as a bare ``$set`` leaf;
+* no array update operators; lists live in their own collection or as keyed
+  subdocuments (``$set: {"open_cases.<id>": {...}}``);
+* no ``$ne`` against arrays or subdocuments, and ``$ne`` only on fields that are
+  initialised when the document is inserted;
+* dotted-path updates only on documents that already exist;
+* no ``$min``/``$max`` on datetimes (``$max`` on integers is fine).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from nameko.extensions import DependencyProvider
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from contracts.base import utcnow
+from services.common import settings
+
+log = logging.getLogger(__name__)
+
+
+def make_client(uri: str | None = None, appname: str = "cx") -> MongoClient:
+    return MongoClient(
+        uri or settings.get("MONGO_URI"),
+        tz_aware=True,
+        appname=appname,
+        serverSelectionTimeoutMS=5000,
+        connectTimeoutMS=5000,
+    )
+
+
+def database_name(service_name: str) -> str:
+    return f"{settings.get('MONGO_DB_PREFIX')}{service_name}"
+
+
+class Store:
+    """Base of each service's domain store: wraps its database with domain verbs.
+
+    Subclasses return their indexes from ``indexes()`` (collection → list of
+    IndexModel); ``ensure_indexes`` creates them at start-up.
+    """
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def indexes(self) -> dict[str, list]:
+        return {}
+
+    def ensure_indexes(self) -> None:
+        for collection, models in self.indexes().items():
+            if models:
+                self.db[collection].create_indexes(models)
+
+    # Every service counts what its consumers dead-lettered (the DLQ holds the body).
+    def record_dead_letter(self, queue: str, reason: str, attempts: int, body: bytes) -> None:
+        raw = body if isinstance(body, bytes) else str(body).encode("utf-8", "replace")
+        self.db.dead_letters.insert_one({
+            "queue": queue, "reason": reason, "attempts": attempts, "at": utcnow(),
+            "size": len(raw), "preview": raw[:500].decode("utf-8", "replace"),
+        })
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        rows = self.db.dead_letters.aggregate([{"$group": {"_id": "$queue", "n": {"$sum": 1}}}])
+        return {row["_id"]: row["n"] for row in rows}
+
+
+class MongoStore(DependencyProvider):
+    """Injects the service's domain store; one client per service container.
+
+    The database is ``<MONGO_DB_PREFIX><service name>``: a service never reads
+    another service's collections.
+    """
+
+    def __init__(self, store_cls: type[Store]):
+        self.store_cls = store_cls
+
+    def setup(self) -> None:
+        service = self.container.service_name
+        self.client = make_client(appname=f"cx-{service}")
+        self.store = self.store_cls(self.client[database_name(service)])
+        self.store.ensure_indexes()
+
+    def stop(self) -> None:
+        self.client.close()
+
+    def kill(self) -> None:
+        self.client.close()
+
+    def get_dependency(self, worker_ctx) -> Store:
+        return self.store
+
+
+class Inbox:
+    """Idempotency for message handlers, backed by a compound unique index.
+
+    ``begin`` claims a key: it answers False when the work was already done
+    (a redelivery or a resend: skip it) and True when it must run, either
+    for the first time or again after a crash part-way (the handler's steps
+    are each idempotent, so running them again is safe).
+    """
+
+    def __init__(self, collection: Collection, key_fields: Iterable[str]):
+        self.collection = collection
+        self.key_fields = tuple(key_fields)
+
+    def index(self):
+        from pymongo import ASCENDING, IndexModel
+
+        return IndexModel(
+            [(f, ASCENDING) for f in self.key_fields], unique=True, name="idempotency_key"
+        )
+
+    def _key(self, message: dict) -> dict:
+        return {f: message[f] for f in self.key_fields}
+
+    def begin(self, message: dict, **extra: Any) -> bool:
+        key = self._key(message)
+        try:
+            self.collection.insert_one(
+                {**key, **extra, "state": "processing", "first_seen_at": utcnow(), "attempts": 1}
+            )
+            return True
+        except DuplicateKeyError:
+            doc = self.collection.find_one_and_update(
+                key, {"$inc": {"attempts": 1}, "$currentDate": {"last_seen_at": True}}
+            )
+            return doc is None or doc.get("state") != "done"
+
+    def done(self, message: dict) -> None:
+        self.collection.update_one(
+            self._key(message), {"$set": {"state": "done"}, "$currentDate": {"done_at": True}}
+        )
+
+
+def jsonable(value: Any) -> Any:
+    """Make a stored document safe for JSON (RPC replies, CLI ``--json``)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, ObjectId):
+        return str(value)
+    return value

@@ -1,0 +1,1 @@
+"""Delivery channels: one module per channel, each with ``send(...)`` and its config."""

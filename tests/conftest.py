@@ -1,0 +1,125 @@
+"""Root fixtures. Eventlet must patch sockets before anything imports them."""
+
+import warnings
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()  # noqa: E402  (must run first: see README "Tests")
+
+import mailbox  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from email import message_from_bytes, policy  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from nameko import config  # noqa: E402
+
+from services.common.mongo import make_client  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
+
+MARKERS = {"unit": "unit", "store": "store", "services": "service", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        part = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+        if part in MARKERS:
+            item.add_marker(MARKERS[part])
+
+
+def wait_until(predicate, timeout=20.0, interval=0.1, message="condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        eventlet.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def mongo_client():
+    client = make_client(MONGO_URI)
+    try:
+        client.admin.command("ping")
+    except Exception as exc:  # a clear message instead of a hang
+        pytest.exit(f"no MongoDB answers at {MONGO_URI} ({exc}); run scripts/test.sh, "
+                    "which starts the embedded server", returncode=3)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def db_prefix(mongo_client):
+    """A fresh set of databases for one test, dropped afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    yield prefix
+    for name in mongo_client.list_database_names():
+        if name.startswith(prefix):
+            mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def db(mongo_client, db_prefix):
+    return mongo_client[f"{db_prefix}store"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd, its own process) keeping mail in a Maildir."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = free_port()
+        mailbox.Maildir(str(directory), create=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+             "-c", "aiosmtpd.handlers.Mailbox", str(directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(self._listening, timeout=15, message="the SMTP sink to listen")
+
+    def _listening(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def messages(self):
+        return [message_from_bytes(bytes(m), policy=policy.default)
+                for m in mailbox.Maildir(str(self.directory), create=False)]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def smtp_sink(tmp_path):
+    sink = SmtpSink(tmp_path / "mail")
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def cx_config(rabbit_config, db_prefix, smtp_sink):
+    """Config for running services: isolated vhost, databases and mailbox."""
+    with config.patch({
+        "MONGO_URI": MONGO_URI, "MONGO_DB_PREFIX": db_prefix,
+        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_sink.port,
+        "MAX_DELIVERY_ATTEMPTS": 3, "STORE_RETRY_DELAY": 0.2,
+    }):
+        yield config
