@@ -50,13 +50,20 @@ MARK = re.compile(r"bench-(\d+)")
 
 
 def feedback(n: int, run: str) -> bytes:
-    return json.dumps({
-        "schema_version": 1, "event_id": f"{run}-{n}", "source": "bench",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "customer": {"id": f"B{n}", "name": "压测客户", "tier": "standard"},
-        "channel": "app", "touchpoint": "delivery", "scores": {"nps": 2},
-        "text": f"bench-{n} 送货太慢，客服电话一直占线，非常不满意",
-    }, ensure_ascii=False).encode("utf-8")
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "event_id": f"{run}-{n}",
+            "source": "bench",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "customer": {"id": f"B{n}", "name": "压测客户", "tier": "standard"},
+            "channel": "app",
+            "touchpoint": "delivery",
+            "scores": {"nps": 2},
+            "text": f"bench-{n} 送货太慢，客服电话一直占线，非常不满意",
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
 
 
 class Inbox:
@@ -79,8 +86,12 @@ class Inbox:
 def make_vhost() -> str:
     vhost = f"cx-bench-{uuid.uuid4().hex[:8]}"
     requests.put(f"{API}/api/vhosts/{vhost}", auth=AUTH, timeout=10).raise_for_status()
-    requests.put(f"{API}/api/permissions/{vhost}/guest", auth=AUTH, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    requests.put(
+        f"{API}/api/permissions/{vhost}/guest",
+        auth=AUTH,
+        timeout=10,
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
     return vhost
 
 
@@ -91,13 +102,13 @@ def drop_vhost(vhost: str) -> None:
 def baseline(amqp_uri: str, n: int) -> dict:
     body = feedback(0, "baseline")
     exchange = Exchange("bench.baseline", type="topic", durable=True)
-    queue = Queue(f"bench.baseline.{uuid.uuid4().hex[:6]}", exchange=exchange,
-                  routing_key="#", durable=True)
+    queue = Queue(f"bench.baseline.{uuid.uuid4().hex[:6]}", exchange=exchange, routing_key="#", durable=True)
     done = threading.Event()
     consumed = []
 
     def consume():
         with Connection(amqp_uri) as conn:
+
             def on_message(body, message):
                 message.ack()
                 consumed.append(time.perf_counter())
@@ -120,13 +131,17 @@ def baseline(amqp_uri: str, n: int) -> dict:
         producer = Producer(conn.default_channel, exchange=exchange)
         start = time.perf_counter()
         for _ in range(n):
-            producer.publish(body, routing_key="feedback.app", content_type="application/json",
-                             content_encoding="utf-8", delivery_mode=2)
+            producer.publish(
+                body,
+                routing_key="feedback.app",
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+            )
         published = time.perf_counter()
         done.wait(120)
         queue(conn.default_channel).delete()
-    return {"messages": n, "publish_rate": n / (published - start),
-            "rate": n / (consumed[-1] - start)}
+    return {"messages": n, "publish_rate": n / (published - start), "rate": n / (consumed[-1] - start)}
 
 
 def percentiles(values: list[float]) -> dict:
@@ -140,9 +155,21 @@ def start_services(env: dict) -> list[subprocess.Popen]:
     log_dir.mkdir(parents=True, exist_ok=True)
     for service in ("alerts", "cases", "profiles", "notify"):
         log = open(log_dir / f"bench-{service}.log", "w")  # noqa: SIM115 - lives with the process
-        procs.append(subprocess.Popen(
-            [str(ROOT / ".venv/bin/nameko"), "run", "--config", str(ROOT / "deploy/config.yaml"),
-             f"services.{service}.service"], cwd=ROOT, env=env, stdout=log, stderr=log))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(ROOT / ".venv/bin/nameko"),
+                    "run",
+                    "--config",
+                    str(ROOT / "deploy/config.yaml"),
+                    f"services.{service}.service",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        )
     return procs
 
 
@@ -159,14 +186,31 @@ def rpc_ready(amqp_uri: str, timeout: float = 60) -> None:
 def configure(amqp_uri: str) -> None:
     cx = [str(ROOT / ".venv/bin/cxctl"), "--amqp-uri", amqp_uri]
     rules = ROOT / "var" / "bench-rules.json"
-    rules.write_text(json.dumps({"rules": [{
-        "id": "bench-detractor", "name": "压测 / bench", "level": "P2",
-        "owner": {"kind": "person", "id": "bench.owner"}, "channels": ["email"],
-        "when": {"all": [{"field": "source", "op": "eq", "value": "bench"},
-                         {"field": "scores.nps", "op": "lte", "value": 6}]}}]}))
+    rules.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "id": "bench-detractor",
+                        "name": "压测 / bench",
+                        "level": "P2",
+                        "owner": {"kind": "person", "id": "bench.owner"},
+                        "channels": ["email"],
+                        "when": {
+                            "all": [
+                                {"field": "source", "op": "eq", "value": "bench"},
+                                {"field": "scores.nps", "op": "lte", "value": 6},
+                            ]
+                        },
+                    }
+                ]
+            }
+        )
+    )
     people = ROOT / "var" / "bench-recipients.json"
-    people.write_text(json.dumps({"people": [{"id": "bench.owner", "name": "Bench",
-                                              "email": "bench@example.com"}]}))
+    people.write_text(
+        json.dumps({"people": [{"id": "bench.owner", "name": "Bench", "email": "bench@example.com"}]})
+    )
     subprocess.run(cx + ["rules", "apply", str(rules)], check=True, capture_output=True)
     subprocess.run(cx + ["recipients", "apply", str(people)], check=True, capture_output=True)
 
@@ -192,9 +236,12 @@ def pipeline_run(amqp_uri: str, inbox: Inbox, n: int, offset: int, rate: float |
     with inbox.lock:
         got = {i: inbox.received[i] for i in sent if i in inbox.received}
     latencies = [got[i] - sent[i] for i in got]
-    out = {"events": n, "delivered": len(got),
-           "rate": len(got) / (max(got.values()) - start) if got else 0.0,
-           "latency_s": percentiles(latencies) if len(latencies) > 1 else {}}
+    out = {
+        "events": n,
+        "delivered": len(got),
+        "rate": len(got) / (max(got.values()) - start) if got else 0.0,
+        "latency_s": percentiles(latencies) if len(latencies) > 1 else {},
+    }
     if rate:
         out["offered_rate"] = rate
     return out
@@ -216,8 +263,14 @@ def main() -> int:
         smtp_port = probe.getsockname()[1]
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    env = dict(os.environ, AMQP_URI=amqp_uri, MONGO_DB_PREFIX=f"bench{uuid.uuid4().hex[:6]}_",
-               SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        AMQP_URI=amqp_uri,
+        MONGO_DB_PREFIX=f"bench{uuid.uuid4().hex[:6]}_",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        LOG_LEVEL="WARNING",
+    )
     procs = []
     try:
         base = baseline(amqp_uri, args.baseline_messages)
@@ -244,10 +297,14 @@ def main() -> int:
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
-                   f"Python {platform.python_version()}",
-        "baseline": base, "burst": burst, "paced": paced,
-        "ratios": {"burst_rate_vs_baseline": burst["rate"] / base["rate"],
-                   "paced_rate_vs_offered": paced["rate"] / args.paced_rate},
+        f"Python {platform.python_version()}",
+        "baseline": base,
+        "burst": burst,
+        "paced": paced,
+        "ratios": {
+            "burst_rate_vs_baseline": burst["rate"] / base["rate"],
+            "paced_rate_vs_offered": paced["rate"] / args.paced_rate,
+        },
     }
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
@@ -255,14 +312,20 @@ def main() -> int:
     ms = lambda s: f"{s * 1000:.0f} ms"  # noqa: E731
     print("| run | events | delivered | rate (ev/s) | ratio to baseline | p50 | p95 | p99 |")
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| baseline: raw kombu publish→consume | {base['messages']} | {base['messages']} | "
-          f"{base['rate']:.0f} | 1.000 | | | |")
-    for name, r in (("pipeline, burst (publish → email)", burst),
-                    (f"pipeline, paced at {args.paced_rate:g}/s", paced)):
+    print(
+        f"| baseline: raw kombu publish→consume | {base['messages']} | {base['messages']} | "
+        f"{base['rate']:.0f} | 1.000 | | | |"
+    )
+    for name, r in (
+        ("pipeline, burst (publish → email)", burst),
+        (f"pipeline, paced at {args.paced_rate:g}/s", paced),
+    ):
         lat = r["latency_s"]
-        print(f"| {name} | {r['events']} | {r['delivered']} | {r['rate']:.1f} | "
-              f"{r['rate'] / base['rate']:.4f} | {ms(lat['p50'])} | {ms(lat['p95'])} | "
-              f"{ms(lat['p99'])} |")
+        print(
+            f"| {name} | {r['events']} | {r['delivered']} | {r['rate']:.1f} | "
+            f"{r['rate'] / base['rate']:.4f} | {ms(lat['p50'])} | {ms(lat['p95'])} | "
+            f"{ms(lat['p99'])} |"
+        )
     ok = burst["delivered"] == burst["events"] and paced["delivered"] == paced["events"]
     return 0 if ok else 1
 

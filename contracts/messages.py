@@ -160,12 +160,8 @@ MESSAGES: dict[str, MessageSpec] = {
         MessageSpec("alert_raised", AlertRaisedV1, "alerts", "an alert rule matched an event"),
         MessageSpec("case_opened", CaseOpenedV1, "cases", "a case was opened for an alert"),
         MessageSpec("case_assigned", CaseAssignedV1, "cases", "a case was (re)assigned"),
-        MessageSpec(
-            "notification_requested", NotificationRequestedV1, "cases", "notify a recipient"
-        ),
-        MessageSpec(
-            "notification_delivered", NotificationDeliveredV1, "notify", "delivery outcome"
-        ),
+        MessageSpec("notification_requested", NotificationRequestedV1, "cases", "notify a recipient"),
+        MessageSpec("notification_delivered", NotificationDeliveredV1, "notify", "delivery outcome"),
         MessageSpec("profile_updated", ProfileUpdatedV1, "profiles", "a profile changed"),
     )
 }

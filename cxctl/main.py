@@ -145,6 +145,7 @@ def publish(ctx: Ctx, file, check, progress):
 
 # rules ------------------------------------------------------------------
 
+
 @cli.group()
 def rules():
     """Alert rules."""
@@ -169,11 +170,21 @@ def rules_list(ctx: Ctx, as_json):
     rows = call(ctx, "alerts", "list_rules")
     if as_json:
         return emit_json(rows)
-    table(rows, [("ID", "_id"), ("VER", "version"), ("LEVEL", "level"), ("ENABLED", "enabled"),
-                 ("OWNER", "owner.id"), ("NAME", "name")])
+    table(
+        rows,
+        [
+            ("ID", "_id"),
+            ("VER", "version"),
+            ("LEVEL", "level"),
+            ("ENABLED", "enabled"),
+            ("OWNER", "owner.id"),
+            ("NAME", "name"),
+        ],
+    )
 
 
 # alerts, cases, profiles ---------------------------------------------------
+
 
 @cli.group()
 def alerts():
@@ -191,8 +202,16 @@ def alerts_list(ctx: Ctx, level, customer, limit, as_json):
     rows = call(ctx, "alerts", "list_alerts", limit=limit, level=level, customer_id=customer)
     if as_json:
         return emit_json(rows)
-    table(rows, [("ALERT", "_id"), ("LEVEL", "level"), ("RULE", "rule.id"),
-                 ("CUSTOMER", "customer.id"), ("RAISED", "raised_at")])
+    table(
+        rows,
+        [
+            ("ALERT", "_id"),
+            ("LEVEL", "level"),
+            ("RULE", "rule.id"),
+            ("CUSTOMER", "customer.id"),
+            ("RAISED", "raised_at"),
+        ],
+    )
 
 
 @cli.group()
@@ -209,12 +228,19 @@ def cases():
 @click.pass_obj
 def cases_list(ctx: Ctx, status, assignee, level, limit, as_json):
     """Cases by urgency, newest first within a level."""
-    rows = call(ctx, "cases", "list_cases", limit=limit, status=status, assignee=assignee,
-                level=level)
+    rows = call(ctx, "cases", "list_cases", limit=limit, status=status, assignee=assignee, level=level)
     if as_json:
         return emit_json(rows)
-    table(rows, [("CASE", "_id"), ("LEVEL", "level"), ("STATUS", "status"),
-                 ("ASSIGNEE", "assignee.id"), ("TITLE", "title")])
+    table(
+        rows,
+        [
+            ("CASE", "_id"),
+            ("LEVEL", "level"),
+            ("STATUS", "status"),
+            ("ASSIGNEE", "assignee.id"),
+            ("TITLE", "title"),
+        ],
+    )
 
 
 @cases.command("show")
@@ -230,15 +256,16 @@ def cases_show(ctx: Ctx, case_id, as_json):
     click.echo(f"  {case['title']}")
     assignee = case.get("assignee") or {}
     click.echo(f"  assignee: {assignee.get('kind', '-')} {assignee.get('id', '')}")
-    click.echo(f"  customer: {case['customer']['id']}  rule: {case['rule']['id']} "
-               f"v{case['rule']['version']}  opened: {case['opened_at']}")
+    click.echo(
+        f"  customer: {case['customer']['id']}  rule: {case['rule']['id']} "
+        f"v{case['rule']['version']}  opened: {case['opened_at']}"
+    )
     if case["event"].get("text"):
         click.echo(f"  text: {case['event']['text']}")
     click.echo("  why it fired:")
     for step in case.get("trace", []):
         mark = "✓" if step["result"] else "✗"
-        click.echo(f"    {mark} {step['field']} {step['op']} {step['value']!r} "
-                   f"(actual {step['actual']!r})")
+        click.echo(f"    {mark} {step['field']} {step['op']} {step['value']!r} (actual {step['actual']!r})")
     click.echo("  audit:")
     for entry in case.get("audit", []):
         click.echo(f"    {entry['at']}  {entry['action']}  by {entry['actor']}: {entry['why']}")
@@ -263,8 +290,10 @@ def profile_show(ctx: Ctx, customer_id, timeline_limit, as_json):
     click.echo(f"{p['_id']}  {identity.get('name', '')}  {identity.get('tier', '')}")
     click.echo(f"  phone: {identity.get('phone', '-')}  email: {identity.get('email', '-')}")
     first, last = p.get("first_contact") or {}, p.get("last_contact") or {}
-    click.echo(f"  first contact: {first.get('at', '-')}  last contact: {last.get('at', '-')} "
-               f"via {last.get('channel', '-')}  feedback: {p.get('feedback_count', 0)}")
+    click.echo(
+        f"  first contact: {first.get('at', '-')}  last contact: {last.get('at', '-')} "
+        f"via {last.get('channel', '-')}  feedback: {p.get('feedback_count', 0)}"
+    )
     latest = ", ".join(f"{k.upper()} {v['value']}" for k, v in p.get("latest", {}).items())
     click.echo(f"  latest scores: {latest or '-'}")
     counts = sorted(p.get("alert_counts", {}).items(), key=lambda kv: -kv[1])
@@ -278,6 +307,7 @@ def profile_show(ctx: Ctx, customer_id, timeline_limit, as_json):
 
 
 # notifications -----------------------------------------------------------
+
 
 @cli.group()
 def recipients():
@@ -307,11 +337,20 @@ def deliveries_list(ctx: Ctx, status, limit, as_json):
     rows = call(ctx, "notify", "list_deliveries", limit=limit, status=status)
     if as_json:
         return emit_json(rows)
-    table(rows, [("STATUS", "status"), ("CHANNEL", "channel"), ("TO", "person"),
-                 ("CASE", "case_id"), ("SUBJECT", "subject")])
+    table(
+        rows,
+        [
+            ("STATUS", "status"),
+            ("CHANNEL", "channel"),
+            ("TO", "person"),
+            ("CASE", "case_id"),
+            ("SUBJECT", "subject"),
+        ],
+    )
 
 
 # overview ------------------------------------------------------------------
+
 
 @cli.command()
 @json_option
@@ -338,8 +377,13 @@ def stats(ctx: Ctx, as_json):
 
 
 @cli.command("wait-idle")
-@click.option("--api", envvar="RABBIT_API_URI", default="http://guest:guest@127.0.0.1:15672",
-              show_default=True, help="RabbitMQ management API")
+@click.option(
+    "--api",
+    envvar="RABBIT_API_URI",
+    default="http://guest:guest@127.0.0.1:15672",
+    show_default=True,
+    help="RabbitMQ management API",
+)
 @click.option("--timeout", "limit", default=300.0, show_default=True)
 @click.pass_obj
 def wait_idle(ctx: Ctx, api, limit):
@@ -353,8 +397,11 @@ def wait_idle(ctx: Ctx, api, limit):
     quiet = 0
     while time.monotonic() < deadline:
         queues = requests.get(f"{base}/api/queues/{vhost}", auth=auth, timeout=5).json()
-        busy = sum(q.get("messages", 0) for q in queues
-                   if (q["name"].startswith(("cx.", "evt-")) and not q["name"].endswith(".dlq")))
+        busy = sum(
+            q.get("messages", 0)
+            for q in queues
+            if (q["name"].startswith(("cx.", "evt-")) and not q["name"].endswith(".dlq"))
+        )
         quiet = quiet + 1 if busy == 0 else 0
         if quiet >= 3:  # the management API samples every few seconds
             click.echo("idle")

@@ -48,14 +48,46 @@ def wait_until(predicate, timeout=20.0, interval=0.1, message="condition"):
         eventlet.sleep(interval)
 
 
+def wait_queues_idle(
+    amqp_uri: str, quiet: float = 6.0, timeout: float = 60.0, api: str = "http://127.0.0.1:15672"
+) -> None:
+    """Wait until no queue of the URI's vhost holds a message (ready or unacked).
+
+    The management API refreshes its figures every 5 s, so the queues must be
+    seen empty continuously for ``quiet`` seconds before this returns.
+    """
+    from urllib.parse import quote, urlparse
+
+    import requests
+
+    vhost = quote(urlparse(amqp_uri).path.lstrip("/") or "/", safe="")
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while time.monotonic() < deadline:
+        queues = requests.get(f"{api}/api/queues/{vhost}", auth=("guest", "guest"), timeout=5).json()
+        busy = sum(q.get("messages", 0) for q in queues if not q["name"].endswith(".dlq"))
+        now = time.monotonic()
+        if busy:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        elif now - idle_since >= quiet:
+            return
+        eventlet.sleep(0.5)
+    raise AssertionError(f"queues of {amqp_uri} still busy after {timeout}s")
+
+
 @pytest.fixture(scope="session")
 def mongo_client():
     client = make_client(MONGO_URI)
     try:
         client.admin.command("ping")
     except Exception as exc:  # a clear message instead of a hang
-        pytest.exit(f"no MongoDB answers at {MONGO_URI} ({exc}); run scripts/test.sh, "
-                    "which starts the embedded server", returncode=3)
+        pytest.exit(
+            f"no MongoDB answers at {MONGO_URI} ({exc}); run scripts/test.sh, "
+            "which starts the embedded server",
+            returncode=3,
+        )
     yield client
     client.close()
 
@@ -89,9 +121,20 @@ class SmtpSink:
         self.port = free_port()
         mailbox.Maildir(str(directory), create=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
-             "-c", "aiosmtpd.handlers.Mailbox", str(directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{self.port}",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         wait_until(self._listening, timeout=15, message="the SMTP sink to listen")
 
     def _listening(self) -> bool:
@@ -99,8 +142,10 @@ class SmtpSink:
             return s.connect_ex(("127.0.0.1", self.port)) == 0
 
     def messages(self):
-        return [message_from_bytes(bytes(m), policy=policy.default)
-                for m in mailbox.Maildir(str(self.directory), create=False)]
+        return [
+            message_from_bytes(bytes(m), policy=policy.default)
+            for m in mailbox.Maildir(str(self.directory), create=False)
+        ]
 
     def stop(self):
         self.process.terminate()
@@ -117,9 +162,14 @@ def smtp_sink(tmp_path):
 @pytest.fixture
 def cx_config(rabbit_config, db_prefix, smtp_sink):
     """Config for running services: isolated vhost, databases and mailbox."""
-    with config.patch({
-        "MONGO_URI": MONGO_URI, "MONGO_DB_PREFIX": db_prefix,
-        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_sink.port,
-        "MAX_DELIVERY_ATTEMPTS": 3, "STORE_RETRY_DELAY": 0.2,
-    }):
+    with config.patch(
+        {
+            "MONGO_URI": MONGO_URI,
+            "MONGO_DB_PREFIX": db_prefix,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": smtp_sink.port,
+            "MAX_DELIVERY_ATTEMPTS": 3,
+            "STORE_RETRY_DELAY": 0.2,
+        }
+    ):
         yield config

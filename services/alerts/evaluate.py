@@ -52,8 +52,12 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
     if op in ("lt", "lte", "gt", "gte"):
         if not _number(actual):
             return False
-        return {"lt": actual < expected, "lte": actual <= expected,
-                "gt": actual > expected, "gte": actual >= expected}[op]
+        return {
+            "lt": actual < expected,
+            "lte": actual <= expected,
+            "gt": actual > expected,
+            "gte": actual >= expected,
+        }[op]
     if op == "between":
         return _number(actual) and expected[0] <= actual <= expected[1]
     if op == "in":
@@ -101,10 +105,16 @@ def evaluate(node: dict, event: dict, path: str = "when") -> tuple[bool, list[di
         return not ok, trace
     actual = resolve(event, node["field"])
     result = _compare(node["op"], actual, node.get("value"))
-    return result, [{
-        "path": path, "field": node["field"], "op": node["op"],
-        "value": node.get("value"), "actual": _shown(actual), "result": result,
-    }]
+    return result, [
+        {
+            "path": path,
+            "field": node["field"],
+            "op": node["op"],
+            "value": node.get("value"),
+            "actual": _shown(actual),
+            "result": result,
+        }
+    ]
 
 
 def alert_id_for(rule_id: str, event: dict) -> str:
@@ -131,15 +141,17 @@ def match_rules(rules: list[dict], event: dict, now: datetime) -> list[dict]:
         if not matched:
             continue
         customer = event["customer"]
-        alerts.append({
-            "_id": alert_id_for(rule["id"], event),
-            "raised_at": now,
-            "level": rule["level"],
-            "rule": {"id": rule["id"], "version": rule["version"], "name": rule["name"]},
-            "owner": rule["owner"],
-            "channels": rule["channels"],
-            "customer": {k: customer[k] for k in ("id", "name", "tier") if k in customer},
-            "event": event_summary(event),
-            "trace": trace,
-        })
+        alerts.append(
+            {
+                "_id": alert_id_for(rule["id"], event),
+                "raised_at": now,
+                "level": rule["level"],
+                "rule": {"id": rule["id"], "version": rule["version"], "name": rule["name"]},
+                "owner": rule["owner"],
+                "channels": rule["channels"],
+                "customer": {k: customer[k] for k in ("id", "name", "tier") if k in customer},
+                "event": event_summary(event),
+                "trace": trace,
+            }
+        )
     return alerts

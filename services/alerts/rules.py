@@ -82,8 +82,11 @@ def _check_value(op: str, value: Any, present: bool) -> str | None:
     if kind == "list" and (not isinstance(value, list) or not value):
         return "must be a non-empty list"
     if kind == "range":
-        ok = (isinstance(value, list) and len(value) == 2
-              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+        ok = (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        )
         if not ok:
             return "must be [low, high]"
         if value[0] > value[1]:
@@ -164,15 +167,17 @@ class RuleSchema(Schema):
 
     id = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,127}$",
-                                 error="lowercase letters, digits, '_' or '-'"),
+        validate=validate.Regexp(
+            r"^[a-z0-9][a-z0-9_-]{0,127}$", error="lowercase letters, digits, '_' or '-'"
+        ),
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(load_default="", validate=validate.Length(max=2000))
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
     owner = fields.Nested(OwnerSchema, required=True)
-    channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), required=True,
-                           validate=validate.Length(min=1))
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(CHANNELS)), required=True, validate=validate.Length(min=1)
+    )
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
     enabled = fields.Boolean(load_default=True)
     when = ConditionField(required=True)

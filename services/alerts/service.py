@@ -10,7 +10,7 @@ from services.alerts.rules import RuleError, load_rules
 from services.alerts.store import AlertStore
 from services.common.errors import BadRequest, NotFound
 from services.common.messaging import ContractDispatcher, feedback_consumer
-from services.common.mongo import MongoStore, jsonable
+from services.common.mongo import MongoStore, handled_once, jsonable
 
 
 class AlertsService:
@@ -20,15 +20,13 @@ class AlertsService:
     dispatch = ContractDispatcher()
 
     @feedback_consumer()
+    @handled_once("inbox")
     def handle_feedback(self, event: dict) -> None:
         """Raise an alert for every enabled rule the event matches."""
-        if not self.store.inbox.begin(event):
-            return  # already processed: a redelivery or a resend
         for alert in match_rules(self.store.enabled_rules(), event, utcnow()):
             self.store.save_alert(alert)
             # Dispatched again on a retry after a crash; cases/profiles are idempotent.
             self.dispatch("alert_raised", alert_message(alert))
-        self.store.inbox.done(event)
 
     @rpc(expected_exceptions=BadRequest)
     def apply_rules(self, document, actor: str = "cxctl") -> dict:
@@ -51,10 +49,14 @@ class AlertsService:
         return jsonable(alert)
 
     @rpc
-    def list_alerts(self, limit: int = 50, skip: int = 0, level: str | None = None,
-                    customer_id: str | None = None) -> list[dict]:
-        return jsonable(self.store.list_alerts(limit=min(int(limit), 500), skip=int(skip),
-                                               level=level, customer_id=customer_id))
+    def list_alerts(
+        self, limit: int = 50, skip: int = 0, level: str | None = None, customer_id: str | None = None
+    ) -> list[dict]:
+        return jsonable(
+            self.store.list_alerts(
+                limit=min(int(limit), 500), skip=int(skip), level=level, customer_id=customer_id
+            )
+        )
 
     @rpc
     def stats(self) -> dict:

@@ -17,12 +17,14 @@ class AlertStore(Store):
     def indexes(self):
         return {
             "feedback_inbox": [self.inbox.index()],
-            "rule_versions": [IndexModel([("rule_id", ASCENDING), ("version", ASCENDING)],
-                                         unique=True, name="rule_version")],
+            "rule_versions": [
+                IndexModel([("rule_id", ASCENDING), ("version", ASCENDING)], unique=True, name="rule_version")
+            ],
             "alerts": [
                 IndexModel([("raised_at", DESCENDING)], name="raised_at"),
-                IndexModel([("customer.id", ASCENDING), ("raised_at", DESCENDING)],
-                           name="customer_raised_at"),
+                IndexModel(
+                    [("customer.id", ASCENDING), ("raised_at", DESCENDING)], name="customer_raised_at"
+                ),
                 IndexModel([("level", ASCENDING)], name="level"),
             ],
         }
@@ -44,14 +46,18 @@ class AlertStore(Store):
             now = utcnow()
             # The unique (rule_id, version) index makes a concurrent apply fail
             # loudly instead of two different rules sharing one version.
-            self.db.rule_versions.insert_one({
-                "rule_id": rule["id"], "version": version, "definition": rule,
-                "created_at": now, "created_by": actor,
-            })
+            self.db.rule_versions.insert_one(
+                {
+                    "rule_id": rule["id"],
+                    "version": version,
+                    "definition": rule,
+                    "created_at": now,
+                    "created_by": actor,
+                }
+            )
             self.db.rules.replace_one(
                 {"_id": rule["id"]},
-                {**rule, "_id": rule["id"], "version": version, "updated_at": now,
-                 "updated_by": actor},
+                {**rule, "_id": rule["id"], "version": version, "updated_at": now, "updated_by": actor},
                 upsert=True,
             )
             summary["updated" if current else "created"].append(f"{rule['id']}@v{version}")
@@ -79,8 +85,9 @@ class AlertStore(Store):
     def get_alert(self, alert_id: str) -> dict | None:
         return self.db.alerts.find_one({"_id": alert_id})
 
-    def list_alerts(self, *, limit: int = 50, skip: int = 0, level: str | None = None,
-                    customer_id: str | None = None) -> list[dict]:
+    def list_alerts(
+        self, *, limit: int = 50, skip: int = 0, level: str | None = None, customer_id: str | None = None
+    ) -> list[dict]:
         query: dict = {}
         if level:
             query["level"] = level
@@ -90,12 +97,19 @@ class AlertStore(Store):
         return list(cursor)
 
     def stats(self) -> dict:
-        by_level = {row["_id"]: row["n"] for row in self.db.alerts.aggregate(
-            [{"$group": {"_id": "$level", "n": {"$sum": 1}}}])}
-        by_rule = {row["_id"]: row["n"] for row in self.db.alerts.aggregate(
-            [{"$group": {"_id": "$rule.id", "n": {"$sum": 1}}}])}
+        by_level = {
+            row["_id"]: row["n"]
+            for row in self.db.alerts.aggregate([{"$group": {"_id": "$level", "n": {"$sum": 1}}}])
+        }
+        by_rule = {
+            row["_id"]: row["n"]
+            for row in self.db.alerts.aggregate([{"$group": {"_id": "$rule.id", "n": {"$sum": 1}}}])
+        }
         events = self.db.feedback_inbox.count_documents({"state": "done"})
-        return {"alerts": sum(by_level.values()), "by_level": by_level, "by_rule": by_rule,
-                "events_evaluated": events, "dead_letters": self.dead_letter_counts()}
-
-
+        return {
+            "alerts": sum(by_level.values()),
+            "by_level": by_level,
+            "by_rule": by_rule,
+            "events_evaluated": events,
+            "dead_letters": self.dead_letter_counts(),
+        }

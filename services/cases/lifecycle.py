@@ -58,16 +58,18 @@ def initial_assignee(alert: dict) -> dict | None:
 
 def notification_context(case: dict, console_url: str) -> dict:
     """What templates may show about a case (JSON values only)."""
-    return jsonable({
-        "case_id": case["_id"],
-        "case_url": f"{console_url.rstrip('/')}/cases/{case['_id']}",
-        "title": case["title"],
-        "level": case["level"],
-        "status": case["status"],
-        "rule": case["rule"],
-        "customer": case["customer"],
-        "event": case["event"],
-        "trace": case["trace"],
-        "assignee": case["assignee"],
-        "opened_at": case["opened_at"],
-    })
+    return jsonable(
+        {
+            "case_id": case["_id"],
+            "case_url": f"{console_url.rstrip('/')}/cases/{case['_id']}",
+            "title": case["title"],
+            "level": case["level"],
+            "status": case["status"],
+            "rule": case["rule"],
+            "customer": case["customer"],
+            "event": case["event"],
+            "trace": case["trace"],
+            "assignee": case["assignee"],
+            "opened_at": case["opened_at"],
+        }
+    )

@@ -35,7 +35,7 @@ from contracts.export import DEAD_LETTER_EXCHANGE
 from contracts.feedback import FEEDBACK_EXCHANGE, InvalidFeedback, parse_feedback
 from contracts.messages import MESSAGES
 from services.common import settings
-from services.common.mongo import MongoStore
+from services.common.mongo import Busy, MongoStore
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ HEADER_ATTEMPTS = "x-cx-attempts"
 dead_letter_exchange = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
 feedback_exchange = Exchange(FEEDBACK_EXCHANGE, type="topic", durable=True)
 
-# Errors that mean "the store is not there right now", not "this message is bad".
-TRANSIENT_ERRORS = (ConnectionFailure,)
+# "Not now" rather than "this message is bad": requeue after a pause, count no attempt.
+TRANSIENT_ERRORS = (ConnectionFailure, Busy)
 
 
 class InvalidMessage(Exception):
@@ -59,9 +59,7 @@ class InvalidMessage(Exception):
 
 
 def dead_letter_queue(queue_name: str) -> Queue:
-    return Queue(
-        f"{queue_name}.dlq", exchange=dead_letter_exchange, routing_key=queue_name, durable=True
-    )
+    return Queue(f"{queue_name}.dlq", exchange=dead_letter_exchange, routing_key=queue_name, durable=True)
 
 
 class ReliableConsumerMixin:
@@ -121,7 +119,7 @@ class ReliableConsumerMixin:
         if isinstance(exc, InvalidMessage):
             self._reject(message, exc.reason)
         elif isinstance(exc, TRANSIENT_ERRORS):
-            log.warning("store unavailable (%s); requeueing %s", exc, self.queue.name)
+            log.warning("not now (%s); requeueing on %s", exc, self.queue.name)
             eventlet.sleep(settings.get("STORE_RETRY_DELAY"))
             self.consumer.requeue_message(message)
         else:
@@ -147,12 +145,12 @@ class ReliableConsumerMixin:
     def _reject(self, message, reason: str, attempts: int | None = None) -> None:
         attempts = attempts if attempts is not None else self._attempts(message) + 1
         headers = dict(message.headers or {})
-        headers.update({HEADER_REASON: reason[:2000], HEADER_QUEUE: self.queue.name,
-                        HEADER_ATTEMPTS: attempts})
+        headers.update(
+            {HEADER_REASON: reason[:2000], HEADER_QUEUE: self.queue.name, HEADER_ATTEMPTS: attempts}
+        )
         log.warning("dead-lettering a message from %s: %s", self.queue.name, reason)
         # Publish (confirmed) before the ack: if this fails the message stays queued.
-        self._republish(message, exchange=DEAD_LETTER_EXCHANGE, routing_key=self.queue.name,
-                        headers=headers)
+        self._republish(message, exchange=DEAD_LETTER_EXCHANGE, routing_key=self.queue.name, headers=headers)
         self._record_dead_letter(message, reason, attempts)
         self.consumer.ack_message(message)
 

@@ -18,8 +18,11 @@ the update shapes both handle identically (``docs/store.md``; each is pinned by
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from bson import ObjectId
@@ -70,10 +73,16 @@ class Store:
     # Every service counts what its consumers dead-lettered (the DLQ holds the body).
     def record_dead_letter(self, queue: str, reason: str, attempts: int, body: bytes) -> None:
         raw = body if isinstance(body, bytes) else str(body).encode("utf-8", "replace")
-        self.db.dead_letters.insert_one({
-            "queue": queue, "reason": reason, "attempts": attempts, "at": utcnow(),
-            "size": len(raw), "preview": raw[:500].decode("utf-8", "replace"),
-        })
+        self.db.dead_letters.insert_one(
+            {
+                "queue": queue,
+                "reason": reason,
+                "attempts": attempts,
+                "at": utcnow(),
+                "size": len(raw),
+                "preview": raw[:500].decode("utf-8", "replace"),
+            }
+        )
 
     def dead_letter_counts(self) -> dict[str, int]:
         rows = self.db.dead_letters.aggregate([{"$group": {"_id": "$queue", "n": {"$sum": 1}}}])
@@ -106,46 +115,117 @@ class MongoStore(DependencyProvider):
         return self.store
 
 
-class Inbox:
-    """Idempotency for message handlers, backed by a compound unique index.
+class Busy(Exception):
+    """Another worker is handling the same message right now; try again shortly.
 
-    ``begin`` claims a key: it answers False when the work was already done
-    (a redelivery or a resend: skip it) and True when it must run, either
-    for the first time or again after a crash part-way (the handler's steps
-    are each idempotent, so running them again is safe).
+    The consumer requeues the message after a pause without counting an
+    attempt: if the other worker dies, its lease expires and this copy runs.
     """
 
-    def __init__(self, collection: Collection, key_fields: Iterable[str]):
+
+class Inbox:
+    """Idempotency for message handlers: a compound unique index plus a lease.
+
+    ``handling(message)`` is a context manager yielding True when the work
+    must run and False when it was already done (a redelivery or a resend).
+    While it runs, the key is leased to this worker:
+
+    * a copy arriving meanwhile raises Busy (requeued, never dropped: the
+      holder may still crash, and then this copy is the one that runs);
+    * if the work raises, the lease is released so the retry can claim it;
+    * if the worker is killed, the lease expires after ``lease_seconds`` and
+      the broker's redelivery takes it over; handler steps are each idempotent,
+      so finishing half-done work is safe.
+
+    Lease times are epoch seconds (numbers), which every server compares alike.
+    """
+
+    def __init__(self, collection: Collection, key_fields: Iterable[str], lease_seconds: float = 30.0):
         self.collection = collection
         self.key_fields = tuple(key_fields)
+        self.lease_seconds = lease_seconds
 
     def index(self):
         from pymongo import ASCENDING, IndexModel
 
-        return IndexModel(
-            [(f, ASCENDING) for f in self.key_fields], unique=True, name="idempotency_key"
-        )
+        return IndexModel([(f, ASCENDING) for f in self.key_fields], unique=True, name="idempotency_key")
 
     def _key(self, message: dict) -> dict:
         return {f: message[f] for f in self.key_fields}
 
-    def begin(self, message: dict, **extra: Any) -> bool:
+    def claim(self, message: dict) -> bool:
+        """True: this worker must do the work; False: it is done. Raises Busy."""
         key = self._key(message)
+        now = time.time()
         try:
             self.collection.insert_one(
-                {**key, **extra, "state": "processing", "first_seen_at": utcnow(), "attempts": 1}
+                {
+                    **key,
+                    "state": "processing",
+                    "lease_until": now + self.lease_seconds,
+                    "first_seen_at": utcnow(),
+                    "claims": 1,
+                }
             )
             return True
         except DuplicateKeyError:
-            doc = self.collection.find_one_and_update(
-                key, {"$inc": {"attempts": 1}, "$currentDate": {"last_seen_at": True}}
-            )
-            return doc is None or doc.get("state") != "done"
+            pass
+        taken = self.collection.find_one_and_update(
+            {**key, "state": "processing", "lease_until": {"$lt": now}},
+            {"$set": {"lease_until": now + self.lease_seconds}, "$inc": {"claims": 1}},
+        )
+        if taken is not None:
+            return True  # the previous holder failed or died
+        doc = self.collection.find_one(key, {"state": 1})
+        if doc is not None and doc.get("state") == "done":
+            return False
+        raise Busy(f"{key} is being handled by another worker")
+
+    def release(self, message: dict) -> None:
+        self.collection.update_one(
+            {**self._key(message), "state": "processing"}, {"$set": {"lease_until": 0}}
+        )
 
     def done(self, message: dict) -> None:
         self.collection.update_one(
-            self._key(message), {"$set": {"state": "done"}, "$currentDate": {"done_at": True}}
+            self._key(message),
+            {"$set": {"state": "done", "lease_until": 0}, "$currentDate": {"done_at": True}},
         )
+
+    @contextmanager
+    def handling(self, message: dict):
+        if not self.claim(message):
+            yield False
+            return
+        try:
+            yield True
+        except BaseException:
+            self.release(message)
+            raise
+        self.done(message)
+
+
+def handled_once(inbox: str = "inbox"):
+    """Run a message handler at most once per message key (see Inbox).
+
+    ``inbox`` names the Inbox attribute of the service's ``store``; stack it
+    under the entrypoint decorator::
+
+        @feedback_consumer()
+        @handled_once("feedback_inbox")
+        def handle_feedback(self, event): ...
+    """
+
+    def decorate(handler):
+        @wraps(handler)
+        def wrapper(self, message: dict) -> None:
+            with getattr(self.store, inbox).handling(message) as fresh:
+                if fresh:
+                    handler(self, message)
+
+        return wrapper
+
+    return decorate
 
 
 def jsonable(value: Any) -> Any:

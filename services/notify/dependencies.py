@@ -31,12 +31,17 @@ class SmtpMailer(DependencyProvider):
     """Injects a mailer configured from SMTP_* settings."""
 
     def setup(self) -> None:
-        self.mailer = Mailer(email.SmtpConfig(
-            host=settings.get("SMTP_HOST"), port=settings.get("SMTP_PORT"),
-            security=settings.get("SMTP_SECURITY"), user=settings.get("SMTP_USER"),
-            password=settings.get("SMTP_PASSWORD"), sender=settings.get("SMTP_FROM"),
-            timeout=settings.get("SMTP_TIMEOUT"),
-        ))
+        self.mailer = Mailer(
+            email.SmtpConfig(
+                host=settings.get("SMTP_HOST"),
+                port=settings.get("SMTP_PORT"),
+                security=settings.get("SMTP_SECURITY"),
+                user=settings.get("SMTP_USER"),
+                password=settings.get("SMTP_PASSWORD"),
+                sender=settings.get("SMTP_FROM"),
+                timeout=settings.get("SMTP_TIMEOUT"),
+            )
+        )
 
     def get_dependency(self, worker_ctx) -> Mailer:
         return self.mailer

@@ -28,8 +28,7 @@ class TeamSchema(Schema):
 
     id = fields.String(required=True, validate=ID)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    members = fields.List(fields.String(validate=ID), required=True,
-                          validate=validate.Length(min=1))
+    members = fields.List(fields.String(validate=ID), required=True, validate=validate.Length(min=1))
 
 
 class DirectorySchema(Schema):

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import ChainableUndefined, FileSystemLoader, TemplateError, pass_context
@@ -57,12 +56,15 @@ class Renderer:
 
     def _context(self, context: dict, language: str, recipient: dict) -> dict:
         level = context.get("level", "P4")
-        return {**context, "recipient": recipient, "language": language,
-                "timezone": recipient.get("timezone") or "Asia/Shanghai",
-                "level_name": LEVEL_NAMES.get(level, {}).get(language, level)}
+        return {
+            **context,
+            "recipient": recipient,
+            "language": language,
+            "timezone": recipient.get("timezone") or "Asia/Shanghai",
+            "level_name": LEVEL_NAMES.get(level, {}).get(language, level),
+        }
 
-    def render(self, kind: str, channel: str, language: str, context: dict,
-               recipient: dict) -> Rendered:
+    def render(self, kind: str, channel: str, language: str, context: dict, recipient: dict) -> Rendered:
         ctx = self._context(context, language, recipient)
         base = f"{language}/{kind}.{channel}"
         try:
@@ -96,7 +98,9 @@ def fallback_message(ctx: dict, error: str) -> Rendered:
     title = str(ctx.get("title", ctx.get("case_id", "CX alert")))
     level = ctx.get("level", "")
     url = ctx.get("case_url", "")
-    text = (f"[{level}] {title}\n"
-            f"请处理 / Please follow up: {url}\n\n"
-            f"(模板渲染失败，已发送默认内容 / template failed, default message sent)\n")
+    text = (
+        f"[{level}] {title}\n"
+        f"请处理 / Please follow up: {url}\n\n"
+        f"(模板渲染失败，已发送默认内容 / template failed, default message sent)\n"
+    )
     return Rendered(f"[{level}] {title}", text, None, fallback=True, error=error)

@@ -7,7 +7,7 @@ from nameko.rpc import rpc
 from contracts.base import utcnow
 from services.common.errors import BadRequest
 from services.common.messaging import ContractDispatcher, contract_event_handler
-from services.common.mongo import MongoStore, jsonable
+from services.common.mongo import MongoStore, handled_once, jsonable
 from services.notify.channels import email
 from services.notify.dependencies import Mailer, SmtpMailer, Templates
 from services.notify.directory import load_directory
@@ -28,20 +28,19 @@ class NotifyService:
     dispatch = ContractDispatcher()
 
     @contract_event_handler("cases", "notification_requested")
+    @handled_once("inbox")
     def handle_notification_requested(self, request: dict) -> None:
         """Deliver to every person the recipient reaches, on every requested channel."""
-        if not self.store.inbox.begin(request):
-            return
         people = self.store.resolve(request["recipient"])
         if not people:
             ref = request["recipient"]
             for channel in request["channels"]:
-                self._finish(request, ref, channel, "failed",
-                             error=f"unknown recipient {ref['kind']} {ref['id']}")
+                self._finish(
+                    request, ref, channel, "failed", error=f"unknown recipient {ref['kind']} {ref['id']}"
+                )
         for person in people:
             for channel in request["channels"]:
                 self._deliver(request, person, channel)
-        self.store.inbox.done(request)
 
     def _deliver(self, request: dict, person: dict, channel: str) -> None:
         ref = {"kind": "person", "id": person["id"]}
@@ -49,10 +48,8 @@ class NotifyService:
         if self.store.is_finished(delivery_id):
             return
         language = language_for(person.get("language"))
-        recipient = {"id": person["id"], "name": person.get("name"),
-                     "timezone": person.get("timezone")}
-        rendered = self.templates.render(request["kind"], channel, language,
-                                         request["context"], recipient)
+        recipient = {"id": person["id"], "name": person.get("name"), "timezone": person.get("timezone")}
+        rendered = self.templates.render(request["kind"], channel, language, request["context"], recipient)
         if rendered.fallback:
             self.store.count("template_fallbacks")
         try:
@@ -61,36 +58,69 @@ class NotifyService:
             if not person.get("email"):
                 raise PermanentFailure(f"{person['id']} has no email address")
             msg = email.build_message(
-                rendered, sender=self.mailer.config.sender, to=person["email"],
-                delivery_id=delivery_id, case_id=request.get("case_id"), language=language)
+                rendered,
+                sender=self.mailer.config.sender,
+                to=person["email"],
+                delivery_id=delivery_id,
+                case_id=request.get("case_id"),
+                language=language,
+            )
         except PermanentFailure as exc:
             self._finish(request, ref, channel, "failed", error=str(exc))
             return
         attempt = self.store.start_delivery(
-            delivery_id, notification_id=request["notification_id"], channel=channel,
-            person=person["id"], kind=request["kind"], case_id=request.get("case_id"),
-            subject=rendered.subject, language=language, template_fallback=rendered.fallback)
+            delivery_id,
+            notification_id=request["notification_id"],
+            channel=channel,
+            person=person["id"],
+            kind=request["kind"],
+            case_id=request.get("case_id"),
+            subject=rendered.subject,
+            language=language,
+            template_fallback=rendered.fallback,
+        )
         # An SMTP error propagates: the consumer retries the message (bounded).
         self.mailer.send(msg)
-        self._finish(request, ref, channel, "delivered", attempts=attempt,
-                     message_id=msg["Message-ID"])
+        self._finish(request, ref, channel, "delivered", attempts=attempt, message_id=msg["Message-ID"])
 
-    def _finish(self, request: dict, recipient: dict, channel: str, status: str, *,
-                attempts: int = 1, error: str | None = None,
-                message_id: str | None = None) -> None:
+    def _finish(
+        self,
+        request: dict,
+        recipient: dict,
+        channel: str,
+        status: str,
+        *,
+        attempts: int = 1,
+        error: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
         """Record the outcome in the delivery log and announce it."""
         self.store.finish_delivery(
-            delivery_key(request, channel, recipient), status,
-            notification_id=request["notification_id"], channel=channel,
-            person=recipient["id"], error=error, message_id=message_id, kind=request["kind"],
-            case_id=request.get("case_id"))
+            delivery_key(request, channel, recipient),
+            status,
+            notification_id=request["notification_id"],
+            channel=channel,
+            person=recipient["id"],
+            error=error,
+            message_id=message_id,
+            kind=request["kind"],
+            case_id=request.get("case_id"),
+        )
         if status == "failed":
             self.store.count("permanent_failures")
-        self.dispatch("notification_delivered", {
-            "notification_id": request["notification_id"], "channel": channel,
-            "recipient": recipient, "status": status, "attempts": attempts,
-            "finished_at": utcnow(), "message_id": message_id, "error": error,
-        })
+        self.dispatch(
+            "notification_delivered",
+            {
+                "notification_id": request["notification_id"],
+                "channel": channel,
+                "recipient": recipient,
+                "status": status,
+                "attempts": attempts,
+                "finished_at": utcnow(),
+                "message_id": message_id,
+                "error": error,
+            },
+        )
 
     @rpc(expected_exceptions=BadRequest)
     def apply_recipients(self, document) -> dict:
@@ -102,10 +132,8 @@ class NotifyService:
         return jsonable(self.store.list_recipients())
 
     @rpc
-    def list_deliveries(self, limit: int = 50, skip: int = 0,
-                        status: str | None = None) -> list[dict]:
-        return jsonable(self.store.list_deliveries(limit=min(int(limit), 500), skip=int(skip),
-                                                   status=status))
+    def list_deliveries(self, limit: int = 50, skip: int = 0, status: str | None = None) -> list[dict]:
+        return jsonable(self.store.list_deliveries(limit=min(int(limit), 500), skip=int(skip), status=status))
 
     @rpc
     def stats(self) -> dict:

@@ -21,8 +21,7 @@ class NotifyStore(Store):
                 IndexModel([("created_at", DESCENDING)], name="created_at"),
                 IndexModel([("status", ASCENDING)], name="status"),
             ],
-            "recipients": [IndexModel([("kind", ASCENDING), ("id", ASCENDING)], unique=True,
-                                      name="kind_id")],
+            "recipients": [IndexModel([("kind", ASCENDING), ("id", ASCENDING)], unique=True, name="kind_id")],
         }
 
     # recipients ---------------------------------------------------------
@@ -34,7 +33,8 @@ class NotifyStore(Store):
                 self.db.recipients.replace_one(
                     {"_id": f"{kind}:{item['id']}"},
                     {**item, "_id": f"{kind}:{item['id']}", "kind": kind, "updated_at": now},
-                    upsert=True)
+                    upsert=True,
+                )
         return {"people": len(directory["people"]), "teams": len(directory["teams"])}
 
     def resolve(self, ref: dict) -> list[dict]:
@@ -62,34 +62,50 @@ class NotifyStore(Store):
         # for $setOnInsert (docs/store.md).
         self.db.deliveries.update_one(
             {"_id": delivery_id},
-            {"$set": {**fields, "status": "sending"}, "$currentDate": {"updated_at": True},
-             "$setOnInsert": {"created_at": utcnow()}, "$inc": {"attempts": 1}},
-            upsert=True)
+            {
+                "$set": {**fields, "status": "sending"},
+                "$currentDate": {"updated_at": True},
+                "$setOnInsert": {"created_at": utcnow()},
+                "$inc": {"attempts": 1},
+            },
+            upsert=True,
+        )
         return self.db.deliveries.find_one({"_id": delivery_id}, {"attempts": 1})["attempts"]
 
     def finish_delivery(self, delivery_id: str, status: str, **fields) -> None:
         self.db.deliveries.update_one(
             {"_id": delivery_id},
-            {"$set": {**fields, "status": status}, "$currentDate": {"finished_at": True},
-             "$setOnInsert": {"created_at": utcnow(), "attempts": 1}},
-            upsert=True)
+            {
+                "$set": {**fields, "status": status},
+                "$currentDate": {"finished_at": True},
+                "$setOnInsert": {"created_at": utcnow(), "attempts": 1},
+            },
+            upsert=True,
+        )
 
-    def list_deliveries(self, *, limit: int = 50, skip: int = 0,
-                        status: str | None = None) -> list[dict]:
+    def list_deliveries(self, *, limit: int = 50, skip: int = 0, status: str | None = None) -> list[dict]:
         query = {"status": status} if status else {}
-        return list(self.db.deliveries.find(query).sort("created_at", DESCENDING)
-                    .skip(skip).limit(limit))
+        return list(self.db.deliveries.find(query).sort("created_at", DESCENDING).skip(skip).limit(limit))
 
     def count(self, name: str, n: int = 1) -> None:
         self.db.counters.update_one({"_id": name}, {"$inc": {"n": n}}, upsert=True)
 
     def stats(self) -> dict:
         # Single-field groups: compound $group keys are not portable (docs/store.md).
-        by_status = {row["_id"]: row["n"] for row in self.db.deliveries.aggregate(
-            [{"$group": {"_id": "$status", "n": {"$sum": 1}}}])}
-        by_channel = {row["_id"]: row["n"] for row in self.db.deliveries.aggregate(
-            [{"$match": {"status": "delivered"}},
-             {"$group": {"_id": "$channel", "n": {"$sum": 1}}}])}
+        by_status = {
+            row["_id"]: row["n"]
+            for row in self.db.deliveries.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+        }
+        by_channel = {
+            row["_id"]: row["n"]
+            for row in self.db.deliveries.aggregate(
+                [{"$match": {"status": "delivered"}}, {"$group": {"_id": "$channel", "n": {"$sum": 1}}}]
+            )
+        }
         counters = {d["_id"]: d["n"] for d in self.db.counters.find()}
-        return {"deliveries": by_status, "delivered_by_channel": by_channel, "counters": counters,
-                "dead_letters": self.dead_letter_counts()}
+        return {
+            "deliveries": by_status,
+            "delivered_by_channel": by_channel,
+            "counters": counters,
+            "dead_letters": self.dead_letter_counts(),
+        }

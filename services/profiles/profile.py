@@ -27,8 +27,12 @@ def feedback_key(event: dict) -> str:
 
 def contact(event: dict) -> dict:
     """Where and when the customer was last (or first) in touch."""
-    out = {"at": event["occurred_at"], "channel": event["channel"],
-           "source": event["source"], "event_id": event["event_id"]}
+    out = {
+        "at": event["occurred_at"],
+        "channel": event["channel"],
+        "source": event["source"],
+        "event_id": event["event_id"],
+    }
     if "touchpoint" in event:
         out["touchpoint"] = event["touchpoint"]
     return out
@@ -57,16 +61,22 @@ def identity_set(event: dict) -> dict:
     for key, value in (customer.get("attributes") or {}).items():
         out[f"identity.attributes.{safe_key(str(key))}"] = value
     if out:
-        out["identity_from"] = {"at": event["occurred_at"], "source": event["source"],
-                                "event_id": event["event_id"]}
+        out["identity_from"] = {
+            "at": event["occurred_at"],
+            "source": event["source"],
+            "event_id": event["event_id"],
+        }
     return out
 
 
 def latest_scores(event: dict) -> dict[str, dict]:
     """Per score kind, the subdocument that becomes ``latest.<kind>`` if newer."""
     at = event["occurred_at"]
-    return {kind: {"value": value, "at": at, "event_id": event["event_id"]}
-            for kind, value in (event.get("scores") or {}).items() if kind in SCORE_KINDS}
+    return {
+        kind: {"value": value, "at": at, "event_id": event["event_id"]}
+        for kind, value in (event.get("scores") or {}).items()
+        if kind in SCORE_KINDS
+    }
 
 
 def if_newer(field: str, at: datetime, *, strictly: bool = False) -> dict:

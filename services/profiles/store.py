@@ -39,8 +39,7 @@ class ProfileStore(Store):
             "case_inbox": [self.case_inbox.index()],
             "timeline": [
                 IndexModel([("customer_id", ASCENDING), ("at", DESCENDING)], name="customer_at"),
-                IndexModel([("customer_id", ASCENDING), ("kind", ASCENDING)],
-                           name="customer_kind"),
+                IndexModel([("customer_id", ASCENDING), ("kind", ASCENDING)], name="customer_kind"),
             ],
         }
 
@@ -55,7 +54,8 @@ class ProfileStore(Store):
         self.db.profiles.update_one(
             {"_id": customer_id},
             {"$setOnInsert": {"created_at": utcnow(), "feedback_count": 0, "alerts_total": 0}},
-            upsert=True)
+            upsert=True,
+        )
 
     def _count(self, **query) -> int:
         return self.db.timeline.count_documents(query)
@@ -66,73 +66,113 @@ class ProfileStore(Store):
         self._insert_once("timeline", timeline_entry(event))
         self._ensure_profile(customer_id)
         channel = safe_key(event["channel"])
-        self.db.profiles.update_one({"_id": customer_id}, {
-            "$max": {
-                "feedback_count": self._count(customer_id=customer_id, kind="feedback"),
-                f"channels.{channel}": self._count(customer_id=customer_id, kind="feedback",
-                                                   channel=event["channel"]),
+        self.db.profiles.update_one(
+            {"_id": customer_id},
+            {
+                "$max": {
+                    "feedback_count": self._count(customer_id=customer_id, kind="feedback"),
+                    f"channels.{channel}": self._count(
+                        customer_id=customer_id, kind="feedback", channel=event["channel"]
+                    ),
+                },
+                "$currentDate": {"updated_at": True},
             },
-            "$currentDate": {"updated_at": True},
-        })
-        self.db.profiles.update_one({"_id": customer_id, **if_newer("last_contact.at", at)},
-                                    {"$set": {"last_contact": contact(event)}})
-        self.db.profiles.update_one({"_id": customer_id, **if_older("first_contact.at", at)},
-                                    {"$set": {"first_contact": contact(event)}})
+        )
+        self.db.profiles.update_one(
+            {"_id": customer_id, **if_newer("last_contact.at", at)},
+            {"$set": {"last_contact": contact(event)}},
+        )
+        self.db.profiles.update_one(
+            {"_id": customer_id, **if_older("first_contact.at", at)},
+            {"$set": {"first_contact": contact(event)}},
+        )
         identity = identity_set(event)
         if identity:
             self.db.profiles.update_one(
-                {"_id": customer_id, **if_newer("identity_from.at", at)}, {"$set": identity})
+                {"_id": customer_id, **if_newer("identity_from.at", at)}, {"$set": identity}
+            )
         for kind, latest in latest_scores(event).items():
             self.db.profiles.update_one(
                 {"_id": customer_id, **if_newer(f"latest.{kind}.at", at)},
-                {"$set": {f"latest.{kind}": latest}})
+                {"$set": {f"latest.{kind}": latest}},
+            )
         return self.db.profiles.find_one({"_id": customer_id})
 
     def record_alert(self, alert: dict) -> None:
         customer_id = alert["customer"]["id"]
         rule_id = alert["rule"]["id"]
-        self._insert_once("timeline", {
-            "_id": f"alert:{alert['alert_id']}", "customer_id": customer_id,
-            "at": alert["raised_at"], "kind": "alert", "alert_id": alert["alert_id"],
-            "level": alert["level"], "rule": alert["rule"], "rule_id": rule_id,
-        })
-        self._ensure_profile(customer_id)
-        self.db.profiles.update_one({"_id": customer_id}, {
-            "$max": {
-                "alerts_total": self._count(customer_id=customer_id, kind="alert"),
-                f"alert_counts.{safe_key(rule_id)}": self._count(
-                    customer_id=customer_id, kind="alert", rule_id=rule_id),
+        self._insert_once(
+            "timeline",
+            {
+                "_id": f"alert:{alert['alert_id']}",
+                "customer_id": customer_id,
+                "at": alert["raised_at"],
+                "kind": "alert",
+                "alert_id": alert["alert_id"],
+                "level": alert["level"],
+                "rule": alert["rule"],
+                "rule_id": rule_id,
             },
-            "$currentDate": {"updated_at": True},
-        })
+        )
+        self._ensure_profile(customer_id)
+        self.db.profiles.update_one(
+            {"_id": customer_id},
+            {
+                "$max": {
+                    "alerts_total": self._count(customer_id=customer_id, kind="alert"),
+                    f"alert_counts.{safe_key(rule_id)}": self._count(
+                        customer_id=customer_id, kind="alert", rule_id=rule_id
+                    ),
+                },
+                "$currentDate": {"updated_at": True},
+            },
+        )
 
     def record_case_opened(self, case: dict) -> None:
         customer_id = case["customer"]["id"]
-        self._insert_once("timeline", {
-            "_id": f"case:{case['case_id']}:opened", "customer_id": customer_id,
-            "at": case["opened_at"], "kind": "case_opened", "case_id": case["case_id"],
-            "level": case["level"], "title": case["title"],
-        })
+        self._insert_once(
+            "timeline",
+            {
+                "_id": f"case:{case['case_id']}:opened",
+                "customer_id": customer_id,
+                "at": case["opened_at"],
+                "kind": "case_opened",
+                "case_id": case["case_id"],
+                "level": case["level"],
+                "title": case["title"],
+            },
+        )
         self._ensure_profile(customer_id)
-        self.db.profiles.update_one({"_id": customer_id}, {
-            "$set": {f"open_cases.{safe_key(case['case_id'])}": {
-                "case_id": case["case_id"], "level": case["level"], "title": case["title"],
-                "opened_at": case["opened_at"]}},
-            "$currentDate": {"updated_at": True},
-        })
+        self.db.profiles.update_one(
+            {"_id": customer_id},
+            {
+                "$set": {
+                    f"open_cases.{safe_key(case['case_id'])}": {
+                        "case_id": case["case_id"],
+                        "level": case["level"],
+                        "title": case["title"],
+                        "opened_at": case["opened_at"],
+                    }
+                },
+                "$currentDate": {"updated_at": True},
+            },
+        )
 
     def get_profile(self, customer_id: str, timeline_limit: int = 50) -> dict | None:
         profile = self.db.profiles.find_one({"_id": customer_id})
         if profile is None:
             return None
-        profile["open_cases"] = sorted((profile.get("open_cases") or {}).values(),
-                                       key=lambda c: (c["level"], c["opened_at"]))
+        profile["open_cases"] = sorted(
+            (profile.get("open_cases") or {}).values(), key=lambda c: (c["level"], c["opened_at"])
+        )
         profile["timeline"] = list(
-            self.db.timeline.find({"customer_id": customer_id})
-            .sort("at", DESCENDING).limit(timeline_limit))
+            self.db.timeline.find({"customer_id": customer_id}).sort("at", DESCENDING).limit(timeline_limit)
+        )
         return profile
 
     def stats(self) -> dict:
-        return {"profiles": self.db.profiles.count_documents({}),
-                "timeline_entries": self.db.timeline.count_documents({}),
-                "dead_letters": self.dead_letter_counts()}
+        return {
+            "profiles": self.db.profiles.count_documents({}),
+            "timeline_entries": self.db.timeline.count_documents({}),
+            "dead_letters": self.dead_letter_counts(),
+        }

@@ -24,16 +24,29 @@ from services.notify.store import NotifyStore
 from services.profiles.service import ProfilesService
 from services.profiles.store import ProfileStore
 
-RULE = {"id": "detractor", "name": "NPS 贬损者", "level": "P2",
-        "owner": {"kind": "person", "id": "li.na"}, "channels": ["email"],
-        "when": {"field": "scores.nps", "op": "lte", "value": 6}}
+RULE = {
+    "id": "detractor",
+    "name": "NPS 贬损者",
+    "level": "P2",
+    "owner": {"kind": "person", "id": "li.na"},
+    "channels": ["email"],
+    "when": {"field": "scores.nps", "op": "lte", "value": 6},
+}
 
 
 def event(event_id="e1", nps=3, at="2026-11-20T10:00:00+08:00", **customer):
-    return parse_feedback({
-        "schema_version": 1, "event_id": event_id, "source": "app", "occurred_at": at,
-        "customer": {"id": "C1", "name": "张三", **customer}, "channel": "app",
-        "scores": {"nps": nps}, "text": "不满意"})
+    return parse_feedback(
+        {
+            "schema_version": 1,
+            "event_id": event_id,
+            "source": "app",
+            "occurred_at": at,
+            "customer": {"id": "C1", "name": "张三", **customer},
+            "channel": "app",
+            "scores": {"nps": nps},
+            "text": "不满意",
+        }
+    )
 
 
 def dispatched(worker, event_type):
@@ -48,8 +61,7 @@ def store(cls, mongo_client, db_prefix, name):
 
 @pytest.fixture
 def alerts(mongo_client, db_prefix):
-    worker = worker_factory(AlertsService,
-                            store=store(AlertStore, mongo_client, db_prefix, "alerts"))
+    worker = worker_factory(AlertsService, store=store(AlertStore, mongo_client, db_prefix, "alerts"))
     worker.apply_rules({"rules": [RULE]})
     return worker
 
@@ -78,14 +90,23 @@ def test_alerts_rule_versions_and_validation_errors(alerts):
 
 
 def alert_message(owner=None, alert_id="AL-1"):
-    return {"alert_id": alert_id, "raised_at": datetime(2026, 11, 20, tzinfo=UTC),
-            "level": "P2", "rule": {"id": "detractor", "version": 1, "name": "NPS 贬损者"},
-            "owner": owner or {"kind": "person", "id": "li.na"}, "channels": ["email"],
-            "customer": {"id": "C1", "name": "张三"},
-            "event": {"source": "app", "event_id": "e1", "channel": "app",
-                      "occurred_at": datetime(2026, 11, 20, tzinfo=UTC), "scores": {"nps": 3}},
-            "trace": [{"field": "scores.nps", "op": "lte", "value": 6, "actual": 3,
-                       "result": True}]}
+    return {
+        "alert_id": alert_id,
+        "raised_at": datetime(2026, 11, 20, tzinfo=UTC),
+        "level": "P2",
+        "rule": {"id": "detractor", "version": 1, "name": "NPS 贬损者"},
+        "owner": owner or {"kind": "person", "id": "li.na"},
+        "channels": ["email"],
+        "customer": {"id": "C1", "name": "张三"},
+        "event": {
+            "source": "app",
+            "event_id": "e1",
+            "channel": "app",
+            "occurred_at": datetime(2026, 11, 20, tzinfo=UTC),
+            "scores": {"nps": 3},
+        },
+        "trace": [{"field": "scores.nps", "op": "lte", "value": 6, "actual": 3, "result": True}],
+    }
 
 
 def test_cases_open_assign_and_request_a_notification_once(mongo_client, db_prefix):
@@ -95,8 +116,11 @@ def test_cases_open_assign_and_request_a_notification_once(mongo_client, db_pref
     [opened] = dispatched(worker, "case_opened")
     [assigned] = dispatched(worker, "case_assigned")
     [request] = dispatched(worker, "notification_requested")
-    for name, payload in (("case_opened", opened), ("case_assigned", assigned),
-                          ("notification_requested", request)):
+    for name, payload in (
+        ("case_opened", opened),
+        ("case_assigned", assigned),
+        ("notification_requested", request),
+    ):
         serialize(name, payload)
     assert assigned["assignee"] == {"kind": "person", "id": "li.na"}
     assert request["recipient"] == assigned["assignee"] and request["kind"] == "case_assigned"
@@ -115,8 +139,7 @@ def test_cases_with_a_strategy_owner_stay_open_and_unassigned(mongo_client, db_p
 
 
 def test_profiles_latest_wins_and_replays_change_nothing(mongo_client, db_prefix):
-    worker = worker_factory(ProfilesService,
-                            store=store(ProfileStore, mongo_client, db_prefix, "p"))
+    worker = worker_factory(ProfilesService, store=store(ProfileStore, mongo_client, db_prefix, "p"))
     worker.handle_feedback(event("e2", nps=8, at="2026-11-21T10:00:00+08:00", name="张三丰"))
     worker.handle_feedback(event("e1", nps=2, at="2026-11-20T10:00:00+08:00", name="张三"))
     worker.handle_feedback(event("e1", nps=2, at="2026-11-20T10:00:00+08:00", name="张三"))
@@ -133,27 +156,47 @@ def test_profiles_latest_wins_and_replays_change_nothing(mongo_client, db_prefix
 @pytest.fixture
 def notify(mongo_client, db_prefix, smtp_sink):
     worker = worker_factory(
-        NotifyService, store=store(NotifyStore, mongo_client, db_prefix, "n"),
+        NotifyService,
+        store=store(NotifyStore, mongo_client, db_prefix, "n"),
         templates=Renderer(),
-        mailer=Mailer(SmtpConfig(host="127.0.0.1", port=smtp_sink.port, sender="cx@example.com")))
-    worker.apply_recipients({
-        "people": [{"id": "li.na", "name": "李娜", "email": "li.na@example.com"},
-                   {"id": "emma", "name": "Emma", "email": "emma@example.com", "language": "en"},
-                   {"id": "nomail", "name": "无邮箱"}],
-        "teams": [{"id": "care", "name": "Care", "members": ["li.na", "emma"]}]})
+        mailer=Mailer(SmtpConfig(host="127.0.0.1", port=smtp_sink.port, sender="cx@example.com")),
+    )
+    worker.apply_recipients(
+        {
+            "people": [
+                {"id": "li.na", "name": "李娜", "email": "li.na@example.com"},
+                {"id": "emma", "name": "Emma", "email": "emma@example.com", "language": "en"},
+                {"id": "nomail", "name": "无邮箱"},
+            ],
+            "teams": [{"id": "care", "name": "Care", "members": ["li.na", "emma"]}],
+        }
+    )
     return worker
 
 
 def request(recipient, notification_id="n1", channels=("email",)):
-    return {"notification_id": notification_id, "requested_at": datetime.now(UTC),
-            "kind": "case_assigned", "recipient": recipient, "channels": list(channels),
-            "level": "P2", "case_id": "CASE-1",
-            "context": {"case_id": "CASE-1", "case_url": "http://c/cases/CASE-1",
-                        "title": "NPS 贬损者 · 张三", "level": "P2", "status": "assigned",
-                        "rule": {"id": "r", "version": 1, "name": "NPS 贬损者"},
-                        "customer": {"id": "C1", "name": "张三"},
-                        "event": {"channel": "app", "occurred_at": "2026-11-20T02:00:00+00:00"},
-                        "trace": [], "assignee": recipient, "opened_at": "2026-11-20"}}
+    return {
+        "notification_id": notification_id,
+        "requested_at": datetime.now(UTC),
+        "kind": "case_assigned",
+        "recipient": recipient,
+        "channels": list(channels),
+        "level": "P2",
+        "case_id": "CASE-1",
+        "context": {
+            "case_id": "CASE-1",
+            "case_url": "http://c/cases/CASE-1",
+            "title": "NPS 贬损者 · 张三",
+            "level": "P2",
+            "status": "assigned",
+            "rule": {"id": "r", "version": 1, "name": "NPS 贬损者"},
+            "customer": {"id": "C1", "name": "张三"},
+            "event": {"channel": "app", "occurred_at": "2026-11-20T02:00:00+00:00"},
+            "trace": [],
+            "assignee": recipient,
+            "opened_at": "2026-11-20",
+        },
+    }
 
 
 def test_notify_team_members_each_get_mail_in_their_language_once(notify, smtp_sink):
@@ -172,20 +215,28 @@ def test_notify_team_members_each_get_mail_in_their_language_once(notify, smtp_s
 def test_notify_permanent_failures_are_logged_and_announced(notify, smtp_sink):
     notify.handle_notification_requested(request({"kind": "person", "id": "ghost"}, "n2"))
     notify.handle_notification_requested(request({"kind": "person", "id": "nomail"}, "n3"))
-    notify.handle_notification_requested(request({"kind": "person", "id": "li.na"}, "n4",
-                                                 channels=("email", "wecom")))
-    failed = {d["notification_id"] + "/" + d["channel"]: d["error"]
-              for d in notify.list_deliveries(status="failed")}
-    assert failed == {"n2/email": "unknown recipient person ghost",
-                      "n3/email": "nomail has no email address",
-                      "n4/wecom": "channel wecom is not configured"}
+    notify.handle_notification_requested(
+        request({"kind": "person", "id": "li.na"}, "n4", channels=("email", "wecom"))
+    )
+    failed = {
+        d["notification_id"] + "/" + d["channel"]: d["error"] for d in notify.list_deliveries(status="failed")
+    }
+    assert failed == {
+        "n2/email": "unknown recipient person ghost",
+        "n3/email": "nomail has no email address",
+        "n4/wecom": "channel wecom is not configured",
+    }
     assert len(smtp_sink.messages()) == 1  # n4 by email still went out
     assert notify.stats()["counters"]["permanent_failures"] == 3
 
 
 def test_notify_rejects_an_invalid_directory_naming_the_field(notify):
     with pytest.raises(BadRequest) as info:
-        notify.apply_recipients({"people": [{"id": "x", "name": "X", "email": "not-an-email"}],
-                                 "teams": [{"id": "t", "name": "T", "members": ["y"]}]})
+        notify.apply_recipients(
+            {
+                "people": [{"id": "x", "name": "X", "email": "not-an-email"}],
+                "teams": [{"id": "t", "name": "T", "members": ["y"]}],
+            }
+        )
     assert "people.0.email: Not a valid email address." in info.value.errors
     assert "teams.0.members: unknown people: y" in info.value.errors

@@ -19,8 +19,9 @@ T2 = T1 + timedelta(hours=1)
 
 def test_compound_unique_index_raises_duplicate_key(db):
     """Inbox (source, event_id) idempotency key."""
-    db.inbox.create_indexes([IndexModel([("source", ASCENDING), ("event_id", ASCENDING)],
-                                        unique=True, name="idempotency_key")])
+    db.inbox.create_indexes(
+        [IndexModel([("source", ASCENDING), ("event_id", ASCENDING)], unique=True, name="idempotency_key")]
+    )
     db.inbox.insert_one({"source": "a", "event_id": "1", "state": "processing"})
     db.inbox.insert_one({"source": "b", "event_id": "1"})
     with pytest.raises(DuplicateKeyError):
@@ -32,7 +33,8 @@ def test_find_one_and_update_with_inc_and_current_date(db):
     """Inbox.begin on a redelivery; $currentDate keeps a real datetime."""
     db.inbox.insert_one({"_id": 1, "attempts": 1, "state": "processing"})
     before = db.inbox.find_one_and_update(
-        {"_id": 1}, {"$inc": {"attempts": 1}, "$currentDate": {"last_seen_at": True}})
+        {"_id": 1}, {"$inc": {"attempts": 1}, "$currentDate": {"last_seen_at": True}}
+    )
     assert before["attempts"] == 1
     doc = db.inbox.find_one({"_id": 1})
     assert doc["attempts"] == 2 and isinstance(doc["last_seen_at"], datetime)
@@ -44,8 +46,9 @@ def test_datetimes_round_trip_through_every_write_shape_we_use(db):
     db.d.replace_one({"_id": "r"}, {"at": T1}, upsert=True)
     db.d.update_one({"_id": "s"}, {"$setOnInsert": {"at": T1}, "$inc": {"n": 1}}, upsert=True)
     db.d.insert_one({"_id": "sub"})
-    db.d.update_one({"_id": "sub"}, {"$set": {"assignment": {"at": T1, "by": "x"},
-                                             "latest.nps": {"value": 3, "at": T2}}})
+    db.d.update_one(
+        {"_id": "sub"}, {"$set": {"assignment": {"at": T1, "by": "x"}, "latest.nps": {"value": 3, "at": T2}}}
+    )
     for doc in db.d.find({"_id": {"$in": ["i", "r", "s"]}}):
         assert doc["at"] == T1, doc
     sub = db.d.find_one({"_id": "sub"})
@@ -58,9 +61,9 @@ def test_latest_wins_guard_on_a_subdocument_timestamp(db):
 
     def set_if_newer(at, value):
         return db.p.update_one(
-            {"_id": "c", "$or": [{"latest.nps.at": {"$lte": at}},
-                                 {"latest.nps.at": {"$exists": False}}]},
-            {"$set": {"latest.nps": {"value": value, "at": at}}}).matched_count
+            {"_id": "c", "$or": [{"latest.nps.at": {"$lte": at}}, {"latest.nps.at": {"$exists": False}}]},
+            {"$set": {"latest.nps": {"value": value, "at": at}}},
+        ).matched_count
 
     assert set_if_newer(T1, 5) == 1
     assert set_if_newer(T2, 2) == 1
@@ -69,20 +72,24 @@ def test_latest_wins_guard_on_a_subdocument_timestamp(db):
     assert db.p.find_one({"_id": "c"})["latest"]["nps"] == {"value": 2, "at": T2}
     # the "first contact" guard is the mirror image
     for at in (T2, T1, T2):
-        db.p.update_one({"_id": "c", "$or": [{"first.at": {"$gt": at}},
-                                             {"first.at": {"$exists": False}}]},
-                        {"$set": {"first": {"at": at}}})
+        db.p.update_one(
+            {"_id": "c", "$or": [{"first.at": {"$gt": at}}, {"first.at": {"$exists": False}}]},
+            {"$set": {"first": {"at": at}}},
+        )
     assert db.p.find_one({"_id": "c"})["first"]["at"] == T1
 
 
 def test_max_on_integers_with_dotted_paths_on_an_existing_document(db):
     """Profiles: counts from the timeline applied with $max (order-independent)."""
-    db.p.update_one({"_id": "c"}, {"$setOnInsert": {"created_at": T1, "feedback_count": 0}},
-                    upsert=True)
+    db.p.update_one({"_id": "c"}, {"$setOnInsert": {"created_at": T1, "feedback_count": 0}}, upsert=True)
     for n in (3, 5, 4):
-        db.p.update_one({"_id": "c"}, {"$max": {"feedback_count": n, "channels.wechat": n - 1,
-                                                "alert_counts.nps-detractor": 1},
-                                       "$currentDate": {"updated_at": True}})
+        db.p.update_one(
+            {"_id": "c"},
+            {
+                "$max": {"feedback_count": n, "channels.wechat": n - 1, "alert_counts.nps-detractor": 1},
+                "$currentDate": {"updated_at": True},
+            },
+        )
     doc = db.p.find_one({"_id": "c"})
     assert doc["feedback_count"] == 5
     assert doc["channels"] == {"wechat": 4}
@@ -94,11 +101,9 @@ def test_keyed_subdocuments_instead_of_arrays(db):
     """Profiles: open cases as open_cases.<case_id>, removed with $unset."""
     db.p.insert_one({"_id": "c"})
     for case in ("CASE-A", "CASE-B", "CASE-A"):
-        db.p.update_one({"_id": "c"}, {"$set": {f"open_cases.{case}": {"level": "P2",
-                                                                      "opened_at": T1}}})
+        db.p.update_one({"_id": "c"}, {"$set": {f"open_cases.{case}": {"level": "P2", "opened_at": T1}}})
     db.p.update_one({"_id": "c"}, {"$unset": {"open_cases.CASE-A": ""}})
-    assert db.p.find_one({"_id": "c"})["open_cases"] == {"CASE-B": {"level": "P2",
-                                                                    "opened_at": T1}}
+    assert db.p.find_one({"_id": "c"})["open_cases"] == {"CASE-B": {"level": "P2", "opened_at": T1}}
 
 
 def test_conditional_claim_with_ne_on_an_initialised_field(db):
@@ -108,9 +113,9 @@ def test_conditional_claim_with_ne_on_an_initialised_field(db):
     def assign(key):
         return db.cases.find_one_and_update(
             {"_id": "k", "assignee_key": {"$ne": key}},
-            {"$set": {"assignee_key": key, "status": "assigned",
-                      "assignment": {"at": T1, "by": "system"}}},
-            return_document=ReturnDocument.AFTER)
+            {"$set": {"assignee_key": key, "status": "assigned", "assignment": {"at": T1, "by": "system"}}},
+            return_document=ReturnDocument.AFTER,
+        )
 
     assert assign("person:a")["assignee_key"] == "person:a"
     assert assign("person:a") is None
@@ -122,10 +127,14 @@ def test_upsert_with_set_on_insert_and_inc(db):
     for _ in range(3):
         db.deliveries.update_one(
             {"_id": "d1"},
-            {"$set": {"status": "sending", "channel": "email"},
-             "$currentDate": {"updated_at": True},
-             "$setOnInsert": {"created_at": T1}, "$inc": {"attempts": 1}},
-            upsert=True)
+            {
+                "$set": {"status": "sending", "channel": "email"},
+                "$currentDate": {"updated_at": True},
+                "$setOnInsert": {"created_at": T1},
+                "$inc": {"attempts": 1},
+            },
+            upsert=True,
+        )
     doc = db.deliveries.find_one({"_id": "d1"})
     assert doc["attempts"] == 3 and doc["created_at"] == T1
 
@@ -133,9 +142,18 @@ def test_upsert_with_set_on_insert_and_inc(db):
 def test_filters_sort_skip_limit(db):
     """list_alerts / list_cases / timeline paging."""
     db.a.create_indexes([IndexModel([("customer.id", ASCENDING), ("raised_at", DESCENDING)])])
-    db.a.insert_many([{"_id": i, "level": f"P{1 + i % 4}", "customer": {"id": f"C{i % 3}"},
-                       "raised_at": T1 + timedelta(minutes=i), "status": "open"}
-                      for i in range(20)])
+    db.a.insert_many(
+        [
+            {
+                "_id": i,
+                "level": f"P{1 + i % 4}",
+                "customer": {"id": f"C{i % 3}"},
+                "raised_at": T1 + timedelta(minutes=i),
+                "status": "open",
+            }
+            for i in range(20)
+        ]
+    )
     page = list(db.a.find({"customer.id": "C1"}).sort("raised_at", DESCENDING).skip(1).limit(3))
     assert [d["_id"] for d in page] == [16, 13, 10]
     both = db.a.find({"level": "P2"}).sort([("level", ASCENDING), ("raised_at", DESCENDING)])
@@ -147,16 +165,17 @@ def test_filters_sort_skip_limit(db):
 
 def test_group_counts_on_one_field(db):
     """stats(): alerts by level, cases by owner (missing owner groups as None)."""
-    db.a.insert_many([{"level": "P1", "owner": "a"}, {"level": "P1", "owner": "b"},
-                      {"level": "P3"}])
-    by_level = {r["_id"]: r["n"] for r in db.a.aggregate(
-        [{"$group": {"_id": "$level", "n": {"$sum": 1}}}])}
+    db.a.insert_many([{"level": "P1", "owner": "a"}, {"level": "P1", "owner": "b"}, {"level": "P3"}])
+    by_level = {r["_id"]: r["n"] for r in db.a.aggregate([{"$group": {"_id": "$level", "n": {"$sum": 1}}}])}
     assert by_level == {"P1": 2, "P3": 1}
-    by_owner = {r["_id"]: r["n"] for r in db.a.aggregate(
-        [{"$match": {"level": "P1"}}, {"$group": {"_id": "$owner", "n": {"$sum": 1}}}])}
+    by_owner = {
+        r["_id"]: r["n"]
+        for r in db.a.aggregate(
+            [{"$match": {"level": "P1"}}, {"$group": {"_id": "$owner", "n": {"$sum": 1}}}]
+        )
+    }
     assert by_owner == {"a": 1, "b": 1}
-    missing = {r["_id"]: r["n"] for r in db.a.aggregate(
-        [{"$group": {"_id": "$owner", "n": {"$sum": 1}}}])}
+    missing = {r["_id"]: r["n"] for r in db.a.aggregate([{"$group": {"_id": "$owner", "n": {"$sum": 1}}}])}
     assert missing[None] == 1
 
 
@@ -167,8 +186,7 @@ def test_concurrent_claims_never_double_claim(db):
 
     def worker(name):
         while True:
-            job = db.jobs.find_one_and_update({"state": "due"},
-                                              {"$set": {"state": "claimed", "by": name}})
+            job = db.jobs.find_one_and_update({"state": "due"}, {"$set": {"state": "claimed", "by": name}})
             if job is None:
                 return
             claimed.append(job["_id"])

@@ -1,10 +1,12 @@
 """The domain stores on the real server: idempotency and concurrency."""
 
+import time
+
 import eventlet
 import pytest
 
 from contracts.feedback import parse_feedback
-from services.common.mongo import Inbox
+from services.common.mongo import Busy, Inbox
 from services.profiles.store import ProfileStore
 
 
@@ -16,22 +18,44 @@ def profiles(db):
 
 
 def feedback(n, customer="C1", channel="app", nps=None):
-    return parse_feedback({
-        "schema_version": 1, "event_id": f"e{n}", "source": "load", "channel": channel,
-        "occurred_at": f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00+08:00",
-        "customer": {"id": customer, "name": f"name-{n}"},
-        "scores": {"nps": nps if nps is not None else n % 11}})
+    return parse_feedback(
+        {
+            "schema_version": 1,
+            "event_id": f"e{n}",
+            "source": "load",
+            "channel": channel,
+            "occurred_at": f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00+08:00",
+            "customer": {"id": customer, "name": f"name-{n}"},
+            "scores": {"nps": nps if nps is not None else n % 11},
+        }
+    )
 
 
-def test_inbox_claims_once_and_reruns_unfinished_work(db):
-    inbox = Inbox(db.inbox, ("source", "event_id"))
+def test_inbox_runs_once_holds_a_lease_and_lets_a_retry_or_a_takeover_in(db):
+    inbox = Inbox(db.inbox, ("source", "event_id"), lease_seconds=0.5)
     db.inbox.create_indexes([inbox.index()])
     msg = {"source": "s", "event_id": "1"}
-    assert inbox.begin(msg) is True
-    assert inbox.begin(msg) is True   # crashed before done: run again
-    inbox.done(msg)
-    assert inbox.begin(msg) is False  # finished: skip
-    assert db.inbox.find_one()["attempts"] == 3
+    runs = []
+
+    def handle():
+        with inbox.handling(msg) as fresh:
+            if fresh:
+                runs.append(1)
+
+    assert inbox.claim(msg) is True
+    with pytest.raises(Busy):  # a concurrent copy waits; it is not dropped
+        handle()
+    time.sleep(0.6)  # the holder "died": its lease expires
+    handle()  # the redelivered copy takes over and finishes
+    handle()  # a later resend is skipped
+    assert runs == [1]
+    doc = db.inbox.find_one({"event_id": "1"})
+    assert doc["state"] == "done" and doc["claims"] == 2
+
+    other = {"source": "s", "event_id": "2"}
+    with pytest.raises(RuntimeError), inbox.handling(other):
+        raise RuntimeError("handler failed")
+    assert inbox.claim(other) is True  # the failed run released its lease for the retry
 
 
 def test_100_events_for_one_customer_from_8_concurrent_workers_lose_nothing(profiles):

@@ -14,11 +14,16 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 def event(**overrides):
     base = {
-        "schema_version": 1, "event_id": "e-1", "source": "survey-app",
+        "schema_version": 1,
+        "event_id": "e-1",
+        "source": "survey-app",
         "occurred_at": "2026-11-20T10:00:00+08:00",
         "customer": {"id": "C1", "name": "张三", "attributes": {"region": "华东"}},
-        "channel": "wechat", "touchpoint": "delivery",
-        "scores": {"nps": 3, "csat": 2, "ces": 6}, "text": "送货太慢", "tags": ["投诉"],
+        "channel": "wechat",
+        "touchpoint": "delivery",
+        "scores": {"nps": 3, "csat": 2, "ces": 6},
+        "text": "送货太慢",
+        "tags": ["投诉"],
     }
     base.update(overrides)
     return base
@@ -37,21 +42,24 @@ def test_nulls_mean_absent():
     assert parsed["scores"] == {"csat": 4}
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b"{not json", "invalid JSON"),
-    (b"\xff\xfe", "not UTF-8"),
-    (json.dumps([1, 2]), "must be a JSON object"),
-    (json.dumps(event(schema_version=2)), "schema_version: unsupported schema_version 2"),
-    (json.dumps({k: v for k, v in event().items() if k != "event_id"}), "event_id: Missing"),
-    (json.dumps(event(scores={"nps": 11})), "scores.nps"),
-    (json.dumps(event(scores={"nps": True})), "scores.nps"),
-    (json.dumps(event(scores={"csat": "4"})), "scores.csat"),
-    (json.dumps(event(occurred_at="2026-11-20T10:00:00")), "occurred_at"),
-    (json.dumps(event(text="好" * 10_001)), "text"),
-    (json.dumps(event(event_id="x" * 129)), "event_id"),
-    (json.dumps(event(channel="We Chat")), "channel"),
-    (json.dumps(event(customer={"name": "no id"})), "customer.id: Missing"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"{not json", "invalid JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        (json.dumps([1, 2]), "must be a JSON object"),
+        (json.dumps(event(schema_version=2)), "schema_version: unsupported schema_version 2"),
+        (json.dumps({k: v for k, v in event().items() if k != "event_id"}), "event_id: Missing"),
+        (json.dumps(event(scores={"nps": 11})), "scores.nps"),
+        (json.dumps(event(scores={"nps": True})), "scores.nps"),
+        (json.dumps(event(scores={"csat": "4"})), "scores.csat"),
+        (json.dumps(event(occurred_at="2026-11-20T10:00:00")), "occurred_at"),
+        (json.dumps(event(text="好" * 10_001)), "text"),
+        (json.dumps(event(event_id="x" * 129)), "event_id"),
+        (json.dumps(event(channel="We Chat")), "channel"),
+        (json.dumps(event(customer={"name": "no id"})), "customer.id: Missing"),
+    ],
+)
 def test_invalid_events_name_the_reason(body, reason):
     with pytest.raises(InvalidFeedback) as info:
         parse_feedback(body)

@@ -6,16 +6,27 @@ from services.alerts.evaluate import MISSING, alert_id_for, evaluate, match_rule
 from services.alerts.rules import OPERATORS, RuleError, load_rules
 
 EVENT = {
-    "source": "app", "event_id": "e1", "occurred_at": datetime(2026, 11, 20, tzinfo=UTC),
+    "source": "app",
+    "event_id": "e1",
+    "occurred_at": datetime(2026, 11, 20, tzinfo=UTC),
     "customer": {"id": "C1", "tier": "vip", "attributes": {"region": "华东"}},
-    "channel": "wechat", "touchpoint": "delivery", "scores": {"nps": 3, "csat": 2},
-    "text": "我要退款，太失望了", "tags": ["投诉", "物流"],
+    "channel": "wechat",
+    "touchpoint": "delivery",
+    "scores": {"nps": 3, "csat": 2},
+    "text": "我要退款，太失望了",
+    "tags": ["投诉", "物流"],
 }
 
 
 def rule(**overrides):
-    base = {"id": "r1", "name": "R", "level": "P2", "owner": {"kind": "person", "id": "li.na"},
-            "channels": ["email"], "when": {"field": "scores.nps", "op": "lte", "value": 6}}
+    base = {
+        "id": "r1",
+        "name": "R",
+        "level": "P2",
+        "owner": {"kind": "person", "id": "li.na"},
+        "channels": ["email"],
+        "when": {"field": "scores.nps", "op": "lte", "value": 6},
+    }
     base.update(overrides)
     return base
 
@@ -33,28 +44,40 @@ def test_a_valid_rule_set_gets_defaults_and_a_fingerprint():
     assert load_rules([rule(level="P1")])[0]["fingerprint"] != r["fingerprint"]
 
 
-@pytest.mark.parametrize("when, path", [
-    ({"field": "scores.nps", "op": "lesser", "value": 1}, "rules.0.when.op: unknown operator"),
-    ({"all": [{"field": "a", "op": "eq", "value": 1},
-              {"not": {"field": "b", "op": "between", "value": [5, 1]}}]},
-     "rules.0.when.all.1.not.value: low must not exceed high"),
-    ({"any": []}, "rules.0.when.any: must be a non-empty list"),
-    ({"all": [{"any": [{"field": "x", "op": "gt", "value": "3"}]}]},
-     "rules.0.when.all.0.any.0.value: must be a number"),
-    ({"field": "text", "op": "regex", "value": "("}, "rules.0.when.value: invalid regular"),
-    ({"field": "$where", "op": "eq", "value": 1}, "rules.0.when.field: must be a dotted"),
-    ({"field": "a", "op": "in", "value": []}, "rules.0.when.value: must be a non-empty list"),
-    ({"all": [], "any": []}, "rules.0.when: a group has exactly one key"),
-    ({"field": "a", "op": "eq"}, "rules.0.when.value: value is required"),
-    (5, "rules.0.when: must be an object"),
-])
+@pytest.mark.parametrize(
+    "when, path",
+    [
+        ({"field": "scores.nps", "op": "lesser", "value": 1}, "rules.0.when.op: unknown operator"),
+        (
+            {
+                "all": [
+                    {"field": "a", "op": "eq", "value": 1},
+                    {"not": {"field": "b", "op": "between", "value": [5, 1]}},
+                ]
+            },
+            "rules.0.when.all.1.not.value: low must not exceed high",
+        ),
+        ({"any": []}, "rules.0.when.any: must be a non-empty list"),
+        (
+            {"all": [{"any": [{"field": "x", "op": "gt", "value": "3"}]}]},
+            "rules.0.when.all.0.any.0.value: must be a number",
+        ),
+        ({"field": "text", "op": "regex", "value": "("}, "rules.0.when.value: invalid regular"),
+        ({"field": "$where", "op": "eq", "value": 1}, "rules.0.when.field: must be a dotted"),
+        ({"field": "a", "op": "in", "value": []}, "rules.0.when.value: must be a non-empty list"),
+        ({"all": [], "any": []}, "rules.0.when: a group has exactly one key"),
+        ({"field": "a", "op": "eq"}, "rules.0.when.value: value is required"),
+        (5, "rules.0.when: must be an object"),
+    ],
+)
 def test_invalid_conditions_name_the_path(when, path):
     assert any(e.startswith(path) for e in errors_of([rule(when=when)])), errors_of([rule(when=when)])
 
 
 def test_metadata_errors_name_the_field():
-    errs = errors_of([rule(level="P5", owner={"kind": "robot", "id": ""}, channels=["fax"],
-                           extra=1), rule(id="r1")])
+    errs = errors_of(
+        [rule(level="P5", owner={"kind": "robot", "id": ""}, channels=["fax"], extra=1), rule(id="r1")]
+    )
     joined = "\n".join(errs)
     assert "rules.0.level" in joined and "rules.0.owner.kind" in joined
     assert "rules.0.owner.id" in joined and "rules.0.channels.0" in joined
@@ -70,23 +93,38 @@ def test_deep_nesting_is_bounded():
     assert "nested deeper" in errors_of([rule(when=node)])[0]
 
 
-@pytest.mark.parametrize("op, field, value, expected", [
-    ("eq", "channel", "wechat", True), ("eq", "channel", "web", False),
-    ("ne", "channel", "web", True), ("ne", "missing", 1, True),
-    ("lt", "scores.nps", 3, False), ("lte", "scores.nps", 3, True),
-    ("gt", "scores.csat", 1, True), ("gte", "scores.csat", 3, False),
-    ("lte", "scores.ces", 6, False),  # absent field never satisfies a comparison
-    ("between", "scores.nps", [0, 6], True), ("between", "scores.nps", [4, 6], False),
-    ("in", "touchpoint", ["delivery", "billing"], True), ("in", "touchpoint", ["x"], False),
-    ("not_in", "touchpoint", ["billing"], True), ("not_in", "missing", ["x"], True),
-    ("exists", "scores.nps", True, True), ("exists", "scores.ces", True, False),
-    ("exists", "scores.ces", False, True),
-    ("contains", "text", "退款", True), ("contains", "tags", "物流", True),
-    ("contains", "tags", "物", False),
-    ("starts_with", "text", "我要", True), ("starts_with", "scores.nps", "3", False),
-    ("regex", "text", "退款|投诉", True), ("regex", "text", "^太", False),
-    ("eq", "customer.attributes.region", "华东", True), ("eq", "tags.0", "投诉", True),
-])
+@pytest.mark.parametrize(
+    "op, field, value, expected",
+    [
+        ("eq", "channel", "wechat", True),
+        ("eq", "channel", "web", False),
+        ("ne", "channel", "web", True),
+        ("ne", "missing", 1, True),
+        ("lt", "scores.nps", 3, False),
+        ("lte", "scores.nps", 3, True),
+        ("gt", "scores.csat", 1, True),
+        ("gte", "scores.csat", 3, False),
+        ("lte", "scores.ces", 6, False),  # absent field never satisfies a comparison
+        ("between", "scores.nps", [0, 6], True),
+        ("between", "scores.nps", [4, 6], False),
+        ("in", "touchpoint", ["delivery", "billing"], True),
+        ("in", "touchpoint", ["x"], False),
+        ("not_in", "touchpoint", ["billing"], True),
+        ("not_in", "missing", ["x"], True),
+        ("exists", "scores.nps", True, True),
+        ("exists", "scores.ces", True, False),
+        ("exists", "scores.ces", False, True),
+        ("contains", "text", "退款", True),
+        ("contains", "tags", "物流", True),
+        ("contains", "tags", "物", False),
+        ("starts_with", "text", "我要", True),
+        ("starts_with", "scores.nps", "3", False),
+        ("regex", "text", "退款|投诉", True),
+        ("regex", "text", "^太", False),
+        ("eq", "customer.attributes.region", "华东", True),
+        ("eq", "tags.0", "投诉", True),
+    ],
+)
 def test_every_operator(op, field, value, expected):
     assert set(OPERATORS) >= {op}
     matched, trace = evaluate({"field": field, "op": op, "value": value}, EVENT)
@@ -95,16 +133,35 @@ def test_every_operator(op, field, value, expected):
 
 
 def test_groups_short_circuit_and_trace_what_was_evaluated():
-    when = {"all": [{"field": "scores.nps", "op": "lte", "value": 6},
-                    {"any": [{"field": "channel", "op": "eq", "value": "web"},
-                             {"not": {"field": "customer.tier", "op": "eq", "value": "standard"}}]},
-                    {"field": "text", "op": "contains", "value": "退款"}]}
+    when = {
+        "all": [
+            {"field": "scores.nps", "op": "lte", "value": 6},
+            {
+                "any": [
+                    {"field": "channel", "op": "eq", "value": "web"},
+                    {"not": {"field": "customer.tier", "op": "eq", "value": "standard"}},
+                ]
+            },
+            {"field": "text", "op": "contains", "value": "退款"},
+        ]
+    }
     matched, trace = evaluate(when, EVENT)
     assert matched
-    assert [t["path"] for t in trace] == ["when.all.0", "when.all.1.any.0",
-                                          "when.all.1.any.1.not", "when.all.2"]
-    matched, trace = evaluate({"any": [{"field": "channel", "op": "eq", "value": "wechat"},
-                                       {"field": "x", "op": "eq", "value": 1}]}, EVENT)
+    assert [t["path"] for t in trace] == [
+        "when.all.0",
+        "when.all.1.any.0",
+        "when.all.1.any.1.not",
+        "when.all.2",
+    ]
+    matched, trace = evaluate(
+        {
+            "any": [
+                {"field": "channel", "op": "eq", "value": "wechat"},
+                {"field": "x", "op": "eq", "value": 1},
+            ]
+        },
+        EVENT,
+    )
     assert matched and len(trace) == 1
 
 

@@ -36,8 +36,9 @@ def thread_id(case_id: str) -> str:
     return f"<case-{case_id}@{MESSAGE_ID_DOMAIN}>"
 
 
-def build_message(rendered: Rendered, *, sender: str, to: str, delivery_id: str,
-                  case_id: str | None, language: str) -> EmailMessage:
+def build_message(
+    rendered: Rendered, *, sender: str, to: str, delivery_id: str, case_id: str | None, language: str
+) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = rendered.subject
     msg["From"] = sender
@@ -63,8 +64,8 @@ def send(config: SmtpConfig, msg: EmailMessage) -> None:
     """One SMTP conversation; raises smtplib/OSError errors to the caller."""
     if config.security == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(
-            config.host, config.port, timeout=config.timeout,
-            context=ssl.create_default_context())
+            config.host, config.port, timeout=config.timeout, context=ssl.create_default_context()
+        )
     else:
         client = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
     with client:
