@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cxctl.common import Ctx, call, emit_json, json_option, read_document, table  # noqa: F401
+from cxctl.common import Ctx, call, emit_json, json_option, read_document, table
 
 
 @click.group()
