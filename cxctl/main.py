@@ -99,26 +99,35 @@ def stats(ctx: Ctx, as_json):
     show_default=True,
     help="RabbitMQ management API",
 )
+@click.option("--quiet", default=8.0, show_default=True, help="seconds the queues must stay empty")
 @click.option("--timeout", "limit", default=300.0, show_default=True)
 @click.pass_obj
-def wait_idle(ctx: Ctx, api, limit):
-    """Wait until every cx queue is empty and nothing is in flight."""
+def wait_idle(ctx: Ctx, api, quiet, limit):
+    """Wait until every cx queue is empty, ready and unacked, for --quiet seconds.
+
+    The management API refreshes queue figures every 5 s, so a shorter quiet
+    period could report "idle" while work is still in flight.
+    """
     parsed = urlparse(ctx.amqp_uri)
     vhost = quote(parsed.path.lstrip("/") or "/", safe="")
     api_url = urlparse(api)
     auth = (api_url.username or "guest", api_url.password or "guest")
     base = f"{api_url.scheme}://{api_url.hostname}:{api_url.port or 15672}"
     deadline = time.monotonic() + limit
-    quiet = 0
+    idle_since = None
     while time.monotonic() < deadline:
         queues = requests.get(f"{base}/api/queues/{vhost}", auth=auth, timeout=5).json()
         busy = sum(
             q.get("messages", 0)
             for q in queues
-            if (q["name"].startswith(("cx.", "evt-")) and not q["name"].endswith(".dlq"))
+            if q["name"].startswith(("cx.", "evt-")) and not q["name"].endswith(".dlq")
         )
-        quiet = quiet + 1 if busy == 0 else 0
-        if quiet >= 3:  # the management API samples every few seconds
+        now = time.monotonic()
+        if busy:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        elif now - idle_since >= quiet:
             click.echo("idle")
             return
         time.sleep(1.0)

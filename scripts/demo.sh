@@ -59,6 +59,9 @@ print(c.most_common(1)[0][0])")
 $CX profile show "$busiest" --timeline 8
 echo
 echo "emails delivered to the local SMTP server: $(ls var/mail/new | wc -l) (in var/mail/new)"
-echo "try: $CX alerts list --json | $CX cases show <CASE-ID> | $CX profile show $busiest --json"
+echo "try:"
+echo "  $CX alerts list --json"
+echo "  $CX cases show <CASE-ID>"
+echo "  $CX profile show $busiest --json"
 log "running; press Ctrl-C to stop"
 wait

@@ -47,8 +47,8 @@ install_python() {
   if [ ! -f "$stamp" ]; then
     log "installing the Python environment (.venv)"
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e '.[test]'
+    .venv/bin/pip install -q --upgrade pip >var/log/pip.log 2>&1
+    .venv/bin/pip install -q -e '.[test]' >>var/log/pip.log 2>&1 || { cat var/log/pip.log; return 1; }
     rm -f .venv/.installed-*; touch "$stamp"
   fi
   if [ ! -x .venv-mongo/bin/nx-27017 ]; then
@@ -56,7 +56,7 @@ install_python() {
     # keeps the services' pymongo pin independent (docs/store.md).
     log "installing the embedded MongoDB server (.venv-mongo, nx-27017 0.8.1)"
     python3 -m venv .venv-mongo
-    .venv-mongo/bin/pip install -q nx-27017==0.8.1
+    .venv-mongo/bin/pip install -q nx-27017==0.8.1 >>var/log/pip.log 2>&1 || { cat var/log/pip.log; return 1; }
   fi
 }
 
