@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import sys
 import time
-from urllib.parse import quote, urlparse
 
 import click
-import requests
 
 from contracts.feedback import InvalidFeedback, parse_feedback
 from cxctl import alerts, cases, notify, profiles
+from cxctl.broker import DEFAULT_API, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
 from cxctl.publish import FeedbackPublisher
 
@@ -93,45 +92,16 @@ def stats(ctx: Ctx, as_json):
 
 @cli.command("wait-idle")
 @click.option(
-    "--api",
-    envvar="RABBIT_API_URI",
-    default="http://guest:guest@127.0.0.1:15672",
-    show_default=True,
-    help="RabbitMQ management API",
+    "--api", envvar="RABBIT_API_URI", default=DEFAULT_API, show_default=True, help="RabbitMQ management API"
 )
 @click.option("--quiet", default=8.0, show_default=True, help="seconds the queues must stay empty")
 @click.option("--timeout", "limit", default=300.0, show_default=True)
 @click.pass_obj
 def wait_idle(ctx: Ctx, api, quiet, limit):
-    """Wait until every cx queue is empty, ready and unacked, for --quiet seconds.
-
-    The management API refreshes queue figures every 5 s, so a shorter quiet
-    period could report "idle" while work is still in flight.
-    """
-    parsed = urlparse(ctx.amqp_uri)
-    vhost = quote(parsed.path.lstrip("/") or "/", safe="")
-    api_url = urlparse(api)
-    auth = (api_url.username or "guest", api_url.password or "guest")
-    base = f"{api_url.scheme}://{api_url.hostname}:{api_url.port or 15672}"
-    deadline = time.monotonic() + limit
-    idle_since = None
-    while time.monotonic() < deadline:
-        queues = requests.get(f"{base}/api/queues/{vhost}", auth=auth, timeout=5).json()
-        busy = sum(
-            q.get("messages", 0)
-            for q in queues
-            if q["name"].startswith(("cx.", "evt-")) and not q["name"].endswith(".dlq")
-        )
-        now = time.monotonic()
-        if busy:
-            idle_since = None
-        elif idle_since is None:
-            idle_since = now
-        elif now - idle_since >= quiet:
-            click.echo("idle")
-            return
-        time.sleep(1.0)
-    raise click.ClickException(f"still busy after {limit}s")
+    """Wait until every queue is empty (ready and unacked) for --quiet seconds."""
+    if not wait_queues_idle(ctx.amqp_uri, quiet=quiet, timeout=limit, api=api):
+        raise click.ClickException(f"still busy after {limit}s")
+    click.echo("idle")
 
 
 for group in (

@@ -48,35 +48,6 @@ def wait_until(predicate, timeout=20.0, interval=0.1, message="condition"):
         eventlet.sleep(interval)
 
 
-def wait_queues_idle(
-    amqp_uri: str, quiet: float = 6.0, timeout: float = 60.0, api: str = "http://127.0.0.1:15672"
-) -> None:
-    """Wait until no queue of the URI's vhost holds a message (ready or unacked).
-
-    The management API refreshes its figures every 5 s, so the queues must be
-    seen empty continuously for ``quiet`` seconds before this returns.
-    """
-    from urllib.parse import quote, urlparse
-
-    import requests
-
-    vhost = quote(urlparse(amqp_uri).path.lstrip("/") or "/", safe="")
-    deadline = time.monotonic() + timeout
-    idle_since = None
-    while time.monotonic() < deadline:
-        queues = requests.get(f"{api}/api/queues/{vhost}", auth=("guest", "guest"), timeout=5).json()
-        busy = sum(q.get("messages", 0) for q in queues if not q["name"].endswith(".dlq"))
-        now = time.monotonic()
-        if busy:
-            idle_since = None
-        elif idle_since is None:
-            idle_since = now
-        elif now - idle_since >= quiet:
-            return
-        eventlet.sleep(0.5)
-    raise AssertionError(f"queues of {amqp_uri} still busy after {timeout}s")
-
-
 @pytest.fixture(scope="session")
 def mongo_client():
     client = make_client(MONGO_URI)

@@ -23,7 +23,13 @@ def test_routing_key_follows_the_channel():
 
 def test_cxctl_publish_then_read_everything_back(stack, cx_config, smtp_sink, tmp_path):  # noqa: F811
     uri = cx_config["AMQP_URI"]
-    lines = "\n".join(json.dumps(feedback(event_id=f"cli-{n}", nps=n), ensure_ascii=False) for n in (1, 9))
+    lines = "\n".join(
+        json.dumps(
+            feedback(event_id=f"cli-{n}", nps=n, occurred_at=f"2026-11-2{n % 8}T10:00:00+08:00"),
+            ensure_ascii=False,
+        )
+        for n in (1, 9)
+    )
     code, out = run(uri, "publish", "-", "--no-progress", input=lines + "\n")
     assert code == 0 and "published 2 events" in out
     wait_until(smtp_sink.messages, message="the email")
@@ -38,11 +44,14 @@ def test_cxctl_publish_then_read_everything_back(stack, cx_config, smtp_sink, tm
     assert "✓ scores.nps lte 6 (actual 1)" in out and "assigned  by system" in out
 
     def profile_has_both():
-        p = json.loads(run(uri, "profile", "show", "C42", "--json")[1])
-        return p if p["feedback_count"] == 2 else None
+        code, out = run(uri, "profile", "show", "C42", "--json")
+        p = json.loads(out) if code == 0 else {}
+        latest = p.get("latest", {}).get("nps", {}).get("event_id")
+        return p if p.get("feedback_count") == 2 and latest == "cli-9" else None
 
+    # both events counted, and the later one's score is the latest
     profile = wait_until(profile_has_both, message="both events in the profile")
-    assert profile["latest"]["nps"]["value"] == 9  # the later event
+    assert profile["latest"]["nps"]["value"] == 9
     code, out = run(uri, "profile", "show", "C42")
     assert "王芳" in out and "feedback: 2" in out
     code, out = run(uri, "stats", "--json")

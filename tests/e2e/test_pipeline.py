@@ -11,6 +11,7 @@ import pytest
 from kombu import Connection, Queue
 from nameko.standalone.rpc import ClusterRpcClient
 
+from cxctl.broker import wait_queues_idle
 from cxctl.publish import FeedbackPublisher
 from services.alerts.service import AlertsService
 from services.cases.service import CasesService
@@ -18,7 +19,7 @@ from services.common.messaging import HEADER_ATTEMPTS, HEADER_QUEUE, HEADER_REAS
 from services.common.mongo import database_name
 from services.notify.service import NotifyService
 from services.profiles.service import ProfilesService
-from tests.conftest import wait_queues_idle, wait_until
+from tests.conftest import wait_until
 
 RULES = {
     "rules": [
@@ -94,7 +95,8 @@ def test_detractor_becomes_profile_alert_case_and_email(stack, cx_config, smtp_s
 
     def profile_complete():
         p = stack.profiles.get_profile("C42")
-        return p if p.get("alert_counts") and p.get("open_cases") else None
+        parts = ("alert_counts", "open_cases", "latest", "identity", "last_contact")
+        return p if all(p.get(k) for k in parts) and p["feedback_count"] == 1 else None
 
     profile = wait_until(profile_complete, message="the profile to list alert and case")
     assert profile["identity"]["name"] == "王芳"
@@ -146,7 +148,7 @@ def test_the_same_event_published_twice_is_processed_once(stack, cx_config, smtp
     publish(cx_config["AMQP_URI"], event)  # a later resend
     wait_until(smtp_sink.messages, message="the email")
     # every copy has gone through every queue before we count
-    wait_queues_idle(cx_config["AMQP_URI"])
+    assert wait_queues_idle(cx_config["AMQP_URI"], quiet=6, timeout=60)
     for service in ("alerts", "profiles"):
         [entry] = db_of(mongo_client, service).feedback_inbox.find({"event_id": "ev-dup"})
         assert entry["state"] == "done"
