@@ -23,12 +23,10 @@ def test_routing_key_follows_the_channel():
 
 def test_cxctl_publish_then_read_everything_back(stack, cx_config, smtp_sink, tmp_path):  # noqa: F811
     uri = cx_config["AMQP_URI"]
+    days = {1: "2026-11-20", 9: "2026-11-21"}  # distinct times: the nps 9 event is the latest
     lines = "\n".join(
-        json.dumps(
-            feedback(event_id=f"cli-{n}", nps=n, occurred_at=f"2026-11-2{n % 8}T10:00:00+08:00"),
-            ensure_ascii=False,
-        )
-        for n in (1, 9)
+        json.dumps(feedback(event_id=f"cli-{n}", nps=n, occurred_at=f"{day}T10:00:00+08:00"))
+        for n, day in days.items()
     )
     code, out = run(uri, "publish", "-", "--no-progress", input=lines + "\n")
     assert code == 0 and "published 2 events" in out
