@@ -101,6 +101,29 @@ class CaseAssignedV1(Message):
     customer_id = bounded_str(128, required=True)
 
 
+CASE_STATUSES = ("open", "assigned", "in_progress", "pending_customer", "resolved", "closed", "reopened")
+
+
+class ResolutionRef(_Part):
+    root_cause = bounded_str(64, required=True)
+    first_contact_resolution = fields.Boolean(required=True)
+    summary = bounded_str(2000, allow_none=True)
+
+
+class CaseStatusChangedV1(Message):
+    """A case moved from one lifecycle status to another (every transition)."""
+
+    case_id = bounded_str(128, required=True)
+    customer_id = bounded_str(128, required=True)
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    from_status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
+    to_status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
+    changed_at = fields.AwareDateTime(required=True, format="iso")
+    changed_by = bounded_str(128, required=True)
+    reason = bounded_str(2000, allow_none=True)
+    resolution = fields.Nested(ResolutionRef, allow_none=True)
+
+
 class NotificationRequestedV1(Message):
     """Ask notify to tell a recipient about something, on the given channels."""
 
@@ -160,6 +183,7 @@ MESSAGES: dict[str, MessageSpec] = {
         MessageSpec("alert_raised", AlertRaisedV1, "alerts", "an alert rule matched an event"),
         MessageSpec("case_opened", CaseOpenedV1, "cases", "a case was opened for an alert"),
         MessageSpec("case_assigned", CaseAssignedV1, "cases", "a case was (re)assigned"),
+        MessageSpec("case_status_changed", CaseStatusChangedV1, "cases", "a case changed status"),
         MessageSpec("notification_requested", NotificationRequestedV1, "cases", "notify a recipient"),
         MessageSpec("notification_delivered", NotificationDeliveredV1, "notify", "delivery outcome"),
         MessageSpec("profile_updated", ProfileUpdatedV1, "profiles", "a profile changed"),
