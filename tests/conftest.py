@@ -1,7 +1,11 @@
 """Root fixtures. Eventlet must patch sockets before anything imports them."""
 
+import os
 import warnings
 
+# trio (pulled in by selenium) registers a hypothesis plugin that cannot import
+# under eventlet's patched sockets; our property tests need no hypothesis plugins.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import eventlet  # noqa: E402
@@ -9,7 +13,6 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()  # noqa: E402  (must run first: see README "Tests")
 
 import mailbox  # noqa: E402
-import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
