@@ -140,10 +140,10 @@ class Inbox:
     Lease times are epoch seconds (numbers), which every server compares alike.
     """
 
-    def __init__(self, collection: Collection, key_fields: Iterable[str], lease_seconds: float = 30.0):
+    def __init__(self, collection: Collection, key_fields: Iterable[str], lease_seconds: float | None = None):
         self.collection = collection
         self.key_fields = tuple(key_fields)
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = lease_seconds or settings.get("INBOX_LEASE_SECONDS")
 
     def index(self):
         from pymongo import ASCENDING, IndexModel

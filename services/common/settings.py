@@ -25,6 +25,9 @@ DEFAULTS = {
     "MAX_DELIVERY_ATTEMPTS": 5,
     # Pause before requeueing when the store is unreachable.
     "STORE_RETRY_DELAY": 1.0,
+    # How long a worker holds a message's idempotency lease; a copy of the message
+    # waits this long before taking over from a worker that died mid-way.
+    "INBOX_LEASE_SECONDS": 30.0,
 }
 
 

@@ -25,9 +25,15 @@ def k8s_documents():
 
 def test_compose_file_matches_the_compose_spec():
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
-         "vendor.compose-spec", str(DEPLOY / "compose.yaml")],
-        capture_output=True, text=True)
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(DEPLOY / "compose.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
