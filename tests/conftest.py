@@ -1,6 +1,11 @@
 """Root fixtures. Eventlet must patch sockets before anything imports them."""
 
+import os
 import warnings
+
+# Third-party "hypothesis" entry points (e.g. trio's, when selenium is installed)
+# would import after eventlet has patched sockets and crash; we register none.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -9,7 +14,6 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()  # noqa: E402  (must run first: see README "Tests")
 
 import mailbox  # noqa: E402
-import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
