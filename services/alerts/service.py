@@ -5,7 +5,7 @@ from __future__ import annotations
 from nameko.rpc import rpc
 
 from contracts.base import utcnow
-from services.alerts.evaluate import match_rules
+from services.alerts.engine import Engine
 from services.alerts.rules import RuleError, load_rules
 from services.alerts.store import AlertStore
 from services.common.errors import BadRequest, NotFound
@@ -22,11 +22,11 @@ class AlertsService:
     @feedback_consumer()
     @handled_once("inbox")
     def handle_feedback(self, event: dict) -> None:
-        """Raise an alert for every enabled rule the event matches."""
-        for alert in match_rules(self.store.enabled_rules(), event, utcnow()):
-            self.store.save_alert(alert)
-            # Dispatched again on a retry after a crash; cases/profiles are idempotent.
-            self.dispatch("alert_raised", alert_message(alert))
+        """Evaluate the event; announce each new alert (repeats attach, throttled are counted)."""
+        for outcome in Engine(self.store).process(self.store.enabled_rules(), event, utcnow()):
+            if outcome.outcome == "raised":
+                # Dispatched again on a retry after a crash; cases/profiles are idempotent.
+                self.dispatch("alert_raised", alert_message(self.store.get_alert(outcome.alert_id)))
 
     @rpc(expected_exceptions=BadRequest)
     def apply_rules(self, document, actor: str = "cxctl") -> dict:
@@ -65,4 +65,8 @@ class AlertsService:
 
 def alert_message(alert: dict) -> dict:
     """The alert_raised payload for a stored alert."""
-    return {"alert_id": alert["_id"], **{k: v for k, v in alert.items() if k != "_id"}}
+    return {
+        "alert_id": alert["_id"],
+        "dedup_key": alert.get("dedup", {}).get("key"),
+        **{k: v for k, v in alert.items() if k not in ("_id", "dedup", "last_seen", "last_seen_ts", "count")},
+    }

@@ -1,6 +1,27 @@
-"""The alerts service's MongoDB store: rules with versions, alerts, the feedback inbox."""
+"""The alerts service's MongoDB store: rules with versions, alerts, the feedback inbox,
+and the engine's running state (``State`` in services/alerts/engine.py).
+
+Running state, every write keyed by the event so a replay changes nothing:
+
+* ``customers``: first event seen per customer (``is_first_contact``);
+* ``window_hits``: one document per (window, customer, event) that a ``count``
+  window counted, read by an indexed range count over the customer's window;
+* ``score_points``: one document per (customer, score, event) for ``score_drop``;
+* ``dedup``: per dedup key, the open alert and until when (epoch seconds);
+* ``throttle_slots``: per (rule, period) numbered slots, one per new alert;
+  a unique ``_id`` per slot means concurrent workers can never overfill a period;
+* ``suppressed``: matches the throttle refused, per (rule, event);
+* ``alert_hits``: per (alert, event) a match the alert absorbed; the alert's
+  ``count`` is recounted from them and applied with ``$max``.
+
+Window documents carry ``expires_at`` (TTL index) so state stays bounded.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
@@ -26,7 +47,23 @@ class AlertStore(Store):
                     [("customer.id", ASCENDING), ("raised_at", DESCENDING)], name="customer_raised_at"
                 ),
                 IndexModel([("level", ASCENDING)], name="level"),
+                IndexModel([("rule.id", ASCENDING), ("raised_at", DESCENDING)], name="rule_raised_at"),
             ],
+            "window_hits": [
+                IndexModel(
+                    [("window", ASCENDING), ("customer", ASCENDING), ("at", ASCENDING)], name="window"
+                ),
+                IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
+            ],
+            "score_points": [
+                IndexModel([("customer", ASCENDING), ("score", ASCENDING), ("at", ASCENDING)], name="series"),
+                IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
+            ],
+            "throttle_slots": [
+                IndexModel([("bucket", ASCENDING), ("alert_id", ASCENDING)], name="bucket_alert"),
+            ],
+            "suppressed": [IndexModel([("rule_id", ASCENDING)], name="rule")],
+            "alert_hits": [IndexModel([("alert_id", ASCENDING)], name="alert")],
         }
 
     # rules --------------------------------------------------------------
@@ -72,6 +109,135 @@ class AlertStore(Store):
     def rule_versions(self, rule_id: str) -> list[dict]:
         return list(self.db.rule_versions.find({"rule_id": rule_id}).sort("version", ASCENDING))
 
+    # engine state (services/alerts/engine.py State) -----------------------
+
+    def _insert_once(self, collection: str, document: dict) -> bool:
+        try:
+            self.db[collection].insert_one(document)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    def first_contact(self, customer_id: str, key: str) -> bool:
+        if self._insert_once("customers", {"_id": customer_id, "first_event": key, "seen_at": utcnow()}):
+            return True
+        doc = self.db.customers.find_one({"_id": customer_id}, {"first_event": 1})
+        return doc is not None and doc["first_event"] == key
+
+    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
+        self._insert_once(
+            "window_hits",
+            {
+                "_id": _digest(window, customer_id, key),
+                "window": window,
+                "customer": customer_id,
+                "at": at,
+                "expires_at": _expiry(at, keep),
+            },
+        )
+
+    def count_hits(self, window: str, customer_id: str, since: float, until: float) -> int:
+        return self.db.window_hits.count_documents(
+            {"window": window, "customer": customer_id, "at": {"$gt": since, "$lte": until}}
+        )
+
+    def record_score(
+        self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
+    ) -> None:
+        self._insert_once(
+            "score_points",
+            {
+                "_id": _digest(customer_id, score, key),
+                "customer": customer_id,
+                "score": score,
+                "key": key,
+                "value": value,
+                "at": at,
+                "expires_at": _expiry(at, keep),
+            },
+        )
+
+    def score_history(
+        self, customer_id: str, score: str, since: float, until: float, exclude: str
+    ) -> list[float]:
+        cursor = self.db.score_points.find(
+            {"customer": customer_id, "score": score, "at": {"$gt": since, "$lte": until}},
+            {"key": 1, "value": 1},
+        )
+        return [doc["value"] for doc in cursor if doc["key"] != exclude]
+
+    def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
+        """The alert that owns ``dedup_key`` at event time ``at``: ``alert_id`` when
+        the key was free or its cool-down is over (atomic: one winner), else the
+        open alert."""
+        claim = {"alert_id": alert_id, "open_until": until, "opened_at": at}
+        if self._insert_once("dedup", {"_id": dedup_key, **claim}):
+            return alert_id
+        won = self.db.dedup.update_one({"_id": dedup_key, "open_until": {"$lte": at}}, {"$set": claim})
+        if won.modified_count:
+            return alert_id
+        doc = self.db.dedup.find_one({"_id": dedup_key}, {"alert_id": 1})
+        return doc["alert_id"]
+
+    def release_dedup(self, dedup_key: str, alert_id: str) -> None:
+        self.db.dedup.update_one({"_id": dedup_key, "alert_id": alert_id}, {"$set": {"open_until": 0}})
+
+    def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
+        if self.db.throttle_slots.find_one({"bucket": bucket, "alert_id": alert_id}, {"_id": 1}):
+            return True  # a replay of an alert that already has its slot
+        for slot in range(self.db.throttle_slots.count_documents({"bucket": bucket}), max_alerts):
+            if self._insert_once(
+                "throttle_slots", {"_id": f"{bucket}#{slot}", "bucket": bucket, "alert_id": alert_id}
+            ):
+                return True
+        return False
+
+    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
+        self._insert_once(
+            "suppressed",
+            {
+                "_id": _digest(rule_id, key),
+                "rule_id": rule_id,
+                "at": utcnow(),
+                "alert_id": alert["_id"],
+                "customer": alert["customer"],
+                "event": alert["event"],
+                "dedup_key": alert["dedup"]["key"],
+            },
+        )
+
+    def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
+        source, event_id = key.split("\x1f", 1)
+        self._insert_once(
+            "alert_hits",
+            {
+                "_id": _digest(alert_id, key),
+                "alert_id": alert_id,
+                "source": source,
+                "event_id": event_id,
+                "at": at,
+            },
+        )
+        # Recount rather than $inc: replays and races converge on the true count.
+        count = self.db.alert_hits.count_documents({"alert_id": alert_id})
+        self.db.alerts.update_one({"_id": alert_id}, {"$max": {"count": count}})
+        self.db.alerts.update_one(
+            {"_id": alert_id, "last_seen_ts": {"$lt": at}},
+            {
+                "$set": {
+                    "last_seen_ts": at,
+                    "last_seen": {"at": event["occurred_at"], "event_id": event_id, "source": source},
+                }
+            },
+        )
+
+    def suppressed_counts(self) -> dict[str, int]:
+        rows = self.db.suppressed.aggregate([{"$group": {"_id": "$rule_id", "n": {"$sum": 1}}}])
+        return {row["_id"]: row["n"] for row in rows}
+
+    def list_suppressed(self, rule_id: str, limit: int = 20) -> list[dict]:
+        return list(self.db.suppressed.find({"rule_id": rule_id}).sort("at", DESCENDING).limit(limit))
+
     # alerts -------------------------------------------------------------
 
     def save_alert(self, alert: dict) -> bool:
@@ -111,5 +277,16 @@ class AlertStore(Store):
             "by_level": by_level,
             "by_rule": by_rule,
             "events_evaluated": events,
+            "suppressed_by_rule": self.suppressed_counts(),
             "dead_letters": self.dead_letter_counts(),
         }
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def _expiry(at: float, keep: int) -> datetime:
+    # Counted from the later of event time and now, so a replay of old events
+    # is not swept away before it is counted; a day of slack for late events.
+    return datetime.fromtimestamp(max(at, time.time()), UTC) + timedelta(seconds=keep + 86400)

@@ -1,0 +1,85 @@
+"""In-memory engine state: dry runs (``cxctl rules test``) and explain previews.
+
+Same semantics as MongoState (services/alerts/store.py), nothing persisted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+class MemoryState:
+    def __init__(self):
+        self.customers: dict[str, str] = {}
+        self.hits: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        self.scores: dict[tuple[str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
+        self.dedup: dict[str, tuple[str, float]] = {}
+        self.slots: dict[str, list[str]] = defaultdict(list)
+        self.suppressed: dict[str, dict[str, dict]] = defaultdict(dict)
+        self.alerts: dict[str, dict] = {}
+        self.attached: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def first_contact(self, customer_id: str, key: str) -> bool:
+        return self.customers.setdefault(customer_id, key) == key
+
+    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
+        self.hits[(window, customer_id)][key] = at
+
+    def count_hits(self, window: str, customer_id: str, since: float, until: float) -> int:
+        return sum(1 for at in self.hits[(window, customer_id)].values() if since < at <= until)
+
+    def record_score(
+        self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
+    ) -> None:
+        self.scores[(customer_id, score)][key] = (at, value)
+
+    def score_history(
+        self, customer_id: str, score: str, since: float, until: float, exclude: str
+    ) -> list[float]:
+        return [
+            value
+            for key, (at, value) in self.scores[(customer_id, score)].items()
+            if since < at <= until and key != exclude
+        ]
+
+    def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
+        current = self.dedup.get(dedup_key)
+        if current is None or current[1] <= at:
+            self.dedup[dedup_key] = (alert_id, until)
+            return alert_id
+        return current[0]
+
+    def release_dedup(self, dedup_key: str, alert_id: str) -> None:
+        if self.dedup.get(dedup_key, ("", 0))[0] == alert_id:
+            self.dedup[dedup_key] = (alert_id, 0)
+
+    def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
+        slots = self.slots[bucket]
+        if alert_id in slots:
+            return True
+        if len(slots) >= max_alerts:
+            return False
+        slots.append(alert_id)
+        return True
+
+    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
+        self.suppressed[rule_id].setdefault(key, alert)
+
+    def save_alert(self, alert: dict) -> bool:
+        if alert["_id"] in self.alerts:
+            return False
+        self.alerts[alert["_id"]] = dict(alert)
+        return True
+
+    def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
+        self.attached[alert_id][key] = at
+        alert = self.alerts.get(alert_id)
+        if alert is not None:
+            alert["count"] = len(self.attached[alert_id])
+            if at > alert["last_seen_ts"]:
+                alert["last_seen_ts"] = at
+                alert["last_seen"] = {
+                    "at": event["occurred_at"],
+                    "event_id": event["event_id"],
+                    "source": event["source"],
+                }
