@@ -46,7 +46,7 @@ class State(Protocol):
 
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None: ...
 
-    def count_hits(self, window: str, customer_id: str, since: float, until: float) -> int: ...
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> list[float]: ...
 
     def record_score(
         self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
@@ -74,6 +74,20 @@ def window_key(rule_id: str, spec: dict) -> str:
     same window keep counting, and a changed window starts afresh."""
     body = json.dumps(spec, sort_keys=True, ensure_ascii=False)
     return f"{rule_id}:" + hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def densest(times: list[float], at: float, within: int) -> int:
+    """Most events in any window of length ``within`` that contains ``at``.
+
+    By event time and independent of arrival order: an older event that arrives
+    late still completes the set it belongs to ("3 complaints in 7 days").
+    """
+    times = sorted(times)
+    best = 0
+    for end in times:
+        if at <= end < at + within:
+            best = max(best, sum(1 for t in times if end - within < t <= end))
+    return best
 
 
 def dedup_key(rule: dict, event: dict, facts: Facts) -> str:
@@ -130,7 +144,8 @@ class Engine:
             if "count" in spec:
                 body = spec["count"]
                 within = parse_duration(body["within"])
-                n = self.state.count_hits(window_key(rule["id"], spec), customer, at - within, at)
+                times = self.state.hit_times(window_key(rule["id"], spec), customer, at - within, at + within)
+                n = densest(times, at, within)
                 return n >= body["at_least"], {
                     "count": n,
                     "at_least": body["at_least"],

@@ -25,8 +25,8 @@ class MemoryState:
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
         self.hits[(window, customer_id)][key] = at
 
-    def count_hits(self, window: str, customer_id: str, since: float, until: float) -> int:
-        return sum(1 for at in self.hits[(window, customer_id)].values() if since < at <= until)
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> list[float]:
+        return [at for at in self.hits[(window, customer_id)].values() if since < at <= until]
 
     def record_score(
         self, customer_id: str, score: str, key: str, value: float, at: float, keep: int

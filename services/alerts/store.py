@@ -136,10 +136,11 @@ class AlertStore(Store):
             },
         )
 
-    def count_hits(self, window: str, customer_id: str, since: float, until: float) -> int:
-        return self.db.window_hits.count_documents(
-            {"window": window, "customer": customer_id, "at": {"$gt": since, "$lte": until}}
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> list[float]:
+        cursor = self.db.window_hits.find(
+            {"window": window, "customer": customer_id, "at": {"$gt": since, "$lte": until}}, {"at": 1}
         )
+        return [doc["at"] for doc in cursor]
 
     def record_score(
         self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
