@@ -46,7 +46,7 @@ class State(Protocol):
 
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None: ...
 
-    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> list[float]: ...
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]: ...
 
     def record_score(
         self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
@@ -82,12 +82,8 @@ def densest(times: list[float], at: float, within: int) -> int:
     By event time and independent of arrival order: an older event that arrives
     late still completes the set it belongs to ("3 complaints in 7 days").
     """
-    times = sorted(times)
-    best = 0
-    for end in times:
-        if at <= end < at + within:
-            best = max(best, sum(1 for t in times if end - within < t <= end))
-    return best
+    ends = [at] + [t for t in times if at < t < at + within]
+    return max(sum(1 for t in times if end - within < t <= end) for end in ends)
 
 
 def dedup_key(rule: dict, event: dict, facts: Facts) -> str:
@@ -145,7 +141,7 @@ class Engine:
                 body = spec["count"]
                 within = parse_duration(body["within"])
                 times = self.state.hit_times(window_key(rule["id"], spec), customer, at - within, at + within)
-                n = densest(times, at, within)
+                n = densest(list(times.values()), at, within)
                 return n >= body["at_least"], {
                     "count": n,
                     "at_least": body["at_least"],

@@ -25,8 +25,8 @@ class MemoryState:
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
         self.hits[(window, customer_id)][key] = at
 
-    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> list[float]:
-        return [at for at in self.hits[(window, customer_id)].values() if since < at <= until]
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
+        return {k: at for k, at in self.hits[(window, customer_id)].items() if since < at <= until}
 
     def record_score(
         self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
@@ -83,3 +83,34 @@ class MemoryState:
                     "event_id": event["event_id"],
                     "source": event["source"],
                 }
+
+
+class PreviewState(MemoryState):
+    """Stored state read-only, this event's writes kept in memory: "what would
+    happen" (``cxctl rules explain``) without touching the database."""
+
+    def __init__(self, store):
+        super().__init__()
+        self.store = store
+
+    def first_contact(self, customer_id: str, key: str) -> bool:
+        first = self.store.first_event(customer_id)
+        return first is None or first == key
+
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
+        stored = self.store.hit_times(window, customer_id, since, until)
+        return {**stored, **super().hit_times(window, customer_id, since, until)}
+
+    def score_history(
+        self, customer_id: str, score: str, since: float, until: float, exclude: str
+    ) -> list[float]:
+        return self.store.score_history(customer_id, score, since, until, exclude)
+
+    def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
+        current = self.store.dedup_owner(dedup_key)
+        if current is not None and current["open_until"] > at:
+            return current["alert_id"]
+        return super().claim_dedup(dedup_key, alert_id, at, until)
+
+    def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
+        return self.store.throttle_room(bucket, max_alerts, alert_id)

@@ -320,21 +320,24 @@ class DedupSchema(Schema):
 
     @validates_schema
     def _check(self, data, **_):
-        for i, name in enumerate(data.get("by", [])):
+        errors: dict[str, list[str]] = {}
+        names = data.get("by", [])
+        for i, name in enumerate(names):
             if name == "customer.id":
-                raise ValidationError("customer.id is always part of the key", field_name=f"by.{i}")
-            if not _dedup_field_ok(name):
-                raise ValidationError(
+                errors[f"by.{i}"] = ["customer.id is always part of the key"]
+            elif not _dedup_field_ok(name):
+                errors[f"by.{i}"] = [
                     f"unknown dedup field {name!r}; use {', '.join(DEDUP_FIELDS)}, "
-                    "customer.attributes.<name> or attributes.<name>",
-                    field_name=f"by.{i}",
-                )
-        if len(set(data.get("by", []))) != len(data.get("by", [])):
-            raise ValidationError("listed twice", field_name="by")
+                    "customer.attributes.<name> or attributes.<name>"
+                ]
+        if len(set(names)) != len(names):
+            errors["by"] = ["listed twice"]
         try:
             parse_duration(data.get("cooldown", "24h"))
         except ValueError as exc:
-            raise ValidationError(str(exc), field_name="cooldown") from None
+            errors["cooldown"] = [str(exc)]
+        if errors:
+            raise ValidationError(errors)
 
 
 class ThrottleSchema(Schema):
@@ -417,5 +420,15 @@ def load_rules(document: Any) -> list[dict]:
         raise RuleError(["_schema: a rule file is a list of rules or {rules: [...]}"])
     try:
         return RuleSetSchema().load(document)["rules"]
+    except ValidationError as exc:
+        raise RuleError(flatten_errors(exc.messages)) from None
+
+
+def load_rule(document: Any) -> dict:
+    """Validate one rule; errors name paths from the rule (``when.all.0.op``)."""
+    if not isinstance(document, dict):
+        raise RuleError(["_schema: a rule is an object"])
+    try:
+        return RuleSchema().load(document)
     except ValidationError as exc:
         raise RuleError(flatten_errors(exc.messages)) from None

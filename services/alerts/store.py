@@ -5,7 +5,8 @@ Running state, every write keyed by the event so a replay changes nothing:
 
 * ``customers``: first event seen per customer (``is_first_contact``);
 * ``window_hits``: one document per (window, customer, event) that a ``count``
-  window counted, read by an indexed range count over the customer's window;
+  window counted, read by an indexed range query over one customer's window
+  (never a scan of the feedback history);
 * ``score_points``: one document per (customer, score, event) for ``score_drop``;
 * ``dedup``: per dedup key, the open alert and until when (epoch seconds);
 * ``throttle_slots``: per (rule, period) numbered slots, one per new alert;
@@ -27,6 +28,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.common.errors import Conflict
 from services.common.mongo import Inbox, Store
 
 
@@ -75,36 +77,90 @@ class AlertStore(Store):
         """
         summary: dict[str, list] = {"created": [], "updated": [], "unchanged": []}
         for rule in rules:
-            current = self.db.rules.find_one({"_id": rule["id"]}, {"version": 1, "fingerprint": 1})
-            if current and current["fingerprint"] == rule["fingerprint"]:
+            current = self.get_rule(rule["id"])
+            version = self.write_version(rule, actor, "applied", current)
+            if version is None:
                 summary["unchanged"].append(rule["id"])
-                continue
-            version = (current["version"] + 1) if current else 1
-            now = utcnow()
-            # The unique (rule_id, version) index makes a concurrent apply fail
-            # loudly instead of two different rules sharing one version.
+            else:
+                summary["updated" if current else "created"].append(f"{rule['id']}@v{version}")
+        return summary
+
+    def write_version(self, rule: dict, actor: str, action: str, current: dict | None) -> int | None:
+        """Make ``rule`` the current definition as a new immutable version.
+
+        None when nothing changed (same fingerprint and not deleted). The unique
+        (rule_id, version) index makes a concurrent writer fail loudly (Conflict)
+        instead of two definitions sharing one version.
+        """
+        if current and current["fingerprint"] == rule["fingerprint"] and not current.get("deleted"):
+            return None
+        version = (current["version"] + 1) if current else 1
+        now = utcnow()
+        try:
             self.db.rule_versions.insert_one(
                 {
                     "rule_id": rule["id"],
                     "version": version,
+                    "action": action,
                     "definition": rule,
                     "created_at": now,
                     "created_by": actor,
                 }
             )
-            self.db.rules.replace_one(
-                {"_id": rule["id"]},
-                {**rule, "_id": rule["id"], "version": version, "updated_at": now, "updated_by": actor},
-                upsert=True,
+        except DuplicateKeyError:
+            raise Conflict(f"rule {rule['id']} changed concurrently; reload and retry") from None
+        self.db.rules.replace_one(
+            {"_id": rule["id"]},
+            {**rule, "_id": rule["id"], "version": version, "updated_at": now, "updated_by": actor},
+            upsert=True,
+        )
+        return version
+
+    def soft_delete(self, rule: dict, actor: str) -> int:
+        """Disable and hide a rule, keeping its versions and alerts (a new version)."""
+        current = self.get_rule(rule["id"])
+        version = current["version"] + 1
+        now = utcnow()
+        try:
+            self.db.rule_versions.insert_one(
+                {
+                    "rule_id": rule["id"],
+                    "version": version,
+                    "action": "deleted",
+                    "definition": rule,
+                    "created_at": now,
+                    "created_by": actor,
+                }
             )
-            summary["updated" if current else "created"].append(f"{rule['id']}@v{version}")
-        return summary
+        except DuplicateKeyError:
+            raise Conflict(f"rule {rule['id']} changed concurrently; reload and retry") from None
+        self.db.rules.replace_one(
+            {"_id": rule["id"]},
+            {
+                **rule,
+                "_id": rule["id"],
+                "version": version,
+                "deleted": {"at": now, "by": actor},
+                "updated_at": now,
+                "updated_by": actor,
+            },
+        )
+        return version
+
+    def get_rule(self, rule_id: str) -> dict | None:
+        return self.db.rules.find_one({"_id": rule_id})
+
+    def rule_version(self, rule_id: str, version: int) -> dict | None:
+        return self.db.rule_versions.find_one({"rule_id": rule_id, "version": version})
 
     def enabled_rules(self) -> list[dict]:
-        return list(self.db.rules.find({"enabled": True}).sort("_id", ASCENDING))
+        return [
+            r for r in self.db.rules.find({"enabled": True}).sort("_id", ASCENDING) if not r.get("deleted")
+        ]
 
-    def list_rules(self) -> list[dict]:
-        return list(self.db.rules.find().sort("_id", ASCENDING))
+    def list_rules(self, include_deleted: bool = False) -> list[dict]:
+        rules = self.db.rules.find().sort("_id", ASCENDING)
+        return [r for r in rules if include_deleted or not r.get("deleted")]
 
     def rule_versions(self, rule_id: str) -> list[dict]:
         return list(self.db.rule_versions.find({"rule_id": rule_id}).sort("version", ASCENDING))
@@ -131,16 +187,32 @@ class AlertStore(Store):
                 "_id": _digest(window, customer_id, key),
                 "window": window,
                 "customer": customer_id,
+                "key": key,
                 "at": at,
                 "expires_at": _expiry(at, keep),
             },
         )
 
-    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> list[float]:
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
         cursor = self.db.window_hits.find(
-            {"window": window, "customer": customer_id, "at": {"$gt": since, "$lte": until}}, {"at": 1}
+            {"window": window, "customer": customer_id, "at": {"$gt": since, "$lte": until}},
+            {"key": 1, "at": 1},
         )
-        return [doc["at"] for doc in cursor]
+        return {doc["key"]: doc["at"] for doc in cursor}
+
+    # read-only views for explain previews (services/alerts/memory.py PreviewState)
+
+    def first_event(self, customer_id: str) -> str | None:
+        doc = self.db.customers.find_one({"_id": customer_id}, {"first_event": 1})
+        return doc["first_event"] if doc else None
+
+    def dedup_owner(self, dedup_key: str) -> dict | None:
+        return self.db.dedup.find_one({"_id": dedup_key})
+
+    def throttle_room(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
+        if self.db.throttle_slots.find_one({"bucket": bucket, "alert_id": alert_id}, {"_id": 1}):
+            return True
+        return self.db.throttle_slots.count_documents({"bucket": bucket}) < max_alerts
 
     def record_score(
         self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
