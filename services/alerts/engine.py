@@ -80,7 +80,9 @@ def densest(times: list[float], at: float, within: int) -> int:
     """Most events in any window of length ``within`` that contains ``at``.
 
     By event time and independent of arrival order: an older event that arrives
-    late still completes the set it belongs to ("3 complaints in 7 days").
+    late still completes the set it belongs to ("3 complaints in 7 days"). Used
+    when the event itself is counted; an event the window does not count sees
+    only the window that ends with it.
     """
     ends = [at] + [t for t in times if at < t < at + within]
     return max(sum(1 for t in times if end - within < t <= end) for end in ends)
@@ -141,7 +143,10 @@ class Engine:
                 body = spec["count"]
                 within = parse_duration(body["within"])
                 times = self.state.hit_times(window_key(rule["id"], spec), customer, at - within, at + within)
-                n = densest(list(times.values()), at, within)
+                if event_key(event) in times:  # this event counts: any window holding it
+                    n = densest(list(times.values()), at, within)
+                else:  # it does not: the window that ends with it
+                    n = sum(1 for t in times.values() if at - within < t <= at)
                 return n >= body["at_least"], {
                     "count": n,
                     "at_least": body["at_least"],
@@ -174,10 +179,12 @@ class Engine:
         at = epoch(facts.event["occurred_at"])
         return evaluate(rule["when"], facts, windows=self._window_check(rule, facts, at))
 
-    def process(self, rules: list[dict], event: dict, now: datetime) -> list[Outcome]:
+    def process(
+        self, rules: list[dict], event: dict, now: datetime, facts: Facts | None = None
+    ) -> list[Outcome]:
         """Record, evaluate, dedup and throttle one event; the outcomes of matching rules."""
         rules = [r for r in rules if r.get("enabled", True) and not r.get("deleted")]
-        facts = self.facts(event)
+        facts = facts or self.facts(event)
         facts.get("is_first_contact")  # every event registers its customer, asked or not
         at = epoch(event["occurred_at"])
         self._record_windows(rules, facts, at)

@@ -41,7 +41,7 @@ def _keywords(facts: Facts, field: str, actual: Any, keywords: list) -> list[str
         analysis = facts.text() if field == "text" else None
         if analysis is None:
             analysis = analyze(actual)
-        return [k for k in keywords if find_keyword(analysis, k)]
+        return [k for k in keywords if find_keyword(analysis, str(k))]
     return []
 
 

@@ -102,8 +102,9 @@ def _check_value(op: str, value: Any, present: bool) -> str | None:
     if kind == "keywords":
         if not isinstance(value, list) or not value:
             return "must be a non-empty list of keywords"
-        if not all(isinstance(v, str) and v.strip() for v in value):
-            return "every keyword must be a non-empty string"
+        # YAML reads 12315 as a number; a keyword is its text either way.
+        if not all((isinstance(v, str) and v.strip()) or type(v) is int for v in value):
+            return "every keyword must be a non-empty string (or a whole number)"
     if kind == "range":
         ok = (
             isinstance(value, list)

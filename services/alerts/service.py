@@ -151,7 +151,7 @@ class AlertsService:
             raise BadRequest(f"event: {exc.reason}") from None
         engine = Engine(PreviewState(self.store))
         facts = engine.facts(parsed)
-        outcomes = engine.process([{**rule, "enabled": True}], parsed, utcnow())
+        outcomes = engine.process([{**rule, "enabled": True}], parsed, utcnow(), facts=facts)
         matched, trace = engine.evaluate_rule(rule, facts) if not outcomes else (True, outcomes[0].trace)
         return jsonable(
             {

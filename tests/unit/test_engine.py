@@ -357,3 +357,14 @@ def test_property_n_matching_events_in_a_cooldown_make_exactly_one_alert(offsets
     assert len(state.alerts) == 1
     [alert] = state.alerts.values()
     assert alert["count"] == len(events)
+
+
+def test_an_event_the_window_does_not_count_sees_only_the_window_ending_with_it():
+    engine = Engine(MemoryState())
+    [r] = rules(COMPLAINTS_3_IN_7D)
+    for n, day in ((1, 0), (2, 2)):
+        engine.process([r], complaint(n, day), NOW)
+    engine.process([r], complaint(3, 6), NOW)  # raises
+    praise = ev(9, at=T0 + timedelta(days=5), text="服务很好")
+    _, trace = engine.evaluate_rule(r, engine.facts(praise))
+    assert trace[0]["actual"]["count"] == 2  # the complaint on day 6 is after it
