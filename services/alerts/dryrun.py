@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from contracts.feedback import InvalidFeedback, parse_feedback
@@ -16,6 +17,27 @@ from services.alerts.engine import Engine
 from services.alerts.memory import MemoryState
 
 MAX_EXAMPLES = 5
+
+
+@dataclass
+class RuleReport:
+    raised: int = 0
+    attached: int = 0
+    suppressed: int = 0
+    customers: Counter = field(default_factory=Counter)
+    examples: list[dict] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def as_dict(self) -> dict:
+        return {
+            "raised": self.raised,
+            "attached": self.attached,
+            "suppressed": self.suppressed,
+            "customers": dict(self.customers.most_common()),
+            "examples": self.examples,
+        }
 
 
 def dry_run(
@@ -39,18 +61,15 @@ def dry_run(
     # A dry run tests the rule as written, including a disabled draft.
     rules = [{**r, "enabled": True, "deleted": None} for r in rules]
     engine = Engine(MemoryState())
-    per_rule = {
-        r["id"]: {"raised": 0, "attached": 0, "suppressed": 0, "customers": Counter(), "examples": []}
-        for r in rules
-    }
+    per_rule = {r["id"]: RuleReport() for r in rules}
     for event in events:
         for outcome in engine.process(rules, event, now):
             report = per_rule[outcome.rule_id]
-            report[outcome.outcome] += 1
+            report.count(outcome.outcome)
             if outcome.outcome == "raised":
-                report["customers"][event["customer"]["id"]] += 1
-                if len(report["examples"]) < MAX_EXAMPLES:
-                    report["examples"].append(
+                report.customers[event["customer"]["id"]] += 1
+                if len(report.examples) < MAX_EXAMPLES:
+                    report.examples.append(
                         {
                             "alert_id": outcome.alert_id,
                             "customer": event["customer"]["id"],
@@ -64,7 +83,5 @@ def dry_run(
     return {
         "events": len(events),
         "invalid": invalid,
-        "rules": {
-            rule_id: {**r, "customers": dict(r["customers"].most_common())} for rule_id, r in per_rule.items()
-        },
+        "rules": {rule_id: r.as_dict() for rule_id, r in per_rule.items()},
     }

@@ -27,9 +27,10 @@ class AlertsService:
     def handle_feedback(self, event: dict) -> None:
         """Evaluate the event; announce each new alert (repeats attach, throttled are counted)."""
         for outcome in Engine(self.store).process(self.store.enabled_rules(), event, utcnow()):
-            if outcome.outcome == "raised":
+            stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
+            if stored is not None:
                 # Dispatched again on a retry after a crash; cases/profiles are idempotent.
-                self.dispatch("alert_raised", alert_message(self.store.get_alert(outcome.alert_id)))
+                self.dispatch("alert_raised", alert_message(stored))
 
     @rpc(expected_exceptions=BadRequest)
     def apply_rules(self, document, actor: str = "cxctl") -> dict:
@@ -63,7 +64,9 @@ class AlertsService:
             version = self.store.write_version(rule, actor, action, current)
         except Conflict as exc:
             raise BadRequest(str(exc)) from None
-        return {"id": rule["id"], "version": version or current["version"], "changed": version is not None}
+        if version is None and current is not None:
+            return {"id": rule["id"], "version": current["version"], "changed": False}
+        return {"id": rule["id"], "version": version, "changed": True}
 
     @rpc(expected_exceptions=BadRequest)
     def create_rule(self, document, actor: str = "cxctl") -> dict:

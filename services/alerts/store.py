@@ -119,6 +119,8 @@ class AlertStore(Store):
     def soft_delete(self, rule: dict, actor: str) -> int:
         """Disable and hide a rule, keeping its versions and alerts (a new version)."""
         current = self.get_rule(rule["id"])
+        if current is None:
+            raise LookupError(f"no rule {rule['id']}")
         version = current["version"] + 1
         now = utcnow()
         try:
@@ -250,6 +252,8 @@ class AlertStore(Store):
         if won.modified_count:
             return alert_id
         doc = self.db.dedup.find_one({"_id": dedup_key}, {"alert_id": 1})
+        if doc is None:  # deleted in between (never by this service): claim afresh
+            return self.claim_dedup(dedup_key, alert_id, at, until)
         return doc["alert_id"]
 
     def release_dedup(self, dedup_key: str, alert_id: str) -> None:
