@@ -63,19 +63,23 @@ def dry_run(
     engine = Engine(MemoryState())
     per_rule = {r["id"]: RuleReport() for r in rules}
     for event in events:
-        for outcome in engine.process(rules, event, now):
+        # "No response" deadlines that fall due by this event's time fire first; a
+        # file of feedback holds no case responses, so a dry run assumes none came.
+        due = engine.fire_due(rules, event["occurred_at"], limit=10_000)
+        for outcome in due + engine.process(rules, event, now):
             report = per_rule[outcome.rule_id]
             report.count(outcome.outcome)
             if outcome.outcome == "raised":
-                report.customers[event["customer"]["id"]] += 1
+                customer, source = outcome.alert["customer"]["id"], outcome.alert["event"]
+                report.customers[customer] += 1
                 if len(report.examples) < MAX_EXAMPLES:
                     report.examples.append(
                         {
                             "alert_id": outcome.alert_id,
-                            "customer": event["customer"]["id"],
-                            "event_id": event["event_id"],
-                            "occurred_at": event["occurred_at"].isoformat(),
-                            "text": event.get("text"),
+                            "customer": customer,
+                            "event_id": source["event_id"],
+                            "occurred_at": source["occurred_at"].isoformat(),
+                            "text": source.get("text"),
                             "dedup_key": outcome.dedup_key,
                             "trace": outcome.trace,
                         }

@@ -68,6 +68,14 @@ class State(Protocol):
 
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None: ...
 
+    def add_deadline(self, rule_id: str, event: dict, at: float, due: float) -> None: ...
+
+    def respond(self, customer_id: str, at: float) -> int: ...
+
+    def claim_due(self, now: float, limit: int) -> list[dict]: ...
+
+    def finish_deadline(self, deadline_id: str) -> None: ...
+
 
 def window_key(rule_id: str, spec: dict) -> str:
     """Counts belong to a rule and a window definition, so versions that keep the
@@ -120,7 +128,12 @@ class Engine:
         scores_seen: dict[str, int] = {}
         for rule in rules:
             for _, spec in windows_of(rule["when"]):
-                if "count" in spec:
+                if "no_response" in spec:
+                    body = spec["no_response"]
+                    if evaluate(body["after"], facts)[0]:
+                        due = at + parse_duration(body["within"])
+                        self.state.add_deadline(rule["id"], event, at, due)
+                elif "count" in spec:
                     body = spec["count"]
                     if evaluate(body["where"], facts)[0]:
                         keep = parse_duration(body["within"])
@@ -139,6 +152,11 @@ class Engine:
         customer = event["customer"]["id"]
 
         def check(path: str, spec: dict) -> tuple[bool, dict]:
+            if "no_response" in spec:
+                # Never true on an event: the timer (fire_due) raises it later.
+                due = at + parse_duration(spec["no_response"]["within"])
+                started = evaluate(spec["no_response"]["after"], facts)[0]
+                return False, {"waiting": started, "due": _iso(due) if started else None}
             if "count" in spec:
                 body = spec["count"]
                 within = parse_duration(body["within"])
@@ -195,6 +213,39 @@ class Engine:
                 outcomes.append(self._settle(rule, facts, trace, now, at))
         return outcomes
 
+    # timers: "no response within T" -------------------------------------------------
+
+    def respond(self, customer_id: str, at: datetime) -> int:
+        """Someone responded to this customer at ``at``: earlier surveys stop waiting."""
+        return self.state.respond(customer_id, epoch(at))
+
+    def fire_due(self, rules: list[dict], now: datetime, limit: int = 100) -> list[Outcome]:
+        """Raise the no-response rules whose deadline passed without a response.
+
+        Each deadline is claimed by one worker (a lease), settled through the
+        same dedup and throttle as any match, then marked done; a crash in
+        between leaves the lease to expire and the next run to finish it.
+        """
+        by_id = {r["id"]: r for r in rules if r.get("enabled", True) and not r.get("deleted")}
+        outcomes = []
+        for deadline in self.state.claim_due(epoch(now), limit):
+            rule = by_id.get(deadline["rule_id"])
+            if rule is not None and "no_response" in rule["when"].get("window", {}):
+                event = deadline["event"]
+                trace = [
+                    {
+                        "path": "when",
+                        "window": "no_response",
+                        "value": rule["when"]["window"]["no_response"],
+                        "actual": {"responded": False, "due": _iso(deadline["due"])},
+                        "result": True,
+                    }
+                ]
+                facts = self.facts(event)
+                outcomes.append(self._settle(rule, facts, trace, now, epoch(event["occurred_at"])))
+            self.state.finish_deadline(deadline["_id"])
+        return outcomes
+
     # dedup and throttle -----------------------------------------------------------
 
     def _settle(self, rule: dict, facts: Facts, trace: list[dict], now: datetime, at: float) -> Outcome:
@@ -219,6 +270,14 @@ class Engine:
         self.state.save_alert(alert)
         self.state.attach(mine, key, event, at)
         return Outcome(rule["id"], "raised", mine, dkey, alert=alert, trace=trace)
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+def deadline_id(rule_id: str, event: dict) -> str:
+    return hashlib.sha256(f"{rule_id}\x1f{event_key(event)}".encode()).hexdigest()[:32]
 
 
 def build_alert(rule: dict, facts: Facts, trace: list[dict], now: datetime, dkey: str, cooldown: int) -> dict:

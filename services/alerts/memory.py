@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from services.alerts.engine import deadline_id
+
 
 class MemoryState:
     def __init__(self):
@@ -18,6 +20,43 @@ class MemoryState:
         self.suppressed: dict[str, dict[str, dict]] = defaultdict(dict)
         self.alerts: dict[str, dict] = {}
         self.attached: dict[str, dict[str, float]] = defaultdict(dict)
+        self.deadlines: dict[str, dict] = {}
+
+    def add_deadline(self, rule_id: str, event: dict, at: float, due: float) -> None:
+        self.deadlines.setdefault(
+            deadline_id(rule_id, event),
+            {
+                "_id": deadline_id(rule_id, event),
+                "rule_id": rule_id,
+                "customer": event["customer"]["id"],
+                "event": event,
+                "at": at,
+                "due": due,
+                "state": "waiting",
+            },
+        )
+
+    def respond(self, customer_id: str, at: float) -> int:
+        answered = [
+            d
+            for d in self.deadlines.values()
+            if d["customer"] == customer_id and d["state"] == "waiting" and d["at"] <= at
+        ]
+        for d in answered:
+            d["state"] = "answered"
+        return len(answered)
+
+    def claim_due(self, now: float, limit: int) -> list[dict]:
+        due = sorted(
+            (d for d in self.deadlines.values() if d["state"] == "waiting" and d["due"] <= now),
+            key=lambda d: d["due"],
+        )[:limit]
+        for d in due:
+            d["state"] = "firing"
+        return due
+
+    def finish_deadline(self, deadline_id: str) -> None:
+        self.deadlines[deadline_id]["state"] = "fired"
 
     def first_contact(self, customer_id: str, key: str) -> bool:
         return self.customers.setdefault(customer_id, key) == key

@@ -73,7 +73,7 @@ DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_WINDOW_SECONDS = 400 * 86400
 MAX_DEPTH = 32
 FIELD_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_\-]+)*$")
-WINDOW_KINDS = ("count", "score_drop")
+WINDOW_KINDS = ("count", "score_drop", "no_response")
 CHANNELS = ("email", "wecom", "dingtalk", "feishu", "slack", "teams", "webhook")
 
 
@@ -184,6 +184,12 @@ def check_window(node: Any, path: str, depth: int) -> list[tuple[str, str]]:
         if "where" in body:
             errors += check_condition(body["where"], _join(path, "where"), depth + 1, windows=False)
         return errors
+    if kind == "no_response":
+        errors = _check_keys(body, path, {"after", "within"}, set())
+        errors += _check_duration(body, "within", path)
+        if "after" in body:
+            errors += check_condition(body["after"], _join(path, "after"), depth + 1, windows=False)
+        return errors
     errors = _check_keys(body, path, {"score", "by", "within"}, {"min_events"})
     if "score" in body and body["score"] not in SCORES:
         errors.append((_join(path, "score"), f"must be one of {', '.join(SCORES)}"))
@@ -272,6 +278,8 @@ def fields_of(node: dict) -> set[str]:
         spec = node["window"]
         if "count" in spec:
             return fields_of(spec["count"]["where"])
+        if "no_response" in spec:
+            return fields_of(spec["no_response"]["after"])
         return {f"scores.{spec['score_drop']['score']}"}
     if "not" in node:
         return fields_of(node["not"])
@@ -281,9 +289,22 @@ def fields_of(node: dict) -> set[str]:
     return {node["field"]}
 
 
+def _misplaced_timers(node: dict) -> list[tuple[str, str]]:
+    """A no_response window fires when time passes, not on an event: it must be
+    the whole ``when``, never part of a group."""
+    nested = windows_of(node, "")
+    return [
+        (f"{path[1:]}.window.no_response".lstrip("."), "must be the whole condition (when: {window: ...})")
+        for path, spec in nested
+        if "no_response" in spec and path != ""
+    ]
+
+
 class ConditionField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         errors = check_condition(value)
+        if not errors:
+            errors = _misplaced_timers(value)
         if errors:
             grouped: dict[str, list[str]] = {}
             for path, message in errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nameko.rpc import rpc
+from nameko.timer import timer
 
 from contracts.base import utcnow
 from contracts.feedback import InvalidFeedback, parse_feedback
@@ -11,8 +12,9 @@ from services.alerts.explain import explain_tree, versions_with_diffs
 from services.alerts.memory import PreviewState
 from services.alerts.rules import RuleError, load_rule, load_rules
 from services.alerts.store import AlertStore
+from services.common import settings
 from services.common.errors import BadRequest, Conflict, NotFound
-from services.common.messaging import ContractDispatcher, feedback_consumer
+from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
 from services.common.mongo import MongoStore, handled_once, jsonable
 
 
@@ -30,6 +32,25 @@ class AlertsService:
             stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
             if stored is not None:
                 # Dispatched again on a retry after a crash; cases/profiles are idempotent.
+                self.dispatch("alert_raised", alert_message(stored))
+
+    @contract_event_handler("cases", "case_status_changed")
+    def handle_case_status_changed(self, change: dict) -> None:
+        """A case moved into work: the customer got a response; surveys stop waiting.
+
+        Idempotent without an inbox: marking waiting deadlines answered twice
+        changes nothing.
+        """
+        if change["to_status"] in RESPONDED_STATUSES:
+            Engine(self.store).respond(change["customer_id"], change["changed_at"])
+
+    @timer(interval=settings.get("ALERT_TIMER_SECONDS"))
+    def fire_due_deadlines(self) -> None:
+        """Raise "no response within T" alerts whose deadline passed unanswered."""
+        engine = Engine(self.store)
+        for outcome in engine.fire_due(self.store.enabled_rules(), utcnow()):
+            stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
+            if stored is not None:
                 self.dispatch("alert_raised", alert_message(stored))
 
     @rpc(expected_exceptions=BadRequest)
@@ -187,6 +208,10 @@ class AlertsService:
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
+
+
+# A case in these statuses means someone got in touch with the customer.
+RESPONDED_STATUSES = ("in_progress", "pending_customer", "resolved", "closed")
 
 
 def _definition(stored: dict) -> dict:

@@ -12,6 +12,8 @@ Running state, every write keyed by the event so a replay changes nothing:
 * ``throttle_slots``: per (rule, period) numbered slots, one per new alert;
   a unique ``_id`` per slot means concurrent workers can never overfill a period;
 * ``suppressed``: matches the throttle refused, per (rule, event);
+* ``deadlines``: per (no-response rule, event) a survey waiting for a response,
+  answered by ``respond`` or claimed with a lease by the timer once due;
 * ``alert_hits``: per (alert, event) a match the alert absorbed; the alert's
   ``count`` is recounted from them and applied with ``$max``.
 
@@ -24,12 +26,15 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.alerts.engine import deadline_id
 from services.common.errors import Conflict
 from services.common.mongo import Inbox, Store
+
+DEADLINE_LEASE_SECONDS = 60.0
 
 
 class AlertStore(Store):
@@ -66,6 +71,10 @@ class AlertStore(Store):
             ],
             "suppressed": [IndexModel([("rule_id", ASCENDING)], name="rule")],
             "alert_hits": [IndexModel([("alert_id", ASCENDING)], name="alert")],
+            "deadlines": [
+                IndexModel([("state", ASCENDING), ("due", ASCENDING)], name="due"),
+                IndexModel([("customer", ASCENDING), ("state", ASCENDING)], name="customer"),
+            ],
         }
 
     # rules --------------------------------------------------------------
@@ -307,6 +316,53 @@ class AlertStore(Store):
                 }
             },
         )
+
+    def add_deadline(self, rule_id: str, event: dict, at: float, due: float) -> None:
+        self._insert_once(
+            "deadlines",
+            {
+                "_id": deadline_id(rule_id, event),
+                "rule_id": rule_id,
+                "customer": event["customer"]["id"],
+                "event": event,
+                "at": at,
+                "due": due,
+                "state": "waiting",
+                "lease_until": 0,
+            },
+        )
+
+    def respond(self, customer_id: str, at: float) -> int:
+        result = self.db.deadlines.update_many(
+            {"customer": customer_id, "state": "waiting", "at": {"$lte": at}}, {"$set": {"state": "answered"}}
+        )
+        return result.modified_count
+
+    def claim_due(self, now: float, limit: int) -> list[dict]:
+        """Claim due deadlines one by one (atomic, leased): waiting ones, and firing
+        ones whose worker died before finishing."""
+        claimed = []
+        lease = {"$set": {"state": "firing", "lease_until": time.time() + DEADLINE_LEASE_SECONDS}}
+        for _ in range(limit):
+            doc = self.db.deadlines.find_one_and_update(
+                {
+                    "due": {"$lte": now},
+                    "$or": [
+                        {"state": "waiting"},
+                        {"state": "firing", "lease_until": {"$lt": time.time()}},
+                    ],
+                },
+                lease,
+                sort=[("due", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                break
+            claimed.append(doc)
+        return claimed
+
+    def finish_deadline(self, deadline_id: str) -> None:
+        self.db.deadlines.update_one({"_id": deadline_id}, {"$set": {"state": "fired", "lease_until": 0}})
 
     def suppressed_counts(self) -> dict[str, int]:
         rows = self.db.suppressed.aggregate([{"$group": {"_id": "$rule_id", "n": {"$sum": 1}}}])

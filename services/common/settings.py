@@ -25,6 +25,8 @@ DEFAULTS = {
     "MAX_DELIVERY_ATTEMPTS": 5,
     # Pause before requeueing when the store is unreachable.
     "STORE_RETRY_DELAY": 1.0,
+    # How often the alerts service looks for "no response within T" deadlines.
+    "ALERT_TIMER_SECONDS": 30,
 }
 
 

@@ -1,5 +1,7 @@
 """Alerts service: rule management, versions, explain, dedup/throttle through the worker."""
 
+from datetime import UTC, datetime
+
 import pytest
 from nameko.testing.services import worker_factory
 
@@ -147,3 +149,40 @@ def test_throttled_matches_are_counted_and_visible(alerts):
     shown = alerts.get_rule("low-nps")
     assert shown["suppressed"] == 2 and len(shown["recent_suppressed"]) == 2
     assert alerts.stats()["suppressed_by_rule"] == {"low-nps": 2}
+
+
+def test_no_response_deadlines_fire_from_the_timer_unless_a_case_responded(alerts):
+    alerts.create_rule(
+        {
+            **RULE,
+            "id": "no-response",
+            "when": {
+                "window": {
+                    "no_response": {
+                        "after": {"field": "is_detractor", "op": "eq", "value": True},
+                        "within": "48h",
+                    }
+                }
+            },
+        }
+    )
+    alerts.handle_feedback(parse_feedback(event(1, 1, customer="C1", nps=2)))
+    alerts.handle_feedback(parse_feedback(event(2, 1, customer="C2", nps=3)))
+    assert raised(alerts) == []
+    change = {
+        "case_id": "CASE-1",
+        "customer_id": "C2",
+        "level": "P2",
+        "from_status": "assigned",
+        "to_status": "in_progress",
+        "changed_at": datetime(2026, 11, 1, 12, tzinfo=UTC),
+        "changed_by": "li.na",
+    }
+    alerts.handle_case_status_changed(change)
+    alerts.handle_case_status_changed(change)  # redelivered
+    alerts.fire_due_deadlines()  # the clock is past both deadlines
+    alerts.fire_due_deadlines()
+    [message] = raised(alerts)
+    serialize("alert_raised", message)
+    assert message["customer"]["id"] == "C1" and message["rule"]["id"] == "no-response"
+    assert message["trace"][0]["window"] == "no_response"

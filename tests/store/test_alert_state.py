@@ -163,3 +163,31 @@ def test_concurrent_near_identical_events_on_two_workers_make_exactly_one_alert(
     assert outcomes.count("raised") == 1 and outcomes.count("attached") == 19
     [alert] = list(store.db.alerts.find({"rule.id": r["id"]}))
     assert alert["count"] == 20
+
+
+NO_RESPONSE = {
+    "window": {"no_response": {"after": {"field": "is_detractor", "op": "eq", "value": True}, "within": "2h"}}
+}
+
+
+def test_due_deadlines_are_claimed_once_across_workers_and_answered_ones_never_fire(store, db):
+    r = rule(NO_RESPONSE, dedup={"cooldown": "1s"})
+    engine = Engine(store)
+    for n in range(6):
+        engine.process([r], ev(n, customer=f"C{n}", scores={"nps": 1}), NOW)
+    engine.process([r], ev(0, customer="C0", scores={"nps": 1}), NOW)  # replay
+    assert store.db.deadlines.count_documents({}) == 6
+    assert engine.respond("C5", T0 + timedelta(minutes=30)) == 1
+    other_client = make_client(MONGO_URI)
+    try:
+        workers = [Engine(store), Engine(AlertStore(other_client[db.name]))]
+        pool = eventlet.GreenPool(4)
+        at = T0 + timedelta(hours=3)
+        runs = [pool.spawn(workers[i % 2].fire_due, [r], at, 2) for i in range(4)]
+        outcomes = [o for t in runs for o in t.wait()]
+        outcomes += workers[0].fire_due([r], at)  # whatever the small batches left
+    finally:
+        other_client.close()
+    assert sorted(o.outcome for o in outcomes) == ["raised"] * 5
+    assert store.db.alerts.count_documents({"rule.id": r["id"]}) == 5
+    assert store.db.deadlines.count_documents({"state": "fired"}) == 5

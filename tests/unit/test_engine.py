@@ -368,3 +368,66 @@ def test_an_event_the_window_does_not_count_sees_only_the_window_ending_with_it(
     praise = ev(9, at=T0 + timedelta(days=5), text="服务很好")
     _, trace = engine.evaluate_rule(r, engine.facts(praise))
     assert trace[0]["actual"]["count"] == 2  # the complaint on day 6 is after it
+
+
+NO_RESPONSE = {
+    "window": {
+        "no_response": {"after": {"field": "is_detractor", "op": "eq", "value": True}, "within": "48h"}
+    }
+}
+
+
+def test_no_response_fires_when_the_deadline_passes_unanswered():
+    state = MemoryState()
+    engine = Engine(state)
+    [r] = rules(NO_RESPONSE)
+    assert engine.process([r], scored(1, 0, 2), NOW) == []  # never on the event itself
+    engine.process([r], scored(1, 0, 2), NOW)  # replay: still one deadline
+    engine.process([r], scored(2, 0, 9, customer="C2"), NOW)  # a promoter: nothing to wait for
+    assert engine.fire_due([r], T0 + timedelta(hours=47)) == []
+    [o] = engine.fire_due([r], T0 + timedelta(hours=49))
+    assert o.outcome == "raised" and o.trace[0]["actual"]["responded"] is False
+    assert engine.fire_due([r], T0 + timedelta(hours=99)) == []  # fired once
+
+
+def test_a_response_before_the_deadline_stops_the_wait():
+    engine = Engine(MemoryState())
+    [r] = rules(NO_RESPONSE)
+    engine.process([r], scored(1, 0, 2), NOW)
+    engine.process([r], scored(2, 3, 1), NOW)  # a later survey, after the response
+    assert engine.respond("C1", T0 + timedelta(hours=10)) == 1
+    assert engine.fire_due([r], T0 + timedelta(days=2, hours=1)) == []
+    [o] = engine.fire_due([r], T0 + timedelta(days=5, hours=1))
+    assert o.alert_id and o.outcome == "raised"
+
+
+def test_no_response_must_be_the_whole_condition():
+    with pytest.raises(RuleError) as info:
+        rules({"all": [LOW_NPS, NO_RESPONSE]})
+    assert info.value.errors == [
+        "rules.0.when.all.1.window.no_response: must be the whole condition (when: {window: ...})"
+    ]
+
+
+def test_dry_run_fires_no_response_deadlines_within_the_files_time_span():
+    import json
+
+    from services.alerts.dryrun import dry_run
+
+    [r] = rules(NO_RESPONSE)
+
+    def line(n, days, nps):
+        body = {
+            "schema_version": 1,
+            "source": "app",
+            "event_id": f"e{n}",
+            "occurred_at": (T0 + timedelta(days=days)).isoformat(),
+            "customer": {"id": f"C{n % 2}"},
+            "channel": "app",
+            "scores": {"nps": nps},
+        }
+        return json.dumps(body)
+
+    report = dry_run([r], [line(1, 0, 2), line(2, 1, 9), line(3, 3, 8)], NOW)
+    assert report["rules"]["r0"]["raised"] == 1
+    assert report["rules"]["r0"]["examples"][0]["event_id"] == "e1"
