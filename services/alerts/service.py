@@ -7,6 +7,7 @@ from nameko.timer import timer
 
 from contracts.base import utcnow
 from contracts.feedback import InvalidFeedback, parse_feedback
+from services.alerts.dependencies import TextAnalyzer
 from services.alerts.engine import Engine
 from services.alerts.explain import explain_tree, versions_with_diffs
 from services.alerts.memory import PreviewState
@@ -23,6 +24,7 @@ class AlertsService:
 
     store: AlertStore = MongoStore(AlertStore)
     dispatch = ContractDispatcher()
+    analyze = TextAnalyzer()
 
     @feedback_consumer()
     @handled_once("inbox")
