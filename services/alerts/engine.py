@@ -42,7 +42,9 @@ def epoch(moment: datetime) -> float:
 class State(Protocol):
     """Running state the engine keeps between events (see MongoState / MemoryState)."""
 
-    def first_contact(self, customer_id: str, key: str) -> bool: ...
+    def register_customer(self, customer_id: str, key: str) -> bool: ...
+
+    def first_event(self, customer_id: str) -> str | None: ...
 
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None: ...
 
@@ -189,9 +191,14 @@ class Engine:
 
     # evaluation ----------------------------------------------------------------
 
-    def facts(self, event: dict) -> Facts:
+    def facts(self, event: dict, registered: bool = False) -> Facts:
+        """The event's facts; ``is_first_contact`` is read only if a rule asks."""
         customer, key = event["customer"]["id"], event_key(event)
-        return Facts(event, first_contact=lambda: self.state.first_contact(customer, key))
+
+        def first_contact() -> bool:
+            return registered or self.state.first_event(customer) in (None, key)
+
+        return Facts(event, first_contact=first_contact)
 
     def evaluate_rule(self, rule: dict, facts: Facts) -> tuple[bool, list[dict]]:
         at = epoch(facts.event["occurred_at"])
@@ -202,8 +209,10 @@ class Engine:
     ) -> list[Outcome]:
         """Record, evaluate, dedup and throttle one event; the outcomes of matching rules."""
         rules = [r for r in rules if r.get("enabled", True) and not r.get("deleted")]
-        facts = facts or self.facts(event)
-        facts.get("is_first_contact")  # every event registers its customer, asked or not
+        # Every event registers its customer (one insert), asked or not; the fact
+        # itself is derived only when a rule reads it.
+        registered = self.state.register_customer(event["customer"]["id"], event_key(event))
+        facts = facts or self.facts(event, registered)
         at = epoch(event["occurred_at"])
         self._record_windows(rules, facts, at)
         outcomes = []

@@ -58,8 +58,14 @@ class MemoryState:
     def finish_deadline(self, deadline_id: str) -> None:
         self.deadlines[deadline_id]["state"] = "fired"
 
-    def first_contact(self, customer_id: str, key: str) -> bool:
-        return self.customers.setdefault(customer_id, key) == key
+    def register_customer(self, customer_id: str, key: str) -> bool:
+        if customer_id in self.customers:
+            return False
+        self.customers[customer_id] = key
+        return True
+
+    def first_event(self, customer_id: str) -> str | None:
+        return self.customers.get(customer_id)
 
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
         self.hits[(window, customer_id)][key] = at
@@ -132,9 +138,11 @@ class PreviewState(MemoryState):
         super().__init__()
         self.store = store
 
-    def first_contact(self, customer_id: str, key: str) -> bool:
-        first = self.store.first_event(customer_id)
-        return first is None or first == key
+    def register_customer(self, customer_id: str, key: str) -> bool:
+        return False  # nothing is written; first_event answers from the store
+
+    def first_event(self, customer_id: str) -> str | None:
+        return self.store.first_event(customer_id)
 
     def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
         stored = self.store.hit_times(window, customer_id, since, until)

@@ -185,11 +185,9 @@ class AlertStore(Store):
         except DuplicateKeyError:
             return False
 
-    def first_contact(self, customer_id: str, key: str) -> bool:
-        if self._insert_once("customers", {"_id": customer_id, "first_event": key, "seen_at": utcnow()}):
-            return True
-        doc = self.db.customers.find_one({"_id": customer_id}, {"first_event": 1})
-        return doc is not None and doc["first_event"] == key
+    def register_customer(self, customer_id: str, key: str) -> bool:
+        """True when ``key`` is the first event seen from this customer (just stored)."""
+        return self._insert_once("customers", {"_id": customer_id, "first_event": key, "seen_at": utcnow()})
 
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
         self._insert_once(

@@ -94,9 +94,12 @@ def test_score_drop_on_stored_state(store):
 
 
 def test_first_contact_on_stored_state(store):
-    assert store.first_contact("C1", "app\x1fe1") is True
-    assert store.first_contact("C1", "app\x1fe2") is False
-    assert store.first_contact("C1", "app\x1fe1") is True  # replay of the first event
+    r = rule({"field": "is_first_contact", "op": "eq", "value": True}, dedup={"cooldown": "1s"})
+    engine = Engine(store)
+    assert [o.outcome for o in engine.process([r], ev(1), NOW)] == ["raised"]
+    assert engine.process([r], ev(2, hours=1), NOW) == []
+    assert [o.outcome for o in engine.process([r], ev(1), NOW)] == ["raised"]  # replay: still first
+    assert store.register_customer("C1", "app\x1fe3") is False and store.first_event("C1") == "app\x1fe1"
 
 
 def test_throttle_and_suppressed_counts(store):

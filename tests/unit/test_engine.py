@@ -431,3 +431,30 @@ def test_dry_run_fires_no_response_deadlines_within_the_files_time_span():
     report = dry_run([r], [line(1, 0, 2), line(2, 1, 9), line(3, 3, 8)], NOW)
     assert report["rules"]["r0"]["raised"] == 1
     assert report["rules"]["r0"]["examples"][0]["event_id"] == "e1"
+
+
+def test_the_engine_reads_first_contact_only_when_a_rule_asks():
+    class Counting(MemoryState):
+        reads = 0
+
+        def first_event(self, customer_id):
+            Counting.reads += 1
+            return super().first_event(customer_id)
+
+    engine = Engine(Counting())
+    [plain] = rules(LOW_NPS)
+    [asks] = rules({"field": "is_first_contact", "op": "eq", "value": False})
+    for n in range(3):
+        engine.process([plain], scored(n, n, 9), NOW)
+    assert Counting.reads == 0 and len(engine.state.customers) == 1  # registered, never read
+    assert engine.process([asks], scored(7, 4, 9), NOW)[0].outcome == "raised"
+    assert Counting.reads == 1
+
+
+def test_fields_of_lists_every_field_a_rule_reads():
+    from services.alerts.rules import fields_of
+
+    when = {
+        "all": [LOW_NPS, {"not": {"field": "channel", "op": "eq", "value": "x"}}, COMPLAINTS_3_IN_7D, DROP]
+    }
+    assert fields_of(when) == {"scores.nps", "channel", "category"}
