@@ -204,7 +204,10 @@ def rules_test(ctx: Ctx, rule, events_file, as_json):
 
     if Path(rule).is_file():
         try:
-            rules_ = [dict(r, version=0) for r in load_rules(read_document(rule))]
+            document = read_document(rule)
+            if isinstance(document, dict) and "rules" not in document:
+                document = [document]  # a file holding one rule
+            rules_ = [dict(r, version=0) for r in load_rules(document)]
         except RuleError as exc:
             raise click.ClickException("\n  ".join(["invalid rule / 规则无效:"] + exc.errors)) from None
     else:

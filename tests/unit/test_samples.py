@@ -61,3 +61,44 @@ def test_dry_run_report_matches_the_engine_and_counts_bad_lines():
         assert r["raised"] == len(raised.get(rule_id, []))
         assert sum(r["customers"].values()) == r["raised"]
         assert len(r["examples"]) == min(5, r["raised"])
+
+
+def test_cxctl_rules_test_on_files_needs_no_broker(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from cxctl.main import cli
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "rules",
+            "test",
+            str(ROOT / "samples/rules.yaml"),
+            "--events",
+            str(ROOT / "samples/feedback.jsonl"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["events"] == 400 and report["rules"]["repeat-complainer"]["raised"] == len(
+        raised_by_rule()["repeat-complainer"]
+    )
+    one = tmp_path / "one.yaml"
+    one.write_text(
+        yaml.safe_dump(yaml.safe_load((ROOT / "samples/rules.yaml").read_text("utf-8"))["rules"][0])
+    )
+    result = CliRunner().invoke(
+        cli, ["rules", "test", str(one), "--events", str(ROOT / "samples/feedback.jsonl")]
+    )
+    assert (
+        result.exit_code == 0 and "nps-detractor: would raise" in result.output and "将产生" in result.output
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nname: x\nlevel: P1\n")
+    result = CliRunner().invoke(
+        cli, ["rules", "test", str(bad), "--events", str(ROOT / "samples/feedback.jsonl")]
+    )
+    assert result.exit_code == 1 and "规则无效" in result.output and "rules.0.owner" in result.output
