@@ -74,6 +74,12 @@ class AlertRaisedV1(Message):
     customer = fields.Nested(CustomerRef, required=True)
     event = fields.Nested(EventRef, required=True)
     trace = fields.List(fields.Dict(), metadata={"description": "why the rule fired"})
+    dedup_key = bounded_str(
+        1000, allow_none=True, metadata={"description": "repeats with this key attach to this alert"}
+    )
+    facts = fields.Dict(
+        keys=fields.String(), metadata={"description": "derived facts the rule read (sentiment, category …)"}
+    )
 
 
 class CaseOpenedV1(Message):

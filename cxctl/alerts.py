@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
+from contracts.base import utcnow
 from cxctl.common import Ctx, call, emit_json, json_option, read_document, table
+from services.alerts.explain import render_tree
 
 
 @click.group()
@@ -24,11 +29,12 @@ def rules_apply(ctx: Ctx, file, actor):
 
 
 @rules.command("list")
+@click.option("--deleted", "include_deleted", is_flag=True, help="include soft-deleted rules")
 @json_option
 @click.pass_obj
-def rules_list(ctx: Ctx, as_json):
+def rules_list(ctx: Ctx, include_deleted, as_json):
     """List rules with their current version."""
-    rows = call(ctx, "alerts", "list_rules")
+    rows = call(ctx, "alerts", "list_rules", include_deleted=include_deleted)
     if as_json:
         return emit_json(rows)
     table(
@@ -66,7 +72,192 @@ def alerts_list(ctx: Ctx, level, customer, limit, as_json):
             ("ALERT", "_id"),
             ("LEVEL", "level"),
             ("RULE", "rule.id"),
+            ("VER", "rule.version"),
             ("CUSTOMER", "customer.id"),
+            ("COUNT", "count"),
+            ("DEDUP KEY", "dedup.key"),
             ("RAISED", "raised_at"),
         ],
     )
+
+
+def _print_result(result: dict) -> None:
+    click.echo(
+        f"{result['id']}@v{result['version']}"
+        + ("" if result.get("changed", True) else "  (unchanged / 未变更)")
+    )
+
+
+@rules.command("create")
+@click.argument("file")
+@click.option("--actor", default="cxctl", show_default=True)
+@click.pass_obj
+def rules_create(ctx: Ctx, file, actor):
+    """Create one rule from FILE (YAML or JSON)."""
+    _print_result(call(ctx, "alerts", "create_rule", read_document(file), actor=actor))
+
+
+@rules.command("update")
+@click.argument("rule_id")
+@click.argument("file")
+@click.option("--actor", default="cxctl", show_default=True)
+@click.pass_obj
+def rules_update(ctx: Ctx, rule_id, file, actor):
+    """Replace RULE_ID's definition with FILE (a new version when it changed)."""
+    _print_result(call(ctx, "alerts", "update_rule", rule_id, read_document(file), actor=actor))
+
+
+@rules.command("enable")
+@click.argument("rule_id")
+@click.option("--actor", default="cxctl", show_default=True)
+@click.pass_obj
+def rules_enable(ctx: Ctx, rule_id, actor):
+    """Enable a rule (a new version)."""
+    _print_result(call(ctx, "alerts", "set_rule_enabled", rule_id, True, actor=actor))
+
+
+@rules.command("disable")
+@click.argument("rule_id")
+@click.option("--actor", default="cxctl", show_default=True)
+@click.pass_obj
+def rules_disable(ctx: Ctx, rule_id, actor):
+    """Disable a rule (a new version)."""
+    _print_result(call(ctx, "alerts", "set_rule_enabled", rule_id, False, actor=actor))
+
+
+@rules.command("delete")
+@click.argument("rule_id")
+@click.option("--actor", default="cxctl", show_default=True)
+@click.pass_obj
+def rules_delete(ctx: Ctx, rule_id, actor):
+    """Soft-delete a rule: it stops firing; versions and alerts are kept."""
+    result = call(ctx, "alerts", "delete_rule", rule_id, actor=actor)
+    click.echo(f"{result['id']}@v{result['version']} deleted / 已删除")
+
+
+@rules.command("rollback")
+@click.argument("rule_id")
+@click.argument("version", type=int)
+@click.option("--actor", default="cxctl", show_default=True)
+@click.pass_obj
+def rules_rollback(ctx: Ctx, rule_id, version, actor):
+    """Make VERSION current again (as a new version equal to it)."""
+    _print_result(call(ctx, "alerts", "rollback_rule", rule_id, version, actor=actor))
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@json_option
+@click.pass_obj
+def rules_show(ctx: Ctx, rule_id, as_json):
+    """A rule, its versions (who, when, diff) and what its throttle suppressed."""
+    shown = call(ctx, "alerts", "get_rule", rule_id)
+    if as_json:
+        return emit_json(shown)
+    rule = shown["rule"]
+    state = (
+        "deleted / 已删除"
+        if rule.get("deleted")
+        else ("enabled / 启用" if rule["enabled"] else "disabled / 停用")
+    )
+    click.echo(f"{rule['_id']}@v{rule['version']}  {rule['level']}  {state}  {rule['name']}")
+    click.echo(f"suppressed by throttle / 限流抑制: {shown['suppressed']}")
+    for v in shown["versions"]:
+        click.echo(f"\nv{v['version']}  {v['created_at']}  {v['created_by']}  {v['action']}")
+        for line in v["diff"].splitlines()[2:]:
+            click.echo(f"    {line}")
+
+
+@rules.command("explain")
+@click.argument("rule_id")
+@click.argument("event_file")
+@json_option
+@click.pass_obj
+def rules_explain(ctx: Ctx, rule_id, event_file, as_json):
+    """Would RULE_ID fire on the event in EVENT_FILE, and why (no side effects)."""
+    result = call(ctx, "alerts", "explain_event", rule_id, read_document(event_file))
+    if as_json:
+        return emit_json(result)
+    verdict = "fires / 触发" if result["matched"] else "does not fire / 不触发"
+    click.echo(f"{rule_id}@v{result['rule']['version']}: {verdict}")
+    if result["outcome"]:
+        click.echo(f"outcome / 结果: {result['outcome']}  dedup key / 去重键: {result['dedup_key']}")
+    if result["facts"]:
+        click.echo("facts / 派生事实: " + ", ".join(f"{k}={v}" for k, v in result["facts"].items()))
+    for line in render_tree(result["tree"]):
+        click.echo(line)
+
+
+@rules.command("test")
+@click.argument("rule")
+@click.option("--events", "events_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@json_option
+@click.pass_obj
+def rules_test(ctx: Ctx, rule, events_file, as_json):
+    """Dry run RULE (a rule file or a stored rule id) over a JSON-lines file of events.
+
+    Nothing is stored or sent: counts of alerts it would raise, repeats that
+    would attach, throttled matches, customers, and examples.
+    """
+    from services.alerts.dryrun import dry_run
+    from services.alerts.rules import RuleError, load_rules
+
+    if Path(rule).is_file():
+        try:
+            document = read_document(rule)
+            if isinstance(document, dict) and "rules" not in document:
+                document = [document]  # a file holding one rule
+            rules_ = [dict(r, version=0) for r in load_rules(document)]
+        except RuleError as exc:
+            raise click.ClickException("\n  ".join(["invalid rule / 规则无效:"] + exc.errors)) from None
+    else:
+        rules_ = [call(ctx, "alerts", "get_rule", rule)["rule"]]
+        rules_[0]["id"] = rules_[0]["_id"]
+    path = Path(events_file)
+    total = sum(1 for _ in path.open(encoding="utf-8"))
+    with (
+        path.open(encoding="utf-8") as lines,
+        click.progressbar(length=total, label="evaluating / 评估中", file=sys.stderr) as bar,
+    ):
+        report = dry_run(rules_, lines, utcnow(), progress=bar.update)
+    if as_json:
+        return emit_json(report)
+    click.echo(f"events / 事件: {report['events']}   invalid lines / 无效行: {len(report['invalid'])}")
+    for bad in report["invalid"][:5]:
+        click.echo(f"  line {bad['line']}: {bad['reason']}")
+    for rule_id, r in report["rules"].items():
+        click.echo(
+            f"\n{rule_id}: would raise {r['raised']} alerts / 将产生 {r['raised']} 条预警"
+            f"  (attached repeats / 合并重复 {r['attached']}, throttled / 限流 {r['suppressed']})"
+        )
+        if r["customers"]:
+            click.echo("  customers / 客户: " + ", ".join(f"{c}×{n}" for c, n in r["customers"].items()))
+        for ex in r["examples"]:
+            click.echo(
+                f"  e.g. {ex['occurred_at']}  {ex['customer']}  {ex['event_id']}  {(ex['text'] or '')[:40]}"
+            )
+
+
+@alerts.command("explain")
+@click.argument("alert_id")
+@json_option
+@click.pass_obj
+def alerts_explain(ctx: Ctx, alert_id, as_json):
+    """Why an alert fired: the rule version's condition tree with each leaf's actual value."""
+    result = call(ctx, "alerts", "explain_alert", alert_id)
+    if as_json:
+        return emit_json(result)
+    alert = result["alert"]
+    click.echo(
+        f"{alert['_id']}  {alert['level']}  {alert['rule']['id']}@v{alert['rule']['version']}  "
+        f"customer / 客户 {alert['customer']['id']}"
+    )
+    click.echo(
+        f"dedup key / 去重键: {alert.get('dedup', {}).get('key')}   count / 次数: {alert.get('count', 1)}"
+        f"   last seen / 最近: {alert.get('last_seen', {}).get('at')}"
+    )
+    if alert.get("facts"):
+        click.echo("facts / 派生事实: " + ", ".join(f"{k}={v}" for k, v in alert["facts"].items()))
+    if result["tree"]:
+        for line in render_tree(result["tree"]):
+            click.echo(line)

@@ -78,6 +78,8 @@ def stats(ctx: Ctx, as_json):
     click.echo(f"events evaluated: {a['events_evaluated']}   profiles: {p['profiles']}")
     levels = ", ".join(f"{k} {v}" for k, v in sorted(a["by_level"].items()))
     click.echo(f"alerts: {a['alerts']}  ({levels or '-'})")
+    throttled = ", ".join(f"{k} {v}" for k, v in sorted(a.get("suppressed_by_rule", {}).items()))
+    click.echo(f"throttled matches / 限流抑制: {throttled or '-'}")
     owners = ", ".join(f"{k} {v}" for k, v in sorted(c["by_owner"].items(), key=lambda kv: -kv[1]))
     click.echo(f"cases: {c['cases']}  by owner: {owners or '-'}")
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(n["deliveries"].items()))

@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-MISSING = object()
+from services.alerts.facts import MISSING, Facts, resolve
+from services.common.text import analyze, find_keyword
 
+__all__ = ["MISSING", "Facts", "resolve", "evaluate", "alert_id_for", "event_summary"]
 
-def resolve(event: dict, path: str) -> Any:
-    """Value at a dotted path of the event, or MISSING."""
-    value: Any = event
-    for part in path.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return MISSING
-    return value
+# (path, window spec) → (result, what the window saw); supplied by the engine.
+WindowCheck = Callable[[str, dict], tuple[bool, dict]]
 
 
 @lru_cache(maxsize=4096)
@@ -36,6 +30,19 @@ def _regex(pattern: str) -> re.Pattern:
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _keywords(facts: Facts, field: str, actual: Any, keywords: list) -> list[str]:
+    """The keywords found: whole words of a text (negation-aware) or list items."""
+    if isinstance(actual, list):
+        items = {str(a).strip().lower() for a in actual}
+        return [k for k in keywords if str(k).strip().lower() in items]
+    if isinstance(actual, str):
+        analysis = facts.text() if field == "text" else None
+        if analysis is None:
+            analysis = analyze(actual)
+        return [k for k in keywords if find_keyword(analysis, str(k))]
+    return []
 
 
 def _compare(op: str, actual: Any, expected: Any) -> bool:
@@ -87,13 +94,21 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def evaluate(node: dict, event: dict, path: str = "when") -> tuple[bool, list[dict]]:
-    """Evaluate a validated condition tree. Groups short-circuit like Python."""
+def evaluate(
+    node: dict, event: dict | Facts, path: str = "when", windows: WindowCheck | None = None
+) -> tuple[bool, list[dict]]:
+    """Evaluate a validated condition tree. Groups short-circuit like Python.
+
+    ``event`` is an event or its ``Facts``; ``windows`` answers window
+    conditions (the engine's, backed by stored state). Without it a window
+    condition is an error: it cannot be answered from one event alone.
+    """
+    facts = event if isinstance(event, Facts) else Facts(event)
     if "all" in node or "any" in node:
         group = "all" if "all" in node else "any"
         trace: list[dict] = []
         for i, child in enumerate(node[group]):
-            ok, sub = evaluate(child, event, f"{path}.{group}.{i}")
+            ok, sub = evaluate(child, facts, f"{path}.{group}.{i}", windows)
             trace += sub
             if group == "all" and not ok:
                 return False, trace
@@ -101,20 +116,30 @@ def evaluate(node: dict, event: dict, path: str = "when") -> tuple[bool, list[di
                 return True, trace
         return group == "all", trace
     if "not" in node:
-        ok, trace = evaluate(node["not"], event, f"{path}.not")
+        ok, trace = evaluate(node["not"], facts, f"{path}.not", windows)
         return not ok, trace
-    actual = resolve(event, node["field"])
-    result = _compare(node["op"], actual, node.get("value"))
-    return result, [
-        {
-            "path": path,
-            "field": node["field"],
-            "op": node["op"],
-            "value": node.get("value"),
-            "actual": _shown(actual),
-            "result": result,
-        }
-    ]
+    if "window" in node:
+        if windows is None:
+            raise ValueError(f"{path}: a window condition needs stored state (use the engine)")
+        kind = next(iter(node["window"]))
+        result, seen = windows(path, node["window"])
+        return result, [
+            {"path": path, "window": kind, "value": node["window"][kind], "actual": seen, "result": result}
+        ]
+    field, op = node["field"], node["op"]
+    actual = facts.get(field)
+    entry: dict[str, Any] = {"path": path, "field": field, "op": op, "value": node.get("value")}
+    if op in ("contains_any", "contains_all"):
+        found = _keywords(facts, field, actual, node["value"])
+        result = bool(found) if op == "contains_any" else len(found) == len(node["value"])
+        entry["matched"] = found
+        if field == "text" and (analysis := facts.text()) is not None and analysis.negated_words():
+            entry["negated"] = sorted(analysis.negated_words())
+    else:
+        result = _compare(op, actual, node.get("value"))
+    entry["actual"] = _shown(actual)
+    entry["result"] = result
+    return result, [entry]
 
 
 def alert_id_for(rule_id: str, event: dict) -> str:
@@ -129,29 +154,3 @@ def event_summary(event: dict) -> dict:
         if key in event:
             summary[key] = event[key]
     return summary
-
-
-def match_rules(rules: list[dict], event: dict, now: datetime) -> list[dict]:
-    """The alerts that ``event`` raises under the enabled ``rules`` (pure)."""
-    alerts = []
-    for rule in rules:
-        if not rule.get("enabled", True):
-            continue
-        matched, trace = evaluate(rule["when"], event)
-        if not matched:
-            continue
-        customer = event["customer"]
-        alerts.append(
-            {
-                "_id": alert_id_for(rule["id"], event),
-                "raised_at": now,
-                "level": rule["level"],
-                "rule": {"id": rule["id"], "version": rule["version"], "name": rule["name"]},
-                "owner": rule["owner"],
-                "channels": rule["channels"],
-                "customer": {k: customer[k] for k in ("id", "name", "tier") if k in customer},
-                "event": event_summary(event),
-                "trace": trace,
-            }
-        )
-    return alerts

@@ -34,6 +34,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from contracts.base import StrictInt as StrictIntField
 from contracts.base import flatten_errors
 from contracts.messages import LEVELS, OWNER_KINDS
 
@@ -50,12 +51,29 @@ OPERATORS: dict[str, str] = {
     "not_in": "list",
     "exists": "bool",
     "contains": "scalar",
+    "contains_any": "keywords",
+    "contains_all": "keywords",
     "starts_with": "string",
     "regex": "regex",
 }
 GROUPS = ("all", "any", "not")
+# Facts derived from the event (services/alerts/facts.py), usable as fields.
+DERIVED_FACTS = {
+    "sentiment": ("positive", "neutral", "negative"),
+    "category": ("complaint", "suggestion", "inquiry", "praise", "other"),
+    "is_detractor": (True, False),
+    "is_first_contact": (True, False),
+}
+SCORES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+# Event paths a dedup key may use: bounded, single-valued fields of the contract.
+DEDUP_FIELDS = ("channel", "touchpoint", "source", "customer.tier", "sentiment", "category")
+DEDUP_PREFIXES = ("customer.attributes.", "attributes.")
+DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW_SECONDS = 400 * 86400
 MAX_DEPTH = 32
 FIELD_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_\-]+)*$")
+WINDOW_KINDS = ("count", "score_drop", "no_response")
 CHANNELS = ("email", "wecom", "dingtalk", "feishu", "slack", "teams", "webhook")
 
 
@@ -81,6 +99,12 @@ def _check_value(op: str, value: Any, present: bool) -> str | None:
         return "must be true or false"
     if kind == "list" and (not isinstance(value, list) or not value):
         return "must be a non-empty list"
+    if kind == "keywords":
+        if not isinstance(value, list) or not value:
+            return "must be a non-empty list of keywords"
+        # YAML reads 12315 as a number; a keyword is its text either way.
+        if not all((isinstance(v, str) and v.strip()) or type(v) is int for v in value):
+            return "every keyword must be a non-empty string (or a whole number)"
     if kind == "range":
         ok = (
             isinstance(value, list)
@@ -105,12 +129,92 @@ def _join(path: str, part: str) -> str:
     return f"{path}.{part}" if path else part
 
 
-def check_condition(node: Any, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
-    """Validate a condition tree; return (path, message) pairs, path relative to ``when``."""
+def parse_duration(value: Any) -> int:
+    """'7d' / '24h' / '30m' / '90s' → seconds; ValueError with a readable reason."""
+    match = DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError("must be a duration like 90s, 30m, 24h or 7d (a positive whole number)")
+    seconds = int(match.group(1)) * DURATION_SECONDS[match.group(2)]
+    if seconds > MAX_WINDOW_SECONDS:
+        raise ValueError("must be at most 400d")
+    return seconds
+
+
+def _check_keys(spec: dict, path: str, required: set[str], optional: set[str]) -> list[tuple[str, str]]:
+    errors = [(_join(path, k), "is required") for k in sorted(required - set(spec))]
+    unknown = set(spec) - required - optional
+    if unknown:
+        errors.append((path, f"unknown keys {sorted(unknown)}"))
+    return errors
+
+
+def _check_int(spec: dict, key: str, path: str, low: int, high: int) -> list[tuple[str, str]]:
+    value = spec.get(key)
+    if key in spec and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+        return [(_join(path, key), f"must be a whole number from {low} to {high}")]
+    return []
+
+
+def _check_duration(spec: dict, key: str, path: str) -> list[tuple[str, str]]:
+    if key not in spec:
+        return []
+    try:
+        parse_duration(spec[key])
+    except ValueError as exc:
+        return [(_join(path, key), str(exc))]
+    return []
+
+
+def check_window(node: Any, path: str, depth: int) -> list[tuple[str, str]]:
+    """Validate ``{window: {count: {...}}}`` or ``{window: {score_drop: {...}}}``."""
+    if len(node) != 1:
+        return [(path, "a window condition has exactly one key (window)")]
+    spec = node["window"]
+    path = _join(path, "window")
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in WINDOW_KINDS:
+        return [(path, f"must be one of {{{', '.join(k + ': {...}' for k in WINDOW_KINDS)}}}")]
+    kind, body = next(iter(spec.items()))
+    path = _join(path, kind)
+    if not isinstance(body, dict):
+        return [(path, "must be an object")]
+    if kind == "count":
+        errors = _check_keys(body, path, {"at_least", "within", "where"}, set())
+        errors += _check_int(body, "at_least", path, 1, 10_000)
+        errors += _check_duration(body, "within", path)
+        if "where" in body:
+            errors += check_condition(body["where"], _join(path, "where"), depth + 1, windows=False)
+        return errors
+    if kind == "no_response":
+        errors = _check_keys(body, path, {"after", "within"}, set())
+        errors += _check_duration(body, "within", path)
+        if "after" in body:
+            errors += check_condition(body["after"], _join(path, "after"), depth + 1, windows=False)
+        return errors
+    errors = _check_keys(body, path, {"score", "by", "within"}, {"min_events"})
+    if "score" in body and body["score"] not in SCORES:
+        errors.append((_join(path, "score"), f"must be one of {', '.join(SCORES)}"))
+    by = body.get("by")
+    if "by" in body and (isinstance(by, bool) or not isinstance(by, (int, float)) or by <= 0):
+        errors.append((_join(path, "by"), "must be a positive number"))
+    errors += _check_duration(body, "within", path)
+    errors += _check_int(body, "min_events", path, 1, 1000)
+    return errors
+
+
+def check_condition(node: Any, path: str = "", depth: int = 0, windows: bool = True) -> list[tuple[str, str]]:
+    """Validate a condition tree; return (path, message) pairs, path relative to ``when``.
+
+    ``windows=False`` inside a window's ``where``: a window counts events, it
+    cannot count other windows.
+    """
     if depth > MAX_DEPTH:
         return [(path, f"nested deeper than {MAX_DEPTH} levels")]
     if not isinstance(node, dict):
         return [(path, "must be an object (a group or a condition)")]
+    if "window" in node:
+        if not windows:
+            return [(_join(path, "window"), "a window cannot be nested inside a window's where")]
+        return check_window(node, path, depth)
     groups = [g for g in GROUPS if g in node]
     if groups:
         if len(node) != 1:
@@ -118,12 +222,12 @@ def check_condition(node: Any, path: str = "", depth: int = 0) -> list[tuple[str
         group = groups[0]
         inner = node[group]
         if group == "not":
-            return check_condition(inner, _join(path, "not"), depth + 1)
+            return check_condition(inner, _join(path, "not"), depth + 1, windows)
         if not isinstance(inner, list) or not inner:
             return [(_join(path, group), "must be a non-empty list")]
         errors: list[tuple[str, str]] = []
         for i, child in enumerate(inner):
-            errors += check_condition(child, _join(path, f"{group}.{i}"), depth + 1)
+            errors += check_condition(child, _join(path, f"{group}.{i}"), depth + 1, windows)
         return errors
     errors = []
     unknown = set(node) - {"field", "op", "value"}
@@ -137,14 +241,70 @@ def check_condition(node: Any, path: str = "", depth: int = 0) -> list[tuple[str
         errors.append((_join(path, "op"), f"unknown operator {op!r}; one of {', '.join(OPERATORS)}"))
     else:
         problem = _check_value(op, node.get("value"), "value" in node)
+        if not problem and field in DERIVED_FACTS and op in ("eq", "ne", "in", "not_in"):
+            problem = _check_fact_value(field, op, node.get("value"))
         if problem:
             errors.append((_join(path, "value"), problem))
     return errors
 
 
+def _check_fact_value(field: str, op: str, value: Any) -> str | None:
+    allowed = DERIVED_FACTS[field]
+    values = value if op in ("in", "not_in") else [value]
+    bad = [v for v in values if v not in allowed or isinstance(v, bool) != isinstance(allowed[0], bool)]
+    if bad:
+        return f"{field} is one of {', '.join(map(str, allowed))}; got {bad[0]!r}"
+    return None
+
+
+def windows_of(node: dict, path: str = "when") -> list[tuple[str, dict]]:
+    """Every window node of a validated condition tree, with its path."""
+    if "window" in node:
+        return [(path, node["window"])]
+    if "not" in node:
+        return windows_of(node["not"], f"{path}.not")
+    for group in ("all", "any"):
+        if group in node:
+            found = []
+            for i, child in enumerate(node[group]):
+                found += windows_of(child, f"{path}.{group}.{i}")
+            return found
+    return []
+
+
+def fields_of(node: dict) -> set[str]:
+    """Every field a condition tree reads (windows' ``where`` included)."""
+    if "window" in node:
+        spec = node["window"]
+        if "count" in spec:
+            return fields_of(spec["count"]["where"])
+        if "no_response" in spec:
+            return fields_of(spec["no_response"]["after"])
+        return {f"scores.{spec['score_drop']['score']}"}
+    if "not" in node:
+        return fields_of(node["not"])
+    for group in ("all", "any"):
+        if group in node:
+            return set().union(*(fields_of(child) for child in node[group]))
+    return {node["field"]}
+
+
+def _misplaced_timers(node: dict) -> list[tuple[str, str]]:
+    """A no_response window fires when time passes, not on an event: it must be
+    the whole ``when``, never part of a group."""
+    nested = windows_of(node, "")
+    return [
+        (f"{path[1:]}.window.no_response".lstrip("."), "must be the whole condition (when: {window: ...})")
+        for path, spec in nested
+        if "no_response" in spec and path != ""
+    ]
+
+
 class ConditionField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         errors = check_condition(value)
+        if not errors:
+            errors = _misplaced_timers(value)
         if errors:
             grouped: dict[str, list[str]] = {}
             for path, message in errors:
@@ -159,6 +319,64 @@ class OwnerSchema(Schema):
 
     kind = fields.String(required=True, validate=validate.OneOf(OWNER_KINDS))
     id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+def _dedup_field_ok(name: Any) -> bool:
+    if name in DEDUP_FIELDS:
+        return True
+    return (
+        isinstance(name, str)
+        and bool(FIELD_PATTERN.match(name))
+        and any(name.startswith(p) and len(name) > len(p) for p in DEDUP_PREFIXES)
+    )
+
+
+class DedupSchema(Schema):
+    """Repeated matches with the same key inside ``cooldown`` attach to the open alert."""
+
+    class Meta:
+        unknown = RAISE
+
+    by = fields.List(fields.String(), load_default=list)
+    cooldown = fields.String(load_default="24h")
+
+    @validates_schema
+    def _check(self, data, **_):
+        errors: dict[str, list[str]] = {}
+        names = data.get("by", [])
+        for i, name in enumerate(names):
+            if name == "customer.id":
+                errors[f"by.{i}"] = ["customer.id is always part of the key"]
+            elif not _dedup_field_ok(name):
+                errors[f"by.{i}"] = [
+                    f"unknown dedup field {name!r}; use {', '.join(DEDUP_FIELDS)}, "
+                    "customer.attributes.<name> or attributes.<name>"
+                ]
+        if len(set(names)) != len(names):
+            errors["by"] = ["listed twice"]
+        try:
+            parse_duration(data.get("cooldown", "24h"))
+        except ValueError as exc:
+            errors["cooldown"] = [str(exc)]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ThrottleSchema(Schema):
+    """At most ``max_alerts`` new alerts per ``per`` for the rule; the rest are counted."""
+
+    class Meta:
+        unknown = RAISE
+
+    max_alerts = StrictIntField(required=True, validate=validate.Range(min=1, max=1000))
+    per = fields.String(required=True)
+
+    @validates_schema
+    def _check(self, data, **_):
+        try:
+            parse_duration(data.get("per"))
+        except ValueError as exc:
+            raise ValidationError(str(exc), field_name="per") from None
 
 
 class RuleSchema(Schema):
@@ -181,6 +399,8 @@ class RuleSchema(Schema):
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
     enabled = fields.Boolean(load_default=True)
     when = ConditionField(required=True)
+    dedup = fields.Nested(DedupSchema, load_default=lambda: {"by": [], "cooldown": "24h"})
+    throttle = fields.Nested(ThrottleSchema, load_default=None, allow_none=True)
 
     @validates_schema
     def _unique_channels(self, data, **_):
@@ -222,5 +442,15 @@ def load_rules(document: Any) -> list[dict]:
         raise RuleError(["_schema: a rule file is a list of rules or {rules: [...]}"])
     try:
         return RuleSetSchema().load(document)["rules"]
+    except ValidationError as exc:
+        raise RuleError(flatten_errors(exc.messages)) from None
+
+
+def load_rule(document: Any) -> dict:
+    """Validate one rule; errors name paths from the rule (``when.all.0.op``)."""
+    if not isinstance(document, dict):
+        raise RuleError(["_schema: a rule is an object"])
+    try:
+        return RuleSchema().load(document)
     except ValidationError as exc:
         raise RuleError(flatten_errors(exc.messages)) from None

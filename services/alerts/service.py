@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from nameko.rpc import rpc
+from nameko.timer import timer
 
 from contracts.base import utcnow
-from services.alerts.evaluate import match_rules
-from services.alerts.rules import RuleError, load_rules
+from contracts.feedback import InvalidFeedback, parse_feedback
+from services.alerts.dependencies import TextAnalyzer
+from services.alerts.engine import Engine
+from services.alerts.explain import explain_tree, versions_with_diffs
+from services.alerts.memory import PreviewState
+from services.alerts.rules import RuleError, load_rule, load_rules
 from services.alerts.store import AlertStore
-from services.common.errors import BadRequest, NotFound
-from services.common.messaging import ContractDispatcher, feedback_consumer
+from services.common import settings
+from services.common.errors import BadRequest, Conflict, NotFound
+from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
 from services.common.mongo import MongoStore, handled_once, jsonable
 
 
@@ -18,15 +24,36 @@ class AlertsService:
 
     store: AlertStore = MongoStore(AlertStore)
     dispatch = ContractDispatcher()
+    analyze = TextAnalyzer()
 
     @feedback_consumer()
     @handled_once("inbox")
     def handle_feedback(self, event: dict) -> None:
-        """Raise an alert for every enabled rule the event matches."""
-        for alert in match_rules(self.store.enabled_rules(), event, utcnow()):
-            self.store.save_alert(alert)
-            # Dispatched again on a retry after a crash; cases/profiles are idempotent.
-            self.dispatch("alert_raised", alert_message(alert))
+        """Evaluate the event; announce each new alert (repeats attach, throttled are counted)."""
+        for outcome in Engine(self.store).process(self.store.enabled_rules(), event, utcnow()):
+            stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
+            if stored is not None:
+                # Dispatched again on a retry after a crash; cases/profiles are idempotent.
+                self.dispatch("alert_raised", alert_message(stored))
+
+    @contract_event_handler("cases", "case_status_changed")
+    def handle_case_status_changed(self, change: dict) -> None:
+        """A case moved into work: the customer got a response; surveys stop waiting.
+
+        Idempotent without an inbox: marking waiting deadlines answered twice
+        changes nothing.
+        """
+        if change["to_status"] in RESPONDED_STATUSES:
+            Engine(self.store).respond(change["customer_id"], change["changed_at"])
+
+    @timer(interval=settings.get("ALERT_TIMER_SECONDS"))
+    def fire_due_deadlines(self) -> None:
+        """Raise "no response within T" alerts whose deadline passed unanswered."""
+        engine = Engine(self.store)
+        for outcome in engine.fire_due(self.store.enabled_rules(), utcnow()):
+            stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
+            if stored is not None:
+                self.dispatch("alert_raised", alert_message(stored))
 
     @rpc(expected_exceptions=BadRequest)
     def apply_rules(self, document, actor: str = "cxctl") -> dict:
@@ -38,8 +65,130 @@ class AlertsService:
         return self.store.apply_rules(rules, actor)
 
     @rpc
-    def list_rules(self) -> list[dict]:
-        return jsonable(self.store.list_rules())
+    def list_rules(self, include_deleted: bool = False) -> list[dict]:
+        return jsonable(self.store.list_rules(include_deleted=bool(include_deleted)))
+
+    # one rule at a time ---------------------------------------------------------
+
+    def _validated(self, document) -> dict:
+        try:
+            return load_rule(document)
+        except RuleError as exc:
+            raise BadRequest(exc.errors) from None
+
+    def _current(self, rule_id: str, deleted_ok: bool = False) -> dict:
+        rule = self.store.get_rule(rule_id)
+        if rule is None or (rule.get("deleted") and not deleted_ok):
+            raise NotFound(f"no rule {rule_id}")
+        return rule
+
+    def _write(self, rule: dict, actor: str, action: str, current: dict | None) -> dict:
+        try:
+            version = self.store.write_version(rule, actor, action, current)
+        except Conflict as exc:
+            raise BadRequest(str(exc)) from None
+        if version is None and current is not None:
+            return {"id": rule["id"], "version": current["version"], "changed": False}
+        return {"id": rule["id"], "version": version, "changed": True}
+
+    @rpc(expected_exceptions=BadRequest)
+    def create_rule(self, document, actor: str = "cxctl") -> dict:
+        """Create a rule (version 1); an existing id is refused (use update)."""
+        rule = self._validated(document)
+        current = self.store.get_rule(rule["id"])
+        if current is not None and not current.get("deleted"):
+            raise BadRequest(f"id: rule {rule['id']} already exists; use update")
+        return self._write(rule, actor, "created", current)
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def update_rule(self, rule_id: str, document, actor: str = "cxctl") -> dict:
+        """Replace a rule's definition with a new version (unchanged → no version)."""
+        current = self._current(rule_id, deleted_ok=True)
+        if isinstance(document, dict) and document.get("id", rule_id) != rule_id:
+            raise BadRequest(f"id: the document is rule {document['id']}, not {rule_id}")
+        rule = self._validated({**(document or {}), "id": rule_id})
+        return self._write(rule, actor, "updated", current)
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def set_rule_enabled(self, rule_id: str, enabled: bool, actor: str = "cxctl") -> dict:
+        current = self._current(rule_id)
+        rule = self._validated({**_definition(current), "enabled": bool(enabled)})
+        return self._write(rule, actor, "enabled" if enabled else "disabled", current)
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def delete_rule(self, rule_id: str, actor: str = "cxctl") -> dict:
+        """Soft delete: the rule stops firing and is hidden; versions and alerts stay."""
+        current = self._current(rule_id)
+        rule = self._validated({**_definition(current), "enabled": False})
+        try:
+            version = self.store.soft_delete(rule, actor)
+        except Conflict as exc:
+            raise BadRequest(str(exc)) from None
+        return {"id": rule_id, "version": version, "deleted": True}
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def rollback_rule(self, rule_id: str, version: int, actor: str = "cxctl") -> dict:
+        """Make an old version current again, as a new version equal to it."""
+        current = self._current(rule_id, deleted_ok=True)
+        old = self.store.rule_version(rule_id, int(version))
+        if old is None:
+            raise NotFound(f"rule {rule_id} has no version {version}")
+        rule = self._validated(_definition(old["definition"]))
+        return self._write(rule, actor, f"rolled back to v{version}", current)
+
+    @rpc(expected_exceptions=NotFound)
+    def get_rule(self, rule_id: str) -> dict:
+        """The rule, its versions (who, when, action, diff) and its suppressed count."""
+        rule = self._current(rule_id, deleted_ok=True)
+        return jsonable(
+            {
+                "rule": rule,
+                "versions": versions_with_diffs(self.store.rule_versions(rule_id)),
+                "suppressed": self.store.suppressed_counts().get(rule_id, 0),
+                "recent_suppressed": self.store.list_suppressed(rule_id, limit=10),
+            }
+        )
+
+    # explain ------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=NotFound)
+    def explain_alert(self, alert_id: str) -> dict:
+        """Why an alert fired: the rule version that fired and its evaluated tree."""
+        alert = self.store.get_alert(alert_id)
+        if alert is None:
+            raise NotFound(f"no alert {alert_id}")
+        version = self.store.rule_version(alert["rule"]["id"], alert["rule"]["version"])
+        when = version["definition"]["when"] if version else None
+        return jsonable(
+            {
+                "alert": alert,
+                "rule": version["definition"] if version else None,
+                "tree": explain_tree(when, alert["trace"]) if when else None,
+            }
+        )
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def explain_event(self, rule_id: str, event) -> dict:
+        """Would ``rule_id`` fire on ``event`` now, and why (no side effects)."""
+        rule = self._current(rule_id)
+        try:
+            parsed = parse_feedback(event)
+        except InvalidFeedback as exc:
+            raise BadRequest(f"event: {exc.reason}") from None
+        engine = Engine(PreviewState(self.store))
+        facts = engine.facts(parsed)
+        outcomes = engine.process([{**rule, "enabled": True}], parsed, utcnow(), facts=facts)
+        matched, trace = engine.evaluate_rule(rule, facts) if not outcomes else (True, outcomes[0].trace)
+        return jsonable(
+            {
+                "rule": {"id": rule["_id"], "version": rule["version"], "enabled": rule["enabled"]},
+                "matched": matched,
+                "outcome": outcomes[0].outcome if outcomes else None,
+                "dedup_key": outcomes[0].dedup_key if outcomes else None,
+                "facts": facts.derived(),
+                "tree": explain_tree(rule["when"], trace),
+            }
+        )
 
     @rpc(expected_exceptions=NotFound)
     def get_alert(self, alert_id: str) -> dict:
@@ -63,6 +212,20 @@ class AlertsService:
         return self.store.stats()
 
 
+# A case in these statuses means someone got in touch with the customer.
+RESPONDED_STATUSES = ("in_progress", "pending_customer", "resolved", "closed")
+
+
+def _definition(stored: dict) -> dict:
+    """A stored rule (or version definition) as the document an admin would write."""
+    skip = ("_id", "fingerprint", "version", "updated_at", "updated_by", "deleted")
+    return {k: v for k, v in stored.items() if k not in skip}
+
+
 def alert_message(alert: dict) -> dict:
     """The alert_raised payload for a stored alert."""
-    return {"alert_id": alert["_id"], **{k: v for k, v in alert.items() if k != "_id"}}
+    return {
+        "alert_id": alert["_id"],
+        "dedup_key": alert.get("dedup", {}).get("key"),
+        **{k: v for k, v in alert.items() if k not in ("_id", "dedup", "last_seen", "last_seen_ts", "count")},
+    }

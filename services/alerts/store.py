@@ -1,12 +1,40 @@
-"""The alerts service's MongoDB store: rules with versions, alerts, the feedback inbox."""
+"""The alerts service's MongoDB store: rules with versions, alerts, the feedback inbox,
+and the engine's running state (``State`` in services/alerts/engine.py).
+
+Running state, every write keyed by the event so a replay changes nothing:
+
+* ``customers``: first event seen per customer (``is_first_contact``);
+* ``window_hits``: one document per (window, customer, event) that a ``count``
+  window counted, read by an indexed range query over one customer's window
+  (never a scan of the feedback history);
+* ``score_points``: one document per (customer, score, event) for ``score_drop``;
+* ``dedup``: per dedup key, the open alert and until when (epoch seconds);
+* ``throttle_slots``: per (rule, period) numbered slots, one per new alert;
+  a unique ``_id`` per slot means concurrent workers can never overfill a period;
+* ``suppressed``: matches the throttle refused, per (rule, event);
+* ``deadlines``: per (no-response rule, event) a survey waiting for a response,
+  answered by ``respond`` or claimed with a lease by the timer once due;
+* ``alert_hits``: per (alert, event) a match the alert absorbed; the alert's
+  ``count`` is recounted from them and applied with ``$max``.
+
+Window documents carry ``expires_at`` (TTL index) so state stays bounded.
+"""
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+import hashlib
+import time
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.alerts.engine import deadline_id
+from services.common.errors import Conflict
 from services.common.mongo import Inbox, Store
+
+DEADLINE_LEASE_SECONDS = 60.0
 
 
 class AlertStore(Store):
@@ -26,6 +54,26 @@ class AlertStore(Store):
                     [("customer.id", ASCENDING), ("raised_at", DESCENDING)], name="customer_raised_at"
                 ),
                 IndexModel([("level", ASCENDING)], name="level"),
+                IndexModel([("rule.id", ASCENDING), ("raised_at", DESCENDING)], name="rule_raised_at"),
+            ],
+            "window_hits": [
+                IndexModel(
+                    [("window", ASCENDING), ("customer", ASCENDING), ("at", ASCENDING)], name="window"
+                ),
+                IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
+            ],
+            "score_points": [
+                IndexModel([("customer", ASCENDING), ("score", ASCENDING), ("at", ASCENDING)], name="series"),
+                IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
+            ],
+            "throttle_slots": [
+                IndexModel([("bucket", ASCENDING), ("alert_id", ASCENDING)], name="bucket_alert"),
+            ],
+            "suppressed": [IndexModel([("rule_id", ASCENDING)], name="rule")],
+            "alert_hits": [IndexModel([("alert_id", ASCENDING)], name="alert")],
+            "deadlines": [
+                IndexModel([("state", ASCENDING), ("due", ASCENDING)], name="due"),
+                IndexModel([("customer", ASCENDING), ("state", ASCENDING)], name="customer"),
             ],
         }
 
@@ -38,39 +86,288 @@ class AlertStore(Store):
         """
         summary: dict[str, list] = {"created": [], "updated": [], "unchanged": []}
         for rule in rules:
-            current = self.db.rules.find_one({"_id": rule["id"]}, {"version": 1, "fingerprint": 1})
-            if current and current["fingerprint"] == rule["fingerprint"]:
+            current = self.get_rule(rule["id"])
+            version = self.write_version(rule, actor, "applied", current)
+            if version is None:
                 summary["unchanged"].append(rule["id"])
-                continue
-            version = (current["version"] + 1) if current else 1
-            now = utcnow()
-            # The unique (rule_id, version) index makes a concurrent apply fail
-            # loudly instead of two different rules sharing one version.
+            else:
+                summary["updated" if current else "created"].append(f"{rule['id']}@v{version}")
+        return summary
+
+    def write_version(self, rule: dict, actor: str, action: str, current: dict | None) -> int | None:
+        """Make ``rule`` the current definition as a new immutable version.
+
+        None when nothing changed (same fingerprint and not deleted). The unique
+        (rule_id, version) index makes a concurrent writer fail loudly (Conflict)
+        instead of two definitions sharing one version.
+        """
+        if current and current["fingerprint"] == rule["fingerprint"] and not current.get("deleted"):
+            return None
+        version = (current["version"] + 1) if current else 1
+        now = utcnow()
+        try:
             self.db.rule_versions.insert_one(
                 {
                     "rule_id": rule["id"],
                     "version": version,
+                    "action": action,
                     "definition": rule,
                     "created_at": now,
                     "created_by": actor,
                 }
             )
-            self.db.rules.replace_one(
-                {"_id": rule["id"]},
-                {**rule, "_id": rule["id"], "version": version, "updated_at": now, "updated_by": actor},
-                upsert=True,
+        except DuplicateKeyError:
+            raise Conflict(f"rule {rule['id']} changed concurrently; reload and retry") from None
+        self.db.rules.replace_one(
+            {"_id": rule["id"]},
+            {**rule, "_id": rule["id"], "version": version, "updated_at": now, "updated_by": actor},
+            upsert=True,
+        )
+        return version
+
+    def soft_delete(self, rule: dict, actor: str) -> int:
+        """Disable and hide a rule, keeping its versions and alerts (a new version)."""
+        current = self.get_rule(rule["id"])
+        if current is None:
+            raise LookupError(f"no rule {rule['id']}")
+        version = current["version"] + 1
+        now = utcnow()
+        try:
+            self.db.rule_versions.insert_one(
+                {
+                    "rule_id": rule["id"],
+                    "version": version,
+                    "action": "deleted",
+                    "definition": rule,
+                    "created_at": now,
+                    "created_by": actor,
+                }
             )
-            summary["updated" if current else "created"].append(f"{rule['id']}@v{version}")
-        return summary
+        except DuplicateKeyError:
+            raise Conflict(f"rule {rule['id']} changed concurrently; reload and retry") from None
+        self.db.rules.replace_one(
+            {"_id": rule["id"]},
+            {
+                **rule,
+                "_id": rule["id"],
+                "version": version,
+                "deleted": {"at": now, "by": actor},
+                "updated_at": now,
+                "updated_by": actor,
+            },
+        )
+        return version
+
+    def get_rule(self, rule_id: str) -> dict | None:
+        return self.db.rules.find_one({"_id": rule_id})
+
+    def rule_version(self, rule_id: str, version: int) -> dict | None:
+        return self.db.rule_versions.find_one({"rule_id": rule_id, "version": version})
 
     def enabled_rules(self) -> list[dict]:
-        return list(self.db.rules.find({"enabled": True}).sort("_id", ASCENDING))
+        return [
+            r for r in self.db.rules.find({"enabled": True}).sort("_id", ASCENDING) if not r.get("deleted")
+        ]
 
-    def list_rules(self) -> list[dict]:
-        return list(self.db.rules.find().sort("_id", ASCENDING))
+    def list_rules(self, include_deleted: bool = False) -> list[dict]:
+        rules = self.db.rules.find().sort("_id", ASCENDING)
+        return [r for r in rules if include_deleted or not r.get("deleted")]
 
     def rule_versions(self, rule_id: str) -> list[dict]:
         return list(self.db.rule_versions.find({"rule_id": rule_id}).sort("version", ASCENDING))
+
+    # engine state (services/alerts/engine.py State) -----------------------
+
+    def _insert_once(self, collection: str, document: dict) -> bool:
+        try:
+            self.db[collection].insert_one(document)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    def register_customer(self, customer_id: str, key: str) -> bool:
+        """True when ``key`` is the first event seen from this customer (just stored)."""
+        return self._insert_once("customers", {"_id": customer_id, "first_event": key, "seen_at": utcnow()})
+
+    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
+        self._insert_once(
+            "window_hits",
+            {
+                "_id": _digest(window, customer_id, key),
+                "window": window,
+                "customer": customer_id,
+                "key": key,
+                "at": at,
+                "expires_at": _expiry(at, keep),
+            },
+        )
+
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
+        cursor = self.db.window_hits.find(
+            {"window": window, "customer": customer_id, "at": {"$gt": since, "$lte": until}},
+            {"key": 1, "at": 1},
+        )
+        return {doc["key"]: doc["at"] for doc in cursor}
+
+    # read-only views for explain previews (services/alerts/memory.py PreviewState)
+
+    def first_event(self, customer_id: str) -> str | None:
+        doc = self.db.customers.find_one({"_id": customer_id}, {"first_event": 1})
+        return doc["first_event"] if doc else None
+
+    def dedup_owner(self, dedup_key: str) -> dict | None:
+        return self.db.dedup.find_one({"_id": dedup_key})
+
+    def throttle_room(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
+        if self.db.throttle_slots.find_one({"bucket": bucket, "alert_id": alert_id}, {"_id": 1}):
+            return True
+        return self.db.throttle_slots.count_documents({"bucket": bucket}) < max_alerts
+
+    def record_score(
+        self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
+    ) -> None:
+        self._insert_once(
+            "score_points",
+            {
+                "_id": _digest(customer_id, score, key),
+                "customer": customer_id,
+                "score": score,
+                "key": key,
+                "value": value,
+                "at": at,
+                "expires_at": _expiry(at, keep),
+            },
+        )
+
+    def score_history(
+        self, customer_id: str, score: str, since: float, until: float, exclude: str
+    ) -> list[float]:
+        cursor = self.db.score_points.find(
+            {"customer": customer_id, "score": score, "at": {"$gt": since, "$lte": until}},
+            {"key": 1, "value": 1},
+        )
+        return [doc["value"] for doc in cursor if doc["key"] != exclude]
+
+    def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
+        """The alert that owns ``dedup_key`` at event time ``at``: ``alert_id`` when
+        the key was free or its cool-down is over (atomic: one winner), else the
+        open alert."""
+        claim = {"alert_id": alert_id, "open_until": until, "opened_at": at}
+        if self._insert_once("dedup", {"_id": dedup_key, **claim}):
+            return alert_id
+        won = self.db.dedup.update_one({"_id": dedup_key, "open_until": {"$lte": at}}, {"$set": claim})
+        if won.modified_count:
+            return alert_id
+        doc = self.db.dedup.find_one({"_id": dedup_key}, {"alert_id": 1})
+        if doc is None:  # deleted in between (never by this service): claim afresh
+            return self.claim_dedup(dedup_key, alert_id, at, until)
+        return doc["alert_id"]
+
+    def release_dedup(self, dedup_key: str, alert_id: str) -> None:
+        self.db.dedup.update_one({"_id": dedup_key, "alert_id": alert_id}, {"$set": {"open_until": 0}})
+
+    def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
+        if self.db.throttle_slots.find_one({"bucket": bucket, "alert_id": alert_id}, {"_id": 1}):
+            return True  # a replay of an alert that already has its slot
+        for slot in range(self.db.throttle_slots.count_documents({"bucket": bucket}), max_alerts):
+            if self._insert_once(
+                "throttle_slots", {"_id": f"{bucket}#{slot}", "bucket": bucket, "alert_id": alert_id}
+            ):
+                return True
+        return False
+
+    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
+        self._insert_once(
+            "suppressed",
+            {
+                "_id": _digest(rule_id, key),
+                "rule_id": rule_id,
+                "at": utcnow(),
+                "alert_id": alert["_id"],
+                "customer": alert["customer"],
+                "event": alert["event"],
+                "dedup_key": alert["dedup"]["key"],
+            },
+        )
+
+    def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
+        source, event_id = key.split("\x1f", 1)
+        self._insert_once(
+            "alert_hits",
+            {
+                "_id": _digest(alert_id, key),
+                "alert_id": alert_id,
+                "source": source,
+                "event_id": event_id,
+                "at": at,
+            },
+        )
+        # Recount rather than $inc: replays and races converge on the true count.
+        count = self.db.alert_hits.count_documents({"alert_id": alert_id})
+        self.db.alerts.update_one({"_id": alert_id}, {"$max": {"count": count}})
+        self.db.alerts.update_one(
+            {"_id": alert_id, "last_seen_ts": {"$lt": at}},
+            {
+                "$set": {
+                    "last_seen_ts": at,
+                    "last_seen": {"at": event["occurred_at"], "event_id": event_id, "source": source},
+                }
+            },
+        )
+
+    def add_deadline(self, rule_id: str, event: dict, at: float, due: float) -> None:
+        self._insert_once(
+            "deadlines",
+            {
+                "_id": deadline_id(rule_id, event),
+                "rule_id": rule_id,
+                "customer": event["customer"]["id"],
+                "event": event,
+                "at": at,
+                "due": due,
+                "state": "waiting",
+                "lease_until": 0,
+            },
+        )
+
+    def respond(self, customer_id: str, at: float) -> int:
+        result = self.db.deadlines.update_many(
+            {"customer": customer_id, "state": "waiting", "at": {"$lte": at}}, {"$set": {"state": "answered"}}
+        )
+        return result.modified_count
+
+    def claim_due(self, now: float, limit: int) -> list[dict]:
+        """Claim due deadlines one by one (atomic, leased): waiting ones, and firing
+        ones whose worker died before finishing."""
+        claimed = []
+        lease = {"$set": {"state": "firing", "lease_until": time.time() + DEADLINE_LEASE_SECONDS}}
+        for _ in range(limit):
+            doc = self.db.deadlines.find_one_and_update(
+                {
+                    "due": {"$lte": now},
+                    "$or": [
+                        {"state": "waiting"},
+                        {"state": "firing", "lease_until": {"$lt": time.time()}},
+                    ],
+                },
+                lease,
+                sort=[("due", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                break
+            claimed.append(doc)
+        return claimed
+
+    def finish_deadline(self, deadline_id: str) -> None:
+        self.db.deadlines.update_one({"_id": deadline_id}, {"$set": {"state": "fired", "lease_until": 0}})
+
+    def suppressed_counts(self) -> dict[str, int]:
+        rows = self.db.suppressed.aggregate([{"$group": {"_id": "$rule_id", "n": {"$sum": 1}}}])
+        return {row["_id"]: row["n"] for row in rows}
+
+    def list_suppressed(self, rule_id: str, limit: int = 20) -> list[dict]:
+        return list(self.db.suppressed.find({"rule_id": rule_id}).sort("at", DESCENDING).limit(limit))
 
     # alerts -------------------------------------------------------------
 
@@ -111,5 +408,16 @@ class AlertStore(Store):
             "by_level": by_level,
             "by_rule": by_rule,
             "events_evaluated": events,
+            "suppressed_by_rule": self.suppressed_counts(),
             "dead_letters": self.dead_letter_counts(),
         }
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def _expiry(at: float, keep: int) -> datetime:
+    # Counted from the later of event time and now, so a replay of old events
+    # is not swept away before it is counted; a day of slack for late events.
+    return datetime.fromtimestamp(max(at, time.time()), UTC) + timedelta(seconds=keep + 86400)

@@ -11,3 +11,7 @@ class BadRequest(ValueError):
 
 class NotFound(LookupError):
     """The named object does not exist."""
+
+
+class Conflict(RuntimeError):
+    """The object changed concurrently; reload and retry."""

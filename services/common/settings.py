@@ -28,6 +28,8 @@ DEFAULTS = {
     # How long a worker holds a message's idempotency lease; a copy of the message
     # waits this long before taking over from a worker that died mid-way.
     "INBOX_LEASE_SECONDS": 30.0,
+    # How often the alerts service looks for "no response within T" deadlines.
+    "ALERT_TIMER_SECONDS": 30,
 }
 
 

@@ -2,7 +2,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.alerts.evaluate import MISSING, alert_id_for, evaluate, match_rules, resolve
+from services.alerts.engine import Engine
+from services.alerts.evaluate import MISSING, alert_id_for, evaluate, resolve
+from services.alerts.memory import MemoryState
 from services.alerts.rules import OPERATORS, RuleError, load_rules
 
 EVENT = {
@@ -171,6 +173,10 @@ def test_resolve_paths():
     assert resolve(EVENT, "tags.5") is MISSING
 
 
+def match_rules(rules, event, now):
+    return [o.alert for o in Engine(MemoryState()).process(rules, event, now) if o.outcome == "raised"]
+
+
 def test_match_rules_gives_stable_ids_and_skips_disabled_rules():
     rules = [dict(r, version=2) for r in load_rules([rule(), rule(id="off", enabled=False)])]
     now = datetime(2026, 11, 21, tzinfo=UTC)
@@ -179,4 +185,5 @@ def test_match_rules_gives_stable_ids_and_skips_disabled_rules():
     assert alert["rule"] == {"id": "r1", "version": 2, "name": "R"}
     assert alert["customer"] == {"id": "C1", "tier": "vip"}
     assert alert["event"]["text"] == EVENT["text"]
+    assert alert["dedup"]["key"] == "r1|customer.id=C1"
     assert alert_id_for("r1", {**EVENT, "event_id": "e2"}) != alert["_id"]

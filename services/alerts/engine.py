@@ -1,0 +1,314 @@
+"""The alert engine: one event through every rule, with windows, dedup and throttle.
+
+Pure logic over a ``State`` (the running state rules need between events):
+``MongoState`` (services/alerts/store.py) in the service, ``MemoryState``
+(services/alerts/memory.py) for dry runs and tests, ``PreviewState`` to explain
+an event against stored state without writing. Every State write is keyed by
+the event, so processing an event twice (a redelivery, or a retry after a crash
+between any two steps) changes nothing the second time.
+
+Per event:
+
+1. note the customer (for ``is_first_contact``);
+2. for every enabled rule's window conditions, record the event if it counts
+   (a ``count`` window's ``where`` matches, or the event has the watched score);
+   this happens before evaluation so that short-circuiting never skips counting;
+3. evaluate each rule; window conditions read the recorded state by event time;
+4. for each match: the dedup key's open alert absorbs it (``attached``), or the
+   rule's throttle refuses a new alert (``suppressed``), or a new alert is
+   ``raised`` (only these are announced as ``alert_raised``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from services.alerts.evaluate import MISSING, Facts, alert_id_for, evaluate, event_summary, resolve
+from services.alerts.rules import parse_duration, windows_of
+
+
+def event_key(event: dict) -> str:
+    return f"{event['source']}\x1f{event['event_id']}"
+
+
+def epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+class State(Protocol):
+    """Running state the engine keeps between events (see MongoState / MemoryState)."""
+
+    def register_customer(self, customer_id: str, key: str) -> bool: ...
+
+    def first_event(self, customer_id: str) -> str | None: ...
+
+    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None: ...
+
+    def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]: ...
+
+    def record_score(
+        self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
+    ) -> None: ...
+
+    def score_history(
+        self, customer_id: str, score: str, since: float, until: float, exclude: str
+    ) -> list[float]: ...
+
+    def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str: ...
+
+    def release_dedup(self, dedup_key: str, alert_id: str) -> None: ...
+
+    def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool: ...
+
+    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None: ...
+
+    def save_alert(self, alert: dict) -> bool: ...
+
+    def attach(self, alert_id: str, key: str, event: dict, at: float) -> None: ...
+
+    def add_deadline(self, rule_id: str, event: dict, at: float, due: float) -> None: ...
+
+    def respond(self, customer_id: str, at: float) -> int: ...
+
+    def claim_due(self, now: float, limit: int) -> list[dict]: ...
+
+    def finish_deadline(self, deadline_id: str) -> None: ...
+
+
+def window_key(rule_id: str, spec: dict) -> str:
+    """Counts belong to a rule and a window definition, so versions that keep the
+    same window keep counting, and a changed window starts afresh."""
+    body = json.dumps(spec, sort_keys=True, ensure_ascii=False)
+    return f"{rule_id}:" + hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def densest(times: list[float], at: float, within: int) -> int:
+    """Most events in any window of length ``within`` that contains ``at``.
+
+    By event time and independent of arrival order: an older event that arrives
+    late still completes the set it belongs to ("3 complaints in 7 days"). Used
+    when the event itself is counted; an event the window does not count sees
+    only the window that ends with it.
+    """
+    ends = [at] + [t for t in times if at < t < at + within]
+    return max(sum(1 for t in times if end - within < t <= end) for end in ends)
+
+
+def dedup_key(rule: dict, event: dict, facts: Facts) -> str:
+    parts = [rule["id"], f"customer.id={event['customer']['id']}"]
+    for name in (rule.get("dedup") or {}).get("by", []):
+        value = facts.get(name) if name in ("sentiment", "category") else resolve(event, name)
+        parts.append(f"{name}={'' if value is None or value is MISSING else value}")
+    return "|".join(parts)
+
+
+@dataclass
+class Outcome:
+    rule_id: str
+    outcome: str  # raised | attached | suppressed
+    alert_id: str
+    dedup_key: str
+    alert: dict | None = None
+    trace: list[dict] = field(default_factory=list)
+
+
+class Engine:
+    """Evaluates events against rules over a State; ``now`` is explicit."""
+
+    def __init__(self, state: State):
+        self.state = state
+
+    # windows ----------------------------------------------------------------
+
+    def _record_windows(self, rules: list[dict], facts: Facts, at: float) -> None:
+        event = facts.event
+        customer, key = event["customer"]["id"], event_key(event)
+        scores_seen: dict[str, int] = {}
+        for rule in rules:
+            for _, spec in windows_of(rule["when"]):
+                if "no_response" in spec:
+                    body = spec["no_response"]
+                    if evaluate(body["after"], facts)[0]:
+                        due = at + parse_duration(body["within"])
+                        self.state.add_deadline(rule["id"], event, at, due)
+                elif "count" in spec:
+                    body = spec["count"]
+                    if evaluate(body["where"], facts)[0]:
+                        keep = parse_duration(body["within"])
+                        self.state.record_hit(window_key(rule["id"], spec), customer, key, at, keep)
+                else:
+                    body = spec["score_drop"]
+                    keep = parse_duration(body["within"])
+                    scores_seen[body["score"]] = max(keep, scores_seen.get(body["score"], 0))
+        for score, keep in scores_seen.items():
+            value = (event.get("scores") or {}).get(score)
+            if value is not None:
+                self.state.record_score(customer, score, key, value, at, keep)
+
+    def _window_check(self, rule: dict, facts: Facts, at: float):
+        event = facts.event
+        customer = event["customer"]["id"]
+
+        def check(path: str, spec: dict) -> tuple[bool, dict]:
+            if "no_response" in spec:
+                # Never true on an event: the timer (fire_due) raises it later.
+                due = at + parse_duration(spec["no_response"]["within"])
+                started = evaluate(spec["no_response"]["after"], facts)[0]
+                return False, {"waiting": started, "due": _iso(due) if started else None}
+            if "count" in spec:
+                body = spec["count"]
+                within = parse_duration(body["within"])
+                times = self.state.hit_times(window_key(rule["id"], spec), customer, at - within, at + within)
+                if event_key(event) in times:  # this event counts: any window holding it
+                    n = densest(list(times.values()), at, within)
+                else:  # it does not: the window that ends with it
+                    n = sum(1 for t in times.values() if at - within < t <= at)
+                return n >= body["at_least"], {
+                    "count": n,
+                    "at_least": body["at_least"],
+                    "within": body["within"],
+                }
+            body = spec["score_drop"]
+            current = (event.get("scores") or {}).get(body["score"])
+            seen: dict[str, Any] = {"score": body["score"], "current": current, "within": body["within"]}
+            if current is None:
+                return False, seen
+            within = parse_duration(body["within"])
+            history = self.state.score_history(customer, body["score"], at - within, at, event_key(event))
+            seen["previous_events"] = len(history)
+            if len(history) < body.get("min_events", 1):
+                return False, seen
+            average = sum(history) / len(history)
+            seen["average"] = round(average, 2)
+            seen["drop"] = round(average - current, 2)
+            return average - current >= body["by"], seen
+
+        return check
+
+    # evaluation ----------------------------------------------------------------
+
+    def facts(self, event: dict, registered: bool = False) -> Facts:
+        """The event's facts; ``is_first_contact`` is read only if a rule asks."""
+        customer, key = event["customer"]["id"], event_key(event)
+
+        def first_contact() -> bool:
+            return registered or self.state.first_event(customer) in (None, key)
+
+        return Facts(event, first_contact=first_contact)
+
+    def evaluate_rule(self, rule: dict, facts: Facts) -> tuple[bool, list[dict]]:
+        at = epoch(facts.event["occurred_at"])
+        return evaluate(rule["when"], facts, windows=self._window_check(rule, facts, at))
+
+    def process(
+        self, rules: list[dict], event: dict, now: datetime, facts: Facts | None = None
+    ) -> list[Outcome]:
+        """Record, evaluate, dedup and throttle one event; the outcomes of matching rules."""
+        rules = [r for r in rules if r.get("enabled", True) and not r.get("deleted")]
+        # Every event registers its customer (one insert), asked or not; the fact
+        # itself is derived only when a rule reads it.
+        registered = self.state.register_customer(event["customer"]["id"], event_key(event))
+        facts = facts or self.facts(event, registered)
+        at = epoch(event["occurred_at"])
+        self._record_windows(rules, facts, at)
+        outcomes = []
+        for rule in rules:
+            matched, trace = self.evaluate_rule(rule, facts)
+            if matched:
+                outcomes.append(self._settle(rule, facts, trace, now, at))
+        return outcomes
+
+    # timers: "no response within T" -------------------------------------------------
+
+    def respond(self, customer_id: str, at: datetime) -> int:
+        """Someone responded to this customer at ``at``: earlier surveys stop waiting."""
+        return self.state.respond(customer_id, epoch(at))
+
+    def fire_due(self, rules: list[dict], now: datetime, limit: int = 100) -> list[Outcome]:
+        """Raise the no-response rules whose deadline passed without a response.
+
+        Each deadline is claimed by one worker (a lease), settled through the
+        same dedup and throttle as any match, then marked done; a crash in
+        between leaves the lease to expire and the next run to finish it.
+        """
+        by_id = {r["id"]: r for r in rules if r.get("enabled", True) and not r.get("deleted")}
+        outcomes = []
+        for deadline in self.state.claim_due(epoch(now), limit):
+            rule = by_id.get(deadline["rule_id"])
+            if rule is not None and "no_response" in rule["when"].get("window", {}):
+                event = deadline["event"]
+                trace = [
+                    {
+                        "path": "when",
+                        "window": "no_response",
+                        "value": rule["when"]["window"]["no_response"],
+                        "actual": {"responded": False, "due": _iso(deadline["due"])},
+                        "result": True,
+                    }
+                ]
+                facts = self.facts(event)
+                outcomes.append(self._settle(rule, facts, trace, now, epoch(event["occurred_at"])))
+            self.state.finish_deadline(deadline["_id"])
+        return outcomes
+
+    # dedup and throttle -----------------------------------------------------------
+
+    def _settle(self, rule: dict, facts: Facts, trace: list[dict], now: datetime, at: float) -> Outcome:
+        event = facts.event
+        key = event_key(event)
+        dkey = dedup_key(rule, event, facts)
+        cooldown = parse_duration((rule.get("dedup") or {}).get("cooldown", "24h"))
+        mine = alert_id_for(rule["id"], event)
+        owner = self.state.claim_dedup(dkey, mine, at, at + cooldown)
+        if owner != mine:
+            self.state.attach(owner, key, event, at)
+            return Outcome(rule["id"], "attached", owner, dkey, trace=trace)
+        alert = build_alert(rule, facts, trace, now, dkey, cooldown)
+        throttle = rule.get("throttle")
+        if throttle:
+            per = parse_duration(throttle["per"])
+            bucket = f"{rule['id']}:{int(at // per)}"
+            if not self.state.take_throttle_slot(bucket, throttle["max_alerts"], mine):
+                self.state.record_suppressed(rule["id"], key, alert)
+                self.state.release_dedup(dkey, mine)
+                return Outcome(rule["id"], "suppressed", mine, dkey, trace=trace)
+        self.state.save_alert(alert)
+        self.state.attach(mine, key, event, at)
+        return Outcome(rule["id"], "raised", mine, dkey, alert=alert, trace=trace)
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+def deadline_id(rule_id: str, event: dict) -> str:
+    return hashlib.sha256(f"{rule_id}\x1f{event_key(event)}".encode()).hexdigest()[:32]
+
+
+def build_alert(rule: dict, facts: Facts, trace: list[dict], now: datetime, dkey: str, cooldown: int) -> dict:
+    event = facts.event
+    customer = event["customer"]
+    return {
+        "_id": alert_id_for(rule["id"], event),
+        "raised_at": now,
+        "level": rule["level"],
+        "rule": {"id": rule["id"], "version": rule["version"], "name": rule["name"]},
+        "owner": rule["owner"],
+        "channels": rule["channels"],
+        "customer": {k: customer[k] for k in ("id", "name", "tier") if k in customer},
+        "event": event_summary(event),
+        "trace": trace,
+        "facts": facts.derived(),
+        "dedup": {
+            "key": dkey,
+            "cooldown": (rule.get("dedup") or {}).get("cooldown", "24h"),
+            "until": event["occurred_at"].astimezone(UTC) + timedelta(seconds=cooldown),
+        },
+        "count": 1,
+        "last_seen": {"at": event["occurred_at"], "event_id": event["event_id"], "source": event["source"]},
+        "last_seen_ts": epoch(event["occurred_at"]),
+    }

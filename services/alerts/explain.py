@@ -1,0 +1,113 @@
+"""Readable views of rules and evaluations: version diffs and explain trees."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import yaml
+
+# Fields of a stored rule that are bookkeeping, not definition.
+_BOOKKEEPING = ("_id", "fingerprint", "version", "updated_at", "updated_by", "deleted")
+
+
+def definition_text(rule: dict) -> str:
+    body = {k: v for k, v in rule.items() if k not in _BOOKKEEPING}
+    return yaml.safe_dump(body, allow_unicode=True, sort_keys=True, default_flow_style=False)
+
+
+def rule_diff(old: dict | None, new: dict, old_label: str, new_label: str) -> str:
+    """A unified diff of two rule definitions as YAML ('' when equal)."""
+    before = definition_text(old).splitlines(keepends=True) if old else []
+    after = definition_text(new).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, old_label, new_label))
+
+
+def versions_with_diffs(versions: list[dict]) -> list[dict]:
+    """Each version (who, when, action) with the diff from the one before."""
+    out = []
+    previous = None
+    for v in versions:
+        out.append(
+            {
+                "version": v["version"],
+                "action": v.get("action", "applied"),
+                "created_at": v["created_at"],
+                "created_by": v["created_by"],
+                "diff": rule_diff(
+                    previous and previous["definition"],
+                    v["definition"],
+                    f"v{previous['version']}" if previous else "(none)",
+                    f"v{v['version']}",
+                ),
+            }
+        )
+        previous = v
+    return out
+
+
+def explain_tree(node: dict, trace: list[dict], path: str = "when") -> dict:
+    """The condition tree with each leaf's actual value and result from ``trace``.
+
+    Leaves a short-circuit skipped have ``result: None`` ("not evaluated");
+    a group's result follows from its children.
+    """
+    leaves = {t["path"]: t for t in trace}
+    return _tree(node, leaves, path)
+
+
+def _tree(node: dict, leaves: dict[str, dict], path: str) -> dict:
+    for group in ("all", "any"):
+        if group in node:
+            children = [_tree(c, leaves, f"{path}.{group}.{i}") for i, c in enumerate(node[group])]
+            results = [c["result"] for c in children]
+            wanted = group == "any"  # the value that decides the group
+            if wanted in results:
+                result: Any = wanted
+            elif all(r is (not wanted) for r in results):
+                result = not wanted
+            else:
+                result = None
+            return {"path": path, "group": group, "result": result, "children": children}
+    if "not" in node:
+        child = _tree(node["not"], leaves, f"{path}.not")
+        result = None if child["result"] is None else not child["result"]
+        return {"path": path, "group": "not", "result": result, "children": [child]}
+    leaf = leaves.get(path)
+    if leaf is None:
+        return {"path": path, "condition": node, "result": None}
+    return {"path": path, "condition": node, **{k: v for k, v in leaf.items() if k != "path"}}
+
+
+def render_tree(tree: dict, indent: int = 0) -> list[str]:
+    """Plain-text lines for a tree from explain_tree (cxctl)."""
+    mark = {True: "✓", False: "✗", None: "·"}[tree["result"]]
+    pad = "  " * indent
+    if "group" in tree:
+        lines = [f"{pad}{mark} {tree['group'].upper()}"]
+        for child in tree["children"]:
+            lines += render_tree(child, indent + 1)
+        return lines
+    cond = tree["condition"]
+    if "window" in cond:
+        kind, body = next(iter(cond["window"].items()))
+        text = f"window {kind} {_short(body)}"
+    else:
+        text = f"{cond['field']} {cond['op']} {_short(cond.get('value'))}"
+    if tree["result"] is None:
+        return [f"{pad}{mark} {text}   (not evaluated)"]
+    seen = f"   actual: {_short(tree.get('actual'))}"
+    if tree.get("matched") is not None:
+        seen += f"   matched: {_short(tree['matched'])}"
+    if tree.get("negated"):
+        seen += f"   negated: {_short(tree['negated'])}"
+    return [f"{pad}{mark} {text}{seen}"]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    text = str(value)
+    return text if len(text) <= 80 else text[:80] + "…"

@@ -1,0 +1,267 @@
+"""Chinese (and English) comment analysis: segmentation, negation, sentiment, category.
+
+Rule-based on purpose: the lexicons in ``services/common/lexicon/`` are data an admin
+can read and extend, the results are explainable, and nothing is downloaded at run
+time. ``analyze(text)`` is cached, so the alerts engine and profiles can ask for
+the same comment many times for the cost of one segmentation.
+
+Negation: a negator (不, 没有, 不是, 毫无, not, no …) negates the next few words of
+the same clause, and a word jieba glued to its negator (不满意, 没问题, 不合理) is
+split back into negator + word when the word is in a lexicon. So ``不满意`` is the
+word ``满意`` negated, and ``不是投诉`` is ``投诉`` negated.
+
+Accuracy on ``tests/unit/fixtures/comments_labelled.jsonl`` is measured by
+``tests/unit/test_text.py`` (figures in docs/rules.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+
+LEXICON_DIR = Path(__file__).with_name("lexicon")
+SENTIMENTS = ("positive", "neutral", "negative")
+CATEGORIES = ("complaint", "suggestion", "inquiry", "praise", "other")
+
+# How many words after a negator it reaches (within the clause): "不太满意",
+# "没有人处理", "no complaints at all" are all within three.
+NEGATION_REACH = 3
+# Clause boundaries: punctuation, and contrast words that start a new thought.
+_CLAUSE_BREAK = re.compile(r"^[\s，。！？；、,.!?;:：\n()（）…~\-]+$")
+_CONTRAST = {"但", "但是", "可是", "不过", "就是", "只是", "而且", "but", "however", "though"}
+_ENGLISH_NOT = re.compile(r"(?i)\b(\w+)n't\b")
+_ENGLISH_WORD = re.compile(r"^[a-z0-9][a-z0-9']*$")
+
+
+def _words(name: str) -> frozenset[str]:
+    lines = (LEXICON_DIR / name).read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
+
+
+POSITIVE = _words("positive.txt")
+NEGATIVE = _words("negative.txt")
+COMPLAINT = _words("complaint.txt")
+SUGGESTION = _words("suggestion.txt")
+INQUIRY = _words("inquiry.txt")
+NEGATORS = _words("negators.txt")
+USER_WORDS = frozenset(
+    line.split()[0] for line in (LEXICON_DIR / "userdict.txt").read_text("utf-8").splitlines() if line.strip()
+)
+# Words that may be split off a glued negator (不满意 → 不 + 满意).
+_SPLITTABLE = POSITIVE | NEGATIVE | COMPLAINT | USER_WORDS
+# Single-character negators that glue onto the next word, longest first.
+_PREFIXES = sorted((n for n in NEGATORS if not n.isascii()), key=len, reverse=True)
+_STOPWORDS = frozenset(
+    "的 了 是 我 你 他 她 们 也 都 就 还 又 在 和 与 及 把 被 给 让 吧 呢 啊 吗 很 太 非常 这 那 这个 那个 "
+    "一个 有 个 次 天 之前 之后 已经 现在 一下 一点 我们 你们 the a an and or to of in on at for is was "
+    "it this that i my me with very too be been are were".split()
+)
+
+_tokenizer: jieba.Tokenizer | None = None
+_tokenizer_lock = threading.Lock()
+
+
+def tokenizer() -> jieba.Tokenizer:
+    """The shared jieba tokenizer with the domain user dictionary (built once)."""
+    global _tokenizer
+    if _tokenizer is None:
+        with _tokenizer_lock:
+            if _tokenizer is None:
+                jieba.setLogLevel(logging.WARNING)
+                tk = jieba.Tokenizer()
+                tk.load_userdict(str(LEXICON_DIR / "userdict.txt"))
+                _tokenizer = tk
+    return _tokenizer
+
+
+@dataclass(frozen=True)
+class Token:
+    word: str  # lower-cased for English
+    negated: bool
+    clause: int
+
+
+@dataclass(frozen=True)
+class TextAnalysis:
+    tokens: tuple[Token, ...]
+    sentiment: str
+    score: float
+    category: str
+    keywords: tuple[str, ...]
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(t.word for t in self.tokens)
+
+    def affirmed(self) -> frozenset[str]:
+        """Words present and not negated."""
+        return frozenset(t.word for t in self.tokens if not t.negated)
+
+    def negated_words(self) -> frozenset[str]:
+        return frozenset(t.word for t in self.tokens if t.negated)
+
+    def summary(self) -> dict:
+        """A JSON-ready view (for traces and explain)."""
+        return {
+            "sentiment": self.sentiment,
+            "score": self.score,
+            "category": self.category,
+            "keywords": list(self.keywords),
+            "negated": sorted(self.negated_words()),
+        }
+
+
+def _split_glued(word: str) -> list[str]:
+    if word in NEGATORS or word in _SPLITTABLE and not any(word.startswith(p) for p in _PREFIXES):
+        return [word]
+    for prefix in _PREFIXES:
+        rest = word[len(prefix) :]
+        if word.startswith(prefix) and rest in _SPLITTABLE:
+            return [prefix, rest]
+    return [word]
+
+
+def _raw_words(text: str) -> list[str]:
+    text = _ENGLISH_NOT.sub(r"\1 not", text)
+    out: list[str] = []
+    for piece in tokenizer().lcut(text):
+        if piece.isspace() or not piece:
+            continue
+        out.extend(_split_glued(piece.lower()))
+    return out
+
+
+def segment(text: str) -> tuple[Token, ...]:
+    """Words of ``text`` with their clause number and whether they are negated."""
+    tokens: list[Token] = []
+    clause = 0
+    reach = 0  # words still under a negator's scope
+    for word in _raw_words(text):
+        if _CLAUSE_BREAK.match(word) or word in _CONTRAST:
+            clause += 1
+            reach = 0
+            continue
+        if word in NEGATORS:
+            tokens.append(Token(word, False, clause))
+            reach = NEGATION_REACH
+            continue
+        tokens.append(Token(word, reach > 0, clause))
+        reach = max(reach - 1, 0)
+    return tuple(tokens)
+
+
+def _phrase_hits(text_lower: str, lexicon: frozenset[str]) -> int:
+    """Multi-word English cues ("could you add") are matched on the text."""
+    return sum(1 for cue in lexicon if " " in cue and cue in text_lower)
+
+
+def _score(tokens: tuple[Token, ...]) -> float:
+    score = 0.0
+    for t in tokens:
+        if t.word in POSITIVE:
+            score += -1.0 if t.negated else 1.0
+        elif t.word in NEGATIVE:
+            score += 0.5 if t.negated else -1.0
+    return score
+
+
+def _category(tokens: tuple[Token, ...], text_lower: str, score: float) -> str:
+    affirmed = {t.word for t in tokens if not t.negated}
+    complaint = bool(affirmed & COMPLAINT)
+    suggestion = bool(affirmed & SUGGESTION) or _phrase_hits(text_lower, SUGGESTION) > 0
+    inquiry = bool(affirmed & INQUIRY) or _phrase_hits(text_lower, INQUIRY) > 0
+    inquiry = inquiry or text_lower.rstrip().endswith(("?", "？"))
+    if complaint:
+        return "complaint"
+    if suggestion and score > -2:
+        return "suggestion"
+    if score < 0:
+        return "complaint"
+    if inquiry:
+        return "inquiry"
+    if suggestion:
+        return "suggestion"
+    if score > 0:
+        return "praise"
+    return "other"
+
+
+@lru_cache(maxsize=1)
+def keyword_idf() -> tuple[dict[str, float], float]:
+    """jieba's IDF table for keyword ranking (loaded once, ~0.5 s)."""
+    from jieba.analyse.tfidf import TFIDF
+
+    model = TFIDF()
+    return model.idf_freq, model.median_idf
+
+
+def _keywords(tokens: tuple[Token, ...], top: int) -> tuple[str, ...]:
+    idf, median = keyword_idf()
+    counts = Counter(
+        t.word
+        for t in tokens
+        if t.word not in _STOPWORDS
+        and t.word not in NEGATORS
+        and not t.word.isdigit()
+        and (len(t.word) > 1 or t.word in _SPLITTABLE)
+    )
+    ranked = sorted(counts, key=lambda w: (-counts[w] * idf.get(w, median), w))
+    return tuple(ranked[:top])
+
+
+@lru_cache(maxsize=8192)
+def analyze(text: str, top_keywords: int = 5) -> TextAnalysis:
+    """Segment ``text`` and derive sentiment, category and keywords (cached)."""
+    tokens = segment(text)
+    score = _score(tokens)
+    sentiment = "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    return TextAnalysis(
+        tokens=tokens,
+        sentiment=sentiment,
+        score=score,
+        category=_category(tokens, text.lower(), score),
+        keywords=_keywords(tokens, top_keywords),
+    )
+
+
+def _keyword_tokens(keyword: str) -> tuple[str, ...]:
+    return tuple(t.word for t in segment(keyword) if t.word not in NEGATORS) or (keyword.lower(),)
+
+
+@lru_cache(maxsize=4096)
+def keyword_form(keyword: str) -> tuple[str, ...]:
+    """A rule keyword as the word sequence it must match (cached)."""
+    return _keyword_tokens(keyword)
+
+
+def find_keyword(analysis: TextAnalysis, keyword: str) -> bool:
+    """True when ``keyword`` occurs in the text as whole words and is not negated.
+
+    A keyword of several words ("送货 慢", "call back") matches the same words in a
+    row. A Chinese keyword of two or more characters also matches inside a longer
+    word jieba kept whole (客服 in 在线客服), unless that word is negated.
+    """
+    form = keyword_form(keyword)
+    tokens = analysis.tokens
+    n = len(form)
+    for i in range(len(tokens) - n + 1):
+        window = tokens[i : i + n]
+        if all(t.word == w for t, w in zip(window, form, strict=True)) and not window[0].negated:
+            return True
+    if n == 1 and len(form[0]) >= 2 and not _ENGLISH_WORD.match(form[0]):
+        return any(form[0] in t.word and not t.negated for t in tokens)
+    return False
+
+
+def warm_up() -> None:
+    """Load the tokenizer and the IDF table now (~1 s) rather than on the first event."""
+    tokenizer()
+    keyword_idf()
+    analyze("预热 warm-up")

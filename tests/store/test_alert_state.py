@@ -1,0 +1,196 @@
+"""The alerts engine on the real store: windows, dedup, throttle, replays and races."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import eventlet
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.alerts.engine import Engine
+from services.alerts.rules import load_rules
+from services.alerts.store import AlertStore
+from services.common.mongo import make_client
+from tests.conftest import MONGO_URI
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(db):
+    s = AlertStore(db)
+    s.ensure_indexes()
+    return s
+
+
+def rule(when, rule_id=None, **extra):
+    doc = {
+        "id": rule_id or f"r-{uuid.uuid4().hex[:8]}",
+        "name": "R",
+        "level": "P2",
+        "owner": {"kind": "person", "id": "li.na"},
+        "channels": ["email"],
+        "when": when,
+        **extra,
+    }
+    return dict(load_rules([doc])[0], version=1)
+
+
+def ev(n, customer="C1", hours=0.0, **extra):
+    return {
+        "source": "app",
+        "event_id": f"e{n}",
+        "occurred_at": T0 + timedelta(hours=hours),
+        "customer": {"id": customer},
+        "channel": "app",
+        **extra,
+    }
+
+
+LOW_NPS = {"field": "scores.nps", "op": "lte", "value": 6}
+COMPLAINTS = {
+    "window": {
+        "count": {
+            "at_least": 3,
+            "within": "7d",
+            "where": {"field": "text", "op": "contains_any", "value": ["投诉"]},
+        }
+    }
+}
+
+
+def test_count_window_on_stored_state_survives_replays(store):
+    r = rule(COMPLAINTS)
+    engine = Engine(store)
+    for n, day in ((1, 0), (2, 2)):
+        assert engine.process([r], ev(n, hours=24 * day, text="我要投诉"), NOW) == []
+        assert engine.process([r], ev(n, hours=24 * day, text="我要投诉"), NOW) == []  # redelivered
+    [o] = engine.process([r], ev(3, hours=24 * 5, text="再投诉一次"), NOW)
+    assert o.outcome == "raised" and o.trace[0]["actual"]["count"] == 3
+    assert store.db.window_hits.count_documents({}) == 3
+    # A fresh engine (a restarted worker) reads the same state: the next one attaches.
+    [o2] = Engine(store).process([r], ev(4, hours=24 * 5.5, text="投诉"), NOW)
+    assert o2.outcome == "attached" and store.get_alert(o.alert_id)["count"] == 2
+
+
+def test_score_drop_on_stored_state(store):
+    r = rule({"window": {"score_drop": {"score": "nps", "by": 5, "within": "30d"}}})
+    engine = Engine(store)
+    engine.process([r], ev(1, scores={"nps": 9}), NOW)
+    engine.process([r], ev(2, hours=48, scores={"nps": 10}), NOW)
+    [o] = engine.process([r], ev(3, hours=96, scores={"nps": 3}), NOW)
+    assert o.trace[0]["actual"] == {
+        "score": "nps",
+        "current": 3,
+        "within": "30d",
+        "previous_events": 2,
+        "average": 9.5,
+        "drop": 6.5,
+    }
+    # replaying the dropped score does not count it as its own history
+    assert [x.outcome for x in engine.process([r], ev(3, hours=96, scores={"nps": 3}), NOW)] == ["raised"]
+
+
+def test_first_contact_on_stored_state(store):
+    r = rule({"field": "is_first_contact", "op": "eq", "value": True}, dedup={"cooldown": "1s"})
+    engine = Engine(store)
+    assert [o.outcome for o in engine.process([r], ev(1), NOW)] == ["raised"]
+    assert engine.process([r], ev(2, hours=1), NOW) == []
+    assert [o.outcome for o in engine.process([r], ev(1), NOW)] == ["raised"]  # replay: still first
+    assert store.register_customer("C1", "app\x1fe3") is False and store.first_event("C1") == "app\x1fe1"
+
+
+def test_throttle_and_suppressed_counts(store):
+    r = rule(LOW_NPS, throttle={"max_alerts": 2, "per": "1h"})
+    engine = Engine(store)
+    outs = [engine.process([r], ev(n, customer=f"C{n}", scores={"nps": 1}), NOW)[0].outcome for n in range(4)]
+    assert outs == ["raised", "raised", "suppressed", "suppressed"]
+    assert engine.process([r], ev(3, customer="C3", scores={"nps": 1}), NOW)[0].outcome == "suppressed"
+    assert store.suppressed_counts() == {r["id"]: 2}
+    assert store.stats()["suppressed_by_rule"] == {r["id"]: 2}
+    assert len(store.list_suppressed(r["id"])) == 2
+
+
+def test_a_crash_between_claim_and_alert_is_finished_by_the_redelivery(store):
+    r = rule(LOW_NPS)
+    event = ev(1, scores={"nps": 2})
+    engine = Engine(store)
+    # step 1 of _settle happened, then the worker died
+    from services.alerts.engine import dedup_key
+    from services.alerts.evaluate import alert_id_for
+
+    store.claim_dedup(dedup_key(r, event, engine.facts(event)), alert_id_for(r["id"], event), 0, 10**12)
+    [o] = engine.process([r], event, NOW)
+    assert o.outcome == "raised" and store.get_alert(o.alert_id)["count"] == 1
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    hours=st.lists(st.floats(min_value=0, max_value=23), min_size=1, max_size=8),
+    replays=st.lists(st.integers(min_value=0, max_value=7), max_size=4),
+)
+def test_property_identical_events_in_a_cooldown_make_one_alert_on_the_real_store(store, hours, replays):
+    r = rule(LOW_NPS, dedup={"cooldown": "24h"})
+    engine = Engine(store)
+    events = [ev(i, hours=h - min(hours), scores={"nps": 3}) for i, h in enumerate(hours)]
+    for event in events + [events[i] for i in replays if i < len(events)]:
+        engine.process([r], event, NOW)
+    [alert] = list(store.db.alerts.find({"rule.id": r["id"]}))
+    assert alert["count"] == len(events)
+
+
+def test_concurrent_near_identical_events_on_two_workers_make_exactly_one_alert(store, db):
+    """20 green threads, two 'workers' (two clients), all at once: one alert, every match counted."""
+    r = rule(LOW_NPS, dedup={"cooldown": "1d"})
+    other_client = make_client(MONGO_URI)
+    try:
+        workers = [Engine(store), Engine(AlertStore(other_client[db.name]))]
+        start = eventlet.event.Event()
+
+        def run(n):
+            start.wait()
+            return workers[n % 2].process([r], ev(n, hours=n / 100, scores={"nps": n % 7}), NOW)[0].outcome
+
+        pool = eventlet.GreenPool(20)
+        threads = [pool.spawn(run, n) for n in range(20)]
+        eventlet.sleep(0)
+        start.send()
+        outcomes = [t.wait() for t in threads]
+        # the same event on both workers at once, too
+        twins = [pool.spawn(workers[i].process, [r], ev(0, scores={"nps": 0}), NOW) for i in (0, 1)]
+        [t.wait() for t in twins]
+    finally:
+        other_client.close()
+    assert outcomes.count("raised") == 1 and outcomes.count("attached") == 19
+    [alert] = list(store.db.alerts.find({"rule.id": r["id"]}))
+    assert alert["count"] == 20
+
+
+NO_RESPONSE = {
+    "window": {"no_response": {"after": {"field": "is_detractor", "op": "eq", "value": True}, "within": "2h"}}
+}
+
+
+def test_due_deadlines_are_claimed_once_across_workers_and_answered_ones_never_fire(store, db):
+    r = rule(NO_RESPONSE, dedup={"cooldown": "1s"})
+    engine = Engine(store)
+    for n in range(6):
+        engine.process([r], ev(n, customer=f"C{n}", scores={"nps": 1}), NOW)
+    engine.process([r], ev(0, customer="C0", scores={"nps": 1}), NOW)  # replay
+    assert store.db.deadlines.count_documents({}) == 6
+    assert engine.respond("C5", T0 + timedelta(minutes=30)) == 1
+    other_client = make_client(MONGO_URI)
+    try:
+        workers = [Engine(store), Engine(AlertStore(other_client[db.name]))]
+        pool = eventlet.GreenPool(4)
+        at = T0 + timedelta(hours=3)
+        runs = [pool.spawn(workers[i % 2].fire_due, [r], at, 2) for i in range(4)]
+        outcomes = [o for t in runs for o in t.wait()]
+        outcomes += workers[0].fire_due([r], at)  # whatever the small batches left
+    finally:
+        other_client.close()
+    assert sorted(o.outcome for o in outcomes) == ["raised"] * 5
+    assert store.db.alerts.count_documents({"rule.id": r["id"]}) == 5
+    assert store.db.deadlines.count_documents({"state": "fired"}) == 5
