@@ -1,16 +1,31 @@
-"""Cases service: opens a case for every alert and assigns it to an owner."""
+"""Cases service: opens one case per customer + topic, assigns it, runs its lifecycle.
+
+Entrypoints only: the lifecycle table lives in ``lifecycle.py``, request
+validation in ``schemas.py``, storage (atomic, revision-conditional updates)
+in ``store.py``. Every status change dispatches ``case_status_changed``.
+"""
 
 from __future__ import annotations
+
+import uuid
+from datetime import datetime
 
 from nameko.rpc import rpc
 
 from contracts.base import utcnow
-from services.cases.lifecycle import initial_assignee, new_case, notification_context
+from services.cases import schemas
+from services.cases.lifecycle import assignee_key, initial_assignee, notification_context, open_key
 from services.cases.store import CaseStore
 from services.common import settings
-from services.common.errors import NotFound
+from services.common.errors import BadRequest, NotFound
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
+
+EXPECTED = (BadRequest, NotFound)
+
+
+def open_key_topic() -> tuple[str, ...]:
+    return tuple(t.strip() for t in str(settings.get("CASE_OPEN_KEY")).split(",") if t.strip())
 
 
 class CasesService:
@@ -19,11 +34,43 @@ class CasesService:
     store: CaseStore = MongoStore(CaseStore)
     dispatch = ContractDispatcher()
 
+    # The service's clock; tests replace it to control time.
+    def now(self) -> datetime:
+        return utcnow()
+
+    # alert intake -----------------------------------------------------------
+
     @contract_event_handler("alerts", "alert_raised")
     @handled_once("inbox")
     def handle_alert_raised(self, alert: dict) -> None:
-        """Open (idempotently) a case for the alert and assign it to the rule's owner."""
-        case = self.store.open_case(new_case(alert, utcnow()))
+        """Open a case for the alert, or attach it to the customer's open case on the
+        same topic, or reopen that case when it was resolved within the reopen window."""
+        now = self.now()
+        window = float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
+        key = open_key(alert, open_key_topic())
+        outcome, case = self.store.intake(alert, key, now, window)
+        if outcome == "opened":
+            self._announce_opened(case)
+            assignee = initial_assignee(alert)
+            if assignee is not None:
+                self._assign(
+                    case["_id"], assignee, by="system", reason=f"owner of rule {alert['rule']['id']}"
+                )
+        elif outcome == "reopen":
+            self.store.claim_key_for_reopen(case)
+            case = self._transition(
+                case["_id"],
+                "reopen",
+                by="system",
+                why=f"new alert {alert['alert_id']} within the reopen window",
+                audit_key=f"{case['_id']}:reopen:{alert['alert_id']}",
+                changes=_reopened,
+            )
+            self.store.attach(case["_id"], alert, now)
+            self._notify_update(case, case["assignee"], "reopened", by="system", reason=alert["alert_id"])
+        # "attached": listed on the open case and audited; no new notifications
+
+    def _announce_opened(self, case: dict) -> None:
         self.dispatch(
             "case_opened",
             {
@@ -37,12 +84,58 @@ class CasesService:
                 "rule": case["rule"],
             },
         )
-        assignee = initial_assignee(alert)
-        if assignee is not None:
-            case = self.store.assign(
-                case["_id"], assignee, by="system", reason=f"owner of rule {alert['rule']['id']}"
+
+    # the lifecycle -----------------------------------------------------------
+
+    def _transition(self, case_id: str, action: str, *, by: str, why: str | None, **kwargs) -> dict:
+        now = self.now()
+        before, after = self.store.transition(case_id, action, by=by, why=why or "", now=now, **kwargs)
+        if before["status"] != after["status"]:
+            self.store.sync_key(after, now)
+            self.dispatch(
+                "case_status_changed",
+                {
+                    "case_id": case_id,
+                    "customer_id": after["customer"]["id"],
+                    "level": after["level"],
+                    "from_status": before["status"],
+                    "to_status": after["status"],
+                    "changed_at": now,
+                    "changed_by": by,
+                    "reason": why or None,
+                    "resolution": after["resolution"] if after["status"] == "resolved" else None,
+                },
             )
-            self._announce_assignment(case, by="system", reason="rule owner")
+        return after
+
+    def _assign(self, case_id: str, assignee: dict, *, by: str, reason: str, handoff: bool = False) -> dict:
+        now = self.now()
+
+        def changes(case: dict, to: str) -> dict:
+            if handoff and case["assignee"] is None:
+                raise BadRequest(f"case_id: {case_id} has no owner yet; use assign")
+            if case["assignee_key"] == assignee_key(assignee):
+                raise BadRequest(f"assignee: {assignee['id']} already owns {case_id}")
+            return {
+                "assignee": assignee,
+                "assignee_key": assignee_key(assignee),
+                "assignment": {"at": now, "by": by, "reason": reason, "previous": case["assignee"]},
+                # a new owner acknowledges afresh
+                "acknowledged": None,
+            }
+
+        action = "reassign" if handoff else "assign"
+        case = self._transition(
+            case_id,
+            "assign",
+            by=by,
+            why=reason,
+            changes=changes,
+            detail={"assignee": assignee},
+            audit_action=f"{action}ed",
+        )
+        self._announce_assignment(case, by=by, reason=reason)
+        return case
 
     def _announce_assignment(self, case: dict, *, by: str, reason: str) -> None:
         assignee = case["assignee"]
@@ -58,27 +151,176 @@ class CasesService:
                 "customer_id": case["customer"]["id"],
             },
         )
-        stamp = case["assignment"]["at"].strftime("%Y%m%dT%H%M%S%f")
+        self._notify(case, assignee, "case_assigned", f"assigned:r{case['rev']}", reason=reason, by=by)
+
+    def _notify_update(self, case: dict, recipient: dict | None, update: str, *, by: str, **extra) -> None:
+        if recipient is not None:
+            self._notify(
+                case, recipient, "case_update", f"{update}:r{case['rev']}", update=update, by=by, **extra
+            )
+
+    def _notify(self, case: dict, recipient: dict, kind: str, tag: str, **extra) -> None:
         self.dispatch(
             "notification_requested",
             {
-                "notification_id": f"{case['_id']}:assigned:{assignee['kind']}:{assignee['id']}:{stamp}",
-                "requested_at": utcnow(),
-                "kind": "case_assigned",
-                "recipient": assignee,
+                # deterministic: a redelivered message re-requests the same notification
+                "notification_id": f"{case['_id']}:{tag}:{recipient['kind']}:{recipient['id']}"[:200],
+                "requested_at": self.now(),
+                "kind": kind,
+                "recipient": recipient,
                 "channels": case["channels"],
                 "level": case["level"],
                 "case_id": case["_id"],
-                "context": notification_context(case, settings.get("CONSOLE_URL")),
+                "context": notification_context(case, settings.get("CONSOLE_URL"), **extra),
             },
         )
 
+    # RPC: assignment and collaboration ----------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def assign(self, request: dict) -> dict:
+        """Give a case an owner (person or team); notifies the new owner."""
+        r = schemas.load(schemas.AssignRequest, request)
+        return jsonable(
+            self._assign(r["case_id"], r["assignee"], by=r["by"], reason=r["reason"] or "assigned")
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def reassign(self, request: dict) -> dict:
+        """Hand a case over to another owner; the handoff reason is required."""
+        r = schemas.load(schemas.ReassignRequest, request)
+        return jsonable(
+            self._assign(r["case_id"], r["assignee"], by=r["by"], reason=r["reason"], handoff=True)
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def add_collaborator(self, request: dict) -> dict:
+        """Add a collaborator (协作人) with a role; notifies them."""
+        r = schemas.load(schemas.CollaboratorRequest, request)
+        case = self.store.add_collaborator(r["case_id"], r["person"], r["role"], by=r["by"], now=self.now())
+        self._notify(
+            case,
+            {"kind": "person", "id": r["person"]},
+            "case_update",
+            f"collaborator:{r['role']}:{len(case['collaborators'])}",
+            update="collaborator_added",
+            by=r["by"],
+            role=r["role"],
+            reason=r["reason"],
+        )
+        return jsonable(case)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def comment(self, request: dict) -> dict:
+        """Add an internal or customer-facing comment."""
+        r = schemas.load(schemas.CommentRequest, request)
+        comment = {
+            "_id": r["comment_id"] or uuid.uuid4().hex,
+            "case_id": r["case_id"],
+            "author": r["by"],
+            "visibility": r["visibility"],
+            "text": r["text"],
+            "at": self.now(),
+        }
+        return jsonable(self.store.add_comment(comment))
+
+    # RPC: status changes ------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def acknowledge(self, request: dict) -> dict:
+        """The owner confirms they have taken the case (stops the acknowledge clock)."""
+        r = schemas.load(schemas.ActionRequest, request)
+        now = self.now()
+
+        def changes(case: dict, to: str) -> dict:
+            if case["acknowledged"] is not None:
+                raise BadRequest(f"case_id: {case['_id']} is already acknowledged")
+            return {"acknowledged": {"at": now, "by": r["by"]}}
+
+        return jsonable(
+            self._transition(r["case_id"], "acknowledge", by=r["by"], why=r["reason"], changes=changes)
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def start(self, request: dict) -> dict:
+        """Work begins (in_progress); acknowledges the case if it was not yet."""
+        r = schemas.load(schemas.ActionRequest, request)
+        now = self.now()
+
+        def changes(case: dict, to: str) -> dict:
+            return {} if case["acknowledged"] else {"acknowledged": {"at": now, "by": r["by"]}}
+
+        return jsonable(self._transition(r["case_id"], "start", by=r["by"], why=r["reason"], changes=changes))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def pending_customer(self, request: dict) -> dict:
+        """Waiting for the customer (the SLA clocks pause)."""
+        r = schemas.load(schemas.ActionRequest, request)
+        return jsonable(self._transition(r["case_id"], "pending_customer", by=r["by"], why=r["reason"]))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def resume(self, request: dict) -> dict:
+        """The customer answered: back to in_progress (the SLA clocks run again)."""
+        r = schemas.load(schemas.ActionRequest, request)
+        return jsonable(self._transition(r["case_id"], "resume", by=r["by"], why=r["reason"]))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def resolve(self, request: dict) -> dict:
+        """Resolve with a root-cause category and the first-contact-resolution flag."""
+        r = schemas.load(schemas.ResolveRequest, request)
+        now = self.now()
+        resolution = {
+            "root_cause": r["root_cause"],
+            "first_contact_resolution": r["first_contact_resolution"],
+            "summary": r["summary"],
+        }
+
+        def changes(case: dict, to: str) -> dict:
+            return {"resolution": resolution, "resolved": {"at": now, "by": r["by"]}}
+
+        return jsonable(
+            self._transition(
+                r["case_id"],
+                "resolve",
+                by=r["by"],
+                why=r["reason"] or r["summary"],
+                changes=changes,
+                detail={"resolution": resolution},
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def reopen(self, request: dict) -> dict:
+        """Reopen a resolved case (reason required); counts towards the reopen rate."""
+        r = schemas.load(schemas.ReopenRequest, request)
+        case = self.store.get_case(r["case_id"])
+        if case is None:
+            raise NotFound(f"no case {r['case_id']}")
+        if case["status"] == "resolved":
+            self.store.claim_key_for_reopen(case)
+        after = self._transition(r["case_id"], "reopen", by=r["by"], why=r["reason"], changes=_reopened)
+        self._notify_update(after, after["assignee"], "reopened", by=r["by"], reason=r["reason"])
+        return jsonable(after)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def close(self, request: dict) -> dict:
+        """Close a resolved case for good (a later alert opens a new case)."""
+        r = schemas.load(schemas.ActionRequest, request)
+        return jsonable(self._transition(r["case_id"], "close", by=r["by"], why=r["reason"]))
+
+    # RPC: reads ----------------------------------------------------------------
+
     @rpc(expected_exceptions=NotFound)
     def get_case(self, case_id: str) -> dict:
+        """One case with its alerts, comments and audit trail."""
         case = self.store.get_case(case_id)
         if case is None:
             raise NotFound(f"no case {case_id}")
-        return jsonable({**case, "audit": self.store.case_audit(case_id)})
+        case["alerts"] = sorted(case["alerts"].values(), key=lambda a: a["at"])
+        case["collaborators"] = sorted(case["collaborators"].values(), key=lambda c: c["at"])
+        return jsonable(
+            {**case, "comments": self.store.comments(case_id), "audit": self.store.case_audit(case_id)}
+        )
 
     @rpc
     def list_cases(
@@ -88,13 +330,25 @@ class CasesService:
         status: str | None = None,
         assignee: str | None = None,
         level: str | None = None,
+        customer: str | None = None,
     ) -> list[dict]:
+        """Cases filtered by status, owner (assignee id), level and customer."""
         return jsonable(
             self.store.list_cases(
-                limit=min(int(limit), 500), skip=int(skip), status=status, assignee=assignee, level=level
+                limit=min(int(limit), 500),
+                skip=int(skip),
+                status=status,
+                assignee=assignee,
+                level=level,
+                customer=customer,
             )
         )
 
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
+
+
+def _reopened(case: dict, to: str) -> dict:
+    # A reopened case must be acknowledged again; its resolution is history (audit).
+    return {"acknowledged": None, "resolution": None, "reopen_count": case.get("reopen_count", 0) + 1}

@@ -1,13 +1,39 @@
-"""The cases service's MongoDB store: cases, their audit trail, the alert inbox."""
+"""The cases service's MongoDB store: cases, open keys, audit trail, comments, inbox.
+
+One open case per customer + topic: ``open_keys`` holds one document per key
+(``_id`` is the key, so the primary-key unique index arbitrates concurrent
+alerts) naming the case that holds it and whether that case is ``open``,
+``resolved`` (reopenable until the window ends) or ``closed``.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import eventlet
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
-from services.cases.lifecycle import assignee_key
+from services.cases.lifecycle import (
+    ACTIVE_STATUSES,
+    AUDIT_ACTIONS,
+    alert_entry,
+    case_id_for,
+    new_case,
+    next_status,
+    slot,
+)
+from services.common.errors import BadRequest, NotFound
 from services.common.mongo import Inbox, Store
+
+CAS_ATTEMPTS = 20
+
+
+def epoch(moment: datetime) -> float:
+    return moment.timestamp()
 
 
 class CaseStore(Store):
@@ -26,39 +52,194 @@ class CaseStore(Store):
                 IndexModel([("opened_at", DESCENDING)], name="opened_at"),
             ],
             "case_audit": [IndexModel([("case_id", ASCENDING), ("at", ASCENDING)], name="case_at")],
+            "case_comments": [IndexModel([("case_id", ASCENDING), ("at", ASCENDING)], name="case_at")],
         }
+
+    # intake: one open case per customer + topic ----------------------------
+
+    def intake(self, alert: dict, key: str, now: datetime, reopen_window_s: float) -> tuple[str, dict]:
+        """Open, attach to, or (within the window) reopen the case for ``key``.
+
+        Returns ``(outcome, case)``; outcome is ``opened``, ``attached`` or
+        ``reopen`` (the caller runs the reopen transition, then ``attach``).
+        Every step is idempotent, so a redelivered alert lands where it did.
+        """
+        mine = case_id_for(alert["alert_id"])
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                self.db.open_keys.insert_one(
+                    {"_id": key, "case_id": mine, "state": "open", "resolved_epoch": 0}
+                )
+            except DuplicateKeyError:
+                pass
+            holder = self.db.open_keys.find_one({"_id": key})
+            if holder["case_id"] == mine:
+                return "opened", self.open_case(new_case(alert, now, key))
+            if holder["state"] == "open":
+                case = self.attach(holder["case_id"], alert, now)
+                if case is not None:
+                    return "attached", case
+            elif holder["state"] == "resolved" and epoch(now) - holder["resolved_epoch"] <= reopen_window_s:
+                return "reopen", self.get_case(holder["case_id"])
+            else:  # closed, or resolved too long ago: this alert's case takes the key
+                self.db.open_keys.update_one(
+                    {"_id": key, "case_id": holder["case_id"], "state": holder["state"]},
+                    {"$set": {"case_id": mine, "state": "open", "resolved_epoch": 0}},
+                )
+            eventlet.sleep(0.01)  # the holder is finishing right now; look again
+        raise RuntimeError(f"open key {key!r} kept changing; the alert will be retried")
 
     def open_case(self, case: dict) -> dict:
         """Insert the case unless it exists; return the stored case either way."""
         try:
             self.db.cases.insert_one(case)
-            self.audit(
-                case["_id"], "opened", "system", f"alert {case['alert_id']}", key=f"{case['_id']}:opened"
-            )
-            return case
         except DuplicateKeyError:
             return self.db.cases.find_one({"_id": case["_id"]})
+        self.audit(
+            case["_id"],
+            "opened",
+            "system",
+            f"alert {case['alert_id']}",
+            key=f"{case['_id']}:opened",
+            at=case["opened_at"],
+        )
+        return case
 
-    def assign(self, case_id: str, assignee: dict, *, by: str, reason: str) -> dict:
-        """Make ``assignee`` the case's owner; a no-op when it already is."""
-        key = assignee_key(assignee)
+    def attach(self, case_id: str, alert: dict, now: datetime) -> dict | None:
+        """List another alert on an active case; None when the case is no longer active."""
         case = self.db.cases.find_one_and_update(
-            {"_id": case_id, "assignee_key": {"$ne": key}},
+            {"_id": case_id, "status": {"$in": list(ACTIVE_STATUSES)}},
             {
-                "$set": {
-                    "assignee": assignee,
-                    "assignee_key": key,
-                    "status": "assigned",
-                    "assignment": {"at": utcnow(), "by": by, "reason": reason},
-                },
+                "$set": {f"alerts.{slot(alert['alert_id'])}": alert_entry(alert, now)},
                 "$currentDate": {"updated_at": True},
             },
             return_document=ReturnDocument.AFTER,
         )
-        if case is None:
-            return self.db.cases.find_one({"_id": case_id})
-        self.audit(case_id, "assigned", by, reason, detail={"assignee": assignee})
+        if case is not None:
+            self.audit(
+                case_id,
+                "alert_attached",
+                "system",
+                f"alert {alert['alert_id']} for the same customer and topic",
+                detail={"alert_id": alert["alert_id"], "level": alert["level"]},
+                key=f"{case_id}:alert:{alert['alert_id']}",
+                at=now,
+            )
         return case
+
+    def claim_key_for_reopen(self, case: dict) -> None:
+        """A resolved case takes its open key back before it reopens."""
+        if not case.get("open_key"):
+            return
+        self.db.open_keys.update_one(
+            {"_id": case["open_key"], "case_id": case["_id"], "state": "resolved"},
+            {"$set": {"state": "open", "resolved_epoch": 0}},
+        )
+        holder = self.db.open_keys.find_one({"_id": case["open_key"]})
+        if holder["case_id"] != case["_id"]:
+            raise BadRequest(
+                f"case_id: cannot reopen {case['_id']}: case {holder['case_id']} is now the open case "
+                "for this customer and topic"
+            )
+
+    def sync_key(self, case: dict, now: datetime) -> None:
+        """Mirror a case's status on its open key (only while the case holds it)."""
+        if not case.get("open_key"):
+            return
+        state = {"resolved": "resolved", "closed": "closed"}.get(case["status"], "open")
+        self.db.open_keys.update_one(
+            {"_id": case["open_key"], "case_id": case["_id"]},
+            {"$set": {"state": state, "resolved_epoch": epoch(now) if state == "resolved" else 0}},
+        )
+
+    # transitions -----------------------------------------------------------
+
+    def transition(
+        self,
+        case_id: str,
+        action: str,
+        *,
+        by: str,
+        why: str,
+        now: datetime,
+        changes: Callable[[dict, str], dict] | None = None,
+        detail: dict | None = None,
+        audit_key: str | None = None,
+        audit_action: str | None = None,
+    ) -> tuple[dict, dict]:
+        """Apply ``action`` atomically; returns (case before, case after).
+
+        The update is conditional on the revision that was read, so a
+        concurrent change makes it retry against the new state (and the
+        transition table decides again) instead of overwriting it.
+        ``changes(case, to_status)`` returns further ``$set`` fields.
+        """
+        for _ in range(CAS_ATTEMPTS):
+            case = self.get_case(case_id)
+            if case is None:
+                raise NotFound(f"no case {case_id}")
+            to = next_status(action, case["status"])
+            sets = changes(case, to) if changes else {}
+            after = self.db.cases.find_one_and_update(
+                {"_id": case_id, "rev": case["rev"]},
+                {"$set": {"status": to, **sets}, "$inc": {"rev": 1}, "$currentDate": {"updated_at": True}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if after is not None:
+                self.audit(
+                    case_id,
+                    audit_action or AUDIT_ACTIONS[action],
+                    by,
+                    why,
+                    detail={"from": case["status"], "to": to, **(detail or {})},
+                    key=audit_key or f"{case_id}:r{after['rev']}",
+                    at=now,
+                )
+                return case, after
+        raise BadRequest(f"case_id: {case_id} changed concurrently too often; try again")
+
+    # collaborators, comments, audit -------------------------------------------
+
+    def add_collaborator(self, case_id: str, person: str, role: str, *, by: str, now: datetime) -> dict:
+        entry = {"id": person, "role": role, "added_by": by, "at": now}
+        case = self.db.cases.find_one_and_update(
+            {"_id": case_id, "status": {"$ne": "closed"}},
+            {"$set": {f"collaborators.{slot(person)}": entry}, "$currentDate": {"updated_at": True}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if case is None:
+            self._missing_or(case_id, "add a collaborator to")
+        self.audit(case_id, "collaborator_added", by, f"{person} as {role}", detail=entry, at=now)
+        return case
+
+    def add_comment(self, comment: dict) -> dict:
+        case = self.get_case(comment["case_id"])
+        if case is None:
+            raise NotFound(f"no case {comment['case_id']}")
+        if case["status"] == "closed":
+            raise BadRequest(f"case_id: {case['_id']} is closed; comments are no longer accepted")
+        try:
+            self.db.case_comments.insert_one(comment)
+        except DuplicateKeyError:
+            return self.db.case_comments.find_one({"_id": comment["_id"]})
+        self.audit(
+            comment["case_id"],
+            "commented",
+            comment["author"],
+            comment["visibility"],
+            detail={"comment_id": comment["_id"]},
+            key=f"{comment['case_id']}:comment:{comment['_id']}",
+            at=comment["at"],
+        )
+        return comment
+
+    def comments(self, case_id: str) -> list[dict]:
+        return list(self.db.case_comments.find({"case_id": case_id}).sort("at", ASCENDING))
+
+    def _missing_or(self, case_id: str, verb: str):
+        if self.get_case(case_id) is None:
+            raise NotFound(f"no case {case_id}")
+        raise BadRequest(f"case_id: cannot {verb} the closed case {case_id}")
 
     def audit(
         self,
@@ -69,6 +250,7 @@ class CaseStore(Store):
         *,
         detail: dict | None = None,
         key: str | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Append an audit entry (who, when, what, why). ``key`` makes it idempotent."""
         entry = {
@@ -77,7 +259,8 @@ class CaseStore(Store):
             "actor": actor,
             "why": why,
             "detail": detail or {},
-            "at": utcnow(),
+            "at": at or utcnow(),
+            "seq": time.time_ns(),
         }
         if key:
             entry["_id"] = key
@@ -90,7 +273,9 @@ class CaseStore(Store):
         return self.db.cases.find_one({"_id": case_id})
 
     def case_audit(self, case_id: str) -> list[dict]:
-        return list(self.db.case_audit.find({"case_id": case_id}).sort("at", ASCENDING))
+        return list(
+            self.db.case_audit.find({"case_id": case_id}).sort([("at", ASCENDING), ("seq", ASCENDING)])
+        )
 
     def list_cases(
         self,
@@ -100,6 +285,7 @@ class CaseStore(Store):
         status: str | None = None,
         assignee: str | None = None,
         level: str | None = None,
+        customer: str | None = None,
     ) -> list[dict]:
         query: dict = {}
         if status:
@@ -108,6 +294,8 @@ class CaseStore(Store):
             query["assignee.id"] = assignee
         if level:
             query["level"] = level
+        if customer:
+            query["customer.id"] = customer
         cursor = (
             self.db.cases.find(query)
             .sort([("level", ASCENDING), ("opened_at", DESCENDING)])

@@ -25,6 +25,13 @@ DEFAULTS = {
     "MAX_DELIVERY_ATTEMPTS": 5,
     # Pause before requeueing when the store is unreachable.
     "STORE_RETRY_DELAY": 1.0,
+    # Cases: the topic part of the one-open-case-per-customer key (comma-separated:
+    # rule, touchpoint, channel, level) and how long a resolved case reopens on a new alert.
+    "CASE_OPEN_KEY": "rule",
+    "CASE_REOPEN_WINDOW_HOURS": 72.0,
+    # Root-cause categories a resolution must name (comma-separated).
+    "CASE_ROOT_CAUSES": "product_defect,delivery_delay,service_attitude,billing_error,"
+    "process_gap,customer_misunderstanding,other",
 }
 
 

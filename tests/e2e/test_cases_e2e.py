@@ -1,0 +1,58 @@
+"""Cases end to end on the real broker and store: feedback → alert → case, a second
+alert attaches, cxctl acknowledges and resolves, status events go out."""
+
+import json
+
+from click.testing import CliRunner
+from nameko.events import event_handler
+
+from cxctl.main import cli
+from tests.conftest import wait_until
+from tests.e2e.test_pipeline import feedback, publish, stack  # noqa: F401 - the stack fixture
+
+SEEN: list[dict] = []
+
+
+class StatusListener:
+    name = "status_listener"
+
+    @event_handler("cases", "case_status_changed")
+    def seen(self, payload):
+        SEEN.append(payload)
+
+
+def cx(uri, *args):
+    result = CliRunner().invoke(cli, ["--amqp-uri", uri, *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_alert_case_attach_acknowledge_resolve(stack, cx_config, container_factory, smtp_sink):  # noqa: F811
+    SEEN.clear()
+    container_factory(StatusListener).start()
+    uri = cx_config["AMQP_URI"]
+    publish(uri, feedback(event_id="lc-1"))
+    [case] = wait_until(stack.cases.list_cases, message="the case")
+    publish(uri, feedback(event_id="lc-2", nps=1))
+    wait_until(lambda: len(stack.cases.get_case(case["_id"])["alerts"]) == 2, message="the attached alert")
+    assert len(stack.cases.list_cases()) == 1
+
+    cx(uri, "cases", "ack", case["_id"], "--by", "li.na")
+    cx(uri, "cases", "comment", case["_id"], "已电话联系客户", "--by", "li.na")
+    out = cx(uri, "cases", "resolve", case["_id"], "--root-cause", "delivery_delay", "--fcr", "--by", "li.na")
+    assert "resolved" in out
+    failed = CliRunner().invoke(cli, ["--amqp-uri", uri, "cases", "start", case["_id"], "--by", "li.na"])
+    assert failed.exit_code != 0 and "cannot start a case in status 'resolved'" in failed.output
+
+    wait_until(lambda: len(SEEN) >= 2, message="status events")
+    assert [(s["from_status"], s["to_status"]) for s in SEEN] == [
+        ("open", "assigned"),
+        ("assigned", "resolved"),
+    ]
+    assert SEEN[1]["resolution"]["root_cause"] == "delivery_delay" and SEEN[1]["changed_by"] == "li.na"
+    shown = json.loads(cx(uri, "cases", "show", case["_id"], "--json"))
+    assert [a["action"] for a in shown["audit"]] == [
+        "opened", "assigned", "alert_attached", "acknowledged", "commented", "resolved",
+    ]  # fmt: skip
+    wait_until(smtp_sink.messages, message="the assignment mail")
+    assert len(smtp_sink.messages()) == 1  # the attached alert sent no second mail

@@ -1,0 +1,217 @@
+"""The cases service through nameko's worker_factory on a real store: intake
+(open / attach / reopen / new after the window), every RPC, status events."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from services.cases.service import CasesService
+from services.cases.store import CaseStore
+from services.common.errors import BadRequest, NotFound
+from services.common.messaging import serialize
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self):
+        return self.at
+
+    def advance(self, **delta):
+        self.at += timedelta(**delta)
+
+
+def alert(n=1, customer="C1", rule="detractor", owner=None, touchpoint="delivery"):
+    return {
+        "alert_id": f"AL-{customer}-{rule}-{n}",
+        "raised_at": T0,
+        "level": "P2",
+        "rule": {"id": rule, "version": 1, "name": "NPS 贬损者"},
+        "owner": owner or {"kind": "person", "id": "li.na"},
+        "channels": ["email"],
+        "customer": {"id": customer, "name": "张三"},
+        "event": {
+            "source": "app",
+            "event_id": f"e{n}",
+            "channel": "app",
+            "touchpoint": touchpoint,
+            "occurred_at": T0,
+            "scores": {"nps": 3},
+        },
+        "trace": [],
+    }
+
+
+@pytest.fixture
+def cases(mongo_client, db_prefix):
+    store = CaseStore(mongo_client[f"{db_prefix}cases"])
+    store.ensure_indexes()
+    worker = worker_factory(CasesService, store=store)
+    worker.now = Clock(T0)
+    return worker
+
+
+def sent(worker, event_type):
+    out = [c.args[1] for c in worker.dispatch.call_args_list if c.args[0] == event_type]
+    for payload in out:
+        serialize(event_type, payload)  # every message keeps its contract
+    return out
+
+
+def moves(worker):
+    return [(m["from_status"], m["to_status"]) for m in sent(worker, "case_status_changed")]
+
+
+def test_full_lifecycle_dispatches_every_status_change_and_audits_it(cases):
+    cases.handle_alert_raised(alert())
+    [case] = cases.list_cases()
+    cid = case["_id"]
+    by = {"case_id": cid, "by": "li.na"}
+    cases.acknowledge(by)
+    cases.start(by)
+    cases.pending_customer({**by, "reason": "等待客户提供订单号"})
+    cases.resume(by)
+    cases.resolve(
+        {**by, "root_cause": "delivery_delay", "first_contact_resolution": False, "summary": "补发"}
+    )
+    cases.reopen({**by, "reason": "客户再次投诉"})
+    cases.resolve({**by, "root_cause": "delivery_delay", "first_contact_resolution": False})
+    cases.close(by)
+    assert moves(cases) == [
+        ("open", "assigned"),
+        ("assigned", "in_progress"),
+        ("in_progress", "pending_customer"),
+        ("pending_customer", "in_progress"),
+        ("in_progress", "resolved"),
+        ("resolved", "reopened"),
+        ("reopened", "resolved"),
+        ("resolved", "closed"),
+    ]
+    resolved = sent(cases, "case_status_changed")[4]
+    assert resolved["resolution"] == {
+        "root_cause": "delivery_delay",
+        "first_contact_resolution": False,
+        "summary": "补发",
+    }
+    shown = cases.get_case(cid)
+    assert shown["status"] == "closed" and shown["reopen_count"] == 1
+    assert [a["action"] for a in shown["audit"]] == [
+        "opened", "assigned", "acknowledged", "started", "pending_customer", "resumed",
+        "resolved", "reopened", "resolved", "closed",
+    ]  # fmt: skip
+    pending = shown["audit"][4]
+    assert pending["actor"] == "li.na" and pending["why"] == "等待客户提供订单号"
+    assert pending["detail"] == {"from": "in_progress", "to": "pending_customer"}
+    with pytest.raises(BadRequest, match="cannot resolve a case in status 'closed'"):
+        cases.resolve({**by, "root_cause": "other", "first_contact_resolution": True})
+
+
+def test_second_alert_attaches_third_after_resolution_reopens_later_one_opens_new(cases):
+    cases.handle_alert_raised(alert(1))
+    cases.handle_alert_raised(alert(2))
+    [case] = cases.list_cases()
+    assert len(cases.get_case(case["_id"])["alerts"]) == 2
+    assert len(sent(cases, "notification_requested")) == 1  # no storm for the attached alert
+    cases.handle_alert_raised(alert(1, customer="C2"))  # another customer: its own case
+    assert len(cases.list_cases()) == 2
+
+    by = {"case_id": case["_id"], "by": "li.na"}
+    cases.resolve({**by, "root_cause": "other", "first_contact_resolution": True})
+    cases.now.advance(hours=71)
+    cases.handle_alert_raised(alert(3))
+    again = cases.get_case(case["_id"])
+    assert again["status"] == "reopened" and len(again["alerts"]) == 3
+    assert again["acknowledged"] is None and again["resolution"] is None
+    reopened = sent(cases, "notification_requested")[-1]
+    assert reopened["kind"] == "case_update" and reopened["context"]["update"] == "reopened"
+
+    cases.resolve({**by, "root_cause": "other", "first_contact_resolution": True})
+    cases.now.advance(hours=73)
+    cases.handle_alert_raised(alert(4))
+    assert len(cases.list_cases(customer="C1")) == 2
+    assert {c["status"] for c in cases.list_cases(customer="C1")} == {"resolved", "assigned"}
+    # the old case cannot come back while the new one holds the key
+    with pytest.raises(BadRequest, match="is now the open case"):
+        cases.reopen({**by, "reason": "again"})
+
+
+def test_open_key_by_touchpoint_is_configurable(cases):
+    from nameko import config
+
+    with config.patch({"CASE_OPEN_KEY": "touchpoint"}):
+        cases.handle_alert_raised(alert(1, rule="a", touchpoint="delivery"))
+        cases.handle_alert_raised(alert(2, rule="b", touchpoint="delivery"))
+        cases.handle_alert_raised(alert(3, rule="a", touchpoint="billing"))
+    assert len(cases.list_cases()) == 2
+
+
+def test_assign_reassign_collaborate_comment_each_notify(cases):
+    cases.handle_alert_raised(alert(owner={"kind": "strategy", "id": "nobody-yet"}))
+    [case] = cases.list_cases()
+    cid = case["_id"]
+    with pytest.raises(BadRequest, match="has no owner yet"):
+        cases.reassign(
+            {"case_id": cid, "by": "lead", "assignee": {"kind": "person", "id": "a"}, "reason": "x"}
+        )
+    cases.assign({"case_id": cid, "by": "lead", "assignee": {"kind": "team", "id": "care"}})
+    with pytest.raises(BadRequest) as info:
+        cases.reassign({"case_id": cid, "by": "lead", "assignee": {"kind": "person", "id": "wang"}})
+    assert info.value.errors == ["reason: Missing data for required field."]
+    cases.reassign(
+        {"case_id": cid, "by": "lead", "assignee": {"kind": "person", "id": "wang"}, "reason": "物流问题"}
+    )
+    with pytest.raises(BadRequest, match="already owns"):
+        cases.reassign(
+            {"case_id": cid, "by": "lead", "assignee": {"kind": "person", "id": "wang"}, "reason": "again"}
+        )
+    cases.add_collaborator({"case_id": cid, "by": "wang", "person": "zhao.min", "role": "logistics"})
+    cases.comment({"case_id": cid, "by": "wang", "text": "已联系快递", "visibility": "internal"})
+    cases.comment(
+        {"case_id": cid, "by": "wang", "text": "您好", "visibility": "customer", "comment_id": "c-1"}
+    )
+    cases.comment(
+        {"case_id": cid, "by": "wang", "text": "您好", "visibility": "customer", "comment_id": "c-1"}
+    )
+    with pytest.raises(BadRequest, match="visibility: Must be one of"):
+        cases.comment({"case_id": cid, "by": "wang", "text": "x", "visibility": "public"})
+
+    notes = sent(cases, "notification_requested")
+    assert [(n["kind"], n["recipient"]["id"]) for n in notes] == [
+        ("case_assigned", "care"),
+        ("case_assigned", "wang"),
+        ("case_update", "zhao.min"),
+    ]
+    assert notes[1]["context"]["reason"] == "物流问题"
+    shown = cases.get_case(cid)
+    assert shown["status"] == "assigned" and shown["assignee"] == {"kind": "person", "id": "wang"}
+    assert shown["assignment"]["previous"] == {"kind": "team", "id": "care"}
+    assert shown["collaborators"][0]["role"] == "logistics"
+    assert [c["visibility"] for c in shown["comments"]] == ["internal", "customer"]
+    actions = [a["action"] for a in shown["audit"]]
+    assert actions == ["opened", "assigned", "reassigned", "collaborator_added", "commented", "commented"]
+    assert moves(cases) == [("open", "assigned")]  # reassigning keeps the status
+
+
+def test_requests_are_validated_naming_fields(cases):
+    cases.handle_alert_raised(alert())
+    [case] = cases.list_cases()
+    with pytest.raises(BadRequest) as info:
+        cases.resolve({"case_id": case["_id"], "by": "x", "root_cause": "bad luck"})
+    assert info.value.errors == ["first_contact_resolution: Missing data for required field."]
+    with pytest.raises(BadRequest, match="root_cause: must be one of product_defect"):
+        cases.resolve(
+            {"case_id": case["_id"], "by": "x", "root_cause": "bad luck", "first_contact_resolution": 1}
+        )
+    with pytest.raises(BadRequest, match="surprise: Unknown field"):
+        cases.start({"case_id": case["_id"], "by": "x", "surprise": 1})
+    with pytest.raises(NotFound):
+        cases.start({"case_id": "CASE-NOPE", "by": "x"})
+    cases.acknowledge({"case_id": case["_id"], "by": "li.na"})
+    with pytest.raises(BadRequest, match="already acknowledged"):
+        cases.acknowledge({"case_id": case["_id"], "by": "li.na"})
+    with pytest.raises(BadRequest, match=r"invalid transition assigned → in_progress"):
+        cases.resume({"case_id": case["_id"], "by": "li.na"})
