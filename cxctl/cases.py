@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cxctl.common import Ctx, call, emit_json, json_option, table
+from cxctl.common import Ctx, call, emit_json, json_option, read_document, table
 
 
 @click.group()
@@ -203,3 +203,56 @@ def cases_resolve(ctx: Ctx, case_id, root_cause, fcr, summary, by, as_json):
         first_contact_resolution=fcr,
         summary=summary,
     )
+
+
+# the agents directory ----------------------------------------------------------
+
+
+@cases.group()
+def agents():
+    """Agents, teams and assignment strategies (the cases service's directory)."""
+
+
+@agents.command("apply")
+@click.argument("file")
+@click.pass_obj
+def agents_apply(ctx: Ctx, file):
+    """Validate and apply an agents file (YAML/JSON, - for stdin); replaces the directory."""
+    counts = call(ctx, "cases", "apply_agents", read_document(file))
+    click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
+
+
+@agents.command("list")
+@json_option
+@click.pass_obj
+def agents_list(ctx: Ctx, as_json):
+    """Agents with their teams, skills, seniority, shift and weighted load."""
+    directory = call(ctx, "cases", "list_agents")
+    if as_json:
+        return emit_json(directory)
+    for agent in directory["agents"]:
+        agent["shift"] = "on" if agent["on_shift"] else "off"
+        agent["team_list"] = ",".join(agent["teams"])
+        agent["skill_list"] = ",".join(agent["skills"])
+    table(
+        directory["agents"],
+        [
+            ("AGENT", "id"),
+            ("NAME", "name"),
+            ("TEAMS", "team_list"),
+            ("SKILLS", "skill_list"),
+            ("SENIORITY", "seniority"),
+            ("SHIFT", "shift"),
+            ("LOAD", "load"),
+        ],
+    )
+
+
+@agents.command("shift")
+@click.argument("agent_id")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.pass_obj
+def agents_shift(ctx: Ctx, agent_id, state):
+    """Put an agent on or off shift."""
+    agent = call(ctx, "cases", "set_shift", agent_id, state == "on")
+    click.echo(f"{agent['id']}  {'on' if agent['on_shift'] else 'off'} shift")

@@ -152,12 +152,6 @@ def assignee_key(ref: dict) -> str:
     return f"{ref['kind']}:{ref['id']}"
 
 
-def initial_assignee(alert: dict) -> dict | None:
-    """The rule's owner when it names a person or team (strategies: ``assignment.py``)."""
-    owner = alert["owner"]
-    return owner if owner["kind"] in ("person", "team") else None
-
-
 def notification_context(case: dict, console_url: str, **extra) -> dict:
     """What templates may show about a case (JSON values only)."""
     return jsonable(

@@ -13,8 +13,8 @@ from datetime import datetime
 from nameko.rpc import rpc
 
 from contracts.base import utcnow
-from services.cases import schemas
-from services.cases.lifecycle import assignee_key, initial_assignee, notification_context, open_key
+from services.cases import assignment, schemas
+from services.cases.lifecycle import assignee_key, notification_context, open_key
 from services.cases.store import CaseStore
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
@@ -51,11 +51,8 @@ class CasesService:
         outcome, case = self.store.intake(alert, key, now, window)
         if outcome == "opened":
             self._announce_opened(case)
-            assignee = initial_assignee(alert)
-            if assignee is not None:
-                self._assign(
-                    case["_id"], assignee, by="system", reason=f"owner of rule {alert['rule']['id']}"
-                )
+            if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
+                self._assign_on_open(case, alert)
         elif outcome == "reopen":
             self.store.claim_key_for_reopen(case)
             case = self._transition(
@@ -69,6 +66,21 @@ class CasesService:
             self.store.attach(case["_id"], alert, now)
             self._notify_update(case, case["assignee"], "reopened", by="system", reason=alert["alert_id"])
         # "attached": listed on the open case and audited; no new notifications
+
+    def _assign_on_open(self, case: dict, alert: dict) -> None:
+        try:
+            self._assign(
+                case["_id"], alert["owner"], by="system", reason=f"owner of rule {alert['rule']['id']}"
+            )
+        except BadRequest as exc:  # e.g. an unknown strategy: the case waits in the queue, unassigned
+            self.store.audit(
+                case["_id"],
+                "not_assigned",
+                "system",
+                str(exc),
+                key=f"{case['_id']}:not_assigned",
+                at=self.now(),
+            )
 
     def _announce_opened(self, case: dict) -> None:
         self.dispatch(
@@ -87,9 +99,25 @@ class CasesService:
 
     # the lifecycle -----------------------------------------------------------
 
-    def _transition(self, case_id: str, action: str, *, by: str, why: str | None, **kwargs) -> dict:
+    def _transition(
+        self,
+        case_id: str,
+        action: str,
+        *,
+        by: str,
+        why: str | None,
+        charged: tuple[str, int] | None = None,
+        **kwargs,
+    ) -> dict:
         now = self.now()
-        before, after = self.store.transition(case_id, action, by=by, why=why or "", now=now, **kwargs)
+        try:
+            before, after = self.store.transition(case_id, action, by=by, why=why or "", now=now, **kwargs)
+        except Exception:
+            if charged:  # the pick was charged but the case did not move: give it back
+                self.store.refund(*charged)
+            raise
+        agent, weight = charged or (None, assignment.weight(None, after["level"]))
+        self.store.settle_load(after, weight, agent)
         if before["status"] != after["status"]:
             self.store.sync_key(after, now)
             self.dispatch(
@@ -110,6 +138,13 @@ class CasesService:
 
     def _assign(self, case_id: str, assignee: dict, *, by: str, reason: str, handoff: bool = False) -> dict:
         now = self.now()
+        charged = None
+        if assignee["kind"] == "strategy":
+            case = self.store.get_case(case_id)
+            if case is None:
+                raise NotFound(f"no case {case_id}")
+            assignee, why, charged = self._pick(assignee["id"], case)
+            reason = f"{reason}; {why}"
 
         def changes(case: dict, to: str) -> dict:
             if handoff and case["assignee"] is None:
@@ -133,9 +168,26 @@ class CasesService:
             changes=changes,
             detail={"assignee": assignee},
             audit_action=f"{action}ed",
+            charged=charged,
         )
         self._announce_assignment(case, by=by, reason=reason)
         return case
+
+    def _pick(self, strategy_id: str, case: dict) -> tuple[dict, str, tuple[str, int] | None]:
+        """Resolve a strategy to an owner: (assignee, why, (agent, weight) if charged)."""
+        strategy = self.store.strategy(strategy_id)
+        if strategy is None:
+            raise BadRequest(f"assignee.id: unknown strategy {strategy_id}")
+        choice = assignment.candidates(strategy, self.store.agents(), case)
+        why = f"strategy {strategy_id} ({strategy['pick']}): " + "; ".join(choice.why)
+        if not choice.pool:  # nobody available: the team as a whole is told
+            return {"kind": "team", "id": strategy["team"]}, why + "; assigned to the team", None
+        if strategy["pick"] == "round_robin":
+            agent = assignment.round_robin_pick(choice.pool, self.store.next_turn(strategy_id))
+            return {"kind": "person", "id": agent["id"]}, why, None
+        weight = assignment.weight(strategy, case["level"])
+        agent = self.store.charge_least_loaded(choice.pool, weight, assignment.least_loaded_pick)
+        return {"kind": "person", "id": agent["id"]}, why, (agent["id"], weight)
 
     def _announce_assignment(self, case: dict, *, by: str, reason: str) -> None:
         assignee = case["assignee"]
@@ -307,6 +359,29 @@ class CasesService:
         """Close a resolved case for good (a later alert opens a new case)."""
         r = schemas.load(schemas.ActionRequest, request)
         return jsonable(self._transition(r["case_id"], "close", by=r["by"], why=r["reason"]))
+
+    # RPC: agents directory ----------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def apply_agents(self, document: dict) -> dict:
+        """Replace the agents/teams/strategies directory (validated as a whole)."""
+        return self.store.apply_directory(assignment.load_directory(document))
+
+    @rpc
+    def list_agents(self) -> dict:
+        """The directory, with each agent's current weighted load."""
+        directory = self.store.directory()
+        loads = self.store.loads([a["id"] for a in directory["agents"]])
+        for agent in directory["agents"]:
+            agent["load"] = loads.get(agent["id"], 0)
+        return jsonable(directory)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def set_shift(self, agent_id: str, on_shift: bool) -> dict:
+        """Put an agent on or off shift (strategies skip agents off shift)."""
+        if not isinstance(on_shift, bool):
+            raise BadRequest("on_shift: must be true or false")
+        return jsonable(self.store.set_shift(agent_id, on_shift))
 
     # RPC: reads ----------------------------------------------------------------
 

@@ -16,7 +16,6 @@ import eventlet
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from contracts.base import utcnow
 from services.cases.lifecycle import (
     ACTIVE_STATUSES,
     AUDIT_ACTIONS,
@@ -198,6 +197,101 @@ class CaseStore(Store):
                 return case, after
         raise BadRequest(f"case_id: {case_id} changed concurrently too often; try again")
 
+    # agents directory, strategies and their atomic counters ----------------
+
+    def apply_directory(self, directory: dict) -> dict:
+        """Replace teams, agents and strategies with the validated ``directory``."""
+        counts = {}
+        for name in ("teams", "agents", "strategies"):
+            items = directory[name]
+            for item in items:
+                self.db[name].replace_one({"_id": item["id"]}, {"_id": item["id"], **item}, upsert=True)
+            self.db[name].delete_many({"_id": {"$nin": [i["id"] for i in items]}})
+            counts[name] = len(items)
+        return counts
+
+    def directory(self) -> dict:
+        return {
+            name: [
+                {k: v for k, v in d.items() if k != "_id"}
+                for d in self.db[name].find().sort("_id", ASCENDING)
+            ]
+            for name in ("teams", "agents", "strategies")
+        }
+
+    def agents(self) -> list[dict]:
+        return list(self.db.agents.find())
+
+    def strategy(self, strategy_id: str) -> dict | None:
+        return self.db.strategies.find_one({"_id": strategy_id})
+
+    def set_shift(self, agent_id: str, on_shift: bool) -> dict:
+        agent = self.db.agents.find_one_and_update(
+            {"_id": agent_id}, {"$set": {"on_shift": on_shift}}, return_document=ReturnDocument.AFTER
+        )
+        if agent is None:
+            raise NotFound(f"no agent {agent_id}")
+        return agent
+
+    def next_turn(self, strategy_id: str) -> int:
+        """Round robin: an atomic counter per strategy (0, 1, 2, ...)."""
+        self.db.turns.update_one({"_id": strategy_id}, {"$setOnInsert": {"turn": 0}}, upsert=True)
+        doc = self.db.turns.find_one_and_update(
+            {"_id": strategy_id}, {"$inc": {"turn": 1}}, return_document=ReturnDocument.AFTER
+        )
+        return doc["turn"] - 1
+
+    def loads(self, agent_ids: list[str]) -> dict[str, int]:
+        for agent_id in agent_ids:
+            self.db.agent_load.update_one({"_id": agent_id}, {"$setOnInsert": {"load": 0}}, upsert=True)
+        return {d["_id"]: d["load"] for d in self.db.agent_load.find({"_id": {"$in": agent_ids}})}
+
+    def charge_least_loaded(self, pool: list[dict], weight: int, pick) -> dict:
+        """Pick with ``pick(pool, loads)`` and charge the pick, atomically.
+
+        The charge is conditional on the load that was read: a concurrent
+        charge makes it fail and the choice is made again on fresh loads.
+        """
+        for _ in range(CAS_ATTEMPTS * 5):
+            loads = self.loads([a["id"] for a in pool])
+            agent = pick(pool, loads)
+            if self.db.agent_load.update_one(
+                {"_id": agent["id"], "load": loads[agent["id"]]}, {"$inc": {"load": weight}}
+            ).modified_count:
+                return agent
+            eventlet.sleep(0)
+        raise RuntimeError("agent loads kept changing; try again")
+
+    def refund(self, agent_id: str, weight: int) -> None:
+        self.db.agent_load.update_one({"_id": agent_id}, {"$inc": {"load": -weight}})
+
+    def settle_load(self, case: dict, weight: int, charged: str | None = None) -> None:
+        """Keep ``agent_load`` equal to the weighted active cases each person owns.
+
+        The case's ``load_holder`` says whom it is charged to; moving it is
+        conditional on its old value, so each charge is applied once.
+        ``charged`` names an agent already charged by ``charge_least_loaded``.
+        """
+        assignee = case.get("assignee") or {}
+        active = case["status"] in ACTIVE_STATUSES and assignee.get("kind") == "person"
+        desired = assignee["id"] if active else ""
+        holder = case.get("load_holder", "")
+        if holder == desired:
+            if charged:
+                self.refund(charged, weight)
+            return
+        moved = self.db.cases.update_one(
+            {"_id": case["_id"], "load_holder": holder},
+            {"$set": {"load_holder": desired, "load_weight": weight}},
+        ).modified_count
+        if moved and holder:
+            self.db.agent_load.update_one({"_id": holder}, {"$inc": {"load": -case.get("load_weight", 0)}})
+        if moved and desired and desired != charged:
+            self.db.agent_load.update_one({"_id": desired}, {"$setOnInsert": {"load": 0}}, upsert=True)
+            self.db.agent_load.update_one({"_id": desired}, {"$inc": {"load": weight}})
+        if not moved and charged:
+            self.refund(charged, weight)
+
     # collaborators, comments, audit -------------------------------------------
 
     def add_collaborator(self, case_id: str, person: str, role: str, *, by: str, now: datetime) -> dict:
@@ -250,7 +344,7 @@ class CaseStore(Store):
         *,
         detail: dict | None = None,
         key: str | None = None,
-        at: datetime | None = None,
+        at: datetime,
     ) -> None:
         """Append an audit entry (who, when, what, why). ``key`` makes it idempotent."""
         entry = {
@@ -259,7 +353,7 @@ class CaseStore(Store):
             "actor": actor,
             "why": why,
             "detail": detail or {},
-            "at": at or utcnow(),
+            "at": at,
             "seq": time.time_ns(),
         }
         if key:

@@ -56,3 +56,17 @@ def test_alert_case_attach_acknowledge_resolve(stack, cx_config, container_facto
     ]  # fmt: skip
     wait_until(smtp_sink.messages, message="the assignment mail")
     assert len(smtp_sink.messages()) == 1  # the attached alert sent no second mail
+
+
+def test_cxctl_agents_apply_list_and_shift(stack, cx_config):  # noqa: F811
+    from tests.unit.test_assignment import SAMPLE
+
+    uri = cx_config["AMQP_URI"]
+    assert "agents: 6" in cx(uri, "cases", "agents", "apply", str(SAMPLE))
+    assert "li.na  off shift" in cx(uri, "cases", "agents", "shift", "li.na", "off")
+    listed = cx(uri, "cases", "agents", "list")
+    assert "李娜" in listed and "sun.yu" in listed
+    bad = CliRunner().invoke(
+        cli, ["--amqp-uri", uri, "cases", "agents", "apply", "-"], input="teams: []\nagents: [{id: a}]\n"
+    )
+    assert bad.exit_code != 0 and "agents.0.name: Missing data for required field." in bad.output

@@ -192,7 +192,10 @@ def test_assign_reassign_collaborate_comment_each_notify(cases):
     assert shown["collaborators"][0]["role"] == "logistics"
     assert [c["visibility"] for c in shown["comments"]] == ["internal", "customer"]
     actions = [a["action"] for a in shown["audit"]]
-    assert actions == ["opened", "assigned", "reassigned", "collaborator_added", "commented", "commented"]
+    assert actions == [
+        "opened", "not_assigned", "assigned", "reassigned", "collaborator_added", "commented", "commented",
+    ]  # fmt: skip
+    assert "unknown strategy nobody-yet" in shown["audit"][1]["why"]
     assert moves(cases) == [("open", "assigned")]  # reassigning keeps the status
 
 
@@ -215,3 +218,75 @@ def test_requests_are_validated_naming_fields(cases):
         cases.acknowledge({"case_id": case["_id"], "by": "li.na"})
     with pytest.raises(BadRequest, match=r"invalid transition assigned → in_progress"):
         cases.resume({"case_id": case["_id"], "by": "li.na"})
+
+
+@pytest.fixture
+def staffed(cases):
+    import yaml
+
+    from tests.unit.test_assignment import SAMPLE
+
+    cases.apply_agents(yaml.safe_load(SAMPLE.read_text(encoding="utf-8")))
+    return cases
+
+
+def by_strategy(n, sid="care-balanced", level="P2", touchpoint=None, tier=None, customer=None):
+    a = alert(n, customer=customer or f"C{n}", owner={"kind": "strategy", "id": sid}, touchpoint=touchpoint)
+    a["level"] = level
+    a["customer"]["tier"] = tier
+    return a
+
+
+def owners(worker):
+    return [c["assignee"]["id"] for c in sorted(worker.list_cases(limit=500), key=lambda c: c["alert_id"])]
+
+
+def test_least_loaded_weighs_open_cases_by_level_and_releases_on_resolve(staffed):
+    staffed.handle_alert_raised(by_strategy(1, level="P1"))  # weight 8
+    for n in range(2, 5):
+        staffed.handle_alert_raised(by_strategy(n, level="P4"))  # weight 1 each
+    loads = {a["id"]: a["load"] for a in staffed.list_agents()["agents"]}
+    assert loads == {"chen.jie": 8, "emma.wu": 1, "li.na": 1, "sun.yu": 0, "wang.lei": 1, "zhao.min": 0}
+    first = next(c for c in staffed.list_cases() if c["level"] == "P1")
+    assert "strategy care-balanced (least_loaded)" in first["assignment"]["reason"]
+    staffed.resolve(
+        {"case_id": first["_id"], "by": "chen.jie", "root_cause": "other", "first_contact_resolution": True}
+    )
+    loads = {a["id"]: a["load"] for a in staffed.list_agents()["agents"]}
+    assert loads["chen.jie"] == 0
+    staffed.handle_alert_raised(by_strategy(9, level="P3"))
+    assert (
+        next(c for c in staffed.list_cases() if c["alert_id"].endswith("-9"))["assignee"]["id"] == "chen.jie"
+    )
+
+
+def test_skill_vip_and_shift_rules_apply(staffed):
+    staffed.handle_alert_raised(by_strategy(1, touchpoint="billing"))
+    staffed.handle_alert_raised(by_strategy(2, touchpoint="delivery", tier="vip"))
+    assert owners(staffed) == ["emma.wu", "li.na"]
+    for agent in ("chen.jie", "emma.wu", "li.na", "wang.lei"):
+        staffed.set_shift(agent, False)
+    staffed.handle_alert_raised(by_strategy(3))
+    [case] = [c for c in staffed.list_cases() if c["alert_id"].endswith("-3")]
+    assert case["assignee"] == {"kind": "team", "id": "cx-care"}  # nobody on shift: the team
+    with pytest.raises(NotFound):
+        staffed.set_shift("ghost", True)
+
+
+def test_round_robin_rotates_and_manual_assign_by_strategy(staffed):
+    for n in range(1, 5):
+        staffed.handle_alert_raised(by_strategy(n, sid="logistics-rotation"))
+    assert owners(staffed) == ["li.na", "zhao.min", "li.na", "zhao.min"]
+    staffed.handle_alert_raised(alert(7, customer="C7", owner={"kind": "person", "id": "emma.wu"}))
+    [case] = staffed.list_cases(customer="C7")
+    staffed.reassign(
+        {
+            "case_id": case["_id"],
+            "by": "lead",
+            "assignee": {"kind": "strategy", "id": "logistics-rotation"},
+            "reason": "物流",
+        }
+    )
+    assert staffed.get_case(case["_id"])["assignee"]["id"] == "li.na"
+    with pytest.raises(BadRequest, match="agents.0.teams: unknown teams: x"):
+        staffed.apply_agents({"teams": [], "agents": [{"id": "a", "name": "A", "teams": ["x"]}]})

@@ -87,3 +87,25 @@ def test_a_resolved_key_reopens_inside_the_window_and_is_taken_over_after_it(db)
     outcome, new = store.intake(c, open_key(c), NOW + timedelta(minutes=61), 3600)
     assert outcome == "opened" and new["_id"] != case["_id"]
     assert db.open_keys.find_one({"_id": open_key(a)})["case_id"] == new["_id"]
+
+
+POOL = [{"id": "a"}, {"id": "b"}, {"id": "c"}, {"id": "d"}]
+
+
+def test_round_robin_turns_are_atomic_under_green_threads(db):
+    store = CaseStore(db)
+    turns = list(eventlet.GreenPool(20).imap(lambda _: store.next_turn("rr"), range(40)))
+    assert sorted(turns) == list(range(40))
+
+
+def test_least_loaded_charges_are_atomic_under_green_threads(db):
+    from services.cases.assignment import least_loaded_pick
+
+    store = CaseStore(db)
+    picks = list(
+        eventlet.GreenPool(20).imap(
+            lambda _: store.charge_least_loaded(POOL, 3, least_loaded_pick)["id"], range(40)
+        )
+    )
+    assert {a: picks.count(a) for a in "abcd"} == {"a": 10, "b": 10, "c": 10, "d": 10}
+    assert store.loads(["a", "b", "c", "d"]) == {"a": 30, "b": 30, "c": 30, "d": 30}
