@@ -17,10 +17,11 @@ def cases():
 @click.option("--owner", "--assignee", "assignee", help="owner (assignee) id")
 @click.option("--level", type=click.Choice(["P1", "P2", "P3", "P4"]))
 @click.option("--customer")
+@click.option("--breach", type=click.Choice(["breached", "warning"]), help="SLA state")
 @click.option("--limit", default=50, show_default=True)
 @json_option
 @click.pass_obj
-def cases_list(ctx: Ctx, status, assignee, level, customer, limit, as_json):
+def cases_list(ctx: Ctx, status, assignee, level, customer, breach, limit, as_json):
     """Cases by urgency, newest first within a level."""
     rows = call(
         ctx,
@@ -31,6 +32,7 @@ def cases_list(ctx: Ctx, status, assignee, level, customer, limit, as_json):
         assignee=assignee,
         level=level,
         customer=customer,
+        breach=breach,
     )
     if as_json:
         return emit_json(rows)
@@ -76,6 +78,15 @@ def cases_show(ctx: Ctx, case_id, as_json):
     if case.get("resolution"):
         r = case["resolution"]
         click.echo(f"  resolution: {r['root_cause']}  first contact: {r['first_contact_resolution']}")
+    clocks = (case.get("sla") or {}).get("clocks") or {}
+    for name, clock in clocks.items():
+        when = clock.get("due") or clock["state"]
+        met = {True: " (met)", False: " (missed)"}.get(clock.get("met"), "")
+        click.echo(f"  SLA {name}: {when}{met}  used {clock['used']:.0f}/{clock['budget']} business min")
+    if clocks:
+        click.echo(f"  SLA state: {case.get('breach_state')}")
+    for warning in (case.get("sla") or {}).get("warnings") or []:
+        click.echo(f"  SLA warning: {warning}")
     click.echo(f"  alerts: {len(case.get('alerts', []))}")
     for a in case.get("alerts", []):
         click.echo(f"    {a['at']}  {a['alert_id']}  {a['level']}  {a['rule_id']}")
@@ -256,3 +267,54 @@ def agents_shift(ctx: Ctx, agent_id, state):
     """Put an agent on or off shift."""
     agent = call(ctx, "cases", "set_shift", agent_id, state == "on")
     click.echo(f"{agent['id']}  {'on' if agent['on_shift'] else 'off'} shift")
+
+
+@cases.command("reapply-sla")
+@click.argument("case_id")
+@by_option
+@reason_option
+@json_option
+@click.pass_obj
+def cases_reapply_sla(ctx: Ctx, case_id, by, reason, as_json):
+    """Re-snapshot a case onto the current SLA policy (time already used is kept)."""
+    _act(ctx, "reapply_sla", as_json, case_id=case_id, by=by, reason=reason)
+
+
+@cases.group("sla")
+def sla_group():
+    """The SLA policy (versioned; cases snapshot it when they open)."""
+
+
+@sla_group.command("apply")
+@click.argument("file")
+@click.option("--apply-to-open-cases", is_flag=True, help="re-apply the new version to every open case")
+@click.pass_obj
+def sla_apply(ctx: Ctx, file, apply_to_open_cases):
+    """Validate and save an SLA policy file as a new version."""
+    result = call(ctx, "cases", "apply_sla_policy", read_document(file), apply_to_open_cases)
+    state = "saved" if result["changed"] else "unchanged"
+    click.echo(
+        f"SLA policy {result['id']} v{result['version']} {state}; "
+        f"re-applied to {len(result['reapplied'])} open cases"
+    )
+
+
+@sla_group.command("show")
+@json_option
+@click.pass_obj
+def sla_show(ctx: Ctx, as_json):
+    """The current SLA policy."""
+    stored = call(ctx, "cases", "get_sla_policy")
+    if as_json:
+        return emit_json(stored)
+    policy = stored["policy"]
+    click.echo(
+        f"{policy['id']} v{stored['version']}  warn at {policy['warn_ratio']:.0%}  "
+        f"default calendar {policy['default_calendar']}"
+    )
+    for level, terms in sorted(policy["levels"].items()):
+        cal = terms.get("calendar") or "team/default"
+        click.echo(
+            f"  {level}: acknowledge {terms['acknowledge_minutes']} min, "
+            f"resolve {terms['resolve_minutes']} min ({cal})"
+        )

@@ -33,6 +33,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "resolve": {s: "resolved" for s in _WORKING},
     "reopen": {"resolved": "reopened"},
     "close": {"resolved": "closed"},
+    # re-snapshot the SLA policy (see sla.py); no status change
+    "reapply_sla": {s: s for s in ("open", *_WORKING)},
 }
 # How each action reads in the audit trail.
 AUDIT_ACTIONS = {
@@ -44,6 +46,7 @@ AUDIT_ACTIONS = {
     "resolve": "resolved",
     "reopen": "reopened",
     "close": "closed",
+    "reapply_sla": "sla_reapplied",
 }
 assert set(AUDIT_ACTIONS) == set(TRANSITIONS)
 assert all(s in CASE_STATUSES for moves in TRANSITIONS.values() for pair in moves.items() for s in pair)

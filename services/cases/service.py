@@ -13,7 +13,7 @@ from datetime import datetime
 from nameko.rpc import rpc
 
 from contracts.base import utcnow
-from services.cases import assignment, schemas
+from services.cases import assignment, schemas, sla
 from services.cases.lifecycle import assignee_key, notification_context, open_key
 from services.cases.store import CaseStore
 from services.common import settings
@@ -48,7 +48,7 @@ class CasesService:
         now = self.now()
         window = float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
         key = open_key(alert, open_key_topic())
-        outcome, case = self.store.intake(alert, key, now, window)
+        outcome, case = self.store.intake(alert, key, now, window, sla=self._sla_terms_at_open(alert, now))
         if outcome == "opened":
             self._announce_opened(case)
             if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
@@ -82,6 +82,16 @@ class CasesService:
                 at=self.now(),
             )
 
+    def _sla_terms_at_open(self, alert: dict, now: datetime) -> dict | None:
+        """The SLA snapshot a new case starts with (None while no policy is applied)."""
+        stored = self.store.sla_policy()
+        if stored is None:
+            return None
+        terms = sla.terms_for(
+            stored["policy"], stored["version"], alert["level"], self.store.team_calendar(alert["owner"])
+        )
+        return sla.open_sla(terms, now)
+
     def _announce_opened(self, case: dict) -> None:
         self.dispatch(
             "case_opened",
@@ -110,6 +120,7 @@ class CasesService:
         **kwargs,
     ) -> dict:
         now = self.now()
+        kwargs["changes"] = _with_sla(action, now, kwargs.get("changes"))
         try:
             before, after = self.store.transition(case_id, action, by=by, why=why or "", now=now, **kwargs)
         except Exception:
@@ -383,6 +394,51 @@ class CasesService:
             raise BadRequest("on_shift: must be true or false")
         return jsonable(self.store.set_shift(agent_id, on_shift))
 
+    # RPC: SLA policy -----------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def apply_sla_policy(self, document: dict, apply_to_open_cases: bool = False) -> dict:
+        """Save a new SLA policy version. Open cases keep their snapshot unless
+        ``apply_to_open_cases`` re-applies it to them (time already used is kept)."""
+        policy = sla.load_policy(document)
+        version, changed = self.store.apply_sla_policy(policy)
+        reapplied = []
+        if apply_to_open_cases:
+            for case_id in self.store.open_case_ids():
+                self._reapply(
+                    case_id, by="system", why=f"SLA policy {policy['id']} v{version} applied to open cases"
+                )
+                reapplied.append(case_id)
+        return {"id": policy["id"], "version": version, "changed": changed, "reapplied": reapplied}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_sla_policy(self, policy_id: str = "default") -> dict:
+        stored = self.store.sla_policy(policy_id)
+        if stored is None:
+            raise NotFound(f"no SLA policy {policy_id}")
+        return jsonable(stored)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def reapply_sla(self, request: dict) -> dict:
+        """Re-snapshot one case onto the current SLA policy."""
+        r = schemas.load(schemas.ActionRequest, request)
+        return jsonable(self._reapply(r["case_id"], by=r["by"], why=r["reason"] or "SLA policy re-applied"))
+
+    def _reapply(self, case_id: str, *, by: str, why: str) -> dict:
+        stored = self.store.sla_policy()
+        if stored is None:
+            raise BadRequest("policy: no SLA policy is applied")
+        now = self.now()
+
+        def changes(case: dict, to: str) -> dict:
+            owner = case["assignee"] or case["owner_rule"]
+            terms = sla.terms_for(
+                stored["policy"], stored["version"], case["level"], self.store.team_calendar(owner)
+            )
+            return {"sla": sla.reapply(case.get("sla"), terms, now)}
+
+        return self._transition(case_id, "reapply_sla", by=by, why=why, changes=changes)
+
     # RPC: reads ----------------------------------------------------------------
 
     @rpc(expected_exceptions=NotFound)
@@ -394,10 +450,15 @@ class CasesService:
         case["alerts"] = sorted(case["alerts"].values(), key=lambda a: a["at"])
         case["collaborators"] = sorted(case["collaborators"].values(), key=lambda c: c["at"])
         return jsonable(
-            {**case, "comments": self.store.comments(case_id), "audit": self.store.case_audit(case_id)}
+            {
+                **case,
+                "breach_state": sla.breach_state(case.get("sla"), self.now()),
+                "comments": self.store.comments(case_id),
+                "audit": self.store.case_audit(case_id),
+            }
         )
 
-    @rpc
+    @rpc(expected_exceptions=BadRequest)
     def list_cases(
         self,
         limit: int = 50,
@@ -406,8 +467,9 @@ class CasesService:
         assignee: str | None = None,
         level: str | None = None,
         customer: str | None = None,
+        breach: str | None = None,
     ) -> list[dict]:
-        """Cases filtered by status, owner (assignee id), level and customer."""
+        """Cases filtered by status, owner (assignee id), level, customer and SLA breach state."""
         return jsonable(
             self.store.list_cases(
                 limit=min(int(limit), 500),
@@ -416,12 +478,28 @@ class CasesService:
                 assignee=assignee,
                 level=level,
                 customer=customer,
+                breach=breach,
+                now=self.now(),
             )
         )
 
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
+
+
+def _with_sla(action: str, now: datetime, changes):
+    """Wrap a transition's changes so the case's SLA clocks follow the action."""
+
+    def wrapped(case: dict, to: str) -> dict:
+        sets = changes(case, to) if changes else {}
+        if case.get("sla"):
+            updated = sla.on_action(case["sla"], action, now)
+            if updated is not case["sla"]:
+                sets["sla"] = updated
+        return sets
+
+    return wrapped
 
 
 def _reopened(case: dict, to: str) -> dict:

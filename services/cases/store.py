@@ -35,6 +35,21 @@ def epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
+BREACH_STATES = ("breached", "warning")
+
+
+def breach_query(state: str, now: float) -> dict:
+    """Cases whose SLA is breached (a due time passed, or a clock stopped late) or in warning."""
+    clocks = ("sla.clocks.acknowledge", "sla.clocks.resolve")
+    if state == "breached":
+        return {
+            "$or": [{f"{c}.due_epoch": {"$lte": now}} for c in clocks] + [{f"{c}.met": False} for c in clocks]
+        }
+    if state == "warning":
+        return {"$or": [{f"{c}.warn_epoch": {"$lte": now}, f"{c}.due_epoch": {"$gt": now}} for c in clocks]}
+    raise BadRequest(f"breach: must be one of {', '.join(BREACH_STATES)}")
+
+
 class CaseStore(Store):
     def __init__(self, db):
         super().__init__(db)
@@ -56,7 +71,9 @@ class CaseStore(Store):
 
     # intake: one open case per customer + topic ----------------------------
 
-    def intake(self, alert: dict, key: str, now: datetime, reopen_window_s: float) -> tuple[str, dict]:
+    def intake(
+        self, alert: dict, key: str, now: datetime, reopen_window_s: float, sla: dict | None = None
+    ) -> tuple[str, dict]:
         """Open, attach to, or (within the window) reopen the case for ``key``.
 
         Returns ``(outcome, case)``; outcome is ``opened``, ``attached`` or
@@ -73,7 +90,7 @@ class CaseStore(Store):
                 pass
             holder = self.db.open_keys.find_one({"_id": key})
             if holder["case_id"] == mine:
-                return "opened", self.open_case(new_case(alert, now, key))
+                return "opened", self.open_case({**new_case(alert, now, key), "sla": sla})
             if holder["state"] == "open":
                 case = self.attach(holder["case_id"], alert, now)
                 if case is not None:
@@ -292,6 +309,47 @@ class CaseStore(Store):
         if not moved and charged:
             self.refund(charged, weight)
 
+    # SLA policies (versioned) ------------------------------------------------
+
+    def apply_sla_policy(self, policy: dict) -> tuple[int, bool]:
+        """Store ``policy`` as a new version unless it is unchanged; (version, changed)."""
+        for _ in range(CAS_ATTEMPTS):
+            current = self.db.sla_policies.find_one({"_id": policy["id"]})
+            if current is not None and current["policy"] == policy:
+                return current["version"], False
+            version = (current or {}).get("version", 0) + 1
+            doc = {"_id": policy["id"], "version": version, "policy": policy}
+            if current is None:
+                try:
+                    self.db.sla_policies.insert_one(doc)
+                except DuplicateKeyError:
+                    continue
+            elif not self.db.sla_policies.replace_one(
+                {"_id": policy["id"], "version": current["version"]}, doc
+            ).modified_count:
+                continue
+            self.db.sla_policy_versions.insert_one({**doc, "_id": f"{policy['id']}@v{version}"})
+            return version, True
+        raise BadRequest("policy: changed concurrently too often; try again")
+
+    def sla_policy(self, policy_id: str = "default") -> dict | None:
+        return self.db.sla_policies.find_one({"_id": policy_id})
+
+    def open_case_ids(self) -> list[str]:
+        return [c["_id"] for c in self.db.cases.find({"status": {"$in": list(ACTIVE_STATUSES)}}, {"_id": 1})]
+
+    def team_calendar(self, owner: dict) -> str | None:
+        """The calendar of the team that owns work for ``owner`` (team, strategy or agent)."""
+        team_id = None
+        if owner["kind"] == "team":
+            team_id = owner["id"]
+        elif owner["kind"] == "strategy":
+            team_id = (self.strategy(owner["id"]) or {}).get("team")
+        else:
+            team_id = ((self.db.agents.find_one({"_id": owner["id"]}) or {}).get("teams") or [None])[0]
+        team = self.db.teams.find_one({"_id": team_id}) if team_id else None
+        return (team or {}).get("calendar")
+
     # collaborators, comments, audit -------------------------------------------
 
     def add_collaborator(self, case_id: str, person: str, role: str, *, by: str, now: datetime) -> dict:
@@ -380,8 +438,12 @@ class CaseStore(Store):
         assignee: str | None = None,
         level: str | None = None,
         customer: str | None = None,
+        breach: str | None = None,
+        now: datetime | None = None,
     ) -> list[dict]:
         query: dict = {}
+        if breach:
+            query.update(breach_query(breach, (now or datetime.now().astimezone()).timestamp()))
         if status:
             query["status"] = status
         if assignee:

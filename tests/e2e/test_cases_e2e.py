@@ -70,3 +70,19 @@ def test_cxctl_agents_apply_list_and_shift(stack, cx_config):  # noqa: F811
         cli, ["--amqp-uri", uri, "cases", "agents", "apply", "-"], input="teams: []\nagents: [{id: a}]\n"
     )
     assert bad.exit_code != 0 and "agents.0.name: Missing data for required field." in bad.output
+
+
+def test_cxctl_sla_policy_applies_to_new_cases(stack, cx_config):  # noqa: F811
+    from pathlib import Path
+
+    uri = cx_config["AMQP_URI"]
+    sample = Path(__file__).resolve().parents[2] / "samples" / "sla.yaml"
+    assert "SLA policy default v1 saved" in cx(uri, "cases", "sla", "apply", str(sample))
+    assert "P1: acknowledge 15 min" in cx(uri, "cases", "sla", "show")
+    publish(uri, feedback(event_id="sla-1"))
+    [case] = wait_until(stack.cases.list_cases, message="the case")
+    shown = cx(uri, "cases", "show", case["_id"])
+    assert "SLA acknowledge: 20" in shown and "SLA state: " in shown
+    assert "re-applied to 1 open cases" in cx(
+        uri, "cases", "sla", "apply", str(sample), "--apply-to-open-cases"
+    )

@@ -2,8 +2,11 @@
 (open / attach / reopen / new after the window), every RPC, status events."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from nameko.testing.services import worker_factory
 
 from services.cases.service import CasesService
@@ -222,8 +225,6 @@ def test_requests_are_validated_naming_fields(cases):
 
 @pytest.fixture
 def staffed(cases):
-    import yaml
-
     from tests.unit.test_assignment import SAMPLE
 
     cases.apply_agents(yaml.safe_load(SAMPLE.read_text(encoding="utf-8")))
@@ -290,3 +291,88 @@ def test_round_robin_rotates_and_manual_assign_by_strategy(staffed):
     assert staffed.get_case(case["_id"])["assignee"]["id"] == "li.na"
     with pytest.raises(BadRequest, match="agents.0.teams: unknown teams: x"):
         staffed.apply_agents({"teams": [], "agents": [{"id": "a", "name": "A", "teams": ["x"]}]})
+
+
+SLA_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sla.yaml"
+
+
+@pytest.fixture
+def timed(cases):
+    cases.apply_sla_policy(yaml.safe_load(SLA_SAMPLE.read_text(encoding="utf-8")))
+    # Monday 23 Nov 2026, 10:00 in Shanghai
+    cases.now.at = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    return cases
+
+
+def local(*args):
+    return datetime(*args, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC).isoformat()
+
+
+def test_sla_deadlines_follow_ack_pause_resume_and_resolve(timed):
+    timed.handle_alert_raised(alert())
+    [case] = timed.list_cases()
+    cid, by = case["_id"], {"case_id": case["_id"], "by": "li.na"}
+    clocks = case["sla"]["clocks"]
+    assert (
+        case["sla"]["policy"]["version"] == 1 and case["sla"]["policy"]["calendar"]["id"] == "shanghai-office"
+    )
+    assert clocks["acknowledge"]["due"] == local(2026, 11, 23, 11, 0)
+    assert clocks["resolve"]["due"] == local(2026, 11, 24, 10, 30)  # Monday 390 min (lunch off) + 90
+    assert clocks["resolve"]["warn_at"] == local(2026, 11, 23, 17, 54)  # 80 % of 480 = 384
+    timed.now.advance(minutes=50)  # 10:50: past 80 % of the hour to acknowledge
+    assert [c["_id"] for c in timed.list_cases(breach="warning")] == [cid]
+    timed.acknowledge(by)
+    timed.start(by)
+    timed.now.advance(minutes=10)  # 11:00
+    after = timed.pending_customer(by)
+    assert (
+        after["sla"]["clocks"]["resolve"]["state"] == "paused"
+        and after["sla"]["clocks"]["resolve"]["due"] is None
+    )
+    timed.now.advance(days=2)  # Wednesday 11:00
+    after = timed.resume(by)
+    assert after["sla"]["clocks"]["resolve"]["due"] == local(
+        2026, 11, 26, 10, 30
+    )  # moved out by two working days
+    timed.now.advance(days=1, hours=1)  # Thursday 12:00: overdue
+    assert [c["_id"] for c in timed.list_cases(breach="breached")] == [cid]
+    assert timed.get_case(cid)["breach_state"] == "breached"
+    done = timed.resolve({**by, "root_cause": "other", "first_contact_resolution": False})
+    assert (
+        done["sla"]["clocks"]["resolve"]["met"] is False
+        and done["sla"]["clocks"]["acknowledge"]["met"] is True
+    )
+    with pytest.raises(BadRequest, match="breach: must be one of"):
+        timed.list_cases(breach="soon")
+
+
+def test_sla_policy_change_keeps_snapshots_unless_applied_to_open_cases(timed):
+    timed.handle_alert_raised(alert())
+    [case] = timed.list_cases()
+    policy = yaml.safe_load(SLA_SAMPLE.read_text(encoding="utf-8"))
+    policy["levels"]["P2"]["resolve_minutes"] = 960
+    assert timed.apply_sla_policy(policy) == {"id": "default", "version": 2, "changed": True, "reapplied": []}
+    assert timed.apply_sla_policy(policy)["changed"] is False
+    assert timed.get_case(case["_id"])["sla"]["policy"]["version"] == 1  # snapshot kept
+    timed.now.advance(hours=1)  # 11:00, 60 working minutes used
+    result = timed.apply_sla_policy(policy, apply_to_open_cases=True)
+    assert result["reapplied"] == [case["_id"]]
+    shown = timed.get_case(case["_id"])
+    assert shown["sla"]["policy"]["version"] == 2
+    assert shown["sla"]["clocks"]["resolve"]["due"] == local(2026, 11, 25, 11, 0)  # 960 min from Monday 10:00
+    assert shown["audit"][-1]["action"] == "sla_reapplied"
+
+
+def test_p1_counts_around_the_clock_and_reopen_restarts_the_clocks(timed):
+    timed.now.at = datetime(2026, 11, 21, 14, 0, tzinfo=UTC)  # Saturday 22:00 in Shanghai
+    a = alert()
+    a["level"] = "P1"
+    timed.handle_alert_raised(a)
+    [case] = timed.list_cases()
+    assert case["sla"]["clocks"]["acknowledge"]["due"] == local(2026, 11, 21, 22, 15)
+    by = {"case_id": case["_id"], "by": "li.na"}
+    timed.resolve({**by, "root_cause": "other", "first_contact_resolution": True})
+    timed.now.advance(hours=1)
+    again = timed.reopen({**by, "reason": "客户再次来电"})
+    assert again["sla"]["clocks"]["acknowledge"]["due"] == local(2026, 11, 21, 23, 15)
+    assert again["sla"]["clocks"]["resolve"]["state"] == "running"
