@@ -87,6 +87,10 @@ def cases_show(ctx: Ctx, case_id, as_json):
         click.echo(f"  SLA state: {case.get('breach_state')}")
     for warning in (case.get("sla") or {}).get("warnings") or []:
         click.echo(f"  SLA warning: {warning}")
+    for step in case.get("escalation_steps", []):
+        click.echo(
+            f"  escalation r{step['round'] + 1}s{step['index'] + 1} {step['step']['notify']}: {step['state']}"
+        )
     click.echo(f"  alerts: {len(case.get('alerts', []))}")
     for a in case.get("alerts", []):
         click.echo(f"    {a['at']}  {a['alert_id']}  {a['level']}  {a['rule_id']}")
@@ -318,3 +322,42 @@ def sla_show(ctx: Ctx, as_json):
             f"  {level}: acknowledge {terms['acknowledge_minutes']} min, "
             f"resolve {terms['resolve_minutes']} min ({cal})"
         )
+
+
+@cases.group("escalation")
+def escalation_group():
+    """The escalation policy (versioned; cases snapshot it when they open)."""
+
+
+@escalation_group.command("apply")
+@click.argument("file")
+@click.option("--apply-to-open-cases", is_flag=True, help="replace the pending steps of every open case")
+@click.pass_obj
+def escalation_apply(ctx: Ctx, file, apply_to_open_cases):
+    """Validate and save an escalation policy file as a new version."""
+    result = call(ctx, "cases", "apply_escalation_policy", read_document(file), apply_to_open_cases)
+    state = "saved" if result["changed"] else "unchanged"
+    click.echo(
+        f"escalation policy {result['id']} v{result['version']} {state}; "
+        f"re-applied to {len(result['reapplied'])} open cases"
+    )
+
+
+@escalation_group.command("show")
+@json_option
+@click.pass_obj
+def escalation_show(ctx: Ctx, as_json):
+    """The current escalation policy."""
+    stored = call(ctx, "cases", "get_escalation_policy")
+    if as_json:
+        return emit_json(stored)
+    policy = stored["policy"]
+    click.echo(
+        f"{policy['id']} v{stored['version']}  department head: {policy.get('department_head') or '-'}"
+    )
+    for level, chain in sorted(policy["levels"].items()):
+        steps = ", ".join(
+            f"{s['after_minutes']:g} min → {s['notify']}{'(' + s['group'] + ')' if s.get('group') else ''}"
+            for s in chain["steps"]
+        )
+        click.echo(f"  {level}: {steps}; repeat {chain['repeat']}; stops on {chain['stop_on']}")

@@ -102,6 +102,12 @@ class Calendar:
             day += timedelta(days=1)
         raise ValueError(f"calendar {self.id}: no working time within {MAX_DAYS} days of {start}")
 
+    def next_open(self, moment: datetime) -> datetime:
+        """``moment`` if it is working time, else the next working minute."""
+        for begin, _ in self.spans(moment):
+            return begin
+        raise AssertionError("unreachable")  # spans() raises first
+
     def add(self, start: datetime, minutes: float) -> datetime:
         """The moment ``minutes`` of working time after ``start``."""
         if minutes <= 0:

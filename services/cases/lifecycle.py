@@ -35,6 +35,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "close": {"resolved": "closed"},
     # re-snapshot the SLA policy (see sla.py); no status change
     "reapply_sla": {s: s for s in ("open", *_WORKING)},
+    "reapply_escalation": {s: s for s in ("open", *_WORKING)},
 }
 # How each action reads in the audit trail.
 AUDIT_ACTIONS = {
@@ -47,6 +48,7 @@ AUDIT_ACTIONS = {
     "reopen": "reopened",
     "close": "closed",
     "reapply_sla": "sla_reapplied",
+    "reapply_escalation": "escalation_reapplied",
 }
 assert set(AUDIT_ACTIONS) == set(TRANSITIONS)
 assert all(s in CASE_STATUSES for moves in TRANSITIONS.values() for pair in moves.items() for s in pair)

@@ -11,9 +11,10 @@ import uuid
 from datetime import datetime
 
 from nameko.rpc import rpc
+from nameko.timer import Timer
 
 from contracts.base import utcnow
-from services.cases import assignment, schemas, sla
+from services.cases import assignment, escalation, schemas, sla
 from services.cases.lifecycle import assignee_key, notification_context, open_key
 from services.cases.store import CaseStore
 from services.common import settings
@@ -22,6 +23,17 @@ from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
 
 EXPECTED = (BadRequest, NotFound)
+
+
+class EscalationSweep(Timer):
+    """The escalation sweep's timer; its interval comes from the config at setup."""
+
+    def __init__(self, **kwargs):
+        super().__init__(interval=5.0, **kwargs)
+
+    def setup(self):
+        self.interval = float(settings.get("ESCALATION_SWEEP_SECONDS"))
+        super().setup()
 
 
 def open_key_topic() -> tuple[str, ...]:
@@ -48,8 +60,13 @@ class CasesService:
         now = self.now()
         window = float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
         key = open_key(alert, open_key_topic())
-        outcome, case = self.store.intake(alert, key, now, window, sla=self._sla_terms_at_open(alert, now))
+        extra = {
+            "sla": self._sla_terms_at_open(alert, now),
+            "escalation": self._escalation_at_open(alert["level"]),
+        }
+        outcome, case = self.store.intake(alert, key, now, window, extra)
         if outcome == "opened":
+            self._start_escalation(case, now)
             self._announce_opened(case)
             if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
                 self._assign_on_open(case, alert)
@@ -64,6 +81,7 @@ class CasesService:
                 changes=_reopened,
             )
             self.store.attach(case["_id"], alert, now)
+            self._start_escalation(case, now)
             self._notify_update(case, case["assignee"], "reopened", by="system", reason=alert["alert_id"])
         # "attached": listed on the open case and audited; no new notifications
 
@@ -91,6 +109,81 @@ class CasesService:
             stored["policy"], stored["version"], alert["level"], self.store.team_calendar(alert["owner"])
         )
         return sla.open_sla(terms, now)
+
+    # escalation ----------------------------------------------------------------
+
+    def _escalation_at_open(self, level: str) -> dict | None:
+        stored = self.store.escalation_policy()
+        return escalation.snapshot(stored["policy"], stored["version"], level) if stored else None
+
+    def _start_escalation(self, case: dict, start: datetime) -> None:
+        """Schedule round 0 of the case's escalation snapshot (idempotent)."""
+        snap = case.get("escalation")
+        if snap:
+            tag = f"{case['_id']}:o{case.get('reopen_count', 0)}"
+            self.store.schedule_steps(escalation.round_steps(tag, case["_id"], snap, 0, start.timestamp()))
+
+    @EscalationSweep.decorator
+    def sweep_escalations(self) -> int:
+        """Fire every due escalation step (claimed atomically; see escalation.py)."""
+        worker = uuid.uuid4().hex
+        lease = float(settings.get("ESCALATION_LEASE_SECONDS"))
+        fired = 0
+        for _ in range(200):  # bounded per tick; the next tick continues
+            step = self.store.claim_step(self.now().timestamp(), worker, lease)
+            if step is None:
+                break
+            fired += self._fire(step, worker)
+        return fired
+
+    def _fire(self, step: dict, worker: str) -> int:
+        now = self.now()
+        case = self.store.get_case(step["case_id"])
+        if case is None or not escalation.still_escalating(case):
+            self.store.finish_step(step["_id"], worker, "cancelled")
+            return 0
+        if case["level"] != "P1" and case.get("sla"):  # reminders wait for business hours, except P1
+            opens = sla.calendar_of(case["sla"]["policy"]["calendar"]).next_open(now)
+            if opens > now:
+                self.store.defer_step(step["_id"], worker, opens.timestamp())
+                return 0
+        snap = case["escalation"]
+        target = escalation.recipient(step["step"], case, snap, self.store.team_lead(case["assignee"]))
+        what = f"round {step['round'] + 1}, step {step['index'] + 1}: {step['step']['notify']}"
+        if target is None:
+            self.store.audit(case["_id"], "escalation_skipped", "system", f"{what}: nobody to notify",
+                             key=f"{step['_id']}:audit", at=now)  # fmt: skip
+            self.store.finish_step(step["_id"], worker, "skipped")
+        else:
+            self.dispatch(
+                "notification_requested",
+                {
+                    "notification_id": step["_id"],  # notify deduplicates a re-fired step
+                    "requested_at": now,
+                    "kind": "escalation_step",
+                    "recipient": target,
+                    "channels": case["channels"],
+                    "level": case["level"],
+                    "case_id": case["_id"],
+                    "context": notification_context(
+                        case, settings.get("CONSOLE_URL"), escalation={
+                            "round": step["round"] + 1, "step": step["index"] + 1,
+                            "target": step["step"]["notify"], "after_minutes": step["step"]["after_minutes"],
+                            "acknowledged": bool(case.get("acknowledged")),
+                        },
+                    ),
+                },
+            )  # fmt: skip
+            self.store.audit(case["_id"], "escalated", "system", f"{what} → {target['kind']} {target['id']}",
+                             detail={"step_id": step["_id"], "recipient": target}, key=f"{step['_id']}:audit",
+                             at=now)  # fmt: skip
+            self.store.finish_step(step["_id"], worker, "fired", fired_epoch=now.timestamp())
+        if step["last_of_round"] and step["round"] < snap["repeat"]:
+            tag = step["_id"].split(":esc:")[0]
+            self.store.schedule_steps(
+                escalation.round_steps(tag, case["_id"], snap, step["round"] + 1, now.timestamp())
+            )
+        return 1 if target is not None else 0
 
     def _announce_opened(self, case: dict) -> None:
         self.dispatch(
@@ -127,6 +220,8 @@ class CasesService:
             if charged:  # the pick was charged but the case did not move: give it back
                 self.store.refund(*charged)
             raise
+        if escalation.stops(after.get("escalation"), action):
+            self.store.cancel_steps(case_id)
         agent, weight = charged or (None, assignment.weight(None, after["level"]))
         self.store.settle_load(after, weight, agent)
         if before["status"] != after["status"]:
@@ -362,6 +457,7 @@ class CasesService:
         if case["status"] == "resolved":
             self.store.claim_key_for_reopen(case)
         after = self._transition(r["case_id"], "reopen", by=r["by"], why=r["reason"], changes=_reopened)
+        self._start_escalation(after, self.now())
         self._notify_update(after, after["assignee"], "reopened", by=r["by"], reason=r["reason"])
         return jsonable(after)
 
@@ -439,6 +535,37 @@ class CasesService:
 
         return self._transition(case_id, "reapply_sla", by=by, why=why, changes=changes)
 
+    # RPC: escalation policy ----------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def apply_escalation_policy(self, document: dict, apply_to_open_cases: bool = False) -> dict:
+        """Save a new escalation policy version. Open cases keep their snapshot unless
+        ``apply_to_open_cases``: then their pending steps are replaced by the new chain,
+        counted from now."""
+        policy = escalation.load_policy(document)
+        version, changed = self.store.apply_escalation_policy(policy)
+        reapplied = []
+        if apply_to_open_cases:
+            now = self.now()
+            for case_id in self.store.open_case_ids():
+                case = self._transition(
+                    case_id, "reapply_escalation", by="system",
+                    why=f"escalation policy {policy['id']} v{version} applied to open cases",
+                    changes=lambda c, to: {"escalation": escalation.snapshot(policy, version, c["level"])},
+                )  # fmt: skip
+                self.store.cancel_steps(case_id)
+                if escalation.still_escalating(case):
+                    self._start_escalation(case, now)
+                reapplied.append(case_id)
+        return {"id": policy["id"], "version": version, "changed": changed, "reapplied": reapplied}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_escalation_policy(self, policy_id: str = "default") -> dict:
+        stored = self.store.escalation_policy(policy_id)
+        if stored is None:
+            raise NotFound(f"no escalation policy {policy_id}")
+        return jsonable(stored)
+
     # RPC: reads ----------------------------------------------------------------
 
     @rpc(expected_exceptions=NotFound)
@@ -454,6 +581,10 @@ class CasesService:
                 **case,
                 "breach_state": sla.breach_state(case.get("sla"), self.now()),
                 "comments": self.store.comments(case_id),
+                "escalation_steps": [
+                    {k: v for k, v in st.items() if k not in ("case_id", "lease_until", "claimed_by")}
+                    for st in self.store.case_steps(case_id)
+                ],
                 "audit": self.store.case_audit(case_id),
             }
         )

@@ -67,12 +67,16 @@ class CaseStore(Store):
             ],
             "case_audit": [IndexModel([("case_id", ASCENDING), ("at", ASCENDING)], name="case_at")],
             "case_comments": [IndexModel([("case_id", ASCENDING), ("at", ASCENDING)], name="case_at")],
+            "escalation_steps": [
+                IndexModel([("state", ASCENDING), ("due_epoch", ASCENDING)], name="state_due"),
+                IndexModel([("case_id", ASCENDING)], name="case"),
+            ],
         }
 
     # intake: one open case per customer + topic ----------------------------
 
     def intake(
-        self, alert: dict, key: str, now: datetime, reopen_window_s: float, sla: dict | None = None
+        self, alert: dict, key: str, now: datetime, reopen_window_s: float, extra: dict | None = None
     ) -> tuple[str, dict]:
         """Open, attach to, or (within the window) reopen the case for ``key``.
 
@@ -90,7 +94,7 @@ class CaseStore(Store):
                 pass
             holder = self.db.open_keys.find_one({"_id": key})
             if holder["case_id"] == mine:
-                return "opened", self.open_case({**new_case(alert, now, key), "sla": sla})
+                return "opened", self.open_case({**new_case(alert, now, key), **(extra or {})})
             if holder["state"] == "open":
                 case = self.attach(holder["case_id"], alert, now)
                 if case is not None:
@@ -313,22 +317,32 @@ class CaseStore(Store):
 
     def apply_sla_policy(self, policy: dict) -> tuple[int, bool]:
         """Store ``policy`` as a new version unless it is unchanged; (version, changed)."""
+        return self._apply_versioned("sla_policies", policy)
+
+    def apply_escalation_policy(self, policy: dict) -> tuple[int, bool]:
+        return self._apply_versioned("escalation_policies", policy)
+
+    def escalation_policy(self, policy_id: str = "default") -> dict | None:
+        return self.db.escalation_policies.find_one({"_id": policy_id})
+
+    def _apply_versioned(self, collection: str, policy: dict) -> tuple[int, bool]:
+        coll, versions = self.db[collection], self.db[f"{collection}_versions"]
         for _ in range(CAS_ATTEMPTS):
-            current = self.db.sla_policies.find_one({"_id": policy["id"]})
+            current = coll.find_one({"_id": policy["id"]})
             if current is not None and current["policy"] == policy:
                 return current["version"], False
             version = (current or {}).get("version", 0) + 1
             doc = {"_id": policy["id"], "version": version, "policy": policy}
             if current is None:
                 try:
-                    self.db.sla_policies.insert_one(doc)
+                    coll.insert_one(doc)
                 except DuplicateKeyError:
                     continue
-            elif not self.db.sla_policies.replace_one(
+            elif not coll.replace_one(
                 {"_id": policy["id"], "version": current["version"]}, doc
             ).modified_count:
                 continue
-            self.db.sla_policy_versions.insert_one({**doc, "_id": f"{policy['id']}@v{version}"})
+            versions.insert_one({**doc, "_id": f"{policy['id']}@v{version}"})
             return version, True
         raise BadRequest("policy: changed concurrently too often; try again")
 
@@ -349,6 +363,64 @@ class CaseStore(Store):
             team_id = ((self.db.agents.find_one({"_id": owner["id"]}) or {}).get("teams") or [None])[0]
         team = self.db.teams.find_one({"_id": team_id}) if team_id else None
         return (team or {}).get("calendar")
+
+    # escalation: durable due steps ------------------------------------------
+
+    def schedule_steps(self, steps: list[dict]) -> None:
+        """Insert due steps; an id already present (a redelivery) is left alone."""
+        for step in steps:
+            try:
+                self.db.escalation_steps.insert_one(step)
+            except DuplicateKeyError:
+                pass
+
+    def cancel_steps(self, case_id: str) -> int:
+        return self.db.escalation_steps.update_many(
+            {"case_id": case_id, "state": "pending"}, {"$set": {"state": "cancelled"}}
+        ).modified_count
+
+    def claim_step(self, now: float, worker: str, lease_s: float) -> dict | None:
+        """Claim the earliest due step, or one whose claimer's lease ran out."""
+        update = {"$set": {"state": "claimed", "lease_until": now + lease_s, "claimed_by": worker}}
+        for query in (
+            {"state": "claimed", "lease_until": {"$lt": now}},
+            {"state": "pending", "due_epoch": {"$lte": now}},
+        ):
+            step = self.db.escalation_steps.find_one_and_update(
+                query, update, sort=[("due_epoch", ASCENDING)], return_document=ReturnDocument.AFTER
+            )
+            if step is not None:
+                return step
+        return None
+
+    def finish_step(self, step_id: str, worker: str, state: str, **fields) -> bool:
+        return bool(
+            self.db.escalation_steps.update_one(
+                {"_id": step_id, "state": "claimed", "claimed_by": worker},
+                {
+                    "$set": {"state": state, "lease_until": 0.0, **fields},
+                    "$currentDate": {"finished_at": True},
+                },
+            ).modified_count
+        )
+
+    def defer_step(self, step_id: str, worker: str, due_epoch: float) -> None:
+        self.db.escalation_steps.update_one(
+            {"_id": step_id, "state": "claimed", "claimed_by": worker},
+            {"$set": {"state": "pending", "due_epoch": due_epoch, "lease_until": 0.0, "claimed_by": ""}},
+        )
+
+    def case_steps(self, case_id: str) -> list[dict]:
+        return list(self.db.escalation_steps.find({"case_id": case_id}).sort("due_epoch", ASCENDING))
+
+    def team_lead(self, owner: dict | None) -> str | None:
+        if not owner:
+            return None
+        if owner["kind"] == "team":
+            team_id = owner["id"]
+        else:
+            team_id = ((self.db.agents.find_one({"_id": owner["id"]}) or {}).get("teams") or [None])[0]
+        return ((self.db.teams.find_one({"_id": team_id}) if team_id else None) or {}).get("lead")
 
     # collaborators, comments, audit -------------------------------------------
 

@@ -32,6 +32,9 @@ DEFAULTS = {
     # Root-cause categories a resolution must name (comma-separated).
     "CASE_ROOT_CAUSES": "product_defect,delivery_delay,service_attitude,billing_error,"
     "process_gap,customer_misunderstanding,other",
+    # Escalation: how often the sweep looks for due steps, and how long a claim holds.
+    "ESCALATION_SWEEP_SECONDS": 5.0,
+    "ESCALATION_LEASE_SECONDS": 30.0,
 }
 
 

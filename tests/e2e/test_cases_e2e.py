@@ -86,3 +86,19 @@ def test_cxctl_sla_policy_applies_to_new_cases(stack, cx_config):  # noqa: F811
     assert "re-applied to 1 open cases" in cx(
         uri, "cases", "sla", "apply", str(sample), "--apply-to-open-cases"
     )
+
+
+def test_cxctl_escalation_policy_apply_show_and_reject(stack, cx_config):  # noqa: F811
+    from pathlib import Path
+
+    uri = cx_config["AMQP_URI"]
+    sample = Path(__file__).resolve().parents[2] / "samples" / "escalation.yaml"
+    assert "escalation policy default v1 saved" in cx(uri, "cases", "escalation", "apply", str(sample))
+    assert "P1: 10 min → owner, 20 min → team_lead" in cx(uri, "cases", "escalation", "show")
+    bad = CliRunner().invoke(
+        cli,
+        ["--amqp-uri", uri, "cases", "escalation", "apply", "-"],
+        input="levels: {P1: {steps: [{after_minutes: 9, notify: owner},\n"
+        "                     {after_minutes: 1, notify: owner}]}}\n",
+    )
+    assert bad.exit_code != 0 and "levels.P1.steps.1.after_minutes: can never be reached" in bad.output

@@ -376,3 +376,106 @@ def test_p1_counts_around_the_clock_and_reopen_restarts_the_clocks(timed):
     again = timed.reopen({**by, "reason": "客户再次来电"})
     assert again["sla"]["clocks"]["acknowledge"]["due"] == local(2026, 11, 21, 23, 15)
     assert again["sla"]["clocks"]["resolve"]["state"] == "running"
+
+
+ESCALATION_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "escalation.yaml"
+
+
+@pytest.fixture
+def escalating(staffed):
+    staffed.apply_escalation_policy(yaml.safe_load(ESCALATION_SAMPLE.read_text(encoding="utf-8")))
+    return staffed
+
+
+def escalations(worker):
+    return [
+        (n["recipient"]["id"], n["context"]["escalation"]["round"], n["context"]["escalation"]["step"])
+        for n in sent(worker, "notification_requested")
+        if n["kind"] == "escalation_step"
+    ]
+
+
+def p1_alert(n=1):
+    a = alert(n)
+    a["level"] = "P1"
+    return a
+
+
+def test_each_step_fires_once_at_its_time_and_rounds_repeat_up_to_the_limit(escalating):
+    escalating.handle_alert_raised(p1_alert())
+    [case] = escalating.list_cases()
+    assert escalating.sweep_escalations() == 0
+    escalating.now.advance(minutes=10)
+    assert escalating.sweep_escalations() == 1 and escalating.sweep_escalations() == 0
+    escalating.now.advance(minutes=50)  # 60 min: team lead, department head and on-call are all due
+    assert escalating.sweep_escalations() == 3
+    assert escalations(escalating) == [
+        ("li.na", 1, 1), ("wang.lei", 1, 2), ("zhao.min", 1, 3), ("cx-care", 1, 4),
+    ]  # fmt: skip
+    for _ in range(12):  # round 2 counts from the end of round 1, then round 3; no round 4
+        escalating.now.advance(minutes=10)
+        escalating.sweep_escalations()
+    rounds = [r for _, r, _ in escalations(escalating)]
+    assert rounds == [1] * 4 + [2] * 4 + [3] * 4
+    ids = [
+        n["notification_id"]
+        for n in sent(escalating, "notification_requested")
+        if n["kind"] == "escalation_step"
+    ]
+    assert len(set(ids)) == 12
+    shown = escalating.get_case(case["_id"])
+    assert [s["state"] for s in shown["escalation_steps"]] == ["fired"] * 12
+    assert sum(1 for a in shown["audit"] if a["action"] == "escalated") == 12
+
+
+def test_acknowledging_stops_the_escalation_and_messages_show_the_current_case(escalating):
+    escalating.handle_alert_raised(p1_alert())
+    [case] = escalating.list_cases()
+    escalating.reassign(
+        {
+            "case_id": case["_id"],
+            "by": "lead",
+            "assignee": {"kind": "person", "id": "emma.wu"},
+            "reason": "换人",
+        }
+    )
+    escalating.now.advance(minutes=10)
+    escalating.sweep_escalations()
+    [note] = [n for n in sent(escalating, "notification_requested") if n["kind"] == "escalation_step"]
+    assert note["recipient"]["id"] == "emma.wu" and note["context"]["assignee"]["id"] == "emma.wu"
+    escalating.acknowledge({"case_id": case["_id"], "by": "emma.wu"})
+    escalating.now.advance(hours=5)
+    assert escalating.sweep_escalations() == 0
+    states = [s["state"] for s in escalating.get_case(case["_id"])["escalation_steps"]]
+    assert states == ["fired", "cancelled", "cancelled", "cancelled"]
+
+
+def test_outside_business_hours_steps_wait_except_on_p1(escalating):
+    escalating.apply_sla_policy(yaml.safe_load(SLA_SAMPLE.read_text(encoding="utf-8")))
+    escalating.now.at = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)  # Saturday 20:00 in Shanghai
+    escalating.handle_alert_raised(alert(1))  # P2
+    escalating.handle_alert_raised(p1_alert(2) | {"customer": {"id": "C9", "name": "x"}})
+    escalating.now.advance(minutes=45)
+    escalating.sweep_escalations()
+    p2 = next(c for c in escalating.list_cases() if c["level"] == "P2")
+    notes = [n for n in sent(escalating, "notification_requested") if n["kind"] == "escalation_step"]
+    assert [n["level"] for n in notes] == ["P1", "P1", "P1"]  # P1 escalates at night; P2 waits
+    [first] = [s for s in escalating.get_case(p2["_id"])["escalation_steps"] if s["index"] == 0]
+    assert first["state"] == "pending"
+    assert datetime.fromtimestamp(first["due_epoch"], UTC).isoformat() == local(2026, 11, 23, 9, 0)
+
+
+def test_policy_edits_keep_snapshots_unless_applied_to_open_cases(escalating):
+    escalating.handle_alert_raised(p1_alert())
+    [case] = escalating.list_cases()
+    policy = yaml.safe_load(ESCALATION_SAMPLE.read_text(encoding="utf-8"))
+    policy["levels"]["P1"]["steps"][0]["after_minutes"] = 5
+    assert escalating.apply_escalation_policy(policy)["version"] == 2
+    escalating.now.advance(minutes=5)
+    assert escalating.sweep_escalations() == 0  # the case keeps v1: 10 minutes
+    escalating.apply_escalation_policy(policy, apply_to_open_cases=True)
+    escalating.now.advance(minutes=5)
+    assert escalating.sweep_escalations() == 1
+    steps = escalating.get_case(case["_id"])["escalation_steps"]
+    assert {s["state"] for s in steps if ":v1:" in s["_id"]} == {"cancelled"}
+    assert escalating.get_case(case["_id"])["escalation"]["version"] == 2

@@ -25,6 +25,10 @@ ALLOWED = {
     ("reopen", "resolved"): "reopened",
     ("close", "resolved"): "closed",
     **{("reapply_sla", s): s for s in ("open", "assigned", "in_progress", "pending_customer", "reopened")},
+    **{
+        ("reapply_escalation", s): s
+        for s in ("open", "assigned", "in_progress", "pending_customer", "reopened")
+    },
 }
 EVERY = [(a, s) for a in TRANSITIONS for s in CASE_STATUSES]
 
