@@ -286,3 +286,21 @@ def test_policies_are_validated_naming_the_field():
         "levels: missing levels: P2, P3, P4",
         "calendars.0.hours.mon.value.0: '09:00-09:00' is empty",
     }
+
+
+def test_a_levels_calendar_wins_then_the_teams_then_the_default():
+    policy = {
+        "id": "default",
+        "warn_ratio": 0.8,
+        "default_calendar": "office",
+        "calendars": [CALENDARS["office"], CALENDARS["night"]],
+        "levels": {
+            "P1": {"acknowledge_minutes": 5, "resolve_minutes": 60, "calendar": "24x7"},
+            "P2": {"acknowledge_minutes": 30, "resolve_minutes": 480, "calendar": None},
+        },
+    }
+    assert sla.terms_for(policy, 4, "P1", "night")["calendar"] == {"id": "24x7"}
+    assert sla.terms_for(policy, 4, "P2", "night")["calendar"]["id"] == "night"
+    assert sla.terms_for(policy, 4, "P2", "unknown-team-calendar")["calendar"]["id"] == "office"
+    terms = sla.terms_for(policy, 4, "P2", None)
+    assert (terms["version"], terms["acknowledge_minutes"], terms["calendar"]["id"]) == (4, 30, "office")
