@@ -22,7 +22,14 @@ LEVEL_NAMES = {
     "P4": {"zh-CN": "低", "en": "low"},
 }
 OWNER_KINDS = ("person", "team", "strategy")
-NOTIFICATION_KINDS = ("alert_raised", "case_assigned", "escalation_step", "sla_warning", "digest")
+NOTIFICATION_KINDS = (
+    "alert_raised",
+    "case_assigned",
+    "case_update",
+    "escalation_step",
+    "sla_warning",
+    "digest",
+)
 
 
 class _Part(Schema):

@@ -71,9 +71,20 @@ def db_prefix(mongo_client):
     """A fresh set of databases for one test, dropped afterwards."""
     prefix = f"t{uuid.uuid4().hex[:10]}_"
     yield prefix
-    for name in mongo_client.list_database_names():
-        if name.startswith(prefix):
-            mongo_client.drop_database(name)
+    # The shared embedded server sometimes answers "disk I/O error" while another
+    # client drops its databases at the same moment; clean-up retries instead of failing.
+    from pymongo.errors import OperationFailure
+
+    for attempt in range(5):
+        try:
+            for name in mongo_client.list_database_names():
+                if name.startswith(prefix):
+                    mongo_client.drop_database(name)
+            return
+        except OperationFailure:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

@@ -30,6 +30,16 @@ DEFAULTS = {
     "INBOX_LEASE_SECONDS": 30.0,
     # How often the alerts service looks for "no response within T" deadlines.
     "ALERT_TIMER_SECONDS": 30,
+    # Cases: the topic part of the one-open-case-per-customer key (comma-separated:
+    # rule, touchpoint, channel, level) and how long a resolved case reopens on a new alert.
+    "CASE_OPEN_KEY": "rule",
+    "CASE_REOPEN_WINDOW_HOURS": 72.0,
+    # Root-cause categories a resolution must name (comma-separated).
+    "CASE_ROOT_CAUSES": "product_defect,delivery_delay,service_attitude,billing_error,"
+    "process_gap,customer_misunderstanding,other",
+    # Escalation: how often the sweep looks for due steps, and how long a claim holds.
+    "ESCALATION_SWEEP_SECONDS": 5.0,
+    "ESCALATION_LEASE_SECONDS": 30.0,
 }
 
 

@@ -1,0 +1,152 @@
+"""Assignment strategies and the agents directory they read: pure code, no I/O.
+
+A strategy is data (``strategies`` in the directory file)::
+
+    {id: care-balanced, team: cx-care, pick: least_loaded,
+     match_touchpoint: true, vip_to_senior: true}
+
+``candidates`` narrows the team's on-shift agents step by step (skill match
+on the case's touchpoint, senior agents for VIP customers), each step keeping
+the previous pool when it would leave nobody, and explains every step; the
+store then picks one with an atomic counter (round robin) or an atomic
+compare-and-increment of the chosen agent's load (least loaded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from contracts.base import flatten_errors
+from contracts.messages import LEVELS
+from services.common.errors import BadRequest
+
+ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
+SENIORITY = ("junior", "regular", "senior", "lead")
+PICKS = ("round_robin", "least_loaded")
+DEFAULT_WEIGHTS = {"P1": 8, "P2": 4, "P3": 2, "P4": 1}
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class TeamSchema(_Strict):
+    id = fields.String(required=True, validate=ID)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    lead = fields.String(load_default=None, validate=ID)
+    calendar = fields.String(load_default=None, validate=validate.Length(max=64))
+
+
+class AgentSchema(_Strict):
+    id = fields.String(required=True, validate=ID)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    teams = fields.List(fields.String(validate=ID), required=True, validate=validate.Length(min=1))
+    skills = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
+    seniority = fields.String(load_default="regular", validate=validate.OneOf(SENIORITY))
+    on_shift = fields.Boolean(load_default=True)
+
+
+class StrategySchema(_Strict):
+    id = fields.String(required=True, validate=ID)
+    team = fields.String(required=True, validate=ID)
+    pick = fields.String(required=True, validate=validate.OneOf(PICKS))
+    match_touchpoint = fields.Boolean(load_default=False)
+    vip_to_senior = fields.Boolean(load_default=False)
+    vip_tiers = fields.List(fields.String(), load_default=lambda: ["vip"])
+    min_seniority = fields.String(load_default="senior", validate=validate.OneOf(SENIORITY))
+    level_weights = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(LEVELS)),
+        values=fields.Integer(validate=validate.Range(min=0, max=1000)),
+        load_default=lambda: dict(DEFAULT_WEIGHTS),
+    )
+
+
+class DirectorySchema(_Strict):
+    teams = fields.List(fields.Nested(TeamSchema), required=True)
+    agents = fields.List(fields.Nested(AgentSchema), required=True)
+    strategies = fields.List(fields.Nested(StrategySchema), load_default=list)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _references(self, data, **_):
+        errors: dict[str, list[str]] = {}
+        teams = [t.get("id") for t in data.get("teams") or []]
+        agents = [a.get("id") for a in data.get("agents") or []]
+        for name, ids in (
+            ("teams", teams),
+            ("agents", agents),
+            ("strategies", [s.get("id") for s in data.get("strategies") or []]),
+        ):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                errors[f"{name}.id"] = [f"duplicate ids: {', '.join(dupes)}"]
+        for i, agent in enumerate(data.get("agents") or []):
+            unknown = [t for t in agent.get("teams") or [] if t not in teams]
+            if unknown:
+                errors[f"agents.{i}.teams"] = [f"unknown teams: {', '.join(unknown)}"]
+        for i, team in enumerate(data.get("teams") or []):
+            if team.get("lead") and team["lead"] not in agents:
+                errors[f"teams.{i}.lead"] = [f"unknown agent: {team['lead']}"]
+        for i, strategy in enumerate(data.get("strategies") or []):
+            if strategy.get("team") and strategy["team"] not in teams:
+                errors[f"strategies.{i}.team"] = [f"unknown team: {strategy['team']}"]
+        if errors:
+            raise ValidationError(errors)
+
+
+def load_directory(document) -> dict:
+    """Validate an agents/teams/strategies document; BadRequest names each bad field."""
+    if not isinstance(document, dict):
+        raise BadRequest("_schema: an agents file is {teams: [...], agents: [...], strategies: [...]}")
+    try:
+        return DirectorySchema().load(document)
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages)) from None
+
+
+@dataclass
+class Choice:
+    """The candidates a strategy leaves, and why (kept in the audit trail)."""
+
+    pool: list[dict]
+    why: list[str] = field(default_factory=list)
+
+
+def candidates(strategy: dict, agents: list[dict], case: dict) -> Choice:
+    team = strategy["team"]
+    members = [a for a in agents if team in a["teams"]]
+    pool = [a for a in members if a["on_shift"]]
+    choice = Choice(pool, [f"{len(pool)} of {len(members)} {team} agents on shift"])
+    touchpoint = (case.get("event") or {}).get("touchpoint")
+    if strategy["match_touchpoint"] and touchpoint:
+        _narrow(choice, [a for a in choice.pool if touchpoint in a["skills"]], f"skilled in {touchpoint}")
+    tier = (case.get("customer") or {}).get("tier")
+    if strategy["vip_to_senior"] and tier in strategy["vip_tiers"]:
+        floor = SENIORITY.index(strategy["min_seniority"])
+        senior = [a for a in choice.pool if SENIORITY.index(a["seniority"]) >= floor]
+        _narrow(choice, senior, f"{strategy['min_seniority']} or above for {tier} customer")
+    choice.pool.sort(key=lambda a: a["id"])
+    return choice
+
+
+def _narrow(choice: Choice, narrower: list[dict], what: str) -> None:
+    if narrower:
+        choice.pool = narrower
+        choice.why.append(f"{len(narrower)} {what}")
+    else:
+        choice.why.append(f"nobody {what}; kept {len(choice.pool)}")
+
+
+def weight(strategy: dict | None, level: str) -> int:
+    weights = (strategy or {}).get("level_weights") or DEFAULT_WEIGHTS
+    return int(weights.get(level, DEFAULT_WEIGHTS[level]))
+
+
+def round_robin_pick(pool: list[dict], turn: int) -> dict:
+    return pool[turn % len(pool)]
+
+
+def least_loaded_pick(pool: list[dict], loads: dict[str, int]) -> dict:
+    return min(pool, key=lambda a: (loads.get(a["id"], 0), a["id"]))

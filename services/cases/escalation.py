@@ -1,0 +1,160 @@
+"""Multi-level escalation as data: policies, snapshots, due steps. Pure code.
+
+A policy gives each alert level an ordered chain of steps, each ``after_minutes``
+from the start of a round (the case opening, or the previous round's end)::
+
+    P1:
+      stop_on: acknowledge          # or resolve
+      repeat: 2                     # run the whole chain up to 1 + 2 times
+      steps:
+        - {after_minutes: 15, notify: owner}
+        - {after_minutes: 30, notify: team_lead}
+        - {after_minutes: 60, notify: department_head}
+        - {after_minutes: 90, notify: on_call, group: duty-managers}
+
+**Design.** A case snapshots its level's chain when it opens (an edited policy
+never changes an escalation in flight; ``apply_to_open_cases`` re-snapshots
+explicitly). Each step of the current round is a document in ``escalation_steps``
+with its due time as an epoch number; the service's ``@timer`` sweep claims due
+steps one at a time with ``find_one_and_update`` (pending → claimed, with a lease),
+fires them, and marks them fired. A step claimed by a worker that died is claimed
+again once its lease expires, and the notification id is the step's id, which
+notify deduplicates, so a restart loses no step and two replicas never deliver
+one twice. The last step of a round schedules the next round until ``repeat`` is
+used up. Acknowledging (or resolving, per ``stop_on``) cancels pending steps,
+and the sweep checks the case's current state before firing (the message shows
+the case as it is now). Outside the case's business hours a step waits for the
+next working minute, except on P1.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from contracts.base import flatten_errors
+from contracts.messages import LEVELS
+from services.common.errors import BadRequest
+
+TARGETS = ("owner", "team_lead", "department_head", "on_call")
+STOP_ON = ("acknowledge", "resolve")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class StepSchema(_Strict):
+    after_minutes = fields.Float(required=True, validate=validate.Range(min=0, max=525_600))
+    notify = fields.String(required=True, validate=validate.OneOf(TARGETS))
+    group = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+
+
+class ChainSchema(_Strict):
+    stop_on = fields.String(load_default="acknowledge", validate=validate.OneOf(STOP_ON))
+    repeat = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10))
+    steps = fields.List(fields.Nested(StepSchema), required=True, validate=validate.Length(min=1, max=20))
+
+
+class EscalationPolicySchema(_Strict):
+    id = fields.String(load_default="default", validate=validate.Length(min=1, max=64))
+    department_head = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+    levels = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(LEVELS)), values=fields.Nested(ChainSchema)
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def _reachable(self, data, **_):
+        errors: dict[str, list[str]] = {}
+        for level, chain in (data.get("levels") or {}).items():
+            steps = chain["steps"]
+            for i, step in enumerate(steps):
+                where = f"levels.{level}.steps.{i}"
+                if i and step["after_minutes"] < steps[i - 1]["after_minutes"]:
+                    errors[f"{where}.after_minutes"] = [
+                        f"can never be reached in order: {step['after_minutes']} min comes before "
+                        f"step {i - 1} at {steps[i - 1]['after_minutes']} min"
+                    ]
+                if step["notify"] == "on_call" and not step.get("group"):
+                    errors[f"{where}.group"] = ["on_call needs the group to notify"]
+                if step["notify"] == "department_head" and not data.get("department_head"):
+                    errors[f"{where}.notify"] = ["no department_head is configured"]
+            if chain["repeat"] and steps[-1]["after_minutes"] == 0:
+                errors[f"levels.{level}.repeat"] = ["a repeating chain needs its last step after 0 minutes"]
+        if errors:
+            raise ValidationError(errors)
+
+
+def load_policy(document) -> dict:
+    if not isinstance(document, dict):
+        raise BadRequest("_schema: an escalation policy is {department_head, levels: {P1: {steps: [...]}}}")
+    try:
+        return EscalationPolicySchema().load(document)
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages)) from None
+
+
+def snapshot(policy: dict, version: int, level: str) -> dict | None:
+    """What a case keeps of the policy (None: its level does not escalate)."""
+    chain = (policy.get("levels") or {}).get(level)
+    if not chain:
+        return None
+    return {
+        "policy_id": policy["id"],
+        "version": version,
+        "department_head": policy.get("department_head"),
+        **chain,
+    }
+
+
+def round_steps(tag: str, case_id: str, snap: dict, round_no: int, start_epoch: float) -> list[dict]:
+    """The due-step documents of one round, due ``after_minutes`` after ``start_epoch``.
+
+    ``tag`` names the escalation run (case and reopen count); with the policy
+    version, round and index it makes each step's id, and so its notification id.
+    """
+    steps = snap["steps"]
+    return [
+        {
+            "_id": f"{tag}:esc:v{snap['version']}:r{round_no}:s{i}",
+            "case_id": case_id,
+            "round": round_no,
+            "index": i,
+            "last_of_round": i == len(steps) - 1,
+            "step": step,
+            "due_epoch": start_epoch + step["after_minutes"] * 60,
+            "state": "pending",
+            "lease_until": 0.0,
+            "claimed_by": "",
+        }
+        for i, step in enumerate(steps)
+    ]
+
+
+def stops(snap: dict | None, action: str) -> bool:
+    """Does ``action`` end the case's escalation?"""
+    if not snap:
+        return False
+    if action in ("resolve", "close"):
+        return True
+    return snap["stop_on"] == "acknowledge" and action in ("acknowledge", "start")
+
+
+def still_escalating(case: dict) -> bool:
+    """Checked when a step is about to fire: the case as it is now."""
+    snap = case.get("escalation")
+    if not snap or case["status"] in ("resolved", "closed"):
+        return False
+    return not (snap["stop_on"] == "acknowledge" and case.get("acknowledged"))
+
+
+def recipient(step: dict, case: dict, snap: dict, team_lead: str | None) -> dict | None:
+    """Whom a step notifies; None when the target cannot be resolved (audited)."""
+    target = step["notify"]
+    if target == "owner":
+        return case.get("assignee")
+    if target == "team_lead":
+        return {"kind": "person", "id": team_lead} if team_lead else None
+    if target == "department_head":
+        return {"kind": "person", "id": snap["department_head"]}
+    return {"kind": "team", "id": step["group"]}

@@ -1,0 +1,72 @@
+"""Validation of the cases service's RPC requests (errors name the field)."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from contracts.base import bounded_str, flatten_errors
+from contracts.messages import OwnerRef
+from services.common import settings
+from services.common.errors import BadRequest
+
+VISIBILITIES = ("internal", "customer")
+
+
+def root_causes() -> list[str]:
+    return [c.strip() for c in str(settings.get("CASE_ROOT_CAUSES")).split(",") if c.strip()]
+
+
+class _Request(Schema):
+    class Meta:
+        unknown = RAISE
+
+    case_id = bounded_str(128, required=True)
+    by = bounded_str(128, required=True, metadata={"description": "who acts (agent id)"})
+    reason = bounded_str(2000, allow_none=True, load_default=None)
+
+
+class ActionRequest(_Request):
+    """acknowledge, start, pending_customer, resume, close."""
+
+
+class ReopenRequest(_Request):
+    reason = bounded_str(2000, required=True)
+
+
+class AssignRequest(_Request):
+    assignee = fields.Nested(OwnerRef, required=True)
+
+
+class ReassignRequest(AssignRequest):
+    reason = bounded_str(2000, required=True, metadata={"description": "handoff reason"})
+
+
+class CollaboratorRequest(_Request):
+    person = bounded_str(128, required=True)
+    role = bounded_str(64, required=True, metadata={"description": "e.g. logistics, billing, legal"})
+
+
+class CommentRequest(_Request):
+    text = bounded_str(10_000, required=True)
+    visibility = fields.String(required=True, validate=validate.OneOf(VISIBILITIES))
+    comment_id = bounded_str(
+        128, allow_none=True, load_default=None, metadata={"description": "idempotency key"}
+    )
+
+
+class ResolveRequest(_Request):
+    root_cause = fields.String(required=True)
+    first_contact_resolution = fields.Boolean(required=True)
+    summary = bounded_str(2000, allow_none=True, load_default=None)
+
+
+def load(schema: type[Schema], request) -> dict:
+    if not isinstance(request, dict):
+        raise BadRequest("request: must be an object")
+    try:
+        data = schema().load(request)
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages)) from None
+    if schema is ResolveRequest and data["root_cause"] not in root_causes():
+        raise BadRequest(f"root_cause: must be one of {', '.join(root_causes())}")
+    return data

@@ -1,0 +1,111 @@
+"""The case store on the real MongoDB: one open case per key under concurrency,
+revision-conditional transitions."""
+
+from datetime import UTC, datetime, timedelta
+
+import eventlet
+
+from services.cases.lifecycle import InvalidTransition, open_key
+from services.cases.store import CaseStore
+
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+def alert(n, customer="C1", rule="r1"):
+    return {
+        "alert_id": f"AL-{customer}-{rule}-{n}",
+        "level": "P2",
+        "rule": {"id": rule, "version": 1, "name": "rule"},
+        "owner": {"kind": "person", "id": "li.na"},
+        "channels": ["email"],
+        "customer": {"id": customer, "name": "张三"},
+        "event": {"source": "app", "event_id": f"e{n}", "channel": "app", "occurred_at": NOW},
+        "trace": [],
+    }
+
+
+def test_concurrent_alerts_for_one_customer_and_topic_open_one_case(db):
+    store = CaseStore(db)
+    store.ensure_indexes()
+    alerts = [alert(n) for n in range(12)] + [alert(n, customer="C2") for n in range(4)]
+    pool = eventlet.GreenPool(16)
+    results = list(pool.imap(lambda a: store.intake(a, open_key(a), NOW, 3600), alerts))
+    outcomes = sorted(o for o, _ in results)
+    assert outcomes.count("opened") == 2 and outcomes.count("attached") == 14
+    cases = {c["customer"]["id"]: c for c in db.cases.find()}
+    assert set(cases) == {"C1", "C2"}
+    assert len(cases["C1"]["alerts"]) == 12 and len(cases["C2"]["alerts"]) == 4
+    assert db.case_audit.count_documents({"action": "alert_attached"}) == 14
+
+
+def test_intake_is_idempotent_for_a_redelivered_alert(db):
+    store = CaseStore(db)
+    store.ensure_indexes()
+    a = alert(1)
+    assert store.intake(a, open_key(a), NOW, 3600)[0] == "opened"
+    assert store.intake(a, open_key(a), NOW, 3600)[0] == "opened"
+    b = alert(2)
+    store.intake(b, open_key(b), NOW, 3600)
+    store.intake(b, open_key(b), NOW, 3600)
+    assert db.cases.count_documents({}) == 1
+    assert db.case_audit.count_documents({"action": "alert_attached"}) == 1
+
+
+def test_concurrent_transitions_from_one_state_let_exactly_one_win(db):
+    store = CaseStore(db)
+    store.ensure_indexes()
+    a = alert(1)
+    _, case = store.intake(a, open_key(a), NOW, 3600)
+    store.transition(case["_id"], "assign", by="x", why="", now=NOW)
+    store.transition(case["_id"], "start", by="x", why="", now=NOW)
+
+    def resolve_then_close(n):
+        try:
+            store.transition(case["_id"], "resolve", by=f"agent{n}", why="", now=NOW)
+            return "won"
+        except InvalidTransition:
+            return "rejected"
+
+    results = list(eventlet.GreenPool(10).imap(resolve_then_close, range(10)))
+    assert results.count("won") == 1 and results.count("rejected") == 9
+    assert db.case_audit.count_documents({"action": "resolved"}) == 1
+    assert store.get_case(case["_id"])["rev"] == 3
+
+
+def test_a_resolved_key_reopens_inside_the_window_and_is_taken_over_after_it(db):
+    store = CaseStore(db)
+    store.ensure_indexes()
+    a = alert(1)
+    _, case = store.intake(a, open_key(a), NOW, 3600)
+    store.transition(case["_id"], "assign", by="x", why="", now=NOW)
+    _, after = store.transition(case["_id"], "resolve", by="x", why="", now=NOW)
+    store.sync_key(after, NOW)
+    b = alert(2)
+    outcome, same = store.intake(b, open_key(b), NOW + timedelta(minutes=59), 3600)
+    assert outcome == "reopen" and same["_id"] == case["_id"]
+    c = alert(3)
+    outcome, new = store.intake(c, open_key(c), NOW + timedelta(minutes=61), 3600)
+    assert outcome == "opened" and new["_id"] != case["_id"]
+    assert db.open_keys.find_one({"_id": open_key(a)})["case_id"] == new["_id"]
+
+
+POOL = [{"id": "a"}, {"id": "b"}, {"id": "c"}, {"id": "d"}]
+
+
+def test_round_robin_turns_are_atomic_under_green_threads(db):
+    store = CaseStore(db)
+    turns = list(eventlet.GreenPool(20).imap(lambda _: store.next_turn("rr"), range(40)))
+    assert sorted(turns) == list(range(40))
+
+
+def test_least_loaded_charges_are_atomic_under_green_threads(db):
+    from services.cases.assignment import least_loaded_pick
+
+    store = CaseStore(db)
+    picks = list(
+        eventlet.GreenPool(20).imap(
+            lambda _: store.charge_least_loaded(POOL, 3, least_loaded_pick)["id"], range(40)
+        )
+    )
+    assert {a: picks.count(a) for a in "abcd"} == {"a": 10, "b": 10, "c": 10, "d": 10}
+    assert store.loads(["a", "b", "c", "d"]) == {"a": 30, "b": 30, "c": 30, "d": 30}
