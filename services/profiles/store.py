@@ -54,8 +54,9 @@ MAX_ALIAS_HOPS = 16
 ERASED = "[erased 已删除]"
 
 
-class MergeRejected(BadRequest):
-    """A merge that would lose or loop data (cycles, already merged elsewhere)."""
+# A merge that would loop or split history is the caller's mistake: a plain
+# BadRequest, so RPC clients (cxctl) report it by field like any bad argument.
+MergeRejected = BadRequest
 
 
 class ProfileStore(Store):
@@ -379,6 +380,8 @@ class ProfileStore(Store):
         self.recount(survivor)
         if old is not None:
             self.db.profiles.delete_one({"_id": merged})
+        if self.is_erased(survivor):  # the merged id's personal data must not revive an erased survivor
+            self.scrub(survivor)
         return moved
 
     def _carry_profile(self, survivor: str, old: dict) -> None:

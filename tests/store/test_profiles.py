@@ -351,3 +351,12 @@ def test_erase_removes_personal_data_everywhere_and_later_events_stay_anonymous(
         "request_ref": "DSR-7",
         "at": NOW,
     }
+
+
+def test_merging_into_an_erased_survivor_brings_no_personal_data(profiles):
+    seed_two(profiles)
+    profiles.erase("A", by="dpo", request_ref="DSR-8", now=NOW)
+    profiles.merge("A", "B", by="li.na", reason="same person", now=NOW)
+    dump = repr(profiles.export("A"))
+    assert "王芳" not in dump and "w@x.cn" not in dump
+    assert profiles.get_profile("A")["feedback_count"] == 3
