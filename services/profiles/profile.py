@@ -152,6 +152,16 @@ def open_case_entry(case_id: str, status: str, level: str, title: str | None, op
     return {"case_id": case_id, "status": status, "level": level, "title": title, "opened_at": opened_at}
 
 
+def only(customer_id: str, guard: dict) -> dict:
+    """Filter: this one profile, if ``guard`` holds.
+
+    ``$and`` rather than ``{"_id": ..., "$or": ...}``: on the embedded server an
+    update whose filter has a top-level ``$or`` beside ``_id`` ignores the
+    ``_id`` and updates the first document the ``$or`` matches (docs/store.md).
+    """
+    return {"$and": [{"_id": customer_id}, guard]}
+
+
 def if_newer(field: str, at: datetime, *, strictly: bool = False) -> dict:
     """Filter: ``field`` (a datetime) is unset or not newer than ``at``."""
     return {"$or": [{field: {"$lt" if strictly else "$lte": at}}, {field: {"$exists": False}}]}

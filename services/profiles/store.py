@@ -43,6 +43,7 @@ from services.profiles.profile import (
     normalise_email,
     normalise_name,
     normalise_phone,
+    only,
     open_case_entry,
     safe_key,
     timeline_entry,
@@ -147,7 +148,7 @@ class ProfileStore(Store):
         raise RuntimeError(f"customer {customer_id} keeps being merged; giving up")
 
     def _guarded_set(self, customer_id: str, guard_field: str, at: datetime, values: dict) -> None:
-        self.db.profiles.update_one({"_id": customer_id, **if_newer(guard_field, at)}, {"$set": values})
+        self.db.profiles.update_one(only(customer_id, if_newer(guard_field, at)), {"$set": values})
 
     # -- feedback ----------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class ProfileStore(Store):
             customer_id, f"channel_last.{channel}.at", last["at"], {f"channel_last.{channel}": last}
         )
         self.db.profiles.update_one(
-            {"_id": customer_id, **if_older("first_contact.at", first["at"])},
+            only(customer_id, if_older("first_contact.at", first["at"])),
             {"$set": {"first_contact": first}},
         )
 
@@ -204,7 +205,10 @@ class ProfileStore(Store):
             entry = {
                 "_id": f"alert:{alert['alert_id']}",
                 "customer_id": customer_id,
-                "at": alert["raised_at"],
+                # placed at the feedback it is about, so the journey reads in the
+                # customer's order even when a stream is replayed days later
+                "at": alert["event"]["occurred_at"],
+                "raised_at": alert["raised_at"],
                 "kind": "alert",
                 "alert_id": alert["alert_id"],
                 "level": alert["level"],
@@ -294,9 +298,7 @@ class ProfileStore(Store):
             update["$unset"] = {f"open_cases.{key}": ""}
         else:
             update["$set"][f"open_cases.{key}"] = open_entry
-        self.db.profiles.update_one(
-            {"_id": customer_id, **if_newer(f"case_state.{key}.at", state["at"])}, update
-        )
+        self.db.profiles.update_one(only(customer_id, if_newer(f"case_state.{key}.at", state["at"])), update)
 
     # -- identity merge -----------------------------------------------------------------
 

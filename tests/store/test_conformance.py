@@ -250,3 +250,13 @@ def test_booleans_inside_subdocuments_stay_booleans(db):
     db.p.update_one({"_id": 1}, {"$set": {"sub": {"flag": True}}})
     doc = db.p.find_one({"_id": 1})
     assert doc["flag"] is True and doc["sub"]["flag"] is True
+
+
+def test_guarded_update_changes_only_the_named_document(db):
+    """Profiles: every timestamp guard (latest wins) is ``$and: [{_id}, {$or: [...]}]``."""
+    db.p.insert_many([{"_id": f"C{i}"} for i in range(4)])
+    guard = {"$or": [{"x.at": {"$lte": T1}}, {"x.at": {"$exists": False}}]}
+    assert db.p.update_one({"$and": [{"_id": "C2"}, guard]}, {"$set": {"x": {"at": T1}}}).matched_count == 1
+    assert [d["_id"] for d in db.p.find({"x": {"$exists": True}})] == ["C2"]
+    older = {"$or": [{"x.at": {"$lte": T1 - timedelta(hours=1)}}, {"x.at": {"$exists": False}}]}
+    assert db.p.update_one({"$and": [{"_id": "C2"}, older]}, {"$set": {"x": {"at": T1}}}).matched_count == 0

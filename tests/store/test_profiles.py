@@ -43,6 +43,7 @@ def alert(n, customer="C1", rule="detractor", days_ago=1.0):
         "level": "P2",
         "rule": {"id": rule, "version": 1, "name": "NPS 贬损者"},
         "customer": {"id": customer},
+        "event": {"occurred_at": NOW - timedelta(days=days_ago + 0.01)},
     }
 
 
@@ -360,3 +361,20 @@ def test_merging_into_an_erased_survivor_brings_no_personal_data(profiles):
     dump = repr(profiles.export("A"))
     assert "王芳" not in dump and "w@x.cn" not in dump
     assert profiles.get_profile("A")["feedback_count"] == 3
+
+
+def test_guarded_fields_of_many_customers_stay_on_their_own_profiles(profiles):
+    """The sample stream found guarded updates landing on the wrong profile; never again."""
+    for n in range(6):
+        cid, channel = f"M{n % 3}", ("app", "web")[n % 2]
+        profiles.record_feedback(feedback(n, cid, channel, days_ago=n, who={"name": f"n{cid}"}))
+        profiles.record_case_opened(case_opened(f"K{n}", cid, days_ago=n))
+    for cid in ("M0", "M1", "M2"):
+        p = profiles.get_profile(cid)
+        mine = [e for e in profiles.export(cid)["timeline"] if e["kind"] == "feedback"]
+        assert p["identity"]["name"] == f"n{cid}"
+        assert set(p["channel_last"]) == {e["channel"] for e in mine}
+        assert p["last_contact"]["event_id"] == max(mine, key=lambda e: e["at"])["event_id"]
+        assert sorted(c["case_id"] for c in p["open_cases"]) == [
+            f"K{n}" for n in range(6) if f"M{n % 3}" == cid
+        ]
