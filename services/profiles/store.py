@@ -157,7 +157,7 @@ class ProfileStore(Store):
             self._apply_feedback(customer_id, without_pii(event) if erased else event)
 
         customer_id = self._write_for(event["customer"]["id"], write)
-        return self.db.profiles.find_one({"_id": customer_id})
+        return self.db.profiles.find_one({"_id": customer_id}) or {"_id": customer_id}
 
     def _apply_feedback(self, customer_id: str, event: dict) -> None:
         at = event["occurred_at"]
