@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -305,7 +306,7 @@ class ProfileStore(Store):
     @contextmanager
     def _merge_lock(self, lease_seconds: float = 60.0):
         """One merge at a time: merges are rare admin acts, and serialising them rules out cycles."""
-        token = f"{time.time()}:{id(self)}"
+        token = uuid.uuid4().hex
         deadline = time.monotonic() + lease_seconds
         while True:
             now = time.time()

@@ -211,6 +211,21 @@ def test_merge_is_idempotent_and_finishes_after_a_crash_part_way(profiles):
     assert len(profiles.export("A")["audit"]) == 1
 
 
+def test_a_merge_that_crashed_after_moving_the_timeline_finishes_on_retry(profiles):
+    seed_two(profiles)
+    profiles.db.aliases.insert_one({"_id": "B", "survivor": "A", "state": "moving", "by": "li.na", "at": NOW})
+    profiles.db.timeline.update_many({"customer_id": "B"}, {"$set": {"customer_id": "A"}})
+    # meanwhile an event for B arrives: the alias sends it to A
+    profiles.record_feedback(feedback(7, "B", "sms", 0.1, {"nps": 10}))
+    assert profiles.db.timeline.find_one({"_id": "feedback:load:e7"})["customer_id"] == "A"
+    assert profiles.merge("A", "B", by="li.na", reason="retry", now=NOW)["timeline_entries_moved"] == 0
+    assert profiles.db.profiles.find_one({"_id": "B"}) is None
+    p = profiles.get_profile("A")
+    assert p["feedback_count"] == 4 and p["channels"] == {"app": 1, "wechat": 2, "sms": 1}
+    assert p["identity"]["email"] == "w@x.cn" and [c["case_id"] for c in p["open_cases"]] == ["KB"]
+    assert p["latest"]["nps"]["value"] == 10
+
+
 def test_merge_cycles_and_conflicts_are_rejected(profiles):
     seed_two(profiles)
     profiles.record_feedback(feedback(5, "C"))
