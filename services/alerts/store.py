@@ -32,7 +32,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.base import utcnow
 from services.alerts.engine import deadline_id
 from services.common.errors import Conflict
-from services.common.mongo import Inbox, Store
+from services.common.mongo import Inbox, Store, all_of
 
 DEADLINE_LEASE_SECONDS = 60.0
 
@@ -343,13 +343,15 @@ class AlertStore(Store):
         lease = {"$set": {"state": "firing", "lease_until": time.time() + DEADLINE_LEASE_SECONDS}}
         for _ in range(limit):
             doc = self.db.deadlines.find_one_and_update(
-                {
-                    "due": {"$lte": now},
-                    "$or": [
-                        {"state": "waiting"},
-                        {"state": "firing", "lease_until": {"$lt": time.time()}},
-                    ],
-                },
+                all_of(
+                    {"due": {"$lte": now}},
+                    {
+                        "$or": [
+                            {"state": "waiting"},
+                            {"state": "firing", "lease_until": {"$lt": time.time()}},
+                        ]
+                    },
+                ),
                 lease,
                 sort=[("due", ASCENDING)],
                 return_document=ReturnDocument.AFTER,

@@ -26,7 +26,7 @@ from services.cases.lifecycle import (
     slot,
 )
 from services.common.errors import BadRequest, NotFound
-from services.common.mongo import Inbox, Store
+from services.common.mongo import Inbox, Store, all_of
 
 CAS_ATTEMPTS = 20
 
@@ -514,8 +514,9 @@ class CaseStore(Store):
         now: datetime | None = None,
     ) -> list[dict]:
         query: dict = {}
+        clauses: list[dict] = []
         if breach:
-            query.update(breach_query(breach, (now or datetime.now().astimezone()).timestamp()))
+            clauses.append(breach_query(breach, (now or datetime.now().astimezone()).timestamp()))
         if status:
             query["status"] = status
         if assignee:
@@ -525,7 +526,7 @@ class CaseStore(Store):
         if customer:
             query["customer.id"] = customer
         cursor = (
-            self.db.cases.find(query)
+            self.db.cases.find(all_of(query, *clauses))
             .sort([("level", ASCENDING), ("opened_at", DESCENDING)])
             .skip(skip)
             .limit(limit)

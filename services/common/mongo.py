@@ -205,6 +205,18 @@ class Inbox:
         self.done(message)
 
 
+def all_of(*filters: dict) -> dict:
+    """Combine filters so each keeps its own meaning: ``{"$and": [...]}``.
+
+    Never put ``$or`` beside other keys in one filter: nx-27017 evaluates
+    ``{"a": 1, "$or": [x, y]}`` as ``(a = 1 AND x) OR y`` (docs/store.md).
+    """
+    parts = [f for f in filters if f]
+    if not parts:
+        return {}
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
 def handled_once(inbox: str = "inbox"):
     """Run a message handler at most once per message key (see Inbox).
 

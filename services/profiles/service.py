@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from marshmallow import Schema, ValidationError
 from nameko.rpc import rpc
 
-from contracts.base import utcnow
-from services.common.errors import NotFound
+from contracts import profiles_api as api
+from contracts.base import flatten_errors, utcnow
+from services.common.errors import BadRequest, NotFound
 from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
 from services.common.mongo import MongoStore, handled_once, jsonable
 from services.profiles.profile import feedback_key
 from services.profiles.store import ProfileStore
+
+
+def load(schema: type[Schema], **arguments) -> dict:
+    """Validate RPC arguments; a bad one becomes a BadRequest naming the field."""
+    try:
+        data = schema().load({k: v for k, v in arguments.items() if v is not None})
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages)) from None
+    if "now" in data and data["now"] is None:
+        data["now"] = utcnow()
+    return data
 
 
 class ProfilesService:
@@ -46,12 +59,92 @@ class ProfilesService:
         """List the case among the customer's open cases."""
         self.store.record_case_opened(case)
 
-    @rpc(expected_exceptions=NotFound)
-    def get_profile(self, customer_id: str, timeline_limit: int = 50) -> dict:
-        profile = self.store.get_profile(customer_id, min(int(timeline_limit), 500))
+    @contract_event_handler("cases", "case_status_changed")
+    @handled_once("status_inbox")
+    def handle_case_status_changed(self, change: dict) -> None:
+        """A case milestone: timeline entry; resolved/closed leave the open list, reopened return."""
+        self.store.record_case_status(change)
+
+    # -- queries -------------------------------------------------------------------
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def get_profile(
+        self, customer_id: str, timeline_limit: int = 50, timeline_skip: int = 0, now: str | None = None
+    ) -> dict:
+        """Profile with rolling scores as of ``now`` and one page of the timeline (newest first)."""
+        args = load(
+            api.ShowProfile,
+            customer_id=customer_id,
+            timeline_limit=timeline_limit,
+            timeline_skip=timeline_skip,
+            now=now,
+        )
+        profile = self.store.get_profile(
+            args["customer_id"], args["timeline_limit"], now=args["now"], timeline_skip=args["timeline_skip"]
+        )
         if profile is None:
             raise NotFound(f"no profile for customer {customer_id}")
         return jsonable(profile)
+
+    @rpc(expected_exceptions=BadRequest)
+    def search_profiles(
+        self, name=None, phone=None, email=None, limit: int = 20, skip: int = 0
+    ) -> list[dict]:
+        """Profiles matching every given key; phone and email are normalised, name is a substring."""
+        args = load(api.Search, name=name, phone=phone, email=email, limit=limit, skip=skip)
+        return jsonable(self.store.search(**args))
+
+    @rpc(expected_exceptions=BadRequest)
+    def list_segment(
+        self, segment: str, limit: int = 50, skip: int = 0, tier=None, drop=None, days=None, now=None
+    ) -> list[dict]:
+        """Customers in a segment: detractors_with_open_case, nps_drop (tier, drop), no_contact (days)."""
+        a = load(
+            api.Segment, segment=segment, limit=limit, skip=skip, tier=tier, drop=drop, days=days, now=now
+        )
+        if a["segment"] == "detractors_with_open_case":
+            rows = self.store.segment_detractors_with_open_case(a["limit"], a["skip"])
+        elif a["segment"] == "nps_drop":
+            rows = self.store.segment_nps_drop(a["tier"], a["drop"], a["now"], a["limit"], a["skip"])
+        else:
+            rows = self.store.segment_no_contact(a["days"], a["now"], a["limit"], a["skip"])
+        return jsonable(rows)
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def contact_fatigue(self, customer_id: str, days: int = 30, limit=None, now=None) -> dict:
+        """How often the customer was in touch (feedback, surveys) in the last ``days`` days.
+
+        With ``limit``, ``fatigued`` says whether contacting them again would exceed it.
+        """
+        a = load(api.Fatigue, customer_id=customer_id, days=days, limit=limit, now=now)
+        out = self.store.contact_fatigue(a["customer_id"], a["days"], a["now"])
+        out["limit"] = a["limit"]
+        out["fatigued"] = None if a["limit"] is None else out["contacts"] >= a["limit"]
+        return jsonable(out)
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def export_customer(self, customer_id: str) -> dict:
+        """Everything kept about one customer: profile, timeline, aliases, audit (data-subject request)."""
+        args = load(api.ShowProfile, customer_id=customer_id)
+        return jsonable(self.store.export(args["customer_id"]))
+
+    # -- admin acts -------------------------------------------------------------------
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def merge_customers(self, survivor: str, merged: str, by: str, reason: str, now=None) -> dict:
+        """Merge ``merged`` into ``survivor`` (same person, two ids); idempotent, retry-safe."""
+        a = load(api.Merge, survivor=survivor, merged=merged, by=by, reason=reason, now=now)
+        return jsonable(
+            self.store.merge(a["survivor"], a["merged"], by=a["by"], reason=a["reason"], now=a["now"])
+        )
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def erase_customer(self, customer_id: str, by: str, request_ref: str, now=None) -> dict:
+        """Erase one customer's personal data everywhere this service keeps it (audited)."""
+        a = load(api.Erase, customer_id=customer_id, by=by, request_ref=request_ref, now=now)
+        return jsonable(
+            self.store.erase(a["customer_id"], by=a["by"], request_ref=a["request_ref"], now=a["now"])
+        )
 
     @rpc
     def stats(self) -> dict:

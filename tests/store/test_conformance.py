@@ -196,3 +196,80 @@ def test_concurrent_claims_never_double_claim(db):
         pool.spawn(worker, n)
     pool.waitall()
     assert sorted(claimed) == list(range(60))
+
+
+def test_guarded_set_and_unset_of_keyed_subdocuments_in_one_update(db):
+    """Profiles: a case's newest status wins and (un)lists it in ``open_cases``, atomically."""
+    db.p.insert_one({"_id": "C1"})
+
+    def apply(at, status, open_entry):
+        update = {"$set": {"case_state.K1": {"status": status, "at": at}}}
+        if open_entry:
+            update["$set"]["open_cases.K1"] = open_entry
+        else:
+            update["$unset"] = {"open_cases.K1": ""}
+        guard = {"$or": [{"case_state.K1.at": {"$lte": at}}, {"case_state.K1.at": {"$exists": False}}]}
+        return db.p.update_one({"_id": "C1", **guard}, update).matched_count
+
+    assert apply(T2, "closed", None) == 1
+    assert apply(T1, "open", {"level": "P2"}) == 0  # older: ignored
+    doc = db.p.find_one({"_id": "C1"})
+    assert doc["case_state"]["K1"]["status"] == "closed" and "K1" not in doc.get("open_cases", {})
+    assert isinstance(doc["case_state"]["K1"]["at"], datetime)
+    assert apply(T2 + timedelta(hours=1), "reopened", {"level": "P2", "flag": True}) == 1
+    assert db.p.find_one({"_id": "C1"})["open_cases"]["K1"] == {"level": "P2", "flag": True}
+
+
+def test_update_many_moves_and_unsets_and_array_membership_queries(db):
+    """Profiles: a merge moves timeline entries; erase unsets texts; audit by customer_ids."""
+    db.t.insert_many([{"_id": i, "customer_id": "B", "text": "x", "tags": ["a"]} for i in range(3)])
+    assert db.t.update_many({"customer_id": "B"}, {"$set": {"customer_id": "A"}}).modified_count == 3
+    db.t.update_many({"customer_id": "A"}, {"$unset": {"text": "", "tags": "", "absent": ""}})
+    assert db.t.find_one({"_id": 0}) == {"_id": 0, "customer_id": "A"}
+    db.audit.insert_one({"_id": "m", "customer_ids": ["A", "B"]})
+    assert db.audit.count_documents({"customer_ids": "B"}) == 1
+
+
+def test_in_with_datetime_range_and_dotted_datetime_sort(db):
+    """Profiles: rolling-score windows, the nps_drop and no_contact segments."""
+    db.t.insert_many(
+        [
+            {"_id": i, "c": f"C{i % 3}", "at": T1 + timedelta(days=i), "last": {"at": T1 - timedelta(days=i)}}
+            for i in range(9)
+        ]
+    )
+    rows = db.t.find({"c": {"$in": ["C0", "C1"]}, "at": {"$gt": T1, "$lte": T1 + timedelta(days=6)}})
+    assert sorted(r["_id"] for r in rows) == [1, 3, 4, 6]
+    rows = db.t.find({"last.at": {"$lte": T1 - timedelta(days=5)}}).sort([("last.at", ASCENDING)]).limit(2)
+    assert [r["_id"] for r in rows] == [8, 7]
+
+
+def test_booleans_inside_subdocuments_stay_booleans(db):
+    """Profiles keep flags inside inserted documents or subdocuments (see docs/store.md)."""
+    db.p.insert_one({"_id": 1, "flag": True})
+    db.p.update_one({"_id": 1}, {"$set": {"sub": {"flag": True}}})
+    doc = db.p.find_one({"_id": 1})
+    assert doc["flag"] is True and doc["sub"]["flag"] is True
+
+
+def test_guarded_update_changes_only_the_named_document(db):
+    """Profiles: every timestamp guard (latest wins) is ``$and: [{_id}, {$or: [...]}]``."""
+    db.p.insert_many([{"_id": f"C{i}"} for i in range(4)])
+    guard = {"$or": [{"x.at": {"$lte": T1}}, {"x.at": {"$exists": False}}]}
+    assert db.p.update_one({"$and": [{"_id": "C2"}, guard]}, {"$set": {"x": {"at": T1}}}).matched_count == 1
+    assert [d["_id"] for d in db.p.find({"x": {"$exists": True}})] == ["C2"]
+    older = {"$or": [{"x.at": {"$lte": T1 - timedelta(hours=1)}}, {"x.at": {"$exists": False}}]}
+    assert db.p.update_one({"$and": [{"_id": "C2"}, older]}, {"$set": {"x": {"at": T1}}}).matched_count == 0
+
+
+def test_or_beside_other_keys_is_always_wrapped_in_and(db):
+    """all_of(): nx-27017 reads {"_id": x, "$or": [a, b]} as (_id = x AND a) OR b."""
+    from services.common.mongo import all_of
+
+    db.p.insert_many([{"_id": "A"}, {"_id": "B"}, {"_id": "C", "state": "done", "due": 1}])
+    guard = {"$or": [{"last.at": {"$lte": T1}}, {"last.at": {"$exists": False}}]}
+    db.p.update_one(all_of({"_id": "B"}, guard), {"$set": {"last": {"at": T1}}})
+    assert [d["_id"] for d in db.p.find({"last": {"$exists": True}})] == ["B"]
+    due = all_of({"due": {"$lte": 5}}, {"$or": [{"state": "waiting"}, {"state": {"$exists": False}}]})
+    assert list(db.p.find(due)) == []
+    assert all_of({"a": 1}) == {"a": 1} and all_of({}, {"b": 2}) == {"b": 2}

@@ -1,0 +1,77 @@
+"""Request payloads of the profiles service's RPC API (体验档案 queries and admin acts).
+
+Each RPC loads its arguments with one of these schemas, so a bad argument comes
+back as a ``BadRequest`` naming the field (``days: Must be greater than or
+equal to 1.``). ``now`` is optional everywhere: callers (tests, replays) may
+pin the clock; it defaults to the service's current time.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from contracts.base import StrictInt, bounded_str
+
+SEGMENTS = ("detractors_with_open_case", "nps_drop", "no_contact")
+
+
+class _Request(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Page(_Request):
+    limit = StrictInt(load_default=50, validate=validate.Range(min=1, max=500))
+    skip = StrictInt(load_default=0, validate=validate.Range(min=0))
+
+
+class ShowProfile(_Request):
+    customer_id = bounded_str(128, required=True)
+    timeline_limit = StrictInt(load_default=50, validate=validate.Range(min=0, max=500))
+    timeline_skip = StrictInt(load_default=0, validate=validate.Range(min=0))
+    now = fields.AwareDateTime(load_default=None, format="iso")
+
+
+class Search(Page):
+    name = bounded_str(200, load_default=None)
+    phone = bounded_str(64, load_default=None)
+    email = bounded_str(320, load_default=None)
+
+    @validates_schema
+    def _one_key(self, data, **_):
+        if not any(data.get(k) for k in ("name", "phone", "email")):
+            raise ValidationError("give at least one of name, phone, email", "name")
+
+
+class Segment(Page):
+    segment = fields.String(required=True, validate=validate.OneOf(SEGMENTS))
+    tier = bounded_str(32, load_default="vip", metadata={"description": "nps_drop: the tier to watch"})
+    drop = fields.Float(load_default=2.0, validate=validate.Range(min=0, min_inclusive=False))
+    days = StrictInt(load_default=30, validate=validate.Range(min=1, max=3650))
+    now = fields.AwareDateTime(load_default=None, format="iso")
+
+
+class Fatigue(_Request):
+    customer_id = bounded_str(128, required=True)
+    days = StrictInt(load_default=30, validate=validate.Range(min=1, max=3650))
+    limit = StrictInt(
+        load_default=None, validate=validate.Range(min=1), metadata={"description": "contacts allowed"}
+    )
+    now = fields.AwareDateTime(load_default=None, format="iso")
+
+
+class Merge(_Request):
+    survivor = bounded_str(128, required=True)
+    merged = bounded_str(128, required=True)
+    by = bounded_str(128, required=True)
+    reason = bounded_str(1000, required=True)
+    now = fields.AwareDateTime(load_default=None, format="iso")
+
+
+class Erase(_Request):
+    customer_id = bounded_str(128, required=True)
+    by = bounded_str(128, required=True)
+    request_ref = bounded_str(
+        128, required=True, metadata={"description": "the data-subject request's reference; no personal data"}
+    )
+    now = fields.AwareDateTime(load_default=None, format="iso")

@@ -1,0 +1,22 @@
+"""Text insight for timeline entries: classification, sentiment and keywords of a comment.
+
+Uses the shared Chinese/English text module (``services/common/text.py``: jieba
+segmentation with a domain dictionary and negation handling), the same analysis
+the alerts service uses for its ``category`` and ``sentiment`` facts.
+"""
+
+from __future__ import annotations
+
+from services.common.text import analyze
+
+
+def comment_insight(text: str | None) -> dict | None:
+    """``{"category", "sentiment", "keywords"}`` for a comment, or None without text."""
+    if not text or not text.strip():
+        return None
+    analysis = analyze(text)
+    return {
+        "category": analysis.category,
+        "sentiment": analysis.sentiment,
+        "keywords": list(analysis.keywords),
+    }
