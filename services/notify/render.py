@@ -1,6 +1,15 @@
 """Render notifications from jinja2 templates in a sandbox, per language.
 
-Templates live in ``templates/<language>/<kind>.<channel>.<part>.j2``. They are
+Templates live in ``templates/<language>/``; for each part the most specific
+name wins:
+
+* ``<kind>.<channel>.<part>.j2`` (one channel), then
+* ``<kind>.<format>.j2`` for the body in a channel's dialect (``md`` for
+  WeCom/DingTalk/Feishu/Teams, ``slack`` for Slack mrkdwn), or
+  ``<kind>.<part>.j2`` for ``subject``, ``txt`` and ``html``.
+
+Admin-edited templates stored in MongoDB override files of the same name
+(``overrides``). They are
 admin-editable, so they run in jinja2's immutable sandbox: no attribute access
 to Python internals, no mutation of the context. A template that fails at send
 time never drops the notification: a built-in plain message is sent instead
@@ -15,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import ChainableUndefined, FileSystemLoader, TemplateError, pass_context
+from jinja2 import ChainableUndefined, ChoiceLoader, DictLoader, FileSystemLoader, TemplateError, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from contracts.messages import LEVEL_NAMES
@@ -32,6 +41,7 @@ class Rendered:
     subject: str
     text: str
     html: str | None
+    body: str = ""  # in the channel's dialect; the plain text for email and webhook
     fallback: bool = False
     error: str | None = None
 
@@ -45,8 +55,10 @@ def language_for(preference: str | None) -> str:
 
 
 class Renderer:
-    def __init__(self, template_dir: Path = TEMPLATE_DIR):
-        loader = FileSystemLoader(str(template_dir))
+    def __init__(self, template_dir: Path = TEMPLATE_DIR, overrides: dict[str, str] | None = None):
+        # A live dict: storing an override makes the next render use it.
+        self.overrides: dict[str, str] = overrides if overrides is not None else {}
+        loader = ChoiceLoader([DictLoader(self.overrides), FileSystemLoader(str(template_dir))])
         # Optional fields (a customer without a tier) render as empty, not as errors.
         common = dict(loader=loader, undefined=ChainableUndefined, keep_trailing_newline=False)
         self.plain = ImmutableSandboxedEnvironment(autoescape=False, **common)
@@ -64,22 +76,33 @@ class Renderer:
             "level_name": LEVEL_NAMES.get(level, {}).get(language, level),
         }
 
-    def render(self, kind: str, channel: str, language: str, context: dict, recipient: dict) -> Rendered:
+    def render(
+        self, kind: str, channel: str, language: str, context: dict, recipient: dict, fmt: str = "email"
+    ) -> Rendered:
         ctx = self._context(context, language, recipient)
-        base = f"{language}/{kind}.{channel}"
+        base = f"{language}/{kind}"
         try:
-            subject = self.plain.get_template(f"{base}.subject.j2").render(ctx).strip()
-            text = self.plain.get_template(f"{base}.txt.j2").render(ctx)
-            try:
-                html_template = self.html.get_template(f"{base}.html.j2")
-            except TemplateError:
-                html = None
+            subject = self._part(self.plain, [f"{base}.{channel}.subject.j2", f"{base}.subject.j2"], ctx)
+            text = self._part(self.plain, [f"{base}.{channel}.txt.j2", f"{base}.txt.j2"], ctx)
+            html = None
+            if fmt == "email":
+                try:
+                    html = self._part(self.html, [f"{base}.{channel}.html.j2", f"{base}.html.j2"], ctx)
+                except TemplateError:
+                    html = None
+                body = text
+            elif fmt == "text":
+                body = text
             else:
-                html = html_template.render(ctx)
-            return Rendered(" ".join(subject.split()), text, html)
+                body = self._part(self.plain, [f"{base}.{channel}.body.j2", f"{base}.{fmt}.j2"], ctx)
+            return Rendered(" ".join(subject.split()), text, html, body)
         except Exception as exc:  # any template failure: fall back, never drop
-            log.warning("template %s failed (%s); sending the built-in message", base, exc)
+            log.warning("template %s.%s failed (%s); sending the built-in message", base, channel, exc)
             return fallback_message(ctx, f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _part(env, names: list[str], ctx: dict) -> str:
+        return env.select_template(names).render(ctx)
 
 
 @pass_context
@@ -103,4 +126,4 @@ def fallback_message(ctx: dict, error: str) -> Rendered:
         f"请处理 / Please follow up: {url}\n\n"
         f"(模板渲染失败，已发送默认内容 / template failed, default message sent)\n"
     )
-    return Rendered(f"[{level}] {title}", text, None, fallback=True, error=error)
+    return Rendered(f"[{level}] {title}", text, None, body=text, fallback=True, error=error)

@@ -1,22 +1,25 @@
-"""Notify service: renders and delivers notifications, and keeps a delivery log."""
+"""Notify service: thin entrypoints over the delivery pipeline (delivery.py)."""
 
 from __future__ import annotations
 
-from nameko.rpc import rpc
+import time
+from datetime import UTC, datetime
 
-from contracts.base import utcnow
-from services.common.errors import BadRequest
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from services.common.errors import BadRequest, NotFound
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
-from services.notify.channels import email
-from services.notify.dependencies import Mailer, SmtpMailer, Templates
+from services.notify.channels.base import Channel, Outcome
+from services.notify.delivery import Pipeline, Policy
+from services.notify.dependencies import Channels, DeliveryPolicy, Templates
 from services.notify.directory import load_directory
-from services.notify.render import Renderer, language_for
+from services.notify.render import Renderer
 from services.notify.store import NotifyStore
 
-
-class PermanentFailure(Exception):
-    """Delivery can never succeed as configured (no address, unknown channel)."""
+# How often due deliveries (retries, released quiet-hours holds) are swept.
+SWEEP_INTERVAL = 1.0
 
 
 class NotifyService:
@@ -24,101 +27,40 @@ class NotifyService:
 
     store: NotifyStore = MongoStore(NotifyStore)
     templates: Renderer = Templates()
-    mailer: Mailer = SmtpMailer()
+    channels: dict[str, Channel] = Channels()
+    policy: Policy = DeliveryPolicy()
     dispatch = ContractDispatcher()
+
+    def _pipeline(self) -> Pipeline:
+        return Pipeline(self.store, self.channels, self.templates, self._announce, self.policy)
 
     @contract_event_handler("cases", "notification_requested")
     @handled_once("inbox")
     def handle_notification_requested(self, request: dict) -> None:
-        """Deliver to every person the recipient reaches, on every requested channel."""
-        people = self.store.resolve(request["recipient"])
-        if not people:
-            ref = request["recipient"]
-            for channel in request["channels"]:
-                self._finish(
-                    request, ref, channel, "failed", error=f"unknown recipient {ref['kind']} {ref['id']}"
-                )
-        for person in people:
-            for channel in request["channels"]:
-                self._deliver(request, person, channel)
+        """Create one durable delivery per recipient × channel and try the due ones now."""
+        pipeline = self._pipeline()
+        created = pipeline.request(request, time.time())
+        if created:
+            pipeline.run(ids=created)
 
-    def _deliver(self, request: dict, person: dict, channel: str) -> None:
-        ref = {"kind": "person", "id": person["id"]}
-        delivery_id = delivery_key(request, channel, ref)
-        if self.store.is_finished(delivery_id):
-            return
-        language = language_for(person.get("language"))
-        recipient = {"id": person["id"], "name": person.get("name"), "timezone": person.get("timezone")}
-        rendered = self.templates.render(request["kind"], channel, language, request["context"], recipient)
-        if rendered.fallback:
-            self.store.count("template_fallbacks")
-        try:
-            if channel != "email":
-                raise PermanentFailure(f"channel {channel} is not configured")
-            if not person.get("email"):
-                raise PermanentFailure(f"{person['id']} has no email address")
-            msg = email.build_message(
-                rendered,
-                sender=self.mailer.config.sender,
-                to=person["email"],
-                delivery_id=delivery_id,
-                case_id=request.get("case_id"),
-                language=language,
-            )
-        except PermanentFailure as exc:
-            self._finish(request, ref, channel, "failed", error=str(exc))
-            return
-        attempt = self.store.start_delivery(
-            delivery_id,
-            notification_id=request["notification_id"],
-            channel=channel,
-            person=person["id"],
-            kind=request["kind"],
-            case_id=request.get("case_id"),
-            subject=rendered.subject,
-            language=language,
-            template_fallback=rendered.fallback,
-        )
-        # An SMTP error propagates: the consumer retries the message (bounded).
-        self.mailer.send(msg)
-        self._finish(request, ref, channel, "delivered", attempts=attempt, message_id=msg["Message-ID"])
+    @timer(interval=SWEEP_INTERVAL)
+    def sweep(self) -> None:
+        """Send what is due: retries whose backoff elapsed, holds whose quiet hours ended,
+        and deliveries whose sender died (expired lease)."""
+        self._pipeline().run()
 
-    def _finish(
-        self,
-        request: dict,
-        recipient: dict,
-        channel: str,
-        status: str,
-        *,
-        attempts: int = 1,
-        error: str | None = None,
-        message_id: str | None = None,
-    ) -> None:
-        """Record the outcome in the delivery log and announce it."""
-        self.store.finish_delivery(
-            delivery_key(request, channel, recipient),
-            status,
-            notification_id=request["notification_id"],
-            channel=channel,
-            person=recipient["id"],
-            error=error,
-            message_id=message_id,
-            kind=request["kind"],
-            case_id=request.get("case_id"),
-        )
-        if status == "failed":
-            self.store.count("permanent_failures")
+    def _announce(self, doc: dict, outcome: Outcome, attempts: int) -> None:
         self.dispatch(
             "notification_delivered",
             {
-                "notification_id": request["notification_id"],
-                "channel": channel,
-                "recipient": recipient,
-                "status": status,
+                "notification_id": doc["notification_id"],
+                "channel": doc["channel"],
+                "recipient": doc["recipient"],
+                "status": outcome.status,
                 "attempts": attempts,
-                "finished_at": utcnow(),
-                "message_id": message_id,
-                "error": error,
+                "finished_at": datetime.now(UTC),
+                "message_id": outcome.detail,
+                "error": outcome.error,
             },
         )
 
@@ -132,14 +74,34 @@ class NotifyService:
         return jsonable(self.store.list_recipients())
 
     @rpc
-    def list_deliveries(self, limit: int = 50, skip: int = 0, status: str | None = None) -> list[dict]:
-        return jsonable(self.store.list_deliveries(limit=min(int(limit), 500), skip=int(skip), status=status))
+    def list_deliveries(
+        self,
+        limit: int = 50,
+        skip: int = 0,
+        status: str | None = None,
+        channel: str | None = None,
+        recipient: str | None = None,
+        case_id: str | None = None,
+    ) -> list[dict]:
+        """The delivery log, newest first, with optional filters."""
+        rows = self.store.list_deliveries(
+            limit=min(int(limit), 500),
+            skip=int(skip),
+            status=status,
+            channel=channel,
+            recipient=recipient,
+            case_id=case_id,
+        )
+        return jsonable([{k: v for k, v in row.items() if k != "context"} for row in rows])
+
+    @rpc(expected_exceptions=NotFound)
+    def get_delivery(self, delivery_id: str) -> dict:
+        """One delivery with every attempt."""
+        doc = self.store.get_delivery(delivery_id)
+        if doc is None:
+            raise NotFound(f"no delivery {delivery_id}")
+        return jsonable({**doc, "attempt_log": self.store.attempts(delivery_id)})
 
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
-
-
-def delivery_key(request: dict, channel: str, recipient: dict) -> str:
-    """One delivery = one notification × channel × recipient."""
-    return f"{request['notification_id']}|{channel}|{recipient['kind']}:{recipient['id']}"
