@@ -111,6 +111,7 @@ for group in (
     profiles.profile,
     notify.recipients,
     notify.deliveries,
+    notify.notify,
 ):
     cli.add_command(group)
 

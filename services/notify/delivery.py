@@ -92,12 +92,15 @@ class Pipeline:
             out.extend(({"kind": "person", "id": p["id"]}, channel) for p in people)
         return out
 
-    def request(self, request: dict, now: float) -> list[str]:
-        """Create the deliveries a notification asks for; returns the new ids."""
+    def request(self, request: dict, now: float, hold: bool = True) -> list[str]:
+        """Create the deliveries a notification asks for; returns the new ids.
+        ``hold=False`` ignores quiet hours (test messages an admin asked for)."""
         created = []
         for ref, channel in self.targets(request):
             delivery_id = delivery_key(request["notification_id"], channel, ref)
             doc = self._new(delivery_id, request, ref, channel, now)
+            if not hold:
+                doc.update(status="scheduled", next_attempt_at=now, held=False)
             if self.store.create_delivery(doc):
                 created.append(delivery_id)
         return created
@@ -171,14 +174,27 @@ class Pipeline:
         key = f"{channel.name}|{channel.destination_key(destination)}"
         return self.store.take_token(key, 60.0 / channel.rate.per_minute, channel.rate.burst, now)
 
-    def note(self, doc: dict, recipient: dict, channel: Channel) -> Note:
+    def preview(self, kind: str, channel: Channel, language: str, context: dict, recipient: dict) -> dict:
+        """Render ``context`` as ``recipient`` would get it on ``channel`` (nothing is sent)."""
+        doc = {"_id": "preview", "kind": kind, "level": context.get("level", "P4"), "context": context}
+        note = self.note(doc, {**recipient, "language": language}, channel, count=False)
+        destination = self.destination({"kind": "person", **recipient}, channel.name)
+        return {
+            "title": note.title,
+            "body": note.body,
+            "text": note.text,
+            "html": note.html,
+            "payload": channel.preview(note, destination),
+        }
+
+    def note(self, doc: dict, recipient: dict, channel: Channel, count: bool = True) -> Note:
         """Render ``doc`` for ``recipient`` in their language and the channel's dialect."""
         language = language_for(recipient.get("language"))
         who = {"id": recipient["id"], "name": recipient.get("name"), "timezone": recipient.get("timezone")}
         rendered = self.renderer.render(
             doc["kind"], channel.name, language, doc["context"], who, channel.template_format
         )
-        if rendered.fallback:
+        if rendered.fallback and count:
             self.store.count("template_fallbacks")
         return Note(
             delivery_id=doc["_id"],

@@ -19,12 +19,22 @@ and the fallback is reported to the caller, which counts it.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import ChainableUndefined, ChoiceLoader, DictLoader, FileSystemLoader, TemplateError, pass_context
+from jinja2 import (
+    ChainableUndefined,
+    ChoiceLoader,
+    DictLoader,
+    FileSystemLoader,
+    TemplateError,
+    TemplateSyntaxError,
+    nodes,
+    pass_context,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from contracts.messages import LEVEL_NAMES
@@ -33,6 +43,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 LANGUAGES = ("zh-CN", "en")
+PARTS = ("subject", "txt", "html", "md", "slack", "body")
+TEMPLATE_NAME = re.compile(
+    r"^(?P<language>zh-CN|en)/(?:_[a-z_]+\.(?:html\.)?j2|(?P<kind>[a-z_]+)(?:\.(?P<channel>[a-z]+))?\.(?P<part>[a-z]+)\.j2)$"
+)
 DEFAULT_LANGUAGE = "zh-CN"
 
 
@@ -103,6 +117,75 @@ class Renderer:
     @staticmethod
     def _part(env, names: list[str], ctx: dict) -> str:
         return env.select_template(names).render(ctx)
+
+    def sync(self, overrides: dict[str, str]) -> None:
+        """Make the stored overrides current (they may have been saved by another replica)."""
+        if overrides != self.overrides:
+            self.overrides.clear()
+            self.overrides.update(overrides)
+            # a cached file template would otherwise keep shadowing a new override
+            for env in (self.plain, self.html):
+                if env.cache is not None:
+                    env.cache.clear()
+
+    def names(self) -> list[str]:
+        return sorted(set(self.plain.list_templates(extensions=["j2"])))
+
+    def source(self, name: str) -> str:
+        return self.plain.loader.get_source(self.plain, name)[0]
+
+    def check(self, name: str, source: str, sample: dict, recipient: dict) -> list[str]:
+        """Problems that keep ``source`` from being saved as template ``name``: a bad
+        name, a syntax error (with its line), access to private attributes, or a
+        failure rendering the sample payload. Empty when it may be saved."""
+        match = TEMPLATE_NAME.match(name)
+        if match is None:
+            return [
+                f"name: {name!r} is not <language>/<kind>[.<channel>].<part>.j2 (parts: {', '.join(PARTS)})"
+            ]
+        if match["part"] and match["part"] not in PARTS:
+            return [f"name: unknown part {match['part']!r}; one of {', '.join(PARTS)}"]
+        env = self.html if match["part"] == "html" or name.endswith(".html.j2") else self.plain
+        try:
+            tree = env.parse(source)
+            env.compile(source, name)  # unknown filters and tests surface here
+        except TemplateSyntaxError as exc:
+            return [f"line {exc.lineno}: {exc.message}"]
+        problems = [
+            f"line {node.lineno}: access to {attr!r} is not allowed"
+            for node, attr in _attribute_names(tree)
+            if attr.startswith("_")
+        ]
+        if problems:
+            return problems
+        trial = Renderer(overrides={**self.overrides, name: source})
+        trial_env = trial.html if env is self.html else trial.plain
+        try:
+            ctx = trial._context(sample, match["language"], recipient)
+            trial_env.get_template(name).render(ctx)
+        except Exception as exc:  # SecurityError, UndefinedError, TypeError ...
+            line = _template_line(exc)
+            where = f"line {line}: " if line else ""
+            return [f"{where}rendering the sample payload failed: {type(exc).__name__}: {exc}"]
+        return []
+
+
+def _attribute_names(tree):
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            yield node, node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            yield node, node.arg.value
+
+
+def _template_line(exc: Exception) -> int | None:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:  # jinja2 rewrites frames of template code to the template's lines
+        if tb.tb_frame.f_code.co_filename.endswith(".j2") or "<template>" in tb.tb_frame.f_code.co_filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 @pass_context

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 
 from nameko.rpc import rpc
 from nameko.timer import timer
 
+from contracts.messages import NOTIFICATION_KINDS
 from services.common.errors import BadRequest, NotFound
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
@@ -15,7 +17,8 @@ from services.notify.channels.base import Channel, Outcome
 from services.notify.delivery import Pipeline, Policy
 from services.notify.dependencies import Channels, DeliveryPolicy, Templates
 from services.notify.directory import load_directory
-from services.notify.render import Renderer
+from services.notify.render import LANGUAGES, TEMPLATE_NAME, Renderer
+from services.notify.samples import SAMPLE_RECIPIENT, sample
 from services.notify.store import NotifyStore
 
 # How often due deliveries (retries, released quiet-hours holds) are swept.
@@ -32,6 +35,8 @@ class NotifyService:
     dispatch = ContractDispatcher()
 
     def _pipeline(self) -> Pipeline:
+        # Admin-edited templates may have been saved through another replica.
+        self.templates.sync(self.store.template_overrides())
         return Pipeline(self.store, self.channels, self.templates, self._announce, self.policy)
 
     @contract_event_handler("cases", "notification_requested")
@@ -92,7 +97,7 @@ class NotifyService:
             recipient=recipient,
             case_id=case_id,
         )
-        return jsonable([{k: v for k, v in row.items() if k != "context"} for row in rows])
+        return jsonable([_without_context(row) for row in rows])
 
     @rpc(expected_exceptions=NotFound)
     def get_delivery(self, delivery_id: str) -> dict:
@@ -102,6 +107,100 @@ class NotifyService:
             raise NotFound(f"no delivery {delivery_id}")
         return jsonable({**doc, "attempt_log": self.store.attempts(delivery_id)})
 
+    # templates ------------------------------------------------------------
+
+    @rpc(expected_exceptions=BadRequest)
+    def preview(self, kind: str, channel: str, language: str = "zh-CN", payload: dict | None = None) -> dict:
+        """Render a notification as ``channel`` would send it, from ``payload`` or the
+        built-in sample of ``kind``; nothing is sent."""
+        errors = []
+        if kind not in NOTIFICATION_KINDS:
+            errors.append(f"kind: one of {', '.join(NOTIFICATION_KINDS)}")
+        if channel not in self.channels:
+            errors.append(f"channel: one of {', '.join(self.channels)}")
+        if language not in LANGUAGES:
+            errors.append(f"language: one of {', '.join(LANGUAGES)}")
+        if payload is not None and not isinstance(payload, dict):
+            errors.append("payload: a JSON object (the notification context)")
+        if errors:
+            raise BadRequest(errors)
+        context = payload if payload is not None else sample(kind)
+        preview = self._pipeline().preview(kind, self.channels[channel], language, context, SAMPLE_RECIPIENT)
+        return jsonable(preview)
+
+    @rpc
+    def list_templates(self) -> list[dict]:
+        """Every template name, and whether an admin override replaces the file."""
+        overrides = self.store.template_overrides()
+        self.templates.sync(overrides)
+        return [{"name": n, "overridden": n in overrides} for n in self.templates.names()]
+
+    @rpc(expected_exceptions=NotFound)
+    def get_template(self, name: str) -> dict:
+        self.templates.sync(self.store.template_overrides())
+        try:
+            return {"name": name, "source": self.templates.source(name)}
+        except Exception:
+            raise NotFound(f"no template {name}") from None
+
+    @rpc(expected_exceptions=BadRequest)
+    def save_template(self, name: str, source: str, by: str = "admin") -> dict:
+        """Store an admin-edited template after checking its syntax (errors name the
+        line), refusing private-attribute access, and rendering the sample payload."""
+        if not isinstance(source, str) or len(source) > 100_000:
+            raise BadRequest("source: a template text of at most 100,000 characters")
+        match = TEMPLATE_NAME.match(name or "")
+        kind = match["kind"] if match and match["kind"] in NOTIFICATION_KINDS else "case_assigned"
+        self.templates.sync(self.store.template_overrides())
+        problems = self.templates.check(name, source, sample(kind), SAMPLE_RECIPIENT)
+        if problems:
+            raise BadRequest([f"{name}: {p}" for p in problems])
+        self.store.save_template(name, source, by)
+        self.templates.sync(self.store.template_overrides())
+        return {"name": name, "saved": True}
+
+    @rpc(expected_exceptions=NotFound)
+    def delete_template(self, name: str) -> dict:
+        """Drop an override; the file template applies again."""
+        if not self.store.delete_template(name):
+            raise NotFound(f"no override for {name}")
+        self.templates.sync(self.store.template_overrides())
+        return {"name": name, "deleted": True}
+
+    # test messages -----------------------------------------------------------
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def send_test(self, channel: str, to: str, kind: str = "alert_raised") -> dict:
+        """Send the sample ``kind`` to ``to`` (``person:ID``, ``team:ID`` or an id) on
+        ``channel`` now, ignoring quiet hours; returns the delivery with its attempts."""
+        if channel not in self.channels:
+            raise BadRequest(f"channel: one of {', '.join(self.channels)}")
+        if kind not in NOTIFICATION_KINDS:
+            raise BadRequest(f"kind: one of {', '.join(NOTIFICATION_KINDS)}")
+        ref_kind, _, ref_id = to.rpartition(":")
+        ref = {"kind": ref_kind or "person", "id": ref_id}
+        if ref["kind"] not in ("person", "team") or self.store.recipient(ref["kind"], ref["id"]) is None:
+            raise NotFound(f"no recipient {to} in the directory")
+        context = sample(kind)
+        request = {
+            "notification_id": f"test-{uuid.uuid4().hex[:12]}",
+            "kind": kind,
+            "recipient": ref,
+            "channels": [channel],
+            "level": context.get("level", "P4"),
+            "case_id": context.get("case_id"),
+            "context": context,
+        }
+        pipeline = self._pipeline()
+        ids = pipeline.request(request, time.time(), hold=False)
+        pipeline.run(ids=ids)
+        return jsonable([{**self.store.get_delivery(i), "attempt_log": self.store.attempts(i)} for i in ids])
+
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
+
+
+def _without_context(doc: dict) -> dict:
+    """A delivery for the log: the notification context is large and shown by preview."""
+    return {k: v for k, v in doc.items() if k != "context"}

@@ -111,5 +111,9 @@ class Channel:
         if not destination.handle.get(self.destination_field):
             raise NotConfigured(f"no {self.name} {self.destination_field}")
 
+    def preview(self, note: Note, destination: Destination) -> dict | str | None:
+        """What the vendor would receive for ``note`` (secrets and signatures left out)."""
+        return None
+
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:  # pragma: no cover
         raise NotImplementedError

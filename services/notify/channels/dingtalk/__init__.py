@@ -91,6 +91,9 @@ class DingTalkChannel(Channel):
     # burst 1: evenly spaced sends never put more than 20 in any 60-second window
     rate = Rate(per_minute=20, burst=1, source="DingTalk custom robot: 20 messages/minute per robot")
 
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return build_payload(note, destination)
+
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
         handle = destination.handle
         url = signed_url(handle["webhook"], handle.get("secret"), now)

@@ -121,6 +121,9 @@ class EmailChannel(Channel):
             language=note.language,
         )
 
+    def preview(self, note: Note, destination: Destination) -> str:
+        return self.message(note, destination).as_string()
+
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
         msg = self.message(note, destination)
         try:

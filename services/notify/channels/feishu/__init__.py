@@ -108,6 +108,9 @@ class FeishuChannel(Channel):
     # burst 1 at 100/minute also keeps under 5/second
     rate = Rate(per_minute=100, burst=1, source="Feishu custom bot: 100/minute, 5/second")
 
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return build_payload(note, destination)
+
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
         payload = build_payload(note, destination, int(now))
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")

@@ -66,6 +66,9 @@ class SlackChannel(Channel):
     template_format = "slack"
     rate = Rate(per_minute=60, burst=3, source="Slack incoming webhooks: about 1 message/second")
 
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return build_payload(note, destination)
+
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
         body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
         return http.post(destination.handle["webhook"], body, {}, interpret, self.settings.get("timeout", 10))

@@ -80,6 +80,9 @@ class TeamsChannel(Channel):
     Handle = Handle
     rate = Rate(per_minute=240, burst=4, source="Teams webhooks: more than 4 requests/second are throttled")
 
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return build_payload(note, destination)
+
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
         body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
         return http.post(destination.handle["webhook"], body, {}, interpret, self.settings.get("timeout", 10))

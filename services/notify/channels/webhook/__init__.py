@@ -82,6 +82,9 @@ class WebhookChannel(Channel):
     destination_field = "url"
     rate = Rate(per_minute=600, burst=20, source="our default for receivers we do not know")
 
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return json.loads(build_body(note))
+
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
         body = build_body(note)
         timestamp = int(now)

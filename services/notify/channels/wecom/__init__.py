@@ -71,6 +71,9 @@ class WeComChannel(Channel):
     # burst 1: evenly spaced sends never put more than 20 in any 60-second window
     rate = Rate(per_minute=20, burst=1, source="WeCom group robot: 20 messages/minute per robot")
 
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return build_payload(note, destination)
+
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
         body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
         return http.post(destination.handle["webhook"], body, {}, interpret, self.settings.get("timeout", 10))
