@@ -196,3 +196,65 @@ def test_concurrent_claims_never_double_claim(db):
         pool.spawn(worker, n)
     pool.waitall()
     assert sorted(claimed) == list(range(60))
+
+
+def test_due_delivery_claim_with_in_range_and_lease(db):
+    """NotifyStore.claim_due: status $in, epoch-number ranges, oldest first, lease set atomically."""
+    db.deliveries.insert_many(
+        [
+            {"_id": "late", "status": "scheduled", "next_attempt_at": 50.0, "lease_until": 0},
+            {"_id": "early", "status": "held", "next_attempt_at": 10.0, "lease_until": 0},
+            {"_id": "future", "status": "scheduled", "next_attempt_at": 500.0, "lease_until": 0},
+            {"_id": "done", "status": "delivered", "next_attempt_at": 1.0, "lease_until": 0},
+            {"_id": "leased", "status": "sending", "next_attempt_at": 1.0, "lease_until": 160.0},
+        ]
+    )
+
+    def claim(now):
+        doc = db.deliveries.find_one_and_update(
+            {
+                "status": {"$in": ["scheduled", "held", "sending"]},
+                "next_attempt_at": {"$lte": now},
+                "lease_until": {"$lt": now},
+            },
+            {"$set": {"status": "sending", "lease_until": now + 60}},
+            sort=[("next_attempt_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc and (doc["_id"], doc["lease_until"])
+
+    assert claim(100.0) == ("early", 160.0)
+    assert claim(100.0) == ("late", 160.0)
+    assert claim(100.0) is None  # future not due, delivered final, leased held
+    assert claim(161.0) == ("leased", 221.0)  # an expired lease is taken over
+    # settle only under one's own lease (a float equality filter)
+    assert (
+        db.deliveries.update_one(
+            {"_id": "early", "lease_until": 999.0}, {"$set": {"status": "x"}}
+        ).modified_count
+        == 0
+    )
+    assert (
+        db.deliveries.update_one(
+            {"_id": "early", "lease_until": 160.0}, {"$set": {"status": "delivered"}}
+        ).modified_count
+        == 1
+    )
+
+
+def test_compare_and_set_on_an_epoch_number(db):
+    """NotifyStore.take_token: a GCRA bucket updated only if nobody changed it meanwhile."""
+    db.rate_buckets.insert_one({"_id": "wecom|hook", "tat": 100.0})
+    assert (
+        db.rate_buckets.update_one(
+            {"_id": "wecom|hook", "tat": 100.0}, {"$set": {"tat": 103.0}}
+        ).modified_count
+        == 1
+    )
+    assert (
+        db.rate_buckets.update_one(
+            {"_id": "wecom|hook", "tat": 100.0}, {"$set": {"tat": 106.0}}
+        ).modified_count
+        == 0
+    )
+    assert db.rate_buckets.find_one({"_id": "wecom|hook"})["tat"] == 103.0
