@@ -60,6 +60,20 @@ class QuietHoursSchema(Schema):
             raise ValidationError("start and end must differ", "end")
 
 
+class DigestSchema(Schema):
+    """A scheduled digest of the person's open cases, breaches and top alerts."""
+
+    class Meta:
+        unknown = RAISE
+
+    frequency = fields.String(required=True, validate=validate.OneOf(("daily", "weekly")))
+    at = fields.String(load_default="09:00", validate=CLOCK)
+    weekday = fields.Integer(load_default=0, validate=validate.Range(min=0, max=6))  # 0 = Monday
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(tuple(CHANNELS))), load_default=lambda: ["email"]
+    )
+
+
 class _Recipient(Schema):
     class Meta:
         unknown = RAISE
@@ -83,6 +97,7 @@ class _Recipient(Schema):
 
 class PersonSchema(_Recipient):
     email = fields.Email(load_default=None)
+    digest = fields.Nested(DigestSchema, load_default=None, allow_none=True)
     phone = fields.String(load_default=None, validate=validate.Length(max=64))
 
 

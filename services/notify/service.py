@@ -6,16 +6,18 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from nameko.rpc import rpc
+from nameko.rpc import ServiceRpc, rpc
 from nameko.timer import timer
 
 from contracts.messages import NOTIFICATION_KINDS
+from services.common import settings
 from services.common.errors import BadRequest, NotFound
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
 from services.notify.channels.base import Channel, Outcome
 from services.notify.delivery import Pipeline, Policy
 from services.notify.dependencies import Channels, DeliveryPolicy, Templates
+from services.notify.digest import DigestRunner, schedule_all
 from services.notify.directory import load_directory
 from services.notify.render import LANGUAGES, TEMPLATE_NAME, Renderer
 from services.notify.samples import SAMPLE_RECIPIENT, sample
@@ -33,6 +35,7 @@ class NotifyService:
     channels: dict[str, Channel] = Channels()
     policy: Policy = DeliveryPolicy()
     dispatch = ContractDispatcher()
+    cases_rpc = ServiceRpc("cases")
 
     def _pipeline(self) -> Pipeline:
         # Admin-edited templates may have been saved through another replica.
@@ -51,8 +54,12 @@ class NotifyService:
     @timer(interval=SWEEP_INTERVAL)
     def sweep(self) -> None:
         """Send what is due: retries whose backoff elapsed, holds whose quiet hours ended,
-        and deliveries whose sender died (expired lease)."""
-        self._pipeline().run()
+        deliveries whose sender died (expired lease), and scheduled digests."""
+        pipeline = self._pipeline()
+        DigestRunner(self.store, self.cases_rpc.list_cases, pipeline, settings.get("CONSOLE_URL")).run(
+            time.time()
+        )
+        pipeline.run()
 
     def _announce(self, doc: dict, outcome: Outcome, attempts: int) -> None:
         self.dispatch(
@@ -71,8 +78,11 @@ class NotifyService:
 
     @rpc(expected_exceptions=BadRequest)
     def apply_recipients(self, document) -> dict:
-        """Validate and store the recipients directory (people and teams)."""
-        return self.store.apply_directory(load_directory(document))
+        """Validate and store the recipients directory (people and teams) and their digest schedules."""
+        directory = load_directory(document)
+        summary = self.store.apply_directory(directory)
+        schedule_all(self.store, directory["people"], datetime.now(UTC))
+        return summary
 
     @rpc
     def list_recipients(self) -> list[dict]:

@@ -50,6 +50,36 @@ class NotifyStore(Store):
                 )
         return {"people": len(directory["people"]), "teams": len(directory["teams"])}
 
+    # digest schedules ---------------------------------------------------
+
+    def schedule_digest(self, person_id: str, schedule: dict | None, next_run_at: float | None) -> None:
+        """Set (or drop) a person's digest schedule; an unchanged schedule keeps its next run."""
+        if schedule is None:
+            self.db.digests.delete_one({"_id": person_id})
+            return
+        current = self.db.digests.find_one({"_id": person_id})
+        if current is not None and current.get("schedule") == schedule:
+            return
+        self.db.digests.replace_one(
+            {"_id": person_id},
+            {"_id": person_id, "schedule": schedule, "next_run_at": next_run_at, "lease_until": 0},
+            upsert=True,
+        )
+
+    def claim_digest(self, now: float, lease: float) -> dict | None:
+        return self.db.digests.find_one_and_update(
+            {"next_run_at": {"$lte": now}, "lease_until": {"$lt": now}},
+            {"$set": {"lease_until": now + lease}},
+            sort=[("next_run_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def digest_done(self, doc: dict, next_run_at: float) -> None:
+        self.db.digests.update_one(
+            {"_id": doc["_id"], "lease_until": doc["lease_until"]},
+            {"$set": {"next_run_at": next_run_at, "lease_until": 0, "last_run_at": doc["next_run_at"]}},
+        )
+
     def recipient(self, kind: str, id_: str) -> dict | None:
         return self.db.recipients.find_one({"_id": f"{kind}:{id_}"})
 

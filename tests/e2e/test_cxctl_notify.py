@@ -54,8 +54,11 @@ def test_notify_test_log_preview_and_templates(service, cx_config, smtp_sink, tm
         [mail] = wait_until(smtp_sink.messages, message="the fallback email")
         assert mail["To"] == "li.na@example.com"
 
-        code, out = run(uri, "notify", "log", "--json")
-        rows = json.loads(out)
+        def settled():  # the mail may arrive a moment before its delivery is marked
+            rows = json.loads(run(uri, "notify", "log", "--json")[1])
+            return rows if all(r["status"] in ("delivered", "failed") for r in rows) else None
+
+        rows = wait_until(settled, message="every delivery settled")
         assert sorted((r["channel"], r["status"]) for r in rows) == [
             ("email", "delivered"),
             ("slack", "delivered"),
