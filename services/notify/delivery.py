@@ -165,7 +165,11 @@ class Pipeline:
             return
         note = self.note(doc, recipient, channel)
         started = time.monotonic()
-        outcome = channel.deliver(note, destination, now)
+        try:
+            outcome = channel.deliver(note, destination, now)
+        except Exception as exc:  # a bug in a channel: counted, bounded by max_attempts, then fallback
+            log.exception("channel %s raised on %s", channel.name, doc["_id"])
+            outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
         self._settle(doc, now, attempt, outcome, time.monotonic() - started, destination, channel)
 
     def _rate_wait(self, channel: Channel, destination: Destination, now: float) -> float:

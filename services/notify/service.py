@@ -25,6 +25,10 @@ from services.notify.store import NotifyStore
 
 # How often due deliveries (retries, released quiet-hours holds) are swept.
 SWEEP_INTERVAL = 1.0
+# Digests are due at most once a day per person; a slower sweep of their own keeps a
+# slow cases RPC from ever delaying deliveries.
+DIGEST_INTERVAL = 15.0
+DIGEST_RPC_TIMEOUT = 30.0
 
 
 class NotifyService:
@@ -71,8 +75,8 @@ class NotifyService:
                 "status": outcome.status,
                 "attempts": attempts,
                 "finished_at": datetime.now(UTC),
-                "message_id": outcome.detail,
-                "error": outcome.error,
+                "message_id": (outcome.detail or "")[:300] or None,
+                "error": (outcome.error or "")[:2000] or None,
             },
         )
 

@@ -255,3 +255,30 @@ def test_unknown_channel_and_missing_handle_fail_with_a_reason(store, smtp_sink)
     p.run(NOW)
     errors = {store.get_delivery(i)["channel"]: store.get_delivery(i)["last_error"] for i in ids}
     assert errors == {"pager": "channel pager is not configured", "slack": "no slack webhook"}
+
+
+def test_a_channel_that_raises_is_retried_bounded_then_falls_back(store, smtp_sink):
+    p = pipeline(store, smtp_sink, max_attempts=2)
+
+    class Broken:
+        name = "dingtalk"
+        rate = None
+        template_format = "md"
+
+        def destination_key(self, destination):
+            return "x"
+
+        def check(self, destination):
+            pass
+
+        def deliver(self, note, destination, now):
+            raise KeyError("webhook")
+
+    p.channels["dingtalk"] = Broken()
+    [delivery_id] = p.request(request(EMMA, ["dingtalk"]), NOW)
+    p.run(NOW)
+    p.run(NOW + 5)
+    doc = store.get_delivery(delivery_id)
+    assert doc["status"] == "failed" and "internal error: KeyError" in doc["last_error"]
+    [mail] = smtp_sink.messages()
+    assert mail["To"] == "emma@example.com"
