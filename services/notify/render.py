@@ -79,6 +79,8 @@ class Renderer:
         self.html = ImmutableSandboxedEnvironment(autoescape=True, **common)
         for env in (self.plain, self.html):
             env.filters["localtime"] = localtime
+            env.filters["md"] = markdown_text
+            env.filters["mrkdwn"] = slack_text
 
     def _context(self, context: dict, language: str, recipient: dict) -> dict:
         level = context.get("level", "P4")
@@ -186,6 +188,23 @@ def _template_line(exc: Exception) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>#|~])")
+
+
+def markdown_text(value) -> str:
+    """Customer-supplied text shown literally in markdown / mrkdwn: no links, bold,
+    mentions or tags can be injected, and no line can start a heading or quote."""
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
+    return " ".join(text.split())  # one line: it sits inside a quote or a field
+
+
+def slack_text(value) -> str:
+    """Customer-supplied text in Slack mrkdwn: Slack's own escapes for &, < and >
+    (which is what links and mentions are made of); Slack has no backslash escapes."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
 
 
 @pass_context
