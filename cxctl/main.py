@@ -113,6 +113,7 @@ for group in (
     profiles.profile,
     notify.recipients,
     notify.deliveries,
+    notify.notify,
 ):
     cli.add_command(group)
 

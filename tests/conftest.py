@@ -34,7 +34,11 @@ MARKERS = {"unit": "unit", "store": "store", "services": "service", "e2e": "e2e"
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        part = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+        path = Path(str(item.fspath))
+        if path.is_relative_to(ROOT / "services" / "notify" / "channels"):
+            item.add_marker("channel")  # tests beside each channel's code
+            continue
+        part = path.relative_to(ROOT / "tests").parts[0]
         if part in MARKERS:
             item.add_marker(MARKERS[part])
 

@@ -23,6 +23,14 @@ DEFAULTS = {
     "CONSOLE_URL": "http://127.0.0.1:8000",
     # Failed handler runs before a message is dead-lettered as poison.
     "MAX_DELIVERY_ATTEMPTS": 5,
+    # Notification delivery (services/notify/delivery.py).
+    "NOTIFY_MAX_ATTEMPTS": 5,
+    "NOTIFY_BACKOFF_BASE": 5.0,
+    "NOTIFY_BACKOFF_CAP": 900.0,
+    "NOTIFY_LEASE_SECONDS": 60.0,
+    "NOTIFY_FALLBACK_CHANNEL": "email",  # where IM deliveries go after failing for good; "none" for none
+    "NOTIFY_URGENT_LEVELS": "P1",  # comma-separated levels that bypass quiet hours
+    "NOTIFY_HTTP_TIMEOUT": 10.0,
     # Pause before requeueing when the store is unreachable.
     "STORE_RETRY_DELAY": 1.0,
     # How long a worker holds a message's idempotency lease; a copy of the message

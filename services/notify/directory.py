@@ -1,33 +1,107 @@
-"""Recipients directory: people and teams, validated on apply."""
+"""Recipients directory: people and teams with addresses, IM handles, language,
+time zone and quiet hours (免打扰), validated on apply.
+
+A handle is a recipient's address on one IM channel, validated by that
+channel's own ``Handle`` schema (``channels/<name>/``). A team's handle is
+usually the group robot's webhook (and secret); a person's holds what
+mentions them there (user id, mobile) and may have a webhook of its own.
+"""
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from contracts.base import flatten_errors
 from services.common.errors import BadRequest
+from services.notify.channels import CHANNELS
 
 ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
+CLOCK = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="a time of day HH:MM (24 h)")
+IM_CHANNELS = tuple(name for name in CHANNELS if name != "email")
 
 
-class PersonSchema(Schema):
+class Handles(fields.Field):
+    """``{channel: handle}``, each handle validated by its channel's schema."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("a mapping of channel name to handle")
+        out, errors = {}, {}
+        for name, handle in value.items():
+            if name not in IM_CHANNELS:
+                errors[name] = [f"unknown IM channel; one of {', '.join(IM_CHANNELS)}"]
+                continue
+            if not isinstance(handle, dict):
+                errors[name] = ["a mapping of handle fields"]
+                continue
+            try:
+                out[name] = CHANNELS[name].Handle().load(handle)
+            except ValidationError as exc:
+                errors[name] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+        return out
+
+
+class QuietHoursSchema(Schema):
+    """Daily quiet period in the recipient's time zone; may span midnight (22:00–08:00)."""
+
+    class Meta:
+        unknown = RAISE
+
+    start = fields.String(required=True, validate=CLOCK)
+    end = fields.String(required=True, validate=CLOCK)
+
+    @validates_schema
+    def _not_empty(self, data, **_):
+        if data.get("start") == data.get("end"):
+            raise ValidationError("start and end must differ", "end")
+
+
+class DigestSchema(Schema):
+    """A scheduled digest of the person's open cases, breaches and top alerts."""
+
+    class Meta:
+        unknown = RAISE
+
+    frequency = fields.String(required=True, validate=validate.OneOf(("daily", "weekly")))
+    at = fields.String(load_default="09:00", validate=CLOCK)
+    weekday = fields.Integer(load_default=0, validate=validate.Range(min=0, max=6))  # 0 = Monday
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(tuple(CHANNELS))), load_default=lambda: ["email"]
+    )
+
+
+class _Recipient(Schema):
     class Meta:
         unknown = RAISE
 
     id = fields.String(required=True, validate=ID)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    email = fields.Email(load_default=None)
     language = fields.String(load_default="zh-CN", validate=validate.OneOf(("zh-CN", "en")))
     timezone = fields.String(load_default="Asia/Shanghai", validate=validate.Length(max=64))
+    handles = Handles(load_default=dict)
+    quiet_hours = fields.Nested(QuietHoursSchema, load_default=None, allow_none=True)
+
+    @validates("timezone")
+    def _zone(self, value, **_):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(
+                f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)"
+            ) from None
+
+
+class PersonSchema(_Recipient):
+    email = fields.Email(load_default=None)
+    digest = fields.Nested(DigestSchema, load_default=None, allow_none=True)
     phone = fields.String(load_default=None, validate=validate.Length(max=64))
 
 
-class TeamSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    id = fields.String(required=True, validate=ID)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+class TeamSchema(_Recipient):
     members = fields.List(fields.String(validate=ID), required=True, validate=validate.Length(min=1))
 
 

@@ -1,6 +1,15 @@
 """Render notifications from jinja2 templates in a sandbox, per language.
 
-Templates live in ``templates/<language>/<kind>.<channel>.<part>.j2``. They are
+Templates live in ``templates/<language>/``; for each part the most specific
+name wins:
+
+* ``<kind>.<channel>.<part>.j2`` (one channel), then
+* ``<kind>.<format>.j2`` for the body in a channel's dialect (``md`` for
+  WeCom/DingTalk/Feishu/Teams, ``slack`` for Slack mrkdwn), or
+  ``<kind>.<part>.j2`` for ``subject``, ``txt`` and ``html``.
+
+Admin-edited templates stored in MongoDB override files of the same name
+(``overrides``). They are
 admin-editable, so they run in jinja2's immutable sandbox: no attribute access
 to Python internals, no mutation of the context. A template that fails at send
 time never drops the notification: a built-in plain message is sent instead
@@ -10,12 +19,22 @@ and the fallback is reported to the caller, which counts it.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import ChainableUndefined, FileSystemLoader, TemplateError, pass_context
+from jinja2 import (
+    ChainableUndefined,
+    ChoiceLoader,
+    DictLoader,
+    FileSystemLoader,
+    TemplateError,
+    TemplateSyntaxError,
+    nodes,
+    pass_context,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from contracts.messages import LEVEL_NAMES
@@ -24,6 +43,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 LANGUAGES = ("zh-CN", "en")
+PARTS = ("subject", "txt", "html", "md", "slack", "body")
+TEMPLATE_NAME = re.compile(
+    r"^(?P<language>zh-CN|en)/(?:_[a-z_]+\.(?:html\.)?j2|(?P<kind>[a-z_]+)(?:\.(?P<channel>[a-z]+))?\.(?P<part>[a-z]+)\.j2)$"
+)
 DEFAULT_LANGUAGE = "zh-CN"
 
 
@@ -32,6 +55,7 @@ class Rendered:
     subject: str
     text: str
     html: str | None
+    body: str = ""  # in the channel's dialect; the plain text for email and webhook
     fallback: bool = False
     error: str | None = None
 
@@ -45,14 +69,18 @@ def language_for(preference: str | None) -> str:
 
 
 class Renderer:
-    def __init__(self, template_dir: Path = TEMPLATE_DIR):
-        loader = FileSystemLoader(str(template_dir))
+    def __init__(self, template_dir: Path = TEMPLATE_DIR, overrides: dict[str, str] | None = None):
+        # A live dict: storing an override makes the next render use it.
+        self.overrides: dict[str, str] = overrides if overrides is not None else {}
+        loader = ChoiceLoader([DictLoader(self.overrides), FileSystemLoader(str(template_dir))])
         # Optional fields (a customer without a tier) render as empty, not as errors.
         common = dict(loader=loader, undefined=ChainableUndefined, keep_trailing_newline=False)
         self.plain = ImmutableSandboxedEnvironment(autoescape=False, **common)
         self.html = ImmutableSandboxedEnvironment(autoescape=True, **common)
         for env in (self.plain, self.html):
             env.filters["localtime"] = localtime
+            env.filters["md"] = markdown_text
+            env.filters["mrkdwn"] = slack_text
 
     def _context(self, context: dict, language: str, recipient: dict) -> dict:
         level = context.get("level", "P4")
@@ -64,22 +92,119 @@ class Renderer:
             "level_name": LEVEL_NAMES.get(level, {}).get(language, level),
         }
 
-    def render(self, kind: str, channel: str, language: str, context: dict, recipient: dict) -> Rendered:
+    def render(
+        self, kind: str, channel: str, language: str, context: dict, recipient: dict, fmt: str = "email"
+    ) -> Rendered:
         ctx = self._context(context, language, recipient)
-        base = f"{language}/{kind}.{channel}"
+        base = f"{language}/{kind}"
         try:
-            subject = self.plain.get_template(f"{base}.subject.j2").render(ctx).strip()
-            text = self.plain.get_template(f"{base}.txt.j2").render(ctx)
-            try:
-                html_template = self.html.get_template(f"{base}.html.j2")
-            except TemplateError:
-                html = None
+            subject = self._part(self.plain, [f"{base}.{channel}.subject.j2", f"{base}.subject.j2"], ctx)
+            text = self._part(self.plain, [f"{base}.{channel}.txt.j2", f"{base}.txt.j2"], ctx)
+            html = None
+            if fmt == "email":
+                try:
+                    html = self._part(self.html, [f"{base}.{channel}.html.j2", f"{base}.html.j2"], ctx)
+                except TemplateError:
+                    html = None
+                body = text
+            elif fmt == "text":
+                body = text
             else:
-                html = html_template.render(ctx)
-            return Rendered(" ".join(subject.split()), text, html)
+                body = self._part(self.plain, [f"{base}.{channel}.body.j2", f"{base}.{fmt}.j2"], ctx)
+            return Rendered(" ".join(subject.split()), text, html, body)
         except Exception as exc:  # any template failure: fall back, never drop
-            log.warning("template %s failed (%s); sending the built-in message", base, exc)
+            log.warning("template %s.%s failed (%s); sending the built-in message", base, channel, exc)
             return fallback_message(ctx, f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _part(env, names: list[str], ctx: dict) -> str:
+        return env.select_template(names).render(ctx)
+
+    def sync(self, overrides: dict[str, str]) -> None:
+        """Make the stored overrides current (they may have been saved by another replica)."""
+        if overrides != self.overrides:
+            self.overrides.clear()
+            self.overrides.update(overrides)
+            # a cached file template would otherwise keep shadowing a new override
+            for env in (self.plain, self.html):
+                if env.cache is not None:
+                    env.cache.clear()
+
+    def names(self) -> list[str]:
+        return sorted(set(self.plain.list_templates(extensions=["j2"])))
+
+    def source(self, name: str) -> str:
+        return self.plain.loader.get_source(self.plain, name)[0]
+
+    def check(self, name: str, source: str, sample: dict, recipient: dict) -> list[str]:
+        """Problems that keep ``source`` from being saved as template ``name``: a bad
+        name, a syntax error (with its line), access to private attributes, or a
+        failure rendering the sample payload. Empty when it may be saved."""
+        match = TEMPLATE_NAME.match(name)
+        if match is None:
+            return [
+                f"name: {name!r} is not <language>/<kind>[.<channel>].<part>.j2 (parts: {', '.join(PARTS)})"
+            ]
+        if match["part"] and match["part"] not in PARTS:
+            return [f"name: unknown part {match['part']!r}; one of {', '.join(PARTS)}"]
+        env = self.html if match["part"] == "html" or name.endswith(".html.j2") else self.plain
+        try:
+            tree = env.parse(source)
+            env.compile(source, name)  # unknown filters and tests surface here
+        except TemplateSyntaxError as exc:
+            return [f"line {exc.lineno}: {exc.message}"]
+        problems = [
+            f"line {node.lineno}: access to {attr!r} is not allowed"
+            for node, attr in _attribute_names(tree)
+            if attr.startswith("_")
+        ]
+        if problems:
+            return problems
+        trial = Renderer(overrides={**self.overrides, name: source})
+        trial_env = trial.html if env is self.html else trial.plain
+        try:
+            ctx = trial._context(sample, match["language"], recipient)
+            trial_env.get_template(name).render(ctx)
+        except Exception as exc:  # SecurityError, UndefinedError, TypeError ...
+            line = _template_line(exc)
+            where = f"line {line}: " if line else ""
+            return [f"{where}rendering the sample payload failed: {type(exc).__name__}: {exc}"]
+        return []
+
+
+def _attribute_names(tree):
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            yield node, node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            yield node, node.arg.value
+
+
+def _template_line(exc: Exception) -> int | None:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:  # jinja2 rewrites frames of template code to the template's lines
+        if tb.tb_frame.f_code.co_filename.endswith(".j2") or "<template>" in tb.tb_frame.f_code.co_filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>#|~])")
+
+
+def markdown_text(value) -> str:
+    """Customer-supplied text shown literally in markdown / mrkdwn: no links, bold,
+    mentions or tags can be injected, and no line can start a heading or quote."""
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
+    return " ".join(text.split())  # one line: it sits inside a quote or a field
+
+
+def slack_text(value) -> str:
+    """Customer-supplied text in Slack mrkdwn: Slack's own escapes for &, < and >
+    (which is what links and mentions are made of); Slack has no backslash escapes."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
 
 
 @pass_context
@@ -103,4 +228,4 @@ def fallback_message(ctx: dict, error: str) -> Rendered:
         f"请处理 / Please follow up: {url}\n\n"
         f"(模板渲染失败，已发送默认内容 / template failed, default message sent)\n"
     )
-    return Rendered(f"[{level}] {title}", text, None, fallback=True, error=error)
+    return Rendered(f"[{level}] {title}", text, None, body=text, fallback=True, error=error)

@@ -1,22 +1,34 @@
-"""Notify service: renders and delivers notifications, and keeps a delivery log."""
+"""Notify service: thin entrypoints over the delivery pipeline (delivery.py)."""
 
 from __future__ import annotations
 
-from nameko.rpc import rpc
+import time
+import uuid
+from datetime import UTC, datetime
 
-from contracts.base import utcnow
-from services.common.errors import BadRequest
+from nameko.rpc import ServiceRpc, rpc
+from nameko.timer import timer
+
+from contracts.messages import NOTIFICATION_KINDS
+from services.common import settings
+from services.common.errors import BadRequest, NotFound
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
-from services.notify.channels import email
-from services.notify.dependencies import Mailer, SmtpMailer, Templates
+from services.notify.channels.base import Channel, Outcome
+from services.notify.delivery import Pipeline, Policy
+from services.notify.dependencies import Channels, DeliveryPolicy, Templates
+from services.notify.digest import DigestRunner, schedule_all
 from services.notify.directory import load_directory
-from services.notify.render import Renderer, language_for
+from services.notify.render import LANGUAGES, TEMPLATE_NAME, Renderer
+from services.notify.samples import SAMPLE_RECIPIENT, sample
 from services.notify.store import NotifyStore
 
-
-class PermanentFailure(Exception):
-    """Delivery can never succeed as configured (no address, unknown channel)."""
+# How often due deliveries (retries, released quiet-hours holds) are swept.
+SWEEP_INTERVAL = 1.0
+# Digests are due at most once a day per person; a slower sweep of their own keeps a
+# slow cases RPC from ever delaying deliveries.
+DIGEST_INTERVAL = 15.0
+DIGEST_RPC_TIMEOUT = 30.0
 
 
 class NotifyService:
@@ -24,122 +36,185 @@ class NotifyService:
 
     store: NotifyStore = MongoStore(NotifyStore)
     templates: Renderer = Templates()
-    mailer: Mailer = SmtpMailer()
+    channels: dict[str, Channel] = Channels()
+    policy: Policy = DeliveryPolicy()
     dispatch = ContractDispatcher()
+    cases_rpc = ServiceRpc("cases")
+
+    def _pipeline(self) -> Pipeline:
+        # Admin-edited templates may have been saved through another replica.
+        self.templates.sync(self.store.template_overrides())
+        return Pipeline(self.store, self.channels, self.templates, self._announce, self.policy)
 
     @contract_event_handler("cases", "notification_requested")
     @handled_once("inbox")
     def handle_notification_requested(self, request: dict) -> None:
-        """Deliver to every person the recipient reaches, on every requested channel."""
-        people = self.store.resolve(request["recipient"])
-        if not people:
-            ref = request["recipient"]
-            for channel in request["channels"]:
-                self._finish(
-                    request, ref, channel, "failed", error=f"unknown recipient {ref['kind']} {ref['id']}"
-                )
-        for person in people:
-            for channel in request["channels"]:
-                self._deliver(request, person, channel)
+        """Create one durable delivery per recipient × channel and try the due ones now."""
+        pipeline = self._pipeline()
+        created = pipeline.request(request, time.time())
+        if created:
+            pipeline.run(ids=created)
 
-    def _deliver(self, request: dict, person: dict, channel: str) -> None:
-        ref = {"kind": "person", "id": person["id"]}
-        delivery_id = delivery_key(request, channel, ref)
-        if self.store.is_finished(delivery_id):
-            return
-        language = language_for(person.get("language"))
-        recipient = {"id": person["id"], "name": person.get("name"), "timezone": person.get("timezone")}
-        rendered = self.templates.render(request["kind"], channel, language, request["context"], recipient)
-        if rendered.fallback:
-            self.store.count("template_fallbacks")
-        try:
-            if channel != "email":
-                raise PermanentFailure(f"channel {channel} is not configured")
-            if not person.get("email"):
-                raise PermanentFailure(f"{person['id']} has no email address")
-            msg = email.build_message(
-                rendered,
-                sender=self.mailer.config.sender,
-                to=person["email"],
-                delivery_id=delivery_id,
-                case_id=request.get("case_id"),
-                language=language,
-            )
-        except PermanentFailure as exc:
-            self._finish(request, ref, channel, "failed", error=str(exc))
-            return
-        attempt = self.store.start_delivery(
-            delivery_id,
-            notification_id=request["notification_id"],
-            channel=channel,
-            person=person["id"],
-            kind=request["kind"],
-            case_id=request.get("case_id"),
-            subject=rendered.subject,
-            language=language,
-            template_fallback=rendered.fallback,
+    @timer(interval=SWEEP_INTERVAL)
+    def sweep(self) -> None:
+        """Send what is due: retries whose backoff elapsed, holds whose quiet hours ended,
+        deliveries whose sender died (expired lease), and scheduled digests."""
+        pipeline = self._pipeline()
+        DigestRunner(self.store, self.cases_rpc.list_cases, pipeline, settings.get("CONSOLE_URL")).run(
+            time.time()
         )
-        # An SMTP error propagates: the consumer retries the message (bounded).
-        self.mailer.send(msg)
-        self._finish(request, ref, channel, "delivered", attempts=attempt, message_id=msg["Message-ID"])
+        pipeline.run()
 
-    def _finish(
-        self,
-        request: dict,
-        recipient: dict,
-        channel: str,
-        status: str,
-        *,
-        attempts: int = 1,
-        error: str | None = None,
-        message_id: str | None = None,
-    ) -> None:
-        """Record the outcome in the delivery log and announce it."""
-        self.store.finish_delivery(
-            delivery_key(request, channel, recipient),
-            status,
-            notification_id=request["notification_id"],
-            channel=channel,
-            person=recipient["id"],
-            error=error,
-            message_id=message_id,
-            kind=request["kind"],
-            case_id=request.get("case_id"),
-        )
-        if status == "failed":
-            self.store.count("permanent_failures")
+    def _announce(self, doc: dict, outcome: Outcome, attempts: int) -> None:
         self.dispatch(
             "notification_delivered",
             {
-                "notification_id": request["notification_id"],
-                "channel": channel,
-                "recipient": recipient,
-                "status": status,
+                "notification_id": doc["notification_id"],
+                "channel": doc["channel"],
+                "recipient": doc["recipient"],
+                "status": outcome.status,
                 "attempts": attempts,
-                "finished_at": utcnow(),
-                "message_id": message_id,
-                "error": error,
+                "finished_at": datetime.now(UTC),
+                "message_id": (outcome.detail or "")[:300] or None,
+                "error": (outcome.error or "")[:2000] or None,
             },
         )
 
     @rpc(expected_exceptions=BadRequest)
     def apply_recipients(self, document) -> dict:
-        """Validate and store the recipients directory (people and teams)."""
-        return self.store.apply_directory(load_directory(document))
+        """Validate and store the recipients directory (people and teams) and their digest schedules."""
+        directory = load_directory(document)
+        summary = self.store.apply_directory(directory)
+        schedule_all(self.store, directory["people"], datetime.now(UTC))
+        return summary
 
     @rpc
     def list_recipients(self) -> list[dict]:
         return jsonable(self.store.list_recipients())
 
     @rpc
-    def list_deliveries(self, limit: int = 50, skip: int = 0, status: str | None = None) -> list[dict]:
-        return jsonable(self.store.list_deliveries(limit=min(int(limit), 500), skip=int(skip), status=status))
+    def list_deliveries(
+        self,
+        limit: int = 50,
+        skip: int = 0,
+        status: str | None = None,
+        channel: str | None = None,
+        recipient: str | None = None,
+        case_id: str | None = None,
+    ) -> list[dict]:
+        """The delivery log, newest first, with optional filters."""
+        rows = self.store.list_deliveries(
+            limit=min(int(limit), 500),
+            skip=int(skip),
+            status=status,
+            channel=channel,
+            recipient=recipient,
+            case_id=case_id,
+        )
+        return jsonable([_without_context(row) for row in rows])
+
+    @rpc(expected_exceptions=NotFound)
+    def get_delivery(self, delivery_id: str) -> dict:
+        """One delivery with every attempt."""
+        doc = self.store.get_delivery(delivery_id)
+        if doc is None:
+            raise NotFound(f"no delivery {delivery_id}")
+        return jsonable({**doc, "attempt_log": self.store.attempts(delivery_id)})
+
+    # templates ------------------------------------------------------------
+
+    @rpc(expected_exceptions=BadRequest)
+    def preview(self, kind: str, channel: str, language: str = "zh-CN", payload: dict | None = None) -> dict:
+        """Render a notification as ``channel`` would send it, from ``payload`` or the
+        built-in sample of ``kind``; nothing is sent."""
+        errors = []
+        if kind not in NOTIFICATION_KINDS:
+            errors.append(f"kind: one of {', '.join(NOTIFICATION_KINDS)}")
+        if channel not in self.channels:
+            errors.append(f"channel: one of {', '.join(self.channels)}")
+        if language not in LANGUAGES:
+            errors.append(f"language: one of {', '.join(LANGUAGES)}")
+        if payload is not None and not isinstance(payload, dict):
+            errors.append("payload: a JSON object (the notification context)")
+        if errors:
+            raise BadRequest(errors)
+        context = payload if payload is not None else sample(kind)
+        preview = self._pipeline().preview(kind, self.channels[channel], language, context, SAMPLE_RECIPIENT)
+        return jsonable(preview)
+
+    @rpc
+    def list_templates(self) -> list[dict]:
+        """Every template name, and whether an admin override replaces the file."""
+        overrides = self.store.template_overrides()
+        self.templates.sync(overrides)
+        return [{"name": n, "overridden": n in overrides} for n in self.templates.names()]
+
+    @rpc(expected_exceptions=NotFound)
+    def get_template(self, name: str) -> dict:
+        self.templates.sync(self.store.template_overrides())
+        try:
+            return {"name": name, "source": self.templates.source(name)}
+        except Exception:
+            raise NotFound(f"no template {name}") from None
+
+    @rpc(expected_exceptions=BadRequest)
+    def save_template(self, name: str, source: str, by: str = "admin") -> dict:
+        """Store an admin-edited template after checking its syntax (errors name the
+        line), refusing private-attribute access, and rendering the sample payload."""
+        if not isinstance(source, str) or len(source) > 100_000:
+            raise BadRequest("source: a template text of at most 100,000 characters")
+        match = TEMPLATE_NAME.match(name or "")
+        kind = match["kind"] if match and match["kind"] in NOTIFICATION_KINDS else "case_assigned"
+        self.templates.sync(self.store.template_overrides())
+        problems = self.templates.check(name, source, sample(kind), SAMPLE_RECIPIENT)
+        if problems:
+            raise BadRequest([f"{name}: {p}" for p in problems])
+        self.store.save_template(name, source, by)
+        self.templates.sync(self.store.template_overrides())
+        return {"name": name, "saved": True}
+
+    @rpc(expected_exceptions=NotFound)
+    def delete_template(self, name: str) -> dict:
+        """Drop an override; the file template applies again."""
+        if not self.store.delete_template(name):
+            raise NotFound(f"no override for {name}")
+        self.templates.sync(self.store.template_overrides())
+        return {"name": name, "deleted": True}
+
+    # test messages -----------------------------------------------------------
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def send_test(self, channel: str, to: str, kind: str = "alert_raised") -> dict:
+        """Send the sample ``kind`` to ``to`` (``person:ID``, ``team:ID`` or an id) on
+        ``channel`` now, ignoring quiet hours; returns the delivery with its attempts."""
+        if channel not in self.channels:
+            raise BadRequest(f"channel: one of {', '.join(self.channels)}")
+        if kind not in NOTIFICATION_KINDS:
+            raise BadRequest(f"kind: one of {', '.join(NOTIFICATION_KINDS)}")
+        ref_kind, _, ref_id = to.rpartition(":")
+        ref = {"kind": ref_kind or "person", "id": ref_id}
+        if ref["kind"] not in ("person", "team") or self.store.recipient(ref["kind"], ref["id"]) is None:
+            raise NotFound(f"no recipient {to} in the directory")
+        context = sample(kind)
+        request = {
+            "notification_id": f"test-{uuid.uuid4().hex[:12]}",
+            "kind": kind,
+            "recipient": ref,
+            "channels": [channel],
+            "level": context.get("level", "P4"),
+            "case_id": context.get("case_id"),
+            "context": context,
+        }
+        pipeline = self._pipeline()
+        ids = pipeline.request(request, time.time(), hold=False)
+        pipeline.run(ids=ids)
+        return jsonable([{**self.store.get_delivery(i), "attempt_log": self.store.attempts(i)} for i in ids])
 
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
 
 
-def delivery_key(request: dict, channel: str, recipient: dict) -> str:
-    """One delivery = one notification × channel × recipient."""
-    return f"{request['notification_id']}|{channel}|{recipient['kind']}:{recipient['id']}"
+def _without_context(doc: dict) -> dict:
+    """A delivery for the log: the notification context is large and shown by preview."""
+    return {k: v for k, v in doc.items() if k != "context"}

@@ -96,7 +96,8 @@ def test_detractor_becomes_profile_alert_case_and_email(stack, cx_config, smtp_s
     def profile_complete():
         p = stack.profiles.get_profile("C42")
         parts = ("alert_counts", "open_cases", "latest", "identity", "last_contact")
-        return p if all(p.get(k) for k in parts) and p["feedback_count"] == 1 else None
+        milestone = any(e["kind"] == "case_milestone" for e in p["timeline"])
+        return p if all(p.get(k) for k in parts) and p["feedback_count"] == 1 and milestone else None
 
     profile = wait_until(profile_complete, message="the profile to list alert and case")
     assert profile["identity"]["name"] == "王芳"
@@ -105,7 +106,7 @@ def test_detractor_becomes_profile_alert_case_and_email(stack, cx_config, smtp_s
     assert profile["alert_counts"] == {"nps-detractor": 1}
     assert profile["open_cases"][0]["case_id"] == case["_id"]
     kinds = sorted(e["kind"] for e in profile["timeline"])
-    assert kinds == ["alert", "case_opened", "feedback"]
+    assert kinds == ["alert", "case_milestone", "case_opened", "feedback"]  # milestone: open→assigned
 
     delivered = wait_until(lambda: stack.notify.list_deliveries(status="delivered"))
     assert delivered[0]["message_id"] == mail["Message-ID"]

@@ -13,6 +13,8 @@ import pytest
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from services.common.mongo import all_of
+
 T1 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 T2 = T1 + timedelta(hours=1)
 
@@ -209,7 +211,7 @@ def test_guarded_set_and_unset_of_keyed_subdocuments_in_one_update(db):
         else:
             update["$unset"] = {"open_cases.K1": ""}
         guard = {"$or": [{"case_state.K1.at": {"$lte": at}}, {"case_state.K1.at": {"$exists": False}}]}
-        return db.p.update_one({"_id": "C1", **guard}, update).matched_count
+        return db.p.update_one(all_of({"_id": "C1"}, guard), update).matched_count
 
     assert apply(T2, "closed", None) == 1
     assert apply(T1, "open", {"level": "P2"}) == 0  # older: ignored
@@ -264,8 +266,6 @@ def test_guarded_update_changes_only_the_named_document(db):
 
 def test_or_beside_other_keys_is_always_wrapped_in_and(db):
     """all_of(): nx-27017 reads {"_id": x, "$or": [a, b]} as (_id = x AND a) OR b."""
-    from services.common.mongo import all_of
-
     db.p.insert_many([{"_id": "A"}, {"_id": "B"}, {"_id": "C", "state": "done", "due": 1}])
     guard = {"$or": [{"last.at": {"$lte": T1}}, {"last.at": {"$exists": False}}]}
     db.p.update_one(all_of({"_id": "B"}, guard), {"$set": {"last": {"at": T1}}})
@@ -273,3 +273,65 @@ def test_or_beside_other_keys_is_always_wrapped_in_and(db):
     due = all_of({"due": {"$lte": 5}}, {"$or": [{"state": "waiting"}, {"state": {"$exists": False}}]})
     assert list(db.p.find(due)) == []
     assert all_of({"a": 1}) == {"a": 1} and all_of({}, {"b": 2}) == {"b": 2}
+
+
+def test_due_delivery_claim_with_in_range_and_lease(db):
+    """NotifyStore.claim_due: status $in, epoch-number ranges, oldest first, lease set atomically."""
+    db.deliveries.insert_many(
+        [
+            {"_id": "late", "status": "scheduled", "next_attempt_at": 50.0, "lease_until": 0},
+            {"_id": "early", "status": "held", "next_attempt_at": 10.0, "lease_until": 0},
+            {"_id": "future", "status": "scheduled", "next_attempt_at": 500.0, "lease_until": 0},
+            {"_id": "done", "status": "delivered", "next_attempt_at": 1.0, "lease_until": 0},
+            {"_id": "leased", "status": "sending", "next_attempt_at": 1.0, "lease_until": 160.0},
+        ]
+    )
+
+    def claim(now):
+        doc = db.deliveries.find_one_and_update(
+            {
+                "status": {"$in": ["scheduled", "held", "sending"]},
+                "next_attempt_at": {"$lte": now},
+                "lease_until": {"$lt": now},
+            },
+            {"$set": {"status": "sending", "lease_until": now + 60}},
+            sort=[("next_attempt_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc and (doc["_id"], doc["lease_until"])
+
+    assert claim(100.0) == ("early", 160.0)
+    assert claim(100.0) == ("late", 160.0)
+    assert claim(100.0) is None  # future not due, delivered final, leased held
+    assert claim(161.0) == ("leased", 221.0)  # an expired lease is taken over
+    # settle only under one's own lease (a float equality filter)
+    assert (
+        db.deliveries.update_one(
+            {"_id": "early", "lease_until": 999.0}, {"$set": {"status": "x"}}
+        ).modified_count
+        == 0
+    )
+    assert (
+        db.deliveries.update_one(
+            {"_id": "early", "lease_until": 160.0}, {"$set": {"status": "delivered"}}
+        ).modified_count
+        == 1
+    )
+
+
+def test_compare_and_set_on_an_epoch_number(db):
+    """NotifyStore.take_token: a GCRA bucket updated only if nobody changed it meanwhile."""
+    db.rate_buckets.insert_one({"_id": "wecom|hook", "tat": 100.0})
+    assert (
+        db.rate_buckets.update_one(
+            {"_id": "wecom|hook", "tat": 100.0}, {"$set": {"tat": 103.0}}
+        ).modified_count
+        == 1
+    )
+    assert (
+        db.rate_buckets.update_one(
+            {"_id": "wecom|hook", "tat": 100.0}, {"$set": {"tat": 106.0}}
+        ).modified_count
+        == 0
+    )
+    assert db.rate_buckets.find_one({"_id": "wecom|hook"})["tat"] == 103.0

@@ -86,3 +86,11 @@ def test_email_message_has_both_parts_and_thread_headers():
     assert msg["Content-Language"] == "zh-CN"
     assert msg.get_body(("plain",)).get_content().startswith("李娜，您好")
     assert "<table" in msg.get_body(("html",)).get_content()
+
+
+def test_customer_text_cannot_inject_markdown_links_or_mentions():
+    hostile = dict(CONTEXT, event=dict(CONTEXT["event"], text="[点我](http://evil) <@all> **急**\n# 标题"))
+    md = Renderer().render("case_assigned", "dingtalk", "zh-CN", hostile, RECIPIENT, "md").body
+    assert r"> \[点我\]\(http://evil\) \<@all\> \*\*急\*\* \# 标题" in md
+    slack = Renderer().render("case_assigned", "slack", "en", hostile, RECIPIENT, "slack").body
+    assert "&lt;@all&gt;" in slack and "<@all>" not in slack

@@ -1,0 +1,119 @@
+"""What every channel implements, and the values passed between the pipeline and a channel.
+
+A channel is one folder under ``channels/`` exporting ``CHANNEL`` (a ``Channel``
+subclass). It declares:
+
+* ``Handle``: the marshmallow schema of a recipient's address on that channel
+  (webhook URL and secret, user id, mobile ...), validated when the recipients
+  directory is applied;
+* ``template_format``: which template dialect renders its body (``md``, ``slack``,
+  ``text``, ``email``);
+* ``rate``: its documented send rate per destination;
+* ``deliver(note, destination, now)``: send once and classify the outcome as
+  delivered, retry (transient) or failed (permanent). It never sleeps and never
+  retries itself: the delivery pipeline owns retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from marshmallow import RAISE, Schema
+
+DELIVERED = "delivered"
+RETRY = "retry"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One rendered notification, channel-neutral apart from ``body``'s markup."""
+
+    delivery_id: str
+    kind: str
+    level: str
+    language: str
+    title: str
+    body: str  # in the channel's template dialect (markdown, mrkdwn, plain text)
+    text: str  # plain text
+    html: str | None = None
+    url: str | None = None
+    case_id: str | None = None
+    facts: dict = field(default_factory=dict)  # structured context (generic webhook)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a note goes on one channel, and whom to @mention there."""
+
+    handle: dict
+    user_ids: tuple[str, ...] = ()
+    mobiles: tuple[str, ...] = ()
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # delivered | retry | failed
+    error: str | None = None
+    retry_after: float | None = None  # seconds the vendor asked us to wait
+    http_status: int | None = None
+    detail: str | None = None  # a vendor reference (message id, response excerpt)
+
+    @classmethod
+    def ok(cls, detail: str | None = None, http_status: int | None = None) -> Outcome:
+        return cls(DELIVERED, detail=detail, http_status=http_status)
+
+    @classmethod
+    def retry(cls, error: str, retry_after: float | None = None, http_status: int | None = None) -> Outcome:
+        return cls(RETRY, error=error, retry_after=retry_after, http_status=http_status)
+
+    @classmethod
+    def failed(cls, error: str, http_status: int | None = None) -> Outcome:
+        return cls(FAILED, error=error, http_status=http_status)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A documented send rate: ``per_minute`` sustained, ``burst`` at once."""
+
+    per_minute: float
+    burst: int
+    source: str = ""
+
+
+class HandleSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class NotConfigured(Exception):
+    """The destination lacks what this channel needs (no webhook, no address)."""
+
+
+class Channel:
+    name: ClassVar[str]
+    Handle: ClassVar[type[Schema]] = HandleSchema
+    template_format: ClassVar[str] = "md"
+    rate: ClassVar[Rate | None] = None
+    # The part of the handle that identifies a destination for rate limiting.
+    destination_field: ClassVar[str] = "webhook"
+
+    def __init__(self, settings: dict | None = None):
+        self.settings = settings or {}
+
+    def destination_key(self, destination: Destination) -> str:
+        return str(destination.handle.get(self.destination_field) or destination.email or "")
+
+    def check(self, destination: Destination) -> None:
+        """Raise NotConfigured when ``destination`` cannot be used."""
+        if not destination.handle.get(self.destination_field):
+            raise NotConfigured(f"no {self.name} {self.destination_field}")
+
+    def preview(self, note: Note, destination: Destination) -> dict | str | None:
+        """What the vendor would receive for ``note`` (secrets and signatures left out)."""
+        return None
+
+    def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,77 @@
+"""One HTTP POST for webhook channels, with transport errors classified.
+
+Connection errors and timeouts are transient (``retry``); the channel's own
+``interpret`` classifies what the vendor answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from services.notify.channels.base import Outcome
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict
+    body: bytes
+
+    def json(self):
+        import json
+
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+def retry_after(headers: dict) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds form)."""
+    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def status_outcome(response: Response) -> Outcome | None:
+    """The generic HTTP reading: 429 and 5xx retry, other non-2xx fail; None for 2xx."""
+    if 200 <= response.status < 300:
+        return None
+    excerpt = response.body[:300].decode("utf-8", "replace")
+    if response.status == 429:
+        return Outcome.retry(f"HTTP 429 {excerpt}", retry_after(response.headers), 429)
+    if response.status >= 500 or response.status == 408:
+        return Outcome.retry(
+            f"HTTP {response.status} {excerpt}", retry_after(response.headers), response.status
+        )
+    return Outcome.failed(f"HTTP {response.status} {excerpt}", response.status)
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict,
+    interpret: Callable[[Response], Outcome],
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Outcome:
+    try:
+        raw = requests.post(
+            url,
+            data=body,
+            headers={"Content-Type": "application/json; charset=utf-8", **headers},
+            timeout=timeout,
+        )
+    except requests.Timeout as exc:
+        return Outcome.retry(f"timeout: {exc}")
+    except requests.ConnectionError as exc:
+        return Outcome.retry(f"connection error: {exc}")
+    except requests.RequestException as exc:  # an invalid URL and the like never heal
+        return Outcome.failed(f"{type(exc).__name__}: {exc}")
+    return interpret(Response(raw.status_code, dict(raw.headers), raw.content))

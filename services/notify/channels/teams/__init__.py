@@ -1,0 +1,91 @@
+"""Microsoft Teams through a Workflows (Power Automate) webhook.
+
+Microsoft retires Office 365 connectors (the old "incoming webhook" with
+MessageCard); the documented replacement is the Workflows template "Send
+webhook alerts to a channel", which accepts ``{"type": "message",
+"attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+"content": <Adaptive Card>}]}``. Vendor facts (learn.microsoft.com: Teams
+connectors known limitations; "Create incoming webhooks"): a posted message is
+at most about 28 KB; more than 4 requests per second are throttled (HTTP 429).
+A Workflows trigger answers 202 Accepted.
+"""
+
+from __future__ import annotations
+
+import json
+
+from marshmallow import fields
+
+from services.notify.channels import http
+from services.notify.channels.base import Channel, Destination, HandleSchema, Note, Outcome, Rate
+from services.notify.channels.common import link_label, webhook_url
+from services.notify.channels.truncate import fit, json_bytes
+
+MESSAGE_LIMIT = 28 * 1024  # bytes
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+COLOURS = {"P1": "Attention", "P2": "Warning", "P3": "Accent", "P4": "Default"}
+
+
+class Handle(HandleSchema):
+    webhook = webhook_url()
+    # Workflows posts as the flow's owner; mentions need the user's Entra id or UPN.
+    user_principal_name = fields.Email()
+
+
+def _message(note: Note, text: str, destination: Destination) -> dict:
+    body: list[dict] = [
+        {
+            "type": "TextBlock",
+            "text": note.title,
+            "size": "Large",
+            "weight": "Bolder",
+            "wrap": True,
+            "color": COLOURS.get(note.level, "Default"),
+        },
+        {"type": "TextBlock", "text": text, "wrap": True},
+    ]
+    card: dict = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body}
+    if note.url:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": link_label(note.language), "url": note.url}]
+    upn = destination.handle.get("user_principal_name")
+    if upn:
+        body.append({"type": "TextBlock", "text": f"<at>{upn}</at>", "wrap": True})
+        card["msteams"] = {
+            "entities": [
+                {"type": "mention", "text": f"<at>{upn}</at>", "mentioned": {"id": upn, "name": upn}}
+            ]
+        }
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
+    }
+
+
+def build_payload(note: Note, destination: Destination) -> dict:
+    room = MESSAGE_LIMIT - len(
+        json.dumps(_message(note, "", destination), ensure_ascii=False).encode("utf-8")
+    )
+    return _message(note, fit(note.body.rstrip(), "", room, json_bytes), destination)
+
+
+def interpret(response: http.Response) -> Outcome:
+    generic = http.status_outcome(response)
+    return generic if generic is not None else Outcome.ok(http_status=response.status)
+
+
+class TeamsChannel(Channel):
+    name = "teams"
+    Handle = Handle
+    rate = Rate(per_minute=240, burst=4, source="Teams webhooks: more than 4 requests/second are throttled")
+
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return build_payload(note, destination)
+
+    def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
+        body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
+        return http.post(destination.handle["webhook"], body, {}, interpret, self.settings.get("timeout", 10))
+
+
+CHANNEL = TeamsChannel

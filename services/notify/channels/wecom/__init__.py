@@ -1,0 +1,82 @@
+"""WeCom (企业微信) group robot.
+
+Vendor facts (developer.work.weixin.qq.com/document/path/91770): POST JSON to
+``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY``; ``text`` content at
+most 2048 bytes UTF-8 with ``mentioned_list`` (user ids) and
+``mentioned_mobile_list``; ``markdown`` content at most 4096 bytes UTF-8, where
+members are mentioned with ``<@userid>`` in the content; at most 20 messages
+per minute per robot; the answer is HTTP 200 with ``errcode`` (0 = sent).
+"""
+
+from __future__ import annotations
+
+import json
+
+from marshmallow import fields, validate
+
+from services.notify.channels import http
+from services.notify.channels.base import Channel, Destination, HandleSchema, Note, Outcome, Rate
+from services.notify.channels.common import MOBILE, USER_ID, link_label, webhook_url
+from services.notify.channels.truncate import fit, utf8_bytes
+
+MARKDOWN_LIMIT = 4096  # bytes
+TEXT_LIMIT = 2048  # bytes
+# errcodes that heal by waiting: -1 system busy, 45009 API frequency limit
+TRANSIENT = {-1: None, 45009: 60.0}
+
+
+class Handle(HandleSchema):
+    webhook = webhook_url()
+    user_id = fields.String(validate=USER_ID)
+    mobile = fields.String(validate=MOBILE)
+    format = fields.String(load_default="markdown", validate=validate.OneOf(("markdown", "text")))
+
+
+def build_payload(note: Note, destination: Destination) -> dict:
+    label = link_label(note.language)
+    if destination.handle.get("format") == "text":
+        footer = f"\n{label}: {note.url}" if note.url else ""
+        content = fit(f"{note.title}\n{note.text}".rstrip(), footer, TEXT_LIMIT, utf8_bytes)
+        return {
+            "msgtype": "text",
+            "text": {
+                "content": content,
+                "mentioned_list": list(destination.user_ids),
+                "mentioned_mobile_list": list(destination.mobiles),
+            },
+        }
+    mentions = " ".join(f"<@{u}>" for u in destination.user_ids)
+    footer = (f"\n[{label}]({note.url})" if note.url else "") + (f"\n{mentions}" if mentions else "")
+    content = fit(f"**{note.title}**\n{note.body}".rstrip(), footer, MARKDOWN_LIMIT, utf8_bytes)
+    return {"msgtype": "markdown", "markdown": {"content": content}}
+
+
+def interpret(response: http.Response) -> Outcome:
+    generic = http.status_outcome(response)
+    if generic is not None:
+        return generic
+    answer = response.json() or {}
+    code = answer.get("errcode")
+    if code == 0:
+        return Outcome.ok(http_status=response.status)
+    error = f"wecom errcode {code}: {answer.get('errmsg')}"
+    if code in TRANSIENT:
+        return Outcome.retry(error, TRANSIENT[code], response.status)
+    return Outcome.failed(error, response.status)
+
+
+class WeComChannel(Channel):
+    name = "wecom"
+    Handle = Handle
+    # burst 1: evenly spaced sends never put more than 20 in any 60-second window
+    rate = Rate(per_minute=20, burst=1, source="WeCom group robot: 20 messages/minute per robot")
+
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return build_payload(note, destination)
+
+    def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
+        body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
+        return http.post(destination.handle["webhook"], body, {}, interpret, self.settings.get("timeout", 10))
+
+
+CHANNEL = WeComChannel

@@ -1,0 +1,316 @@
+"""The delivery pipeline: plan → hold (quiet hours) → schedule → claim → rate-limit
+→ render → send → record → retry / fall back.
+
+Every delivery is one document keyed by its idempotency key
+(notification × channel × recipient). Nothing waits in memory or in the
+broker: a transient failure sets ``next_attempt_at`` (epoch seconds) with
+exponential backoff and full jitter, and a sweep (the service's @timer) claims
+due deliveries atomically with a lease. A delivery that was sent successfully
+is marked ``delivered`` under the lease and is never claimed again, so a restart
+between attempts cannot send it twice. (The one window left is a crash after
+the vendor accepted a request and before the store recorded it; the lease then
+expires and the message is resent. Email keeps its Message-ID and the generic
+webhook its ``X-CX-Delivery-Id`` across resends so receivers can drop the copy;
+IM robots offer no idempotency key.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.notify.channels import CHANNELS
+from services.notify.channels.base import Channel, Destination, NotConfigured, Note, Outcome
+from services.notify.quiet import release_at
+from services.notify.render import Renderer, language_for
+from services.notify.store import NotifyStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Retry, fallback, lease and quiet-hours settings (configuration, not code)."""
+
+    max_attempts: int = 5
+    backoff_base: float = 5.0  # seconds; attempt n waits up to base * 2**(n-1)
+    backoff_cap: float = 900.0
+    lease: float = 60.0  # longer than one send can take (HTTP/SMTP timeouts are 10 s)
+    fallback: dict | None = None  # channel -> fallback channel, e.g. {"wecom": "email"}
+    urgent_levels: tuple[str, ...] = ("P1",)
+    batch: int = 50  # deliveries one sweep handles at most
+
+
+def backoff(attempt: int, policy: Policy, rng: Callable[[], float] = random.random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1)))."""
+    ceiling = min(policy.backoff_cap, policy.backoff_base * (2 ** max(attempt - 1, 0)))
+    return rng() * ceiling
+
+
+def delivery_key(notification_id: str, channel: str, recipient: dict) -> str:
+    """One delivery = one notification × channel × recipient (the idempotency key)."""
+    return f"{notification_id}|{channel}|{recipient['kind']}:{recipient['id']}"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: NotifyStore,
+        channels: dict[str, Channel],
+        renderer: Renderer,
+        announce: Callable[[dict, Outcome], None],
+        policy: Policy | None = None,
+        rng: Callable[[], float] = random.random,
+    ):
+        self.store = store
+        self.channels = channels
+        self.renderer = renderer
+        self.announce = announce
+        self.policy = policy or Policy()
+        self.rng = rng
+
+    # plan ---------------------------------------------------------------
+
+    def targets(self, request: dict) -> list[tuple[dict, str]]:
+        """(recipient ref, channel) pairs. A team with a group handle on an IM
+        channel gets one message there (mentioning its members); otherwise each
+        member is a target."""
+        ref = request["recipient"]
+        out: list[tuple[dict, str]] = []
+        team = self.store.recipient("team", ref["id"]) if ref["kind"] == "team" else None
+        for channel in request["channels"]:
+            if team is not None and channel in (team.get("handles") or {}):
+                out.append(({"kind": "team", "id": team["id"]}, channel))
+                continue
+            people = self.store.resolve(ref)
+            if not people:
+                out.append((ref, channel))  # fails as an unknown recipient, visibly
+            out.extend(({"kind": "person", "id": p["id"]}, channel) for p in people)
+        return out
+
+    def request(self, request: dict, now: float, hold: bool = True) -> list[str]:
+        """Create the deliveries a notification asks for; returns the new ids.
+        ``hold=False`` ignores quiet hours (test messages an admin asked for)."""
+        created = []
+        for ref, channel in self.targets(request):
+            delivery_id = delivery_key(request["notification_id"], channel, ref)
+            doc = self._new(delivery_id, request, ref, channel, now)
+            if not hold:
+                doc.update(status="scheduled", next_attempt_at=now, held=False)
+            if self.store.create_delivery(doc):
+                created.append(delivery_id)
+        return created
+
+    def _new(self, delivery_id: str, request: dict, ref: dict, channel: str, now: float, **extra) -> dict:
+        status, due = "scheduled", now
+        recipient = self.store.recipient(ref["kind"], ref["id"]) or {}
+        if request["level"] not in self.policy.urgent_levels:
+            moment = datetime.fromtimestamp(now, UTC)
+            release = release_at(
+                moment, recipient.get("quiet_hours"), recipient.get("timezone") or "Asia/Shanghai"
+            )
+            if release is not None:
+                status, due = "held", release.timestamp()
+        return {
+            "_id": delivery_id,
+            "notification_id": request["notification_id"],
+            "kind": request["kind"],
+            "level": request["level"],
+            "case_id": request.get("case_id"),
+            "channel": channel,
+            "recipient": ref,
+            "context": request["context"],
+            "status": status,
+            "next_attempt_at": due,
+            "held": status == "held",
+            **extra,
+        }
+
+    # run ----------------------------------------------------------------
+
+    def run(self, now: float | None = None, ids: list[str] | None = None) -> int:
+        """Attempt every due delivery (or just ``ids``); returns how many were tried."""
+        tried = 0
+        while tried < self.policy.batch:
+            moment = time.time() if now is None else now
+            doc = self.store.claim_due(moment, self.policy.lease, ids)
+            if doc is None:
+                break
+            self.attempt(doc, moment)
+            tried += 1
+        return tried
+
+    def attempt(self, doc: dict, now: float) -> None:
+        channel = self.channels.get(doc["channel"])
+        attempt = doc["attempts"] + 1
+        if channel is None:
+            self._settle(doc, now, attempt, Outcome.failed(f"channel {doc['channel']} is not configured"))
+            return
+        try:
+            recipient = self.store.recipient(doc["recipient"]["kind"], doc["recipient"]["id"])
+            if recipient is None:
+                raise NotConfigured(f"unknown recipient {doc['recipient']['kind']} {doc['recipient']['id']}")
+            destination = self.destination(recipient, channel.name)
+            channel.check(destination)
+        except NotConfigured as exc:
+            self._settle(doc, now, attempt, Outcome.failed(str(exc)))
+            return
+        wait = self._rate_wait(channel, destination, now)
+        if wait > 0:  # our own limit, not a failure: come back later, count no attempt
+            self.store.settle(doc, {"status": "scheduled", "next_attempt_at": now + wait})
+            return
+        note = self.note(doc, recipient, channel)
+        started = time.monotonic()
+        try:
+            outcome = channel.deliver(note, destination, now)
+        except Exception as exc:  # a bug in a channel: counted, bounded by max_attempts, then fallback
+            log.exception("channel %s raised on %s", channel.name, doc["_id"])
+            outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
+        self._settle(doc, now, attempt, outcome, time.monotonic() - started, destination, channel)
+
+    def _rate_wait(self, channel: Channel, destination: Destination, now: float) -> float:
+        if channel.rate is None:
+            return 0.0
+        key = f"{channel.name}|{channel.destination_key(destination)}"
+        return self.store.take_token(key, 60.0 / channel.rate.per_minute, channel.rate.burst, now)
+
+    def preview(self, kind: str, channel: Channel, language: str, context: dict, recipient: dict) -> dict:
+        """Render ``context`` as ``recipient`` would get it on ``channel`` (nothing is sent)."""
+        doc = {"_id": "preview", "kind": kind, "level": context.get("level", "P4"), "context": context}
+        note = self.note(doc, {**recipient, "language": language}, channel, count=False)
+        destination = self.destination({"kind": "person", **recipient}, channel.name)
+        return {
+            "title": note.title,
+            "body": note.body,
+            "text": note.text,
+            "html": note.html,
+            "payload": channel.preview(note, destination),
+        }
+
+    def note(self, doc: dict, recipient: dict, channel: Channel, count: bool = True) -> Note:
+        """Render ``doc`` for ``recipient`` in their language and the channel's dialect."""
+        language = language_for(recipient.get("language"))
+        who = {"id": recipient["id"], "name": recipient.get("name"), "timezone": recipient.get("timezone")}
+        rendered = self.renderer.render(
+            doc["kind"], channel.name, language, doc["context"], who, channel.template_format
+        )
+        if rendered.fallback and count:
+            self.store.count("template_fallbacks")
+        return Note(
+            delivery_id=doc["_id"],
+            kind=doc["kind"],
+            level=doc["level"],
+            language=language,
+            title=rendered.subject,
+            body=rendered.body,
+            text=rendered.text,
+            html=rendered.html,
+            url=doc["context"].get("case_url"),
+            case_id=doc.get("case_id"),
+            facts=doc["context"],
+        )
+
+    def destination(self, recipient: dict, channel: str) -> Destination:
+        """A recipient's address on ``channel``. A person without their own webhook
+        uses the robot of the first team they belong to that has one."""
+        handle = dict((recipient.get("handles") or {}).get(channel) or {})
+        members = [recipient]
+        if recipient["kind"] == "team":
+            members = self.store.resolve({"kind": "team", "id": recipient["id"]})
+        elif not handle.get("webhook") and channel != "email":
+            for team in self.store.teams_of(recipient["id"]):
+                team_handle = (team.get("handles") or {}).get(channel)
+                if team_handle:
+                    handle = {**team_handle, **handle}
+                    break
+        user_ids, mobiles = [], []
+        for person in members:
+            own = (person.get("handles") or {}).get(channel) or {}
+            for key, bucket in (("user_id", user_ids), ("mobile", mobiles)):
+                if own.get(key):
+                    bucket.append(own[key])
+        email = recipient.get("email") if recipient["kind"] == "person" else None
+        return Destination(handle, tuple(user_ids), tuple(mobiles), email)
+
+    def _settle(
+        self,
+        doc: dict,
+        now: float,
+        attempt: int,
+        outcome: Outcome,
+        seconds: float = 0.0,
+        destination: Destination | None = None,
+        channel: Channel | None = None,
+    ) -> None:
+        self.store.record_attempt(
+            {
+                "delivery_id": doc["_id"],
+                "attempt": attempt,
+                "channel": doc["channel"],
+                "recipient": doc["recipient"],
+                "destination": mask(channel.destination_key(destination))
+                if channel and destination
+                else None,
+                "status": outcome.status,
+                "error": outcome.error,
+                "http_status": outcome.http_status,
+                "retry_after": outcome.retry_after,
+                "started_at": now,
+                "seconds": round(seconds, 4),
+            }
+        )
+        base = {"attempts": attempt, "last_error": outcome.error}
+        if outcome.status == "delivered":
+            if self.store.settle(doc, {**base, "status": "delivered", "message_id": outcome.detail}):
+                self.announce(doc, outcome, attempt)
+            return
+        if outcome.status == "retry" and attempt < self.policy.max_attempts:
+            delay = max(backoff(attempt, self.policy, self.rng), outcome.retry_after or 0.0)
+            self.store.settle(doc, {**base, "status": "scheduled", "next_attempt_at": now + delay})
+            return
+        error = (
+            outcome.error
+            if outcome.status == "failed"
+            else f"gave up after {attempt} attempts: {outcome.error}"
+        )
+        if self.store.settle(doc, {**base, "status": "failed", "last_error": error}):
+            self.store.count("permanent_failures" if outcome.status == "failed" else "retries_exhausted")
+            self.announce(doc, Outcome.failed(error, outcome.http_status), attempt)
+            self._fall_back(doc, now)
+
+    def _fall_back(self, doc: dict, now: float) -> None:
+        target = (self.policy.fallback or {}).get(doc["channel"])
+        if not target or doc.get("fallback_of") or target == doc["channel"]:
+            return
+        request = {k: doc[k] for k in ("notification_id", "kind", "level", "case_id", "context")}
+        # Fall back to the people: a team's group robot failing means mailing its members.
+        refs = [doc["recipient"]]
+        if doc["recipient"]["kind"] == "team" and target == "email":
+            refs = [{"kind": "person", "id": p["id"]} for p in self.store.resolve(doc["recipient"])]
+        for ref in refs:
+            if self.store.get_delivery(delivery_key(doc["notification_id"], target, ref)):
+                continue  # the notification already goes to them on that channel
+            delivery_id = f"{doc['_id']}|fallback:{target}:{ref['kind']}:{ref['id']}"
+            fresh = self._new(delivery_id, request, ref, target, now, fallback_of=doc["_id"])
+            fresh.update(
+                status="scheduled", next_attempt_at=now, held=False
+            )  # already due; do not hold again
+            if self.store.create_delivery(fresh):
+                self.store.count("fallbacks")
+
+
+def mask(value: str) -> str:
+    """A destination for the log without its secret parts (tokens, keys)."""
+    if "@" in value and "/" not in value:
+        name, _, domain = value.partition("@")
+        return f"{name[:2]}***@{domain}"
+    head = value.split("?")[0]
+    return head[:40] + ("…" if len(head) > 40 else "")
+
+
+def default_channels(settings: dict) -> dict[str, Channel]:
+    return {name: cls(settings) for name, cls in CHANNELS.items()}

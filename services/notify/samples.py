@@ -1,0 +1,100 @@
+"""Built-in sample payloads, one per notification kind: previews render them, and
+an admin-edited template must render them before it is accepted."""
+
+from __future__ import annotations
+
+import copy
+
+_CASE = {
+    "case_id": "CASE-3F2A9C01B7E4",
+    "case_url": "http://127.0.0.1:8000/cases/CASE-3F2A9C01B7E4",
+    "title": "NPS 贬损者 · 王芳",
+    "level": "P2",
+    "status": "assigned",
+    "rule": {"id": "nps-detractor", "version": 3, "name": "NPS 贬损者"},
+    "customer": {"id": "C10023", "name": "王芳", "tier": "vip"},
+    "event": {
+        "source": "survey-app",
+        "event_id": "ev-20261120-0001",
+        "channel": "wechat",
+        "touchpoint": "delivery",
+        "scores": {"nps": 2, "csat": 1},
+        "occurred_at": "2026-11-20T02:15:00+00:00",
+        "text": "送货晚了三天，客服电话一直打不通。",
+    },
+    "trace": [
+        {"field": "scores.nps", "op": "lte", "value": 6, "actual": 2, "result": True},
+        {"field": "customer.tier", "op": "eq", "value": "vip", "actual": "vip", "result": True},
+    ],
+    "assignee": {"kind": "person", "id": "li.na"},
+    "opened_at": "2026-11-20T02:15:03+00:00",
+}
+
+SAMPLES: dict[str, dict] = {
+    "case_assigned": _CASE,
+    "alert_raised": {
+        **{k: _CASE[k] for k in ("level", "rule", "customer", "event", "trace", "case_url", "title")},
+        "alert_id": "AL-7D1E22C0",
+        "raised_at": "2026-11-20T02:15:02+00:00",
+    },
+    # the context the cases service sends with an escalation step
+    "escalation_step": {
+        **_CASE,
+        "level": "P1",
+        "escalation": {
+            "round": 1,
+            "step": 2,
+            "target": "team_lead",
+            "after_minutes": 30,
+            "acknowledged": False,
+        },
+    },
+    # collaborator added / reopened / other updates, from the cases service
+    "case_update": {
+        **_CASE,
+        "update": "collaborator_added",
+        "by": "li.na",
+        "role": "安装协调 / installation",
+        "reason": "需要安装团队上门 / needs the installation team on site",
+    },
+    "sla_warning": {
+        **_CASE,
+        "sla": {"kind": "response", "due_at": "2026-11-20T03:15:03+00:00", "remaining_minutes": 15},
+    },
+    "digest": {
+        "level": "P4",
+        "title": "daily digest",
+        "period": {"kind": "daily", "start": "2026-11-19T00:00:00+00:00", "end": "2026-11-20T00:00:00+00:00"},
+        "open_cases": [
+            {
+                "case_id": "CASE-3F2A9C01B7E4",
+                "title": "NPS 贬损者 · 王芳",
+                "level": "P2",
+                "age_hours": 20,
+                "case_url": "http://127.0.0.1:8000/cases/CASE-3F2A9C01B7E4",
+            },
+            {
+                "case_id": "CASE-91B0C44D2A10",
+                "title": "CSAT 1 · 赵磊",
+                "level": "P1",
+                "age_hours": 3,
+                "case_url": "http://127.0.0.1:8000/cases/CASE-91B0C44D2A10",
+            },
+        ],
+        "breaches": [
+            {
+                "case_id": "CASE-91B0C44D2A10",
+                "title": "CSAT 1 · 赵磊",
+                "level": "P1",
+                "case_url": "http://127.0.0.1:8000/cases/CASE-91B0C44D2A10",
+            },
+        ],
+        "top_alerts": [{"rule": "NPS 贬损者", "count": 12}, {"rule": "CSAT 低分", "count": 5}],
+    },
+}
+
+SAMPLE_RECIPIENT = {"id": "li.na", "name": "李娜", "timezone": "Asia/Shanghai", "email": "li.na@example.com"}
+
+
+def sample(kind: str) -> dict:
+    return copy.deepcopy(SAMPLES[kind])

@@ -1,0 +1,284 @@
+"""The delivery pipeline on a real store, real HTTP receivers and real SMTP,
+with an injected clock (``now``) and a fixed jitter so schedules are exact."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.notify.channels.dingtalk.fake import FakeDingTalk
+from services.notify.channels.email import SmtpConfig
+from services.notify.channels.slack.fake import FakeSlack
+from services.notify.channels.testing import Answer
+from services.notify.channels.wecom.fake import FakeWeCom
+from services.notify.delivery import Pipeline, Policy, backoff, default_channels
+from services.notify.directory import load_directory
+from services.notify.render import Renderer
+from services.notify.store import NotifyStore
+
+NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC).timestamp()  # 14:00 in Shanghai
+
+
+@pytest.fixture
+def robots():
+    with (
+        FakeDingTalk(clock=lambda: NOW) as dingtalk,
+        FakeWeCom(clock=lambda: NOW) as wecom,
+        FakeSlack() as slack,
+    ):
+        yield {"dingtalk": dingtalk, "wecom": wecom, "slack": slack}
+
+
+@pytest.fixture
+def store(mongo_client, db_prefix, robots):
+    s = NotifyStore(mongo_client[f"{db_prefix}notify"])
+    s.ensure_indexes()
+    s.apply_directory(
+        load_directory(
+            {
+                "people": [
+                    {
+                        "id": "li.na",
+                        "name": "李娜",
+                        "email": "li.na@example.com",
+                        "handles": {"dingtalk": {"mobile": "13800001111"}, "wecom": {"user_id": "lina"}},
+                        "quiet_hours": {"start": "22:00", "end": "08:00"},
+                    },
+                    {
+                        "id": "emma",
+                        "name": "Emma",
+                        "email": "emma@example.com",
+                        "language": "en",
+                        "timezone": "Europe/London",
+                        "handles": {
+                            "dingtalk": {"user_id": "emma01"},
+                            "slack": {"webhook": robots["slack"].webhook, "user_id": "U1"},
+                        },
+                    },
+                ],
+                "teams": [
+                    {
+                        "id": "care",
+                        "name": "Care",
+                        "members": ["li.na", "emma"],
+                        "handles": {
+                            "dingtalk": {
+                                "webhook": robots["dingtalk"].webhook,
+                                "secret": robots["dingtalk"].secret,
+                            },
+                            "wecom": {"webhook": robots["wecom"].webhook},
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    return s
+
+
+class Announced(list):
+    def __call__(self, doc, outcome, attempts):
+        self.append((doc["_id"], outcome.status, attempts))
+
+
+def pipeline(store, smtp_sink, **policy):
+    channels = default_channels(
+        {"smtp": SmtpConfig(host="127.0.0.1", port=smtp_sink.port, sender="cx@example.com"), "timeout": 5}
+    )
+    options = dict(
+        backoff_base=5.0, backoff_cap=60.0, max_attempts=4, fallback={"dingtalk": "email", "wecom": "email"}
+    )
+    options.update(policy)
+    return Pipeline(store, channels, Renderer(), Announced(), Policy(**options), rng=lambda: 1.0)
+
+
+def request(recipient, channels, notification_id="n1", level="P2"):
+    return {
+        "notification_id": notification_id,
+        "kind": "case_assigned",
+        "recipient": recipient,
+        "channels": channels,
+        "level": level,
+        "case_id": "CASE-1",
+        "context": {
+            "case_id": "CASE-1",
+            "case_url": "http://console/cases/CASE-1",
+            "title": "NPS 贬损者 · 张三",
+            "level": level,
+            "rule": {"id": "r", "version": 1, "name": "NPS 贬损者"},
+            "customer": {"id": "C1", "name": "张三"},
+            "event": {"channel": "app", "occurred_at": "2026-11-20T02:00:00+00:00", "scores": {"nps": 2}},
+            "trace": [{"field": "scores.nps", "op": "lte", "value": 6, "actual": 2, "result": True}],
+        },
+    }
+
+
+LI_NA = {"kind": "person", "id": "li.na"}
+EMMA = {"kind": "person", "id": "emma"}
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped():
+    policy = Policy(backoff_base=2.0, backoff_cap=10.0)
+    assert [backoff(n, policy, lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [2.0, 4.0, 8.0, 10.0, 10.0]
+    assert backoff(3, policy, lambda: 0.25) == 2.0
+
+
+def test_transient_failures_are_retried_on_schedule_until_the_receiver_recovers(store, smtp_sink, robots):
+    robot = robots["dingtalk"]
+    robot.script(Answer(503, "busy"), Answer(200, {"errcode": -1, "errmsg": "系统繁忙"}))
+    p = pipeline(store, smtp_sink)
+    [delivery_id] = p.request(request(EMMA, ["dingtalk"]), NOW)
+    assert p.run(NOW) == 1  # attempt 1: 503
+    doc = store.get_delivery(delivery_id)
+    assert doc["status"] == "scheduled" and doc["next_attempt_at"] == NOW + 5 and doc["attempts"] == 1
+    assert p.run(NOW + 4.9) == 0  # not due yet: nothing blocks, nothing is sent
+    assert p.run(NOW + 5) == 1  # attempt 2: errcode -1 (busy)
+    assert store.get_delivery(delivery_id)["next_attempt_at"] == NOW + 5 + 10
+    assert p.run(NOW + 15) == 1  # attempt 3: accepted
+    doc = store.get_delivery(delivery_id)
+    assert doc["status"] == "delivered" and doc["attempts"] == 3
+    assert len(robot.accepted) == 1 and len(robot.requests) == 3
+    log = store.attempts(delivery_id)
+    assert [(a["attempt"], a["status"], a["http_status"]) for a in log] == [
+        (1, "retry", 503),
+        (2, "retry", 200),
+        (3, "delivered", 200),
+    ]
+    assert "errcode -1" in log[1]["error"] and log[0]["destination"].startswith("http://127.0.0.1")
+    assert p.announce == [(delivery_id, "delivered", 3)]
+    assert p.run(NOW + 1000) == 0  # delivered is final
+
+
+def test_429_retry_after_wins_over_a_shorter_backoff(store, smtp_sink, robots):
+    robots["slack"].script(Answer(429, "rate_limited", {"Retry-After": "30"}))
+    p = pipeline(store, smtp_sink)
+    [delivery_id] = p.request(request(EMMA, ["slack"]), NOW)
+    p.run(NOW)
+    assert store.get_delivery(delivery_id)["next_attempt_at"] == NOW + 30
+    assert p.run(NOW + 29) == 0 and p.run(NOW + 30) == 1
+    assert store.get_delivery(delivery_id)["status"] == "delivered"
+
+
+def test_permanent_failure_is_not_retried_and_falls_back_to_email(store, smtp_sink, robots):
+    store.db.recipients.update_one(
+        {"_id": "team:care"}, {"$set": {"handles.wecom.webhook": robots["wecom"].webhook + "-revoked"}}
+    )
+    p = pipeline(store, smtp_sink)
+    [delivery_id] = p.request(request({"kind": "team", "id": "care"}, ["wecom"]), NOW)
+    p.run(NOW)
+    doc = store.get_delivery(delivery_id)
+    assert doc["status"] == "failed" and doc["attempts"] == 1 and "93000" in doc["last_error"]
+    mails = {m["To"]: m for m in smtp_sink.messages()}
+    assert set(mails) == {"li.na@example.com", "emma@example.com"}  # the team's members, by email
+    assert mails["emma@example.com"]["Subject"].startswith("[P2 high]")
+    assert store.stats()["counters"]["fallbacks"] == 2
+    statuses = sorted((a[1], a[2]) for a in p.announce)
+    assert statuses == [("delivered", 1), ("delivered", 1), ("failed", 1)]
+
+
+def test_retries_exhausted_then_fallback(store, smtp_sink, robots):
+    robots["dingtalk"].script(*[Answer(500, "down")] * 2)
+    p = pipeline(store, smtp_sink, max_attempts=2)
+    [delivery_id] = p.request(request(EMMA, ["dingtalk"]), NOW)
+    p.run(NOW)
+    p.run(NOW + 5)
+    doc = store.get_delivery(delivery_id)
+    assert doc["status"] == "failed" and doc["last_error"].startswith("gave up after 2 attempts")
+    [mail] = smtp_sink.messages()
+    assert mail["To"] == "emma@example.com"
+
+
+def test_a_team_robot_gets_one_message_mentioning_every_member(store, smtp_sink, robots):
+    p = pipeline(store, smtp_sink)
+    p.request(request({"kind": "team", "id": "care"}, ["dingtalk"]), NOW)
+    p.run(NOW)
+    [sent] = robots["dingtalk"].accepted
+    payload = sent.json()
+    assert payload["at"]["atMobiles"] == ["13800001111"] and payload["at"]["atUserIds"] == ["emma01"]
+    assert "[查看工单](http://console/cases/CASE-1)" in payload["markdown"]["text"]  # the team's language
+
+
+def test_a_person_without_a_robot_uses_their_teams_and_is_mentioned(store, smtp_sink, robots):
+    p = pipeline(store, smtp_sink)
+    p.request(request(LI_NA, ["wecom"]), NOW)
+    p.run(NOW)
+    content = robots["wecom"].accepted[0].json()["markdown"]["content"]
+    assert content.endswith("<@lina>") and "李娜，您有一个新的客户体验工单" in content
+
+
+def test_quiet_hours_hold_non_urgent_messages_until_the_period_ends(store, smtp_sink, robots):
+    late = datetime(2026, 11, 20, 15, 0, tzinfo=UTC).timestamp()  # 23:00 in Shanghai
+    end = datetime(2026, 11, 21, 0, 0, tzinfo=UTC).timestamp()  # 08:00 in Shanghai
+    p = pipeline(store, smtp_sink)
+    [held] = p.request(request(LI_NA, ["email"], "n-quiet", level="P3"), late)
+    [urgent] = p.request(request(LI_NA, ["email"], "n-urgent", level="P1"), late)
+    assert store.get_delivery(held)["status"] == "held"
+    p.run(late)
+    assert [m["X-CX-Delivery-Id"] for m in smtp_sink.messages()] == [urgent]  # P1 bypasses quiet hours
+    assert p.run(end - 1) == 0
+    assert p.run(end) == 1  # the first sweep after 08:00 sends it
+    assert store.get_delivery(held)["status"] == "delivered"
+    assert len(smtp_sink.messages()) == 2
+
+
+def test_send_rate_is_shared_by_replicas_and_delays_without_counting_attempts(store, smtp_sink, robots):
+    replicas = [pipeline(store, smtp_sink), pipeline(store, smtp_sink)]
+    ids = []
+    for n in range(3):
+        ids += replicas[n % 2].request(request({"kind": "team", "id": "care"}, ["wecom"], f"n{n}"), NOW)
+    replicas[0].run(NOW)
+    replicas[1].run(NOW)
+    # WeCom allows 20/minute: one send per 3 s, whichever replica sends it
+    assert len(robots["wecom"].accepted) == 1
+    waiting = [store.get_delivery(i) for i in ids if store.get_delivery(i)["status"] == "scheduled"]
+    assert len(waiting) == 2 and all(d["attempts"] == 0 for d in waiting)
+    assert {d["next_attempt_at"] for d in waiting} == {NOW + 3}
+    assert replicas[1].run(NOW + 3) == 2  # both claimed, one sent, one waits again
+    assert len(robots["wecom"].accepted) == 2
+    assert replicas[0].run(NOW + 6) == 1 and len(robots["wecom"].accepted) == 3
+    assert all(a["status"] == "delivered" for i in ids for a in store.attempts(i))
+
+
+def test_a_leased_delivery_is_not_claimed_twice_and_an_expired_lease_is_taken_over(store, smtp_sink, robots):
+    p = pipeline(store, smtp_sink, lease=30.0)
+    [delivery_id] = p.request(request(EMMA, ["slack"]), NOW)
+    claimed = store.claim_due(NOW, 30.0)
+    assert claimed["_id"] == delivery_id
+    assert store.claim_due(NOW + 1, 30.0) is None  # a second replica finds nothing
+    assert p.run(NOW + 31) == 1  # the first claimer died; the lease expired
+    assert not store.settle(claimed, {"status": "failed"})  # the late worker cannot overwrite it
+    assert store.get_delivery(delivery_id)["status"] == "delivered" and len(robots["slack"].accepted) == 1
+
+
+def test_unknown_channel_and_missing_handle_fail_with_a_reason(store, smtp_sink):
+    p = pipeline(store, smtp_sink, fallback={})
+    ids = p.request(request(LI_NA, ["pager", "slack"]), NOW)
+    p.run(NOW)
+    errors = {store.get_delivery(i)["channel"]: store.get_delivery(i)["last_error"] for i in ids}
+    assert errors == {"pager": "channel pager is not configured", "slack": "no slack webhook"}
+
+
+def test_a_channel_that_raises_is_retried_bounded_then_falls_back(store, smtp_sink):
+    p = pipeline(store, smtp_sink, max_attempts=2)
+
+    class Broken:
+        name = "dingtalk"
+        rate = None
+        template_format = "md"
+
+        def destination_key(self, destination):
+            return "x"
+
+        def check(self, destination):
+            pass
+
+        def deliver(self, note, destination, now):
+            raise KeyError("webhook")
+
+    p.channels["dingtalk"] = Broken()
+    [delivery_id] = p.request(request(EMMA, ["dingtalk"]), NOW)
+    p.run(NOW)
+    p.run(NOW + 5)
+    doc = store.get_delivery(delivery_id)
+    assert doc["status"] == "failed" and "internal error: KeyError" in doc["last_error"]
+    [mail] = smtp_sink.messages()
+    assert mail["To"] == "emma@example.com"
