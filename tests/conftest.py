@@ -1,6 +1,11 @@
 """Root fixtures. Eventlet must patch sockets before anything imports them."""
 
+import os
 import warnings
+
+# selenium depends on trio, whose hypothesis plugin breaks under eventlet's
+# monkey-patching when hypothesis is installed: skip third-party hypothesis plugins.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -9,7 +14,6 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()  # noqa: E402  (must run first: see README "Tests")
 
 import mailbox  # noqa: E402
-import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402

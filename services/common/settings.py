@@ -25,6 +25,12 @@ DEFAULTS = {
     "MAX_DELIVERY_ATTEMPTS": 5,
     # Pause before requeueing when the store is unreachable.
     "STORE_RETRY_DELAY": 1.0,
+    # Gateway: console sessions, cookies, login rate limit (per user and per client IP).
+    "GATEWAY_SESSION_TTL": 8 * 3600.0,
+    "GATEWAY_COOKIE_SECURE": False,  # set true behind TLS
+    "LOGIN_WINDOW_SECONDS": 900,
+    "LOGIN_LIMIT_PER_USER": 10,
+    "LOGIN_LIMIT_PER_IP": 50,
 }
 
 

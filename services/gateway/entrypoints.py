@@ -1,0 +1,113 @@
+"""The gateway's Nameko HTTP entrypoint: one per Route, authentication first.
+
+``@route("cases.list")`` takes method and path from the route table, checks
+the caller (gate.authenticate) before a worker is spawned, hands the handler
+``(request, principal, **path_values)``, and turns results and errors into
+JSON (API) or HTML (console) responses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import partial
+
+from eventlet.event import Event
+from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
+
+from contracts.base import utcnow
+from services.common.mongo import MongoStore
+from services.gateway import gate
+from services.gateway.errors import HttpError, Redirect, field_errors
+from services.gateway.i18n import DEFAULT_LANGUAGE
+from services.gateway.routes import BY_NAME
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'",
+}
+
+
+def json_response(data, status: int = 200, headers=None) -> Response:
+    return Response(
+        json.dumps(data, ensure_ascii=False, default=str),
+        status=status,
+        headers=headers,
+        mimetype="application/json",
+    )
+
+
+def http_error_from(exc: Exception) -> HttpError | None:
+    """Map a backend failure onto an HTTP status; None for a bug (500)."""
+    if isinstance(exc, HttpError):
+        return exc
+    if isinstance(exc, RemoteError):
+        if exc.exc_type == "NotFound":
+            return HttpError(404, str(exc.value))
+        if exc.exc_type == "BadRequest":
+            return HttpError(400, "invalid request", field_errors(str(exc.value).split("; ")))
+        return None
+    if isinstance(exc, (RpcTimeout, UnknownService)):
+        return HttpError(503, "a backend service did not answer")
+    return None
+
+
+class RouteEntrypoint(HttpRequestHandler):
+    def __init__(self, route_name: str, **kwargs):
+        self.route = BY_NAME[route_name]
+        kwargs.setdefault("expected_exceptions", (HttpError, Redirect, RemoteError))
+        super().__init__(self.route.method, self.route.path, **kwargs)
+
+    @property
+    def store(self):
+        return next(d for d in self.container.dependencies if isinstance(d, MongoStore)).store
+
+    def handle_request(self, request):
+        request.shallow = False
+        request.environ["cx.language"] = DEFAULT_LANGUAGE
+        try:
+            principal = gate.authenticate(self.store, request, self.route, utcnow())
+            request.environ["cx.language"] = principal.language
+            args, kwargs = (request, principal), dict(request.path_values)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(
+                self, args, kwargs, context_data={}, handle_result=partial(self.handle_result, event)
+            )
+            response = self.response_from_result(event.wait())
+        except Exception as exc:
+            response = self.response_from_exception(exc, request)
+        response.headers.extend({k: v for k, v in SECURITY_HEADERS.items() if k not in response.headers})
+        return response
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, tuple):
+            status, payload = result
+            return json_response(payload, status)
+        return json_response(result)
+
+    def response_from_exception(self, exc, request=None):
+        if isinstance(exc, Redirect):
+            return Response("", status=303, headers={"Location": exc.location})
+        error = http_error_from(exc)
+        if error is None:
+            log.exception("%s failed", self.route.name, exc_info=exc)
+            error = HttpError(500, "internal error")
+        if self.route.kind == "api":
+            return json_response(error.body(), error.status, error.headers)
+        from services.gateway.views import error_page
+
+        language = request.environ.get("cx.language", DEFAULT_LANGUAGE) if request else DEFAULT_LANGUAGE
+        return error_page(error, language)
+
+
+route = RouteEntrypoint.decorator
