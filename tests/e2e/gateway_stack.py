@@ -80,6 +80,7 @@ def csrf_of(html: str) -> str:
 class Gateway:
     url: str
     rpc: object
+    runner: object = None
     tokens: dict = field(default_factory=dict)
 
     def api(self, role: str | None, method: str, path: str, **kwargs) -> requests.Response:
@@ -115,7 +116,7 @@ def gateway(cx_config, runner_factory):
             rpc.notify.apply_recipients(RECIPIENTS)
             for user in USERS:
                 rpc.gateway.put_user(user)
-            gw = Gateway(f"http://127.0.0.1:{port}", rpc)
+            gw = Gateway(f"http://127.0.0.1:{port}", rpc, runner)
             for role, user_id in LOGIN_OF.items():
                 gw.tokens[role] = rpc.gateway.issue_token(user_id, "tests")["token"]
             yield gw
