@@ -51,6 +51,8 @@ def http_error_from(exc: Exception) -> HttpError | None:
     if isinstance(exc, RemoteError):
         if exc.exc_type == "NotFound":
             return HttpError(404, str(exc.value))
+        if exc.exc_type == "Conflict":  # for the case actions to come (a stale transition)
+            return HttpError(409, str(exc.value))
         if exc.exc_type == "BadRequest":
             return HttpError(400, "invalid request", field_errors(str(exc.value).split("; ")))
         return None

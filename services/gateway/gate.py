@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 from services.gateway import auth
 from services.gateway.errors import HttpError, Redirect
@@ -90,8 +91,6 @@ def check_csrf(request, session: dict | None, route: Route) -> None:
 
 
 def _quote_next(request) -> str:
-    from urllib.parse import quote
-
     return quote(request.full_path.rstrip("?"), safe="")
 
 

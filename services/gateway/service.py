@@ -291,23 +291,24 @@ class GatewayService:
     @route("console.case")
     def case(self, request, principal, case_id):
         case = self._visible_case(principal, case_id)
-        try:
-            profile = self.services.profiles.get_profile(case["customer"]["id"], timeline_limit=1)
-        except Exception as exc:
-            if http_error_from(exc) is None or http_error_from(exc).status != 404:
-                raise
-            profile = None
+        profile = self._profile_or_none(case["customer"]["id"], 1)
         return render("case.html", principal, case=case, profile=profile)
 
-    @route("console.profile")
-    def profile(self, request, principal, customer_id):
-        q = query(request, "console.profile")
+    def _profile_or_none(self, customer_id: str, timeline_limit: int) -> dict | None:
+        """The customer's profile, or None while the profiles service has none yet."""
         try:
-            profile = self.services.profiles.get_profile(customer_id, timeline_limit=q["timeline_limit"])
+            return self.services.profiles.get_profile(customer_id, timeline_limit=timeline_limit)
         except Exception as exc:
             error = http_error_from(exc)
             if error is None or error.status != 404:
                 raise
+            return None
+
+    @route("console.profile")
+    def profile(self, request, principal, customer_id):
+        q = query(request, "console.profile")
+        profile = self._profile_or_none(customer_id, q["timeline_limit"])
+        if profile is None:
             return render("profile.html", principal, status=404, customer_id=customer_id, profile=None)
         top = sorted((profile.get("alert_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         return render("profile.html", principal, customer_id=customer_id, profile=profile, top_alerts=top)

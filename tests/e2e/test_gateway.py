@@ -319,3 +319,24 @@ def test_openapi_served_is_the_checked_in_document(gateway):  # noqa: F811
     assert served == json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
     assert set(served["paths"]) == {r.openapi_path for r in ROUTES if r.kind == "api"}
     assert BY_NAME["openapi.get"].roles == ROLES
+
+
+def test_console_pages_render_the_services_data(gateway):  # noqa: F811
+    team_case, _ = seed_cases(gateway)
+    s = gateway.login("owner")
+    rules = s.get(gateway.url + "/rules").text
+    assert "NPS 贬损者" in rules and "team:cx-care" in rules and "预警规则" in rules
+    queue = s.get(gateway.url + "/cases?level=P2").text
+    assert "退款" in queue and team_case not in queue  # the P3 case is filtered out
+    case = s.get(gateway.url + f"/cases/{team_case}").text
+    assert "触发原因" in case and "scores.nps lte 6" in case and "opened" in case and "assigned" in case
+    profile = s.get(gateway.url + "/customers/C42").text
+    assert "体验档案" in profile and "王芳" in profile and "nps-detractor × 1" in profile
+    missing = s.get(gateway.url + "/customers/NOBODY")
+    assert missing.status_code == 404 and "尚无该客户的体验档案" in missing.text
+    nope = s.get(gateway.url + "/cases/CASE-NOPE")
+    assert nope.status_code == 404 and "找不到该内容" in nope.text
+    bad = s.get(gateway.url + "/cases?level=P9")
+    assert bad.status_code == 400 and "query.level" in bad.text
+    assert s.get(gateway.url + "/static/console.js").headers["Content-Type"].startswith("text/javascript")
+    assert s.get(gateway.url + "/static/..%2Fservice.py").status_code == 404

@@ -131,3 +131,15 @@ def test_login_redirects_stay_on_the_site():
     assert safe_next("/cases/CASE-1?x=1") == "/cases/CASE-1?x=1"
     for bad in ("https://evil.example/", "//evil.example/", "/\\evil", "", None):
         assert safe_next(bad) == "/cases"
+
+
+def test_deploy_config_parses_and_configures_the_gateway(monkeypatch):
+    from nameko.cli.utils.config import load_config, setup_yaml_parser
+
+    setup_yaml_parser()
+    path = openapi.HERE.parent.parent / "deploy" / "config.yaml"
+    monkeypatch.setenv("GATEWAY_ADDRESS", "127.0.0.1:8123")
+    with open(path, encoding="utf-8") as f:
+        config = load_config(f)
+    assert config["WEB_SERVER_ADDRESS"] == "127.0.0.1:8123"
+    assert config["GATEWAY_COOKIE_SECURE"] is False and config["MAX_DELIVERY_ATTEMPTS"] == 5
