@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import partial
+from functools import partial, wraps
 
 from eventlet.event import Event
+from marshmallow import ValidationError
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
@@ -20,9 +21,9 @@ from werkzeug.wrappers import Response
 from contracts.base import utcnow
 from services.common.mongo import MongoStore
 from services.gateway import gate
-from services.gateway.errors import HttpError, Redirect, field_errors
+from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
 from services.gateway.i18n import DEFAULT_LANGUAGE
-from services.gateway.routes import BY_NAME
+from services.gateway.routes import BY_NAME, PathValues, Route
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,13 @@ def http_error_from(exc: Exception) -> HttpError | None:
     return None
 
 
+def path_values(request) -> dict:
+    try:
+        return PathValues().load(dict(request.path_values))
+    except ValidationError as exc:
+        raise bad_request(exc, "path") from None
+
+
 class RouteEntrypoint(HttpRequestHandler):
     def __init__(self, route_name: str, **kwargs):
         self.route = BY_NAME[route_name]
@@ -77,7 +85,7 @@ class RouteEntrypoint(HttpRequestHandler):
         try:
             principal = gate.authenticate(self.store, request, self.route, utcnow())
             request.environ["cx.language"] = principal.language
-            args, kwargs = (request, principal), dict(request.path_values)
+            args, kwargs = (request, principal), path_values(request)
             self.check_signature(args, kwargs)
             event = Event()
             self.container.spawn_worker(
@@ -98,18 +106,43 @@ class RouteEntrypoint(HttpRequestHandler):
         return json_response(result)
 
     def response_from_exception(self, exc, request=None):
-        if isinstance(exc, Redirect):
-            return Response("", status=303, headers={"Location": exc.location})
-        error = http_error_from(exc)
-        if error is None:
-            log.exception("%s failed", self.route.name, exc_info=exc)
-            error = HttpError(500, "internal error")
-        if self.route.kind == "api":
-            return json_response(error.body(), error.status, error.headers)
-        from services.gateway.views import error_page
-
-        language = request.environ.get("cx.language", DEFAULT_LANGUAGE) if request else DEFAULT_LANGUAGE
-        return error_page(error, language)
+        return error_response(self.route, exc, request)
 
 
-route = RouteEntrypoint.decorator
+def error_response(route: Route, exc: Exception, request=None) -> Response:
+    if isinstance(exc, Redirect):
+        return Response("", status=303, headers={"Location": exc.location})
+    error = http_error_from(exc)
+    if error is None:
+        log.error("%s failed", route.name, exc_info=exc)
+        error = HttpError(500, "internal error")
+    if route.kind == "api":
+        return json_response(error.body(), error.status, error.headers)
+    from services.gateway.views import error_page
+
+    language = request.environ.get("cx.language", DEFAULT_LANGUAGE) if request else DEFAULT_LANGUAGE
+    return error_page(error, language)
+
+
+def route(route_name: str):
+    """Make a service method the handler of one Route of the table.
+
+    Expected failures (HttpError, Redirect, a backend's NotFound/BadRequest,
+    a timeout) become responses inside the worker, so the worker ends cleanly
+    and the log is not filled with tracebacks of every 4xx.
+    """
+    table_route = BY_NAME[route_name]
+
+    def decorate(method):
+        @wraps(method)
+        def handler(self, request, principal, **path):
+            try:
+                return method(self, request, principal, **path)
+            except Exception as exc:
+                if http_error_from(exc) is None and not isinstance(exc, Redirect):
+                    raise
+                return error_response(table_route, exc, request)
+
+        return RouteEntrypoint.decorator(route_name)(handler)
+
+    return decorate

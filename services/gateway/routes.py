@@ -72,6 +72,21 @@ class NoQuery(Query):
     pass
 
 
+class PathValues(Query):
+    """Every path parameter any route uses, checked before a handler runs."""
+
+    alert_id = fields.String(validate=ID)
+    case_id = fields.String(validate=ID)
+    customer_id = fields.String(
+        validate=[
+            validate.Length(min=1, max=128),
+            validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="no control characters"),
+        ],
+        metadata={"description": "the integration's customer key"},
+    )
+    name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
+
+
 @dataclass(frozen=True)
 class Route:
     """One URL. ``kind`` is ``api`` (JSON, token or session) or ``page`` (HTML, session)."""

@@ -47,8 +47,9 @@ def query(request, route_name: str) -> dict:
         if len(values) > 1:
             raise bad_request([f"{key}: give this parameter once"], "query")
         raw[key] = values[0]
-    # An empty form field means "any" in the console's filters.
-    raw = {k: v for k, v in raw.items() if v != "" or k not in schema.fields}
+    if BY_NAME[route_name].kind == "page":
+        # An empty form field means "any" in the console's filters (the API has no such case).
+        raw = {k: v for k, v in raw.items() if v != "" or k not in schema.fields}
     try:
         return schema.load(raw)
     except ValidationError as exc:

@@ -158,6 +158,8 @@ def test_bad_input_is_a_400_naming_the_field(gateway):  # noqa: F811
         {"field": "scores.nps", "message": "Not a valid integer."}
     ]
     assert gateway.api("owner", "GET", "/api/v1/alerts/AL-nope").status_code == 404
+    assert errors("/api/v1/cases/CASE%20one") == {"path.case_id"}
+    assert errors("/api/v1/profiles/C%0042") == {"path.customer_id"}
     assert gateway.api(None, "GET", "/api/v1/alerts").status_code == 401
     r = gateway.api(None, "GET", "/api/v1/alerts", headers={"Authorization": "Bearer cxt_forged"})
     assert r.status_code == 401 and r.json()["error"]["message"] == "unknown or revoked API token"
