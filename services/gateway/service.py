@@ -36,6 +36,8 @@ from services.gateway.views import render
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 MAX_BATCH = 500
+# A pre-login session only carries the login form's CSRF token: keep it short-lived.
+PRE_LOGIN_TTL = 1800.0
 MAX_BODY = 8 * 1024 * 1024
 
 
@@ -207,7 +209,7 @@ class GatewayService:
         if principal.session is None:
             # The login form's CSRF token lives in a pre-login session.
             sid, principal.session = self.store.open_session(
-                None, language_of(request.args.get("lang")), utcnow(), settings.get("GATEWAY_SESSION_TTL")
+                None, language_of(request.args.get("lang")), utcnow(), PRE_LOGIN_TTL
             )
             cookie = sid
         response = render(

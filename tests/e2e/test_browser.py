@@ -2,17 +2,19 @@
 
 Log in as an agent, see the queue, open a case, see why it fired, switch to
 English, open the customer's profile; an integration cannot log in.
-Screenshots of each page go to the test's tmp directory.
+Screenshots of each page are kept in var/test-artifacts/browser/.
 """
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -33,6 +35,10 @@ FLAGS = (
 )
 
 
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "var" / "test-artifacts" / "browser"
+
+
 @pytest.fixture
 def browser(tmp_path):
     if not (CHROMIUM and CHROMEDRIVER):
@@ -45,7 +51,8 @@ def browser(tmp_path):
     options.add_argument("--window-size=1280,900")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(0)
-    driver.shots = tmp_path
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.shots = ARTIFACTS  # kept after the run (var/ is not committed)
     yield driver
     driver.quit()
 
@@ -61,12 +68,28 @@ def log_in(driver, url, username, password):
     driver.find_element(By.ID, "login-submit").click()
 
 
+def check_login_form_is_accessible(driver, url):
+    """Every field has a label, and the keyboard alone reaches and submits the form."""
+    driver.get(url + "/login")
+    for field in driver.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select"):
+        labels = driver.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']")
+        assert labels and labels[0].text.strip(), field.get_attribute("name")
+    driver.find_element(By.ID, "username").click()
+    assert driver.switch_to.active_element.get_attribute("id") == "username"
+    driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.get_attribute("id") == "password"
+    driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.get_attribute("id") == "login-submit"
+    shot(driver, "login")
+
+
 def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
     r = gateway.api("integration", "POST", "/api/v1/feedback", json=feedback("browser-1", nps=2))
     assert r.status_code == 202
     wait_until(lambda: gateway.rpc.cases.list_cases(), message="the case")
     wait = WebDriverWait(browser, 10)
 
+    check_login_form_is_accessible(browser, gateway.url)
     log_in(browser, gateway.url, "chen.jie", PASSWORDS["agent"])
     wait.until(ec.presence_of_element_located((By.ID, "queue")))
     assert browser.find_element(By.TAG_NAME, "h1").text == "工单队列"

@@ -65,6 +65,7 @@ def test_catalogue_has_both_languages_and_templates_use_only_known_keys():
         "level.": ("P1", "P2", "P3", "P4"),
         "status.": ("open", "assigned", "acknowledged", "resolved", "closed"),
         "queue.scope.": ("all", "mine", "team", "unassigned"),
+        "role.": ROLES,
     }.items():
         assert all(prefix + v in CATALOGUE for v in values)
 
