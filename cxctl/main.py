@@ -12,7 +12,7 @@ import time
 import click
 
 from contracts.feedback import InvalidFeedback, parse_feedback
-from cxctl import alerts, cases, notify, profiles
+from cxctl import alerts, cases, notify, profiles, users
 from cxctl.broker import DEFAULT_API, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
 from cxctl.publish import FeedbackPublisher
@@ -114,6 +114,7 @@ for group in (
     notify.recipients,
     notify.deliveries,
     notify.notify,
+    users.users,
 ):
     cli.add_command(group)
 

@@ -48,6 +48,12 @@ DEFAULTS = {
     # Escalation: how often the sweep looks for due steps, and how long a claim holds.
     "ESCALATION_SWEEP_SECONDS": 5.0,
     "ESCALATION_LEASE_SECONDS": 30.0,
+    # Gateway: console sessions, cookies, login rate limit (per user and per client IP).
+    "GATEWAY_SESSION_TTL": 8 * 3600.0,
+    "GATEWAY_COOKIE_SECURE": False,  # set true behind TLS
+    "LOGIN_WINDOW_SECONDS": 900,
+    "LOGIN_LIMIT_PER_USER": 10,
+    "LOGIN_LIMIT_PER_IP": 50,
 }
 
 

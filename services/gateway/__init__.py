@@ -1,0 +1,1 @@
+"""HTTP API and agent console (docs/api.md)."""

@@ -1,0 +1,42 @@
+"""Nameko dependency providers of the gateway."""
+
+from __future__ import annotations
+
+import json
+
+from nameko.amqp.publish import Publisher
+from nameko.constants import AMQP_URI_CONFIG_KEY, PERSISTENT
+from nameko.extensions import DependencyProvider
+
+from contracts.feedback import ROUTING_KEY_PATTERN
+from services.common import settings
+from services.common.messaging import feedback_exchange
+
+
+class FeedbackPublisher(DependencyProvider):
+    """Publishes feedback exactly as integrations do on AMQP.
+
+    Topic exchange ``cx.feedback``, routing key ``feedback.<channel>``,
+    persistent, JSON, with publisher confirms: the call returns only once the
+    broker has taken the message, so a 202 means it is queued.
+    """
+
+    def setup(self) -> None:
+        self.publisher = Publisher(
+            settings.get(AMQP_URI_CONFIG_KEY),
+            use_confirms=True,
+            delivery_mode=PERSISTENT,
+            declare=[feedback_exchange],
+        )
+
+    def get_dependency(self, worker_ctx):
+        def publish(item: dict, channel: str) -> None:
+            self.publisher.publish(
+                json.dumps(item, ensure_ascii=False).encode("utf-8"),
+                exchange=feedback_exchange,
+                routing_key=ROUTING_KEY_PATTERN.format(channel=channel),
+                content_type="application/json",
+                content_encoding="utf-8",
+            )
+
+        return publish

@@ -1,0 +1,227 @@
+"""The gateway's route table: every URL, who may call it, and what it returns.
+
+This one table drives the HTTP server (``entrypoints.py``), the authorisation
+check, the OpenAPI document and the table in ``docs/api.md``. Adding an RPC to
+the gateway is one ``Route`` here, one thin method in ``service.py`` and, for a
+console page, one template.
+
+Roles (see docs/api.md):
+
+* ``agent``: works the case queue. Sees cases assigned to them, to one of
+  their teams, or unassigned (so they can pick one up); opens any customer's
+  profile and the rules (the "why it fired" of a case). No alert feed,
+  notification log or statistics.
+* ``owner``: every read route.
+* ``admin``: every route, feedback ingestion included.
+* ``integration``: feedback ingestion only; API tokens, never the console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from marshmallow import RAISE, Schema, fields, validate
+
+ROLES = ("agent", "owner", "admin", "integration")
+PEOPLE = ("agent", "owner", "admin")  # roles that may log in to the console
+
+MAX_PAGE = 200
+ID = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$", error="letters, digits, '.', '_', ':', '@' or '-'"
+)
+LEVEL = validate.OneOf(("P1", "P2", "P3", "P4"))
+CASE_STATUS = validate.OneOf(("open", "assigned", "acknowledged", "resolved", "closed"))
+
+
+class Query(Schema):
+    """Base of query-string schemas: unknown parameters are errors (no ``a[$gt]``)."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Page(Query):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
+class AlertQuery(Page):
+    level = fields.String(validate=LEVEL)
+    customer_id = fields.String(validate=ID)
+
+
+class CaseQuery(Page):
+    scope = fields.String(
+        load_default="all",
+        validate=validate.OneOf(("all", "mine", "team", "unassigned")),
+        metadata={"description": "mine / team / unassigned; agents only ever see their scope"},
+    )
+    level = fields.String(validate=LEVEL)
+    status = fields.String(validate=CASE_STATUS)
+
+
+class DeliveryQuery(Page):
+    status = fields.String(validate=validate.OneOf(("sending", "delivered", "failed")))
+
+
+class ProfileQuery(Query):
+    timeline_limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+
+
+class NoQuery(Query):
+    pass
+
+
+class PathValues(Query):
+    """Every path parameter any route uses, checked before a handler runs."""
+
+    alert_id = fields.String(validate=ID)
+    case_id = fields.String(validate=ID)
+    customer_id = fields.String(
+        validate=[
+            validate.Length(min=1, max=128),
+            validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="no control characters"),
+        ],
+        metadata={"description": "the integration's customer key"},
+    )
+    name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL. ``kind`` is ``api`` (JSON, token or session) or ``page`` (HTML, session)."""
+
+    name: str
+    method: str
+    path: str
+    roles: tuple[str, ...]
+    summary: str
+    kind: str = "api"
+    query: type[Query] = NoQuery
+    list: bool = False  # a paginated list: {"items", "limit", "offset", "next"}
+    public: bool = False  # reachable without a login (the login page only)
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def openapi_path(self) -> str:
+        return self.path.replace("<", "{").replace(">", "}")
+
+
+ALL_READERS = ("agent", "owner", "admin")
+OFFICE = ("owner", "admin")
+
+ROUTES: tuple[Route, ...] = (
+    # --- HTTP API ---------------------------------------------------------
+    Route(
+        "feedback.ingest",
+        "POST",
+        "/api/v1/feedback",
+        ("integration", "admin"),
+        "Publish one feedback event or a batch (a JSON array) to cx.feedback",
+        tags=("feedback",),
+    ),
+    Route(
+        "alerts.list",
+        "GET",
+        "/api/v1/alerts",
+        OFFICE,
+        "List alerts, newest first",
+        query=AlertQuery,
+        list=True,
+        tags=("alerts",),
+    ),
+    Route(
+        "alerts.get",
+        "GET",
+        "/api/v1/alerts/<alert_id>",
+        OFFICE,
+        'One alert with its "why it fired" trace',
+        tags=("alerts",),
+    ),
+    Route(
+        "rules.list",
+        "GET",
+        "/api/v1/rules",
+        ALL_READERS,
+        "List alert rules",
+        query=Page,
+        list=True,
+        tags=("rules",),
+    ),
+    Route(
+        "cases.list",
+        "GET",
+        "/api/v1/cases",
+        ALL_READERS,
+        "List cases by urgency (level), then age; agents see their scope only",
+        query=CaseQuery,
+        list=True,
+        tags=("cases",),
+    ),
+    Route(
+        "cases.get",
+        "GET",
+        "/api/v1/cases/<case_id>",
+        ALL_READERS,
+        "One case with its trace and audit trail",
+        tags=("cases",),
+    ),
+    Route(
+        "profiles.get",
+        "GET",
+        "/api/v1/profiles/<customer_id>",
+        ALL_READERS,
+        "A customer's experience profile (体验档案)",
+        query=ProfileQuery,
+        tags=("profiles",),
+    ),
+    Route(
+        "deliveries.list",
+        "GET",
+        "/api/v1/notifications",
+        OFFICE,
+        "The notification delivery log",
+        query=DeliveryQuery,
+        list=True,
+        tags=("notifications",),
+    ),
+    Route("stats.get", "GET", "/api/v1/stats", OFFICE, "Counters of every service", tags=("stats",)),
+    Route("me.get", "GET", "/api/v1/me", ROLES, "Who the caller is", tags=("auth",)),
+    Route(
+        "openapi.get", "GET", "/api/v1/openapi.json", ROLES, "This API's OpenAPI 3.1 document", tags=("meta",)
+    ),
+    # --- console ----------------------------------------------------------
+    Route(
+        "console.static",
+        "GET",
+        "/static/<name>",
+        PEOPLE,
+        "Console assets (CSS, JS)",
+        kind="page",
+        public=True,
+    ),
+    Route("console.login_form", "GET", "/login", PEOPLE, "Login page", kind="page", public=True),
+    Route("console.login", "POST", "/login", PEOPLE, "Log in (form)", kind="page", public=True),
+    Route("console.logout", "POST", "/logout", PEOPLE, "Log out (form)", kind="page"),
+    Route("console.language", "POST", "/language", PEOPLE, "Switch language (form)", kind="page"),
+    Route("console.home", "GET", "/", PEOPLE, "Redirect to the case queue", kind="page"),
+    Route("console.queue", "GET", "/cases", PEOPLE, "Case queue", kind="page", query=CaseQuery),
+    Route("console.case", "GET", "/cases/<case_id>", PEOPLE, "Case page", kind="page"),
+    Route(
+        "console.profile",
+        "GET",
+        "/customers/<customer_id>",
+        PEOPLE,
+        "Customer profile (体验档案)",
+        kind="page",
+        query=ProfileQuery,
+    ),
+    Route("console.rules", "GET", "/rules", PEOPLE, "Rules list", kind="page", query=Page),
+)
+
+BY_NAME = {r.name: r for r in ROUTES}
+assert len(BY_NAME) == len(ROUTES), "route names must be unique"
+
+
+def allowed(route: Route, role: str) -> bool:
+    return role in route.roles

@@ -1,0 +1,345 @@
+"""Gateway service: the HTTP API (/api/v1) and the agent console.
+
+No domain logic here: each handler validates input, relies on the route
+table for authentication and roles (entrypoints.route), calls the services
+over RPC and renders JSON or a page.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from marshmallow import ValidationError
+from nameko.rpc import ClusterRpc, rpc
+from werkzeug.wrappers import Response
+
+from contracts.base import utcnow
+from contracts.feedback import InvalidFeedback, parse_feedback
+from services.common import settings
+from services.common.errors import BadRequest, NotFound
+from services.common.mongo import MongoStore
+from services.gateway import auth, gate
+from services.gateway.dependencies import FeedbackPublisher
+from services.gateway.entrypoints import http_error_from, route
+from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
+from services.gateway.i18n import language_of
+from services.gateway.openapi import build_openapi
+from services.gateway.pagination import next_link, page, scan
+from services.gateway.routes import BY_NAME, PEOPLE
+from services.gateway.scope import in_scope, sees_case
+from services.gateway.store import GatewayStore
+from services.gateway.users import load_user
+from services.gateway.views import render
+
+STATIC = Path(__file__).parent / "static"
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
+MAX_BATCH = 500
+# A pre-login session only carries the login form's CSRF token: keep it short-lived.
+PRE_LOGIN_TTL = 1800.0
+MAX_BODY = 8 * 1024 * 1024
+
+
+def query(request, route_name: str) -> dict:
+    """The route's query schema applied to the query string (unknown keys → 400)."""
+    schema = BY_NAME[route_name].query()
+    raw = {}
+    for key, values in request.args.lists():
+        if len(values) > 1:
+            raise bad_request([f"{key}: give this parameter once"], "query")
+        raw[key] = values[0]
+    if BY_NAME[route_name].kind == "page":
+        # An empty form field means "any" in the console's filters (the API has no such case).
+        raw = {k: v for k, v in raw.items() if v != "" or k not in schema.fields}
+    try:
+        return schema.load(raw)
+    except ValidationError as exc:
+        raise bad_request(exc, "query") from None
+
+
+def rejected(reason: str) -> list[dict]:
+    lines = reason.removeprefix("schema: ").split("; ") if reason.startswith("schema: ") else [reason]
+    return field_errors(lines) if reason.startswith("schema: ") else [{"field": "_schema", "message": reason}]
+
+
+class GatewayService:
+    name = "gateway"
+
+    store: GatewayStore = MongoStore(GatewayStore)
+    services = ClusterRpc()
+    publish_feedback = FeedbackPublisher()
+
+    # ------------------------------------------------------------------ API
+    @route("feedback.ingest")
+    def ingest_feedback(self, request, principal):
+        """One event (an object) or a batch (an array); each item validated and published alone."""
+        if request.mimetype != "application/json":
+            raise HttpError(415, "send application/json")
+        if (request.content_length or 0) > MAX_BODY:
+            raise HttpError(413, f"body larger than {MAX_BODY} bytes")
+        try:
+            document = json.loads(request.get_data(cache=False) or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bad_request([f"body: invalid JSON: {exc}"]) from None
+        batch = isinstance(document, list)
+        items = document if batch else [document]
+        if batch and not 1 <= len(items) <= MAX_BATCH:
+            raise bad_request([f"body: a batch holds 1 to {MAX_BATCH} events"])
+        results = []
+        for index, item in enumerate(items):
+            result = {"index": index}
+            try:
+                if not isinstance(item, dict):
+                    raise InvalidFeedback("each event must be a JSON object")
+                event = parse_feedback(item)
+            except InvalidFeedback as exc:
+                results.append({**result, "status": "rejected", "errors": rejected(exc.reason)})
+                continue
+            self.publish_feedback(item, event["channel"])
+            results.append(
+                {**result, "status": "accepted", "source": event["source"], "event_id": event["event_id"]}
+            )
+        if not batch and results[0]["status"] == "rejected":
+            raise HttpError(400, "invalid feedback event", results[0]["errors"])
+        accepted = sum(r["status"] == "accepted" for r in results)
+        return 202, {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+
+    @route("alerts.list")
+    def list_alerts(self, request, principal):
+        q = query(request, "alerts.list")
+        rows = self.services.alerts.list_alerts(
+            limit=q["limit"] + 1, skip=q["offset"], level=q.get("level"), customer_id=q.get("customer_id")
+        )
+        return page(request, rows, q["limit"], q["offset"])
+
+    @route("alerts.get")
+    def get_alert(self, request, principal, alert_id):
+        return self.services.alerts.get_alert(alert_id)
+
+    @route("rules.list")
+    def list_rules(self, request, principal):
+        return self._rules_page(request, "rules.list")
+
+    def _rules_page(self, request, route_name):
+        q = query(request, route_name)
+        rules = self.services.alerts.list_rules()
+        return page(request, rules[q["offset"] : q["offset"] + q["limit"] + 1], q["limit"], q["offset"])
+
+    @route("cases.list")
+    def list_cases(self, request, principal):
+        return self._cases_page(request, principal, "cases.list")
+
+    def _cases_page(self, request, principal, route_name):
+        q = query(request, route_name)
+        user, scope = principal.user, q["scope"]
+        filters = {"level": q.get("level"), "status": q.get("status")}
+        if scope == "mine":
+            filters["assignee"] = user["id"]
+        elif scope == "team" and len(user["teams"]) == 1:
+            filters["assignee"] = user["teams"][0]
+        elif scope == "team" and not user["teams"]:
+            return {"items": [], "limit": q["limit"], "offset": q["offset"], "next": None}
+
+        def fetch(skip, n):
+            return self.services.cases.list_cases(limit=n, skip=skip, **filters)
+
+        rows, after = scan(fetch, lambda case: in_scope(user, scope, case), q["limit"], q["offset"])
+        return {
+            "items": rows,
+            "limit": q["limit"],
+            "offset": q["offset"],
+            "next": next_link(request, after) if after is not None else None,
+        }
+
+    @route("cases.get")
+    def get_case(self, request, principal, case_id):
+        return self._visible_case(principal, case_id)
+
+    def _visible_case(self, principal, case_id):
+        case = self.services.cases.get_case(case_id)
+        if not sees_case(principal.user, case):
+            # 404, not 403: an agent does not learn which other cases exist
+            raise HttpError(404, f"no case {case_id}")
+        return case
+
+    @route("profiles.get")
+    def get_profile(self, request, principal, customer_id):
+        q = query(request, "profiles.get")
+        return self.services.profiles.get_profile(customer_id, timeline_limit=q["timeline_limit"])
+
+    @route("deliveries.list")
+    def list_deliveries(self, request, principal):
+        q = query(request, "deliveries.list")
+        rows = self.services.notify.list_deliveries(
+            limit=q["limit"] + 1, skip=q["offset"], status=q.get("status")
+        )
+        return page(request, rows, q["limit"], q["offset"])
+
+    @route("stats.get")
+    def stats(self, request, principal):
+        return {
+            name: getattr(self.services, name).stats() for name in ("alerts", "cases", "profiles", "notify")
+        }
+
+    @route("me.get")
+    def me(self, request, principal):
+        return {**principal.user, "via": principal.via}
+
+    @route("openapi.get")
+    def openapi(self, request, principal):
+        return build_openapi()
+
+    # -------------------------------------------------------------- console
+    @route("console.static")
+    def static(self, request, principal, name):
+        path = STATIC / name
+        if name not in {p.name for p in STATIC.iterdir()} or path.suffix not in STATIC_TYPES:
+            raise HttpError(404, "no such file")
+        return Response(path.read_bytes(), mimetype=STATIC_TYPES[path.suffix])
+
+    @route("console.login_form")
+    def login_form(self, request, principal):
+        if principal.user:
+            raise Redirect(gate.safe_next(request.args.get("next")))
+        return self._login_page(request, principal, next_url=request.args.get("next", ""))
+
+    def _login_page(self, request, principal, status=200, message=None, username="", next_url=""):
+        cookie = None
+        if principal.session is None:
+            # The login form's CSRF token lives in a pre-login session.
+            sid, principal.session = self.store.open_session(
+                None, language_of(request.args.get("lang")), utcnow(), PRE_LOGIN_TTL
+            )
+            cookie = sid
+        response = render(
+            "login.html",
+            principal,
+            status=status,
+            message=message,
+            username=username,
+            next=gate.safe_next(next_url),
+        )
+        if cookie:
+            self._set_cookie(response, cookie)
+        return response
+
+    @route("console.login")
+    def login(self, request, principal):
+        username = request.form.get("username", "")[:128]
+        password = request.form.get("password", "")[:1024]
+        next_url = request.form.get("next", "")
+        now = utcnow()
+        window = settings.get("LOGIN_WINDOW_SECONDS")
+        per_user = self.store.count_attempt(f"user:{username}", now, window)
+        per_ip = self.store.count_attempt(f"ip:{request.remote_addr}", now, window)
+        if per_user > settings.get("LOGIN_LIMIT_PER_USER") or per_ip > settings.get("LOGIN_LIMIT_PER_IP"):
+            response = self._login_page(request, principal, 429, "login.rate_limited", username, next_url)
+            response.headers["Retry-After"] = str(window)
+            return response
+        user = self.store.get_user(username)
+        stored = user.get("password_hash") if user and user.get("role") in PEOPLE else None
+        if not auth.verify_password(stored, password):
+            return self._login_page(request, principal, 401, "login.failed", username, next_url)
+        if auth.needs_rehash(stored):
+            self.store.set_password_hash(user["_id"], auth.hash_password(password))
+        # A fresh session id on login (no session fixation); the pre-login one is dropped.
+        if principal.session:
+            self.store.close_session(principal.session["_id"])
+        sid, _ = self.store.open_session(
+            user["_id"], user.get("language", "zh-CN"), now, settings.get("GATEWAY_SESSION_TTL")
+        )
+        response = Response("", status=303, headers={"Location": gate.safe_next(next_url)})
+        self._set_cookie(response, sid)
+        return response
+
+    def _set_cookie(self, response, sid: str) -> None:
+        response.set_cookie(
+            gate.SESSION_COOKIE,
+            sid,
+            max_age=int(settings.get("GATEWAY_SESSION_TTL")),
+            httponly=True,
+            secure=settings.get("GATEWAY_COOKIE_SECURE"),
+            samesite="Lax",
+            path="/",
+        )
+
+    @route("console.logout")
+    def logout(self, request, principal):
+        self.store.close_session(principal.session["_id"])
+        response = Response("", status=303, headers={"Location": "/login"})
+        response.delete_cookie(gate.SESSION_COOKIE, path="/")
+        return response
+
+    @route("console.language")
+    def language(self, request, principal):
+        chosen = request.form.get("language")
+        if chosen != language_of(chosen):
+            raise bad_request(["language: must be zh-CN or en"])
+        self.store.set_session_language(principal.session["_id"], chosen)
+        back = urlsplit(request.referrer or "")
+        target = back.path + (f"?{back.query}" if back.query else "")
+        return Response("", status=303, headers={"Location": gate.safe_next(target)})
+
+    @route("console.home")
+    def home(self, request, principal):
+        raise Redirect("/cases")
+
+    @route("console.queue")
+    def queue(self, request, principal):
+        data = self._cases_page(request, principal, "console.queue")
+        q = query(request, "console.queue")
+        return render("queue.html", principal, page=data, next_url=data["next"], query=q)
+
+    @route("console.case")
+    def case(self, request, principal, case_id):
+        case = self._visible_case(principal, case_id)
+        profile = self._profile_or_none(case["customer"]["id"], 1)
+        return render("case.html", principal, case=case, profile=profile)
+
+    def _profile_or_none(self, customer_id: str, timeline_limit: int) -> dict | None:
+        """The customer's profile, or None while the profiles service has none yet."""
+        try:
+            return self.services.profiles.get_profile(customer_id, timeline_limit=timeline_limit)
+        except Exception as exc:
+            error = http_error_from(exc)
+            if error is None or error.status != 404:
+                raise
+            return None
+
+    @route("console.profile")
+    def profile(self, request, principal, customer_id):
+        q = query(request, "console.profile")
+        profile = self._profile_or_none(customer_id, q["timeline_limit"])
+        if profile is None:
+            return render("profile.html", principal, status=404, customer_id=customer_id, profile=None)
+        top = sorted((profile.get("alert_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        return render("profile.html", principal, customer_id=customer_id, profile=profile, top_alerts=top)
+
+    @route("console.rules")
+    def rules(self, request, principal):
+        data = self._rules_page(request, "console.rules")
+        return render("rules.html", principal, page=data, next_url=data["next"])
+
+    # ------------------------------------------- administration (cxctl, AMQP)
+    @rpc(expected_exceptions=BadRequest)
+    def put_user(self, document) -> dict:
+        """Create or replace a user; the password is hashed (argon2id) before it is stored."""
+        return self.store.put_user(load_user(document))
+
+    @rpc
+    def list_users(self) -> list[dict]:
+        return self.store.list_users()
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def issue_token(self, user_id: str, name: str = "default") -> dict:
+        """A new API token for the user; shown once, only its SHA-256 is kept."""
+        if not isinstance(name, str) or not 1 <= len(name) <= 64:
+            raise BadRequest("name: 1 to 64 characters")
+        if self.store.get_user(user_id) is None:
+            raise NotFound(f"no user {user_id}")
+        return {"user_id": user_id, "name": name, "token": self.store.issue_token(user_id, name)}
+
+    @rpc
+    def revoke_tokens(self, user_id: str, name: str | None = None) -> dict:
+        return {"revoked": self.store.revoke_tokens(user_id, name)}

@@ -1,0 +1,51 @@
+"""Server-rendered console pages: jinja2 with autoescaping, strings from i18n."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from werkzeug.wrappers import Response
+
+from services.gateway.errors import HttpError
+from services.gateway.i18n import LANGUAGES, translator
+
+env = Environment(
+    loader=PackageLoader("services.gateway", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _when(value) -> str:
+    if not value:
+        return ""
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+env.filters["when"] = _when
+
+
+def render(template: str, principal, status: int = 200, headers=None, **context) -> Response:
+    language = principal.language if principal else "zh-CN"
+    html = env.get_template(template).render(
+        t=translator(language),
+        lang=language,
+        languages=LANGUAGES,
+        user=principal.user if principal else None,
+        csrf=principal.csrf if principal else "",
+        **context,
+    )
+    return Response(html, status=status, headers=headers, mimetype="text/html")
+
+
+def error_page(error: HttpError, language: str) -> Response:
+    html = env.get_template("error.html").render(
+        t=translator(language), lang=language, languages=LANGUAGES, user=None, csrf="", error=error
+    )
+    return Response(html, status=error.status, headers=error.headers, mimetype="text/html")

@@ -1,0 +1,123 @@
+"""The console in real headless Chromium (Debian's chromium + chromium-driver, selenium).
+
+Log in as an agent, see the queue, open a case, see why it fired, switch to
+English, open the customer's profile; an integration cannot log in.
+Screenshots of each page are kept in var/test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import wait_until
+from tests.e2e.gateway_stack import PASSWORDS, feedback, gateway  # noqa: F401 - the fixture
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "var" / "test-artifacts" / "browser"
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.fail("chromium and chromium-driver are required (scripts/lib.sh installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    options.add_argument("--window-size=1280,900")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.shots = ARTIFACTS  # kept after the run (var/ is not committed)
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name):
+    driver.save_screenshot(str(driver.shots / f"{name}.png"))
+
+
+def log_in(driver, url, username, password):
+    driver.get(url + "/login")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login-submit").click()
+
+
+def check_login_form_is_accessible(driver, url):
+    """Every field has a label, and the keyboard alone reaches and submits the form."""
+    driver.get(url + "/login")
+    for field in driver.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select"):
+        labels = driver.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']")
+        assert labels and labels[0].text.strip(), field.get_attribute("name")
+    driver.find_element(By.ID, "username").click()
+    assert driver.switch_to.active_element.get_attribute("id") == "username"
+    driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.get_attribute("id") == "password"
+    driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.get_attribute("id") == "login-submit"
+    shot(driver, "login")
+
+
+def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
+    r = gateway.api("integration", "POST", "/api/v1/feedback", json=feedback("browser-1", nps=2))
+    assert r.status_code == 202
+    wait_until(lambda: gateway.rpc.cases.list_cases(), message="the case")
+    wait = WebDriverWait(browser, 10)
+
+    check_login_form_is_accessible(browser, gateway.url)
+    log_in(browser, gateway.url, "chen.jie", PASSWORDS["agent"])
+    wait.until(ec.presence_of_element_located((By.ID, "queue")))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "工单队列"
+    shot(browser, "queue")
+    browser.find_element(By.CSS_SELECTOR, "a.case-link").click()
+
+    wait.until(ec.presence_of_element_located((By.ID, "trace")))
+    trace = browser.find_element(By.ID, "trace").text
+    assert "scores.nps lte 6" in trace and "✓" in trace
+    assert "触发原因" in browser.find_element(By.ID, "why").text
+    shot(browser, "case-zh")
+
+    # the select submits itself (console.js); the page comes back in English
+    browser.find_element(By.CSS_SELECTOR, "#language option[value='en']").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "why"), "Why it fired"))
+    assert "快递三天都没到" in browser.find_element(By.ID, "feedback").text
+    shot(browser, "case-en")
+
+    browser.find_element(By.ID, "profile-link").click()
+    wait.until(ec.presence_of_element_located((By.ID, "identity")))
+    assert browser.find_element(By.ID, "profile-name").text == "王芳"
+    assert "Most-triggered alerts" in browser.page_source and "nps-detractor × 1" in browser.page_source
+    shot(browser, "profile-en")
+
+
+def test_an_integration_cannot_log_in_to_the_console(gateway, browser):  # noqa: F811
+    log_in(browser, gateway.url, "survey-app", gateway.tokens["integration"])
+    error = WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "login-error")))
+    assert error.text == "用户名或密码错误。"
+    browser.get(gateway.url + "/cases")
+    assert browser.current_url.startswith(gateway.url + "/login")

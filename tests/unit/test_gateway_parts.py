@@ -1,0 +1,146 @@
+"""Gateway pieces without a broker: the OpenAPI document, the docs table, the catalogue, scope."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from openapi_spec_validator import validate
+
+from services.gateway import openapi
+from services.gateway.auth import digest, hash_password, needs_rehash, verify_password
+from services.gateway.gate import safe_next
+from services.gateway.i18n import CATALOGUE, LANGUAGES
+from services.gateway.pagination import scan
+from services.gateway.routes import ROLES, ROUTES
+from services.gateway.scope import in_scope, sees_case
+
+TEMPLATES = Path(openapi.HERE / "templates")
+
+
+def test_openapi_document_is_valid_openapi_3_1():
+    document = json.loads(openapi.OPENAPI_FILE.read_text(encoding="utf-8"))
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_checked_in_openapi_and_docs_table_are_fresh():
+    assert openapi.stale_files() == [], "run: python -m services.gateway.openapi"
+
+
+def test_docs_table_lists_every_route_with_its_roles():
+    table = openapi.authorisation_table()
+    for route in ROUTES:
+        [row] = [line for line in table.splitlines() if f"`{route.name}`" in line]
+        cells = [c.strip() for c in row.strip("|").split("|")][3:]
+        assert len(cells) == len(ROLES)
+        for role, cell in zip(ROLES, cells, strict=True):
+            assert cell == ("public" if route.public else ("✓" if role in route.roles else "")), (
+                route.name,
+                role,
+            )
+
+
+def test_every_api_route_is_in_openapi_with_its_query_parameters():
+    document = openapi.build_openapi()
+    for route in ROUTES:
+        if route.kind != "api":
+            continue
+        op = document["paths"][route.openapi_path][route.method.lower()]
+        names = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
+        assert names == set(route.query().fields), route.name
+        assert op["x-roles"] == list(route.roles)
+
+
+def test_catalogue_has_both_languages_and_templates_use_only_known_keys():
+    for key, entry in CATALOGUE.items():
+        assert set(entry) == set(LANGUAGES) and all(entry.values()), key
+    used = set()
+    for template in TEMPLATES.glob("*.html"):
+        used |= set(re.findall(r't\("([a-z0-9_.]+)"\)', template.read_text(encoding="utf-8")))
+    assert used and used <= set(CATALOGUE), used - set(CATALOGUE)
+    # keys built in templates: level.*, status.*, queue.scope.*, error.<status>
+    for prefix, values in {
+        "level.": ("P1", "P2", "P3", "P4"),
+        "status.": ("open", "assigned", "acknowledged", "resolved", "closed"),
+        "queue.scope.": ("all", "mine", "team", "unassigned"),
+        "role.": ROLES,
+    }.items():
+        assert all(prefix + v in CATALOGUE for v in values)
+
+
+def test_templates_autoescape_customer_text():
+    from services.gateway.gate import Principal
+    from services.gateway.views import render
+
+    user = {"id": "a", "name": "<b>x</b>", "role": "agent", "teams": [], "language": "en"}
+    html = render(
+        "rules.html",
+        Principal(user, "session", {"csrf": "t", "language": "en"}),
+        page={"items": []},
+        next_url=None,
+    ).get_data(as_text=True)
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_agent_scope():
+    agent = {"id": "chen.jie", "role": "agent", "teams": ["cx-care"]}
+    owner = {"id": "zhao.min", "role": "owner", "teams": []}
+    mine = {"assignee": {"kind": "person", "id": "chen.jie"}}
+    team = {"assignee": {"kind": "team", "id": "cx-care"}}
+    other = {"assignee": {"kind": "person", "id": "wang.lei"}}
+    other_team = {"assignee": {"kind": "team", "id": "vip"}}
+    pool = {"assignee": None}
+    assert [sees_case(agent, c) for c in (mine, team, other, other_team, pool)] == [
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert all(sees_case(owner, c) for c in (mine, other, other_team))
+    assert [in_scope(agent, "mine", c) for c in (mine, team, pool)] == [True, False, False]
+    assert [in_scope(agent, "team", c) for c in (mine, team, pool)] == [False, True, False]
+    assert [in_scope(agent, "unassigned", c) for c in (mine, team, pool)] == [False, False, True]
+
+
+def test_scan_pages_through_a_filtered_list():
+    rows = list(range(23))
+
+    def fetch(skip, n):
+        return rows[skip : skip + n]
+
+    out, nxt, pages = [], 0, 0
+    while nxt is not None:
+        got, nxt = scan(fetch, lambda r: r % 3 == 0, limit=2, offset=nxt, batch=5)
+        out += got
+        pages += 1
+    assert out == [r for r in rows if r % 3 == 0] and pages == 4
+
+
+def test_passwords_and_secrets():
+    stored = hash_password("correct horse battery")
+    assert stored.startswith("$argon2id$") and not needs_rehash(stored)
+    assert verify_password(stored, "correct horse battery")
+    assert not verify_password(stored, "wrong")
+    assert not verify_password(None, "anything")
+    assert digest("a") != digest("b") and len(digest("a")) == 64
+
+
+def test_login_redirects_stay_on_the_site():
+    assert safe_next("/cases/CASE-1?x=1") == "/cases/CASE-1?x=1"
+    for bad in ("https://evil.example/", "//evil.example/", "/\\evil", "", None):
+        assert safe_next(bad) == "/cases"
+
+
+def test_deploy_config_parses_and_configures_the_gateway(monkeypatch):
+    from nameko.cli.utils.config import load_config, setup_yaml_parser
+
+    setup_yaml_parser()
+    path = openapi.HERE.parent.parent / "deploy" / "config.yaml"
+    monkeypatch.setenv("GATEWAY_ADDRESS", "127.0.0.1:8123")
+    with open(path, encoding="utf-8") as f:
+        config = load_config(f)
+    assert config["WEB_SERVER_ADDRESS"] == "127.0.0.1:8123"
+    assert config["GATEWAY_COOKIE_SECURE"] is False and config["MAX_DELIVERY_ATTEMPTS"] == 5
