@@ -249,10 +249,13 @@ class ProfileStore(Store):
                 },
             )
             self._ensure_profile(customer_id)
+            # The opening is a case's earliest state: it never replaces a status change
+            # stamped with the same instant (cases stamps the first assignment so).
             self._apply_case_state(
                 customer_id,
                 case_state(case["case_id"], case["status"], case["opened_at"], case["level"]),
                 open_case_entry(case["case_id"], case["status"], case["level"], title, case["opened_at"]),
+                strictly_newer=True,
             )
 
         self._write_for(case["customer"]["id"], write)
@@ -291,7 +294,9 @@ class ProfileStore(Store):
 
         self._write_for(change["customer_id"], write)
 
-    def _apply_case_state(self, customer_id: str, state: dict, open_entry: dict | None) -> None:
+    def _apply_case_state(
+        self, customer_id: str, state: dict, open_entry: dict | None, *, strictly_newer: bool = False
+    ) -> None:
         """Newest status wins, per case: one guarded update sets it and (un)lists the case."""
         key = safe_key(state["case_id"])
         update: dict = {"$set": {f"case_state.{key}": state}, "$currentDate": {"updated_at": True}}
@@ -299,7 +304,8 @@ class ProfileStore(Store):
             update["$unset"] = {f"open_cases.{key}": ""}
         else:
             update["$set"][f"open_cases.{key}"] = open_entry
-        self.db.profiles.update_one(only(customer_id, if_newer(f"case_state.{key}.at", state["at"])), update)
+        guard = if_newer(f"case_state.{key}.at", state["at"], strictly=strictly_newer)
+        self.db.profiles.update_one(only(customer_id, guard), update)
 
     # -- identity merge -----------------------------------------------------------------
 

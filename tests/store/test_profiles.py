@@ -161,6 +161,19 @@ def test_case_milestones_out_of_order_end_in_the_newest_state(profiles):
     assert len([e for e in p["timeline"] if e["kind"] == "case_milestone"]) == 2
 
 
+def test_first_assignment_stamped_with_the_opening_instant_wins_in_either_order(profiles):
+    """cases stamps a case's opening and its first assignment with one instant."""
+    for order in ("milestone_first", "opened_first"):
+        profiles.db.profiles.delete_many({})
+        opened = case_opened(days_ago=5)
+        assigned = status("K1", "open", "assigned", 5)  # the same instant as the opening
+        steps = [(profiles.record_case_status, assigned), (profiles.record_case_opened, opened)]
+        for record, message in steps if order == "milestone_first" else steps[::-1]:
+            record(message)
+        [case] = profiles.get_profile("C1")["open_cases"]
+        assert case["status"] == "assigned", order
+
+
 # -- identity merge ---------------------------------------------------------------------
 
 
