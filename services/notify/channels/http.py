@@ -75,3 +75,22 @@ def post(
     except requests.RequestException as exc:  # an invalid URL and the like never heal
         return Outcome.failed(f"{type(exc).__name__}: {exc}")
     return interpret(Response(raw.status_code, dict(raw.headers), raw.content))
+
+
+def errcode_outcome(response: Response, vendor: str, transient: dict[int, float]) -> Outcome:
+    """Robots that answer HTTP 200 with ``{"errcode": n, "errmsg": …}`` (DingTalk, WeCom).
+
+    A non-2xx status decides first; then errcode 0 is success, a listed
+    transient code is retried after its delay, anything else is permanent.
+    """
+    generic = status_outcome(response)
+    if generic is not None:
+        return generic
+    answer = response.json() or {}
+    code = answer.get("errcode")
+    if code == 0:
+        return Outcome.ok(http_status=response.status)
+    error = f"{vendor} errcode {code}: {answer.get('errmsg')}"
+    if code in transient:
+        return Outcome.retry(error, transient[code], response.status)
+    return Outcome.failed(error, response.status)

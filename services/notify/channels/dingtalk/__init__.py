@@ -72,17 +72,7 @@ def build_payload(note: Note, destination: Destination) -> dict:
 
 
 def interpret(response: http.Response) -> Outcome:
-    generic = http.status_outcome(response)
-    if generic is not None:
-        return generic
-    answer = response.json() or {}
-    code = answer.get("errcode")
-    if code == 0:
-        return Outcome.ok(http_status=response.status)
-    error = f"dingtalk errcode {code}: {answer.get('errmsg')}"
-    if code in TRANSIENT:
-        return Outcome.retry(error, TRANSIENT[code], response.status)
-    return Outcome.failed(error, response.status)
+    return http.errcode_outcome(response, "dingtalk", TRANSIENT)
 
 
 class DingTalkChannel(Channel):

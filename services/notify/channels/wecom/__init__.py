@@ -52,17 +52,7 @@ def build_payload(note: Note, destination: Destination) -> dict:
 
 
 def interpret(response: http.Response) -> Outcome:
-    generic = http.status_outcome(response)
-    if generic is not None:
-        return generic
-    answer = response.json() or {}
-    code = answer.get("errcode")
-    if code == 0:
-        return Outcome.ok(http_status=response.status)
-    error = f"wecom errcode {code}: {answer.get('errmsg')}"
-    if code in TRANSIENT:
-        return Outcome.retry(error, TRANSIENT[code], response.status)
-    return Outcome.failed(error, response.status)
+    return http.errcode_outcome(response, "wecom", TRANSIENT)
 
 
 class WeComChannel(Channel):
