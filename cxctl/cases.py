@@ -284,6 +284,15 @@ def cases_reapply_sla(ctx: Ctx, case_id, by, reason, as_json):
     _act(ctx, "reapply_sla", as_json, case_id=case_id, by=by, reason=reason)
 
 
+def _apply_policy(ctx: Ctx, method: str, label: str, file: str, apply_to_open_cases: bool) -> None:
+    result = call(ctx, "cases", method, read_document(file), apply_to_open_cases)
+    state = "saved" if result["changed"] else "unchanged"
+    click.echo(
+        f"{label} {result['id']} v{result['version']} {state}; "
+        f"re-applied to {len(result['reapplied'])} open cases"
+    )
+
+
 @cases.group("sla")
 def sla_group():
     """The SLA policy (versioned; cases snapshot it when they open)."""
@@ -295,12 +304,7 @@ def sla_group():
 @click.pass_obj
 def sla_apply(ctx: Ctx, file, apply_to_open_cases):
     """Validate and save an SLA policy file as a new version."""
-    result = call(ctx, "cases", "apply_sla_policy", read_document(file), apply_to_open_cases)
-    state = "saved" if result["changed"] else "unchanged"
-    click.echo(
-        f"SLA policy {result['id']} v{result['version']} {state}; "
-        f"re-applied to {len(result['reapplied'])} open cases"
-    )
+    _apply_policy(ctx, "apply_sla_policy", "SLA policy", file, apply_to_open_cases)
 
 
 @sla_group.command("show")
@@ -335,12 +339,7 @@ def escalation_group():
 @click.pass_obj
 def escalation_apply(ctx: Ctx, file, apply_to_open_cases):
     """Validate and save an escalation policy file as a new version."""
-    result = call(ctx, "cases", "apply_escalation_policy", read_document(file), apply_to_open_cases)
-    state = "saved" if result["changed"] else "unchanged"
-    click.echo(
-        f"escalation policy {result['id']} v{result['version']} {state}; "
-        f"re-applied to {len(result['reapplied'])} open cases"
-    )
+    _apply_policy(ctx, "apply_escalation_policy", "escalation policy", file, apply_to_open_cases)
 
 
 @escalation_group.command("show")
