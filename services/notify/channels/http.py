@@ -6,12 +6,13 @@ Connection errors and timeouts are transient (``retry``); the channel's own
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
 
-from services.notify.channels.base import Outcome
+from services.notify.channels.base import Channel, Destination, Note, Outcome
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -94,3 +95,29 @@ def errcode_outcome(response: Response, vendor: str, transient: dict[int, float]
     if code in transient:
         return Outcome.retry(error, transient[code], response.status)
     return Outcome.failed(error, response.status)
+
+
+class JsonWebhookChannel(Channel):
+    """A robot that takes one JSON POST at the handle's ``webhook`` URL.
+
+    Subclasses give the vendor's payload (``build``), how to read its answer
+    (``interpret``) and, when the URL carries a signature, ``url``.
+    """
+
+    @staticmethod
+    def build(note: Note, destination: Destination) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def interpret(response: Response) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def url(self, destination: Destination, now: float) -> str:
+        return destination.handle["webhook"]
+
+    def preview(self, note: Note, destination: Destination) -> dict:
+        return self.build(note, destination)
+
+    def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
+        body = json.dumps(self.build(note, destination), ensure_ascii=False).encode("utf-8")
+        return post(self.url(destination, now), body, {}, self.interpret, self.settings.get("timeout", 10))

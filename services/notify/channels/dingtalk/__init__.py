@@ -14,13 +14,12 @@ HTTP 200 with ``errcode`` (0 = sent).
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote_plus
 
 from marshmallow import fields
 
 from services.notify.channels import http
-from services.notify.channels.base import Channel, Destination, HandleSchema, Note, Outcome, Rate
+from services.notify.channels.base import Destination, HandleSchema, Note, Outcome, Rate
 from services.notify.channels.common import MOBILE, USER_ID, hmac_sha256_b64, link_label, webhook_url
 from services.notify.channels.truncate import fit, truncate, utf8_bytes
 
@@ -75,20 +74,17 @@ def interpret(response: http.Response) -> Outcome:
     return http.errcode_outcome(response, "dingtalk", TRANSIENT)
 
 
-class DingTalkChannel(Channel):
+class DingTalkChannel(http.JsonWebhookChannel):
     name = "dingtalk"
     Handle = Handle
     # burst 1: evenly spaced sends never put more than 20 in any 60-second window
     rate = Rate(per_minute=20, burst=1, source="DingTalk custom robot: 20 messages/minute per robot")
 
-    def preview(self, note: Note, destination: Destination) -> dict:
-        return build_payload(note, destination)
+    build = staticmethod(build_payload)
+    interpret = staticmethod(interpret)
 
-    def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
-        handle = destination.handle
-        url = signed_url(handle["webhook"], handle.get("secret"), now)
-        body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
-        return http.post(url, body, {}, interpret, self.settings.get("timeout", 10))
+    def url(self, destination: Destination, now: float) -> str:
+        return signed_url(destination.handle["webhook"], destination.handle.get("secret"), now)
 
 
 CHANNEL = DingTalkChannel

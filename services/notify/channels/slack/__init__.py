@@ -12,12 +12,10 @@ Mentions are ``<@USERID>``; links ``<url|label>``.
 
 from __future__ import annotations
 
-import json
-
 from marshmallow import fields
 
 from services.notify.channels import http
-from services.notify.channels.base import Channel, Destination, HandleSchema, Note, Outcome, Rate
+from services.notify.channels.base import Destination, HandleSchema, Note, Outcome, Rate
 from services.notify.channels.common import USER_ID, link_label, webhook_url
 from services.notify.channels.truncate import characters, fit, truncate
 
@@ -60,18 +58,14 @@ def interpret(response: http.Response) -> Outcome:
     return Outcome.ok(http_status=response.status)
 
 
-class SlackChannel(Channel):
+class SlackChannel(http.JsonWebhookChannel):
     name = "slack"
     Handle = Handle
     template_format = "slack"
     rate = Rate(per_minute=60, burst=3, source="Slack incoming webhooks: about 1 message/second")
 
-    def preview(self, note: Note, destination: Destination) -> dict:
-        return build_payload(note, destination)
-
-    def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
-        body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
-        return http.post(destination.handle["webhook"], body, {}, interpret, self.settings.get("timeout", 10))
+    build = staticmethod(build_payload)
+    interpret = staticmethod(interpret)
 
 
 CHANNEL = SlackChannel

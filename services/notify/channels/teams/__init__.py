@@ -17,7 +17,7 @@ import json
 from marshmallow import fields
 
 from services.notify.channels import http
-from services.notify.channels.base import Channel, Destination, HandleSchema, Note, Outcome, Rate
+from services.notify.channels.base import Destination, HandleSchema, Note, Outcome, Rate
 from services.notify.channels.common import link_label, webhook_url
 from services.notify.channels.truncate import fit, json_bytes
 
@@ -75,17 +75,13 @@ def interpret(response: http.Response) -> Outcome:
     return generic if generic is not None else Outcome.ok(http_status=response.status)
 
 
-class TeamsChannel(Channel):
+class TeamsChannel(http.JsonWebhookChannel):
     name = "teams"
     Handle = Handle
     rate = Rate(per_minute=240, burst=4, source="Teams webhooks: more than 4 requests/second are throttled")
 
-    def preview(self, note: Note, destination: Destination) -> dict:
-        return build_payload(note, destination)
-
-    def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
-        body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
-        return http.post(destination.handle["webhook"], body, {}, interpret, self.settings.get("timeout", 10))
+    build = staticmethod(build_payload)
+    interpret = staticmethod(interpret)
 
 
 CHANNEL = TeamsChannel

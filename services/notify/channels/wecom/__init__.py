@@ -10,12 +10,10 @@ per minute per robot; the answer is HTTP 200 with ``errcode`` (0 = sent).
 
 from __future__ import annotations
 
-import json
-
 from marshmallow import fields, validate
 
 from services.notify.channels import http
-from services.notify.channels.base import Channel, Destination, HandleSchema, Note, Outcome, Rate
+from services.notify.channels.base import Destination, HandleSchema, Note, Outcome, Rate
 from services.notify.channels.common import MOBILE, USER_ID, link_label, webhook_url
 from services.notify.channels.truncate import fit, utf8_bytes
 
@@ -55,18 +53,14 @@ def interpret(response: http.Response) -> Outcome:
     return http.errcode_outcome(response, "wecom", TRANSIENT)
 
 
-class WeComChannel(Channel):
+class WeComChannel(http.JsonWebhookChannel):
     name = "wecom"
     Handle = Handle
     # burst 1: evenly spaced sends never put more than 20 in any 60-second window
     rate = Rate(per_minute=20, burst=1, source="WeCom group robot: 20 messages/minute per robot")
 
-    def preview(self, note: Note, destination: Destination) -> dict:
-        return build_payload(note, destination)
-
-    def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
-        body = json.dumps(build_payload(note, destination), ensure_ascii=False).encode("utf-8")
-        return http.post(destination.handle["webhook"], body, {}, interpret, self.settings.get("timeout", 10))
+    build = staticmethod(build_payload)
+    interpret = staticmethod(interpret)
 
 
 CHANNEL = WeComChannel
