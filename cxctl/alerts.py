@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -188,6 +190,22 @@ def rules_explain(ctx: Ctx, rule_id, event_file, as_json):
         click.echo(line)
 
 
+def _rules_argument(ctx: Ctx, rule: str) -> list[dict]:
+    """RULE on the command line: a rule file (tested as written) or a stored rule id."""
+    from services.alerts.rules import RuleError, load_rules
+
+    if Path(rule).is_file():
+        try:
+            document = read_document(rule)
+            if isinstance(document, dict) and "rules" not in document:
+                document = [document]  # a file holding one rule
+            return [dict(r, version=0) for r in load_rules(document)]
+        except RuleError as exc:
+            raise click.ClickException("\n  ".join(["invalid rule / 规则无效:"] + exc.errors)) from None
+    stored = call(ctx, "alerts", "get_rule", rule)["rule"]
+    return [{**stored, "id": stored["_id"]}]
+
+
 @rules.command("test")
 @click.argument("rule")
 @click.option("--events", "events_file", required=True, type=click.Path(exists=True, dir_okay=False))
@@ -200,19 +218,8 @@ def rules_test(ctx: Ctx, rule, events_file, as_json):
     would attach, throttled matches, customers, and examples.
     """
     from services.alerts.dryrun import dry_run
-    from services.alerts.rules import RuleError, load_rules
 
-    if Path(rule).is_file():
-        try:
-            document = read_document(rule)
-            if isinstance(document, dict) and "rules" not in document:
-                document = [document]  # a file holding one rule
-            rules_ = [dict(r, version=0) for r in load_rules(document)]
-        except RuleError as exc:
-            raise click.ClickException("\n  ".join(["invalid rule / 规则无效:"] + exc.errors)) from None
-    else:
-        rules_ = [call(ctx, "alerts", "get_rule", rule)["rule"]]
-        rules_[0]["id"] = rules_[0]["_id"]
+    rules_ = _rules_argument(ctx, rule)
     path = Path(events_file)
     total = sum(1 for _ in path.open(encoding="utf-8"))
     with (
@@ -238,6 +245,64 @@ def rules_test(ctx: Ctx, rule, events_file, as_json):
             )
 
 
+@rules.command("backtest")
+@click.argument("rule")
+@click.option("--since", required=True, help="30d, 12h, or an ISO 8601 time")
+@click.option("--until", default=None, help="default: now")
+@click.option("--examples", default=10, show_default=True)
+@json_option
+@click.pass_obj
+def rules_backtest(ctx: Ctx, rule, since, until, examples, as_json):
+    """Replay RULE (a stored rule id or a rule file) over the feedback the alerts
+    service evaluated since SINCE: alerts it would have raised, for whom, examples.
+
+    Nothing is stored or sent. The history is read page by page (a progress bar)
+    and replayed here on scratch in-memory state, exactly as ``alerts.backtest``.
+    """
+    from contracts.feedback import parse_feedback
+    from services.alerts.dryrun import backtest, lookback_seconds
+    from services.common.mongo import jsonable
+
+    tested, *more = _rules_argument(ctx, rule)
+    if more:
+        raise click.ClickException(f"{rule} holds {1 + len(more)} rules; backtest one at a time")
+    lookback = lookback_seconds(tested)
+    page = call(ctx, "alerts", "history_page", since, until, lookback=lookback)
+    # the first page fixes the period: later pages must not move "now"
+    start, end = datetime.fromisoformat(page["since"]), datetime.fromisoformat(page["until"])
+    events = []
+    with click.progressbar(length=page["total"], label="replaying / 回放中", file=sys.stderr) as bar:
+        while page["events"]:
+            events += [parse_feedback(e) for e in page["events"]]
+            bar.update(len(page["events"]))
+            page = call(
+                ctx,
+                "alerts",
+                "history_page",
+                page["since"],
+                page["until"],
+                after=page["next"],
+                lookback=lookback,
+            )
+    report = jsonable(backtest(tested, events, start, end, utcnow(), examples=examples))
+    if as_json:
+        return emit_json(report)
+    click.echo(
+        f"{report['rule']['id']}@v{report['rule']['version']}  {report['since']} → {report['until']}\n"
+        f"events / 事件: {report['events']}   matches / 命中: {report['matches']}   "
+        f"alerts / 预警: {report['alerts']}   attached repeats / 合并重复: {report['suppressed']['dedup']}   "
+        f"throttled / 限流: {report['suppressed']['throttle']}"
+    )
+    if report["customers"]:
+        click.echo("customers / 客户: " + ", ".join(f"{c}×{n}" for c, n in report["customers"].items()))
+    for ex in report["examples"]:
+        click.echo(
+            f"\ne.g. {ex['occurred_at']}  {ex['customer']}  {ex['event_id']}  {(ex['text'] or '')[:40]}"
+        )
+        for line in render_tree(ex["tree"]):
+            click.echo(f"  {line}")
+
+
 @alerts.command("explain")
 @click.argument("alert_id")
 @json_option
@@ -261,3 +326,62 @@ def alerts_explain(ctx: Ctx, alert_id, as_json):
     if result["tree"]:
         for line in render_tree(result["tree"]):
             click.echo(line)
+
+
+@click.command("simulate")
+@click.argument("event_file")
+@click.option("--now", default=None, help="ISO 8601 time to simulate at (default: now)")
+@json_option
+@click.pass_obj
+def simulate(ctx: Ctx, event_file, now, as_json):
+    """What would happen to the feedback event in EVENT_FILE, end to end, with no
+    side effects: rules that match and why, level, dedup key, create or attach,
+    the case, assignee, SLA and escalation cases would set, and the messages
+    notify would render per recipient and channel."""
+    result = call(ctx, "alerts", "simulate", read_document(event_file), now)
+    if as_json:
+        return emit_json(result)
+    rules_ = result["rules"]
+    click.echo(
+        f"{result['event']['source']}/{result['event']['event_id']} at {result['now']}: "
+        f"{len(result['matches'])} of {rules_['enabled']} enabled rules match / 条规则命中 "
+        f"({rules_['evaluated']} evaluated / 已评估)"
+    )
+    if result["facts"]:
+        click.echo("facts / 派生事实: " + ", ".join(f"{k}={v}" for k, v in result["facts"].items()))
+    for match in result["matches"]:
+        rule = match["rule"]
+        click.echo(
+            f"\n{rule['id']}@v{rule['version']}  {match['level']}  would / 将: {match['would']}  "
+            f"{match['alert_id']}\n  dedup key / 去重键: {match['dedup_key']}"
+        )
+        for line in render_tree(match["tree"]):
+            click.echo(f"  {line}")
+        if "cases" in match:
+            _echo_case(match["cases"], match["notifications"])
+
+
+def _echo_case(case: dict, notifications: list[dict]) -> None:
+    if "error" in case:
+        click.echo(f"  cases / 工单: {case['error']}")
+        return
+    where = f"{case['action']} {case.get('case_id') or ''}"
+    click.echo(f"  cases / 工单: {where}  assignee / 负责人: {case.get('assignee')}")
+    for line in (case.get("assignment") or {}).get("explanation", []):
+        click.echo(f"    {line}")
+    sla = case.get("sla")
+    if sla:
+        click.echo(f"  SLA: ack by / 响应 {sla.get('ack_due')}   resolve by / 解决 {sla.get('resolve_due')}")
+    for step in case.get("escalation") or []:
+        click.echo(
+            f"  escalation / 升级: round {step.get('round')} at {step.get('fires_at') or step.get('due')}"
+        )
+    for item in notifications:
+        request, to = item["request"], item["request"]["recipient"]
+        via = ", ".join(request["channels"])
+        click.echo(f"  notify / 通知: {request['kind']} → {to['kind']}:{to['id']} via {via}")
+        if "error" in item:
+            click.echo(f"    {item['error']}")
+            continue
+        for line in json.dumps(item["rendered"], ensure_ascii=False, indent=2).splitlines():
+            click.echo(f"    {line}")

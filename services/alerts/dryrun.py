@@ -1,8 +1,9 @@
-"""Dry run: what rules would do over a file of events, with no side effects.
+"""Dry run and backtest: what rules would do over past events, with no side effects.
 
 Runs the real engine on in-memory state (MemoryState), in event-time order, so
 windows, dedup and throttle behave as they would live. ``cxctl rules test``
-uses it; a backtest over stored history (later) can feed it the same way.
+feeds it a file of events (``dry_run``); ``alerts.backtest`` and ``cxctl rules
+backtest`` feed it the feedback history the alerts service keeps (``backtest``).
 """
 
 from __future__ import annotations
@@ -10,25 +11,47 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from contracts.feedback import InvalidFeedback, parse_feedback
-from services.alerts.engine import Engine
+from services.alerts.engine import Engine, Outcome
+from services.alerts.explain import explain_tree
+from services.alerts.index import RuleIndex
 from services.alerts.memory import MemoryState
+from services.alerts.rules import parse_duration, windows_of
 
 MAX_EXAMPLES = 5
 
 
 @dataclass
 class RuleReport:
+    rule: dict
+    max_examples: int = MAX_EXAMPLES
     raised: int = 0
     attached: int = 0
     suppressed: int = 0
     customers: Counter = field(default_factory=Counter)
     examples: list[dict] = field(default_factory=list)
 
-    def count(self, outcome: str) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
+    def count(self, outcome: Outcome) -> None:
+        setattr(self, outcome.outcome, getattr(self, outcome.outcome) + 1)
+        if outcome.outcome != "raised":
+            return
+        customer, source = outcome.alert["customer"]["id"], outcome.alert["event"]
+        self.customers[customer] += 1
+        if len(self.examples) < self.max_examples:
+            self.examples.append(
+                {
+                    "alert_id": outcome.alert_id,
+                    "customer": customer,
+                    "event_id": source["event_id"],
+                    "occurred_at": source["occurred_at"].isoformat(),
+                    "text": source.get("text"),
+                    "dedup_key": outcome.dedup_key,
+                    "trace": outcome.trace,
+                    "tree": explain_tree(self.rule["when"], outcome.trace),
+                }
+            )
 
     def as_dict(self) -> dict:
         return {
@@ -38,6 +61,37 @@ class RuleReport:
             "customers": dict(self.customers.most_common()),
             "examples": self.examples,
         }
+
+
+def replay(
+    rules: list[dict],
+    events: Iterable[dict],
+    now: datetime,
+    reports: dict[str, RuleReport],
+    counts_from: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Run ``rules`` (drafts included: tested as written) over time-ordered events.
+
+    Outcomes of events before ``counts_from`` only warm the state (windows,
+    dedup); the rest are counted in ``reports``. Returns the events counted.
+    """
+    index = RuleIndex([{**r, "enabled": True, "deleted": None} for r in rules])
+    engine = Engine(MemoryState())
+    counted = 0
+    for event in events:
+        # "No response" deadlines that fall due by this event's time fire first; past
+        # feedback holds no case responses, so a replay assumes none came.
+        outcomes = engine.fire_due(index, event["occurred_at"], limit=10_000)
+        outcomes += engine.process(index, event, now)
+        if counts_from is None or event["occurred_at"] >= counts_from:
+            counted += 1
+            for outcome in outcomes:
+                reports[outcome.rule_id].count(outcome)
+    if until is not None:
+        for outcome in engine.fire_due(index, until, limit=100_000):
+            reports[outcome.rule_id].count(outcome)
+    return counted
 
 
 def dry_run(
@@ -58,34 +112,64 @@ def dry_run(
         except InvalidFeedback as exc:
             invalid.append({"line": number, "reason": exc.reason})
     events.sort(key=lambda e: e["occurred_at"])
-    # A dry run tests the rule as written, including a disabled draft.
-    rules = [{**r, "enabled": True, "deleted": None} for r in rules]
-    engine = Engine(MemoryState())
-    per_rule = {r["id"]: RuleReport() for r in rules}
-    for event in events:
-        # "No response" deadlines that fall due by this event's time fire first; a
-        # file of feedback holds no case responses, so a dry run assumes none came.
-        due = engine.fire_due(rules, event["occurred_at"], limit=10_000)
-        for outcome in due + engine.process(rules, event, now):
-            report = per_rule[outcome.rule_id]
-            report.count(outcome.outcome)
-            if outcome.outcome == "raised":
-                customer, source = outcome.alert["customer"]["id"], outcome.alert["event"]
-                report.customers[customer] += 1
-                if len(report.examples) < MAX_EXAMPLES:
-                    report.examples.append(
-                        {
-                            "alert_id": outcome.alert_id,
-                            "customer": customer,
-                            "event_id": source["event_id"],
-                            "occurred_at": source["occurred_at"].isoformat(),
-                            "text": source.get("text"),
-                            "dedup_key": outcome.dedup_key,
-                            "trace": outcome.trace,
-                        }
-                    )
+    reports = {r["id"]: RuleReport(r) for r in rules}
+    replay(rules, events, now, reports)
     return {
         "events": len(events),
         "invalid": invalid,
-        "rules": {rule_id: r.as_dict() for rule_id, r in per_rule.items()},
+        "rules": {rule_id: r.as_dict() for rule_id, r in reports.items()},
+    }
+
+
+def moment(value, now: datetime, name: str) -> datetime:
+    """``30d`` / ``12h`` (before ``now``) or an ISO 8601 time (UTC if no offset)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return now - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError(f"{name}: must be a duration like 30d or 12h, or an ISO 8601 time; got {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def lookback_seconds(rule: dict) -> int:
+    """How far before ``since`` a backtest replays to warm the rule's windows."""
+    longest = 0
+    for _, spec in windows_of(rule["when"]):
+        kind = next(iter(spec))
+        longest = max(longest, parse_duration(spec[kind]["within"]))
+    return longest
+
+
+def backtest(
+    rule: dict,
+    events: Iterable[dict],
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    examples: int = 10,
+) -> dict:
+    """What ``rule`` would have raised on the stored history from ``since`` to ``until``.
+
+    ``events`` are time-ordered and start ``lookback_seconds(rule)`` before
+    ``since``: those earlier ones only fill the windows, as they would have live.
+    """
+    report = RuleReport(rule, max_examples=examples)
+    counted = replay([rule], events, now, {rule["id"]: report}, counts_from=since, until=until)
+    return {
+        "rule": {"id": rule["id"], "version": rule.get("version")},
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "events": counted,
+        "matches": report.raised + report.attached + report.suppressed,
+        "alerts": report.raised,
+        "suppressed": {"dedup": report.attached, "throttle": report.suppressed},
+        "customers": dict(report.customers.most_common()),
+        "examples": report.examples,
     }

@@ -13,7 +13,9 @@ Per event:
 2. for every enabled rule's window conditions, record the event if it counts
    (a ``count`` window's ``where`` matches, or the event has the watched score);
    this happens before evaluation so that short-circuiting never skips counting;
-3. evaluate each rule; window conditions read the recorded state by event time;
+3. evaluate each candidate rule (the rule index, services/alerts/index.py, skips
+   rules that cannot match this event) that is inside its active hours at the
+   event's time; window conditions read the recorded state by event time;
 4. for each match: the dedup key's open alert absorbs it (``attached``), or the
    rule's throttle refuses a new alert (``suppressed``), or a new alert is
    ``raised`` (only these are announced as ``alert_raised``).
@@ -22,13 +24,13 @@ Per event:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from services.alerts.evaluate import MISSING, Facts, alert_id_for, evaluate, event_summary, resolve
-from services.alerts.rules import parse_duration, windows_of
+from services.alerts.index import RuleIndex
+from services.alerts.rules import is_active, parse_duration, window_key
 
 
 def event_key(event: dict) -> str:
@@ -79,13 +81,6 @@ class State(Protocol):
     def finish_deadline(self, deadline_id: str) -> None: ...
 
 
-def window_key(rule_id: str, spec: dict) -> str:
-    """Counts belong to a rule and a window definition, so versions that keep the
-    same window keep counting, and a changed window starts afresh."""
-    body = json.dumps(spec, sort_keys=True, ensure_ascii=False)
-    return f"{rule_id}:" + hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
 def densest(times: list[float], at: float, within: int) -> int:
     """Most events in any window of length ``within`` that contains ``at``.
 
@@ -121,30 +116,29 @@ class Engine:
 
     def __init__(self, state: State):
         self.state = state
+        self.index: RuleIndex | None = None
+
+    def _window_key(self, rule_id: str, spec: dict) -> str:
+        if self.index is not None:
+            return self.index.window_key(rule_id, spec)
+        return window_key(rule_id, spec)
 
     # windows ----------------------------------------------------------------
 
-    def _record_windows(self, rules: list[dict], facts: Facts, at: float) -> None:
+    def _record_windows(self, index: RuleIndex, facts: Facts, at: float) -> None:
         event = facts.event
         customer, key = event["customer"]["id"], event_key(event)
-        scores_seen: dict[str, int] = {}
-        for rule in rules:
-            for _, spec in windows_of(rule["when"]):
-                if "no_response" in spec:
-                    body = spec["no_response"]
-                    if evaluate(body["after"], facts)[0]:
-                        due = at + parse_duration(body["within"])
-                        self.state.add_deadline(rule["id"], event, at, due)
-                elif "count" in spec:
-                    body = spec["count"]
-                    if evaluate(body["where"], facts)[0]:
-                        keep = parse_duration(body["within"])
-                        self.state.record_hit(window_key(rule["id"], spec), customer, key, at, keep)
-                else:
-                    body = spec["score_drop"]
-                    keep = parse_duration(body["within"])
-                    scores_seen[body["score"]] = max(keep, scores_seen.get(body["score"], 0))
-        for score, keep in scores_seen.items():
+        for rule, spec in index.waiting.candidates(facts):
+            body = spec["no_response"]
+            if evaluate(body["after"], facts)[0]:
+                due = at + parse_duration(body["within"])
+                self.state.add_deadline(rule["id"], event, at, due)
+        for rule, spec in index.counted.candidates(facts):
+            body = spec["count"]
+            if evaluate(body["where"], facts)[0]:
+                keep = parse_duration(body["within"])
+                self.state.record_hit(self._window_key(rule["id"], spec), customer, key, at, keep)
+        for score, keep in index.scores.items():
             value = (event.get("scores") or {}).get(score)
             if value is not None:
                 self.state.record_score(customer, score, key, value, at, keep)
@@ -162,7 +156,9 @@ class Engine:
             if "count" in spec:
                 body = spec["count"]
                 within = parse_duration(body["within"])
-                times = self.state.hit_times(window_key(rule["id"], spec), customer, at - within, at + within)
+                times = self.state.hit_times(
+                    self._window_key(rule["id"], spec), customer, at - within, at + within
+                )
                 if event_key(event) in times:  # this event counts: any window holding it
                     n = densest(list(times.values()), at, within)
                 else:  # it does not: the window that ends with it
@@ -205,18 +201,24 @@ class Engine:
         return evaluate(rule["when"], facts, windows=self._window_check(rule, facts, at))
 
     def process(
-        self, rules: list[dict], event: dict, now: datetime, facts: Facts | None = None
+        self, rules: list[dict] | RuleIndex, event: dict, now: datetime, facts: Facts | None = None
     ) -> list[Outcome]:
-        """Record, evaluate, dedup and throttle one event; the outcomes of matching rules."""
-        rules = [r for r in rules if r.get("enabled", True) and not r.get("deleted")]
+        """Record, evaluate, dedup and throttle one event; the outcomes of matching rules.
+
+        ``rules`` is a RuleIndex (built once per rule set: services/alerts/index.py)
+        or a list of rules, indexed on the spot.
+        """
+        index = self.index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
         # Every event registers its customer (one insert), asked or not; the fact
         # itself is derived only when a rule reads it.
         registered = self.state.register_customer(event["customer"]["id"], event_key(event))
         facts = facts or self.facts(event, registered)
         at = epoch(event["occurred_at"])
-        self._record_windows(rules, facts, at)
+        self._record_windows(index, facts, at)
         outcomes = []
-        for rule in rules:
+        for rule in index.when.candidates(facts):
+            if not is_active(rule, event["occurred_at"]):
+                continue  # outside its active hours: counted in windows above, never fires
             matched, trace = self.evaluate_rule(rule, facts)
             if matched:
                 outcomes.append(self._settle(rule, facts, trace, now, at))
@@ -228,18 +230,19 @@ class Engine:
         """Someone responded to this customer at ``at``: earlier surveys stop waiting."""
         return self.state.respond(customer_id, epoch(at))
 
-    def fire_due(self, rules: list[dict], now: datetime, limit: int = 100) -> list[Outcome]:
+    def fire_due(self, rules: list[dict] | RuleIndex, now: datetime, limit: int = 100) -> list[Outcome]:
         """Raise the no-response rules whose deadline passed without a response.
 
         Each deadline is claimed by one worker (a lease), settled through the
         same dedup and throttle as any match, then marked done; a crash in
         between leaves the lease to expire and the next run to finish it.
         """
-        by_id = {r["id"]: r for r in rules if r.get("enabled", True) and not r.get("deleted")}
+        by_id = (rules if isinstance(rules, RuleIndex) else RuleIndex(rules)).by_id
         outcomes = []
         for deadline in self.state.claim_due(epoch(now), limit):
             rule = by_id.get(deadline["rule_id"])
-            if rule is not None and "no_response" in rule["when"].get("window", {}):
+            active = rule is not None and is_active(rule, deadline["event"]["occurred_at"])
+            if active and "no_response" in rule["when"].get("window", {}):
                 event = deadline["event"]
                 trace = [
                     {

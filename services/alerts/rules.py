@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import (
     RAISE,
@@ -272,6 +274,13 @@ def windows_of(node: dict, path: str = "when") -> list[tuple[str, dict]]:
     return []
 
 
+def window_key(rule_id: str, spec: dict) -> str:
+    """Counts belong to a rule and a window definition, so versions that keep the
+    same window keep counting, and a changed window starts afresh."""
+    body = json.dumps(spec, sort_keys=True, ensure_ascii=False)
+    return f"{rule_id}:" + hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
 def fields_of(node: dict) -> set[str]:
     """Every field a condition tree reads (windows' ``where`` included)."""
     if "window" in node:
@@ -379,6 +388,57 @@ class ThrottleSchema(Schema):
             raise ValidationError(str(exc), field_name="per") from None
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+class ActiveHoursSchema(Schema):
+    """When the rule may fire, by the event's own time in ``timezone``:
+    ``{days: [mon, …], from: "09:00", to: "18:00", timezone: Asia/Shanghai}``.
+    ``to`` before ``from`` spans midnight (22:00–06:00 belongs to the day it starts)."""
+
+    class Meta:
+        unknown = RAISE
+
+    days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), load_default=lambda: list(WEEKDAYS))
+    from_ = fields.String(required=True, data_key="from", attribute="from")
+    to = fields.String(required=True)
+    timezone = fields.String(load_default="Asia/Shanghai")
+
+    @validates_schema
+    def _check(self, data, **_):
+        errors: dict[str, list[str]] = {}
+        for key in ("from", "to"):
+            if key in data and not CLOCK.match(data[key]):
+                errors[key] = ["must be a time of day like 09:00 (24-hour HH:MM)"]
+        if not errors and data.get("from") == data.get("to"):
+            errors["to"] = ["must differ from from (for all day, leave active_hours out)"]
+        if not data.get("days", WEEKDAYS):
+            errors["days"] = ["must list at least one day"]
+        try:
+            ZoneInfo(data.get("timezone", "Asia/Shanghai"))
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = [f"unknown time zone {data.get('timezone')!r}; e.g. Asia/Shanghai"]
+        if errors:
+            raise ValidationError(errors)
+
+
+def is_active(rule: dict, moment: datetime) -> bool:
+    """Whether ``rule`` may fire for an event that occurred at ``moment``."""
+    hours = rule.get("active_hours")
+    if not hours:
+        return True
+    local = moment.astimezone(ZoneInfo(hours.get("timezone", "Asia/Shanghai")))
+    minute = local.hour * 60 + local.minute
+    start, end = (int(hours[k][:2]) * 60 + int(hours[k][3:]) for k in ("from", "to"))
+    days = hours.get("days", WEEKDAYS)
+    if start < end:
+        return WEEKDAYS[local.weekday()] in days and start <= minute < end
+    if minute >= start:  # the evening part: today's range
+        return WEEKDAYS[local.weekday()] in days
+    return minute < end and WEEKDAYS[(local.weekday() - 1) % 7] in days  # after midnight: yesterday's
+
+
 class RuleSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -401,6 +461,7 @@ class RuleSchema(Schema):
     when = ConditionField(required=True)
     dedup = fields.Nested(DedupSchema, load_default=lambda: {"by": [], "cooldown": "24h"})
     throttle = fields.Nested(ThrottleSchema, load_default=None, allow_none=True)
+    active_hours = fields.Nested(ActiveHoursSchema, load_default=None, allow_none=True)
 
     @validates_schema
     def _unique_channels(self, data, **_):

@@ -2,35 +2,43 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from contracts.base import utcnow
 from contracts.feedback import InvalidFeedback, parse_feedback
-from services.alerts.dependencies import TextAnalyzer
+from services.alerts.dependencies import Peers, TextAnalyzer
+from services.alerts.dryrun import backtest, lookback_seconds, moment
 from services.alerts.engine import Engine
 from services.alerts.explain import explain_tree, versions_with_diffs
 from services.alerts.memory import PreviewState
-from services.alerts.rules import RuleError, load_rule, load_rules
-from services.alerts.store import AlertStore
+from services.alerts.rules import RuleError, is_active, load_rule, load_rules
+from services.alerts.simulate import simulate
+from services.alerts.store import AlertStore, anonymise_customer
 from services.common import settings
 from services.common.errors import BadRequest, Conflict, NotFound
+from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
 from services.common.mongo import MongoStore, handled_once, jsonable
 
 
 class AlertsService:
     name = "alerts"
+    health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
 
     store: AlertStore = MongoStore(AlertStore)
     dispatch = ContractDispatcher()
     analyze = TextAnalyzer()
+    ask = Peers()
 
     @feedback_consumer()
     @handled_once("inbox")
     def handle_feedback(self, event: dict) -> None:
         """Evaluate the event; announce each new alert (repeats attach, throttled are counted)."""
-        for outcome in Engine(self.store).process(self.store.enabled_rules(), event, utcnow()):
+        self.store.record_history(event, settings.get("ALERT_HISTORY_DAYS"))
+        for outcome in Engine(self.store).process(self.store.rule_index(), event, utcnow()):
             stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
             if stored is not None:
                 # Dispatched again on a retry after a crash; cases/profiles are idempotent.
@@ -50,7 +58,7 @@ class AlertsService:
     def fire_due_deadlines(self) -> None:
         """Raise "no response within T" alerts whose deadline passed unanswered."""
         engine = Engine(self.store)
-        for outcome in engine.fire_due(self.store.enabled_rules(), utcnow()):
+        for outcome in engine.fire_due(self.store.rule_index(), utcnow()):
             stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
             if stored is not None:
                 self.dispatch("alert_raised", alert_message(stored))
@@ -183,12 +191,82 @@ class AlertsService:
             {
                 "rule": {"id": rule["_id"], "version": rule["version"], "enabled": rule["enabled"]},
                 "matched": matched,
+                "active": is_active(rule, parsed["occurred_at"]),
                 "outcome": outcomes[0].outcome if outcomes else None,
                 "dedup_key": outcomes[0].dedup_key if outcomes else None,
                 "facts": facts.derived(),
                 "tree": explain_tree(rule["when"], trace),
             }
         )
+
+    # backtest -------------------------------------------------------------------------
+
+    def _rule_to_test(self, rule) -> dict:
+        """A stored rule by id, or an unsaved rule document (a draft being edited)."""
+        if isinstance(rule, str):
+            stored = self._current(rule, deleted_ok=True)
+            return {**stored, "id": stored["_id"]}
+        return {**self._validated(rule), "version": None}
+
+    def _period(self, since, until) -> tuple[datetime, datetime]:
+        now = utcnow()
+        try:
+            start = moment(since, now, "since")
+            end = now if until is None else moment(until, now, "until")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        if start >= end:
+            raise BadRequest("since: must be before until")
+        return start, end
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def backtest(self, rule, since, until=None, examples: int = 10) -> dict:
+        """What ``rule`` (an id or an unsaved document) would have raised on the feedback
+        this service evaluated between ``since`` and ``until`` (default now).
+
+        Replayed on scratch in-memory state: nothing is written. Events up to the
+        rule's longest window before ``since`` are replayed first to fill windows.
+        """
+        tested = self._rule_to_test(rule)
+        start, end = self._period(since, until)
+        warm = start.timestamp() - lookback_seconds(tested)
+        events = (doc["event"] for doc in self.store.history(warm, end.timestamp()))
+        return jsonable(backtest(tested, events, start, end, utcnow(), examples=max(0, int(examples))))
+
+    @rpc(expected_exceptions=BadRequest)
+    def history_page(self, since, until=None, after=None, limit: int = 500, lookback: int = 0) -> dict:
+        """A page of the stored feedback history (``cxctl rules backtest`` replays it
+        locally with a progress bar): events from ``lookback`` seconds before
+        ``since``, the total to expect, and the cursor of the next page."""
+        start, end = self._period(since, until)
+        low, high = start.timestamp() - int(lookback), end.timestamp()
+        cursor = tuple(after) if after else None
+        docs = list(self.store.history(low, high, after=cursor, limit=min(int(limit), 2000)))
+        return jsonable(
+            {
+                "since": start,
+                "until": end,
+                "total": self.store.history_count(low, high) if cursor is None else None,
+                "events": [d["event"] for d in docs],
+                "next": [docs[-1]["at"], docs[-1]["_id"]] if docs else None,
+            }
+        )
+
+    @rpc(expected_exceptions=BadRequest)
+    def simulate(self, event, now=None) -> dict:
+        """What would happen to ``event`` end to end, with no side effects anywhere:
+        matching rules and why, level, dedup key, create or attach; what cases
+        would do with each new alert; what notify would render for it
+        (services/alerts/simulate.py). ``now``: ISO 8601, default the clock."""
+        try:
+            parsed = parse_feedback(event)
+        except InvalidFeedback as exc:
+            raise BadRequest(f"event: {exc.reason}") from None
+        try:
+            moment_ = utcnow() if now is None else moment(now, utcnow(), "now")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        return simulate(self.store, parsed, moment_, self.ask, alert_message)
 
     @rpc(expected_exceptions=NotFound)
     def get_alert(self, alert_id: str) -> dict:
@@ -210,6 +288,11 @@ class AlertsService:
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
+
+    @contract_event_handler("profiles", "customer_erased")
+    def handle_customer_erased(self, erased: dict) -> None:
+        """Anonymise the erased customer (and the ids merged into them) here; idempotent."""
+        anonymise_customer(self.store.db, erased["customer_ids"])
 
 
 # A case in these statuses means someone got in touch with the customer.

@@ -15,7 +15,9 @@ Running state, every write keyed by the event so a replay changes nothing:
 * ``deadlines``: per (no-response rule, event) a survey waiting for a response,
   answered by ``respond`` or claimed with a lease by the timer once due;
 * ``alert_hits``: per (alert, event) a match the alert absorbed; the alert's
-  ``count`` is recounted from them and applied with ``$max``.
+  ``count`` is recounted from them and applied with ``$max``;
+* ``history``: a compact copy of every evaluated event (without the customer's
+  phone and email), kept ``ALERT_HISTORY_DAYS`` for backtests.
 
 Window documents carry ``expires_at`` (TTL index) so state stays bounded.
 """
@@ -31,16 +33,21 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
 from services.alerts.engine import deadline_id
+from services.alerts.index import RuleIndex
+from services.common.erasure import anonymise, scrub_dead_letters
 from services.common.errors import Conflict
 from services.common.mongo import Inbox, Store, all_of
 
 DEADLINE_LEASE_SECONDS = 60.0
+# Contact details no rule needs in a backtest are not copied into the history.
+HISTORY_DROPPED = ("phone", "email")
 
 
 class AlertStore(Store):
     def __init__(self, db):
         super().__init__(db)
         self.inbox = Inbox(db.feedback_inbox, ("source", "event_id"))
+        self._index: RuleIndex | None = None
 
     def indexes(self):
         return {
@@ -71,6 +78,11 @@ class AlertStore(Store):
             ],
             "suppressed": [IndexModel([("rule_id", ASCENDING)], name="rule")],
             "alert_hits": [IndexModel([("alert_id", ASCENDING)], name="alert")],
+            "history": [
+                # not (at, _id): nx-27017 refuses inserts under an index naming _id
+                IndexModel([("at", ASCENDING)], name="at"),
+                IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
+            ],
             "deadlines": [
                 IndexModel([("state", ASCENDING), ("due", ASCENDING)], name="due"),
                 IndexModel([("customer", ASCENDING), ("state", ASCENDING)], name="customer"),
@@ -123,6 +135,7 @@ class AlertStore(Store):
             {**rule, "_id": rule["id"], "version": version, "updated_at": now, "updated_by": actor},
             upsert=True,
         )
+        self._bump_revision()
         return version
 
     def soft_delete(self, rule: dict, actor: str) -> int:
@@ -156,6 +169,7 @@ class AlertStore(Store):
                 "updated_by": actor,
             },
         )
+        self._bump_revision()
         return version
 
     def get_rule(self, rule_id: str) -> dict | None:
@@ -168,6 +182,27 @@ class AlertStore(Store):
         return [
             r for r in self.db.rules.find({"enabled": True}).sort("_id", ASCENDING) if not r.get("deleted")
         ]
+
+    def _bump_revision(self) -> None:
+        """Every rule change bumps a counter; each replica's cached index compares it."""
+        self.db.rules_meta.update_one({"_id": "revision"}, {"$inc": {"n": 1}}, upsert=True)
+
+    def rules_revision(self) -> int:
+        doc = self.db.rules_meta.find_one({"_id": "revision"}, {"n": 1})
+        return doc["n"] if doc else 0
+
+    def rule_index(self) -> RuleIndex:
+        """The enabled rules, indexed (services/alerts/index.py); rebuilt only when the
+        rules revision changed, whichever replica changed them (one read per event).
+
+        The revision is read before the rules: a change landing in between leaves
+        the cache one revision behind, and the next event rebuilds it.
+        """
+        revision = self.rules_revision()
+        index = self._index
+        if index is None or index.revision != revision:
+            index = self._index = RuleIndex(self.enabled_rules(), revision=revision)
+        return index
 
     def list_rules(self, include_deleted: bool = False) -> list[dict]:
         rules = self.db.rules.find().sort("_id", ASCENDING)
@@ -371,6 +406,36 @@ class AlertStore(Store):
     def list_suppressed(self, rule_id: str, limit: int = 20) -> list[dict]:
         return list(self.db.suppressed.find({"rule_id": rule_id}).sort("at", DESCENDING).limit(limit))
 
+    # history for backtests ----------------------------------------------
+
+    def record_history(self, event: dict, keep_days: float) -> None:
+        """Keep a compact copy of an evaluated event (idempotent per event)."""
+        customer = {k: v for k, v in event["customer"].items() if k not in HISTORY_DROPPED}
+        at = event["occurred_at"].timestamp()
+        self._insert_once(
+            "history",
+            {
+                "_id": _digest(event["source"], event["event_id"]),
+                "at": at,
+                "event": {**event, "customer": customer},
+                "expires_at": _expiry(at, int(keep_days * 86400)),
+            },
+        )
+
+    def history(self, since: float, until: float, after: tuple[float, str] | None = None, limit: int = 0):
+        """Stored events with ``since <= at < until`` in time order (epoch bounds);
+        ``after`` = (at, _id) of the last one already read, for paging."""
+        query: dict = {"at": {"$gte": since, "$lt": until}}
+        if after is not None:
+            query = all_of(
+                query, {"$or": [{"at": {"$gt": after[0]}}, {"at": after[0], "_id": {"$gt": after[1]}}]}
+            )
+        cursor = self.db.history.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        return cursor.limit(limit) if limit else cursor
+
+    def history_count(self, since: float, until: float) -> int:
+        return self.db.history.count_documents({"at": {"$gte": since, "$lt": until}})
+
     # alerts -------------------------------------------------------------
 
     def save_alert(self, alert: dict) -> bool:
@@ -423,3 +488,29 @@ def _expiry(at: float, keep: int) -> datetime:
     # Counted from the later of event time and now, so a replay of old events
     # is not swept away before it is counted; a day of slack for late events.
     return datetime.fromtimestamp(max(at, time.time()), UTC) + timedelta(seconds=keep + 86400)
+
+
+# -- erasure (customer_erased) -----------------------------------------------------------------
+
+ALERT_PERSONAL = ("customer.name", "event.text", "event.tags", "trace")
+DEADLINE_PERSONAL = tuple(f"event.customer.{k}" for k in ("name", "phone", "email", "attributes")) + (
+    "event.text",
+    "event.tags",
+    "event.attributes",
+)
+
+
+def anonymise_customer(db, customer_ids: list[str]) -> dict:
+    """Remove an erased customer's personal data from the alerts service's collections:
+    name, comment text and tags, and the rule trace (it quotes the comment) on alerts and
+    suppressed repeats, the whole feedback event's identity on waiting deadlines, and
+    dead-letter previews. Ids, rules, levels, counts and times stay. Idempotent."""
+    ids = {"$in": list(customer_ids)}
+    return {
+        "alerts": anonymise(db.alerts, {"customer.id": ids}, ALERT_PERSONAL),
+        "suppressed": anonymise(db.suppressed, {"customer.id": ids}, ALERT_PERSONAL),
+        "deadlines": anonymise(db.deadlines, {"customer": ids}, DEADLINE_PERSONAL),
+        # the backtest history keeps whole events: the same fields as a deadline's
+        "history": anonymise(db.history, {"event.customer.id": ids}, DEADLINE_PERSONAL),
+        "dead_letters": scrub_dead_letters(db, customer_ids),
+    }

@@ -103,3 +103,19 @@ def test_three_complaints_in_seven_days_raise_one_alert_and_one_case(
     assert [a["_id"] for a in rpc.alerts.list_alerts()] == [alert["_id"]]  # the dry run stored nothing
     code, out = run(uri, "rules", "create", str(event_file))
     assert code == 1 and "BadRequest" in out and "level" in out
+
+    # backtest the (now disabled) rule over the history alerts kept; nothing is written
+    db = mongo_client[database_name("alerts")]
+    before = {name: db[name].count_documents({}) for name in db.list_collection_names()}
+    period = ["--since", "2026-11-01T00:00:00+00:00", "--until", "2026-11-30T00:00:00+00:00"]
+    code, out = run(uri, "rules", "backtest", "repeat-complainer", *period)
+    assert code == 0, out
+    assert "events / 事件: 5" in out and "alerts / 预警: 1" in out and "合并重复: 1" in out
+    assert "C10023×1" in out and "c-4" in out and "✓ window count" in out
+    code, out = run(uri, "rules", "backtest", "repeat-complainer", *period, "--json")
+    report = json.loads(out[out.index("{") :])
+    assert report == {
+        **rpc.alerts.backtest("repeat-complainer", *period[1::2]),
+        "examples": report["examples"],
+    }
+    assert {name: db[name].count_documents({}) for name in db.list_collection_names()} == before

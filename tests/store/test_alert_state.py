@@ -194,3 +194,17 @@ def test_due_deadlines_are_claimed_once_across_workers_and_answered_ones_never_f
     assert sorted(o.outcome for o in outcomes) == ["raised"] * 5
     assert store.db.alerts.count_documents({"rule.id": r["id"]}) == 5
     assert store.db.deadlines.count_documents({"state": "fired"}) == 5
+
+
+def test_rule_index_follows_changes_made_by_another_replica(db):
+    mine, other = AlertStore(db), AlertStore(db)
+    mine.ensure_indexes()
+    first = rule(LOW_NPS, rule_id="low-nps")
+    mine.write_version(first, "t", "created", None)
+    index = other.rule_index()
+    assert [r["id"] for r in index.rules] == ["low-nps"]
+    assert other.rule_index() is index  # unchanged rules: the cached index
+    mine.write_version(rule(COMPLAINTS, rule_id="complaints"), "t", "created", None)
+    assert [r["id"] for r in other.rule_index().rules] == ["complaints", "low-nps"]
+    mine.soft_delete(dict(first, enabled=False), "t")
+    assert [r["id"] for r in other.rule_index().rules] == ["complaints"]

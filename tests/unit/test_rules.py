@@ -187,3 +187,50 @@ def test_match_rules_gives_stable_ids_and_skips_disabled_rules():
     assert alert["event"]["text"] == EVENT["text"]
     assert alert["dedup"]["key"] == "r1|customer.id=C1"
     assert alert_id_for("r1", {**EVENT, "event_id": "e2"}) != alert["_id"]
+
+
+# Leaves whose truth on EVENT is known (from the operator table above).
+LEAVES = [
+    ({"field": "channel", "op": "eq", "value": "wechat"}, True),
+    ({"field": "scores.nps", "op": "lt", "value": 3}, False),
+    ({"field": "text", "op": "contains", "value": "退款"}, True),
+    ({"field": "touchpoint", "op": "in", "value": ["x"]}, False),
+    ({"field": "scores.ces", "op": "exists", "value": False}, True),
+]
+
+
+def _trees():
+    from hypothesis import strategies as st
+
+    leaf = st.sampled_from(LEAVES)
+
+    def grow(children):
+        def group(kind):
+            def build(items):
+                conditions = [c for c, _ in items]
+                truths = [t for _, t in items]
+                return {kind: conditions}, (all(truths) if kind == "all" else any(truths))
+
+            return st.lists(children, min_size=1, max_size=4).map(build)
+
+        negated = children.map(lambda item: ({"not": item[0]}, not item[1]))
+        return st.one_of(group("all"), group("any"), negated)
+
+    return st.recursive(leaf, grow, max_leaves=12)
+
+
+def test_property_nested_groups_follow_boolean_logic():
+    from hypothesis import given, settings
+
+    @settings(max_examples=200, deadline=None)
+    @given(_trees())
+    def check(tree_and_truth):
+        tree, truth = tree_and_truth
+        matched, trace = evaluate(tree, EVENT)
+        assert matched is truth
+        known = {(leaf["field"], leaf["op"]): t for leaf, t in LEAVES}
+        for step in trace:  # the leaves evaluated, each with its own truth
+            if not step["path"].endswith(".not"):
+                assert step["result"] is known[(step["field"], step["op"])], step
+
+    check()
