@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 import click
 
 from cxctl.common import Ctx, call, emit_json, json_option, read_document, table
@@ -17,11 +20,16 @@ def cases():
 @click.option("--owner", "--assignee", "assignee", help="owner (assignee) id")
 @click.option("--level", type=click.Choice(["P1", "P2", "P3", "P4"]))
 @click.option("--customer")
-@click.option("--breach", type=click.Choice(["breached", "warning"]), help="SLA state")
+@click.option("--touchpoint")
+@click.option(
+    "--breach",
+    type=click.Choice(["ack_breached", "resolve_breached", "breached", "at_risk", "warning", "none"]),
+    help="SLA state (breached = either clock; warning = at_risk)",
+)
 @click.option("--limit", default=50, show_default=True)
 @json_option
 @click.pass_obj
-def cases_list(ctx: Ctx, status, assignee, level, customer, breach, limit, as_json):
+def cases_list(ctx: Ctx, status, assignee, level, customer, touchpoint, breach, limit, as_json):
     """Cases by urgency, newest first within a level."""
     rows = call(
         ctx,
@@ -32,6 +40,7 @@ def cases_list(ctx: Ctx, status, assignee, level, customer, breach, limit, as_js
         assignee=assignee,
         level=level,
         customer=customer,
+        touchpoint=touchpoint,
         breach=breach,
     )
     if as_json:
@@ -273,6 +282,17 @@ def agents_shift(ctx: Ctx, agent_id, state):
     click.echo(f"{agent['id']}  {'on' if agent['on_shift'] else 'off'} shift")
 
 
+@agents.command("recount")
+@click.pass_obj
+def agents_recount(ctx: Ctx):
+    """Recount agents' loads from the active cases (the service also does this at start)."""
+    result = call(ctx, "cases", "recount_loads")
+    changed = result["loads_changed"]
+    click.echo(f"cases fixed: {result['cases_fixed']}; loads changed: {len(changed)}")
+    for agent, (before, after) in sorted(changed.items()):
+        click.echo(f"  {agent}: {before} → {after}")
+
+
 @cases.command("reapply-sla")
 @click.argument("case_id")
 @by_option
@@ -291,6 +311,8 @@ def _apply_policy(ctx: Ctx, method: str, label: str, file: str, apply_to_open_ca
         f"{label} {result['id']} v{result['version']} {state}; "
         f"re-applied to {len(result['reapplied'])} open cases"
     )
+    for warning in result.get("warnings", []):
+        click.echo(f"warning: {warning}")
 
 
 @cases.group("sla")
@@ -360,3 +382,101 @@ def escalation_show(ctx: Ctx, as_json):
             for s in chain["steps"]
         )
         click.echo(f"  {level}: {steps}; repeat {chain['repeat']}; stops on {chain['stop_on']}")
+
+
+# metrics ---------------------------------------------------------------------
+
+RELATIVE = re.compile(r"^(\d+)([mhdw])$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def moment(value: str | None, now: datetime) -> str | None:
+    """``30d``/``12h``/``2w``/``90m`` ago, or an ISO-8601 datetime passed on as it is."""
+    if value is None:
+        return None
+    match = RELATIVE.match(value.strip())
+    if match:
+        return (now - timedelta(**{UNITS[match[2]]: int(match[1])})).isoformat()
+    return value
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes = round(seconds / 60)
+    days, rest = divmod(minutes, 1440)
+    return (f"{days}d " if days else "") + f"{rest // 60}h{rest % 60:02d}m"
+
+
+def _share(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+@cases.command("metrics")
+@click.option("--since", default="30d", show_default=True, help="30d, 12h, 2w, 90m ago, or ISO-8601")
+@click.option("--until", help="same forms; default now")
+@click.option("--by", "group_by", type=click.Choice(["team", "level", "touchpoint", "owner"]))
+@json_option
+@click.pass_obj
+def cases_metrics(ctx: Ctx, since, until, group_by, as_json):
+    """MTTA, MTTR (wall-clock), SLA breaches, reopen rate and FCR of the cases opened in a period."""
+    now = datetime.now(UTC)
+    request = {"since": moment(since, now), "until": moment(until, now), "group_by": group_by}
+    out = call(ctx, "cases", "metrics", {k: v for k, v in request.items() if v is not None})
+    if as_json:
+        return emit_json(out)
+    click.echo(f"cases opened {out['since']} … {out['until']} (as of {out['as_of']})")
+    rows = [{"key": "(all)", **out["overall"]}] + [
+        {**g, "key": "(none)" if g["key"] is None else g["key"]} for g in out["groups"]
+    ]
+    for row in rows:
+        row["mtta"], row["mttr"] = _duration(row["mtta_seconds"]), _duration(row["mttr_seconds"])
+        row["breaches"] = f"{row['ack_breach']}/{row['resolve_breach']}"
+        for name in ("sla_breach_rate", "reopen_rate", "fcr_rate"):
+            row[name] = _share(row[name])
+    table(
+        rows,
+        [
+            ((group_by or "").upper() or "CASES", "key"),
+            ("OPENED", "cases"),
+            ("ACKED", "acknowledged"),
+            ("RESOLVED", "resolved"),
+            ("MTTA", "mtta"),
+            ("MTTR", "mttr"),
+            ("SLA BREACH", "sla_breach_rate"),
+            ("BREACHED ACK/RES", "breaches"),
+            ("REOPEN", "reopen_rate"),
+            ("FCR", "fcr_rate"),
+        ],
+    )
+
+
+@cases.command("simulate")
+@click.argument("file")
+@click.option("--now", help="ISO-8601 moment to simulate at (default: the service's clock)")
+@json_option
+@click.pass_obj
+def cases_simulate(ctx: Ctx, file, now, as_json):
+    """Dry run: what an alert_raised payload (JSON/YAML, - for stdin) would do; writes nothing."""
+    out = call(ctx, "cases", "simulate_alert", read_document(file), now)
+    if as_json:
+        return emit_json(out)
+    owner = out["assignee"] or {}
+    click.echo(f"action: {out['action']}  case: {out['case_id'] or '(new)'}")
+    click.echo(f"owner: {owner.get('kind', '-')} {owner.get('id', '')}  team: {out.get('team') or '-'}")
+    click.echo(f"assignment ({out['assignment']['strategy'] or 'no strategy'}):")
+    for line in out["assignment"]["explanation"]:
+        click.echo(f"  {line}")
+    terms = out["sla"]
+    if terms:
+        click.echo(f"SLA {terms['policy']} v{terms['version']} on {terms['calendar']}:")
+        click.echo(f"  acknowledge by {terms['ack_due']}, resolve by {terms['resolve_due']}")
+        for warning in terms["warnings"]:
+            click.echo(f"  warning: {warning}")
+    for step in out["escalation"]:
+        who = ", ".join(f"{t['kind']} {t['id']}" for t in step.get("targets", [])) or step.get("state", "-")
+        fires = step.get("fires_at") or step["due"]
+        click.echo(f"  escalation r{step['round']}s{step['step']} {step['notify']} at {fires} → {who}")
+    for n in out["notifications"]:
+        to = n["recipient"]
+        click.echo(f"notify {to['kind']} {to['id']}: {n['kind']} via {','.join(n['channels'])}")

@@ -131,6 +131,12 @@ def candidates(strategy: dict, agents: list[dict], case: dict) -> Choice:
     return choice
 
 
+def reason(strategy: dict, choice: Choice) -> str:
+    """How an assignment by ``strategy`` reads in the case's audit trail and messages."""
+    why = f"strategy {strategy['id']} ({strategy['pick']}): " + "; ".join(choice.why)
+    return why if choice.pool else why + "; assigned to the team"
+
+
 def _narrow(choice: Choice, narrower: list[dict], what: str) -> None:
     if narrower:
         choice.pool = narrower
@@ -150,3 +156,39 @@ def round_robin_pick(pool: list[dict], turn: int) -> dict:
 
 def least_loaded_pick(pool: list[dict], loads: dict[str, int]) -> dict:
     return min(pool, key=lambda a: (loads.get(a["id"], 0), a["id"]))
+
+
+def explain(strategy: dict, agents: list[dict], case: dict, loads: dict[str, int], turn: int) -> dict:
+    """A dry run of a strategy: whom it would pick and why, step by step (no I/O).
+
+    Lists every member of the team with shift, skills, seniority and load, the
+    narrowing steps of ``candidates``, and the pick itself (the round-robin turn
+    or the loads compared), in the words an admin reads.
+    """
+    team = strategy["team"]
+    lines = [f"strategy {strategy['id']}: team {team}, pick {strategy['pick']}"]
+    for agent in sorted((a for a in agents if team in a["teams"]), key=lambda a: a["id"]):
+        skills = ", ".join(agent["skills"]) or "no skills"
+        lines.append(
+            f"{agent['id']}: {'on' if agent['on_shift'] else 'off'} shift, {skills}, "
+            f"{agent['seniority']}, load {loads.get(agent['id'], 0)}"
+        )
+    choice = candidates(strategy, agents, case)
+    lines += choice.why
+    out = {"reason": reason(strategy, choice), "explanation": lines}
+    if not choice.pool:
+        return {
+            **out,
+            "assignee": {"kind": "team", "id": team},
+            "explanation": [*lines, "nobody left: the team"],
+        }
+    if strategy["pick"] == "round_robin":
+        agent = round_robin_pick(choice.pool, turn)
+        ids = ", ".join(a["id"] for a in choice.pool)
+        lines.append(f"round robin turn {turn} over [{ids}] → {agent['id']}")
+    else:
+        agent = least_loaded_pick(choice.pool, loads)
+        shown = ", ".join(f"{a['id']}={loads.get(a['id'], 0)}" for a in choice.pool)
+        charge = f"+{weight(strategy, case['level'])} for {case['level']}"
+        lines.append(f"least loaded of [{shown}] → {agent['id']} ({charge})")
+    return {**out, "assignee": {"kind": "person", "id": agent["id"]}}

@@ -4,11 +4,18 @@ A calendar is working hours per weekday in one time zone, plus a holiday
 source. With ``holidays: cn`` the Chinese statutory holidays and the 调休
 make-up working days come from the ``chinesecalendar`` package (1.11.0 covers
 2004-2026): a statutory holiday is closed whatever its weekday, a make-up day
-works the Monday hours. Outside the years the package covers, only the weekly
-hours and the calendar's own ``extra_holidays``/``extra_workdays`` apply (an
-admin can enter the State Council's notice there before the package catches
-up); ``covers(day)`` says whether the statutory data was available, and the SLA
-records a warning on the case when a deadline relied on a day it did not cover.
+works the Monday hours.
+
+**Admin overrides take precedence.** ``statutory_overrides`` gives, per year,
+the State Council's notice as data (``{year, holidays: [...], workdays:
+[...]}``): for that year it replaces the package's data entirely, so an admin
+can add 2027 before the package knows it, or correct a year it has wrong. The
+calendar's own ``extra_holidays``/``extra_workdays`` (company days) apply on
+top of either. A year with neither package data nor an override is *not*
+covered: only the weekly hours apply there, ``covers(day)`` says so, the SLA
+records a warning on every case whose deadlines reach it, a warning is logged,
+and saving the policy reports it, rather than treating that year's holidays as
+working days silently.
 
 Hours are ``"HH:MM-HH:MM"`` in local wall-clock time; an end before the start
 (``22:00-06:00``) is an overnight shift that belongs to the day it starts on.
@@ -20,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -59,6 +66,8 @@ class Calendar:
     holidays: str = "none"  # "cn" | "none"
     extra_holidays: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
+    # year -> (statutory holidays, 调休 make-up workdays) entered by an admin
+    overrides: tuple[tuple[int, frozenset[date], frozenset[date]], ...] = ()
 
     @classmethod
     def from_spec(cls, spec: dict) -> Calendar:
@@ -70,7 +79,22 @@ class Calendar:
         return ZoneInfo(self.timezone)
 
     def covers(self, day: date) -> bool:
-        return self.holidays != "cn" or day.year in CN_YEARS
+        return self.holidays != "cn" or day.year in CN_YEARS or day.year in self._overrides
+
+    @cached_property
+    def _overrides(self) -> dict[int, tuple[frozenset[date], frozenset[date]]]:
+        return {year: (off, on) for year, off, on in self.overrides}
+
+    def _statutory(self, day: date) -> tuple[bool, bool]:
+        """(statutory holiday, 调休 make-up workday) for ``day``: an override, else the package."""
+        if self.holidays != "cn":
+            return False, False
+        if day.year in self._overrides:
+            off, on = self._overrides[day.year]
+            return day in off, day in on
+        if day.year in CN_YEARS:
+            return day in chinese_calendar.holidays, day in chinese_calendar.workdays
+        return False, False
 
     def spans_of(self, day: date) -> tuple[tuple[int, int], ...]:
         """The working spans that start on ``day`` (minutes from its local midnight)."""
@@ -78,11 +102,11 @@ class Calendar:
             return ()
         if day in self.extra_workdays:
             return self.hours[0] if day.weekday() >= 5 else self.hours[day.weekday()]
-        if self.holidays == "cn" and day.year in CN_YEARS:
-            if day in chinese_calendar.holidays:
-                return ()
-            if day in chinese_calendar.workdays and day.weekday() >= 5:
-                return self.hours[0]  # 调休: a make-up working day works Monday's hours
+        holiday, makeup = self._statutory(day)
+        if holiday:
+            return ()
+        if makeup and day.weekday() >= 5:
+            return self.hours[0]  # 调休: a make-up working day works Monday's hours
         return self.hours[day.weekday()]
 
     def spans(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
@@ -149,12 +173,22 @@ def _freeze(spec: dict) -> tuple:
         spec.get("holidays", "none"),
         tuple(sorted(str(d) for d in spec.get("extra_holidays", ()))),
         tuple(sorted(str(d) for d in spec.get("extra_workdays", ()))),
+        tuple(
+            sorted(
+                (
+                    int(o["year"]),
+                    tuple(sorted(map(str, o.get("holidays", ())))),
+                    tuple(sorted(map(str, o.get("workdays", ())))),
+                )
+                for o in spec.get("statutory_overrides", ())
+            )
+        ),
     )
 
 
 @lru_cache(maxsize=256)
 def _from_spec_cached(frozen: tuple) -> Calendar:
-    cid, tz, hours, holidays, extra_off, extra_on = frozen
+    cid, tz, hours, holidays, extra_off, extra_on, overrides = frozen
     ZoneInfo(tz)  # an unknown zone fails here, at validation
     return Calendar(
         cid,
@@ -163,4 +197,8 @@ def _from_spec_cached(frozen: tuple) -> Calendar:
         holidays,
         frozenset(date.fromisoformat(d) for d in extra_off),
         frozenset(date.fromisoformat(d) for d in extra_on),
+        tuple(
+            (year, frozenset(map(date.fromisoformat, off)), frozenset(map(date.fromisoformat, on)))
+            for year, off, on in overrides
+        ),
     )

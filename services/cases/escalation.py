@@ -25,9 +25,24 @@ used up. Acknowledging (or resolving, per ``stop_on``) cancels pending steps,
 and the sweep checks the case's current state before firing (the message shows
 the case as it is now). Outside the case's business hours a step waits for the
 next working minute, except on P1.
+
+**Why not APScheduler.** The issue suggests APScheduler where it fits. Here the
+schedule *is* the ``escalation_steps`` collection: deadlines are durable in
+MongoDB from the moment a case opens, and ``find_one_and_update`` (pending →
+claimed with a lease) is the only thing that decides who fires a step, so a
+restart loses nothing and two replicas never fire the same step. APScheduler's
+default memory job store forgets every job on restart, and its MongoDB job
+store would be a second copy of the same deadlines that must be kept in step
+with cases (cancel on acknowledge, replace on ``apply_to_open_cases``) while
+each replica runs its own scheduler over it, which is exactly the double-firing
+problem the atomic claim solves. What remains is timing, which one Nameko
+``@timer`` sweep (``ESCALATION_SWEEP_SECONDS``) provides; it also sends the
+pre-breach SLA warnings and, at start and hourly, recounts agent loads.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -158,3 +173,48 @@ def recipient(step: dict, case: dict, snap: dict, team_lead: str | None) -> dict
     if target == "department_head":
         return {"kind": "person", "id": snap["department_head"]}
     return {"kind": "team", "id": step["group"]}
+
+
+def plan(snap: dict | None, case: dict, start: datetime, team_lead: str | None, opens=None) -> list[dict]:
+    """A dry run of a case's escalation: every step of every round, with its due
+    time, when it would fire (``opens(due)``: the next working minute, None on P1
+    or without a calendar) and whom it would notify, assuming nobody acknowledges.
+    A later round starts when the previous round's last step fires, as in the sweep.
+    """
+    if not snap:
+        return []
+    out = []
+    round_start = start.timestamp()
+    for round_no in range(snap["repeat"] + 1):
+        fires = round_start
+        for step in round_steps("plan", case["_id"], snap, round_no, round_start):
+            due = datetime.fromtimestamp(step["due_epoch"], UTC)
+            fire = opens(due) if opens else due
+            fires = fire.timestamp()
+            target = recipient(step["step"], case, snap, team_lead)
+            out.append(
+                {
+                    "round": round_no + 1,
+                    "step": step["index"] + 1,
+                    "notify": step["step"]["notify"],
+                    "after_minutes": step["step"]["after_minutes"],
+                    "due": due,
+                    "fires_at": fire,
+                    "targets": [target] if target else [],
+                    "note": None if target else "nobody to notify: the step is skipped",
+                }
+            )
+        round_start = fires
+    return out
+
+
+def scheduled(step: dict) -> dict:
+    """A stored due step as a dry run shows it."""
+    return {
+        "round": step["round"] + 1,
+        "step": step["index"] + 1,
+        "notify": step["step"]["notify"],
+        "after_minutes": step["step"]["after_minutes"],
+        "due": datetime.fromtimestamp(step["due_epoch"], UTC),
+        "state": step["state"],
+    }

@@ -13,6 +13,7 @@ import hashlib
 from datetime import datetime
 
 from contracts.messages import CASE_STATUSES
+from services.cases.metrics import new_milestones
 from services.common.errors import BadRequest
 from services.common.mongo import jsonable
 
@@ -137,6 +138,9 @@ def new_case(alert: dict, now: datetime, key: str = "") -> dict:
         "owner_rule": alert["owner"],
         "channels": alert["channels"],
         "event": alert["event"],
+        "touchpoint": alert["event"].get("touchpoint"),
+        "team": None,  # the owning team, set when the case opens and on each assignment
+        "milestones": new_milestones(),
         "trace": alert.get("trace", []),
         "alerts": {slot(alert["alert_id"]): alert_entry(alert, now)},
         "assignee": None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from contracts.base import bounded_str, flatten_errors
@@ -70,3 +72,63 @@ def load(schema: type[Schema], request) -> dict:
     if schema is ResolveRequest and data["root_cause"] not in root_causes():
         raise BadRequest(f"root_cause: must be one of {', '.join(root_causes())}")
     return data
+
+
+VIEWER_ROLES = ("agent", "owner", "admin")
+
+
+class VisibleTo(Schema):
+    """Whose view of the cases (the gateway passes the signed-in user)."""
+
+    class Meta:
+        unknown = RAISE
+
+    user_id = bounded_str(128, required=True)
+    role = fields.String(required=True, validate=validate.OneOf(VIEWER_ROLES))
+    teams = fields.List(bounded_str(128), load_default=list, validate=validate.Length(max=100))
+
+
+def load_visible_to(value) -> dict | None:
+    """``visible_to`` validated (None: no restriction); errors name ``visible_to.<field>``."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest("visible_to: must be an object {user_id, role, teams}")
+    try:
+        return VisibleTo().load(value)
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages, "visible_to")) from None
+
+
+class MetricsRequest(Schema):
+    """``cases.metrics``: the period (ISO-8601 with a UTC offset) and the grouping."""
+
+    class Meta:
+        unknown = RAISE
+
+    since = fields.AwareDateTime(required=True, format="iso")
+    until = fields.AwareDateTime(load_default=None, format="iso", metadata={"description": "default: now"})
+    group_by = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(("team", "level", "touchpoint", "owner"))
+    )
+
+
+def load_alert(payload) -> dict:
+    """An ``alert_raised`` payload checked against its contract (dry runs)."""
+    from contracts.messages import MESSAGES
+
+    if not isinstance(payload, dict):
+        raise BadRequest("alert: must be an alert_raised object")
+    try:
+        return MESSAGES["alert_raised"].schema().load(payload)
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages, "alert")) from None
+
+
+def load_moment(name: str, value) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return fields.AwareDateTime(format="iso").deserialize(value)
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages, name)) from None

@@ -7,6 +7,7 @@ in ``store.py``. Every status change dispatches ``case_status_changed``.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 
@@ -14,26 +15,38 @@ from nameko.rpc import rpc
 from nameko.timer import Timer
 
 from contracts.base import utcnow
-from services.cases import assignment, escalation, schemas, sla
-from services.cases.lifecycle import assignee_key, notification_context, open_key
-from services.cases.store import CaseStore
+from services.cases import assignment, escalation, metrics, schemas, sla
+from services.cases.lifecycle import assignee_key, new_case, notification_context, open_key
+from services.cases.store import CaseStore, anonymise_customer
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
-from services.common.messaging import ContractDispatcher, contract_event_handler
+from services.common.health import HealthServer
+from services.common.messaging import ContractDispatcher, contract_event_handler, serialize
 from services.common.mongo import MongoStore, handled_once, jsonable
 
 EXPECTED = (BadRequest, NotFound)
+log = logging.getLogger(__name__)
 
 
-class EscalationSweep(Timer):
-    """The escalation sweep's timer; its interval comes from the config at setup."""
+class ConfiguredTimer(Timer):
+    """A timer whose interval is a setting, read from the config at setup."""
+
+    setting = ""
 
     def __init__(self, **kwargs):
         super().__init__(interval=5.0, **kwargs)
 
     def setup(self):
-        self.interval = float(settings.get("ESCALATION_SWEEP_SECONDS"))
+        self.interval = float(settings.get(self.setting))
         super().setup()
+
+
+class EscalationSweep(ConfiguredTimer):
+    setting = "ESCALATION_SWEEP_SECONDS"
+
+
+class LoadRecount(ConfiguredTimer):
+    setting = "LOAD_RECOUNT_SECONDS"
 
 
 def open_key_topic() -> tuple[str, ...]:
@@ -42,6 +55,7 @@ def open_key_topic() -> tuple[str, ...]:
 
 class CasesService:
     name = "cases"
+    health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
 
     store: CaseStore = MongoStore(CaseStore)
     dispatch = ContractDispatcher()
@@ -61,6 +75,7 @@ class CasesService:
         window = float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
         key = open_key(alert, open_key_topic())
         extra = {
+            "team": self.store.team_of(alert["owner"]),
             "sla": self._sla_terms_at_open(alert, now),
             "escalation": self._escalation_at_open(alert["level"]),
         }
@@ -70,6 +85,8 @@ class CasesService:
             self._announce_opened(case)
             if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
                 self._assign_on_open(case, alert)
+            else:
+                self._replay_assignment_on_open(case)
         elif outcome == "reopen":
             self.store.claim_key_for_reopen(case)
             case = self._transition(
@@ -78,12 +95,26 @@ class CasesService:
                 by="system",
                 why=f"new alert {alert['alert_id']} within the reopen window",
                 audit_key=f"{case['_id']}:reopen:{alert['alert_id']}",
-                changes=_reopened,
+                changes=lambda c, to: {
+                    **_reopened(c, to),
+                    "reopened_by": {"alert_id": alert["alert_id"], "rev": c["rev"] + 1, "at": now},
+                },
+                now=now,
             )
             self.store.attach(case["_id"], alert, now)
-            self._start_escalation(case, now)
-            self._notify_update(case, case["assignee"], "reopened", by="system", reason=alert["alert_id"])
-        # "attached": listed on the open case and audited; no new notifications
+            self._finish_reopen(case, alert)
+        elif (case.get("reopened_by") or {}).get("alert_id") == alert["alert_id"]:
+            # a redelivery of the alert that reopened the case: an earlier attempt
+            # stored the reopen and died before (or while) announcing it
+            self._replay_status_change(case, "resolved", "reopened", case["reopened_by"]["at"], "system",
+                                       f"new alert {alert['alert_id']} within the reopen window")  # fmt: skip
+            self._finish_reopen(case, alert)
+        # otherwise "attached": listed on the open case and audited; no new notifications
+
+    def _finish_reopen(self, case: dict, alert: dict) -> None:
+        self._start_escalation(case, case["reopened_by"]["at"])  # idempotent per reopen
+        rev = case["reopened_by"]["rev"]
+        self._notify_update(case, case["assignee"], "reopened", by="system", rev=rev, reason=alert["alert_id"])
 
     def _assign_on_open(self, case: dict, alert: dict) -> None:
         try:
@@ -99,6 +130,34 @@ class CasesService:
                 key=f"{case['_id']}:not_assigned",
                 at=self.now(),
             )
+
+    def _replay_assignment_on_open(self, case: dict) -> None:
+        """A redelivered alert found its case already assigned: an earlier attempt
+        stored the assignment and then failed (broker or store gone) before or while
+        announcing it. Announce it again with the ids the first attempt used, so
+        consumers that did get the first copy drop this one (notify keys on the
+        notification id, profiles on case × from × to × changed_at)."""
+        given = case.get("assignment") or {}
+        if given.get("by") != "system" or given.get("previous") is not None or "rev" not in given:
+            return  # a person has assigned it since: that announcement stands
+        self._replay_status_change(case, "open", "assigned", given["at"], "system", given["reason"])
+        self._announce_assignment(case, by="system", reason=given["reason"])
+
+    def _replay_status_change(self, case: dict, from_: str, to: str, at: datetime, by: str, why: str) -> None:
+        self.dispatch(
+            "case_status_changed",
+            {
+                "case_id": case["_id"],
+                "customer_id": case["customer"]["id"],
+                "level": case["level"],
+                "from_status": from_,
+                "to_status": to,
+                "changed_at": at,
+                "changed_by": by,
+                "reason": why or None,
+                "resolution": None,
+            },
+        )
 
     def _sla_terms_at_open(self, alert: dict, now: datetime) -> dict | None:
         """The SLA snapshot a new case starts with (None while no policy is applied)."""
@@ -135,6 +194,48 @@ class CasesService:
                 break
             fired += self._fire(step, worker)
         return fired
+
+    @EscalationSweep.decorator
+    def sweep_sla_warnings(self) -> int:
+        """Warn each owner once per clock (and per reopen) when a case passes its
+        pre-breach warning time (``warn_ratio`` of the budget), inside the case's
+        business hours except on P1 (outside them the warning waits for the next
+        working minute, if the case is still at risk then).
+
+        Sent first, recorded after: a crash in between sends it again with the
+        same notification id, which notify deduplicates.
+        """
+        now = self.now()
+        sent = 0
+        for clock, kind in (("acknowledge", "response"), ("resolve", "resolution")):
+            for case in self.store.at_risk_cases(clock, now.timestamp()):
+                recipient = case["assignee"]
+                tag = f"sla-warning:{clock}:o{case.get('reopen_count', 0)}"
+                if recipient is None:
+                    continue
+                notification = self._notification(case, recipient, "sla_warning", tag)
+                if self.store.warning_sent(notification["notification_id"]):
+                    continue
+                if (
+                    case["level"] != "P1"
+                    and sla.calendar_of(case["sla"]["policy"]["calendar"]).next_open(now) > now
+                ):
+                    continue
+                due = case["sla"]["clocks"][clock]["due"]
+                notification["context"]["sla"] = jsonable(
+                    {
+                        "kind": kind,
+                        "due_at": due,
+                        "remaining_minutes": round((due - now).total_seconds() / 60),
+                    }
+                )
+                self.dispatch("notification_requested", notification)
+                self.store.record_warning(notification["notification_id"], case["_id"], now)
+                why = f"{clock} clock at risk; {recipient['id']} warned"
+                key = f"{notification['notification_id']}:audit"
+                self.store.audit(case["_id"], "sla_warning", "system", why, key=key, at=now)
+                sent += 1
+        return sent
 
     def _fire(self, step: dict, worker: str) -> int:
         now = self.now()
@@ -210,10 +311,11 @@ class CasesService:
         by: str,
         why: str | None,
         charged: tuple[str, int] | None = None,
+        now: datetime | None = None,
         **kwargs,
     ) -> dict:
-        now = self.now()
-        kwargs["changes"] = _with_sla(action, now, kwargs.get("changes"))
+        now = now or self.now()
+        kwargs["changes"] = _with_clocks(action, now, kwargs.get("changes"))
         try:
             before, after = self.store.transition(case_id, action, by=by, why=why or "", now=now, **kwargs)
         except Exception:
@@ -245,12 +347,14 @@ class CasesService:
     def _assign(self, case_id: str, assignee: dict, *, by: str, reason: str, handoff: bool = False) -> dict:
         now = self.now()
         charged = None
-        if assignee["kind"] == "strategy":
+        strategy_id = assignee["id"] if assignee["kind"] == "strategy" else None
+        if strategy_id:
             case = self.store.get_case(case_id)
             if case is None:
                 raise NotFound(f"no case {case_id}")
             assignee, why, charged = self._pick(assignee["id"], case)
             reason = f"{reason}; {why}"
+        team = self.store.team_of(assignee)
 
         def changes(case: dict, to: str) -> dict:
             if handoff and case["assignee"] is None:
@@ -260,13 +364,20 @@ class CasesService:
             return {
                 "assignee": assignee,
                 "assignee_key": assignee_key(assignee),
-                "assignment": {"at": now, "by": by, "reason": reason, "previous": case["assignee"]},
+                "assignment": {
+                    "at": now,
+                    "by": by,
+                    "reason": reason,
+                    "previous": case["assignee"],
+                    "rev": case["rev"] + 1,  # the revision this change makes (notification ids)
+                },
+                "team": team or case.get("team"),
                 # a new owner acknowledges afresh
                 "acknowledged": None,
             }
 
         action = "reassign" if handoff else "assign"
-        case = self._transition(
+        after = self._transition(
             case_id,
             "assign",
             by=by,
@@ -275,9 +386,12 @@ class CasesService:
             detail={"assignee": assignee},
             audit_action=f"{action}ed",
             charged=charged,
+            now=now,  # the time stored in the assignment is the status change's time
         )
-        self._announce_assignment(case, by=by, reason=reason)
-        return case
+        if strategy_id:
+            self.store.forget_pick(strategy_id, case_id)  # the assignment is stored: the pick is used
+        self._announce_assignment(after, by=by, reason=reason)
+        return after
 
     def _pick(self, strategy_id: str, case: dict) -> tuple[dict, str, tuple[str, int] | None]:
         """Resolve a strategy to an owner: (assignee, why, (agent, weight) if charged)."""
@@ -285,11 +399,11 @@ class CasesService:
         if strategy is None:
             raise BadRequest(f"assignee.id: unknown strategy {strategy_id}")
         choice = assignment.candidates(strategy, self.store.agents(), case)
-        why = f"strategy {strategy_id} ({strategy['pick']}): " + "; ".join(choice.why)
+        why = assignment.reason(strategy, choice)
         if not choice.pool:  # nobody available: the team as a whole is told
-            return {"kind": "team", "id": strategy["team"]}, why + "; assigned to the team", None
+            return {"kind": "team", "id": strategy["team"]}, why, None
         if strategy["pick"] == "round_robin":
-            agent = assignment.round_robin_pick(choice.pool, self.store.next_turn(strategy_id))
+            agent = assignment.round_robin_pick(choice.pool, self.store.next_turn(strategy_id, case["_id"]))
             return {"kind": "person", "id": agent["id"]}, why, None
         weight = assignment.weight(strategy, case["level"])
         agent = self.store.charge_least_loaded(choice.pool, weight, assignment.least_loaded_pick)
@@ -309,28 +423,146 @@ class CasesService:
                 "customer_id": case["customer"]["id"],
             },
         )
-        self._notify(case, assignee, "case_assigned", f"assigned:r{case['rev']}", reason=reason, by=by)
+        rev = case["assignment"].get("rev", case["rev"])
+        self._notify(case, assignee, "case_assigned", f"assigned:r{rev}", reason=reason, by=by)
 
-    def _notify_update(self, case: dict, recipient: dict | None, update: str, *, by: str, **extra) -> None:
+    def _notify_update(
+        self, case: dict, recipient: dict | None, update: str, *, by: str, rev: int | None = None, **extra
+    ) -> None:
         if recipient is not None:
-            self._notify(
-                case, recipient, "case_update", f"{update}:r{case['rev']}", update=update, by=by, **extra
-            )
+            tag = f"{update}:r{case['rev'] if rev is None else rev}"
+            self._notify(case, recipient, "case_update", tag, update=update, by=by, **extra)
 
     def _notify(self, case: dict, recipient: dict, kind: str, tag: str, **extra) -> None:
-        self.dispatch(
-            "notification_requested",
+        self.dispatch("notification_requested", self._notification(case, recipient, kind, tag, **extra))
+
+    def _notification(self, case: dict, recipient: dict, kind: str, tag: str, **extra) -> dict:
+        return {
+            # deterministic: a redelivered message re-requests the same notification
+            "notification_id": f"{case['_id']}:{tag}:{recipient['kind']}:{recipient['id']}"[:200],
+            "requested_at": self.now(),
+            "kind": kind,
+            "recipient": recipient,
+            "channels": case["channels"],
+            "level": case["level"],
+            "case_id": case["_id"],
+            "context": notification_context(case, settings.get("CONSOLE_URL"), **extra),
+        }
+
+    # RPC: dry run -------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def simulate_alert(self, alert: dict, now: str | None = None) -> dict:
+        """What the service would do with an ``alert_raised`` payload, writing nothing.
+
+        The explain/dry-run of the open key, the assignment strategies and the
+        SLA and escalation policies: returns ``{"action": "open" | "attach" |
+        "reopen", "case_id" (the existing case, else None), "case_key",
+        "assignee", "assignment": {"strategy", "explanation": [...]}, "sla":
+        {"policy", "version", "calendar", "ack_due", "resolve_due", "warn_at",
+        "warnings"} | None, "escalation": [{"round", "step", "notify", "due",
+        "fires_at", "targets"}], "notifications": [notification_requested
+        payloads, as dispatched]}``. Only reads: round-robin counters and agent
+        loads are peeked, not moved. ``now`` (ISO-8601 with offset) defaults to
+        the service's clock.
+        """
+        alert = schemas.load_alert({"schema_version": 1, **alert} if isinstance(alert, dict) else alert)
+        moment = schemas.load_moment("now", now) or self.now()
+        window = float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
+        key = open_key(alert, open_key_topic())
+        action, case = self.store.peek_intake(alert, key, moment, window)
+        if action == "open" and case is None:
+            return self._simulate_open(alert, key, moment)
+        return self._simulate_existing(action, case, alert, moment)
+
+    def _simulate_open(self, alert: dict, key: str, now: datetime) -> dict:
+        case = {
+            **new_case(alert, now, key),
+            "team": self.store.team_of(alert["owner"]),
+            "sla": self._sla_terms_at_open(alert, now),
+            "escalation": self._escalation_at_open(alert["level"]),
+        }
+        owner = alert["owner"]
+        reason = f"owner of rule {alert['rule']['id']}"
+        strategy = self.store.strategy(owner["id"]) if owner["kind"] == "strategy" else None
+        if owner["kind"] == "strategy" and strategy is None:
+            assignee, lines = None, [f"unknown strategy {owner['id']}: the case would wait unassigned"]
+        elif strategy:
+            agents = self.store.agents()
+            members = [a["id"] for a in agents if strategy["team"] in a["teams"]]
+            loads, turn = self.store.peek_loads(members), self.store.peek_turn(owner["id"], case["_id"])
+            picked = assignment.explain(strategy, agents, case, loads, turn)
+            assignee, lines = picked["assignee"], picked["explanation"]
+            reason = f"{reason}; {picked['reason']}"
+        else:
+            assignee, lines = owner, [f"{reason}: {owner['kind']} {owner['id']} (no strategy)"]
+            agent = next((a for a in self.store.agents() if a["id"] == owner["id"]), None)
+            if owner["kind"] == "person" and agent is not None and not agent["on_shift"]:
+                lines.append(f"{owner['id']} is off shift; a rule's named owner is assigned all the same")
+        notifications = []
+        if assignee:
+            team = self.store.team_of(assignee) or case["team"]
+            given = {"at": now, "by": "system", "reason": reason, "previous": None}
+            case = {
+                **case,
+                "status": "assigned",
+                "rev": 1,
+                "assignee": assignee,
+                "team": team,
+                "assignment": given,
+            }
+            notifications.append(
+                self._notification(case, assignee, "case_assigned", "assigned:r1", reason=reason, by="system")
+            )
+        return self._simulation("open", None, case, lines, strategy, now, notifications)
+
+    def _simulate_existing(self, action: str, case: dict, alert: dict, now: datetime) -> dict:
+        existing = case["_id"]
+        if action == "open":  # this very alert opened the case already (a redelivery)
+            lines = [f"alert already taken in: it opened {existing}; a redelivery changes nothing"]
+            return self._simulation("open", existing, case, lines, None, now, [])
+        if action == "attach":
+            lines = [f"attaches to open case {existing} ({case['status']}); its owner stays"]
+            return self._simulation("attach", existing, case, lines, None, now, [])
+        lines = [f"reopens {existing} (resolved within the reopen window); its owner stays"]
+        case = {**case, "status": "reopened", "rev": case["rev"] + 1, **_reopened(case, "reopened")}
+        case["sla"] = sla.on_action(case.get("sla"), "reopen", now)
+        notifications = []
+        if case["assignee"]:
+            notifications.append(
+                self._notification(case, case["assignee"], "case_update", f"reopened:r{case['rev']}",
+                                   update="reopened", by="system", reason=alert["alert_id"])
+            )  # fmt: skip
+        return self._simulation("reopen", existing, case, lines, None, now, notifications)
+
+    def _simulation(self, action, case_id, case, lines, strategy, now, notifications) -> dict:
+        if action == "attach":
+            steps = [  # the case's own pending steps go on as they are
+                escalation.scheduled(st)
+                for st in self.store.case_steps(case_id)
+                if st["state"] in ("pending", "claimed")
+            ]
+        elif action == "open" and case_id:
+            steps = []
+        else:
+            opens = None
+            if case["level"] != "P1" and case.get("sla"):
+                opens = sla.calendar_of(case["sla"]["policy"]["calendar"]).next_open
+            steps = escalation.plan(
+                case.get("escalation"), case, now, self.store.team_lead(case["assignee"]), opens
+            )
+        return jsonable(
             {
-                # deterministic: a redelivered message re-requests the same notification
-                "notification_id": f"{case['_id']}:{tag}:{recipient['kind']}:{recipient['id']}"[:200],
-                "requested_at": self.now(),
-                "kind": kind,
-                "recipient": recipient,
-                "channels": case["channels"],
-                "level": case["level"],
-                "case_id": case["_id"],
-                "context": notification_context(case, settings.get("CONSOLE_URL"), **extra),
-            },
+                "action": action,
+                "case_id": case_id,
+                "case_key": case["open_key"],
+                "assignee": case["assignee"],
+                "team": case.get("team"),
+                "assignment": {"strategy": strategy["_id"] if strategy else None, "explanation": lines},
+                "sla": sla.summary(case.get("sla")),
+                "escalation": steps,
+                "notifications": [serialize("notification_requested", n) for n in notifications],
+            }
         )
 
     # RPC: assignment and collaboration ----------------------------------------
@@ -474,6 +706,19 @@ class CasesService:
         """Replace the agents/teams/strategies directory (validated as a whole)."""
         return self.store.apply_directory(assignment.load_directory(document))
 
+    @LoadRecount.decorator(eager=True)  # at start, then every LOAD_RECOUNT_SECONDS
+    def recount_loads_on_timer(self) -> dict:
+        return self.recount_loads()
+
+    @rpc
+    def recount_loads(self) -> dict:
+        """Recount every agent's load from the active cases (drift after a crash):
+        ``{"cases_fixed": n, "loads_changed": {agent: [before, after]}}``."""
+        result = self.store.recount_loads(lambda level: assignment.weight(None, level))
+        if result["cases_fixed"] or result["loads_changed"]:
+            log.warning("agent loads recounted: %s", result)
+        return result
+
     @rpc
     def list_agents(self) -> dict:
         """The directory, with each agent's current weighted load."""
@@ -497,6 +742,9 @@ class CasesService:
         """Save a new SLA policy version. Open cases keep their snapshot unless
         ``apply_to_open_cases`` re-applies it to them (time already used is kept)."""
         policy = sla.load_policy(document)
+        warnings = sla.coverage_warnings(policy, self.now().date())
+        for warning in warnings:
+            log.warning("SLA policy %s: %s", policy["id"], warning)
         version, changed = self.store.apply_sla_policy(policy)
         reapplied = []
         if apply_to_open_cases:
@@ -505,7 +753,13 @@ class CasesService:
                     case_id, by="system", why=f"SLA policy {policy['id']} v{version} applied to open cases"
                 )
                 reapplied.append(case_id)
-        return {"id": policy["id"], "version": version, "changed": changed, "reapplied": reapplied}
+        return {
+            "id": policy["id"],
+            "version": version,
+            "changed": changed,
+            "reapplied": reapplied,
+            "warnings": warnings,
+        }
 
     @rpc(expected_exceptions=EXPECTED)
     def get_sla_policy(self, policy_id: str = "default") -> dict:
@@ -568,10 +822,15 @@ class CasesService:
 
     # RPC: reads ----------------------------------------------------------------
 
-    @rpc(expected_exceptions=NotFound)
-    def get_case(self, case_id: str) -> dict:
-        """One case with its alerts, comments and audit trail."""
-        case = self.store.get_case(case_id)
+    @rpc(expected_exceptions=EXPECTED)
+    def get_case(self, case_id: str, visible_to: dict | None = None) -> dict:
+        """One case with its alerts, comments and audit trail.
+
+        ``visible_to`` (``{"user_id", "role", "teams"}``, see ``list_cases``):
+        a case that viewer may not see raises NotFound, as if it did not exist.
+        """
+        viewer = schemas.load_visible_to(visible_to)
+        case = self.store.visible_case(case_id, viewer, self.now())
         if case is None:
             raise NotFound(f"no case {case_id}")
         case["alerts"] = sorted(case["alerts"].values(), key=lambda a: a["at"])
@@ -599,40 +858,113 @@ class CasesService:
         level: str | None = None,
         customer: str | None = None,
         breach: str | None = None,
-    ) -> list[dict]:
-        """Cases filtered by status, owner (assignee id), level, customer and SLA breach state."""
+        touchpoint: str | None = None,
+        visible_to: dict | None = None,
+        with_total: bool = False,
+    ) -> list[dict] | dict:
+        """Cases by urgency (level), newest first, filtered in the database.
+
+        Filters: ``status``, ``assignee`` (owner id), ``level``, ``customer``,
+        ``touchpoint``, ``breach`` (``ack_breached`` / ``resolve_breached`` /
+        ``breached`` = either / ``at_risk`` (alias ``warning``) / ``none``).
+
+        ``visible_to={"user_id", "role", "teams": [...]}`` restricts the list to
+        what that viewer may see: role ``agent`` sees cases assigned to them,
+        assigned to one of their teams, cases they collaborate on, and unassigned
+        cases of one of their teams (or of no known team); ``owner`` and
+        ``admin`` see every case. The restriction is part of the query, so
+        ``skip``/``limit`` page through visible cases only.
+
+        Returns the page (a list), or with ``with_total`` the page and the
+        number of matching cases: ``{"items", "total", "limit", "skip"}``.
+        """
+        limit = min(_bounded("limit", limit, 1, 10**7), 500)  # a bigger page is cut to 500
+        skip = _bounded("skip", skip, 0, 10**7)
+        found = self.store.list_cases(
+            limit=limit,
+            skip=skip,
+            now=self.now(),
+            with_total=bool(with_total),
+            status=status,
+            assignee=assignee,
+            level=level,
+            customer=customer,
+            breach=breach,
+            touchpoint=touchpoint,
+            visible_to=schemas.load_visible_to(visible_to),
+        )
+        if with_total:
+            rows, total = found
+            return jsonable({"items": rows, "total": total, "limit": limit, "skip": skip})
+        return jsonable(found)
+
+    @rpc(expected_exceptions=BadRequest)
+    def metrics(self, request: dict) -> dict:
+        """MTTA, MTTR, SLA breach rate, reopen rate and FCR for the cases opened in a period.
+
+        ``request``: ``{"since": ISO, "until": ISO (default now), "group_by":
+        null | "team" | "level" | "touchpoint" | "owner"}``; datetimes need a
+        UTC offset. Returns ``{"since", "until", "as_of", "group_by", "overall":
+        M, "groups": [{"key", **M}]}``. Cases count when *opened* in
+        ``[since, until)`` and are measured as of now (``as_of``); MTTA/MTTR
+        are wall-clock seconds, breaches are the business-time SLA clocks'.
+        ``M`` is defined in ``services/cases/metrics.py``.
+        """
+        r = schemas.load(schemas.MetricsRequest, request)
+        now = self.now()
+        until = r["until"] or now
+        if until <= r["since"]:
+            raise BadRequest("until: must be after since")
+        overall, groups = metrics.compute(self.store.metrics_rows(r["since"], until), now, r["group_by"])
         return jsonable(
-            self.store.list_cases(
-                limit=min(int(limit), 500),
-                skip=int(skip),
-                status=status,
-                assignee=assignee,
-                level=level,
-                customer=customer,
-                breach=breach,
-                now=self.now(),
-            )
+            {
+                "since": r["since"],
+                "until": until,
+                "as_of": now,
+                "group_by": r["group_by"],
+                "overall": overall,
+                "groups": groups,
+            }
         )
 
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
 
+    @contract_event_handler("profiles", "customer_erased")
+    def handle_customer_erased(self, erased: dict) -> None:
+        """Anonymise the erased customer (and the ids merged into them) here; idempotent."""
+        anonymise_customer(self.store.db, erased["customer_ids"])
 
-def _with_sla(action: str, now: datetime, changes):
-    """Wrap a transition's changes so the case's SLA clocks follow the action."""
+
+def _with_clocks(action: str, now: datetime, changes):
+    """Wrap a transition's changes so the case's SLA clocks and its milestones
+    (metrics.py) follow the action, in the same conditional update."""
 
     def wrapped(case: dict, to: str) -> dict:
         sets = changes(case, to) if changes else {}
         if case.get("sla"):
-            updated = sla.on_action(case["sla"], action, now)
+            updated = sla.on_action(sets.get("sla", case["sla"]), action, now)
             if updated is not case["sla"]:
                 sets["sla"] = updated
+        sets["milestones"] = metrics.advance(case.get("milestones"), action, now, case, {**case, **sets})
         return sets
 
     return wrapped
 
 
+def _bounded(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{name}: must be an integer from {low} to {high}")
+    return value
+
+
 def _reopened(case: dict, to: str) -> dict:
     # A reopened case must be acknowledged again; its resolution is history (audit).
-    return {"acknowledged": None, "resolution": None, "reopen_count": case.get("reopen_count", 0) + 1}
+    # ``reopened_by`` names the alert of an automatic reopen (set by the intake).
+    return {
+        "acknowledged": None,
+        "resolution": None,
+        "reopen_count": case.get("reopen_count", 0) + 1,
+        "reopened_by": None,
+    }

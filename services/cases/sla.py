@@ -24,16 +24,19 @@ the customer, and both times are kept in the audit trail).
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import date, datetime
+from functools import lru_cache
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from contracts.base import flatten_errors
 from contracts.messages import LEVELS
-from services.cases.business_calendar import WEEKDAYS, Calendar, always_open, parse_span
+from services.cases.business_calendar import CN_YEARS, WEEKDAYS, Calendar, always_open, parse_span
 from services.common.errors import BadRequest
 
 CLOCKS = ("acknowledge", "resolve")
+log = logging.getLogger(__name__)
 
 
 class _Strict(Schema):
@@ -48,6 +51,32 @@ def _span(value: str) -> None:
         raise ValidationError(str(exc)) from None
 
 
+class StatutoryOverrideSchema(_Strict):
+    """One year's State Council holiday notice, entered by an admin (precedes chinesecalendar)."""
+
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    holidays = fields.List(fields.Date(), required=True, metadata={"description": "statutory days off"})
+    workdays = fields.List(fields.Date(), load_default=list, metadata={"description": "调休 make-up days"})
+
+    @validates_schema(skip_on_field_errors=True)
+    def _dates(self, data, **_):
+        errors: dict[str, list[str]] = {}
+        for name in ("holidays", "workdays"):
+            stray = [d.isoformat() for d in data[name] if d.year != data["year"]]
+            if stray:
+                errors[name] = [f"not in {data['year']}: {', '.join(stray)}"]
+        weekdays = [d.isoformat() for d in data["workdays"] if d.weekday() < 5]
+        if weekdays:
+            errors.setdefault("workdays", []).append(
+                f"make-up working days (调休) fall on a Saturday or Sunday: {', '.join(weekdays)}"
+            )
+        both = sorted(d.isoformat() for d in set(data["holidays"]) & set(data["workdays"]))
+        if both:
+            errors.setdefault("workdays", []).append(f"also listed as holidays: {', '.join(both)}")
+        if errors:
+            raise ValidationError(errors)
+
+
 class CalendarSchema(_Strict):
     id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     timezone = fields.String(required=True)
@@ -59,6 +88,14 @@ class CalendarSchema(_Strict):
     holidays = fields.String(load_default="none", validate=validate.OneOf(("cn", "none")))
     extra_holidays = fields.List(fields.Date(), load_default=list)
     extra_workdays = fields.List(fields.Date(), load_default=list)
+    statutory_overrides = fields.List(fields.Nested(StatutoryOverrideSchema), load_default=list)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _years_once(self, data, **_):
+        years = [o["year"] for o in data["statutory_overrides"]]
+        dupes = sorted({y for y in years if years.count(y) > 1})
+        if dupes:
+            raise ValidationError({"statutory_overrides": [f"one entry per year: {dupes} repeated"]})
 
     @validates_schema
     def _zone(self, data, **_):
@@ -113,7 +150,30 @@ def load_policy(document) -> dict:
     for cal in policy["calendars"]:  # stored as strings: the snapshot is plain data
         cal["extra_holidays"] = [d.isoformat() for d in cal["extra_holidays"]]
         cal["extra_workdays"] = [d.isoformat() for d in cal["extra_workdays"]]
+        cal["statutory_overrides"] = [
+            {
+                **o,
+                "holidays": [d.isoformat() for d in o["holidays"]],
+                "workdays": [d.isoformat() for d in o["workdays"]],
+            }
+            for o in cal["statutory_overrides"]
+        ]
     return policy
+
+
+def coverage_warnings(policy: dict, today: date) -> list[str]:
+    """Calendars that would count this year or next without statutory holiday data."""
+    out = []
+    for spec in policy["calendars"]:
+        cal = Calendar.from_spec(spec)
+        for year in (today.year, today.year + 1):
+            if not cal.covers(date(year, 1, 1)):
+                out.append(
+                    f"calendars.{spec['id']}: no statutory holiday data for {year} (chinesecalendar covers "
+                    f"{CN_YEARS[0]}-{CN_YEARS[-1]}); add statutory_overrides for {year}, or its holidays "
+                    "count as working days"
+                )
+    return out
 
 
 def calendar_of(spec: dict) -> Calendar:
@@ -223,7 +283,21 @@ def _coverage(cal: Calendar, now: datetime, clocks: dict) -> list[str]:
     if not dues:
         return []
     missing = cal.days_not_covered(now, max(dues))
+    for year in missing:
+        _warn_uncovered(cal.id, year)
     return [f"no statutory holiday data for {y}: weekly hours only" for y in missing]
+
+
+@lru_cache(maxsize=64)
+def _warn_uncovered(calendar_id: str, year: str) -> None:
+    """Log once per calendar and year (every affected case also carries the warning)."""
+    log.warning(
+        "calendar %s: no statutory holiday data for %s; deadlines count weekly hours only "
+        "(add statutory_overrides for %s to the SLA policy)",
+        calendar_id,
+        year,
+        year,
+    )
 
 
 def on_action(sla: dict | None, action: str, now: datetime) -> dict | None:
@@ -286,3 +360,20 @@ def breach_state(sla: dict | None, now: datetime) -> str:
             if now >= clock["warn_at"]:
                 state = "warning"
     return state
+
+
+def summary(sla: dict | None) -> dict | None:
+    """A case's SLA as a dry run shows it: policy, calendar, due and warning times."""
+    if not sla:
+        return None
+    terms, clocks = sla["policy"], sla["clocks"]
+    return {
+        "policy": terms["policy_id"],
+        "version": terms["version"],
+        "level": terms["level"],
+        "calendar": terms["calendar"]["id"],
+        "ack_due": clocks["acknowledge"].get("due"),
+        "resolve_due": clocks["resolve"].get("due"),
+        "warn_at": {name: clock.get("warn_at") for name, clock in clocks.items()},
+        "warnings": sla.get("warnings", []),
+    }

@@ -9,8 +9,8 @@ alerts) naming the case that holds it and whether that case is ``open``,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
 import eventlet
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -25,29 +25,81 @@ from services.cases.lifecycle import (
     next_status,
     slot,
 )
+from services.common.erasure import anonymise, redact, scrub_dead_letters
 from services.common.errors import BadRequest, NotFound
 from services.common.mongo import Inbox, Store, all_of
 
 CAS_ATTEMPTS = 20
+METRIC_FIELDS = (
+    "opened_at", "level", "team", "touchpoint", "assignee", "sla", "milestones", "reopen_count",
+    "acknowledged", "resolved", "resolution",  # read only for cases stored before milestones
+)  # fmt: skip
 
 
 def epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-BREACH_STATES = ("breached", "warning")
+# breach filter values: ack_breached / resolve_breached / at_risk / none, and the
+# older any-clock names breached (either clock) and warning (= at_risk)
+BREACH_STATES = ("ack_breached", "resolve_breached", "breached", "at_risk", "warning", "none")
+CLOCK_FIELDS = {"acknowledge": "sla.clocks.acknowledge", "resolve": "sla.clocks.resolve"}
+
+
+def _clock_breached(clock: str, now: float) -> list[dict]:
+    return [{f"{clock}.due_epoch": {"$lte": now}}, {f"{clock}.met": False}]
+
+
+def _clock_at_risk(clock: str, now: float) -> dict:
+    return {f"{clock}.warn_epoch": {"$lte": now}, f"{clock}.due_epoch": {"$gt": now}}
 
 
 def breach_query(state: str, now: float) -> dict:
-    """Cases whose SLA is breached (a due time passed, or a clock stopped late) or in warning."""
-    clocks = ("sla.clocks.acknowledge", "sla.clocks.resolve")
+    """Cases by SLA state right now (epoch numbers, see docs/store.md).
+
+    ``ack_breached`` / ``resolve_breached``: that clock's due time passed while
+    it runs, or it stopped late; ``breached``: either; ``at_risk`` (alias
+    ``warning``): a running clock passed its pre-breach warning time but not its
+    due time; ``none``: neither breached nor at risk (cases without an SLA too).
+    A paused clock has no due time, so it is in none of the running states.
+    """
+    ack, res = CLOCK_FIELDS["acknowledge"], CLOCK_FIELDS["resolve"]
+    breached = _clock_breached(ack, now) + _clock_breached(res, now)
+    at_risk = [_clock_at_risk(ack, now), _clock_at_risk(res, now)]
+    if state == "ack_breached":
+        return {"$or": _clock_breached(ack, now)}
+    if state == "resolve_breached":
+        return {"$or": _clock_breached(res, now)}
     if state == "breached":
-        return {
-            "$or": [{f"{c}.due_epoch": {"$lte": now}} for c in clocks] + [{f"{c}.met": False} for c in clocks]
-        }
-    if state == "warning":
-        return {"$or": [{f"{c}.warn_epoch": {"$lte": now}, f"{c}.due_epoch": {"$gt": now}} for c in clocks]}
+        return {"$or": breached}
+    if state in ("at_risk", "warning"):
+        return {"$or": at_risk}
+    if state == "none":
+        return {"$nor": breached + at_risk}
     raise BadRequest(f"breach: must be one of {', '.join(BREACH_STATES)}")
+
+
+def visibility_query(visible_to: dict | None) -> dict:
+    """What ``visible_to`` (``{"user_id", "role", "teams"}``) may see; {} = everything.
+
+    An ``agent`` sees a case assigned to them, assigned to one of their teams,
+    one they collaborate on (协作人), or an unassigned case of one of their teams
+    or of no known team (so that nobody's pick-up pool is invisible). Every
+    other role sees every case.
+    """
+    if not visible_to or visible_to["role"] != "agent":
+        return {}
+    user, teams = visible_to["user_id"], list(visible_to["teams"])
+    return {
+        "$or": [
+            {"assignee_key": f"person:{user}"},
+            {"assignee.kind": "team", "assignee.id": {"$in": teams}},
+            {f"collaborators.{slot(user)}.id": user},
+            # a missing team reads as null with $in on both servers; explicit nulls
+            # are not matched inside $or on nx-27017 (docs/store.md), hence $in
+            {"assignee_key": "", "team": {"$in": [*teams, None]}},
+        ]
+    }
 
 
 class CaseStore(Store):
@@ -254,13 +306,65 @@ class CaseStore(Store):
             raise NotFound(f"no agent {agent_id}")
         return agent
 
-    def next_turn(self, strategy_id: str) -> int:
-        """Round robin: an atomic counter per strategy (0, 1, 2, ...)."""
-        self.db.turns.update_one({"_id": strategy_id}, {"$setOnInsert": {"turn": 0}}, upsert=True)
-        doc = self.db.turns.find_one_and_update(
-            {"_id": strategy_id}, {"$inc": {"turn": 1}}, return_document=ReturnDocument.AFTER
+    def next_turn(self, strategy_id: str, pick_for: str) -> int:
+        """Round robin: an atomic counter per strategy (0, 1, 2, ...), idempotent per pick.
+
+        The turn taken for ``pick_for`` (a case id, so one alert) is recorded in
+        the same conditional update that advances the counter (``picks.<slot>``),
+        so a redelivered alert whose first delivery died after picking gets the
+        same turn back instead of advancing the rotation again. ``forget_pick``
+        drops the record once the assignment is stored.
+        """
+        self.db.turns.update_one(
+            {"_id": strategy_id}, {"$setOnInsert": {"turn": 0, "picks": {}}}, upsert=True
         )
-        return doc["turn"] - 1
+        key = slot(pick_for)
+        for _ in range(CAS_ATTEMPTS * 5):
+            doc = self.db.turns.find_one({"_id": strategy_id})
+            recorded = (doc.get("picks") or {}).get(key)
+            if recorded is not None:
+                return recorded
+            if self.db.turns.update_one(
+                {"_id": strategy_id, "turn": doc["turn"]},
+                {"$set": {f"picks.{key}": doc["turn"]}, "$inc": {"turn": 1}},
+            ).modified_count:
+                return doc["turn"]
+            eventlet.sleep(0)
+        raise RuntimeError("the round-robin counter kept changing; try again")
+
+    def forget_pick(self, strategy_id: str, pick_for: str) -> None:
+        self.db.turns.update_one({"_id": strategy_id}, {"$unset": {f"picks.{slot(pick_for)}": ""}})
+
+    def peek_turn(self, strategy_id: str, pick_for: str) -> int:
+        """The turn ``next_turn`` would give, without taking it (dry runs)."""
+        doc = self.db.turns.find_one({"_id": strategy_id}) or {}
+        recorded = (doc.get("picks") or {}).get(slot(pick_for))
+        return recorded if recorded is not None else doc.get("turn", 0)
+
+    def peek_loads(self, agent_ids: list[str]) -> dict[str, int]:
+        """Current loads without creating counters (dry runs); missing = 0."""
+        found = {d["_id"]: d["load"] for d in self.db.agent_load.find({"_id": {"$in": agent_ids}})}
+        return {a: found.get(a, 0) for a in agent_ids}
+
+    def peek_intake(
+        self, alert: dict, key: str, now: datetime, reopen_window_s: float
+    ) -> tuple[str, dict | None]:
+        """What ``intake`` would do with ``alert``, read-only: (open|attach|reopen, case).
+
+        ``open`` with a case means the alert was already taken in (its case exists).
+        """
+        mine = case_id_for(alert["alert_id"])
+        holder = self.db.open_keys.find_one({"_id": key})
+        if holder is None:
+            return "open", self.get_case(mine)
+        if holder["case_id"] == mine:
+            return "open", self.get_case(mine)
+        case = self.get_case(holder["case_id"])
+        if holder["state"] == "open" and case is not None and case["status"] in ACTIVE_STATUSES:
+            return "attach", case
+        if holder["state"] == "resolved" and epoch(now) - holder["resolved_epoch"] <= reopen_window_s:
+            return "reopen", case
+        return "open", None
 
     def loads(self, agent_ids: list[str]) -> dict[str, int]:
         for agent_id in agent_ids:
@@ -282,6 +386,60 @@ class CaseStore(Store):
                 return agent
             eventlet.sleep(0)
         raise RuntimeError("agent loads kept changing; try again")
+
+    def recount_loads(self, default_weight: Callable[[str], int]) -> dict:
+        """Make ``agent_load`` equal the weighted active cases each person owns again.
+
+        Counters drift when a worker dies between moving a case and moving its
+        load. First each case's ``load_holder`` is set to what its status and
+        owner say (weight ``load_weight``, else ``default_weight(level)``),
+        then each agent's load is set to the sum of its cases' weights with a
+        compare-and-set on the load that was read, so a charge made meanwhile is
+        not overwritten (the recount is tried again). Returns what changed.
+        """
+        fixed = 0
+        for case in self.db.cases.find(
+            {}, {"status": 1, "assignee": 1, "load_holder": 1, "load_weight": 1, "level": 1}
+        ):
+            assignee = case.get("assignee") or {}
+            active = case["status"] in ACTIVE_STATUSES and assignee.get("kind") == "person"
+            desired = assignee["id"] if active else ""
+            if case.get("load_holder", "") != desired:
+                weight = case.get("load_weight") or default_weight(case["level"])
+                fixed += self.db.cases.update_one(
+                    {"_id": case["_id"], "load_holder": case.get("load_holder", "")},
+                    {"$set": {"load_holder": desired, "load_weight": weight}},
+                ).modified_count
+        changed: dict[str, list[int]] = {}
+        for _ in range(CAS_ATTEMPTS):
+            owed = {
+                row["_id"]: row["load"]
+                for row in self.db.cases.aggregate(
+                    [
+                        {"$match": {"load_holder": {"$nin": ["", None]}}},
+                        {"$group": {"_id": "$load_holder", "load": {"$sum": "$load_weight"}}},
+                    ]
+                )
+            }
+            current = {d["_id"]: d["load"] for d in self.db.agent_load.find()}
+            raced = False
+            for agent in sorted(set(owed) | set(current)):
+                want, have = owed.get(agent, 0), current.get(agent)
+                if have == want:
+                    continue
+                if have is None:
+                    self.db.agent_load.update_one({"_id": agent}, {"$setOnInsert": {"load": 0}}, upsert=True)
+                    have = 0
+                if self.db.agent_load.update_one(
+                    {"_id": agent, "load": have}, {"$set": {"load": want}}
+                ).modified_count:
+                    changed[agent] = [have, want]
+                else:
+                    raced = True
+            if not raced:
+                break
+            eventlet.sleep(0.05)
+        return {"cases_fixed": fixed, "loads_changed": changed}
 
     def refund(self, agent_id: str, weight: int) -> None:
         self.db.agent_load.update_one({"_id": agent_id}, {"$inc": {"load": -weight}})
@@ -352,17 +510,38 @@ class CaseStore(Store):
     def open_case_ids(self) -> list[str]:
         return [c["_id"] for c in self.db.cases.find({"status": {"$in": list(ACTIVE_STATUSES)}}, {"_id": 1})]
 
+    def team_of(self, owner: dict | None) -> str | None:
+        """The team that owns work for ``owner``: the team itself, a strategy's team,
+        or an agent's first team (None: not in the directory)."""
+        if not owner:
+            return None
+        if owner["kind"] == "team":
+            return owner["id"]
+        if owner["kind"] == "strategy":
+            return (self.strategy(owner["id"]) or {}).get("team")
+        return ((self.db.agents.find_one({"_id": owner["id"]}) or {}).get("teams") or [None])[0]
+
     def team_calendar(self, owner: dict) -> str | None:
         """The calendar of the team that owns work for ``owner`` (team, strategy or agent)."""
-        team_id = None
-        if owner["kind"] == "team":
-            team_id = owner["id"]
-        elif owner["kind"] == "strategy":
-            team_id = (self.strategy(owner["id"]) or {}).get("team")
-        else:
-            team_id = ((self.db.agents.find_one({"_id": owner["id"]}) or {}).get("teams") or [None])[0]
+        team_id = self.team_of(owner)
         team = self.db.teams.find_one({"_id": team_id}) if team_id else None
         return (team or {}).get("calendar")
+
+    # pre-breach warnings ---------------------------------------------------------
+
+    def at_risk_cases(self, clock: str, now: float, limit: int = 200) -> list[dict]:
+        """Active cases whose ``clock`` passed its warning time but is not yet due."""
+        query = all_of({"status": {"$in": list(ACTIVE_STATUSES)}}, _clock_at_risk(CLOCK_FIELDS[clock], now))
+        return list(self.db.cases.find(query).sort("_id", ASCENDING).limit(limit))
+
+    def warning_sent(self, notification_id: str) -> bool:
+        return self.db.sla_warnings.find_one({"_id": notification_id}, {"_id": 1}) is not None
+
+    def record_warning(self, notification_id: str, case_id: str, at: datetime) -> None:
+        try:
+            self.db.sla_warnings.insert_one({"_id": notification_id, "case_id": case_id, "at": at})
+        except DuplicateKeyError:
+            pass
 
     # escalation: durable due steps ------------------------------------------
 
@@ -414,12 +593,7 @@ class CaseStore(Store):
         return list(self.db.escalation_steps.find({"case_id": case_id}).sort("due_epoch", ASCENDING))
 
     def team_lead(self, owner: dict | None) -> str | None:
-        if not owner:
-            return None
-        if owner["kind"] == "team":
-            team_id = owner["id"]
-        else:
-            team_id = ((self.db.agents.find_one({"_id": owner["id"]}) or {}).get("teams") or [None])[0]
+        team_id = self.team_of(owner)
         return ((self.db.teams.find_one({"_id": team_id}) if team_id else None) or {}).get("lead")
 
     # collaborators, comments, audit -------------------------------------------
@@ -506,32 +680,72 @@ class CaseStore(Store):
         *,
         limit: int = 50,
         skip: int = 0,
+        now: datetime,
+        with_total: bool = False,
+        **filters,
+    ) -> list[dict] | tuple[list[dict], int]:
+        """One page of cases by urgency (level), newest first; with ``with_total``
+        also the number of cases the filters match (same query, so pages add up)."""
+        query = self.case_filter(now=now, **filters)
+        cursor = (
+            self.db.cases.find(query)
+            .sort([("level", ASCENDING), ("opened_at", DESCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        rows = list(cursor)
+        if with_total:
+            return rows, self.db.cases.count_documents(query)
+        return rows
+
+    def case_filter(
+        self,
+        *,
+        now: datetime,
         status: str | None = None,
         assignee: str | None = None,
         level: str | None = None,
         customer: str | None = None,
         breach: str | None = None,
-        now: datetime | None = None,
-    ) -> list[dict]:
-        query: dict = {}
-        clauses: list[dict] = []
+        touchpoint: str | None = None,
+        visible_to: dict | None = None,
+        case_id: str | None = None,
+    ) -> dict:
+        """The list filters as one query (each part keeps its meaning: ``all_of``)."""
+        fields = {
+            "_id": case_id,
+            "status": status,
+            "assignee.id": assignee,
+            "level": level,
+            "customer.id": customer,
+            "event.touchpoint": touchpoint,
+        }
+        query = {k: v for k, v in fields.items() if v}
+        clauses = [visibility_query(visible_to)]
         if breach:
-            clauses.append(breach_query(breach, (now or datetime.now().astimezone()).timestamp()))
-        if status:
-            query["status"] = status
-        if assignee:
-            query["assignee.id"] = assignee
-        if level:
-            query["level"] = level
-        if customer:
-            query["customer.id"] = customer
-        cursor = (
-            self.db.cases.find(all_of(query, *clauses))
-            .sort([("level", ASCENDING), ("opened_at", DESCENDING)])
-            .skip(skip)
-            .limit(limit)
-        )
-        return list(cursor)
+            clauses.append(breach_query(breach, now.timestamp()))
+        return all_of(query, *clauses)
+
+    def visible_case(self, case_id: str, visible_to: dict | None, now: datetime) -> dict | None:
+        """The case if ``visible_to`` may see it, else None (as if it did not exist)."""
+        return self.db.cases.find_one(self.case_filter(now=now, case_id=case_id, visible_to=visible_to))
+
+    def metrics_rows(self, since: datetime, until: datetime) -> Iterator[dict]:
+        """Cases opened in [since, until), projected to what metrics read.
+
+        The database range is widened to whole seconds and the exact bounds are
+        applied here: nx-27017's ``find`` misses a stored datetime that shares
+        its second with a fractional bound (``count_documents`` does not), and
+        it returns a dotted projection as a flat key, so only top-level fields
+        are projected (docs/store.md).
+        """
+        low = since.replace(microsecond=0) - timedelta(seconds=1)
+        high = until.replace(microsecond=0) + timedelta(seconds=2)
+        for case in self.db.cases.find(
+            {"opened_at": {"$gte": low, "$lt": high}}, {f: 1 for f in METRIC_FIELDS}
+        ):
+            if since <= case["opened_at"] < until:
+                yield case
 
     def stats(self) -> dict:
         by_status = {
@@ -548,3 +762,35 @@ class CaseStore(Store):
             "by_owner": by_owner,
             "dead_letters": self.dead_letter_counts(),
         }
+
+
+# -- erasure (customer_erased) -----------------------------------------------------------------
+
+CASE_PERSONAL = ("customer.name", "event.text", "event.tags", "trace")
+
+
+def anonymise_customer(db, customer_ids: list[str]) -> dict:
+    """Remove an erased customer's personal data from the cases service's collections:
+    the name (also out of case titles and comments, where agents may have written it),
+    the comment text, tags and rule trace of the alert each case was opened for, and
+    dead-letter previews. Case ids, statuses, owners, SLA clocks, milestones and counts
+    stay. Idempotent."""
+    ids = {"$in": list(customer_ids)}
+    cases = list(db.cases.find({"customer.id": ids}, {"customer": 1, "rule": 1}))
+    names = {(c.get("customer") or {}).get("name") for c in cases} - {None}
+    for case in cases:  # the title is "<rule> · <customer name>": rebuild it with the id
+        title = f"{(case.get('rule') or {}).get('name', '')} · {case['customer']['id']}"[:300]
+        db.cases.update_one({"_id": case["_id"]}, {"$set": {"title": title}})
+    comments = 0
+    if names:
+        for comment in db.case_comments.find({"case_id": {"$in": [c["_id"] for c in cases]}}):
+            text = redact(comment.get("text") or "", names)
+            if text != comment.get("text"):
+                comments += db.case_comments.update_one(
+                    {"_id": comment["_id"]}, {"$set": {"text": text}}
+                ).modified_count
+    return {
+        "cases": anonymise(db.cases, {"customer.id": ids}, CASE_PERSONAL),
+        "comments": comments,
+        "dead_letters": scrub_dead_letters(db, customer_ids),
+    }

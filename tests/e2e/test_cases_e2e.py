@@ -61,6 +61,28 @@ def test_alert_case_attach_acknowledge_resolve(stack, cx_config, container_facto
     wait_until(smtp_sink.messages, message="the assignment mail")
     assert len(smtp_sink.messages()) == 1  # the attached alert sent no second mail
 
+    figures = json.loads(cx(uri, "cases", "metrics", "--since", "1h", "--by", "owner", "--json"))
+    [mine] = figures["groups"]
+    assert mine["key"] == "li.na" and (mine["cases"], mine["acknowledged"], mine["resolved"]) == (1, 1, 1)
+    assert mine["fcr_rate"] == 1.0 and mine["reopen_rate"] == 0.0 and mine["mttr_seconds"] > 0
+    table = cx(uri, "cases", "metrics", "--since", "30d", "--by", "owner")
+    assert "li.na" in table and "100%" in table and "FCR" in table
+    bad = CliRunner().invoke(cli, ["--amqp-uri", uri, "cases", "metrics", "--since", "last week"])
+    assert bad.exit_code != 0 and "since: Not a valid datetime." in bad.output
+
+
+def test_cxctl_simulate_explains_without_writing(stack, cx_config, tmp_path):  # noqa: F811
+    from services.common.mongo import jsonable
+    from tests.services.test_cases import alert
+
+    uri = cx_config["AMQP_URI"]
+    payload = tmp_path / "alert.json"
+    payload.write_text(json.dumps(jsonable({"schema_version": 1, **alert(1)})), encoding="utf-8")
+    out = cx(uri, "cases", "simulate", str(payload))
+    assert "action: open  case: (new)" in out and "owner: person li.na" in out
+    assert "notify person li.na: case_assigned via email" in out
+    assert stack.cases.list_cases() == []  # a dry run
+
 
 def test_cxctl_agents_apply_list_and_shift(stack, cx_config):  # noqa: F811
     from tests.unit.test_assignment import SAMPLE
@@ -106,3 +128,13 @@ def test_cxctl_escalation_policy_apply_show_and_reject(stack, cx_config):  # noq
         "                     {after_minutes: 1, notify: owner}]}}\n",
     )
     assert bad.exit_code != 0 and "levels.P1.steps.1.after_minutes: can never be reached" in bad.output
+
+
+def test_agent_loads_are_recounted_when_the_service_starts(cx_config, runner_factory, mongo_client):
+    from services.cases.service import CasesService
+    from tests.e2e.test_pipeline import db_of
+
+    db = db_of(mongo_client, "cases")
+    db.agent_load.insert_one({"_id": "ghost", "load": 7})  # left by a worker that died
+    runner_factory(CasesService).start()
+    wait_until(lambda: db.agent_load.find_one({"_id": "ghost"})["load"] == 0, message="the recount at start")

@@ -351,7 +351,12 @@ def test_sla_policy_change_keeps_snapshots_unless_applied_to_open_cases(timed):
     [case] = timed.list_cases()
     policy = yaml.safe_load(SLA_SAMPLE.read_text(encoding="utf-8"))
     policy["levels"]["P2"]["resolve_minutes"] = 960
-    assert timed.apply_sla_policy(policy) == {"id": "default", "version": 2, "changed": True, "reapplied": []}
+    saved = timed.apply_sla_policy(policy)
+    assert {k: saved[k] for k in ("id", "version", "changed", "reapplied")} == {
+        "id": "default", "version": 2, "changed": True, "reapplied": [],
+    }  # fmt: skip
+    # the sample has no 2027 data yet (chinesecalendar 1.11.0 ends with 2026): saving says so
+    assert [w.split(":")[0] for w in saved["warnings"]] == ["calendars.shanghai-office", "calendars.extended"]
     assert timed.apply_sla_policy(policy)["changed"] is False
     assert timed.get_case(case["_id"])["sla"]["policy"]["version"] == 1  # snapshot kept
     timed.now.advance(hours=1)  # 11:00, 60 working minutes used

@@ -94,8 +94,13 @@ POOL = [{"id": "a"}, {"id": "b"}, {"id": "c"}, {"id": "d"}]
 
 def test_round_robin_turns_are_atomic_under_green_threads(db):
     store = CaseStore(db)
-    turns = list(eventlet.GreenPool(20).imap(lambda _: store.next_turn("rr"), range(40)))
+    turns = list(eventlet.GreenPool(20).imap(lambda n: store.next_turn("rr", f"case-{n}"), range(40)))
     assert sorted(turns) == list(range(40))
+    # the same pick asked again (a redelivered alert), even concurrently, gets its turn back
+    again = list(eventlet.GreenPool(10).imap(lambda _: store.next_turn("rr", "case-7"), range(10)))
+    assert again == [turns[7]] * 10 and store.peek_turn("rr", "case-7") == turns[7]
+    store.forget_pick("rr", "case-7")  # once the assignment is stored, a new pick takes a new turn
+    assert store.peek_turn("rr", "case-7") == 40 and store.next_turn("rr", "case-7") == 40
 
 
 def test_least_loaded_charges_are_atomic_under_green_threads(db):

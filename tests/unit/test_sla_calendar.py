@@ -14,6 +14,7 @@ import pytest
 
 from services.cases import sla
 from services.cases.business_calendar import Calendar
+from services.common.errors import BadRequest
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MINUTE = timedelta(minutes=1)
@@ -304,3 +305,80 @@ def test_a_levels_calendar_wins_then_the_teams_then_the_default():
     assert sla.terms_for(policy, 4, "P2", "unknown-team-calendar")["calendar"]["id"] == "office"
     terms = sla.terms_for(policy, 4, "P2", None)
     assert (terms["version"], terms["acknowledge_minutes"], terms["calendar"]["id"]) == (4, 30, "office")
+
+
+# A 2027 notice as an admin would enter it (illustrative dates, not the real notice)
+OVERRIDE_2027 = {
+    "year": 2027,
+    "holidays": ["2027-01-01", *(f"2027-10-0{d}" for d in range(1, 9))],
+    "workdays": ["2027-09-26", "2027-10-09"],  # a Sunday and a Saturday
+}
+
+
+def test_a_2027_override_makes_the_year_covered_and_counts_its_holidays(caplog):
+    spec = {**CALENDARS["office"], "statutory_overrides": [OVERRIDE_2027]}
+    [checked] = sla.load_policy(
+        {
+            "default_calendar": "office",
+            "calendars": [spec],
+            "levels": {lv: LEVEL for lv in ("P1", "P2", "P3", "P4")},
+        }
+    )["calendars"]
+    cal = Calendar.from_spec(checked)
+    assert cal.covers(date(2027, 6, 1)) and not cal.covers(date(2028, 1, 1))
+    # Thursday 31 Dec 2026 17:00 + 2 h: 1 Jan 2027 is a holiday now → Monday 4 Jan 10:00
+    assert cal.add(at(2026, 12, 31, 17), 120) == at(2027, 1, 4, 10)
+    # National Day week is closed; the 调休 Sunday before and Saturday after work Monday's hours
+    assert cal.add(at(2027, 9, 24, 17), 120) == at(2027, 9, 26, 10)
+    assert cal.add(at(2027, 9, 30, 17), 120) == at(2027, 10, 9, 10)
+    terms = {"calendar": checked, "warn_ratio": 0.8, "acknowledge_minutes": 60, "resolve_minutes": 960}
+    assert sla.open_sla(terms, at(2026, 12, 31, 9).astimezone(UTC))["warnings"] == []
+    # without the override the same case warns, in the log too (once per calendar and year)
+    sla._warn_uncovered.cache_clear()
+    with caplog.at_level("WARNING", logger="services.cases.sla"):
+        plain = sla.open_sla({**terms, "calendar": CALENDARS["office"]}, at(2026, 12, 31, 9).astimezone(UTC))
+    assert plain["warnings"] == ["no statutory holiday data for 2027: weekly hours only"]
+    assert "calendar office: no statutory holiday data for 2027" in caplog.text
+
+
+def test_an_override_replaces_the_librarys_year():
+    # 2 Oct 2026 is a holiday in chinesecalendar; an override for 2026 that omits it wins
+    spec = {**CALENDARS["office"], "statutory_overrides": [{"year": 2026, "holidays": ["2026-10-01"]}]}
+    cal = Calendar.from_spec(spec)
+    assert office().spans_of(date(2026, 10, 2)) == () and cal.spans_of(date(2026, 10, 2)) != ()
+    assert cal.spans_of(date(2026, 10, 1)) == ()
+    assert cal.spans_of(date(2026, 10, 10)) == ()  # not a make-up day unless the override says so
+
+
+LEVEL = {"acknowledge_minutes": 60, "resolve_minutes": 480}
+
+
+def test_overrides_are_validated_and_missing_years_reported():
+    def policy(override):
+        spec = {**CALENDARS["office"], "statutory_overrides": override}
+        return {
+            "default_calendar": "office",
+            "calendars": [spec],
+            "levels": {lv: LEVEL for lv in ("P1", "P2", "P3", "P4")},
+        }
+
+    where = "calendars.0.statutory_overrides"
+    for override, message in (
+        ([{"year": 2027, "holidays": ["2028-01-01"]}], f"{where}.0.holidays: not in 2027: 2028-01-01"),
+        (
+            [{"year": 2027, "holidays": [], "workdays": ["2027-02-03"]}],
+            "fall on a Saturday or Sunday: 2027-02-03",
+        ),
+        ([{"year": 2027, "holidays": ["2027-02-06"], "workdays": ["2027-02-06"]}], "also listed as holidays"),
+        ([{"year": 2027, "holidays": []}, {"year": 2027, "holidays": []}], f"{where}: one entry per year"),
+        ([{"year": 2027, "holidays": ["soon"]}], f"{where}.0.holidays.0: Not a valid date"),
+        ([{"holidays": []}], f"{where}.0.year: Missing data"),
+    ):
+        with pytest.raises(BadRequest, match=message):
+            sla.load_policy(policy(override))
+    missing = sla.coverage_warnings(sla.load_policy(policy([])), date(2026, 11, 23))
+    assert missing == [
+        "calendars.office: no statutory holiday data for 2027 (chinesecalendar covers 2004-2026); "
+        "add statutory_overrides for 2027, or its holidays count as working days"
+    ]
+    assert sla.coverage_warnings(sla.load_policy(policy([OVERRIDE_2027])), date(2026, 11, 23)) == []

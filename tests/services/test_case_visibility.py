@@ -1,0 +1,118 @@
+"""list_cases / get_case in the database: an agent's visible cases (own, team,
+collaborating, unassigned of their team), pagination with totals, breach and
+touchpoint filters on a controlled clock."""
+
+from datetime import timedelta
+
+import pytest
+
+from services.common.errors import BadRequest, NotFound
+from tests.services.cases_desk import make_desk
+from tests.services.test_case_assignment_recovery import crash_once
+from tests.services.test_cases import T0, alert, by_strategy
+
+
+@pytest.fixture
+def desk(mongo_client, db_prefix):
+    return make_desk(mongo_client[f"{db_prefix}cases"], T0, escalation=False)
+
+
+def open_for(worker, customer, owner, **kw):
+    a = alert(customer=customer, owner=owner, **kw)
+    worker.handle_alert_raised(a)
+    return worker.list_cases(customer=customer)[0]["_id"]
+
+
+def person(pid):
+    return {"kind": "person", "id": pid}
+
+
+CHEN = {"user_id": "chen.jie", "role": "agent", "teams": ["cx-care"]}
+ZHAO = {"user_id": "zhao.min", "role": "agent", "teams": ["logistics"]}
+
+
+@pytest.fixture
+def queue(desk):
+    ids = {
+        "own": open_for(desk, "CA", person("chen.jie")),
+        "team": open_for(desk, "CB", {"kind": "team", "id": "cx-care"}),
+        "helping": open_for(desk, "CC", person("li.na")),
+        "other": open_for(desk, "CF", person("zhao.min")),
+    }
+    desk.add_collaborator(
+        {"case_id": ids["helping"], "by": "li.na", "person": "chen.jie", "role": "delivery"}
+    )
+    crash_once(desk.store, "transition")  # opened for logistics, the assignment died: unassigned
+    with pytest.raises(RuntimeError):
+        desk.handle_alert_raised(by_strategy(5, sid="logistics-rotation", customer="CD"))
+    ids["pool_logistics"] = desk.list_cases(customer="CD")[0]["_id"]
+    ids["pool_nobody"] = open_for(desk, "CE", {"kind": "strategy", "id": "no-such-strategy"})
+    return desk, ids
+
+
+def visible(worker, viewer, **kw):
+    return {c["_id"] for c in worker.list_cases(visible_to=viewer, limit=500, **kw)}
+
+
+def test_agents_see_own_team_collaborating_and_their_teams_pool(queue):
+    desk, ids = queue
+    assert desk.get_case(ids["pool_logistics"])["assignee"] is None
+    assert desk.get_case(ids["pool_logistics"])["team"] == "logistics"
+    assert visible(desk, CHEN) == {ids[k] for k in ("own", "team", "helping", "pool_nobody")}
+    assert visible(desk, ZHAO) == {ids[k] for k in ("other", "pool_logistics", "pool_nobody")}
+    for role in ("owner", "admin"):
+        assert visible(desk, {"user_id": "boss", "role": role}) == set(ids.values())
+    assert visible(desk, CHEN, status="assigned") == {ids[k] for k in ("own", "team", "helping")}
+    assert desk.get_case(ids["own"], visible_to=CHEN)["_id"] == ids["own"]
+    with pytest.raises(NotFound):  # as if it did not exist
+        desk.get_case(ids["other"], visible_to=CHEN)
+
+
+def test_pages_and_totals_count_visible_cases_only(queue):
+    desk, ids = queue
+    seen = []
+    for skip in (0, 2, 4):
+        page = desk.list_cases(visible_to=CHEN, limit=2, skip=skip, with_total=True)
+        assert page["total"] == 4 and (page["limit"], page["skip"]) == (2, skip)
+        seen += [c["_id"] for c in page["items"]]
+    assert len(seen) == 4 and set(seen) == visible(desk, CHEN)
+    assert desk.list_cases(with_total=True)["total"] == 6
+
+
+def test_bad_filters_name_the_field(queue):
+    desk, _ = queue
+    for kwargs, message in (
+        ({"visible_to": {"user_id": "x", "role": "boss"}}, "visible_to.role: Must be one of"),
+        ({"visible_to": {"role": "agent"}}, "visible_to.user_id: Missing data"),
+        ({"visible_to": "chen.jie"}, "visible_to: must be an object"),
+        ({"breach": "late"}, "breach: must be one of"),
+        ({"limit": 0}, "limit: must be an integer"),
+        ({"skip": -1}, "skip: must be an integer"),
+    ):
+        with pytest.raises(BadRequest, match=message):
+            desk.list_cases(**kwargs)
+
+
+def test_breach_and_touchpoint_filters_follow_the_clock(desk):
+    p2 = open_for(desk, "CX", person("li.na"), touchpoint="billing")  # ack 60 business min, warn at 48
+    a = alert(customer="CY", owner=person("li.na"))
+    a["level"] = "P1"  # 24x7: ack 15 min, resolve 240 min (warn at 192)
+    desk.handle_alert_raised(a)
+    p1 = desk.list_cases(customer="CY")[0]["_id"]
+    done = open_for(desk, "CZ", person("li.na"))
+    desk.now.advance(minutes=5)
+    desk.acknowledge({"case_id": done, "by": "li.na"})
+    desk.resolve({"case_id": done, "by": "li.na", "root_cause": "other", "first_contact_resolution": True})
+
+    def breach(state):
+        return {c["_id"] for c in desk.list_cases(breach=state)}
+
+    desk.now.at = T0 + timedelta(minutes=50)
+    assert (breach("ack_breached"), breach("resolve_breached"), breach("breached")) == ({p1}, set(), {p1})
+    assert breach("at_risk") == breach("warning") == {p2}
+    assert breach("none") == {done}
+    desk.now.at = T0 + timedelta(hours=5)
+    assert breach("ack_breached") == {p1, p2} and breach("resolve_breached") == {p1}
+    assert breach("at_risk") == set() and breach("none") == {done}
+    assert {c["_id"] for c in desk.list_cases(touchpoint="billing")} == {p2}
+    assert {c["_id"] for c in desk.list_cases(touchpoint="billing", breach="none")} == set()
