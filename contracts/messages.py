@@ -178,6 +178,23 @@ class ProfileUpdatedV1(Message):
     latest_scores = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
+class CustomerErasedV1(Message):
+    """A customer's personal data was erased (a data-subject request): every service
+    anonymises what it keeps about ``customer_ids`` (ids and counts stay)."""
+
+    customer_id = bounded_str(128, required=True, metadata={"description": "the erased (surviving) id"})
+    customer_ids = fields.List(
+        bounded_str(128),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={"description": "customer_id and every id merged into it"},
+    )
+    erased_at = fields.AwareDateTime(required=True, format="iso")
+    request_ref = bounded_str(
+        128, required=True, metadata={"description": "the request's reference; no personal data"}
+    )
+
+
 @dataclass(frozen=True)
 class MessageSpec:
     name: str
@@ -200,5 +217,6 @@ MESSAGES: dict[str, MessageSpec] = {
         MessageSpec("notification_requested", NotificationRequestedV1, "cases", "notify a recipient"),
         MessageSpec("notification_delivered", NotificationDeliveredV1, "notify", "delivery outcome"),
         MessageSpec("profile_updated", ProfileUpdatedV1, "profiles", "a profile changed"),
+        MessageSpec("customer_erased", CustomerErasedV1, "profiles", "anonymise a customer everywhere"),
     )
 }

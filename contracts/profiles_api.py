@@ -8,11 +8,15 @@ pin the clock; it defaults to the service's current time.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from contracts.base import StrictInt, bounded_str
 
 SEGMENTS = ("detractors_with_open_case", "nps_drop", "no_contact")
+TREND_BUCKETS = ("day", "week")
+TREND_SEGMENT_KEYS = ("tier", "channel", "touchpoint")
 
 
 class _Request(Schema):
@@ -75,3 +79,53 @@ class Erase(_Request):
         128, required=True, metadata={"description": "the data-subject request's reference; no personal data"}
     )
     now = fields.AwareDateTime(load_default=None, format="iso")
+
+
+class ScoreTrend(_Request):
+    """``profiles.score_trend``: global NPS / CSAT / CES per day or week in ``[since, until)``."""
+
+    since = fields.AwareDateTime(required=True, format="iso")
+    until = fields.AwareDateTime(required=True, format="iso")
+    bucket = fields.String(load_default="day", validate=validate.OneOf(TREND_BUCKETS))
+    segment = bounded_str(
+        160,
+        load_default=None,
+        metadata={"description": "tier:NAME, channel:NAME or touchpoint:NAME (customers' current tier)"},
+    )
+    timezone = bounded_str(
+        64, load_default="Asia/Shanghai", metadata={"description": "IANA zone of the buckets"}
+    )
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
+            raise ValidationError("must be later than since", "until")
+        segment = data.get("segment")
+        if segment is not None:
+            key, _, value = segment.partition(":")
+            if key not in TREND_SEGMENT_KEYS or not value:
+                raise ValidationError(
+                    f"one of {', '.join(k + ':NAME' for k in TREND_SEGMENT_KEYS)}", "segment"
+                )
+        zone = data.get("timezone")
+        if zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValidationError(f"unknown time zone {zone!r}", "timezone") from None
+
+
+class WordFrequency(_Request):
+    """``profiles.word_frequency``: top comment keywords and category counts, per local day range."""
+
+    customer_id = bounded_str(128, load_default=None, metadata={"description": "omit for everyone"})
+    since = fields.AwareDateTime(
+        load_default=None, format="iso", metadata={"description": "default: 30 days ago"}
+    )
+    until = fields.AwareDateTime(load_default=None, format="iso", metadata={"description": "default: now"})
+    limit = StrictInt(load_default=20, validate=validate.Range(min=1, max=500))
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            raise ValidationError("must not be earlier than since", "until")

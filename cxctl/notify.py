@@ -164,6 +164,36 @@ def notify_preview(ctx: Ctx, kind, channel, language, payload_file, raw, as_json
     click.echo(result["body"])
 
 
+@notify.command("simulate")
+@click.argument("request_file", metavar="REQUEST.json")
+@click.option("--now", help="ISO-8601 moment with offset deciding quiet hours (default: now)")
+@json_option
+@click.pass_obj
+def notify_simulate(ctx: Ctx, request_file, now, as_json):
+    """What a notification_requested payload in REQUEST.json would send, to whom, on
+    which channel, held or not; nothing is sent or recorded."""
+    rows = call(ctx, "notify", "simulate", read_document(request_file), now)
+    if as_json:
+        return emit_json(rows)
+    for row in rows:
+        to = f"{row['recipient']['kind']}:{row['recipient']['id']}"
+        flags = [f"held until {row['release_at']}" if row["held_for_quiet_hours"] else "sent now"]
+        flags += [row["bypass_reason"]] if row["bypass_reason"] else []
+        flags += ["truncated"] if row["truncated"] else []
+        flags += [f"fallback of {row['fallback_of']}"] if row["fallback_of"] else []
+        flags += (
+            [f"fails: {row['error']} → {row['fallback_channel'] or 'no fallback'}"] if row["error"] else []
+        )
+        click.echo(f"{row['channel']} → {to} [{row['language']}] {'; '.join(flags)}")
+        click.echo(
+            f"  template: {row['template']}"
+            + (f" (error: {row['render_error']})" if row["render_error"] else "")
+        )
+        click.echo(f"  subject: {row['subject']}")
+        body = row["body"]
+        click.echo("  " + (body if isinstance(body, str) else _json(body)).replace("\n", "\n  "))
+
+
 def _json(value) -> str:
     import json
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 import click
 
 from cxctl.common import Ctx, call, emit_json, json_option, table
@@ -192,6 +195,62 @@ def profile_fatigue(ctx: Ctx, customer_id, days, limit, now, as_json):
     )
     if f["fatigued"] is not None:
         click.echo("  已达打扰上限 over the limit" if f["fatigued"] else "  未达上限 within the limit")
+
+
+@profile.command("trend")
+@click.option("--since", required=True, help="ISO-8601 start (inclusive), e.g. 2026-11-01T00:00:00+08:00")
+@click.option("--until", required=True, help="ISO-8601 end (exclusive)")
+@click.option("--bucket", type=click.Choice(["day", "week"]), default="day", show_default=True)
+@click.option("--segment", default=None, help="tier:NAME, channel:NAME or touchpoint:NAME")
+@click.option("--tz", "timezone", default=None, help="IANA zone of the buckets (default Asia/Shanghai)")
+@json_option
+@click.pass_obj
+def profile_trend(ctx: Ctx, since, until, bucket, segment, timezone, as_json):
+    """Global NPS / CSAT / CES per day or week (体验趋势)."""
+    t = call(ctx, "profiles", "score_trend", since, until, bucket=bucket, segment=segment, timezone=timezone)
+    if as_json:
+        return emit_json(t)
+
+    def num(v):
+        return "-" if v is None else f"{v:g}"
+
+    for row in [*t["buckets"], {"start": "total 合计", **t["total"]}]:
+        n, c, e = row["nps"], row["csat"], row["ces"]
+        click.echo(
+            f"{row['start']:<11} NPS {num(n['score']):>7} (n={n['count']}, +{n['promoters']} ={n['passives']}"
+            f" -{n['detractors']})  CSAT {num(c['avg']):>5} (n={c['count']})"
+            f"  CES {num(e['avg']):>5} (n={e['count']})"
+        )
+
+
+@profile.command("words")
+@click.argument("customer_id", required=False)
+@click.option("--since", default="30d", show_default=True, help="7d / 30d … before now, or ISO-8601")
+@click.option("--until", default=None, help="ISO-8601 (default: now)")
+@click.option("--limit", default=20, show_default=True)
+@json_option
+@click.pass_obj
+def profile_words(ctx: Ctx, customer_id, since, until, limit, as_json):
+    """Top comment keywords and category counts of CUSTOMER, or of everyone (高频词)."""
+    f = call(
+        ctx, "profiles", "word_frequency", customer_id, since=relative_time(since), until=until, limit=limit
+    )
+    if as_json:
+        return emit_json(f)
+    who = f["customer_id"] or "全部客户 everyone"
+    click.echo(f"{who}: {f['comments']} comments {f['since']} … {f['until']}")
+    click.echo("  " + "  ".join(f"{k} {n}" for k, n in f["categories"].items()))
+    for row in f["keywords"]:
+        click.echo(f"  {row['count']:>5}  {row['word']}")
+
+
+def relative_time(value: str | None) -> str | None:
+    """``30d`` / ``12h`` before now as ISO-8601; anything else is passed on as is."""
+    match = re.fullmatch(r"(\d+)([dh])", value or "")
+    if not match:
+        return value
+    unit = "days" if match[2] == "d" else "hours"
+    return (datetime.now(UTC) - timedelta(**{unit: int(match[1])})).isoformat()
 
 
 @profile.command("export")

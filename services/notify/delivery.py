@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from services.notify.channels import CHANNELS
 from services.notify.channels.base import Channel, Destination, NotConfigured, Note, Outcome
 from services.notify.quiet import release_at
-from services.notify.render import Renderer, language_for
+from services.notify.render import Rendered, Renderer, language_for
 from services.notify.store import NotifyStore
 
 log = logging.getLogger(__name__)
@@ -105,16 +105,25 @@ class Pipeline:
                 created.append(delivery_id)
         return created
 
+    def quiet_hold(self, level: str, recipient: dict, now: float) -> tuple[datetime | None, str | None]:
+        """(when a message now in ``recipient``'s quiet hours is released, why it is not
+        held): (release, None) when held, (None, reason) when an urgent level bypasses
+        the quiet period, (None, None) outside quiet hours."""
+        release = release_at(
+            datetime.fromtimestamp(now, UTC),
+            recipient.get("quiet_hours"),
+            recipient.get("timezone") or "Asia/Shanghai",
+        )
+        if release is not None and level in self.policy.urgent_levels:
+            return None, f"level {level} is urgent (NOTIFY_URGENT_LEVELS) and bypasses quiet hours"
+        return release, None
+
     def _new(self, delivery_id: str, request: dict, ref: dict, channel: str, now: float, **extra) -> dict:
         status, due = "scheduled", now
         recipient = self.store.recipient(ref["kind"], ref["id"]) or {}
-        if request["level"] not in self.policy.urgent_levels:
-            moment = datetime.fromtimestamp(now, UTC)
-            release = release_at(
-                moment, recipient.get("quiet_hours"), recipient.get("timezone") or "Asia/Shanghai"
-            )
-            if release is not None:
-                status, due = "held", release.timestamp()
+        release, _ = self.quiet_hold(request["level"], recipient, now)
+        if release is not None:
+            status, due = "held", release.timestamp()
         return {
             "_id": delivery_id,
             "notification_id": request["notification_id"],
@@ -193,6 +202,12 @@ class Pipeline:
 
     def note(self, doc: dict, recipient: dict, channel: Channel, count: bool = True) -> Note:
         """Render ``doc`` for ``recipient`` in their language and the channel's dialect."""
+        return self.rendered_note(doc, recipient, channel, count)[0]
+
+    def rendered_note(
+        self, doc: dict, recipient: dict, channel: Channel, count: bool = True
+    ) -> tuple[Note, Rendered]:
+        """``note`` and the rendering it came from (template name, render error)."""
         language = language_for(recipient.get("language"))
         who = {"id": recipient["id"], "name": recipient.get("name"), "timezone": recipient.get("timezone")}
         rendered = self.renderer.render(
@@ -200,7 +215,7 @@ class Pipeline:
         )
         if rendered.fallback and count:
             self.store.count("template_fallbacks")
-        return Note(
+        note = Note(
             delivery_id=doc["_id"],
             kind=doc["kind"],
             level=doc["level"],
@@ -213,6 +228,7 @@ class Pipeline:
             case_id=doc.get("case_id"),
             facts=doc["context"],
         )
+        return note, rendered
 
     def destination(self, recipient: dict, channel: str) -> Destination:
         """A recipient's address on ``channel``. A person without their own webhook
@@ -228,9 +244,10 @@ class Pipeline:
                     handle = {**team_handle, **handle}
                     break
         user_ids, mobiles = [], []
+        mention_field = getattr(self.channels.get(channel), "mention_field", "user_id")
         for person in members:
             own = (person.get("handles") or {}).get(channel) or {}
-            for key, bucket in (("user_id", user_ids), ("mobile", mobiles)):
+            for key, bucket in ((mention_field, user_ids), ("mobile", mobiles)):
                 if own.get(key):
                     bucket.append(own[key])
         email = recipient.get("email") if recipient["kind"] == "person" else None

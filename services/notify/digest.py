@@ -1,9 +1,11 @@
 """Scheduled digests per owner: when the next one is due, and what it says.
 
 Each person may ask for a daily or weekly digest (``digest`` in the directory).
-The schedule is a document per person in ``digests`` with ``next_run_at``
-(epoch seconds), claimed with a lease by the same sweep that sends due
-deliveries, so replicas never both run one digest. The digest itself is an
+APScheduler fires it: one cron job per person in the owner's time zone
+(``digest_cron.py``), in every replica. The schedule is also a document per
+person in ``digests`` with ``next_run_at`` (epoch seconds, from the same cron
+trigger), claimed with a lease when the job fires, so of the replicas whose
+schedulers all fire only one runs the digest. The digest itself is an
 ordinary notification (kind ``digest``) with a deterministic id per person and
 period: a re-run after a crash finds the deliveries already there.
 """
@@ -11,27 +13,30 @@ period: a re-run after a crash finds the deliveries already there.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
 
 OPEN_STATUSES = ("open", "assigned", "in_progress", "pending_customer", "reopened")
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 
-def next_run(schedule: dict, timezone: str, after: datetime) -> datetime:
-    """The first scheduled moment strictly after ``after`` (UTC), at ``schedule['at']``
-    local time, on ``schedule['weekday']`` (0 = Monday) for weekly digests."""
-    zone = ZoneInfo(timezone)
+def trigger(schedule: dict, timezone: str) -> CronTrigger:
+    """The APScheduler cron trigger of a person's digest: ``schedule['at']`` local time
+    in ``timezone`` (DST followed), every day or on ``schedule['weekday']`` (0 = Monday)."""
     hours, minutes = (int(x) for x in schedule["at"].split(":"))
-    local = after.astimezone(zone)
-    day = local.date()
-    for _ in range(15):
-        candidate = datetime.combine(day, time(hours, minutes), zone)
-        weekly_ok = schedule["frequency"] != "weekly" or candidate.weekday() == schedule.get("weekday", 0)
-        if candidate > local and weekly_ok:
-            return candidate.astimezone(UTC)
-        day += timedelta(days=1)
-    raise ValueError(f"no next run for {schedule}")  # unreachable for valid schedules
+    weekday = schedule.get("weekday", 0) if schedule["frequency"] == "weekly" else "*"
+    return CronTrigger(day_of_week=weekday, hour=hours, minute=minutes, second=0, timezone=ZoneInfo(timezone))
+
+
+def next_run(schedule: dict, timezone: str, after: datetime) -> datetime:
+    """The first scheduled moment strictly after ``after`` (UTC), from the same cron
+    trigger the scheduler fires on, so the claimed period and the wake-up agree."""
+    fire = trigger(schedule, timezone).get_next_fire_time(None, after + timedelta(microseconds=1))
+    if fire is None:  # pragma: no cover - a cron with hour and minute always fires again
+        raise ValueError(f"no next run for {schedule}")
+    return fire.astimezone(UTC)
 
 
 def build_context(person: dict, cases: list[dict], frequency: str, end: datetime, console_url: str) -> dict:
@@ -101,9 +106,10 @@ class DigestRunner:
         self.console_url = console_url
         self.lease = lease
 
-    def run(self, now: float) -> int:
+    def run(self, now: float, person_id: str | None = None) -> int:
+        """Run every due digest (or only ``person_id``'s) this replica manages to claim."""
         done = 0
-        while (doc := self.store.claim_digest(now, self.lease)) is not None:
+        while (doc := self.store.claim_digest(now, self.lease, person_id)) is not None:
             person = self.store.recipient("person", doc["_id"])
             scheduled = datetime.fromtimestamp(doc["next_run_at"], UTC)
             zone = (person or {}).get("timezone") or "Asia/Shanghai"

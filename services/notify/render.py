@@ -48,6 +48,7 @@ TEMPLATE_NAME = re.compile(
     r"^(?P<language>zh-CN|en)/(?:_[a-z_]+\.(?:html\.)?j2|(?P<kind>[a-z_]+)(?:\.(?P<channel>[a-z]+))?\.(?P<part>[a-z]+)\.j2)$"
 )
 DEFAULT_LANGUAGE = "zh-CN"
+BUILTIN_FALLBACK = "builtin:fallback"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Rendered:
     body: str = ""  # in the channel's dialect; the plain text for email and webhook
     fallback: bool = False
     error: str | None = None
+    template: str | None = None  # the template the body came from (BUILTIN_FALLBACK after a failure)
 
 
 def language_for(preference: str | None) -> str:
@@ -99,19 +101,22 @@ class Renderer:
         base = f"{language}/{kind}"
         try:
             subject = self._part(self.plain, [f"{base}.{channel}.subject.j2", f"{base}.subject.j2"], ctx)
-            text = self._part(self.plain, [f"{base}.{channel}.txt.j2", f"{base}.txt.j2"], ctx)
+            text_names = [f"{base}.{channel}.txt.j2", f"{base}.txt.j2"]
+            text = self._part(self.plain, text_names, ctx)
             html = None
             if fmt == "email":
                 try:
                     html = self._part(self.html, [f"{base}.{channel}.html.j2", f"{base}.html.j2"], ctx)
                 except TemplateError:
                     html = None
-                body = text
+                body, body_names = text, text_names
             elif fmt == "text":
-                body = text
+                body, body_names = text, text_names
             else:
-                body = self._part(self.plain, [f"{base}.{channel}.body.j2", f"{base}.{fmt}.j2"], ctx)
-            return Rendered(" ".join(subject.split()), text, html, body)
+                body_names = [f"{base}.{channel}.body.j2", f"{base}.{fmt}.j2"]
+                body = self._part(self.plain, body_names, ctx)
+            template = self.plain.select_template(body_names).name
+            return Rendered(" ".join(subject.split()), text, html, body, template=template)
         except Exception as exc:  # any template failure: fall back, never drop
             log.warning("template %s.%s failed (%s); sending the built-in message", base, channel, exc)
             return fallback_message(ctx, f"{type(exc).__name__}: {exc}")
@@ -228,4 +233,6 @@ def fallback_message(ctx: dict, error: str) -> Rendered:
         f"请处理 / Please follow up: {url}\n\n"
         f"(模板渲染失败，已发送默认内容 / template failed, default message sent)\n"
     )
-    return Rendered(f"[{level}] {title}", text, None, body=text, fallback=True, error=error)
+    return Rendered(
+        f"[{level}] {title}", text, None, body=text, fallback=True, error=error, template=BUILTIN_FALLBACK
+    )

@@ -12,27 +12,27 @@ from nameko.timer import timer
 from contracts.messages import NOTIFICATION_KINDS
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
+from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
 from services.notify.channels.base import Channel, Outcome
 from services.notify.delivery import Pipeline, Policy
 from services.notify.dependencies import Channels, DeliveryPolicy, Templates
 from services.notify.digest import DigestRunner, schedule_all
+from services.notify.digest_cron import digest_cron
 from services.notify.directory import load_directory
 from services.notify.render import LANGUAGES, TEMPLATE_NAME, Renderer
 from services.notify.samples import SAMPLE_RECIPIENT, sample
+from services.notify.simulate import load_now, load_request, simulate
 from services.notify.store import NotifyStore
 
 # How often due deliveries (retries, released quiet-hours holds) are swept.
 SWEEP_INTERVAL = 1.0
-# Digests are due at most once a day per person; a slower sweep of their own keeps a
-# slow cases RPC from ever delaying deliveries.
-DIGEST_INTERVAL = 15.0
-DIGEST_RPC_TIMEOUT = 30.0
 
 
 class NotifyService:
     name = "notify"
+    health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
 
     store: NotifyStore = MongoStore(NotifyStore)
     templates: Renderer = Templates()
@@ -58,12 +58,20 @@ class NotifyService:
     @timer(interval=SWEEP_INTERVAL)
     def sweep(self) -> None:
         """Send what is due: retries whose backoff elapsed, holds whose quiet hours ended,
-        deliveries whose sender died (expired lease), and scheduled digests."""
+        deliveries whose sender died (expired lease)."""
+        self._pipeline().run()
+
+    @digest_cron
+    def run_digest(self, person_id: str | None) -> list[dict]:
+        """APScheduler fired ``person_id``'s digest cron: run it if this replica wins the
+        claim. ``None`` (the periodic sync): run any digest left due while no replica was
+        up, and return every schedule for the scheduler's jobs."""
         pipeline = self._pipeline()
-        DigestRunner(self.store, self.cases_rpc.list_cases, pipeline, settings.get("CONSOLE_URL")).run(
-            time.time()
-        )
-        pipeline.run()
+        runner = DigestRunner(self.store, self.cases_rpc.list_cases, pipeline, settings.get("CONSOLE_URL"))
+        created = runner.run(time.time(), person_id)
+        if created:
+            pipeline.run()
+        return self.store.digest_schedules() if person_id is None else []
 
     def _announce(self, doc: dict, outcome: Outcome, attempts: int) -> None:
         self.dispatch(
@@ -141,6 +149,19 @@ class NotifyService:
         context = payload if payload is not None else sample(kind)
         preview = self._pipeline().preview(kind, self.channels[channel], language, context, SAMPLE_RECIPIENT)
         return jsonable(preview)
+
+    @rpc(expected_exceptions=BadRequest)
+    def simulate(self, request: dict, now: str | None = None) -> list[dict]:
+        """What the pipeline would do with a ``notification_requested`` payload, with no
+        side effect (no delivery, no send, no counter): one entry per recipient ×
+        channel ``{recipient, channel, language, subject, body, html, truncated,
+        held_for_quiet_hours, release_at, bypass_reason, fallback_channel,
+        fallback_of, template, render_error, error}``. ``now`` (ISO-8601 with offset)
+        decides quiet hours; it defaults to the service's clock."""
+        request = load_request(request)
+        when = load_now(now)
+        when = time.time() if when is None else when
+        return jsonable(simulate(self._pipeline(), request, when))
 
     @rpc
     def list_templates(self) -> list[dict]:

@@ -66,9 +66,14 @@ class NotifyStore(Store):
             upsert=True,
         )
 
-    def claim_digest(self, now: float, lease: float) -> dict | None:
+    def claim_digest(self, now: float, lease: float, person_id: str | None = None) -> dict | None:
+        """A due digest (of ``person_id`` when given), leased to the caller; None if none
+        is due or another replica holds it."""
+        query: dict = {"next_run_at": {"$lte": now}, "lease_until": {"$lt": now}}
+        if person_id is not None:
+            query["_id"] = person_id
         return self.db.digests.find_one_and_update(
-            {"next_run_at": {"$lte": now}, "lease_until": {"$lt": now}},
+            query,
             {"$set": {"lease_until": now + lease}},
             sort=[("next_run_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
@@ -79,6 +84,21 @@ class NotifyStore(Store):
             {"_id": doc["_id"], "lease_until": doc["lease_until"]},
             {"$set": {"next_run_at": next_run_at, "lease_until": 0, "last_run_at": doc["next_run_at"]}},
         )
+
+    def digest_schedules(self) -> list[dict]:
+        """Every person's digest schedule with their time zone (for the schedulers)."""
+        zones = {
+            p["id"]: p.get("timezone") or "Asia/Shanghai"
+            for p in self.db.recipients.find({"kind": "person"}, {"id": 1, "timezone": 1})
+        }
+        return [
+            {
+                "person_id": d["_id"],
+                "schedule": d["schedule"],
+                "timezone": zones.get(d["_id"], "Asia/Shanghai"),
+            }
+            for d in self.db.digests.find({}, {"schedule": 1}).sort("_id", ASCENDING)
+        ]
 
     def recipient(self, kind: str, id_: str) -> dict | None:
         return self.db.recipients.find_one({"_id": f"{kind}:{id_}"})

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from marshmallow import Schema, ValidationError
 from nameko.rpc import rpc
 
 from contracts import profiles_api as api
 from contracts.base import flatten_errors, utcnow
 from services.common.errors import BadRequest, NotFound
+from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
 from services.common.mongo import MongoStore, handled_once, jsonable
 from services.profiles.profile import feedback_key
 from services.profiles.store import ProfileStore
+from services.profiles.trend import MAX_BUCKETS, bucket_starts, score_trend
+from services.profiles.words import local_day
 
 
 def load(schema: type[Schema], **arguments) -> dict:
@@ -27,6 +33,7 @@ def load(schema: type[Schema], **arguments) -> dict:
 
 class ProfilesService:
     name = "profiles"
+    health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
 
     store: ProfileStore = MongoStore(ProfileStore)
     dispatch = ContractDispatcher()
@@ -128,6 +135,32 @@ class ProfilesService:
         args = load(api.ShowProfile, customer_id=customer_id)
         return jsonable(self.store.export(args["customer_id"]))
 
+    @rpc(expected_exceptions=BadRequest)
+    def score_trend(self, since: str, until: str, bucket: str = "day", segment=None, timezone=None) -> dict:
+        """Global NPS (promoters % − detractors %, with counts), CSAT and CES averages and
+        counts per ``bucket`` (day | week, calendar buckets in ``timezone``, default
+        Asia/Shanghai) over ``[since, until)``, empty buckets included, and the totals.
+        ``segment``: ``tier:NAME`` (customers' current tier), ``channel:NAME`` or
+        ``touchpoint:NAME``."""
+        a = load(api.ScoreTrend, since=since, until=until, bucket=bucket, segment=segment, timezone=timezone)
+        if len(bucket_starts(a["since"], a["until"], a["bucket"], ZoneInfo(a["timezone"]))) > MAX_BUCKETS:
+            raise BadRequest(f"until: the range holds more than {MAX_BUCKETS} {a['bucket']} buckets")
+        entries = self.store.scored_feedback(a["since"], a["until"], a["segment"])
+        return jsonable(score_trend(entries, a["since"], a["until"], a["bucket"], a["timezone"]))
+
+    @rpc(expected_exceptions=BadRequest)
+    def word_frequency(self, customer_id=None, since=None, until=None, limit: int = 20) -> dict:
+        """Top ``limit`` comment keywords with counts and every category's count
+        (complaint / suggestion / inquiry / praise / other) of one customer (merged ids
+        resolve to their survivor) or of everyone, over the Beijing calendar days from
+        ``since`` (default 30 days before ``until``) to ``until`` (default now), inclusive."""
+        a = load(api.WordFrequency, customer_id=customer_id, since=since, until=until, limit=limit)
+        until_at = a["until"] or utcnow()
+        since_at = a["since"] or until_at - timedelta(days=30)
+        return jsonable(
+            self.store.word_frequency(a["customer_id"], local_day(since_at), local_day(until_at), a["limit"])
+        )
+
     # -- admin acts -------------------------------------------------------------------
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
@@ -140,11 +173,22 @@ class ProfilesService:
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def erase_customer(self, customer_id: str, by: str, request_ref: str, now=None) -> dict:
-        """Erase one customer's personal data everywhere this service keeps it (audited)."""
+        """Erase one customer's personal data everywhere this service keeps it (audited),
+        and announce ``customer_erased`` so alerts and cases anonymise theirs."""
         a = load(api.Erase, customer_id=customer_id, by=by, request_ref=request_ref, now=now)
-        return jsonable(
-            self.store.erase(a["customer_id"], by=a["by"], request_ref=a["request_ref"], now=a["now"])
+        out = self.store.erase(a["customer_id"], by=a["by"], request_ref=a["request_ref"], now=a["now"])
+        # every time, not only the first: a repeated request also anonymises what other
+        # services stored since (their handlers are idempotent)
+        self.dispatch(
+            "customer_erased",
+            {
+                "customer_id": out["customer_id"],
+                "customer_ids": out["customer_ids"],
+                "erased_at": a["now"],
+                "request_ref": a["request_ref"],
+            },
         )
+        return jsonable(out)
 
     @rpc
     def stats(self) -> dict:

@@ -24,12 +24,13 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.common.erasure import ERASED, scrub_dead_letters
 from services.common.errors import BadRequest, NotFound
 from services.common.mongo import Inbox, Store
 from services.profiles.profile import (
@@ -51,9 +52,9 @@ from services.profiles.profile import (
     without_pii,
 )
 from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, rolling, series, trend
+from services.profiles.words import EVERYONE, WordCounts
 
 MAX_ALIAS_HOPS = 16
-ERASED = "[erased 已删除]"
 
 
 # A merge that would loop or split history is the caller's mistake: a plain
@@ -68,6 +69,7 @@ class ProfileStore(Store):
         self.alert_inbox = Inbox(db.alert_inbox, ("alert_id",))
         self.case_inbox = Inbox(db.case_inbox, ("case_id",))
         self.status_inbox = Inbox(db.status_inbox, ("case_id", "from_status", "to_status", "changed_at"))
+        self.words = WordCounts(db)
 
     def indexes(self):
         return {
@@ -90,6 +92,7 @@ class ProfileStore(Store):
                 IndexModel([("last_contact.at", ASCENDING)], name="last_contact"),
             ],
             "aliases": [IndexModel([("survivor", ASCENDING)], name="survivor")],
+            "word_counts": [IndexModel([("scope", ASCENDING), ("day", ASCENDING)], name="scope_day")],
             "audit": [IndexModel([("customer_ids", ASCENDING), ("at", ASCENDING)], name="customer_at")],
         }
 
@@ -162,7 +165,9 @@ class ProfileStore(Store):
 
     def _apply_feedback(self, customer_id: str, event: dict) -> None:
         at = event["occurred_at"]
-        self._insert_once("timeline", timeline_entry(event, customer_id))
+        entry = timeline_entry(event, customer_id)
+        self._insert_once("timeline", entry)
+        self.words.record(entry)
         self._ensure_profile(customer_id)
         channel = safe_key(event["channel"])
         self.db.profiles.update_one(
@@ -231,6 +236,7 @@ class ProfileStore(Store):
         self.db.profiles.update_one(
             {"_id": customer_id}, {"$max": counts, "$currentDate": {"updated_at": True}}
         )
+        self.words.rebuild(customer_id)
 
     def record_case_opened(self, case: dict) -> None:
         def write(customer_id: str, erased: bool) -> None:
@@ -387,6 +393,7 @@ class ProfileStore(Store):
         if old is not None:
             self._carry_profile(survivor, old)
         self.recount(survivor)
+        self.words.forget(merged)  # rebuilt under the survivor by recount
         if old is not None:
             self.db.profiles.delete_one({"_id": merged})
         if self.is_erased(survivor):  # the merged id's personal data must not revive an erased survivor
@@ -448,6 +455,7 @@ class ProfileStore(Store):
         self.db.profiles.update_one(
             {"_id": customer_id}, {"$max": counts, "$currentDate": {"updated_at": True}}
         )
+        self.words.rebuild(customer_id)
 
     # -- erasure ---------------------------------------------------------------------------
 
@@ -474,7 +482,8 @@ class ProfileStore(Store):
             },
         )
         scrubbed = self.scrub(target)
-        return {"customer_id": target, **scrubbed}
+        merged = sorted(a["_id"] for a in self.db.aliases.find({"survivor": target}))
+        return {"customer_id": target, "customer_ids": [target, *merged], **scrubbed}
 
     def scrub(self, customer_id: str) -> dict:
         """Remove personal data from everything this service keeps about the customer."""
@@ -501,11 +510,13 @@ class ProfileStore(Store):
             {"customer_id": customer_id, "kind": "case_opened"}, {"$set": {"title": ERASED}}
         )
         # dead-lettered bodies keep a preview of the raw message; drop the ones naming this id
-        quoted = re.escape(f'"{customer_id}"')
-        letters = self.db.dead_letters.update_many(
-            {"preview": {"$regex": quoted}}, {"$set": {"preview": ERASED}}
-        ).modified_count
-        return {"timeline_entries_scrubbed": texts, "dead_letters_scrubbed": letters}
+        letters = scrub_dead_letters(self.db, [customer_id])
+        words = self.words.forget(customer_id)
+        return {
+            "timeline_entries_scrubbed": texts,
+            "dead_letters_scrubbed": letters,
+            "word_counts_dropped": words,
+        }
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -520,6 +531,38 @@ class ProfileStore(Store):
                 {"customer_id": 1, "at": 1, "scores": 1},
             )
         )
+
+    def scored_feedback(self, since: datetime, until: datetime, segment: str | None) -> list[dict]:
+        """Every scored feedback entry with ``since <= at < until`` (bounds widened to whole
+        seconds for nx-27017, exact bounds applied by the caller), of customers in
+        ``segment`` (``tier:``, ``channel:`` or ``touchpoint:`` NAME) when given."""
+        query: dict = {
+            "kind": "feedback",
+            "at": {
+                "$gte": since.replace(microsecond=0),
+                "$lt": until.replace(microsecond=0) + timedelta(seconds=1),
+            },
+        }
+        if segment is not None:
+            key, _, value = segment.partition(":")
+            if key == "tier":
+                query["customer_id"] = {
+                    "$in": [p["_id"] for p in self.db.profiles.find({"identity.tier": value}, {"_id": 1})]
+                }
+            else:
+                query[key] = value
+        return [e for e in self.db.timeline.find(query, {"at": 1, "scores": 1}) if e.get("scores")]
+
+    def word_frequency(self, customer_id: str | None, since: date, until: date, limit: int) -> dict:
+        """Top keywords and category counts of one customer's comments (after merges),
+        or everyone's, in the local days ``since..until``."""
+        scope = EVERYONE if customer_id is None else self.resolve(customer_id)
+        return {
+            "customer_id": None if scope == EVERYONE else scope,
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            **self.words.frequency(scope, since, until, limit),
+        }
 
     def rolling_scores(self, profile: dict, now: datetime) -> dict:
         entries = self._scored_entries([profile["_id"]], now - timedelta(days=HORIZON_DAYS), now)

@@ -19,6 +19,12 @@ def service(cx_config, container_factory):
     return container
 
 
+def payload_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"notification_id": "x", "kind": "case_assigned"}))
+    return bad
+
+
 def test_notify_test_log_preview_and_templates(service, cx_config, smtp_sink, tmp_path):
     uri = cx_config["AMQP_URI"]
     with FakeSlack() as slack, FakeWeCom() as wecom:
@@ -69,6 +75,33 @@ def test_notify_test_log_preview_and_templates(service, cx_config, smtp_sink, tm
         wecom_id = next(r["_id"] for r in rows if r["channel"] == "wecom")
         code, out = run(uri, "notify", "log", "--attempts", wecom_id)
         assert code == 0 and "invalid webhook url" in out
+
+        request = tmp_path / "request.json"
+        request.write_text(
+            json.dumps(
+                {
+                    "notification_id": "sim-1",
+                    "requested_at": "2026-11-20T06:00:00+00:00",
+                    "kind": "case_assigned",
+                    "recipient": {"kind": "person", "id": "li.na"},
+                    "channels": ["slack"],
+                    "level": "P2",
+                    "context": {
+                        "case_id": "CASE-S",
+                        "title": "模拟",
+                        "level": "P2",
+                        "case_url": "http://c/s",
+                    },
+                }
+            )
+        )
+        before = len(slack.requests)
+        code, out = run(uri, "notify", "simulate", str(request), "--now", "2026-11-20T14:00:00+08:00")
+        assert code == 0 and out.startswith("slack → person:li.na [zh-CN] sent now"), out
+        assert "template: zh-CN/case_assigned.slack.j2" in out and "模拟" in out
+        assert len(slack.requests) == before  # nothing sent
+        code, out = run(uri, "notify", "simulate", str(payload_file(tmp_path)))
+        assert code == 1 and "request.recipient: Missing data" in out
 
     code, out = run(uri, "notify", "preview", "escalation_step", "dingtalk", "--lang", "en")
     assert code == 0 and out.startswith("[Escalated P1]") and "round 1, step 2" in out

@@ -40,6 +40,23 @@ def test_cxctl_profile_commands(stack, cx_config):  # noqa: F811
     assert "C42" in out and "C43" in out
     code, out = run(uri, "profile", "fatigue", "C42", "--days", "90", "--limit", "2", "--now", NOW)
     assert "2 contacts (1 surveys) in 90 days" in out and "over the limit" in out
+    code, out = run(
+        uri,
+        "profile",
+        "trend",
+        "--since",
+        "2026-11-16T00:00:00+08:00",
+        "--until",
+        "2026-11-23T00:00:00+08:00",
+    )
+    assert code == 0 and "2026-11-20  NPS    -100 (n=1, +0 =0 -1)" in out, out
+    assert "total 合计    NPS     -50 (n=2, +0 =1 -1)" in out
+    code, out = run(uri, "profile", "words", "C42", "--since", "3650d")
+    assert code == 0 and out.startswith("C42: 2 comments") and "快递" in out, out
+    code, out = run(uri, "profile", "words", "--since", "3650d", "--json")
+    assert json.loads(out)["comments"] == 3
+    code, out = run(uri, "profile", "trend", "--since", "2026-11-16T00:00:00+08:00", "--until", "x")
+    assert code == 1 and "until: Not a valid" in out
     code, out = run(uri, "profile", "merge", "C42", "C43", "--by", "li.na", "--reason", "same phone")
     assert code == 0 and "merged C43 into C42 (1 timeline entries moved)" in out
     code, out = run(uri, "profile", "merge", "C43", "C42", "--by", "li.na", "--reason", "oops")

@@ -1,13 +1,16 @@
 """Scheduled digests: the schedule, the claim, the content, on a real store and real SMTP."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from services.notify.channels.email import SmtpConfig
 from services.notify.delivery import Pipeline, Policy, default_channels
 from services.notify.digest import DigestRunner, build_context, next_run, schedule_all
+from services.notify.digest_cron import DigestScheduler
 from services.notify.directory import load_directory
 from services.notify.render import Renderer
 from services.notify.store import NotifyStore
+from tests.conftest import wait_until
 
 MON_0800_SH = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 08:00 in Shanghai
 
@@ -103,3 +106,61 @@ def test_a_due_digest_is_claimed_once_sent_and_rescheduled(mongo_client, db_pref
     # re-applying the same directory keeps the schedule; a crash-rerun of the same period sends nothing new
     schedule_all(store, directory["people"], MON_0800_SH)
     assert store.db.digests.find_one({"_id": "emma"})["next_run_at"] == due + 86400
+
+
+def test_two_schedulers_fire_the_same_cron_and_the_digest_runs_once(mongo_client, db_prefix, smtp_sink):
+    """Two replicas' APScheduler instances (real background schedulers) both fire one
+    owner's job; the Mongo claim lets one of them run the digest."""
+    store = NotifyStore(mongo_client[f"{db_prefix}notify"])
+    store.ensure_indexes()
+    person = {
+        "id": "li.na",
+        "name": "李娜",
+        "email": "li.na@example.com",
+        "timezone": "Asia/Shanghai",
+        "digest": {"frequency": "weekly", "at": "09:00", "weekday": 4},
+    }
+    directory = load_directory({"people": [person]})
+    store.apply_directory(directory)
+    now = datetime.now(UTC)
+    schedule_all(store, directory["people"], now - timedelta(days=8))  # the last Friday's run is due
+    channels = default_channels(
+        {"smtp": SmtpConfig(host="127.0.0.1", port=smtp_sink.port, sender="cx@x.test")}
+    )
+    pipeline = Pipeline(store, channels, Renderer(), lambda *a: None, Policy())
+    calls, fired, finished = [], [], []
+
+    def replica(name):
+        runner = DigestRunner(store, lambda **kw: calls.append(name) or [], pipeline, "http://console")
+
+        def fire(person_id):
+            fired.append((name, person_id))
+            if person_id is None:
+                scheduler.sync(store.digest_schedules())
+            runner.run(datetime.now(UTC).timestamp(), person_id)
+            finished.append((name, person_id))
+
+        scheduler = DigestScheduler(fire, sync_seconds=3600)
+        return scheduler
+
+    schedulers = [replica("a"), replica("b")]
+    for s in schedulers:
+        s.sync(store.digest_schedules())
+    # each job is the owner's cron: Friday 09:00 in Shanghai
+    friday = schedulers[0].next_fire("li.na")
+    assert friday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%a %H:%M") == "Fri 09:00"
+    assert friday == schedulers[1].next_fire("li.na")
+    try:
+        soon = datetime.now(UTC) + timedelta(seconds=1)
+        for s in schedulers:  # the cron moment, brought forward: both replicas fire together
+            s.scheduler.start()
+            s.scheduler.modify_job("digest:li.na", next_run_time=soon)
+        # wait for both runs to finish (not just start): the winner creates the delivery
+        wait_until(lambda: sum(p == "li.na" for _, p in finished) == 2, timeout=15, message="both jobs ran")
+    finally:
+        for s in schedulers:
+            s.stop()
+    assert len(calls) == 1  # one replica read the cases and requested the digest
+    assert store.db.deliveries.count_documents({"kind": "digest"}) == 1
+    doc = store.db.digests.find_one({"_id": "li.na"})
+    assert doc["next_run_at"] == friday.timestamp() and doc["lease_until"] == 0

@@ -99,6 +99,8 @@ class Channel:
     rate: ClassVar[Rate | None] = None
     # The part of the handle that identifies a destination for rate limiting.
     destination_field: ClassVar[str] = "webhook"
+    # The part of a person's handle that names them for an @mention (Destination.user_ids).
+    mention_field: ClassVar[str] = "user_id"
 
     def __init__(self, settings: dict | None = None):
         self.settings = settings or {}

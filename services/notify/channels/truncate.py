@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 ATOM = re.compile(
     r"""
@@ -31,6 +33,21 @@ ATOM = re.compile(
 )
 
 ELLIPSIS = "…"
+
+# Cuts made while ``recording_cuts()`` is active (a simulation asks whether a payload
+# was truncated without each channel reporting it).
+_CUTS: ContextVar[list[int] | None] = ContextVar("truncation_cuts", default=None)
+
+
+@contextmanager
+def recording_cuts() -> Iterator[list[int]]:
+    """Collect, as a list of original sizes, every cut ``truncate`` makes inside the block."""
+    cuts: list[int] = []
+    token = _CUTS.set(cuts)
+    try:
+        yield cuts
+    finally:
+        _CUTS.reset(token)
 
 
 def utf8_bytes(text: str) -> int:
@@ -51,8 +68,12 @@ def truncate(
 ) -> str:
     """``text`` if it fits in ``limit`` (as ``measure`` counts), else its longest
     whole-atom prefix followed by ``ellipsis``."""
-    if measure(text) <= limit:
+    size = measure(text)
+    if size <= limit:
         return text
+    cuts = _CUTS.get()
+    if cuts is not None:
+        cuts.append(size)
     budget = limit - measure(ellipsis)
     if budget <= 0:
         return ""

@@ -10,6 +10,13 @@ and ``sign`` = urlencode(base64(HMAC-SHA256(key=secret, msg=timestamp+"\\n"+secr
 ``@userId`` in the text. At most 20 messages per minute per robot (beyond
 that the robot is throttled for 10 minutes, errcode 130101). The answer is
 HTTP 200 with ``errcode`` (0 = sent).
+
+Re-checked 2026-11-23 (search, docs corpus): "每个机器人每分钟最多发送20条消息到群里，
+如果超过20条，会限流10分钟" is quoted from the custom-robot page by several guides
+(blog.csdn.net/lxw1844912514/article/details/125780346, cnblogs.com/Fogram-c/p/16992729.html)
+with the throttling answer ``errcode 130101 "send too fast, exceed 20 times per
+minute"``; no size limit for ``markdown.text`` was found stated by DingTalk, so the
+conservative 15,000 bytes stays.
 """
 
 from __future__ import annotations

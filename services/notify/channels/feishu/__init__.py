@@ -9,6 +9,11 @@ answer carries ``code`` (0 = sent; 19021 signature or timestamp rejected;
 11232 frequency limited). ``interactive`` cards use ``lark_md`` text where a
 member is mentioned with ``<at id=open_id></at>``; ``text`` messages use
 ``<at user_id="open_id">name</at>``.
+
+Re-checked 2026-11-23 (search, docs corpus): the official 20 KB request limit
+of add-custom-bot was not found restated; one client reports measuring about 150 KiB
+before ``error 19036`` (github.com/hughcube/laravel-lark v1.0.0 release notes). We keep
+the documented 20 KB: it is the vendor's stated contract, the measured figure is not.
 """
 
 from __future__ import annotations

@@ -8,6 +8,11 @@ message per second (short bursts tolerated); beyond it Slack answers HTTP 429
 with ``Retry-After``. Success is HTTP 200 with body ``ok``; errors are 4xx with
 a reason (``invalid_payload``, ``no_service``, ``channel_is_archived`` …).
 Mentions are ``<@USERID>``; links ``<url|label>``.
+
+Re-checked 2026-11-23 (search, docs corpus): section ``text`` at most 3000
+characters and ``header`` text at most 150 (Block Kit reference, restated by
+docs.rs/slack-messaging header.rs and rdrr.io slackme/rSlack section_block, which link
+api.slack.com/reference/block-kit/blocks).
 """
 
 from __future__ import annotations

@@ -8,6 +8,13 @@ webhook alerts to a channel", which accepts ``{"type": "message",
 connectors known limitations; "Create incoming webhooks"): a posted message is
 at most about 28 KB; more than 4 requests per second are throttled (HTTP 429).
 A Workflows trigger answers 202 Accepted.
+
+Re-checked 2026-11-23 (search, docs corpus): learn.microsoft.com/zh-CN/microsoftteams/
+platform/webhooks-and-connectors/how-to/add-incoming-webhook: "消息大小限制为 28 KB" and
+more than four requests in one second are throttled (HTTP 429); the Adaptive Card mention
+entity (``msteams.entities`` of ``{"type": "mention", "text": "<at>…</at>",
+"mentioned": {"id", "name"}}``) is Microsoft.Teams.Cards ``Mention``/``MentionedEntity``
+(learn.microsoft.com/dotnet/api/microsoft.teams.cards.mention).
 """
 
 from __future__ import annotations
@@ -32,6 +39,16 @@ class Handle(HandleSchema):
     user_principal_name = fields.Email()
 
 
+def mentioned(destination: Destination) -> list[str]:
+    """Whom to @mention: every recipient with a Teams identity (the pipeline gathers the
+    members' ``user_principal_name`` into ``user_ids`` for a team's channel), else the
+    handle's own."""
+    upns = list(destination.user_ids)
+    if not upns and destination.handle.get("user_principal_name"):
+        upns = [destination.handle["user_principal_name"]]
+    return list(dict.fromkeys(upns))
+
+
 def _message(note: Note, text: str, destination: Destination) -> dict:
     body: list[dict] = [
         {
@@ -47,12 +64,12 @@ def _message(note: Note, text: str, destination: Destination) -> dict:
     card: dict = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body}
     if note.url:
         card["actions"] = [{"type": "Action.OpenUrl", "title": link_label(note.language), "url": note.url}]
-    upn = destination.handle.get("user_principal_name")
-    if upn:
-        body.append({"type": "TextBlock", "text": f"<at>{upn}</at>", "wrap": True})
+    upns = mentioned(destination)
+    if upns:
+        body.append({"type": "TextBlock", "text": " ".join(f"<at>{u}</at>" for u in upns), "wrap": True})
         card["msteams"] = {
             "entities": [
-                {"type": "mention", "text": f"<at>{upn}</at>", "mentioned": {"id": upn, "name": upn}}
+                {"type": "mention", "text": f"<at>{u}</at>", "mentioned": {"id": u, "name": u}} for u in upns
             ]
         }
     return {
@@ -78,6 +95,7 @@ def interpret(response: http.Response) -> Outcome:
 class TeamsChannel(http.JsonWebhookChannel):
     name = "teams"
     Handle = Handle
+    mention_field = "user_principal_name"
     rate = Rate(per_minute=240, burst=4, source="Teams webhooks: more than 4 requests/second are throttled")
 
     build = staticmethod(build_payload)

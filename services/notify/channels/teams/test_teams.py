@@ -27,6 +27,20 @@ def test_adaptive_card_with_open_url_and_mention(flow):
     assert card["msteams"]["entities"][0]["mentioned"]["id"] == "li.na@example.com"
 
 
+def test_every_member_with_a_teams_identity_is_mentioned(flow):
+    d = Destination({"webhook": flow.webhook}, user_ids=("li.na@example.com", "emma@example.com"))
+    assert TeamsChannel().deliver(sample_note(), d, 0).status == "delivered"
+    card = flow.accepted[0].json()["attachments"][0]["content"]
+    assert card["body"][-1]["text"] == "<at>li.na@example.com</at> <at>emma@example.com</at>"
+    assert [e["mentioned"]["id"] for e in card["msteams"]["entities"]] == [
+        "li.na@example.com",
+        "emma@example.com",
+    ]
+    assert all(
+        e["type"] == "mention" and e["text"] in card["body"][-1]["text"] for e in card["msteams"]["entities"]
+    )
+
+
 def test_message_size_limit(flow):
     assert (
         TeamsChannel()

@@ -6,6 +6,13 @@ most 2048 bytes UTF-8 with ``mentioned_list`` (user ids) and
 ``mentioned_mobile_list``; ``markdown`` content at most 4096 bytes UTF-8, where
 members are mentioned with ``<@userid>`` in the content; at most 20 messages
 per minute per robot; the answer is HTTP 200 with ``errcode`` (0 = sent).
+
+Re-checked 2026-11-23 (search, docs corpus): the 4096-byte markdown and
+2048-byte text limits and 20 messages/minute are restated by third-party clients of
+path/91770 (hexdocs.pm/wechat_sdk WeChat.Work.ChatRobot; github.com/ymlluo/group-robot),
+and a production log shows the vendor's answer past the limit: ``errcode 40058,
+"markdown.content exceed max length 4096"`` (github.com/RayWangQvQ/BiliBiliToolPro
+issue 702), which ``errcode_outcome`` treats as permanent.
 """
 
 from __future__ import annotations

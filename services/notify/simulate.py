@@ -1,0 +1,145 @@
+"""Dry run of a ``notification_requested``: what the pipeline would send, sending nothing.
+
+The stages are the pipeline's own (``Pipeline.targets`` for routing,
+``Pipeline.quiet_hold`` for quiet hours, ``Pipeline.rendered_note`` and the
+channel's ``preview`` for rendering, ``Pipeline.destination`` and
+``Channel.check`` for the address, the policy's fallback map), called without
+their writing parts: no delivery, no attempt, no counter, no rate-limit token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from marshmallow import ValidationError, fields
+
+from contracts.base import flatten_errors
+from contracts.messages import MESSAGES
+from services.common.errors import BadRequest
+from services.notify.channels.base import Channel, Destination, NotConfigured
+from services.notify.channels.truncate import recording_cuts
+from services.notify.delivery import Pipeline, delivery_key
+
+EMPTY = {
+    "language": None,
+    "subject": None,
+    "body": None,
+    "truncated": False,
+    "template": None,
+    "render_error": None,
+    "html": None,
+}
+
+
+def load_request(payload) -> dict:
+    """A ``notification_requested`` payload checked against its contract
+    (``schema_version`` may be left out); BadRequest names each bad field."""
+    if not isinstance(payload, dict):
+        raise BadRequest("request: must be a notification_requested object")
+    try:
+        return MESSAGES["notification_requested"].schema().load({"schema_version": 1, **payload})
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages, "request")) from None
+
+
+def load_now(value) -> float | None:
+    """``now`` given as ISO-8601 with an offset, as epoch seconds (None when absent)."""
+    if value is None:
+        return None
+    try:
+        return fields.AwareDateTime(format="iso").deserialize(value).timestamp()
+    except ValidationError as exc:
+        raise BadRequest(flatten_errors(exc.messages, "now")) from None
+
+
+def simulate(pipeline: Pipeline, request: dict, now: float) -> list[dict]:
+    """One entry per recipient × channel the pipeline would deliver ``request`` to,
+    plus the fallback deliveries a destination that cannot be used would cause."""
+    out: list[dict] = []
+    for ref, channel in pipeline.targets(request):
+        entry = _entry(pipeline, request, ref, channel, now)
+        out.append(entry)
+        if entry["error"] and entry["fallback_channel"]:
+            out.extend(_fallbacks(pipeline, request, ref, entry["fallback_channel"], now))
+    return out
+
+
+def _fallbacks(pipeline: Pipeline, request: dict, ref: dict, target: str, now: float) -> list[dict]:
+    # As Pipeline._fall_back: a team's robot failing means mailing its members;
+    # a fallback is due at once (no quiet hours) and never falls back again.
+    refs = [ref]
+    if ref["kind"] == "team" and target == "email":
+        refs = [{"kind": "person", "id": p["id"]} for p in pipeline.store.resolve(ref)]
+    taken = {(r["kind"], r["id"], c) for r, c in pipeline.targets(request)}
+    entries = []
+    for each in refs:
+        if (each["kind"], each["id"], target) in taken:
+            continue  # the notification already goes to them on that channel
+        entry = _entry(pipeline, request, each, target, now, hold=False)
+        entries.append({**entry, "fallback_channel": None, "fallback_of": channel_key(ref)})
+    return entries
+
+
+def channel_key(ref: dict) -> str:
+    return f"{ref['kind']}:{ref['id']}"
+
+
+def _entry(pipeline: Pipeline, request: dict, ref: dict, name: str, now: float, hold: bool = True) -> dict:
+    fallback = (pipeline.policy.fallback or {}).get(name)
+    entry = {
+        "recipient": ref,
+        "channel": name,
+        **EMPTY,
+        "held_for_quiet_hours": False,
+        "release_at": None,
+        "bypass_reason": None,
+        "fallback_channel": fallback if fallback != name else None,
+        "fallback_of": None,
+        "error": None,
+    }
+    channel = pipeline.channels.get(name)
+    recipient = pipeline.store.recipient(ref["kind"], ref["id"])
+    if channel is None:
+        return {**entry, "error": f"channel {name} is not configured"}
+    if recipient is None:
+        return {**entry, "error": f"unknown recipient {ref['kind']} {ref['id']}"}
+    if hold:
+        release, bypass = pipeline.quiet_hold(request["level"], recipient, now)
+        entry.update(held_for_quiet_hours=release is not None, release_at=_iso(release), bypass_reason=bypass)
+    destination = pipeline.destination(recipient, name)
+    try:
+        channel.check(destination)
+    except NotConfigured as exc:
+        entry["error"] = str(exc)
+    return {**entry, **render(pipeline, request, ref, recipient, channel, destination)}
+
+
+def render(
+    pipeline: Pipeline, request: dict, ref: dict, recipient: dict, channel: Channel, destination: Destination
+) -> dict:
+    """Subject and body exactly as ``channel`` would send them (the vendor payload for
+    robots and the webhook, the text part for email, with ``html``), and whether a
+    size limit cut them."""
+    doc = {
+        "_id": delivery_key(request["notification_id"], channel.name, ref),
+        "kind": request["kind"],
+        "level": request["level"],
+        "case_id": request.get("case_id"),
+        "context": request["context"],
+    }
+    with recording_cuts() as cuts:
+        note, rendered = pipeline.rendered_note(doc, recipient, channel, count=False)
+        payload = None if channel.template_format == "email" else channel.preview(note, destination)
+    return {
+        "language": note.language,
+        "subject": note.title,
+        "body": note.body if payload is None else payload,
+        "truncated": bool(cuts),
+        "template": rendered.template,
+        "render_error": rendered.error,
+        "html": note.html,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
