@@ -82,6 +82,7 @@ class RouteEntrypoint(HttpRequestHandler):
     def handle_request(self, request):
         request.shallow = False
         request.environ["cx.language"] = DEFAULT_LANGUAGE
+        request.environ["cx.route"] = self.route.name
         try:
             principal = gate.authenticate(self.store, request, self.route, utcnow())
             request.environ["cx.language"] = principal.language
@@ -124,14 +125,14 @@ def error_response(route: Route, exc: Exception, request=None) -> Response:
     return error_page(error, language)
 
 
-def route(route_name: str):
-    """Make a service method the handler of one Route of the table.
+def route(*route_names: str):
+    """Make a service method the handler of one or more Routes of the table.
 
     Expected failures (HttpError, Redirect, a backend's NotFound/BadRequest,
     a timeout) become responses inside the worker, so the worker ends cleanly
-    and the log is not filled with tracebacks of every 4xx.
+    and the log is not filled with tracebacks of every 4xx. A handler of
+    several routes finds which one it serves in ``route_of(request)``.
     """
-    table_route = BY_NAME[route_name]
 
     def decorate(method):
         @wraps(method)
@@ -141,8 +142,15 @@ def route(route_name: str):
             except Exception as exc:
                 if http_error_from(exc) is None and not isinstance(exc, Redirect):
                     raise
-                return error_response(table_route, exc, request)
+                return error_response(route_of(request), exc, request)
 
-        return RouteEntrypoint.decorator(route_name)(handler)
+        for name in route_names:
+            handler = RouteEntrypoint.decorator(name)(handler)
+        return handler
 
     return decorate
+
+
+def route_of(request) -> Route:
+    """The table's Route this request came in on."""
+    return BY_NAME[request.environ["cx.route"]]

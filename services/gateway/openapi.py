@@ -88,6 +88,8 @@ STATUS_TEXT = {
     404: "Not found (or not visible to the caller)",
     413: "Body too large",
     415: "Not application/json",
+    409: "The case's status does not allow this action",
+    422: "The cases service refused the action; `errors` names the field",
     503: "A backend service did not answer",
 }
 
@@ -108,6 +110,19 @@ def _error(status: int) -> dict:
         "description": STATUS_TEXT[status],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+
+
+def body_schema(schema: type) -> dict:
+    """A request body's JSON Schema; a ``Raw`` field takes any JSON value (e.g. an id or a document)."""
+    raw = {name for name, f in schema().fields.items() if isinstance(f, fields.Raw) and type(f) is fields.Raw}
+    out = schema_object(schema(exclude=tuple(raw)))
+    for name in raw:
+        field = schema().fields[name]
+        out["properties"][name] = {"description": field.metadata.get("description", "any JSON value")}
+        if field.required:
+            out.setdefault("required", []).append(name)
+    out["required"] = sorted(out.get("required", []))
+    return {**out, "additionalProperties": False}
 
 
 def _operation(r: Route) -> dict:
@@ -133,6 +148,29 @@ def _operation(r: Route) -> dict:
         op["responses"][str(status)] = _error(status)
     if path_params:
         op["responses"]["404"] = _error(404)
+    if r.body is not None:
+        op["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": body_schema(r.body)}},
+        }
+    if r.name in ("rules.create", "rules.update"):
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "a rule document (id, name, level, owner, channels, when, ...; "
+                        "docs/rules.md); validated by the alerts service, errors name the field path",
+                    }
+                }
+            },
+        }
+        if r.name == "rules.create":
+            op["responses"]["201"] = op["responses"].pop("200")
+    if r.body is not None and r.name.startswith("cases."):
+        for status in (409, 422):
+            op["responses"][str(status)] = _error(status)
     if r.name == "feedback.ingest":
         del op["responses"]["200"]
         op["requestBody"] = {

@@ -7,12 +7,13 @@ console page, one template.
 
 Roles (see docs/api.md):
 
-* ``agent``: works the case queue. Sees cases assigned to them, to one of
-  their teams, or unassigned (so they can pick one up); opens any customer's
+* ``agent``: works the case queue. Sees the cases the cases service's
+  ``visible_to`` rule lets them see (assigned to them or one of their teams,
+  collaborating on, unassigned of their teams); opens any customer's
   profile and the rules (the "why it fired" of a case). No alert feed,
   notification log or statistics.
-* ``owner``: every read route.
-* ``admin``: every route, feedback ingestion included.
+* ``owner``: every read route, case actions (close included), rule dry-runs.
+* ``admin``: every route, feedback ingestion and rule changes included.
 * ``integration``: feedback ingestion only; API tokens, never the console.
 """
 
@@ -22,6 +23,9 @@ from dataclasses import dataclass, field
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from services.gateway.actions import ACTIONS
+from services.gateway.rule_editor import DryRunBody
+
 ROLES = ("agent", "owner", "admin", "integration")
 PEOPLE = ("agent", "owner", "admin")  # roles that may log in to the console
 
@@ -30,7 +34,9 @@ ID = validate.Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$", error="letters, digits, '.', '_', ':', '@' or '-'"
 )
 LEVEL = validate.OneOf(("P1", "P2", "P3", "P4"))
-CASE_STATUS = validate.OneOf(("open", "assigned", "acknowledged", "resolved", "closed"))
+CASE_STATUSES = ("open", "assigned", "in_progress", "pending_customer", "reopened", "resolved", "closed")
+CASE_STATUS = validate.OneOf(CASE_STATUSES)
+BREACH_STATES = ("breached", "ack_breached", "resolve_breached", "at_risk", "none")
 
 
 class Query(Schema):
@@ -58,6 +64,19 @@ class CaseQuery(Page):
     )
     level = fields.String(validate=LEVEL)
     status = fields.String(validate=CASE_STATUS)
+    breach = fields.String(
+        validate=validate.OneOf(BREACH_STATES),
+        metadata={"description": "ack_breached / resolve_breached / breached (either) / at_risk / none"},
+    )
+    touchpoint = fields.String(validate=validate.Length(min=1, max=64))
+    sort = fields.String(
+        load_default="urgency",
+        validate=validate.OneOf(("urgency", "newest")),
+        metadata={
+            "description": "urgency: level, then SLA time left (sorts the first 500 matching cases); "
+            "newest: level, then newest first"
+        },
+    )
 
 
 class DeliveryQuery(Page):
@@ -66,6 +85,20 @@ class DeliveryQuery(Page):
 
 class ProfileQuery(Query):
     timeline_limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+
+
+class MetricsQuery(Query):
+    since = fields.AwareDateTime(
+        format="iso", metadata={"description": "ISO-8601 with a UTC offset; default: 30 days before until"}
+    )
+    until = fields.AwareDateTime(format="iso", metadata={"description": "default: now"})
+    bucket = fields.String(load_default="day", validate=validate.OneOf(("day", "week")))
+
+
+class ProfileSearch(Page):
+    name = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "a substring"})
+    phone = fields.String(validate=validate.Length(min=3, max=64), metadata={"description": "normalised"})
+    email = fields.String(validate=validate.Length(min=3, max=254), metadata={"description": "normalised"})
 
 
 class NoQuery(Query):
@@ -77,6 +110,7 @@ class PathValues(Query):
 
     alert_id = fields.String(validate=ID)
     case_id = fields.String(validate=ID)
+    rule_id = fields.String(validate=ID)
     customer_id = fields.String(
         validate=[
             validate.Length(min=1, max=128),
@@ -100,6 +134,7 @@ class Route:
     query: type[Query] = NoQuery
     list: bool = False  # a paginated list: {"items", "limit", "offset", "next"}
     public: bool = False  # reachable without a login (the login page only)
+    body: type[Schema] | None = None  # the JSON body's schema (OpenAPI), when it has one
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -109,6 +144,7 @@ class Route:
 
 ALL_READERS = ("agent", "owner", "admin")
 OFFICE = ("owner", "admin")
+ADMIN = ("admin",)
 
 ROUTES: tuple[Route, ...] = (
     # --- HTTP API ---------------------------------------------------------
@@ -149,6 +185,43 @@ ROUTES: tuple[Route, ...] = (
         tags=("rules",),
     ),
     Route(
+        "rules.get",
+        "GET",
+        "/api/v1/rules/<rule_id>",
+        ALL_READERS,
+        "One rule with its versions (who, when, action, unified diff)",
+        tags=("rules",),
+    ),
+    Route(
+        "rules.create",
+        "POST",
+        "/api/v1/rules",
+        ADMIN,
+        "Create a rule (version 1); errors name the field path",
+        tags=("rules",),
+    ),
+    Route(
+        "rules.update",
+        "PUT",
+        "/api/v1/rules/<rule_id>",
+        ADMIN,
+        "Replace a rule's definition (a new version; unchanged → none)",
+        tags=("rules",),
+    ),
+    Route("rules.enable", "POST", "/api/v1/rules/<rule_id>/enable", ADMIN, "Enable a rule", tags=("rules",)),
+    Route(
+        "rules.disable", "POST", "/api/v1/rules/<rule_id>/disable", ADMIN, "Disable a rule", tags=("rules",)
+    ),
+    Route(
+        "rules.backtest",
+        "POST",
+        "/api/v1/rules/backtest",
+        OFFICE,
+        "Dry-run a stored rule or an unsaved draft against recent feedback (nothing is written)",
+        body=DryRunBody,
+        tags=("rules",),
+    ),
+    Route(
         "cases.list",
         "GET",
         "/api/v1/cases",
@@ -165,6 +238,28 @@ ROUTES: tuple[Route, ...] = (
         ALL_READERS,
         "One case with its trace and audit trail",
         tags=("cases",),
+    ),
+    *(
+        Route(
+            f"cases.{action}",
+            "POST",
+            f"/api/v1/cases/<case_id>/{action}",
+            roles,
+            summary + " (agents: cases visible to them)",
+            body=body,
+            tags=("cases",),
+        )
+        for action, (roles, body, summary) in ACTIONS.items()
+    ),
+    Route(
+        "profiles.search",
+        "GET",
+        "/api/v1/profiles",
+        ALL_READERS,
+        "Find customers' profiles by name (substring), phone or email; every given key must match",
+        query=ProfileSearch,
+        list=True,
+        tags=("profiles",),
     ),
     Route(
         "profiles.get",
@@ -184,6 +279,15 @@ ROUTES: tuple[Route, ...] = (
         query=DeliveryQuery,
         list=True,
         tags=("notifications",),
+    ),
+    Route(
+        "metrics.get",
+        "GET",
+        "/api/v1/metrics",
+        ALL_READERS,
+        "Dashboard figures: alerts by level and rule, case metrics per team and touchpoint, score trend",
+        query=MetricsQuery,
+        tags=("metrics",),
     ),
     Route("stats.get", "GET", "/api/v1/stats", OFFICE, "Counters of every service", tags=("stats",)),
     Route("me.get", "GET", "/api/v1/me", ROLES, "Who the caller is", tags=("auth",)),
@@ -207,6 +311,17 @@ ROUTES: tuple[Route, ...] = (
     Route("console.home", "GET", "/", PEOPLE, "Redirect to the case queue", kind="page"),
     Route("console.queue", "GET", "/cases", PEOPLE, "Case queue", kind="page", query=CaseQuery),
     Route("console.case", "GET", "/cases/<case_id>", PEOPLE, "Case page", kind="page"),
+    *(
+        Route(
+            f"console.case_{action}",
+            "POST",
+            f"/cases/<case_id>/{action}",
+            roles,
+            f"Case page form: {action}",
+            kind="page",
+        )
+        for action, (roles, _, _) in ACTIONS.items()
+    ),
     Route(
         "console.profile",
         "GET",
@@ -216,7 +331,27 @@ ROUTES: tuple[Route, ...] = (
         kind="page",
         query=ProfileQuery,
     ),
+    Route(
+        "console.customers", "GET", "/customers", PEOPLE, "Customer search", kind="page", query=ProfileSearch
+    ),
     Route("console.rules", "GET", "/rules", PEOPLE, "Rules list", kind="page", query=Page),
+    Route("console.rule", "GET", "/rules/<rule_id>", PEOPLE, "Rule page: definition, versions", kind="page"),
+    Route("console.rule_new", "GET", "/rule-editor", ADMIN, "New rule form", kind="page"),
+    Route("console.rule_edit", "GET", "/rules/<rule_id>/edit", ADMIN, "Edit rule form", kind="page"),
+    Route("console.rule_create", "POST", "/rules", ADMIN, "Create a rule (form)", kind="page"),
+    Route("console.rule_update", "POST", "/rules/<rule_id>", ADMIN, "Save a rule (form)", kind="page"),
+    Route(
+        "console.rule_enabled",
+        "POST",
+        "/rules/<rule_id>/enabled",
+        ADMIN,
+        "Enable/disable (form)",
+        kind="page",
+    ),
+    Route(
+        "console.rule_dry_run", "POST", "/rule-editor/dry-run", OFFICE, "Dry-run a rule (form)", kind="page"
+    ),
+    Route("console.dashboard", "GET", "/dashboard", PEOPLE, "CX dashboard", kind="page", query=MetricsQuery),
 )
 
 BY_NAME = {r.name: r for r in ROUTES}

@@ -1,23 +1,18 @@
-"""What an agent may see: the case-visibility rule, in one place.
+"""Whose view of the cases, and the queue's mine / team / unassigned filters.
 
-An agent sees a case assigned to them, to one of their teams, or not yet
-assigned (the pool they pick from). Owners and admins see every case.
+Which cases a user may see is the cases service's rule (``visible_to`` on
+``cases.list_cases`` / ``cases.get_case``, applied in its query): an agent sees
+cases assigned to them or to one of their teams, cases they collaborate on,
+and unassigned cases of one of their teams (or of no known team); owners and
+admins see every case. The gateway only passes the signed-in user along.
 """
 
 from __future__ import annotations
 
 
-def sees_case(user: dict, case: dict) -> bool:
-    if user["role"] != "agent":
-        return True
-    assignee = case.get("assignee")
-    if not assignee:
-        return True
-    if assignee.get("kind") == "person":
-        return assignee.get("id") == user["id"]
-    if assignee.get("kind") == "team":
-        return assignee.get("id") in user.get("teams", [])
-    return False
+def viewer(user: dict) -> dict:
+    """The ``visible_to`` argument of the cases service for a signed-in user."""
+    return {"user_id": user["id"], "role": user["role"], "teams": list(user.get("teams") or [])}
 
 
 def in_scope(user: dict, scope: str, case: dict) -> bool:
@@ -29,4 +24,4 @@ def in_scope(user: dict, scope: str, case: dict) -> bool:
         return assignee.get("kind") == "team" and assignee.get("id") in user.get("teams", [])
     if scope == "unassigned":
         return not assignee
-    return sees_case(user, case)
+    return True

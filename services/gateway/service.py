@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from marshmallow import ValidationError
+from nameko.exceptions import RemoteError
 from nameko.rpc import ClusterRpc, rpc
 from werkzeug.wrappers import Response
 
@@ -19,16 +20,19 @@ from contracts.base import utcnow
 from contracts.feedback import InvalidFeedback, parse_feedback
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
+from services.common.health import HealthServer
 from services.common.mongo import MongoStore
-from services.gateway import auth, gate
+from services.gateway import auth, dashboard, gate, urgency
+from services.gateway.actions import ACTIONS, available, body_from_form, load_body, refused, root_causes
 from services.gateway.dependencies import FeedbackPublisher
-from services.gateway.entrypoints import http_error_from, route
+from services.gateway.entrypoints import http_error_from, route, route_of
 from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
-from services.gateway.i18n import language_of
+from services.gateway.i18n import language_of, translator
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import next_link, page, scan
-from services.gateway.routes import BY_NAME, PEOPLE
-from services.gateway.scope import in_scope, sees_case
+from services.gateway.routes import BREACH_STATES, BY_NAME, CASE_STATUSES, PEOPLE
+from services.gateway.rule_editor import document_text, load_dry_run, parse_document
+from services.gateway.scope import in_scope, viewer
 from services.gateway.store import GatewayStore
 from services.gateway.users import load_user
 from services.gateway.views import render
@@ -58,6 +62,26 @@ def query(request, route_name: str) -> dict:
         raise bad_request(exc, "query") from None
 
 
+def json_body(request, allow_empty: bool = False):
+    """The request's JSON document (415 / 413 / 400 naming ``body`` otherwise);
+    with ``allow_empty``, no body at all reads as ``{}``."""
+    if allow_empty and not request.content_length:
+        return {}
+    if request.mimetype != "application/json":
+        raise HttpError(415, "send application/json")
+    if (request.content_length or 0) > MAX_BODY:
+        raise HttpError(413, f"body larger than {MAX_BODY} bytes")
+    try:
+        return json.loads(request.get_data(cache=False) or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request([f"body: invalid JSON: {exc}"]) from None
+
+
+def annotated(data: dict) -> dict:
+    """A page of cases with each one's SLA ``deadline`` and ``missed`` flag (the countdowns)."""
+    return {**data, "items": [urgency.annotate(c) for c in data["items"]]}
+
+
 def rejected(reason: str) -> list[dict]:
     lines = reason.removeprefix("schema: ").split("; ") if reason.startswith("schema: ") else [reason]
     return field_errors(lines) if reason.startswith("schema: ") else [{"field": "_schema", "message": reason}]
@@ -65,6 +89,7 @@ def rejected(reason: str) -> list[dict]:
 
 class GatewayService:
     name = "gateway"
+    health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
 
     store: GatewayStore = MongoStore(GatewayStore)
     services = ClusterRpc()
@@ -74,14 +99,7 @@ class GatewayService:
     @route("feedback.ingest")
     def ingest_feedback(self, request, principal):
         """One event (an object) or a batch (an array); each item validated and published alone."""
-        if request.mimetype != "application/json":
-            raise HttpError(415, "send application/json")
-        if (request.content_length or 0) > MAX_BODY:
-            raise HttpError(413, f"body larger than {MAX_BODY} bytes")
-        try:
-            document = json.loads(request.get_data(cache=False) or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise bad_request([f"body: invalid JSON: {exc}"]) from None
+        document = json_body(request)
         batch = isinstance(document, list)
         items = document if batch else [document]
         if batch and not 1 <= len(items) <= MAX_BATCH:
@@ -126,14 +144,48 @@ class GatewayService:
         rules = self.services.alerts.list_rules()
         return page(request, rules[q["offset"] : q["offset"] + q["limit"] + 1], q["limit"], q["offset"])
 
+    @route("rules.get")
+    def get_rule(self, request, principal, rule_id):
+        return self.services.alerts.get_rule(rule_id)
+
+    @route("rules.create")
+    def create_rule(self, request, principal):
+        return 201, self.services.alerts.create_rule(json_body(request), actor=principal.user["id"])
+
+    @route("rules.update")
+    def update_rule(self, request, principal, rule_id):
+        return self.services.alerts.update_rule(rule_id, json_body(request), actor=principal.user["id"])
+
+    @route("rules.enable", "rules.disable")
+    def enable_rule(self, request, principal, rule_id):
+        enabled = route_of(request).name == "rules.enable"
+        return self.services.alerts.set_rule_enabled(rule_id, enabled, actor=principal.user["id"])
+
+    @route("rules.backtest")
+    def backtest(self, request, principal):
+        return self._backtest(load_dry_run(json_body(request)))
+
+    def _backtest(self, body: dict) -> dict:
+        return self.services.alerts.backtest(
+            body["rule"], body["since"], until=body["until"], examples=body["examples"]
+        )
+
     @route("cases.list")
     def list_cases(self, request, principal):
         return self._cases_page(request, principal, "cases.list")
 
     def _cases_page(self, request, principal, route_name):
+        """A page of the cases the caller may see (the cases service applies
+        ``visible_to``); the mine / team / unassigned filters narrow it here."""
         q = query(request, route_name)
         user, scope = principal.user, q["scope"]
-        filters = {"level": q.get("level"), "status": q.get("status")}
+        filters = {
+            "level": q.get("level"),
+            "status": q.get("status"),
+            "breach": q.get("breach"),
+            "touchpoint": q.get("touchpoint"),
+            "visible_to": viewer(user),
+        }
         if scope == "mine":
             filters["assignee"] = user["id"]
         elif scope == "team" and len(user["teams"]) == 1:
@@ -144,9 +196,15 @@ class GatewayService:
         def fetch(skip, n):
             return self.services.cases.list_cases(limit=n, skip=skip, **filters)
 
+        if q["sort"] == "urgency":
+            rows = [c for c in fetch(0, urgency.WINDOW) if in_scope(user, scope, c)]
+            window = urgency.by_urgency(rows)[q["offset"] : q["offset"] + q["limit"] + 1]
+            return annotated(page(request, window, q["limit"], q["offset"]))
+        if scope == "all":
+            return annotated(page(request, fetch(q["offset"], q["limit"] + 1), q["limit"], q["offset"]))
         rows, after = scan(fetch, lambda case: in_scope(user, scope, case), q["limit"], q["offset"])
         return {
-            "items": rows,
+            "items": [urgency.annotate(c) for c in rows],
             "limit": q["limit"],
             "offset": q["offset"],
             "next": next_link(request, after) if after is not None else None,
@@ -157,11 +215,39 @@ class GatewayService:
         return self._visible_case(principal, case_id)
 
     def _visible_case(self, principal, case_id):
-        case = self.services.cases.get_case(case_id)
-        if not sees_case(principal.user, case):
-            # 404, not 403: an agent does not learn which other cases exist
-            raise HttpError(404, f"no case {case_id}")
-        return case
+        # NotFound (404) for a case the caller may not see: an agent does not
+        # learn which other cases exist
+        return self.services.cases.get_case(case_id, visible_to=viewer(principal.user))
+
+    @route(*(f"cases.{action}" for action in ACTIONS))
+    def case_action(self, request, principal, case_id):
+        """``POST /api/v1/cases/<id>/<action>``: see services/gateway/actions.py."""
+        action = route_of(request).name.removeprefix("cases.")
+        body = load_body(action, json_body(request, allow_empty=True))
+        return self._act(principal, case_id, action, body)
+
+    def _act(self, principal, case_id: str, action: str, body: dict) -> dict:
+        self._visible_case(principal, case_id)  # 404 for a case the agent may not see
+        request = {**body, "case_id": case_id, "by": principal.user["id"]}
+        try:
+            return getattr(self.services.cases, action)(request)
+        except RemoteError as exc:
+            error = refused(exc)
+            if error is None:
+                raise
+            raise error from None
+
+    @route("profiles.search")
+    def search_profiles(self, request, principal):
+        return self._search(request, "profiles.search")
+
+    def _search(self, request, route_name) -> dict:
+        q = query(request, route_name)
+        keys = {k: q[k] for k in ("name", "phone", "email") if q.get(k)}
+        if not keys:
+            return {"items": [], "limit": q["limit"], "offset": q["offset"], "next": None}
+        rows = self.services.profiles.search_profiles(limit=q["limit"] + 1, skip=q["offset"], **keys)
+        return page(request, rows, q["limit"], q["offset"])
 
     @route("profiles.get")
     def get_profile(self, request, principal, customer_id):
@@ -175,6 +261,18 @@ class GatewayService:
             limit=q["limit"] + 1, skip=q["offset"], status=q.get("status")
         )
         return page(request, rows, q["limit"], q["offset"])
+
+    @route("metrics.get")
+    def metrics(self, request, principal):
+        return self._metrics(request, "metrics.get")
+
+    def _metrics(self, request, route_name) -> dict:
+        q = query(request, route_name)
+        until = q.get("until") or utcnow()
+        since = q.get("since") or dashboard.default_since(until)
+        if until <= since:
+            raise bad_request(["until: must be after since"], "query")
+        return dashboard.gather(self.services, since, until, q["bucket"])
 
     @route("stats.get")
     def stats(self, request, principal):
@@ -289,13 +387,46 @@ class GatewayService:
     def queue(self, request, principal):
         data = self._cases_page(request, principal, "console.queue")
         q = query(request, "console.queue")
-        return render("queue.html", principal, page=data, next_url=data["next"], query=q)
+        return render(
+            "queue.html",
+            principal,
+            page=data,
+            next_url=data["next"],
+            query=q,
+            statuses=CASE_STATUSES,
+            breach_states=BREACH_STATES,
+        )
 
     @route("console.case")
     def case(self, request, principal, case_id):
+        return self._case_page(principal, case_id)
+
+    def _case_page(self, principal, case_id, status=200, failed=None, error=None):
         case = self._visible_case(principal, case_id)
         profile = self._profile_or_none(case["customer"]["id"], 1)
-        return render("case.html", principal, case=case, profile=profile)
+        return render(
+            "case.html",
+            principal,
+            status=status,
+            case=urgency.annotate(case),
+            profile=profile,
+            actions=available(case, principal.role),
+            root_causes=root_causes(),
+            failed=failed,
+            error=error,
+        )
+
+    @route(*(f"console.case_{action}" for action in ACTIONS))
+    def case_form(self, request, principal, case_id):
+        """A case page form: the action, then back to the case (303), or the page with the error."""
+        action = route_of(request).name.removeprefix("console.case_")
+        try:
+            self._act(principal, case_id, action, load_body(action, body_from_form(action, request.form)))
+        except HttpError as exc:
+            if exc.status == 404:
+                raise
+            return self._case_page(principal, case_id, exc.status, action, exc)
+        raise Redirect(f"/cases/{quote(case_id, safe='')}")
 
     def _profile_or_none(self, customer_id: str, timeline_limit: int) -> dict | None:
         """The customer's profile, or None while the profiles service has none yet."""
@@ -316,10 +447,74 @@ class GatewayService:
         top = sorted((profile.get("alert_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         return render("profile.html", principal, customer_id=customer_id, profile=profile, top_alerts=top)
 
+    @route("console.customers")
+    def customers(self, request, principal):
+        data = self._search(request, "console.customers")
+        return render("customers.html", principal, page=data, next_url=data["next"], args=request.args)
+
     @route("console.rules")
     def rules(self, request, principal):
         data = self._rules_page(request, "console.rules")
         return render("rules.html", principal, page=data, next_url=data["next"])
+
+    @route("console.rule")
+    def rule_page(self, request, principal, rule_id):
+        found = self.services.alerts.get_rule(rule_id)
+        return render(
+            "rule.html", principal, found=found, rule=found["rule"], text=document_text(found["rule"])
+        )
+
+    @route("console.rule_new", "console.rule_edit")
+    def rule_editor(self, request, principal, rule_id=None):
+        text = document_text(self.services.alerts.get_rule(rule_id)["rule"]) if rule_id else ""
+        return render("rule_edit.html", principal, rule_id=rule_id, text=text)
+
+    @route("console.rule_create", "console.rule_update")
+    def rule_save(self, request, principal, rule_id=None):
+        """Save the editor's YAML: back to the rule page (303), or the editor with the errors."""
+        text = request.form.get("document", "")
+        actor = principal.user["id"]
+        try:
+            document = parse_document(text)
+            if rule_id:
+                saved = self.services.alerts.update_rule(rule_id, document, actor=actor)
+            else:
+                saved = self.services.alerts.create_rule(document, actor=actor)
+        except Exception as exc:
+            error = http_error_from(exc)
+            if error is None or error.status != 400:
+                raise
+            return render("rule_edit.html", principal, 400, rule_id=rule_id, text=text, error=error)
+        raise Redirect(f"/rules/{quote(saved['id'], safe='')}")
+
+    @route("console.rule_enabled")
+    def rule_enabled(self, request, principal, rule_id):
+        enabled = request.form.get("enabled")
+        if enabled not in ("true", "false"):
+            raise bad_request(["enabled: true or false"])
+        self.services.alerts.set_rule_enabled(rule_id, enabled == "true", actor=principal.user["id"])
+        raise Redirect(f"/rules/{quote(rule_id, safe='')}")
+
+    @route("console.rule_dry_run")
+    def rule_dry_run(self, request, principal):
+        """Dry-run the editor's draft (``document``) or a stored rule (``rule_id``)."""
+        text, rule_id = request.form.get("document", ""), request.form.get("rule_id", "")
+        try:
+            rule = parse_document(text) if text.strip() else rule_id
+            body = load_dry_run({"rule": rule, "since": request.form.get("since") or "7d"})
+            result = self._backtest(body)
+        except Exception as exc:
+            error = http_error_from(exc)
+            if error is None or error.status not in (400, 404):
+                raise
+            return render("rule_edit.html", principal, error.status, rule_id=rule_id, text=text, error=error)
+        return render("rule_edit.html", principal, rule_id=rule_id, text=text, result=result)
+
+    @route("console.dashboard")
+    def dashboard_page(self, request, principal):
+        figures = self._metrics(request, "console.dashboard")
+        charts = dashboard.charts(figures, translator(principal.language))
+        return render("dashboard.html", principal, figures=figures, charts=charts)
 
     # ------------------------------------------- administration (cxctl, AMQP)
     @rpc(expected_exceptions=BadRequest)

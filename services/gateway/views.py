@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from jinja2 import Environment, PackageLoader, select_autoescape
 from werkzeug.wrappers import Response
 
+from services.gateway.charts import number
 from services.gateway.errors import HttpError
 from services.gateway.i18n import LANGUAGES, translator
 
@@ -29,6 +30,8 @@ def _when(value) -> str:
 
 
 env.filters["when"] = _when
+env.filters["duration"] = lambda seconds: number(seconds, "s")
+env.filters["percent"] = lambda rate: number(rate, "%")
 
 
 def render(template: str, principal, status: int = 200, headers=None, **context) -> Response:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from nameko import config
 from nameko.standalone.rpc import ClusterRpcClient
 
@@ -44,6 +46,7 @@ RECIPIENTS = {
     ],
     "teams": [{"id": "cx-care", "name": "CX care", "members": ["chen.jie"]}],
 }
+SLA_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sla.yaml"
 PASSWORDS = {"agent": "agent-password-1", "owner": "owner-password-1", "admin": "admin-password-1"}
 USERS = [
     {"id": "chen.jie", "name": "陈杰", "role": "agent", "teams": ["cx-care"], "password": PASSWORDS["agent"]},
@@ -114,6 +117,7 @@ def gateway(cx_config, runner_factory):
         with ClusterRpcClient(timeout=15) as rpc:
             rpc.alerts.apply_rules(RULES)
             rpc.notify.apply_recipients(RECIPIENTS)
+            rpc.cases.apply_sla_policy(yaml.safe_load(SLA_SAMPLE.read_text(encoding="utf-8")))
             for user in USERS:
                 rpc.gateway.put_user(user)
             gw = Gateway(f"http://127.0.0.1:{port}", rpc, runner)

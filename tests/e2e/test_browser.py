@@ -1,7 +1,10 @@
 """The console in real headless Chromium (Debian's chromium + chromium-driver, selenium).
 
 Log in as an agent, see the queue, open a case, see why it fired, switch to
-English, open the customer's profile; an integration cannot log in.
+English, open the customer's profile, see the dashboard, watch the SLA
+countdown, assign the case to themself with a reason and resolve it, and see
+the dashboard change; the case page's forms are labelled and reachable by
+keyboard; an integration cannot log in.
 Screenshots of each page are kept in var/test-artifacts/browser/.
 """
 
@@ -83,6 +86,26 @@ def check_login_form_is_accessible(driver, url):
     shot(driver, "login")
 
 
+def check_case_forms_are_accessible(driver):
+    """Every control of the case page's forms has a label; Tab alone reaches each action button."""
+    controls = driver.find_elements(
+        By.CSS_SELECTOR, "#actions input:not([type=hidden]), #actions select, textarea"
+    )
+    assert controls
+    for field in controls:
+        labels = driver.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']")
+        assert labels and labels[0].text.strip(), field.get_attribute("name")
+    buttons = {b.get_attribute("id") for b in driver.find_elements(By.CSS_SELECTOR, "#actions button")}
+    driver.find_element(By.ID, "nav-queue").send_keys(Keys.NULL)  # focus starts in the header
+    reached = set()
+    for _ in range(80):
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        reached.add(driver.switch_to.active_element.get_attribute("id"))
+        if buttons <= reached:
+            break
+    assert buttons <= reached, buttons - reached
+
+
 def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
     r = gateway.api("integration", "POST", "/api/v1/feedback", json=feedback("browser-1", nps=2))
     assert r.status_code == 202
@@ -113,6 +136,38 @@ def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
     assert browser.find_element(By.ID, "profile-name").text == "王芳"
     assert "Most-triggered alerts" in browser.page_source and "nps-detractor × 1" in browser.page_source
     shot(browser, "profile-en")
+
+    browser.find_element(By.ID, "nav-dashboard").click()
+    wait.until(ec.presence_of_element_located((By.ID, "chart-alerts-level")))
+    assert browser.find_element(By.ID, "overall-resolved").text == "0"
+    shot(browser, "dashboard-before")
+
+    # back to the case: the SLA countdown ticks, then assign it to me with a reason and resolve it
+    browser.find_element(By.ID, "nav-queue").click()
+    countdown = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".countdown[data-deadline]")))
+    wait.until(lambda d: ":" in countdown.text)  # console.js replaced the server's deadline text
+    browser.find_element(By.CSS_SELECTOR, "a.case-link").click()
+    wait.until(ec.presence_of_element_located((By.ID, "form-reassign")))
+    check_case_forms_are_accessible(browser)
+    browser.find_element(By.CSS_SELECTOR, "#reassign-kind option[value='person']").click()
+    browser.find_element(By.ID, "reassign-id").send_keys("chen.jie")
+    browser.find_element(By.ID, "reassign-reason").send_keys("我熟悉这位客户")
+    browser.find_element(By.ID, "do-reassign").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "audit"), "我熟悉这位客户"))
+    shot(browser, "case-assigned")
+    browser.find_element(By.CSS_SELECTOR, "#resolve-root-cause option[value='delivery_delay']").click()
+    browser.find_element(By.ID, "resolve-fcr").click()
+    browser.find_element(By.ID, "resolve-summary").send_keys("已补发")
+    browser.find_element(By.ID, "do-resolve").click()
+    wait.until(ec.presence_of_element_located((By.ID, "form-reopen")))
+    assert "resolved" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
+    shot(browser, "case-resolved")
+
+    browser.find_element(By.ID, "nav-dashboard").click()
+    wait.until(ec.presence_of_element_located((By.ID, "chart-alerts-level")))
+    assert browser.find_element(By.ID, "overall-resolved").text == "1"
+    assert browser.find_element(By.ID, "overall-fcr").text == "100.0%"
+    shot(browser, "dashboard-after")
 
 
 def test_an_integration_cannot_log_in_to_the_console(gateway, browser):  # noqa: F811

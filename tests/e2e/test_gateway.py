@@ -14,7 +14,14 @@ from services.gateway.service import GatewayService
 from tests.conftest import wait_until
 from tests.e2e.gateway_stack import LOGIN_OF, csrf_of, feedback, gateway  # noqa: F401 - the fixture
 
-SUCCESS = {"feedback.ingest": 202, "console.home": 303, "console.logout": 303, "console.language": 303}
+SUCCESS = {
+    "feedback.ingest": 202,
+    "console.home": 303,
+    "console.logout": 303,
+    "console.language": 303,
+    "rules.enable": 200,
+    "rules.disable": 200,
+}
 SKIPPED = {"console.login_form", "console.login", "console.static"}  # public: tested below
 
 
@@ -26,7 +33,11 @@ def expected_status(route, role) -> int:
         return 303  # a token never opens the console: back to the login page
     if role not in route.roles:
         return 403
-    return SUCCESS.get(route.name, 200)
+    if route.name in SUCCESS:
+        return SUCCESS[route.name]
+    if route.method != "GET":
+        return 400  # a change with the probe's body: allowed, then refused as invalid
+    return 200
 
 
 def seed_cases(gw):
@@ -59,7 +70,7 @@ def call_route(gw, route, role, session, ids):
     for name, value in ids.items():
         path = path.replace(f"<{name}>", quote(value, safe=""))
     if route.kind == "api" or role in (None, "integration"):
-        kwargs = {"json": feedback("authz-probe")} if route.method == "POST" else {}
+        kwargs = {"json": feedback("authz-probe")} if route.method != "GET" else {}
         return gw.api(role, route.method, path, **kwargs)
     data = None
     if route.method == "POST":
@@ -70,7 +81,7 @@ def call_route(gw, route, role, session, ids):
 def test_every_role_on_every_route_gets_what_the_table_says(gateway):  # noqa: F811
     team_case, _ = seed_cases(gateway)
     alert_id = gateway.rpc.alerts.list_alerts()[0]["_id"]
-    ids = {"case_id": team_case, "alert_id": alert_id, "customer_id": "C42"}
+    ids = {"case_id": team_case, "alert_id": alert_id, "customer_id": "C42", "rule_id": "refund"}
     sessions = {}
     for role in ("agent", "owner", "admin"):
         s = gateway.login(role)
@@ -89,7 +100,7 @@ def test_every_role_on_every_route_gets_what_the_table_says(gateway):  # noqa: F
     assert mismatches == []
 
 
-def test_agent_sees_only_own_team_and_unassigned_cases(gateway):  # noqa: F811
+def test_agent_sees_what_the_cases_service_visibility_rule_allows(gateway):  # noqa: F811
     team_case, other_case = seed_cases(gateway)
     r = gateway.api("agent", "GET", "/api/v1/cases")
     assert [c["_id"] for c in r.json()["items"]] == [team_case]
@@ -103,6 +114,15 @@ def test_agent_sees_only_own_team_and_unassigned_cases(gateway):  # noqa: F811
     assert {c["_id"] for c in owner_all} == {team_case, other_case}
     page = gateway.login("agent").get(gateway.url + f"/cases/{other_case}")
     assert page.status_code == 404
+    # the cases service's rule: a collaborator (协作人) sees the case too
+    gateway.rpc.cases.add_collaborator(
+        {"case_id": other_case, "person": "chen.jie", "role": "logistics", "by": "wang.lei"}
+    )
+    assert gateway.api("agent", "GET", f"/api/v1/cases/{other_case}").status_code == 200
+    page = gateway.login("agent").get(gateway.url + f"/cases/{other_case}").text
+    assert 'id="case-collaborators">chen.jie (logistics)' in page
+    listed = gateway.api("agent", "GET", "/api/v1/cases").json()["items"]
+    assert {c["_id"] for c in listed} == {team_case, other_case}
 
 
 def test_feedback_over_http_is_processed_once_and_invalid_items_are_not_published(gateway):  # noqa: F811
@@ -342,3 +362,193 @@ def test_console_pages_render_the_services_data(gateway):  # noqa: F811
     assert bad.status_code == 400 and "query.level" in bad.text
     assert s.get(gateway.url + "/static/console.js").headers["Content-Type"].startswith("text/javascript")
     assert s.get(gateway.url + "/static/..%2Fservice.py").status_code == 404
+
+
+def test_case_actions_over_the_api_and_the_case_page(gateway):  # noqa: F811
+    team_case, other_case = seed_cases(gateway)
+
+    def act(role, case_id, action, body=None):
+        return gateway.api(role, "POST", f"/api/v1/cases/{case_id}/{action}", json=body)
+
+    # validation names the field; `by` comes from the login, never the body
+    r = act("agent", team_case, "reassign", {"assignee": {"kind": "robot", "id": "x"}, "by": "someone"})
+    assert r.status_code == 400
+    assert {e["field"] for e in r.json()["error"]["errors"]} == {
+        "body.assignee.kind",
+        "body.by",
+        "body.reason",
+    }
+    r = act(
+        "agent", team_case, "reassign", {"assignee": {"kind": "person", "id": "chen.jie"}, "reason": "我来"}
+    )
+    assert r.status_code == 200 and r.json()["assignee"] == {"kind": "person", "id": "chen.jie"}
+    case = gateway.api("agent", "GET", f"/api/v1/cases/{team_case}").json()
+    assert any(a["actor"] == "chen.jie" and a["why"] == "我来" for a in case["audit"])
+    assert act("agent", team_case, "acknowledge").status_code == 200  # no body at all
+    r = act("agent", team_case, "acknowledge", {})
+    assert r.status_code == 422 and "already acknowledged" in r.json()["error"]["message"]
+    assert act("agent", team_case, "resume", {}).status_code == 409  # not pending
+    r = act("agent", team_case, "resolve", {"root_cause": "aliens", "first_contact_resolution": True})
+    assert r.status_code == 422 and r.json()["error"]["errors"][0]["field"] == "root_cause"
+    r = act("agent", team_case, "resolve", {"root_cause": "delivery_delay", "first_contact_resolution": True})
+    assert r.status_code == 200 and r.json()["status"] == "resolved"
+    assert act("agent", team_case, "close", {}).status_code == 403  # owners and admins close
+    assert act("agent", other_case, "acknowledge", {}).status_code == 404  # not visible to the agent
+    assert act("owner", team_case, "close", {"reason": "done"}).json()["status"] == "closed"
+
+    # the same from the case page's forms (CSRF-protected), errors shown on the page
+    s = gateway.login("owner")
+    page = s.get(gateway.url + f"/cases/{other_case}").text
+    assert 'id="form-reassign"' in page and 'id="form-close"' not in page
+    assert 'class="countdown" data-deadline=' in page
+    token = csrf_of(page)
+    r = s.post(
+        gateway.url + f"/cases/{other_case}/reassign",
+        data={"assignee_kind": "team", "assignee_id": "cx-care", "reason": "", "csrf_token": token},
+        allow_redirects=False,
+    )
+    assert r.status_code == 400 and "body.reason" in r.text and 'id="action-error"' in r.text
+    r = s.post(
+        gateway.url + f"/cases/{other_case}/reassign",
+        data={"assignee_kind": "team", "assignee_id": "cx-care", "reason": "物流问题", "csrf_token": token},
+        allow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["Location"] == f"/cases/{other_case}"
+    r = s.post(
+        gateway.url + f"/cases/{other_case}/comment", data={"text": "已联系快递"}, allow_redirects=False
+    )
+    assert r.status_code == 403  # no CSRF token
+    s.post(gateway.url + f"/cases/{other_case}/comment", data={"text": "已联系快递", "csrf_token": token})
+    s.post(
+        gateway.url + f"/cases/{other_case}/resolve",
+        data={"root_cause": "delivery_delay", "summary": "补发", "csrf_token": token},
+    )
+    case = gateway.rpc.cases.get_case(other_case)
+    assert case["status"] == "resolved" and case["resolution"]["first_contact_resolution"] is False
+    assert [c["text"] for c in case["comments"]] == ["已联系快递"]
+    page = s.get(gateway.url + f"/cases/{other_case}").text
+    assert 'id="form-reopen"' in page and 'id="form-close"' in page and "已联系快递" in page
+    assert 'id="case-sla">–' in page  # resolved: no clock runs
+    r = s.post(gateway.url + f"/cases/{other_case}/resume", data={"csrf_token": token}, allow_redirects=False)
+    assert r.status_code == 409 and "action-error" in r.text
+
+
+def test_metrics_and_the_dashboard_follow_the_cases(gateway):  # noqa: F811
+    team_case, _ = seed_cases(gateway)
+    before = gateway.api("owner", "GET", "/api/v1/metrics").json()
+    assert before["alerts"]["by_level"] == {"P3": 1, "P2": 1} and before["alerts"]["total"] == 2
+    assert before["cases"]["overall"]["cases"] == 2 and before["cases"]["overall"]["resolved"] == 0
+    assert {g["key"] for g in before["cases"]["by_touchpoint"]} == {"delivery"}
+    assert before["scores"]["available"] is True
+    assert before["scores"]["total"]["nps"]["count"] == 2
+    gateway.api("agent", "POST", f"/api/v1/cases/{team_case}/start", json={})
+    r = gateway.api(
+        "agent",
+        "POST",
+        f"/api/v1/cases/{team_case}/resolve",
+        json={"root_cause": "delivery_delay", "first_contact_resolution": True},
+    )
+    assert r.status_code == 200
+    after = gateway.api("agent", "GET", "/api/v1/metrics").json()["cases"]["overall"]
+    assert after["resolved"] == 1 and after["fcr_rate"] == 1.0 and after["mttr_seconds"] is not None
+
+    s = gateway.login("owner")
+    page = s.get(gateway.url + "/dashboard").text
+    assert "客户体验看板" in page and 'id="chart-alerts-level"' in page and "<svg" in page
+    assert 'id="chart-nps"' in page and 'id="chart-by-team-fcr-rate"' in page
+    assert '<td id="overall-resolved">1</td>' in page and "100.0%" in page
+    assert "cdn" not in page.lower() and "<script>" not in page
+    r = gateway.api("owner", "GET", "/api/v1/metrics?since=2026-11-20T00:00:00&bucket=month")
+    assert r.status_code == 400
+    assert {e["field"] for e in r.json()["error"]["errors"]} == {"query.since", "query.bucket"}
+    r = gateway.api(
+        "owner", "GET", "/api/v1/metrics?since=2026-11-20T00:00:00%2B00:00&until=2026-11-19T00:00:00%2B00:00"
+    )
+    assert r.status_code == 400 and r.json()["error"]["errors"][0]["field"] == "query.until"
+
+
+def test_queue_filters_by_breach_and_touchpoint_and_counts_down(gateway):  # noqa: F811
+    seed_cases(gateway)
+    items = gateway.api("owner", "GET", "/api/v1/cases").json()["items"]
+    assert [c["level"] for c in items] == ["P2", "P3"]  # urgency first
+    assert all(c["deadline"] and c["missed"] is False for c in items)
+    newest = gateway.api("owner", "GET", "/api/v1/cases?sort=newest").json()["items"]
+    assert [c["_id"] for c in newest] == [c["_id"] for c in items]
+    assert len(gateway.api("owner", "GET", "/api/v1/cases?touchpoint=delivery").json()["items"]) == 2
+    assert gateway.api("owner", "GET", "/api/v1/cases?touchpoint=store").json()["items"] == []
+    assert gateway.api("owner", "GET", "/api/v1/cases?breach=breached").json()["items"] == []
+    assert len(gateway.api("owner", "GET", "/api/v1/cases?breach=none").json()["items"]) == 2
+    r = gateway.api("owner", "GET", "/api/v1/cases?breach=late&sort=random")
+    assert {e["field"] for e in r.json()["error"]["errors"]} == {"query.breach", "query.sort"}
+    page = gateway.login("owner").get(gateway.url + "/cases?breach=&touchpoint=delivery").text
+    assert page.count('class="countdown" data-deadline=') == 2 and 'data-breached="已超时"' in page
+
+
+def test_rules_edit_enable_versions_and_dry_run(gateway):  # noqa: F811
+    seed_cases(gateway)  # two evaluated events in the alerts service's history
+    draft = {
+        "id": "late-delivery",
+        "name": "物流延迟",
+        "level": "P3",
+        "owner": {"kind": "team", "id": "cx-care"},
+        "channels": ["email"],
+        "when": {"all": [{"field": "touchpoint", "op": "eq", "value": "delivery"}]},
+    }
+    bad = {**draft, "when": {"all": [{"field": "touchpoint", "op": "sounds_like", "value": "x"}]}}
+    r = gateway.api("admin", "POST", "/api/v1/rules", json=bad)
+    assert r.status_code == 400
+    assert any(e["field"].startswith("when.all.0") for e in r.json()["error"]["errors"]), r.text
+    assert gateway.api("owner", "POST", "/api/v1/rules", json=draft).status_code == 403
+    # dry-run the unsaved draft: both seeded events are at the delivery touchpoint
+    r = gateway.api("owner", "POST", "/api/v1/rules/backtest", json={"rule": draft, "since": "30d"})
+    assert r.status_code == 200, r.text
+    assert r.json()["events"] == 2 and r.json()["alerts"] == 2 and len(r.json()["examples"]) == 2
+    r = gateway.api("owner", "POST", "/api/v1/rules/backtest", json={"rule": "", "since": "soon"})
+    assert r.status_code == 400 and r.json()["error"]["errors"][0]["field"] == "body.rule"
+    assert gateway.api("admin", "POST", "/api/v1/rules", json=draft).status_code == 201
+    changed = {**draft, "level": "P2"}
+    assert gateway.api("admin", "PUT", "/api/v1/rules/late-delivery", json=changed).json()["version"] == 2
+    assert gateway.api("admin", "POST", "/api/v1/rules/late-delivery/disable").json()["changed"] is True
+    found = gateway.api("agent", "GET", "/api/v1/rules/late-delivery").json()
+    assert [v["version"] for v in found["versions"]] == [1, 2, 3] and found["rule"]["enabled"] is False
+    assert "-level: P3" in found["versions"][1]["diff"] and "+level: P2" in found["versions"][1]["diff"]
+
+    # the console: the rule page, the editor's field-path errors, enable, the dry run
+    s = gateway.login("admin")
+    page = s.get(gateway.url + "/rules/late-delivery").text
+    assert 'id="version-3"' in page and "+level: P2" in page and 'id="toggle-enabled"' in page
+    token = csrf_of(page)
+    r = s.post(gateway.url + "/rules/late-delivery/enabled", data={"enabled": "true", "csrf_token": token})
+    assert r.url.endswith("/rules/late-delivery") and 'id="rule-enabled">yes' in r.text
+    editor = s.get(gateway.url + "/rules/late-delivery/edit").text
+    assert "late-delivery" in editor and "level: P2" in editor
+    r = s.post(
+        gateway.url + "/rules/late-delivery",
+        data={"document": "id: late-delivery\nname: x\nlevel: P7\n", "csrf_token": token},
+    )
+    assert r.status_code == 400 and 'id="rule-errors"' in r.text and "<code>level</code>" in r.text
+    r = s.post(gateway.url + "/rules", data={"document": "[unclosed", "csrf_token": token})
+    assert r.status_code == 400 and "<code>document</code>" in r.text
+    r = s.post(
+        gateway.url + "/rule-editor/dry-run",
+        data={"rule_id": "late-delivery", "since": "30d", "csrf_token": token},
+    )
+    assert r.status_code == 200 and 'id="dry-alerts">2<' in r.text
+    owner_page = gateway.login("owner").get(gateway.url + "/rules/late-delivery").text
+    assert 'id="dry-run-form"' in owner_page and 'id="toggle-enabled"' not in owner_page
+
+
+def test_profile_search_over_the_api_and_the_console(gateway):  # noqa: F811
+    seed_cases(gateway)
+    wait_until(lambda: _profile(gateway, "C77"), message="the second profile")
+    found = gateway.api("agent", "GET", "/api/v1/profiles?phone=13800138000").json()
+    assert sorted(p["_id"] for p in found["items"]) == ["C42", "C77"]
+    one = gateway.api("agent", "GET", "/api/v1/profiles?phone=13800138000&limit=1").json()
+    assert len(one["items"]) == 1 and one["next"]
+    assert gateway.api("agent", "GET", "/api/v1/profiles").json()["items"] == []  # no key, no listing
+    r = gateway.api("agent", "GET", "/api/v1/profiles?name[$ne]=x")
+    assert r.status_code == 400 and r.json()["error"]["errors"][0]["field"] == "query.name[$ne]"
+    s = gateway.login("agent")
+    page = s.get(gateway.url + "/customers?name=王").text
+    assert 'href="/customers/C42"' in page and "王芳" in page
+    assert 'id="search-empty"' in s.get(gateway.url + "/customers?name=nobody").text

@@ -13,8 +13,8 @@ from services.gateway.auth import digest, hash_password, needs_rehash, verify_pa
 from services.gateway.gate import safe_next
 from services.gateway.i18n import CATALOGUE, LANGUAGES
 from services.gateway.pagination import scan
-from services.gateway.routes import ROLES, ROUTES
-from services.gateway.scope import in_scope, sees_case
+from services.gateway.routes import CASE_STATUSES, ROLES, ROUTES
+from services.gateway.scope import in_scope, viewer
 
 TEMPLATES = Path(openapi.HERE / "templates")
 
@@ -63,7 +63,7 @@ def test_catalogue_has_both_languages_and_templates_use_only_known_keys():
     # keys built in templates: level.*, status.*, queue.scope.*, error.<status>
     for prefix, values in {
         "level.": ("P1", "P2", "P3", "P4"),
-        "status.": ("open", "assigned", "acknowledged", "resolved", "closed"),
+        "status.": CASE_STATUSES,
         "queue.scope.": ("all", "mine", "team", "unassigned"),
         "role.": ROLES,
     }.items():
@@ -84,25 +84,16 @@ def test_templates_autoescape_customer_text():
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
 
 
-def test_agent_scope():
+def test_queue_scope_filters_and_viewer():
     agent = {"id": "chen.jie", "role": "agent", "teams": ["cx-care"]}
-    owner = {"id": "zhao.min", "role": "owner", "teams": []}
     mine = {"assignee": {"kind": "person", "id": "chen.jie"}}
     team = {"assignee": {"kind": "team", "id": "cx-care"}}
-    other = {"assignee": {"kind": "person", "id": "wang.lei"}}
-    other_team = {"assignee": {"kind": "team", "id": "vip"}}
     pool = {"assignee": None}
-    assert [sees_case(agent, c) for c in (mine, team, other, other_team, pool)] == [
-        True,
-        True,
-        False,
-        False,
-        True,
-    ]
-    assert all(sees_case(owner, c) for c in (mine, other, other_team))
+    assert viewer(agent) == {"user_id": "chen.jie", "role": "agent", "teams": ["cx-care"]}
     assert [in_scope(agent, "mine", c) for c in (mine, team, pool)] == [True, False, False]
     assert [in_scope(agent, "team", c) for c in (mine, team, pool)] == [False, True, False]
     assert [in_scope(agent, "unassigned", c) for c in (mine, team, pool)] == [False, False, True]
+    assert all(in_scope(agent, "all", c) for c in (mine, team, pool))
 
 
 def test_scan_pages_through_a_filtered_list():
@@ -144,3 +135,51 @@ def test_deploy_config_parses_and_configures_the_gateway(monkeypatch):
         config = load_config(f)
     assert config["WEB_SERVER_ADDRESS"] == "127.0.0.1:8123"
     assert config["GATEWAY_COOKIE_SECURE"] is False and config["MAX_DELIVERY_ATTEMPTS"] == 5
+
+
+def test_charts_are_escaped_svg_and_the_trend_degrades_to_not_available():
+    from nameko.exceptions import RemoteError
+
+    from services.gateway import dashboard
+    from services.gateway.charts import bar_chart, line_chart
+
+    svg = str(bar_chart("c1", "<t>", [("<b>rule</b>", 3), ("none", None)], ""))
+    assert svg.startswith('<svg id="c1"') and "&lt;b&gt;rule&lt;/b&gt;" in svg and "<b>" not in svg
+    assert "–" in svg  # a missing figure reads as a dash
+    line = str(line_chart("c2", "NPS", ["d1", "d2", "d3"], {"NPS": [10.0, None, -5.0]}))
+    assert line.count("<polyline") == 2 and line.count("<circle") == 2
+
+    class NoTrend:  # a profiles service deployed without score_trend answers MethodNotFound
+        def score_trend(self, *args):
+            raise RemoteError("MethodNotFound", "profiles.score_trend")
+
+    class Services:
+        profiles = NoTrend()
+
+    out = dashboard.score_trend(Services(), "2026-11-01T00:00:00+00:00", "2026-11-02T00:00:00+00:00", "day")
+    assert out == {"available": False, "reason": "profiles.score_trend"}
+
+
+def test_queue_order_is_level_then_sla_time_left():
+    from services.gateway.urgency import annotate, by_urgency
+
+    def case(cid, level, due=None, state="running", met=None):
+        clocks = {"resolve": {"state": state, "due": due, "met": met}} if due or state == "stopped" else {}
+        return {
+            "_id": cid,
+            "level": level,
+            "opened_at": "2026-11-20T00:00:00+00:00",
+            "sla": {"clocks": clocks},
+        }
+
+    cases = [
+        case("p3-soon", "P3", "2026-11-20T01:00:00+00:00"),
+        case("p2-none", "P2"),
+        case("p2-late", "P2", "2026-11-21T00:00:00+00:00"),
+        case("p2-soon", "P2", "2026-11-20T02:00:00+00:00"),
+        case("p2-paused", "P2", "2026-11-20T00:30:00+00:00", state="paused"),
+    ]
+    assert [c["_id"] for c in by_urgency(cases)] == ["p2-soon", "p2-late", "p2-none", "p2-paused", "p3-soon"]
+    assert annotate(cases[3])["deadline"] == "2026-11-20T02:00:00+00:00"
+    assert annotate(cases[4])["deadline"] is None
+    assert annotate(case("missed", "P1", state="stopped", met=False))["missed"] is True

@@ -15,4 +15,23 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   ages();
   setInterval(ages, 30000);
+  // SLA countdowns: time left to the deadline in data-deadline, "breached" past it.
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function countdowns() {
+    document.querySelectorAll(".countdown[data-deadline]").forEach(function (el) {
+      var due = Date.parse(el.getAttribute("data-deadline"));
+      if (isNaN(due)) { return; }
+      var left = Math.floor((due - Date.now()) / 1000);
+      if (left <= 0) {
+        el.textContent = el.getAttribute("data-breached");
+        el.classList.add("breached");
+        return;
+      }
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      el.textContent = (h ? h + ":" : "") + pad(m) + ":" + pad(s);
+      el.classList.toggle("at-risk", left < 900);
+    });
+  }
+  countdowns();
+  setInterval(countdowns, 1000);
 });
