@@ -158,6 +158,7 @@ def cx_config(rabbit_config, db_prefix, smtp_sink):
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": smtp_sink.port,
             "MAX_DELIVERY_ATTEMPTS": 3,
+            "RETRY_BACKOFF_BASE": 0.1,
             "STORE_RETRY_DELAY": 0.2,
         }
     ):

@@ -10,8 +10,10 @@ the worker raised, unless told to requeue forever):
 * while the store is unreachable the message is requeued after a pause, never
   dead-lettered and never acked (the worker slot is held during the pause, so the
   consumer stops taking work until the store answers again);
-* any other failure is retried by republishing with ``x-cx-attempts`` + 1, and
-  dead-lettered with the last error once ``MAX_DELIVERY_ATTEMPTS`` is reached.
+* any other failure is retried after a growing delay (``retry_queue``: a TTL
+  queue that dead-letters back; RETRY_BACKOFF_BASE × 4^(n−1) seconds, capped at
+  RETRY_BACKOFF_CAP) with ``x-cx-attempts`` + 1, and dead-lettered with the last
+  error and the attempt count once ``MAX_DELIVERY_ATTEMPTS`` is reached.
 """
 
 from __future__ import annotations
@@ -20,11 +22,23 @@ import logging
 from functools import partial
 
 import eventlet
+import eventlet.event
+import eventlet.queue
 from kombu import Exchange, Queue
 from kombu.common import maybe_declare
+from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
+from nameko import config as nameko_config
+from nameko import serialization
+from nameko.amqp.consume import Consumer as ConsumerCore
 from nameko.amqp.publish import get_connection, get_producer
-from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.constants import (
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_PREFETCH_COUNT,
+    HEARTBEAT_CONFIG_KEY,
+    PREFETCH_COUNT_CONFIG_KEY,
+)
 from nameko.events import EventDispatcher, EventHandler
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, decode_from_headers
@@ -34,7 +48,7 @@ from contracts.base import flatten_errors
 from contracts.export import DEAD_LETTER_EXCHANGE
 from contracts.feedback import FEEDBACK_EXCHANGE, InvalidFeedback, parse_feedback
 from contracts.messages import MESSAGES
-from services.common import settings
+from services.common import partitions, settings
 from services.common.mongo import Busy, MongoStore
 
 log = logging.getLogger(__name__)
@@ -47,7 +61,8 @@ dead_letter_exchange = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True
 feedback_exchange = Exchange(FEEDBACK_EXCHANGE, type="topic", durable=True)
 
 # "Not now" rather than "this message is bad": requeue after a pause, count no attempt.
-TRANSIENT_ERRORS = (ConnectionFailure, Busy)
+# A broker that is restarting (a worker's dispatch failed) is "not now" too.
+TRANSIENT_ERRORS = (ConnectionFailure, Busy, OperationalError, ConnectionError)
 
 
 class InvalidMessage(Exception):
@@ -58,8 +73,64 @@ class InvalidMessage(Exception):
         self.reason = reason
 
 
+def durable_queue_arguments() -> dict:
+    """Declaration arguments for every durable queue a service consumes from.
+
+    ``AMQP_QUEUE_TYPE=quorum`` makes them quorum queues, replicated across the
+    nodes of a RabbitMQ cluster, so losing one node loses no message and stops
+    no consumer (docs/scale.md). A queue's type is fixed when it is first
+    declared: switching an existing deployment means draining and deleting
+    the classic queues first (RabbitMQ refuses a redeclaration with another type).
+    """
+    queue_type = settings.get("AMQP_QUEUE_TYPE")
+    if queue_type not in ("classic", "quorum"):
+        raise ValueError(f"AMQP_QUEUE_TYPE must be classic or quorum, not {queue_type!r}")
+    # classic: no argument at all, so queues declared before this setting existed
+    # still pass RabbitMQ's equivalence check on redeclaration
+    return {"x-queue-type": "quorum"} if queue_type == "quorum" else {}
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before retry number ``attempt`` (1, 2, …): RETRY_BACKOFF_BASE × 4^(n−1), capped."""
+    base, cap = settings.get("RETRY_BACKOFF_BASE"), settings.get("RETRY_BACKOFF_CAP")
+    return min(cap, base * 4 ** (attempt - 1))
+
+
+def retry_queue(home: str, delay: float) -> Queue:
+    """Where a failed message waits ``delay`` before going back to ``home``.
+
+    One queue per (home queue, delay): every message in it has the same TTL, so
+    they expire in order at the head (per-message TTLs in one queue would wait
+    behind each other). On expiry the broker dead-letters the message through
+    the default exchange back to ``home``, with its headers (the attempt count).
+    Nothing consumes these queues; no worker sleeps while a message waits.
+    """
+    ms = max(1, int(delay * 1000))
+    arguments = {
+        **durable_queue_arguments(),
+        "x-message-ttl": ms,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": home,
+    }
+    if arguments.get("x-queue-type") == "quorum":
+        # quorum queues dead-letter at most once unless told otherwise
+        arguments.update({"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"})
+    return Queue(f"{home}.retry.{ms}ms", durable=True, queue_arguments=arguments)
+
+
 def dead_letter_queue(queue_name: str) -> Queue:
-    return Queue(f"{queue_name}.dlq", exchange=dead_letter_exchange, routing_key=queue_name, durable=True)
+    return Queue(
+        f"{queue_name}.dlq",
+        exchange=dead_letter_exchange,
+        routing_key=queue_name,
+        durable=True,
+        queue_arguments=durable_queue_arguments(),
+    )
+
+
+def home_queue(message, default: str) -> str:
+    """The queue a message was consumed from (a partition queue, or ``default``)."""
+    return (message.delivery_info or {}).get("cx_queue", default)
 
 
 class ReliableConsumerMixin:
@@ -112,6 +183,14 @@ class ReliableConsumerMixin:
         self.container.spawn_managed_thread(spawn_worker)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
+        try:
+            self._settle(message, exc_info)
+        except (OperationalError, ConnectionError) as exc:
+            # The broker went away while we acked or republished: the message is still
+            # unacked, so the broker redelivers it; an error here must not kill the container.
+            log.warning("could not settle a message from %s (%s); redelivered later", self.queue.name, exc)
+
+    def _settle(self, message, exc_info) -> None:
         if exc_info is None:
             self.consumer.ack_message(message)
             return
@@ -137,9 +216,14 @@ class ReliableConsumerMixin:
         if attempts >= settings.get("MAX_DELIVERY_ATTEMPTS"):
             self._reject(message, f"failed {attempts} times; last error {error}", attempts)
             return
-        log.warning("attempt %d on %s failed (%s); retrying", attempts, self.queue.name, error)
+        delay = retry_delay(attempts)
+        log.warning(
+            "attempt %d on %s failed (%s); retrying in %.1fs", attempts, self.queue.name, error, delay
+        )
         headers = dict(message.headers or {}, **{HEADER_ATTEMPTS: attempts})
-        self._republish(message, exchange="", routing_key=self.queue.name, headers=headers)
+        wait = retry_queue(home_queue(message, self.queue.name), delay)
+        # Published (confirmed) to the delay queue before the ack: never lost in between.
+        self._republish(message, exchange="", routing_key=wait.name, headers=headers, declare=[wait])
         self.consumer.ack_message(message)
 
     def _reject(self, message, reason: str, attempts: int | None = None) -> None:
@@ -154,8 +238,10 @@ class ReliableConsumerMixin:
         self._record_dead_letter(message, reason, attempts)
         self.consumer.ack_message(message)
 
-    def _republish(self, message, exchange: str, routing_key: str, headers: dict) -> None:
+    def _republish(self, message, exchange: str, routing_key: str, headers: dict, declare=()) -> None:
         with get_producer(self.amqp_uri) as producer:
+            for entity in declare:
+                maybe_declare(entity, producer.channel)
             producer.publish(
                 message.body,
                 exchange=exchange,
@@ -181,10 +267,13 @@ class FeedbackConsumer(ReliableConsumerMixin, Consumer):
     """Consume feedback events v1 from ``cx.feedback`` on the service's own durable queue.
 
     The decorated method receives the validated, normalised event (a dict).
+    With ``FEEDBACK_PARTITIONS`` > 0 it consumes the service's partition queues
+    instead and keeps each customer's events in order (services/common/partitions.py).
     """
 
     def __init__(self, routing_key: str = "feedback.#", **kwargs):
         self.routing_key = routing_key
+        self.lanes: FeedbackLanes | None = None
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
@@ -193,15 +282,162 @@ class FeedbackConsumer(ReliableConsumerMixin, Consumer):
             exchange=feedback_exchange,
             routing_key=self.routing_key,
             durable=True,
+            queue_arguments=durable_queue_arguments(),
         )
-        super().setup()
+        if partitions.partition_count():
+            self.lanes = FeedbackLanes(self)
+            self.lanes.setup()
+        else:
+            super().setup()
         self._declare_dead_letter_queue()
+
+    def start(self):
+        if self.lanes is not None:
+            self.lanes.start()
+        else:
+            super().start()
+
+    def stop(self):
+        if self.lanes is not None:
+            self.lanes.stop()
+        else:
+            super().stop()
 
     def parse(self, body, message) -> tuple:
         try:
             return (parse_feedback(message.body if isinstance(body, (str, bytes)) else body),)
         except InvalidFeedback as exc:
             raise InvalidMessage(exc.reason) from None
+
+
+class QueueTaggingConsumer(ConsumerCore):
+    """Nameko's consumer core, one kombu consumer per queue, telling callbacks the queue."""
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = []
+        for queue in self.queues:
+            consumer = consumer_cls(
+                queues=[queue],
+                callbacks=[partial(self.on_queue_message, queue.name)],
+                accept=self.accept,
+                **self.consumer_options,
+            )
+            consumer.qos(prefetch_count=self.prefetch_count)
+            consumers.append(consumer)
+        return consumers
+
+    def on_queue_message(self, queue_name, body, message):
+        message.delivery_info["cx_queue"] = queue_name
+        self.on_message(body, message)
+
+
+class FeedbackLanes:
+    """Partitioned, ordered consumption for one FeedbackConsumer.
+
+    Two consumer cores: one subscribes at once to the partitions this replica
+    owns, the other after ``FEEDBACK_STANDBY_DELAY`` to the rest (as a standby:
+    the queues are single-active-consumer). Each message goes to the lane of
+    its customer; a lane runs one worker at a time, so one customer's events
+    are handled in delivery order while other lanes run in parallel. A store
+    outage is retried in place (sleep, run again) instead of requeued, which
+    would put the message behind the customer's later events.
+    """
+
+    def __init__(self, entrypoint: FeedbackConsumer):
+        self.entrypoint = entrypoint
+        self.stopping = False
+        self.cores: list[tuple[float, QueueTaggingConsumer]] = []
+        self.queues: list[eventlet.queue.LightQueue] = []
+
+    def setup(self) -> None:
+        entrypoint = self.entrypoint
+        service = entrypoint.container.service_name
+        with get_connection(entrypoint.amqp_uri) as conn:
+            queues = partitions.declare_service_topology(
+                conn.channel(), service, entrypoint.routing_key, durable_queue_arguments()
+            )
+        own = [q for index, q in enumerate(queues) if partitions.owned(index)]
+        standby = [q for index, q in enumerate(queues) if not partitions.owned(index)]
+        options = dict(entrypoint.consumer_options)
+        common = {
+            "heartbeat": options.pop("heartbeat", nameko_config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT)),
+            "prefetch_count": options.pop(
+                "prefetch_count", nameko_config.get(PREFETCH_COUNT_CONFIG_KEY, DEFAULT_PREFETCH_COUNT)
+            ),
+            "accept": options.pop("accept", serialization.setup().accept),
+            "callbacks": [self.on_message],
+        }
+        delay = settings.get("FEEDBACK_STANDBY_DELAY")
+        for wait, group in ((0.0, own), (delay, standby)):
+            if group:
+                core = QueueTaggingConsumer(entrypoint.amqp_uri, queues=group, **common, **options)
+                self.cores.append((wait, core))
+        # ack/requeue go through any core: they act on the message's own channel
+        entrypoint.consumer = self.cores[0][1]
+        lanes = settings.get("FEEDBACK_LANES") or entrypoint.container.max_workers
+        self.queues = [eventlet.queue.LightQueue() for _ in range(max(1, lanes))]
+
+    def start(self) -> None:
+        container = self.entrypoint.container
+        for index, lane in enumerate(self.queues):
+            container.spawn_managed_thread(partial(self._run_lane, lane), identifier=f"feedback-lane{index}")
+        for wait, core in self.cores:
+            container.spawn_managed_thread(partial(self._run_core, wait, core), identifier="partitions")
+        if self.cores[0][0] == 0.0:
+            self.cores[0][1].wait_until_consumer_ready()
+
+    def _run_core(self, wait: float, core: QueueTaggingConsumer) -> None:
+        if wait:
+            eventlet.sleep(wait)
+        if not self.stopping:
+            core.run()
+
+    def stop(self) -> None:
+        self.stopping = True
+        for _wait, core in self.cores:
+            core.stop()
+
+    def on_message(self, body, message) -> None:
+        key = (message.headers or {}).get(partitions.PARTITION_HEADER, "")
+        self.queues[partitions.lane_of(str(key), len(self.queues))].put((body, message))
+
+    def _run_lane(self, lane) -> None:
+        while True:
+            body, message = lane.get()
+            if self.stopping:
+                self.entrypoint.consumer.requeue_message(message)
+                continue
+            self._process(body, message)
+
+    def _process(self, body, message) -> None:
+        entrypoint = self.entrypoint
+        try:
+            args = entrypoint.parse(body, message)
+        except InvalidMessage as exc:
+            entrypoint._reject(message, exc.reason)
+            return
+        context_data = decode_from_headers(message.headers or {})
+        while True:
+            finished = eventlet.event.Event()
+
+            def handle_result(worker_ctx, result=None, exc_info=None, finished=finished):
+                finished.send(exc_info)
+                return result, exc_info
+
+            try:
+                entrypoint.container.spawn_worker(
+                    entrypoint, args, {}, context_data=context_data, handle_result=handle_result
+                )
+            except ContainerBeingKilled:
+                entrypoint.consumer.requeue_message(message)
+                return
+            exc_info = finished.wait()
+            if exc_info is not None and isinstance(exc_info[1], TRANSIENT_ERRORS) and not self.stopping:
+                log.warning("not now (%s); retrying in place on %s", exc_info[1], home_queue(message, ""))
+                eventlet.sleep(settings.get("STORE_RETRY_DELAY"))
+                continue
+            entrypoint.handle_message_processed(message, None, exc_info)
+            return
 
 
 class ContractEventHandler(ReliableConsumerMixin, EventHandler):
@@ -212,6 +448,9 @@ class ContractEventHandler(ReliableConsumerMixin, EventHandler):
 
     def setup(self):
         super().setup()
+        # Nameko builds the queue inside setup(); the consumer declares it only
+        # when it starts, so the arguments set here still apply.
+        self.queue.queue_arguments = durable_queue_arguments()
         self._declare_dead_letter_queue()
 
     def parse(self, body, message) -> tuple:

@@ -10,6 +10,26 @@ from nameko import config
 
 DEFAULTS = {
     "AMQP_URI": "pyamqp://guest:guest@127.0.0.1:5672/",
+    # classic | quorum: the type of every durable queue the services consume from
+    # (quorum on a RabbitMQ cluster; see docs/scale.md).
+    "AMQP_QUEUE_TYPE": "classic",
+    # Per-customer ordering (services/common/partitions.py): 0 = one shared queue
+    # per service (competing consumers, no order); P > 0 = P partition queues per
+    # service behind the ingest router. Lanes: parallel customers per replica
+    # (0 = the worker pool size). A replica subscribes to partitions it does not
+    # own only after the standby delay.
+    "FEEDBACK_PARTITIONS": 0,
+    "FEEDBACK_LANES": 0,
+    "FEEDBACK_STANDBY_DELAY": 5.0,
+    "REPLICA_INDEX": 0,
+    "REPLICA_COUNT": 1,
+    # Services whose partition topology the ingest router declares before routing.
+    "FEEDBACK_CONSUMERS": "alerts,profiles",
+    # Unacked messages the router holds (it forwards them one by one, in order).
+    "ROUTER_PREFETCH": 200,
+    # Liveness/readiness HTTP (services/common/health.py); port 0 = off.
+    "HEALTH_ADDRESS": "0.0.0.0",
+    "HEALTH_PORT": 0,
     "MONGO_URI": "mongodb://127.0.0.1:27017/",
     # Each service owns one database: <prefix><service name>.
     "MONGO_DB_PREFIX": "cx_",
@@ -23,6 +43,9 @@ DEFAULTS = {
     "CONSOLE_URL": "http://127.0.0.1:8000",
     # Failed handler runs before a message is dead-lettered as poison.
     "MAX_DELIVERY_ATTEMPTS": 5,
+    # Delay before retry n of a failed handler: base × 4^(n−1) seconds, capped.
+    "RETRY_BACKOFF_BASE": 2.0,
+    "RETRY_BACKOFF_CAP": 300.0,
     # Notification delivery (services/notify/delivery.py).
     "NOTIFY_MAX_ATTEMPTS": 5,
     "NOTIFY_BACKOFF_BASE": 5.0,
@@ -38,6 +61,10 @@ DEFAULTS = {
     "INBOX_LEASE_SECONDS": 30.0,
     # How often the alerts service looks for "no response within T" deadlines.
     "ALERT_TIMER_SECONDS": 30,
+    # Days the alerts service keeps a compact copy of each evaluated event (backtests).
+    "ALERT_HISTORY_DAYS": 90,
+    # How long alerts.simulate waits for cases.simulate_alert / notify.simulate.
+    "ALERT_SIMULATE_TIMEOUT_SECONDS": 10,
     # Cases: the topic part of the one-open-case-per-customer key (comma-separated:
     # rule, touchpoint, channel, level) and how long a resolved case reopens on a new alert.
     "CASE_OPEN_KEY": "rule",
@@ -48,6 +75,8 @@ DEFAULTS = {
     # Escalation: how often the sweep looks for due steps, and how long a claim holds.
     "ESCALATION_SWEEP_SECONDS": 5.0,
     "ESCALATION_LEASE_SECONDS": 30.0,
+    # Cases: how often agent loads are recounted from the open cases (also at start).
+    "LOAD_RECOUNT_SECONDS": 3600.0,
     # Gateway: console sessions, cookies, login rate limit (per user and per client IP).
     "GATEWAY_SESSION_TTL": 8 * 3600.0,
     "GATEWAY_COOKIE_SECURE": False,  # set true behind TLS

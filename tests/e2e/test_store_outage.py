@@ -55,7 +55,8 @@ class PrivateMongo:
             stderr=subprocess.DEVNULL,
         )
         client = make_client(self.uri)
-        wait_until(lambda: self._ping(client), timeout=30, message="the private MongoDB")
+        # generous: a loaded 2-core machine can take most of a minute to start it
+        wait_until(lambda: self._ping(client), timeout=90, message="the private MongoDB")
         client.close()
 
     @staticmethod
