@@ -40,6 +40,7 @@ from aiosmtpd.controller import Controller
 from kombu import Connection, Exchange, Producer, Queue
 
 ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the venv running the benchmark
 sys.path.insert(0, str(ROOT))
 
 from cxctl.publish import FeedbackPublisher  # noqa: E402
@@ -149,16 +150,16 @@ def percentiles(values: list[float]) -> dict:
     return {"p50": qs[49], "p95": qs[94], "p99": qs[98], "max": max(values)}
 
 
-def start_services(env: dict) -> list[subprocess.Popen]:
+def start_services(env: dict, services=("alerts", "cases", "profiles", "notify")) -> list[subprocess.Popen]:
     procs = []
     log_dir = ROOT / "var" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    for service in ("alerts", "cases", "profiles", "notify"):
+    for service in services:
         log = open(log_dir / f"bench-{service}.log", "w")  # noqa: SIM115 - lives with the process
         procs.append(
             subprocess.Popen(
                 [
-                    str(ROOT / ".venv/bin/nameko"),
+                    str(BIN / "nameko"),
                     "run",
                     "--config",
                     str(ROOT / "deploy/config.yaml"),
@@ -174,7 +175,7 @@ def start_services(env: dict) -> list[subprocess.Popen]:
 
 
 def rpc_ready(amqp_uri: str, timeout: float = 60) -> None:
-    cmd = [str(ROOT / ".venv/bin/cxctl"), "--amqp-uri", amqp_uri, "--timeout", "3", "stats"]
+    cmd = [str(BIN / "cxctl"), "--amqp-uri", amqp_uri, "--timeout", "3", "stats"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if subprocess.run(cmd, capture_output=True).returncode == 0:
@@ -184,7 +185,7 @@ def rpc_ready(amqp_uri: str, timeout: float = 60) -> None:
 
 
 def configure(amqp_uri: str) -> None:
-    cx = [str(ROOT / ".venv/bin/cxctl"), "--amqp-uri", amqp_uri]
+    cx = [str(BIN / "cxctl"), "--amqp-uri", amqp_uri]
     rules = ROOT / "var" / "bench-rules.json"
     rules.write_text(
         json.dumps(

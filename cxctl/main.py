@@ -115,6 +115,7 @@ for group in (
     notify.deliveries,
     notify.notify,
     users.users,
+    alerts.simulate,
 ):
     cli.add_command(group)
 

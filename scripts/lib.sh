@@ -39,7 +39,8 @@ start_rabbitmq() {
     as_root rabbitmqctl -q await_startup --timeout 120 >/dev/null 2>&1 || as_root rabbitmqctl wait --timeout 120 "$(as_root ls /var/lib/rabbitmq/mnesia/*.pid 2>/dev/null | head -1)"
   fi
   # nameko's test fixtures create a vhost per test through the management API
-  as_root rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+  # consistent-hash: the partitioned feedback topology (services/common/partitions.py)
+  as_root rabbitmq-plugins -q enable rabbitmq_management rabbitmq_consistent_hash_exchange >/dev/null
   for _ in $(seq 1 60); do
     curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && return 0
     sleep 1

@@ -13,7 +13,7 @@ from services.common.settings import DEFAULTS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S_VERSION = "1.37.0"
-SERVICES = ("alerts", "cases", "profiles", "notify")
+SERVICES = ("alerts", "cases", "profiles", "notify", "ingest", "gateway")
 
 
 def k8s_documents():

@@ -335,3 +335,58 @@ def test_compare_and_set_on_an_epoch_number(db):
         == 0
     )
     assert db.rate_buckets.find_one({"_id": "wecom|hook"})["tat"] == 103.0
+
+
+def test_datetime_range_in_find_uses_whole_second_bounds(db):
+    """cases.metrics: ``find`` with whole-second bounds, exact bounds applied in Python.
+
+    nx-27017 0.8.1: ``find({"at": {"$lt": bound}})`` misses a stored datetime in the
+    same second as a fractional bound (``count_documents`` finds it).
+    """
+    at = T1.replace(microsecond=223000)
+    db.c.insert_one({"_id": 1, "at": at})
+    since, until = at - timedelta(hours=1, seconds=-0.6), at + timedelta(seconds=0.6)
+    assert db.c.count_documents({"at": {"$gte": since, "$lt": until}}) == 1
+    low, high = (
+        since.replace(microsecond=0) - timedelta(seconds=1),
+        until.replace(microsecond=0) + timedelta(seconds=2),
+    )
+    rows = [d for d in db.c.find({"at": {"$gte": low, "$lt": high}}) if since <= d["at"] < until]
+    assert [d["_id"] for d in rows] == [1]
+
+
+def test_projection_of_top_level_fields_nests_as_stored(db):
+    """cases.metrics projects whole top-level fields (a dotted projection comes back flat on nx-27017)."""
+    db.p.insert_one({"_id": 1, "sla": {"clocks": {"met": False}}, "other": "x"})
+    assert db.p.find_one({}, {"sla": 1}) == {"_id": 1, "sla": {"clocks": {"met": False}}}
+
+
+def test_null_or_missing_inside_or_via_in(db):
+    """list_cases visibility: ``{"team": {"$in": [..., None]}}`` inside ``$or`` matches a
+    missing or null field on both servers (a bare ``{"f": None}`` inside ``$or`` misses an
+    explicit null on nx-27017)."""
+    db.n.insert_many(
+        [{"_id": 1, "team": None, "k": ""}, {"_id": 2, "k": ""}, {"_id": 3, "team": "a", "k": ""}]
+    )
+    query = {"$or": [{"k": "", "team": {"$in": ["b", None]}}, {"_id": 99}]}
+    assert sorted(d["_id"] for d in db.n.find(query)) == [1, 2]
+    assert sorted(d["_id"] for d in db.n.find({"$nor": [{"team": "a"}]})) == [1, 2]
+
+
+def test_time_ordered_paging_with_an_index_on_time_and_ties_broken_by_id(db):
+    """Alerts history pages for backtests: sorted by (at, _id), index on ``at`` only
+    (a compound index naming ``_id`` makes every insert fail on nx-27017)."""
+    db.history.create_indexes([IndexModel([("at", ASCENDING)], name="at")])
+    db.history.insert_many(
+        [{"_id": k, "at": at} for k, at in [("b", 2.0), ("a", 2.0), ("c", 1.5), ("d", 3.0)]]
+    )
+    first = list(
+        db.history.find({"at": {"$gte": 1.0, "$lt": 3.0}})
+        .sort([("at", ASCENDING), ("_id", ASCENDING)])
+        .limit(2)
+    )
+    assert [d["_id"] for d in first] == ["c", "a"]
+    after = all_of(
+        {"at": {"$gte": 1.0, "$lt": 3.0}}, {"$or": [{"at": {"$gt": 2.0}}, {"at": 2.0, "_id": {"$gt": "a"}}]}
+    )
+    assert [d["_id"] for d in db.history.find(after).sort([("at", ASCENDING), ("_id", ASCENDING)])] == ["b"]
