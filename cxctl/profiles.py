@@ -279,6 +279,21 @@ def profile_merge(ctx: Ctx, survivor, merged, by, reason, as_json):
     )
 
 
+@profile.command("recount")
+@click.argument("customer_id")
+@json_option
+@click.pass_obj
+def profile_recount(ctx: Ctx, customer_id, as_json):
+    """Repair a profile's counters from its timeline (重新计数); safe at any time."""
+    out = call(ctx, "profiles", "recount_profile", customer_id)
+    if as_json:
+        return emit_json(out)
+    if not out["changed"]:
+        click.echo(f"无需修复 nothing to repair on {out['customer_id']}")
+    for field, (before, after) in out["changed"].items():
+        click.echo(f"{out['customer_id']} {field}: {before} → {after}")
+
+
 @profile.command("erase")
 @click.argument("customer_id")
 @click.option("--by", required=True, help="who carries out the request")

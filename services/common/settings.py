@@ -65,6 +65,9 @@ DEFAULTS = {
     "ALERT_HISTORY_DAYS": 90,
     # How long alerts.simulate waits for cases.simulate_alert / notify.simulate.
     "ALERT_SIMULATE_TIMEOUT_SECONDS": 10,
+    # Profiles: days an event's marker stays in its profile (it makes a late copy of the
+    # event count nothing; the inbox settles redeliveries long before).
+    "PROFILE_MARKER_DAYS": 30.0,
     # Cases: the topic part of the one-open-case-per-customer key (comma-separated:
     # rule, touchpoint, channel, level) and how long a resolved case reopens on a new alert.
     "CASE_OPEN_KEY": "rule",

@@ -1,13 +1,20 @@
-"""How events change a customer's experience profile: pure builders of updates.
+"""How events change a customer's experience profile: pure code over the profile document.
 
-Counts (feedback per channel, alerts per rule) are not incremented: they are
-counted from the timeline and written with ``$max``. Counts only grow, and the
-last writer counts after every earlier insert, so concurrent workers and
-replays can neither lose nor double an increment, without any read-modify-write.
+The store reads a profile by ``_id``, applies one of the ``apply_*`` functions
+below to a copy, and writes the copy back on the condition that the profile's
+revision (``rev``) is still the one it read (docs/profiles.md "Writes"). So every
+rule here is plain Python:
+
+* counts (feedback, per channel, alerts, per rule) are running counters, moved by
+  one per event; the event's marker in ``applied`` makes the move happen once,
+  whatever replays, resends or retries after a crash bring (``count_once``);
+* "latest wins" fields (identity, contacts, latest scores, case states) are set
+  only when the event is not older than what is stored (``newer``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 
@@ -166,3 +173,221 @@ def if_newer(field: str, at: datetime, *, strictly: bool = False) -> dict:
 def if_older(field: str, at: datetime) -> dict:
     """Filter: ``field`` is unset or later than ``at`` (for first-contact)."""
     return {"$or": [{field: {"$gt": at}}, {field: {"$exists": False}}]}
+
+
+# -- the profile document -------------------------------------------------------------
+
+# Bookkeeping kept in the document that no answer shows.
+INTERNAL_FIELDS = ("rev", "applied", "case_info")
+
+
+def new_profile(customer_id: str, now: datetime) -> dict:
+    return {
+        "_id": customer_id,
+        "created_at": now,
+        "feedback_count": 0,
+        "alerts_total": 0,
+        "rev": 0,
+        "applied": {},
+    }
+
+
+def marker(key: str) -> str:
+    """The field name standing for an event key in ``applied``."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def count_once(doc: dict, key: str, now: datetime) -> bool:
+    """Mark ``key`` as counted in ``doc``; False when it already was."""
+    applied = doc.setdefault("applied", {})
+    mark = marker(key)
+    if mark in applied:
+        return False
+    applied[mark] = now.timestamp()
+    return True
+
+
+def prune_markers(doc: dict, now: datetime, keep_seconds: float) -> None:
+    """Forget markers older than ``keep_seconds``: a copy of an event is no longer
+    expected that late (the inbox settles every redelivery long before)."""
+    oldest = now.timestamp() - keep_seconds
+    doc["applied"] = {k: at for k, at in (doc.get("applied") or {}).items() if at >= oldest}
+
+
+def get_path(doc: dict, path: str):
+    node = doc
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def set_path(doc: dict, path: str, value) -> bool:
+    """Set a dotted path (creating subdocuments); True when something changed."""
+    *parents, leaf = path.split(".")
+    node = doc
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    if leaf in node and node[leaf] == value:
+        return False
+    node[leaf] = value
+    return True
+
+
+def newer(current, at: datetime, *, strictly: bool = False) -> bool:
+    """The guard of a "latest wins" field: unset, or not newer than ``at``."""
+    if not isinstance(current, datetime):
+        return True
+    return current < at if strictly else current <= at
+
+
+def older(current, at: datetime) -> bool:
+    """The guard of first contact: unset, or later than ``at``."""
+    return not isinstance(current, datetime) or current > at
+
+
+def bump(counters: dict, key: str, by: int = 1) -> None:
+    counters[key] = counters.get(key, 0) + by
+
+
+def apply_feedback(doc: dict, event: dict, now: datetime) -> bool:
+    """Count the feedback once; move contacts, identity and latest scores if newer."""
+    at = event["occurred_at"]
+    changed = False
+    if count_once(doc, feedback_key(event), now):
+        doc["feedback_count"] = doc.get("feedback_count", 0) + 1
+        bump(doc.setdefault("channels", {}), safe_key(event["channel"]))
+        changed = True
+    changed |= apply_contacts(doc, contact(event))
+    identity = identity_set(event)
+    if identity and newer(get_path(doc, "identity_from.at"), at):
+        for path, value in identity.items():
+            changed |= set_path(doc, path, value)
+    for kind, latest in latest_scores(event).items():
+        if newer(get_path(doc, f"latest.{kind}.at"), at):
+            changed |= set_path(doc, f"latest.{kind}", latest)
+    return changed
+
+
+def apply_contacts(doc: dict, last: dict, first: dict | None = None) -> bool:
+    """Last contact overall and per channel, first contact: each by event time."""
+    first = first or last
+    changed = False
+    if newer(get_path(doc, "last_contact.at"), last["at"]):
+        changed |= set_path(doc, "last_contact", last)
+    channel = safe_key(last["channel"])
+    if newer(get_path(doc, f"channel_last.{channel}.at"), last["at"]):
+        changed |= set_path(doc, f"channel_last.{channel}", last)
+    if older(get_path(doc, "first_contact.at"), first["at"]):
+        changed |= set_path(doc, "first_contact", first)
+    return changed
+
+
+def apply_alert(doc: dict, alert: dict, now: datetime) -> bool:
+    """Count the alert once, in total and for its rule."""
+    if not count_once(doc, f"alert:{alert['alert_id']}", now):
+        return False
+    doc["alerts_total"] = doc.get("alerts_total", 0) + 1
+    bump(doc.setdefault("alert_counts", {}), safe_key(alert["rule"]["id"]))
+    return True
+
+
+def apply_case_state(doc: dict, state: dict, open_entry: dict | None, *, strictly: bool = False) -> bool:
+    """Newest status wins, per case: it sets the case's state and (un)lists the case."""
+    key = safe_key(state["case_id"])
+    if not newer(get_path(doc, f"case_state.{key}.at"), state["at"], strictly=strictly):
+        return False
+    changed = set_path(doc, f"case_state.{key}", state)
+    open_cases = doc.setdefault("open_cases", {})
+    if open_entry is None:
+        changed |= open_cases.pop(key, None) is not None
+    else:
+        changed |= set_path(doc, f"open_cases.{key}", open_entry)
+    return changed
+
+
+def apply_case_opened(doc: dict, state: dict, open_entry: dict) -> bool:
+    """Remember the case's title and opening (immutable), then apply its first state.
+
+    The opening is a case's earliest state: it never replaces a status change stamped
+    with the same instant (cases stamps the first assignment so). A status change
+    that arrived first listed the case without them: they are filled in.
+    """
+    key = safe_key(state["case_id"])
+    info = {"title": open_entry["title"], "opened_at": open_entry["opened_at"]}
+    changed = set_path(doc, f"case_info.{key}", info)
+    changed |= apply_case_state(doc, state, open_entry, strictly=True)
+    listed = (doc.get("open_cases") or {}).get(key)
+    if listed is not None and listed.get("title") is None:
+        changed |= set_path(doc, f"open_cases.{key}", {**listed, **info})
+    return changed
+
+
+def case_facts(doc: dict, case_id: str) -> dict | None:
+    """The title and opening time a profile knows for a case (None: not yet known)."""
+    key = safe_key(case_id)
+    info = (doc.get("case_info") or {}).get(key) or (doc.get("open_cases") or {}).get(key)
+    if info is None or info.get("title") is None:
+        return None
+    return {"title": info["title"], "opened_at": info["opened_at"]}
+
+
+def carry_profile(doc: dict, old: dict, now: datetime) -> bool:
+    """Apply a merged profile ``old`` to the survivor ``doc``, once: counters add up,
+    markers join, timestamped fields follow the same rules events use, and fields
+    ``doc`` lacks are filled in even when its identity is newer."""
+    if not count_once(doc, f"merge:{old['_id']}", now):
+        return False
+    for field in ("feedback_count", "alerts_total"):
+        doc[field] = doc.get(field, 0) + old.get(field, 0)
+    for field in ("channels", "alert_counts"):
+        for key, n in (old.get(field) or {}).items():
+            bump(doc.setdefault(field, {}), key, n)
+    applied = doc.setdefault("applied", {})
+    for mark, at in (old.get("applied") or {}).items():
+        applied[mark] = max(at, applied.get(mark, at))
+    identity_from = old.get("identity_from")
+    identity = old.get("identity") or {}
+    flat = {f"identity.{k}": identity[k] for k in IDENTITY_FIELDS if identity.get(k)}
+    flat.update({f"identity.attributes.{k}": v for k, v in (identity.get("attributes") or {}).items()})
+    flat.update({f"search.{k}": v for k, v in (old.get("search") or {}).items()})
+    if identity_from and flat and newer(get_path(doc, "identity_from.at"), identity_from["at"]):
+        for path, value in {**flat, "identity_from": identity_from}.items():
+            set_path(doc, path, value)
+    for path, value in flat.items():
+        if get_path(doc, path) is None:
+            set_path(doc, path, value)
+    if old.get("last_contact"):
+        apply_contacts(doc, old["last_contact"], old.get("first_contact"))
+    for channel_last in (old.get("channel_last") or {}).values():
+        key = safe_key(channel_last["channel"])
+        if newer(get_path(doc, f"channel_last.{key}.at"), channel_last["at"]):
+            set_path(doc, f"channel_last.{key}", channel_last)
+    for kind, latest in (old.get("latest") or {}).items():
+        if newer(get_path(doc, f"latest.{kind}.at"), latest["at"]):
+            set_path(doc, f"latest.{kind}", latest)
+    for key, info in (old.get("case_info") or {}).items():
+        doc.setdefault("case_info", {}).setdefault(key, info)
+    open_cases = old.get("open_cases") or {}
+    for key, state in (old.get("case_state") or {}).items():
+        apply_case_state(doc, state, open_cases.get(key))
+    return True
+
+
+def scrub_profile(doc: dict, erased_title: str, now: datetime) -> None:
+    """Remove personal data from a profile document (erasure)."""
+    identity = doc.get("identity") or {}
+    for key in PII_FIELDS:
+        identity.pop(key, None)
+    if "identity" in doc:
+        doc["identity"] = identity
+    doc.pop("search", None)
+    doc.pop("identity_from", None)
+    for field in ("open_cases", "case_info"):
+        for entry in (doc.get(field) or {}).values():
+            entry["title"] = erased_title
+    doc.setdefault("erased_at", now)

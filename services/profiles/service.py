@@ -54,20 +54,21 @@ class ProfilesService:
             },
         )
 
+    # No inbox on these three: the profile write is itself once-only (the alert's
+    # marker; the newest case status wins) and they announce nothing, so a
+    # redelivery costs one read (docs/profiles.md "Writes").
+
     @contract_event_handler("alerts", "alert_raised")
-    @handled_once("alert_inbox")
     def handle_alert_raised(self, alert: dict) -> None:
         """Count the alert against the customer and add it to the timeline."""
         self.store.record_alert(alert)
 
     @contract_event_handler("cases", "case_opened")
-    @handled_once("case_inbox")
     def handle_case_opened(self, case: dict) -> None:
         """List the case among the customer's open cases."""
         self.store.record_case_opened(case)
 
     @contract_event_handler("cases", "case_status_changed")
-    @handled_once("status_inbox")
     def handle_case_status_changed(self, change: dict) -> None:
         """A case milestone: timeline entry; resolved/closed leave the open list, reopened return."""
         self.store.record_case_status(change)
@@ -189,6 +190,13 @@ class ProfilesService:
             },
         )
         return jsonable(out)
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def recount_profile(self, customer_id: str) -> dict:
+        """Repair: set a profile's counters and word counts to what its timeline says
+        (merged ids resolve to their survivor); returns what changed, ``[before, after]``."""
+        args = load(api.ShowProfile, customer_id=customer_id)
+        return jsonable(self.store.recount(self.store.resolve(args["customer_id"])))
 
     @rpc
     def stats(self) -> dict:

@@ -1,17 +1,20 @@
 """The profiles service's MongoDB store: one profile per customer, a separate timeline.
 
 The timeline is its own collection (a profile document never grows without
-bound). Every profile write is a single atomic update: "latest wins" fields are
-guarded by their timestamps, counts are taken from the timeline and applied
-with ``$max`` (see ``profile.py``), so replays and concurrent workers on one
-customer change nothing twice and lose nothing.
+bound). A profile is written as a whole: read by ``_id``, changed in Python
+(``profile.py``), written back on the condition that its revision ``rev`` is the
+one read (else read again and redo). Counters are running counters kept in the
+profile; each event's marker (``applied``) goes into the same write, so replays,
+resends and concurrent workers count an event once. Every read and write an event
+causes is by ``_id``: nothing per event queries the growing timeline (on the
+embedded store such a query scans it, docs/store.md "Performance").
 
-Every write first resolves the customer id through the alias table (merged ids
-land on their survivor) and the erasure table (an erased customer's later
-events are stored without personal data). After writing it resolves again: if
-a merge or an erasure happened meanwhile, the write is carried over (see
-``_write_for``), so no event is stranded on a merged id and no personal data
-slips in behind an erasure.
+The profile document also routes a write: a profile being merged away carries
+``merged_into`` (its survivor) until the merge deletes it, a missing profile is
+looked up in the alias table, and an erased profile carries ``erased_at``, so the
+event is stored without personal data. Merges and erasures change the profile's
+revision first, so a write that raced them fails its condition, reads again and
+lands where it belongs (its timeline entry and word counts follow it).
 
 Rolling scores are computed on read from the timeline (``scores.py``): they
 depend on ``now``, so a stored average would be stale the next day.
@@ -19,6 +22,7 @@ depend on ``now``, so a stored average would be stale the next day.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 import uuid
@@ -26,35 +30,45 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
+import eventlet
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.common import settings
 from services.common.erasure import ERASED, scrub_dead_letters
 from services.common.errors import BadRequest, NotFound
 from services.common.mongo import Inbox, Store
 from services.profiles.profile import (
     CLOSED_CASE_STATUSES,
-    IDENTITY_FIELDS,
+    INTERNAL_FIELDS,
+    apply_alert,
+    apply_case_opened,
+    apply_case_state,
+    apply_feedback,
+    carry_profile,
+    case_facts,
     case_state,
-    contact,
-    identity_set,
-    if_newer,
-    if_older,
-    latest_scores,
+    marker,
+    new_profile,
     normalise_email,
     normalise_name,
     normalise_phone,
-    only,
     open_case_entry,
+    prune_markers,
     safe_key,
+    scrub_profile,
     timeline_entry,
     without_pii,
 )
 from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, rolling, series, trend
-from services.profiles.words import EVERYONE, WordCounts
+from services.profiles.words import EVERYONE, WordCounts, local_day
 
 MAX_ALIAS_HOPS = 16
+# Conditional writes of one profile lost to concurrent writers before giving up
+# (the message is then retried); every lost round means another writer won.
+WRITE_ATTEMPTS = 200
+PII_ENTRY_FIELDS = ("text", "tags", "insight", "reason", "resolution")
 
 
 # A merge that would loop or split history is the caller's mistake: a plain
@@ -62,21 +76,19 @@ MAX_ALIAS_HOPS = 16
 MergeRejected = BadRequest
 
 
+class ProfileKeepsChanging(RuntimeError):
+    """Too many concurrent writers on one profile; the message is retried later."""
+
+
 class ProfileStore(Store):
     def __init__(self, db):
         super().__init__(db)
         self.feedback_inbox = Inbox(db.feedback_inbox, ("source", "event_id"))
-        self.alert_inbox = Inbox(db.alert_inbox, ("alert_id",))
-        self.case_inbox = Inbox(db.case_inbox, ("case_id",))
-        self.status_inbox = Inbox(db.status_inbox, ("case_id", "from_status", "to_status", "changed_at"))
         self.words = WordCounts(db)
 
     def indexes(self):
         return {
             "feedback_inbox": [self.feedback_inbox.index()],
-            "alert_inbox": [self.alert_inbox.index()],
-            "case_inbox": [self.case_inbox.index()],
-            "status_inbox": [self.status_inbox.index()],
             "timeline": [
                 IndexModel([("customer_id", ASCENDING), ("at", DESCENDING)], name="customer_at"),
                 IndexModel(
@@ -105,17 +117,6 @@ class ProfileStore(Store):
         except DuplicateKeyError:
             return False
 
-    def _ensure_profile(self, customer_id: str) -> None:
-        # Dotted-path updates below need the document to exist already.
-        self.db.profiles.update_one(
-            {"_id": customer_id},
-            {"$setOnInsert": {"created_at": utcnow(), "feedback_count": 0, "alerts_total": 0}},
-            upsert=True,
-        )
-
-    def _count(self, **query) -> int:
-        return self.db.timeline.count_documents(query)
-
     def resolve(self, customer_id: str) -> str:
         """The surviving id of ``customer_id`` after merges (itself if never merged)."""
         current = customer_id
@@ -129,88 +130,147 @@ class ProfileStore(Store):
     def is_erased(self, customer_id: str) -> bool:
         return self.db.erasures.find_one({"_id": customer_id}, {"_id": 1}) is not None
 
-    def _write_for(self, customer_id: str, write: Callable[[str, bool], None]) -> str:
-        """Run ``write(target, erased)`` for the customer's surviving id.
+    def _load(self, customer_id: str) -> tuple[str, dict | None]:
+        """(the id a write for ``customer_id`` lands on, its profile or None).
 
-        Re-resolves afterwards: a merge that started meanwhile may have moved
-        the target's history before this write landed, so the move is run
-        again (idempotent) and the write repeated on the new survivor; an
-        erasure that started meanwhile is re-applied.
+        One round trip per hop, by ``_id``: the profile and its alias together
+        (``$unionWith``). An alias wins (it is the merge's point of no return); a
+        ``merged_into`` mark on the profile points to the survivor as well.
         """
-        target, erased = self.resolve(customer_id), None
+        target = customer_id
         for _ in range(MAX_ALIAS_HOPS):
-            erased = self.is_erased(target)
-            write(target, erased)
-            now_target = self.resolve(customer_id)
-            if now_target != target:
-                self.move_history(target, now_target)
-                target = now_target
-                continue
-            if not erased and self.is_erased(target):
-                self.scrub(target)
-            return target
-        raise RuntimeError(f"customer {customer_id} keeps being merged; giving up")
+            found = list(
+                self.db.profiles.aggregate(
+                    [
+                        {"$match": {"_id": target}},
+                        {
+                            "$unionWith": {
+                                "coll": "aliases",
+                                "pipeline": [{"$match": {"_id": target}}, {"$project": {"survivor": 1}}],
+                            }
+                        },
+                    ]
+                )
+            )
+            alias = next((d for d in found if "survivor" in d), None)
+            doc = next((d for d in found if "survivor" not in d), None)
+            if alias is not None:
+                target = alias["survivor"]
+            elif doc is not None and doc.get("merged_into"):
+                target = doc["merged_into"]
+            else:
+                return target, doc
+        raise RuntimeError(f"alias chain from {customer_id} is longer than {MAX_ALIAS_HOPS} (a cycle?)")
 
-    def _guarded_set(self, customer_id: str, guard_field: str, at: datetime, values: dict) -> None:
-        self.db.profiles.update_one(only(customer_id, if_newer(guard_field, at)), {"$set": values})
+    def _save(self, before: dict | None, after: dict) -> bool:
+        """Write ``after`` if the profile is still as ``before`` was read (None: absent)."""
+        if before is None:
+            return self._insert_once("profiles", {**after, "rev": 1})
+        rev = before.get("rev")
+        condition = {"_id": before["_id"], "rev": rev if rev is not None else {"$exists": False}}
+        after["rev"] = (rev or 0) + 1
+        return self.db.profiles.replace_one(condition, after).matched_count == 1
+
+    def _change(
+        self, customer_id: str, change: Callable[[dict], bool], *, create: bool = True
+    ) -> dict | None:
+        """Apply ``change`` to the profile of ``customer_id`` itself (no routing):
+        merges and erasures, which hold the merge lock or act on a resolved id."""
+        for _ in range(WRITE_ATTEMPTS):
+            doc = self.db.profiles.find_one({"_id": customer_id})
+            if doc is None and not create:
+                return None
+            after = copy.deepcopy(doc) if doc is not None else new_profile(customer_id, utcnow())
+            if not change(after):
+                return doc
+            if self._save(doc, after):
+                return after
+            eventlet.sleep(0)
+        raise ProfileKeepsChanging(f"profile {customer_id} kept changing; try again")
+
+    def _record(
+        self,
+        customer_id: str,
+        entry_for: Callable[[str, bool], dict],
+        change: Callable[[dict, bool, datetime], bool],
+    ) -> dict:
+        """Record one event: its timeline entry (``entry_for(target, erased)``), its word
+        counts, and ``change(profile, erased, now)`` written conditionally on the revision.
+
+        The entry and counts are written before the profile: if the profile then turns
+        out to have been merged or erased meanwhile (the write's condition fails), the
+        next round moves the entry to the survivor, or strips it, and redoes the counts.
+        """
+        placed: str | None = None  # whose word counts hold this event
+        for _ in range(WRITE_ATTEMPTS):
+            target, doc = self._load(customer_id)
+            erased = doc is not None and "erased_at" in doc
+            entry = entry_for(target, erased)
+            self._place(entry, erased)
+            if placed is not None and placed != target:
+                self.words.undo(placed, entry_for(placed, False))
+                placed = None
+            if erased and placed == target:
+                self.words.forget(target)  # counted before the erasure reached the profile
+                placed = None
+            elif not erased and placed is None:
+                same_day = doc is not None and _same_day(doc.get("last_contact"), entry["at"])
+                self.words.record(target, entry, likely_new=not same_day)
+                placed = target
+            now = utcnow()
+            after = copy.deepcopy(doc) if doc is not None else new_profile(target, now)
+            if not change(after, erased, now):
+                return doc
+            prune_markers(after, now, settings.get("PROFILE_MARKER_DAYS") * 86400)
+            after["updated_at"] = now
+            if self._save(doc, after):
+                return after
+            eventlet.sleep(0)
+        raise ProfileKeepsChanging(f"profile {customer_id} kept changing; the event will be retried")
+
+    def _place(self, entry: dict, erased: bool) -> None:
+        """Insert a timeline entry once; a copy already there under an id merged into
+        the entry's customer is moved to it, and stripped when the customer is erased."""
+        if self._insert_once("timeline", entry):
+            return
+        stored = self.db.timeline.find_one(
+            {"_id": entry["_id"]}, {"customer_id": 1, **dict.fromkeys(PII_ENTRY_FIELDS, 1)}
+        )
+        if stored is None:
+            return
+        update: dict = {}
+        if stored["customer_id"] != entry["customer_id"]:
+            if self.resolve(stored["customer_id"]) != entry["customer_id"]:
+                return  # another customer's event under the same key: left as it is
+            update["$set"] = {"customer_id": entry["customer_id"], "merged_from": stored["customer_id"]}
+        if erased and any(f in stored for f in PII_ENTRY_FIELDS):
+            update["$unset"] = dict.fromkeys(PII_ENTRY_FIELDS, "")
+            update.setdefault("$set", {})["pii_dropped"] = True
+        if update:
+            self.db.timeline.update_one({"_id": entry["_id"]}, update)
 
     # -- feedback ----------------------------------------------------------------
 
     def record_feedback(self, event: dict) -> dict:
-        def write(customer_id: str, erased: bool) -> None:
-            self._apply_feedback(customer_id, without_pii(event) if erased else event)
+        """Timeline entry, word counts, and the profile's counters, contacts, identity and
+        latest scores; returns the profile as written."""
 
-        customer_id = self._write_for(event["customer"]["id"], write)
-        return self.db.profiles.find_one({"_id": customer_id}) or {"_id": customer_id}
+        def entry_for(target: str, erased: bool) -> dict:
+            return timeline_entry(without_pii(event) if erased else event, target)
 
-    def _apply_feedback(self, customer_id: str, event: dict) -> None:
-        at = event["occurred_at"]
-        entry = timeline_entry(event, customer_id)
-        self._insert_once("timeline", entry)
-        self.words.record(entry)
-        self._ensure_profile(customer_id)
-        channel = safe_key(event["channel"])
-        self.db.profiles.update_one(
-            {"_id": customer_id},
-            {
-                "$max": {
-                    "feedback_count": self._count(customer_id=customer_id, kind="feedback"),
-                    f"channels.{channel}": self._count(
-                        customer_id=customer_id, kind="feedback", channel=event["channel"]
-                    ),
-                },
-                "$currentDate": {"updated_at": True},
-            },
-        )
-        self._apply_contacts(customer_id, contact(event))
-        identity = identity_set(event)
-        if identity:
-            self._guarded_set(customer_id, "identity_from.at", at, identity)
-        for kind, latest in latest_scores(event).items():
-            self._guarded_set(customer_id, f"latest.{kind}.at", at, {f"latest.{kind}": latest})
+        def change(doc: dict, erased: bool, now: datetime) -> bool:
+            return apply_feedback(doc, without_pii(event) if erased else event, now)
 
-    def _apply_contacts(self, customer_id: str, last: dict, first: dict | None = None) -> None:
-        """Last contact overall and per channel, first contact: each guarded by event time."""
-        first = first or last
-        self._guarded_set(customer_id, "last_contact.at", last["at"], {"last_contact": last})
-        channel = safe_key(last["channel"])
-        self._guarded_set(
-            customer_id, f"channel_last.{channel}.at", last["at"], {f"channel_last.{channel}": last}
-        )
-        self.db.profiles.update_one(
-            only(customer_id, if_older("first_contact.at", first["at"])),
-            {"$set": {"first_contact": first}},
-        )
+        profile = self._record(event["customer"]["id"], entry_for, change)
+        return profile or {"_id": event["customer"]["id"]}
 
     # -- alerts and cases ------------------------------------------------------------
 
     def record_alert(self, alert: dict) -> None:
-        rule_id = alert["rule"]["id"]
-
-        def write(customer_id: str, erased: bool) -> None:
-            entry = {
+        def entry_for(target: str, erased: bool) -> dict:
+            return {
                 "_id": f"alert:{alert['alert_id']}",
-                "customer_id": customer_id,
+                "customer_id": target,
                 # placed at the feedback it is about, so the journey reads in the
                 # customer's order even when a stream is replayed days later
                 "at": alert["event"]["occurred_at"],
@@ -219,61 +279,44 @@ class ProfileStore(Store):
                 "alert_id": alert["alert_id"],
                 "level": alert["level"],
                 "rule": alert["rule"],
-                "rule_id": rule_id,
+                "rule_id": alert["rule"]["id"],
             }
-            self._insert_once("timeline", entry)
-            self._ensure_profile(customer_id)
-            self._recount_alerts(customer_id, [rule_id])
 
-        self._write_for(alert["customer"]["id"], write)
-
-    def _recount_alerts(self, customer_id: str, rule_ids: list[str]) -> None:
-        counts = {
-            f"alert_counts.{safe_key(r)}": self._count(customer_id=customer_id, kind="alert", rule_id=r)
-            for r in rule_ids
-        }
-        counts["alerts_total"] = self._count(customer_id=customer_id, kind="alert")
-        self.db.profiles.update_one(
-            {"_id": customer_id}, {"$max": counts, "$currentDate": {"updated_at": True}}
+        self._record(
+            alert["customer"]["id"], entry_for, lambda doc, erased, now: apply_alert(doc, alert, now)
         )
-        self.words.rebuild(customer_id)
 
     def record_case_opened(self, case: dict) -> None:
-        def write(customer_id: str, erased: bool) -> None:
+        def entry_for(target: str, erased: bool) -> dict:
+            return {
+                "_id": f"case:{case['case_id']}:opened",
+                "customer_id": target,
+                "at": case["opened_at"],
+                "kind": "case_opened",
+                "case_id": case["case_id"],
+                "level": case["level"],
+                "title": ERASED if erased else case["title"],
+                "rule_name": case["rule"]["name"],
+            }
+
+        def change(doc: dict, erased: bool, now: datetime) -> bool:
             title = ERASED if erased else case["title"]
-            self._insert_once(
-                "timeline",
-                {
-                    "_id": f"case:{case['case_id']}:opened",
-                    "customer_id": customer_id,
-                    "at": case["opened_at"],
-                    "kind": "case_opened",
-                    "case_id": case["case_id"],
-                    "level": case["level"],
-                    "title": title,
-                    "rule_name": case["rule"]["name"],
-                },
-            )
-            self._ensure_profile(customer_id)
-            # The opening is a case's earliest state: it never replaces a status change
-            # stamped with the same instant (cases stamps the first assignment so).
-            self._apply_case_state(
-                customer_id,
+            return apply_case_opened(
+                doc,
                 case_state(case["case_id"], case["status"], case["opened_at"], case["level"]),
                 open_case_entry(case["case_id"], case["status"], case["level"], title, case["opened_at"]),
-                strictly_newer=True,
             )
 
-        self._write_for(case["customer"]["id"], write)
+        self._record(case["customer"]["id"], entry_for, change)
 
     def record_case_status(self, change: dict) -> None:
         """A case milestone: a timeline entry, and the open-case list follows the newest status."""
         case_id, status, at = change["case_id"], change["to_status"], change["changed_at"]
 
-        def write(customer_id: str, erased: bool) -> None:
+        def entry_for(target: str, erased: bool) -> dict:
             entry = {
                 "_id": f"case:{case_id}:status:{at.isoformat()}:{change['from_status']}>{status}",
-                "customer_id": customer_id,
+                "customer_id": target,
                 "at": at,
                 "kind": "case_milestone",
                 "case_id": case_id,
@@ -286,32 +329,23 @@ class ProfileStore(Store):
                 for key in ("reason", "resolution"):
                     if change.get(key) is not None:
                         entry[key] = change[key]
-            self._insert_once("timeline", entry)
-            self._ensure_profile(customer_id)
+            return entry
+
+        def apply(doc: dict, erased: bool, now: datetime) -> bool:
             open_entry = None
             if status not in CLOSED_CASE_STATUSES:
-                # title and opening time are immutable facts of the case: read them
-                # from its opening entry (no read-modify-write of the profile)
-                opened = self.db.timeline.find_one({"_id": f"case:{case_id}:opened"}) or {}
+                # title and opening time are immutable facts of the case, known from its
+                # opening (a profile written before they were kept there: its timeline entry)
+                facts = case_facts(doc, case_id)
+                if facts is None:
+                    opened = self.db.timeline.find_one({"_id": f"case:{case_id}:opened"}) or {}
+                    facts = {"title": opened.get("title"), "opened_at": opened.get("at", at)}
                 open_entry = open_case_entry(
-                    case_id, status, change["level"], opened.get("title"), opened.get("at", at)
+                    case_id, status, change["level"], facts["title"], facts["opened_at"]
                 )
-            self._apply_case_state(customer_id, case_state(case_id, status, at, change["level"]), open_entry)
+            return apply_case_state(doc, case_state(case_id, status, at, change["level"]), open_entry)
 
-        self._write_for(change["customer_id"], write)
-
-    def _apply_case_state(
-        self, customer_id: str, state: dict, open_entry: dict | None, *, strictly_newer: bool = False
-    ) -> None:
-        """Newest status wins, per case: one guarded update sets it and (un)lists the case."""
-        key = safe_key(state["case_id"])
-        update: dict = {"$set": {f"case_state.{key}": state}, "$currentDate": {"updated_at": True}}
-        if open_entry is None:
-            update["$unset"] = {f"open_cases.{key}": ""}
-        else:
-            update["$set"][f"open_cases.{key}"] = open_entry
-        guard = if_newer(f"case_state.{key}.at", state["at"], strictly=strictly_newer)
-        self.db.profiles.update_one(only(customer_id, guard), update)
+        self._record(change["customer_id"], entry_for, apply)
 
     # -- identity merge -----------------------------------------------------------------
 
@@ -344,9 +378,9 @@ class ProfileStore(Store):
         """Merge customer ``merged`` into ``survivor``; idempotent and safe to retry.
 
         Steps: (1) the alias (the point of no return: every later write for
-        ``merged`` lands on ``survivor``); (2) the audit entry; (3) the history
-        is moved and the survivor's profile recomputed; (4) the alias is marked
-        done. A crash anywhere is finished by calling merge again.
+        ``merged`` lands on ``survivor``); (2) the audit entry; (3) the profile,
+        history and word counts are carried over (``move_history``); (4) the alias
+        is marked done. A crash anywhere is finished by calling merge again.
         """
         if survivor == merged:
             raise MergeRejected("merged: must differ from survivor")
@@ -384,78 +418,81 @@ class ProfileStore(Store):
         return {"survivor": survivor, "merged": merged, "timeline_entries_moved": moved}
 
     def move_history(self, merged: str, survivor: str) -> int:
-        """Carry ``merged``'s timeline and profile over to ``survivor`` (idempotent)."""
+        """Carry ``merged``'s profile, timeline and word counts over to ``survivor`` (idempotent).
+
+        The merged profile is marked ``merged_into`` first (a new revision), so no event
+        write lands on it afterwards: a writer that read it before fails its condition
+        and follows the mark. Its counters and markers are then added to the survivor
+        once (the survivor keeps a marker of the merge).
+        """
+
+        def mark(doc: dict) -> bool:
+            if doc.get("merged_into") == survivor:
+                return False
+            doc["merged_into"] = survivor
+            return True
+
+        old = self._change(merged, mark, create=False)
+        if old is not None:
+            now = utcnow()
+            self._change(survivor, lambda doc: carry_profile(doc, old, now))
         moved = self.db.timeline.update_many(
             {"customer_id": merged}, {"$set": {"customer_id": survivor, "merged_from": merged}}
         ).modified_count
-        self._ensure_profile(survivor)
-        old = self.db.profiles.find_one({"_id": merged})
-        if old is not None:
-            self._carry_profile(survivor, old)
-        self.recount(survivor)
-        self.words.forget(merged)  # rebuilt under the survivor by recount
+        self.words.move(merged, survivor)
         if old is not None:
             self.db.profiles.delete_one({"_id": merged})
         if self.is_erased(survivor):  # the merged id's personal data must not revive an erased survivor
             self.scrub(survivor)
         return moved
 
-    def _carry_profile(self, survivor: str, old: dict) -> None:
-        """Apply another profile's timestamped fields with the same guards events use."""
-        identity_from = old.get("identity_from")
-        identity = old.get("identity") or {}
-        flat = {f"identity.{k}": identity[k] for k in IDENTITY_FIELDS if identity.get(k)}
-        flat.update({f"identity.attributes.{k}": v for k, v in (identity.get("attributes") or {}).items()})
-        flat.update({f"search.{k}": v for k, v in (old.get("search") or {}).items()})
-        if identity_from and flat:
-            self._guarded_set(
-                survivor, "identity_from.at", identity_from["at"], {**flat, "identity_from": identity_from}
-            )
-        for field, value in flat.items():  # fill gaps even when the survivor's identity is newer
-            self.db.profiles.update_one(
-                {"_id": survivor, field: {"$exists": False}}, {"$set": {field: value}}
-            )
-        if old.get("last_contact"):
-            self._apply_contacts(survivor, old["last_contact"], old.get("first_contact"))
-        for channel_last in (old.get("channel_last") or {}).values():
-            key = safe_key(channel_last["channel"])
-            self._guarded_set(
-                survivor, f"channel_last.{key}.at", channel_last["at"], {f"channel_last.{key}": channel_last}
-            )
-        for kind, latest in (old.get("latest") or {}).items():
-            self._guarded_set(survivor, f"latest.{kind}.at", latest["at"], {f"latest.{kind}": latest})
-        open_cases = old.get("open_cases") or {}
-        for key, state in (old.get("case_state") or {}).items():
-            self._apply_case_state(survivor, state, open_cases.get(key))
+    def recount(self, customer_id: str) -> dict:
+        """Repair: set the profile's counters and word counts to what its timeline says.
 
-    def recount(self, customer_id: str) -> None:
-        """Every count of the profile, from the timeline, applied with ``$max``."""
-        channels = {
-            row["_id"]: row["n"]
-            for row in self.db.timeline.aggregate(
-                [
-                    {"$match": {"customer_id": customer_id, "kind": "feedback"}},
-                    {"$group": {"_id": "$channel", "n": {"$sum": 1}}},
-                ]
+        Counters never drift in normal operation (each event moves them once, by its
+        marker); this rebuilds them after anything that bypassed the store (a restored
+        backup, a hand edit). Every counted entry's marker is written with the counts,
+        so an event being recorded at the same moment is not counted on top.
+        """
+        entries = list(
+            self.db.timeline.find(
+                {"customer_id": customer_id, "kind": {"$in": ["feedback", "alert"]}},
+                {"kind": 1, "channel": 1, "rule_id": 1, "at": 1, "insight": 1},
             )
-        }
-        rules = {
-            row["_id"]: row["n"]
-            for row in self.db.timeline.aggregate(
-                [
-                    {"$match": {"customer_id": customer_id, "kind": "alert"}},
-                    {"$group": {"_id": "$rule_id", "n": {"$sum": 1}}},
-                ]
-            )
-        }
-        counts = {f"channels.{safe_key(k)}": v for k, v in channels.items()}
-        counts.update({f"alert_counts.{safe_key(k)}": v for k, v in rules.items()})
-        counts["feedback_count"] = sum(channels.values())
-        counts["alerts_total"] = sum(rules.values())
-        self.db.profiles.update_one(
-            {"_id": customer_id}, {"$max": counts, "$currentDate": {"updated_at": True}}
         )
-        self.words.rebuild(customer_id)
+        channels: dict[str, int] = {}
+        rules: dict[str, int] = {}
+        for entry in entries:
+            counts, key = (
+                (channels, entry["channel"]) if entry["kind"] == "feedback" else (rules, entry["rule_id"])
+            )
+            counts[safe_key(key)] = counts.get(safe_key(key), 0) + 1
+        wanted = {
+            "feedback_count": sum(channels.values()),
+            "channels": channels,
+            "alerts_total": sum(rules.values()),
+            "alert_counts": rules,
+        }
+        now = utcnow().timestamp()
+        before: dict = {}
+
+        def set_counts(doc: dict) -> bool:
+            before.update({k: doc.get(k) for k in wanted})
+            marks = {marker(e["_id"]): now for e in entries}
+            if (
+                all(doc.get(k) == v for k, v in wanted.items())
+                and marks.keys() <= (doc.get("applied") or {}).keys()
+            ):
+                return False
+            doc.update(copy.deepcopy(wanted))
+            doc["applied"] = {**(doc.get("applied") or {}), **marks}
+            return True
+
+        if self._change(customer_id, set_counts, create=False) is None:
+            raise NotFound(f"no profile for customer {customer_id}")
+        self.words.rebuild(customer_id, (e for e in entries if e["kind"] == "feedback"))
+        changed = {k: [before.get(k), v] for k, v in wanted.items() if before.get(k) != v}
+        return {"customer_id": customer_id, "changed": changed}
 
     # -- erasure ---------------------------------------------------------------------------
 
@@ -486,25 +523,22 @@ class ProfileStore(Store):
         return {"customer_id": target, "customer_ids": [target, *merged], **scrubbed}
 
     def scrub(self, customer_id: str) -> dict:
-        """Remove personal data from everything this service keeps about the customer."""
-        self.db.profiles.update_one(
-            {"_id": customer_id},
-            {
-                "$unset": {f"identity.{k}": "" for k in ("name", "phone", "email", "attributes")}
-                | {"search": "", "identity_from": ""},
-                # a bare boolean $set leaf becomes 1 on the embedded server: keep a date
-                "$currentDate": {"erased_at": True},
-            },
-        )
-        profile = self.db.profiles.find_one({"_id": customer_id}, {"open_cases": 1}) or {}
-        for key in profile.get("open_cases") or {}:
-            self.db.profiles.update_one(
-                {"_id": customer_id, f"open_cases.{key}": {"$exists": True}},
-                {"$set": {f"open_cases.{key}.title": ERASED}},
-            )
+        """Remove personal data from everything this service keeps about the customer.
+
+        The profile first (a new revision, marked ``erased_at``): an event write that
+        read it before fails its condition and, reading again, stores no personal
+        data and strips its own timeline entry; the timeline after.
+        """
+        now = utcnow()
+
+        def scrub_doc(doc: dict) -> bool:
+            before = copy.deepcopy(doc)
+            scrub_profile(doc, ERASED, now)
+            return doc != before
+
+        self._change(customer_id, scrub_doc, create=False)
         texts = self.db.timeline.update_many(
-            {"customer_id": customer_id},
-            {"$unset": {"text": "", "tags": "", "insight": "", "reason": "", "resolution": ""}},
+            {"customer_id": customer_id}, {"$unset": dict.fromkeys(PII_ENTRY_FIELDS, "")}
         ).modified_count
         self.db.timeline.update_many(
             {"customer_id": customer_id, "kind": "case_opened"}, {"$set": {"title": ERASED}}
@@ -588,7 +622,8 @@ class ProfileStore(Store):
         profile["open_cases"] = sorted(
             (profile.get("open_cases") or {}).values(), key=lambda c: (c["level"], c["opened_at"])
         )
-        profile.pop("case_state", None)
+        for field in ("case_state", *INTERNAL_FIELDS):
+            profile.pop(field, None)
         profile["contacts_by_channel"] = {
             channel: {
                 "count": count,
@@ -694,6 +729,8 @@ class ProfileStore(Store):
         profile = self.db.profiles.find_one({"_id": target})
         if profile is None:
             raise NotFound(f"no profile for customer {customer_id}")
+        for field in INTERNAL_FIELDS:
+            profile.pop(field, None)
         return {
             "customer_id": target,
             "requested_id": customer_id,
@@ -715,3 +752,7 @@ class ProfileStore(Store):
             "erasures": self.db.erasures.count_documents({}),
             "dead_letters": self.dead_letter_counts(),
         }
+
+
+def _same_day(last_contact: dict | None, at: datetime) -> bool:
+    return bool(last_contact) and local_day(last_contact["at"]) == local_day(at)

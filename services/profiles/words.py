@@ -1,24 +1,38 @@
 """Word-frequency views: comment keywords and categories per customer and overall, per day.
 
-One document per (scope, local day, term) in ``word_counts``: scope is a
-customer id or ``*`` (everyone), the day is the feedback's calendar day in
-``WORDS_TIMEZONE``, the term ``w:<keyword>`` or ``c:<category>``. Its ``n`` is
-never incremented: after a feedback entry is written, each of its terms is
-recounted from the timeline for that day (``insight.keywords`` / ``insight.category``)
-and applied with ``$max``. A replayed event therefore changes nothing, and two
-workers writing the same day at once both end on the full count (the later
-recount sees both entries) — the same rule as the profile's counters
-(docs/store.md). A query sums the day documents of a range in Python.
+Kept as feedback arrives, with reads and writes by ``_id`` only (no per-event query
+on a growing collection, docs/store.md "Performance"):
+
+* one document per customer and local day, ``<customer>|<day>``;
+* the anonymous totals of everyone, spread over ``SHARDS`` documents per day,
+  ``*|<day>|<shard>`` (the shard comes from the event, so no single document takes
+  every event of a busy day).
+
+A document holds ``terms`` (term code → count) and ``applied`` (one marker per event
+counted in it; a customer's day keeps the event's term codes there, so a merge can
+move events one by one). Recording an event is one ``$inc`` of its terms, guarded by
+the absence of its marker and setting it in the same update: a replayed or resent
+event, or two workers racing on it, count it once. Markers never leave a day's
+document, which only collects that day's events, so it stays bounded.
+
+A term is ``w:<keyword>`` or ``c:<category>``; its code in ``terms`` is ``w``/``c`` and
+the UTF-8 bytes of the value in hex, because nx-27017 silently ignores ``$inc`` on a
+dotted path with non-ASCII characters (docs/store.md). The day is the feedback's
+calendar day in ``WORDS_TIMEZONE``. A query sums the day documents of a range.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from pymongo.errors import DuplicateKeyError
+
 EVERYONE = "*"
 WORDS_TIMEZONE = ZoneInfo("Asia/Shanghai")
+SHARDS = 16
 
 
 def local_day(moment: datetime) -> date:
@@ -30,66 +44,156 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def terms(entry: dict) -> list[tuple[str, str]]:
-    """(term, timeline filter) of one timeline entry: its keywords and its category."""
+def terms(entry: dict) -> list[str]:
+    """The terms of one timeline entry: its keywords and its category."""
     insight = entry.get("insight") or {}
-    out = [(f"w:{k}", {"insight.keywords": k}) for k in dict.fromkeys(insight.get("keywords") or [])]
+    out = [f"w:{k}" for k in dict.fromkeys(insight.get("keywords") or [])]
     if insight.get("category"):
-        out.append((f"c:{insight['category']}", {"insight.category": insight["category"]}))
+        out.append(f"c:{insight['category']}")
     return out
+
+
+def encode(term: str) -> str:
+    kind, _, value = term.partition(":")
+    return kind + value.encode("utf-8").hex()
+
+
+def decode(code: str) -> tuple[str, str]:
+    """(kind, value) of a term code."""
+    return code[0], bytes.fromhex(code[1:]).decode("utf-8")
+
+
+def marker(key: str) -> str:
+    """A short, field-name-safe stand-in for an event key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def customer_doc_id(customer_id: str, day: date) -> str:
+    return f"{customer_id}|{day.isoformat()}"
+
+
+def shard_doc_id(day: date, key: str) -> str:
+    return f"{EVERYONE}|{day.isoformat()}|{int(marker(key)[:4], 16) % SHARDS:02d}"
+
+
+def counted(entry: dict) -> bool:
+    """Whether an entry's terms are counted (a feedback entry with a comment insight)."""
+    return entry.get("kind") == "feedback" and bool(entry.get("insight"))
 
 
 class WordCounts:
     def __init__(self, db):
         self.db = db
+        self.docs = db.word_counts
 
-    def record(self, entry: dict) -> None:
-        """Bring the counts of ``entry``'s terms on its day up to the timeline's."""
-        if entry.get("kind") != "feedback" or not entry.get("insight"):
+    def record(self, customer_id: str, entry: dict, *, likely_new: bool = True) -> None:
+        """Count ``entry``'s terms once, for ``customer_id`` and for everyone.
+
+        ``likely_new``: the customer's document of that day probably does not exist
+        yet (try the insert first; either order is correct, one saves a round trip).
+        """
+        if not counted(entry):
             return
-        day = local_day(entry["at"])
-        start, end = day_bounds(day)
-        for term, match in terms(entry):
-            for scope in (entry["customer_id"], EVERYONE):
-                query = {"kind": "feedback", "at": {"$gte": start, "$lt": end}, **match}
-                if scope != EVERYONE:
-                    query["customer_id"] = scope
-                self._apply(scope, day, term, self.db.timeline.count_documents(query))
+        day, codes, key = local_day(entry["at"]), [encode(t) for t in terms(entry)], entry["_id"]
+        self._add(customer_doc_id(customer_id, day), customer_id, day, codes, marker(key), likely_new)
+        self._add(shard_doc_id(day, key), EVERYONE, day, codes, marker(key), False)
 
-    def rebuild(self, customer_id: str) -> None:
-        """A customer's counts from their whole timeline (after a merge moved entries in)."""
-        tally: Counter = Counter()
-        for entry in self.db.timeline.find(
-            {"customer_id": customer_id, "kind": "feedback"}, {"at": 1, "insight": 1}
-        ):
-            if entry.get("insight"):
-                day = local_day(entry["at"])
-                tally.update((day, term) for term, _ in terms(entry))
-        for (day, term), n in tally.items():
-            self._apply(customer_id, day, term, n)
+    def undo(self, customer_id: str, entry: dict) -> None:
+        """Take ``entry``'s terms back out of ``customer_id``'s day (the write went to an id
+        that was being merged; it is recorded on the survivor instead). Once only."""
+        if not counted(entry):
+            return
+        codes, mark = [encode(t) for t in terms(entry)], marker(entry["_id"])
+        self.docs.update_one(
+            {
+                "_id": customer_doc_id(customer_id, local_day(entry["at"])),
+                f"applied.{mark}": {"$exists": True},
+            },
+            {
+                "$inc": {f"terms.{c}": -n for c, n in Counter(codes).items()},
+                "$unset": {f"applied.{mark}": ""},
+            },
+        )
+
+    def _add(
+        self, doc_id: str, scope: str, day: date, codes: list[str], mark: str, insert_first: bool
+    ) -> None:
+        # A customer's day keeps each event's terms under its marker (a merge moves them
+        # event by event); the shared totals need only the marker.
+        noted = 1 if scope == EVERYONE else codes
+        tally = Counter(codes)
+        update = {"$inc": {f"terms.{c}": n for c, n in tally.items()}, "$set": {f"applied.{mark}": noted}}
+        guard = {"_id": doc_id, f"applied.{mark}": {"$exists": False}}
+        fresh = {"_id": doc_id, "scope": scope, "day": day.isoformat(), "terms": dict(tally)}
+        fresh["applied"] = {mark: noted}
+        # Dotted updates only on an existing document (docs/store.md): insert when it is missing.
+        if not insert_first and self.docs.update_one(guard, update).matched_count:
+            return
+        try:
+            self.docs.insert_one(fresh)
+            return
+        except DuplicateKeyError:
+            pass
+        # It exists: count unless the marker says this event already is (a miss here means it is).
+        self.docs.update_one(guard, update)
+
+    def move(self, merged: str, survivor: str) -> None:
+        """Move ``merged``'s counts to ``survivor``, event by event, then drop its documents.
+
+        Each event moves in one update guarded by its marker on the survivor's day, so
+        an event a concurrent writer recorded there as well (it followed the merge)
+        counts once. Idempotent.
+        """
+        for doc in list(self.docs.find({"scope": merged})):
+            day = date.fromisoformat(doc["day"])
+            target = customer_doc_id(survivor, day)
+            if "term" in doc:  # the per-term layout before per-day documents
+                moves = {marker(f"moved:{doc['_id']}"): [encode(doc["term"])] * doc.get("n", 0)}
+            else:
+                moves = {
+                    m: codes for m, codes in (doc.get("applied") or {}).items() if isinstance(codes, list)
+                }
+            for mark, codes in moves.items():
+                self._add(target, survivor, day, codes, mark, insert_first=False)
+            self.docs.delete_one({"_id": doc["_id"]})
+
+    def rebuild(self, customer_id: str, entries) -> None:
+        """Set ``customer_id``'s day documents to what ``entries`` (its feedback timeline) say."""
+        tally: dict[date, Counter] = {}
+        marks: dict[date, dict] = {}
+        for entry in entries:
+            if counted(entry):
+                day, codes = local_day(entry["at"]), [encode(t) for t in terms(entry)]
+                tally.setdefault(day, Counter()).update(codes)
+                marks.setdefault(day, {})[marker(entry["_id"])] = codes
+        self.docs.delete_many({"scope": customer_id})
+        for day, codes in tally.items():
+            self.docs.replace_one(
+                {"_id": customer_doc_id(customer_id, day)},
+                {"scope": customer_id, "day": day.isoformat(), "terms": dict(codes), "applied": marks[day]},
+                upsert=True,
+            )
 
     def forget(self, customer_id: str) -> int:
         """Drop a customer's own counts (erasure; the anonymous totals stay)."""
-        return self.db.word_counts.delete_many({"scope": customer_id}).deleted_count
-
-    def _apply(self, scope: str, day: date, term: str, n: int) -> None:
-        key = f"{scope}|{day.isoformat()}|{term}"
-        self.db.word_counts.update_one(
-            {"_id": key},
-            {"$setOnInsert": {"scope": scope, "day": day.isoformat(), "term": term}, "$max": {"n": n}},
-            upsert=True,
-        )
+        return self.docs.delete_many({"scope": customer_id}).deleted_count
 
     def frequency(self, scope: str, since: date, until: date, limit: int) -> dict:
         """Top ``limit`` keywords and every category's count in days ``since..until`` (inclusive)."""
         words: Counter = Counter()
         categories: Counter = Counter()
-        for doc in self.db.word_counts.find(
+        for doc in self.docs.find(
             {"scope": scope, "day": {"$gte": since.isoformat(), "$lte": until.isoformat()}},
-            {"term": 1, "n": 1},
+            {"terms": 1, "term": 1, "n": 1},
         ):
-            kind, _, value = doc["term"].partition(":")
-            (words if kind == "w" else categories)[value] += doc["n"]
+            if "term" in doc:  # the per-term layout before per-day documents
+                kind, _, value = doc["term"].partition(":")
+                rows = [(kind, value, doc["n"])]
+            else:
+                rows = [(*decode(code), n) for code, n in (doc.get("terms") or {}).items()]
+            for kind, value, n in rows:
+                if n:
+                    (words if kind == "w" else categories)[value] += n
         ranked = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return {
             "keywords": [{"word": w, "count": n} for w, n in ranked],

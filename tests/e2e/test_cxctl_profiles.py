@@ -61,6 +61,8 @@ def test_cxctl_profile_commands(stack, cx_config):  # noqa: F811
     assert code == 0 and "merged C43 into C42 (1 timeline entries moved)" in out
     code, out = run(uri, "profile", "merge", "C43", "C42", "--by", "li.na", "--reason", "oops")
     assert code == 1 and "BadRequest" in out and "survivor: C43 was merged into C42" in out
+    code, out = run(uri, "profile", "recount", "C43")
+    assert code == 0 and "nothing to repair on C42" in out, out
     code, out = run(uri, "profile", "export", "C43")
     dump = json.loads(out)
     assert dump["customer_id"] == "C42" and dump["audit"][0]["kind"] == "merge"
