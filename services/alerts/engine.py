@@ -68,7 +68,9 @@ class State(Protocol):
 
     def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None: ...
 
-    def save_alert(self, alert: dict) -> bool: ...
+    def save_alert(self, alert: dict) -> bool:
+        """Store a new alert, its raising event counted as its first hit; False if it exists."""
+        ...
 
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None: ...
 
@@ -109,6 +111,9 @@ class Outcome:
     dedup_key: str
     alert: dict | None = None
     trace: list[dict] = field(default_factory=list)
+    # raised: True when this call stored the alert (``alert`` is what was stored);
+    # False when it existed already (a redelivered event)
+    fresh: bool = False
 
 
 class Engine:
@@ -279,9 +284,11 @@ class Engine:
                 self.state.record_suppressed(rule["id"], key, alert)
                 self.state.release_dedup(dkey, mine)
                 return Outcome(rule["id"], "suppressed", mine, dkey, trace=trace)
-        self.state.save_alert(alert)
-        self.state.attach(mine, key, event, at)
-        return Outcome(rule["id"], "raised", mine, dkey, alert=alert, trace=trace)
+        # A new alert holds its raising event already (count 1, last seen, the hit).
+        fresh = self.state.save_alert(alert)
+        if not fresh:
+            self.state.attach(mine, key, event, at)
+        return Outcome(rule["id"], "raised", mine, dkey, alert=alert, trace=trace, fresh=fresh)
 
 
 def _iso(at: float) -> str:

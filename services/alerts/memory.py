@@ -114,6 +114,8 @@ class MemoryState:
         if alert["_id"] in self.alerts:
             return False
         self.alerts[alert["_id"]] = dict(alert)
+        seen = alert["last_seen"]
+        self.attached[alert["_id"]][f"{seen['source']}\x1f{seen['event_id']}"] = alert["last_seen_ts"]
         return True
 
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:

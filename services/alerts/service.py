@@ -21,7 +21,7 @@ from services.common import settings
 from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
-from services.common.mongo import MongoStore, handled_once, jsonable
+from services.common.mongo import MongoStore, as_stored, handled_once, jsonable
 
 
 class AlertsService:
@@ -39,10 +39,7 @@ class AlertsService:
         """Evaluate the event; announce each new alert (repeats attach, throttled are counted)."""
         self.store.record_history(event, settings.get("ALERT_HISTORY_DAYS"))
         for outcome in Engine(self.store).process(self.store.rule_index(), event, utcnow()):
-            stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
-            if stored is not None:
-                # Dispatched again on a retry after a crash; cases/profiles are idempotent.
-                self.dispatch("alert_raised", alert_message(stored))
+            self._announce(outcome)
 
     @contract_event_handler("cases", "case_status_changed")
     def handle_case_status_changed(self, change: dict) -> None:
@@ -59,9 +56,16 @@ class AlertsService:
         """Raise "no response within T" alerts whose deadline passed unanswered."""
         engine = Engine(self.store)
         for outcome in engine.fire_due(self.store.rule_index(), utcnow()):
-            stored = self.store.get_alert(outcome.alert_id) if outcome.outcome == "raised" else None
-            if stored is not None:
-                self.dispatch("alert_raised", alert_message(stored))
+            self._announce(outcome)
+
+    def _announce(self, outcome) -> None:
+        """Dispatch ``alert_raised`` for a raised alert: the one just stored, or the stored
+        one when it existed already (a retry after a crash; cases/profiles are idempotent)."""
+        if outcome.outcome != "raised":
+            return
+        stored = as_stored(outcome.alert) if outcome.fresh else self.store.get_alert(outcome.alert_id)
+        if stored is not None:
+            self.dispatch("alert_raised", alert_message(stored))
 
     @rpc(expected_exceptions=BadRequest)
     def apply_rules(self, document, actor: str = "cxctl") -> dict:
@@ -310,5 +314,9 @@ def alert_message(alert: dict) -> dict:
     return {
         "alert_id": alert["_id"],
         "dedup_key": alert.get("dedup", {}).get("key"),
-        **{k: v for k, v in alert.items() if k not in ("_id", "dedup", "last_seen", "last_seen_ts", "count")},
+        **{
+            k: v
+            for k, v in alert.items()
+            if k not in ("_id", "dedup", "last_seen", "last_seen_ts", "count", "hits")
+        },
     }

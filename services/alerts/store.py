@@ -14,8 +14,9 @@ Running state, every write keyed by the event so a replay changes nothing:
 * ``suppressed``: matches the throttle refused, per (rule, event);
 * ``deadlines``: per (no-response rule, event) a survey waiting for a response,
   answered by ``respond`` or claimed with a lease by the timer once due;
-* ``alert_hits``: per (alert, event) a match the alert absorbed; the alert's
-  ``count`` is recounted from them and applied with ``$max``;
+  ``waiting`` lists each customer's deadlines by id, so a response finds them by ``_id``;
+* an alert's ``hits``: one marker per event the alert absorbed, set in the same
+  update that moves its ``count`` (so a replay counts nothing);
 * ``history``: a compact copy of every evaluated event (without the customer's
   phone and email), kept ``ALERT_HISTORY_DAYS`` for backtests.
 
@@ -77,7 +78,6 @@ class AlertStore(Store):
                 IndexModel([("bucket", ASCENDING), ("alert_id", ASCENDING)], name="bucket_alert"),
             ],
             "suppressed": [IndexModel([("rule_id", ASCENDING)], name="rule")],
-            "alert_hits": [IndexModel([("alert_id", ASCENDING)], name="alert")],
             "history": [
                 # not (at, _id): nx-27017 refuses inserts under an index naming _id
                 IndexModel([("at", ASCENDING)], name="at"),
@@ -326,37 +326,33 @@ class AlertStore(Store):
         )
 
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
+        """Count a match the open alert absorbs, once per event, in one update by ``_id``.
+
+        The event's marker (``hits.<digest>``) is set in the same update that moves
+        ``count``, guarded by its absence: replays and races count it once, and no
+        query counts a growing collection. ``last_seen`` moves only forward in event time.
+        """
+        hit = f"hits.{_digest(key)}"
         source, event_id = key.split("\x1f", 1)
-        self._insert_once(
-            "alert_hits",
-            {
-                "_id": _digest(alert_id, key),
-                "alert_id": alert_id,
-                "source": source,
-                "event_id": event_id,
-                "at": at,
-            },
+        seen = {"at": event["occurred_at"], "event_id": event_id, "source": source}
+        moved = self.db.alerts.update_one(
+            {"_id": alert_id, hit: {"$exists": False}, "last_seen_ts": {"$lt": at}},
+            {"$inc": {"count": 1}, "$set": {hit: at, "last_seen_ts": at, "last_seen": seen}},
         )
-        # Recount rather than $inc: replays and races converge on the true count.
-        count = self.db.alert_hits.count_documents({"alert_id": alert_id})
-        self.db.alerts.update_one({"_id": alert_id}, {"$max": {"count": count}})
-        self.db.alerts.update_one(
-            {"_id": alert_id, "last_seen_ts": {"$lt": at}},
-            {
-                "$set": {
-                    "last_seen_ts": at,
-                    "last_seen": {"at": event["occurred_at"], "event_id": event_id, "source": source},
-                }
-            },
-        )
+        if not moved.matched_count:  # an older event arriving late, or counted already
+            self.db.alerts.update_one(
+                {"_id": alert_id, hit: {"$exists": False}}, {"$inc": {"count": 1}, "$set": {hit: at}}
+            )
 
     def add_deadline(self, rule_id: str, event: dict, at: float, due: float) -> None:
+        deadline = deadline_id(rule_id, event)
+        customer = event["customer"]["id"]
         self._insert_once(
             "deadlines",
             {
-                "_id": deadline_id(rule_id, event),
+                "_id": deadline,
                 "rule_id": rule_id,
-                "customer": event["customer"]["id"],
+                "customer": customer,
                 "event": event,
                 "at": at,
                 "due": due,
@@ -364,11 +360,24 @@ class AlertStore(Store):
                 "lease_until": 0,
             },
         )
+        # the customer's waiting deadlines by id, so a response finds them by _id
+        listed = {"$set": {f"deadlines.{deadline}": at}}
+        if not self.db.waiting.update_one({"_id": customer}, listed).matched_count:
+            if not self._insert_once("waiting", {"_id": customer, "deadlines": {deadline: at}}):
+                self.db.waiting.update_one({"_id": customer}, listed)
 
     def respond(self, customer_id: str, at: float) -> int:
+        """Mark the customer's deadlines of surveys up to ``at`` answered: one read by
+        ``_id`` when none waits (the common case), never a scan of the deadlines."""
+        listed = self.db.waiting.find_one({"_id": customer_id}) or {}
+        due = [d for d, since in (listed.get("deadlines") or {}).items() if since <= at]
+        if not due:
+            return 0
         result = self.db.deadlines.update_many(
-            {"customer": customer_id, "state": "waiting", "at": {"$lte": at}}, {"$set": {"state": "answered"}}
+            {"_id": {"$in": due}, "state": "waiting"}, {"$set": {"state": "answered"}}
         )
+        # answered or fired: no response can change them any more
+        self.db.waiting.update_one({"_id": customer_id}, {"$unset": {f"deadlines.{d}": "" for d in due}})
         return result.modified_count
 
     def claim_due(self, now: float, limit: int) -> list[dict]:
@@ -439,15 +448,18 @@ class AlertStore(Store):
     # alerts -------------------------------------------------------------
 
     def save_alert(self, alert: dict) -> bool:
-        """Insert an alert; False when it already exists (a redelivered event)."""
+        """Insert an alert, its raising event as its first hit; False when it already
+        exists (a redelivered event)."""
+        seen = alert["last_seen"]
+        hits = {_digest(f"{seen['source']}\x1f{seen['event_id']}"): alert["last_seen_ts"]}
         try:
-            self.db.alerts.insert_one(alert)
+            self.db.alerts.insert_one({**alert, "hits": hits})
             return True
         except DuplicateKeyError:
             return False
 
     def get_alert(self, alert_id: str) -> dict | None:
-        return self.db.alerts.find_one({"_id": alert_id})
+        return self.db.alerts.find_one({"_id": alert_id}, {"hits": 0})
 
     def list_alerts(
         self, *, limit: int = 50, skip: int = 0, level: str | None = None, customer_id: str | None = None
@@ -457,7 +469,7 @@ class AlertStore(Store):
             query["level"] = level
         if customer_id:
             query["customer.id"] = customer_id
-        cursor = self.db.alerts.find(query).sort("raised_at", DESCENDING).skip(skip).limit(limit)
+        cursor = self.db.alerts.find(query, {"hits": 0}).sort("raised_at", DESCENDING).skip(skip).limit(limit)
         return list(cursor)
 
     def stats(self) -> dict:

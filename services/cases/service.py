@@ -114,13 +114,14 @@ class CasesService:
     def _finish_reopen(self, case: dict, alert: dict) -> None:
         self._start_escalation(case, case["reopened_by"]["at"])  # idempotent per reopen
         rev = case["reopened_by"]["rev"]
-        self._notify_update(case, case["assignee"], "reopened", by="system", rev=rev, reason=alert["alert_id"])
+        self._notify_update(
+            case, case["assignee"], "reopened", by="system", rev=rev, reason=alert["alert_id"]
+        )
 
     def _assign_on_open(self, case: dict, alert: dict) -> None:
         try:
-            self._assign(
-                case["_id"], alert["owner"], by="system", reason=f"owner of rule {alert['rule']['id']}"
-            )
+            reason = f"owner of rule {alert['rule']['id']}"
+            self._assign(case["_id"], alert["owner"], by="system", reason=reason, known=case)
         except BadRequest as exc:  # e.g. an unknown strategy: the case waits in the queue, unassigned
             self.store.audit(
                 case["_id"],
@@ -316,18 +317,26 @@ class CasesService:
     ) -> dict:
         now = now or self.now()
         kwargs["changes"] = _with_clocks(action, now, kwargs.get("changes"))
+        charge = charged[1] if charged else None
         try:
-            before, after = self.store.transition(case_id, action, by=by, why=why or "", now=now, **kwargs)
+            before, after = self.store.transition(
+                case_id,
+                action,
+                by=by,
+                why=why or "",
+                now=now,
+                weigh=lambda case: charge if charge is not None else assignment.weight(None, case["level"]),
+                **kwargs,
+            )
         except Exception:
             if charged:  # the pick was charged but the case did not move: give it back
                 self.store.refund(*charged)
             raise
         if escalation.stops(after.get("escalation"), action):
             self.store.cancel_steps(case_id)
-        agent, weight = charged or (None, assignment.weight(None, after["level"]))
-        self.store.settle_load(after, weight, agent)
+        self.store.move_load(before, after, charged)
         if before["status"] != after["status"]:
-            self.store.sync_key(after, now)
+            self.store.sync_key(after, now, before=before["status"])
             self.dispatch(
                 "case_status_changed",
                 {
@@ -344,12 +353,22 @@ class CasesService:
             )
         return after
 
-    def _assign(self, case_id: str, assignee: dict, *, by: str, reason: str, handoff: bool = False) -> dict:
+    def _assign(
+        self,
+        case_id: str,
+        assignee: dict,
+        *,
+        by: str,
+        reason: str,
+        handoff: bool = False,
+        known: dict | None = None,
+    ) -> dict:
+        """``known``: the case as just stored (spares reading it again)."""
         now = self.now()
         charged = None
         strategy_id = assignee["id"] if assignee["kind"] == "strategy" else None
         if strategy_id:
-            case = self.store.get_case(case_id)
+            case = known = known or self.store.get_case(case_id)
             if case is None:
                 raise NotFound(f"no case {case_id}")
             assignee, why, charged = self._pick(assignee["id"], case)
@@ -387,6 +406,7 @@ class CasesService:
             audit_action=f"{action}ed",
             charged=charged,
             now=now,  # the time stored in the assignment is the status change's time
+            known=known,
         )
         if strategy_id:
             self.store.forget_pick(strategy_id, case_id)  # the assignment is stored: the pick is used

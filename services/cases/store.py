@@ -8,6 +8,7 @@ alerts) naming the case that holds it and whether that case is ``open``,
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -27,9 +28,11 @@ from services.cases.lifecycle import (
 )
 from services.common.erasure import anonymise, redact, scrub_dead_letters
 from services.common.errors import BadRequest, NotFound
-from services.common.mongo import Inbox, Store, all_of
+from services.common.mongo import ConfigCache, Inbox, Store, all_of, as_stored
 
 CAS_ATTEMPTS = 20
+# The agents directory and the policies: read once per revision (ConfigCache).
+CONFIG_COLLECTIONS = ("agents", "teams", "strategies", "sla_policies", "escalation_policies")
 METRIC_FIELDS = (
     "opened_at", "level", "team", "touchpoint", "assignee", "sla", "milestones", "reopen_count",
     "acknowledged", "resolved", "resolution",  # read only for cases stored before milestones
@@ -38,6 +41,18 @@ METRIC_FIELDS = (
 
 def epoch(moment: datetime) -> float:
     return moment.timestamp()
+
+
+def key_state(status: str) -> str:
+    """The state an open key mirrors for a case status."""
+    return {"resolved": "resolved", "closed": "closed"}.get(status, "open")
+
+
+def load_holder(case: dict) -> str:
+    """Whom a case's load is charged to: its person owner while active, else nobody."""
+    assignee = case.get("assignee") or {}
+    active = case["status"] in ACTIVE_STATUSES and assignee.get("kind") == "person"
+    return assignee["id"] if active else ""
 
 
 # breach filter values: ack_breached / resolve_breached / at_risk / none, and the
@@ -106,6 +121,18 @@ class CaseStore(Store):
     def __init__(self, db):
         super().__init__(db)
         self.inbox = Inbox(db.alert_inbox, ("alert_id",))
+        self.config = ConfigCache(db, self._load_config)
+
+    def worker_started(self) -> None:
+        self.config.worker_started()
+
+    def _load_config(self) -> dict:
+        # natural order, as the directory's own reads gave it
+        return {name: [d for d in self.db[name].find()] for name in CONFIG_COLLECTIONS}
+
+    def _configured(self, name: str, item_id: str | None) -> dict | None:
+        found = next((d for d in self.config.get()[name] if d["_id"] == item_id), None)
+        return copy.deepcopy(found)
 
     def indexes(self):
         return {
@@ -138,13 +165,11 @@ class CaseStore(Store):
         """
         mine = case_id_for(alert["alert_id"])
         for _ in range(CAS_ATTEMPTS):
+            holder = {"_id": key, "case_id": mine, "state": "open", "resolved_epoch": 0}
             try:
-                self.db.open_keys.insert_one(
-                    {"_id": key, "case_id": mine, "state": "open", "resolved_epoch": 0}
-                )
+                self.db.open_keys.insert_one(dict(holder))  # taken: no need to read it back
             except DuplicateKeyError:
-                pass
-            holder = self.db.open_keys.find_one({"_id": key})
+                holder = self.db.open_keys.find_one({"_id": key})
             if holder["case_id"] == mine:
                 return "opened", self.open_case({**new_case(alert, now, key), **(extra or {})})
             if holder["state"] == "open":
@@ -162,11 +187,13 @@ class CaseStore(Store):
         raise RuntimeError(f"open key {key!r} kept changing; the alert will be retried")
 
     def open_case(self, case: dict) -> dict:
-        """Insert the case unless it exists; return the stored case either way."""
+        """Insert the case unless it exists; return the stored case either way (a new
+        one as the store holds it, without reading it back)."""
         try:
             self.db.cases.insert_one(case)
         except DuplicateKeyError:
             return self.db.cases.find_one({"_id": case["_id"]})
+        case = as_stored(case)
         self.audit(
             case["_id"],
             "opened",
@@ -214,11 +241,17 @@ class CaseStore(Store):
                 "for this customer and topic"
             )
 
-    def sync_key(self, case: dict, now: datetime) -> None:
-        """Mirror a case's status on its open key (only while the case holds it)."""
+    def sync_key(self, case: dict, now: datetime, before: str | None = None) -> None:
+        """Mirror a case's status on its open key (only while the case holds it).
+
+        ``before``: the status it leaves; a move that keeps the key's state (open →
+        assigned → in progress: all "open") writes nothing.
+        """
         if not case.get("open_key"):
             return
-        state = {"resolved": "resolved", "closed": "closed"}.get(case["status"], "open")
+        state = key_state(case["status"])
+        if before is not None and key_state(before) == state:
+            return
         self.db.open_keys.update_one(
             {"_id": case["open_key"], "case_id": case["_id"]},
             {"$set": {"state": state, "resolved_epoch": epoch(now) if state == "resolved" else 0}},
@@ -238,20 +271,30 @@ class CaseStore(Store):
         detail: dict | None = None,
         audit_key: str | None = None,
         audit_action: str | None = None,
+        known: dict | None = None,
+        weigh: Callable[[dict], int] | None = None,
     ) -> tuple[dict, dict]:
         """Apply ``action`` atomically; returns (case before, case after).
 
         The update is conditional on the revision that was read, so a
         concurrent change makes it retry against the new state (and the
         transition table decides again) instead of overwriting it.
-        ``changes(case, to_status)`` returns further ``$set`` fields.
+        ``changes(case, to_status)`` returns further ``$set`` fields. ``known``: the
+        case as just stored (its first attempt skips the read). With ``weigh(case)``
+        (the load weight) the case's ``load_holder`` follows its owner and status in
+        the same update (``move_load`` then moves the agents' loads).
         """
         for _ in range(CAS_ATTEMPTS):
-            case = self.get_case(case_id)
+            case, known = (known, None) if known is not None else (self.get_case(case_id), None)
             if case is None:
                 raise NotFound(f"no case {case_id}")
             to = next_status(action, case["status"])
             sets = changes(case, to) if changes else {}
+            if weigh is not None:
+                moved = {**case, **sets, "status": to}
+                holder = load_holder(moved)
+                if holder != case.get("load_holder", ""):
+                    sets = {**sets, "load_holder": holder, "load_weight": weigh(moved)}
             after = self.db.cases.find_one_and_update(
                 {"_id": case_id, "rev": case["rev"]},
                 {"$set": {"status": to, **sets}, "$inc": {"rev": 1}, "$currentDate": {"updated_at": True}},
@@ -281,6 +324,7 @@ class CaseStore(Store):
                 self.db[name].replace_one({"_id": item["id"]}, {"_id": item["id"], **item}, upsert=True)
             self.db[name].delete_many({"_id": {"$nin": [i["id"] for i in items]}})
             counts[name] = len(items)
+        self.config.bump()
         return counts
 
     def directory(self) -> dict:
@@ -293,10 +337,10 @@ class CaseStore(Store):
         }
 
     def agents(self) -> list[dict]:
-        return list(self.db.agents.find())
+        return copy.deepcopy(self.config.get()["agents"])
 
     def strategy(self, strategy_id: str) -> dict | None:
-        return self.db.strategies.find_one({"_id": strategy_id})
+        return self._configured("strategies", strategy_id)
 
     def set_shift(self, agent_id: str, on_shift: bool) -> dict:
         agent = self.db.agents.find_one_and_update(
@@ -304,6 +348,7 @@ class CaseStore(Store):
         )
         if agent is None:
             raise NotFound(f"no agent {agent_id}")
+        self.config.bump()
         return agent
 
     def next_turn(self, strategy_id: str, pick_for: str) -> int:
@@ -444,32 +489,22 @@ class CaseStore(Store):
     def refund(self, agent_id: str, weight: int) -> None:
         self.db.agent_load.update_one({"_id": agent_id}, {"$inc": {"load": -weight}})
 
-    def settle_load(self, case: dict, weight: int, charged: str | None = None) -> None:
-        """Keep ``agent_load`` equal to the weighted active cases each person owns.
-
-        The case's ``load_holder`` says whom it is charged to; moving it is
-        conditional on its old value, so each charge is applied once.
-        ``charged`` names an agent already charged by ``charge_least_loaded``.
-        """
-        assignee = case.get("assignee") or {}
-        active = case["status"] in ACTIVE_STATUSES and assignee.get("kind") == "person"
-        desired = assignee["id"] if active else ""
-        holder = case.get("load_holder", "")
+    def move_load(self, before: dict, after: dict, charged: tuple[str, int] | None = None) -> None:
+        """Keep ``agent_load`` equal to the weighted active cases each person owns,
+        after a transition moved the case's ``load_holder`` (in its revision-conditional
+        update, so each move is applied once). ``charged``: (agent, weight) already
+        charged by ``charge_least_loaded``."""
+        holder, desired = before.get("load_holder", ""), after.get("load_holder", "")
         if holder == desired:
             if charged:
-                self.refund(charged, weight)
+                self.refund(*charged)
             return
-        moved = self.db.cases.update_one(
-            {"_id": case["_id"], "load_holder": holder},
-            {"$set": {"load_holder": desired, "load_weight": weight}},
-        ).modified_count
-        if moved and holder:
-            self.db.agent_load.update_one({"_id": holder}, {"$inc": {"load": -case.get("load_weight", 0)}})
-        if moved and desired and desired != charged:
-            self.db.agent_load.update_one({"_id": desired}, {"$setOnInsert": {"load": 0}}, upsert=True)
-            self.db.agent_load.update_one({"_id": desired}, {"$inc": {"load": weight}})
-        if not moved and charged:
-            self.refund(charged, weight)
+        if holder:
+            self.db.agent_load.update_one({"_id": holder}, {"$inc": {"load": -before.get("load_weight", 0)}})
+        if desired and desired != (charged or ("",))[0]:
+            self.db.agent_load.update_one(
+                {"_id": desired}, {"$inc": {"load": after["load_weight"]}}, upsert=True
+            )
 
     # SLA policies (versioned) ------------------------------------------------
 
@@ -481,7 +516,7 @@ class CaseStore(Store):
         return self._apply_versioned("escalation_policies", policy)
 
     def escalation_policy(self, policy_id: str = "default") -> dict | None:
-        return self.db.escalation_policies.find_one({"_id": policy_id})
+        return self._configured("escalation_policies", policy_id)
 
     def _apply_versioned(self, collection: str, policy: dict) -> tuple[int, bool]:
         coll, versions = self.db[collection], self.db[f"{collection}_versions"]
@@ -501,11 +536,12 @@ class CaseStore(Store):
             ).modified_count:
                 continue
             versions.insert_one({**doc, "_id": f"{policy['id']}@v{version}"})
+            self.config.bump()
             return version, True
         raise BadRequest("policy: changed concurrently too often; try again")
 
     def sla_policy(self, policy_id: str = "default") -> dict | None:
-        return self.db.sla_policies.find_one({"_id": policy_id})
+        return self._configured("sla_policies", policy_id)
 
     def open_case_ids(self) -> list[str]:
         return [c["_id"] for c in self.db.cases.find({"status": {"$in": list(ACTIVE_STATUSES)}}, {"_id": 1})]
@@ -519,13 +555,12 @@ class CaseStore(Store):
             return owner["id"]
         if owner["kind"] == "strategy":
             return (self.strategy(owner["id"]) or {}).get("team")
-        return ((self.db.agents.find_one({"_id": owner["id"]}) or {}).get("teams") or [None])[0]
+        return ((self._configured("agents", owner["id"]) or {}).get("teams") or [None])[0]
 
     def team_calendar(self, owner: dict) -> str | None:
         """The calendar of the team that owns work for ``owner`` (team, strategy or agent)."""
         team_id = self.team_of(owner)
-        team = self.db.teams.find_one({"_id": team_id}) if team_id else None
-        return (team or {}).get("calendar")
+        return (self._configured("teams", team_id) or {}).get("calendar")
 
     # pre-breach warnings ---------------------------------------------------------
 
@@ -594,7 +629,7 @@ class CaseStore(Store):
 
     def team_lead(self, owner: dict | None) -> str | None:
         team_id = self.team_of(owner)
-        return ((self.db.teams.find_one({"_id": team_id}) if team_id else None) or {}).get("lead")
+        return (self._configured("teams", team_id) or {}).get("lead")
 
     # collaborators, comments, audit -------------------------------------------
 

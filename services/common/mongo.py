@@ -25,7 +25,9 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
+import bson
 from bson import ObjectId
+from bson.codec_options import CodecOptions
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.collection import Collection
@@ -64,6 +66,9 @@ class Store:
 
     def indexes(self) -> dict[str, list]:
         return {}
+
+    def worker_started(self) -> None:
+        """A worker is about to use the store (MongoStore calls it per worker)."""
 
     def ensure_indexes(self) -> None:
         for collection, models in self.indexes().items():
@@ -112,7 +117,48 @@ class MongoStore(DependencyProvider):
         self.client.close()
 
     def get_dependency(self, worker_ctx) -> Store:
+        self.store.worker_started()
         return self.store
+
+
+class ConfigCache:
+    """Rarely changing configuration (directories, policies) held in memory per replica.
+
+    ``load()`` reads it all; it is read again only when the revision counter
+    (``config_meta``, one document) moved, which every write through the store bumps
+    (``bump``, after the write). The revision is read at most once per worker that
+    asks (``worker_started`` marks the cache for a check), so each message pays one
+    read by ``_id`` instead of one per directory or policy lookup, and a change made
+    by another replica is seen by the next message. A write that bypassed the store
+    is seen after ``max_age`` seconds.
+    """
+
+    def __init__(self, db: Database, load, max_age: float = 60.0):
+        self.db = db
+        self.load = load
+        self.max_age = max_age
+        self.revision: int | None = None
+        self.value: Any = None
+        self.loaded_at = 0.0
+        self.check = True
+
+    def worker_started(self) -> None:
+        self.check = True
+
+    def bump(self) -> None:
+        self.db.config_meta.update_one({"_id": "revision"}, {"$inc": {"n": 1}}, upsert=True)
+        self.check = True
+
+    def get(self) -> Any:
+        expired = time.monotonic() - self.loaded_at > self.max_age
+        if self.check or expired or self.value is None:
+            self.check = False  # a worker starting meanwhile sets it again
+            doc = self.db.config_meta.find_one({"_id": "revision"}) or {}
+            revision = doc.get("n", 0)
+            if revision != self.revision or expired or self.value is None:
+                loaded_at = time.monotonic()
+                self.value, self.revision, self.loaded_at = self.load(), revision, loaded_at
+        return self.value
 
 
 class Busy(Exception):
@@ -238,6 +284,15 @@ def handled_once(inbox: str = "inbox"):
         return wrapper
 
     return decorate
+
+
+_STORED = CodecOptions(tz_aware=True)
+
+
+def as_stored(doc: dict) -> dict:
+    """``doc`` as the store returns it after writing it (BSON: datetimes to the
+    millisecond), so a document just written need not be read back."""
+    return bson.decode(bson.encode(doc), codec_options=_STORED)
 
 
 def jsonable(value: Any) -> Any:

@@ -141,10 +141,32 @@ class Pipeline:
 
     # run ----------------------------------------------------------------
 
+    def deliver(self, request: dict, now: float) -> int:
+        """Create the deliveries a notification asks for and attempt the due ones at once.
+
+        A due delivery is created already leased to this worker (no claim round trip);
+        if the worker dies before settling it, the lease runs out and the sweep sends
+        it. Held ones (quiet hours) wait for the sweep. Returns how many were tried.
+        """
+        leased = []
+        for ref, channel in self.targets(request):
+            doc = self._new(
+                delivery_key(request["notification_id"], channel, ref), request, ref, channel, now
+            )
+            if doc["status"] == "scheduled" and doc["next_attempt_at"] <= now:
+                stored = self.store.create_leased(doc, now + self.policy.lease)
+                if stored is not None:
+                    leased.append(stored)
+            else:
+                self.store.create_delivery(doc)
+        for doc in leased:
+            self.attempt(doc, now)
+        return len(leased)
+
     def run(self, now: float | None = None, ids: list[str] | None = None) -> int:
         """Attempt every due delivery (or just ``ids``); returns how many were tried."""
         tried = 0
-        while tried < self.policy.batch:
+        while tried < self.policy.batch and (ids is None or tried < len(ids)):
             moment = time.time() if now is None else now
             doc = self.store.claim_due(moment, self.policy.lease, ids)
             if doc is None:
@@ -263,38 +285,34 @@ class Pipeline:
         destination: Destination | None = None,
         channel: Channel | None = None,
     ) -> None:
-        self.store.record_attempt(
-            {
-                "delivery_id": doc["_id"],
-                "attempt": attempt,
-                "channel": doc["channel"],
-                "recipient": doc["recipient"],
-                "destination": mask(channel.destination_key(destination))
-                if channel and destination
-                else None,
-                "status": outcome.status,
-                "error": outcome.error,
-                "http_status": outcome.http_status,
-                "retry_after": outcome.retry_after,
-                "started_at": now,
-                "seconds": round(seconds, 4),
-            }
-        )
+        entry = {
+            "delivery_id": doc["_id"],
+            "attempt": attempt,
+            "channel": doc["channel"],
+            "recipient": doc["recipient"],
+            "destination": mask(channel.destination_key(destination)) if channel and destination else None,
+            "status": outcome.status,
+            "error": outcome.error,
+            "http_status": outcome.http_status,
+            "retry_after": outcome.retry_after,
+            "started_at": now,
+            "seconds": round(seconds, 4),
+        }
         base = {"attempts": attempt, "last_error": outcome.error}
         if outcome.status == "delivered":
-            if self.store.settle(doc, {**base, "status": "delivered", "message_id": outcome.detail}):
+            if self.store.settle(doc, {**base, "status": "delivered", "message_id": outcome.detail}, entry):
                 self.announce(doc, outcome, attempt)
             return
         if outcome.status == "retry" and attempt < self.policy.max_attempts:
             delay = max(backoff(attempt, self.policy, self.rng), outcome.retry_after or 0.0)
-            self.store.settle(doc, {**base, "status": "scheduled", "next_attempt_at": now + delay})
+            self.store.settle(doc, {**base, "status": "scheduled", "next_attempt_at": now + delay}, entry)
             return
         error = (
             outcome.error
             if outcome.status == "failed"
             else f"gave up after {attempt} attempts: {outcome.error}"
         )
-        if self.store.settle(doc, {**base, "status": "failed", "last_error": error}):
+        if self.store.settle(doc, {**base, "status": "failed", "last_error": error}, entry):
             self.store.count("permanent_failures" if outcome.status == "failed" else "retries_exhausted")
             self.announce(doc, Outcome.failed(error, outcome.http_status), attempt)
             self._fall_back(doc, now)

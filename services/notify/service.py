@@ -50,10 +50,7 @@ class NotifyService:
     @handled_once("inbox")
     def handle_notification_requested(self, request: dict) -> None:
         """Create one durable delivery per recipient × channel and try the due ones now."""
-        pipeline = self._pipeline()
-        created = pipeline.request(request, time.time())
-        if created:
-            pipeline.run(ids=created)
+        self._pipeline().deliver(request, time.time())
 
     @timer(interval=SWEEP_INTERVAL)
     def sweep(self) -> None:

@@ -7,11 +7,13 @@ epoch seconds, which every server compares alike (docs/store.md).
 
 from __future__ import annotations
 
+import copy
+
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
-from services.common.mongo import Inbox, Store
+from services.common.mongo import ConfigCache, Inbox, Store, as_stored
 
 # Statuses a delivery moves through; "held" waits out the recipient's quiet hours.
 WAITING = ("scheduled", "held", "sending")
@@ -22,6 +24,17 @@ class NotifyStore(Store):
     def __init__(self, db):
         super().__init__(db)
         self.inbox = Inbox(db.notification_inbox, ("notification_id",))
+        self.config = ConfigCache(db, self._load_config)
+
+    def worker_started(self) -> None:
+        self.config.worker_started()
+
+    def _load_config(self) -> dict:
+        """The recipients directory and the template overrides (ConfigCache)."""
+        return {
+            "recipients": {d["_id"]: d for d in self.db.recipients.find().sort("_id", ASCENDING)},
+            "templates": {d["_id"]: d["source"] for d in self.db.templates.find()},
+        }
 
     def indexes(self):
         return {
@@ -31,6 +44,7 @@ class NotifyStore(Store):
                 IndexModel([("created_at", DESCENDING)], name="created_at"),
                 IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
             ],
+            # attempts made before they were kept in the delivery (read only)
             "delivery_attempts": [
                 IndexModel([("delivery_id", ASCENDING), ("attempt", ASCENDING)], name="delivery")
             ],
@@ -48,6 +62,7 @@ class NotifyStore(Store):
                     {**item, "_id": f"{kind}:{item['id']}", "kind": kind, "updated_at": now},
                     upsert=True,
                 )
+        self.config.bump()
         return {"people": len(directory["people"]), "teams": len(directory["teams"])}
 
     # digest schedules ---------------------------------------------------
@@ -101,7 +116,7 @@ class NotifyStore(Store):
         ]
 
     def recipient(self, kind: str, id_: str) -> dict | None:
-        return self.db.recipients.find_one({"_id": f"{kind}:{id_}"})
+        return copy.deepcopy(self.config.get()["recipients"].get(f"{kind}:{id_}"))
 
     def resolve(self, ref: dict) -> list[dict]:
         """The people a recipient reference reaches (a person, or a team's members)."""
@@ -110,15 +125,15 @@ class NotifyStore(Store):
             return []
         if doc["kind"] == "person":
             return [doc]
-        ids = [f"person:{m}" for m in doc["members"]]
-        return list(self.db.recipients.find({"_id": {"$in": ids}}).sort("_id", ASCENDING))
+        known = self.config.get()["recipients"]
+        ids = sorted({f"person:{m}" for m in doc["members"]} & known.keys())
+        return [copy.deepcopy(known[i]) for i in ids]
 
     def teams_of(self, person_id: str) -> list[dict]:
-        # The directory is small; filtering here avoids relying on array matching.
         return [
-            t
-            for t in self.db.recipients.find({"kind": "team"}).sort("_id", ASCENDING)
-            if person_id in t["members"]
+            copy.deepcopy(t)
+            for t in self.config.get()["recipients"].values()
+            if t["kind"] == "team" and person_id in t["members"]
         ]
 
     def list_recipients(self) -> list[dict]:
@@ -128,14 +143,23 @@ class NotifyStore(Store):
 
     def create_delivery(self, doc: dict) -> bool:
         """Insert a delivery keyed by its idempotency key; False if it exists."""
+        return self.create_leased(doc, 0) is not None
+
+    def create_leased(self, doc: dict, lease_until: float) -> dict | None:
+        """Insert a delivery already claimed (``sending`` until ``lease_until``) by the
+        worker that will attempt it now: no claim round trip. It is the stored
+        delivery; None if it exists. A lease of 0 creates it unclaimed."""
+        stored = {**doc, "created_at": utcnow(), "attempts": 0, "lease_until": lease_until}
+        if lease_until:
+            stored["status"] = "sending"
         try:
-            self.db.deliveries.insert_one({**doc, "created_at": utcnow(), "attempts": 0, "lease_until": 0})
+            self.db.deliveries.insert_one(stored)
         except DuplicateKeyError:
-            return False
-        return True
+            return None
+        return as_stored(stored)
 
     def get_delivery(self, delivery_id: str) -> dict | None:
-        return self.db.deliveries.find_one({"_id": delivery_id})
+        return self.db.deliveries.find_one({"_id": delivery_id}, {"attempt_log": 0})
 
     def claim_due(self, now: float, lease: float, ids: list[str] | None = None) -> dict | None:
         """Atomically lease one due delivery (oldest first); None when none is due.
@@ -157,23 +181,31 @@ class NotifyStore(Store):
             return_document=ReturnDocument.AFTER,
         )
 
-    def settle(self, doc: dict, update: dict) -> bool:
-        """Apply ``update`` if this worker still holds the lease it claimed ``doc`` with."""
+    def settle(self, doc: dict, update: dict, attempt: dict | None = None) -> bool:
+        """Apply ``update`` if this worker still holds the lease it claimed ``doc`` with.
+
+        ``attempt`` (the attempt just made) goes into the delivery's ``attempt_log`` in
+        the same update; it is logged even when the lease was lost meanwhile.
+        """
+        log = {}
+        if attempt is not None:
+            n = attempt["attempt"]
+            log = {f"attempt_log.a{n}": {"_id": f"{attempt['delivery_id']}#{n}", **attempt, "at": utcnow()}}
         result = self.db.deliveries.update_one(
             {"_id": doc["_id"], "lease_until": doc["lease_until"]},
-            {"$set": {**update, "lease_until": 0}, "$currentDate": {"updated_at": True}},
+            {"$set": {**update, **log, "lease_until": 0}, "$currentDate": {"updated_at": True}},
         )
+        if result.modified_count != 1 and log:
+            self.db.deliveries.update_one({"_id": doc["_id"]}, {"$set": log})
         return result.modified_count == 1
 
-    def record_attempt(self, attempt: dict) -> None:
-        self.db.delivery_attempts.replace_one(
-            {"_id": f"{attempt['delivery_id']}#{attempt['attempt']}"},
-            {**attempt, "at": utcnow()},
-            upsert=True,
-        )
-
     def attempts(self, delivery_id: str) -> list[dict]:
-        return list(self.db.delivery_attempts.find({"delivery_id": delivery_id}).sort("attempt", ASCENDING))
+        """Every attempt of a delivery, in order (kept in the delivery; older deliveries
+        kept them in ``delivery_attempts``)."""
+        doc = self.db.deliveries.find_one({"_id": delivery_id}, {"attempt_log": 1}) or {}
+        found = {a["attempt"]: a for a in self.db.delivery_attempts.find({"delivery_id": delivery_id})}
+        found.update({a["attempt"]: a for a in (doc.get("attempt_log") or {}).values()})
+        return [found[n] for n in sorted(found)]
 
     def list_deliveries(
         self,
@@ -194,7 +226,8 @@ class NotifyStore(Store):
         ):
             if value:
                 query[key] = value
-        return list(self.db.deliveries.find(query).sort("created_at", DESCENDING).skip(skip).limit(limit))
+        cursor = self.db.deliveries.find(query, {"attempt_log": 0}).sort("created_at", DESCENDING)
+        return list(cursor.skip(skip).limit(limit))
 
     # send-rate buckets (GCRA: one "theoretical arrival time" per channel+destination)
 
@@ -228,12 +261,15 @@ class NotifyStore(Store):
         self.db.templates.replace_one(
             {"_id": name}, {"_id": name, "source": source, "by": by, "saved_at": utcnow()}, upsert=True
         )
+        self.config.bump()
 
     def delete_template(self, name: str) -> bool:
-        return self.db.templates.delete_one({"_id": name}).deleted_count == 1
+        deleted = self.db.templates.delete_one({"_id": name}).deleted_count == 1
+        self.config.bump()
+        return deleted
 
     def template_overrides(self) -> dict[str, str]:
-        return {d["_id"]: d["source"] for d in self.db.templates.find()}
+        return dict(self.config.get()["templates"])
 
     # counters and stats -------------------------------------------------
 

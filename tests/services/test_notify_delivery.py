@@ -282,3 +282,21 @@ def test_a_channel_that_raises_is_retried_bounded_then_falls_back(store, smtp_si
     assert doc["status"] == "failed" and "internal error: KeyError" in doc["last_error"]
     [mail] = smtp_sink.messages()
     assert mail["To"] == "emma@example.com"
+
+
+def test_a_new_notification_is_sent_by_its_worker_without_a_claim_and_a_dead_worker_leaves_it_to_the_sweep(
+    store, smtp_sink
+):
+    p = pipeline(store, smtp_sink)
+    # deliver: created leased to this worker, attempted at once, attempts kept in the delivery
+    assert p.deliver(request(EMMA, ["email"]), NOW) == 1
+    [doc] = store.list_deliveries()
+    assert doc["status"] == "delivered" and "attempt_log" not in doc
+    assert [(a["attempt"], a["status"]) for a in store.attempts(doc["_id"])] == [(1, "delivered")]
+    assert p.deliver(request(EMMA, ["email"]), NOW) == 0  # a redelivered request: nothing new
+    # a worker that died after creating its leased delivery: the sweep waits out the lease
+    lost = p._new("n2|email|person:emma", request(EMMA, ["email"], "n2"), EMMA, "email", NOW)
+    assert store.create_leased(lost, NOW + 60) is not None
+    assert p.run(NOW + 59) == 0 and p.run(NOW + 61) == 1
+    assert store.get_delivery(lost["_id"])["status"] == "delivered"
+    assert len(smtp_sink.messages()) == 2

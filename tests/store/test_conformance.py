@@ -390,3 +390,57 @@ def test_time_ordered_paging_with_an_index_on_time_and_ties_broken_by_id(db):
         {"at": {"$gte": 1.0, "$lt": 3.0}}, {"$or": [{"at": {"$gt": 2.0}}, {"at": 2.0, "_id": {"$gt": "a"}}]}
     )
     assert [d["_id"] for d in db.history.find(after).sort([("at", ASCENDING), ("_id", ASCENDING)])] == ["b"]
+
+
+def test_revision_conditional_replace_of_a_whole_document(db):
+    """Profiles: a profile is written back only if its revision is the one read."""
+    db.p.insert_one({"_id": "C1", "rev": 1, "last": {"at": T1}, "flag": True, "counts": {"快递": 1}})
+    assert db.p.replace_one(
+        {"_id": "C1", "rev": 1}, {"rev": 2, "last": {"at": T2}, "flag": True}
+    ).matched_count
+    assert db.p.replace_one({"_id": "C1", "rev": 1}, {"rev": 2, "lost": 1}).matched_count == 0
+    doc = db.p.find_one({"_id": "C1"})
+    assert doc == {"_id": "C1", "rev": 2, "last": {"at": T2}, "flag": True}
+
+
+def test_marker_guarded_inc_counts_an_event_once_with_ascii_paths_only(db):
+    """Word counts, alert hits: ``$inc`` guarded by the event's marker, set in the same update.
+
+    nx-27017 0.8.1 silently ignores ``$inc`` on a dotted path holding non-ASCII
+    characters (``$set`` works), so term keys are hex-encoded (docs/store.md).
+    """
+    db.w.insert_one({"_id": "d", "terms": {"w5feb": 1}, "applied": {"m1": 1}})
+    update = {"$inc": {"terms.w5feb": 1, "terms.cab": 1}, "$set": {"applied.m2": ["w5feb", "cab"]}}
+    assert db.w.update_one({"_id": "d", "applied.m2": {"$exists": False}}, update).matched_count == 1
+    assert db.w.update_one({"_id": "d", "applied.m2": {"$exists": False}}, update).matched_count == 0
+    doc = db.w.find_one({"_id": "d"})
+    assert doc["terms"] == {"w5feb": 2, "cab": 1} and doc["applied"]["m2"] == ["w5feb", "cab"]
+
+
+def test_a_document_and_its_alias_in_one_round_trip(db):
+    """Profiles ``_load``: the profile and its alias by ``_id`` through ``$unionWith``."""
+    db.profiles.insert_many([{"_id": "A", "n": 1}, {"_id": "B", "n": 2}])
+    db.aliases.insert_one({"_id": "B", "survivor": "A", "state": "done"})
+
+    def load(key):
+        pipeline = [
+            {"$match": {"_id": key}},
+            {
+                "$unionWith": {
+                    "coll": "aliases",
+                    "pipeline": [{"$match": {"_id": key}}, {"$project": {"survivor": 1}}],
+                }
+            },
+        ]
+        return sorted(db.profiles.aggregate(pipeline), key=lambda d: "survivor" in d)
+
+    assert load("A") == [{"_id": "A", "n": 1}]
+    assert load("B") == [{"_id": "B", "n": 2}, {"_id": "B", "survivor": "A"}]
+    assert load("C") == []
+
+
+def test_inc_upsert_creates_a_counter(db):
+    """Cases ``move_load``: one upsert both creates and charges an agent's load."""
+    db.agent_load.update_one({"_id": "li.na"}, {"$inc": {"load": 4}}, upsert=True)
+    db.agent_load.update_one({"_id": "li.na"}, {"$inc": {"load": -1}}, upsert=True)
+    assert db.agent_load.find_one({"_id": "li.na"}) == {"_id": "li.na", "load": 3}

@@ -77,3 +77,24 @@ def test_100_events_for_one_customer_from_8_concurrent_workers_lose_nothing(prof
     # identity comes from one of the newest events (several share that timestamp)
     tied = {e["customer"]["name"] for e in events if e["occurred_at"] == newest["occurred_at"]}
     assert p["identity"]["name"] in tied
+
+
+def test_config_cache_reads_once_per_revision_and_sees_another_replicas_change(db):
+    from services.notify.directory import load_directory
+    from services.notify.store import NotifyStore
+
+    mine, other = NotifyStore(db), NotifyStore(db)
+    other.apply_directory(load_directory({"people": [{"id": "li.na", "name": "李娜", "email": "a@x.cn"}]}))
+    mine.worker_started()
+    assert mine.recipient("person", "li.na")["email"] == "a@x.cn"
+    loads = []
+    mine.config.load = lambda original=mine.config.load: loads.append(1) or original()
+    for _ in range(3):  # messages while nothing changes: the revision is read, nothing else
+        mine.worker_started()
+        assert mine.recipient("person", "li.na")["email"] == "a@x.cn"
+    assert loads == []
+    other.apply_directory(load_directory({"people": [{"id": "li.na", "name": "李娜", "email": "b@x.cn"}]}))
+    mine.worker_started()  # the next message sees the change
+    assert mine.recipient("person", "li.na")["email"] == "b@x.cn" and loads == [1]
+    mine.recipient("person", "li.na")["email"] = "changed by a caller"
+    assert mine.recipient("person", "li.na")["email"] == "b@x.cn"  # callers get copies
