@@ -17,7 +17,7 @@ from nameko.timer import Timer
 from contracts.base import utcnow
 from services.cases import assignment, escalation, metrics, schemas, sla
 from services.cases.lifecycle import assignee_key, new_case, notification_context, open_key
-from services.cases.store import CaseStore, anonymise_customer
+from services.cases.store import CaseStore, anonymise_customer, opened_audit
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
@@ -79,13 +79,15 @@ class CasesService:
             "sla": self._sla_terms_at_open(alert, now),
             "escalation": self._escalation_at_open(alert["level"]),
         }
-        outcome, case = self.store.intake(alert, key, now, window, extra)
+        # the opening's audit entry is written with the assignment's (one round trip)
+        outcome, case = self.store.intake(alert, key, now, window, extra, audit_opening=False)
         if outcome == "opened":
             self._start_escalation(case, now)
             self._announce_opened(case)
             if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
                 self._assign_on_open(case, alert)
             else:
+                self.store.write_audit([opened_audit(case)])  # kept (keyed) if written before
                 self._replay_assignment_on_open(case)
         elif outcome == "reopen":
             self.store.claim_key_for_reopen(case)
@@ -119,9 +121,12 @@ class CasesService:
         )
 
     def _assign_on_open(self, case: dict, alert: dict) -> None:
+        opened = [opened_audit(case)]
         try:
             reason = f"owner of rule {alert['rule']['id']}"
-            self._assign(case["_id"], alert["owner"], by="system", reason=reason, known=case)
+            self._assign(
+                case["_id"], alert["owner"], by="system", reason=reason, known=case, also_audit=opened
+            )
         except BadRequest as exc:  # e.g. an unknown strategy: the case waits in the queue, unassigned
             self.store.audit(
                 case["_id"],
@@ -130,6 +135,7 @@ class CasesService:
                 str(exc),
                 key=f"{case['_id']}:not_assigned",
                 at=self.now(),
+                also=opened,
             )
 
     def _replay_assignment_on_open(self, case: dict) -> None:
@@ -362,8 +368,10 @@ class CasesService:
         reason: str,
         handoff: bool = False,
         known: dict | None = None,
+        also_audit: list[dict] | tuple = (),
     ) -> dict:
-        """``known``: the case as just stored (spares reading it again)."""
+        """``known``: the case as just stored (spares reading it again); ``also_audit``:
+        entries written with the assignment's."""
         now = self.now()
         charged = None
         strategy_id = assignee["id"] if assignee["kind"] == "strategy" else None
@@ -407,6 +415,7 @@ class CasesService:
             charged=charged,
             now=now,  # the time stored in the assignment is the status change's time
             known=known,
+            also_audit=also_audit,
         )
         if strategy_id:
             self.store.forget_pick(strategy_id, case_id)  # the assignment is stored: the pick is used

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import eventlet
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.cases.lifecycle import (
     ACTIVE_STATUSES,
@@ -41,6 +41,36 @@ METRIC_FIELDS = (
 
 def epoch(moment: datetime) -> float:
     return moment.timestamp()
+
+
+def audit_entry(
+    case_id: str, action: str, actor: str, why: str, *, detail: dict | None = None, key: str | None = None, at
+) -> dict:
+    """An audit entry (who, when, what, why); ``key`` (its ``_id``) makes it idempotent."""
+    entry = {
+        "case_id": case_id,
+        "action": action,
+        "actor": actor,
+        "why": why,
+        "detail": detail or {},
+        "at": at,
+        "seq": time.time_ns(),
+    }
+    if key:
+        entry["_id"] = key
+    return entry
+
+
+def opened_audit(case: dict) -> dict:
+    """The audit entry of a case's opening (keyed: written once)."""
+    return audit_entry(
+        case["_id"],
+        "opened",
+        "system",
+        f"alert {case['alert_id']}",
+        key=f"{case['_id']}:opened",
+        at=case["opened_at"],
+    )
 
 
 def key_state(status: str) -> str:
@@ -155,13 +185,22 @@ class CaseStore(Store):
     # intake: one open case per customer + topic ----------------------------
 
     def intake(
-        self, alert: dict, key: str, now: datetime, reopen_window_s: float, extra: dict | None = None
+        self,
+        alert: dict,
+        key: str,
+        now: datetime,
+        reopen_window_s: float,
+        extra: dict | None = None,
+        *,
+        audit_opening: bool = True,
     ) -> tuple[str, dict]:
         """Open, attach to, or (within the window) reopen the case for ``key``.
 
         Returns ``(outcome, case)``; outcome is ``opened``, ``attached`` or
         ``reopen`` (the caller runs the reopen transition, then ``attach``).
         Every step is idempotent, so a redelivered alert lands where it did.
+        ``audit_opening=False``: the caller writes the opening's audit entry
+        (``opened_audit``) with its next one.
         """
         mine = case_id_for(alert["alert_id"])
         for _ in range(CAS_ATTEMPTS):
@@ -171,7 +210,8 @@ class CaseStore(Store):
             except DuplicateKeyError:
                 holder = self.db.open_keys.find_one({"_id": key})
             if holder["case_id"] == mine:
-                return "opened", self.open_case({**new_case(alert, now, key), **(extra or {})})
+                case = {**new_case(alert, now, key), **(extra or {})}
+                return "opened", self.open_case(case, audit=audit_opening)
             if holder["state"] == "open":
                 case = self.attach(holder["case_id"], alert, now)
                 if case is not None:
@@ -186,7 +226,7 @@ class CaseStore(Store):
             eventlet.sleep(0.01)  # the holder is finishing right now; look again
         raise RuntimeError(f"open key {key!r} kept changing; the alert will be retried")
 
-    def open_case(self, case: dict) -> dict:
+    def open_case(self, case: dict, *, audit: bool = True) -> dict:
         """Insert the case unless it exists; return the stored case either way (a new
         one as the store holds it, without reading it back)."""
         try:
@@ -194,14 +234,8 @@ class CaseStore(Store):
         except DuplicateKeyError:
             return self.db.cases.find_one({"_id": case["_id"]})
         case = as_stored(case)
-        self.audit(
-            case["_id"],
-            "opened",
-            "system",
-            f"alert {case['alert_id']}",
-            key=f"{case['_id']}:opened",
-            at=case["opened_at"],
-        )
+        if audit:
+            self.write_audit([opened_audit(case)])
         return case
 
     def attach(self, case_id: str, alert: dict, now: datetime) -> dict | None:
@@ -271,6 +305,7 @@ class CaseStore(Store):
         detail: dict | None = None,
         audit_key: str | None = None,
         audit_action: str | None = None,
+        also_audit: list[dict] | tuple = (),
         known: dict | None = None,
         weigh: Callable[[dict], int] | None = None,
     ) -> tuple[dict, dict]:
@@ -279,7 +314,8 @@ class CaseStore(Store):
         The update is conditional on the revision that was read, so a
         concurrent change makes it retry against the new state (and the
         transition table decides again) instead of overwriting it.
-        ``changes(case, to_status)`` returns further ``$set`` fields. ``known``: the
+        ``changes(case, to_status)`` returns further ``$set`` fields; ``also_audit``:
+        audit entries written with this one (one round trip). ``known``: the
         case as just stored (its first attempt skips the read). With ``weigh(case)``
         (the load weight) the case's ``load_holder`` follows its owner and status in
         the same update (``move_load`` then moves the agents' loads).
@@ -309,6 +345,7 @@ class CaseStore(Store):
                     detail={"from": case["status"], "to": to, **(detail or {})},
                     key=audit_key or f"{case_id}:r{after['rev']}",
                     at=now,
+                    also=also_audit,
                 )
                 return case, after
         raise BadRequest(f"case_id: {case_id} changed concurrently too often; try again")
@@ -684,23 +721,25 @@ class CaseStore(Store):
         detail: dict | None = None,
         key: str | None = None,
         at: datetime,
+        also: list[dict] | tuple = (),
     ) -> None:
-        """Append an audit entry (who, when, what, why). ``key`` makes it idempotent."""
-        entry = {
-            "case_id": case_id,
-            "action": action,
-            "actor": actor,
-            "why": why,
-            "detail": detail or {},
-            "at": at,
-            "seq": time.time_ns(),
-        }
-        if key:
-            entry["_id"] = key
+        """Append an audit entry (who, when, what, why), after ``also`` (entries built
+        with ``audit_entry``). ``key`` makes it idempotent."""
+        self.write_audit([*also, audit_entry(case_id, action, actor, why, detail=detail, key=key, at=at)])
+
+    def write_audit(self, entries: list[dict]) -> None:
+        """Insert audit entries in one round trip; those already there (keyed) stay."""
+        if len(entries) == 1:
+            try:
+                self.db.case_audit.insert_one(entries[0])
+            except DuplicateKeyError:
+                pass
+            return
         try:
-            self.db.case_audit.insert_one(entry)
-        except DuplicateKeyError:
-            pass
+            self.db.case_audit.insert_many(entries, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
     def get_case(self, case_id: str) -> dict | None:
         return self.db.cases.find_one({"_id": case_id})

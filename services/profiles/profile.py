@@ -178,7 +178,7 @@ def if_older(field: str, at: datetime) -> dict:
 # -- the profile document -------------------------------------------------------------
 
 # Bookkeeping kept in the document that no answer shows.
-INTERNAL_FIELDS = ("rev", "applied", "case_info")
+INTERNAL_FIELDS = ("rev", "applied", "case_info", "case_info_complete")
 
 
 def new_profile(customer_id: str, now: datetime) -> dict:
@@ -189,6 +189,9 @@ def new_profile(customer_id: str, now: datetime) -> dict:
         "alerts_total": 0,
         "rev": 0,
         "applied": {},
+        # every case opened on this profile is in ``case_info`` (profiles written before
+        # it was kept lack the flag: their cases' facts are read from the timeline)
+        "case_info_complete": True,
     }
 
 
@@ -328,12 +331,15 @@ def apply_case_opened(doc: dict, state: dict, open_entry: dict) -> bool:
 
 
 def case_facts(doc: dict, case_id: str) -> dict | None:
-    """The title and opening time a profile knows for a case (None: not yet known)."""
+    """The title and opening time a profile knows for a case; None when the profile
+    cannot tell (written before ``case_info`` was kept: ask the timeline)."""
     key = safe_key(case_id)
     info = (doc.get("case_info") or {}).get(key) or (doc.get("open_cases") or {}).get(key)
-    if info is None or info.get("title") is None:
-        return None
-    return {"title": info["title"], "opened_at": info["opened_at"]}
+    if info is not None and info.get("title") is not None:
+        return {"title": info["title"], "opened_at": info["opened_at"]}
+    if doc.get("case_info_complete"):
+        return {"title": None, "opened_at": None}  # not opened yet: its opening fills them in
+    return None
 
 
 def carry_profile(doc: dict, old: dict, now: datetime) -> bool:
@@ -372,6 +378,8 @@ def carry_profile(doc: dict, old: dict, now: datetime) -> bool:
             set_path(doc, f"latest.{kind}", latest)
     for key, info in (old.get("case_info") or {}).items():
         doc.setdefault("case_info", {}).setdefault(key, info)
+    if not old.get("case_info_complete"):
+        doc.pop("case_info_complete", None)
     open_cases = old.get("open_cases") or {}
     for key, state in (old.get("case_state") or {}).items():
         apply_case_state(doc, state, open_cases.get(key))

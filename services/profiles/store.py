@@ -202,11 +202,14 @@ class ProfileStore(Store):
         next round moves the entry to the survivor, or strips it, and redoes the counts.
         """
         placed: str | None = None  # whose word counts hold this event
+        filed = None  # (customer, erased) the timeline entry was written for
         for _ in range(WRITE_ATTEMPTS):
             target, doc = self._load(customer_id)
             erased = doc is not None and "erased_at" in doc
             entry = entry_for(target, erased)
-            self._place(entry, erased)
+            if filed != (target, erased):  # a lost race with another event changes nothing here
+                self._place(entry, erased)
+                filed = (target, erased)
             if placed is not None and placed != target:
                 self.words.undo(placed, entry_for(placed, False))
                 placed = None
@@ -341,7 +344,7 @@ class ProfileStore(Store):
                     opened = self.db.timeline.find_one({"_id": f"case:{case_id}:opened"}) or {}
                     facts = {"title": opened.get("title"), "opened_at": opened.get("at", at)}
                 open_entry = open_case_entry(
-                    case_id, status, change["level"], facts["title"], facts["opened_at"]
+                    case_id, status, change["level"], facts["title"], facts["opened_at"] or at
                 )
             return apply_case_state(doc, case_state(case_id, status, at, change["level"]), open_entry)
 

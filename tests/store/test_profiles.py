@@ -406,3 +406,14 @@ def test_guarded_fields_of_many_customers_stay_on_their_own_profiles(profiles):
         assert sorted(c["case_id"] for c in p["open_cases"]) == [
             f"K{n}" for n in range(6) if f"M{n % 3}" == cid
         ]
+
+
+def test_a_status_change_arriving_before_the_opening_gets_the_title_when_it_arrives(profiles):
+    """cases announces the opening and the first assignment at once, on two queues."""
+    profiles.record_case_status(status("K1", "open", "assigned", 4.9))
+    [listed] = profiles.get_profile("C1")["open_cases"]
+    assert listed["title"] is None and listed["status"] == "assigned"
+    profiles.record_case_opened(case_opened(days_ago=5))
+    [listed] = profiles.get_profile("C1")["open_cases"]
+    assert listed["title"] == "NPS 贬损者 · 王芳" and listed["opened_at"] == NOW - 5 * DAY
+    assert listed["status"] == "assigned"  # the opening never replaces a newer status
