@@ -4,13 +4,12 @@ and the engine's running state (``State`` in services/alerts/engine.py).
 Running state, every write keyed by the event so a replay changes nothing:
 
 * ``customers``: first event seen per customer (``is_first_contact``);
-* ``window_hits``: one document per (window, customer, event) that a ``count``
-  window counted, read by an indexed range query over one customer's window
-  (never a scan of the feedback history);
-* ``score_points``: one document per (customer, score, event) for ``score_drop``;
+* ``windows``: one document per (window, customer) holding the events a ``count``
+  window counted (``entries.<event>``), read by ``_id``;
+* ``score_series``: one document per (customer, score) for ``score_drop``, the same way;
 * ``dedup``: per dedup key, the open alert and until when (epoch seconds);
-* ``throttle_slots``: per (rule, period) numbered slots, one per new alert;
-  a unique ``_id`` per slot means concurrent workers can never overfill a period;
+* ``throttle``: per (rule, period) the alerts it let through (``n`` moves with the
+  alert's marker, conditionally on ``n < max``): never overfilled, replay-safe;
 * ``suppressed``: matches the throttle refused, per (rule, event);
 * ``deadlines``: per (no-response rule, event) a survey waiting for a response,
   answered by ``respond`` or claimed with a lease by the timer once due;
@@ -20,7 +19,10 @@ Running state, every write keyed by the event so a replay changes nothing:
 * ``history``: a compact copy of every evaluated event (without the customer's
   phone and email), kept ``ALERT_HISTORY_DAYS`` for backtests.
 
-Window documents carry ``expires_at`` (TTL index) so state stays bounded.
+Every read and write an event causes is by ``_id`` (no query scans state that grows
+with traffic). Window and score entries expire ``keep`` (the window) + 1 day after
+the later of event time and now: reads ignore them and drop them in batches, and a
+document nothing was recorded in for that long goes by its TTL index (``expiry.at``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from services.common.errors import Conflict
 from services.common.mongo import Inbox, Store, all_of
 
 DEADLINE_LEASE_SECONDS = 60.0
+# Expired entries a window or score document collects before a read drops them.
+PRUNE_AT = 32
 # Contact details no rule needs in a backtest are not copied into the history.
 HISTORY_DROPPED = ("phone", "email")
 
@@ -64,19 +68,10 @@ class AlertStore(Store):
                 IndexModel([("level", ASCENDING)], name="level"),
                 IndexModel([("rule.id", ASCENDING), ("raised_at", DESCENDING)], name="rule_raised_at"),
             ],
-            "window_hits": [
-                IndexModel(
-                    [("window", ASCENDING), ("customer", ASCENDING), ("at", ASCENDING)], name="window"
-                ),
-                IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
-            ],
-            "score_points": [
-                IndexModel([("customer", ASCENDING), ("score", ASCENDING), ("at", ASCENDING)], name="series"),
-                IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
-            ],
-            "throttle_slots": [
-                IndexModel([("bucket", ASCENDING), ("alert_id", ASCENDING)], name="bucket_alert"),
-            ],
+            # one document per (window, customer) and per (customer, score), read by _id;
+            # each expires when nothing was recorded in it for its window plus a day
+            "windows": [IndexModel([("expiry.at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
+            "score_series": [IndexModel([("expiry.at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
             "suppressed": [IndexModel([("rule_id", ASCENDING)], name="rule")],
             "history": [
                 # not (at, _id): nx-27017 refuses inserts under an index naming _id
@@ -224,25 +219,43 @@ class AlertStore(Store):
         """True when ``key`` is the first event seen from this customer (just stored)."""
         return self._insert_once("customers", {"_id": customer_id, "first_event": key, "seen_at": utcnow()})
 
+    def _keep_in(
+        self, collection: str, doc_id: str, fields: dict, entry: str, value: dict, keep: int
+    ) -> None:
+        """Record ``value`` under ``entries.<entry>`` of one state document (created with
+        ``fields`` when missing); a replay writes the same value again."""
+        expires = _expiry(value["at"], keep)
+        value = {**value, "expires": expires.timestamp()}
+        update = {"$set": {f"entries.{entry}": value, "expiry": {"at": expires}}}
+        if self.db[collection].update_one({"_id": doc_id}, update).matched_count:
+            return
+        fresh = {"_id": doc_id, **fields, "entries": {entry: value}, "expiry": {"at": expires}}
+        if not self._insert_once(collection, fresh):
+            self.db[collection].update_one({"_id": doc_id}, update)
+
+    def _entries(self, collection: str, doc_id: str) -> list[dict]:
+        """A state document's live entries; expired ones are dropped now and then."""
+        doc = self.db[collection].find_one({"_id": doc_id}) or {}
+        entries = doc.get("entries") or {}
+        now = time.time()
+        expired = [e for e, v in entries.items() if v["expires"] < now]
+        if len(expired) >= PRUNE_AT:
+            self.db[collection].update_one({"_id": doc_id}, {"$unset": {f"entries.{e}": "" for e in expired}})
+        return [v for v in entries.values() if v["expires"] >= now]
+
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
-        self._insert_once(
-            "window_hits",
-            {
-                "_id": _digest(window, customer_id, key),
-                "window": window,
-                "customer": customer_id,
-                "key": key,
-                "at": at,
-                "expires_at": _expiry(at, keep),
-            },
+        self._keep_in(
+            "windows",
+            _digest(window, customer_id),
+            {"window": window, "customer": customer_id},
+            _digest(key),
+            {"key": key, "at": at},
+            keep,
         )
 
     def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
-        cursor = self.db.window_hits.find(
-            {"window": window, "customer": customer_id, "at": {"$gt": since, "$lte": until}},
-            {"key": 1, "at": 1},
-        )
-        return {doc["key"]: doc["at"] for doc in cursor}
+        entries = self._entries("windows", _digest(window, customer_id))
+        return {e["key"]: e["at"] for e in entries if since < e["at"] <= until}
 
     # read-only views for explain previews (services/alerts/memory.py PreviewState)
 
@@ -254,34 +267,26 @@ class AlertStore(Store):
         return self.db.dedup.find_one({"_id": dedup_key})
 
     def throttle_room(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
-        if self.db.throttle_slots.find_one({"bucket": bucket, "alert_id": alert_id}, {"_id": 1}):
-            return True
-        return self.db.throttle_slots.count_documents({"bucket": bucket}) < max_alerts
+        doc = self.db.throttle.find_one({"_id": bucket}) or {}
+        return _digest(alert_id) in (doc.get("alerts") or {}) or doc.get("n", 0) < max_alerts
 
     def record_score(
         self, customer_id: str, score: str, key: str, value: float, at: float, keep: int
     ) -> None:
-        self._insert_once(
-            "score_points",
-            {
-                "_id": _digest(customer_id, score, key),
-                "customer": customer_id,
-                "score": score,
-                "key": key,
-                "value": value,
-                "at": at,
-                "expires_at": _expiry(at, keep),
-            },
+        self._keep_in(
+            "score_series",
+            _digest(customer_id, score),
+            {"customer": customer_id, "score": score},
+            _digest(key),
+            {"key": key, "value": value, "at": at},
+            keep,
         )
 
     def score_history(
         self, customer_id: str, score: str, since: float, until: float, exclude: str
     ) -> list[float]:
-        cursor = self.db.score_points.find(
-            {"customer": customer_id, "score": score, "at": {"$gt": since, "$lte": until}},
-            {"key": 1, "value": 1},
-        )
-        return [doc["value"] for doc in cursor if doc["key"] != exclude]
+        entries = self._entries("score_series", _digest(customer_id, score))
+        return [e["value"] for e in entries if since < e["at"] <= until and e["key"] != exclude]
 
     def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
         """The alert that owns ``dedup_key`` at event time ``at``: ``alert_id`` when
@@ -302,12 +307,21 @@ class AlertStore(Store):
         self.db.dedup.update_one({"_id": dedup_key, "alert_id": alert_id}, {"$set": {"open_until": 0}})
 
     def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
-        if self.db.throttle_slots.find_one({"bucket": bucket, "alert_id": alert_id}, {"_id": 1}):
-            return True  # a replay of an alert that already has its slot
-        for slot in range(self.db.throttle_slots.count_documents({"bucket": bucket}), max_alerts):
-            if self._insert_once(
-                "throttle_slots", {"_id": f"{bucket}#{slot}", "bucket": bucket, "alert_id": alert_id}
-            ):
+        """One of the period's ``max_alerts`` slots for ``alert_id``, atomically: the
+        bucket's count moves only with the alert's marker, so a replay keeps its slot
+        and concurrent alerts can never overfill the period."""
+        mine = _digest(alert_id)
+        for _ in range(8):
+            taken = self.db.throttle.update_one(
+                {"_id": bucket, "n": {"$lt": max_alerts}, f"alerts.{mine}": {"$exists": False}},
+                {"$inc": {"n": 1}, "$set": {f"alerts.{mine}": 1}},
+            )
+            if taken.matched_count:
+                return True
+            doc = self.db.throttle.find_one({"_id": bucket})
+            if doc is not None:
+                return mine in (doc.get("alerts") or {})  # a replay keeps its slot; else full
+            if self._insert_once("throttle", {"_id": bucket, "n": 1, "alerts": {mine: 1}}):
                 return True
         return False
 

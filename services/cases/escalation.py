@@ -131,7 +131,7 @@ def round_steps(tag: str, case_id: str, snap: dict, round_no: int, start_epoch: 
     steps = snap["steps"]
     return [
         {
-            "_id": f"{tag}:esc:v{snap['version']}:r{round_no}:s{i}",
+            "_id": step_id(tag, snap, round_no, i),
             "case_id": case_id,
             "round": round_no,
             "index": i,
@@ -143,6 +143,25 @@ def round_steps(tag: str, case_id: str, snap: dict, round_no: int, start_epoch: 
             "claimed_by": "",
         }
         for i, step in enumerate(steps)
+    ]
+
+
+def step_id(tag: str, snap: dict, round_no: int, index: int) -> str:
+    return f"{tag}:esc:v{snap['version']}:r{round_no}:s{index}"
+
+
+def run_tag(case_id: str, reopen_count: int) -> str:
+    """The escalation run of a case's opening (0) or of its n-th reopen."""
+    return f"{case_id}:o{reopen_count}"
+
+
+def step_ids(case_id: str, snap: dict, runs: int) -> list[str]:
+    """Every step id ``snap`` can schedule for a case over its first ``runs`` runs."""
+    return [
+        step_id(run_tag(case_id, run), snap, round_no, index)
+        for run in range(runs)
+        for round_no in range(snap["repeat"] + 1)
+        for index in range(len(snap["steps"]))
     ]
 
 

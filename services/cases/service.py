@@ -186,7 +186,7 @@ class CasesService:
         """Schedule round 0 of the case's escalation snapshot (idempotent)."""
         snap = case.get("escalation")
         if snap:
-            tag = f"{case['_id']}:o{case.get('reopen_count', 0)}"
+            tag = escalation.run_tag(case["_id"], case.get("reopen_count", 0))
             self.store.schedule_steps(escalation.round_steps(tag, case["_id"], snap, 0, start.timestamp()))
 
     @EscalationSweep.decorator
@@ -339,7 +339,7 @@ class CasesService:
                 self.store.refund(*charged)
             raise
         if escalation.stops(after.get("escalation"), action):
-            self.store.cancel_steps(case_id)
+            self.store.cancel_steps(case_id, after["escalation"], after.get("reopen_count", 0) + 1)
         self.store.move_load(before, after, charged)
         if before["status"] != after["status"]:
             self.store.sync_key(after, now, before=before["status"])

@@ -17,6 +17,7 @@ import eventlet
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.cases import escalation
 from services.cases.lifecycle import (
     ACTIVE_STATUSES,
     AUDIT_ACTIONS,
@@ -625,9 +626,15 @@ class CaseStore(Store):
             except DuplicateKeyError:
                 pass
 
-    def cancel_steps(self, case_id: str) -> int:
+    def cancel_steps(self, case_id: str, snap: dict | None = None, runs: int = 1) -> int:
+        """Cancel a case's pending steps. With its escalation snapshot, by ``_id``: every
+        step the snapshot can have scheduled in its ``runs`` runs (opening and reopens)
+        is named (``escalation.step_ids``), so no query looks through every case's steps."""
+        query: dict = {"case_id": case_id}
+        if snap:
+            query = {"_id": {"$in": escalation.step_ids(case_id, snap, runs)}}
         return self.db.escalation_steps.update_many(
-            {"case_id": case_id, "state": "pending"}, {"$set": {"state": "cancelled"}}
+            {**query, "state": "pending"}, {"$set": {"state": "cancelled"}}
         ).modified_count
 
     def claim_step(self, now: float, worker: str, lease_s: float) -> dict | None:

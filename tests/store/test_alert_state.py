@@ -69,7 +69,7 @@ def test_count_window_on_stored_state_survives_replays(store):
         assert engine.process([r], ev(n, hours=24 * day, text="我要投诉"), NOW) == []  # redelivered
     [o] = engine.process([r], ev(3, hours=24 * 5, text="再投诉一次"), NOW)
     assert o.outcome == "raised" and o.trace[0]["actual"]["count"] == 3
-    assert store.db.window_hits.count_documents({}) == 3
+    assert sum(len(w["entries"]) for w in store.db.windows.find()) == 3  # one document, three events
     # A fresh engine (a restarted worker) reads the same state: the next one attaches.
     [o2] = Engine(store).process([r], ev(4, hours=24 * 5.5, text="投诉"), NOW)
     assert o2.outcome == "attached" and store.get_alert(o.alert_id)["count"] == 2
@@ -208,3 +208,32 @@ def test_rule_index_follows_changes_made_by_another_replica(db):
     assert [r["id"] for r in other.rule_index().rules] == ["complaints", "low-nps"]
     mine.soft_delete(dict(first, enabled=False), "t")
     assert [r["id"] for r in other.rule_index().rules] == ["complaints"]
+
+
+def test_throttle_slots_are_never_overfilled_by_concurrent_alerts_and_a_replay_keeps_its_slot(store, db):
+    other_client = make_client(MONGO_URI)
+    try:
+        stores = [store, AlertStore(other_client[db.name])]
+        pool = eventlet.GreenPool(12)
+        runs = [pool.spawn(stores[n % 2].take_throttle_slot, "r:1", 3, f"A{n}") for n in range(12)]
+        won = [n for n, run in enumerate(runs) if run.wait()]
+    finally:
+        other_client.close()
+    assert len(won) == 3
+    assert all(store.take_throttle_slot("r:1", 3, f"A{n}") for n in won)  # replays keep theirs
+    assert not store.take_throttle_slot("r:1", 3, "A99")
+    assert store.db.throttle.find_one({"_id": "r:1"})["n"] == 3
+
+
+def test_window_entries_expire_and_are_dropped_by_reads_in_batches(store):
+    from services.alerts.store import PRUNE_AT
+
+    for n in range(PRUNE_AT + 1):
+        store.record_hit("w", "C1", f"e{n}", 1000.0 + n, 3600)
+    [doc] = store.db.windows.find()
+    # a day and a window later: all but the last have expired
+    past = {f"entries.{k}.expires": 0 for k, v in doc["entries"].items() if v["key"] != f"e{PRUNE_AT}"}
+    store.db.windows.update_one({"_id": doc["_id"]}, {"$set": past})
+    assert store.hit_times("w", "C1", 0, 10**10) == {f"e{PRUNE_AT}": 1000.0 + PRUNE_AT}
+    [doc] = store.db.windows.find()
+    assert [v["key"] for v in doc["entries"].values()] == [f"e{PRUNE_AT}"]  # dropped by that read
