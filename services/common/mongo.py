@@ -141,6 +141,8 @@ class ConfigCache:
         self.value: Any = None
         self.loaded_at = 0.0
         self.check = True
+        self.tickets = 0  # loads started
+        self.installed = 0  # the ticket of the load in use
 
     def worker_started(self) -> None:
         self.check = True
@@ -156,8 +158,17 @@ class ConfigCache:
             doc = self.db.config_meta.find_one({"_id": "revision"}) or {}
             revision = doc.get("n", 0)
             if revision != self.revision or expired or self.value is None:
-                loaded_at = time.monotonic()
-                self.value, self.revision, self.loaded_at = self.load(), revision, loaded_at
+                self.tickets += 1
+                ticket, loaded_at = self.tickets, time.monotonic()
+                value = self.load()
+                # loads run concurrently: one that started earlier never replaces a later one
+                if ticket > self.installed:
+                    self.value, self.revision, self.loaded_at, self.installed = (
+                        value,
+                        revision,
+                        loaded_at,
+                        ticket,
+                    )
         return self.value
 
 

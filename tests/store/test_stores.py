@@ -98,3 +98,28 @@ def test_config_cache_reads_once_per_revision_and_sees_another_replicas_change(d
     assert mine.recipient("person", "li.na")["email"] == "b@x.cn" and loads == [1]
     mine.recipient("person", "li.na")["email"] = "changed by a caller"
     assert mine.recipient("person", "li.na")["email"] == "b@x.cn"  # callers get copies
+
+
+def test_config_cache_never_lets_an_older_load_replace_a_newer_one(db):
+    """A load that started before a change must not win over one that started after it."""
+    import eventlet.event
+
+    from services.common.mongo import ConfigCache
+
+    gate, calls = eventlet.event.Event(), []
+
+    def load():
+        calls.append(1)
+        if len(calls) == 1:
+            gate.wait()  # the first load is slow: it finishes last
+            return "old"
+        return "new"
+
+    cache = ConfigCache(db, load)
+    slow = eventlet.spawn(cache.get)
+    while not calls:
+        eventlet.sleep(0.01)
+    cache.bump()  # the directory changed while the first load ran
+    assert cache.get() == "new"
+    gate.send()
+    assert slow.wait() == "new" and cache.get() == "new"
