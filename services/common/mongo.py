@@ -126,11 +126,11 @@ class ConfigCache:
 
     ``load()`` reads it all; it is read again only when the revision counter
     (``config_meta``, one document) moved, which every write through the store bumps
-    (``bump``, after the write). The revision is read at most once per worker that
-    asks (``worker_started`` marks the cache for a check), so each message pays one
-    read by ``_id`` instead of one per directory or policy lookup, and a change made
-    by another replica is seen by the next message. A write that bypassed the store
-    is seen after ``max_age`` seconds.
+    (``bump``, after the write). A worker that asks is answered from a revision read
+    that started after the worker did (``worker_started`` marks that), so each message
+    pays at most one read by ``_id`` instead of one per directory or policy lookup
+    (workers running at once share one), and a change made by another replica is seen
+    by the next message. A write that bypassed the store is seen after ``max_age`` seconds.
     """
 
     def __init__(self, db: Database, load, max_age: float = 60.0):
@@ -140,21 +140,22 @@ class ConfigCache:
         self.revision: int | None = None
         self.value: Any = None
         self.loaded_at = 0.0
-        self.check = True
+        self.wanted = 1  # generation: bumped by each worker start and each write
+        self.verified = 0  # the generation the last completed revision read started at
         self.tickets = 0  # loads started
         self.installed = 0  # the ticket of the load in use
 
     def worker_started(self) -> None:
-        self.check = True
+        self.wanted += 1
 
     def bump(self) -> None:
         self.db.config_meta.update_one({"_id": "revision"}, {"$inc": {"n": 1}}, upsert=True)
-        self.check = True
+        self.wanted += 1
 
     def get(self) -> Any:
         expired = time.monotonic() - self.loaded_at > self.max_age
-        if self.check or expired or self.value is None:
-            self.check = False  # a worker starting meanwhile sets it again
+        if self.verified < self.wanted or expired or self.value is None:
+            started = self.wanted  # this read answers every worker started so far
             doc = self.db.config_meta.find_one({"_id": "revision"}) or {}
             revision = doc.get("n", 0)
             if revision != self.revision or expired or self.value is None:
@@ -163,12 +164,9 @@ class ConfigCache:
                 value = self.load()
                 # loads run concurrently: one that started earlier never replaces a later one
                 if ticket > self.installed:
-                    self.value, self.revision, self.loaded_at, self.installed = (
-                        value,
-                        revision,
-                        loaded_at,
-                        ticket,
-                    )
+                    self.value, self.revision, self.loaded_at = value, revision, loaded_at
+                    self.installed = ticket
+            self.verified = max(self.verified, started)
         return self.value
 
 

@@ -141,27 +141,32 @@ class Pipeline:
 
     # run ----------------------------------------------------------------
 
-    def deliver(self, request: dict, now: float) -> int:
-        """Create the deliveries a notification asks for and attempt the due ones at once.
+    def deliver(self, request: dict, now: float, hold: bool = True) -> list[str]:
+        """Create the deliveries a notification asks for and attempt the due ones at once;
+        returns the ids created. ``hold=False`` ignores quiet hours (test messages).
 
-        A due delivery is created already leased to this worker (no claim round trip);
-        if the worker dies before settling it, the lease runs out and the sweep sends
-        it. Held ones (quiet hours) wait for the sweep. Returns how many were tried.
+        A due delivery is created already leased to this worker (no claim round trip,
+        and the sweep cannot take it in between); if the worker dies before settling
+        it, the lease runs out and the sweep sends it. Held ones (quiet hours) wait for
+        the sweep.
         """
-        leased = []
+        created, leased = [], []
         for ref, channel in self.targets(request):
             doc = self._new(
                 delivery_key(request["notification_id"], channel, ref), request, ref, channel, now
             )
+            if not hold:
+                doc.update(status="scheduled", next_attempt_at=now, held=False)
             if doc["status"] == "scheduled" and doc["next_attempt_at"] <= now:
                 stored = self.store.create_leased(doc, now + self.policy.lease)
                 if stored is not None:
                     leased.append(stored)
-            else:
-                self.store.create_delivery(doc)
+                    created.append(stored["_id"])
+            elif self.store.create_delivery(doc):
+                created.append(doc["_id"])
         for doc in leased:
             self.attempt(doc, now)
-        return len(leased)
+        return created
 
     def run(self, now: float | None = None, ids: list[str] | None = None) -> int:
         """Attempt every due delivery (or just ``ids``); returns how many were tried."""

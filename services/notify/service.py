@@ -223,9 +223,7 @@ class NotifyService:
             "case_id": context.get("case_id"),
             "context": context,
         }
-        pipeline = self._pipeline()
-        ids = pipeline.request(request, time.time(), hold=False)
-        pipeline.run(ids=ids)
+        ids = self._pipeline().deliver(request, time.time(), hold=False)
         return jsonable([{**self.store.get_delivery(i), "attempt_log": self.store.attempts(i)} for i in ids])
 
     @rpc

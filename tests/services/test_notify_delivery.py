@@ -289,11 +289,11 @@ def test_a_new_notification_is_sent_by_its_worker_without_a_claim_and_a_dead_wor
 ):
     p = pipeline(store, smtp_sink)
     # deliver: created leased to this worker, attempted at once, attempts kept in the delivery
-    assert p.deliver(request(EMMA, ["email"]), NOW) == 1
+    assert p.deliver(request(EMMA, ["email"]), NOW) == ["n1|email|person:emma"]
     [doc] = store.list_deliveries()
     assert doc["status"] == "delivered" and "attempt_log" not in doc
     assert [(a["attempt"], a["status"]) for a in store.attempts(doc["_id"])] == [(1, "delivered")]
-    assert p.deliver(request(EMMA, ["email"]), NOW) == 0  # a redelivered request: nothing new
+    assert p.deliver(request(EMMA, ["email"]), NOW) == []  # a redelivered request: nothing new
     # a worker that died after creating its leased delivery: the sweep waits out the lease
     lost = p._new("n2|email|person:emma", request(EMMA, ["email"], "n2"), EMMA, "email", NOW)
     assert store.create_leased(lost, NOW + 60) is not None

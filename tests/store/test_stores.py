@@ -123,3 +123,29 @@ def test_config_cache_never_lets_an_older_load_replace_a_newer_one(db):
     assert cache.get() == "new"
     gate.send()
     assert slow.wait() == "new" and cache.get() == "new"
+
+
+def test_config_cache_answers_a_new_worker_from_a_read_that_started_after_it(db):
+    """A lookup never answers from a value older than the worker's start while a reload runs."""
+    import eventlet.event
+
+    from services.common.mongo import ConfigCache
+
+    gate, calls = eventlet.event.Event(), []
+
+    def load():
+        calls.append(1)
+        if len(calls) == 2:
+            gate.wait()  # the reload after the change is slow
+        return "v0" if len(calls) == 1 else "v1"
+
+    cache = ConfigCache(db, load)
+    assert cache.get() == "v0"
+    cache.bump()  # another request changed the directory
+    cache.worker_started()  # a message arrives
+    slow = eventlet.spawn(cache.get)  # a timer's worker (started earlier) reloads first, slowly
+    while len(calls) < 2:
+        eventlet.sleep(0.01)
+    assert cache.get() == "v1"  # the message's own lookup does not take the old value meanwhile
+    gate.send()
+    assert slow.wait() == "v1"
