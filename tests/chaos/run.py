@@ -2,10 +2,11 @@
 
     .venv/bin/python -m tests.chaos.run --events 10000
 
-On a private broker node and store (nothing shared is touched), with the four
-services as supervised ``nameko run`` processes and a second replica of
-alerts, it publishes the events plus malformed messages and, spread over the
-stream: ``kill -9`` of every service process once (each restarted 2 s later),
+On a private broker node and store (nothing shared is touched), with two
+replicas of each of the four services as supervised ``nameko run``
+processes, it publishes the events plus malformed messages and, spread over the
+stream: ``kill -9`` of one replica of each service (and of both alerts replicas, one
+after the other; each restarted 2 s later),
 a rules reload and a template reload over RPC, a ``kill -9`` of the MongoDB
 server and of the broker node (both restarted on their data). Then it waits
 for the pipeline to drain and reconciles with the oracle (the pure rule
@@ -31,7 +32,7 @@ from kombu import Connection  # noqa: E402
 from services.common.messaging import HEADER_REASON, dead_letter_queue  # noqa: E402
 from services.common.mongo import make_client  # noqa: E402
 from tests.chaos import stack  # noqa: E402
-from tests.chaos.test_chaos_ci import counts, duplicates, publish_through_faults  # noqa: E402
+from tests.chaos.test_chaos_ci import counts, duplicates, publish_through_faults, raw  # noqa: E402
 from tests.cluster.rabbitcluster import RabbitCluster  # noqa: E402
 from tests.conftest import SmtpSink  # noqa: E402
 from tests.e2e.test_store_outage import PrivateMongo  # noqa: E402
@@ -53,7 +54,7 @@ def main() -> int:
         sink = SmtpSink(work / "mail")
         receivers = stack.Receivers()
         env = stack.service_env(broker.amqp_uri, mongo.uri, sink.port)
-        services = stack.ServiceProcesses(env, work / "logs", replicas={"alerts": 2})
+        services = stack.ServiceProcesses(env, work / "logs", replicas=dict.fromkeys(stack.SERVICES, 2))
         try:
             services.start_all()
             stack.wait_services(broker.amqp_uri)
@@ -112,7 +113,7 @@ def main() -> int:
                     queue = dead_letter_queue(f"cx.feedback.{service}")(conn.default_channel)
                     letters = []
                     while (message := queue.get(no_ack=True)) is not None:
-                        letters.append((message.body, message.headers.get(HEADER_REASON)))
+                        letters.append((raw(message.body), message.headers.get(HEADER_REASON)))
                     dead[service] = letters
         finally:
             services.stop_all()

@@ -1,9 +1,10 @@
-"""Chaos, CI size: 600 events while a service, the store and the broker die.
+"""Chaos, CI size: 600 events while services, the store and the broker die.
 
-The stack runs as real processes on a private broker node and store
-(tests/chaos/stack.py). Mid-stream: ``kill -9`` of the alerts service (restarted
-2 s later), ``kill -9`` of the MongoDB server (restarted 3 s later) and a
-``kill -9`` of the broker node (restarted on its data). Afterwards the stores
+The stack runs as real processes, two replicas of every service, on a private
+broker node and store (tests/chaos/stack.py). Mid-stream: ``kill -9`` of an
+alerts replica and of a cases replica (each restarted 2 s later), ``kill -9``
+of the MongoDB server (restarted 3 s later) and a ``kill -9`` of the broker
+node (restarted on its data). Afterwards the stores
 are reconciled with the oracle, the pure rule engine run offline on the same
 events: every event evaluated once, every expected alert, case, escalation,
 email, Feishu message and signed webhook exactly once, malformed messages
@@ -67,6 +68,11 @@ def counts(client, prefix: str, maildir, receivers: stack.Receivers) -> dict:
     }
 
 
+def raw(body: bytes | str) -> bytes:
+    """A dead letter's body as published (kombu hands text content types back decoded)."""
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
 def duplicates(sink, receivers: stack.Receivers) -> dict:
     """Copies by idempotency key: email Message-ID, the webhook's X-CX-Delivery-Id."""
     message_ids = [m["Message-ID"] for m in sink.messages()]
@@ -86,7 +92,9 @@ def private_stack(tmp_path):
         receivers = stack.Receivers()
         env = stack.service_env(broker.amqp_uri, mongo.uri, sink.port)
         (tmp_path / "logs").mkdir()
-        services = stack.ServiceProcesses(env, tmp_path / "logs")
+        # two replicas of every service: exactly once must hold across competing consumers,
+        # the escalation sweeps and the notify sweeps of both (issue 11)
+        services = stack.ServiceProcesses(env, tmp_path / "logs", replicas=dict.fromkeys(stack.SERVICES, 2))
         try:
             services.start_all()
             stack.wait_services(broker.amqp_uri)
@@ -109,9 +117,10 @@ def test_nothing_lost_or_duplicated_through_kills_of_a_service_the_store_and_the
 
     inject = stack.faults(services, mongo, broker)
     faults = {
-        len(bodies) // 4: inject["kill"]("alerts"),
-        len(bodies) // 2: inject["kill_store"],
-        3 * len(bodies) // 4: inject["kill_broker"],
+        len(bodies) // 5: inject["kill"]("alerts"),
+        2 * len(bodies) // 5: inject["kill"]("cases-1"),  # one of two replicas
+        3 * len(bodies) // 5: inject["kill_store"],
+        4 * len(bodies) // 5: inject["kill_broker"],
     }
     fault_log = publish_through_faults(broker.amqp_uri, bodies, faults)
 
@@ -138,7 +147,7 @@ def test_nothing_lost_or_duplicated_through_kills_of_a_service_the_store_and_the
             dlq = dead_letter_queue(f"cx.feedback.{service}")(conn.default_channel)
             letters = []
             while (message := dlq.get(no_ack=True)) is not None:
-                letters.append((message.body, message.headers.get(HEADER_REASON)))
+                letters.append((raw(message.body), message.headers.get(HEADER_REASON)))
             # Exactly the malformed messages, each with a reason, and no valid event. A
             # dead letter is published (confirmed) before the ack, so a consumer killed in
             # between leaves a second copy of the same message: at least once, by design.
