@@ -116,6 +116,8 @@ def refusal(properties: dict, body, max_body_bytes: int | None) -> str | None:
     if "compression" in headers:
         return f"compressed bodies are not accepted (compression {str(headers['compression'])[:40]!r})"
     content_type = properties.get("content_type")
+    if not content_type:
+        return f"no content type; publish {ACCEPTED_CONTENT_TYPE}"
     if content_type != ACCEPTED_CONTENT_TYPE:
         return f"content type {str(content_type)[:80]!r} is not accepted; publish {ACCEPTED_CONTENT_TYPE}"
     encoding = properties.get("content_encoding")

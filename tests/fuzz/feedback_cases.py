@@ -354,7 +354,8 @@ def recipes(draw, kind: str) -> Recipe:
         return lambda i: _bad(kind, "NUL", _set(broken(i), where, {key: 1}))
     if kind == "content_type":
         content_type = draw(st.sampled_from(CONTENT_TYPES))
-        return lambda i: _bad(kind, "content type", _valid(base, i, nps).body, content_type=content_type)
+        expect = "content type" if content_type else "no content type"
+        return lambda i: _bad(kind, expect, _valid(base, i, nps).body, content_type=content_type)
     if kind == "content_encoding":
         encoding = draw(st.sampled_from(ENCODINGS))
         return lambda i: _bad(kind, "content encoding", _valid(base, i, nps).body, content_encoding=encoding)

@@ -1,7 +1,7 @@
 """Fuzzed feedback through the real broker into the running alerts and profiles services.
 
 FUZZ_CASES cases (default 1,000; docs/security.md "Fuzzing" has the 10,000-case
-figures; a quarter as many through the partitioned topology's router) are
+figures; a fifth as many through the partitioned topology's router) are
 published with kombu to ``cx.feedback``, the exchange integrations use, each
 tagged with its index in a header. Afterwards, for both consumers:
 
@@ -53,7 +53,7 @@ RULES = {
 @pytest.fixture(params=["direct", "partitioned"])
 def stack(request, cx_config, runner_factory):
     """The two consumers, on their own queues or behind the ingest router's partitions
-    (a quarter of the cases there: the router is one more hop for the same checks)."""
+    (a fifth of the cases there: the router is one more hop for the same checks)."""
     partitioned = {"FEEDBACK_PARTITIONS": 4, "REPLICA_COUNT": 1, "REPLICA_INDEX": 0}
     with config.patch(partitioned if request.param == "partitioned" else {}):
         runners = [runner_factory(AlertsService, ProfilesService)]
@@ -63,7 +63,7 @@ def stack(request, cx_config, runner_factory):
             runner.start()
         with ClusterRpcClient(timeout=30) as rpc:
             rpc.alerts.apply_rules(RULES)
-            yield runners, rpc, CASES if request.param == "direct" else max(100, CASES // 4)
+            yield runners, rpc, CASES if request.param == "direct" else max(100, CASES // 5)
 
 
 def publish(amqp_uri: str, cases) -> None:
