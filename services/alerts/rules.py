@@ -23,8 +23,6 @@ import hashlib
 import json
 import math
 import re
-import re._constants as sre_constants  # the stdlib's own regex parser, to judge a pattern's shape
-import re._parser as sre_parser
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +40,7 @@ from marshmallow import (
 from contracts.base import StrictInt as StrictIntField
 from contracts.base import flatten_errors
 from contracts.messages import LEVELS, OWNER_KINDS
+from services.alerts.regex_check import regex_problem
 
 # op → what ``value`` must be (checked at validation, so evaluation never guesses)
 OPERATORS: dict[str, str] = {
@@ -156,97 +155,6 @@ def _check_value(op: str, value: Any, present: bool) -> str | None:
         except (re.error, RecursionError, OverflowError) as exc:
             return f"invalid regular expression: {exc}"
         return regex_problem(value)
-    return None
-
-
-_REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT)  # not POSSESSIVE_REPEAT: it never backtracks
-_BIG_REPEAT = 100
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Why ``pattern`` could take exponential time on a text, or None.
-
-    Python's ``re`` backtracks and has no time limit, and an alerts worker runs
-    it on every event's text (up to 10,000 characters): ``(a+)+$`` against 30
-    a's and a b takes minutes and blocks the service. Refused: a quantified part
-    inside another quantifier where either may repeat without bound (``(a+)+``,
-    ``(a*)*``, ``(.*a){20}``), and an unbounded repeat over alternatives that can
-    start with the same character (``(a|aa)+``, ``(\\w|x)*``). Possessive
-    quantifiers and atomic groups never backtrack and pass. Conservative by
-    design: ``[\\w\\s]+`` says what ``(\\w|\\s)+`` does without the risk.
-    """
-    try:
-        parsed = sre_parser.parse(pattern)
-    except (re.error, RecursionError):
-        return None  # re.compile reported it already
-    found = _nested_repeat(list(parsed), outer=None)
-    return f"{found}: it can take exponential time on some texts" if found else None
-
-
-def _children(op, av) -> list[list]:
-    if op in _REPEATS:
-        return [list(av[2])]
-    if op is sre_constants.SUBPATTERN:
-        return [list(av[3])]
-    if op is sre_constants.BRANCH:
-        return [list(branch) for branch in av[1]]
-    if op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-        return [list(av[1])]
-    if op is sre_constants.GROUPREF_EXISTS:
-        return [list(part) for part in av[1:] if part is not None]
-    return []  # literals, classes, ATOMIC_GROUP (no backtracking into it)
-
-
-def _nested_repeat(items: list, outer: tuple[int, int] | None) -> str | None:
-    for op, av in items:
-        if op in _REPEATS:
-            low, high = av[0], av[1]
-            big = high == sre_constants.MAXREPEAT or high > _BIG_REPEAT
-            if outer is not None and high > 1 and (big or outer[1] == sre_constants.MAXREPEAT):
-                return "a quantifier inside a quantified group"
-            if big:
-                overlap = _overlapping_branches(list(av[2]))
-                if overlap:
-                    return overlap
-            inner = (low, high) if high > 1 else outer
-            found = _nested_repeat(list(av[2]), inner)
-        else:
-            found = None
-            for child in _children(op, av):
-                found = found or _nested_repeat(child, outer)
-        if found:
-            return found
-    return None
-
-
-def _first_chars(items: list) -> set | None:
-    """Characters a sequence can start with; None when it could be anything or empty."""
-    if not items:
-        return None
-    op, av = items[0]
-    if op is sre_constants.LITERAL:
-        return {av}
-    if op is sre_constants.SUBPATTERN:
-        return _first_chars(list(av[3]))
-    if op is sre_constants.BRANCH:
-        sets = [_first_chars(list(b)) for b in av[1]]
-        return None if any(s is None for s in sets) else set().union(*sets)
-    if op in _REPEATS and av[0] > 0:
-        return _first_chars(list(av[2]))
-    return None
-
-
-def _overlapping_branches(items: list) -> str | None:
-    for op, av in items:
-        if op is sre_constants.SUBPATTERN:
-            return _overlapping_branches(list(av[3]))
-        if op is sre_constants.BRANCH:
-            seen: set = set()
-            for branch in av[1]:
-                chars = _first_chars(list(branch))
-                if chars is None or chars & seen:
-                    return "a repeated alternation whose alternatives can start alike"
-                seen |= chars
     return None
 
 
