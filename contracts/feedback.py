@@ -16,6 +16,8 @@ FEEDBACK_EXCHANGE = "cx.feedback"
 ROUTING_KEY_PATTERN = "feedback.{channel}"
 KNOWN_CHANNELS = ("web", "app", "wechat", "email", "phone", "sms", "qr", "store", "social", "other")
 MAX_BODY_BYTES = 256 * 1024  # far above any valid event (text ≤ 10,000 chars)
+MAX_NESTING = 16  # objects/arrays inside objects/arrays; MongoDB stops at 100, stored copies add levels
+INT64 = (-(2**63), 2**63 - 1)  # BSON integers
 
 
 class _Open(Schema):
@@ -30,6 +32,9 @@ class CustomerSchema(_Open):
     email = bounded_str(254, allow_none=True, metadata={"description": "PII"})
     tier = bounded_str(32, allow_none=True, metadata={"description": "e.g. vip, standard"})
     attributes = fields.Dict(keys=fields.String(), allow_none=True)
+
+
+SCORE_NAMES = ("nps", "csat", "ces")
 
 
 class ScoresSchema(_Open):
@@ -65,6 +70,9 @@ class FeedbackEventV1(Message, _Open):
     def _require_object(self, data, **_):
         if not isinstance(data, dict):
             raise ValidationError("the message body must be a JSON object")
+        problems = storage_problems(data)
+        if problems:
+            raise ValidationError(problems)
         return data
 
     @post_load
@@ -79,6 +87,55 @@ class FeedbackEventV1(Message, _Open):
             data["scores"] = {k: v for k, v in data["scores"].items() if v is not None}
         data["occurred_at"] = data["occurred_at"].astimezone(UTC)
         return data
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def storage_problems(document: dict, limit: int = 10) -> dict[str, list[str]]:
+    """What in a decoded body could not be stored as it is, by path (at most ``limit``).
+
+    The schema checks the known fields; this checks every value, the unknown
+    fields kept at every level included: JSON the store cannot encode (a lone
+    surrogate ``\\ud800``, a NUL in a key, an integer beyond 64 bits, NaN or
+    Infinity, which are not JSON either) and nesting past ``MAX_NESTING``.
+    Iterative, so no document is deep enough to exhaust the stack.
+    """
+    problems: dict[str, list[str]] = {}
+    stack: list[tuple[str, object, int]] = [("", document, 0)]
+    while stack and len(problems) < limit:
+        path, value, depth = stack.pop()
+        where = path or "_schema"
+        if isinstance(value, (dict, list)):
+            if depth > MAX_NESTING:
+                problems[where] = [f"nested deeper than {MAX_NESTING} levels"]
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                name = str(key)
+                if isinstance(key, str) and ("\x00" in key or _has_surrogate(key)):
+                    problems[where] = [f"key {key[:40]!r} contains a NUL or a lone surrogate"]
+                    break
+                stack.append((f"{path}.{name}" if path else name, item, depth + 1))
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not INT64[0] <= value <= INT64[1]:
+                problems[where] = ["integer out of the 64-bit range"]
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                problems[where] = ["NaN and Infinity are not JSON numbers"]
+        elif isinstance(value, str):
+            if _has_surrogate(value):
+                problems[where] = ["text contains a lone surrogate (not valid Unicode)"]
+        else:
+            problems[where] = [f"not a JSON value ({type(value).__name__})"]
+    return problems
 
 
 class InvalidFeedback(ValueError):
@@ -109,6 +166,12 @@ def parse_feedback(body: bytes | str | dict) -> dict:
         try:
             body = json.loads(body)
         except json.JSONDecodeError as exc:
+            raise InvalidFeedback(f"invalid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidFeedback(
+                f"invalid JSON: nested deeper than the decoder allows (max {MAX_NESTING})"
+            ) from None
+        except ValueError as exc:  # e.g. an integer literal past Python's digit limit
             raise InvalidFeedback(f"invalid JSON: {exc}") from None
     try:
         return _schema.load(body)

@@ -184,7 +184,7 @@ class NotifyService:
         line), refusing private-attribute access, and rendering the sample payload."""
         if not isinstance(source, str) or len(source) > 100_000:
             raise BadRequest("source: a template text of at most 100,000 characters")
-        match = TEMPLATE_NAME.match(name or "")
+        match = TEMPLATE_NAME.match(name if isinstance(name, str) else "")
         kind = match["kind"] if match and match["kind"] in NOTIFICATION_KINDS else "case_assigned"
         self.templates.sync(self.store.template_overrides())
         problems = self.templates.check(name, source, sample(kind), SAMPLE_RECIPIENT)
