@@ -4,6 +4,8 @@ What every consumer here guarantees (Nameko's stock ``Consumer`` acks even when
 the worker raised, unless told to requeue forever):
 
 * a message is acked only after its worker returned, i.e. after its work is stored;
+* a message larger than its limit (``FEEDBACK_MAX_BYTES`` for feedback,
+  ``EVENT_MAX_BYTES`` for the services' events) is dead-lettered before it is parsed;
 * a message that can never be valid (bad JSON, schema failure) is published to
   the dead-letter exchange ``cx.dlx`` → queue ``<queue>.dlq`` with the reason in
   ``x-cx-reason``, recorded in the service's ``dead_letters`` collection, then acked;
@@ -141,6 +143,8 @@ class ReliableConsumerMixin:
     """
 
     queue: Queue
+    # The setting that bounds this consumer's message size.
+    max_bytes_setting = "EVENT_MAX_BYTES"
 
     @property
     def amqp_uri(self) -> str:
@@ -158,13 +162,24 @@ class ReliableConsumerMixin:
     def parse(self, body, message) -> tuple:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check_size(self, message) -> None:
+        """InvalidMessage (dead-lettered, reason: the size) for a message over the limit."""
+        limit = settings.get(self.max_bytes_setting)
+        size = len(message.body or b"")
+        if limit and size > limit:
+            raise InvalidMessage(f"message too large: {size} bytes > {self.max_bytes_setting} ({limit})")
+
+    def checked_parse(self, body, message) -> tuple:
+        self.check_size(message)
+        return self.parse(body, message)
+
     # kombu could not decode the body (bad JSON, a disallowed content type)
     def _on_decode_error(self, message, exc) -> None:
         self._reject(message, f"undecodable body ({message.content_type}): {exc}")
 
     def handle_message(self, body, message):
         try:
-            args = self.parse(body, message)
+            args = self.checked_parse(body, message)
         except InvalidMessage as exc:
             self._reject(message, exc.reason)
             return
@@ -270,6 +285,8 @@ class FeedbackConsumer(ReliableConsumerMixin, Consumer):
     With ``FEEDBACK_PARTITIONS`` > 0 it consumes the service's partition queues
     instead and keeps each customer's events in order (services/common/partitions.py).
     """
+
+    max_bytes_setting = "FEEDBACK_MAX_BYTES"
 
     def __init__(self, routing_key: str = "feedback.#", **kwargs):
         self.routing_key = routing_key
@@ -412,7 +429,7 @@ class FeedbackLanes:
     def _process(self, body, message) -> None:
         entrypoint = self.entrypoint
         try:
-            args = entrypoint.parse(body, message)
+            args = entrypoint.checked_parse(body, message)
         except InvalidMessage as exc:
             entrypoint._reject(message, exc.reason)
             return
