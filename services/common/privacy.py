@@ -41,20 +41,24 @@ REDACTED = "***"
 
 # ASCII classes only: a number or address written right after Chinese text
 # (请回电13800138000) must still be found, and \w would match the Chinese character.
-_CN_MOBILE = re.compile(
-    r"(?<![0-9A-Za-z_+])((?:\+|00)?86[ -]?)?(1[3-9][0-9])[ -]?([0-9]{4})[ -]?([0-9]{4})(?![0-9])"
-)
-_INTL_PHONE = re.compile(r"(?<![0-9A-Za-z_+])\+[0-9]{1,3}(?:[ -]?[0-9]){6,14}(?![0-9])")
+# In JSON text (the driver's command log) the Chinese character is an escape,
+# \u7535, and a newline is \n: their last character does not glue to the number.
+_LEFT = r"(?:(?<=\\u[0-9a-fA-F]{4})|(?<=\\[nrtbf])|(?<![0-9A-Za-z_+]))"
+_CN_MOBILE = re.compile(_LEFT + r"((?:\+|00)?86[ -]?)?(1[3-9][0-9])[ -]?([0-9]{4})[ -]?([0-9]{4})(?![0-9])")
+_INTL_PHONE = re.compile(_LEFT + r"\+[0-9]{1,3}(?:[ -]?[0-9]){6,14}(?![0-9])")
 _EMAIL = re.compile(
-    r"(?<![0-9A-Za-z._%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+    r"(?:(?<=\\u[0-9a-fA-F]{4})|(?<=\\[nrtbf])|(?<![0-9A-Za-z._%+\\-]))"
+    r"([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
 )
 
 _SECRET_NAMES = r"access_token|api_key|apikey|token|secret|password|passwd|pwd|key|sign|signature|sig"
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)@", re.I)
 _QUERY_SECRET = re.compile(rf"([?&](?:{_SECRET_NAMES})=)[^&\s\"'<>]+", re.I)
+# "secret": "…" in JSON or a repr, also JSON inside a JSON string (\"secret\": \"…\"),
+# as the database driver's DEBUG command log prints documents
 _PAIR_SECRET = re.compile(
-    r"""(["']?\b(?:password|passwd|secret|token|access_token|api_key|signature|smtp_password)\b["']?"""
-    r"""\s*[:=]\s*["'])([^"']+)(["'])""",
+    r"""(\\?["']?\b(?:password|passwd|secret|token|access_token|api_key|signature|smtp_password|webhook)"""
+    r"""\b\\?["']?\s*[:=]\s*\\?["'])([^"'\\]+)(\\?["'])""",
     re.I,
 )
 _BEARER = re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.I)

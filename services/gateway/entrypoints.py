@@ -155,6 +155,7 @@ class RouteEntrypoint(HttpRequestHandler):
 
     def admit(self, request) -> gate.Principal:
         """The authenticated caller, within their rate, with a body of allowed size."""
+        body_limit(request)  # first: the CSRF check of a form reads the body
         try:
             principal = gate.authenticate(self.store, request, self.route, utcnow())
         except (HttpError, Redirect):
@@ -166,7 +167,6 @@ class RouteEntrypoint(HttpRequestHandler):
         wait = self.limits.wait(client)
         if wait:
             raise too_many(wait)
-        body_limit(request)
         query_names(request, self.route)
         json_document(request, self.route)
         return principal

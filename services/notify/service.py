@@ -15,9 +15,9 @@ from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
-from services.common.privacy import MaskedLogs
+from services.common.privacy import MaskedLogs, register_secret
 from services.common.rpc import Id, Moment, rpc
-from services.notify.channels.base import Channel, Outcome
+from services.notify.channels.base import Channel, Destination, Outcome
 from services.notify.delivery import Pipeline, Policy
 from services.notify.dependencies import Channels, DeliveryPolicy, Templates
 from services.notify.digest import DigestRunner, schedule_all
@@ -95,6 +95,11 @@ class NotifyService:
     def apply_recipients(self, document: dict) -> dict:
         """Validate and store the recipients directory (people and teams) and their digest schedules."""
         directory = load_directory(document)
+        for entry in (*directory["people"], *directory["teams"]):  # before any log could show them
+            for channel, handle in (entry.get("handles") or {}).items():
+                if channel in self.channels:
+                    for secret in self.channels[channel].secrets(Destination(handle)):
+                        register_secret(secret)
         summary = self.store.apply_directory(directory)
         schedule_all(self.store, directory["people"], datetime.now(UTC))
         return summary

@@ -15,9 +15,6 @@ what they were: nothing matched, nothing changed.
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -29,35 +26,12 @@ from nameko.exceptions import RemoteError
 from services.common.rpc import GuardedRpc, Id, parameter_rules
 from services.gateway.routes import ROUTES, PathValues
 from tests.e2e.gateway_stack import csrf_of, feedback, gateway, seed_cases  # noqa: F401 - the fixture
+from tests.security.inventory import rpc_methods, service_classes
 
-ROOT = Path(__file__).resolve().parents[2]
 NONE = type(None)
 OPERATORS = ({"$ne": None}, {"$gt": ""}, {"$where": "sleep(1000)"}, {"$regex": ".*"})
 RPC_OPERATORS = OPERATORS[::2]  # RPC: fewer per argument, there are hundreds of arguments
 DOLLAR_STRINGS = ("$where", "$ne", "$customer.id")
-
-
-def service_classes() -> list[type]:
-    """Every Nameko service class in services/<name>/service.py."""
-    out = []
-    for path in sorted((ROOT / "services").glob("*/service.py")):
-        module = importlib.import_module(f"services.{path.parent.name}.service")
-        out += [
-            cls
-            for _, cls in inspect.getmembers(module, inspect.isclass)
-            if cls.__module__ == module.__name__ and isinstance(getattr(cls, "name", None), str)
-        ]
-    return out
-
-
-def rpc_methods(cls) -> list[tuple[str, Any, list]]:
-    out = []
-    for name, member in inspect.getmembers(cls):
-        entrypoints = getattr(member, "nameko_entrypoints", ())
-        rpcs = [e for e in entrypoints if type(e).__name__.endswith("Rpc") or hasattr(e, "rpc_consumer")]
-        if rpcs:
-            out.append((name, member, rpcs))
-    return out
 
 
 def test_every_rpc_is_guarded_and_every_parameter_typed():
@@ -222,8 +196,10 @@ def test_http_refuses_operators_in_every_input_and_changes_nothing(gateway, mong
                 for body, field in (
                     (feedback(**{"$where": "1"}), "$where"),
                     (feedback(attributes={"a.b": 1}), "attributes.a.b"),
-                    (feedback(customer={"id": {"$ne": None}}), "customer.id"),
-                    (feedback(customer={"id": "$where"}), "customer.id"),
+                    ({**feedback(), "customer": {"id": {"$ne": None}}}, "customer.id"),
+                    ({**feedback(), "customer": {"id": {"$ne": None}}}, "customer.id.$ne"),
+                    (feedback(customer="$where"), "customer.id"),
+                    (feedback(source="$where"), "source"),
                     (feedback(event_id={"$gt": ""}), "event_id"),
                     (feedback(extra={"deep": [{"$where": "1"}]}), "extra.deep.0.$where"),
                 ):
