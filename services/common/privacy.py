@@ -81,7 +81,7 @@ def register_secret(value) -> None:
 
 def url_secrets(url: str) -> list[str]:
     """The parts of a webhook URL that authenticate it: its path (Slack, Feishu and
-    Teams put the token there), its query string and each query value, its password."""
+    Teams put the token there), its query string and each long query value, its password."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -93,7 +93,8 @@ def url_secrets(url: str) -> list[str]:
         out.append(parts.path)
     if parts.query:
         out.append(parts.query)
-        out += [pair.partition("=")[2] for pair in parts.query.split("&")]
+        # a token is long; short values (format=json, timestamp=1) would mask common words
+        out += [v for v in (pair.partition("=")[2] for pair in parts.query.split("&")) if len(v) >= 8]
     return [s for s in out if s]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import bson
+import eventlet
 import pytest
 from nameko import config
 from nameko.exceptions import RemoteError
@@ -90,46 +91,35 @@ def settle(gateway):  # noqa: F811
     wait_queues_idle(config["AMQP_URI"], timeout=30)
 
 
-def test_rpc_refuses_operators_in_every_argument_and_changes_nothing(gateway, mongo_client, db_prefix):  # noqa: F811
-    case_id, _ = seed_cases(gateway)
-    settle(gateway)
-    assert gateway.rpc.cases.get_case(case_id)["_id"] == case_id  # a real id still works
-    before = snapshot(mongo_client, db_prefix)
+def rpc_refusals(rpc) -> tuple[int, list[str]]:
+    """Every attack on every argument of every running service's RPC methods, sent
+    together; returns (attacks, the ones not refused with BadRequest naming the field)."""
     running = {"alerts", "cases", "profiles", "notify", "gateway"}
-    attacks, unnamed = 0, []
+    sent = []  # (what, field, reply)
     for cls in service_classes():
         if cls.name not in running:
             continue
         for method_name, method, _ in rpc_methods(cls):
             rules = parameter_rules(method)
-            proxy = getattr(getattr(gateway.rpc, cls.name), method_name)
+            proxy = getattr(getattr(rpc, cls.name), method_name)
             for target, kinds in rules.items():
                 for value, field in rpc_attacks(target, kinds):
                     kwargs = {p: benign(k) for p, k in rules.items() if p != target}
                     kwargs[target] = value
-                    attacks += 1
-                    try:
-                        result = proxy(**kwargs)
-                    except RemoteError as exc:
-                        lines = str(exc.value).split("; ")
-                        if exc.exc_type == "BadRequest" and any(
-                            line.startswith(f"{field}:") for line in lines
-                        ):
-                            continue
-                        unnamed.append(
-                            f"{cls.name}.{method_name}({target}={value!r}): {exc.exc_type} {exc.value}"
-                        )
-                    else:
-                        unnamed.append(
-                            f"{cls.name}.{method_name}({target}={value!r}) answered {result!r:.100}"
-                        )
-    assert unnamed == []
-    assert attacks > 250
-    assert snapshot(mongo_client, db_prefix) == before
-    # what the guard stopped: before it, this listed every case (status != null)
-    with pytest.raises(RemoteError) as refused:
-        gateway.rpc.cases.list_cases(status={"$ne": None})
-    assert str(refused.value.value) == "status: must be an id or null, not an object"
+                    what = f"{cls.name}.{method_name}({target}={value!r})"
+                    sent.append((what, field, proxy.call_async(**kwargs)))
+    unnamed = []
+    for what, field, reply in sent:
+        try:
+            result = reply.result()
+        except RemoteError as exc:
+            lines = str(exc.value).split("; ")
+            if exc.exc_type == "BadRequest" and any(line.startswith(f"{field}:") for line in lines):
+                continue
+            unnamed.append(f"{what}: {exc.exc_type} {exc.value}")
+        else:
+            unnamed.append(f"{what} answered {result!r:.100}")
+    return len(sent), unnamed
 
 
 def path_of(route, values: dict) -> str:
@@ -145,76 +135,81 @@ def refused_fields(response) -> set[str]:
     return {"(page)"} if "error" in response.text else set()
 
 
-def test_http_refuses_operators_in_every_input_and_changes_nothing(gateway, mongo_client, db_prefix):  # noqa: F811
-    case_id, _ = seed_cases(gateway)
-    settle(gateway)
-    alert_id = gateway.rpc.alerts.list_alerts()[0]["_id"]
-    good = {
-        "case_id": case_id,
-        "alert_id": alert_id,
-        "customer_id": "C42",
-        "rule_id": "refund",
-        "name": "console.js",
-    }
-    session = gateway.login("admin")
-    csrf = csrf_of(session.get(gateway.url + "/cases").text)
-    before = snapshot(mongo_client, db_prefix)
-    problems, attacks = [], 0
-
-    def send(route, path, **kwargs):
-        if route.kind == "api":
-            return gateway.api("admin", route.method, path, **kwargs)
-        data = {"csrf_token": csrf} if route.method == "POST" else None  # past the CSRF check
-        return session.request(route.method, gateway.url + path, data=data, allow_redirects=False)
-
-    def expect(route, response, field):
-        nonlocal attacks
-        attacks += 1
-        if response.status_code != 400:
-            problems.append(f"{route.name} {field}: {response.status_code} {response.text[:120]}")
-        elif route.kind == "api" and field not in refused_fields(response):
-            problems.append(f"{route.name}: {field} not named in {response.text[:200]}")
-        elif route.kind == "page" and field not in response.text:
-            problems.append(f"{route.name}: {field} not named on the page")
-
-    with config.patch({"GATEWAY_RATE_PER_MINUTE": 0}):  # hundreds of calls from one client
-        for route in ROUTES:
-            names = [p for p in PathValues().fields if f"<{p}>" in route.path]
-            for name in names:  # a path segment is text: operators arrive as "$…" strings
-                for text in DOLLAR_STRINGS:
-                    values = {**good, name: text}
-                    expect(route, send(route, path_of(route, values)), f"path.{name}")
-            path = path_of(route, good)
-            for name in route.query().fields:
-                for suffix in ("[$ne]", "[$gt]", ".$where"):
-                    expect(route, send(route, f"{path}?{name}{suffix}=1"), f"query.{name}{suffix}")
-                expect(route, send(route, f"{path}?{name}=$where"), f"query.{name}")
-            expect(route, send(route, f"{path}?$where=1"), "query.$where")
-            if route.kind != "api" or route.method == "GET":
-                continue
-            if route.name == "feedback.ingest":  # the contract checks each event of a batch on its own
-                for body, field in (
-                    (feedback(**{"$where": "1"}), "$where"),
-                    (feedback(attributes={"a.b": 1}), "attributes.a.b"),
-                    ({**feedback(), "customer": {"id": {"$ne": None}}}, "customer.id"),
-                    ({**feedback(), "customer": {"id": {"$ne": None}}}, "customer.id.$ne"),
-                    (feedback(customer="$where"), "customer.id"),
-                    (feedback(source="$where"), "source"),
-                    (feedback(event_id={"$gt": ""}), "event_id"),
-                    (feedback(extra={"deep": [{"$where": "1"}]}), "extra.deep.0.$where"),
-                ):
-                    expect(route, gateway.api("admin", "POST", path, json=body), field)
-                continue
-            for body, field in (
+def http_attacks(good: dict) -> list[tuple]:
+    """(route, path, JSON body or None, the field the 400 must name) for every input
+    of every route: path parameters, query parameters, JSON bodies and their fields."""
+    out = []
+    for route in ROUTES:
+        for name in [p for p in PathValues().fields if f"<{p}>" in route.path]:
+            for text in DOLLAR_STRINGS:  # a path segment is text: operators arrive as "$…"
+                out.append((route, path_of(route, {**good, name: text}), None, f"path.{name}"))
+        path = path_of(route, good)
+        for name in route.query().fields:
+            for suffix in ("[$ne]", "[$gt]", ".$where"):
+                out.append((route, f"{path}?{name}{suffix}=1", None, f"query.{name}{suffix}"))
+            out.append((route, f"{path}?{name}=$where", None, f"query.{name}"))
+        out.append((route, f"{path}?$where=1", None, "query.$where"))
+        if route.kind != "api" or route.method == "GET":
+            continue
+        if route.name == "feedback.ingest":  # the contract checks each event of a batch on its own
+            bodies = [
+                (feedback(**{"$where": "1"}), "$where"),
+                (feedback(attributes={"a.b": 1}), "attributes.a.b"),
+                ({**feedback(), "customer": {"id": {"$ne": None}}}, "customer.id"),
+                ({**feedback(), "customer": {"id": {"$ne": None}}}, "customer.id.$ne"),
+                (feedback(customer="$where"), "customer.id"),
+                (feedback(source="$where"), "source"),
+                (feedback(event_id={"$gt": ""}), "event_id"),
+                (feedback(extra={"deep": [{"$where": "1"}]}), "extra.deep.0.$where"),
+            ]
+        else:
+            bodies = [
                 ({"$where": "1"}, "body.$where"),
                 ({"rule": {"when": {"$where": "1"}}}, "body.rule.when.$where"),
                 ({"a.b": 1}, "body.a.b"),
-            ):
-                expect(route, send(route, path, json=body), field)
+            ]
             for name in route.body().fields if route.body else ():
-                for operator in OPERATORS:
-                    response = send(route, path, json={name: operator})
-                    expect(route, response, f"body.{name}.{next(iter(operator))}")
+                bodies += [({name: op}, f"body.{name}.{next(iter(op))}") for op in OPERATORS]
+        out += [(route, path, body, field) for body, field in bodies]
+    return out
+
+
+def test_operators_are_refused_in_every_input_and_change_nothing(gateway, mongo_client, db_prefix):  # noqa: F811
+    case_id, _ = seed_cases(gateway)
+    settle(gateway)
+    assert gateway.rpc.cases.get_case(case_id)["_id"] == case_id  # a real id still works
+    alert_id = gateway.rpc.alerts.list_alerts()[0]["_id"]
+    session = gateway.login("admin")
+    csrf = csrf_of(session.get(gateway.url + "/cases").text)
+    before = snapshot(mongo_client, db_prefix)
+
+    rpc_count, unnamed = rpc_refusals(gateway.rpc)
+    assert unnamed == []
+    assert rpc_count > 250
+
+    def send(attack):
+        route, path, body, field = attack
+        if route.kind == "api":
+            kwargs = {"json": body} if body is not None else {}
+            return attack, gateway.api("admin", route.method, path, **kwargs)
+        data = {"csrf_token": csrf} if route.method == "POST" else None  # past the CSRF check
+        return attack, session.request(route.method, gateway.url + path, data=data, allow_redirects=False)
+
+    good = {"case_id": case_id, "alert_id": alert_id, "customer_id": "C42", "rule_id": "refund"}
+    attacks, problems = http_attacks({**good, "name": "console.js"}), []
+    with config.patch({"GATEWAY_RATE_PER_MINUTE": 0}):  # hundreds of calls from one client
+        for (route, path, _, field), response in eventlet.GreenPool(8).imap(send, attacks):
+            if response.status_code != 400:
+                problems.append(f"{route.name} {path} {field}: {response.status_code} {response.text[:120]}")
+            elif route.kind == "api" and field not in refused_fields(response):
+                problems.append(f"{route.name}: {field} not named in {response.text[:200]}")
+            elif route.kind == "page" and field not in response.text:
+                problems.append(f"{route.name}: {field} not named on the page")
     assert problems == []
-    assert attacks > 400
-    assert snapshot(mongo_client, db_prefix) == before
+    assert len(attacks) > 400
+
+    assert snapshot(mongo_client, db_prefix) == before  # nothing matched, nothing changed
+    # what the guard stopped: before it, this listed every case (status != null)
+    with pytest.raises(RemoteError) as refused:
+        gateway.rpc.cases.list_cases(status={"$ne": None})
+    assert str(refused.value.value) == "status: must be an id or null, not an object"
