@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from nameko import config
 
+from contracts.feedback import MAX_BODY_BYTES
+
 DEFAULTS = {
     "AMQP_URI": "pyamqp://guest:guest@127.0.0.1:5672/",
     # classic | quorum: the type of every durable queue the services consume from
@@ -98,7 +100,7 @@ DEFAULTS = {
     "RPC_MAX_DEPTH": 32,
     # AMQP message limits (services/common/messaging.py): a bigger message is
     # dead-lettered with its size as the reason, before it is parsed.
-    "FEEDBACK_MAX_BYTES": 256 * 1024,
+    "FEEDBACK_MAX_BYTES": MAX_BODY_BYTES,  # the contract's own ceiling (256 KiB)
     "EVENT_MAX_BYTES": 1024 * 1024,
 }
 

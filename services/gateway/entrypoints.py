@@ -1,11 +1,12 @@
 """The gateway's Nameko HTTP entrypoint: one per Route, authentication first.
 
 ``@route("cases.list")`` takes method and path from the route table and,
-before a worker is spawned, checks the caller (gate.authenticate), their
-request rate (throttle.py: 429 with Retry-After) and the body's declared size
-(``HTTP_MAX_BODY_BYTES``: 413); it hands the handler ``(request, principal,
-**path_values)`` and turns results and errors into JSON (API) or HTML
-(console) responses.
+before a worker is spawned, checks the body's declared size
+(``HTTP_MAX_BODY_BYTES``: 413), the caller (gate.authenticate), their request
+rate (throttle.py: 429 with Retry-After), the query string's names and values
+and a JSON body's keys (400 naming the field; docs/security.md); it hands the
+handler ``(request, principal, **path_values)`` and turns results and errors
+into JSON (API) or HTML (console) responses.
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ class RouteEntrypoint(HttpRequestHandler):
         return response
 
     def admit(self, request) -> gate.Principal:
-        """The authenticated caller, within their rate, with a body of allowed size."""
+        """The authenticated caller, within their rate, with a body of allowed size and
+        no operator in the query string or the JSON body's keys."""
         body_limit(request)  # first: the CSRF check of a form reads the body
         try:
             principal = gate.authenticate(self.store, request, self.route, utcnow())

@@ -97,6 +97,8 @@ STATUS_TEXT = {
 
 def _parameter(name: str, field: fields.Field) -> dict:
     schema = field_schema(field)
+    if schema.get("type") == "string" and not {"pattern", "enum", "format"} & set(schema):
+        schema["pattern"] = r"^(?!\$)"  # no query value starts with "$" (entrypoints.query_names)
     if field.load_default is not missing and not callable(field.load_default):
         schema["default"] = field.load_default
     out = {"name": name, "in": "query", "required": bool(field.required), "schema": schema}
