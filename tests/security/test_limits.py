@@ -23,7 +23,7 @@ from tests.conftest import wait_until
 from tests.e2e.gateway_stack import csrf_of, feedback, gateway  # noqa: F401 - the fixture
 
 
-def test_request_bodies_above_the_limit_are_refused_with_413(gateway):  # noqa: F811
+def check_request_bodies_above_the_limit_are_refused_with_413(gateway):  # noqa: F811
     with config.patch({"HTTP_MAX_BODY_BYTES": 2048}):
         small = feedback("small-1")
         assert gateway.api("integration", "POST", "/api/v1/feedback", json=small).status_code == 202
@@ -50,7 +50,7 @@ def test_request_bodies_above_the_limit_are_refused_with_413(gateway):  # noqa: 
     assert gateway.api("integration", "POST", "/api/v1/feedback", json=big).status_code == 202
 
 
-def test_each_client_is_rate_limited_with_retry_after(gateway):  # noqa: F811
+def check_each_client_is_rate_limited_with_retry_after(gateway):  # noqa: F811
     # a token every 10 s: no refill while a loaded machine sends the burst (the refill
     # arithmetic is tests/unit/test_privacy.py's)
     with config.patch({"GATEWAY_RATE_PER_MINUTE": 6, "GATEWAY_RATE_BURST": 5}):
@@ -77,7 +77,7 @@ def refusal(call) -> str:
     return str(refused.value.value)
 
 
-def test_rpc_payloads_lists_strings_and_nesting_are_bounded(gateway):  # noqa: F811
+def check_rpc_payloads_lists_strings_and_nesting_are_bounded(gateway):  # noqa: F811
     rpc = gateway.rpc
     with config.patch({"RPC_MAX_BYTES": 4096}):
         message = refusal(lambda: rpc.notify.preview("alert_raised", "email", "en", {"x": "a" * 5000}))
@@ -110,7 +110,7 @@ def dead_letters(amqp_uri: str, queue_name: str, count: int) -> list:
         return out
 
 
-def test_oversize_amqp_messages_are_dead_lettered_with_their_size(gateway):  # noqa: F811
+def check_oversize_amqp_messages_are_dead_lettered_with_their_size(gateway):  # noqa: F811
     uri = config["AMQP_URI"]
     big = json.dumps(feedback("amqp-big", customer="C501", text="很" * 2000)).encode()  # valid, ~6 KB
     with config.patch({"FEEDBACK_MAX_BYTES": 4096, "EVENT_MAX_BYTES": 2048}):
@@ -139,3 +139,14 @@ def test_oversize_amqp_messages_are_dead_lettered_with_their_size(gateway):  # n
     wait_until(lambda: gateway.rpc.alerts.list_alerts(customer_id="C502"), message="the small event's alert")
     assert gateway.rpc.alerts.list_alerts(customer_id="C501") == []
     assert gateway.rpc.alerts.stats()["dead_letters"] == {"cx.feedback.alerts": 1}
+
+
+# Two stacks rather than four: starting one costs more than all its checks.
+def test_http_bodies_and_request_rates_are_bounded(gateway):  # noqa: F811
+    check_request_bodies_above_the_limit_are_refused_with_413(gateway)
+    check_each_client_is_rate_limited_with_retry_after(gateway)
+
+
+def test_rpc_arguments_and_amqp_messages_are_bounded(gateway):  # noqa: F811
+    check_rpc_payloads_lists_strings_and_nesting_are_bounded(gateway)
+    check_oversize_amqp_messages_are_dead_lettered_with_their_size(gateway)
