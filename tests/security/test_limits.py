@@ -106,7 +106,11 @@ def dead_letters(amqp_uri: str, queue_name: str, count: int) -> list:
         queue = Queue(queue_name, no_declare=True)(conn.default_channel)
         out = []
         for _ in range(count):
-            out.append(wait_until(lambda: queue.get(no_ack=True), message=f"a dead letter on {queue_name}"))
+            out.append(
+                wait_until(
+                    lambda: queue.get(no_ack=True), timeout=60, message=f"a dead letter on {queue_name}"
+                )
+            )
         return out
 
 
@@ -136,7 +140,11 @@ def check_oversize_amqp_messages_are_dead_lettered_with_their_size(gateway):  # 
         [message] = dead_letters(uri, "evt-alerts-alert_raised--cases.handle_alert_raised.dlq", 1)
         assert message.headers[HEADER_REASON].startswith("message too large: ")
         assert message.headers[HEADER_REASON].endswith(" bytes > EVENT_MAX_BYTES (2048)")
-    wait_until(lambda: gateway.rpc.alerts.list_alerts(customer_id="C502"), message="the small event's alert")
+    wait_until(
+        lambda: gateway.rpc.alerts.list_alerts(customer_id="C502"),
+        timeout=60,
+        message="the small event's alert",
+    )
     assert gateway.rpc.alerts.list_alerts(customer_id="C501") == []
     assert gateway.rpc.alerts.stats()["dead_letters"] == {"cx.feedback.alerts": 1}
 

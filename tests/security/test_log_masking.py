@@ -69,7 +69,7 @@ def test_phones_and_addresses_are_masked_in_real_service_logs(stack, cx_config, 
     with FeedbackPublisher(config["AMQP_URI"]) as publisher:
         for event in events:
             publisher.publish(json.dumps(event, ensure_ascii=False))
-    wait_until(lambda: len(smtp_sink.messages()) >= 2, timeout=30, message="the owners' emails")
+    wait_until(lambda: len(smtp_sink.messages()) >= 2, timeout=60, message="the owners' emails")
     assert stack.profiles.get_profile("C900")["identity"]["phone"] == "13800138000"  # stored as given
 
     text = caplog.text + "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)

@@ -141,7 +141,7 @@ def test_secrets_stay_out_of_logs_errors_events_and_answers(
                 rows = rpc.notify.list_deliveries(limit=100)
                 return rows if len(rows) >= 6 and all(r["status"] == "failed" for r in rows) else None
 
-            deliveries = wait_until(settled, timeout=30, message="every delivery and fallback to fail")
+            deliveries = wait_until(settled, timeout=60, message="every delivery and fallback to fail")
             attempts = [rpc.notify.get_delivery(d["_id"]) for d in deliveries]
             errors = " | ".join(a["error"] or "" for d in attempts for a in d["attempt_log"])
             # the parties did echo the secrets: what is left is the redaction
