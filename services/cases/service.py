@@ -115,10 +115,8 @@ class CasesService:
 
     def _finish_reopen(self, case: dict, alert: dict) -> None:
         self._start_escalation(case, case["reopened_by"]["at"])  # idempotent per reopen
-        rev = case["reopened_by"]["rev"]
-        self._notify_update(
-            case, case["assignee"], "reopened", by="system", rev=rev, reason=alert["alert_id"]
-        )
+        rev, reason = case["reopened_by"]["rev"], alert["alert_id"]
+        self._notify_update(case, case["assignee"], "reopened", by="system", rev=rev, reason=reason)
 
     def _assign_on_open(self, case: dict, alert: dict) -> None:
         try:
