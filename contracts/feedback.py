@@ -1,6 +1,9 @@
 """Feedback event v1: the public contract integrations publish on ``cx.feedback``.
 
 See SPEC.md "Public contract". Unknown extra fields are kept, at every level.
+Object keys, at every depth, must not start with ``$`` or contain ``.`` or NUL
+(they would read as MongoDB operators or paths); such an event is rejected
+naming the key.
 """
 
 from __future__ import annotations
@@ -8,9 +11,18 @@ from __future__ import annotations
 import json
 from datetime import UTC
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
+from marshmallow import (
+    INCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
-from contracts.base import Message, StrictInt, bounded_str, flatten_errors
+from contracts.base import Message, StrictInt, bounded_str, flatten_errors, id_str, key_errors
 
 FEEDBACK_EXCHANGE = "cx.feedback"
 ROUTING_KEY_PATTERN = "feedback.{channel}"
@@ -26,7 +38,7 @@ class _Open(Schema):
 
 
 class CustomerSchema(_Open):
-    id = bounded_str(128, required=True, metadata={"description": "the integration's stable customer key"})
+    id = id_str(128, required=True, metadata={"description": "the integration's stable customer key"})
     name = bounded_str(200, allow_none=True, metadata={"description": "PII"})
     phone = bounded_str(64, allow_none=True, metadata={"description": "PII"})
     email = bounded_str(254, allow_none=True, metadata={"description": "PII"})
@@ -49,8 +61,8 @@ class FeedbackEventV1(Message, _Open):
     class Meta:
         unknown = INCLUDE
 
-    event_id = bounded_str(128, required=True, metadata={"description": "unique per source"})
-    source = bounded_str(64, required=True, metadata={"description": "integration name"})
+    event_id = id_str(128, required=True, metadata={"description": "unique per source"})
+    source = id_str(64, required=True, metadata={"description": "integration name"})
     occurred_at = fields.AwareDateTime(
         required=True, format="iso", metadata={"description": "ISO-8601 with offset"}
     )
@@ -74,6 +86,13 @@ class FeedbackEventV1(Message, _Open):
         if problems:
             raise ValidationError(problems)
         return data
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _safe_keys(self, data, original, **_):
+        # field errors (a string given as an object) are reported as well, by the fields
+        errors = key_errors(original) if isinstance(original, dict) else []
+        if errors:
+            raise ValidationError({line.partition(": ")[0]: [line.partition(": ")[2]] for line in errors})
 
     @post_load
     def _normalise(self, data, **_):

@@ -11,7 +11,6 @@ import logging
 import uuid
 from datetime import datetime
 
-from nameko.rpc import rpc
 from nameko.timer import Timer
 
 from contracts.base import utcnow
@@ -23,6 +22,8 @@ from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, serialize
 from services.common.mongo import MongoStore, handled_once, jsonable
+from services.common.privacy import MaskedLogs
+from services.common.rpc import Id, Moment, rpc
 
 EXPECTED = (BadRequest, NotFound)
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def open_key_topic() -> tuple[str, ...]:
 class CasesService:
     name = "cases"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
+    masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: CaseStore = MongoStore(CaseStore)
     dispatch = ContractDispatcher()
@@ -452,7 +454,7 @@ class CasesService:
     # RPC: dry run -------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED)
-    def simulate_alert(self, alert: dict, now: str | None = None) -> dict:
+    def simulate_alert(self, alert: dict, now: Moment | None = None) -> dict:
         """What the service would do with an ``alert_raised`` payload, writing nothing.
 
         The explain/dry-run of the open key, the assignment strategies and the
@@ -729,7 +731,7 @@ class CasesService:
         return jsonable(directory)
 
     @rpc(expected_exceptions=EXPECTED)
-    def set_shift(self, agent_id: str, on_shift: bool) -> dict:
+    def set_shift(self, agent_id: Id, on_shift: bool) -> dict:
         """Put an agent on or off shift (strategies skip agents off shift)."""
         if not isinstance(on_shift, bool):
             raise BadRequest("on_shift: must be true or false")
@@ -762,7 +764,7 @@ class CasesService:
         }
 
     @rpc(expected_exceptions=EXPECTED)
-    def get_sla_policy(self, policy_id: str = "default") -> dict:
+    def get_sla_policy(self, policy_id: Id = "default") -> dict:
         stored = self.store.sla_policy(policy_id)
         if stored is None:
             raise NotFound(f"no SLA policy {policy_id}")
@@ -814,7 +816,7 @@ class CasesService:
         return {"id": policy["id"], "version": version, "changed": changed, "reapplied": reapplied}
 
     @rpc(expected_exceptions=EXPECTED)
-    def get_escalation_policy(self, policy_id: str = "default") -> dict:
+    def get_escalation_policy(self, policy_id: Id = "default") -> dict:
         stored = self.store.escalation_policy(policy_id)
         if stored is None:
             raise NotFound(f"no escalation policy {policy_id}")
@@ -823,7 +825,7 @@ class CasesService:
     # RPC: reads ----------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED)
-    def get_case(self, case_id: str, visible_to: dict | None = None) -> dict:
+    def get_case(self, case_id: Id, visible_to: dict | None = None) -> dict:
         """One case with its alerts, comments and audit trail.
 
         ``visible_to`` (``{"user_id", "role", "teams"}``, see ``list_cases``):
@@ -853,12 +855,12 @@ class CasesService:
         self,
         limit: int = 50,
         skip: int = 0,
-        status: str | None = None,
-        assignee: str | None = None,
-        level: str | None = None,
-        customer: str | None = None,
-        breach: str | None = None,
-        touchpoint: str | None = None,
+        status: Id | None = None,
+        assignee: Id | None = None,
+        level: Id | None = None,
+        customer: Id | None = None,
+        breach: Id | None = None,
+        touchpoint: Id | None = None,
         visible_to: dict | None = None,
         with_total: bool = False,
     ) -> list[dict] | dict:

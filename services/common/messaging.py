@@ -4,6 +4,8 @@ What every consumer here guarantees (Nameko's stock ``Consumer`` acks even when
 the worker raised, unless told to requeue forever):
 
 * a message is acked only after its worker returned, i.e. after its work is stored;
+* a message larger than its limit (``FEEDBACK_MAX_BYTES`` for feedback,
+  ``EVENT_MAX_BYTES`` for the services' events) is dead-lettered before it is parsed;
 * a message that can never be valid (bad JSON, schema failure) is published to
   the dead-letter exchange ``cx.dlx`` → queue ``<queue>.dlq`` with the reason in
   ``x-cx-reason``, recorded in the service's ``dead_letters`` collection, then acked;
@@ -19,6 +21,7 @@ the worker raised, unless told to requeue forever):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 
 import eventlet
@@ -47,7 +50,7 @@ from pymongo.errors import ConnectionFailure
 
 from contracts.base import flatten_errors
 from contracts.export import DEAD_LETTER_EXCHANGE
-from contracts.feedback import FEEDBACK_EXCHANGE, MAX_BODY_BYTES, InvalidFeedback, parse_feedback
+from contracts.feedback import FEEDBACK_EXCHANGE, InvalidFeedback, parse_feedback
 from contracts.messages import MESSAGES
 from services.common import partitions, settings
 from services.common.mongo import Busy, MongoStore
@@ -105,7 +108,7 @@ def context_from_headers(headers: dict) -> dict:
     return data
 
 
-def refusal(properties: dict, body, max_body_bytes: int | None) -> str | None:
+def refusal(properties: dict, body, max_body_bytes: int | None, limit_name: str | None = None) -> str | None:
     """Why a raw AMQP message is refused before anything decodes it, or None.
 
     Checked on the broker's properties and the raw body, so a refused message
@@ -125,7 +128,8 @@ def refusal(properties: dict, body, max_body_bytes: int | None) -> str | None:
         return f"content encoding {str(encoding)[:40]!r} is not accepted; publish UTF-8"
     size = len(body) if body is not None else 0
     if max_body_bytes is not None and size > max_body_bytes:
-        return f"body too large: {size} bytes > {max_body_bytes}"
+        limit = f"{limit_name} ({max_body_bytes})" if limit_name else str(max_body_bytes)
+        return f"body too large: {size} bytes > {limit}"
     return None
 
 
@@ -142,7 +146,12 @@ class GuardedKombuConsumer(KombuConsumer):
     """
 
     def __init__(
-        self, *args, max_body_bytes: int | None = None, raw_body: bool = False, check: bool = True, **kwargs
+        self,
+        *args,
+        max_body_bytes: int | Callable[[], tuple[int | None, str]] | None = None,
+        raw_body: bool = False,
+        check: bool = True,
+        **kwargs,
     ):
         self.max_body_bytes = max_body_bytes
         self.raw_body = raw_body
@@ -151,7 +160,8 @@ class GuardedKombuConsumer(KombuConsumer):
 
     def _receive_callback(self, raw):
         properties = getattr(raw, "properties", None) or {}
-        reason = refusal(properties, getattr(raw, "body", None), self.max_body_bytes) if self.check else None
+        limit, name = self.max_body_bytes() if callable(self.max_body_bytes) else (self.max_body_bytes, None)
+        reason = refusal(properties, getattr(raw, "body", None), limit, name) if self.check else None
         if reason is None and not self.raw_body:
             return super()._receive_callback(raw)
         # kombu would inflate the body while building the message: take the header out first
@@ -248,7 +258,8 @@ class ReliableConsumerMixin:
 
     queue: Queue
     consumer_cls = GuardedConsumerCore
-    max_body_bytes: int | None = None  # refused above this, before decoding
+    # The setting that bounds this consumer's message size (refused before decoding).
+    max_bytes_setting = "EVENT_MAX_BYTES"
     raw_body = False  # True: parse() gets the undecoded body
 
     @property
@@ -258,7 +269,7 @@ class ReliableConsumerMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.consumer_options["on_decode_error"] = self._on_decode_error
-        self.consumer_options["max_body_bytes"] = self.max_body_bytes
+        self.consumer_options["max_body_bytes"] = self.body_limit
         self.consumer_options["raw_body"] = self.raw_body
 
     def _declare_dead_letter_queue(self) -> None:
@@ -268,6 +279,11 @@ class ReliableConsumerMixin:
 
     def parse(self, body, message) -> tuple:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def body_limit(self) -> tuple[int | None, str]:
+        """(the byte limit, the setting that sets it), read per message so a changed
+        setting applies without a restart."""
+        return settings.get(self.max_bytes_setting) or None, self.max_bytes_setting
 
     # refused at the gate (content type, size, compression), or kombu could not decode the body
     def _on_decode_error(self, message, exc) -> None:
@@ -399,7 +415,7 @@ class FeedbackConsumer(ReliableConsumerMixin, Consumer):
     instead and keeps each customer's events in order (services/common/partitions.py).
     """
 
-    max_body_bytes = MAX_BODY_BYTES
+    max_bytes_setting = "FEEDBACK_MAX_BYTES"  # the contract's ceiling by default
     raw_body = True
 
     def __init__(self, routing_key: str = "feedback.#", **kwargs):

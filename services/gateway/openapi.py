@@ -86,16 +86,19 @@ STATUS_TEXT = {
     401: "No or unknown credentials",
     403: "The caller's role may not use this route (or a CSRF token is missing)",
     404: "Not found (or not visible to the caller)",
-    413: "Body too large",
+    413: "Body larger than HTTP_MAX_BODY_BYTES",
     415: "Not application/json",
     409: "The case's status does not allow this action",
     422: "The cases service refused the action; `errors` names the field",
+    429: "Too many requests from this client; `Retry-After` gives the seconds to wait",
     503: "A backend service did not answer",
 }
 
 
 def _parameter(name: str, field: fields.Field) -> dict:
     schema = field_schema(field)
+    if schema.get("type") == "string" and not {"pattern", "enum", "format"} & set(schema):
+        schema["pattern"] = r"^(?!\$)"  # no query value starts with "$" (entrypoints.query_names)
     if field.load_default is not missing and not callable(field.load_default):
         schema["default"] = field.load_default
     out = {"name": name, "in": "query", "required": bool(field.required), "schema": schema}
@@ -106,10 +109,18 @@ def _parameter(name: str, field: fields.Field) -> dict:
 
 
 def _error(status: int) -> dict:
-    return {
+    out = {
         "description": STATUS_TEXT[status],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+    if status == 429:
+        out["headers"] = {
+            "Retry-After": {
+                "description": "seconds until a request is admitted",
+                "schema": {"type": "integer"},
+            }
+        }
+    return out
 
 
 def body_schema(schema: type) -> dict:
@@ -144,8 +155,10 @@ def _operation(r: Route) -> dict:
     }
     if params:
         op["parameters"] = params
-    for status in (400, 401, 403, 503):
+    for status in (400, 401, 403, 429, 503):
         op["responses"][str(status)] = _error(status)
+    if r.method != "GET":
+        op["responses"]["413"] = _error(413)
     if path_params:
         op["responses"]["404"] = _error(404)
     if r.body is not None:
@@ -199,7 +212,6 @@ def _operation(r: Route) -> dict:
             "description": "Each valid item was published (confirmed, persistent); invalid items are listed",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}},
         }
-        op["responses"]["413"] = _error(413)
         op["responses"]["415"] = _error(415)
     return op
 
