@@ -10,7 +10,7 @@ from datetime import UTC
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
-from contracts.base import Message, StrictInt, bounded_str, flatten_errors
+from contracts.base import Message, StrictInt, bounded_str, flatten_errors, in_time_range, unstorable
 
 FEEDBACK_EXCHANGE = "cx.feedback"
 ROUTING_KEY_PATTERN = "feedback.{channel}"
@@ -47,7 +47,10 @@ class FeedbackEventV1(Message, _Open):
     event_id = bounded_str(128, required=True, metadata={"description": "unique per source"})
     source = bounded_str(64, required=True, metadata={"description": "integration name"})
     occurred_at = fields.AwareDateTime(
-        required=True, format="iso", metadata={"description": "ISO-8601 with offset"}
+        required=True,
+        format="iso",
+        validate=in_time_range,
+        metadata={"description": "ISO-8601 with offset, between 1970-01-01 and 2999-12-31 UTC"},
     )
     customer = fields.Nested(CustomerSchema, required=True)
     channel = fields.String(
@@ -65,6 +68,11 @@ class FeedbackEventV1(Message, _Open):
     def _require_object(self, data, **_):
         if not isinstance(data, dict):
             raise ValidationError("the message body must be a JSON object")
+        # Open content (unknown fields, attributes) goes to MongoDB as it came:
+        # refuse here what it cannot store rather than failing in every consumer.
+        problems = unstorable(data)
+        if problems:
+            raise ValidationError({path: [reason] for path, reason in problems})
         return data
 
     @post_load

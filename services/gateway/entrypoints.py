@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from contracts.base import utcnow
 from services.common.mongo import MongoStore
 from services.gateway import gate
-from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
+from services.gateway.errors import HttpError, Redirect, bad_request, field_errors, reason_lines
 from services.gateway.i18n import DEFAULT_LANGUAGE
 from services.gateway.routes import BY_NAME, PathValues, Route
 
@@ -55,7 +55,7 @@ def http_error_from(exc: Exception) -> HttpError | None:
         if exc.exc_type == "Conflict":  # for the case actions to come (a stale transition)
             return HttpError(409, str(exc.value))
         if exc.exc_type == "BadRequest":
-            return HttpError(400, "invalid request", field_errors(str(exc.value).split("; ")))
+            return HttpError(400, "invalid request", field_errors(reason_lines(str(exc.value))))
         return None
     if isinstance(exc, (RpcTimeout, UnknownService)):
         return HttpError(503, "a backend service did not answer")

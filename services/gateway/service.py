@@ -16,7 +16,7 @@ from nameko.exceptions import RemoteError
 from nameko.rpc import ClusterRpc, rpc
 from werkzeug.wrappers import Response
 
-from contracts.base import utcnow
+from contracts.base import MAX_NESTING, unstorable, utcnow
 from contracts.feedback import InvalidFeedback, parse_feedback
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
@@ -26,7 +26,7 @@ from services.gateway import auth, dashboard, gate, urgency
 from services.gateway.actions import ACTIONS, available, body_from_form, load_body, refused, root_causes
 from services.gateway.dependencies import FeedbackPublisher
 from services.gateway.entrypoints import http_error_from, route, route_of
-from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
+from services.gateway.errors import HttpError, Redirect, bad_request, field_errors, reason_lines
 from services.gateway.i18n import language_of, translator
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import next_link, page, scan
@@ -62,9 +62,15 @@ def query(request, route_name: str) -> dict:
         raise bad_request(exc, "query") from None
 
 
-def json_body(request, allow_empty: bool = False):
+def json_body(request, allow_empty: bool = False, storable: bool = True):
     """The request's JSON document (415 / 413 / 400 naming ``body`` otherwise);
-    with ``allow_empty``, no body at all reads as ``{}``."""
+    with ``allow_empty``, no body at all reads as ``{}``. With ``storable``, a
+    document the services could not pass on or store (contracts.base.unstorable:
+    an unpaired surrogate, a NUL in a key, a 65-bit integer, deep nesting) is a
+    400 naming the field; feedback ingestion checks each event on its own instead."""
+    if request.content_length is None and request.headers.get("Transfer-Encoding"):
+        # werkzeug reads a body without a length as empty: say so rather than "invalid"
+        raise HttpError(411, "send the body with a Content-Length (chunked bodies are not read)")
     if allow_empty and not request.content_length:
         return {}
     if request.mimetype != "application/json":
@@ -72,9 +78,27 @@ def json_body(request, allow_empty: bool = False):
     if (request.content_length or 0) > MAX_BODY:
         raise HttpError(413, f"body larger than {MAX_BODY} bytes")
     try:
-        return json.loads(request.get_data(cache=False) or b"null")
+        document = json.loads(request.get_data(cache=False) or b"null", parse_constant=_not_a_number)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request([f"body: invalid JSON: {exc}"]) from None
+    except RecursionError:
+        raise bad_request([f"body: nested deeper than {MAX_NESTING} levels"]) from None
+    problems = unstorable(document, "body") if storable else []
+    if problems:
+        raise HttpError(400, "invalid request", [{"field": f, "message": m} for f, m in problems])
+    return document
+
+
+def rule_document(request) -> dict:
+    """A rule's JSON body; the alerts service validates its fields."""
+    document = json_body(request)
+    if not isinstance(document, dict):
+        raise bad_request(["body: a rule is a JSON object (id, name, level, owner, channels, when, ...)"])
+    return document
+
+
+def _not_a_number(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def annotated(data: dict) -> dict:
@@ -83,7 +107,7 @@ def annotated(data: dict) -> dict:
 
 
 def rejected(reason: str) -> list[dict]:
-    lines = reason.removeprefix("schema: ").split("; ") if reason.startswith("schema: ") else [reason]
+    lines = reason_lines(reason.removeprefix("schema: ")) if reason.startswith("schema: ") else [reason]
     return field_errors(lines) if reason.startswith("schema: ") else [{"field": "_schema", "message": reason}]
 
 
@@ -99,7 +123,7 @@ class GatewayService:
     @route("feedback.ingest")
     def ingest_feedback(self, request, principal):
         """One event (an object) or a batch (an array); each item validated and published alone."""
-        document = json_body(request)
+        document = json_body(request, storable=False)  # parse_feedback checks each event
         batch = isinstance(document, list)
         items = document if batch else [document]
         if batch and not 1 <= len(items) <= MAX_BATCH:
@@ -150,11 +174,11 @@ class GatewayService:
 
     @route("rules.create")
     def create_rule(self, request, principal):
-        return 201, self.services.alerts.create_rule(json_body(request), actor=principal.user["id"])
+        return 201, self.services.alerts.create_rule(rule_document(request), actor=principal.user["id"])
 
     @route("rules.update")
     def update_rule(self, request, principal, rule_id):
-        return self.services.alerts.update_rule(rule_id, json_body(request), actor=principal.user["id"])
+        return self.services.alerts.update_rule(rule_id, rule_document(request), actor=principal.user["id"])
 
     @route("rules.enable", "rules.disable")
     def enable_rule(self, request, principal, rule_id):
