@@ -10,10 +10,12 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 
 class StrictInt(fields.Integer):
-    """An integer that refuses booleans and numeric strings.
+    """An integer that refuses booleans, numeric strings and fractions.
 
     marshmallow's ``Integer(strict=True)`` still accepts ``True``; a score of
-    ``true`` is a producer bug we want named, not stored as 1.
+    ``true`` is a producer bug we want named, not stored as 1. ``4.0`` is the
+    integer 4: JSON has one number type, and the exported JSON Schema's
+    ``integer`` accepts it (schemathesis sent ``"csat": 1.0`` and got a 400).
     """
 
     def __init__(self, **kwargs):
@@ -22,6 +24,8 @@ class StrictInt(fields.Integer):
     def _validated(self, value):
         if isinstance(value, bool):
             raise self.make_error("invalid")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         return super()._validated(value)
 
 

@@ -43,8 +43,9 @@ def field_errors(lines: list[str]) -> list[dict]:
     return out
 
 
-# "; " followed by the next "path: " starts a new line; a "; " inside one message does not
-_NEXT_LINE = re.compile(r"; (?=[\w.\-]+: )")
+# "; " followed by the next "path: " starts a new line; a "; " inside one message does not.
+# A path is anything without spaces (a field name may be any key a caller sent).
+_NEXT_LINE = re.compile(r"; (?=[^\s;:]+: )")
 
 
 def reason_lines(reason: str) -> list[str]:

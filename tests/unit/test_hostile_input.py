@@ -75,6 +75,11 @@ def test_a_services_reasons_split_into_lines_only_at_the_next_field():
         "until: bad",
     ]
     assert reason_lines("when.all.0.op: unknown operator") == ["when.all.0.op: unknown operator"]
+    # an unknown key a caller sent, control character and all, is a field of its own
+    assert reason_lines("when: Missing data for required field.; K\x91: Unknown field.") == [
+        "when: Missing data for required field.",
+        "K\x91: Unknown field.",
+    ]
 
 
 def test_openapi_documents_what_json_bodies_can_answer():
@@ -101,3 +106,11 @@ def test_openapi_documents_what_json_bodies_can_answer():
     assert assignee["additionalProperties"] is False and assignee["required"] == ["kind", "id"]
     start = document["paths"]["/api/v1/cases/{case_id}/start"]["post"]["requestBody"]
     assert start["required"] is False  # every field optional: no body at all is fine
+
+
+def test_a_whole_number_written_as_a_float_is_the_integer_json_schema_says_it_is():
+    """schemathesis generated ``"csat": 1.0`` from the document's ``integer``: it was refused."""
+    assert parse_feedback(event(scores={"nps": 9.0, "csat": 1.0}))["scores"] == {"nps": 9, "csat": 1}
+    for bad in (9.5, "9", True):
+        with pytest.raises(InvalidFeedback, match="scores.nps"):
+            parse_feedback(event(scores={"nps": bad}))
