@@ -22,14 +22,22 @@ from marshmallow import (
     validates_schema,
 )
 
-from contracts.base import Message, StrictInt, bounded_str, flatten_errors, id_str, key_errors
+from contracts.base import (
+    Message,
+    StrictInt,
+    bounded_str,
+    flatten_errors,
+    id_str,
+    in_time_range,
+    key_errors,
+    unstorable,
+)
 
 FEEDBACK_EXCHANGE = "cx.feedback"
 ROUTING_KEY_PATTERN = "feedback.{channel}"
 KNOWN_CHANNELS = ("web", "app", "wechat", "email", "phone", "sms", "qr", "store", "social", "other")
 MAX_BODY_BYTES = 256 * 1024  # far above any valid event (text ≤ 10,000 chars)
 MAX_NESTING = 16  # objects/arrays inside objects/arrays; MongoDB stops at 100, stored copies add levels
-INT64 = (-(2**63), 2**63 - 1)  # BSON integers
 
 
 class _Open(Schema):
@@ -64,7 +72,10 @@ class FeedbackEventV1(Message, _Open):
     event_id = id_str(128, required=True, metadata={"description": "unique per source"})
     source = id_str(64, required=True, metadata={"description": "integration name"})
     occurred_at = fields.AwareDateTime(
-        required=True, format="iso", metadata={"description": "ISO-8601 with offset"}
+        required=True,
+        format="iso",
+        validate=in_time_range,
+        metadata={"description": "ISO-8601 with offset, between 1970-01-01 and 2999-12-31 UTC"},
     )
     customer = fields.Nested(CustomerSchema, required=True)
     channel = fields.String(
@@ -82,6 +93,8 @@ class FeedbackEventV1(Message, _Open):
     def _require_object(self, data, **_):
         if not isinstance(data, dict):
             raise ValidationError("the message body must be a JSON object")
+        # Open content (unknown fields, attributes) goes to MongoDB as it came:
+        # refuse here what it cannot store rather than failing in every consumer.
         problems = storage_problems(data)
         if problems:
             raise ValidationError(problems)
@@ -108,53 +121,14 @@ class FeedbackEventV1(Message, _Open):
         return data
 
 
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def storage_problems(document: dict, limit: int = 10) -> dict[str, list[str]]:
     """What in a decoded body could not be stored as it is, by path (at most ``limit``).
 
     The schema checks the known fields; this checks every value, the unknown
-    fields kept at every level included: JSON the store cannot encode (a lone
-    surrogate ``\\ud800``, a NUL in a key, an integer beyond 64 bits, NaN or
-    Infinity, which are not JSON either) and nesting past ``MAX_NESTING``.
-    Iterative, so no document is deep enough to exhaust the stack.
+    fields kept at every level included (contracts.base.unstorable), with the
+    feedback contract's tighter nesting limit.
     """
-    problems: dict[str, list[str]] = {}
-    stack: list[tuple[str, object, int]] = [("", document, 0)]
-    while stack and len(problems) < limit:
-        path, value, depth = stack.pop()
-        where = path or "_schema"
-        if isinstance(value, (dict, list)):
-            if depth > MAX_NESTING:
-                problems[where] = [f"nested deeper than {MAX_NESTING} levels"]
-                continue
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                name = str(key)
-                if isinstance(key, str) and ("\x00" in key or _has_surrogate(key)):
-                    problems[where] = [f"key {key[:40]!r} contains a NUL or a lone surrogate"]
-                    break
-                stack.append((f"{path}.{name}" if path else name, item, depth + 1))
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, int):
-            if not INT64[0] <= value <= INT64[1]:
-                problems[where] = ["integer out of the 64-bit range"]
-        elif isinstance(value, float):
-            if value != value or value in (float("inf"), float("-inf")):
-                problems[where] = ["NaN and Infinity are not JSON numbers"]
-        elif isinstance(value, str):
-            if _has_surrogate(value):
-                problems[where] = ["text contains a lone surrogate (not valid Unicode)"]
-        else:
-            problems[where] = [f"not a JSON value ({type(value).__name__})"]
-    return problems
+    return {path: [reason] for path, reason in unstorable(document, limit=limit, max_nesting=MAX_NESTING)}
 
 
 class InvalidFeedback(ValueError):

@@ -114,9 +114,11 @@ class AlertsService:
     def update_rule(self, rule_id: Id, document: dict | None, actor: Id = "cxctl") -> dict:
         """Replace a rule's definition with a new version (unchanged → no version)."""
         current = self._current(rule_id, deleted_ok=True)
-        if isinstance(document, dict) and document.get("id", rule_id) != rule_id:
+        if not isinstance(document, dict):
+            raise BadRequest("_schema: a rule is an object")
+        if document.get("id", rule_id) != rule_id:
             raise BadRequest(f"id: the document is rule {document['id']}, not {rule_id}")
-        rule = self._validated({**(document or {}), "id": rule_id})
+        rule = self._validated({**document, "id": rule_id})
         return self._write(rule, actor, "updated", current)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))

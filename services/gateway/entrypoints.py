@@ -25,7 +25,7 @@ from contracts.base import key_errors, utcnow
 from services.common import settings
 from services.common.mongo import MongoStore
 from services.gateway import gate
-from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
+from services.gateway.errors import HttpError, Redirect, bad_request, field_errors, reason_lines
 from services.gateway.i18n import DEFAULT_LANGUAGE
 from services.gateway.routes import BY_NAME, PathValues, Route
 from services.gateway.throttle import ClientLimits
@@ -60,7 +60,7 @@ def http_error_from(exc: Exception) -> HttpError | None:
         if exc.exc_type == "Conflict":  # for the case actions to come (a stale transition)
             return HttpError(409, str(exc.value))
         if exc.exc_type == "BadRequest":
-            return HttpError(400, "invalid request", field_errors(str(exc.value).split("; ")))
+            return HttpError(400, "invalid request", field_errors(reason_lines(str(exc.value))))
         return None
     if isinstance(exc, (RpcTimeout, UnknownService)):
         return HttpError(503, "a backend service did not answer")
@@ -102,13 +102,19 @@ def json_document(request, route: Route) -> None:
     if route.kind != "api" or not request.content_length or request.mimetype != "application/json":
         return
     try:
-        document = json.loads(request.get_data(cache=False) or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        document = json.loads(request.get_data(cache=False) or b"null", parse_constant=_not_a_number)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request([f"body: invalid JSON: {exc}"]) from None
+    except RecursionError:
+        raise bad_request(["body: invalid JSON: nested too deeply"]) from None
     problems = [] if route.keys_checked_per_item else key_errors(document)
     if problems:
         raise bad_request(problems, "body")
     request.environ["cx.json"] = document
+
+
+def _not_a_number(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def body_limit(request) -> None:

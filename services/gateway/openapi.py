@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from marshmallow import fields, missing
+from marshmallow import RAISE, fields, missing
 
 from contracts.export import field_schema, schema_object
 from contracts.feedback import FeedbackEventV1
@@ -81,11 +81,21 @@ INGEST_RESULT = {
         },
     },
 }
+# Raw fields whose accepted values the handler checks itself (rule_editor.load_dry_run)
+RAW_BODY_FIELDS = {
+    ("DryRunBody", "rule"): {
+        "description": "a stored rule's id, or a rule document (a draft; docs/rules.md)",
+        "anyOf": [{"type": "string", "minLength": 1}, {"type": "object", "minProperties": 1}],
+    },
+}
+# Routes that answer 404 for an id in the body rather than the path
+NOT_FOUND_IN_BODY = {"rules.backtest"}
 STATUS_TEXT = {
     400: "Invalid input; `errors` names each field",
     401: "No or unknown credentials",
     403: "The caller's role may not use this route (or a CSRF token is missing)",
     404: "Not found (or not visible to the caller)",
+    411: "A body sent without Content-Length (chunked)",
     413: "Body larger than HTTP_MAX_BODY_BYTES",
     415: "Not application/json",
     409: "The case's status does not allow this action",
@@ -124,16 +134,32 @@ def _error(status: int) -> dict:
 
 
 def body_schema(schema: type) -> dict:
-    """A request body's JSON Schema; a ``Raw`` field takes any JSON value (e.g. an id or a document)."""
+    """A request body's JSON Schema; a ``Raw`` field takes any JSON value (e.g. an id or a document).
+
+    Our body schemas refuse unknown fields (``unknown = RAISE``) at every level,
+    nested objects included, and so does the document.
+    """
     raw = {name for name, f in schema().fields.items() if isinstance(f, fields.Raw) and type(f) is fields.Raw}
     out = schema_object(schema(exclude=tuple(raw)))
+    _close(schema(exclude=tuple(raw)), out)
     for name in raw:
         field = schema().fields[name]
-        out["properties"][name] = {"description": field.metadata.get("description", "any JSON value")}
+        out["properties"][name] = RAW_BODY_FIELDS.get(
+            (schema.__name__, name), {"description": field.metadata.get("description", "any JSON value")}
+        )
         if field.required:
             out.setdefault("required", []).append(name)
     out["required"] = sorted(out.get("required", []))
-    return {**out, "additionalProperties": False}
+    return out
+
+
+def _close(schema, out: dict) -> None:
+    if schema.Meta.unknown == RAISE:
+        out["additionalProperties"] = False
+    for name, field in schema.fields.items():
+        if isinstance(field, fields.Nested):
+            nested = field.nested if not isinstance(field.nested, type) else field.nested()
+            _close(nested, out["properties"][name])
 
 
 def _operation(r: Route) -> dict:
@@ -159,12 +185,14 @@ def _operation(r: Route) -> dict:
         op["responses"][str(status)] = _error(status)
     if r.method != "GET":
         op["responses"]["413"] = _error(413)
-    if path_params:
+    if path_params or r.name in NOT_FOUND_IN_BODY:
         op["responses"]["404"] = _error(404)
     if r.body is not None:
+        body = body_schema(r.body)
         op["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": body_schema(r.body)}},
+            # an action without required fields may be posted with no body at all
+            "required": bool(body["required"]),
+            "content": {"application/json": {"schema": body}},
         }
     if r.name in ("rules.create", "rules.update"):
         op["requestBody"] = {
@@ -212,7 +240,10 @@ def _operation(r: Route) -> dict:
             "description": "Each valid item was published (confirmed, persistent); invalid items are listed",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}},
         }
-        op["responses"]["415"] = _error(415)
+    if "requestBody" in op:
+        # json_body(): a body that is not application/json, too large or chunked is refused first
+        for status in (411, 413, 415):
+            op["responses"][str(status)] = _error(status)
     return op
 
 

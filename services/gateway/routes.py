@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from contracts.base import ID_PATTERN, NOT_AN_ID
+from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from services.gateway.actions import ACTIONS
 from services.gateway.rule_editor import DryRunBody
 
@@ -90,9 +90,18 @@ class ProfileQuery(Query):
 
 class MetricsQuery(Query):
     since = fields.AwareDateTime(
-        format="iso", metadata={"description": "ISO-8601 with a UTC offset; default: 30 days before until"}
+        format="iso",
+        validate=in_time_range,
+        metadata={
+            "description": "ISO-8601 with a UTC offset, 1970-01-01 to 2999-12-31 UTC; "
+            "default: 30 days before until"
+        },
     )
-    until = fields.AwareDateTime(format="iso", metadata={"description": "default: now"})
+    until = fields.AwareDateTime(
+        format="iso",
+        validate=in_time_range,
+        metadata={"description": "later than since, up to 2999-12-31 UTC; default: now"},
+    )
     bucket = fields.String(load_default="day", validate=validate.OneOf(("day", "week")))
 
 

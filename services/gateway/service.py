@@ -15,7 +15,7 @@ from nameko.exceptions import RemoteError
 from nameko.rpc import ClusterRpc
 from werkzeug.wrappers import Response
 
-from contracts.base import utcnow
+from contracts.base import unstorable, utcnow
 from contracts.feedback import InvalidFeedback, parse_feedback
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
@@ -27,7 +27,7 @@ from services.gateway import auth, dashboard, gate, urgency
 from services.gateway.actions import ACTIONS, available, body_from_form, load_body, refused, root_causes
 from services.gateway.dependencies import FeedbackPublisher
 from services.gateway.entrypoints import http_error_from, route, route_of
-from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
+from services.gateway.errors import HttpError, Redirect, bad_request, field_errors, reason_lines
 from services.gateway.i18n import language_of, translator
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import next_link, page, scan
@@ -62,15 +62,34 @@ def query(request, route_name: str) -> dict:
         raise bad_request(exc, "query") from None
 
 
-def json_body(request, allow_empty: bool = False):
+def json_body(request, allow_empty: bool = False, storable: bool = True):
     """The request's JSON document, parsed and key-checked before the handler ran
-    (entrypoints.json_document; the size limit, 413, applies there too); 415 for
-    another content type; with ``allow_empty``, no body at all reads as ``{}``."""
+    (entrypoints.json_document; the size limit, 413, applies there too); 411 for a
+    chunked body, 415 for another content type; with ``allow_empty``, no body at
+    all reads as ``{}``. With ``storable``, a document the services could not pass
+    on or store (contracts.base.unstorable: an unpaired surrogate, a NUL in a key,
+    a 65-bit integer, deep nesting) is a 400 naming the field; feedback ingestion
+    checks each event on its own instead."""
+    if request.content_length is None and request.headers.get("Transfer-Encoding"):
+        # werkzeug reads a body without a length as empty: say so rather than "invalid"
+        raise HttpError(411, "send the body with a Content-Length (chunked bodies are not read)")
     if allow_empty and not request.content_length:
         return {}
     if request.mimetype != "application/json":
         raise HttpError(415, "send application/json")
-    return request.environ.get("cx.json")
+    document = request.environ.get("cx.json")
+    problems = unstorable(document, "body") if storable else []
+    if problems:
+        raise HttpError(400, "invalid request", [{"field": f, "message": m} for f, m in problems])
+    return document
+
+
+def rule_document(request) -> dict:
+    """A rule's JSON body; the alerts service validates its fields."""
+    document = json_body(request)
+    if not isinstance(document, dict):
+        raise bad_request(["body: a rule is a JSON object (id, name, level, owner, channels, when, ...)"])
+    return document
 
 
 def annotated(data: dict) -> dict:
@@ -79,7 +98,7 @@ def annotated(data: dict) -> dict:
 
 
 def rejected(reason: str) -> list[dict]:
-    lines = reason.removeprefix("schema: ").split("; ") if reason.startswith("schema: ") else [reason]
+    lines = reason_lines(reason.removeprefix("schema: ")) if reason.startswith("schema: ") else [reason]
     return field_errors(lines) if reason.startswith("schema: ") else [{"field": "_schema", "message": reason}]
 
 
@@ -96,7 +115,7 @@ class GatewayService:
     @route("feedback.ingest")
     def ingest_feedback(self, request, principal):
         """One event (an object) or a batch (an array); each item validated and published alone."""
-        document = json_body(request)
+        document = json_body(request, storable=False)  # parse_feedback checks each event
         batch = isinstance(document, list)
         items = document if batch else [document]
         if batch and not 1 <= len(items) <= MAX_BATCH:
@@ -147,11 +166,11 @@ class GatewayService:
 
     @route("rules.create")
     def create_rule(self, request, principal):
-        return 201, self.services.alerts.create_rule(json_body(request), actor=principal.user["id"])
+        return 201, self.services.alerts.create_rule(rule_document(request), actor=principal.user["id"])
 
     @route("rules.update")
     def update_rule(self, request, principal, rule_id):
-        return self.services.alerts.update_rule(rule_id, json_body(request), actor=principal.user["id"])
+        return self.services.alerts.update_rule(rule_id, rule_document(request), actor=principal.user["id"])
 
     @route("rules.enable", "rules.disable")
     def enable_rule(self, request, principal, rule_id):
