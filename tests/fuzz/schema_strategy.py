@@ -10,6 +10,7 @@ raises instead of being ignored, so a schema that outgrows this fails loudly.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,6 +23,8 @@ KEYWORDS = {
     "title",
     "description",
     "x-unknown-fields",
+    "x-key-rule",
+    "propertyNames",
     "type",
     "const",
     "enum",
@@ -42,8 +45,11 @@ INT64 = (-(2**63), 2**63 - 1)
 # Text without lone surrogates (JSON can carry them, but they are not Unicode).
 TEXT = st.characters(codec="utf-8")
 KEY_TEXT = st.characters(codec="utf-8", exclude_characters="\x00")
-# Keys that stores and queries treat specially; all are legal JSON object keys.
-AWKWARD_KEYS = ("_id", "$where", "$set", "a.b", "", "__proto__", "__type__", "constructor", "键")
+# Keys that stores and queries treat specially yet the contract accepts. Keys that
+# start with "$" or hold "." or NUL are refused at any depth (the contract's
+# x-key-rule, contracts.base.key_errors): the malformed recipes send those.
+AWKWARD_KEYS = ("_id", "", "__proto__", "__type__", "constructor", "键", "where$", "a-b")
+KEY_RULE = re.compile(r"^(?!\$)[^.\x00]*$")
 
 
 def load_schema(name: str) -> dict:
@@ -51,7 +57,8 @@ def load_schema(name: str) -> dict:
 
 
 def json_keys() -> st.SearchStrategy[str]:
-    return st.one_of(st.text(KEY_TEXT, max_size=12), st.sampled_from(AWKWARD_KEYS))
+    """Object keys the contract accepts at any depth (propertyNames / x-key-rule)."""
+    return st.one_of(st.text(KEY_TEXT, max_size=12), st.sampled_from(AWKWARD_KEYS)).filter(KEY_RULE.match)
 
 
 def json_values(max_leaves: int = 8) -> st.SearchStrategy:
