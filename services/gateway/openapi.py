@@ -247,11 +247,29 @@ def _operation(r: Route) -> dict:
     return op
 
 
+# OpenAPI links: the id an operation creates, and the path parameter it fills in every
+# operation that takes one (clients, and schemathesis's stateful phase, follow them).
+# Alerts and cases are created by feedback, asynchronously: no response carries their ids.
+LINKS = {"rules.create": ("201", "rule_id", "$response.body#/id")}
+
+
+def _add_links(paths: dict) -> None:
+    by_name = {op["operationId"]: op for ops in paths.values() for op in ops.values()}
+    for source, (status, param, expression) in LINKS.items():
+        links = {
+            target.name: {"operationId": target.name, "parameters": {param: expression}}
+            for target in ROUTES
+            if target.kind == "api" and f"{{{param}}}" in target.openapi_path
+        }
+        by_name[source]["responses"][status]["links"] = links
+
+
 def build_openapi() -> dict:
     paths: dict = {}
     for r in ROUTES:
         if r.kind == "api":
             paths.setdefault(r.openapi_path, {})[r.method.lower()] = _operation(r)
+    _add_links(paths)
     feedback = schema_object(FeedbackEventV1())
     feedback["properties"]["schema_version"]["const"] = FeedbackEventV1.SCHEMA_VERSION
     return {

@@ -114,3 +114,11 @@ def test_a_whole_number_written_as_a_float_is_the_integer_json_schema_says_it_is
     for bad in (9.5, "9", True):
         with pytest.raises(InvalidFeedback, match="scores.nps"):
             parse_feedback(event(scores={"nps": bad}))
+
+
+def test_a_created_rule_links_to_every_operation_on_that_rule():
+    """The stateful phase found no link ("0 covered / 21 inferred"): rules.create now names them."""
+    document = openapi.build_openapi()
+    links = document["paths"]["/api/v1/rules"]["post"]["responses"]["201"]["links"]
+    assert set(links) == {"rules.get", "rules.update", "rules.enable", "rules.disable"}
+    assert {link["parameters"]["rule_id"] for link in links.values()} == {"$response.body#/id"}
