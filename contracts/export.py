@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from contracts.base import StrictInt
+from contracts.base import KEY_PATTERN, StrictInt
 from contracts.feedback import FEEDBACK_EXCHANGE, ROUTING_KEY_PATTERN, FeedbackEventV1
 from contracts.messages import MESSAGES
 
@@ -56,6 +56,8 @@ def field_schema(field: fields.Field) -> dict:
         out = {"type": "array", "items": field_schema(field.inner)}
     elif isinstance(field, fields.Dict):
         out = {"type": "object"}
+        if _open(field.parent):
+            out["propertyNames"] = {"pattern": KEY_PATTERN}
         if field.value_field is not None:
             out["additionalProperties"] = field_schema(field.value_field)
     elif isinstance(field, (fields.AwareDateTime, fields.DateTime)):
@@ -90,9 +92,16 @@ def schema_object(schema: Schema) -> dict:
     doc = (type(schema).__doc__ or "").strip().splitlines()
     if doc:
         out["description"] = doc[0]
-    if type(schema).Meta.unknown == INCLUDE:
+    if _open(schema):
         out["x-unknown-fields"] = "kept"
+        out["propertyNames"] = {"pattern": KEY_PATTERN}
+        out["x-key-rule"] = "object keys, at any depth, must not start with '$' or contain '.' or NUL"
     return out
+
+
+def _open(schema) -> bool:
+    """A schema that keeps unknown fields (the feedback contract's objects)."""
+    return isinstance(schema, Schema) and type(schema).Meta.unknown == INCLUDE
 
 
 def message_schema(name: str, schema: Schema, version: int) -> dict:

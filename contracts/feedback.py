@@ -1,6 +1,9 @@
 """Feedback event v1: the public contract integrations publish on ``cx.feedback``.
 
 See SPEC.md "Public contract". Unknown extra fields are kept, at every level.
+Object keys, at every depth, must not start with ``$`` or contain ``.`` or NUL
+(they would read as MongoDB operators or paths); such an event is rejected
+naming the key.
 """
 
 from __future__ import annotations
@@ -8,14 +11,33 @@ from __future__ import annotations
 import json
 from datetime import UTC
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
+from marshmallow import (
+    INCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
-from contracts.base import Message, StrictInt, bounded_str, flatten_errors
+from contracts.base import (
+    Message,
+    StrictInt,
+    bounded_str,
+    flatten_errors,
+    id_str,
+    in_time_range,
+    key_errors,
+    unstorable,
+)
 
 FEEDBACK_EXCHANGE = "cx.feedback"
 ROUTING_KEY_PATTERN = "feedback.{channel}"
 KNOWN_CHANNELS = ("web", "app", "wechat", "email", "phone", "sms", "qr", "store", "social", "other")
 MAX_BODY_BYTES = 256 * 1024  # far above any valid event (text ≤ 10,000 chars)
+MAX_NESTING = 16  # objects/arrays inside objects/arrays; MongoDB stops at 100, stored copies add levels
 
 
 class _Open(Schema):
@@ -24,12 +46,15 @@ class _Open(Schema):
 
 
 class CustomerSchema(_Open):
-    id = bounded_str(128, required=True, metadata={"description": "the integration's stable customer key"})
+    id = id_str(128, required=True, metadata={"description": "the integration's stable customer key"})
     name = bounded_str(200, allow_none=True, metadata={"description": "PII"})
     phone = bounded_str(64, allow_none=True, metadata={"description": "PII"})
     email = bounded_str(254, allow_none=True, metadata={"description": "PII"})
     tier = bounded_str(32, allow_none=True, metadata={"description": "e.g. vip, standard"})
     attributes = fields.Dict(keys=fields.String(), allow_none=True)
+
+
+SCORE_NAMES = ("nps", "csat", "ces")
 
 
 class ScoresSchema(_Open):
@@ -44,10 +69,13 @@ class FeedbackEventV1(Message, _Open):
     class Meta:
         unknown = INCLUDE
 
-    event_id = bounded_str(128, required=True, metadata={"description": "unique per source"})
-    source = bounded_str(64, required=True, metadata={"description": "integration name"})
+    event_id = id_str(128, required=True, metadata={"description": "unique per source"})
+    source = id_str(64, required=True, metadata={"description": "integration name"})
     occurred_at = fields.AwareDateTime(
-        required=True, format="iso", metadata={"description": "ISO-8601 with offset"}
+        required=True,
+        format="iso",
+        validate=in_time_range,
+        metadata={"description": "ISO-8601 with offset, between 1970-01-01 and 2999-12-31 UTC"},
     )
     customer = fields.Nested(CustomerSchema, required=True)
     channel = fields.String(
@@ -65,7 +93,19 @@ class FeedbackEventV1(Message, _Open):
     def _require_object(self, data, **_):
         if not isinstance(data, dict):
             raise ValidationError("the message body must be a JSON object")
+        # Open content (unknown fields, attributes) goes to MongoDB as it came:
+        # refuse here what it cannot store rather than failing in every consumer.
+        problems = storage_problems(data)
+        if problems:
+            raise ValidationError(problems)
         return data
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _safe_keys(self, data, original, **_):
+        # field errors (a string given as an object) are reported as well, by the fields
+        errors = key_errors(original) if isinstance(original, dict) else []
+        if errors:
+            raise ValidationError({line.partition(": ")[0]: [line.partition(": ")[2]] for line in errors})
 
     @post_load
     def _normalise(self, data, **_):
@@ -79,6 +119,16 @@ class FeedbackEventV1(Message, _Open):
             data["scores"] = {k: v for k, v in data["scores"].items() if v is not None}
         data["occurred_at"] = data["occurred_at"].astimezone(UTC)
         return data
+
+
+def storage_problems(document: dict, limit: int = 10) -> dict[str, list[str]]:
+    """What in a decoded body could not be stored as it is, by path (at most ``limit``).
+
+    The schema checks the known fields; this checks every value, the unknown
+    fields kept at every level included (contracts.base.unstorable), with the
+    feedback contract's tighter nesting limit.
+    """
+    return {path: [reason] for path, reason in unstorable(document, limit=limit, max_nesting=MAX_NESTING)}
 
 
 class InvalidFeedback(ValueError):
@@ -109,6 +159,12 @@ def parse_feedback(body: bytes | str | dict) -> dict:
         try:
             body = json.loads(body)
         except json.JSONDecodeError as exc:
+            raise InvalidFeedback(f"invalid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidFeedback(
+                f"invalid JSON: nested deeper than the decoder allows (max {MAX_NESTING})"
+            ) from None
+        except ValueError as exc:  # e.g. an integer literal past Python's digit limit
             raise InvalidFeedback(f"invalid JSON: {exc}") from None
     try:
         return _schema.load(body)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from contracts.base import Message, StrictInt, bounded_str
+from contracts.base import Message, StrictInt, bounded_str, id_str
 
 LEVELS = ("P1", "P2", "P3", "P4")
 LEVEL_NAMES = {
@@ -41,7 +41,7 @@ class OwnerRef(_Part):
     """Who is responsible: a person, a team, or an assignment strategy name."""
 
     kind = fields.String(required=True, validate=validate.OneOf(OWNER_KINDS))
-    id = bounded_str(128, required=True)
+    id = id_str(128, required=True)
 
 
 class RuleRef(_Part):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from contracts.base import StrictInt, bounded_str
+from contracts.base import StrictInt, bounded_str, id_str
 
 SEGMENTS = ("detractors_with_open_case", "nps_drop", "no_contact")
 TREND_BUCKETS = ("day", "week")
@@ -30,7 +30,7 @@ class Page(_Request):
 
 
 class ShowProfile(_Request):
-    customer_id = bounded_str(128, required=True)
+    customer_id = id_str(128, required=True)
     timeline_limit = StrictInt(load_default=50, validate=validate.Range(min=0, max=500))
     timeline_skip = StrictInt(load_default=0, validate=validate.Range(min=0))
     now = fields.AwareDateTime(load_default=None, format="iso")
@@ -56,7 +56,7 @@ class Segment(Page):
 
 
 class Fatigue(_Request):
-    customer_id = bounded_str(128, required=True)
+    customer_id = id_str(128, required=True)
     days = StrictInt(load_default=30, validate=validate.Range(min=1, max=3650))
     limit = StrictInt(
         load_default=None, validate=validate.Range(min=1), metadata={"description": "contacts allowed"}
@@ -65,17 +65,17 @@ class Fatigue(_Request):
 
 
 class Merge(_Request):
-    survivor = bounded_str(128, required=True)
-    merged = bounded_str(128, required=True)
-    by = bounded_str(128, required=True)
+    survivor = id_str(128, required=True)
+    merged = id_str(128, required=True)
+    by = id_str(128, required=True)
     reason = bounded_str(1000, required=True)
     now = fields.AwareDateTime(load_default=None, format="iso")
 
 
 class Erase(_Request):
-    customer_id = bounded_str(128, required=True)
-    by = bounded_str(128, required=True)
-    request_ref = bounded_str(
+    customer_id = id_str(128, required=True)
+    by = id_str(128, required=True)
+    request_ref = id_str(
         128, required=True, metadata={"description": "the data-subject request's reference; no personal data"}
     )
     now = fields.AwareDateTime(load_default=None, format="iso")
@@ -118,7 +118,7 @@ class ScoreTrend(_Request):
 class WordFrequency(_Request):
     """``profiles.word_frequency``: top comment keywords and category counts, per local day range."""
 
-    customer_id = bounded_str(128, load_default=None, metadata={"description": "omit for everyone"})
+    customer_id = id_str(128, load_default=None, metadata={"description": "omit for everyone"})
     since = fields.AwareDateTime(
         load_default=None, format="iso", metadata={"description": "default: 30 days ago"}
     )

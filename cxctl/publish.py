@@ -13,7 +13,7 @@ def routing_key_for(body: bytes) -> str:
     """feedback.<channel> when the body names a usable channel, else feedback.unknown."""
     try:
         channel = json.loads(body).get("channel")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deep
         channel = None
     if not isinstance(channel, str) or not channel.replace("_", "").replace("-", "").isalnum():
         channel = "unknown"

@@ -9,6 +9,8 @@ export AMQP_URI="${AMQP_URI:-pyamqp://guest:guest@127.0.0.1:5672/}"
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::DeprecationWarning}"
 mkdir -p var/log var/run
 
+SCHEMATHESIS_VERSION=4.32.5
+
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
 as_root() {
@@ -63,6 +65,14 @@ install_python() {
     log "installing the embedded MongoDB server (.venv-mongo, nx-27017 0.8.1)"
     python3 -m venv .venv-mongo
     .venv-mongo/bin/pip install -q nx-27017==0.8.1 >>var/log/pip.log 2>&1 || { cat var/log/pip.log; return 1; }
+  fi
+  if [ "$(.venv-schemathesis/bin/st --version 2>/dev/null)" != "st, version $SCHEMATHESIS_VERSION" ]; then
+    # The API fuzz test (tests/e2e/test_api_fuzz.py) runs schemathesis's CLI out of
+    # process; its own venv keeps its dependencies clear of the services' pins.
+    log "installing schemathesis $SCHEMATHESIS_VERSION (.venv-schemathesis)"
+    [ -x .venv-schemathesis/bin/python ] || python3 -m venv .venv-schemathesis
+    .venv-schemathesis/bin/pip install -q "schemathesis==$SCHEMATHESIS_VERSION" >>var/log/pip.log 2>&1 \
+      || { cat var/log/pip.log; return 1; }
   fi
 }
 

@@ -29,7 +29,7 @@ from services.common.mongo import make_client  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
-MARKERS = {"unit": "unit", "store": "store", "services": "service", "e2e": "e2e"}
+MARKERS = {"unit": "unit", "store": "store", "services": "service", "e2e": "e2e", "security": "security"}
 
 
 def pytest_collection_modifyitems(items):

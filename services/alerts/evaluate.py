@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from contracts.feedback import SCORE_NAMES
 from services.alerts.facts import MISSING, Facts, resolve
 from services.common.text import analyze, find_keyword
 
@@ -150,7 +151,11 @@ def alert_id_for(rule_id: str, event: dict) -> str:
 
 def event_summary(event: dict) -> dict:
     summary = {k: event[k] for k in ("source", "event_id", "occurred_at", "channel")}
-    for key in ("touchpoint", "text", "tags", "scores"):
+    for key in ("touchpoint", "text", "tags"):
         if key in event:
             summary[key] = event[key]
+    if "scores" in event:
+        # only the contract's scores: unknown keys are kept on the event, but
+        # alert_raised carries integers (an extra {"x": [1]} broke its dispatch)
+        summary["scores"] = {k: v for k, v in event["scores"].items() if k in SCORE_NAMES}
     return summary

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,7 @@ from marshmallow import (
 from contracts.base import StrictInt as StrictIntField
 from contracts.base import flatten_errors
 from contracts.messages import LEVELS, OWNER_KINDS
+from services.alerts.regex_check import regex_problem
 
 # op → what ``value`` must be (checked at validation, so evaluation never guesses)
 OPERATORS: dict[str, str] = {
@@ -70,37 +72,63 @@ SCORES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 # Event paths a dedup key may use: bounded, single-valued fields of the contract.
 DEDUP_FIELDS = ("channel", "touchpoint", "source", "customer.tier", "sentiment", "category")
 DEDUP_PREFIXES = ("customer.attributes.", "attributes.")
-DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
+DURATION = re.compile(r"^([1-9][0-9]{0,8})([smhd])$")
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_WINDOW_SECONDS = 400 * 86400
 MAX_DEPTH = 32
+MAX_GROUP = 1000  # conditions in one all/any group
+MAX_LIST = 10_000  # values of in / not_in / contains_any / contains_all
+MAX_REGEX_CHARS = 500
+MAX_SHOWN = 60  # characters of a bad value quoted back in an error
 FIELD_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_\-]+)*$")
 WINDOW_KINDS = ("count", "score_drop", "no_response")
 CHANNELS = ("email", "wecom", "dingtalk", "feishu", "slack", "teams", "webhook")
 
 
+MAX_ERRORS = 50  # a 100,000-item list of bad channels is one problem, not 100,000 lines
+
+
 class RuleError(ValueError):
-    """A rule document is invalid; ``errors`` are ``path: message`` lines."""
+    """A rule document is invalid; ``errors`` are ``path: message`` lines (at most MAX_ERRORS)."""
 
     def __init__(self, errors: list[str]):
+        if len(errors) > MAX_ERRORS:
+            errors = errors[:MAX_ERRORS] + [f"_schema: and {len(errors) - MAX_ERRORS} more errors"]
         super().__init__("; ".join(errors))
         self.errors = errors
+
+
+def shown(value: Any) -> str:
+    """A bad value quoted back in an error, cut short (it may be a megabyte of YAML)."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)  # NaN never equals anything, so a rule on it never fires
+    return isinstance(value, (str, int, bool))
 
 
 def _check_value(op: str, value: Any, present: bool) -> str | None:
     kind = OPERATORS[op]
     if not present:
         return None if kind == "bool" else "value is required for this operator"
-    if kind == "scalar" and not isinstance(value, (str, int, float, bool)):
-        return "must be a string, number or boolean"
-    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+    if kind == "scalar" and not _scalar(value):
+        return "must be a string, a finite number or a boolean"
+    if kind == "number" and (isinstance(value, bool) or not _scalar(value) or isinstance(value, str)):
         return "must be a number"
     if kind == "string" and not isinstance(value, str):
         return "must be a string"
     if kind == "bool" and not isinstance(value, bool):
         return "must be true or false"
-    if kind == "list" and (not isinstance(value, list) or not value):
-        return "must be a non-empty list"
+    if kind in ("list", "keywords") and isinstance(value, list) and len(value) > MAX_LIST:
+        return f"at most {MAX_LIST} values"
+    if kind == "list":
+        if not isinstance(value, list) or not value:
+            return "must be a non-empty list"
+        if not all(_scalar(v) for v in value):
+            return "every value must be a string, a finite number or a boolean"
     if kind == "keywords":
         if not isinstance(value, list) or not value:
             return "must be a non-empty list of keywords"
@@ -111,7 +139,7 @@ def _check_value(op: str, value: Any, present: bool) -> str | None:
         ok = (
             isinstance(value, list)
             and len(value) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and all(_scalar(v) and not isinstance(v, (bool, str)) for v in value)
         )
         if not ok:
             return "must be [low, high]"
@@ -120,10 +148,13 @@ def _check_value(op: str, value: Any, present: bool) -> str | None:
     if kind == "regex":
         if not isinstance(value, str):
             return "must be a regular expression string"
+        if len(value) > MAX_REGEX_CHARS:
+            return f"a regular expression of at most {MAX_REGEX_CHARS} characters"
         try:
             re.compile(value)
-        except re.error as exc:
+        except (re.error, RecursionError, OverflowError) as exc:
             return f"invalid regular expression: {exc}"
+        return regex_problem(value)
     return None
 
 
@@ -193,10 +224,10 @@ def check_window(node: Any, path: str, depth: int) -> list[tuple[str, str]]:
             errors += check_condition(body["after"], _join(path, "after"), depth + 1, windows=False)
         return errors
     errors = _check_keys(body, path, {"score", "by", "within"}, {"min_events"})
-    if "score" in body and body["score"] not in SCORES:
+    if "score" in body and (not isinstance(body["score"], str) or body["score"] not in SCORES):
         errors.append((_join(path, "score"), f"must be one of {', '.join(SCORES)}"))
     by = body.get("by")
-    if "by" in body and (isinstance(by, bool) or not isinstance(by, (int, float)) or by <= 0):
+    if "by" in body and (isinstance(by, (bool, str)) or not _scalar(by) or by <= 0):
         errors.append((_join(path, "by"), "must be a positive number"))
     errors += _check_duration(body, "within", path)
     errors += _check_int(body, "min_events", path, 1, 1000)
@@ -227,6 +258,8 @@ def check_condition(node: Any, path: str = "", depth: int = 0, windows: bool = T
             return check_condition(inner, _join(path, "not"), depth + 1, windows)
         if not isinstance(inner, list) or not inner:
             return [(_join(path, group), "must be a non-empty list")]
+        if len(inner) > MAX_GROUP:
+            return [(_join(path, group), f"at most {MAX_GROUP} conditions in one group")]
         errors: list[tuple[str, str]] = []
         for i, child in enumerate(inner):
             errors += check_condition(child, _join(path, f"{group}.{i}"), depth + 1, windows)
@@ -239,11 +272,12 @@ def check_condition(node: Any, path: str = "", depth: int = 0, windows: bool = T
     if not isinstance(field, str) or not FIELD_PATTERN.match(field):
         errors.append((_join(path, "field"), "must be a dotted field path like scores.nps"))
     op = node.get("op")
-    if op not in OPERATORS:
-        errors.append((_join(path, "op"), f"unknown operator {op!r}; one of {', '.join(OPERATORS)}"))
+    if not isinstance(op, str) or op not in OPERATORS:  # a list or a dict is no operator (nor hashable)
+        errors.append((_join(path, "op"), f"unknown operator {shown(op)}; one of {', '.join(OPERATORS)}"))
     else:
         problem = _check_value(op, node.get("value"), "value" in node)
-        if not problem and field in DERIVED_FACTS and op in ("eq", "ne", "in", "not_in"):
+        fact = isinstance(field, str) and field in DERIVED_FACTS
+        if not problem and fact and op in ("eq", "ne", "in", "not_in"):
             problem = _check_fact_value(field, op, node.get("value"))
         if problem:
             errors.append((_join(path, "value"), problem))
@@ -255,7 +289,7 @@ def _check_fact_value(field: str, op: str, value: Any) -> str | None:
     values = value if op in ("in", "not_in") else [value]
     bad = [v for v in values if v not in allowed or isinstance(v, bool) != isinstance(allowed[0], bool)]
     if bad:
-        return f"{field} is one of {', '.join(map(str, allowed))}; got {bad[0]!r}"
+        return f"{field} is one of {', '.join(map(str, allowed))}; got {shown(bad[0])}"
     return None
 
 
@@ -358,7 +392,7 @@ class DedupSchema(Schema):
                 errors[f"by.{i}"] = ["customer.id is always part of the key"]
             elif not _dedup_field_ok(name):
                 errors[f"by.{i}"] = [
-                    f"unknown dedup field {name!r}; use {', '.join(DEDUP_FIELDS)}, "
+                    f"unknown dedup field {shown(name)}; use {', '.join(DEDUP_FIELDS)}, "
                     "customer.attributes.<name> or attributes.<name>"
                 ]
         if len(set(names)) != len(names):
@@ -417,8 +451,8 @@ class ActiveHoursSchema(Schema):
             errors["days"] = ["must list at least one day"]
         try:
             ZoneInfo(data.get("timezone", "Asia/Shanghai"))
-        except (ZoneInfoNotFoundError, ValueError):
-            errors["timezone"] = [f"unknown time zone {data.get('timezone')!r}; e.g. Asia/Shanghai"]
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+            errors["timezone"] = [f"unknown time zone {shown(data.get('timezone'))}; e.g. Asia/Shanghai"]
         if errors:
             raise ValidationError(errors)
 

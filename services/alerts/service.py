@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from contracts.base import utcnow
@@ -22,11 +21,14 @@ from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
 from services.common.mongo import MongoStore, as_stored, handled_once, jsonable
+from services.common.privacy import MaskedLogs
+from services.common.rpc import Id, Moment, rpc
 
 
 class AlertsService:
     name = "alerts"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
+    masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: AlertStore = MongoStore(AlertStore)
     dispatch = ContractDispatcher()
@@ -68,7 +70,7 @@ class AlertsService:
             self.dispatch("alert_raised", alert_message(stored))
 
     @rpc(expected_exceptions=BadRequest)
-    def apply_rules(self, document, actor: str = "cxctl") -> dict:
+    def apply_rules(self, document: dict | list, actor: Id = "cxctl") -> dict:
         """Validate and store a rule set; unchanged rules keep their version."""
         try:
             rules = load_rules(document)
@@ -104,7 +106,7 @@ class AlertsService:
         return {"id": rule["id"], "version": version, "changed": True}
 
     @rpc(expected_exceptions=BadRequest)
-    def create_rule(self, document, actor: str = "cxctl") -> dict:
+    def create_rule(self, document: dict, actor: Id = "cxctl") -> dict:
         """Create a rule (version 1); an existing id is refused (use update)."""
         rule = self._validated(document)
         current = self.store.get_rule(rule["id"])
@@ -113,22 +115,24 @@ class AlertsService:
         return self._write(rule, actor, "created", current)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def update_rule(self, rule_id: str, document, actor: str = "cxctl") -> dict:
+    def update_rule(self, rule_id: Id, document: dict | None, actor: Id = "cxctl") -> dict:
         """Replace a rule's definition with a new version (unchanged → no version)."""
         current = self._current(rule_id, deleted_ok=True)
-        if isinstance(document, dict) and document.get("id", rule_id) != rule_id:
+        if not isinstance(document, dict):
+            raise BadRequest("_schema: a rule is an object")
+        if document.get("id", rule_id) != rule_id:
             raise BadRequest(f"id: the document is rule {document['id']}, not {rule_id}")
-        rule = self._validated({**(document or {}), "id": rule_id})
+        rule = self._validated({**document, "id": rule_id})
         return self._write(rule, actor, "updated", current)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def set_rule_enabled(self, rule_id: str, enabled: bool, actor: str = "cxctl") -> dict:
+    def set_rule_enabled(self, rule_id: Id, enabled: bool, actor: Id = "cxctl") -> dict:
         current = self._current(rule_id)
         rule = self._validated({**_definition(current), "enabled": bool(enabled)})
         return self._write(rule, actor, "enabled" if enabled else "disabled", current)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def delete_rule(self, rule_id: str, actor: str = "cxctl") -> dict:
+    def delete_rule(self, rule_id: Id, actor: Id = "cxctl") -> dict:
         """Soft delete: the rule stops firing and is hidden; versions and alerts stay."""
         current = self._current(rule_id)
         rule = self._validated({**_definition(current), "enabled": False})
@@ -139,7 +143,7 @@ class AlertsService:
         return {"id": rule_id, "version": version, "deleted": True}
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def rollback_rule(self, rule_id: str, version: int, actor: str = "cxctl") -> dict:
+    def rollback_rule(self, rule_id: Id, version: int, actor: Id = "cxctl") -> dict:
         """Make an old version current again, as a new version equal to it."""
         current = self._current(rule_id, deleted_ok=True)
         old = self.store.rule_version(rule_id, int(version))
@@ -149,7 +153,7 @@ class AlertsService:
         return self._write(rule, actor, f"rolled back to v{version}", current)
 
     @rpc(expected_exceptions=NotFound)
-    def get_rule(self, rule_id: str) -> dict:
+    def get_rule(self, rule_id: Id) -> dict:
         """The rule, its versions (who, when, action, diff) and its suppressed count."""
         rule = self._current(rule_id, deleted_ok=True)
         return jsonable(
@@ -164,7 +168,7 @@ class AlertsService:
     # explain ------------------------------------------------------------------------
 
     @rpc(expected_exceptions=NotFound)
-    def explain_alert(self, alert_id: str) -> dict:
+    def explain_alert(self, alert_id: Id) -> dict:
         """Why an alert fired: the rule version that fired and its evaluated tree."""
         alert = self.store.get_alert(alert_id)
         if alert is None:
@@ -180,7 +184,7 @@ class AlertsService:
         )
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def explain_event(self, rule_id: str, event) -> dict:
+    def explain_event(self, rule_id: Id, event: dict) -> dict:
         """Would ``rule_id`` fire on ``event`` now, and why (no side effects)."""
         rule = self._current(rule_id)
         try:
@@ -224,7 +228,9 @@ class AlertsService:
         return start, end
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def backtest(self, rule, since, until=None, examples: int = 10) -> dict:
+    def backtest(
+        self, rule: Id | dict, since: Moment, until: Moment | None = None, examples: int = 10
+    ) -> dict:
         """What ``rule`` (an id or an unsaved document) would have raised on the feedback
         this service evaluated between ``since`` and ``until`` (default now).
 
@@ -238,7 +244,14 @@ class AlertsService:
         return jsonable(backtest(tested, events, start, end, utcnow(), examples=max(0, int(examples))))
 
     @rpc(expected_exceptions=BadRequest)
-    def history_page(self, since, until=None, after=None, limit: int = 500, lookback: int = 0) -> dict:
+    def history_page(
+        self,
+        since: Moment,
+        until: Moment | None = None,
+        after: list | None = None,
+        limit: int = 500,
+        lookback: int = 0,
+    ) -> dict:
         """A page of the stored feedback history (``cxctl rules backtest`` replays it
         locally with a progress bar): events from ``lookback`` seconds before
         ``since``, the total to expect, and the cursor of the next page."""
@@ -257,7 +270,7 @@ class AlertsService:
         )
 
     @rpc(expected_exceptions=BadRequest)
-    def simulate(self, event, now=None) -> dict:
+    def simulate(self, event: dict, now: Moment | None = None) -> dict:
         """What would happen to ``event`` end to end, with no side effects anywhere:
         matching rules and why, level, dedup key, create or attach; what cases
         would do with each new alert; what notify would render for it
@@ -273,7 +286,7 @@ class AlertsService:
         return simulate(self.store, parsed, moment_, self.ask, alert_message)
 
     @rpc(expected_exceptions=NotFound)
-    def get_alert(self, alert_id: str) -> dict:
+    def get_alert(self, alert_id: Id) -> dict:
         alert = self.store.get_alert(alert_id)
         if alert is None:
             raise NotFound(f"no alert {alert_id}")
@@ -281,7 +294,7 @@ class AlertsService:
 
     @rpc
     def list_alerts(
-        self, limit: int = 50, skip: int = 0, level: str | None = None, customer_id: str | None = None
+        self, limit: int = 50, skip: int = 0, level: Id | None = None, customer_id: Id | None = None
     ) -> list[dict]:
         return jsonable(
             self.store.list_alerts(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from contracts.base import bounded_str, flatten_errors
+from contracts.base import bounded_str, flatten_errors, id_str
 from contracts.messages import OwnerRef
 from services.common import settings
 from services.common.errors import BadRequest
@@ -22,8 +22,8 @@ class _Request(Schema):
     class Meta:
         unknown = RAISE
 
-    case_id = bounded_str(128, required=True)
-    by = bounded_str(128, required=True, metadata={"description": "who acts (agent id)"})
+    case_id = id_str(128, required=True)
+    by = id_str(128, required=True, metadata={"description": "who acts (agent id)"})
     reason = bounded_str(2000, allow_none=True, load_default=None)
 
 
@@ -44,16 +44,14 @@ class ReassignRequest(AssignRequest):
 
 
 class CollaboratorRequest(_Request):
-    person = bounded_str(128, required=True)
+    person = id_str(128, required=True)
     role = bounded_str(64, required=True, metadata={"description": "e.g. logistics, billing, legal"})
 
 
 class CommentRequest(_Request):
     text = bounded_str(10_000, required=True)
     visibility = fields.String(required=True, validate=validate.OneOf(VISIBILITIES))
-    comment_id = bounded_str(
-        128, allow_none=True, load_default=None, metadata={"description": "idempotency key"}
-    )
+    comment_id = id_str(128, allow_none=True, load_default=None, metadata={"description": "idempotency key"})
 
 
 class ResolveRequest(_Request):
@@ -83,9 +81,9 @@ class VisibleTo(Schema):
     class Meta:
         unknown = RAISE
 
-    user_id = bounded_str(128, required=True)
+    user_id = id_str(128, required=True)
     role = fields.String(required=True, validate=validate.OneOf(VIEWER_ROLES))
-    teams = fields.List(bounded_str(128), load_default=list, validate=validate.Length(max=100))
+    teams = fields.List(id_str(128), load_default=list, validate=validate.Length(max=100))
 
 
 def load_visible_to(value) -> dict | None:

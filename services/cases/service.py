@@ -11,7 +11,6 @@ import logging
 import uuid
 from datetime import datetime
 
-from nameko.rpc import rpc
 from nameko.timer import Timer
 
 from contracts.base import utcnow
@@ -23,6 +22,8 @@ from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, serialize
 from services.common.mongo import MongoStore, handled_once, jsonable
+from services.common.privacy import MaskedLogs
+from services.common.rpc import Id, Moment, rpc
 
 EXPECTED = (BadRequest, NotFound)
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def open_key_topic() -> tuple[str, ...]:
 class CasesService:
     name = "cases"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
+    masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: CaseStore = MongoStore(CaseStore)
     dispatch = ContractDispatcher()
@@ -115,10 +117,8 @@ class CasesService:
 
     def _finish_reopen(self, case: dict, alert: dict) -> None:
         self._start_escalation(case, case["reopened_by"]["at"])  # idempotent per reopen
-        rev = case["reopened_by"]["rev"]
-        self._notify_update(
-            case, case["assignee"], "reopened", by="system", rev=rev, reason=alert["alert_id"]
-        )
+        rev, reason = case["reopened_by"]["rev"], alert["alert_id"]
+        self._notify_update(case, case["assignee"], "reopened", by="system", rev=rev, reason=reason)
 
     def _assign_on_open(self, case: dict, alert: dict) -> None:
         opened = [opened_audit(case)]
@@ -481,7 +481,7 @@ class CasesService:
     # RPC: dry run -------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED)
-    def simulate_alert(self, alert: dict, now: str | None = None) -> dict:
+    def simulate_alert(self, alert: dict, now: Moment | None = None) -> dict:
         """What the service would do with an ``alert_raised`` payload, writing nothing.
 
         The explain/dry-run of the open key, the assignment strategies and the
@@ -758,7 +758,7 @@ class CasesService:
         return jsonable(directory)
 
     @rpc(expected_exceptions=EXPECTED)
-    def set_shift(self, agent_id: str, on_shift: bool) -> dict:
+    def set_shift(self, agent_id: Id, on_shift: bool) -> dict:
         """Put an agent on or off shift (strategies skip agents off shift)."""
         if not isinstance(on_shift, bool):
             raise BadRequest("on_shift: must be true or false")
@@ -791,7 +791,7 @@ class CasesService:
         }
 
     @rpc(expected_exceptions=EXPECTED)
-    def get_sla_policy(self, policy_id: str = "default") -> dict:
+    def get_sla_policy(self, policy_id: Id = "default") -> dict:
         stored = self.store.sla_policy(policy_id)
         if stored is None:
             raise NotFound(f"no SLA policy {policy_id}")
@@ -843,7 +843,7 @@ class CasesService:
         return {"id": policy["id"], "version": version, "changed": changed, "reapplied": reapplied}
 
     @rpc(expected_exceptions=EXPECTED)
-    def get_escalation_policy(self, policy_id: str = "default") -> dict:
+    def get_escalation_policy(self, policy_id: Id = "default") -> dict:
         stored = self.store.escalation_policy(policy_id)
         if stored is None:
             raise NotFound(f"no escalation policy {policy_id}")
@@ -852,7 +852,7 @@ class CasesService:
     # RPC: reads ----------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED)
-    def get_case(self, case_id: str, visible_to: dict | None = None) -> dict:
+    def get_case(self, case_id: Id, visible_to: dict | None = None) -> dict:
         """One case with its alerts, comments and audit trail.
 
         ``visible_to`` (``{"user_id", "role", "teams"}``, see ``list_cases``):
@@ -882,12 +882,12 @@ class CasesService:
         self,
         limit: int = 50,
         skip: int = 0,
-        status: str | None = None,
-        assignee: str | None = None,
-        level: str | None = None,
-        customer: str | None = None,
-        breach: str | None = None,
-        touchpoint: str | None = None,
+        status: Id | None = None,
+        assignee: Id | None = None,
+        level: Id | None = None,
+        customer: Id | None = None,
+        breach: Id | None = None,
+        touchpoint: Id | None = None,
         visible_to: dict | None = None,
         with_total: bool = False,
     ) -> list[dict] | dict:

@@ -4,6 +4,8 @@ What every consumer here guarantees (Nameko's stock ``Consumer`` acks even when
 the worker raised, unless told to requeue forever):
 
 * a message is acked only after its worker returned, i.e. after its work is stored;
+* a message larger than its limit (``FEEDBACK_MAX_BYTES`` for feedback,
+  ``EVENT_MAX_BYTES`` for the services' events) is dead-lettered before it is parsed;
 * a message that can never be valid (bad JSON, schema failure) is published to
   the dead-letter exchange ``cx.dlx`` → queue ``<queue>.dlq`` with the reason in
   ``x-cx-reason``, recorded in the service's ``dead_letters`` collection, then acked;
@@ -19,11 +21,13 @@ the worker raised, unless told to requeue forever):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 
 import eventlet
 import eventlet.event
 import eventlet.queue
+from kombu import Consumer as KombuConsumer
 from kombu import Exchange, Queue
 from kombu.common import maybe_declare
 from kombu.exceptions import OperationalError
@@ -41,7 +45,7 @@ from nameko.constants import (
 )
 from nameko.events import EventDispatcher, EventHandler
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer, decode_from_headers
+from nameko.messaging import HEADER_PREFIX, Consumer
 from pymongo.errors import ConnectionFailure
 
 from contracts.base import flatten_errors
@@ -56,6 +60,7 @@ log = logging.getLogger(__name__)
 HEADER_REASON = "x-cx-reason"
 HEADER_QUEUE = "x-cx-queue"
 HEADER_ATTEMPTS = "x-cx-attempts"
+HEADER_COMPRESSION = "x-cx-compression"  # a refused message's ``compression`` header
 
 dead_letter_exchange = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
 feedback_exchange = Exchange(FEEDBACK_EXCHANGE, type="topic", durable=True)
@@ -71,6 +76,117 @@ class InvalidMessage(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+# What every contract message is (contracts/asyncapi.yaml: contentType application/json).
+ACCEPTED_CONTENT_TYPE = "application/json"
+ACCEPTED_ENCODINGS = (None, "", "utf-8", "utf8")
+MAX_CONTEXT_HEADER_CHARS = 4096
+
+
+def context_from_headers(headers: dict) -> dict:
+    """Nameko context data from a message's ``nameko.*`` headers, well-formed values only.
+
+    Nameko's own ``decode_from_headers`` turns every header into context data and
+    trusts ``call_id_stack`` to be a list of strings: a publisher that sends a
+    number there kills the consuming container (the worker context cannot be
+    built). Feedback comes from outside, so only plain, bounded values survive.
+    """
+    prefix = HEADER_PREFIX + "."
+    data = {}
+    for key, value in (headers or {}).items():
+        if not isinstance(key, str) or not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :]
+        if name == "call_id_stack":
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                total = sum(len(v) for v in value)
+                if total <= MAX_CONTEXT_HEADER_CHARS:
+                    data[name] = value
+        elif isinstance(value, str) and len(value) <= MAX_CONTEXT_HEADER_CHARS:
+            data[name] = value
+    return data
+
+
+def refusal(properties: dict, body, max_body_bytes: int | None, limit_name: str | None = None) -> str | None:
+    """Why a raw AMQP message is refused before anything decodes it, or None.
+
+    Checked on the broker's properties and the raw body, so a refused message
+    costs no decoding: kombu would inflate a ``compression`` header's body (a
+    small message can expand to gigabytes) and JSON-decode any size.
+    """
+    headers = properties.get("application_headers") or {}
+    if "compression" in headers:
+        return f"compressed bodies are not accepted (compression {str(headers['compression'])[:40]!r})"
+    content_type = properties.get("content_type")
+    if not content_type:
+        return f"no content type; publish {ACCEPTED_CONTENT_TYPE}"
+    if content_type != ACCEPTED_CONTENT_TYPE:
+        return f"content type {str(content_type)[:80]!r} is not accepted; publish {ACCEPTED_CONTENT_TYPE}"
+    encoding = properties.get("content_encoding")
+    if (encoding.lower() if isinstance(encoding, str) else encoding) not in ACCEPTED_ENCODINGS:
+        return f"content encoding {str(encoding)[:40]!r} is not accepted; publish UTF-8"
+    size = len(body) if body is not None else 0
+    if max_body_bytes is not None and size > max_body_bytes:
+        limit = f"{limit_name} ({max_body_bytes})" if limit_name else str(max_body_bytes)
+        return f"body too large: {size} bytes > {limit}"
+    return None
+
+
+class GuardedKombuConsumer(KombuConsumer):
+    """kombu's Consumer with a gate on the raw message (see ``refusal``).
+
+    A refused message goes to ``on_decode_error`` as an InvalidMessage, so it is
+    dead-lettered with that reason and its body as published. ``raw_body``
+    hands callbacks the undecoded body (the feedback parser decodes it itself,
+    without kombu's JSON type markers that would turn ``{"__type__": "decimal"}``
+    into a Decimal the store cannot encode). ``check=False`` (the ingest router,
+    which forwards bytes and judges nothing) skips the gate; a ``compression``
+    header is then passed on untouched, and its body is never inflated here.
+    """
+
+    def __init__(
+        self,
+        *args,
+        max_body_bytes: int | Callable[[], tuple[int | None, str]] | None = None,
+        raw_body: bool = False,
+        check: bool = True,
+        **kwargs,
+    ):
+        self.max_body_bytes = max_body_bytes
+        self.raw_body = raw_body
+        self.check = check
+        super().__init__(*args, **kwargs)
+
+    def _receive_callback(self, raw):
+        properties = getattr(raw, "properties", None) or {}
+        limit, name = self.max_body_bytes() if callable(self.max_body_bytes) else (self.max_body_bytes, None)
+        reason = refusal(properties, getattr(raw, "body", None), limit, name) if self.check else None
+        if reason is None and not self.raw_body:
+            return super()._receive_callback(raw)
+        # kombu would inflate the body while building the message: take the header out first
+        compression = (properties.get("application_headers") or {}).pop("compression", None)
+        message = self.channel.message_to_python(raw)
+        if compression is not None:
+            # a dead letter keeps it under a name that no kombu reader acts on
+            message.headers[HEADER_COMPRESSION if reason else "compression"] = compression
+        if self.accept is not None:
+            message.accept = self.accept
+        if reason is not None or message.errors:
+            self.on_decode_error(message, InvalidMessage(reason or "undecodable message"))
+            return None
+        return self.receive(message.body, message)
+
+
+class GuardedConsumerMixin:
+    """For Nameko consumer cores: build GuardedKombuConsumers instead of kombu's."""
+
+    def get_consumers(self, consumer_cls, channel):
+        return super().get_consumers(partial(GuardedKombuConsumer, channel), channel)
+
+
+class GuardedConsumerCore(GuardedConsumerMixin, ConsumerCore):
+    pass
 
 
 def durable_queue_arguments() -> dict:
@@ -141,6 +257,10 @@ class ReliableConsumerMixin:
     """
 
     queue: Queue
+    consumer_cls = GuardedConsumerCore
+    # The setting that bounds this consumer's message size (refused before decoding).
+    max_bytes_setting = "EVENT_MAX_BYTES"
+    raw_body = False  # True: parse() gets the undecoded body
 
     @property
     def amqp_uri(self) -> str:
@@ -149,6 +269,8 @@ class ReliableConsumerMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.consumer_options["on_decode_error"] = self._on_decode_error
+        self.consumer_options["max_body_bytes"] = self.body_limit
+        self.consumer_options["raw_body"] = self.raw_body
 
     def _declare_dead_letter_queue(self) -> None:
         with get_connection(self.amqp_uri) as conn:
@@ -158,17 +280,39 @@ class ReliableConsumerMixin:
     def parse(self, body, message) -> tuple:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # kombu could not decode the body (bad JSON, a disallowed content type)
+    def body_limit(self) -> tuple[int | None, str]:
+        """(the byte limit, the setting that sets it), read per message so a changed
+        setting applies without a restart."""
+        return settings.get(self.max_bytes_setting) or None, self.max_bytes_setting
+
+    # refused at the gate (content type, size, compression), or kombu could not decode the body
     def _on_decode_error(self, message, exc) -> None:
-        self._reject(message, f"undecodable body ({message.content_type}): {exc}")
+        if isinstance(exc, InvalidMessage):
+            self._reject_soon(message, exc.reason)
+        else:
+            self._reject_soon(message, f"undecodable body ({message.content_type}): {exc}")
+
+    def _reject_soon(self, message, reason: str) -> None:
+        """Dead-letter off the AMQP thread, so a flood of bad messages is settled as
+        concurrently as good ones (the prefetch count bounds how many at once)
+        instead of one confirmed publish and one insert at a time."""
+
+        def reject():
+            try:
+                self._reject(message, reason)
+            except (OperationalError, ConnectionError) as exc:
+                # still unacked: the broker redelivers it and it is judged again
+                log.warning("could not dead-letter a message from %s (%s)", self.queue.name, exc)
+
+        self.container.spawn_managed_thread(reject, identifier="dead-letter")
 
     def handle_message(self, body, message):
         try:
             args = self.parse(body, message)
         except InvalidMessage as exc:
-            self._reject(message, exc.reason)
+            self._reject_soon(message, exc.reason)
             return
-        context_data = decode_from_headers(message.headers or {})
+        context_data = context_from_headers(message.headers or {})
         handle_result = partial(self.handle_result, message)
 
         def spawn_worker():
@@ -271,6 +415,9 @@ class FeedbackConsumer(ReliableConsumerMixin, Consumer):
     instead and keeps each customer's events in order (services/common/partitions.py).
     """
 
+    max_bytes_setting = "FEEDBACK_MAX_BYTES"  # the contract's ceiling by default
+    raw_body = True
+
     def __init__(self, routing_key: str = "feedback.#", **kwargs):
         self.routing_key = routing_key
         self.lanes: FeedbackLanes | None = None
@@ -305,7 +452,7 @@ class FeedbackConsumer(ReliableConsumerMixin, Consumer):
 
     def parse(self, body, message) -> tuple:
         try:
-            return (parse_feedback(message.body if isinstance(body, (str, bytes)) else body),)
+            return (parse_feedback(message.body),)
         except InvalidFeedback as exc:
             raise InvalidMessage(exc.reason) from None
 
@@ -314,6 +461,7 @@ class QueueTaggingConsumer(ConsumerCore):
     """Nameko's consumer core, one kombu consumer per queue, telling callbacks the queue."""
 
     def get_consumers(self, consumer_cls, channel):
+        consumer_cls = partial(GuardedKombuConsumer, channel)
         consumers = []
         for queue in self.queues:
             consumer = consumer_cls(
@@ -416,7 +564,7 @@ class FeedbackLanes:
         except InvalidMessage as exc:
             entrypoint._reject(message, exc.reason)
             return
-        context_data = decode_from_headers(message.headers or {})
+        context_data = context_from_headers(message.headers or {})
         while True:
             finished = eventlet.event.Event()
 

@@ -55,6 +55,7 @@ from contracts.feedback import FEEDBACK_EXCHANGE
 from services.common import settings
 
 PARTITION_HEADER = "x-cx-partition-key"
+MAX_KEY_CHARS = 128  # the contract's longest customer.id
 ROUTER_QUEUE = f"{FEEDBACK_EXCHANGE}.ingest"
 partitioned_exchange = Exchange(f"{FEEDBACK_EXCHANGE}.partitioned", type="topic", durable=True)
 
@@ -76,16 +77,28 @@ def partition_key(body: bytes | str | dict) -> str:
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return ""
     customer = body.get("customer") if isinstance(body, dict) else None
     key = customer.get("id") if isinstance(customer, dict) else None
-    return key if isinstance(key, str) else ""
+    # The key travels in a header: a lone surrogate cannot be encoded and a huge
+    # id would not fit the header frame; either would stall the router for good.
+    if not isinstance(key, str) or len(key) > MAX_KEY_CHARS or not _encodable(key):
+        return ""
+    return key
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def lane_of(key: str, lanes: int) -> int:
     """A stable lane for a key (crc32: the same in every process, unlike hash())."""
-    return zlib.crc32(key.encode("utf-8")) % lanes
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % lanes
 
 
 def hash_exchange(service_name: str) -> Exchange:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from nameko import config
 
+from contracts.feedback import MAX_BODY_BYTES
+
 DEFAULTS = {
     "AMQP_URI": "pyamqp://guest:guest@127.0.0.1:5672/",
     # classic | quorum: the type of every durable queue the services consume from
@@ -86,6 +88,23 @@ DEFAULTS = {
     "LOGIN_WINDOW_SECONDS": 900,
     "LOGIN_LIMIT_PER_USER": 10,
     "LOGIN_LIMIT_PER_IP": 50,
+    # Gateway input limits (docs/security.md): request bodies above this are refused
+    # with 413; each client (a signed-in user, else an IP address) may make
+    # GATEWAY_RATE_PER_MINUTE requests per minute in bursts of GATEWAY_RATE_BURST,
+    # then gets 429 with Retry-After (per gateway replica; 0 turns it off).
+    "HTTP_MAX_BODY_BYTES": 8 * 1024 * 1024,
+    "GATEWAY_RATE_PER_MINUTE": 600,
+    "GATEWAY_RATE_BURST": 120,
+    # RPC argument limits (services/common/rpc.py): the payload's size, entries in one
+    # list or object, characters in one string, nesting depth.
+    "RPC_MAX_BYTES": 4 * 1024 * 1024,
+    "RPC_MAX_ITEMS": 10_000,
+    "RPC_MAX_STRING": 200_000,
+    "RPC_MAX_DEPTH": 32,
+    # AMQP message limits (services/common/messaging.py): a bigger message is
+    # dead-lettered with its size as the reason, before it is parsed.
+    "FEEDBACK_MAX_BYTES": MAX_BODY_BYTES,  # the contract's own ceiling (256 KiB)
+    "EVENT_MAX_BYTES": 1024 * 1024,
 }
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from services.common import settings
-from services.gateway.errors import HttpError, bad_request, field_errors
+from services.gateway.errors import HttpError, bad_request, field_errors, reason_lines
 
 REASON = validate.Length(min=1, max=2000)
 ACTORS = ("agent", "owner", "admin")
@@ -141,7 +141,7 @@ def refused(exc) -> HttpError | None:
     if exc_type == "InvalidTransition":
         return HttpError(409, str(exc.value))
     if exc_type == "BadRequest":
-        lines = str(exc.value).split("; ")
+        lines = reason_lines(str(exc.value))
         return HttpError(422, "the cases service refused the action: " + str(exc.value), field_errors(lines))
     return None
 

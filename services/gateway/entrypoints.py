@@ -1,16 +1,19 @@
 """The gateway's Nameko HTTP entrypoint: one per Route, authentication first.
 
-``@route("cases.list")`` takes method and path from the route table, checks
-the caller (gate.authenticate) before a worker is spawned, hands the handler
-``(request, principal, **path_values)``, and turns results and errors into
-JSON (API) or HTML (console) responses.
+``@route("cases.list")`` takes method and path from the route table and,
+before a worker is spawned, checks the body's declared size
+(``HTTP_MAX_BODY_BYTES``: 413), the caller (gate.authenticate), their request
+rate (throttle.py: 429 with Retry-After), the query string's names and values
+and a JSON body's keys (400 naming the field; docs/security.md); it hands the
+handler ``(request, principal, **path_values)`` and turns results and errors
+into JSON (API) or HTML (console) responses.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from functools import partial, wraps
+from functools import cache, partial, wraps
 
 from eventlet.event import Event
 from marshmallow import ValidationError
@@ -18,12 +21,14 @@ from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
-from contracts.base import utcnow
+from contracts.base import key_errors, utcnow
+from services.common import settings
 from services.common.mongo import MongoStore
 from services.gateway import gate
-from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
+from services.gateway.errors import HttpError, Redirect, bad_request, field_errors, reason_lines
 from services.gateway.i18n import DEFAULT_LANGUAGE
 from services.gateway.routes import BY_NAME, PathValues, Route
+from services.gateway.throttle import ClientLimits
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,7 @@ def http_error_from(exc: Exception) -> HttpError | None:
         if exc.exc_type == "Conflict":  # for the case actions to come (a stale transition)
             return HttpError(409, str(exc.value))
         if exc.exc_type == "BadRequest":
-            return HttpError(400, "invalid request", field_errors(str(exc.value).split("; ")))
+            return HttpError(400, "invalid request", field_errors(reason_lines(str(exc.value))))
         return None
     if isinstance(exc, (RpcTimeout, UnknownService)):
         return HttpError(503, "a backend service did not answer")
@@ -69,7 +74,64 @@ def path_values(request) -> dict:
         raise bad_request(exc, "path") from None
 
 
+@cache
+def query_fields(route: Route) -> frozenset[str]:
+    return frozenset(route.query().fields)
+
+
+def query_names(request, route: Route) -> None:
+    """Every route, before its handler: a query parameter the route does not declare
+    (``customer_id[$gt]``) or a value starting with ``$`` (an operator, a field path)
+    is a 400 naming ``query.<parameter>``."""
+    errors = []
+    for key, values in request.args.lists():
+        if key not in query_fields(route):
+            errors.append(f"{key}: Unknown field.")
+        elif any(value.startswith("$") for value in values):
+            errors.append(f"{key}: must not start with '$'")
+    if errors:
+        raise bad_request(errors, "query")
+
+
+def json_document(request, route: Route) -> None:
+    """API routes: a JSON body is parsed once, here, before any handler (which reads it
+    from ``environ["cx.json"]``). Invalid JSON, and object keys starting with ``$`` or
+    holding ``.`` at any depth (an operator, a path into another field), are a 400
+    naming the field (``body.rule.when.$where``), whether or not the route reads a body.
+    """
+    if route.kind != "api" or not request.content_length or request.mimetype != "application/json":
+        return
+    try:
+        document = json.loads(request.get_data(cache=False) or b"null", parse_constant=_not_a_number)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request([f"body: invalid JSON: {exc}"]) from None
+    except RecursionError:
+        raise bad_request(["body: invalid JSON: nested too deeply"]) from None
+    problems = [] if route.keys_checked_per_item else key_errors(document)
+    if problems:
+        raise bad_request(problems, "body")
+    request.environ["cx.json"] = document
+
+
+def _not_a_number(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def body_limit(request) -> None:
+    """413 for a body declared larger than HTTP_MAX_BODY_BYTES; reading stops there too."""
+    limit = settings.get("HTTP_MAX_BODY_BYTES")
+    request.max_content_length = limit  # werkzeug enforces it while parsing forms
+    if (request.content_length or 0) > limit:
+        raise HttpError(413, f"request body larger than {limit} bytes (HTTP_MAX_BODY_BYTES)")
+
+
+def too_many(seconds: int) -> HttpError:
+    return HttpError(429, f"too many requests; retry in {seconds} s", headers={"Retry-After": str(seconds)})
+
+
 class RouteEntrypoint(HttpRequestHandler):
+    limits = ClientLimits()
+
     def __init__(self, route_name: str, **kwargs):
         self.route = BY_NAME[route_name]
         kwargs.setdefault("expected_exceptions", (HttpError, Redirect, RemoteError))
@@ -84,7 +146,7 @@ class RouteEntrypoint(HttpRequestHandler):
         request.environ["cx.language"] = DEFAULT_LANGUAGE
         request.environ["cx.route"] = self.route.name
         try:
-            principal = gate.authenticate(self.store, request, self.route, utcnow())
+            principal = self.admit(request)
             request.environ["cx.language"] = principal.language
             args, kwargs = (request, principal), path_values(request)
             self.check_signature(args, kwargs)
@@ -97,6 +159,25 @@ class RouteEntrypoint(HttpRequestHandler):
             response = self.response_from_exception(exc, request)
         response.headers.extend({k: v for k, v in SECURITY_HEADERS.items() if k not in response.headers})
         return response
+
+    def admit(self, request) -> gate.Principal:
+        """The authenticated caller, within their rate, with a body of allowed size and
+        no operator in the query string or the JSON body's keys."""
+        body_limit(request)  # first: the CSRF check of a form reads the body
+        try:
+            principal = gate.authenticate(self.store, request, self.route, utcnow())
+        except (HttpError, Redirect):
+            wait = self.limits.wait(f"ip:{request.remote_addr}")  # failed attempts count too
+            if wait:
+                raise too_many(wait) from None
+            raise
+        client = f"user:{principal.user['id']}" if principal.user else f"ip:{request.remote_addr}"
+        wait = self.limits.wait(client)
+        if wait:
+            raise too_many(wait)
+        query_names(request, self.route)
+        json_document(request, self.route)
+        return principal
 
     def response_from_result(self, result):
         if isinstance(result, Response):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import ValidationError
 
 from contracts.base import flatten_errors
@@ -39,6 +41,20 @@ def field_errors(lines: list[str]) -> list[dict]:
         name, _, message = line.partition(": ")
         out.append({"field": name, "message": message} if message else {"field": "_schema", "message": line})
     return out
+
+
+# "; " followed by the next "path: " starts a new line; a "; " inside one message does not.
+# A path is anything without spaces (a field name may be any key a caller sent).
+_NEXT_LINE = re.compile(r"; (?=[^\s;:]+: )")
+
+
+def reason_lines(reason: str) -> list[str]:
+    """A service's ``BadRequest`` text (``path: message`` lines joined by "; ") as its lines.
+
+    ``"since: must be a duration or an ISO time; got 'x'; until: ..."`` →
+    ``["since: must be a duration or an ISO time; got 'x'", "until: ..."]``.
+    """
+    return _NEXT_LINE.split(reason)
 
 
 def bad_request(exc: ValidationError | list[str], where: str = "") -> HttpError:

@@ -176,6 +176,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "error.409": {"zh-CN": "工单当前状态不允许该操作。", "en": "The case's status does not allow this."},
     "error.422": {"zh-CN": "操作被拒绝。", "en": "The action was refused."},
     "error.404": {"zh-CN": "找不到该内容。", "en": "Not found."},
+    "error.413": {"zh-CN": "提交的内容过大。", "en": "The request is too large."},
+    "error.429": {
+        "zh-CN": "请求过于频繁，请稍后再试。",
+        "en": "Too many requests; please try again shortly.",
+    },
     "error.500": {"zh-CN": "服务器内部错误。", "en": "Internal error."},
     "error.503": {
         "zh-CN": "后台服务暂不可用，请稍后再试。",

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from marshmallow import fields, missing
+from marshmallow import RAISE, fields, missing
 
 from contracts.export import field_schema, schema_object
 from contracts.feedback import FeedbackEventV1
@@ -81,21 +81,34 @@ INGEST_RESULT = {
         },
     },
 }
+# Raw fields whose accepted values the handler checks itself (rule_editor.load_dry_run)
+RAW_BODY_FIELDS = {
+    ("DryRunBody", "rule"): {
+        "description": "a stored rule's id, or a rule document (a draft; docs/rules.md)",
+        "anyOf": [{"type": "string", "minLength": 1}, {"type": "object", "minProperties": 1}],
+    },
+}
+# Routes that answer 404 for an id in the body rather than the path
+NOT_FOUND_IN_BODY = {"rules.backtest"}
 STATUS_TEXT = {
     400: "Invalid input; `errors` names each field",
     401: "No or unknown credentials",
     403: "The caller's role may not use this route (or a CSRF token is missing)",
     404: "Not found (or not visible to the caller)",
-    413: "Body too large",
+    411: "A body sent without Content-Length (chunked)",
+    413: "Body larger than HTTP_MAX_BODY_BYTES",
     415: "Not application/json",
     409: "The case's status does not allow this action",
     422: "The cases service refused the action; `errors` names the field",
+    429: "Too many requests from this client; `Retry-After` gives the seconds to wait",
     503: "A backend service did not answer",
 }
 
 
 def _parameter(name: str, field: fields.Field) -> dict:
     schema = field_schema(field)
+    if schema.get("type") == "string" and not {"pattern", "enum", "format"} & set(schema):
+        schema["pattern"] = r"^(?!\$)"  # no query value starts with "$" (entrypoints.query_names)
     if field.load_default is not missing and not callable(field.load_default):
         schema["default"] = field.load_default
     out = {"name": name, "in": "query", "required": bool(field.required), "schema": schema}
@@ -106,23 +119,47 @@ def _parameter(name: str, field: fields.Field) -> dict:
 
 
 def _error(status: int) -> dict:
-    return {
+    out = {
         "description": STATUS_TEXT[status],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+    if status == 429:
+        out["headers"] = {
+            "Retry-After": {
+                "description": "seconds until a request is admitted",
+                "schema": {"type": "integer"},
+            }
+        }
+    return out
 
 
 def body_schema(schema: type) -> dict:
-    """A request body's JSON Schema; a ``Raw`` field takes any JSON value (e.g. an id or a document)."""
+    """A request body's JSON Schema; a ``Raw`` field takes any JSON value (e.g. an id or a document).
+
+    Our body schemas refuse unknown fields (``unknown = RAISE``) at every level,
+    nested objects included, and so does the document.
+    """
     raw = {name for name, f in schema().fields.items() if isinstance(f, fields.Raw) and type(f) is fields.Raw}
     out = schema_object(schema(exclude=tuple(raw)))
+    _close(schema(exclude=tuple(raw)), out)
     for name in raw:
         field = schema().fields[name]
-        out["properties"][name] = {"description": field.metadata.get("description", "any JSON value")}
+        out["properties"][name] = RAW_BODY_FIELDS.get(
+            (schema.__name__, name), {"description": field.metadata.get("description", "any JSON value")}
+        )
         if field.required:
             out.setdefault("required", []).append(name)
     out["required"] = sorted(out.get("required", []))
-    return {**out, "additionalProperties": False}
+    return out
+
+
+def _close(schema, out: dict) -> None:
+    if schema.Meta.unknown == RAISE:
+        out["additionalProperties"] = False
+    for name, field in schema.fields.items():
+        if isinstance(field, fields.Nested):
+            nested = field.nested if not isinstance(field.nested, type) else field.nested()
+            _close(nested, out["properties"][name])
 
 
 def _operation(r: Route) -> dict:
@@ -144,14 +181,18 @@ def _operation(r: Route) -> dict:
     }
     if params:
         op["parameters"] = params
-    for status in (400, 401, 403, 503):
+    for status in (400, 401, 403, 429, 503):
         op["responses"][str(status)] = _error(status)
-    if path_params:
+    if r.method != "GET":
+        op["responses"]["413"] = _error(413)
+    if path_params or r.name in NOT_FOUND_IN_BODY:
         op["responses"]["404"] = _error(404)
     if r.body is not None:
+        body = body_schema(r.body)
         op["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": body_schema(r.body)}},
+            # an action without required fields may be posted with no body at all
+            "required": bool(body["required"]),
+            "content": {"application/json": {"schema": body}},
         }
     if r.name in ("rules.create", "rules.update"):
         op["requestBody"] = {
@@ -199,9 +240,28 @@ def _operation(r: Route) -> dict:
             "description": "Each valid item was published (confirmed, persistent); invalid items are listed",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}},
         }
-        op["responses"]["413"] = _error(413)
-        op["responses"]["415"] = _error(415)
+    if "requestBody" in op:
+        # json_body(): a body that is not application/json, too large or chunked is refused first
+        for status in (411, 413, 415):
+            op["responses"][str(status)] = _error(status)
     return op
+
+
+# OpenAPI links: the id an operation creates, and the path parameter it fills in every
+# operation that takes one (clients, and schemathesis's stateful phase, follow them).
+# Alerts and cases are created by feedback, asynchronously: no response carries their ids.
+LINKS = {"rules.create": ("201", "rule_id", "$response.body#/id")}
+
+
+def _add_links(paths: dict) -> None:
+    by_name = {op["operationId"]: op for ops in paths.values() for op in ops.values()}
+    for source, (status, param, expression) in LINKS.items():
+        links = {
+            target.name: {"operationId": target.name, "parameters": {param: expression}}
+            for target in ROUTES
+            if target.kind == "api" and f"{{{param}}}" in target.openapi_path
+        }
+        by_name[source]["responses"][status]["links"] = links
 
 
 def build_openapi() -> dict:
@@ -209,6 +269,7 @@ def build_openapi() -> dict:
     for r in ROUTES:
         if r.kind == "api":
             paths.setdefault(r.openapi_path, {})[r.method.lower()] = _operation(r)
+    _add_links(paths)
     feedback = schema_object(FeedbackEventV1())
     feedback["properties"]["schema_version"]["const"] = FeedbackEventV1.SCHEMA_VERSION
     return {

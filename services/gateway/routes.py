@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from services.gateway.actions import ACTIONS
 from services.gateway.rule_editor import DryRunBody
 
@@ -89,9 +90,18 @@ class ProfileQuery(Query):
 
 class MetricsQuery(Query):
     since = fields.AwareDateTime(
-        format="iso", metadata={"description": "ISO-8601 with a UTC offset; default: 30 days before until"}
+        format="iso",
+        validate=in_time_range,
+        metadata={
+            "description": "ISO-8601 with a UTC offset, 1970-01-01 to 2999-12-31 UTC; "
+            "default: 30 days before until"
+        },
     )
-    until = fields.AwareDateTime(format="iso", metadata={"description": "default: now"})
+    until = fields.AwareDateTime(
+        format="iso",
+        validate=in_time_range,
+        metadata={"description": "later than since, up to 2999-12-31 UTC; default: now"},
+    )
     bucket = fields.String(load_default="day", validate=validate.OneOf(("day", "week")))
 
 
@@ -105,6 +115,13 @@ class NoQuery(Query):
     pass
 
 
+class LoginQuery(Query):
+    next = fields.String(
+        validate=validate.Length(max=2000), metadata={"description": "where to go after logging in"}
+    )
+    lang = fields.String(validate=validate.Length(max=16), metadata={"description": "zh-CN or en"})
+
+
 class PathValues(Query):
     """Every path parameter any route uses, checked before a handler runs."""
 
@@ -112,10 +129,7 @@ class PathValues(Query):
     case_id = fields.String(validate=ID)
     rule_id = fields.String(validate=ID)
     customer_id = fields.String(
-        validate=[
-            validate.Length(min=1, max=128),
-            validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="no control characters"),
-        ],
+        validate=[validate.Length(min=1, max=128), validate.Regexp(ID_PATTERN, error=NOT_AN_ID)],
         metadata={"description": "the integration's customer key"},
     )
     name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
@@ -135,6 +149,9 @@ class Route:
     list: bool = False  # a paginated list: {"items", "limit", "offset", "next"}
     public: bool = False  # reachable without a login (the login page only)
     body: type[Schema] | None = None  # the JSON body's schema (OpenAPI), when it has one
+    # JSON body keys starting with "$" or holding "." are refused before the handler
+    # runs, except where a contract checks them item by item (feedback batches).
+    keys_checked_per_item: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -155,6 +172,7 @@ ROUTES: tuple[Route, ...] = (
         ("integration", "admin"),
         "Publish one feedback event or a batch (a JSON array) to cx.feedback",
         tags=("feedback",),
+        keys_checked_per_item=True,
     ),
     Route(
         "alerts.list",
@@ -304,7 +322,16 @@ ROUTES: tuple[Route, ...] = (
         kind="page",
         public=True,
     ),
-    Route("console.login_form", "GET", "/login", PEOPLE, "Login page", kind="page", public=True),
+    Route(
+        "console.login_form",
+        "GET",
+        "/login",
+        PEOPLE,
+        "Login page",
+        kind="page",
+        public=True,
+        query=LoginQuery,
+    ),
     Route("console.login", "POST", "/login", PEOPLE, "Log in (form)", kind="page", public=True),
     Route("console.logout", "POST", "/logout", PEOPLE, "Log out (form)", kind="page"),
     Route("console.language", "POST", "/language", PEOPLE, "Switch language (form)", kind="page"),

@@ -7,26 +7,27 @@ over RPC and renders JSON or a page.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from marshmallow import ValidationError
 from nameko.exceptions import RemoteError
-from nameko.rpc import ClusterRpc, rpc
+from nameko.rpc import ClusterRpc
 from werkzeug.wrappers import Response
 
-from contracts.base import utcnow
+from contracts.base import unstorable, utcnow
 from contracts.feedback import InvalidFeedback, parse_feedback
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.mongo import MongoStore
+from services.common.privacy import MaskedLogs
+from services.common.rpc import Id, rpc
 from services.gateway import auth, dashboard, gate, urgency
 from services.gateway.actions import ACTIONS, available, body_from_form, load_body, refused, root_causes
 from services.gateway.dependencies import FeedbackPublisher
 from services.gateway.entrypoints import http_error_from, route, route_of
-from services.gateway.errors import HttpError, Redirect, bad_request, field_errors
+from services.gateway.errors import HttpError, Redirect, bad_request, field_errors, reason_lines
 from services.gateway.i18n import language_of, translator
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import next_link, page, scan
@@ -42,7 +43,6 @@ STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 MAX_BATCH = 500
 # A pre-login session only carries the login form's CSRF token: keep it short-lived.
 PRE_LOGIN_TTL = 1800.0
-MAX_BODY = 8 * 1024 * 1024
 
 
 def query(request, route_name: str) -> dict:
@@ -62,19 +62,34 @@ def query(request, route_name: str) -> dict:
         raise bad_request(exc, "query") from None
 
 
-def json_body(request, allow_empty: bool = False):
-    """The request's JSON document (415 / 413 / 400 naming ``body`` otherwise);
-    with ``allow_empty``, no body at all reads as ``{}``."""
+def json_body(request, allow_empty: bool = False, storable: bool = True):
+    """The request's JSON document, parsed and key-checked before the handler ran
+    (entrypoints.json_document; the size limit, 413, applies there too); 411 for a
+    chunked body, 415 for another content type; with ``allow_empty``, no body at
+    all reads as ``{}``. With ``storable``, a document the services could not pass
+    on or store (contracts.base.unstorable: an unpaired surrogate, a NUL in a key,
+    a 65-bit integer, deep nesting) is a 400 naming the field; feedback ingestion
+    checks each event on its own instead."""
+    if request.content_length is None and request.headers.get("Transfer-Encoding"):
+        # werkzeug reads a body without a length as empty: say so rather than "invalid"
+        raise HttpError(411, "send the body with a Content-Length (chunked bodies are not read)")
     if allow_empty and not request.content_length:
         return {}
     if request.mimetype != "application/json":
         raise HttpError(415, "send application/json")
-    if (request.content_length or 0) > MAX_BODY:
-        raise HttpError(413, f"body larger than {MAX_BODY} bytes")
-    try:
-        return json.loads(request.get_data(cache=False) or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request([f"body: invalid JSON: {exc}"]) from None
+    document = request.environ.get("cx.json")
+    problems = unstorable(document, "body") if storable else []
+    if problems:
+        raise HttpError(400, "invalid request", [{"field": f, "message": m} for f, m in problems])
+    return document
+
+
+def rule_document(request) -> dict:
+    """A rule's JSON body; the alerts service validates its fields."""
+    document = json_body(request)
+    if not isinstance(document, dict):
+        raise bad_request(["body: a rule is a JSON object (id, name, level, owner, channels, when, ...)"])
+    return document
 
 
 def annotated(data: dict) -> dict:
@@ -83,13 +98,14 @@ def annotated(data: dict) -> dict:
 
 
 def rejected(reason: str) -> list[dict]:
-    lines = reason.removeprefix("schema: ").split("; ") if reason.startswith("schema: ") else [reason]
+    lines = reason_lines(reason.removeprefix("schema: ")) if reason.startswith("schema: ") else [reason]
     return field_errors(lines) if reason.startswith("schema: ") else [{"field": "_schema", "message": reason}]
 
 
 class GatewayService:
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
+    masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: GatewayStore = MongoStore(GatewayStore)
     services = ClusterRpc()
@@ -99,7 +115,7 @@ class GatewayService:
     @route("feedback.ingest")
     def ingest_feedback(self, request, principal):
         """One event (an object) or a batch (an array); each item validated and published alone."""
-        document = json_body(request)
+        document = json_body(request, storable=False)  # parse_feedback checks each event
         batch = isinstance(document, list)
         items = document if batch else [document]
         if batch and not 1 <= len(items) <= MAX_BATCH:
@@ -150,11 +166,11 @@ class GatewayService:
 
     @route("rules.create")
     def create_rule(self, request, principal):
-        return 201, self.services.alerts.create_rule(json_body(request), actor=principal.user["id"])
+        return 201, self.services.alerts.create_rule(rule_document(request), actor=principal.user["id"])
 
     @route("rules.update")
     def update_rule(self, request, principal, rule_id):
-        return self.services.alerts.update_rule(rule_id, json_body(request), actor=principal.user["id"])
+        return self.services.alerts.update_rule(rule_id, rule_document(request), actor=principal.user["id"])
 
     @route("rules.enable", "rules.disable")
     def enable_rule(self, request, principal, rule_id):
@@ -518,7 +534,7 @@ class GatewayService:
 
     # ------------------------------------------- administration (cxctl, AMQP)
     @rpc(expected_exceptions=BadRequest)
-    def put_user(self, document) -> dict:
+    def put_user(self, document: dict) -> dict:
         """Create or replace a user; the password is hashed (argon2id) before it is stored."""
         return self.store.put_user(load_user(document))
 
@@ -527,7 +543,7 @@ class GatewayService:
         return self.store.list_users()
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def issue_token(self, user_id: str, name: str = "default") -> dict:
+    def issue_token(self, user_id: Id, name: str = "default") -> dict:
         """A new API token for the user; shown once, only its SHA-256 is kept."""
         if not isinstance(name, str) or not 1 <= len(name) <= 64:
             raise BadRequest("name: 1 to 64 characters")
@@ -536,5 +552,5 @@ class GatewayService:
         return {"user_id": user_id, "name": name, "token": self.store.issue_token(user_id, name)}
 
     @rpc
-    def revoke_tokens(self, user_id: str, name: str | None = None) -> dict:
+    def revoke_tokens(self, user_id: Id, name: str | None = None) -> dict:
         return {"revoked": self.store.revoke_tokens(user_id, name)}

@@ -20,13 +20,12 @@ import logging
 import eventlet
 from kombu import Queue
 from nameko import config as nameko_config
-from nameko.amqp.consume import Consumer as ConsumerCore
 from nameko.amqp.publish import get_connection, get_producer
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_HEARTBEAT, HEARTBEAT_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 
 from services.common import partitions, settings
-from services.common.messaging import durable_queue_arguments, feedback_exchange
+from services.common.messaging import GuardedConsumerCore, durable_queue_arguments, feedback_exchange
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +62,16 @@ class FeedbackRouter(DependencyProvider):
             # whatever order the services start in: nothing is ever unroutable.
             for service in consumer_services():
                 partitions.declare_service_topology(channel, service, "feedback.#", durable_queue_arguments())
-        self.consumer = ConsumerCore(
+        # Bytes in, bytes out: no decoding (a body that is not JSON would otherwise sit
+        # unacked and, ROUTER_PREFETCH of them later, stall the router) and no inflating.
+        self.consumer = GuardedConsumerCore(
             self.amqp_uri,
             queues=[router_queue()],
             callbacks=[self.on_message],
             heartbeat=nameko_config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT),
             prefetch_count=settings.get("ROUTER_PREFETCH"),
+            check=False,
+            raw_body=True,
         )
 
     def start(self):

@@ -6,15 +6,16 @@ hot standbys (its input queue has a single active consumer).
 
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from services.common.health import HealthServer
+from services.common.privacy import MaskedLogs
+from services.common.rpc import rpc
 from services.ingest.router import FeedbackRouter
 
 
 class IngestService:
     name = "ingest"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
+    masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     router = FeedbackRouter()
 

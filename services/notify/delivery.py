@@ -20,9 +20,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
+from services.common.privacy import redact, register_secret
 from services.notify.channels import CHANNELS
 from services.notify.channels.base import Channel, Destination, NotConfigured, Note, Outcome
 from services.notify.quiet import release_at
@@ -195,6 +197,10 @@ class Pipeline:
         except NotConfigured as exc:
             self._settle(doc, now, attempt, Outcome.failed(str(exc)))
             return
+        # Channel.secrets; a stand-in channel without it has none to hide
+        secrets = getattr(channel, "secrets", lambda destination: [])(destination)
+        for secret in secrets:  # a traceback logged below must not show them either
+            register_secret(secret)
         wait = self._rate_wait(channel, destination, now)
         if wait > 0:  # our own limit, not a failure: come back later, count no attempt
             self.store.settle(doc, {"status": "scheduled", "next_attempt_at": now + wait})
@@ -206,6 +212,10 @@ class Pipeline:
         except Exception as exc:  # a bug in a channel: counted, bounded by max_attempts, then fallback
             log.exception("channel %s raised on %s", channel.name, doc["_id"])
             outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
+        # vendors echo URLs and tokens in their answers; requests' errors quote the URL
+        outcome = replace(
+            outcome, error=redact(outcome.error, secrets), detail=redact(outcome.detail, secrets)
+        )
         self._settle(doc, now, attempt, outcome, time.monotonic() - started, destination, channel)
 
     def _rate_wait(self, channel: Channel, destination: Destination, now: float) -> float:
@@ -344,12 +354,19 @@ class Pipeline:
 
 
 def mask(value: str) -> str:
-    """A destination for the log without its secret parts (tokens, keys)."""
+    """A destination for the log without its secret parts: an address's domain, a
+    webhook URL's scheme and host (Slack, Feishu and Teams put the token in the path)."""
     if "@" in value and "/" not in value:
         name, _, domain = value.partition("@")
         return f"{name[:2]}***@{domain}"
-    head = value.split("?")[0]
-    return head[:40] + ("…" if len(head) > 40 else "")
+    try:
+        parts = urlsplit(value)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "…"
+    if parts.scheme and parts.hostname:
+        return f"{parts.scheme}://{parts.hostname}{port}/…"
+    return value[:8] + "…"
 
 
 def default_channels(settings: dict) -> dict[str, Channel]:

@@ -35,7 +35,8 @@ from jinja2 import (
     nodes,
     pass_context,
 )
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 
 from contracts.messages import LEVEL_NAMES
 
@@ -49,6 +50,38 @@ TEMPLATE_NAME = re.compile(
 )
 DEFAULT_LANGUAGE = "zh-CN"
 BUILTIN_FALLBACK = "builtin:fallback"
+MAX_POWER_BITS = 4096  # 2 ** 4096 is plenty for a message; 9 ** 10**9 would take hours
+# "{0._x}" / "{0[_x]}": a str.format field reaching for a private attribute
+PRIVATE_FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[]\s*_")
+
+
+class TemplateSandbox(ImmutableSandboxedEnvironment):
+    """jinja2's immutable sandbox, stricter in two ways.
+
+    * Access to an unsafe attribute raises SecurityError. jinja2 returns an
+      undefined instead, which ChainableUndefined renders as nothing, so
+      ``{{ x|attr('__class__') }}`` would have been saved as a harmless-looking
+      template; now the check refuses it and a send falls back.
+    * ``*`` and ``**`` are bounded: ``'a' * 10**9`` or ``9 ** 10**9`` would
+      hold the worker and its memory. Intercepting them also stops jinja2 from
+      computing such constants while compiling.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def unsafe_undefined(self, obj, attribute):
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe.")
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and all(isinstance(v, int) for v in (left, right)):
+            if right > 0 and abs(left) > 1 and right * left.bit_length() > MAX_POWER_BITS:
+                raise SecurityError(f"{left} ** {right} is too large a number for a message")
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)) and isinstance(times, int):
+                    if len(sequence) * times > MAX_RANGE:
+                        raise SecurityError(f"repeating a sequence past {MAX_RANGE} items is not allowed")
+        return super().call_binop(context, operator, left, right)
 
 
 @dataclass(frozen=True)
@@ -77,8 +110,8 @@ class Renderer:
         loader = ChoiceLoader([DictLoader(self.overrides), FileSystemLoader(str(template_dir))])
         # Optional fields (a customer without a tier) render as empty, not as errors.
         common = dict(loader=loader, undefined=ChainableUndefined, keep_trailing_newline=False)
-        self.plain = ImmutableSandboxedEnvironment(autoescape=False, **common)
-        self.html = ImmutableSandboxedEnvironment(autoescape=True, **common)
+        self.plain = TemplateSandbox(autoescape=False, **common)
+        self.html = TemplateSandbox(autoescape=True, **common)
         for env in (self.plain, self.html):
             env.filters["localtime"] = localtime
             env.filters["md"] = markdown_text
@@ -145,7 +178,9 @@ class Renderer:
         """Problems that keep ``source`` from being saved as template ``name``: a bad
         name, a syntax error (with its line), access to private attributes, or a
         failure rendering the sample payload. Empty when it may be saved."""
-        match = TEMPLATE_NAME.match(name)
+        if not isinstance(source, str):
+            return ["source: a template is text"]
+        match = TEMPLATE_NAME.match(name) if isinstance(name, str) else None
         if match is None:
             return [
                 f"name: {name!r} is not <language>/<kind>[.<channel>].<part>.j2 (parts: {', '.join(PARTS)})"
@@ -158,11 +193,11 @@ class Renderer:
             env.compile(source, name)  # unknown filters and tests surface here
         except TemplateSyntaxError as exc:
             return [f"line {exc.lineno}: {exc.message}"]
-        problems = [
-            f"line {node.lineno}: access to {attr!r} is not allowed"
-            for node, attr in _attribute_names(tree)
-            if attr.startswith("_")
-        ]
+        except (RecursionError, SyntaxError, MemoryError) as exc:
+            # jinja2's parser recurses per nesting level; Python's compiler stops at
+            # 200 nested parentheses (SyntaxError); neither is a TemplateSyntaxError
+            return [f"the template is nested too deeply to compile ({type(exc).__name__})"]
+        problems = _private_access(tree, env)
         if problems:
             return problems
         trial = Renderer(overrides={**self.overrides, name: source})
@@ -177,12 +212,43 @@ class Renderer:
         return []
 
 
-def _attribute_names(tree):
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node, nodes.Getattr):
-            yield node, node.attr
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            yield node, node.arg.value
+def _constant(node, env):
+    """The value of an expression that is a constant (``'_' ~ '_class__'`` too), else None."""
+    try:
+        return node.as_const(nodes.EvalContext(env))
+    except Exception:  # nodes.Impossible, or an error evaluating it
+        return None
+
+
+def _private_access(tree, env) -> list[str]:
+    """Problems for every place that names a private attribute, however it is spelt:
+    ``x._y``, ``x['_y']``, ``x['_' ~ 'y']``, ``x|attr('_y')``, ``{% set ns._y %}``,
+    ``'{0._y}'.format(x)``; and ``attr()`` with a computed name, which no check can read."""
+    problems = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.NSRef, nodes.Const)):
+        if isinstance(node, (nodes.Getattr, nodes.NSRef)):
+            names = [node.attr]
+        elif isinstance(node, nodes.Getitem):
+            names = [_constant(node.arg, env)]
+        elif isinstance(node, nodes.Filter):
+            if node.name != "attr":
+                continue
+            names = [_constant(arg, env) for arg in node.args] or [None]
+            if any(not isinstance(n, str) for n in names):
+                problems.append(f"line {node.lineno}: attr() needs a constant attribute name")
+                continue
+        else:
+            if isinstance(node.value, str) and PRIVATE_FORMAT_FIELD.search(node.value):
+                problems.append(
+                    f"line {node.lineno}: a format field naming a private attribute is not allowed"
+                )
+            continue
+        problems += [
+            f"line {node.lineno}: access to {n!r} is not allowed"
+            for n in names
+            if isinstance(n, str) and n.startswith("_")
+        ]
+    return problems
 
 
 def _template_line(exc: Exception) -> int | None:

@@ -6,7 +6,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from nameko.rpc import ServiceRpc, rpc
+from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from contracts.messages import NOTIFICATION_KINDS
@@ -15,7 +15,9 @@ from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
-from services.notify.channels.base import Channel, Outcome
+from services.common.privacy import MaskedLogs, register_secret
+from services.common.rpc import Id, Moment, rpc
+from services.notify.channels.base import Channel, Destination, Outcome
 from services.notify.delivery import Pipeline, Policy
 from services.notify.dependencies import Channels, DeliveryPolicy, Templates
 from services.notify.digest import DigestRunner, schedule_all
@@ -33,6 +35,7 @@ SWEEP_INTERVAL = 1.0
 class NotifyService:
     name = "notify"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
+    masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: NotifyStore = MongoStore(NotifyStore)
     templates: Renderer = Templates()
@@ -86,9 +89,14 @@ class NotifyService:
         )
 
     @rpc(expected_exceptions=BadRequest)
-    def apply_recipients(self, document) -> dict:
+    def apply_recipients(self, document: dict) -> dict:
         """Validate and store the recipients directory (people and teams) and their digest schedules."""
         directory = load_directory(document)
+        for entry in (*directory["people"], *directory["teams"]):  # before any log could show them
+            for channel, handle in (entry.get("handles") or {}).items():
+                if channel in self.channels:
+                    for secret in self.channels[channel].secrets(Destination(handle)):
+                        register_secret(secret)
         summary = self.store.apply_directory(directory)
         schedule_all(self.store, directory["people"], datetime.now(UTC))
         return summary
@@ -102,10 +110,10 @@ class NotifyService:
         self,
         limit: int = 50,
         skip: int = 0,
-        status: str | None = None,
-        channel: str | None = None,
-        recipient: str | None = None,
-        case_id: str | None = None,
+        status: Id | None = None,
+        channel: Id | None = None,
+        recipient: Id | None = None,
+        case_id: Id | None = None,
     ) -> list[dict]:
         """The delivery log, newest first, with optional filters."""
         rows = self.store.list_deliveries(
@@ -119,7 +127,7 @@ class NotifyService:
         return jsonable([_without_context(row) for row in rows])
 
     @rpc(expected_exceptions=NotFound)
-    def get_delivery(self, delivery_id: str) -> dict:
+    def get_delivery(self, delivery_id: Id) -> dict:
         """One delivery with every attempt."""
         doc = self.store.get_delivery(delivery_id)
         if doc is None:
@@ -129,7 +137,7 @@ class NotifyService:
     # templates ------------------------------------------------------------
 
     @rpc(expected_exceptions=BadRequest)
-    def preview(self, kind: str, channel: str, language: str = "zh-CN", payload: dict | None = None) -> dict:
+    def preview(self, kind: Id, channel: Id, language: Id = "zh-CN", payload: dict | None = None) -> dict:
         """Render a notification as ``channel`` would send it, from ``payload`` or the
         built-in sample of ``kind``; nothing is sent."""
         errors = []
@@ -148,7 +156,7 @@ class NotifyService:
         return jsonable(preview)
 
     @rpc(expected_exceptions=BadRequest)
-    def simulate(self, request: dict, now: str | None = None) -> list[dict]:
+    def simulate(self, request: dict, now: Moment | None = None) -> list[dict]:
         """What the pipeline would do with a ``notification_requested`` payload, with no
         side effect (no delivery, no send, no counter): one entry per recipient ×
         channel ``{recipient, channel, language, subject, body, html, truncated,
@@ -168,7 +176,7 @@ class NotifyService:
         return [{"name": n, "overridden": n in overrides} for n in self.templates.names()]
 
     @rpc(expected_exceptions=NotFound)
-    def get_template(self, name: str) -> dict:
+    def get_template(self, name: Id) -> dict:
         self.templates.sync(self.store.template_overrides())
         try:
             return {"name": name, "source": self.templates.source(name)}
@@ -176,12 +184,12 @@ class NotifyService:
             raise NotFound(f"no template {name}") from None
 
     @rpc(expected_exceptions=BadRequest)
-    def save_template(self, name: str, source: str, by: str = "admin") -> dict:
+    def save_template(self, name: Id, source: str, by: Id = "admin") -> dict:
         """Store an admin-edited template after checking its syntax (errors name the
         line), refusing private-attribute access, and rendering the sample payload."""
         if not isinstance(source, str) or len(source) > 100_000:
             raise BadRequest("source: a template text of at most 100,000 characters")
-        match = TEMPLATE_NAME.match(name or "")
+        match = TEMPLATE_NAME.match(name if isinstance(name, str) else "")
         kind = match["kind"] if match and match["kind"] in NOTIFICATION_KINDS else "case_assigned"
         self.templates.sync(self.store.template_overrides())
         problems = self.templates.check(name, source, sample(kind), SAMPLE_RECIPIENT)
@@ -192,7 +200,7 @@ class NotifyService:
         return {"name": name, "saved": True}
 
     @rpc(expected_exceptions=NotFound)
-    def delete_template(self, name: str) -> dict:
+    def delete_template(self, name: Id) -> dict:
         """Drop an override; the file template applies again."""
         if not self.store.delete_template(name):
             raise NotFound(f"no override for {name}")
@@ -202,7 +210,7 @@ class NotifyService:
     # test messages -----------------------------------------------------------
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def send_test(self, channel: str, to: str, kind: str = "alert_raised") -> dict:
+    def send_test(self, channel: Id, to: Id, kind: Id = "alert_raised") -> dict:
         """Send the sample ``kind`` to ``to`` (``person:ID``, ``team:ID`` or an id) on
         ``channel`` now, ignoring quiet hours; returns the delivery with its attempts."""
         if channel not in self.channels:

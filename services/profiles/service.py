@@ -6,7 +6,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, ValidationError
-from nameko.rpc import rpc
 
 from contracts import profiles_api as api
 from contracts.base import flatten_errors, utcnow
@@ -14,6 +13,8 @@ from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
 from services.common.mongo import MongoStore, handled_once, jsonable
+from services.common.privacy import MaskedLogs
+from services.common.rpc import Id, Moment, rpc
 from services.profiles.profile import feedback_key
 from services.profiles.store import ProfileStore
 from services.profiles.trend import MAX_BUCKETS, bucket_starts, score_trend
@@ -34,6 +35,7 @@ def load(schema: type[Schema], **arguments) -> dict:
 class ProfilesService:
     name = "profiles"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
+    masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: ProfileStore = MongoStore(ProfileStore)
     dispatch = ContractDispatcher()
@@ -77,7 +79,11 @@ class ProfilesService:
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def get_profile(
-        self, customer_id: str, timeline_limit: int = 50, timeline_skip: int = 0, now: str | None = None
+        self,
+        customer_id: Id,
+        timeline_limit: int = 50,
+        timeline_skip: int = 0,
+        now: Moment | None = None,
     ) -> dict:
         """Profile with rolling scores as of ``now`` and one page of the timeline (newest first)."""
         args = load(
@@ -96,7 +102,12 @@ class ProfilesService:
 
     @rpc(expected_exceptions=BadRequest)
     def search_profiles(
-        self, name=None, phone=None, email=None, limit: int = 20, skip: int = 0
+        self,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        limit: int = 20,
+        skip: int = 0,
     ) -> list[dict]:
         """Profiles matching every given key; phone and email are normalised, name is a substring."""
         args = load(api.Search, name=name, phone=phone, email=email, limit=limit, skip=skip)
@@ -104,7 +115,14 @@ class ProfilesService:
 
     @rpc(expected_exceptions=BadRequest)
     def list_segment(
-        self, segment: str, limit: int = 50, skip: int = 0, tier=None, drop=None, days=None, now=None
+        self,
+        segment: Id,
+        limit: int = 50,
+        skip: int = 0,
+        tier: Id | None = None,
+        drop: float | None = None,
+        days: int | None = None,
+        now: Moment | None = None,
     ) -> list[dict]:
         """Customers in a segment: detractors_with_open_case, nps_drop (tier, drop), no_contact (days)."""
         a = load(
@@ -119,7 +137,9 @@ class ProfilesService:
         return jsonable(rows)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def contact_fatigue(self, customer_id: str, days: int = 30, limit=None, now=None) -> dict:
+    def contact_fatigue(
+        self, customer_id: Id, days: int = 30, limit: int | None = None, now: Moment | None = None
+    ) -> dict:
         """How often the customer was in touch (feedback, surveys) in the last ``days`` days.
 
         With ``limit``, ``fatigued`` says whether contacting them again would exceed it.
@@ -131,13 +151,20 @@ class ProfilesService:
         return jsonable(out)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def export_customer(self, customer_id: str) -> dict:
+    def export_customer(self, customer_id: Id) -> dict:
         """Everything kept about one customer: profile, timeline, aliases, audit (data-subject request)."""
         args = load(api.ShowProfile, customer_id=customer_id)
         return jsonable(self.store.export(args["customer_id"]))
 
     @rpc(expected_exceptions=BadRequest)
-    def score_trend(self, since: str, until: str, bucket: str = "day", segment=None, timezone=None) -> dict:
+    def score_trend(
+        self,
+        since: Moment,
+        until: Moment,
+        bucket: Id = "day",
+        segment: str | None = None,
+        timezone: str | None = None,
+    ) -> dict:
         """Global NPS (promoters % − detractors %, with counts), CSAT and CES averages and
         counts per ``bucket`` (day | week, calendar buckets in ``timezone``, default
         Asia/Shanghai) over ``[since, until)``, empty buckets included, and the totals.
@@ -150,7 +177,13 @@ class ProfilesService:
         return jsonable(score_trend(entries, a["since"], a["until"], a["bucket"], a["timezone"]))
 
     @rpc(expected_exceptions=BadRequest)
-    def word_frequency(self, customer_id=None, since=None, until=None, limit: int = 20) -> dict:
+    def word_frequency(
+        self,
+        customer_id: Id | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        limit: int = 20,
+    ) -> dict:
         """Top ``limit`` comment keywords with counts and every category's count
         (complaint / suggestion / inquiry / praise / other) of one customer (merged ids
         resolve to their survivor) or of everyone, over the Beijing calendar days from
@@ -165,7 +198,9 @@ class ProfilesService:
     # -- admin acts -------------------------------------------------------------------
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def merge_customers(self, survivor: str, merged: str, by: str, reason: str, now=None) -> dict:
+    def merge_customers(
+        self, survivor: Id, merged: Id, by: Id, reason: str, now: Moment | None = None
+    ) -> dict:
         """Merge ``merged`` into ``survivor`` (same person, two ids); idempotent, retry-safe."""
         a = load(api.Merge, survivor=survivor, merged=merged, by=by, reason=reason, now=now)
         return jsonable(
@@ -173,7 +208,7 @@ class ProfilesService:
         )
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def erase_customer(self, customer_id: str, by: str, request_ref: str, now=None) -> dict:
+    def erase_customer(self, customer_id: Id, by: Id, request_ref: Id, now: Moment | None = None) -> dict:
         """Erase one customer's personal data everywhere this service keeps it (audited),
         and announce ``customer_erased`` so alerts and cases anonymise theirs."""
         a = load(api.Erase, customer_id=customer_id, by=by, request_ref=request_ref, now=now)
@@ -192,7 +227,7 @@ class ProfilesService:
         return jsonable(out)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def recount_profile(self, customer_id: str) -> dict:
+    def recount_profile(self, customer_id: Id) -> dict:
         """Repair: set a profile's counters and word counts to what its timeline says
         (merged ids resolve to their survivor); returns what changed, ``[before, after]``."""
         args = load(api.ShowProfile, customer_id=customer_id)

@@ -2,10 +2,11 @@
 
     .venv/bin/python -m tests.chaos.run --events 10000
 
-On a private broker node and store (nothing shared is touched), with the four
-services as supervised ``nameko run`` processes and a second replica of
-alerts, it publishes the events plus malformed messages and, spread over the
-stream: ``kill -9`` of every service process once (each restarted 2 s later),
+On a private broker node and store (nothing shared is touched), with two
+replicas of each of the four services as supervised ``nameko run``
+processes, it publishes the events plus malformed messages and, spread over the
+stream: ``kill -9`` of one replica of each service (and of both alerts replicas, one
+after the other; each restarted 2 s later),
 a rules reload and a template reload over RPC, a ``kill -9`` of the MongoDB
 server and of the broker node (both restarted on their data). Then it waits
 for the pipeline to drain and reconciles with the oracle (the pure rule
@@ -31,7 +32,7 @@ from kombu import Connection  # noqa: E402
 from services.common.messaging import HEADER_REASON, dead_letter_queue  # noqa: E402
 from services.common.mongo import make_client  # noqa: E402
 from tests.chaos import stack  # noqa: E402
-from tests.chaos.test_chaos_ci import counts, publish_through_faults  # noqa: E402
+from tests.chaos.test_chaos_ci import counts, duplicates, publish_through_faults, raw  # noqa: E402
 from tests.cluster.rabbitcluster import RabbitCluster  # noqa: E402
 from tests.conftest import SmtpSink  # noqa: E402
 from tests.e2e.test_store_outage import PrivateMongo  # noqa: E402
@@ -51,12 +52,13 @@ def main() -> int:
     with RabbitCluster(nodes=1, prefix=f"chaosrun{int(time.time())}") as broker:
         mongo = PrivateMongo(work / "mongo")
         sink = SmtpSink(work / "mail")
+        receivers = stack.Receivers()
         env = stack.service_env(broker.amqp_uri, mongo.uri, sink.port)
-        services = stack.ServiceProcesses(env, work / "logs", replicas={"alerts": 2})
+        services = stack.ServiceProcesses(env, work / "logs", replicas=dict.fromkeys(stack.SERVICES, 2))
         try:
             services.start_all()
             stack.wait_services(broker.amqp_uri)
-            stack.configure(broker.amqp_uri, work)
+            stack.configure(broker.amqp_uri, work, receivers)
             batch = stack.events(args.events, "full")
             expected_alerts = stack.oracle(batch)
             bodies = [json.dumps(e, ensure_ascii=False).encode("utf-8") for e in batch]
@@ -66,7 +68,7 @@ def main() -> int:
             kill = inject["kill"]
 
             def reload_rules():
-                stack.configure(broker.amqp_uri, work)
+                stack.configure(broker.amqp_uri, work, receivers)
 
             def reload_template():
                 # an admin edit mid-stream: the same text plus a comment, saved over RPC
@@ -95,32 +97,28 @@ def main() -> int:
 
             prefix = env["MONGO_DB_PREFIX"]
             client = make_client(mongo.uri)
-            expected = {
-                "evaluated": args.events,
-                "alerts": len(expected_alerts),
-                "cases": len(expected_alerts),
-                "profiles_events": args.events,
-                "emails": len(expected_alerts),
-            }
+            expected = stack.expected_counts(args.events, expected_alerts)
             deadline = time.monotonic() + args.drain_timeout
-            while time.monotonic() < deadline and counts(client, prefix, sink) != expected:
+            while time.monotonic() < deadline and counts(client, prefix, sink, receivers) != expected:
                 time.sleep(5)
+            drained = time.monotonic()
             time.sleep(10)
-            final = counts(client, prefix, sink)
+            final = counts(client, prefix, sink, receivers)
             alerts = client[f"{prefix}alerts"].alerts.find({}, {"rule": 1, "event": 1})
             got_alerts = [(a["rule"]["id"], a["event"]["event_id"]) for a in alerts]
-            message_ids = [m["Message-ID"] for m in sink.messages()]
+            copies = duplicates(sink, receivers)
             dead = {}
             with Connection(broker.amqp_uri) as conn:
                 for service in ("alerts", "profiles"):
                     queue = dead_letter_queue(f"cx.feedback.{service}")(conn.default_channel)
-                    reasons = []
+                    letters = []
                     while (message := queue.get(no_ack=True)) is not None:
-                        reasons.append(message.headers.get(HEADER_REASON))
-                    dead[service] = reasons
+                        letters.append((raw(message.body), message.headers.get(HEADER_REASON)))
+                    dead[service] = letters
         finally:
             services.stop_all()
             sink.stop()
+            receivers.close()
             if mongo.process.poll() is None:
                 mongo.kill()
 
@@ -128,12 +126,20 @@ def main() -> int:
         **{name: (final[name], expected[name]) for name in expected},
         "alert set equals the oracle": (set(got_alerts) == expected_alerts, True),
         "duplicate alerts": (len(got_alerts) - len(set(got_alerts)), 0),
-        "duplicate emails (Message-ID)": (len(message_ids) - len(set(message_ids)), 0),
-        "dead letters per feedback queue, with reason": (
-            {s: sum(1 for r in v if r) for s, v in dead.items()},
+        "duplicate emails (Message-ID)": (copies["emails"], 0),
+        "duplicate webhooks (X-CX-Delivery-Id)": (copies["webhook"], 0),
+        # at least once: a consumer killed between the confirmed DLQ publish and the ack
+        # leaves a second copy, so distinct bodies are reconciled (copies are printed)
+        "dead-lettered bodies per feedback queue, all malformed and with a reason": (
+            {s: len({b for b, r in v if r}) for s, v in dead.items()},
             {s: len(stack.MALFORMED) for s in dead},
         ),
+        "valid events dead-lettered": (
+            sum(1 for v in dead.values() for b, _ in v if b not in stack.MALFORMED),
+            0,
+        ),
     }
+    print("\ndead-letter copies:", {s: len(v) for s, v in dead.items()})
     print("\nfaults:")
     for line in fault_log + [f"supervisor: {r}" for r in services.restarts]:
         print(f"- {line}")
@@ -143,7 +149,8 @@ def main() -> int:
         ok &= measured == wanted
         print(f"| {name} | {measured} | {wanted} | {'yes' if measured == wanted else 'NO'} |")
     print(
-        f"\nwall time {time.monotonic() - began:.0f} s (publishing {published - began:.0f} s); "
+        f"\nwall time {time.monotonic() - began:.0f} s (publishing {published - began:.0f} s, "
+        f"drained after {drained - began:.0f} s); "
         f"{args.events / (time.monotonic() - began):.1f} events/s overall"
     )
     return 0 if ok else 1

@@ -48,9 +48,58 @@ RULES = {
             "channels": ["email"],
             "when": {"all": [{"field": "text", "op": "contains_any", "value": ["退款"]}]},
         },
+        {
+            # rare and urgent: escalated after seconds, sent to IM and the signed webhook too
+            "id": "chaos-urgent",
+            "name": "贬损者要求退款",
+            "level": "P1",
+            "owner": {"kind": "person", "id": "li.na"},
+            "channels": ["email", "feishu", "webhook"],
+            "when": {
+                "all": [
+                    {"field": "scores.nps", "op": "lte", "value": 2},
+                    {"field": "text", "op": "contains_any", "value": ["退款"]},
+                ]
+            },
+        },
     ]
 }
-RECIPIENTS = {"people": [{"id": "li.na", "name": "李娜", "email": "li.na@example.com", "language": "zh-CN"}]}
+URGENT_RULE = "chaos-urgent"
+# P1 cases nobody acknowledges: one reminder to the owner 3 s after opening, on every channel
+ESCALATION = {
+    "id": "default",  # the policy cases snapshot at open
+    "levels": {
+        "P1": {"stop_on": "acknowledge", "repeat": 0, "steps": [{"after_minutes": 0.05, "notify": "owner"}]}
+    },
+}
+FEISHU_SECRET = "chaos-feishu-secret"
+WEBHOOK_SECRET = "chaos-webhook-shared-secret"
+
+
+def recipients(feishu_url: str, webhook_url: str) -> dict:
+    handles = {
+        "feishu": {"webhook": feishu_url, "secret": FEISHU_SECRET, "format": "text"},
+        "webhook": {"url": webhook_url, "secret": WEBHOOK_SECRET},
+    }
+    person = {"id": "li.na", "name": "李娜", "email": "li.na@example.com", "language": "zh-CN"}
+    return {"people": [{**person, "handles": handles}]}
+
+
+def expected_counts(events: int, alerts: set[tuple[str, str]]) -> dict:
+    """What the stores and receivers must hold once the pipeline drained."""
+    urgent = sum(1 for rule, _ in alerts if rule == URGENT_RULE)
+    return {
+        "evaluated": events,
+        "alerts": len(alerts),
+        "cases": len(alerts),  # one customer per event, one topic per rule
+        "profiles_events": events,
+        "escalations_fired": urgent,
+        "emails": len(alerts) + urgent,  # every assignment, and the P1 reminders
+        "feishu": 2 * urgent,  # assignment and reminder
+        "webhook": 2 * urgent,
+    }
+
+
 TEXTS = [
     "物流太慢了，三天没到",
     "我要退款，商品有质量问题",
@@ -186,11 +235,37 @@ def wait_services(amqp_uri: str, timeout: float = 90) -> None:
     raise RuntimeError("the services did not answer")
 
 
-def configure(amqp_uri: str, work: Path) -> None:
-    rules, people = work / "rules.json", work / "recipients.json"
+class Receivers:
+    """The local vendor endpoints a chaos run's notifications go to (real HTTP)."""
+
+    def __init__(self):
+        from services.notify.channels.feishu.fake import FakeFeishu
+        from services.notify.channels.webhook.fake import FakeWebhookReceiver
+
+        self.feishu = FakeFeishu(secret=FEISHU_SECRET)
+        self.webhook = FakeWebhookReceiver(secret=WEBHOOK_SECRET)
+
+    def recipients(self) -> dict:
+        return recipients(self.feishu.webhook, self.webhook.url)
+
+    def counts(self) -> dict:
+        return {"feishu": len(self.feishu.accepted), "webhook": len(self.webhook.accepted)}
+
+    def close(self) -> None:
+        self.feishu.close()
+        self.webhook.close()
+
+
+def configure(amqp_uri: str, work: Path, receivers: Receivers) -> None:
+    rules, people, policy = work / "rules.json", work / "recipients.json", work / "escalation.json"
     rules.write_text(json.dumps(RULES, ensure_ascii=False))
-    people.write_text(json.dumps(RECIPIENTS, ensure_ascii=False))
-    for args in (("rules", "apply", str(rules)), ("recipients", "apply", str(people))):
+    people.write_text(json.dumps(receivers.recipients(), ensure_ascii=False))
+    policy.write_text(json.dumps(ESCALATION))
+    for args in (
+        ("rules", "apply", str(rules)),
+        ("recipients", "apply", str(people)),
+        ("cases", "escalation", "apply", str(policy)),
+    ):
         result = cxctl(amqp_uri, *args)
         if result.returncode != 0:
             raise RuntimeError(f"cxctl {' '.join(args)}: {result.stderr}")

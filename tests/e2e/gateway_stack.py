@@ -17,7 +17,7 @@ from services.cases.service import CasesService
 from services.gateway.service import GatewayService
 from services.notify.service import NotifyService
 from services.profiles.service import ProfilesService
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 
 RULES = {
     "rules": [
@@ -106,6 +106,31 @@ class Gateway:
         )
         session.last_login = response
         return session
+
+
+def seed_cases(gw):
+    """One case for the agent's team, one for another person."""
+    r = gw.api(
+        "integration",
+        "POST",
+        "/api/v1/feedback",
+        json=[
+            feedback("team-case", nps=2, customer="C42", text="还行"),
+            feedback("other-case", nps=9, customer="C77", text="我要退款"),
+        ],
+    )
+    assert r.status_code == 202 and r.json()["accepted"] == 2, r.text
+    cases = wait_until(lambda: len(gw.rpc.cases.list_cases()) == 2 and gw.rpc.cases.list_cases())
+    by_customer = {c["customer"]["id"]: c["_id"] for c in cases}
+    wait_until(lambda: profile_or_none(gw, "C42"), message="the profile")
+    return by_customer["C42"], by_customer["C77"]
+
+
+def profile_or_none(gw, customer_id):
+    try:
+        return gw.rpc.profiles.get_profile(customer_id)
+    except Exception:
+        return None
 
 
 @pytest.fixture

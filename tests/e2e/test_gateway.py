@@ -12,92 +12,7 @@ from services.gateway.gate import SESSION_COOKIE
 from services.gateway.routes import BY_NAME, ROLES, ROUTES
 from services.gateway.service import GatewayService
 from tests.conftest import wait_until
-from tests.e2e.gateway_stack import LOGIN_OF, csrf_of, feedback, gateway  # noqa: F401 - the fixture
-
-SUCCESS = {
-    "feedback.ingest": 202,
-    "console.home": 303,
-    "console.logout": 303,
-    "console.language": 303,
-    "rules.enable": 200,
-    "rules.disable": 200,
-}
-SKIPPED = {"console.login_form", "console.login", "console.static"}  # public: tested below
-
-
-def expected_status(route, role) -> int:
-    """What the one table in routes.py promises for ``role`` (None: anonymous)."""
-    if role is None:
-        return 401 if route.kind == "api" else 303
-    if role == "integration" and route.kind == "page":
-        return 303  # a token never opens the console: back to the login page
-    if role not in route.roles:
-        return 403
-    if route.name in SUCCESS:
-        return SUCCESS[route.name]
-    if route.method != "GET":
-        return 400  # a change with the probe's body: allowed, then refused as invalid
-    return 200
-
-
-def seed_cases(gw):
-    """One case for the agent's team, one for another person."""
-    r = gw.api(
-        "integration",
-        "POST",
-        "/api/v1/feedback",
-        json=[
-            feedback("team-case", nps=2, customer="C42", text="还行"),
-            feedback("other-case", nps=9, customer="C77", text="我要退款"),
-        ],
-    )
-    assert r.status_code == 202 and r.json()["accepted"] == 2, r.text
-    cases = wait_until(lambda: len(gw.rpc.cases.list_cases()) == 2 and gw.rpc.cases.list_cases())
-    by_customer = {c["customer"]["id"]: c["_id"] for c in cases}
-    wait_until(lambda: _profile(gw, "C42"), message="the profile")
-    return by_customer["C42"], by_customer["C77"]
-
-
-def _profile(gw, customer_id):
-    try:
-        return gw.rpc.profiles.get_profile(customer_id)
-    except Exception:
-        return None
-
-
-def call_route(gw, route, role, session, ids):
-    path = route.path
-    for name, value in ids.items():
-        path = path.replace(f"<{name}>", quote(value, safe=""))
-    if route.kind == "api" or role in (None, "integration"):
-        kwargs = {"json": feedback("authz-probe")} if route.method != "GET" else {}
-        return gw.api(role, route.method, path, **kwargs)
-    data = None
-    if route.method == "POST":
-        data = {"csrf_token": session.csrf, "language": "en"}
-    return session.request(route.method, gw.url + path, data=data, allow_redirects=False)
-
-
-def test_every_role_on_every_route_gets_what_the_table_says(gateway):  # noqa: F811
-    team_case, _ = seed_cases(gateway)
-    alert_id = gateway.rpc.alerts.list_alerts()[0]["_id"]
-    ids = {"case_id": team_case, "alert_id": alert_id, "customer_id": "C42", "rule_id": "refund"}
-    sessions = {}
-    for role in ("agent", "owner", "admin"):
-        s = gateway.login(role)
-        assert s.last_login.status_code == 303
-        s.csrf = csrf_of(s.get(gateway.url + "/cases").text)
-        sessions[role] = s
-    mismatches = []
-    # logout last: it ends the session the other console routes use
-    ordered = sorted((r for r in ROUTES if r.name not in SKIPPED), key=lambda r: r.name == "console.logout")
-    for route in ordered:
-        for role in (*ROLES, None):
-            got = call_route(gateway, route, role, sessions.get(role), ids).status_code
-            want = expected_status(route, role)
-            if got != want:
-                mismatches.append(f"{role} {route.name}: {got}, table says {want}")
-    assert mismatches == []
+from tests.e2e.gateway_stack import csrf_of, feedback, gateway, profile_or_none, seed_cases  # noqa: F401
 
 
 def test_agent_sees_what_the_cases_service_visibility_rule_allows(gateway):  # noqa: F811
@@ -145,14 +60,14 @@ def test_feedback_over_http_is_processed_once_and_invalid_items_are_not_publishe
     assert any(e["field"] == "customer.id" for e in body["results"][2]["errors"])
 
     # three posts of one event: one alert, one feedback in the profile (checked through the services)
-    profile = wait_until(lambda: _profile(gateway, "C9"), message="the profile")
+    profile = wait_until(lambda: profile_or_none(gateway, "C9"), message="the profile")
     from cxctl.broker import wait_queues_idle  # the queues drain before we count
 
     wait_queues_idle(config["AMQP_URI"], timeout=30)
     assert gateway.rpc.profiles.get_profile("C9")["feedback_count"] == 1
     assert len(gateway.rpc.alerts.list_alerts(customer_id="C9")) == 1
     assert profile["_id"] == "C9"
-    assert _profile(gateway, "C10") is None  # the invalid item never reached the broker
+    assert profile_or_none(gateway, "C10") is None  # the invalid item never reached the broker
     assert gateway.rpc.alerts.stats()["dead_letters"] == {}
 
 
@@ -540,7 +455,7 @@ def test_rules_edit_enable_versions_and_dry_run(gateway):  # noqa: F811
 
 def test_profile_search_over_the_api_and_the_console(gateway):  # noqa: F811
     seed_cases(gateway)
-    wait_until(lambda: _profile(gateway, "C77"), message="the second profile")
+    wait_until(lambda: profile_or_none(gateway, "C77"), message="the second profile")
     found = gateway.api("agent", "GET", "/api/v1/profiles?phone=13800138000").json()
     assert sorted(p["_id"] for p in found["items"]) == ["C42", "C77"]
     one = gateway.api("agent", "GET", "/api/v1/profiles?phone=13800138000&limit=1").json()

@@ -129,8 +129,8 @@ def test_malformed_message_is_dead_lettered_with_its_reason_and_changes_nothing(
                 got.setdefault(service, []).append(message)
     for service, messages in got.items():
         reasons = sorted(m.headers[HEADER_REASON] for m in messages)
-        assert reasons[0].startswith("schema: scores.nps"), reasons
-        assert reasons[1].startswith("undecodable body"), reasons
+        assert reasons[0].startswith("invalid JSON: "), reasons
+        assert reasons[1].startswith("schema: scores.nps"), reasons
         assert {m.headers[HEADER_QUEUE] for m in messages} == {f"cx.feedback.{service}"}
         assert all(m.headers[HEADER_ATTEMPTS] == 1 for m in messages)
         # the original body is kept byte for byte

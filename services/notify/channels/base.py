@@ -21,6 +21,8 @@ from typing import ClassVar
 
 from marshmallow import RAISE, Schema
 
+from services.common.privacy import url_secrets
+
 DELIVERED = "delivered"
 RETRY = "retry"
 FAILED = "failed"
@@ -104,6 +106,22 @@ class Channel:
 
     def __init__(self, settings: dict | None = None):
         self.settings = settings or {}
+
+    # Handle fields that authenticate the destination (never shown in errors or logs).
+    secret_fields: ClassVar[tuple[str, ...]] = ("secret", "token", "key", "access_token")
+    url_fields: ClassVar[tuple[str, ...]] = ("webhook", "url")
+
+    def secrets(self, destination: Destination) -> list[str]:
+        """The values an error text or a log line must never show for ``destination``:
+        signing secrets, tokens, and the authenticating parts of webhook URLs."""
+        out: list[str] = []
+        for name, value in destination.handle.items():
+            if isinstance(value, str) and value:
+                if name in self.url_fields:
+                    out += url_secrets(value)
+                elif name in self.secret_fields:
+                    out.append(value)
+        return out
 
     def destination_key(self, destination: Destination) -> str:
         return str(destination.handle.get(self.destination_field) or destination.email or "")

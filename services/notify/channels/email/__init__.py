@@ -111,6 +111,9 @@ class EmailChannel(Channel):
         if not destination.email:
             raise NotConfigured("no email address")
 
+    def secrets(self, destination: Destination) -> list[str]:
+        return [self.config.password] if self.config.password else []
+
     def message(self, note: Note, destination: Destination):
         return build_message(
             note,

@@ -2,14 +2,33 @@
 
 Each POST carries
 
-* ``X-CX-Delivery-Id``: the idempotency key (the same on every retry);
+* ``X-CX-Delivery-Id``: the idempotency key (the same on every retry; also the
+  body's ``delivery_id``, which the signature covers);
 * ``X-CX-Timestamp``: Unix seconds when this attempt was signed;
 * ``X-CX-Signature``: ``v1=`` + hex(HMAC-SHA256(secret, timestamp + "." + body)).
 
-A receiver recomputes the signature over the raw body, compares in constant
-time, rejects timestamps more than ``REPLAY_WINDOW`` seconds from its clock,
-and drops a delivery id it has already processed. ``verify`` does the first
-three for Python receivers.
+The handle's ``secret`` (16 to 256 characters, shared with the receiver) is
+required: an unsigned webhook could be forged by anyone who learns its URL.
+
+A receiver must (docs/security.md, "Webhook signatures"):
+
+1. recompute the signature over the raw body bytes and compare in constant time;
+2. reject a timestamp more than ``REPLAY_WINDOW`` (300) seconds from its clock;
+3. reject the exact same signed request seen again within that window (a
+   replay), and treat a known ``delivery_id`` with a fresh signature as our
+   retry: answer 2xx and do nothing again.
+
+Python receivers use ``WebhookVerifier`` for all three::
+
+    verifier = WebhookVerifier(SECRET)                   # one per process
+    verdict = verifier.check(request.headers, request.get_data(), time.time())
+    if verdict.rejected:
+        return 401, verdict.reason
+    if not verdict.duplicate:
+        handle(json.loads(body))
+    return 200
+
+``verify`` does steps 1 and 2 alone, statelessly.
 """
 
 from __future__ import annotations
@@ -17,11 +36,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
+from dataclasses import dataclass
 
 from marshmallow import fields, validate
 
 from services.notify.channels import http
-from services.notify.channels.base import Channel, Destination, HandleSchema, Note, Outcome, Rate
+from services.notify.channels.base import (
+    Channel,
+    Destination,
+    HandleSchema,
+    NotConfigured,
+    Note,
+    Outcome,
+    Rate,
+)
 from services.notify.channels.common import webhook_url
 from services.notify.channels.truncate import truncate, utf8_bytes
 
@@ -32,7 +61,7 @@ SCHEMA_VERSION = 1
 
 class Handle(HandleSchema):
     url = webhook_url()
-    secret = fields.String(validate=validate.Length(min=16, max=256))
+    secret = fields.String(required=True, validate=validate.Length(min=16, max=256))
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -52,6 +81,64 @@ def verify(secret: str, headers: dict, body: bytes, now: float, window: int = RE
     if not hmac.compare_digest(signature(secret, timestamp, body), lower.get("x-cx-signature", "")):
         return "signature mismatch"
     return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a receiver does with one request: reject it (``reason``), acknowledge a
+    duplicate without acting again, or act on it."""
+
+    reason: str | None = None
+    duplicate: bool = False
+    delivery_id: str | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.reason is not None
+
+
+class WebhookVerifier:
+    """Receiver-side checks: signature, timestamp window, replays and duplicates.
+
+    Remembers, in memory, each signature for ``window`` seconds (a replay of the
+    same signed request is rejected; older ones fail the timestamp check) and
+    each delivery id for ``remember`` seconds (our retries of one delivery are
+    duplicates: acknowledge them, act once). A receiver with several processes
+    keeps delivery ids in its own store instead, keyed by ``verdict.delivery_id``.
+    """
+
+    def __init__(self, secret: str, window: int = REPLAY_WINDOW, remember: float = 86400.0):
+        self.secret = secret
+        self.window = window
+        self.remember = remember
+        self.signatures: dict[str, float] = {}
+        self.deliveries: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def check(self, headers: dict, body: bytes, now: float) -> Verdict:
+        problem = verify(self.secret, headers, body, now, self.window)
+        if problem:
+            return Verdict(problem)
+        lower = {k.lower(): v for k, v in headers.items()}
+        try:
+            signed_id = json.loads(body.decode("utf-8")).get("delivery_id")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return Verdict("the signed body is not a delivery")
+        if not signed_id or lower.get("x-cx-delivery-id") != signed_id:
+            return Verdict("X-CX-Delivery-Id does not match the signed body")
+        with self.lock:
+            self._forget(now)
+            if lower["x-cx-signature"] in self.signatures:
+                return Verdict("replayed request", delivery_id=signed_id)
+            self.signatures[lower["x-cx-signature"]] = now
+            duplicate = signed_id in self.deliveries
+            self.deliveries[signed_id] = now
+        return Verdict(duplicate=duplicate, delivery_id=signed_id)
+
+    def _forget(self, now: float) -> None:
+        for seen, keep in ((self.signatures, self.window * 2), (self.deliveries, self.remember)):
+            for key in [k for k, at in seen.items() if now - at > keep]:
+                del seen[key]
 
 
 def build_body(note: Note) -> bytes:
@@ -82,16 +169,22 @@ class WebhookChannel(Channel):
     destination_field = "url"
     rate = Rate(per_minute=600, burst=20, source="our default for receivers we do not know")
 
+    def check(self, destination: Destination) -> None:
+        super().check(destination)
+        if not destination.handle.get("secret"):
+            raise NotConfigured("no webhook secret: the generic webhook is always signed")
+
     def preview(self, note: Note, destination: Destination) -> dict:
         return json.loads(build_body(note))
 
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:
         body = build_body(note)
         timestamp = int(now)
-        headers = {"X-CX-Delivery-Id": note.delivery_id, "X-CX-Timestamp": str(timestamp)}
-        secret = destination.handle.get("secret")
-        if secret:
-            headers["X-CX-Signature"] = signature(secret, timestamp, body)
+        headers = {
+            "X-CX-Delivery-Id": note.delivery_id,
+            "X-CX-Timestamp": str(timestamp),
+            "X-CX-Signature": signature(destination.handle["secret"], timestamp, body),
+        }
         return http.post(
             destination.handle["url"], body, headers, interpret, self.settings.get("timeout", 10)
         )

@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 
 from services.notify.channels.testing import Answer, Receiver, Request
-from services.notify.channels.webhook import verify
+from services.notify.channels.webhook import WebhookVerifier
 
 
 class FakeWebhookReceiver(Receiver):
     def __init__(self, secret: str = "a-long-shared-secret", clock=time.time):
         self.secret = secret
-        self.seen: set[str] = set()
+        self.verifier = WebhookVerifier(secret)
         self.duplicates = 0
+        self.rejected: list[str] = []
         self.clock = clock  # the vendor's clock; tests with an injected now pass theirs
         super().__init__()
 
@@ -21,14 +22,13 @@ class FakeWebhookReceiver(Receiver):
         return f"{self.base_url}/hooks/cx"
 
     def handle(self, request: Request) -> Answer:
-        problem = verify(self.secret, request.headers, request.body, self.clock())
-        if problem:
-            return Answer(401, {"error": problem})
-        delivery_id = request.headers.get("X-CX-Delivery-Id", "")
-        if delivery_id in self.seen:
+        verdict = self.verifier.check(request.headers, request.body, self.clock())
+        if verdict.rejected:
+            self.rejected.append(verdict.reason)
+            return Answer(401, {"error": verdict.reason})
+        if verdict.duplicate:
             self.duplicates += 1
             return Answer(200, {"status": "duplicate"})
-        self.seen.add(delivery_id)
         return Answer(200, {"status": "accepted"})
 
     def success(self, answer: Answer) -> bool:

@@ -1,0 +1,168 @@
+"""Per-route, per-role authorisation, over real HTTP, checked against a list kept here.
+
+``EXPECTED`` is written by hand from the product's rules (docs/api.md "Roles"),
+not read from routes.py: a route added to the table without a line here, or a
+role widened there by mistake, fails ``test_the_route_table_grants_exactly_the_expected_roles``;
+``test_every_route_answers_every_role_as_expected`` then calls every route as every
+role (API token, console session, nobody) and checks the answer.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from nameko import config
+
+from services.gateway.routes import ROLES, ROUTES, allowed
+from tests.e2e.gateway_stack import csrf_of, feedback, gateway, seed_cases  # noqa: F401 - the fixture
+
+A, O, D, I = "agent", "owner", "admin", "integration"  # noqa: E741
+PEOPLE = {A, O, D}
+OFFICE = {O, D}
+CASE_ACTIONS = (
+    "assign reassign add_collaborator comment acknowledge start pending_customer resume resolve reopen"
+).split()
+
+# "METHOD path": the roles that may call it. PUBLIC: anyone, signed in or not.
+PUBLIC = "public"
+EXPECTED: dict[str, set[str] | str] = {
+    "POST /api/v1/feedback": {I, D},
+    "GET /api/v1/alerts": OFFICE,
+    "GET /api/v1/alerts/<alert_id>": OFFICE,
+    "GET /api/v1/rules": PEOPLE,
+    "GET /api/v1/rules/<rule_id>": PEOPLE,
+    "POST /api/v1/rules": {D},
+    "PUT /api/v1/rules/<rule_id>": {D},
+    "POST /api/v1/rules/<rule_id>/enable": {D},
+    "POST /api/v1/rules/<rule_id>/disable": {D},
+    "POST /api/v1/rules/backtest": OFFICE,
+    "GET /api/v1/cases": PEOPLE,
+    "GET /api/v1/cases/<case_id>": PEOPLE,
+    **{f"POST /api/v1/cases/<case_id>/{action}": PEOPLE for action in CASE_ACTIONS},
+    "POST /api/v1/cases/<case_id>/close": OFFICE,
+    "GET /api/v1/profiles": PEOPLE,
+    "GET /api/v1/profiles/<customer_id>": PEOPLE,
+    "GET /api/v1/notifications": OFFICE,
+    "GET /api/v1/metrics": PEOPLE,
+    "GET /api/v1/stats": OFFICE,
+    "GET /api/v1/me": {A, O, D, I},
+    "GET /api/v1/openapi.json": {A, O, D, I},
+    "GET /static/<name>": PUBLIC,
+    "GET /login": PUBLIC,
+    "POST /login": PUBLIC,
+    "POST /logout": PEOPLE,
+    "POST /language": PEOPLE,
+    "GET /": PEOPLE,
+    "GET /cases": PEOPLE,
+    "GET /cases/<case_id>": PEOPLE,
+    **{f"POST /cases/<case_id>/{action}": PEOPLE for action in CASE_ACTIONS},
+    "POST /cases/<case_id>/close": OFFICE,
+    "GET /customers/<customer_id>": PEOPLE,
+    "GET /customers": PEOPLE,
+    "GET /rules": PEOPLE,
+    "GET /rules/<rule_id>": PEOPLE,
+    "GET /rule-editor": {D},
+    "GET /rules/<rule_id>/edit": {D},
+    "POST /rules": {D},
+    "POST /rules/<rule_id>": {D},
+    "POST /rules/<rule_id>/enabled": {D},
+    "POST /rule-editor/dry-run": OFFICE,
+    "GET /dashboard": PEOPLE,
+}
+
+
+def key(route) -> str:
+    return f"{route.method} {route.path}"
+
+
+def test_the_route_table_grants_exactly_the_expected_roles():
+    assert sorted(key(r) for r in ROUTES) == sorted(EXPECTED), "a route without an expectation, or vice versa"
+    wrong = []
+    for route in ROUTES:
+        want = EXPECTED[key(route)]
+        if (want == PUBLIC) != route.public:
+            wrong.append(f"{key(route)}: public is {route.public}")
+            continue
+        for role in ROLES:
+            if want != PUBLIC and allowed(route, role) != (role in want):
+                wrong.append(f"{key(route)} {role}: the table says {allowed(route, role)}")
+    assert wrong == []
+
+
+# What an allowed call answers with the probe's body (its work, not the gate, decides).
+SUCCESS = {
+    "feedback.ingest": 202,
+    "console.home": 303,
+    "console.logout": 303,
+    "console.language": 303,
+    "rules.enable": 200,
+    "rules.disable": 200,
+}
+
+
+def expected_status(route, role: str | None, via: str) -> int:
+    """From EXPECTED (not the table): 401 / login redirect without credentials, 403 for a
+    role not allowed, a token never opens the console, else what the handler answers."""
+    want = EXPECTED[key(route)]
+    if role is None:
+        return 401 if route.kind == "api" else 303
+    if via == "token" and route.kind == "page":
+        return 303  # an API token never opens the console: back to the login page
+    if role not in want:
+        return 403
+    if route.name in SUCCESS:
+        return SUCCESS[route.name]
+    if route.method != "GET":
+        return 400  # a change with the probe's body: allowed, then refused as invalid
+    return 200
+
+
+def call_route(gw, route, role, via, session, ids):
+    path = route.path
+    for name, value in ids.items():
+        path = path.replace(f"<{name}>", quote(value, safe=""))
+    if via in ("token", "none"):
+        kwargs = {"json": feedback("authz-probe")} if route.method != "GET" else {}
+        return gw.api(role if via == "token" else None, route.method, path, **kwargs)
+    if route.kind == "api":  # a console session on the API: unsafe methods need X-CSRF-Token
+        kwargs = {"json": feedback("authz-probe")} if route.method != "GET" else {}
+        headers = {"X-CSRF-Token": session.csrf} if route.method != "GET" else {}
+        return session.request(route.method, gw.url + path, headers=headers, allow_redirects=False, **kwargs)
+    data = {"csrf_token": session.csrf, "language": "en"} if route.method == "POST" else None
+    return session.request(route.method, gw.url + path, data=data, allow_redirects=False)
+
+
+def test_every_route_answers_every_role_as_expected(gateway):  # noqa: F811
+    with config.patch({"GATEWAY_RATE_PER_MINUTE": 0}):  # ~400 calls: far above one client's burst
+        check_every_route(gateway)
+
+
+def check_every_route(gateway):  # noqa: F811
+    team_case, _ = seed_cases(gateway)
+    alert_id = gateway.rpc.alerts.list_alerts()[0]["_id"]
+    ids = {"case_id": team_case, "alert_id": alert_id, "customer_id": "C42", "rule_id": "refund"}
+    sessions = {}
+    for role in sorted(PEOPLE):
+        s = gateway.login(role)
+        assert s.last_login.status_code == 303
+        s.csrf = csrf_of(s.get(gateway.url + "/cases").text)
+        sessions[role] = s
+    calls, mismatches = 0, []
+    # public routes are covered by the login tests; logout last: it ends the sessions
+    ordered = sorted((r for r in ROUTES if not r.public), key=lambda r: r.name == "console.logout")
+    for route in ordered:
+        probes = [(role, "token") for role in ROLES] + [(None, "none")]
+        if route.kind == "page":
+            probes += [(role, "session") for role in sorted(PEOPLE)]
+        else:  # a session reaches the API too; probe the refusals (the token probes did the work)
+            probes += [(role, "session") for role in sorted(PEOPLE) if role not in EXPECTED[key(route)]]
+        for role, via in probes:
+            got = call_route(gateway, route, role, via, sessions.get(role), ids)
+            calls += 1
+            want = expected_status(route, role, via)
+            if got.status_code != want:
+                mismatches.append(f"{via} {role} {route.name}: {got.status_code}, expected {want}")
+            elif want == 303 and route.name not in SUCCESS:
+                assert got.headers["Location"].startswith("/login"), (route.name, role, via)
+    assert mismatches == []
+    assert calls > len(ROUTES) * len(ROLES)
