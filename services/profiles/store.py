@@ -165,7 +165,8 @@ class ProfileStore(Store):
     def _save(self, before: dict | None, after: dict) -> bool:
         """Write ``after`` if the profile is still as ``before`` was read (None: absent)."""
         if before is None:
-            return self._insert_once("profiles", {**after, "rev": 1})
+            after["rev"] = 1
+            return self._insert_once("profiles", after)
         rev = before.get("rev")
         condition = {"_id": before["_id"], "rev": rev if rev is not None else {"$exists": False}}
         after["rev"] = (rev or 0) + 1
@@ -246,9 +247,8 @@ class ProfileStore(Store):
             if self.resolve(stored["customer_id"]) != entry["customer_id"]:
                 return  # another customer's event under the same key: left as it is
             update["$set"] = {"customer_id": entry["customer_id"], "merged_from": stored["customer_id"]}
-        if erased and any(f in stored for f in PII_ENTRY_FIELDS):
+        if erased and any(f in stored for f in PII_ENTRY_FIELDS):  # as the erasure's scrub does
             update["$unset"] = dict.fromkeys(PII_ENTRY_FIELDS, "")
-            update.setdefault("$set", {})["pii_dropped"] = True
         if update:
             self.db.timeline.update_one({"_id": entry["_id"]}, update)
 

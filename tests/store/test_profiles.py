@@ -8,6 +8,7 @@ import pytest
 from contracts.feedback import parse_feedback
 from contracts.messages import CaseOpenedV1, CaseStatusChangedV1
 from services.common.errors import BadRequest, NotFound
+from services.profiles.profile import timeline_entry
 from services.profiles.store import ERASED, MergeRejected, ProfileStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -417,3 +418,14 @@ def test_a_status_change_arriving_before_the_opening_gets_the_title_when_it_arri
     [listed] = profiles.get_profile("C1")["open_cases"]
     assert listed["title"] == "NPS 贬损者 · 王芳" and listed["opened_at"] == NOW - 5 * DAY
     assert listed["status"] == "assigned"  # the opening never replaces a newer status
+
+
+def test_an_entry_a_racing_write_left_with_personal_data_is_stripped_by_its_redelivery(profiles):
+    """The write read the profile before the erasure and filed its entry after the scrub."""
+    profiles.record_feedback(feedback(1, who={"name": "王芳"}, text="我是王芳"))
+    profiles.erase("C1", by="dpo", request_ref="DSR-9", now=NOW)
+    late = feedback(2, who={"name": "王芳"}, text="王芳又来了")
+    profiles.db.timeline.insert_one(timeline_entry(late, "C1"))  # then the worker died
+    profiles.record_feedback(late)  # its redelivery
+    assert "王芳" not in repr(profiles.export("C1"))
+    assert profiles.get_profile("C1")["feedback_count"] == 2
