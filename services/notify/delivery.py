@@ -219,10 +219,11 @@ class Pipeline:
         self._settle(doc, now, attempt, outcome, time.monotonic() - started, destination, channel)
 
     def _rate_wait(self, channel: Channel, destination: Destination, now: float) -> float:
-        if channel.rate is None:
+        rate = channel.rate_for(destination)
+        if rate is None:
             return 0.0
         key = f"{channel.name}|{channel.destination_key(destination)}"
-        return self.store.take_token(key, 60.0 / channel.rate.per_minute, channel.rate.burst, now)
+        return self.store.take_token(key, 60.0 / rate.per_minute, rate.burst, now)
 
     def preview(self, kind: str, channel: Channel, language: str, context: dict, recipient: dict) -> dict:
         """Render ``context`` as ``recipient`` would get it on ``channel`` (nothing is sent)."""

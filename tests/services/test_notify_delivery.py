@@ -268,6 +268,9 @@ def test_a_channel_that_raises_is_retried_bounded_then_falls_back(store, smtp_si
         def destination_key(self, destination):
             return "x"
 
+        def rate_for(self, destination):
+            return None
+
         def check(self, destination):
             pass
 
