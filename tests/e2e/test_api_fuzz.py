@@ -217,7 +217,6 @@ def test_what_schemathesis_found_is_refused_by_field_and_reaches_no_service(
     mongo_client,
     db_prefix,
     caplog,
-    monkeypatch,
 ):
     """Each request here answered 500, or was accepted and then failed in every
     consumer until it was dead-lettered, before the fixes it names."""
