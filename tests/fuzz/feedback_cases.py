@@ -429,8 +429,9 @@ def _draw(kind: str, count: int, start_seed: int) -> list[Recipe]:
     return drawn[:count]
 
 
+@cache  # the parser test and the broker test read the same cases; drawn once per run
 def generate(count: int, start_seed: int = 20261120) -> list[Case]:
-    """``count`` cases, reproducible: the same count gives the same cases."""
+    """``count`` cases, reproducible: the same count gives the same cases (treat as read-only)."""
     kinds = schedule(count)
     pools = {kind: _draw(kind, kinds.count(kind), start_seed) for kind in KINDS if kind in kinds}
     return [pools[kind].pop()(index) for index, kind in enumerate(kinds)]
