@@ -10,7 +10,11 @@ server: ``find_one`` of the profile by ``_id`` (one round trip).
    against the same read without the rolling-score query.
 2. ``record_feedback`` per event (the write path, including the alias and
    erasure look-ups before and after each write), against the baseline.
-3. The ``nps_drop`` segment over every VIP of a 1000-customer store.
+3. The write path as a customer's timeline grows: ``record_feedback`` of a
+   commented event for a customer who already has 0, 1,000 and 3,000 timeline
+   entries (``--grown``; run it with another checkout first on PYTHONPATH to
+   compare code versions on the same server).
+4. The ``nps_drop`` segment over every VIP of a 1000-customer store.
 
 Uses a fresh database (``bench_profiles_<hex>``) and drops it afterwards.
 """
@@ -33,18 +37,37 @@ from services.profiles.store import ProfileStore
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-def event(n: int, customer: str, days_ago: float, tier: str = "standard") -> dict:
-    return parse_feedback(
-        {
-            "schema_version": 1,
-            "event_id": f"b{n}",
-            "source": "bench",
-            "channel": ("app", "wechat", "phone")[n % 3],
-            "occurred_at": (NOW - timedelta(days=days_ago)).isoformat(),
-            "customer": {"id": customer, "name": f"客户{n}", "phone": "13800138000", "tier": tier},
-            "scores": {"nps": n % 11, "csat": 1 + n % 5},
-        }
-    )
+def event(n: int, customer: str, days_ago: float, tier: str = "standard", text: str | None = None) -> dict:
+    body = {
+        "schema_version": 1,
+        "event_id": f"b{n}",
+        "source": "bench",
+        "channel": ("app", "wechat", "phone")[n % 3],
+        "occurred_at": (NOW - timedelta(days=days_ago)).isoformat(),
+        "customer": {"id": customer, "name": f"客户{n}", "phone": "13800138000", "tier": tier},
+        "scores": {"nps": n % 11, "csat": 1 + n % 5},
+    }
+    if text:
+        body["text"] = text
+    return parse_feedback(body)
+
+
+COMMENT = "快递太慢了，客服电话一直占线，非常不满意"
+
+
+def grown_timeline(store: ProfileStore, sizes: tuple[int, ...], repeat: int) -> list[tuple[str, float]]:
+    """Median ms of recording one commented event for a customer with ``size`` entries."""
+    rows = []
+    store.record_feedback(event(299_999, "warm-up", 1, text=COMMENT))  # text analysis loads once
+    for size in sizes:
+        customer = f"G{size}"
+        seed = [event(300_000 + size + i, customer, days_ago=i / 24, text=COMMENT) for i in range(size)]
+        for chunk in range(0, size, 1000):
+            store.db.timeline.insert_many([timeline_entry(e, customer) for e in seed[chunk : chunk + 1000]])
+        fresh = iter(event(400_000 + size * 10 + i, customer, 0.01 * i, text=COMMENT) for i in range(repeat))
+        ms = timed(lambda f=fresh: store.record_feedback(next(f)), repeat)
+        rows.append((f"record_feedback, customer with {size} timeline entries", ms))
+    return rows
 
 
 def timed(fn, repeat: int) -> float:
@@ -61,12 +84,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--grown", action="store_true", help="only the growing-timeline write path")
     args = parser.parse_args()
     client = make_client(os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/"))
     name = f"bench_profiles_{uuid.uuid4().hex[:8]}"
     store = ProfileStore(client[name])
     store.ensure_indexes()
     rows = []
+    if args.grown:
+        try:
+            baseline = timed(lambda: store.db.profiles.find_one({"_id": "none"}), args.repeat)
+            rows = [("baseline: find_one(profile)", baseline)]
+            rows += grown_timeline(store, (0, 1000, 3000), max(3, args.repeat // 4))
+        finally:
+            client.drop_database(name)
+        return report(rows, baseline)
     try:
         n = 0
         sizes = (10, 100, 1000)
@@ -106,6 +138,10 @@ def main() -> None:
         rows.append((f"segment nps_drop over {vips} VIPs of {args.customers} customers", segment))
     finally:
         client.drop_database(name)
+    report(rows, baseline)
+
+
+def report(rows: list[tuple[str, float]], baseline: float) -> None:
     print(f"profiles benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, median ms")
     print("| measurement | ms | ratio to baseline |")
     print("|---|---|---|")

@@ -26,6 +26,7 @@ from functools import wraps
 from typing import Any
 
 import bson
+import eventlet.corolocal
 from bson import ObjectId
 from bson.codec_options import CodecOptions
 from nameko.extensions import DependencyProvider
@@ -126,11 +127,12 @@ class ConfigCache:
 
     ``load()`` reads it all; it is read again only when the revision counter
     (``config_meta``, one document) moved, which every write through the store bumps
-    (``bump``, after the write). A worker that asks is answered from a revision read
-    that started after the worker did (``worker_started`` marks that), so each message
-    pays at most one read by ``_id`` instead of one per directory or policy lookup
-    (workers running at once share one), and a change made by another replica is seen
-    by the next message. A write that bypassed the store is seen after ``max_age`` seconds.
+    (``bump``, after the write). A worker is answered from a revision read that
+    started after the worker did (``worker_started`` records that, per green thread),
+    so each message pays at most one read by ``_id`` instead of one per directory or
+    policy lookup (workers running at once share one), and a change made by another
+    replica is seen by the next message. A write that bypassed the store is seen
+    after ``max_age`` seconds.
     """
 
     def __init__(self, db: Database, load, max_age: float = 60.0):
@@ -140,22 +142,27 @@ class ConfigCache:
         self.revision: int | None = None
         self.value: Any = None
         self.loaded_at = 0.0
-        self.wanted = 1  # generation: bumped by each worker start and each write
-        self.verified = 0  # the generation the last completed revision read started at
+        self.generation = 0  # moves at each worker start and each write through this store
+        self.written = 0  # the generation of the last write through this store
+        self.verified = 0  # the latest generation a completed revision read started at
+        self.local = eventlet.corolocal.local()  # per worker: the generation it started at
         self.tickets = 0  # loads started
         self.installed = 0  # the ticket of the load in use
 
     def worker_started(self) -> None:
-        self.wanted += 1
+        self.generation += 1
+        self.local.started = self.generation
 
     def bump(self) -> None:
         self.db.config_meta.update_one({"_id": "revision"}, {"$inc": {"n": 1}}, upsert=True)
-        self.wanted += 1
+        self.generation += 1
+        self.written = self.generation
 
     def get(self) -> Any:
+        need = max(getattr(self.local, "started", 0), self.written)
         expired = time.monotonic() - self.loaded_at > self.max_age
-        if self.verified < self.wanted or expired or self.value is None:
-            started = self.wanted  # this read answers every worker started so far
+        if self.verified < need or expired or self.value is None:
+            started = self.generation  # this read answers every worker started so far
             doc = self.db.config_meta.find_one({"_id": "revision"}) or {}
             revision = doc.get("n", 0)
             if revision != self.revision or expired or self.value is None:
