@@ -100,6 +100,24 @@ def drop_vhost(vhost: str) -> None:
     requests.delete(f"{API}/api/vhosts/{vhost}", auth=AUTH, timeout=10)
 
 
+def drop_databases(prefix: str, attempts: int = 5) -> None:
+    """Drop the run's databases; the shared embedded server now and then answers
+    "disk I/O error" (docs/store.md), so retry, and warn rather than lose a run's results."""
+    import pymongo
+
+    client = pymongo.MongoClient(os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/"))
+    for attempt in range(attempts):
+        try:
+            for name in client.list_database_names():
+                if name.startswith(prefix):
+                    client.drop_database(name)
+            return
+        except pymongo.errors.OperationFailure as exc:
+            if attempt == attempts - 1:
+                print(f"warning: databases {prefix}* not dropped: {exc}", file=sys.stderr)
+            time.sleep(1)
+
+
 def baseline(amqp_uri: str, n: int) -> dict:
     body = feedback(0, "baseline")
     exchange = Exchange("bench.baseline", type="topic", durable=True)
@@ -150,27 +168,33 @@ def percentiles(values: list[float]) -> dict:
     return {"p50": qs[49], "p95": qs[94], "p99": qs[98], "max": max(values)}
 
 
-def start_services(env: dict, services=("alerts", "cases", "profiles", "notify")) -> list[subprocess.Popen]:
+def start_services(
+    env: dict, services=("alerts", "cases", "profiles", "notify"), replicas: int = 1
+) -> list[subprocess.Popen]:
+    """``replicas`` ``nameko run`` processes per service (competing consumers), each
+    told its ``REPLICA_INDEX`` of ``REPLICA_COUNT``; ``proc.args[-1]`` names the service."""
     procs = []
     log_dir = ROOT / "var" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     for service in services:
-        log = open(log_dir / f"bench-{service}.log", "w")  # noqa: SIM115 - lives with the process
-        procs.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "nameko"),
-                    "run",
-                    "--config",
-                    str(ROOT / "deploy/config.yaml"),
-                    f"services.{service}.service",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=log,
+        for index in range(replicas):
+            name = service if replicas == 1 else f"{service}-{index}"
+            log = open(log_dir / f"bench-{name}.log", "w")  # noqa: SIM115 - lives with the process
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(BIN / "nameko"),
+                        "run",
+                        "--config",
+                        str(ROOT / "deploy/config.yaml"),
+                        f"services.{service}.service",
+                    ],
+                    cwd=ROOT,
+                    env=dict(env, REPLICA_INDEX=str(index), REPLICA_COUNT=str(replicas)),
+                    stdout=log,
+                    stderr=log,
+                )
             )
-        )
     return procs
 
 
@@ -184,7 +208,9 @@ def rpc_ready(amqp_uri: str, timeout: float = 60) -> None:
     raise RuntimeError("services did not answer")
 
 
-def configure(amqp_uri: str) -> None:
+def configure(amqp_uri: str, channels: tuple[str, ...] = ("email",), webhook: dict | None = None) -> None:
+    """One rule matching every benchmark event, owned by one recipient. ``webhook``
+    (a generic webhook handle: url, secret, rate) is that recipient's webhook."""
     cx = [str(BIN / "cxctl"), "--amqp-uri", amqp_uri]
     rules = ROOT / "var" / "bench-rules.json"
     rules.write_text(
@@ -196,7 +222,7 @@ def configure(amqp_uri: str) -> None:
                         "name": "压测 / bench",
                         "level": "P2",
                         "owner": {"kind": "person", "id": "bench.owner"},
-                        "channels": ["email"],
+                        "channels": list(channels),
                         "when": {
                             "all": [
                                 {"field": "source", "op": "eq", "value": "bench"},
@@ -209,9 +235,10 @@ def configure(amqp_uri: str) -> None:
         )
     )
     people = ROOT / "var" / "bench-recipients.json"
-    people.write_text(
-        json.dumps({"people": [{"id": "bench.owner", "name": "Bench", "email": "bench@example.com"}]})
-    )
+    owner = {"id": "bench.owner", "name": "Bench", "email": "bench@example.com"}
+    if webhook:
+        owner["handles"] = {"webhook": webhook}
+    people.write_text(json.dumps({"people": [owner]}))
     subprocess.run(cx + ["rules", "apply", str(rules)], check=True, capture_output=True)
     subprocess.run(cx + ["recipients", "apply", str(people)], check=True, capture_output=True)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.pipeline import baseline, drop_vhost, make_vhost, start_services
+from bench.pipeline import baseline, drop_databases, drop_vhost, make_vhost, start_services
 from contracts.feedback import parse_feedback
 from cxctl.publish import FeedbackPublisher
 from services.alerts.engine import Engine
@@ -202,9 +202,7 @@ def end_to_end(amqp_host: str, size: int, stores: int) -> dict:
             proc.terminate()
             proc.wait(timeout=30)
         drop_vhost(vhost)
-        for name in client.list_database_names():
-            if name.startswith(prefix):
-                client.drop_database(name)
+        drop_databases(prefix)
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -98,9 +99,13 @@ class RuleError(ValueError):
         self.errors = errors
 
 
+_SHORT = reprlib.Repr()  # repr() of a list nested 2,000 deep overflows the stack
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, MAX_SHOWN, MAX_SHOWN
+
+
 def shown(value: Any) -> str:
     """A bad value quoted back in an error, cut short (it may be a megabyte of YAML)."""
-    text = repr(value)
+    text = _SHORT.repr(value)
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 

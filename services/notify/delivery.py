@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from pymongo.errors import ConnectionFailure
+
 from services.common.privacy import redact, register_secret
 from services.notify.channels import CHANNELS
 from services.notify.channels.base import Channel, Destination, NotConfigured, Note, Outcome
@@ -32,6 +34,8 @@ from services.notify.render import Rendered, Renderer, language_for
 from services.notify.store import NotifyStore
 
 log = logging.getLogger(__name__)
+
+STORE_RETRY_SECONDS = 0.5  # between attempts to record a sent message while the store is away
 
 
 @dataclass(frozen=True)
@@ -216,13 +220,29 @@ class Pipeline:
         outcome = replace(
             outcome, error=redact(outcome.error, secrets), detail=redact(outcome.detail, secrets)
         )
-        self._settle(doc, now, attempt, outcome, time.monotonic() - started, destination, channel)
+        self._settle_after_send(doc, now, attempt, outcome, time.monotonic() - started, destination, channel)
+
+    def _settle_after_send(self, doc: dict, now: float, attempt: int, outcome: Outcome, *rest) -> None:
+        """Record what the vendor answered, waiting out a store outage (up to half the
+        lease) rather than giving up: a message the vendor accepted and we failed to
+        record is sent again when its lease expires."""
+        deadline = time.monotonic() + self.policy.lease / 2
+        while True:
+            try:
+                self._settle(doc, now, attempt, outcome, *rest)
+                return
+            except ConnectionFailure as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("store unavailable while recording %s (%s); retrying", doc["_id"], exc)
+                time.sleep(STORE_RETRY_SECONDS)
 
     def _rate_wait(self, channel: Channel, destination: Destination, now: float) -> float:
-        if channel.rate is None:
+        rate = channel.rate_for(destination)
+        if rate is None:
             return 0.0
         key = f"{channel.name}|{channel.destination_key(destination)}"
-        return self.store.take_token(key, 60.0 / channel.rate.per_minute, channel.rate.burst, now)
+        return self.store.take_token(key, 60.0 / rate.per_minute, rate.burst, now)
 
     def preview(self, kind: str, channel: Channel, language: str, context: dict, recipient: dict) -> dict:
         """Render ``context`` as ``recipient`` would get it on ``channel`` (nothing is sent)."""

@@ -197,7 +197,7 @@ class Renderer:
             # jinja2's parser recurses per nesting level; Python's compiler stops at
             # 200 nested parentheses (SyntaxError); neither is a TemplateSyntaxError
             return [f"the template is nested too deeply to compile ({type(exc).__name__})"]
-        problems = _private_access(tree, env)
+        problems = _private_access(tree)
         if problems:
             return problems
         trial = Renderer(overrides={**self.overrides, name: source})
@@ -212,15 +212,22 @@ class Renderer:
         return []
 
 
-def _constant(node, env):
-    """The value of an expression that is a constant (``'_' ~ '_class__'`` too), else None."""
-    try:
-        return node.as_const(nodes.EvalContext(env))
-    except Exception:  # nodes.Impossible, or an error evaluating it
+def _constant(node):
+    """The text of a constant expression (``'_' ~ '_class__'``, ``'_' + 'x'`` too), else None.
+
+    Folded here by hand: jinja2's ``as_const`` would also run filters and calls."""
+    if isinstance(node, nodes.Const):
+        return node.value if isinstance(node.value, str) else None
+    parts = node.nodes if isinstance(node, nodes.Concat) else None
+    if isinstance(node, (nodes.Add, nodes.Concat)) and parts is None:
+        parts = [node.left, node.right]
+    if parts is None:
         return None
+    values = [_constant(part) for part in parts]
+    return "".join(values) if all(v is not None for v in values) else None
 
 
-def _private_access(tree, env) -> list[str]:
+def _private_access(tree) -> list[str]:
     """Problems for every place that names a private attribute, however it is spelt:
     ``x._y``, ``x['_y']``, ``x['_' ~ 'y']``, ``x|attr('_y')``, ``{% set ns._y %}``,
     ``'{0._y}'.format(x)``; and ``attr()`` with a computed name, which no check can read."""
@@ -229,11 +236,11 @@ def _private_access(tree, env) -> list[str]:
         if isinstance(node, (nodes.Getattr, nodes.NSRef)):
             names = [node.attr]
         elif isinstance(node, nodes.Getitem):
-            names = [_constant(node.arg, env)]
+            names = [_constant(node.arg)]
         elif isinstance(node, nodes.Filter):
             if node.name != "attr":
                 continue
-            names = [_constant(arg, env) for arg in node.args] or [None]
+            names = [_constant(arg) for arg in node.args] or [None]
             if any(not isinstance(n, str) for n in names):
                 problems.append(f"line {node.lineno}: attr() needs a constant attribute name")
                 continue

@@ -249,6 +249,30 @@ def test_a_leased_delivery_is_not_claimed_twice_and_an_expired_lease_is_taken_ov
     assert store.get_delivery(delivery_id)["status"] == "delivered" and len(robots["slack"].accepted) == 1
 
 
+def test_a_store_outage_after_the_vendor_accepted_is_waited_out_not_resent(store, smtp_sink, robots):
+    """The chaos run saw one email twice: the store died between the SMTP send and the
+    record of it, and the lease expiry sent it again. Recording now waits the outage out."""
+    from pymongo.errors import AutoReconnect
+
+    p = pipeline(store, smtp_sink, lease=30.0)
+    [delivery_id] = p.request(request(EMMA, ["slack"]), NOW)
+    real, failures = store.settle, []
+
+    def store_away_twice(doc, update, attempt=None):
+        if len(failures) < 2:
+            failures.append(doc["_id"])
+            raise AutoReconnect("connection refused")
+        return real(doc, update, attempt)
+
+    store.settle = store_away_twice
+    assert p.run(NOW) == 1
+    assert failures == [delivery_id, delivery_id]
+    doc = store.get_delivery(delivery_id)
+    assert doc["status"] == "delivered" and doc["attempts"] == 1
+    assert p.run(NOW + 31) == 0  # nothing left for a lease expiry to resend
+    assert len(robots["slack"].accepted) == 1
+
+
 def test_unknown_channel_and_missing_handle_fail_with_a_reason(store, smtp_sink):
     p = pipeline(store, smtp_sink, fallback={})
     ids = p.request(request(LI_NA, ["pager", "slack"]), NOW)
@@ -267,6 +291,9 @@ def test_a_channel_that_raises_is_retried_bounded_then_falls_back(store, smtp_si
 
         def destination_key(self, destination):
             return "x"
+
+        def rate_for(self, destination):
+            return None
 
         def check(self, destination):
             pass

@@ -126,6 +126,12 @@ class Channel:
     def destination_key(self, destination: Destination) -> str:
         return str(destination.handle.get(self.destination_field) or destination.email or "")
 
+    def rate_for(self, destination: Destination) -> Rate | None:
+        """The send rate to ``destination``: the channel's documented one, unless the
+        channel lets a handle state its own (the generic webhook's receiver knows its
+        capacity; a vendor robot's limit is the vendor's)."""
+        return self.rate
+
     def check(self, destination: Destination) -> None:
         """Raise NotConfigured when ``destination`` cannot be used."""
         if not destination.handle.get(self.destination_field):

@@ -59,9 +59,17 @@ TEXT_LIMIT = 64 * 1024  # bytes; our own ceiling, receivers may rely on it
 SCHEMA_VERSION = 1
 
 
+class RateHandle(HandleSchema):
+    """The receiver's own capacity, replacing our default for unknown receivers."""
+
+    per_minute = fields.Float(required=True, validate=validate.Range(min=1, max=600_000))
+    burst = fields.Integer(required=True, validate=validate.Range(min=1, max=10_000))
+
+
 class Handle(HandleSchema):
     url = webhook_url()
     secret = fields.String(required=True, validate=validate.Length(min=16, max=256))
+    rate = fields.Nested(RateHandle)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -173,6 +181,12 @@ class WebhookChannel(Channel):
         super().check(destination)
         if not destination.handle.get("secret"):
             raise NotConfigured("no webhook secret: the generic webhook is always signed")
+
+    def rate_for(self, destination: Destination) -> Rate | None:
+        own = destination.handle.get("rate")
+        if own:
+            return Rate(own["per_minute"], own["burst"], source="the recipient's webhook handle")
+        return self.rate
 
     def preview(self, note: Note, destination: Destination) -> dict:
         return json.loads(build_body(note))

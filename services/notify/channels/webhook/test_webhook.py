@@ -1,6 +1,7 @@
 import time
 
 import pytest
+from marshmallow import ValidationError
 
 from services.notify.channels.base import Destination
 from services.notify.channels.testing import sample_note
@@ -38,3 +39,15 @@ def test_verify_rejects_replays_outside_the_window_and_tampering():
     assert verify("s" * 16, headers, body, now=1100) is None
     assert verify("s" * 16, headers, body, now=1000 + 301) == "timestamp outside the replay window"
     assert verify("s" * 16, headers, body + b" ", now=1100) == "signature mismatch"
+
+
+def test_a_handle_may_state_the_receivers_own_rate():
+    handle = WebhookChannel.Handle().load(
+        {"url": "http://127.0.0.1:9/h", "rate": {"per_minute": 60000, "burst": 500}}
+    )
+    rate = WebhookChannel().rate_for(Destination(handle))
+    assert (rate.per_minute, rate.burst) == (60000, 500)
+    assert WebhookChannel().rate_for(Destination({"url": "http://127.0.0.1:9/h"})) == WebhookChannel.rate
+    with pytest.raises(ValidationError) as err:
+        WebhookChannel.Handle().load({"url": "http://127.0.0.1:9/h", "rate": {"per_minute": 0, "burst": 1}})
+    assert "per_minute" in err.value.messages["rate"]
