@@ -169,7 +169,10 @@ def test_both_replicas_take_part(replicas, cx_config, mongo_client, rabbit_manag
                 return None
             for consumer in consumers:
                 if consumer.get("activity_status") == "single_active":
-                    found[queue["name"]] = consumer["channel_details"]["connection_name"]
+                    details = consumer.get("channel_details")
+                    if not isinstance(details, dict):  # [] until its channel stats are in
+                        return None
+                    found[queue["name"]] = details["connection_name"]
         return found if len(found) == 4 else None
 
     active = wait_until(active_connections, timeout=30, interval=1)
