@@ -33,12 +33,12 @@ RULE = {
 }
 
 
-def complaint(n, day, text="送货拖了一周，我要投诉！"):
+def complaint(n, day, text="送货拖了一周，我要投诉！", hour=10):
     return {
         "schema_version": 1,
         "event_id": f"c-{n}",
         "source": "call-center",
-        "occurred_at": f"2026-11-{day:02d}T10:00:00+08:00",
+        "occurred_at": f"2026-11-{day:02d}T{hour:02d}:00:00+08:00",
         "customer": {"id": "C10023", "name": "刘洋"},
         "channel": "phone",
         "text": text,
@@ -73,8 +73,10 @@ def test_three_complaints_in_seven_days_raise_one_alert_and_one_case(
     assert alert["dedup"]["key"] == "repeat-complainer|customer.id=C10023"
     wait_until(lambda: rpc.cases.list_cases(), message="the case")
 
-    # a repeat inside the cool-down attaches; resends of everything change nothing
-    publish(uri, complaint(5, 17), *(complaint(n, d) for n, d in ((1, 10), (2, 12), (4, 16), (5, 17))))
+    # a repeat inside the cool-down attaches; resends of everything change nothing. (c-5 is
+    # inside the cool-down whichever of c-1, c-2, c-4 raised the alert: before day 17 10:00.)
+    c5 = complaint(5, 16, hour=12)
+    publish(uri, c5, *(complaint(n, d) for n, d in ((1, 10), (2, 12), (4, 16))), c5)
     assert wait_queues_idle(uri, quiet=6, timeout=60)
     [alert] = rpc.alerts.list_alerts()
     assert alert["count"] == 2 and alert["last_seen"]["event_id"] == "c-5"
