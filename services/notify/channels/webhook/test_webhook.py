@@ -43,11 +43,21 @@ def test_verify_rejects_replays_outside_the_window_and_tampering():
 
 def test_a_handle_may_state_the_receivers_own_rate():
     handle = WebhookChannel.Handle().load(
-        {"url": "http://127.0.0.1:9/h", "rate": {"per_minute": 60000, "burst": 500}}
+        {
+            "url": "http://127.0.0.1:9/h",
+            "secret": "a-long-shared-secret",
+            "rate": {"per_minute": 60000, "burst": 500},
+        }
     )
     rate = WebhookChannel().rate_for(Destination(handle))
     assert (rate.per_minute, rate.burst) == (60000, 500)
     assert WebhookChannel().rate_for(Destination({"url": "http://127.0.0.1:9/h"})) == WebhookChannel.rate
     with pytest.raises(ValidationError) as err:
-        WebhookChannel.Handle().load({"url": "http://127.0.0.1:9/h", "rate": {"per_minute": 0, "burst": 1}})
+        WebhookChannel.Handle().load(
+            {
+                "url": "http://127.0.0.1:9/h",
+                "secret": "a-long-shared-secret",
+                "rate": {"per_minute": 0, "burst": 1},
+            }
+        )
     assert "per_minute" in err.value.messages["rate"]
