@@ -51,5 +51,6 @@ class FeedbackPublisher:
             content_encoding="utf-8",
             delivery_mode=2,
             retry=True,
-            retry_policy={"max_retries": 5, "interval_start": 0.5, "interval_step": 1},
+            # long enough to ride out a cluster node's failover (quorum leader elections)
+            retry_policy={"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 2},
         )
