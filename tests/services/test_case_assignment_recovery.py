@@ -64,6 +64,21 @@ def test_recount_repairs_loads_that_drifted_in_a_crash(desk):
     assert desk.recount_loads() == {"cases_fixed": 0, "loads_changed": {}}  # nothing left to fix
 
 
+def broker_dies_once(desk) -> list:
+    """The first ``notification_requested`` publish fails as a lost broker connection;
+    returns the list that records the rest (and a "failed" marker)."""
+    sent = []
+
+    def dispatch(name, payload):
+        if name == "notification_requested" and "failed" not in sent:
+            sent.append("failed")
+            raise ConnectionError("broker connection lost")
+        sent.append((name, payload))
+
+    desk.dispatch.side_effect = dispatch
+    return sent
+
+
 def published(sent):
     return [x for x in sent if isinstance(x, tuple)]
 
@@ -72,15 +87,7 @@ def test_an_assignment_whose_announcement_died_is_announced_again_on_redelivery(
     """The broker (or store) went away after the assignment was stored and before
     its notification was published: the redelivered alert must not find the case
     assigned and stay silent, or the owner never hears of it."""
-    sent = []
-
-    def broker_dies_once(name, payload):
-        if name == "notification_requested" and "failed" not in sent:
-            sent.append("failed")
-            raise ConnectionError("broker connection lost")
-        sent.append((name, payload))
-
-    desk.dispatch.side_effect = broker_dies_once
+    sent = broker_dies_once(desk)
     with pytest.raises(ConnectionError):
         desk.handle_alert_raised(by_strategy(1, sid="logistics-rotation"))
     case = desk.list_cases()[0]
@@ -122,15 +129,7 @@ def test_a_reopen_whose_announcement_died_is_announced_again_on_redelivery(desk)
     done = {"root_cause": "other", "first_contact_resolution": True}
     desk.resolve({"case_id": case["_id"], "by": "li.na", **done})
     desk.now.advance(hours=2)
-    sent = []
-
-    def broker_dies_once(name, payload):
-        if name == "notification_requested" and "failed" not in sent:
-            sent.append("failed")
-            raise ConnectionError("broker connection lost")
-        sent.append((name, payload))
-
-    desk.dispatch.side_effect = broker_dies_once
+    sent = broker_dies_once(desk)
     with pytest.raises(ConnectionError):
         desk.handle_alert_raised(alert(2))
     assert desk.get_case(case["_id"])["status"] == "reopened"
