@@ -110,7 +110,7 @@ class CasesService:
         elif (case.get("reopened_by") or {}).get("alert_id") == alert["alert_id"]:
             # a redelivery of the alert that reopened the case: an earlier attempt
             # stored the reopen and died before (or while) announcing it
-            self._replay_status_change(case, "resolved", "reopened", case["reopened_by"]["at"], "system",
+            self._announce_status_change(case, "resolved", "reopened", case["reopened_by"]["at"], "system",
                                        f"new alert {alert['alert_id']} within the reopen window")  # fmt: skip
             self._finish_reopen(case, alert)
         # otherwise "attached": listed on the open case and audited; no new notifications
@@ -147,10 +147,13 @@ class CasesService:
         given = case.get("assignment") or {}
         if given.get("by") != "system" or given.get("previous") is not None or "rev" not in given:
             return  # a person has assigned it since: that announcement stands
-        self._replay_status_change(case, "open", "assigned", given["at"], "system", given["reason"])
+        self._announce_status_change(case, "open", "assigned", given["at"], "system", given["reason"])
         self._announce_assignment(case, by="system", reason=given["reason"])
 
-    def _replay_status_change(self, case: dict, from_: str, to: str, at: datetime, by: str, why: str) -> None:
+    def _announce_status_change(
+        self, case: dict, from_: str, to: str, at: datetime, by: str, why: str | None
+    ) -> None:
+        """``case_status_changed`` for a transition, or the replay of one (same ``at``)."""
         self.dispatch(
             "case_status_changed",
             {
@@ -162,7 +165,7 @@ class CasesService:
                 "changed_at": at,
                 "changed_by": by,
                 "reason": why or None,
-                "resolution": None,
+                "resolution": case["resolution"] if to == "resolved" else None,
             },
         )
 
@@ -343,20 +346,7 @@ class CasesService:
         self.store.move_load(before, after, charged)
         if before["status"] != after["status"]:
             self.store.sync_key(after, now, before=before["status"])
-            self.dispatch(
-                "case_status_changed",
-                {
-                    "case_id": case_id,
-                    "customer_id": after["customer"]["id"],
-                    "level": after["level"],
-                    "from_status": before["status"],
-                    "to_status": after["status"],
-                    "changed_at": now,
-                    "changed_by": by,
-                    "reason": why or None,
-                    "resolution": after["resolution"] if after["status"] == "resolved" else None,
-                },
-            )
+            self._announce_status_change(after, before["status"], after["status"], now, by, why)
         return after
 
     def _assign(
