@@ -26,6 +26,8 @@ from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, rpc
 
 EXPECTED = (BadRequest, NotFound)
+# escalation targets that are found through the case's owner (the owner, the owner's team lead)
+OWNER_BOUND = ("owner", "team_lead")
 log = logging.getLogger(__name__)
 
 
@@ -261,6 +263,14 @@ class CasesService:
         snap = case["escalation"]
         target = escalation.recipient(step["step"], case, snap, self.store.team_lead(case["assignee"]))
         what = f"round {step['round'] + 1}, step {step['index'] + 1}: {step['step']['notify']}"
+        if target is None and case.get("assignee") is None and step["step"]["notify"] in OWNER_BOUND:
+            # No owner yet: the case's own assignment is still under way (delayed by
+            # a broker or store outage) or it waits in the queue for an agent. The
+            # step waits for the owner instead of being skipped for good.
+            self.store.audit(case["_id"], "escalation_waiting", "system", f"{what}: waiting for an owner",
+                             key=f"{step['_id']}:waiting", at=now)  # fmt: skip
+            self.store.defer_step(step["_id"], worker, now.timestamp() + settings.get("ESCALATION_SWEEP_SECONDS"))
+            return 0
         if target is None:
             self.store.audit(case["_id"], "escalation_skipped", "system", f"{what}: nobody to notify",
                              key=f"{step['_id']}:audit", at=now)  # fmt: skip

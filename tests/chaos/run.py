@@ -44,6 +44,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--drain-timeout", type=float, default=3600)
+    parser.add_argument(
+        "--stall-timeout", type=float, default=180, help="stop waiting when no count moved for this long"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cx-chaos-"))
     (work / "logs").mkdir()
@@ -94,12 +97,25 @@ def main() -> int:
             faults = {step * (k + 1): fault for k, fault in enumerate(plan)}
             fault_log = publish_through_faults(broker.amqp_uri, bodies, faults)
             published = time.monotonic()
+            print(f"published {len(bodies)} messages in {published - began:.0f} s; faults: {fault_log}", flush=True)
 
             prefix = env["MONGO_DB_PREFIX"]
             client = make_client(mongo.uri)
             expected = stack.expected_counts(args.events, expected_alerts)
             deadline = time.monotonic() + args.drain_timeout
-            while time.monotonic() < deadline and counts(client, prefix, sink, receivers) != expected:
+            last, still_since, shown = None, time.monotonic(), 0.0
+            while time.monotonic() < deadline:
+                now_counts = counts(client, prefix, sink, receivers)
+                if now_counts == expected:
+                    break
+                if now_counts != last:
+                    last, still_since = now_counts, time.monotonic()
+                elif time.monotonic() - still_since > args.stall_timeout:
+                    print(f"no progress for {args.stall_timeout:.0f} s: reconciling what is there", flush=True)
+                    break
+                if time.monotonic() - shown >= 30:
+                    shown = time.monotonic()
+                    print(f"{time.strftime('%H:%M:%S')} {now_counts}", flush=True)
                 time.sleep(5)
             drained = time.monotonic()
             time.sleep(10)

@@ -484,3 +484,30 @@ def test_policy_edits_keep_snapshots_unless_applied_to_open_cases(escalating):
     steps = escalating.get_case(case["_id"])["escalation_steps"]
     assert {s["state"] for s in steps if ":v1:" in s["_id"]} == {"cancelled"}
     assert escalating.get_case(case["_id"])["escalation"]["version"] == 2
+
+
+def test_owner_bound_steps_wait_for_an_owner_instead_of_being_skipped(escalating):
+    # The chaos run found a P1 step skipped: its case's assignment had been delayed by
+    # a store outage past the step's due time. Steps that notify the owner or the
+    # owner's team lead now wait until the case has an owner; the others fire.
+    a = p1_alert()
+    a["owner"] = {"kind": "strategy", "id": "nobody-yet"}  # unknown strategy: the case waits unassigned
+    escalating.handle_alert_raised(a)
+    [case] = escalating.list_cases()
+    assert case["status"] == "open" and case["assignee"] is None
+    escalating.now.advance(minutes=60)
+    assert escalating.sweep_escalations() == 2  # department head and on-call
+    assert escalations(escalating) == [("zhao.min", 1, 3), ("cx-care", 1, 4)]
+    escalating.now.advance(seconds=5)
+    assert escalating.sweep_escalations() == 0  # still nobody: the owner's steps keep waiting
+    waiting = [a for a in escalating.get_case(case["_id"])["audit"] if a["action"] == "escalation_waiting"]
+    assert [w["why"] for w in waiting] == [
+        "round 1, step 1: owner: waiting for an owner",
+        "round 1, step 2: team_lead: waiting for an owner",
+    ]  # once per step, however many sweeps it waits
+    escalating.assign({"case_id": case["_id"], "by": "lead", "assignee": {"kind": "person", "id": "li.na"}})
+    escalating.now.advance(seconds=5)
+    assert escalating.sweep_escalations() == 2
+    assert escalations(escalating)[2:] == [("li.na", 1, 1), ("wang.lei", 1, 2)]
+    states = {s["index"]: s["state"] for s in escalating.get_case(case["_id"])["escalation_steps"] if s["round"] == 0}
+    assert states == {0: "fired", 1: "fired", 2: "fired", 3: "fired"}
