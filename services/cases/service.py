@@ -269,7 +269,9 @@ class CasesService:
             # step waits for the owner instead of being skipped for good.
             self.store.audit(case["_id"], "escalation_waiting", "system", f"{what}: waiting for an owner",
                              key=f"{step['_id']}:waiting", at=now)  # fmt: skip
-            self.store.defer_step(step["_id"], worker, now.timestamp() + settings.get("ESCALATION_SWEEP_SECONDS"))
+            self.store.defer_step(
+                step["_id"], worker, now.timestamp() + settings.get("ESCALATION_SWEEP_SECONDS")
+            )
             return 0
         if target is None:
             self.store.audit(case["_id"], "escalation_skipped", "system", f"{what}: nobody to notify",

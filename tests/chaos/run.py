@@ -43,6 +43,12 @@ TEMPLATE = "zh-CN/alert_raised.txt.j2"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="publish at this many events/s (default: as fast as confirms allow)",
+    )
     parser.add_argument("--drain-timeout", type=float, default=3600)
     parser.add_argument(
         "--stall-timeout", type=float, default=180, help="stop waiting when no count moved for this long"
@@ -51,7 +57,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="cx-chaos-"))
     (work / "logs").mkdir()
     began = time.monotonic()
-    print(f"chaos run: {args.events} events; work directory {work}", flush=True)
+    pace = f"published at {args.rate:g}/s" if args.rate else "published as fast as confirms allow"
+    print(f"chaos run: {args.events} events, {pace}; work directory {work}", flush=True)
     with RabbitCluster(nodes=1, prefix=f"chaosrun{int(time.time())}") as broker:
         mongo = PrivateMongo(work / "mongo")
         sink = SmtpSink(work / "mail")
@@ -95,9 +102,12 @@ def main() -> int:
             ]
             step = len(bodies) // (len(plan) + 1)
             faults = {step * (k + 1): fault for k, fault in enumerate(plan)}
-            fault_log = publish_through_faults(broker.amqp_uri, bodies, faults)
+            fault_log = publish_through_faults(broker.amqp_uri, bodies, faults, args.rate)
             published = time.monotonic()
-            print(f"published {len(bodies)} messages in {published - began:.0f} s; faults: {fault_log}", flush=True)
+            print(
+                f"published {len(bodies)} messages in {published - began:.0f} s; faults: {fault_log}",
+                flush=True,
+            )
 
             prefix = env["MONGO_DB_PREFIX"]
             client = make_client(mongo.uri)
@@ -111,7 +121,9 @@ def main() -> int:
                 if now_counts != last:
                     last, still_since = now_counts, time.monotonic()
                 elif time.monotonic() - still_since > args.stall_timeout:
-                    print(f"no progress for {args.stall_timeout:.0f} s: reconciling what is there", flush=True)
+                    print(
+                        f"no progress for {args.stall_timeout:.0f} s: reconciling what is there", flush=True
+                    )
                     break
                 if time.monotonic() - shown >= 30:
                     shown = time.monotonic()

@@ -32,11 +32,17 @@ pytestmark = pytest.mark.chaos
 EVENTS = 600
 
 
-def publish_through_faults(uri: str, bodies: list[bytes], faults: dict[int, callable]) -> list[str]:
-    """Publish each body (confirmed), firing ``faults[i]`` before body i; retry while the broker is away."""
+def publish_through_faults(
+    uri: str, bodies: list[bytes], faults: dict[int, callable], rate: float | None = None
+) -> list[str]:
+    """Publish each body (confirmed), firing ``faults[i]`` before body i; retry while the broker
+    is away. With ``rate`` (bodies/s) the stream is paced, so the faults spread over its processing."""
     log = []
     publisher = None
+    start = time.monotonic()
     for i, body in enumerate(bodies):
+        if rate:
+            time.sleep(max(0.0, start + i / rate - time.monotonic()))
         if i in faults:
             log.append(f"{time.strftime('%H:%M:%S')} before #{i}: {faults[i].__name__}")
             faults[i]()

@@ -509,5 +509,9 @@ def test_owner_bound_steps_wait_for_an_owner_instead_of_being_skipped(escalating
     escalating.now.advance(seconds=5)
     assert escalating.sweep_escalations() == 2
     assert escalations(escalating)[2:] == [("li.na", 1, 1), ("wang.lei", 1, 2)]
-    states = {s["index"]: s["state"] for s in escalating.get_case(case["_id"])["escalation_steps"] if s["round"] == 0}
+    states = {
+        s["index"]: s["state"]
+        for s in escalating.get_case(case["_id"])["escalation_steps"]
+        if s["round"] == 0
+    }
     assert states == {0: "fired", 1: "fired", 2: "fired", 3: "fired"}
