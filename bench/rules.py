@@ -34,6 +34,7 @@ import yaml
 
 from bench.pipeline import baseline, drop_databases, drop_vhost, make_vhost, start_services
 from contracts.feedback import parse_feedback
+from cxctl.alerts import apply_rule_set
 from cxctl.publish import FeedbackPublisher
 from services.alerts.engine import Engine
 from services.alerts.facts import Facts
@@ -172,7 +173,7 @@ def end_to_end(amqp_host: str, size: int, stores: int) -> dict:
                         raise
                     time.sleep(0.5)
             applied = time.perf_counter()
-            rpc.alerts.apply_rules({"rules": docs})
+            apply_rule_set(rpc.alerts.apply_rules, {"rules": docs})  # in batches: RPC_MAX_BYTES
             apply_s = time.perf_counter() - applied
             bodies = raw_events(stores, uuid.uuid4().hex[:6])
             loaded = time.perf_counter()

@@ -12,6 +12,7 @@ import click
 from contracts.base import utcnow
 from cxctl.common import Ctx, call, emit_json, json_option, read_document, table
 from services.alerts.explain import render_tree
+from services.alerts.rules import RuleError, load_rules
 
 
 @click.group()
@@ -19,13 +20,53 @@ def rules():
     """Alert rules."""
 
 
+# An apply_rules call is bounded by RPC_MAX_BYTES (4 MiB) and RPC_MAX_ITEMS (10,000):
+# a batch holds at most 500 rules (~0.2 MiB of typical rules) and at most 1 MiB.
+RULES_PER_CALL = 500
+BYTES_PER_CALL = 1024 * 1024
+
+
+def rule_batches(document, per_call: int = RULES_PER_CALL, max_bytes: int = BYTES_PER_CALL) -> list[list]:
+    """The rule set of a file, validated whole here first (errors name the rule's place
+    in the file, and nothing is stored when one rule is wrong), in batches of at most
+    ``per_call`` rules and about ``max_bytes`` (a single larger rule goes alone)."""
+    load_rules(document)  # raises RuleError
+    listed = document["rules"] if isinstance(document, dict) else document
+    batches: list[list] = [[]]
+    size = 0
+    for rule in listed:
+        weight = len(json.dumps(rule, ensure_ascii=False, default=str).encode("utf-8"))
+        if batches[-1] and (len(batches[-1]) >= per_call or size + weight > max_bytes):
+            batches.append([])
+            size = 0
+        batches[-1].append(rule)
+        size += weight
+    return batches
+
+
+def apply_rule_set(apply, document, per_call: int = RULES_PER_CALL) -> dict:
+    """Store a rule set of any size through ``apply`` (the ``apply_rules`` RPC), batch by
+    batch; the summaries are merged. A batch is idempotent (unchanged rules keep their
+    version), so a run cut off half-way is finished by running it again."""
+    summary: dict[str, list] = {"created": [], "updated": [], "unchanged": []}
+    for batch in rule_batches(document, per_call):
+        for key, ids in apply({"rules": batch}).items():
+            summary.setdefault(key, []).extend(ids)
+    return summary
+
+
 @rules.command("apply")
 @click.argument("file")
 @click.option("--actor", default="cxctl", show_default=True)
 @click.pass_obj
 def rules_apply(ctx: Ctx, file, actor):
-    """Validate and store the rules in FILE (YAML or JSON)."""
-    summary = call(ctx, "alerts", "apply_rules", read_document(file), actor=actor)
+    """Validate and store the rules in FILE (YAML or JSON), in batches when it is large."""
+    try:
+        summary = apply_rule_set(
+            lambda batch: call(ctx, "alerts", "apply_rules", batch, actor=actor), read_document(file)
+        )
+    except RuleError as exc:
+        raise click.ClickException("invalid rules:\n" + "\n".join(exc.errors)) from None
     for key in ("created", "updated", "unchanged"):
         click.echo(f"{key}: {', '.join(summary[key]) or '-'}")
 
