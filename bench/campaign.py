@@ -87,6 +87,83 @@ from cxctl.publish import FeedbackPublisher  # noqa: E402
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
+
+
+# -- CPU per process -------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process (/proc), None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_matching(*needles: str) -> list[int]:
+    """Live processes whose command line holds every needle."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if all(n in cmdline for n in needles):
+                found.append(int(entry.name))
+    return found
+
+
+def shared_processes() -> dict[str, list[int]]:
+    """The store and the broker the stack uses: the nx-27017 serving MONGO_URI's port
+    and RabbitMQ's default node (private test nodes carry their own RABBITMQ_NODENAME)."""
+    port = str(pymongo_port(MONGO_URI))
+    store = [p for p in pids_matching("nx-27017") if f"-p {port}" in " ".join(cmdline_of(p).split())]
+    broker = [p for p in pids_matching("beam.smp", "rabbit") if "RABBITMQ_NODENAME" not in environ_of(p)]
+    return {"store (nx-27017)": store, "broker (RabbitMQ)": broker[:1], "benchmark": [os.getpid()]}
+
+
+def pymongo_port(uri: str) -> int:
+    hosts = uri.split("://", 1)[1].split("/", 1)[0].split(",")[0]
+    return int(hosts.rsplit(":", 1)[1]) if ":" in hosts else 27017
+
+
+def cmdline_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def environ_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return ""
+
+
+class CpuMeter:
+    """CPU seconds each group of processes spends between ``__init__`` and ``stop()``."""
+
+    def __init__(self, groups: dict[str, list[int]]):
+        self.groups = groups
+        self.wall = time.perf_counter()
+        self.before = {pid: cpu_seconds(pid) for pids in groups.values() for pid in pids}
+
+    def stop(self) -> dict:
+        wall = time.perf_counter() - self.wall
+        spent = {}
+        for name, pids in self.groups.items():
+            total = 0.0
+            for pid in pids:
+                start, end = self.before.get(pid), cpu_seconds(pid)
+                if start is not None and end is not None:
+                    total += end - start
+            spent[name] = total
+        return {"wall_s": wall, "cpu_s": spent}
+
+
 RESULTS = ROOT / "bench" / "results"
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
 # The receiver's own capacity (the handle's ``rate``): our default for unknown
@@ -295,6 +372,11 @@ class Stack:
 
     def pids(self, service: str) -> list[int]:
         return [p.pid for p in self.procs if p.args[-1] == f"services.{service}.service"]
+
+    def processes(self) -> dict[str, list[int]]:
+        """Every process a run costs CPU in: each service's replicas, the store, the broker."""
+        services = {s: self.pids(s) for s in ("alerts", "cases", "profiles", "notify")}
+        return {**services, **shared_processes()}
 
     def rss(self) -> list[dict]:
         from bench.footprint import rss_bytes
@@ -600,6 +682,29 @@ def scaling_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(result: dict) -> str:
+    """CPU per event by process during each burst (publishing and draining included)."""
+    bursts = {r: b for r, b in result["burst"].items() if "cpu" in b}
+    if not bursts:
+        return ""
+    names = list(next(iter(bursts.values()))["cpu"]["cpu_s"])
+    head = " | ".join(f"{r} replica(s): CPU ms/event (share)" for r in bursts)
+    lines = [f"| process | {head} |", "|---" * (len(bursts) + 1) + "|"]
+    totals = {r: sum(b["cpu"]["cpu_s"].values()) for r, b in bursts.items()}
+    for name in names + ["**all**"]:
+        cells = []
+        for r, b in bursts.items():
+            spent = totals[r] if name == "**all**" else b["cpu"]["cpu_s"].get(name, 0.0)
+            cells.append(f"{spent * 1000 / b['events']:,.1f} ({spent / max(totals[r], 1e-9):.0%})")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    busy = ", ".join(
+        f"{r} replica(s): {totals[r] / b['cpu']['wall_s']:.2f} of {os.cpu_count()} cores busy over "
+        f"{b['cpu']['wall_s']:.0f} s"
+        for r, b in bursts.items()
+    )
+    return "\n".join(lines) + f"\n\n{busy}"
+
+
 def memory_table(result: dict) -> str:
     lines = []
     mem = result.get("memory")
@@ -827,7 +932,10 @@ def main() -> int:
         try:
             stack.run(50, None, 9_000_000)  # warm-up: connections, caches
             log(f"burst of {args.events}")
-            result["burst"][str(replicas)] = stack.run(args.events, None, 8_000_000)
+            meter = CpuMeter(stack.processes())
+            burst = stack.run(args.events, None, 8_000_000)
+            burst["cpu"] = meter.stop()
+            result["burst"][str(replicas)] = burst
             if replicas == replica_counts[0]:
                 for index, rate in enumerate(rates):
                     log(f"paced at {rate}/s for {args.seconds:g} s")
@@ -891,6 +999,7 @@ def main() -> int:
     print(f"machine: {result['machine']}; {when}; {result.get('alertmanager_version', '')}\n")
     print(throughput_table(result), end="\n\n")
     print(scaling_table(result), end="\n\n")
+    print(cpu_table(result), end="\n\n")
     print(memory_table(result), end="\n\n")
     print(targets_table(result["targets"]))
     if "profile" in result:

@@ -44,7 +44,9 @@ class Counts(monitoring.CommandListener):
     def started(self, event):
         if self.on:
             with self.lock:
-                self.by[(event.database_name, event.command_name)] += 1
+                target = event.command.get(event.command_name)
+                collection = target if isinstance(target, str) else "-"
+                self.by[(event.database_name, event.command_name, collection)] += 1
 
     def succeeded(self, event):
         pass
@@ -149,7 +151,7 @@ def main() -> int:
 
     n = args.events
     per_service = Counter()
-    for (db, _cmd), count in COUNTS.by.items():
+    for (db, _cmd, _coll), count in COUNTS.by.items():
         per_service[db.removeprefix(prefix)] += count
     total = sum(per_service.values())
     print(f"store: {rtt:.0f} single round trips/s; {n} events in {elapsed:.1f} s ({n / elapsed:.1f} ev/s)\n")
@@ -158,9 +160,9 @@ def main() -> int:
         print(f"| {service} | {count / n:.1f} |")
     print(f"| **all** | **{total / n:.1f}** |\n")
     print(f"ceiling from round trips alone: {rtt / (total / n):.1f} ev/s\n")
-    print("| service | command | per event |\n|---|---|---|")
-    for (db, cmd), count in sorted(COUNTS.by.items(), key=lambda kv: -kv[1])[:25]:
-        print(f"| {db.removeprefix(prefix)} | {cmd} | {count / n:.2f} |")
+    print("| service | command | collection | per event |\n|---|---|---|---|")
+    for (db, cmd, coll), count in sorted(COUNTS.by.items(), key=lambda kv: -kv[1])[:40]:
+        print(f"| {db.removeprefix(prefix)} | {cmd} | {coll} | {count / n:.2f} |")
     print(json.dumps({"events": n, "elapsed": elapsed, "rtt_per_s": rtt, "commands_per_event": total / n}))
     return 0
 
