@@ -22,7 +22,7 @@ from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
 from services.common.mongo import MongoStore, as_stored, handled_once, jsonable
 from services.common.privacy import MaskedLogs
-from services.common.rpc import Id, Moment, rpc
+from services.common.rpc import Id, Moment, page, rpc
 
 
 class AlertsService:
@@ -292,15 +292,12 @@ class AlertsService:
             raise NotFound(f"no alert {alert_id}")
         return jsonable(alert)
 
-    @rpc
+    @rpc(expected_exceptions=BadRequest)
     def list_alerts(
         self, limit: int = 50, skip: int = 0, level: Id | None = None, customer_id: Id | None = None
     ) -> list[dict]:
-        return jsonable(
-            self.store.list_alerts(
-                limit=min(int(limit), 500), skip=int(skip), level=level, customer_id=customer_id
-            )
-        )
+        limit, skip = page(limit, skip)
+        return jsonable(self.store.list_alerts(limit=limit, skip=skip, level=level, customer_id=customer_id))
 
     @rpc
     def stats(self) -> dict:

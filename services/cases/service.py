@@ -23,7 +23,7 @@ from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, serialize
 from services.common.mongo import MongoStore, handled_once, jsonable
 from services.common.privacy import MaskedLogs
-from services.common.rpc import Id, Moment, rpc
+from services.common.rpc import Id, Moment, page, rpc
 
 EXPECTED = (BadRequest, NotFound)
 # escalation targets that are found through the case's owner (the owner, the owner's team lead)
@@ -909,8 +909,7 @@ class CasesService:
         Returns the page (a list), or with ``with_total`` the page and the
         number of matching cases: ``{"items", "total", "limit", "skip"}``.
         """
-        limit = min(_bounded("limit", limit, 1, 10**7), 500)  # a bigger page is cut to 500
-        skip = _bounded("skip", skip, 0, 10**7)
+        limit, skip = page(limit, skip)
         found = self.store.list_cases(
             limit=limit,
             skip=skip,
@@ -982,12 +981,6 @@ def _with_clocks(action: str, now: datetime, changes):
         return sets
 
     return wrapped
-
-
-def _bounded(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadRequest(f"{name}: must be an integer from {low} to {high}")
-    return value
 
 
 def _reopened(case: dict, to: str) -> dict:

@@ -241,3 +241,19 @@ class GuardedRpc(Rpc):
 
 
 rpc = GuardedRpc.decorator
+
+
+def bounded(name: str, value, low: int, high: int) -> int:
+    """A paging or count argument as an integer from ``low`` to ``high``; else BadRequest naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{name}: must be an integer from {low} to {high}")
+    return value
+
+
+PAGE_MAX = 500  # a bigger page is cut to this
+SKIP_MAX = 10**7
+
+
+def page(limit, skip) -> tuple[int, int]:
+    """``(limit, skip)`` of a list RPC, checked: limit ≥ 1 (cut to PAGE_MAX), 0 ≤ skip ≤ SKIP_MAX."""
+    return min(bounded("limit", limit, 1, SKIP_MAX), PAGE_MAX), bounded("skip", skip, 0, SKIP_MAX)

@@ -16,7 +16,7 @@ from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, handled_once, jsonable
 from services.common.privacy import MaskedLogs, register_secret
-from services.common.rpc import Id, Moment, rpc
+from services.common.rpc import Id, Moment, page, rpc
 from services.notify.channels.base import Channel, Destination, Outcome
 from services.notify.delivery import Pipeline, Policy
 from services.notify.dependencies import Channels, DeliveryPolicy, Templates
@@ -105,7 +105,7 @@ class NotifyService:
     def list_recipients(self) -> list[dict]:
         return jsonable(self.store.list_recipients())
 
-    @rpc
+    @rpc(expected_exceptions=BadRequest)
     def list_deliveries(
         self,
         limit: int = 50,
@@ -116,9 +116,10 @@ class NotifyService:
         case_id: Id | None = None,
     ) -> list[dict]:
         """The delivery log, newest first, with optional filters."""
+        limit, skip = page(limit, skip)
         rows = self.store.list_deliveries(
-            limit=min(int(limit), 500),
-            skip=int(skip),
+            limit=limit,
+            skip=skip,
             status=status,
             channel=channel,
             recipient=recipient,

@@ -245,3 +245,28 @@ def test_notify_rejects_an_invalid_directory_naming_the_field(notify):
         )
     assert "people.0.email: Not a valid email address." in info.value.errors
     assert "teams.0.members: unknown people: y" in info.value.errors
+
+
+@pytest.mark.parametrize(
+    "paging, message",
+    [
+        ({"skip": -1}, "skip: must be an integer from 0 to 10000000"),
+        ({"limit": 0}, "limit: must be an integer from 1 to 10000000"),
+        ({"limit": -5}, "limit: must be an integer from 1 to 10000000"),
+        ({"limit": "10"}, "limit: must be an integer from 1 to 10000000"),
+        ({"skip": True}, "skip: must be an integer from 0 to 10000000"),
+    ],
+)
+def test_list_alerts_and_deliveries_name_a_bad_page_argument(alerts, notify, paging, message):
+    # pymongo reads a negative skip as an error and a limit of 0 as "no limit":
+    # both are refused before any query, naming the argument
+    for listing in (alerts.list_alerts, notify.list_deliveries):
+        with pytest.raises(BadRequest, match=f"^{message}$"):
+            listing(**paging)
+
+
+def test_list_pages_bigger_than_500_are_cut(alerts):
+    for n in range(3):
+        alerts.handle_feedback(event(event_id=f"e{n}", id=f"C{n}"))
+    assert len(alerts.list_alerts(limit=10**6)) == 3
+    assert len(alerts.list_alerts(limit=2, skip=2)) == 1
