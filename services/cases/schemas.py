@@ -113,12 +113,12 @@ class MetricsRequest(Schema):
 
 def load_alert(payload) -> dict:
     """An ``alert_raised`` payload checked against its contract (dry runs)."""
-    from contracts.messages import MESSAGES
+    from contracts.messages import schema_of
 
     if not isinstance(payload, dict):
         raise BadRequest("alert: must be an alert_raised object")
     try:
-        return MESSAGES["alert_raised"].schema().load(payload)
+        return schema_of("alert_raised").load(payload)
     except ValidationError as exc:
         raise BadRequest(flatten_errors(exc.messages, "alert")) from None
 

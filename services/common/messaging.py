@@ -51,7 +51,7 @@ from pymongo.errors import ConnectionFailure
 from contracts.base import flatten_errors
 from contracts.export import DEAD_LETTER_EXCHANGE
 from contracts.feedback import FEEDBACK_EXCHANGE, InvalidFeedback, parse_feedback
-from contracts.messages import MESSAGES
+from contracts.messages import MESSAGES, schema_of
 from services.common import partitions, settings
 from services.common.mongo import Busy, MongoStore
 
@@ -608,7 +608,7 @@ class ContractEventHandler(ReliableConsumerMixin, EventHandler):
         if not isinstance(body, dict):
             raise InvalidMessage("the message body must be a JSON object")
         try:
-            return (spec.schema().load(body),)
+            return (schema_of(self.event_type).load(body),)
         except ValidationError as exc:
             raise InvalidMessage("schema: " + "; ".join(flatten_errors(exc.messages))) from None
 
@@ -619,9 +619,8 @@ class ContractViolation(ValueError):
 
 def serialize(event_type: str, payload: dict) -> dict:
     """Validate ``payload`` against its contract and return the JSON-ready form."""
-    spec = MESSAGES[event_type]
-    schema = spec.schema()
-    data = schema.dump({"schema_version": spec.schema.SCHEMA_VERSION, **payload})
+    schema = schema_of(event_type)
+    data = schema.dump({"schema_version": schema.SCHEMA_VERSION, **payload})
     errors = schema.validate(data)
     if errors:
         raise ContractViolation(f"{event_type}: " + "; ".join(flatten_errors(errors)))

@@ -14,7 +14,7 @@ from datetime import datetime
 from marshmallow import ValidationError, fields
 
 from contracts.base import flatten_errors
-from contracts.messages import MESSAGES
+from contracts.messages import schema_of
 from services.common.errors import BadRequest
 from services.notify.channels.base import Channel, Destination, NotConfigured
 from services.notify.channels.truncate import recording_cuts
@@ -37,7 +37,7 @@ def load_request(payload) -> dict:
     if not isinstance(payload, dict):
         raise BadRequest("request: must be a notification_requested object")
     try:
-        return MESSAGES["notification_requested"].schema().load({"schema_version": 1, **payload})
+        return schema_of("notification_requested").load({"schema_version": 1, **payload})
     except ValidationError as exc:
         raise BadRequest(flatten_errors(exc.messages, "request")) from None
 
