@@ -60,6 +60,18 @@ class Node:
         }
 
 
+DEPLOYED_CONF = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "rabbitmq.conf"
+
+
+def deployed_max_message_size() -> int:
+    """``max_message_size`` of deploy/rabbitmq/rabbitmq.conf."""
+    for line in DEPLOYED_CONF.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "max_message_size":
+            return int(value.strip())
+    raise LookupError(f"no max_message_size in {DEPLOYED_CONF}")
+
+
 class RabbitCluster:
     def __init__(self, nodes: int = 3, prefix: str | None = None):
         if shutil.which("rabbitmq-server") is None:
@@ -106,7 +118,11 @@ class RabbitCluster:
         node.base.mkdir(parents=True, exist_ok=True)
         (node.base / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
         # guest may log in over 127.0.0.1 (the default); nothing else listens
-        (node.base / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{node.port}\n")
+        # plus deploy/'s message size limit, so every test broker runs (and validates) it
+        limit = deployed_max_message_size()
+        (node.base / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{node.port}\nmax_message_size = {limit}\n"
+        )
         self._chown(self.root)
 
     def _chown(self, path: Path) -> None:

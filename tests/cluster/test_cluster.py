@@ -108,6 +108,25 @@ def test_every_durable_queue_is_a_replicated_quorum_queue(cluster_stack):
     assert {q["type"] for q in durable.values()} == {"quorum"}
 
 
+def test_the_broker_refuses_a_message_over_deploys_max_message_size(cluster):
+    # deploy/'s rabbitmq.conf limit, which RabbitCluster's nodes run with: the broker
+    # closes the channel (406) instead of handing the body to a consumer
+    from amqp.exceptions import PreconditionFailed
+    from kombu import Connection
+
+    from tests.cluster.rabbitcluster import deployed_max_message_size
+
+    limit = deployed_max_message_size()
+    with Connection(cluster.amqp_uri) as conn:
+        channel = conn.channel()
+        channel.queue_declare("cx.size-probe", auto_delete=True)
+        channel.basic_publish(channel.prepare_message(b"x" * (limit - 1024)), routing_key="cx.size-probe")
+        with pytest.raises(PreconditionFailed) as refused:
+            channel.basic_publish(channel.prepare_message(b"x" * (limit + 1)), routing_key="cx.size-probe")
+            channel.queue_declare("cx.size-probe", passive=True)  # the refusal arrives asynchronously
+        assert "message size" in str(refused.value), refused.value
+
+
 def test_a_node_killed_mid_stream_loses_and_duplicates_nothing(cluster_stack, mongo_client, smtp_sink):
     cluster = cluster_stack
     published = []

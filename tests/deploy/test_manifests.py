@@ -80,3 +80,19 @@ def test_dockerfile_copies_what_exists():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (root / source).exists(), source
+
+
+def test_the_broker_refuses_oversize_messages_in_every_deployment():
+    def setting(text: str) -> int:
+        lines = [line for line in text.splitlines() if line.strip().startswith("max_message_size")]
+        values = [int(line.partition("=")[2]) for line in lines]
+        assert len(values) == 1, text
+        return values[0]
+
+    compose_conf = setting((DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text())
+    k8s = {d["metadata"]["name"]: d for _, d in k8s_documents() if d["kind"] == "ConfigMap"}
+    k8s_conf = setting(k8s["rabbitmq-config"]["data"]["rabbitmq.conf"])
+    assert compose_conf == k8s_conf
+    # above what the services accept (they dead-letter with a reason), near it (docs/security.md)
+    event_limit = DEFAULTS["EVENT_MAX_BYTES"]
+    assert DEFAULTS["FEEDBACK_MAX_BYTES"] <= event_limit < compose_conf <= 4 * event_limit
