@@ -13,7 +13,6 @@ tagged with its index in a header. Afterwards, for both consumers:
   timeline row for its customer) and both containers are still running.
 """
 
-import os
 import time
 from collections import Counter, defaultdict
 
@@ -30,11 +29,12 @@ from services.common.mongo import database_name
 from services.ingest.service import IngestService
 from services.profiles.service import ProfilesService
 from tests.conftest import wait_until
+from tests.fuzz.budget import FUZZ_CASES
 from tests.fuzz.feedback_cases import CASE_HEADER, generate
 
 pytestmark = pytest.mark.e2e
 
-CASES = int(os.environ.get("FUZZ_CASES", "1000"))
+CASES = FUZZ_CASES
 SERVICES = ("alerts", "profiles")
 RULES = {
     "rules": [

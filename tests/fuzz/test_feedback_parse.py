@@ -4,18 +4,17 @@ The same cases as the broker run (tests/fuzz/test_feedback_broker.py), checked i
 process: quick to shrink, and the oracle for each case's expected reason.
 """
 
-import os
-
 import bson
 import pytest
 
 from contracts.feedback import InvalidFeedback, parse_feedback
 from services.common.messaging import refusal
+from tests.fuzz.budget import FUZZ_CASES
 from tests.fuzz.feedback_cases import generate
 
 pytestmark = pytest.mark.unit
 
-CASES = int(os.environ.get("FUZZ_CASES", "1000"))
+CASES = FUZZ_CASES
 
 
 def outcome(case):

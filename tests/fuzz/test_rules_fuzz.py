@@ -10,30 +10,21 @@ replaced place; any other exception fails the test.
 """
 
 import math
-import os
 import re
 import subprocess
 import sys
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.messages import LEVELS, OWNER_KINDS
 from services.alerts.rules import CHANNELS, MAX_ERRORS, MAX_SHOWN, RuleError, load_rules, regex_problem
+from tests.fuzz.budget import DOCUMENT_SETTINGS
 
 pytestmark = pytest.mark.unit
 
-# a fifth of FUZZ_CASES (200 by default): each case is a whole document, checked in process
-CASES = max(50, int(os.environ.get("FUZZ_CASES", "1000")) // 5)
-SETTINGS = settings(
-    max_examples=CASES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
 
 SAFE_REGEXES = [
     "退款|refund",
@@ -240,14 +231,14 @@ def _check_errors(errors: list[str]) -> None:
         assert len(line) < 1000, line[:200]
 
 
-@SETTINGS
+@DOCUMENT_SETTINGS
 @given(RULES)
 def test_drawn_rules_are_valid(rule):
     [loaded] = load_rules([rule])
     assert loaded["id"] == rule["id"]
 
 
-@SETTINGS
+@DOCUMENT_SETTINGS
 @given(mutated())
 def test_a_hostile_value_anywhere_loads_or_names_its_path(case):
     rule, path, value = case
@@ -268,7 +259,7 @@ def test_a_hostile_value_anywhere_loads_or_names_its_path(case):
         assert slot not in STRICT_KEYS or not (structured or non_finite), (path, str(value)[:100])
 
 
-@SETTINGS
+@DOCUMENT_SETTINGS
 @given(RULES, st.sampled_from(INVALID_REGEXES + CATASTROPHIC + ["a" * 501]))
 def test_invalid_and_catastrophic_regexes_are_refused_at_the_value(rule, pattern):
     rule = {**rule, "when": {"all": [rule["when"], {"field": "text", "op": "regex", "value": pattern}]}}

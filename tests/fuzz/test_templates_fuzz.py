@@ -8,26 +8,16 @@ a message; and nothing is ever executed: the sample payload carries a canary
 whose private method records any call.
 """
 
-import os
-
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.notify.render import Renderer
 from services.notify.samples import SAMPLE_RECIPIENT, sample
+from tests.fuzz.budget import DOCUMENT_SETTINGS
 
 pytestmark = pytest.mark.unit
 
-# a fifth of FUZZ_CASES (200 by default): each case is a whole document, checked in process
-CASES = max(50, int(os.environ.get("FUZZ_CASES", "1000")) // 5)
-SETTINGS = settings(
-    max_examples=CASES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
 NAME = "zh-CN/case_assigned.txt.j2"
 
 
@@ -134,7 +124,7 @@ def _check(source: str):
     return Renderer().check(NAME, source, payload, SAMPLE_RECIPIENT)
 
 
-@SETTINGS
+@DOCUMENT_SETTINGS
 @given(sources())
 def test_any_source_is_accepted_or_refused_with_a_message_and_escapes_never_run(case):
     source, escape = case
