@@ -101,46 +101,33 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_text(pid: int | str, name: str) -> str:
+    """``/proc/<pid>/<name>`` (cmdline, environ) with NULs as spaces; "" when unreadable."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return ""
+
+
 def pids_matching(*needles: str) -> list[int]:
     """Live processes whose command line holds every needle."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            except (FileNotFoundError, ProcessLookupError, PermissionError):
-                continue
-            if all(n in cmdline for n in needles):
-                found.append(int(entry.name))
-    return found
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and all(n in proc_text(entry.name, "cmdline") for n in needles)
+    ]
 
 
 def shared_processes() -> dict[str, list[int]]:
     """The store and the broker the stack uses: the nx-27017 serving MONGO_URI's port
     and RabbitMQ's default node (private test nodes carry their own RABBITMQ_NODENAME)."""
-    port = str(pymongo_port(MONGO_URI))
-    store = [p for p in pids_matching("nx-27017") if f"-p {port}" in " ".join(cmdline_of(p).split())]
-    broker = [p for p in pids_matching("beam.smp", "rabbit") if "RABBITMQ_NODENAME" not in environ_of(p)]
+    from pymongo.uri_parser import parse_uri
+
+    port = parse_uri(MONGO_URI)["nodelist"][0][1]
+    store = pids_matching("nx-27017", f"-p {port} ")  # cmdline arguments end in a space here
+    nodes = pids_matching("beam.smp", "rabbit")
+    broker = [p for p in nodes if "RABBITMQ_NODENAME" not in proc_text(p, "environ")]
     return {"store (nx-27017)": store, "broker (RabbitMQ)": broker[:1], "benchmark": [os.getpid()]}
-
-
-def pymongo_port(uri: str) -> int:
-    hosts = uri.split("://", 1)[1].split("/", 1)[0].split(",")[0]
-    return int(hosts.rsplit(":", 1)[1]) if ":" in hosts else 27017
-
-
-def cmdline_of(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
-
-
-def environ_of(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return ""
 
 
 class CpuMeter:
