@@ -34,7 +34,6 @@ from tests.fuzz.feedback_cases import CASE_HEADER, generate
 
 pytestmark = pytest.mark.e2e
 
-CASES = FUZZ_CASES
 SERVICES = ("alerts", "profiles")
 RULES = {
     "rules": [
@@ -63,7 +62,7 @@ def stack(request, cx_config, runner_factory):
             runner.start()
         with ClusterRpcClient(timeout=30) as rpc:
             rpc.alerts.apply_rules(RULES)
-            yield runners, rpc, CASES if request.param == "direct" else max(100, CASES // 5)
+            yield runners, rpc, FUZZ_CASES if request.param == "direct" else max(100, FUZZ_CASES // 5)
 
 
 def publish(amqp_uri: str, cases) -> None:

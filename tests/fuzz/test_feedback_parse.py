@@ -14,8 +14,6 @@ from tests.fuzz.feedback_cases import generate
 
 pytestmark = pytest.mark.unit
 
-CASES = FUZZ_CASES
-
 
 def outcome(case):
     """What the consumer's gate and parser make of a case: ("ok", event) or ("refused", reason)."""
@@ -34,8 +32,8 @@ def outcome(case):
 
 
 def test_every_case_is_accepted_or_refused_with_a_reason_naming_what_is_wrong():
-    cases = generate(CASES)
-    assert len(cases) == CASES
+    cases = generate(FUZZ_CASES)
+    assert len(cases) == FUZZ_CASES
     wrong = []
     for index, case in enumerate(cases):
         verdict, detail = outcome(case)  # any other exception fails the test here
@@ -48,4 +46,4 @@ def test_every_case_is_accepted_or_refused_with_a_reason_naming_what_is_wrong():
             wrong.append((index, case.kind, case.expect, detail if verdict == "refused" else "accepted"))
     assert not wrong, wrong[:10]
     kinds = {case.kind for case in cases}
-    assert len(kinds) >= 20 or CASES < 200, kinds
+    assert len(kinds) >= 20 or FUZZ_CASES < 200, kinds
