@@ -194,6 +194,12 @@ def recipient(step: dict, case: dict, snap: dict, team_lead: str | None) -> dict
     return {"kind": "team", "id": step["group"]}
 
 
+def waits_for_owner(step: dict, case: dict) -> bool:
+    """A step whose target is found through the case's owner (the owner, the owner's
+    team lead) while the case has none yet: it waits instead of being skipped."""
+    return step["notify"] in ("owner", "team_lead") and case.get("assignee") is None
+
+
 def plan(snap: dict | None, case: dict, start: datetime, team_lead: str | None, opens=None) -> list[dict]:
     """A dry run of a case's escalation: every step of every round, with its due
     time, when it would fire (``opens(due)``: the next working minute, None on P1

@@ -26,8 +26,6 @@ from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 
 EXPECTED = (BadRequest, NotFound)
-# escalation targets that are found through the case's owner (the owner, the owner's team lead)
-OWNER_BOUND = ("owner", "team_lead")
 log = logging.getLogger(__name__)
 
 
@@ -263,7 +261,7 @@ class CasesService:
         snap = case["escalation"]
         target = escalation.recipient(step["step"], case, snap, self.store.team_lead(case["assignee"]))
         what = f"round {step['round'] + 1}, step {step['index'] + 1}: {step['step']['notify']}"
-        if target is None and case.get("assignee") is None and step["step"]["notify"] in OWNER_BOUND:
+        if target is None and escalation.waits_for_owner(step["step"], case):
             # No owner yet: the case's own assignment is still under way (delayed by
             # a broker or store outage) or it waits in the queue for an agent. The
             # step waits for the owner instead of being skipped for good.
