@@ -1,5 +1,11 @@
 """Credentials: password hashing, API tokens, session ids, CSRF tokens. Pure code.
 
+* The login form, before any session exists, uses a signed double-submit token:
+  a cookie holds a random value with its expiry (``new_form_cookie``) and the
+  form the HMAC-SHA256 of it under the gateway's key (``form_token``). A
+  cross-site page can neither read the cookie nor compute the HMAC, and nothing
+  is stored per visitor.
+
 * Passwords: argon2id (argon2-cffi's defaults, RFC 9106's second recommended
   profile: time cost 3, 64 MiB, parallelism 4), re-hashed on login when the
   parameters change.
@@ -53,3 +59,23 @@ def digest(secret: str) -> str:
 
 def same(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+
+
+def new_form_cookie(now: float, ttl: float) -> str:
+    """The cookie half of a login form's token: ``<random>.<expiry, epoch seconds>``."""
+    return f"{secrets.token_urlsafe(32)}.{int(now + ttl)}"
+
+
+def form_cookie_valid(cookie: str | None, now: float) -> bool:
+    """Well formed and not expired at ``now``."""
+    nonce, _, expires = (cookie or "").rpartition(".")
+    return len(nonce) >= 32 and expires.isascii() and expires.isdigit() and now < int(expires)
+
+
+def form_token(key: bytes, cookie: str) -> str:
+    """The form half: the cookie's HMAC-SHA256 under the gateway's key."""
+    return hmac.new(key, b"login-form|" + cookie.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+
+
+def form_token_valid(key: bytes, cookie: str | None, sent: str | None, now: float) -> bool:
+    return form_cookie_valid(cookie, now) and same(sent, form_token(key, cookie))

@@ -1,6 +1,6 @@
 """The CX dashboard's figures, gathered over RPC, and its charts.
 
-* alerts by level and by rule: ``alerts.stats()``;
+* alerts by level and by rule: ``alerts.stats(since, until)`` (alerts raised in the period);
 * MTTA / MTTR, SLA breach rate, reopen rate and FCR, overall, per team and per
   touchpoint: ``cases.metrics`` (cases opened in the period);
 * the NPS / CSAT / CES trend: ``profiles.score_trend(since, until, bucket)``.
@@ -39,7 +39,7 @@ def default_since(until):
 def gather(services, since, until, bucket: str) -> dict:
     """Every figure of the dashboard, as the JSON of ``GET /api/v1/metrics``."""
     window = {"since": since.isoformat(), "until": until.isoformat()}
-    alerts = services.alerts.stats()
+    alerts = services.alerts.stats(**window)
     by_team = services.cases.metrics({**window, "group_by": "team"})
     by_touchpoint = services.cases.metrics({**window, "group_by": "touchpoint"})
     return {

@@ -28,26 +28,10 @@ from services.gateway import gate
 from services.gateway.errors import HttpError, Redirect, bad_request, field_errors, reason_lines
 from services.gateway.i18n import DEFAULT_LANGUAGE
 from services.gateway.routes import BY_NAME, PathValues, Route
+from services.gateway.server import GatewayWebServer, error_answer, json_response
 from services.gateway.throttle import ClientLimits
 
 log = logging.getLogger(__name__)
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "frame-ancestors 'none'; form-action 'self'",
-}
-
-
-def json_response(data, status: int = 200, headers=None) -> Response:
-    return Response(
-        json.dumps(data, ensure_ascii=False, default=str),
-        status=status,
-        headers=headers,
-        mimetype="application/json",
-    )
 
 
 def http_error_from(exc: Exception) -> HttpError | None:
@@ -130,6 +114,7 @@ def too_many(seconds: int) -> HttpError:
 
 
 class RouteEntrypoint(HttpRequestHandler):
+    server = GatewayWebServer()
     limits = ClientLimits()
 
     def __init__(self, route_name: str, **kwargs):
@@ -157,8 +142,7 @@ class RouteEntrypoint(HttpRequestHandler):
             response = self.response_from_result(event.wait())
         except Exception as exc:
             response = self.response_from_exception(exc, request)
-        response.headers.extend({k: v for k, v in SECURITY_HEADERS.items() if k not in response.headers})
-        return response
+        return response  # the server adds the security headers (server.py)
 
     def admit(self, request) -> gate.Principal:
         """The authenticated caller, within their rate, with a body of allowed size and
@@ -198,12 +182,8 @@ def error_response(route: Route, exc: Exception, request=None) -> Response:
     if error is None:
         log.error("%s failed", route.name, exc_info=exc)
         error = HttpError(500, "internal error")
-    if route.kind == "api":
-        return json_response(error.body(), error.status, error.headers)
-    from services.gateway.views import error_page
-
     language = request.environ.get("cx.language", DEFAULT_LANGUAGE) if request else DEFAULT_LANGUAGE
-    return error_page(error, language)
+    return error_answer(error, route.kind == "api", language)
 
 
 def route(*route_names: str):

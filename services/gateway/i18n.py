@@ -54,6 +54,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh-CN": "登录尝试次数过多，请稍后再试。",
         "en": "Too many login attempts; try again later.",
     },
+    "login.retry_after": {"zh-CN": "可再次尝试的等待秒数：", "en": "Seconds to wait:"},
     "queue.title": {"zh-CN": "工单队列", "en": "Case queue"},
     "rules.suppressed": {"zh-CN": "被抑制次数", "en": "Suppressed"},
     "rules.edit": {"zh-CN": "编辑规则", "en": "Edit rule"},
@@ -176,6 +177,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "error.409": {"zh-CN": "工单当前状态不允许该操作。", "en": "The case's status does not allow this."},
     "error.422": {"zh-CN": "操作被拒绝。", "en": "The action was refused."},
     "error.404": {"zh-CN": "找不到该内容。", "en": "Not found."},
+    "error.405": {"zh-CN": "此网址不接受该请求方法。", "en": "The method is not allowed for this URL."},
+    "error.414": {"zh-CN": "网址过长。", "en": "The URL is too long."},
     "error.413": {"zh-CN": "提交的内容过大。", "en": "The request is too large."},
     "error.429": {
         "zh-CN": "请求过于频繁，请稍后再试。",

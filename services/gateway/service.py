@@ -22,7 +22,7 @@ from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
-from services.common.rpc import Id, rpc
+from services.common.rpc import PAGE_MAX, Id, rpc
 from services.gateway import auth, dashboard, gate, urgency
 from services.gateway.actions import ACTIONS, available, body_from_form, load_body, refused, root_causes
 from services.gateway.dependencies import FeedbackPublisher
@@ -33,16 +33,15 @@ from services.gateway.openapi import build_openapi
 from services.gateway.pagination import next_link, page, scan
 from services.gateway.routes import BREACH_STATES, BY_NAME, CASE_STATUSES, PEOPLE
 from services.gateway.rule_editor import document_text, load_dry_run, parse_document
-from services.gateway.scope import in_scope, viewer
+from services.gateway.scope import in_scope, named_cases, only_cases, viewer
 from services.gateway.store import GatewayStore
+from services.gateway.throttle import LoginThrottle
 from services.gateway.users import load_user
 from services.gateway.views import render
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 MAX_BATCH = 500
-# A pre-login session only carries the login form's CSRF token: keep it short-lived.
-PRE_LOGIN_TTL = 1800.0
 
 
 def query(request, route_name: str) -> dict:
@@ -255,20 +254,41 @@ class GatewayService:
 
     @route("profiles.search")
     def search_profiles(self, request, principal):
-        return self._search(request, "profiles.search")
+        return self._search(request, principal, "profiles.search")
 
-    def _search(self, request, route_name) -> dict:
+    def _search(self, request, principal, route_name) -> dict:
         q = query(request, route_name)
         keys = {k: q[k] for k in ("name", "phone", "email") if q.get(k)}
         if not keys:
             return {"items": [], "limit": q["limit"], "offset": q["offset"], "next": None}
         rows = self.services.profiles.search_profiles(limit=q["limit"] + 1, skip=q["offset"], **keys)
-        return page(request, rows, q["limit"], q["offset"])
+        return page(request, [self._scoped(principal, p) for p in rows], q["limit"], q["offset"])
 
     @route("profiles.get")
     def get_profile(self, request, principal, customer_id):
         q = query(request, "profiles.get")
-        return self.services.profiles.get_profile(customer_id, timeline_limit=q["timeline_limit"])
+        profile = self.services.profiles.get_profile(customer_id, timeline_limit=q["timeline_limit"])
+        return self._scoped(principal, profile)
+
+    def _scoped(self, principal, profile: dict) -> dict:
+        """The profile naming only the cases the caller may open (scope.py): the customer's
+        cases the cases service shows to ``visible_to``, read until every case the profile
+        names is found or the list ends."""
+        named = named_cases(profile)
+        if not named:
+            return profile
+        visible: set[str] = set()
+        for customer in (profile["_id"], *profile.get("merged_ids", ())):
+            skip = 0
+            while not named <= visible:
+                rows = self.services.cases.list_cases(
+                    limit=PAGE_MAX, skip=skip, customer=customer, visible_to=viewer(principal.user)
+                )
+                visible |= {c["_id"] for c in rows}
+                if len(rows) < PAGE_MAX:
+                    break
+                skip += len(rows)
+        return only_cases(profile, visible)
 
     @route("deliveries.list")
     def list_deliveries(self, request, principal):
@@ -310,54 +330,64 @@ class GatewayService:
         path = STATIC / name
         if name not in {p.name for p in STATIC.iterdir()} or path.suffix not in STATIC_TYPES:
             raise HttpError(404, "no such file")
-        return Response(path.read_bytes(), mimetype=STATIC_TYPES[path.suffix])
+        # the only answers a browser may keep (revalidated; the others are no-store, server.py)
+        response = Response(path.read_bytes(), mimetype=STATIC_TYPES[path.suffix])
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
     @route("console.login_form")
     def login_form(self, request, principal):
         if principal.user:
             raise Redirect(gate.safe_next(request.args.get("next")))
-        return self._login_page(request, principal, next_url=request.args.get("next", ""))
+        return self._login_page(request, next_url=request.args.get("next", ""))
 
-    def _login_page(self, request, principal, status=200, message=None, username="", next_url=""):
-        cookie = None
-        if principal.session is None:
-            # The login form's CSRF token lives in a pre-login session.
-            sid, principal.session = self.store.open_session(
-                None, language_of(request.args.get("lang")), utcnow(), PRE_LOGIN_TTL
-            )
-            cookie = sid
+    def _login_page(self, request, status=200, message=None, username="", next_url="", retry_after=None):
+        """The login form. Its CSRF token is a signed double-submit pair (gate.login_form_token):
+        an anonymous visit stores nothing; the language comes from ``lang`` (query or form)."""
+        token, cookie = gate.login_form_token(self.store, request, utcnow())
+        visitor = gate.Principal(None, "none", form_token=token, form_language=request.values.get("lang"))
         response = render(
             "login.html",
-            principal,
+            visitor,
             status=status,
             message=message,
             username=username,
             next=gate.safe_next(next_url),
+            retry_after=retry_after,
         )
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
         if cookie:
-            self._set_cookie(response, cookie)
+            response.set_cookie(
+                gate.LOGIN_COOKIE,
+                cookie,
+                max_age=gate.LOGIN_FORM_TTL,
+                httponly=True,
+                secure=settings.get("GATEWAY_COOKIE_SECURE"),
+                samesite="Strict",
+                path="/login",
+            )
         return response
 
     @route("console.login")
     def login(self, request, principal):
+        """Check the password unless this client is being slowed down (throttle.LoginThrottle)."""
         username = request.form.get("username", "")[:128]
         password = request.form.get("password", "")[:1024]
         next_url = request.form.get("next", "")
         now = utcnow()
-        window = settings.get("LOGIN_WINDOW_SECONDS")
-        per_user = self.store.count_attempt(f"user:{username}", now, window)
-        per_ip = self.store.count_attempt(f"ip:{request.remote_addr}", now, window)
-        if per_user > settings.get("LOGIN_LIMIT_PER_USER") or per_ip > settings.get("LOGIN_LIMIT_PER_IP"):
-            response = self._login_page(request, principal, 429, "login.rate_limited", username, next_url)
-            response.headers["Retry-After"] = str(window)
-            return response
+        throttle = LoginThrottle(self.store, username, request.remote_addr or "")
+        wait = throttle.admit(now)
+        if wait:
+            return self._login_page(request, 429, "login.rate_limited", username, next_url, retry_after=wait)
         user = self.store.get_user(username)
         stored = user.get("password_hash") if user and user.get("role") in PEOPLE else None
         if not auth.verify_password(stored, password):
-            return self._login_page(request, principal, 401, "login.failed", username, next_url)
+            return self._login_page(request, 401, "login.failed", username, next_url)
+        throttle.succeeded()
         if auth.needs_rehash(stored):
             self.store.set_password_hash(user["_id"], auth.hash_password(password))
-        # A fresh session id on login (no session fixation); the pre-login one is dropped.
+        # A fresh session id on login (no session fixation); a session held before is dropped.
         if principal.session:
             self.store.close_session(principal.session["_id"])
         sid, _ = self.store.open_session(
@@ -365,6 +395,7 @@ class GatewayService:
         )
         response = Response("", status=303, headers={"Location": gate.safe_next(next_url)})
         self._set_cookie(response, sid)
+        response.delete_cookie(gate.LOGIN_COOKIE, path="/login")
         return response
 
     def _set_cookie(self, response, sid: str) -> None:
@@ -420,6 +451,8 @@ class GatewayService:
     def _case_page(self, principal, case_id, status=200, failed=None, error=None):
         case = self._visible_case(principal, case_id)
         profile = self._profile_or_none(case["customer"]["id"], 1)
+        if profile is not None:  # the summary the page shows; the profile page lists cases
+            profile = {"feedback_count": profile.get("feedback_count"), "latest": profile.get("latest")}
         return render(
             "case.html",
             principal,
@@ -460,12 +493,13 @@ class GatewayService:
         profile = self._profile_or_none(customer_id, q["timeline_limit"])
         if profile is None:
             return render("profile.html", principal, status=404, customer_id=customer_id, profile=None)
+        profile = self._scoped(principal, profile)
         top = sorted((profile.get("alert_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         return render("profile.html", principal, customer_id=customer_id, profile=profile, top_alerts=top)
 
     @route("console.customers")
     def customers(self, request, principal):
-        data = self._search(request, "console.customers")
+        data = self._search(request, principal, "console.customers")
         return render("customers.html", principal, page=data, next_url=data["next"], args=request.args)
 
     @route("console.rules")

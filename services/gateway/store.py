@@ -1,23 +1,32 @@
-"""The gateway's own database: users, API tokens, sessions, login attempts."""
+"""The gateway's own database: users, API tokens, sessions, login attempts, the form key."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel
+from pymongo.collection import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
 from services.common.mongo import Store
 from services.gateway import auth
 
+BEFORE = ReturnDocument.BEFORE
+
 
 class GatewayStore(Store):
+    def __init__(self, db):
+        super().__init__(db)
+        self._form_key: bytes | None = None
+
     def indexes(self):
         return {
             "tokens": [IndexModel([("user_id", ASCENDING)], name="user")],
             "sessions": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
-            "login_attempts": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
+            # "expiry" (a subdocument's datetime, see count_login_attempt); the "ttl" index
+            # on expires_at of the fixed-window counters before issue 19 may stay
+            "login_attempts": [IndexModel([("expiry.at", ASCENDING)], expireAfterSeconds=0, name="expiry")],
         }
 
     # --- users -----------------------------------------------------------
@@ -60,12 +69,13 @@ class GatewayStore(Store):
         return self.db.tokens.delete_many(query).deleted_count
 
     # --- sessions --------------------------------------------------------
-    def open_session(self, user_id: str | None, language: str, now: datetime, ttl: float) -> tuple[str, dict]:
-        """A new session (``user_id`` None before login); returns (cookie value, session)."""
+    def open_session(self, user_id: str, language: str, now: datetime, ttl: float) -> tuple[str, dict]:
+        """A new session of a signed-in user; returns (cookie value, session). Nothing is
+        stored before the login succeeds (the login form's token needs no session)."""
         sid = auth.new_secret()
         session = {
             "_id": auth.digest(sid),
-            "user_id": user_id or "",
+            "user_id": user_id,
             "csrf": auth.new_secret(),
             "language": language,
             "expires_at": now + timedelta(seconds=ttl),
@@ -85,22 +95,55 @@ class GatewayStore(Store):
     def close_session(self, session_id: str) -> None:
         self.db.sessions.delete_one({"_id": session_id})
 
-    # --- login rate limit ------------------------------------------------
-    def count_attempt(self, key: str, now: datetime, window: int) -> int:
-        """Count one login attempt for ``key`` in the current fixed window; return the count.
+    # --- login throttle (throttle.LoginThrottle) ----------------------------
+    def count_login_attempt(self, key: str, now: float, forget: float) -> tuple[int, float | None]:
+        """Count one login attempt on ``key`` with one atomic update; return what was counted
+        before it: (attempts, epoch seconds of the last one), or (0, None) when there was
+        none, or the last was ``forget`` seconds ago or more (its count is then dropped).
 
-        Stored in MongoDB so a restart does not reset the limit.
+        The update returns the document as it was before, so two attempts at once each
+        see the other or not, never the same count. Times are epoch numbers (``$max``
+        on a datetime is not portable, docs/store.md); stored in MongoDB so every
+        replica shares the counts and a restart keeps them.
         """
-        start = int(now.timestamp()) // window * window
-        doc_id = f"{key}|{start}"
-        expires = datetime.fromtimestamp(start + 2 * window, tz=UTC)
+        update = {
+            "$inc": {"attempts": 1},
+            "$max": {"last_at": now},
+            "$set": {"expiry": {"at": datetime.fromtimestamp(now + forget, tz=UTC)}},
+        }
+        attempts = self.db.login_attempts
         try:
-            self.db.login_attempts.update_one(
-                {"_id": doc_id}, {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires}}, upsert=True
-            )
-        except DuplicateKeyError:  # two first attempts raced on the upsert
-            self.db.login_attempts.update_one({"_id": doc_id}, {"$inc": {"count": 1}})
-        return self.db.login_attempts.find_one({"_id": doc_id})["count"]
+            before = attempts.find_one_and_update({"_id": key}, update, upsert=True, return_document=BEFORE)
+        except DuplicateKeyError:  # two first attempts raced on the upsert: the other one inserted
+            before = attempts.find_one_and_update({"_id": key}, update, return_document=BEFORE)
+        if before is None:
+            return 0, None
+        if before["last_at"] <= now - forget:
+            # Only this attempt saw the old time (it moved ``last_at``): drop the old count once.
+            attempts.update_one({"_id": key}, {"$inc": {"attempts": -before["attempts"]}})
+            return 0, None
+        return max(0, before["attempts"]), before["last_at"]
+
+    def uncount_login_attempt(self, key: str) -> None:
+        """Take one attempt back (a successful login does not slow its client down)."""
+        self.db.login_attempts.update_one({"_id": key}, {"$inc": {"attempts": -1}})
+
+    def forget_login_attempts(self, key: str) -> None:
+        self.db.login_attempts.delete_one({"_id": key})
+
+    # --- the login form's signed double-submit token ----------------------
+    def form_key(self) -> bytes:
+        """The key that signs login-form tokens: made once, kept in the gateway's database so
+        that every replica accepts a form another one served, read once per container."""
+        if self._form_key is None:
+            try:
+                self.db.keys.insert_one(
+                    {"_id": "login-form", "key": auth.new_secret(), "created_at": utcnow()}
+                )
+            except DuplicateKeyError:  # made before (or by another replica just now)
+                pass
+            self._form_key = self.db.keys.find_one({"_id": "login-form"})["key"].encode("ascii")
+        return self._form_key
 
 
 def public_user(doc: dict) -> dict:

@@ -14,7 +14,7 @@ from services.gateway.gate import safe_next
 from services.gateway.i18n import CATALOGUE, LANGUAGES
 from services.gateway.pagination import scan
 from services.gateway.routes import CASE_STATUSES, ROLES, ROUTES
-from services.gateway.scope import in_scope, viewer
+from services.gateway.scope import in_scope, named_cases, only_cases, viewer
 
 TEMPLATES = Path(openapi.HERE / "templates")
 
@@ -121,8 +121,44 @@ def test_passwords_and_secrets():
 
 def test_login_redirects_stay_on_the_site():
     assert safe_next("/cases/CASE-1?x=1") == "/cases/CASE-1?x=1"
-    for bad in ("https://evil.example/", "//evil.example/", "/\\evil", "", None):
+    for bad in ("https://evil.example/", "//evil.example/", "/\\evil", "/\t/evil.example", "/\n/x", "", None):
         assert safe_next(bad) == "/cases"
+    # the fuzzing and the HTTP answers: tests/security/test_login_redirects.py
+
+
+def test_a_profile_names_only_the_cases_given_as_visible():
+    profile = {
+        "_id": "C1",
+        "open_cases": [{"case_id": "CASE-A", "title": "a"}, {"case_id": "CASE-B", "title": "b"}],
+        "timeline": [
+            {"kind": "feedback", "channel": "app"},
+            {"kind": "alert", "alert_id": "AL-1"},
+            {"kind": "case_opened", "case_id": "CASE-B", "title": "b"},
+            {"kind": "case_milestone", "case_id": "CASE-A", "to_status": "assigned"},
+        ],
+    }
+    assert named_cases(profile) == {"CASE-A", "CASE-B"}
+    seen = only_cases(profile, {"CASE-A"})
+    assert [c["case_id"] for c in seen["open_cases"]] == ["CASE-A"]
+    assert [e["kind"] for e in seen["timeline"]] == ["feedback", "alert", "case_milestone"]
+    assert profile["open_cases"][1]["case_id"] == "CASE-B"  # the original is left as it was
+    search_row = {"_id": "C1", "identity": {"name": "x"}}
+    assert named_cases(search_row) == set() and only_cases(search_row, set()) == search_row
+
+
+def test_login_form_tokens_are_a_signed_double_submit_pair():
+    from services.gateway.auth import form_cookie_valid, form_token, form_token_valid, new_form_cookie
+
+    key, now = b"k" * 32, 1_800_000_000.0
+    cookie = new_form_cookie(now, 1800)
+    assert form_cookie_valid(cookie, now + 1799) and not form_cookie_valid(cookie, now + 1800)
+    token = form_token(key, cookie)
+    assert form_token_valid(key, cookie, token, now)
+    assert not form_token_valid(b"x" * 32, cookie, token, now)  # another key
+    assert not form_token_valid(key, new_form_cookie(now, 1800), token, now)  # another cookie
+    assert not form_token_valid(key, None, token, now) and not form_token_valid(key, cookie, None, now)
+    for forged in ("", ".", "short.9999999999", "n" * 43 + ".", "n" * 43 + ".x1", "n" * 43 + ".١٢٣"):
+        assert not form_cookie_valid(forged, now)
 
 
 def test_deploy_config_parses_and_configures_the_gateway(monkeypatch):
