@@ -165,7 +165,9 @@ CONTENT_TYPES = (
     "APPLICATION/JSON",
     None,
 )
-ENCODINGS = ("utf-16", "latin-1", "binary", "gzip", "base64", "bogus", "UTF-16LE")
+ENCODINGS = ("utf-16", "latin-1", "gzip", "base64", "bogus", "UTF-16LE", "x-gzip", "deflate")
+# what a UTF-8 body may be labelled: kombu says "binary" for any bytes body, pika says nothing
+UTF8_LABELS = ("utf-8", "binary", None, "UTF-8")
 
 
 def _set(event: dict, path: str, value) -> dict:
@@ -235,7 +237,14 @@ def recipes(draw, kind: str) -> Recipe:
     nps = draw(st.integers(0, 6))
 
     if kind == "valid":
-        return lambda i: _valid(base, i, nps)
+        label = draw(st.sampled_from(UTF8_LABELS))
+
+        def valid(i):
+            case = _valid(base, i, nps)
+            case.content_encoding = label
+            return case
+
+        return valid
     if kind == "valid_hostile_headers":
         headers = draw(HOSTILE_HEADERS)
 
@@ -288,11 +297,12 @@ def recipes(draw, kind: str) -> Recipe:
     if kind == "invalid_utf8":
         junk = draw(st.sampled_from(INVALID_UTF8))
         at = draw(st.floats(0, 1))
+        label = draw(st.sampled_from(UTF8_LABELS))
 
         def invalid_utf8(i):
             body = _dumps(broken(i))
             cut = int(len(body) * at)
-            return _bad(kind, "not UTF-8", body[:cut] + junk + body[cut:])
+            return _bad(kind, "not UTF-8", body[:cut] + junk + body[cut:], content_encoding=label)
 
         return invalid_utf8
     if kind == "surrogate_escape":

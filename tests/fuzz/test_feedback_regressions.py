@@ -103,7 +103,20 @@ def test_the_gate_refuses_before_decoding():
     assert refusal({**json_utf8, "content_type": "application/data"}, b"{}", 10).startswith("content type")
     assert refusal({"content_encoding": "utf-8"}, b"{}", 10).startswith("no content type")
     assert refusal({**json_utf8, "content_encoding": "utf-16"}, b"{}", 10).startswith("content encoding")
+    assert "content_type" in refusal({}, b"{}", 10)  # a bare AMQP message: names the property
     assert refusal(json_utf8, b"x" * 11, 10) == "body too large: 11 bytes > 10"
+
+
+@pytest.mark.unit
+def test_the_gate_takes_a_body_labelled_binary_or_unlabelled_and_refuses_other_encodings():
+    # kombu labels every bytes body "binary"; pika and bare clients leave it out
+    for label in ("binary", "BINARY", None, "", "utf-8", "UTF8"):
+        properties = {"content_type": "application/json", "content_encoding": label}
+        assert refusal(properties, b"{}", 10) is None, label
+    for label in ("gzip", "x-gzip", "deflate", "latin-1", "utf-16", "gbk", "base64"):
+        properties = {"content_type": "application/json", "content_encoding": label}
+        reason = refusal(properties, b"{}", 10)
+        assert reason.startswith(f"content encoding {label!r} is not accepted"), reason
 
 
 @pytest.mark.unit
