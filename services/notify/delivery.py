@@ -356,7 +356,9 @@ class Pipeline:
         target = (self.policy.fallback or {}).get(doc["channel"])
         if not target or doc.get("fallback_of") or target == doc["channel"]:
             return
-        request = {k: doc[k] for k in ("notification_id", "kind", "level", "case_id", "context")}
+        # the context as stored now: an erasure may have scrubbed it since this attempt began
+        stored = self.store.get_delivery(doc["_id"]) or doc
+        request = {k: stored[k] for k in ("notification_id", "kind", "level", "case_id", "context")}
         # Fall back to the people: a team's group robot failing means mailing its members.
         refs = [doc["recipient"]]
         if doc["recipient"]["kind"] == "team" and target == "email":

@@ -39,8 +39,44 @@ def next_run(schedule: dict, timezone: str, after: datetime) -> datetime:
     return fire.astimezone(UTC)
 
 
+# The SLA clocks the cases service keeps on a case (``sla.clocks.<name>``), in the order
+# a digest lists them; a clock of another name follows these.
+CLOCK_ORDER = ("acknowledge", "resolve")
+
+
+def clock_states(case: dict, at: datetime) -> dict[str, str]:
+    """Each SLA clock of ``case`` at ``at``: ``breached``, ``at_risk`` or ``ok``.
+
+    Read from the clocks as the cases service stores them (services/cases/sla.py):
+    a running clock is breached once ``due_epoch`` has passed and at risk once
+    ``warn_epoch`` has; a paused clock that ran out before the pause keeps its
+    ``breached_at``; a stopped clock that did not meet its budget has ``met`` false.
+    """
+    clocks = (case.get("sla") or {}).get("clocks") or {}
+    moment = at.timestamp()
+    states = {}
+    for name in sorted(clocks, key=lambda n: CLOCK_ORDER.index(n) if n in CLOCK_ORDER else len(CLOCK_ORDER)):
+        clock = clocks[name]
+        due, warn = clock.get("due_epoch"), clock.get("warn_epoch")
+        if clock.get("state") == "stopped":
+            state = "breached" if clock.get("met") is False else "ok"
+        elif clock.get("breached_at") or (due is not None and due <= moment):
+            state = "breached"
+        elif warn is not None and warn <= moment:
+            state = "at_risk"
+        else:
+            state = "ok"
+        states[name] = state
+    return states
+
+
 def build_context(person: dict, cases: list[dict], frequency: str, end: datetime, console_url: str) -> dict:
-    """The digest's template context from the owner's cases (as the cases service lists them)."""
+    """The digest's template context from the owner's cases (as the cases service lists
+    them): the open cases, those of them with a breached SLA clock and those with a
+    clock at risk (each naming its clocks), and the most frequent rules.
+
+    Each row names the case's customer (``customer``) and ``customer_ids`` lists them
+    all, so an erasure (``customer_erased``) can find and scrub the digest."""
     start = end - PERIODS[frequency]
     open_cases = [c for c in cases if c.get("status") in OPEN_STATUSES]
 
@@ -48,25 +84,37 @@ def build_context(person: dict, cases: list[dict], frequency: str, end: datetime
         opened = case.get("opened_at")
         opened_at = datetime.fromisoformat(opened) if isinstance(opened, str) else opened
         age = int((end - opened_at).total_seconds() // 3600) if opened_at else None
+        customer = case.get("customer") or {}
         return {
             "case_id": case["_id"],
             "title": case.get("title", ""),
             "level": case.get("level", ""),
             "age_hours": age,
             "case_url": f"{console_url.rstrip('/')}/cases/{case['_id']}",
+            "customer": {"id": customer.get("id"), "name": customer.get("name")},
         }
 
-    # SLA breaches appear once the cases service records them on the case (sla.breached).
-    breaches = [row(c) for c in open_cases if (c.get("sla") or {}).get("breached")]
+    rows = [row(c) for c in open_cases]
+    breaches, at_risk = [], []
+    for case, line in zip(open_cases, rows, strict=True):
+        states = clock_states(case, end)
+        breached = [name for name, state in states.items() if state == "breached"]
+        risky = [name for name, state in states.items() if state == "at_risk"]
+        if breached:
+            breaches.append({**line, "clocks": breached})
+        elif risky:
+            at_risk.append({**line, "clocks": risky})
     rules = Counter((c.get("rule") or {}).get("name") or "?" for c in open_cases)
     return {
         "level": "P4",
         "title": f"{frequency} digest",
         "period": {"kind": frequency, "start": start.isoformat(), "end": end.isoformat()},
-        "open_cases": [row(c) for c in open_cases],
+        "open_cases": rows,
         "breaches": breaches,
+        "at_risk": at_risk,
         "top_alerts": [{"rule": name, "count": n} for name, n in rules.most_common(5)],
         "recipient_id": person["id"],
+        "customer_ids": sorted({r["customer"]["id"] for r in rows if r["customer"]["id"]}),
     }
 
 

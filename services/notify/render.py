@@ -51,6 +51,11 @@ TEMPLATE_NAME = re.compile(
 DEFAULT_LANGUAGE = "zh-CN"
 BUILTIN_FALLBACK = "builtin:fallback"
 MAX_POWER_BITS = 4096  # 2 ** 4096 is plenty for a message; 9 ** 10**9 would take hours
+# How templates name an SLA clock (the cases service's clock names), per language.
+CLOCK_NAMES = {
+    "acknowledge": {"zh-CN": "首次响应", "en": "first response"},
+    "resolve": {"zh-CN": "解决", "en": "resolution"},
+}
 # "{0._x}" / "{0[_x]}": a str.format field reaching for a private attribute
 PRIVATE_FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[]\s*_")
 
@@ -116,6 +121,7 @@ class Renderer:
             env.filters["localtime"] = localtime
             env.filters["md"] = markdown_text
             env.filters["mrkdwn"] = slack_text
+            env.filters["sla_clock"] = sla_clock
 
     def _context(self, context: dict, language: str, recipient: dict) -> dict:
         level = context.get("level", "P4")
@@ -294,6 +300,12 @@ def localtime(ctx, value: str) -> str:
     except (ValueError, ZoneInfoNotFoundError):
         return str(value)
     return f"{moment:%Y-%m-%d %H:%M} ({zone.key})"
+
+
+@pass_context
+def sla_clock(ctx, name: str) -> str:
+    """An SLA clock's name (``acknowledge``, ``resolve``) in the recipient's language."""
+    return CLOCK_NAMES.get(str(name), {}).get(ctx.get("language"), str(name))
 
 
 def fallback_message(ctx: dict, error: str) -> Rendered:

@@ -72,6 +72,7 @@ SAMPLES: dict[str, dict] = {
                 "level": "P2",
                 "age_hours": 20,
                 "case_url": "http://127.0.0.1:8000/cases/CASE-3F2A9C01B7E4",
+                "customer": {"id": "C10023", "name": "王芳"},
             },
             {
                 "case_id": "CASE-91B0C44D2A10",
@@ -79,6 +80,7 @@ SAMPLES: dict[str, dict] = {
                 "level": "P1",
                 "age_hours": 3,
                 "case_url": "http://127.0.0.1:8000/cases/CASE-91B0C44D2A10",
+                "customer": {"id": "C20417", "name": "赵磊"},
             },
         ],
         "breaches": [
@@ -86,10 +88,25 @@ SAMPLES: dict[str, dict] = {
                 "case_id": "CASE-91B0C44D2A10",
                 "title": "CSAT 1 · 赵磊",
                 "level": "P1",
+                "age_hours": 3,
                 "case_url": "http://127.0.0.1:8000/cases/CASE-91B0C44D2A10",
+                "customer": {"id": "C20417", "name": "赵磊"},
+                "clocks": ["acknowledge"],
+            },
+        ],
+        "at_risk": [
+            {
+                "case_id": "CASE-3F2A9C01B7E4",
+                "title": "NPS 贬损者 · 王芳",
+                "level": "P2",
+                "age_hours": 20,
+                "case_url": "http://127.0.0.1:8000/cases/CASE-3F2A9C01B7E4",
+                "customer": {"id": "C10023", "name": "王芳"},
+                "clocks": ["resolve"],
             },
         ],
         "top_alerts": [{"rule": "NPS 贬损者", "count": 12}, {"rule": "CSAT 低分", "count": 5}],
+        "customer_ids": ["C10023", "C20417"],
     },
 }
 

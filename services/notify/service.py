@@ -26,7 +26,7 @@ from services.notify.directory import load_directory
 from services.notify.render import LANGUAGES, TEMPLATE_NAME, Renderer
 from services.notify.samples import SAMPLE_RECIPIENT, sample
 from services.notify.simulate import load_now, load_request, simulate
-from services.notify.store import NotifyStore
+from services.notify.store import NotifyStore, anonymise_customer
 
 # How often due deliveries (retries, released quiet-hours holds) are swept.
 SWEEP_INTERVAL = 1.0
@@ -238,6 +238,12 @@ class NotifyService:
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
+
+    @contract_event_handler("profiles", "customer_erased")
+    def handle_customer_erased(self, erased: dict) -> None:
+        """Anonymise the erased customer (and the ids merged into them) in the delivery
+        log, waiting deliveries and digests; idempotent."""
+        anonymise_customer(self.store.db, erased["customer_ids"])
 
 
 def _without_context(doc: dict) -> dict:

@@ -1,5 +1,6 @@
 """The notify service's MongoDB store: recipients, deliveries and their attempts,
-the send-rate buckets, template overrides and counters.
+the send-rate buckets, template overrides and counters; and the removal of an erased
+customer's personal data from the delivery log (``anonymise_customer``).
 
 Times that queries compare (``next_attempt_at``, ``lease_until``, ``tat``) are
 epoch seconds, which every server compares alike (docs/store.md).
@@ -8,11 +9,13 @@ epoch seconds, which every server compares alike (docs/store.md).
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.common.erasure import MARK, redact, scrub_dead_letters
 from services.common.mongo import ConfigCache, Inbox, Store, as_stored
 
 # Statuses a delivery moves through; "held" waits out the recipient's quiet hours.
@@ -295,3 +298,132 @@ class NotifyStore(Store):
             "counters": counters,
             "dead_letters": self.dead_letter_counts(),
         }
+
+
+# -- erasure (customer_erased) -----------------------------------------------------------------
+
+# What a notification context says about its customer besides the id (the cases service's
+# notification_context): the name, the comment and its tags, the rule trace that quotes it.
+CUSTOMER_PERSONAL = (("customer", "name"), ("event", "text"), ("event", "tags"), ("trace",))
+# A delivery's own texts that may quote what was sent (vendor answers, errors).
+ANSWER_FIELDS = ("last_error", "message_id")
+CAS_TRIES = 8
+
+
+def scrub_context(context, customer_ids: set[str]) -> tuple[dict, set[str]]:
+    """``context`` without the personal data of ``customer_ids``, and the names it held.
+
+    Every part about an erased customer (a dict whose ``customer.id`` is one of them:
+    a case notification's whole context, a digest's row) loses the customer's name,
+    comment, tags and trace, and the name is replaced by ``[erased 已删除]`` in its
+    remaining text (the case title, an agent's reason). Other customers' parts stay.
+    """
+    names: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        customer = value.get("customer")
+        if isinstance(customer, dict) and customer.get("id") in customer_ids:
+            return about_erased(value)
+        return {k: walk(v) for k, v in value.items()}
+
+    def about_erased(part: dict) -> dict:
+        part = copy.deepcopy(part)
+        found = {part["customer"].get("name")} - {None}
+        for path in CUSTOMER_PERSONAL:
+            parent = part
+            for key in path[:-1]:
+                parent = parent.get(key) if isinstance(parent.get(key), dict) else {}
+            parent.pop(path[-1], None)
+        names.update(str(n) for n in found)
+        return redact_all(part, found)
+
+    return walk(context), names
+
+
+def redact_all(value, names: Iterable[str]):
+    """``value`` (JSON) with ``names`` redacted from every string in it."""
+    if isinstance(value, str):
+        return redact(value, names)
+    if isinstance(value, list):
+        return [redact_all(v, names) for v in value]
+    if isinstance(value, dict):
+        return {k: redact_all(v, names) for k, v in value.items()}
+    return value
+
+
+def scrubbed_delivery(doc: dict, customer_ids: set[str]) -> tuple[dict, set[str]]:
+    """The ``$set`` that removes ``customer_ids``' personal data from a delivery (empty
+    when there is none left), and the names found."""
+    context, names = scrub_context(doc.get("context") or {}, customer_ids)
+    update: dict = {"context": context} if context != doc.get("context") else {}
+    for field in ANSWER_FIELDS:
+        if isinstance(doc.get(field), str) and redact(doc[field], names) != doc[field]:
+            update[field] = redact(doc[field], names)
+    for key, entry in (doc.get("attempt_log") or {}).items():
+        error = entry.get("error")
+        if isinstance(error, str) and redact(error, names) != error:
+            update[f"attempt_log.{key}.error"] = redact(error, names)
+    return update, names
+
+
+def anonymise_customer(db, customer_ids: list[str]) -> dict:
+    """Remove an erased customer's personal data from the notify service's collections:
+    the notification context of every delivery about them (case notifications, and
+    their rows in digests), the names in what vendors answered, in the attempt log
+    and in older attempts (``delivery_attempts``), and dead-letter previews naming them.
+    Delivery ids, status, channel, recipient, attempts and times stay, and a waiting
+    delivery is still sent, without the data. Idempotent: a second run changes nothing.
+    """
+    ids = set(customer_ids)
+    wanted = {"$in": sorted(ids)}
+    # A digest lists its customers in ``customer_ids``: the embedded server does not
+    # match a dotted path through an array of subdocuments (its rows), but it does
+    # match an array of strings.
+    query = {"$or": [{"context.customer.id": wanted}, {"context.customer_ids": wanted}]}
+    deliveries = attempts = 0
+    for doc in db.deliveries.find(query):
+        _, names = scrub_context(doc.get("context") or {}, ids)
+        # older attempts first: once the delivery is scrubbed, its names are gone
+        attempts += _scrub_old_attempts(db, doc["_id"], names)
+        deliveries += scrub_delivery(db, doc, ids)
+    return {"deliveries": deliveries, "attempts": attempts, "dead_letters": scrub_dead_letters(db, ids)}
+
+
+def _scrub_old_attempts(db, delivery_id: str, names: set[str]) -> int:
+    """``names`` out of the errors of attempts kept in ``delivery_attempts`` (before a
+    delivery held its attempt log); each write conditional on the error it replaces."""
+    changed = 0
+    for entry in db.delivery_attempts.find({"delivery_id": delivery_id}) if names else ():
+        error = entry.get("error")
+        if isinstance(error, str) and redact(error, names) != error:
+            changed += db.delivery_attempts.update_one(
+                {"_id": entry["_id"], "error": error}, {"$set": {"error": redact(error, names)}}
+            ).modified_count
+    return changed
+
+
+def scrub_delivery(db, doc: dict, customer_ids: set[str]) -> int:
+    """One atomic write per delivery, on the condition that nothing changed it since it
+    was read: no attempt recorded (``attempts``), no other erasure (``erasures``, e.g.
+    another customer of the same digest). A miss reads it again."""
+    for _ in range(CAS_TRIES):
+        update, _ = scrubbed_delivery(doc, customer_ids)
+        if not update:
+            return 0
+        guard = {
+            "_id": doc["_id"],
+            "attempts": doc.get("attempts"),
+            "erasures": doc["erasures"] if "erasures" in doc else {"$exists": False},
+        }
+        changes = {"$set": update, "$inc": {"erasures": 1}, "$currentDate": {MARK: True}}
+        if db.deliveries.update_one(guard, changes).modified_count:
+            return 1
+        doc = db.deliveries.find_one({"_id": doc["_id"]})
+        if doc is None:
+            return 0
+    # the event is retried (bounded) rather than leaving the data in place silently
+    raise RuntimeError(f"delivery {doc['_id']} kept changing while an erasure scrubbed it")

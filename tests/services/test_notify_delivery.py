@@ -13,7 +13,7 @@ from services.notify.channels.wecom.fake import FakeWeCom
 from services.notify.delivery import Pipeline, Policy, backoff, default_channels
 from services.notify.directory import load_directory
 from services.notify.render import Renderer
-from services.notify.store import NotifyStore
+from services.notify.store import NotifyStore, anonymise_customer
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC).timestamp()  # 14:00 in Shanghai
 
@@ -327,3 +327,30 @@ def test_a_new_notification_is_sent_by_its_worker_without_a_claim_and_a_dead_wor
     assert p.run(NOW + 59) == 0 and p.run(NOW + 61) == 1
     assert store.get_delivery(lost["_id"])["status"] == "delivered"
     assert len(smtp_sink.messages()) == 2
+
+
+def test_a_fallback_made_after_an_erasure_carries_the_scrubbed_context(store, smtp_sink, robots):
+    """The customer is erased while the robot's vendor answers: the email fallback is built
+    from the delivery as stored now, not from the copy the attempt started with."""
+    robots["dingtalk"].script(Answer(500, "down"))
+    p = pipeline(store, smtp_sink, max_attempts=1)
+    robot = p.channels["dingtalk"]
+
+    class ErasedMeanwhile:
+        def __getattr__(self, name):
+            return getattr(robot, name)
+
+        def deliver(self, note, destination, now):
+            anonymise_customer(store.db, ["C1"])
+            return robot.deliver(note, destination, now)
+
+    p.channels["dingtalk"] = ErasedMeanwhile()
+    [delivery_id] = p.request(request(EMMA, ["dingtalk"]), NOW)
+    p.run(NOW)
+    p.run(NOW)
+    assert store.get_delivery(delivery_id)["status"] == "failed"
+    [fallback] = store.list_deliveries(channel="email")
+    assert fallback["fallback_of"] == delivery_id and fallback["context"]["customer"] == {"id": "C1"}
+    [mail] = smtp_sink.messages()
+    assert mail["Subject"] == "[P2 high] NPS 贬损者 · [erased 已删除]"
+    assert "张三" not in mail.get_body(("plain",)).get_content()

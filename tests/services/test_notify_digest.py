@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from services.notify.channels.email import SmtpConfig
 from services.notify.delivery import Pipeline, Policy, default_channels
 from services.notify.digest import DigestRunner, build_context, next_run, schedule_all
@@ -11,6 +13,8 @@ from services.notify.directory import load_directory
 from services.notify.render import Renderer
 from services.notify.store import NotifyStore
 from tests.conftest import wait_until
+from tests.services.cases_desk import make_desk
+from tests.services.test_cases import alert
 
 MON_0800_SH = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 08:00 in Shanghai
 
@@ -25,34 +29,70 @@ def test_next_run_daily_and_weekly_in_the_owners_zone():
     assert next_run(weekly, "Asia/Shanghai", MON_0800_SH) == datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
-def test_context_lists_open_cases_breaches_and_top_rules():
-    cases = [
-        {
-            "_id": "CASE-1",
-            "title": "a",
-            "level": "P1",
-            "status": "assigned",
-            "rule": {"name": "NPS 贬损者"},
-            "opened_at": "2026-11-22T22:00:00+00:00",
-            "sla": {"breached": True},
-        },
-        {
-            "_id": "CASE-2",
-            "title": "b",
-            "level": "P3",
-            "status": "in_progress",
-            "rule": {"name": "NPS 贬损者"},
-            "opened_at": "2026-11-22T00:00:00+00:00",
-        },
-        {"_id": "CASE-3", "title": "c", "level": "P2", "status": "closed", "rule": {"name": "CSAT"}},
-    ]
-    ctx = build_context({"id": "li.na"}, cases, "daily", MON_0800_SH, "http://console")
-    assert [c["case_id"] for c in ctx["open_cases"]] == ["CASE-1", "CASE-2"]
-    assert (
-        ctx["open_cases"][1]["age_hours"] == 24
-        and ctx["breaches"][0]["case_url"] == "http://console/cases/CASE-1"
-    )
-    assert ctx["top_alerts"] == [{"rule": "NPS 贬损者", "count": 2}]
+def shanghai(*args):
+    return datetime(*args, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+
+
+@pytest.fixture
+def desk(mongo_client, db_prefix):
+    """The real cases service (worker, store, sample SLA policy: P2 acknowledge in 60 and
+    resolve in 480 business minutes, warning at 80 %) on a clock the test moves."""
+    return make_desk(mongo_client[f"{db_prefix}cases"], shanghai(2026, 11, 23, 10, 0), escalation=False)
+
+
+def open_case(desk, n, customer, at):
+    desk.now.at = at
+    desk.handle_alert_raised([alert(n, customer=customer)])
+    [case] = desk.list_cases(customer=customer)
+    return {"case_id": case["_id"], "by": "li.na"}
+
+
+def test_digest_lists_the_clocks_the_cases_service_recorded_as_breached_or_at_risk(desk):
+    """Case documents as the cases service writes and lists them, their SLA clocks moved by
+    its own actions on its own clock; the digest is due Tuesday 11:40 in Shanghai."""
+    paused = open_case(desk, 1, "C-PAUSED", shanghai(2026, 11, 23, 10, 0))  # resolve due Tue 10:30
+    desk.now.at = shanghai(2026, 11, 23, 10, 10)
+    desk.acknowledge(paused)
+    desk.start(paused)
+    desk.now.at = shanghai(2026, 11, 24, 10, 31)  # ran out a minute ago, then paused: breached_at kept
+    desk.pending_customer(paused)
+    overdue = open_case(desk, 2, "C-OVERDUE", shanghai(2026, 11, 24, 10, 0))  # acknowledge due 11:00
+    late = open_case(desk, 3, "C-LATE", shanghai(2026, 11, 24, 10, 0))
+    desk.now.at = shanghai(2026, 11, 24, 11, 10)
+    desk.acknowledge(late)  # 10 minutes late: the acknowledge clock stops unmet
+    risky = open_case(desk, 4, "C-RISKY", shanghai(2026, 11, 24, 10, 50))  # warns 11:38, due 11:50
+    fresh = open_case(desk, 5, "C-FRESH", shanghai(2026, 11, 24, 11, 30))
+    end = shanghai(2026, 11, 24, 11, 40)
+    desk.now.at = end
+    cases = desk.list_cases(assignee="li.na", limit=500)  # the RPC the digest calls
+    stored = {c["_id"]: c["sla"]["clocks"] for c in cases}
+    assert stored[paused["case_id"]]["resolve"]["breached_at"] == shanghai(2026, 11, 24, 10, 30).isoformat()
+    assert stored[late["case_id"]]["acknowledge"]["met"] is False
+
+    ctx = build_context({"id": "li.na"}, cases, "daily", end, "http://console")
+    assert len(ctx["open_cases"]) == 5 and fresh["case_id"] in [c["case_id"] for c in ctx["open_cases"]]
+    breaches = {c["case_id"]: c["clocks"] for c in ctx["breaches"]}
+    assert breaches == {
+        paused["case_id"]: ["resolve"],
+        overdue["case_id"]: ["acknowledge"],
+        late["case_id"]: ["acknowledge"],
+    }
+    assert [(c["case_id"], c["clocks"]) for c in ctx["at_risk"]] == [(risky["case_id"], ["acknowledge"])]
+    assert ctx["top_alerts"] == [{"rule": "NPS 贬损者", "count": 5}]
+    assert ctx["customer_ids"] == ["C-FRESH", "C-LATE", "C-OVERDUE", "C-PAUSED", "C-RISKY"]
+    [row] = [c for c in ctx["breaches"] if c["case_id"] == overdue["case_id"]]
+    assert row["case_url"] == f"http://console/cases/{overdue['case_id']}" and row["age_hours"] == 1
+    assert row["customer"] == {"id": "C-OVERDUE", "name": "张三"}
+
+    for language, breached, at_risk in (
+        ("en", "first response overdue", "first response due soon"),
+        ("zh-CN", "首次响应已超时", "首次响应即将超时"),
+    ):
+        rendered = Renderer().render("digest", "email", language, ctx, {"id": "li.na"})
+        assert not rendered.fallback, rendered.error
+        assert rendered.subject.endswith(("3 breached", "3 个超时"))
+        assert f"{overdue['case_id']} NPS 贬损者 · 张三" in rendered.text and breached in rendered.text
+        assert at_risk in rendered.text
 
 
 def test_a_due_digest_is_claimed_once_sent_and_rescheduled(mongo_client, db_prefix, smtp_sink):
