@@ -12,10 +12,13 @@ Per event:
 1. note the customer (for ``is_first_contact``);
 2. for every enabled rule's window conditions, record the event if it counts
    (a ``count`` window's ``where`` matches, or the event has the watched score);
-   this happens before evaluation so that short-circuiting never skips counting;
+   this happens before evaluation so that short-circuiting never skips counting,
+   and the write returns the window as of this event's hit (one atomic step), so
+   concurrent events of one customer complete a window once, as if in series;
 3. evaluate each candidate rule (the rule index, services/alerts/index.py, skips
    rules that cannot match this event) that is inside its active hours at the
-   event's time; window conditions read the recorded state by event time;
+   event's time; window conditions use that window (or read the recorded state,
+   for windows the event does not count) by event time;
 4. for each match: the dedup key's open alert absorbs it (``attached``), or the
    rule's throttle refuses a new alert (``suppressed``), or a new alert is
    ``raised`` (only these are announced as ``alert_raised``).
@@ -41,6 +44,11 @@ def epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
+# window key -> the window's hits (event key -> event time) as the event's own
+# record_hit returned them
+Counted = dict[str, dict[str, float]]
+
+
 class State(Protocol):
     """Running state the engine keeps between events (see MongoState / MemoryState)."""
 
@@ -48,7 +56,12 @@ class State(Protocol):
 
     def first_event(self, customer_id: str) -> str | None: ...
 
-    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None: ...
+    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> dict[str, float]:
+        """Count the event in the window; every live hit of the window (event key ->
+        event time), this one included, read in the same atomic step as the write:
+        of concurrent writers each sees its own hit and those written before it,
+        never a later one, so exactly one sees the window reach its threshold."""
+        ...
 
     def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]: ...
 
@@ -130,9 +143,13 @@ class Engine:
 
     # windows ----------------------------------------------------------------
 
-    def _record_windows(self, index: RuleIndex, facts: Facts, at: float) -> None:
+    def _record_windows(self, index: RuleIndex, facts: Facts, at: float) -> Counted:
+        """Record the event in the windows that count it; the windows it counted in,
+        as its own writes returned them (one engine may process several events at once,
+        so they travel with the call, not on the engine)."""
         event = facts.event
         customer, key = event["customer"]["id"], event_key(event)
+        counted: Counted = {}
         for rule, spec in index.waiting.candidates(facts):
             body = spec["no_response"]
             if evaluate(body["after"], facts)[0]:
@@ -142,13 +159,15 @@ class Engine:
             body = spec["count"]
             if evaluate(body["where"], facts)[0]:
                 keep = parse_duration(body["within"])
-                self.state.record_hit(self._window_key(rule["id"], spec), customer, key, at, keep)
+                window = self._window_key(rule["id"], spec)
+                counted[window] = self.state.record_hit(window, customer, key, at, keep)
         for score, keep in index.scores.items():
             value = (event.get("scores") or {}).get(score)
             if value is not None:
                 self.state.record_score(customer, score, key, value, at, keep)
+        return counted
 
-    def _window_check(self, rule: dict, facts: Facts, at: float):
+    def _window_check(self, rule: dict, facts: Facts, at: float, counted: Counted):
         event = facts.event
         customer = event["customer"]["id"]
 
@@ -161,9 +180,12 @@ class Engine:
             if "count" in spec:
                 body = spec["count"]
                 within = parse_duration(body["within"])
-                times = self.state.hit_times(
-                    self._window_key(rule["id"], spec), customer, at - within, at + within
-                )
+                window = self._window_key(rule["id"], spec)
+                since, until = at - within, at + within
+                if window in counted:  # as this event's own hit returned it
+                    times = {k: t for k, t in counted[window].items() if since < t <= until}
+                else:
+                    times = self.state.hit_times(window, customer, since, until)
                 if event_key(event) in times:  # this event counts: any window holding it
                     n = densest(list(times.values()), at, within)
                 else:  # it does not: the window that ends with it
@@ -201,9 +223,13 @@ class Engine:
 
         return Facts(event, first_contact=first_contact)
 
-    def evaluate_rule(self, rule: dict, facts: Facts) -> tuple[bool, list[dict]]:
+    def evaluate_rule(
+        self, rule: dict, facts: Facts, counted: Counted | None = None
+    ) -> tuple[bool, list[dict]]:
+        """Evaluate one rule on the event; ``counted``: the windows the event was just
+        recorded in (``_record_windows``), others are read from the state."""
         at = epoch(facts.event["occurred_at"])
-        return evaluate(rule["when"], facts, windows=self._window_check(rule, facts, at))
+        return evaluate(rule["when"], facts, windows=self._window_check(rule, facts, at, counted or {}))
 
     def process(
         self, rules: list[dict] | RuleIndex, event: dict, now: datetime, facts: Facts | None = None
@@ -219,12 +245,12 @@ class Engine:
         registered = self.state.register_customer(event["customer"]["id"], event_key(event))
         facts = facts or self.facts(event, registered)
         at = epoch(event["occurred_at"])
-        self._record_windows(index, facts, at)
+        counted = self._record_windows(index, facts, at)
         outcomes = []
         for rule in index.when.candidates(facts):
             if not is_active(rule, event["occurred_at"]):
                 continue  # outside its active hours: counted in windows above, never fires
-            matched, trace = self.evaluate_rule(rule, facts)
+            matched, trace = self.evaluate_rule(rule, facts, counted)
             if matched:
                 outcomes.append(self._settle(rule, facts, trace, now, at))
         return outcomes
@@ -305,6 +331,7 @@ def build_alert(rule: dict, facts: Facts, trace: list[dict], now: datetime, dkey
     return {
         "_id": alert_id_for(rule["id"], event),
         "raised_at": now,
+        "raised_ts": epoch(now),  # for period filters: numbers compare alike on every server
         "level": rule["level"],
         "rule": {"id": rule["id"], "version": rule["version"], "name": rule["name"]},
         "owner": rule["owner"],

@@ -67,8 +67,10 @@ class MemoryState:
     def first_event(self, customer_id: str) -> str | None:
         return self.customers.get(customer_id)
 
-    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
-        self.hits[(window, customer_id)][key] = at
+    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> dict[str, float]:
+        hits = self.hits[(window, customer_id)]
+        hits[key] = at
+        return dict(hits)
 
     def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
         return {k: at for k, at in self.hits[(window, customer_id)].items() if since < at <= until}
@@ -145,6 +147,10 @@ class PreviewState(MemoryState):
 
     def first_event(self, customer_id: str) -> str | None:
         return self.store.first_event(customer_id)
+
+    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> dict[str, float]:
+        stored = self.store.hit_times(window, customer_id, float("-inf"), float("inf"))
+        return {**stored, **super().record_hit(window, customer_id, key, at, keep)}
 
     def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
         stored = self.store.hit_times(window, customer_id, since, until)

@@ -5,7 +5,9 @@ Running state, every write keyed by the event so a replay changes nothing:
 
 * ``customers``: first event seen per customer (``is_first_contact``);
 * ``windows``: one document per (window, customer) holding the events a ``count``
-  window counted (``entries.<event>``), read by ``_id``;
+  window counted (``entries.<event>``); an event's hit is written and the window read
+  back in one atomic update by ``_id``, so of concurrent hits exactly one sees the
+  window reach its threshold;
 * ``score_series``: one document per (customer, score) for ``score_drop``, the same way;
 * ``dedup``: per dedup key, the open alert and until when (epoch seconds);
 * ``throttle``: per (rule, period) the alerts it let through (``n`` moves with the
@@ -31,7 +33,7 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
@@ -39,7 +41,7 @@ from services.alerts.engine import deadline_id
 from services.alerts.index import RuleIndex
 from services.common.erasure import anonymise, scrub_dead_letters
 from services.common.errors import Conflict
-from services.common.mongo import Inbox, Store, all_of
+from services.common.mongo import Inbox, Store, all_of, insert_many_once
 
 DEADLINE_LEASE_SECONDS = 60.0
 # Expired entries a window or score document collects before a read drops them.
@@ -67,12 +69,16 @@ class AlertStore(Store):
                 ),
                 IndexModel([("level", ASCENDING)], name="level"),
                 IndexModel([("rule.id", ASCENDING), ("raised_at", DESCENDING)], name="rule_raised_at"),
+                IndexModel([("raised_ts", DESCENDING)], name="raised_ts"),
             ],
             # one document per (window, customer) and per (customer, score), read by _id;
             # each expires when nothing was recorded in it for its window plus a day
             "windows": [IndexModel([("expiry.at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
             "score_series": [IndexModel([("expiry.at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
-            "suppressed": [IndexModel([("rule_id", ASCENDING)], name="rule")],
+            "suppressed": [
+                IndexModel([("rule_id", ASCENDING)], name="rule"),
+                IndexModel([("at_ts", DESCENDING)], name="at_ts"),
+            ],
             "history": [
                 # not (at, _id): nx-27017 refuses inserts under an index naming _id
                 IndexModel([("at", ASCENDING)], name="at"),
@@ -83,6 +89,13 @@ class AlertStore(Store):
                 IndexModel([("customer", ASCENDING), ("state", ASCENDING)], name="customer"),
             ],
         }
+
+    def ensure_indexes(self) -> None:
+        super().ensure_indexes()
+        # Alerts and suppressed matches stored before the period filters carry only
+        # the datetime: give them its epoch twin once (idempotent, every replica).
+        _add_epoch(self.db.alerts, "raised_at", "raised_ts")
+        _add_epoch(self.db.suppressed, "at", "at_ts")
 
     # rules --------------------------------------------------------------
 
@@ -221,30 +234,41 @@ class AlertStore(Store):
 
     def _keep_in(
         self, collection: str, doc_id: str, fields: dict, entry: str, value: dict, keep: int
-    ) -> None:
+    ) -> list[dict]:
         """Record ``value`` under ``entries.<entry>`` of one state document (created with
-        ``fields`` when missing); a replay writes the same value again."""
+        ``fields`` when missing) and return the document's live entries, each step one
+        atomic write that returns the document: concurrent writers each see their own
+        entry and those written before it, never a later one. A replay writes the same
+        value again. (Not an upsert: nx-27017 drops ``$setOnInsert`` there, docs/store.md.)"""
         expires = _expiry(value["at"], keep)
         value = {**value, "expires": expires.timestamp()}
         update = {"$set": {f"entries.{entry}": value, "expiry": {"at": expires}}}
-        if self.db[collection].update_one({"_id": doc_id}, update).matched_count:
-            return
-        fresh = {"_id": doc_id, **fields, "entries": {entry: value}, "expiry": {"at": expires}}
-        if not self._insert_once(collection, fresh):
-            self.db[collection].update_one({"_id": doc_id}, update)
+        docs, after = self.db[collection], ReturnDocument.AFTER
+        doc = docs.find_one_and_update({"_id": doc_id}, update, return_document=after)
+        if doc is None:
+            doc = {"_id": doc_id, **fields, "entries": {entry: value}, "expiry": {"at": expires}}
+            if not self._insert_once(collection, doc):  # another first writer won: add to it
+                doc = docs.find_one_and_update({"_id": doc_id}, update, return_document=after)
+        return self._live(collection, doc)
 
     def _entries(self, collection: str, doc_id: str) -> list[dict]:
+        return self._live(collection, self.db[collection].find_one({"_id": doc_id}))
+
+    def _live(self, collection: str, doc: dict | None) -> list[dict]:
         """A state document's live entries; expired ones are dropped now and then."""
-        doc = self.db[collection].find_one({"_id": doc_id}) or {}
-        entries = doc.get("entries") or {}
+        entries = (doc or {}).get("entries") or {}
         now = time.time()
         expired = [e for e, v in entries.items() if v["expires"] < now]
         if len(expired) >= PRUNE_AT:
-            self.db[collection].update_one({"_id": doc_id}, {"$unset": {f"entries.{e}": "" for e in expired}})
+            self.db[collection].update_one(
+                {"_id": doc["_id"]}, {"$unset": {f"entries.{e}": "" for e in expired}}
+            )
         return [v for v in entries.values() if v["expires"] >= now]
 
-    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> None:
-        self._keep_in(
+    def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> dict[str, float]:
+        """Count the event in the window; the window's live hits (key -> event time)
+        as of this write, read in the same atomic update (engine.State)."""
+        entries = self._keep_in(
             "windows",
             _digest(window, customer_id),
             {"window": window, "customer": customer_id},
@@ -252,6 +276,7 @@ class AlertStore(Store):
             {"key": key, "at": at},
             keep,
         )
+        return {e["key"]: e["at"] for e in entries}
 
     def hit_times(self, window: str, customer_id: str, since: float, until: float) -> dict[str, float]:
         entries = self._entries("windows", _digest(window, customer_id))
@@ -291,17 +316,23 @@ class AlertStore(Store):
     def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
         """The alert that owns ``dedup_key`` at event time ``at``: ``alert_id`` when
         the key was free or its cool-down is over (atomic: one winner), else the
-        open alert."""
+        open alert.
+
+        The owner is read only while it is open at ``at``: a claim released (a
+        throttled alert) or lapsed between the failed claim and the read is claimed
+        again, so an event never attaches to an alert that will not exist.
+        """
         claim = {"alert_id": alert_id, "open_until": until, "opened_at": at}
-        if self._insert_once("dedup", {"_id": dedup_key, **claim}):
-            return alert_id
-        won = self.db.dedup.update_one({"_id": dedup_key, "open_until": {"$lte": at}}, {"$set": claim})
-        if won.modified_count:
-            return alert_id
-        doc = self.db.dedup.find_one({"_id": dedup_key}, {"alert_id": 1})
-        if doc is None:  # deleted in between (never by this service): claim afresh
-            return self.claim_dedup(dedup_key, alert_id, at, until)
-        return doc["alert_id"]
+        for _ in range(8):
+            if self._insert_once("dedup", {"_id": dedup_key, **claim}):
+                return alert_id
+            won = self.db.dedup.update_one({"_id": dedup_key, "open_until": {"$lte": at}}, {"$set": claim})
+            if won.matched_count:
+                return alert_id
+            doc = self.db.dedup.find_one({"_id": dedup_key, "open_until": {"$gt": at}}, {"alert_id": 1})
+            if doc is not None:
+                return doc["alert_id"]
+        raise RuntimeError(f"dedup key {dedup_key!r}: no stable owner after 8 attempts")
 
     def release_dedup(self, dedup_key: str, alert_id: str) -> None:
         self.db.dedup.update_one({"_id": dedup_key, "alert_id": alert_id}, {"$set": {"open_until": 0}})
@@ -309,7 +340,9 @@ class AlertStore(Store):
     def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
         """One of the period's ``max_alerts`` slots for ``alert_id``, atomically: the
         bucket's count moves only with the alert's marker, so a replay keeps its slot
-        and concurrent alerts can never overfill the period."""
+        and concurrent alerts can never overfill the period. "Full" is answered only
+        from a bucket that is full: one created by a concurrent first alert between
+        the failed take and the read is tried again."""
         mine = _digest(alert_id)
         for _ in range(8):
             taken = self.db.throttle.update_one(
@@ -319,19 +352,24 @@ class AlertStore(Store):
             if taken.matched_count:
                 return True
             doc = self.db.throttle.find_one({"_id": bucket})
-            if doc is not None:
-                return mine in (doc.get("alerts") or {})  # a replay keeps its slot; else full
-            if self._insert_once("throttle", {"_id": bucket, "n": 1, "alerts": {mine: 1}}):
-                return True
+            if doc is None:
+                if self._insert_once("throttle", {"_id": bucket, "n": 1, "alerts": {mine: 1}}):
+                    return True
+            elif mine in (doc.get("alerts") or {}):
+                return True  # a replay keeps its slot
+            elif doc.get("n", 0) >= max_alerts:
+                return False
         return False
 
     def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
+        now = utcnow()
         self._insert_once(
             "suppressed",
             {
                 "_id": _digest(rule_id, key),
                 "rule_id": rule_id,
-                "at": utcnow(),
+                "at": now,
+                "at_ts": now.timestamp(),
                 "alert_id": alert["_id"],
                 "customer": alert["customer"],
                 "event": alert["event"],
@@ -422,8 +460,16 @@ class AlertStore(Store):
     def finish_deadline(self, deadline_id: str) -> None:
         self.db.deadlines.update_one({"_id": deadline_id}, {"$set": {"state": "fired", "lease_until": 0}})
 
-    def suppressed_counts(self) -> dict[str, int]:
-        rows = self.db.suppressed.aggregate([{"$group": {"_id": "$rule_id", "n": {"$sum": 1}}}])
+    def suppressed_counts(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        """Throttled matches per rule, those suppressed in ``[since, until)`` when given."""
+        return self._count_by(self.db.suppressed, _in_period("at_ts", since, until), "$rule_id")
+
+    @staticmethod
+    def _count_by(collection, stages: list[dict], key: str) -> dict:
+        # one $group per figure: a compound group key is not evaluated by every server
+        rows = collection.aggregate([*stages, {"$group": {"_id": key, "n": {"$sum": 1}}}])
         return {row["_id"]: row["n"] for row in rows}
 
     def list_suppressed(self, rule_id: str, limit: int = 20) -> list[dict]:
@@ -431,19 +477,10 @@ class AlertStore(Store):
 
     # history for backtests ----------------------------------------------
 
-    def record_history(self, event: dict, keep_days: float) -> None:
-        """Keep a compact copy of an evaluated event (idempotent per event)."""
-        customer = {k: v for k, v in event["customer"].items() if k not in HISTORY_DROPPED}
-        at = event["occurred_at"].timestamp()
-        self._insert_once(
-            "history",
-            {
-                "_id": _digest(event["source"], event["event_id"]),
-                "at": at,
-                "event": {**event, "customer": customer},
-                "expires_at": _expiry(at, int(keep_days * 86400)),
-            },
-        )
+    def record_history(self, events: list[dict], keep_days: float) -> None:
+        """Keep a compact copy of each evaluated event: one unordered ``insert_many``
+        for a batch; an event stored before (a redelivery) is left as it is."""
+        insert_many_once(self.db.history, [_history_doc(event, keep_days) for event in events])
 
     def history(self, since: float, until: float, after: tuple[float, str] | None = None, limit: int = 0):
         """Stored events with ``since <= at < until`` in time order (epoch bounds);
@@ -486,24 +523,51 @@ class AlertStore(Store):
         cursor = self.db.alerts.find(query, {"hits": 0}).sort("raised_at", DESCENDING).skip(skip).limit(limit)
         return list(cursor)
 
-    def stats(self) -> dict:
-        by_level = {
-            row["_id"]: row["n"]
-            for row in self.db.alerts.aggregate([{"$group": {"_id": "$level", "n": {"$sum": 1}}}])
-        }
-        by_rule = {
-            row["_id"]: row["n"]
-            for row in self.db.alerts.aggregate([{"$group": {"_id": "$rule.id", "n": {"$sum": 1}}}])
-        }
+    def stats(self, since: datetime | None = None, until: datetime | None = None) -> dict:
+        """The service's figures. Alerts (by level, by rule) and suppressed matches
+        count only those raised in ``[since, until)`` when a bound is given; the
+        events evaluated and the dead letters are the service's running totals."""
+        stages = _in_period("raised_ts", since, until)
+        by_level = self._count_by(self.db.alerts, stages, "$level")
+        by_rule = self._count_by(self.db.alerts, stages, "$rule.id")
         events = self.db.feedback_inbox.count_documents({"state": "done"})
         return {
+            "period": {"since": since, "until": until},
             "alerts": sum(by_level.values()),
             "by_level": by_level,
             "by_rule": by_rule,
             "events_evaluated": events,
-            "suppressed_by_rule": self.suppressed_counts(),
+            "suppressed_by_rule": self.suppressed_counts(since, until),
             "dead_letters": self.dead_letter_counts(),
         }
+
+
+def _in_period(field: str, since: datetime | None, until: datetime | None) -> list[dict]:
+    """The ``$match`` stage keeping ``since <= field < until`` (either bound optional)
+    on an epoch-seconds field: nx-27017 matches stored datetimes by range wrongly in
+    aggregations (docs/store.md)."""
+    bounds = {op: at.timestamp() for op, at in (("$gte", since), ("$lt", until)) if at is not None}
+    return [{"$match": {field: bounds}}] if bounds else []
+
+
+def _add_epoch(collection, field: str, twin: str, batch: int = 500) -> None:
+    """Set ``twin`` (epoch seconds) from the datetime ``field`` where it is missing."""
+    while True:
+        docs = list(collection.find({twin: {"$exists": False}}, {field: 1}).limit(batch))
+        updates = [
+            UpdateOne({"_id": d["_id"]}, {"$set": {twin: _aware(d[field]).timestamp()}})
+            for d in docs
+            if isinstance(d.get(field), datetime)
+        ]
+        if updates:
+            collection.bulk_write(updates, ordered=False)
+        if len(updates) < batch:
+            return
+
+
+def _aware(moment: datetime) -> datetime:
+    # pymongo hands back naive UTC datetimes unless the client is tz-aware
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _digest(*parts: str) -> str:
@@ -514,6 +578,18 @@ def _expiry(at: float, keep: int) -> datetime:
     # Counted from the later of event time and now, so a replay of old events
     # is not swept away before it is counted; a day of slack for late events.
     return datetime.fromtimestamp(max(at, time.time()), UTC) + timedelta(seconds=keep + 86400)
+
+
+def _history_doc(event: dict, keep_days: float) -> dict:
+    """The compact copy of an evaluated event the history keeps (one per event)."""
+    customer = {k: v for k, v in event["customer"].items() if k not in HISTORY_DROPPED}
+    at = event["occurred_at"].timestamp()
+    return {
+        "_id": _digest(event["source"], event["event_id"]),
+        "at": at,
+        "event": {**event, "customer": customer},
+        "expires_at": _expiry(at, int(keep_days * 86400)),
+    }
 
 
 # -- erasure (customer_erased) -----------------------------------------------------------------

@@ -102,12 +102,12 @@ def test_invalid_rules_are_rejected_naming_the_field(alerts):
 def test_three_complaints_raise_one_alert_repeats_attach_and_alerts_keep_their_version(alerts):
     alerts.create_rule(RULE)
     for n, day in ((1, 1), (2, 3)):
-        alerts.handle_feedback(parse_feedback(event(n, day)))
+        alerts.handle_feedback([parse_feedback(event(n, day))])
     assert raised(alerts) == []
-    alerts.handle_feedback(parse_feedback(event(3, 5)))
+    alerts.handle_feedback([parse_feedback(event(3, 5))])
     alerts.update_rule("complaints", {**RULE, "level": "P2"})
-    alerts.handle_feedback(parse_feedback(event(4, 6)))  # inside the cool-down: attaches
-    alerts.handle_feedback(parse_feedback(event(4, 6)))  # redelivered
+    alerts.handle_feedback([parse_feedback(event(4, 6))])  # inside the cool-down: attaches
+    alerts.handle_feedback([parse_feedback(event(4, 6))])  # redelivered
     [message] = raised(alerts)
     serialize("alert_raised", message)
     assert message["dedup_key"] == "complaints|customer.id=C1" and message["rule"]["version"] == 1
@@ -121,7 +121,7 @@ def test_three_complaints_raise_one_alert_repeats_attach_and_alerts_keep_their_v
 
 def test_explain_event_says_why_not_and_writes_nothing(alerts):
     alerts.create_rule(RULE)
-    alerts.handle_feedback(parse_feedback(event(1, 1)))
+    alerts.handle_feedback([parse_feedback(event(1, 1))])
     before = {name: list(alerts.store.db[name].find()) for name in ("windows", "customers", "dedup")}
     why = alerts.explain_event("complaints", event(2, 2))
     assert why["matched"] is False and why["tree"]["actual"]["count"] == 2
@@ -142,7 +142,7 @@ def test_throttled_matches_are_counted_and_visible(alerts):
         }
     )
     for n in range(3):
-        alerts.handle_feedback(parse_feedback(event(n, 1, customer=f"C{n}", nps=2)))
+        alerts.handle_feedback([parse_feedback(event(n, 1, customer=f"C{n}", nps=2))])
     assert len(raised(alerts)) == 1
     shown = alerts.get_rule("low-nps")
     assert shown["suppressed"] == 2 and len(shown["recent_suppressed"]) == 2
@@ -164,8 +164,8 @@ def test_no_response_deadlines_fire_from_the_timer_unless_a_case_responded(alert
             },
         }
     )
-    alerts.handle_feedback(parse_feedback(event(1, 1, customer="C1", nps=2)))
-    alerts.handle_feedback(parse_feedback(event(2, 1, customer="C2", nps=3)))
+    alerts.handle_feedback([parse_feedback(event(1, 1, customer="C1", nps=2))])
+    alerts.handle_feedback([parse_feedback(event(2, 1, customer="C2", nps=3))])
     assert raised(alerts) == []
     change = {
         "case_id": "CASE-1",
@@ -194,9 +194,9 @@ def test_backtest_replays_the_kept_history_on_scratch_state_and_writes_nothing(a
     alerts.create_rule(RULE)
     # Nov 1-3: three complaints (C1) → one alert live; Nov 10-14: three more, one 7 days apart.
     for n, day, customer in [(1, 1, "C1"), (2, 2, "C1"), (3, 3, "C1"), (4, 10, "C2"), (5, 11, "C2")]:
-        alerts.handle_feedback(parse_feedback(event(n, day, customer=customer)))
-    alerts.handle_feedback(parse_feedback(event(6, 12, text="谢谢", customer="C2")))
-    alerts.handle_feedback(parse_feedback(event(7, 13, customer="C2")))
+        alerts.handle_feedback([parse_feedback(event(n, day, customer=customer))])
+    alerts.handle_feedback([parse_feedback(event(6, 12, text="谢谢", customer="C2"))])
+    alerts.handle_feedback([parse_feedback(event(7, 13, customer="C2"))])
     history = alerts.store.db.history.find_one({"event.event_id": "e1"})
     assert history["event"]["customer"] == {"id": "C1", "name": "张三"}  # no phone/email kept
     before = collection_counts(alerts.store)
@@ -238,3 +238,33 @@ def test_backtest_replays_the_kept_history_on_scratch_state_and_writes_nothing(a
     assert page["total"] == 7 and len(page["events"]) == 4
     rest = alerts.history_page("2026-11-02T00:00:00+00:00", "2026-11-20T00:00:00+00:00", after=page["next"])
     assert [e["event_id"] for e in rest["events"]] == ["e5", "e6", "e7"]
+
+
+def test_stats_follow_the_period_asked_and_refuse_bad_bounds_naming_them(alerts):
+    """Alerts raised by the engine on the service's store on three days: ``stats``
+    counts those raised in [since, until); a bad bound is a BadRequest naming it."""
+    from datetime import timedelta
+
+    from services.alerts.engine import Engine
+
+    alerts.create_rule({**RULE, "id": "low-nps", "level": "P3", "when": LOW_NPS})
+    rules = alerts.store.rule_index()
+    noon = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    for n, days_ago in enumerate((9, 2, 0)):
+        raised_at = noon - timedelta(days=days_ago)
+        Engine(alerts.store).process(rules, parse_feedback(event(n, 1, customer=f"C{n}", nps=1)), raised_at)
+    assert alerts.stats()["by_rule"] == {"low-nps": 3}
+    week = alerts.stats("2026-11-13T12:00:00+00:00", "2026-11-20T12:00:00+00:00")
+    assert week["alerts"] == 1 and week["by_level"] == {"P3": 1} and week["by_rule"] == {"low-nps": 1}
+    assert week["period"] == {"since": "2026-11-13T12:00:00+00:00", "until": "2026-11-20T12:00:00+00:00"}
+    assert alerts.stats(since="2026-11-18T20:00:00+08:00")["alerts"] == 2  # offsets honoured
+    assert alerts.stats(until=datetime(2026, 11, 11, 12, 0, 1, tzinfo=UTC))["alerts"] == 1
+    with pytest.raises(BadRequest, match="^since: .*2026-13-01"):
+        alerts.stats(since="2026-13-01")
+    with pytest.raises(BadRequest, match="^until: "):
+        alerts.stats(until="yesterday")
+    with pytest.raises(BadRequest, match="^until: must be after since"):
+        alerts.stats("2026-11-20T00:00:00+00:00", "2026-11-19T00:00:00+00:00")
+
+
+LOW_NPS = {"field": "scores.nps", "op": "lte", "value": 6}

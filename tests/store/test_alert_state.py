@@ -237,3 +237,144 @@ def test_window_entries_expire_and_are_dropped_by_reads_in_batches(store):
     assert store.hit_times("w", "C1", 0, 10**10) == {f"e{PRUNE_AT}": 1000.0 + PRUNE_AT}
     [doc] = store.db.windows.find()
     assert [v["key"] for v in doc["entries"].values()] == [f"e{PRUNE_AT}"]  # dropped by that read
+
+
+def test_concurrent_hits_for_one_customer_complete_a_count_window_exactly_once(store, db):
+    """Three complaints at once (green threads, two workers, no partition lanes) for a
+    "3 in 7 days" window: exactly one of them sees the window complete, as if serial."""
+    r = rule(COMPLAINTS)
+    other_client = make_client(MONGO_URI)
+    try:
+        workers = [Engine(store), Engine(AlertStore(other_client[db.name]))]
+        pool = eventlet.GreenPool(12)
+        for customer in ("C1", "C2", "C3", "C4"):
+            start = eventlet.event.Event()
+
+            def run(n, customer=customer, start=start):
+                start.wait()
+                event = ev(n, customer=customer, hours=n, text="我要投诉")
+                return [o.outcome for o in workers[n % 2].process([r], event, NOW)]
+
+            threads = [pool.spawn(run, n) for n in range(3)]
+            eventlet.sleep(0)
+            start.send()
+            outcomes = sorted(o for t in threads for o in t.wait())
+            assert outcomes == ["raised"], customer
+    finally:
+        other_client.close()
+
+
+def test_concurrent_record_hits_each_see_the_window_as_of_their_own_write(store, db):
+    """record_hit returns the window in the same atomic update: writers racing on one
+    (window, customer) see 1, 2, ... n hits, never another's later one, and none is lost."""
+    other_client = make_client(MONGO_URI)
+    try:
+        stores = [store, AlertStore(other_client[db.name])]
+        start = eventlet.event.Event()
+
+        def run(n):
+            start.wait()
+            return stores[n % 2].record_hit("w", "C1", f"app\x1fe{n}", 1000.0 + n, 3600)
+
+        pool = eventlet.GreenPool(10)
+        threads = [pool.spawn(run, n) for n in range(10)]
+        eventlet.sleep(0)
+        start.send()
+        seen = [t.wait() for t in threads]
+    finally:
+        other_client.close()
+    assert sorted(len(s) for s in seen) == list(range(1, 11))
+    assert all(f"app\x1fe{n}" in s for n, s in enumerate(seen))
+    assert len(store.hit_times("w", "C1", 0, 10**10)) == 10
+
+
+def test_concurrent_first_alerts_of_a_period_are_not_refused_while_slots_are_free(store, db):
+    """Every alert of a period with room for all of them gets a slot, even when they
+    race to create the period's bucket (a failed take never reads "full" from a
+    bucket another alert has just created)."""
+    other_client = make_client(MONGO_URI)
+    try:
+        stores = [store, AlertStore(other_client[db.name])]
+        for period in range(30):
+            start = eventlet.event.Event()
+
+            def take(n, bucket=f"r:{period}", start=start):
+                start.wait()
+                return stores[n % 2].take_throttle_slot(bucket, 8, f"A{n}")
+
+            pool = eventlet.GreenPool(8)
+            runs = [pool.spawn(take, n) for n in range(8)]
+            eventlet.sleep(0)
+            start.send()
+            assert [run.wait() for run in runs] == [True] * 8, period
+    finally:
+        other_client.close()
+    assert [doc["n"] for doc in store.db.throttle.find()] == [8] * 30
+
+
+class _ReleasedInBetween:
+    """The real database; once, right after a failed dedup claim, another worker's
+    real release of the open alert lands (an interleaving a race can produce)."""
+
+    def __init__(self, db, release):
+        self.db, self.release = db, release
+
+    def __getattr__(self, name):
+        return self if name == "dedup" else getattr(self.db, name)
+
+    def __getitem__(self, name):
+        return self if name == "dedup" else self.db[name]
+
+    def find_one(self, *args, **kwargs):
+        return self.db.dedup.find_one(*args, **kwargs)
+
+    def insert_one(self, *args, **kwargs):
+        return self.db.dedup.insert_one(*args, **kwargs)
+
+    def update_one(self, *args, **kwargs):
+        result = self.db.dedup.update_one(*args, **kwargs)
+        if not result.matched_count and self.release:
+            self.release, release = None, self.release
+            release()
+        return result
+
+
+def test_a_claim_never_returns_an_owner_released_after_the_claim_failed(store, db):
+    """A throttled alert releases its dedup key; a concurrent match whose claim had
+    failed just before must then claim the key, not attach to the alert that never was."""
+    store.claim_dedup("k", "A", 100.0, 10_000.0)
+    other = AlertStore(_ReleasedInBetween(db, lambda: store.release_dedup("k", "A")))
+    assert other.claim_dedup("k", "B", 200.0, 10_000.0) == "B"
+    assert db.dedup.find_one({"_id": "k"})["alert_id"] == "B"
+
+
+def test_stats_count_only_the_alerts_and_suppressed_matches_of_the_period(store):
+    """Alerts raised by the engine on the real store on three days: the figures follow
+    the period, bounds included at the start and excluded at the end."""
+    low = rule(LOW_NPS, rule_id="low-nps", throttle={"max_alerts": 1, "per": "1h"})
+    urgent = rule(LOW_NPS, rule_id="urgent", level="P1")
+    days = [NOW - timedelta(days=10), NOW - timedelta(days=3), NOW]
+    engine, started = Engine(store), datetime.now(UTC)
+    for n, raised_at in enumerate(days):
+        for i in (0, 1):  # the second customer's match is throttled on low-nps
+            event = ev(2 * n + i, customer=f"C{n}{i}", hours=n, scores={"nps": 1})
+            engine.process([low, urgent], event, raised_at)
+    everything = store.stats()
+    assert everything["by_level"] == {"P2": 3, "P1": 6} and everything["alerts"] == 9
+    assert everything["period"] == {"since": None, "until": None}
+    recent = store.stats(since=days[1], until=days[2])
+    assert recent["alerts"] == 3 and recent["by_level"] == {"P2": 1, "P1": 2}
+    assert recent["by_rule"] == {"low-nps": 1, "urgent": 2}
+    assert store.stats(since=days[1])["by_rule"] == {"low-nps": 2, "urgent": 4}
+    assert store.stats(until=days[1])["by_rule"] == {"low-nps": 1, "urgent": 2}
+    assert store.stats(since=NOW + timedelta(seconds=1))["alerts"] == 0
+    # suppressed matches are stamped when suppressed (the clock), not when raised
+    assert everything["suppressed_by_rule"] == {"low-nps": 3}
+    assert store.stats(until=started)["suppressed_by_rule"] == {}
+    # alerts and suppressed matches stored before the epoch twins get them at start-up
+    store.db.alerts.update_many({}, {"$unset": {"raised_ts": ""}})
+    store.db.suppressed.update_many({}, {"$unset": {"at_ts": ""}})
+    assert store.stats(since=days[1])["alerts"] == 0
+    store.ensure_indexes()
+    assert store.stats(since=days[1], until=days[2]) == recent
+    assert store.stats(since=started)["suppressed_by_rule"] == {"low-nps": 3}

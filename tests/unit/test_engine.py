@@ -209,6 +209,39 @@ def test_windows_count_even_when_a_group_short_circuits():
     assert o.outcome == "raised"
 
 
+class LaterHitsState(MemoryState):
+    """In-memory state where, between an event's hit and any later read, another
+    worker's hits on the same window land (the interleaving of concurrent workers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.later: list[tuple] = []
+
+    def hit_times(self, window, customer_id, since, until):
+        for args in self.later:
+            super().record_hit(window, customer_id, *args)
+        self.later = []
+        return super().hit_times(window, customer_id, since, until)
+
+
+def test_a_counted_window_is_judged_as_the_events_own_hit_left_it():
+    """The window an event counted in is the one its own write returned: a hit another
+    worker records just after it never completes the window for this event too."""
+    state = LaterHitsState()
+    engine = Engine(state)
+    [r] = rules(COMPLAINTS_3_IN_7D)
+    engine.process([r], complaint(1, 0), NOW)
+    third = ("app\x1fe3", (T0 + timedelta(days=2)).timestamp(), 7 * 86400)
+    state.later = [third]  # lands right after the second complaint's hit
+    assert engine.process([r], complaint(2, 1), NOW) == []
+    assert [o.outcome for o in engine.process([r], complaint(3, 2), NOW)] == ["raised"]
+    # MemoryState returns the window as of the write, untouched by later ones
+    [window] = {w for w, _ in state.hits}
+    seen = state.record_hit(window, "C1", "app\x1fe9", T0.timestamp(), 60)
+    state.record_hit(window, "C1", "app\x1fe10", T0.timestamp(), 60)
+    assert sorted(seen) == ["app\x1fe1", "app\x1fe2", "app\x1fe3", "app\x1fe9"]
+
+
 DROP = {"window": {"score_drop": {"score": "nps", "by": 4, "within": "30d", "min_events": 2}}}
 
 
