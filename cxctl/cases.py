@@ -283,14 +283,26 @@ def agents_shift(ctx: Ctx, agent_id, state):
 
 
 @agents.command("recount")
+@json_option
 @click.pass_obj
-def agents_recount(ctx: Ctx):
-    """Recount agents' loads from the active cases (the service also does this at start)."""
+def agents_recount(ctx: Ctx, as_json):
+    """Recount agents' loads from the active cases and report what changed.
+
+    The service also does this at start and every LOAD_RECOUNT_SECONDS. An agent
+    whose load moved in the last LOAD_SETTLE_SECONDS is left for the next run.
+    """
     result = call(ctx, "cases", "recount_loads")
+    if as_json:
+        return emit_json(result)
     changed = result["loads_changed"]
-    click.echo(f"cases fixed: {result['cases_fixed']}; loads changed: {len(changed)}")
+    click.echo(
+        f"cases fixed: {result['cases_fixed']}; loads changed: {len(changed)}; "
+        f"lost charges dropped: {result['charges_dropped']}"
+    )
     for agent, (before, after) in sorted(changed.items()):
         click.echo(f"  {agent}: {before} → {after}")
+    if result["busy"]:
+        click.echo(f"left for the next run (load moving right now): {', '.join(result['busy'])}")
 
 
 @cases.command("reapply-sla")

@@ -9,7 +9,9 @@ A strategy is data (``strategies`` in the directory file)::
 on the case's touchpoint, senior agents for VIP customers), each step keeping
 the previous pool when it would leave nobody, and explains every step; the
 store then picks one with an atomic counter (round robin) or an atomic
-compare-and-increment of the chosen agent's load (least loaded).
+compare-and-increment of the chosen agent's load (least loaded), recording the
+pick for the case in the same update so that a redelivered alert gets it back
+(``store.pick_key``).
 """
 
 from __future__ import annotations

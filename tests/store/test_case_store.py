@@ -109,8 +109,35 @@ def test_least_loaded_charges_are_atomic_under_green_threads(db):
     store = CaseStore(db)
     picks = list(
         eventlet.GreenPool(20).imap(
-            lambda _: store.charge_least_loaded(POOL, 3, least_loaded_pick)["id"], range(40)
+            lambda n: store.charge_least_loaded(POOL, 3, least_loaded_pick, f"case-{n}@r0", 1.0).agent,
+            range(40),
         )
     )
     assert {a: picks.count(a) for a in "abcd"} == {"a": 10, "b": 10, "c": 10, "d": 10}
     assert store.loads(["a", "b", "c", "d"]) == {"a": 30, "b": 30, "c": 30, "d": 30}
+
+
+def test_a_least_loaded_pick_is_charged_once_however_often_it_is_asked_for(db):
+    """A redelivered alert asks again for the pick its first attempt charged: it gets
+    that charge back (renewed), even when the copies run at once; settling or
+    refunding it happens once."""
+    from services.cases.assignment import least_loaded_pick
+
+    store = CaseStore(db)
+    first = store.charge_least_loaded(POOL, 4, least_loaded_pick, "case-1@r0", 1.0)
+    again = list(
+        eventlet.GreenPool(10).imap(
+            lambda _: store.charge_least_loaded(POOL, 4, least_loaded_pick, "case-1@r0", 2.0), range(10)
+        )
+    )
+    assert again == [first] * 10
+    assert store.loads(["a", "b", "c", "d"]) == {"a": 4, "b": 0, "c": 0, "d": 0}
+    doc = db.agent_load.find_one({"_id": first.agent})
+    assert list(doc["charges"].values()) == [{"weight": 4, "epoch": 2.0}]  # in flight again
+    store.refund(first)
+    store.refund(first)  # a second refund of the same charge gives nothing back
+    assert store.loads(["a"]) == {"a": 0}
+    second = store.charge_least_loaded(POOL, 4, least_loaded_pick, "case-2@r0", 3.0)
+    store.settle(second)
+    store.settle(second)
+    assert store.loads(["a"]) == {"a": 4} and db.agent_load.find_one({"_id": "a"})["charges"] == {}
