@@ -14,10 +14,15 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
-def doc_rules():
+def doc_rule_set() -> dict:
+    """The fenced ``rules:`` block of docs/rules.md, as the YAML document a reader applies."""
     blocks = re.findall(r"```yaml\n(rules:\n.*?)```", DOC.read_text("utf-8"), re.S)
     assert len(blocks) == 1
-    return [dict(r, version=1) for r in load_rules(yaml.safe_load(blocks[0]))]
+    return yaml.safe_load(blocks[0])
+
+
+def doc_rules():
+    return [dict(r, version=1) for r in load_rules(doc_rule_set())]
 
 
 def event(n, text, **extra):

@@ -1,4 +1,5 @@
-"""samples/rules.yaml over samples/feedback.jsonl gives believable alerts (dry run)."""
+"""samples/rules.yaml over samples/feedback.jsonl gives believable alerts (dry run), and
+the sample directories (agents, recipients) agree with each other and with the rules."""
 
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -11,6 +12,8 @@ from services.alerts.dryrun import dry_run
 from services.alerts.engine import Engine
 from services.alerts.memory import MemoryState
 from services.alerts.rules import load_rules
+from services.cases.assignment import load_directory as load_agents
+from services.notify.directory import load_directory as load_recipients
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -102,3 +105,30 @@ def test_cxctl_rules_test_on_files_needs_no_broker(tmp_path):
         cli, ["rules", "test", str(bad), "--events", str(ROOT / "samples/feedback.jsonl")]
     )
     assert result.exit_code == 1 and "规则无效" in result.output and "rules.0.owner" in result.output
+
+
+def sample(name):
+    return yaml.safe_load((ROOT / "samples" / name).read_text("utf-8"))
+
+
+def test_whoever_a_case_can_be_assigned_to_is_a_notification_recipient():
+    agents = load_agents(sample("agents.yaml"))
+    recipients = load_recipients(sample("recipients.yaml"))
+    people = {p["id"] for p in recipients["people"]}
+    teams = {t["id"]: set(t["members"]) for t in recipients["teams"]}
+    assert {a["id"] for a in agents["agents"]} - people == set()
+    for team in agents["teams"]:
+        members = {a["id"] for a in agents["agents"] if team["id"] in a["teams"]}
+        assert teams.get(team["id"]), f"team {team['id']} has no members to notify"
+        assert teams[team["id"]] <= members, team["id"]
+
+
+def test_the_sample_rules_name_owners_of_the_sample_directory():
+    agents = load_agents(sample("agents.yaml"))
+    known = {
+        *(("person", a["id"]) for a in agents["agents"]),
+        *(("team", t["id"]) for t in agents["teams"]),
+        *(("strategy", s["id"]) for s in agents["strategies"]),
+    }
+    owners = {(r["owner"]["kind"], r["owner"]["id"]) for r in sample_rules()}
+    assert owners - known == set()
