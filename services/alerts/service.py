@@ -17,10 +17,11 @@ from services.alerts.rules import RuleError, is_active, load_rule, load_rules
 from services.alerts.simulate import simulate
 from services.alerts.store import AlertStore, anonymise_customer
 from services.common import settings
+from services.common.batching import feedback_batch_consumer
 from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.health import HealthServer
-from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
-from services.common.mongo import MongoStore, as_stored, handled_once, jsonable
+from services.common.messaging import ContractDispatcher, contract_event_handler
+from services.common.mongo import MongoStore, as_stored, handled_once_each, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 
@@ -35,13 +36,17 @@ class AlertsService:
     analyze = TextAnalyzer()
     ask = Peers()
 
-    @feedback_consumer()
-    @handled_once("inbox")
-    def handle_feedback(self, event: dict) -> None:
-        """Evaluate the event; announce each new alert (repeats attach, throttled are counted)."""
-        self.store.record_history(event, settings.get("ALERT_HISTORY_DAYS"))
-        for outcome in Engine(self.store).process(self.store.rule_index(), event, utcnow()):
-            self._announce(outcome)
+    @feedback_batch_consumer()
+    @handled_once_each("inbox")
+    def handle_feedback(self, events: list[dict]) -> None:
+        """Evaluate a batch of events in delivery order; announce each new alert (repeats
+        attach, throttled are counted). The announcements go out together, confirmed
+        once, before the batch is acked (services/common/batching.py)."""
+        self.store.record_history(events, settings.get("ALERT_HISTORY_DAYS"))
+        engine, rules = Engine(self.store), self.store.rule_index()
+        for event in events:
+            for outcome in engine.process(rules, event, utcnow()):
+                self._announce(outcome)
 
     @contract_event_handler("cases", "case_status_changed")
     def handle_case_status_changed(self, change: dict) -> None:
@@ -299,9 +304,20 @@ class AlertsService:
         limit, skip = page(limit, skip)
         return jsonable(self.store.list_alerts(limit=limit, skip=skip, level=level, customer_id=customer_id))
 
-    @rpc
-    def stats(self) -> dict:
-        return self.store.stats()
+    @rpc(expected_exceptions=BadRequest)
+    def stats(self, since: Moment | None = None, until: Moment | None = None) -> dict:
+        """The service's figures; alerts (by level, by rule) and suppressed matches
+        only those raised in ``[since, until)`` when given (ISO 8601, UTC if no
+        offset, or a duration before now like ``30d``), else all of them."""
+        now = utcnow()
+        try:
+            start = None if since is None else moment(since, now, "since")
+            end = None if until is None else moment(until, now, "until")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        if start is not None and end is not None and start >= end:
+            raise BadRequest("until: must be after since")
+        return jsonable(self.store.stats(start, end))
 
     @contract_event_handler("profiles", "customer_erased")
     def handle_customer_erased(self, erased: dict) -> None:
@@ -327,6 +343,6 @@ def alert_message(alert: dict) -> dict:
         **{
             k: v
             for k, v in alert.items()
-            if k not in ("_id", "dedup", "last_seen", "last_seen_ts", "count", "hits")
+            if k not in ("_id", "dedup", "last_seen", "last_seen_ts", "raised_ts", "count", "hits")
         },
     }

@@ -16,12 +16,13 @@ from nameko.timer import Timer
 from contracts.base import utcnow
 from services.cases import assignment, escalation, metrics, schemas, sla
 from services.cases.lifecycle import assignee_key, new_case, notification_context, open_key
-from services.cases.store import CaseStore, anonymise_customer, opened_audit
+from services.cases.store import CaseStore, Charge, anonymise_customer, opened_audit, pick_key
 from services.common import settings
+from services.common.batching import contract_batch_handler
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, serialize
-from services.common.mongo import MongoStore, handled_once, jsonable
+from services.common.mongo import MongoStore, handled_once_each, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 
@@ -68,9 +69,15 @@ class CasesService:
 
     # alert intake -----------------------------------------------------------
 
-    @contract_event_handler("alerts", "alert_raised")
-    @handled_once("inbox")
-    def handle_alert_raised(self, alert: dict) -> None:
+    @contract_batch_handler("alerts", "alert_raised")
+    @handled_once_each("inbox")
+    def handle_alert_raised(self, alerts: list[dict]) -> None:
+        """Take in a batch of alerts, in delivery order (one customer's alerts never run
+        in two batches at once); their announcements go out together, confirmed once."""
+        for alert in alerts:
+            self._take_in(alert)
+
+    def _take_in(self, alert: dict) -> None:
         """Open a case for the alert, or attach it to the customer's open case on the
         same topic, or reopen that case when it was resolved within the reopen window."""
         now = self.now()
@@ -330,13 +337,13 @@ class CasesService:
         *,
         by: str,
         why: str | None,
-        charged: tuple[str, int] | None = None,
+        charged: Charge | None = None,
         now: datetime | None = None,
         **kwargs,
     ) -> dict:
         now = now or self.now()
         kwargs["changes"] = _with_clocks(action, now, kwargs.get("changes"))
-        charge = charged[1] if charged else None
+        charge = charged.weight if charged else None
         try:
             before, after = self.store.transition(
                 case_id,
@@ -349,7 +356,7 @@ class CasesService:
             )
         except Exception:
             if charged:  # the pick was charged but the case did not move: give it back
-                self.store.refund(*charged)
+                self.store.refund(charged)
             raise
         if escalation.stops(after.get("escalation"), action):
             self.store.cancel_steps(case_id, after["escalation"], after.get("reopen_count", 0) + 1)
@@ -373,12 +380,13 @@ class CasesService:
         """``known``: the case as just stored (spares reading it again); ``also_audit``:
         entries written with the assignment's."""
         now = self.now()
-        charged = None
+        charged = picked = None
         strategy_id = assignee["id"] if assignee["kind"] == "strategy" else None
         if strategy_id:
             case = known = known or self.store.get_case(case_id)
             if case is None:
                 raise NotFound(f"no case {case_id}")
+            picked = pick_key(case)
             assignee, why, charged = self._pick(assignee["id"], case)
             reason = f"{reason}; {why}"
         team = self.store.team_of(assignee)
@@ -418,12 +426,16 @@ class CasesService:
             also_audit=also_audit,
         )
         if strategy_id:
-            self.store.forget_pick(strategy_id, case_id)  # the assignment is stored: the pick is used
+            self.store.forget_pick(strategy_id, picked)  # the assignment is stored: the pick is used
         self._announce_assignment(after, by=by, reason=reason)
         return after
 
-    def _pick(self, strategy_id: str, case: dict) -> tuple[dict, str, tuple[str, int] | None]:
-        """Resolve a strategy to an owner: (assignee, why, (agent, weight) if charged)."""
+    def _pick(self, strategy_id: str, case: dict) -> tuple[dict, str, Charge | None]:
+        """Resolve a strategy to an owner: (assignee, why, the charge if least loaded).
+
+        Both picks are recorded under ``pick_key(case)``: a redelivered alert whose
+        first attempt died before storing the assignment gets the same turn or
+        charge back, so the rotation advances and the load is charged once."""
         strategy = self.store.strategy(strategy_id)
         if strategy is None:
             raise BadRequest(f"assignee.id: unknown strategy {strategy_id}")
@@ -432,11 +444,14 @@ class CasesService:
         if not choice.pool:  # nobody available: the team as a whole is told
             return {"kind": "team", "id": strategy["team"]}, why, None
         if strategy["pick"] == "round_robin":
-            agent = assignment.round_robin_pick(choice.pool, self.store.next_turn(strategy_id, case["_id"]))
+            turn = self.store.next_turn(strategy_id, pick_key(case))
+            agent = assignment.round_robin_pick(choice.pool, turn)
             return {"kind": "person", "id": agent["id"]}, why, None
         weight = assignment.weight(strategy, case["level"])
-        agent = self.store.charge_least_loaded(choice.pool, weight, assignment.least_loaded_pick)
-        return {"kind": "person", "id": agent["id"]}, why, (agent["id"], weight)
+        charge = self.store.charge_least_loaded(
+            choice.pool, weight, assignment.least_loaded_pick, pick_key(case), self.now().timestamp()
+        )
+        return {"kind": "person", "id": charge.agent}, why, charge
 
     def _announce_assignment(self, case: dict, *, by: str, reason: str) -> None:
         assignee = case["assignee"]
@@ -519,7 +534,7 @@ class CasesService:
         elif strategy:
             agents = self.store.agents()
             members = [a["id"] for a in agents if strategy["team"] in a["teams"]]
-            loads, turn = self.store.peek_loads(members), self.store.peek_turn(owner["id"], case["_id"])
+            loads, turn = self.store.peek_loads(members), self.store.peek_turn(owner["id"], pick_key(case))
             picked = assignment.explain(strategy, agents, case, loads, turn)
             assignee, lines = picked["assignee"], picked["explanation"]
             reason = f"{reason}; {picked['reason']}"
@@ -737,14 +752,21 @@ class CasesService:
 
     @LoadRecount.decorator(eager=True)  # at start, then every LOAD_RECOUNT_SECONDS
     def recount_loads_on_timer(self) -> dict:
+        """The recount, at start and every ``LOAD_RECOUNT_SECONDS``."""
         return self.recount_loads()
 
     @rpc
     def recount_loads(self) -> dict:
         """Recount every agent's load from the active cases (drift after a crash):
-        ``{"cases_fixed": n, "loads_changed": {agent: [before, after]}}``."""
-        result = self.store.recount_loads(lambda level: assignment.weight(None, level))
-        if result["cases_fixed"] or result["loads_changed"]:
+        ``{"cases_fixed": n, "loads_changed": {agent: [before, after]},
+        "charges_dropped": n, "busy": [agents]}``. Safe while cases are assigned: an
+        agent with a charge or a load move younger than ``LOAD_SETTLE_SECONDS`` is
+        left for the next run (``busy``; store.recount_loads says why)."""
+        settle = float(settings.get("LOAD_SETTLE_SECONDS"))
+        result = self.store.recount_loads(
+            lambda level: assignment.weight(None, level), self.now().timestamp(), settle
+        )
+        if result["cases_fixed"] or result["loads_changed"] or result["charges_dropped"]:
             log.warning("agent loads recounted: %s", result)
         return result
 

@@ -21,14 +21,16 @@ the worker raised, unless told to requeue forever):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 
 import eventlet
 import eventlet.event
 import eventlet.queue
+from greenlet import GreenletExit
+from kombu import Connection, Exchange, Producer, Queue
 from kombu import Consumer as KombuConsumer
-from kombu import Exchange, Queue
 from kombu.common import maybe_declare
 from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
@@ -45,7 +47,7 @@ from nameko.constants import (
 )
 from nameko.events import EventDispatcher, EventHandler
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import HEADER_PREFIX, Consumer
+from nameko.messaging import HEADER_PREFIX, Consumer, encode_to_headers
 from pymongo.errors import ConnectionFailure
 
 from contracts.base import flatten_errors
@@ -80,7 +82,12 @@ class InvalidMessage(Exception):
 
 # What every contract message is (contracts/asyncapi.yaml: contentType application/json).
 ACCEPTED_CONTENT_TYPE = "application/json"
-ACCEPTED_ENCODINGS = (None, "", "utf-8", "utf8")
+# "binary" is kombu's label for any bytes body (``producer.publish(json_bytes,
+# content_type="application/json")``) and what the ingest router forwards for a body
+# without one: the body is then decoded as UTF-8 like the others (parse_feedback),
+# and one that is not UTF-8 is dead-lettered there. Any other label (a compression,
+# another charset) is refused here, before decoding.
+ACCEPTED_ENCODINGS = (None, "", "utf-8", "utf8", "binary")
 MAX_CONTEXT_HEADER_CHARS = 4096
 
 
@@ -120,12 +127,18 @@ def refusal(properties: dict, body, max_body_bytes: int | None, limit_name: str 
         return f"compressed bodies are not accepted (compression {str(headers['compression'])[:40]!r})"
     content_type = properties.get("content_type")
     if not content_type:
-        return f"no content type; publish {ACCEPTED_CONTENT_TYPE}"
+        return f"no content type; set the content_type property to {ACCEPTED_CONTENT_TYPE}"
     if content_type != ACCEPTED_CONTENT_TYPE:
-        return f"content type {str(content_type)[:80]!r} is not accepted; publish {ACCEPTED_CONTENT_TYPE}"
+        return (
+            f"content type {str(content_type)[:80]!r} is not accepted; "
+            f"set the content_type property to {ACCEPTED_CONTENT_TYPE}"
+        )
     encoding = properties.get("content_encoding")
     if (encoding.lower() if isinstance(encoding, str) else encoding) not in ACCEPTED_ENCODINGS:
-        return f"content encoding {str(encoding)[:40]!r} is not accepted; publish UTF-8"
+        return (
+            f"content encoding {str(encoding)[:40]!r} is not accepted; publish an uncompressed "
+            "UTF-8 body with content_encoding utf-8, binary or none"
+        )
     size = len(body) if body is not None else 0
     if max_body_bytes is not None and size > max_body_bytes:
         limit = f"{limit_name} ({max_body_bytes})" if limit_name else str(max_body_bytes)
@@ -522,6 +535,8 @@ class FeedbackLanes:
                 self.cores.append((wait, core))
         # ack/requeue go through any core: they act on the message's own channel
         entrypoint.consumer = self.cores[0][1]
+        if getattr(entrypoint, "batched", False):
+            return  # its Batcher keeps each customer's messages in order (no lanes)
         lanes = settings.get("FEEDBACK_LANES") or entrypoint.container.max_workers
         self.queues = [eventlet.queue.LightQueue() for _ in range(max(1, lanes))]
 
@@ -546,6 +561,9 @@ class FeedbackLanes:
             core.stop()
 
     def on_message(self, body, message) -> None:
+        if not self.queues:  # a batch entrypoint
+            self.entrypoint.handle_message(body, message)
+            return
         key = (message.headers or {}).get(partitions.PARTITION_HEADER, "")
         self.queues[partitions.lane_of(str(key), len(self.queues))].put((body, message))
 
@@ -627,10 +645,123 @@ def serialize(event_type: str, payload: dict) -> dict:
     return data
 
 
+class ConfirmedBatchPublisher:
+    """Publishes a list of messages on one channel and waits for the broker's confirms
+    once for the list (nameko's publisher waits once per message).
+
+    Each pooled link is a connection this publisher alone uses, so it knows the
+    channel's publish sequence numbers, which the broker's (possibly multiple)
+    acks refer to. A link that failed in any way is closed, never reused.
+    """
+
+    def __init__(self, amqp_uri: str, confirm_timeout: float = 30.0):
+        self.amqp_uri = amqp_uri
+        self.confirm_timeout = confirm_timeout
+        self.idle: list[_Link] = []
+
+    def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for link in idle:
+            link.close()
+
+    def publish_all(self, messages: list[tuple[Exchange, str, dict, dict]]) -> None:
+        """``messages``: (exchange, routing key, JSON body, headers) each; returns once
+        the broker confirmed every one; raises OperationalError otherwise."""
+        if not messages:
+            return
+        link = self.idle.pop() if self.idle else _Link(self.amqp_uri)
+        try:
+            link.publish_confirmed(messages, self.confirm_timeout)
+        except BaseException as exc:
+            link.close()
+            if isinstance(exc, (OperationalError, eventlet.Timeout, GreenletExit)):
+                raise
+            if isinstance(exc, Exception):
+                raise OperationalError(f"publishing {len(messages)} message(s) failed: {exc}") from exc
+            raise
+        self.idle.append(link)
+
+
+class _Link:
+    """One connection and channel of a ConfirmedBatchPublisher, in confirm mode."""
+
+    def __init__(self, amqp_uri: str):
+        self.connection = Connection(amqp_uri, transport_options={"confirm_publish": False})
+        self.channel = None
+        self.sequence = 0  # publishes on the channel since confirm.select
+        self.declared: set[str] = set()
+
+    def close(self) -> None:
+        try:
+            self.connection.release()
+        except Exception:  # already broken: nothing to release
+            pass
+
+    def publish_confirmed(self, messages, timeout: float) -> None:
+        if self.channel is None:
+            self.connection.ensure_connection(max_retries=1)
+            self.channel = self.connection.channel()
+            self.channel.confirm_select()
+        channel = self.channel
+        first = self.sequence + 1
+        acked: set[int] = set()
+        state = {"upto": 0, "nacked": False}
+
+        def on_ack(tag, multiple):
+            if multiple:
+                state["upto"] = max(state["upto"], tag)
+            else:
+                acked.add(tag)
+
+        def on_nack(tag, multiple):
+            state["nacked"] = True
+            on_ack(tag, multiple)
+
+        channel.events["basic_ack"].add(on_ack)
+        channel.events["basic_nack"].add(on_nack)
+        try:
+            producer = Producer(channel)
+            for exchange, routing_key, body, headers in messages:
+                if exchange.name not in self.declared:
+                    exchange(channel).declare()
+                    self.declared.add(exchange.name)
+                producer.publish(
+                    body,
+                    exchange=exchange.name,
+                    routing_key=routing_key,
+                    headers=headers,
+                    serializer="json",
+                    delivery_mode=2,
+                )
+                self.sequence += 1
+            last = self.sequence
+            deadline = time.monotonic() + timeout
+
+            def pending() -> bool:
+                return any(tag > state["upto"] and tag not in acked for tag in range(first, last + 1))
+
+            while pending():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise OperationalError(f"no publisher confirm within {timeout:g}s")
+                try:
+                    self.connection.drain_events(timeout=remaining)
+                except TimeoutError:
+                    continue
+            if state["nacked"]:
+                raise OperationalError("the broker refused (nack) a published message")
+        finally:
+            channel.events["basic_ack"].discard(on_ack)
+            channel.events["basic_nack"].discard(on_nack)
+
+
 class ContractDispatcher(EventDispatcher):
     """EventDispatcher that checks each message against ``contracts.messages``.
 
-    Publishes with confirms (Nameko's default) on ``<service>.events``.
+    Publishes with confirms (Nameko's default) on ``<service>.events``. A worker of
+    a batch entrypoint (services/common/batching.py) has its dispatches buffered
+    and published together by ``flush``, with one wait for the broker's confirms,
+    before its batch is acked; any other worker publishes each at once.
     """
 
     def setup(self):
@@ -638,18 +769,49 @@ class ContractDispatcher(EventDispatcher):
         # at import; read it again now so config given later (tests) applies.
         self.amqp_uri = settings.get(AMQP_URI_CONFIG_KEY)
         super().setup()
+        self.buffers: dict = {}
+        self.batch_publisher = ConfirmedBatchPublisher(self.amqp_uri)
+
+    def stop(self):
+        self.batch_publisher.close()
+        super().stop()
+
+    def kill(self):
+        self.batch_publisher.close()
+        super().kill()
 
     def get_dependency(self, worker_ctx):
         publish = super().get_dependency(worker_ctx)
         service = self.container.service_name
+        batched = getattr(worker_ctx.entrypoint, "batched", False)
+        buffer = self.buffers.setdefault(worker_ctx, []) if batched else None
 
         def dispatch(event_type: str, payload: dict) -> None:
             spec = MESSAGES[event_type]
             if spec.producer != service:
                 raise ContractViolation(f"{event_type} is produced by {spec.producer}, not {service}")
-            publish(event_type, serialize(event_type, payload))
+            data = serialize(event_type, payload)
+            if buffer is None:
+                publish(event_type, data)
+            else:
+                buffer.append((event_type, data))
 
+        # a batch handler publishes what it buffered before it marks its inbox keys done
+        dispatch.flush = partial(self.flush, worker_ctx)
         return dispatch
+
+    def flush(self, worker_ctx) -> None:
+        """Publish a batch worker's buffered dispatches, confirmed once."""
+        buffered = self.buffers.get(worker_ctx)
+        if not buffered:
+            return
+        headers = encode_to_headers(worker_ctx.context_data)
+        self.batch_publisher.publish_all([(self.exchange, kind, data, headers) for kind, data in buffered])
+        buffered.clear()
+
+    def worker_teardown(self, worker_ctx):
+        self.buffers.pop(worker_ctx, None)  # a failed batch's dispatches are dropped
+        super().worker_teardown(worker_ctx)
 
 
 feedback_consumer = FeedbackConsumer.decorator

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
 from typing import Any
@@ -33,7 +34,7 @@ from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.base import utcnow
 from services.common import settings
@@ -254,6 +255,86 @@ class Inbox:
             {"$set": {"state": "done", "lease_until": 0}, "$currentDate": {"done_at": True}},
         )
 
+    # -- batches (services/common/batching.py) -------------------------------------
+
+    def claim_many(self, messages: list[dict]) -> BatchClaim:
+        """Claim a batch's keys in one ``insert_many`` (unordered): a duplicate key is
+        a message seen before, looked up (one ``$or`` read) and taken over when its
+        lease expired; a key repeated inside the batch runs once, at its first place."""
+        now = time.time()
+        claim = BatchClaim()
+        first: dict[tuple, int] = {}
+        for index, message in enumerate(messages):
+            key = tuple(message[f] for f in self.key_fields)
+            if key in first:
+                claim.repeats.append(index)
+            else:
+                first[key] = index
+        docs = [
+            {
+                **self._key(messages[i]),
+                "state": "processing",
+                "lease_until": now + self.lease_seconds,
+                "first_seen_at": utcnow(),
+                "claims": 1,
+            }
+            for i in first.values()
+        ]
+        order = list(first.values())
+        seen: list[int] = []
+        try:
+            self.collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            seen = [order[e["index"]] for e in errors]
+        seen_set = set(seen)
+        claim.fresh = [i for i in order if i not in seen_set]
+        if seen:
+            states = {
+                tuple(doc.get(f) for f in self.key_fields): doc
+                for doc in self.collection.find(
+                    {"$or": [self._key(messages[i]) for i in seen]},
+                    {**dict.fromkeys(self.key_fields, 1), "state": 1, "lease_until": 1},
+                )
+            }
+            for index in sorted(seen):
+                doc = states.get(tuple(messages[index][f] for f in self.key_fields))
+                if doc is not None and doc.get("state") == "done":
+                    claim.done.append(index)
+                elif self._take_over(messages[index], now):
+                    claim.fresh.append(index)
+                else:
+                    claim.busy.append(index)
+            claim.fresh.sort()
+        return claim
+
+    def _take_over(self, message: dict, now: float) -> bool:
+        return (
+            self.collection.find_one_and_update(
+                {**self._key(message), "state": "processing", "lease_until": {"$lt": now}},
+                {"$set": {"lease_until": now + self.lease_seconds}, "$inc": {"claims": 1}},
+            )
+            is not None
+        )
+
+    def _any_of(self, messages: list[dict]) -> dict:
+        return {"$or": [self._key(m) for m in messages]}
+
+    def release_many(self, messages: list[dict]) -> None:
+        if messages:
+            self.collection.update_many(
+                all_of(self._any_of(messages), {"state": "processing"}), {"$set": {"lease_until": 0}}
+            )
+
+    def done_many(self, messages: list[dict]) -> None:
+        if messages:
+            self.collection.update_many(
+                self._any_of(messages),
+                {"$set": {"state": "done", "lease_until": 0}, "$currentDate": {"done_at": True}},
+            )
+
     @contextmanager
     def handling(self, message: dict):
         if not self.claim(message):
@@ -267,6 +348,32 @@ class Inbox:
         self.done(message)
 
 
+def insert_many_once(collection: Collection, documents: list[dict]) -> list[int]:
+    """Insert documents with one unordered ``insert_many``; those whose key exists
+    already are skipped. Returns the positions that were skipped."""
+    if not documents:
+        return []
+    try:
+        collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return sorted(e["index"] for e in errors)
+    return []
+
+
+@dataclass
+class BatchClaim:
+    """Positions of a batch: ``fresh`` to handle now, ``done`` before (and ``repeats``
+    of a key earlier in the batch: handled there), ``busy`` held by another worker."""
+
+    fresh: list[int] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)
+    repeats: list[int] = field(default_factory=list)
+    busy: list[int] = field(default_factory=list)
+
+
 def all_of(*filters: dict) -> dict:
     """Combine filters so each keeps its own meaning: ``{"$and": [...]}``.
 
@@ -277,6 +384,43 @@ def all_of(*filters: dict) -> dict:
     if not parts:
         return {}
     return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def handled_once_each(inbox: str = "inbox", dispatcher: str = "dispatch"):
+    """``handled_once`` for a batch handler (it receives a list of messages): the
+    batch's keys are claimed at once and the handler gets the fresh messages only.
+    Its dispatches (buffered by the ``dispatcher`` attribute, a ContractDispatcher)
+    are published and confirmed before the keys are marked done, so a key is never
+    done with its announcements unsent; messages another worker holds are answered
+    ``Outcome(later=...)`` (requeued after a pause)::
+
+        @feedback_batch_consumer()
+        @handled_once_each("feedback_inbox")
+        def handle_feedback(self, events): ...
+    """
+    from services.common.batching import Outcome
+
+    def decorate(handler):
+        @wraps(handler)
+        def wrapper(self, messages: list[dict]):
+            box = getattr(self.store, inbox)
+            claim = box.claim_many(messages)
+            fresh = [messages[i] for i in claim.fresh]
+            if fresh:
+                try:
+                    handler(self, fresh)
+                    flush = getattr(getattr(self, dispatcher, None), "flush", None)
+                    if flush is not None:
+                        flush()
+                except BaseException:
+                    box.release_many(fresh)
+                    raise
+                box.done_many(fresh)
+            return Outcome(later=frozenset(claim.busy)) if claim.busy else None
+
+        return wrapper
+
+    return decorate
 
 
 def handled_once(inbox: str = "inbox"):

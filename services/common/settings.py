@@ -25,6 +25,12 @@ DEFAULTS = {
     "FEEDBACK_STANDBY_DELAY": 5.0,
     "REPLICA_INDEX": 0,
     "REPLICA_COUNT": 1,
+    # Batch entrypoints (services/common/batching.py): messages per batch, how long a
+    # batch smaller than that waits for company (ms), batches of one entrypoint
+    # running at once. The prefetch window is BATCH_SIZE × (BATCH_CONCURRENCY + 1).
+    "BATCH_SIZE": 50,
+    "BATCH_WAIT_MS": 2.0,
+    "BATCH_CONCURRENCY": 2,
     # Services whose partition topology the ingest router declares before routing.
     "FEEDBACK_CONSUMERS": "alerts,profiles",
     # Unacked messages the router holds (it forwards them one by one, in order).
@@ -80,14 +86,26 @@ DEFAULTS = {
     # Escalation: how often the sweep looks for due steps, and how long a claim holds.
     "ESCALATION_SWEEP_SECONDS": 5.0,
     "ESCALATION_LEASE_SECONDS": 30.0,
-    # Cases: how often agent loads are recounted from the open cases (also at start).
+    # Cases: how often agent loads are recounted from the open cases (also at start),
+    # and how long after a charge or a load move an agent is taken as still moving
+    # (the recount leaves them for its next run). It must exceed the longest time a
+    # live worker takes from charging a pick to storing the case, or from storing a
+    # case to moving its load (a few store round trips; each gives up after 5 s), plus
+    # the clock difference between replicas (the times are each worker's own).
     "LOAD_RECOUNT_SECONDS": 3600.0,
-    # Gateway: console sessions, cookies, login rate limit (per user and per client IP).
+    "LOAD_SETTLE_SECONDS": 120.0,
+    # Gateway: console sessions, cookies, login throttle (services/gateway/throttle.py):
+    # per (user name, client IP) and per client IP, the first LOGIN_FREE_ATTEMPTS(_PER_CLIENT)
+    # attempts go at once, then each waits LOGIN_DELAY_SECONDS after the one before, doubled
+    # with every further attempt up to LOGIN_MAX_DELAY_SECONDS; a success clears its user's
+    # count on that client; counts are forgotten LOGIN_FORGET_SECONDS after the last attempt.
     "GATEWAY_SESSION_TTL": 8 * 3600.0,
     "GATEWAY_COOKIE_SECURE": False,  # set true behind TLS
-    "LOGIN_WINDOW_SECONDS": 900,
-    "LOGIN_LIMIT_PER_USER": 10,
-    "LOGIN_LIMIT_PER_IP": 50,
+    "LOGIN_FREE_ATTEMPTS": 5,
+    "LOGIN_FREE_ATTEMPTS_PER_CLIENT": 100,
+    "LOGIN_DELAY_SECONDS": 1.0,
+    "LOGIN_MAX_DELAY_SECONDS": 900.0,
+    "LOGIN_FORGET_SECONDS": 3600.0,
     # Gateway input limits (docs/security.md): request bodies above this are refused
     # with 413; each client (a signed-in user, else an IP address) may make
     # GATEWAY_RATE_PER_MINUTE requests per minute in bursts of GATEWAY_RATE_BURST,

@@ -9,10 +9,11 @@ from marshmallow import Schema, ValidationError
 
 from contracts import profiles_api as api
 from contracts.base import flatten_errors, utcnow
+from services.common.batching import feedback_batch_consumer
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
-from services.common.messaging import ContractDispatcher, contract_event_handler, feedback_consumer
-from services.common.mongo import MongoStore, handled_once, jsonable
+from services.common.messaging import ContractDispatcher, contract_event_handler
+from services.common.mongo import MongoStore, handled_once_each, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, rpc
 from services.profiles.profile import feedback_key
@@ -40,10 +41,15 @@ class ProfilesService:
     store: ProfileStore = MongoStore(ProfileStore)
     dispatch = ContractDispatcher()
 
-    @feedback_consumer()
-    @handled_once("feedback_inbox")
-    def handle_feedback(self, event: dict) -> None:
-        """Merge identity, add the timeline entry, move counters and latest scores."""
+    @feedback_batch_consumer()
+    @handled_once_each("feedback_inbox")
+    def handle_feedback(self, events: list[dict]) -> None:
+        """Per event, in delivery order: merge identity, add the timeline entry, move
+        counters and latest scores; the batch's ``profile_updated`` go out together."""
+        for event in events:
+            self._record_feedback(event)
+
+    def _record_feedback(self, event: dict) -> None:
         profile = self.store.record_feedback(event)
         self.dispatch(
             "profile_updated",

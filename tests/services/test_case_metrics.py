@@ -19,7 +19,7 @@ def desk(mongo_client, db_prefix):
 def raise_(worker, customer, owner, level="P2", touchpoint="delivery"):
     a = alert(customer=customer, owner={"kind": "person", "id": owner}, touchpoint=touchpoint)
     a["level"] = level
-    worker.handle_alert_raised(a)
+    worker.handle_alert_raised([a])
     [case] = worker.list_cases(customer=customer)
     return case["_id"]
 

@@ -34,7 +34,7 @@ def dry(worker, payload, now=None):
 
 
 def test_round_robin_prediction_moves_no_turn_and_matches_intake(desk):
-    desk.handle_alert_raised(by_strategy(1, sid="logistics-rotation"))  # takes turn 0 (li.na)
+    desk.handle_alert_raised([by_strategy(1, sid="logistics-rotation")])  # takes turn 0 (li.na)
     counts = {name: len(docs) for name, docs in snapshot(desk).items()}
     assert counts["turns"] == 1 and counts["cases"] == 1 and counts["agent_load"] >= 1
     for _ in range(2):  # asking twice gives the same answer: the turn did not move
@@ -48,7 +48,7 @@ def test_round_robin_prediction_moves_no_turn_and_matches_intake(desk):
     assert lines[-1] == "round robin turn 1 over [li.na, zhao.min] → zhao.min"
 
     desk.dispatch.reset_mock()
-    desk.handle_alert_raised(by_strategy(2, sid="logistics-rotation"))
+    desk.handle_alert_raised([by_strategy(2, sid="logistics-rotation")])
     [case] = desk.list_cases(customer="C2")
     assert case["assignee"] == out["assignee"]
     [real] = sent(desk, "notification_requested")
@@ -56,14 +56,14 @@ def test_round_robin_prediction_moves_no_turn_and_matches_intake(desk):
 
 
 def test_least_loaded_explains_shift_skills_vip_and_loads(desk):
-    desk.handle_alert_raised(by_strategy(1, level="P1", touchpoint="billing"))  # emma.wu +8
+    desk.handle_alert_raised([by_strategy(1, level="P1", touchpoint="billing")])  # emma.wu +8
     out = dry(desk, by_strategy(2, touchpoint="billing", tier="vip"))
     lines = out["assignment"]["explanation"]
     assert "sun.yu: off shift, delivery, junior, load 0" in lines
     assert "4 of 5 cx-care agents on shift" in lines
     assert "2 skilled in billing" in lines and "2 senior or above for vip customer" in lines
     assert lines[-1] == "least loaded of [emma.wu=8, li.na=0] → li.na (+4 for P2)"
-    desk.handle_alert_raised(by_strategy(2, touchpoint="billing", tier="vip"))
+    desk.handle_alert_raised([by_strategy(2, touchpoint="billing", tier="vip")])
     assert desk.list_cases(customer="C2")[0]["assignee"] == out["assignee"]
 
 
@@ -73,7 +73,7 @@ def test_sla_and_escalation_are_the_ones_the_case_gets(desk):
     assert out["assignment"]["explanation"] == ["owner of rule detractor: person li.na (no strategy)"]
     sla = out["sla"]
     assert (sla["policy"], sla["version"], sla["calendar"]) == ("default", 1, "shanghai-office")
-    desk.handle_alert_raised(a)
+    desk.handle_alert_raised([a])
     case = desk.get_case(desk.list_cases()[0]["_id"])
     clocks = case["sla"]["clocks"]
     assert sla["ack_due"] == clocks["acknowledge"]["due"] and sla["resolve_due"] == clocks["resolve"]["due"]
@@ -100,7 +100,7 @@ def test_sla_and_escalation_are_the_ones_the_case_gets(desk):
 
 def test_attach_reopen_and_redelivery_are_predicted(desk):
     first = alert(1)
-    desk.handle_alert_raised(first)
+    desk.handle_alert_raised([first])
     [case] = desk.list_cases()
     again = dry(desk, first)
     assert (again["action"], again["case_id"], again["notifications"]) == ("open", case["_id"], [])
@@ -117,7 +117,7 @@ def test_attach_reopen_and_redelivery_are_predicted(desk):
     assert (reopen["action"], reopen["case_id"]) == ("reopen", case["_id"])
     assert reopen["sla"]["ack_due"] == (T0 + timedelta(hours=2)).isoformat()  # fresh clocks from 11:00
     desk.dispatch.reset_mock()
-    desk.handle_alert_raised(alert(3))
+    desk.handle_alert_raised([alert(3)])
     [real] = sent(desk, "notification_requested")
     assert reopen["notifications"] == [serialize("notification_requested", real)]
     later = dry(desk, alert(4), now=(T0 + timedelta(days=30)).isoformat())

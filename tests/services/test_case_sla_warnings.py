@@ -30,7 +30,7 @@ def warnings(worker):
 
 
 def test_the_owner_is_warned_once_at_80_percent_of_the_acknowledge_budget(desk):
-    desk.handle_alert_raised(alert(1))  # P2: acknowledge in 60 business minutes → warn at 10:48
+    desk.handle_alert_raised([alert(1)])  # P2: acknowledge in 60 business minutes → warn at 10:48
     desk.now.at = local(2026, 11, 23, 10, 47)
     assert desk.sweep_sla_warnings() == 0
     desk.now.at = local(2026, 11, 23, 10, 50)
@@ -43,7 +43,7 @@ def test_the_owner_is_warned_once_at_80_percent_of_the_acknowledge_budget(desk):
 
 
 def test_acknowledged_cases_get_no_response_warning(desk):
-    desk.handle_alert_raised(alert(1))
+    desk.handle_alert_raised([alert(1)])
     [case] = desk.list_cases()
     desk.acknowledge({"case_id": case["_id"], "by": "li.na"})
     desk.now.at = local(2026, 11, 23, 10, 50)
@@ -52,11 +52,11 @@ def test_acknowledged_cases_get_no_response_warning(desk):
 
 def test_outside_business_hours_the_warning_waits_except_on_p1(desk):
     desk.now.at = local(2026, 11, 23, 11, 12)  # 48 business minutes later is 12:00, lunch starts
-    desk.handle_alert_raised(alert(1))
+    desk.handle_alert_raised([alert(1)])
     desk.now.at = local(2026, 11, 23, 11, 55)
     p1 = alert(2, customer="C2")
     p1["level"] = "P1"  # 24x7: acknowledge in 15 min → warn at 12:07
-    desk.handle_alert_raised(p1)
+    desk.handle_alert_raised([p1])
     desk.now.at = local(2026, 11, 23, 12, 8)  # lunch: P2 waits, P1 goes out
     assert desk.sweep_sla_warnings() == 1
     assert [w[1] for w in warnings(desk)] == ["response"] and len(warnings(desk)) == 1
@@ -66,7 +66,7 @@ def test_outside_business_hours_the_warning_waits_except_on_p1(desk):
 
 
 def test_the_resolve_clock_warns_too_and_a_reopen_warns_afresh(desk):
-    desk.handle_alert_raised(alert(1))
+    desk.handle_alert_raised([alert(1)])
     [case] = desk.list_cases()
     desk.start({"case_id": case["_id"], "by": "li.na"})
     # resolve in 480 business minutes, warn at 384: Monday 10:00 + 384 → 17:54

@@ -19,7 +19,7 @@ def desk(mongo_client, db_prefix):
 
 def open_for(worker, customer, owner, **kw):
     a = alert(customer=customer, owner=owner, **kw)
-    worker.handle_alert_raised(a)
+    worker.handle_alert_raised([a])
     return worker.list_cases(customer=customer)[0]["_id"]
 
 
@@ -44,7 +44,7 @@ def queue(desk):
     )
     crash_once(desk.store, "transition")  # opened for logistics, the assignment died: unassigned
     with pytest.raises(RuntimeError):
-        desk.handle_alert_raised(by_strategy(5, sid="logistics-rotation", customer="CD"))
+        desk.handle_alert_raised([by_strategy(5, sid="logistics-rotation", customer="CD")])
     ids["pool_logistics"] = desk.list_cases(customer="CD")[0]["_id"]
     ids["pool_nobody"] = open_for(desk, "CE", {"kind": "strategy", "id": "no-such-strategy"})
     return desk, ids
@@ -97,7 +97,7 @@ def test_breach_and_touchpoint_filters_follow_the_clock(desk):
     p2 = open_for(desk, "CX", person("li.na"), touchpoint="billing")  # ack 60 business min, warn at 48
     a = alert(customer="CY", owner=person("li.na"))
     a["level"] = "P1"  # 24x7: ack 15 min, resolve 240 min (warn at 192)
-    desk.handle_alert_raised(a)
+    desk.handle_alert_raised([a])
     p1 = desk.list_cases(customer="CY")[0]["_id"]
     done = open_for(desk, "CZ", person("li.na"))
     desk.now.advance(minutes=5)

@@ -70,7 +70,7 @@ def moves(worker):
 
 
 def test_full_lifecycle_dispatches_every_status_change_and_audits_it(cases):
-    cases.handle_alert_raised(alert())
+    cases.handle_alert_raised([alert()])
     [case] = cases.list_cases()
     cid = case["_id"]
     by = {"case_id": cid, "by": "li.na"}
@@ -114,18 +114,18 @@ def test_full_lifecycle_dispatches_every_status_change_and_audits_it(cases):
 
 
 def test_second_alert_attaches_third_after_resolution_reopens_later_one_opens_new(cases):
-    cases.handle_alert_raised(alert(1))
-    cases.handle_alert_raised(alert(2))
+    cases.handle_alert_raised([alert(1)])
+    cases.handle_alert_raised([alert(2)])
     [case] = cases.list_cases()
     assert len(cases.get_case(case["_id"])["alerts"]) == 2
     assert len(sent(cases, "notification_requested")) == 1  # no storm for the attached alert
-    cases.handle_alert_raised(alert(1, customer="C2"))  # another customer: its own case
+    cases.handle_alert_raised([alert(1, customer="C2")])  # another customer: its own case
     assert len(cases.list_cases()) == 2
 
     by = {"case_id": case["_id"], "by": "li.na"}
     cases.resolve({**by, "root_cause": "other", "first_contact_resolution": True})
     cases.now.advance(hours=71)
-    cases.handle_alert_raised(alert(3))
+    cases.handle_alert_raised([alert(3)])
     again = cases.get_case(case["_id"])
     assert again["status"] == "reopened" and len(again["alerts"]) == 3
     assert again["acknowledged"] is None and again["resolution"] is None
@@ -134,7 +134,7 @@ def test_second_alert_attaches_third_after_resolution_reopens_later_one_opens_ne
 
     cases.resolve({**by, "root_cause": "other", "first_contact_resolution": True})
     cases.now.advance(hours=73)
-    cases.handle_alert_raised(alert(4))
+    cases.handle_alert_raised([alert(4)])
     assert len(cases.list_cases(customer="C1")) == 2
     assert {c["status"] for c in cases.list_cases(customer="C1")} == {"resolved", "assigned"}
     # the old case cannot come back while the new one holds the key
@@ -146,14 +146,14 @@ def test_open_key_by_touchpoint_is_configurable(cases):
     from nameko import config
 
     with config.patch({"CASE_OPEN_KEY": "touchpoint"}):
-        cases.handle_alert_raised(alert(1, rule="a", touchpoint="delivery"))
-        cases.handle_alert_raised(alert(2, rule="b", touchpoint="delivery"))
-        cases.handle_alert_raised(alert(3, rule="a", touchpoint="billing"))
+        cases.handle_alert_raised([alert(1, rule="a", touchpoint="delivery")])
+        cases.handle_alert_raised([alert(2, rule="b", touchpoint="delivery")])
+        cases.handle_alert_raised([alert(3, rule="a", touchpoint="billing")])
     assert len(cases.list_cases()) == 2
 
 
 def test_assign_reassign_collaborate_comment_each_notify(cases):
-    cases.handle_alert_raised(alert(owner={"kind": "strategy", "id": "nobody-yet"}))
+    cases.handle_alert_raised([alert(owner={"kind": "strategy", "id": "nobody-yet"})])
     [case] = cases.list_cases()
     cid = case["_id"]
     with pytest.raises(BadRequest, match="has no owner yet"):
@@ -203,7 +203,7 @@ def test_assign_reassign_collaborate_comment_each_notify(cases):
 
 
 def test_requests_are_validated_naming_fields(cases):
-    cases.handle_alert_raised(alert())
+    cases.handle_alert_raised([alert()])
     [case] = cases.list_cases()
     with pytest.raises(BadRequest) as info:
         cases.resolve({"case_id": case["_id"], "by": "x", "root_cause": "bad luck"})
@@ -243,9 +243,9 @@ def owners(worker):
 
 
 def test_least_loaded_weighs_open_cases_by_level_and_releases_on_resolve(staffed):
-    staffed.handle_alert_raised(by_strategy(1, level="P1"))  # weight 8
+    staffed.handle_alert_raised([by_strategy(1, level="P1")])  # weight 8
     for n in range(2, 5):
-        staffed.handle_alert_raised(by_strategy(n, level="P4"))  # weight 1 each
+        staffed.handle_alert_raised([by_strategy(n, level="P4")])  # weight 1 each
     loads = {a["id"]: a["load"] for a in staffed.list_agents()["agents"]}
     assert loads == {"chen.jie": 8, "emma.wu": 1, "li.na": 1, "sun.yu": 0, "wang.lei": 1, "zhao.min": 0}
     first = next(c for c in staffed.list_cases() if c["level"] == "P1")
@@ -255,19 +255,19 @@ def test_least_loaded_weighs_open_cases_by_level_and_releases_on_resolve(staffed
     )
     loads = {a["id"]: a["load"] for a in staffed.list_agents()["agents"]}
     assert loads["chen.jie"] == 0
-    staffed.handle_alert_raised(by_strategy(9, level="P3"))
+    staffed.handle_alert_raised([by_strategy(9, level="P3")])
     assert (
         next(c for c in staffed.list_cases() if c["alert_id"].endswith("-9"))["assignee"]["id"] == "chen.jie"
     )
 
 
 def test_skill_vip_and_shift_rules_apply(staffed):
-    staffed.handle_alert_raised(by_strategy(1, touchpoint="billing"))
-    staffed.handle_alert_raised(by_strategy(2, touchpoint="delivery", tier="vip"))
+    staffed.handle_alert_raised([by_strategy(1, touchpoint="billing")])
+    staffed.handle_alert_raised([by_strategy(2, touchpoint="delivery", tier="vip")])
     assert owners(staffed) == ["emma.wu", "li.na"]
     for agent in ("chen.jie", "emma.wu", "li.na", "wang.lei"):
         staffed.set_shift(agent, False)
-    staffed.handle_alert_raised(by_strategy(3))
+    staffed.handle_alert_raised([by_strategy(3)])
     [case] = [c for c in staffed.list_cases() if c["alert_id"].endswith("-3")]
     assert case["assignee"] == {"kind": "team", "id": "cx-care"}  # nobody on shift: the team
     with pytest.raises(NotFound):
@@ -276,9 +276,9 @@ def test_skill_vip_and_shift_rules_apply(staffed):
 
 def test_round_robin_rotates_and_manual_assign_by_strategy(staffed):
     for n in range(1, 5):
-        staffed.handle_alert_raised(by_strategy(n, sid="logistics-rotation"))
+        staffed.handle_alert_raised([by_strategy(n, sid="logistics-rotation")])
     assert owners(staffed) == ["li.na", "zhao.min", "li.na", "zhao.min"]
-    staffed.handle_alert_raised(alert(7, customer="C7", owner={"kind": "person", "id": "emma.wu"}))
+    staffed.handle_alert_raised([alert(7, customer="C7", owner={"kind": "person", "id": "emma.wu"})])
     [case] = staffed.list_cases(customer="C7")
     staffed.reassign(
         {
@@ -309,7 +309,7 @@ def local(*args):
 
 
 def test_sla_deadlines_follow_ack_pause_resume_and_resolve(timed):
-    timed.handle_alert_raised(alert())
+    timed.handle_alert_raised([alert()])
     [case] = timed.list_cases()
     cid, by = case["_id"], {"case_id": case["_id"], "by": "li.na"}
     clocks = case["sla"]["clocks"]
@@ -347,7 +347,7 @@ def test_sla_deadlines_follow_ack_pause_resume_and_resolve(timed):
 
 
 def test_sla_policy_change_keeps_snapshots_unless_applied_to_open_cases(timed):
-    timed.handle_alert_raised(alert())
+    timed.handle_alert_raised([alert()])
     [case] = timed.list_cases()
     policy = yaml.safe_load(SLA_SAMPLE.read_text(encoding="utf-8"))
     policy["levels"]["P2"]["resolve_minutes"] = 960
@@ -372,7 +372,7 @@ def test_p1_counts_around_the_clock_and_reopen_restarts_the_clocks(timed):
     timed.now.at = datetime(2026, 11, 21, 14, 0, tzinfo=UTC)  # Saturday 22:00 in Shanghai
     a = alert()
     a["level"] = "P1"
-    timed.handle_alert_raised(a)
+    timed.handle_alert_raised([a])
     [case] = timed.list_cases()
     assert case["sla"]["clocks"]["acknowledge"]["due"] == local(2026, 11, 21, 22, 15)
     by = {"case_id": case["_id"], "by": "li.na"}
@@ -407,7 +407,7 @@ def p1_alert(n=1):
 
 
 def test_each_step_fires_once_at_its_time_and_rounds_repeat_up_to_the_limit(escalating):
-    escalating.handle_alert_raised(p1_alert())
+    escalating.handle_alert_raised([p1_alert()])
     [case] = escalating.list_cases()
     assert escalating.sweep_escalations() == 0
     escalating.now.advance(minutes=10)
@@ -434,7 +434,7 @@ def test_each_step_fires_once_at_its_time_and_rounds_repeat_up_to_the_limit(esca
 
 
 def test_acknowledging_stops_the_escalation_and_messages_show_the_current_case(escalating):
-    escalating.handle_alert_raised(p1_alert())
+    escalating.handle_alert_raised([p1_alert()])
     [case] = escalating.list_cases()
     escalating.reassign(
         {
@@ -458,8 +458,8 @@ def test_acknowledging_stops_the_escalation_and_messages_show_the_current_case(e
 def test_outside_business_hours_steps_wait_except_on_p1(escalating):
     escalating.apply_sla_policy(yaml.safe_load(SLA_SAMPLE.read_text(encoding="utf-8")))
     escalating.now.at = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)  # Saturday 20:00 in Shanghai
-    escalating.handle_alert_raised(alert(1))  # P2
-    escalating.handle_alert_raised(p1_alert(2) | {"customer": {"id": "C9", "name": "x"}})
+    escalating.handle_alert_raised([alert(1)])  # P2
+    escalating.handle_alert_raised([p1_alert(2) | {"customer": {"id": "C9", "name": "x"}}])
     escalating.now.advance(minutes=45)
     escalating.sweep_escalations()
     p2 = next(c for c in escalating.list_cases() if c["level"] == "P2")
@@ -471,7 +471,7 @@ def test_outside_business_hours_steps_wait_except_on_p1(escalating):
 
 
 def test_policy_edits_keep_snapshots_unless_applied_to_open_cases(escalating):
-    escalating.handle_alert_raised(p1_alert())
+    escalating.handle_alert_raised([p1_alert()])
     [case] = escalating.list_cases()
     policy = yaml.safe_load(ESCALATION_SAMPLE.read_text(encoding="utf-8"))
     policy["levels"]["P1"]["steps"][0]["after_minutes"] = 5
@@ -492,7 +492,7 @@ def test_owner_bound_steps_wait_for_an_owner_instead_of_being_skipped(escalating
     # owner's team lead now wait until the case has an owner; the others fire.
     a = p1_alert()
     a["owner"] = {"kind": "strategy", "id": "nobody-yet"}  # unknown strategy: the case waits unassigned
-    escalating.handle_alert_raised(a)
+    escalating.handle_alert_raised([a])
     [case] = escalating.list_cases()
     assert case["status"] == "open" and case["assignee"] is None
     escalating.now.advance(minutes=60)

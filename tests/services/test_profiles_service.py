@@ -51,8 +51,8 @@ def change(to, frm="open", at="2026-11-21T09:00:00+08:00"):
 
 
 def test_status_changes_are_handled_once_and_shown_with_rolling_scores(profiles):
-    profiles.handle_feedback(event(1))
-    profiles.handle_feedback(event(2, at="2026-11-22T10:00:00+08:00", nps=5, csat=2))
+    profiles.handle_feedback([event(1)])
+    profiles.handle_feedback([event(2, at="2026-11-22T10:00:00+08:00", nps=5, csat=2)])
     profiles.handle_case_status_changed(change("assigned"))
     profiles.handle_case_status_changed(change("assigned"))  # redelivery
     p = profiles.get_profile("C1", now=NOW)
@@ -84,8 +84,8 @@ def test_rpc_arguments_are_validated_by_field(profiles):
 
 
 def test_fatigue_search_segments_merge_export_and_erase_over_rpc(profiles):
-    profiles.handle_feedback(event(1))
-    profiles.handle_feedback(event(2, cid="C2", at="2026-11-21T10:00:00+08:00"))
+    profiles.handle_feedback([event(1)])
+    profiles.handle_feedback([event(2, cid="C2", at="2026-11-21T10:00:00+08:00")])
     fatigue = profiles.contact_fatigue("C1", days=7, limit=1, now=NOW)
     assert fatigue["contacts"] == 1 and fatigue["surveys"] == 1 and fatigue["fatigued"] is True
     assert fatigue["since"] == "2026-11-16T12:00:00+00:00"

@@ -41,7 +41,7 @@ def profiles(mongo_client, db_prefix):
         }
         if scores:
             body["scores"] = scores
-        service.handle_feedback(parse_feedback(body))
+        service.handle_feedback([parse_feedback(body)])
     return service
 
 

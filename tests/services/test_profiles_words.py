@@ -50,7 +50,7 @@ def counts(result):
 
 def test_global_and_per_customer_views_ignore_replays(profiles):
     for e in COMMENTS + COMMENTS[:2]:  # the first two are delivered twice
-        profiles.handle_feedback(e)
+        profiles.handle_feedback([e])
     everyone = profiles.word_frequency(**RANGE)
     assert everyone["customer_id"] is None and everyone["comments"] == 4
     assert everyone["categories"] == {"other": 2, "inquiry": 1, "praise": 1}
@@ -76,14 +76,14 @@ def test_global_and_per_customer_views_ignore_replays(profiles):
 def test_concurrent_writers_on_one_day_lose_no_count(profiles):
     same_day = [event(100 + i, "C9", f"2026-11-20T10:00:{i:02d}+08:00", "快递太慢") for i in range(8)]
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(profiles.handle_feedback, same_day))
+        list(pool.map(lambda e: profiles.handle_feedback([e]), same_day))
     assert counts(profiles.word_frequency("C9", **RANGE))["快递"] == 8
     assert counts(profiles.word_frequency(**RANGE))["快递"] == 8
 
 
 def test_merges_and_erasure_follow_the_customer(profiles):
     for e in COMMENTS:
-        profiles.handle_feedback(e)
+        profiles.handle_feedback([e])
     profiles.merge_customers("C1", "C2", by="li.na", reason="same phone")
     merged = profiles.word_frequency("C2", **RANGE)  # resolves to the survivor
     assert merged["customer_id"] == "C1" and counts(merged)["客服"] == 2 and merged["comments"] == 4

@@ -67,9 +67,9 @@ def alerts(mongo_client, db_prefix):
 
 
 def test_alerts_raise_once_per_event_and_announce_a_valid_message(alerts):
-    alerts.handle_feedback(event())
-    alerts.handle_feedback(event())  # redelivery
-    alerts.handle_feedback(event(event_id="e2", nps=9))
+    alerts.handle_feedback([event()])
+    alerts.handle_feedback([event()])  # redelivery
+    alerts.handle_feedback([event(event_id="e2", nps=9)])
     [message] = dispatched(alerts, "alert_raised")
     serialize("alert_raised", message)  # the contract holds
     assert message["rule"]["version"] == 1 and message["customer"]["id"] == "C1"
@@ -111,8 +111,8 @@ def alert_message(owner=None, alert_id="AL-1"):
 
 def test_cases_open_assign_and_request_a_notification_once(mongo_client, db_prefix):
     worker = worker_factory(CasesService, store=store(CaseStore, mongo_client, db_prefix, "c"))
-    worker.handle_alert_raised(alert_message())
-    worker.handle_alert_raised(alert_message())
+    worker.handle_alert_raised([alert_message()])
+    worker.handle_alert_raised([alert_message()])
     [opened] = dispatched(worker, "case_opened")
     [assigned] = dispatched(worker, "case_assigned")
     [request] = dispatched(worker, "notification_requested")
@@ -132,7 +132,7 @@ def test_cases_open_assign_and_request_a_notification_once(mongo_client, db_pref
 
 def test_cases_with_a_strategy_owner_stay_open_and_unassigned(mongo_client, db_prefix):
     worker = worker_factory(CasesService, store=store(CaseStore, mongo_client, db_prefix, "c"))
-    worker.handle_alert_raised(alert_message(owner={"kind": "strategy", "id": "round-robin"}))
+    worker.handle_alert_raised([alert_message(owner={"kind": "strategy", "id": "round-robin"})])
     [case] = worker.list_cases()
     assert case["status"] == "open" and case["assignee"] is None
     assert dispatched(worker, "notification_requested") == []
@@ -140,9 +140,9 @@ def test_cases_with_a_strategy_owner_stay_open_and_unassigned(mongo_client, db_p
 
 def test_profiles_latest_wins_and_replays_change_nothing(mongo_client, db_prefix):
     worker = worker_factory(ProfilesService, store=store(ProfileStore, mongo_client, db_prefix, "p"))
-    worker.handle_feedback(event("e2", nps=8, at="2026-11-21T10:00:00+08:00", name="张三丰"))
-    worker.handle_feedback(event("e1", nps=2, at="2026-11-20T10:00:00+08:00", name="张三"))
-    worker.handle_feedback(event("e1", nps=2, at="2026-11-20T10:00:00+08:00", name="张三"))
+    worker.handle_feedback([event("e2", nps=8, at="2026-11-21T10:00:00+08:00", name="张三丰")])
+    worker.handle_feedback([event("e1", nps=2, at="2026-11-20T10:00:00+08:00", name="张三")])
+    worker.handle_feedback([event("e1", nps=2, at="2026-11-20T10:00:00+08:00", name="张三")])
     p = worker.get_profile("C1")
     assert p["feedback_count"] == 2
     assert p["latest"]["nps"]["value"] == 8  # the older event arrived later
@@ -267,6 +267,6 @@ def test_list_alerts_and_deliveries_name_a_bad_page_argument(alerts, notify, pag
 
 def test_list_pages_bigger_than_500_are_cut(alerts):
     for n in range(3):
-        alerts.handle_feedback(event(event_id=f"e{n}", id=f"C{n}"))
+        alerts.handle_feedback([event(event_id=f"e{n}", id=f"C{n}")])
     assert len(alerts.list_alerts(limit=10**6)) == 3
     assert len(alerts.list_alerts(limit=2, skip=2)) == 1

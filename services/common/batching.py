@@ -1,0 +1,328 @@
+"""Batch consumption: one worker handles many messages, one store round trip per
+collection and one publisher confirm for the lot.
+
+A batch entrypoint (``feedback_batch_consumer``, ``contract_batch_handler``) hands
+its method a list of parsed messages instead of one. What it keeps from the
+per-message entrypoints (services/common/messaging.py) and what it changes:
+
+* **Grouping.** Messages the broker has delivered (up to the prefetch window) wait
+  in ``Batcher.pending``; a batch takes up to ``BATCH_SIZE`` of them in delivery
+  order. At most ``BATCH_CONCURRENCY`` batches of one entrypoint run at once, so
+  under load the next batch fills while one runs, and an idle system runs each
+  message at once (a batch of one, after at most ``BATCH_WAIT_MS`` for company).
+* **Order per key.** Each message has a key (the customer). A key in a running
+  batch is held: its later messages wait for the next batch, so one customer's
+  messages are handled one batch after another, in delivery order, within and
+  across batches (partition lanes need nothing more).
+* **Settling.** The batch's dispatches are published together after the method
+  returns and confirmed once (``ContractDispatcher``), then every message is acked.
+  A store outage (a transient error) runs the same batch again after
+  ``STORE_RETRY_DELAY``, counting no attempt and keeping its place. Any other
+  failure splits the batch in halves and runs each (first half first), down to
+  the one message that fails, which alone takes the per-message path: retried
+  after a growing delay, dead-lettered with its reason after
+  ``MAX_DELIVERY_ATTEMPTS``. Handlers must therefore be idempotent per message
+  (the batch inbox, ``Inbox.claim_many``), as the per-message handlers are.
+* **Busy.** A message another worker holds the lease of is settled later: the
+  handler returns ``Outcome(later=...)`` and those messages are requeued after a
+  pause while the rest are acked.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import eventlet
+import eventlet.event
+from kombu.exceptions import OperationalError
+from nameko.exceptions import ContainerBeingKilled
+
+from services.common import settings
+from services.common.messaging import (
+    TRANSIENT_ERRORS,
+    ContractEventHandler,
+    FeedbackConsumer,
+    InvalidMessage,
+    context_from_headers,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a batch handler may return (None means: all handled).
+
+    ``later``: positions of its batch not handled now (another worker holds them);
+    they are requeued after a pause while the rest are acked."""
+
+    later: frozenset[int] = frozenset()
+
+
+@dataclass
+class Item:
+    key: str
+    value: Any
+    message: Any
+
+
+def batch_settings() -> tuple[int, float, int]:
+    """(BATCH_SIZE, BATCH_WAIT_MS in seconds, BATCH_CONCURRENCY), validated."""
+    size, wait_ms, concurrency = (
+        settings.get("BATCH_SIZE"),
+        settings.get("BATCH_WAIT_MS"),
+        settings.get("BATCH_CONCURRENCY"),
+    )
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"BATCH_SIZE must be a positive integer, not {size!r}")
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"BATCH_CONCURRENCY must be a positive integer, not {concurrency!r}")
+    if not isinstance(wait_ms, (int, float)) or isinstance(wait_ms, bool) or wait_ms < 0:
+        raise ValueError(f"BATCH_WAIT_MS must be a number ≥ 0, not {wait_ms!r}")
+    return size, wait_ms / 1000.0, concurrency
+
+
+class Batcher:
+    """Groups one entrypoint's messages into batches and drives each to its settlement."""
+
+    def __init__(self, entrypoint, size: int, wait: float, concurrency: int):
+        self.entrypoint = entrypoint
+        self.size = size
+        self.wait = wait
+        self.concurrency = concurrency
+        self.pending: list[Item] = []
+        self.in_flight: Counter[str] = Counter()
+        self.running = 0
+        self.stopping = False
+        self.wakeup = eventlet.event.Event()
+        self.batches = 0  # batches run (tests and logs)
+
+    # -- feeding -------------------------------------------------------------------
+
+    def put(self, key: str, value, message) -> None:
+        if self.stopping:
+            self.entrypoint.consumer.requeue_message(message)
+            return
+        self.pending.append(Item(key, value, message))
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self.wakeup.ready():
+            self.wakeup.send()
+
+    def start(self) -> None:
+        self.entrypoint.container.spawn_managed_thread(self._run, identifier="batcher")
+
+    def stop(self) -> None:
+        """Stop taking batches; what waits unbatched goes back to the broker."""
+        self.stopping = True
+        waiting, self.pending = self.pending, []
+        for item in waiting:
+            self.entrypoint.consumer.requeue_message(item.message)
+        self._wake()
+
+    # -- grouping ------------------------------------------------------------------
+
+    def take(self) -> list[Item]:
+        """Up to ``size`` pending items in delivery order, none whose key is in a running
+        batch; an item left behind holds back its key's later items (order per key)."""
+        taken: list[Item] = []
+        rest: list[Item] = []
+        held: set[str] = set(self.in_flight)
+        for item in self.pending:
+            if len(taken) < self.size and item.key not in held:
+                taken.append(item)
+            else:
+                held.add(item.key)
+                rest.append(item)
+        self.pending = rest
+        return taken
+
+    def _run(self) -> None:
+        while not self.stopping:
+            self.wakeup.wait()
+            self.wakeup = eventlet.event.Event()
+            while not self.stopping and self.running < self.concurrency and self.pending:
+                if self.wait and len(self.pending) < self.size:
+                    eventlet.sleep(self.wait)  # let what the broker already sent arrive
+                    if self.stopping:
+                        return
+                batch = self.take()
+                if not batch:
+                    break  # every pending key is in a running batch: its end wakes us
+                self.running += 1
+                self.in_flight.update(item.key for item in batch)
+                self.batches += 1
+                self.entrypoint.container.spawn_managed_thread(
+                    lambda batch=batch: self._drive(batch), identifier="batch"
+                )
+
+    # -- settling ------------------------------------------------------------------
+
+    def _drive(self, batch: list[Item]) -> None:
+        try:
+            self._attempt(batch)
+        except Exception:  # never leave a key held: the messages stay unacked and come back
+            log.exception("a batch of %d from %s could not be settled", len(batch), self._queue_name())
+        finally:
+            self.in_flight.subtract(item.key for item in batch)
+            self.in_flight += Counter()  # drop keys at zero
+            self.running -= 1
+            self._wake()
+
+    def _queue_name(self) -> str:
+        queue = getattr(self.entrypoint, "queue", None)
+        return getattr(queue, "name", "?")
+
+    def _attempt(self, items: list[Item]) -> None:
+        consumer = self.entrypoint.consumer
+        while True:
+            result, exc_info = self._run_worker(items)
+            if exc_info is None:
+                later = result.later if isinstance(result, Outcome) else frozenset()
+                for index, item in enumerate(items):
+                    if index not in later:
+                        consumer.ack_message(item.message)
+                if later:
+                    self._requeue_later([items[i] for i in sorted(later)])
+                return
+            exc = exc_info[1]
+            if isinstance(exc, ContainerBeingKilled):
+                for item in items:
+                    consumer.requeue_message(item.message)
+                return
+            if isinstance(exc, TRANSIENT_ERRORS):
+                log.warning(
+                    "not now (%s); running a batch of %d again on %s", exc, len(items), self._queue_name()
+                )
+                eventlet.sleep(settings.get("STORE_RETRY_DELAY"))
+                if self.stopping:
+                    for item in items:
+                        consumer.requeue_message(item.message)
+                    return
+                continue
+            if len(items) == 1:
+                # one message: the per-message policy (dead letter if invalid, else retry later)
+                self.entrypoint.handle_message_processed(items[0].message, None, exc_info)
+                return
+            middle = len(items) // 2
+            log.warning(
+                "a batch of %d failed on %s (%s: %s); splitting it",
+                len(items),
+                self._queue_name(),
+                type(exc).__name__,
+                exc,
+            )
+            self._attempt(items[:middle])
+            self._attempt(items[middle:])
+            return
+
+    def _requeue_later(self, items: list[Item]) -> None:
+        def later():
+            eventlet.sleep(settings.get("STORE_RETRY_DELAY"))
+            for item in items:
+                self.entrypoint.consumer.requeue_message(item.message)
+
+        self.entrypoint.container.spawn_managed_thread(later, identifier="batch-later")
+
+    def _run_worker(self, items: list[Item]):
+        """Run the entrypoint's method on ``items``; (result, exc_info) once it returned
+        and its dispatches were published and confirmed."""
+        finished = eventlet.event.Event()
+
+        def handle_result(worker_ctx, result=None, exc_info=None):
+            if exc_info is None:
+                try:
+                    flush_dispatches(self.entrypoint.container, worker_ctx)
+                except Exception:
+                    exc_info = sys.exc_info()
+            finished.send((result, exc_info))
+            return result, exc_info
+
+        context = context_from_headers(items[0].message.headers or {})
+        try:
+            self.entrypoint.container.spawn_worker(
+                self.entrypoint,
+                ([item.value for item in items],),
+                {},
+                context_data=context,
+                handle_result=handle_result,
+            )
+        except ContainerBeingKilled:
+            return None, (ContainerBeingKilled, ContainerBeingKilled(), None)
+        return finished.wait()
+
+
+def flush_dispatches(container, worker_ctx) -> None:
+    """Publish what a batch worker dispatched (ContractDispatcher buffers it for batch
+    entrypoints), confirmed once; a broker failure is "not now" for the batch."""
+    from services.common.messaging import ContractDispatcher
+
+    for dependency in container.dependencies:
+        if isinstance(dependency, ContractDispatcher):
+            try:
+                dependency.flush(worker_ctx)
+            except TRANSIENT_ERRORS:
+                raise
+            except (OSError, EOFError) as exc:
+                raise OperationalError(f"publishing a batch's events failed: {exc}") from exc
+
+
+class BatchingMixin:
+    """Makes a ReliableConsumerMixin entrypoint hand its method lists of messages."""
+
+    batched = True
+
+    def setup(self):
+        size, wait, concurrency = batch_settings()
+        # the broker sends enough for the next batch to fill while the running ones work
+        self.consumer_options.setdefault("prefetch_count", size * (concurrency + 1))
+        super().setup()
+        self.batcher = Batcher(self, size, wait, concurrency)
+
+    def start(self):
+        self.batcher.start()
+        super().start()
+
+    def stop(self):
+        super().stop()
+        self.batcher.stop()
+
+    def batch_key(self, value, message) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def handle_message(self, body, message):
+        try:
+            (value,) = self.parse(body, message)
+        except InvalidMessage as exc:
+            self._reject_soon(message, exc.reason)
+            return
+        self.batcher.put(self.batch_key(value, message), value, message)
+
+
+class FeedbackBatchConsumer(BatchingMixin, FeedbackConsumer):
+    """``FeedbackConsumer`` whose method receives a list of events; keyed by customer."""
+
+    def batch_key(self, value, message) -> str:
+        return "c:" + str(value["customer"]["id"])
+
+
+class ContractBatchHandler(BatchingMixin, ContractEventHandler):
+    """``ContractEventHandler`` whose method receives a list of messages; keyed by the
+    customer the message is about (``customer.id`` or ``customer_id``), else unkeyed."""
+
+    def batch_key(self, value, message) -> str:
+        customer = value.get("customer")
+        if isinstance(customer, dict) and customer.get("id") is not None:
+            return "c:" + str(customer["id"])
+        if value.get("customer_id") is not None:
+            return "c:" + str(value["customer_id"])
+        return f"m:{id(message)}"
+
+
+feedback_batch_consumer = FeedbackBatchConsumer.decorator
+contract_batch_handler = ContractBatchHandler.decorator

@@ -1,0 +1,249 @@
+"""The batch entrypoint on a real broker and store (services/common/batching.py).
+
+A small service of the test's own consumes feedback in batches through the same
+inbox the services use (``handled_once_each``); its handler records what it saw,
+so each test can tell what ran, in which batch, in which order and how often.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import eventlet
+import pytest
+from kombu import Connection
+from nameko import config
+
+from cxctl.publish import FeedbackPublisher
+from services.common.batching import Batcher, Item, feedback_batch_consumer
+from services.common.messaging import (
+    HEADER_ATTEMPTS,
+    HEADER_REASON,
+    ConfirmedBatchPublisher,
+    dead_letter_queue,
+)
+from services.common.mongo import Inbox, MongoStore, Store, handled_once_each, insert_many_once
+from tests.conftest import wait_until
+
+BATCHES: list[list[str]] = []  # event ids of each batch the handler received
+RUNNING: set[str] = set()  # customers in a batch being handled right now
+OVERLAPS: list[str] = []  # a customer seen in two running batches at once
+GATE: dict = {}  # "hold": an Event the first batch waits on (the kill test)
+
+
+class BatchyStore(Store):
+    def __init__(self, db):
+        super().__init__(db)
+        self.inbox = Inbox(db.inbox, ("source", "event_id"))
+
+    def indexes(self):
+        return {"inbox": [self.inbox.index()]}
+
+
+class BatchyService:
+    name = "batchy"
+    store: BatchyStore = MongoStore(BatchyStore)
+
+    @feedback_batch_consumer()
+    @handled_once_each("inbox")
+    def handle_feedback(self, events: list[dict]) -> None:
+        ids = [e["event_id"] for e in events]
+        BATCHES.append(ids)
+        customers = {e["customer"]["id"] for e in events}
+        OVERLAPS.extend(sorted(customers & RUNNING))
+        RUNNING.update(customers)
+        try:
+            # a document per handled event (unique ids: a second run of one changes nothing)
+            for e in events:
+                if e.get("comment") == "poison":
+                    raise RuntimeError(f"cannot handle {e['event_id']}")
+            half = len(events) // 2
+            insert_many_once(self.store.db.handled, [_doc(e) for e in events[:half]])
+            hold = GATE.pop("hold", None)
+            if hold is not None:
+                hold.wait()  # killed here, half written
+            self.store.db.runs.insert_one({"ids": ids})  # one per finished run
+            insert_many_once(self.store.db.handled, [_doc(e) for e in events[half:]])
+            eventlet.sleep(0.05)  # long enough for batches to overlap
+        finally:
+            RUNNING.difference_update(customers)
+
+
+def _doc(event: dict) -> dict:
+    return {"_id": event["event_id"], "customer": event["customer"]["id"], "at": time.time()}
+
+
+def event(n: int, customer: str, comment: str | None = None) -> dict:
+    body = {
+        "schema_version": 1,
+        "event_id": f"e{n:04d}",
+        "source": "batch-test",
+        "occurred_at": "2026-11-20T10:00:00+08:00",
+        "customer": {"id": customer},
+        "channel": "app",
+        "scores": {"nps": 5},
+    }
+    if comment:
+        body["comment"] = comment
+    return body
+
+
+@pytest.fixture(autouse=True)
+def clean():
+    BATCHES.clear()
+    RUNNING.clear()
+    OVERLAPS.clear()
+    GATE.clear()
+
+
+def publish(uri: str, events: list[dict]) -> None:
+    with FeedbackPublisher(uri) as publisher:
+        for body in events:
+            publisher.publish(json.dumps(body))
+
+
+@pytest.fixture
+def start(cx_config, runner_factory):
+    def start_service(**settings):
+        with config.patch(settings):
+            runner = runner_factory(BatchyService)
+            runner.start()
+        return runner
+
+    return start_service
+
+
+def queue_depth(uri: str, name: str) -> int:
+    with Connection(uri) as conn:
+        return conn.default_channel.queue_declare(name, passive=True).message_count
+
+
+def test_a_poison_message_is_retried_and_dead_lettered_alone(start, cx_config, mongo_client, db_prefix):
+    uri = cx_config["AMQP_URI"]
+    with config.patch({"MAX_DELIVERY_ATTEMPTS": 2, "RETRY_BACKOFF_BASE": 0.2}):
+        runner = start(BATCH_SIZE=40, BATCH_WAIT_MS=200.0)
+        runner.stop()  # the queue exists now: publish a backlog, then start again
+        events = [event(n, f"C{n}", "poison" if n == 13 else None) for n in range(40)]
+        publish(uri, events)
+        start(BATCH_SIZE=40, BATCH_WAIT_MS=200.0)
+        store = mongo_client[f"{db_prefix}batchy"]
+        wait_until(lambda: store.handled.count_documents({}) >= 39, timeout=30, message="39 handled")
+        with Connection(uri) as conn:
+            dlq = dead_letter_queue("cx.feedback.batchy")(conn.default_channel)
+            message = wait_until(lambda: dlq.get(no_ack=True), timeout=20, message="the dead letter")
+            assert json.loads(message.body)["event_id"] == "e0013"
+            assert message.headers[HEADER_ATTEMPTS] == 2
+            assert "RuntimeError: cannot handle e0013" in message.headers[HEADER_REASON]
+            time.sleep(0.5)
+            assert dlq.get(no_ack=True) is None  # only the poison
+        handled = sorted(d["_id"] for d in store.handled.find())
+        assert handled == [e["event_id"] for e in events if e["event_id"] != "e0013"]
+        # the backlog came as one batch; the split ran halves until the poison stood alone
+        assert len(BATCHES[0]) == 40
+        assert ["e0013"] in BATCHES
+        done = store.inbox.count_documents({"state": "done"})
+        assert done == 39 and store.inbox.count_documents({"event_id": "e0013", "state": "done"}) == 0
+        assert queue_depth(uri, "cx.feedback.batchy") == 0
+
+
+def test_each_customers_events_are_handled_in_order_within_and_across_batches(
+    start, cx_config, mongo_client, db_prefix
+):
+    uri = cx_config["AMQP_URI"]
+    runner = start(BATCH_SIZE=7, BATCH_CONCURRENCY=3, BATCH_WAIT_MS=1.0)
+    runner.stop()
+    customers = ["A", "B", "C", "D"]
+    events = [event(n, customers[n % 4] if n % 5 else "A") for n in range(120)]
+    publish(uri, events)
+    start(BATCH_SIZE=7, BATCH_CONCURRENCY=3, BATCH_WAIT_MS=1.0)
+    store = mongo_client[f"{db_prefix}batchy"]
+    wait_until(lambda: store.handled.count_documents({}) >= 120, timeout=60, message="120 handled")
+    order = [i for batch in BATCHES for i in batch]
+    assert sorted(order) == sorted(e["event_id"] for e in events)  # each once
+    for customer in customers:
+        mine = [e["event_id"] for e in events if e["customer"]["id"] == customer]
+        assert [i for i in order if i in set(mine)] == mine, customer
+    assert OVERLAPS == []  # a customer was never in two running batches
+    assert max(len(b) for b in BATCHES) <= 7
+    assert len(BATCHES) < 120  # they really were batched
+
+
+def test_a_batch_killed_half_way_is_redelivered_and_finished_once(start, cx_config, mongo_client, db_prefix):
+    uri = cx_config["AMQP_URI"]
+    with config.patch({"INBOX_LEASE_SECONDS": 1.0, "STORE_RETRY_DELAY": 0.2}):
+        runner = start(BATCH_SIZE=20, BATCH_WAIT_MS=200.0)
+        runner.stop()
+        events = [event(n, f"C{n}") for n in range(20)]
+        GATE["hold"] = eventlet.event.Event()
+        publish(uri, events)
+        runner = start(BATCH_SIZE=20, BATCH_WAIT_MS=200.0)
+        store = mongo_client[f"{db_prefix}batchy"]
+        wait_until(lambda: "hold" not in GATE, timeout=20, message="the first batch to start")
+        wait_until(lambda: store.handled.count_documents({}) >= 10, timeout=20, message="half written")
+        runner.kill()  # mid-batch: half its events written, none acked, keys leased
+        assert store.handled.count_documents({}) == 10
+        start(BATCH_SIZE=20, BATCH_WAIT_MS=200.0)
+        wait_until(lambda: store.handled.count_documents({}) >= 20, timeout=30, message="all handled")
+        time.sleep(1.5)
+        assert sorted(d["_id"] for d in store.handled.find()) == [e["event_id"] for e in events]
+        assert store.inbox.count_documents({"state": "done"}) == 20
+        # the redelivered batch waited for the dead worker's leases, then took them over
+        assert [d["claims"] for d in store.inbox.find()] == [2] * 20
+        assert store.runs.count_documents({}) == 1  # the finished run happened once
+        assert queue_depth(uri, "cx.feedback.batchy") == 0
+
+
+def test_a_partly_handled_redelivery_runs_only_what_is_new(start, cx_config, mongo_client, db_prefix):
+    uri = cx_config["AMQP_URI"]
+    runner = start(BATCH_SIZE=30, BATCH_WAIT_MS=200.0)
+    events = [event(n, f"C{n}") for n in range(20)]
+    publish(uri, events[:10])
+    store = mongo_client[f"{db_prefix}batchy"]
+    wait_until(lambda: store.handled.count_documents({}) >= 10, timeout=20, message="the first ten")
+    runner.stop()
+    publish(uri, events)  # the first ten again (a resend), with ten new ones
+    start(BATCH_SIZE=30, BATCH_WAIT_MS=200.0)
+    wait_until(lambda: store.handled.count_documents({}) >= 20, timeout=20, message="the new ten")
+    wait_until(lambda: queue_depth(uri, "cx.feedback.batchy") == 0, timeout=20, message="all acked")
+    time.sleep(0.5)
+    assert [i for batch in BATCHES for i in batch] == [e["event_id"] for e in events]  # each once
+    assert store.inbox.count_documents({"state": "done"}) == 20
+
+
+def test_batcher_takes_in_order_and_holds_back_keys_in_flight():
+    class Entrypoint:
+        pass
+
+    batcher = Batcher(Entrypoint(), size=3, wait=0, concurrency=2)
+    batcher.pending = [Item(k, i, None) for i, k in enumerate("AABCAD")]
+    first = batcher.take()
+    assert [(i.key, i.value) for i in first] == [("A", 0), ("A", 1), ("B", 2)]
+    batcher.in_flight.update(i.key for i in first)
+    second = batcher.take()
+    # C is free; A is held by the running batch, so the A behind it waits too; D is free
+    assert [(i.key, i.value) for i in second] == [("C", 3), ("D", 5)]
+    assert [(i.key, i.value) for i in batcher.pending] == [("A", 4)]
+
+
+def test_a_batch_of_publishes_is_confirmed_once_and_lands_in_order(cx_config):
+    from kombu import Exchange, Queue
+
+    uri = cx_config["AMQP_URI"]
+    exchange = Exchange("batchy.events", type="topic", durable=True)
+    with Connection(uri) as conn:
+        queue = Queue("batchy-probe", exchange=exchange, routing_key="#", durable=True)(conn.default_channel)
+        queue.declare()
+    publisher = ConfirmedBatchPublisher(uri)
+    try:
+        publisher.publish_all([(exchange, "thing", {"n": n}, {"h": "x"}) for n in range(200)])
+        publisher.publish_all([(exchange, "thing", {"n": n}, {}) for n in range(200, 250)])
+    finally:
+        publisher.close()
+    with Connection(uri) as conn:
+        queue = Queue("batchy-probe", exchange=exchange, routing_key="#", durable=True)(conn.default_channel)
+        got = []
+        while (message := queue.get(no_ack=True)) is not None:
+            got.append(message.payload["n"])
+            assert message.properties["delivery_mode"] == 2
+    assert got == list(range(250))
