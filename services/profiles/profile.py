@@ -178,7 +178,7 @@ def if_older(field: str, at: datetime) -> dict:
 # -- the profile document -------------------------------------------------------------
 
 # Bookkeeping kept in the document that no answer shows.
-INTERNAL_FIELDS = ("rev", "applied", "case_info", "case_info_complete")
+INTERNAL_FIELDS = ("rev", "applied", "case_info", "case_info_complete", "written_by")
 
 
 def new_profile(customer_id: str, now: datetime) -> dict:

@@ -9,15 +9,20 @@ from marshmallow import Schema, ValidationError
 
 from contracts import profiles_api as api
 from contracts.base import flatten_errors, utcnow
-from services.common.batching import feedback_batch_consumer
+from services.common.batching import contract_batch_handler, feedback_batch_consumer
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
-from services.common.messaging import ContractDispatcher, contract_event_handler
+from services.common.messaging import ContractDispatcher
 from services.common.mongo import MongoStore, handled_once_each, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, rpc
 from services.profiles.profile import feedback_key
-from services.profiles.store import ProfileStore
+from services.profiles.store import (
+    ProfileStore,
+    alert_recording,
+    case_opened_recording,
+    feedback_recording,
+)
 from services.profiles.trend import MAX_BUCKETS, bucket_starts, score_trend
 from services.profiles.words import local_day
 
@@ -44,42 +49,40 @@ class ProfilesService:
     @feedback_batch_consumer()
     @handled_once_each("feedback_inbox")
     def handle_feedback(self, events: list[dict]) -> None:
-        """Per event, in delivery order: merge identity, add the timeline entry, move
-        counters and latest scores; the batch's ``profile_updated`` go out together."""
-        for event in events:
-            self._record_feedback(event)
-
-    def _record_feedback(self, event: dict) -> None:
-        profile = self.store.record_feedback(event)
-        self.dispatch(
-            "profile_updated",
-            {
-                "customer_id": profile["_id"],
-                "cause": {"kind": "feedback", "key": feedback_key(event)},
-                "updated_at": utcnow(),
-                "feedback_count": profile.get("feedback_count", 0),
-                "latest_scores": {k: v["value"] for k, v in profile.get("latest", {}).items()},
-            },
-        )
+        """Merge identity, add the timeline entries, move counters and latest scores for a
+        batch of events (each customer's in delivery order, its profile written once);
+        the batch's ``profile_updated`` go out together."""
+        profiles = self.store.record_many([feedback_recording(event) for event in events])
+        for event, profile in zip(events, profiles, strict=True):
+            self.dispatch(
+                "profile_updated",
+                {
+                    "customer_id": profile["_id"],
+                    "cause": {"kind": "feedback", "key": feedback_key(event)},
+                    "updated_at": utcnow(),
+                    "feedback_count": profile.get("feedback_count", 0),
+                    "latest_scores": {k: v["value"] for k, v in profile.get("latest", {}).items()},
+                },
+            )
 
     # No inbox on these three: the profile write is itself once-only (the alert's
     # marker; the newest case status wins) and they announce nothing, so a
     # redelivery costs one read (docs/profiles.md "Writes").
 
-    @contract_event_handler("alerts", "alert_raised")
-    def handle_alert_raised(self, alert: dict) -> None:
-        """Count the alert against the customer and add it to the timeline."""
-        self.store.record_alert(alert)
+    @contract_batch_handler("alerts", "alert_raised")
+    def handle_alert_raised(self, alerts: list[dict]) -> None:
+        """Count each alert against its customer and add it to the timeline."""
+        self.store.record_many([alert_recording(alert) for alert in alerts])
 
-    @contract_event_handler("cases", "case_opened")
-    def handle_case_opened(self, case: dict) -> None:
-        """List the case among the customer's open cases."""
-        self.store.record_case_opened(case)
+    @contract_batch_handler("cases", "case_opened")
+    def handle_case_opened(self, cases: list[dict]) -> None:
+        """List each case among its customer's open cases."""
+        self.store.record_many([case_opened_recording(case) for case in cases])
 
-    @contract_event_handler("cases", "case_status_changed")
-    def handle_case_status_changed(self, change: dict) -> None:
-        """A case milestone: timeline entry; resolved/closed leave the open list, reopened return."""
-        self.store.record_case_status(change)
+    @contract_batch_handler("cases", "case_status_changed")
+    def handle_case_status_changed(self, changes: list[dict]) -> None:
+        """Case milestones: timeline entries; resolved/closed leave the open list, reopened return."""
+        self.store.record_many([self.store.case_status_recording(change) for change in changes])
 
     # -- queries -------------------------------------------------------------------
 

@@ -28,17 +28,18 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import eventlet
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
 from services.common import settings
 from services.common.erasure import ERASED, scrub_dead_letters
 from services.common.errors import BadRequest, NotFound
-from services.common.mongo import Inbox, Store
+from services.common.mongo import Inbox, Store, insert_many_once
 from services.profiles.profile import (
     CLOSED_CASE_STATUSES,
     INTERNAL_FIELDS,
@@ -78,6 +79,73 @@ MergeRejected = BadRequest
 
 class ProfileKeepsChanging(RuntimeError):
     """Too many concurrent writers on one profile; the message is retried later."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One event for ``ProfileStore.record_many``: whose it is, its timeline entry
+    (``entry_for(target, erased)``) and its change to the profile
+    (``change(profile, erased, now)`` → changed?)."""
+
+    customer_id: str
+    entry_for: Callable[[str, bool], dict]
+    change: Callable[[dict, bool, datetime], bool]
+
+
+def feedback_recording(event: dict) -> Recording:
+    def entry_for(target: str, erased: bool) -> dict:
+        return timeline_entry(without_pii(event) if erased else event, target)
+
+    def change(doc: dict, erased: bool, now: datetime) -> bool:
+        return apply_feedback(doc, without_pii(event) if erased else event, now)
+
+    return Recording(event["customer"]["id"], entry_for, change)
+
+
+def alert_recording(alert: dict) -> Recording:
+    def entry_for(target: str, erased: bool) -> dict:
+        return {
+            "_id": f"alert:{alert['alert_id']}",
+            "customer_id": target,
+            # placed at the feedback it is about, so the journey reads in the
+            # customer's order even when a stream is replayed days later
+            "at": alert["event"]["occurred_at"],
+            "raised_at": alert["raised_at"],
+            "kind": "alert",
+            "alert_id": alert["alert_id"],
+            "level": alert["level"],
+            "rule": alert["rule"],
+            "rule_id": alert["rule"]["id"],
+        }
+
+    def change(doc: dict, erased: bool, now: datetime) -> bool:
+        return apply_alert(doc, alert, now)
+
+    return Recording(alert["customer"]["id"], entry_for, change)
+
+
+def case_opened_recording(case: dict) -> Recording:
+    def entry_for(target: str, erased: bool) -> dict:
+        return {
+            "_id": f"case:{case['case_id']}:opened",
+            "customer_id": target,
+            "at": case["opened_at"],
+            "kind": "case_opened",
+            "case_id": case["case_id"],
+            "level": case["level"],
+            "title": ERASED if erased else case["title"],
+            "rule_name": case["rule"]["name"],
+        }
+
+    def change(doc: dict, erased: bool, now: datetime) -> bool:
+        title = ERASED if erased else case["title"]
+        return apply_case_opened(
+            doc,
+            case_state(case["case_id"], case["status"], case["opened_at"], case["level"]),
+            open_case_entry(case["case_id"], case["status"], case["level"], title, case["opened_at"]),
+        )
+
+    return Recording(case["customer"]["id"], entry_for, change)
 
 
 class ProfileStore(Store):
@@ -252,68 +320,24 @@ class ProfileStore(Store):
         if update:
             self.db.timeline.update_one({"_id": entry["_id"]}, update)
 
-    # -- feedback ----------------------------------------------------------------
+    # -- events: one at a time, or a batch -------------------------------------------
 
     def record_feedback(self, event: dict) -> dict:
         """Timeline entry, word counts, and the profile's counters, contacts, identity and
         latest scores; returns the profile as written."""
-
-        def entry_for(target: str, erased: bool) -> dict:
-            return timeline_entry(without_pii(event) if erased else event, target)
-
-        def change(doc: dict, erased: bool, now: datetime) -> bool:
-            return apply_feedback(doc, without_pii(event) if erased else event, now)
-
-        profile = self._record(event["customer"]["id"], entry_for, change)
-        return profile or {"_id": event["customer"]["id"]}
-
-    # -- alerts and cases ------------------------------------------------------------
+        return self.record_many([feedback_recording(event)])[0]
 
     def record_alert(self, alert: dict) -> None:
-        def entry_for(target: str, erased: bool) -> dict:
-            return {
-                "_id": f"alert:{alert['alert_id']}",
-                "customer_id": target,
-                # placed at the feedback it is about, so the journey reads in the
-                # customer's order even when a stream is replayed days later
-                "at": alert["event"]["occurred_at"],
-                "raised_at": alert["raised_at"],
-                "kind": "alert",
-                "alert_id": alert["alert_id"],
-                "level": alert["level"],
-                "rule": alert["rule"],
-                "rule_id": alert["rule"]["id"],
-            }
-
-        self._record(
-            alert["customer"]["id"], entry_for, lambda doc, erased, now: apply_alert(doc, alert, now)
-        )
+        self.record_many([alert_recording(alert)])
 
     def record_case_opened(self, case: dict) -> None:
-        def entry_for(target: str, erased: bool) -> dict:
-            return {
-                "_id": f"case:{case['case_id']}:opened",
-                "customer_id": target,
-                "at": case["opened_at"],
-                "kind": "case_opened",
-                "case_id": case["case_id"],
-                "level": case["level"],
-                "title": ERASED if erased else case["title"],
-                "rule_name": case["rule"]["name"],
-            }
-
-        def change(doc: dict, erased: bool, now: datetime) -> bool:
-            title = ERASED if erased else case["title"]
-            return apply_case_opened(
-                doc,
-                case_state(case["case_id"], case["status"], case["opened_at"], case["level"]),
-                open_case_entry(case["case_id"], case["status"], case["level"], title, case["opened_at"]),
-            )
-
-        self._record(case["customer"]["id"], entry_for, change)
+        self.record_many([case_opened_recording(case)])
 
     def record_case_status(self, change: dict) -> None:
         """A case milestone: a timeline entry, and the open-case list follows the newest status."""
+        self.record_many([self.case_status_recording(change)])
+
+    def case_status_recording(self, change: dict) -> Recording:
         case_id, status, at = change["case_id"], change["to_status"], change["changed_at"]
 
         def entry_for(target: str, erased: bool) -> dict:
@@ -348,7 +372,113 @@ class ProfileStore(Store):
                 )
             return apply_case_state(doc, case_state(case_id, status, at, change["level"]), open_entry)
 
-        self._record(change["customer_id"], entry_for, apply)
+        return Recording(change["customer_id"], entry_for, apply)
+
+    def record_many(self, recordings: list[Recording]) -> list[dict]:
+        """Record a batch of events (as ``_record`` does each), returning each one's
+        profile as written.
+
+        The common case costs a few round trips for the whole batch: the profiles
+        and aliases of its customers in one read (``$in``), the timeline entries in
+        one unordered ``insert_many``, each customer's profile written once with all
+        its events applied in order (one ``insert_many`` for new profiles, one
+        ``bulk_write`` of revision-conditional replaces), word counts per event. A
+        customer that is aliased, being merged or erased, an entry already in the
+        timeline, and a profile whose conditional write lost to another writer go
+        the one-at-a-time way (``_record``): every step is idempotent, so redoing
+        part of a batch there counts nothing twice.
+        """
+        ids = list(dict.fromkeys(r.customer_id for r in recordings))
+        loaded = self._load_plain(ids)
+        plain = [i for i, r in enumerate(recordings) if r.customer_id in loaded]
+        results: dict[int, dict] = {}
+        entries = {i: recordings[i].entry_for(recordings[i].customer_id, False) for i in plain}
+        order = list(entries)
+        for skipped in insert_many_once(self.db.timeline, [entries[i] for i in order]):
+            self._place(entries[order[skipped]], False)  # a replay, or a copy left by a merge
+        for i in plain:
+            doc = loaded[recordings[i].customer_id]
+            same_day = doc is not None and _same_day(doc.get("last_contact"), entries[i]["at"])
+            self.words.record(recordings[i].customer_id, entries[i], likely_new=not same_day)
+        written = self._write_profiles(recordings, plain, loaded)
+        direct = set(plain)
+        retry = [i for i, r in enumerate(recordings) if i not in direct or r.customer_id not in written]
+        for i in plain:
+            if recordings[i].customer_id in written:
+                results[i] = written[recordings[i].customer_id]
+        for i in retry:
+            recording = recordings[i]
+            results[i] = self._record(recording.customer_id, recording.entry_for, recording.change) or {
+                "_id": recording.customer_id
+            }
+        return [results[i] for i in range(len(recordings))]
+
+    def _load_plain(self, ids: list[str]) -> dict[str, dict | None]:
+        """The profiles of ``ids`` that a write lands on directly (no alias, not being
+        merged, not erased), by id (None: no profile yet), in one round trip."""
+        found = list(
+            self.db.profiles.aggregate(
+                [
+                    {"$match": {"_id": {"$in": ids}}},
+                    {
+                        "$unionWith": {
+                            "coll": "aliases",
+                            "pipeline": [{"$match": {"_id": {"$in": ids}}}, {"$project": {"survivor": 1}}],
+                        }
+                    },
+                ]
+            )
+        )
+        aliased = {d["_id"] for d in found if "survivor" in d}
+        docs = {d["_id"]: d for d in found if "survivor" not in d}
+        plain: dict[str, dict | None] = {}
+        for customer_id in ids:
+            doc = docs.get(customer_id)
+            if customer_id in aliased or (doc is not None and (doc.get("merged_into") or "erased_at" in doc)):
+                continue
+            plain[customer_id] = doc
+        return plain
+
+    def _write_profiles(
+        self, recordings: list[Recording], plain: list[int], loaded: dict[str, dict | None]
+    ) -> dict[str, dict]:
+        """Apply each plain customer's events to their profile in order and write each
+        profile once; returns the profiles written (or unchanged) by customer. A
+        customer missing from the answer lost a race and is redone one at a time."""
+        now = utcnow()
+        token = uuid.uuid4().hex
+        done: dict[str, dict] = {}
+        inserts: list[dict] = []
+        replaces: list[ReplaceOne] = []
+        replaced: list[str] = []
+        for customer_id in dict.fromkeys(recordings[i].customer_id for i in plain):
+            before = loaded[customer_id]
+            after = copy.deepcopy(before) if before is not None else new_profile(customer_id, now)
+            changed = False
+            for i in plain:
+                if recordings[i].customer_id == customer_id:
+                    changed = recordings[i].change(after, False, now) or changed
+            if not changed:
+                done[customer_id] = before if before is not None else {"_id": customer_id}
+                continue
+            prune_markers(after, now, settings.get("PROFILE_MARKER_DAYS") * 86400)
+            after["updated_at"] = now
+            after["written_by"] = token  # tells this batch's writes from a rival's
+            if before is None:
+                after["rev"] = 1
+                inserts.append(after)
+            else:
+                rev = before.get("rev")
+                after["rev"] = (rev or 0) + 1
+                condition = {"_id": customer_id, "rev": rev if rev is not None else {"$exists": False}}
+                replaces.append(ReplaceOne(condition, after))
+                replaced.append(customer_id)
+            done[customer_id] = after
+        lost = {inserts[k]["_id"] for k in insert_many_once(self.db.profiles, inserts)}
+        if replaces and self.db.profiles.bulk_write(replaces, ordered=False).matched_count < len(replaces):
+            found = self.db.profiles.find({"_id": {"$in": replaced}}, {"written_by": 1})
+            lost |= set(replaced) - {d["_id"] for d in found if d.get("written_by") == token}
+        return {k: v for k, v in done.items() if k not in lost}
 
     # -- identity merge -----------------------------------------------------------------
 

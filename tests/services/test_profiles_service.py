@@ -53,8 +53,8 @@ def change(to, frm="open", at="2026-11-21T09:00:00+08:00"):
 def test_status_changes_are_handled_once_and_shown_with_rolling_scores(profiles):
     profiles.handle_feedback([event(1)])
     profiles.handle_feedback([event(2, at="2026-11-22T10:00:00+08:00", nps=5, csat=2)])
-    profiles.handle_case_status_changed(change("assigned"))
-    profiles.handle_case_status_changed(change("assigned"))  # redelivery
+    profiles.handle_case_status_changed([change("assigned")])
+    profiles.handle_case_status_changed([change("assigned")])  # redelivery
     p = profiles.get_profile("C1", now=NOW)
     assert p["scores"]["nps"]["avg_30d"] == 4.0 and p["scores"]["nps"]["count_30d"] == 2
     assert p["scores"]["csat"]["last"]["value"] == 2 and p["scores_as_of"] == NOW
