@@ -13,8 +13,9 @@ import click
 
 from contracts.feedback import InvalidFeedback, parse_feedback
 from cxctl import alerts, cases, notify, profiles, users
-from cxctl.broker import DEFAULT_API, wait_queues_idle
+from cxctl.broker import DEFAULT_API, ManagementApiError, queue_drains, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
+from cxctl.drain_view import Progress, queue_table
 from cxctl.publish import FeedbackPublisher
 
 
@@ -66,12 +67,23 @@ def publish(ctx: Ctx, file, check, progress):
 # overview ------------------------------------------------------------------
 
 
+api_option = click.option(
+    "--api", envvar="RABBIT_API_URI", default=DEFAULT_API, show_default=True, help="RabbitMQ management API"
+)
+
+
 @cli.command()
+@api_option
 @json_option
 @click.pass_obj
-def stats(ctx: Ctx, as_json):
-    """Summary: alerts by level, cases by owner, notifications, dead letters."""
+def stats(ctx: Ctx, api, as_json):
+    """Summary: alerts by level, cases by owner, notifications, dead letters, queues."""
     data = {s: call(ctx, s, "stats") for s in ("alerts", "cases", "profiles", "notify")}
+    try:
+        drains = queue_drains(ctx.amqp_uri, api)
+        data["queues"] = [d.as_json() for d in drains if d.depth]
+    except ManagementApiError as exc:
+        drains, data["queues"], data["queues_error"] = None, None, str(exc)
     if as_json:
         return emit_json(data)
     a, c, p, n = data["alerts"], data["cases"], data["profiles"], data["notify"]
@@ -86,22 +98,37 @@ def stats(ctx: Ctx, as_json):
     channels = ", ".join(f"{k} {v}" for k, v in sorted(n["delivered_by_channel"].items()))
     click.echo(f"notifications: {outcomes or '-'}  (delivered by channel: {channels or '-'})")
     dead = {}
-    for part in data.values():
+    for part in (a, c, p, n):
         for queue, count in part.get("dead_letters", {}).items():
             dead[queue] = dead.get(queue, 0) + count
     click.echo(f"dead-lettered: {', '.join(f'{q} {v}' for q, v in sorted(dead.items())) or '-'}")
+    if drains is None:
+        click.echo(f"queues / 队列: unavailable / 不可用 — {data['queues_error']}")
+    else:
+        click.echo("\n".join(queue_table(drains)))
 
 
 @cli.command("wait-idle")
-@click.option(
-    "--api", envvar="RABBIT_API_URI", default=DEFAULT_API, show_default=True, help="RabbitMQ management API"
-)
+@api_option
 @click.option("--quiet", default=8.0, show_default=True, help="seconds the queues must stay empty")
 @click.option("--timeout", "limit", default=300.0, show_default=True)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="each queue's depth, rate and ETA: redrawn in place on a terminal, else a line every 5 s",
+)
 @click.pass_obj
-def wait_idle(ctx: Ctx, api, quiet, limit):
-    """Wait until every queue is empty (ready and unacked) for --quiet seconds."""
-    if not wait_queues_idle(ctx.amqp_uri, quiet=quiet, timeout=limit, api=api):
+def wait_idle(ctx: Ctx, api, quiet, limit, progress):
+    """Wait until every queue is empty (ready and unacked) for --quiet seconds.
+
+    Dead-letter queues are shown but not waited for. Prints "idle" when done.
+    """
+    watch = None if progress is False else Progress(live=sys.stderr.isatty() if progress is None else True)
+    try:
+        idle = wait_queues_idle(ctx.amqp_uri, quiet=quiet, timeout=limit, api=api, watch=watch)
+    except ManagementApiError as exc:
+        raise click.ClickException(f"queues unavailable / 队列不可用 — {exc}") from None
+    if not idle:
         raise click.ClickException(f"still busy after {limit}s")
     click.echo("idle")
 
