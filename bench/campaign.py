@@ -1,7 +1,8 @@
-"""Benchmark campaign (issue 11): every figure of the comparison, in one run.
+"""Benchmark campaign (issues 11 and 16): every figure of the comparison, in one run.
 
-    .venv/bin/python bench/campaign.py              # the tables and chart in docs/benchmarks.md
-    .venv/bin/python bench/campaign.py --profile    # the same, plus py-spy on alerts and profiles
+    .venv/bin/python bench/campaign.py                  # the tables and chart in docs/benchmarks.md
+    .venv/bin/python bench/campaign.py --profile        # the same, plus py-spy on alerts and profiles
+    .venv/bin/python bench/campaign.py --store-threaded # plus the store modes (default vs --threaded)
 
 Everything is measured in the same run on the same machine, in this order:
 
@@ -18,8 +19,13 @@ Everything is measured in the same run on the same machine, in this order:
    webhook POST reaching the receiver ("webhook delivered"; the case opened,
    assigned, notification rendered, signed and sent).
    - burst: N events as fast as confirms allow; rate = N / (last arrival −
-     first publish);
-   - paced at each offered rate (200, 500, 1,000 events/s by default) for
+     first publish). Around it: the CPU time of every process (``/proc``); the
+     broker's deliveries to each queue (management API ``message_stats.deliver_get``,
+     read when two reads 5.5 s apart agree, before and after), per event; the
+     store commands per event, by service (each service runs under
+     ``bench/store_commands.py``, ``nameko run`` with a pymongo command listener;
+     the idle rate of the timers, measured just before, is taken out);
+   - paced at each offered rate (10, 100, 200, 500, 1,000 events/s by default) for
      ``--seconds``: latency per event = arrival − publish started, p50/p95/p99;
    - RSS of every service process, then the store footprint per profile and per
      open case (``bench/footprint.py``: the run's real documents copied with
@@ -27,19 +33,29 @@ Everything is measured in the same run on the same machine, in this order:
      profiles / 100k open cases);
    - with ``--profile``: one more burst (not counted) under py-spy on the alerts
      and profiles processes, top frames written to ``bench/results/``.
-3. **Ours, 2 replicas per service**: fresh vhost and databases, the same burst.
-4. **Prometheus Alertmanager** (Debian's ``prometheus-alertmanager``, installed
+3. **Topology floor** (``bench/floor.py``): the same four services' message
+   topology (same names, queues, routing keys, entrypoint classes, batches and
+   dispatcher) with handlers that only parse, validate and dispatch, no store and
+   no logic; notify still POSTs the signed webhook. The same burst, measured the
+   same way: the ceiling nameko + RabbitMQ give this flow here.
+4. **Ours, 2 replicas per service**: fresh vhost and databases, the same burst.
+5. **Store modes** (``--store-threaded``): the same burst on two private nx-27017
+   servers on free ports (the shared one untouched, their per-command log
+   discarded), its default asyncio mode and ``--threaded``: rates and store CPU
+   per event side by side.
+6. **Prometheus Alertmanager** (Debian's ``prometheus-alertmanager``, installed
    when missing), tuned to its fastest (``group_by: ['...']``, ``group_wait:
    0s``), one alert per POST to ``/api/v2/alerts`` at the same offered rates;
    latency = webhook received in this process − POST started.
-5. **Rules scaling**: 10 / 1,000 / 10,000 rules (``bench/rules.py``), in process
+7. **Rules scaling**: 10 / 1,000 / 10,000 rules (``bench/rules.py``), in process
    on in-memory state and end to end through the alerts service; each as a
    ratio to the 10-rule rate.
 
-Printed: the tables (every rate as a ratio to the baseline) and the targets of
-issue 11 with how far each is missed. Written: ``bench/results/campaign-<time>.json``
-and the chart (``--chart``, default docs/bench-campaign.png; matplotlib from the
-``bench`` extra, installed when missing).
+Printed: the tables (every rate as a ratio to the baseline, bursts also to the
+floor) and the targets of issue 16 (and issue 11's rules scaling) with how far
+each is missed. Written: ``bench/results/campaign-<time>.json`` and the chart
+(``--chart``, default docs/bench-campaign.png; matplotlib from the ``bench``
+extra, installed when missing).
 """
 
 from __future__ import annotations
@@ -60,6 +76,7 @@ import time
 import tomllib
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +89,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pipeline import (  # noqa: E402
+    API,
+    AUTH,
     baseline,
     configure,
     drop_databases,
@@ -86,6 +105,7 @@ from cxctl.broker import wait_queues_idle  # noqa: E402
 from cxctl.publish import FeedbackPublisher  # noqa: E402
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+STORE_SERVER = ROOT / ".venv-mongo" / "bin" / "nx-27017"
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
 
@@ -321,49 +341,223 @@ class AlertListener:
         self.thread.join(5)
 
 
-# -- ours ------------------------------------------------------------------------
+# -- broker deliveries and store commands per event ----------------------------------
+
+STATS_SETTLE_S = 5.5  # the management API refreshes its counters every 5 s
+OWN_QUEUES = ("bench.",)  # the benchmark's own listener, not a service's queue
+
+
+def queue_listing(vhost: str) -> list[dict]:
+    """``/api/queues/<vhost>``: each queue's name and message_stats."""
+    answer = requests.get(
+        f"{API}/api/queues/{vhost}", auth=AUTH, params={"columns": "name,message_stats"}, timeout=10
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def delivered_by_queue(listing: list[dict]) -> dict[str, int]:
+    """Messages delivered so far per queue (``message_stats.deliver_get``: deliveries,
+    redeliveries and gets; absent until the queue delivered anything)."""
+    return {row["name"]: int((row.get("message_stats") or {}).get("deliver_get", 0)) for row in listing}
+
+
+def settled_listing(vhost: str, timeout: float = 90) -> list[dict]:
+    """A listing the management API has caught up with: two reads a refresh apart agree."""
+    deadline = time.monotonic() + timeout
+    listing = queue_listing(vhost)
+    while True:
+        time.sleep(STATS_SETTLE_S)
+        again = queue_listing(vhost)
+        if delivered_by_queue(again) == delivered_by_queue(listing) or time.monotonic() > deadline:
+            return again
+        listing = again
+
+
+def deliveries(before: list[dict], after: list[dict], events: int) -> dict:
+    """Broker deliveries to the services' queues between two listings, per queue and in
+    all, and per event; the benchmark's own queues are left out."""
+    start, end = delivered_by_queue(before), delivered_by_queue(after)
+    by_queue = {
+        name: count - start.get(name, 0)
+        for name, count in sorted(end.items())
+        if not name.startswith(OWN_QUEUES) and count - start.get(name, 0)
+    }
+    total = sum(by_queue.values())
+    return {
+        "events": events,
+        "by_queue": by_queue,
+        "total": total,
+        "per_event": total / events if events else None,
+    }
+
+
+def command_totals(directory: Path) -> Counter:
+    """Store commands so far, by ``<database> <command>``, summed over the processes
+    counting into ``directory`` (bench/store_commands.py)."""
+    out: Counter = Counter()
+    for path in directory.glob("*.json"):  # replaced atomically: never half written
+        out.update(json.loads(path.read_text()))
+    return out
+
+
+def commands_per_event(
+    idle: tuple[Counter, Counter, float], burst: tuple[Counter, Counter, float], events: int, prefix: str
+) -> dict:
+    """Store commands per event by service, database and command, and in all. ``idle`` and
+    ``burst`` are (counts at the start, at the end, seconds between); the commands the
+    timers send while nothing arrives (the idle rate) are taken out of the burst's."""
+    idle_start, idle_end, idle_s = idle
+    start, end, burst_s = burst
+    by_command: dict[str, float] = {}
+    for key in set(end) | set(start):
+        idle_rate = (idle_end.get(key, 0) - idle_start.get(key, 0)) / idle_s if idle_s > 0 else 0.0
+        spent = max(0.0, end.get(key, 0) - start.get(key, 0) - idle_rate * burst_s)
+        if spent:
+            by_command[key.removeprefix(prefix)] = spent / events
+    by_service: dict[str, float] = {}
+    for key, per in by_command.items():
+        service = key.split(" ", 1)[0]
+        by_service[service] = by_service.get(service, 0.0) + per
+    return {
+        "per_event": sum(by_command.values()),
+        "by_service": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
+        "by_command": dict(sorted(by_command.items(), key=lambda kv: -kv[1])),
+        "idle_per_s": (sum(idle_end.values()) - sum(idle_start.values())) / idle_s if idle_s > 0 else None,
+    }
+
+
+# -- the store -----------------------------------------------------------------------
+
+
+class PrivateStore:
+    """An nx-27017 of the campaign's own on a free port (the shared one untouched), in its
+    default asyncio mode or ``--threaded``; its log, one line per command when threaded,
+    is discarded."""
+
+    def __init__(self, threaded: bool):
+        self.threaded = threaded
+        self.dir = Path(tempfile.mkdtemp(prefix="cx-bench-store-"))
+        self.port = free_port()
+        self.uri = f"mongodb://127.0.0.1:{self.port}/"
+        command = [
+            str(STORE_SERVER),
+            "--data-dir",
+            str(self.dir / "data"),
+            "-p",
+            str(self.port),
+            "--log-file",
+            os.devnull,
+            "--pid-file",
+            str(self.dir / "nx.pid"),
+        ]
+        self.proc = subprocess.Popen(
+            command + (["--threaded"] if threaded else []),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import pymongo
+
+        client = pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=1000)
+        deadline = time.monotonic() + 90  # a loaded 2-core machine can take most of a minute
+        try:
+            while True:
+                try:
+                    client.admin.command("ping")
+                    return
+                except pymongo.errors.PyMongoError:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        self.close()
+                        raise RuntimeError(f"nx-27017 on port {self.port} did not answer") from None
+                    time.sleep(0.5)
+        finally:
+            client.close()
+
+    @property
+    def mode(self) -> str:
+        return "threaded" if self.threaded else "default"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- ours and the floor -------------------------------------------------------------
 
 
 class Stack:
     """The four services (``replicas`` processes each) on a fresh vhost and fresh
-    databases, configured for the benchmark, with an ``alert_raised`` listener."""
+    databases (on the shared store, or on ``store``), configured for the benchmark,
+    with an ``alert_raised`` listener; each service counts its store commands."""
 
-    def __init__(self, amqp_host: str, replicas: int, webhook: HttpReceiver):
+    counts_commands = True
+
+    def __init__(
+        self, amqp_host: str, replicas: int, webhook: HttpReceiver, store: PrivateStore | None = None
+    ):
+        self.replicas = replicas
         self.vhost = make_vhost()
         self.amqp_uri = f"pyamqp://guest:guest@{amqp_host}/{self.vhost}"
         self.prefix = f"bench{uuid.uuid4().hex[:6]}_"
         self.webhook = webhook
+        self.store = store
+        self.mongo_uri = store.uri if store else MONGO_URI
+        self.commands = Path(tempfile.mkdtemp(prefix="cx-bench-commands-"))
         env = dict(
             os.environ,
             AMQP_URI=self.amqp_uri,
+            MONGO_URI=self.mongo_uri,
             MONGO_DB_PREFIX=self.prefix,
             SMTP_HOST="127.0.0.1",
             SMTP_PORT=str(free_port()),  # nothing listens: the benchmark's channel is the webhook
             NOTIFY_MAX_ATTEMPTS="1",
             NOTIFY_FALLBACK_CHANNEL="none",
             LOG_LEVEL="WARNING",
+            BENCH_COMMANDS_DIR=str(self.commands),
+            BENCH_WEBHOOK_URL=webhook.url,
+            BENCH_WEBHOOK_SECRET=WEBHOOK_SECRET,
         )
-        self.procs = start_services(env, replicas=replicas)
+        self.procs = self.start(env, replicas)
         self.listener = None
         try:
-            rpc_ready(self.amqp_uri)
-            configure(
-                self.amqp_uri,
-                channels=("webhook",),
-                webhook={"url": webhook.url, "secret": WEBHOOK_SECRET, "rate": WEBHOOK_RATE},
-            )
+            self.ready()
             self.listener = AlertListener(self.amqp_uri)
         except BaseException:
             self.close()
             raise
 
+    def start(self, env: dict, replicas: int) -> list[subprocess.Popen]:
+        launcher = [sys.executable, "-m", "bench.store_commands"]  # run from ROOT
+        name = f"bench-store-{self.store.mode}" if self.store else "bench"  # var/log/<name>-<service>.log
+        return start_services(env, replicas=replicas, module=self.module, launcher=launcher, log_name=name)
+
+    def ready(self) -> None:
+        rpc_ready(self.amqp_uri)
+        configure(
+            self.amqp_uri,
+            channels=("webhook",),
+            webhook={"url": self.webhook.url, "secret": WEBHOOK_SECRET, "rate": WEBHOOK_RATE},
+        )
+
+    def module(self, service: str) -> str:
+        return f"services.{service}.service"
+
     def pids(self, service: str) -> list[int]:
-        return [p.pid for p in self.procs if p.args[-1] == f"services.{service}.service"]
+        return [p.pid for p in self.procs if p.args[-1] == self.module(service)]
 
     def processes(self) -> dict[str, list[int]]:
         """Every process a run costs CPU in: each service's replicas, the store, the broker."""
         services = {s: self.pids(s) for s in ("alerts", "cases", "profiles", "notify")}
-        return {**services, **shared_processes()}
+        shared = shared_processes()
+        if self.store is not None:
+            shared["store (nx-27017)"] = [self.store.proc.pid]
+        return {**services, **shared}
 
     def rss(self) -> list[dict]:
         from bench.footprint import rss_bytes
@@ -372,6 +566,27 @@ class Stack:
             {"service": p.args[-1].split(".")[1], "pid": p.pid, "rss_bytes": rss_bytes(p.pid)}
             for p in self.procs
         ]
+
+    def burst(self, n: int, offset: int) -> dict:
+        """``run`` as fast as confirms allow, with the CPU of every process, the broker's
+        deliveries per queue and (ours) the store commands, each per event."""
+        idle_start, idle_at = self._commands()
+        before = settled_listing(self.vhost)  # nothing arrives meanwhile: the timers' own rate
+        start, started = self._commands()
+        meter = CpuMeter(self.processes())
+        out = self.run(n, None, offset)
+        out["cpu"] = meter.stop()
+        after = settled_listing(self.vhost)
+        end, ended = self._commands()
+        out["deliveries"] = deliveries(before, after, n)
+        if self.counts_commands:
+            out["store_commands"] = commands_per_event(
+                (idle_start, start, started - idle_at), (start, end, ended - started), n, self.prefix
+            )
+        return out
+
+    def _commands(self) -> tuple[Counter, float]:
+        return (command_totals(self.commands) if self.counts_commands else Counter()), time.monotonic()
 
     def run(self, n: int, rate: float | None, offset: int) -> dict:
         """``offset`` keeps customers distinct across runs (a repeat would only attach)."""
@@ -410,7 +625,45 @@ class Stack:
             except subprocess.TimeoutExpired:
                 p.kill()
         drop_vhost(self.vhost)
-        drop_databases(self.prefix)
+        if self.counts_commands:
+            drop_databases(self.prefix, uri=self.mongo_uri)
+        shutil.rmtree(self.commands, ignore_errors=True)
+
+
+class FloorStack(Stack):
+    """The topology floor (bench/floor.py): the four services' message flow with
+    handlers that only parse, validate and dispatch; no store, nothing to configure."""
+
+    counts_commands = False
+
+    def start(self, env: dict, replicas: int) -> list[subprocess.Popen]:
+        return start_services(env, replicas=replicas, module=self.module, log_name="bench-floor")
+
+    def module(self, service: str) -> str:
+        from bench.floor import module_of
+
+        return module_of(service)
+
+    def ready(self, timeout: float = 90) -> None:
+        """Every mirrored handler's queue has its consumer (nothing published is lost)."""
+        from bench.floor import consumer_count
+
+        wanted = consumer_count() * self.replicas
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = requests.get(
+                f"{API}/api/queues/{self.vhost}", auth=AUTH, params={"columns": "name,consumers"}, timeout=10
+            )
+            if answer.ok and sum(row.get("consumers", 0) for row in answer.json()) >= wanted:
+                return
+            time.sleep(1)
+        raise RuntimeError(f"the floor did not consume within {timeout:g} s (see var/log/bench-floor-*.log)")
+
+    def processes(self) -> dict[str, list[int]]:
+        services = {s: self.pids(s) for s in ("alerts", "cases", "profiles", "notify")}
+        shared = shared_processes()
+        del shared["store (nx-27017)"]  # the floor never touches it
+        return {**services, **shared}
 
 
 def profiled_burst(stack: Stack, n: int, offset: int, stamp: str) -> dict:
@@ -595,39 +848,133 @@ def mib(n: float | None) -> str:
     return "–" if n is None else f"{n / 2**20:,.1f} MiB"
 
 
+def burst_runs(result: dict) -> list[tuple[str, dict]]:
+    """Every burst of the run, labelled: ours per replica count, the floor, the store modes."""
+    runs = [(f"ours, {r} replica(s)", b) for r, b in result["burst"].items()]
+    if result.get("floor"):
+        runs.append(("topology floor", result["floor"]))
+    runs += [(f"ours, store {mode}", b) for mode, b in (result.get("store_modes") or {}).items()]
+    return runs
+
+
 def throughput_table(result: dict) -> str:
     base = result["baseline"]["rate"]
+    floor = result.get("floor") or {}
     lines = [
-        "| run | events | delivered | offered/s | rate/s | ratio to baseline | p50 | p95 | p99 "
-        "| all queues idle after the last webhook |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| run | events | delivered | offered/s | rate/s | ratio to baseline | ratio to topology floor "
+        "| p50 | p95 | p99 | all queues idle after the last webhook |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| baseline: raw kombu publish→consume | {result['baseline']['messages']} | "
-        f"{result['baseline']['messages']} | | {base:,.0f} | 1.000 | | | | |",
+        f"{result['baseline']['messages']} | | {base:,.0f} | 1.000 | | | | | |",
     ]
 
-    def row(name: str, run: dict, leg: dict) -> None:
-        lat = leg["latency_s"]
+    def row(name: str, run: dict, leg: str, to_floor: bool = False) -> None:
+        got = run[leg]
+        lat = got["latency_s"]
         idle = ""
-        if leg is run.get("webhook") and "drain_s" in run:
+        if leg == "webhook" and "drain_s" in run:
             # quiet period included: the management API refreshes every 5 s
             idle = f"{run['drain_s']:.0f} s" if run["drained"] else f"not within {run['drain_s']:.0f} s"
+        ceiling = (floor.get(leg) or {}).get("rate")
+        versus = f"{got['rate'] / ceiling:.3f}" if to_floor and ceiling else ""
         lines.append(
-            f"| {name} | {run['events']} | {leg['delivered']} | "
-            f"{run['offered_rate']:,.0f} | {leg['rate']:,.1f} | {leg['rate'] / base:.3f} | "
+            f"| {name} | {run['events']} | {got['delivered']} | "
+            f"{run['offered_rate']:,.0f} | {got['rate']:,.1f} | {got['rate'] / base:.3f} | {versus} | "
             f"{ms(lat.get('p50'))} | {ms(lat.get('p95'))} | {ms(lat.get('p99'))} | {idle} |"
         )
 
+    if floor:
+        row("topology floor, burst → alert_raised dispatched", floor, "alert", True)
+        row("topology floor, burst → webhook delivered", floor, "webhook", True)
     for replicas, burst in result["burst"].items():
         each = "1 replica" if replicas == "1" else f"{replicas} replicas"
-        row(f"ours, burst, {each}/service → alert stored", burst, burst["alert"])
-        row(f"ours, burst, {each}/service → webhook delivered", burst, burst["webhook"])
+        row(f"ours, burst, {each}/service → alert stored", burst, "alert", True)
+        row(f"ours, burst, {each}/service → webhook delivered", burst, "webhook", True)
+    for mode, burst in (result.get("store_modes") or {}).items():
+        row(f"ours, burst, private store, {mode} mode → alert stored", burst, "alert", True)
+        row(f"ours, burst, private store, {mode} mode → webhook delivered", burst, "webhook", True)
     for rate in result["rates"]:
         ours, am = result["ours"].get(str(rate)), result["alertmanager"].get(str(rate))
         if ours:
-            row(f"ours, paced {rate}/s → alert stored", ours, ours["alert"])
-            row(f"ours, paced {rate}/s → webhook delivered", ours, ours["webhook"])
+            row(f"ours, paced {rate}/s → alert stored", ours, "alert")
+            row(f"ours, paced {rate}/s → webhook delivered", ours, "webhook")
         if am:
-            row(f"Alertmanager, paced {rate}/s → webhook", am, am["webhook"])
+            row(f"Alertmanager, paced {rate}/s → webhook", am, "webhook")
+    return "\n".join(lines)
+
+
+def deliveries_table(result: dict) -> str:
+    """Broker deliveries per event to each service queue during each burst."""
+    runs = [(name, b["deliveries"]) for name, b in burst_runs(result) if b.get("deliveries")]
+    if not runs:
+        return ""
+    queues = sorted({q for _, d in runs for q in d["by_queue"]})
+    lines = [
+        f"| queue | {' | '.join(f'{name}: deliveries per event' for name, _ in runs)} |",
+        "|---" * (len(runs) + 1) + "|",
+    ]
+    for queue in queues:
+        cells = [f"{d['by_queue'].get(queue, 0) / d['events']:.2f}" for _, d in runs]
+        lines.append(f"| {queue} | {' | '.join(cells)} |")
+    totals = [f"**{d['per_event']:.2f}**" for _, d in runs]
+    lines.append(f"| **all service queues** | {' | '.join(totals)} |")
+    drift = topology_drift(result)
+    if drift:
+        lines.append(f"\nThe floor's flow differs from ours (update bench/floor.py REACTIONS): {drift}")
+    return "\n".join(lines)
+
+
+def topology_drift(result: dict) -> str:
+    """Queues the 1-replica burst reached and the floor's did not, or the other way round
+    (the floor mirrors the wiring by itself, but its REACTIONS are written by hand)."""
+    ours = set(((result["burst"].get("1") or {}).get("deliveries") or {}).get("by_queue", ()))
+    floor = set(((result.get("floor") or {}).get("deliveries") or {}).get("by_queue", ()))
+    if not ours or not floor or ours == floor:
+        return ""
+    parts = [
+        f"{who} only: {', '.join(sorted(q))}"
+        for who, q in (("ours", ours - floor), ("floor", floor - ours))
+        if q
+    ]
+    return "; ".join(parts)
+
+
+def commands_table(result: dict, top: int = 12) -> str:
+    """Store commands per event during the 1-replica burst: by service, then the most frequent."""
+    counted = (result["burst"].get("1") or {}).get("store_commands")
+    if not counted:
+        return ""
+    lines = ["| service | store commands per event (1 replica, burst) |", "|---|---|"]
+    lines += [f"| {service} | {per:.2f} |" for service, per in counted["by_service"].items()]
+    lines.append(f"| **all** | **{counted['per_event']:.2f}** |")
+    lines += ["", "| database command | per event |", "|---|---|"]
+    lines += [f"| {key} | {per:.2f} |" for key, per in list(counted["by_command"].items())[:top]]
+    idle = counted.get("idle_per_s")
+    if idle is not None:
+        lines.append(f"\nTimers' commands while idle, taken out: {idle:.1f}/s.")
+    return "\n".join(lines)
+
+
+def store_modes_table(result: dict) -> str:
+    modes = result.get("store_modes") or {}
+    if not modes:
+        return ""
+    lines = [
+        "| private nx-27017 | burst → alert stored /s | burst → webhook delivered /s | webhook / default "
+        "| store CPU ms/event | all processes CPU ms/event | store commands per event |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    default = (modes.get("default") or {}).get("webhook", {}).get("rate")
+    for mode, b in modes.items():
+        cpu = b["cpu"]["cpu_s"]
+        store = cpu.get("store (nx-27017)", 0.0) * 1000 / b["events"]
+        total = sum(cpu.values()) * 1000 / b["events"]
+        versus = f"{b['webhook']['rate'] / default:.2f}" if default else ""
+        commands = (b.get("store_commands") or {}).get("per_event")
+        lines.append(
+            f"| {mode} mode | {b['alert']['rate']:,.1f} | {b['webhook']['rate']:,.1f} | {versus} | "
+            f"{store:,.1f} | {total:,.1f} | {'–' if commands is None else f'{commands:.2f}'} |"
+        )
     return "\n".join(lines)
 
 
@@ -671,22 +1018,25 @@ def scaling_table(result: dict) -> str:
 
 def cpu_table(result: dict) -> str:
     """CPU per event by process during each burst (publishing and draining included)."""
-    bursts = {r: b for r, b in result["burst"].items() if "cpu" in b}
+    bursts = {name: b for name, b in burst_runs(result) if "cpu" in b}
     if not bursts:
         return ""
-    names = list(next(iter(bursts.values()))["cpu"]["cpu_s"])
-    head = " | ".join(f"{r} replica(s): CPU ms/event (share)" for r in bursts)
+    names = list(dict.fromkeys(n for b in bursts.values() for n in b["cpu"]["cpu_s"]))
+    head = " | ".join(f"{name}: CPU ms/event (share)" for name in bursts)
     lines = [f"| process | {head} |", "|---" * (len(bursts) + 1) + "|"]
     totals = {r: sum(b["cpu"]["cpu_s"].values()) for r, b in bursts.items()}
     for name in names + ["**all**"]:
         cells = []
         for r, b in bursts.items():
-            spent = totals[r] if name == "**all**" else b["cpu"]["cpu_s"].get(name, 0.0)
+            if name != "**all**" and name not in b["cpu"]["cpu_s"]:
+                cells.append("–")
+                continue
+            spent = totals[r] if name == "**all**" else b["cpu"]["cpu_s"][name]
             cells.append(f"{spent * 1000 / b['events']:,.1f} ({spent / max(totals[r], 1e-9):.0%})")
         lines.append(f"| {name} | {' | '.join(cells)} |")
     busy = ", ".join(
-        f"{r} replica(s): {totals[r] / b['cpu']['wall_s']:.2f} of {os.cpu_count()} cores busy over "
-        f"{b['cpu']['wall_s']:.0f} s"
+        f"{r}: {totals[r] / b['cpu']['wall_s']:.2f} of {os.cpu_count()} cores busy "
+        f"over {b['cpu']['wall_s']:.0f} s"
         for r, b in bursts.items()
     )
     return "\n".join(lines) + f"\n\n{busy}"
@@ -734,14 +1084,29 @@ def memory_table(result: dict) -> str:
 
 
 def targets(result: dict) -> list[dict]:
-    """Issue 11's targets: measured value, goal, and how far off."""
-    base = result["baseline"]["rate"]
+    """Issue 16's targets (and issue 11's rules scaling): measured value, goal, how far off,
+    and what the value is best read beside."""
     out = []
 
-    def add(name: str, value: float | None, goal: float, at_least: bool, unit: str = "") -> None:
+    def add(
+        name: str,
+        value: float | None,
+        goal: float,
+        at_least: bool,
+        unit: str = "",
+        issue: int = 16,
+        beside: str = "",
+    ) -> None:
+        row = {
+            "target": name,
+            "issue": issue,
+            "value": value,
+            "goal": goal,
+            "at_least": at_least,
+            "beside": beside,
+        }
         if value is None:
-            out.append({"target": name, "value": None, "goal": goal, "at_least": at_least, "met": False,
-                        "missed_by": "not measured"})  # fmt: skip
+            out.append({**row, "met": False, "missed_by": "not measured"})
             return
         met = value >= goal if at_least else value <= goal
         if met:
@@ -755,55 +1120,112 @@ def targets(result: dict) -> list[dict]:
                 if excess >= 10
                 else (f"{value / goal:,.2f}× over (+{excess:.3g}{unit})")
             )
-        out.append({"target": name, "value": value, "goal": goal, "at_least": at_least, "met": met,
-                    "missed_by": missed})  # fmt: skip
+        out.append({**row, "met": met, "missed_by": missed})
 
-    one = result["burst"].get("1")
-    if one and "baseline" in result:
-        add("burst → alert stored / raw kombu", one["alert"]["rate"] / base, 0.40, True)
-        add("burst → webhook delivered / raw kombu", one["webhook"]["rate"] / base, 0.40, True)
+    def rate(run: dict | None, leg: str) -> float | None:
+        return ((run or {}).get(leg) or {}).get("rate")
 
-    def p99(runs: dict, rate: str, leg: str) -> float | None:
-        return ((runs.get(rate) or {}).get(leg) or {}).get("latency_s", {}).get("p99")
+    def ratio(value: float | None, to: float | None) -> float | None:
+        return None if value is None or not to else value / to
 
-    first = str(result["rates"][0])
-    am_p99 = p99(result["alertmanager"], first, "webhook")
-    ours_p99 = p99(result["ours"], first, "alert")
+    def latency(runs: dict, rate: int, leg: str, q: str) -> float | None:
+        value = ((runs.get(str(rate)) or {}).get(leg) or {}).get("latency_s", {}).get(q)
+        return None if value is None else value * 1000
+
+    base = (result.get("baseline") or {}).get("rate")
+    one, floor = result["burst"].get("1"), result.get("floor")
+    add("burst, publish → alert stored / raw kombu", ratio(rate(one, "alert"), base), 0.15, True)
+    add("burst, publish → webhook delivered / raw kombu", ratio(rate(one, "webhook"), base), 0.10, True)
+    floor_alert = ratio(rate(one, "alert"), rate(floor, "alert"))
     add(
-        f"p99 alert stored / Alertmanager p99, at {first}/s",
-        ours_p99 / am_p99 if ours_p99 and am_p99 else None,
-        1.0,
-        False,
+        "burst, publish → webhook delivered / topology floor, same run",
+        ratio(rate(one, "webhook"), rate(floor, "webhook")),
+        0.60,
+        True,
+        beside=f"floor {rate(floor, 'webhook'):,.0f}/s; alert stored / floor {floor_alert:.3f}"
+        if floor_alert is not None
+        else "",
     )
-    top = "1000" if 1000 in result["rates"] else str(max(result["rates"]))
-    for leg, name in (("alert", "alert stored"), ("webhook", "webhook delivered")):
-        value = p99(result["ours"], top, leg)
-        add(f"p99 {name} at {top}/s, ms", value * 1000 if value else None, TARGET_P99_S * 1000, False, " ms")
+    cpu = one.get("cpu") if one else None
+    add(
+        "CPU per event, all processes, burst, ms",
+        sum(cpu["cpu_s"].values()) * 1000 / one["events"] if cpu else None,
+        15,
+        False,
+        " ms",
+    )
+    add("store commands per event", ((one or {}).get("store_commands") or {}).get("per_event"), 8, False)
+    floor_deliveries = ((floor or {}).get("deliveries") or {}).get("per_event")
+    add(
+        "broker deliveries per detractor event",
+        ((one or {}).get("deliveries") or {}).get("per_event"),
+        6,
+        False,
+        beside=f"topology floor {floor_deliveries:.2f}" if floor_deliveries is not None else "",
+    )
+    am = latency(result["alertmanager"], 100, "webhook", "p99")
+    add(
+        "paced 100/s, p99 publish → alert stored, ms",
+        latency(result["ours"], 100, "alert", "p99"),
+        50,
+        False,
+        " ms",
+        beside=f"Alertmanager p99 at 100/s: {am:,.1f} ms" if am is not None else "",
+    )
+    add(
+        "paced 100/s, p99 publish → webhook delivered, ms",
+        latency(result["ours"], 100, "webhook", "p99"),
+        150,
+        False,
+        " ms",
+    )
+    add(
+        "paced 10/s, p50 publish → webhook delivered, ms",
+        latency(result["ours"], 10, "webhook", "p50"),
+        30,
+        False,
+        " ms",
+    )
     rules = result.get("rules") or []
     if len(rules) > 1:
         last = rules[-1]
         if "e2e" in last:
-            add(f"{last['rules']:,} rules / {rules[0]['rules']} rules, end to end",
-                last["e2e"]["rate"] / rules[0]["e2e"]["rate"], 0.5, True)  # fmt: skip
-        add(f"{last['rules']:,} rules / {rules[0]['rules']} rules, in process",
-            last["in_process"]["rate"] / rules[0]["in_process"]["rate"], 0.5, True)  # fmt: skip
+            add(
+                f"{last['rules']:,} rules / {rules[0]['rules']} rules, end to end",
+                last["e2e"]["rate"] / rules[0]["e2e"]["rate"],
+                0.5,
+                True,
+                issue=11,
+            )
+        add(
+            f"{last['rules']:,} rules / {rules[0]['rules']} rules, in process",
+            last["in_process"]["rate"] / rules[0]["in_process"]["rate"],
+            0.5,
+            True,
+            issue=11,
+        )
     return out
 
 
 def targets_table(rows: list[dict]) -> str:
-    lines = ["| target (issue 11) | measured | goal | met | missed by |", "|---|---|---|---|---|"]
+    lines = [
+        "| target | issue | measured | goal | met | missed by | beside it |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for t in rows:
         value = "–" if t["value"] is None else f"{t['value']:,.3f}"
         goal = f"{'≥' if t['at_least'] else '≤'} {t['goal']:g}"
         lines.append(
-            f"| {t['target']} | {value} | {goal} | {'yes' if t['met'] else 'no'} | {t['missed_by']} |"
+            f"| {t['target']} | {t['issue']} | {value} | {goal} | {'yes' if t['met'] else 'no'} | "
+            f"{t['missed_by']} | {t.get('beside', '')} |"
         )
     return "\n".join(lines)
 
 
 def chart(result: dict, path: Path) -> None:
-    """p99 latency per offered rate: ours (alert stored, webhook delivered) and
-    Alertmanager, log scale, with the 50 ms target."""
+    """Left: p99 latency per offered rate, ours (alert stored, webhook delivered) and
+    Alertmanager, log scale, with the 50 ms target. Right: every burst's rate beside raw
+    kombu and the topology floor, log scale."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -818,10 +1240,13 @@ def chart(result: dict, path: Path) -> None:
     series = [
         ("ours: publish → alert stored", "#2f6fdf", lambda r: p99_ms(result["ours"], r, "alert")),
         ("ours: publish → webhook delivered", "#7aa6f0", lambda r: p99_ms(result["ours"], r, "webhook")),
-        (f"{result.get('alertmanager_version', 'Alertmanager')}: POST → webhook", "#e07b39",
-         lambda r: p99_ms(result["alertmanager"], r, "webhook")),
-    ]  # fmt: skip
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+        (
+            f"{result.get('alertmanager_version', 'Alertmanager')}: POST → webhook",
+            "#e07b39",
+            lambda r: p99_ms(result["alertmanager"], r, "webhook"),
+        ),
+    ]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 4.8), dpi=110, gridspec_kw={"width_ratios": [3, 2]})
     width = 0.8 / len(series)
     for k, (label, colour, leg) in enumerate(series):
         xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(rates))]
@@ -830,7 +1255,14 @@ def chart(result: dict, path: Path) -> None:
         labels = ["–" if y != y else f"{y:,.0f}" if y >= 10 else f"{y:.1f}" for y in ys]  # y != y: NaN
         ax.bar_label(bars, labels=labels, fontsize=7, padding=2)
     ax.axhline(TARGET_P99_S * 1000, color="#c00", linestyle="--", linewidth=1)
-    ax.text(len(rates) - 0.5, TARGET_P99_S * 1000 * 1.1, "50 ms target", color="#c00", fontsize=8, ha="right")
+    ax.text(
+        len(rates) - 0.5,
+        TARGET_P99_S * 1000 * 1.1,
+        "50 ms target (alert stored, 100/s)",
+        color="#c00",
+        fontsize=8,
+        ha="right",
+    )
     ax.set_yscale("log")
     ax.set_ylabel("p99 latency, ms (log scale)")
 
@@ -841,14 +1273,28 @@ def chart(result: dict, path: Path) -> None:
     ax.set_xticks(
         range(len(rates)),
         [
-            f"{r:,} events/s offered\n(sent/s: ours {sent(result['ours'], r)}, "
+            f"{r:,}/s offered\n(sent/s: ours {sent(result['ours'], r)},\n"
             f"AM {sent(result['alertmanager'], r)})"
             for r in rates
         ],
-        fontsize=8,
+        fontsize=7,
     )
     ax.set_title(f"p99 latency per offered rate, one run ({result['when']})", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
+
+    bars = [("raw kombu", result["baseline"]["rate"], "#999")]
+    for name, run in burst_runs(result):
+        colour = "#5a5" if name == "topology floor" else "#2f6fdf"
+        bars += [
+            (f"{name}\nalert", run["alert"]["rate"], colour),
+            (f"{name}\nwebhook", run["webhook"]["rate"], colour),
+        ]
+    drawn = bx.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars])
+    bx.bar_label(drawn, labels=[f"{b[1]:,.0f}" for b in bars], fontsize=7, padding=2)
+    bx.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=6, rotation=60, ha="right")
+    bx.set_yscale("log")
+    bx.set_ylabel("events/s, burst (log scale)")
+    bx.set_title("burst rates: raw kombu, topology floor, ours", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -861,7 +1307,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="ours vs Alertmanager and the scaling figures, in one run")
     parser.add_argument("--events", type=int, default=500, help="events per burst")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each paced run")
-    parser.add_argument("--rates", default="200,500,1000", help="offered rates, events/s")
+    parser.add_argument("--rates", default="10,100,200,500,1000", help="offered rates, events/s")
     parser.add_argument("--baseline-messages", type=int, default=5000)
     parser.add_argument("--replicas", default="1,2", help="replicas per service for the burst")
     parser.add_argument("--rules", default="10,1000,10000", help="rule-set sizes (first = the reference)")
@@ -877,6 +1323,12 @@ def main() -> int:
     )
     parser.add_argument("--footprint-cases", type=int, default=10_000, help="cases copied for the footprint")
     parser.add_argument("--profile", action="store_true", help="py-spy on alerts and profiles during a burst")
+    parser.add_argument("--no-floor", action="store_true", help="skip the topology floor")
+    parser.add_argument(
+        "--store-threaded",
+        action="store_true",
+        help="also the burst on private nx-27017 servers, default mode vs --threaded",
+    )
     parser.add_argument("--amqp-host", default="127.0.0.1:5672")
     parser.add_argument("--chart", default=str(ROOT / "docs" / "bench-campaign.png"))
     args = parser.parse_args()
@@ -919,10 +1371,7 @@ def main() -> int:
         try:
             stack.run(50, None, 9_000_000)  # warm-up: connections, caches
             log(f"burst of {args.events}")
-            meter = CpuMeter(stack.processes())
-            burst = stack.run(args.events, None, 8_000_000)
-            burst["cpu"] = meter.stop()
-            result["burst"][str(replicas)] = burst
+            result["burst"][str(replicas)] = stack.burst(args.events, 8_000_000)
             if replicas == replica_counts[0]:
                 for index, rate in enumerate(rates):
                     log(f"paced at {rate}/s for {args.seconds:g} s")
@@ -940,6 +1389,32 @@ def main() -> int:
                 )
         finally:
             stack.close()
+
+    def floor() -> None:
+        log("topology floor")
+        stack = FloorStack(args.amqp_host, 1, webhook)
+        try:
+            stack.run(50, None, 9_000_000)  # warm-up: connections
+            log(f"topology floor: burst of {args.events}")
+            result["floor"] = stack.burst(args.events, 8_000_000)
+        finally:
+            stack.close()
+
+    def store_modes() -> None:
+        result["store_modes"] = {}
+        for threaded in (False, True):
+            store = PrivateStore(threaded)
+            log(f"store modes: ours on a private nx-27017, {store.mode} mode (port {store.port})")
+            try:
+                stack = Stack(args.amqp_host, 1, webhook, store=store)
+                try:
+                    stack.run(50, None, 9_000_000)
+                    log(f"store {store.mode} mode: burst of {args.events}")
+                    result["store_modes"][store.mode] = stack.burst(args.events, 8_000_000)
+                finally:
+                    stack.close()
+            finally:
+                store.close()
 
     def alertmanager() -> None:
         log("Alertmanager")
@@ -964,8 +1439,12 @@ def main() -> int:
             )
         finally:
             drop_vhost(vhost)
-        for replicas in replica_counts:
+        for index, replicas in enumerate(replica_counts):
             guarded(f"ours, {replicas} replica(s)", lambda r=replicas: ours(r))
+            if index == 0 and not args.no_floor:
+                guarded("topology floor", floor)  # right after ours: the same machine state
+        if args.store_threaded:
+            guarded("store modes", store_modes)
         guarded("Alertmanager", alertmanager)
         if rule_sizes:
             result["rules"] = guarded(
@@ -987,13 +1466,20 @@ def main() -> int:
     print(throughput_table(result), end="\n\n")
     print(scaling_table(result), end="\n\n")
     print(cpu_table(result), end="\n\n")
+    for table in (deliveries_table(result), commands_table(result), store_modes_table(result)):
+        if table:
+            print(table, end="\n\n")
     print(memory_table(result), end="\n\n")
     print(targets_table(result["targets"]))
     if "profile" in result:
         print(f"\npy-spy: {RESULTS.relative_to(ROOT) / f'pyspy-{stamp}.md'}")
     complete = all(
         run[leg]["delivered"] == run["events"]
-        for run in [*result["burst"].values(), *result["ours"].values(), *result["alertmanager"].values()]
+        for run in [
+            *(run for _, run in burst_runs(result)),
+            *result["ours"].values(),
+            *result["alertmanager"].values(),
+        ]
         for leg in ("alert", "webhook")
         if leg in run
     )

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -84,6 +85,21 @@ class Inbox:
         return "250 OK"
 
 
+# The one rule of the pipeline benchmarks (channels added per run): every benchmark event matches.
+BENCH_RULE = {
+    "id": "bench-detractor",
+    "name": "压测 / bench",
+    "level": "P2",
+    "owner": {"kind": "person", "id": "bench.owner"},
+    "when": {
+        "all": [
+            {"field": "source", "op": "eq", "value": "bench"},
+            {"field": "scores.nps", "op": "lte", "value": 6},
+        ]
+    },
+}
+
+
 def make_vhost() -> str:
     vhost = f"cx-bench-{uuid.uuid4().hex[:8]}"
     requests.put(f"{API}/api/vhosts/{vhost}", auth=AUTH, timeout=10).raise_for_status()
@@ -100,12 +116,12 @@ def drop_vhost(vhost: str) -> None:
     requests.delete(f"{API}/api/vhosts/{vhost}", auth=AUTH, timeout=10)
 
 
-def drop_databases(prefix: str, attempts: int = 5) -> None:
+def drop_databases(prefix: str, attempts: int = 5, uri: str | None = None) -> None:
     """Drop the run's databases; the shared embedded server now and then answers
     "disk I/O error" (docs/store.md), so retry, and warn rather than lose a run's results."""
     import pymongo
 
-    client = pymongo.MongoClient(os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/"))
+    client = pymongo.MongoClient(uri or os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/"))
     for attempt in range(attempts):
         try:
             for name in client.list_database_names():
@@ -169,26 +185,28 @@ def percentiles(values: list[float]) -> dict:
 
 
 def start_services(
-    env: dict, services=("alerts", "cases", "profiles", "notify"), replicas: int = 1
+    env: dict,
+    services=("alerts", "cases", "profiles", "notify"),
+    replicas: int = 1,
+    module: Callable[[str], str] = lambda service: f"services.{service}.service",
+    launcher: list[str] | None = None,
+    log_name: str = "bench",
 ) -> list[subprocess.Popen]:
     """``replicas`` ``nameko run`` processes per service (competing consumers), each
-    told its ``REPLICA_INDEX`` of ``REPLICA_COUNT``; ``proc.args[-1]`` names the service."""
+    told its ``REPLICA_INDEX`` of ``REPLICA_COUNT``; ``proc.args[-1]`` is ``module(service)``.
+    ``launcher`` replaces the ``nameko`` command (it must take nameko's arguments); logs go
+    to ``var/log/<log_name>-<service>.log``."""
     procs = []
     log_dir = ROOT / "var" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
+    command = launcher or [str(BIN / "nameko")]
     for service in services:
         for index in range(replicas):
             name = service if replicas == 1 else f"{service}-{index}"
-            log = open(log_dir / f"bench-{name}.log", "w")  # noqa: SIM115 - lives with the process
+            log = open(log_dir / f"{log_name}-{name}.log", "w")  # noqa: SIM115 - lives with the process
             procs.append(
                 subprocess.Popen(
-                    [
-                        str(BIN / "nameko"),
-                        "run",
-                        "--config",
-                        str(ROOT / "deploy/config.yaml"),
-                        f"services.{service}.service",
-                    ],
+                    [*command, "run", "--config", str(ROOT / "deploy/config.yaml"), module(service)],
                     cwd=ROOT,
                     env=dict(env, REPLICA_INDEX=str(index), REPLICA_COUNT=str(replicas)),
                     stdout=log,
@@ -213,27 +231,7 @@ def configure(amqp_uri: str, channels: tuple[str, ...] = ("email",), webhook: di
     (a generic webhook handle: url, secret, rate) is that recipient's webhook."""
     cx = [str(BIN / "cxctl"), "--amqp-uri", amqp_uri]
     rules = ROOT / "var" / "bench-rules.json"
-    rules.write_text(
-        json.dumps(
-            {
-                "rules": [
-                    {
-                        "id": "bench-detractor",
-                        "name": "压测 / bench",
-                        "level": "P2",
-                        "owner": {"kind": "person", "id": "bench.owner"},
-                        "channels": list(channels),
-                        "when": {
-                            "all": [
-                                {"field": "source", "op": "eq", "value": "bench"},
-                                {"field": "scores.nps", "op": "lte", "value": 6},
-                            ]
-                        },
-                    }
-                ]
-            }
-        )
-    )
+    rules.write_text(json.dumps({"rules": [{**BENCH_RULE, "channels": list(channels)}]}))
     people = ROOT / "var" / "bench-recipients.json"
     owner = {"id": "bench.owner", "name": "Bench", "email": "bench@example.com"}
     if webhook:
