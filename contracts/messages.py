@@ -90,8 +90,21 @@ class AlertRaisedV1(Message):
     )
 
 
+class OpeningAssignment(_Part):
+    """The assignment a case got as it opened (its ``open → assigned`` move)."""
+
+    assignee = fields.Nested(OwnerRef, required=True)
+    at = fields.AwareDateTime(required=True, format="iso")
+    by = bounded_str(128, required=True)
+    reason = bounded_str(2000, allow_none=True)
+
+
 class CaseOpenedV1(Message):
-    """A case (工单) was opened for an alert."""
+    """A case (工单) was opened for an alert.
+
+    ``status`` is the case's status as it opened: ``assigned`` when it got an owner
+    at once, then described by ``assignment`` (that move has no
+    ``case_status_changed`` of its own: one message carries both), else ``open``."""
 
     case_id = bounded_str(128, required=True)
     alert_id = bounded_str(128, required=True)
@@ -101,6 +114,7 @@ class CaseOpenedV1(Message):
     title = bounded_str(300, required=True)
     customer = fields.Nested(CustomerRef, required=True)
     rule = fields.Nested(RuleRef, required=True)
+    assignment = fields.Nested(OpeningAssignment, allow_none=True, load_default=None)
 
 
 class CaseAssignedV1(Message):
@@ -136,6 +150,21 @@ class CaseStatusChangedV1(Message):
     changed_by = bounded_str(128, required=True)
     reason = bounded_str(2000, allow_none=True)
     resolution = fields.Nested(ResolutionRef, allow_none=True)
+
+
+# A case entering one of these statuses means someone got in touch with the customer.
+RESPONDED_STATUSES = ("in_progress", "pending_customer", "resolved", "closed")
+
+
+class CustomerRespondedV1(Message):
+    """Someone got in touch with a case's customer: the case entered a status of
+    ``RESPONDED_STATUSES``. Alerts stops waiting on "no response within T" for the
+    customer; a consumer that needs every transition reads ``case_status_changed``."""
+
+    case_id = bounded_str(128, required=True)
+    customer_id = bounded_str(128, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(RESPONDED_STATUSES))
+    responded_at = fields.AwareDateTime(required=True, format="iso")
 
 
 class NotificationRequestedV1(Message):
@@ -215,6 +244,7 @@ MESSAGES: dict[str, MessageSpec] = {
         MessageSpec("case_opened", CaseOpenedV1, "cases", "a case was opened for an alert"),
         MessageSpec("case_assigned", CaseAssignedV1, "cases", "a case was (re)assigned"),
         MessageSpec("case_status_changed", CaseStatusChangedV1, "cases", "a case changed status"),
+        MessageSpec("customer_responded", CustomerRespondedV1, "cases", "a case's customer got a response"),
         MessageSpec("notification_requested", NotificationRequestedV1, "cases", "notify a recipient"),
         MessageSpec("notification_delivered", NotificationDeliveredV1, "notify", "delivery outcome"),
         MessageSpec("profile_updated", ProfileUpdatedV1, "profiles", "a profile changed"),

@@ -96,6 +96,22 @@ def db(mongo_client, db_prefix):
     return mongo_client[f"{db_prefix}store"]
 
 
+def detractor_rules(rule_id: str) -> dict:
+    """A rule set of one P3 rule matching every NPS detractor (owner li.na, email)."""
+    return {
+        "rules": [
+            {
+                "id": rule_id,
+                "name": rule_id.replace("-", " "),
+                "level": "P3",
+                "owner": {"kind": "person", "id": "li.na"},
+                "channels": ["email"],
+                "when": {"field": "scores.nps", "op": "lte", "value": 6},
+            }
+        ]
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import eventlet
+from amqp.exceptions import ChannelError
+from kombu import Connection
+from marshmallow import ValidationError
 from nameko.exceptions import MethodNotFound, RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import ClusterRpc
 
+from contracts.messages import RESPONDED_STATUSES, schema_of
 from services.common import settings, text
+from services.common.mongo import MongoStore
+
+log = logging.getLogger(__name__)
 
 
 class TextAnalyzer(DependencyProvider):
@@ -52,3 +62,48 @@ class Peers(ClusterRpc):
                 return None, f"{service}.{method} failed: {exc.exc_type}: {exc.value}"
 
         return ask
+
+
+# The queue through which alerts received every ``case_status_changed`` before the
+# cases service announced ``customer_responded`` (issue 16: a delivery per transition
+# that alerts ignored but for four statuses).
+RETIRED_STATUS_QUEUE = "evt-cases-case_status_changed--alerts.handle_case_status_changed"
+
+
+class RetiredStatusQueue(DependencyProvider):
+    """On start, take what an earlier version left in its ``case_status_changed`` queue
+    (an upgrade while cases kept publishing), answer the responses in it, then delete
+    the queue so it stops collecting messages nobody reads. Nothing when it is gone."""
+
+    def __init__(self, respond):
+        self.respond = respond  # (store, customer_id, at) -> None
+
+    def start(self) -> None:
+        store = next(d.store for d in self.container.dependencies if isinstance(d, MongoStore))
+        handled = drain_retired_queue(settings.get("AMQP_URI"), RETIRED_STATUS_QUEUE, store, self.respond)
+        if handled is not None:
+            log.info("retired %s after answering %d status change(s)", RETIRED_STATUS_QUEUE, handled)
+
+
+def drain_retired_queue(amqp_uri: str, name: str, store, respond) -> int | None:
+    """Answer every responded status in queue ``name`` and delete it; None when absent."""
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        try:
+            channel.queue_declare(name, passive=True)
+        except ChannelError:
+            return None  # never existed, or already retired
+        channel = conn.channel()  # a failed passive declare closes its channel
+        handled = 0
+        while (message := channel.basic_get(name)) is not None:
+            try:
+                change = schema_of("case_status_changed").load(json.loads(message.body))
+            except (ValueError, ValidationError) as exc:
+                log.warning("dropping an unreadable status change from %s: %s", name, exc)
+            else:
+                if change["to_status"] in RESPONDED_STATUSES:
+                    respond(store, change["customer_id"], change["changed_at"])
+                    handled += 1
+            channel.basic_ack(message.delivery_tag)
+        channel.queue_delete(name)
+        return handled

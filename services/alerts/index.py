@@ -213,9 +213,8 @@ class RuleIndex:
     which tests and the benchmark compare against.
     """
 
-    def __init__(self, rules: Iterable[dict], indexed: bool = True, revision: Any = None):
+    def __init__(self, rules: Iterable[dict], indexed: bool = True):
         self.rules = [r for r in rules if r.get("enabled", True) and not r.get("deleted")]
-        self.revision = revision
         self.by_id = {r["id"]: r for r in self.rules}
         self.when = ConditionIndex(((r, r["when"]) for r in self.rules), indexed)
         counted, waiting, scores = [], [], {}

@@ -8,7 +8,7 @@ from nameko.timer import timer
 
 from contracts.base import utcnow
 from contracts.feedback import InvalidFeedback, parse_feedback
-from services.alerts.dependencies import Peers, TextAnalyzer
+from services.alerts.dependencies import Peers, RetiredStatusQueue, TextAnalyzer
 from services.alerts.dryrun import backtest, lookback_seconds, moment
 from services.alerts.engine import Engine
 from services.alerts.explain import explain_tree, versions_with_diffs
@@ -17,7 +17,8 @@ from services.alerts.rules import RuleError, is_active, load_rule, load_rules
 from services.alerts.simulate import simulate
 from services.alerts.store import AlertStore, anonymise_customer
 from services.common import settings
-from services.common.batching import feedback_batch_consumer
+from services.common.batching import contract_batch_handler, feedback_batch_consumer
+from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
@@ -32,9 +33,11 @@ class AlertsService:
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: AlertStore = MongoStore(AlertStore)
+    config_signal = ConfigSignal()  # tells the other replicas of config changes
     dispatch = ContractDispatcher()
     analyze = TextAnalyzer()
     ask = Peers()
+    retired = RetiredStatusQueue(lambda store, customer_id, at: Engine(store).respond(customer_id, at))
 
     @feedback_batch_consumer()
     @handled_once_each("inbox")
@@ -48,15 +51,16 @@ class AlertsService:
             for outcome in engine.process(rules, event, utcnow()):
                 self._announce(outcome)
 
-    @contract_event_handler("cases", "case_status_changed")
-    def handle_case_status_changed(self, change: dict) -> None:
-        """A case moved into work: the customer got a response; surveys stop waiting.
+    @contract_batch_handler("cases", "customer_responded")
+    def handle_customer_responded(self, responses: list[dict]) -> None:
+        """Someone got in touch with these customers: surveys stop waiting on them.
 
         Idempotent without an inbox: marking waiting deadlines answered twice
         changes nothing.
         """
-        if change["to_status"] in RESPONDED_STATUSES:
-            Engine(self.store).respond(change["customer_id"], change["changed_at"])
+        engine = Engine(self.store)
+        for response in responses:
+            engine.respond(response["customer_id"], response["responded_at"])
 
     @timer(interval=settings.get("ALERT_TIMER_SECONDS"))
     def fire_due_deadlines(self) -> None:
@@ -323,10 +327,6 @@ class AlertsService:
     def handle_customer_erased(self, erased: dict) -> None:
         """Anonymise the erased customer (and the ids merged into them) here; idempotent."""
         anonymise_customer(self.store.db, erased["customer_ids"])
-
-
-# A case in these statuses means someone got in touch with the customer.
-RESPONDED_STATUSES = ("in_progress", "pending_customer", "resolved", "closed")
 
 
 def _definition(stored: dict) -> dict:

@@ -41,7 +41,7 @@ from services.alerts.engine import deadline_id
 from services.alerts.index import RuleIndex
 from services.common.erasure import anonymise, scrub_dead_letters
 from services.common.errors import Conflict
-from services.common.mongo import Inbox, Store, all_of, insert_many_once
+from services.common.mongo import ConfigCache, Inbox, Store, all_of, insert_many_once
 
 DEADLINE_LEASE_SECONDS = 60.0
 # Expired entries a window or score document collects before a read drops them.
@@ -54,7 +54,8 @@ class AlertStore(Store):
     def __init__(self, db):
         super().__init__(db)
         self.inbox = Inbox(db.feedback_inbox, ("source", "event_id"))
-        self._index: RuleIndex | None = None
+        # the enabled rules, indexed: reloaded when the rules revision moved (ConfigCache)
+        self.rule_cache = ConfigCache(db, self._load_index, meta="rules_meta")
 
     def indexes(self):
         return {
@@ -192,25 +193,23 @@ class AlertStore(Store):
         ]
 
     def _bump_revision(self) -> None:
-        """Every rule change bumps a counter; each replica's cached index compares it."""
-        self.db.rules_meta.update_one({"_id": "revision"}, {"$inc": {"n": 1}}, upsert=True)
+        """Every rule change bumps the rules revision (``rules_meta``), which tells the
+        other replicas (ConfigCache, services/common/config_signal.py)."""
+        self.rule_cache.bump()
 
-    def rules_revision(self) -> int:
-        doc = self.db.rules_meta.find_one({"_id": "revision"}, {"n": 1})
-        return doc["n"] if doc else 0
+    def _load_index(self) -> RuleIndex:
+        return RuleIndex(self.enabled_rules())
 
     def rule_index(self) -> RuleIndex:
         """The enabled rules, indexed (services/alerts/index.py); rebuilt only when the
-        rules revision changed, whichever replica changed them (one read per event).
+        rules revision moved, whichever replica moved it: at once after a change made
+        through this replica, on another replica's change signal, and otherwise within
+        CONFIG_MAX_STALENESS_SECONDS (no revision read per event).
 
         The revision is read before the rules: a change landing in between leaves
-        the cache one revision behind, and the next event rebuilds it.
+        the cache one revision behind, and the next read of the revision rebuilds it.
         """
-        revision = self.rules_revision()
-        index = self._index
-        if index is None or index.revision != revision:
-            index = self._index = RuleIndex(self.enabled_rules(), revision=revision)
-        return index
+        return self.rule_cache.get()
 
     def list_rules(self, include_deleted: bool = False) -> list[dict]:
         rules = self.db.rules.find().sort("_id", ASCENDING)

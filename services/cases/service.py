@@ -14,11 +14,13 @@ from datetime import datetime
 from nameko.timer import Timer
 
 from contracts.base import utcnow
+from contracts.messages import RESPONDED_STATUSES
 from services.cases import assignment, escalation, metrics, schemas, sla
 from services.cases.lifecycle import assignee_key, new_case, notification_context, open_key
 from services.cases.store import CaseStore, Charge, anonymise_customer, opened_audit, pick_key
 from services.common import settings
 from services.common.batching import contract_batch_handler
+from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler, serialize
@@ -61,6 +63,7 @@ class CasesService:
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: CaseStore = MongoStore(CaseStore)
+    config_signal = ConfigSignal()  # tells the other replicas of config changes
     dispatch = ContractDispatcher()
 
     # The service's clock; tests replace it to control time.
@@ -92,12 +95,14 @@ class CasesService:
         outcome, case = self.store.intake(alert, key, now, window, extra, audit_opening=False)
         if outcome == "opened":
             self._start_escalation(case, now)
-            self._announce_opened(case)
             if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
-                self._assign_on_open(case, alert)
+                case = self._assign_on_open(case, alert)
             else:
                 self.store.write_audit([opened_audit(case)])  # kept (keyed) if written before
                 self._replay_assignment_on_open(case)
+            # after the assignment, which it carries: one message for both (a redelivery
+            # that found the case assigned announces the same again: consumers key on it)
+            self._announce_opened(case)
         elif outcome == "reopen":
             self.store.claim_key_for_reopen(case)
             case = self._transition(
@@ -127,12 +132,20 @@ class CasesService:
         rev, reason = case["reopened_by"]["rev"], alert["alert_id"]
         self._notify_update(case, case["assignee"], "reopened", by="system", rev=rev, reason=reason)
 
-    def _assign_on_open(self, case: dict, alert: dict) -> None:
+    def _assign_on_open(self, case: dict, alert: dict) -> dict:
+        """Assign a new case to its rule's owner; the case as it now is. The move is
+        announced by ``case_opened`` (``_announce_opened``), not by a status change."""
         opened = [opened_audit(case)]
         try:
             reason = f"owner of rule {alert['rule']['id']}"
-            self._assign(
-                case["_id"], alert["owner"], by="system", reason=reason, known=case, also_audit=opened
+            return self._assign(
+                case["_id"],
+                alert["owner"],
+                by="system",
+                reason=reason,
+                known=case,
+                also_audit=opened,
+                announce_status=False,
             )
         except BadRequest as exc:  # e.g. an unknown strategy: the case waits in the queue, unassigned
             self.store.audit(
@@ -144,18 +157,17 @@ class CasesService:
                 at=self.now(),
                 also=opened,
             )
+            return case
 
     def _replay_assignment_on_open(self, case: dict) -> None:
         """A redelivered alert found its case already assigned: an earlier attempt
         stored the assignment and then failed (broker or store gone) before or while
         announcing it. Announce it again with the ids the first attempt used, so
         consumers that did get the first copy drop this one (notify keys on the
-        notification id, profiles on case × from × to × changed_at)."""
-        given = case.get("assignment") or {}
-        if given.get("by") != "system" or given.get("previous") is not None or "rev" not in given:
-            return  # a person has assigned it since: that announcement stands
-        self._announce_status_change(case, "open", "assigned", given["at"], "system", given["reason"])
-        self._announce_assignment(case, by="system", reason=given["reason"])
+        notification id); the status move rides on the replayed ``case_opened``."""
+        given = opening_assignment(case)
+        if given is not None:  # else a person has assigned it since: that announcement stands
+            self._announce_assignment(case, by="system", reason=given["reason"])
 
     def _announce_status_change(
         self, case: dict, from_: str, to: str, at: datetime, by: str, why: str | None
@@ -175,6 +187,17 @@ class CasesService:
                 "resolution": case["resolution"] if to == "resolved" else None,
             },
         )
+        if to in RESPONDED_STATUSES:
+            # alerts needs only these: a message of their own, not every transition
+            self.dispatch(
+                "customer_responded",
+                {
+                    "case_id": case["_id"],
+                    "customer_id": case["customer"]["id"],
+                    "status": to,
+                    "responded_at": at,
+                },
+            )
 
     def _sla_terms_at_open(self, alert: dict, now: datetime) -> dict | None:
         """The SLA snapshot a new case starts with (None while no policy is applied)."""
@@ -314,6 +337,9 @@ class CasesService:
         return 1 if target is not None else 0
 
     def _announce_opened(self, case: dict) -> None:
+        """``case_opened`` as the case opened: assigned at once (with that assignment),
+        or open. Not the case's current status: a redelivery announces the same."""
+        given = opening_assignment(case)
         self.dispatch(
             "case_opened",
             {
@@ -321,10 +347,20 @@ class CasesService:
                 "alert_id": case["alert_id"],
                 "opened_at": case["opened_at"],
                 "level": case["level"],
-                "status": case["status"],
+                "status": "open" if given is None else "assigned",
                 "title": case["title"],
                 "customer": case["customer"],
                 "rule": case["rule"],
+                "assignment": (
+                    None
+                    if given is None
+                    else {
+                        "assignee": case["assignee"],
+                        "at": given["at"],
+                        "by": "system",
+                        "reason": given["reason"],
+                    }
+                ),
             },
         )
 
@@ -339,8 +375,10 @@ class CasesService:
         why: str | None,
         charged: Charge | None = None,
         now: datetime | None = None,
+        announce: bool = True,
         **kwargs,
     ) -> dict:
+        """Move a case; ``announce=False``: the caller announces the move another way."""
         now = now or self.now()
         kwargs["changes"] = _with_clocks(action, now, kwargs.get("changes"))
         charge = charged.weight if charged else None
@@ -363,7 +401,8 @@ class CasesService:
         self.store.move_load(before, after, charged)
         if before["status"] != after["status"]:
             self.store.sync_key(after, now, before=before["status"])
-            self._announce_status_change(after, before["status"], after["status"], now, by, why)
+            if announce:
+                self._announce_status_change(after, before["status"], after["status"], now, by, why)
         return after
 
     def _assign(
@@ -376,9 +415,11 @@ class CasesService:
         handoff: bool = False,
         known: dict | None = None,
         also_audit: list[dict] | tuple = (),
+        announce_status: bool = True,
     ) -> dict:
         """``known``: the case as just stored (spares reading it again); ``also_audit``:
-        entries written with the assignment's."""
+        entries written with the assignment's; ``announce_status=False``: the status
+        change rides on ``case_opened`` (the assignment at opening)."""
         now = self.now()
         charged = picked = None
         strategy_id = assignee["id"] if assignee["kind"] == "strategy" else None
@@ -424,6 +465,7 @@ class CasesService:
             now=now,  # the time stored in the assignment is the status change's time
             known=known,
             also_audit=also_audit,
+            announce=announce_status,
         )
         if strategy_id:
             self.store.forget_pick(strategy_id, picked)  # the assignment is stored: the pick is used
@@ -1001,6 +1043,15 @@ def _with_clocks(action: str, now: datetime, changes):
         return sets
 
     return wrapped
+
+
+def opening_assignment(case: dict) -> dict | None:
+    """The assignment the case got as it opened, while it is still its assignment: by the
+    system, nobody before, stamped with its revision; None otherwise."""
+    given = case.get("assignment") or {}
+    if given.get("by") != "system" or given.get("previous") is not None or "rev" not in given:
+        return None
+    return given
 
 
 def _reopened(case: dict, to: str) -> dict:

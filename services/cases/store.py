@@ -172,9 +172,6 @@ class CaseStore(Store):
         self.inbox = Inbox(db.alert_inbox, ("alert_id",))
         self.config = ConfigCache(db, self._load_config)
 
-    def worker_started(self) -> None:
-        self.config.worker_started()
-
     def _load_config(self) -> dict:
         # natural order, as the directory's own reads gave it
         return {name: [d for d in self.db[name].find()] for name in CONFIG_COLLECTIONS}

@@ -27,9 +27,9 @@ from functools import wraps
 from typing import Any
 
 import bson
-import eventlet.corolocal
 from bson import ObjectId
 from bson.codec_options import CodecOptions
+from nameko import config as nameko_config
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.collection import Collection
@@ -68,9 +68,6 @@ class Store:
 
     def indexes(self) -> dict[str, list]:
         return {}
-
-    def worker_started(self) -> None:
-        """A worker is about to use the store (MongoStore calls it per worker)."""
 
     def ensure_indexes(self) -> None:
         for collection, models in self.indexes().items():
@@ -119,52 +116,76 @@ class MongoStore(DependencyProvider):
         self.client.close()
 
     def get_dependency(self, worker_ctx) -> Store:
-        self.store.worker_started()
         return self.store
 
 
 class ConfigCache:
-    """Rarely changing configuration (directories, policies) held in memory per replica.
+    """Rarely changing configuration (directories, policies, the rule index) held in
+    memory per replica.
 
-    ``load()`` reads it all; it is read again only when the revision counter
-    (``config_meta``, one document) moved, which every write through the store bumps
-    (``bump``, after the write). A worker is answered from a revision read that
-    started after the worker did (``worker_started`` records that, per green thread),
-    so each message pays at most one read by ``_id`` instead of one per directory or
-    policy lookup (workers running at once share one), and a change made by another
-    replica is seen by the next message. A write that bypassed the store is seen
-    after ``max_age`` seconds.
+    ``load()`` reads it all; it is read again only when the revision counter (one
+    document in the ``meta`` collection, ``config_meta`` unless named) moved, which
+    every write through the store bumps (``bump``, after the write). The revision is
+    read only when the cache may be stale, never per message:
+
+    * after a write through this replica (``bump``): the next lookup sees it;
+    * after another replica's write: its signal (services/common/config_signal.py)
+      calls ``invalidate``, and the next lookup here reads the revision once;
+    * after this replica's broker connection came back (a signal may have been
+      missed): ``invalidate`` once;
+    * otherwise at most every ``max_staleness`` seconds (``CONFIG_MAX_STALENESS_SECONDS``),
+      the bound on staleness when a signal is lost;
+    * a write that bypassed the store entirely is seen after ``max_age`` seconds.
+
+    A lookup that follows an invalidation is answered from a revision read that
+    started after it (an invalidation during a read leaves the cache stale), and a
+    load that started earlier never replaces one that started later.
     """
 
-    def __init__(self, db: Database, load, max_age: float = 60.0):
+    def __init__(
+        self,
+        db: Database,
+        load,
+        max_age: float = 60.0,
+        meta: str = "config_meta",
+        max_staleness: float | None = None,
+    ):
         self.db = db
         self.load = load
         self.max_age = max_age
+        self.name = meta  # what a change signal names
+        self.meta = db[meta]
+        self.max_staleness = max_staleness_setting() if max_staleness is None else max_staleness
         self.revision: int | None = None
         self.value: Any = None
         self.loaded_at = 0.0
-        self.generation = 0  # moves at each worker start and each write through this store
-        self.written = 0  # the generation of the last write through this store
-        self.verified = 0  # the latest generation a completed revision read started at
-        self.local = eventlet.corolocal.local()  # per worker: the generation it started at
+        self.checked_at = float("-inf")  # when the latest revision read started (monotonic)
+        self.changes = 0  # invalidations: local writes, other replicas' signals, reconnections
+        self.verified = 0  # the changes a completed revision read had seen when it started
         self.tickets = 0  # loads started
         self.installed = 0  # the ticket of the load in use
+        self.revision_reads = 0  # revision reads made (tests, bench)
+        self.announce = None  # set by ConfigSignal: tells the other replicas after a bump
 
-    def worker_started(self) -> None:
-        self.generation += 1
-        self.local.started = self.generation
+    def invalidate(self) -> None:
+        """The revision may have moved: the next lookup reads it."""
+        self.changes += 1
 
     def bump(self) -> None:
-        self.db.config_meta.update_one({"_id": "revision"}, {"$inc": {"n": 1}}, upsert=True)
-        self.generation += 1
-        self.written = self.generation
+        self.meta.update_one({"_id": "revision"}, {"$inc": {"n": 1}}, upsert=True)
+        self.invalidate()
+        if self.announce is not None:
+            self.announce()
 
     def get(self) -> Any:
-        need = max(getattr(self.local, "started", 0), self.written)
-        expired = time.monotonic() - self.loaded_at > self.max_age
-        if self.verified < need or expired or self.value is None:
-            started = self.generation  # this read answers every worker started so far
-            doc = self.db.config_meta.find_one({"_id": "revision"}) or {}
+        now = time.monotonic()
+        expired = now - self.loaded_at > self.max_age
+        due = now - self.checked_at >= self.max_staleness
+        if self.verified < self.changes or due or expired or self.value is None:
+            changes = self.changes  # this read answers every invalidation so far
+            self.checked_at = now  # workers meanwhile keep the value: one periodic read at a time
+            self.revision_reads += 1
+            doc = self.meta.find_one({"_id": "revision"}) or {}
             revision = doc.get("n", 0)
             if revision != self.revision or expired or self.value is None:
                 self.tickets += 1
@@ -174,8 +195,20 @@ class ConfigCache:
                 if ticket > self.installed:
                     self.value, self.revision, self.loaded_at = value, revision, loaded_at
                     self.installed = ticket
-            self.verified = max(self.verified, started)
+            self.verified = max(self.verified, changes)
         return self.value
+
+
+def max_staleness_setting() -> float:
+    """CONFIG_MAX_STALENESS_SECONDS, validated: how stale a cache may get when a change
+    signal is lost (0: read the revision at every lookup)."""
+    try:
+        value = settings.get("CONFIG_MAX_STALENESS_SECONDS")
+    except ValueError:  # not a number at all
+        value = nameko_config.get("CONFIG_MAX_STALENESS_SECONDS")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"CONFIG_MAX_STALENESS_SECONDS must be a number of seconds ≥ 0, not {value!r}")
+    return float(value)
 
 
 class Busy(Exception):

@@ -62,6 +62,12 @@ DEFAULTS = {
     "NOTIFY_FALLBACK_CHANNEL": "email",  # where IM deliveries go after failing for good; "none" for none
     "NOTIFY_URGENT_LEVELS": "P1",  # comma-separated levels that bypass quiet hours
     "NOTIFY_HTTP_TIMEOUT": 10.0,
+    # Deliveries of one batch of notification requests sent at once (the batch's worker).
+    "NOTIFY_SEND_CONCURRENCY": 10,
+    # Configuration caches (ConfigCache: directories, policies, the rule index) re-read
+    # their revision when another replica's change signal arrives (cx.config), and at
+    # most this often otherwise: the bound on staleness when a signal is lost.
+    "CONFIG_MAX_STALENESS_SECONDS": 5.0,
     # Pause before requeueing when the store is unreachable.
     "STORE_RETRY_DELAY": 1.0,
     # How long a worker holds a message's idempotency lease; a copy of the message

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import eventlet
 from pymongo.errors import ConnectionFailure
 
 from services.common.privacy import redact, register_secret
@@ -49,6 +50,7 @@ class Policy:
     fallback: dict | None = None  # channel -> fallback channel, e.g. {"wecom": "email"}
     urgent_levels: tuple[str, ...] = ("P1",)
     batch: int = 50  # deliveries one sweep handles at most
+    concurrency: int = 10  # deliveries of one batch of requests attempted at once
 
 
 def backoff(attempt: int, policy: Policy, rng: Callable[[], float] = random.random) -> float:
@@ -148,31 +150,41 @@ class Pipeline:
     # run ----------------------------------------------------------------
 
     def deliver(self, request: dict, now: float, hold: bool = True) -> list[str]:
-        """Create the deliveries a notification asks for and attempt the due ones at once;
-        returns the ids created. ``hold=False`` ignores quiet hours (test messages).
+        """``deliver_many`` for one request."""
+        return self.deliver_many([request], now, hold)
+
+    def deliver_many(self, requests: list[dict], now: float, hold: bool = True) -> list[str]:
+        """Create the deliveries the requests ask for (one ``insert_many``) and attempt
+        the due ones at once, up to ``policy.concurrency`` at a time; returns the ids
+        created. ``hold=False`` ignores quiet hours (test messages).
 
         A due delivery is created already leased to this worker (no claim round trip,
         and the sweep cannot take it in between); if the worker dies before settling
         it, the lease runs out and the sweep sends it. Held ones (quiet hours) wait for
-        the sweep.
+        the sweep. One that exists already (a redelivered request) is left to its owner.
         """
-        created, leased = [], []
-        for ref, channel in self.targets(request):
-            doc = self._new(
-                delivery_key(request["notification_id"], channel, ref), request, ref, channel, now
-            )
-            if not hold:
-                doc.update(status="scheduled", next_attempt_at=now, held=False)
-            if doc["status"] == "scheduled" and doc["next_attempt_at"] <= now:
-                stored = self.store.create_leased(doc, now + self.policy.lease)
-                if stored is not None:
-                    leased.append(stored)
-                    created.append(stored["_id"])
-            elif self.store.create_delivery(doc):
-                created.append(doc["_id"])
-        for doc in leased:
-            self.attempt(doc, now)
-        return created
+        docs = []
+        for request in requests:
+            for ref, channel in self.targets(request):
+                doc = self._new(
+                    delivery_key(request["notification_id"], channel, ref), request, ref, channel, now
+                )
+                if not hold:
+                    doc.update(status="scheduled", next_attempt_at=now, held=False)
+                docs.append(doc)
+        due = [d["status"] == "scheduled" and d["next_attempt_at"] <= now for d in docs]
+        stored = self.store.create_many(
+            [(doc, now + self.policy.lease if soon else 0) for doc, soon in zip(docs, due, strict=True)]
+        )
+        leased = [s for s, soon in zip(stored, due, strict=True) if s is not None and soon]
+        if len(leased) == 1:
+            self.attempt(leased[0], now)
+        elif leased:
+            pool = eventlet.GreenPool(max(1, self.policy.concurrency))
+            for doc in leased:
+                pool.spawn(self.attempt, doc, now)
+            pool.waitall()
+        return [s["_id"] for s in stored if s is not None]
 
     def run(self, now: float | None = None, ids: list[str] | None = None) -> int:
         """Attempt every due delivery (or just ``ids``); returns how many were tried."""

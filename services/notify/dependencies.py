@@ -55,6 +55,7 @@ def policy_from_settings() -> Policy:
         lease=settings.get("NOTIFY_LEASE_SECONDS"),
         fallback={} if fallback_to == "none" else {n: fallback_to for n in CHANNELS if n != fallback_to},
         urgent_levels=tuple(s.strip() for s in settings.get("NOTIFY_URGENT_LEVELS").split(",") if s.strip()),
+        concurrency=settings.get("NOTIFY_SEND_CONCURRENCY"),
     )
 
 

@@ -11,10 +11,12 @@ from nameko.timer import timer
 
 from contracts.messages import NOTIFICATION_KINDS
 from services.common import settings
+from services.common.batching import contract_batch_handler
+from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
-from services.common.mongo import MongoStore, handled_once, jsonable
+from services.common.mongo import MongoStore, handled_once_each, jsonable
 from services.common.privacy import MaskedLogs, register_secret
 from services.common.rpc import Id, Moment, page, rpc
 from services.notify.channels.base import Channel, Destination, Outcome
@@ -38,6 +40,7 @@ class NotifyService:
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
     store: NotifyStore = MongoStore(NotifyStore)
+    config_signal = ConfigSignal()  # tells the other replicas of config changes
     templates: Renderer = Templates()
     channels: dict[str, Channel] = Channels()
     policy: Policy = DeliveryPolicy()
@@ -49,11 +52,12 @@ class NotifyService:
         self.templates.sync(self.store.template_overrides())
         return Pipeline(self.store, self.channels, self.templates, self._announce, self.policy)
 
-    @contract_event_handler("cases", "notification_requested")
-    @handled_once("inbox")
-    def handle_notification_requested(self, request: dict) -> None:
-        """Create one durable delivery per recipient × channel and try the due ones now."""
-        self._pipeline().deliver(request, time.time())
+    @contract_batch_handler("cases", "notification_requested")
+    @handled_once_each("inbox")
+    def handle_notification_requested(self, requests: list[dict]) -> None:
+        """Create one durable delivery per recipient × channel for a batch of requests
+        and try the due ones now, several at once."""
+        self._pipeline().deliver_many(requests, time.time())
 
     @timer(interval=SWEEP_INTERVAL)
     def sweep(self) -> None:

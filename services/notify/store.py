@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
 from services.common.erasure import MARK, redact, scrub_dead_letters
-from services.common.mongo import ConfigCache, Inbox, Store, as_stored
+from services.common.mongo import ConfigCache, Inbox, Store, as_stored, insert_many_once
 
 # Statuses a delivery moves through; "held" waits out the recipient's quiet hours.
 WAITING = ("scheduled", "held", "sending")
@@ -28,9 +28,6 @@ class NotifyStore(Store):
         super().__init__(db)
         self.inbox = Inbox(db.notification_inbox, ("notification_id",))
         self.config = ConfigCache(db, self._load_config)
-
-    def worker_started(self) -> None:
-        self.config.worker_started()
 
     def _load_config(self) -> dict:
         """The recipients directory and the template overrides (ConfigCache)."""
@@ -160,6 +157,18 @@ class NotifyStore(Store):
         except DuplicateKeyError:
             return None
         return as_stored(stored)
+
+    def create_many(self, items: list[tuple[dict, float]]) -> list[dict | None]:
+        """``create_leased`` for many (delivery, lease_until) pairs in one unordered
+        ``insert_many``; each the stored delivery, or None where it existed."""
+        stored = []
+        for doc, lease_until in items:
+            one = {**doc, "created_at": utcnow(), "attempts": 0, "lease_until": lease_until}
+            if lease_until:
+                one["status"] = "sending"
+            stored.append(one)
+        existed = set(insert_many_once(self.db.deliveries, stored))
+        return [None if i in existed else as_stored(doc) for i, doc in enumerate(stored)]
 
     def get_delivery(self, delivery_id: str) -> dict | None:
         return self.db.deliveries.find_one({"_id": delivery_id}, {"attempt_log": 0})

@@ -90,6 +90,8 @@ class Recording:
     customer_id: str
     entry_for: Callable[[str, bool], dict]
     change: Callable[[dict, bool, datetime], bool]
+    # further timeline entries of the same event (a case opened already assigned: the milestone)
+    also: Callable[[str, bool], list[dict]] = lambda target, erased: []
 
 
 def feedback_recording(event: dict) -> Recording:
@@ -124,7 +126,29 @@ def alert_recording(alert: dict) -> Recording:
     return Recording(alert["customer"]["id"], entry_for, change)
 
 
+def milestone_entry(
+    target: str, erased: bool, case_id: str, level: str, move: tuple[str, str], at: datetime, by: str, **why
+) -> dict:
+    """A case's status move on the timeline; one id per move, whichever message carried it."""
+    entry = {
+        "_id": f"case:{case_id}:status:{at.isoformat()}:{move[0]}>{move[1]}",
+        "customer_id": target,
+        "at": at,
+        "kind": "case_milestone",
+        "case_id": case_id,
+        "level": level,
+        "from_status": move[0],
+        "to_status": move[1],
+        "changed_by": by,
+    }
+    if not erased:
+        entry.update({k: v for k, v in why.items() if v is not None})
+    return entry
+
+
 def case_opened_recording(case: dict) -> Recording:
+    given = case.get("assignment")  # assigned as it opened: the milestone rides along
+
     def entry_for(target: str, erased: bool) -> dict:
         return {
             "_id": f"case:{case['case_id']}:opened",
@@ -137,15 +161,33 @@ def case_opened_recording(case: dict) -> Recording:
             "rule_name": case["rule"]["name"],
         }
 
+    def also(target: str, erased: bool) -> list[dict]:
+        if given is None:
+            return []
+        move = ("open", case["status"])
+        return [
+            milestone_entry(
+                target,
+                erased,
+                case["case_id"],
+                case["level"],
+                move,
+                given["at"],
+                given["by"],
+                reason=given["reason"],
+            )
+        ]
+
     def change(doc: dict, erased: bool, now: datetime) -> bool:
         title = ERASED if erased else case["title"]
+        at = given["at"] if given is not None else case["opened_at"]
         return apply_case_opened(
             doc,
-            case_state(case["case_id"], case["status"], case["opened_at"], case["level"]),
+            case_state(case["case_id"], case["status"], at, case["level"]),
             open_case_entry(case["case_id"], case["status"], case["level"], title, case["opened_at"]),
         )
 
-    return Recording(case["customer"]["id"], entry_for, change)
+    return Recording(case["customer"]["id"], entry_for, change, also)
 
 
 class ProfileStore(Store):
@@ -257,19 +299,16 @@ class ProfileStore(Store):
             eventlet.sleep(0)
         raise ProfileKeepsChanging(f"profile {customer_id} kept changing; try again")
 
-    def _record(
-        self,
-        customer_id: str,
-        entry_for: Callable[[str, bool], dict],
-        change: Callable[[dict, bool, datetime], bool],
-    ) -> dict:
-        """Record one event: its timeline entry (``entry_for(target, erased)``), its word
-        counts, and ``change(profile, erased, now)`` written conditionally on the revision.
+    def _record(self, recording: Recording) -> dict:
+        """Record one event: its timeline entry (``entry_for(target, erased)``, and the
+        ``also`` entries), its word counts, and ``change(profile, erased, now)`` written
+        conditionally on the revision.
 
         The entry and counts are written before the profile: if the profile then turns
         out to have been merged or erased meanwhile (the write's condition fails), the
         next round moves the entry to the survivor, or strips it, and redoes the counts.
         """
+        customer_id, entry_for, change = recording.customer_id, recording.entry_for, recording.change
         placed: str | None = None  # whose word counts hold this event
         filed = None  # (customer, erased) the timeline entry was written for
         for _ in range(WRITE_ATTEMPTS):
@@ -277,7 +316,8 @@ class ProfileStore(Store):
             erased = doc is not None and "erased_at" in doc
             entry = entry_for(target, erased)
             if filed != (target, erased):  # a lost race with another event changes nothing here
-                self._place(entry, erased)
+                for each in (entry, *recording.also(target, erased)):
+                    self._place(each, erased)
                 filed = (target, erased)
             if placed is not None and placed != target:
                 self.words.undo(placed, entry_for(placed, False))
@@ -341,22 +381,11 @@ class ProfileStore(Store):
         case_id, status, at = change["case_id"], change["to_status"], change["changed_at"]
 
         def entry_for(target: str, erased: bool) -> dict:
-            entry = {
-                "_id": f"case:{case_id}:status:{at.isoformat()}:{change['from_status']}>{status}",
-                "customer_id": target,
-                "at": at,
-                "kind": "case_milestone",
-                "case_id": case_id,
-                "level": change["level"],
-                "from_status": change["from_status"],
-                "to_status": status,
-                "changed_by": change["changed_by"],
-            }
-            if not erased:
-                for key in ("reason", "resolution"):
-                    if change.get(key) is not None:
-                        entry[key] = change[key]
-            return entry
+            move = (change["from_status"], status)
+            why = {"reason": change.get("reason"), "resolution": change.get("resolution")}
+            return milestone_entry(
+                target, erased, case_id, change["level"], move, at, change["changed_by"], **why
+            )
 
         def apply(doc: dict, erased: bool, now: datetime) -> bool:
             open_entry = None
@@ -393,9 +422,10 @@ class ProfileStore(Store):
         plain = [i for i, r in enumerate(recordings) if r.customer_id in loaded]
         results: dict[int, dict] = {}
         entries = {i: recordings[i].entry_for(recordings[i].customer_id, False) for i in plain}
-        order = list(entries)
-        for skipped in insert_many_once(self.db.timeline, [entries[i] for i in order]):
-            self._place(entries[order[skipped]], False)  # a replay, or a copy left by a merge
+        placed = [entries[i] for i in entries]
+        placed += [e for i in plain for e in recordings[i].also(recordings[i].customer_id, False)]
+        for skipped in insert_many_once(self.db.timeline, placed):
+            self._place(placed[skipped], False)  # a replay, or a copy left by a merge
         for i in plain:
             doc = loaded[recordings[i].customer_id]
             same_day = doc is not None and _same_day(doc.get("last_contact"), entries[i]["at"])
@@ -407,10 +437,7 @@ class ProfileStore(Store):
             if recordings[i].customer_id in written:
                 results[i] = written[recordings[i].customer_id]
         for i in retry:
-            recording = recordings[i]
-            results[i] = self._record(recording.customer_id, recording.entry_for, recording.change) or {
-                "_id": recording.customer_id
-            }
+            results[i] = self._record(recordings[i]) or {"_id": recordings[i].customer_id}
         return [results[i] for i in range(len(recordings))]
 
     def _load_plain(self, ids: list[str]) -> dict[str, dict | None]:

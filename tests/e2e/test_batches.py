@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import eventlet
 import pytest
@@ -247,3 +248,44 @@ def test_a_batch_of_publishes_is_confirmed_once_and_lands_in_order(cx_config):
             got.append(message.payload["n"])
             assert message.properties["delivery_mode"] == 2
     assert got == list(range(250))
+
+
+def test_alerts_answer_and_retire_the_status_queue_an_earlier_version_left(
+    cx_config, mongo_client, db_prefix
+):
+    """An upgrade: the old alerts consumed every case_status_changed; what cases published
+    meanwhile waits in that queue. The new alerts answers its responses and deletes it."""
+    from kombu import Exchange, Queue
+
+    from contracts.messages import schema_of
+    from services.alerts.dependencies import RETIRED_STATUS_QUEUE, drain_retired_queue
+    from services.alerts.store import AlertStore
+
+    uri = cx_config["AMQP_URI"]
+    exchange = Exchange("cases.events", type="topic", durable=True)
+    answered = []
+
+    def change(customer, to):
+        return schema_of("case_status_changed").dump(
+            {
+                "schema_version": 1,
+                "case_id": f"CASE-{customer}",
+                "customer_id": customer,
+                "level": "P2",
+                "from_status": "assigned",
+                "to_status": to,
+                "changed_at": datetime(2026, 11, 1, 12, tzinfo=UTC),
+                "changed_by": "li.na",
+            }
+        )
+
+    with Connection(uri) as conn:
+        old = Queue(RETIRED_STATUS_QUEUE, exchange=exchange, routing_key="case_status_changed", durable=True)
+        old(conn.default_channel).declare()
+        producer = conn.Producer()
+        for customer, to in (("C1", "in_progress"), ("C2", "assigned"), ("C3", "resolved")):
+            producer.publish(change(customer, to), exchange=exchange, routing_key="case_status_changed")
+    store = AlertStore(mongo_client[f"{db_prefix}alerts"])
+    handled = drain_retired_queue(uri, RETIRED_STATUS_QUEUE, store, lambda s, c, at: answered.append((c, at)))
+    assert handled == 2 and [c for c, _ in answered] == ["C1", "C3"]
+    assert drain_retired_queue(uri, RETIRED_STATUS_QUEUE, store, lambda *_: None) is None  # gone

@@ -42,21 +42,23 @@ def test_killed_between_attempts_then_restarted_sends_exactly_once(
             )
         with entrypoint_hook(first, "handle_notification_requested") as handle:
             handle(
-                {
-                    "notification_id": "restart-1",
-                    "requested_at": datetime.now(UTC),
-                    "kind": "case_assigned",
-                    "recipient": {"kind": "person", "id": "li.na"},
-                    "channels": ["dingtalk"],
-                    "level": "P1",
-                    "case_id": "CASE-9",
-                    "context": {
-                        "case_id": "CASE-9",
-                        "case_url": "http://c/cases/CASE-9",
-                        "title": "t",
+                [
+                    {
+                        "notification_id": "restart-1",
+                        "requested_at": datetime.now(UTC),
+                        "kind": "case_assigned",
+                        "recipient": {"kind": "person", "id": "li.na"},
+                        "channels": ["dingtalk"],
                         "level": "P1",
-                    },
-                }
+                        "case_id": "CASE-9",
+                        "context": {
+                            "case_id": "CASE-9",
+                            "case_url": "http://c/cases/CASE-9",
+                            "title": "t",
+                            "level": "P1",
+                        },
+                    }
+                ]
             )
         delivery_id = "restart-1|dingtalk|person:li.na"
         doc = store.get_delivery(delivery_id)

@@ -30,24 +30,13 @@ from services.common.messaging import HEADER_ATTEMPTS, HEADER_QUEUE, HEADER_REAS
 from services.common.mongo import database_name
 from services.ingest.service import IngestService
 from services.profiles.service import ProfilesService
-from tests.conftest import wait_until
+from tests.conftest import detractor_rules, wait_until
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "feedback.jsonl"
 SERVICES = ("alerts", "profiles")
 ROUTING_KEY = "feedback.app"
 PROBE = "test.publishers.probe"
-RULES = {
-    "rules": [
-        {
-            "id": "publisher-detractor",
-            "name": "publisher detractor",
-            "level": "P3",
-            "owner": {"kind": "person", "id": "li.na"},
-            "channels": ["email"],
-            "when": {"field": "scores.nps", "op": "lte", "value": 6},
-        }
-    ]
-}
+RULES = detractor_rules("publisher-detractor")
 
 
 def event(name: str) -> dict:

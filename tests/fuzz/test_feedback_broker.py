@@ -28,25 +28,14 @@ from services.common.messaging import HEADER_QUEUE, HEADER_REASON
 from services.common.mongo import database_name
 from services.ingest.service import IngestService
 from services.profiles.service import ProfilesService
-from tests.conftest import wait_until
+from tests.conftest import detractor_rules, wait_until
 from tests.fuzz.budget import FUZZ_CASES
 from tests.fuzz.feedback_cases import CASE_HEADER, generate
 
 pytestmark = pytest.mark.e2e
 
 SERVICES = ("alerts", "profiles")
-RULES = {
-    "rules": [
-        {
-            "id": "fuzz-detractor",
-            "name": "fuzz detractor",
-            "level": "P3",
-            "owner": {"kind": "person", "id": "li.na"},
-            "channels": ["email"],
-            "when": {"field": "scores.nps", "op": "lte", "value": 6},
-        }
-    ]
-}
+RULES = detractor_rules("fuzz-detractor")
 
 
 @pytest.fixture(params=["direct", "partitioned"])

@@ -167,17 +167,14 @@ def test_no_response_deadlines_fire_from_the_timer_unless_a_case_responded(alert
     alerts.handle_feedback([parse_feedback(event(1, 1, customer="C1", nps=2))])
     alerts.handle_feedback([parse_feedback(event(2, 1, customer="C2", nps=3))])
     assert raised(alerts) == []
-    change = {
+    response = {
         "case_id": "CASE-1",
         "customer_id": "C2",
-        "level": "P2",
-        "from_status": "assigned",
-        "to_status": "in_progress",
-        "changed_at": datetime(2026, 11, 1, 12, tzinfo=UTC),
-        "changed_by": "li.na",
+        "status": "in_progress",
+        "responded_at": datetime(2026, 11, 1, 12, tzinfo=UTC),
     }
-    alerts.handle_case_status_changed(change)
-    alerts.handle_case_status_changed(change)  # redelivered
+    alerts.handle_customer_responded([response])
+    alerts.handle_customer_responded([response])  # redelivered
     alerts.fire_due_deadlines()  # the clock is past both deadlines
     alerts.fire_due_deadlines()
     [message] = raised(alerts)

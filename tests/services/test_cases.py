@@ -84,8 +84,10 @@ def test_full_lifecycle_dispatches_every_status_change_and_audits_it(cases):
     cases.reopen({**by, "reason": "客户再次投诉"})
     cases.resolve({**by, "root_cause": "delivery_delay", "first_contact_resolution": False})
     cases.close(by)
+    # the assignment at opening rides on case_opened (one message), not a status change
+    [opened] = sent(cases, "case_opened")
+    assert opened["status"] == "assigned" and opened["assignment"]["assignee"] == case["assignee"]
     assert moves(cases) == [
-        ("open", "assigned"),
         ("assigned", "in_progress"),
         ("in_progress", "pending_customer"),
         ("pending_customer", "in_progress"),
@@ -94,12 +96,19 @@ def test_full_lifecycle_dispatches_every_status_change_and_audits_it(cases):
         ("reopened", "resolved"),
         ("resolved", "closed"),
     ]
-    resolved = sent(cases, "case_status_changed")[4]
+    resolved = sent(cases, "case_status_changed")[3]
     assert resolved["resolution"] == {
         "root_cause": "delivery_delay",
         "first_contact_resolution": False,
         "summary": "补发",
     }
+    # alerts gets only the transitions that mean the customer got a response
+    responded = [(m["status"], m["customer_id"]) for m in sent(cases, "customer_responded")]
+    customer = case["customer"]["id"]
+    assert responded == [
+        (s, customer)
+        for s in ("in_progress", "pending_customer", "in_progress", "resolved", "resolved", "closed")
+    ]
     shown = cases.get_case(cid)
     assert shown["status"] == "closed" and shown["reopen_count"] == 1
     assert [a["action"] for a in shown["audit"]] == [

@@ -3,8 +3,10 @@ with an injected clock (``now``) and a fixed jitter so schedules are exact."""
 
 from datetime import UTC, datetime
 
+import eventlet
 import pytest
 
+from services.notify.channels.base import Outcome
 from services.notify.channels.dingtalk.fake import FakeDingTalk
 from services.notify.channels.email import SmtpConfig
 from services.notify.channels.slack.fake import FakeSlack
@@ -354,3 +356,41 @@ def test_a_fallback_made_after_an_erasure_carries_the_scrubbed_context(store, sm
     [mail] = smtp_sink.messages()
     assert mail["Subject"] == "[P2 high] NPS 贬损者 · [erased 已删除]"
     assert "张三" not in mail.get_body(("plain",)).get_content()
+
+
+def test_a_batch_of_requests_is_created_at_once_and_sent_several_at_a_time(store, smtp_sink):
+    p = pipeline(store, smtp_sink, concurrency=4)
+    sending, most = set(), []
+
+    class Slow:
+        """A channel that takes a moment per send and records how many run at once."""
+
+        name = "dingtalk"
+        rate = None
+        template_format = "md"
+
+        def destination_key(self, destination):
+            return "x"
+
+        def rate_for(self, destination):
+            return None
+
+        def check(self, destination):
+            pass
+
+        def deliver(self, note, destination, now):
+            token = object()
+            sending.add(token)
+            most.append(len(sending))
+            eventlet.sleep(0.05)
+            sending.discard(token)
+            return Outcome.ok()
+
+    p.channels["dingtalk"] = Slow()
+    requests = [request(EMMA, ["dingtalk"], f"n{k}") for k in range(10)]
+    created = p.deliver_many(requests, NOW)
+    assert created == [f"n{k}|dingtalk|person:emma" for k in range(10)]
+    assert {d["status"] for d in store.list_deliveries()} == {"delivered"}
+    assert max(most) == 4  # several at once, never more than the policy allows
+    assert p.deliver_many(requests, NOW) == []  # the batch redelivered: nothing new, nothing sent
+    assert len(most) == 10

@@ -203,8 +203,8 @@ def request(recipient, notification_id="n1", channels=("email",)):
 
 
 def test_notify_team_members_each_get_mail_in_their_language_once(notify, smtp_sink):
-    notify.handle_notification_requested(request({"kind": "team", "id": "care"}))
-    notify.handle_notification_requested(request({"kind": "team", "id": "care"}))
+    notify.handle_notification_requested([request({"kind": "team", "id": "care"})])
+    notify.handle_notification_requested([request({"kind": "team", "id": "care"})])
     mails = {m["To"]: m for m in smtp_sink.messages()}
     assert set(mails) == {"li.na@example.com", "emma@example.com"}
     assert mails["li.na@example.com"]["Content-Language"] == "zh-CN"
@@ -216,11 +216,11 @@ def test_notify_team_members_each_get_mail_in_their_language_once(notify, smtp_s
 
 
 def test_notify_permanent_failures_are_logged_and_announced(notify, smtp_sink):
-    notify.handle_notification_requested(request({"kind": "person", "id": "ghost"}, "n2"))
-    notify.handle_notification_requested(request({"kind": "person", "id": "nomail"}, "n3"))
-    notify.handle_notification_requested(
+    notify.handle_notification_requested([request({"kind": "person", "id": "ghost"}, "n2")])
+    notify.handle_notification_requested([request({"kind": "person", "id": "nomail"}, "n3")])
+    notify.handle_notification_requested([
         request({"kind": "person", "id": "li.na"}, "n4", channels=("email", "wecom"))
-    )
+    ])
     failed = {
         d["notification_id"] + "/" + d["channel"]: d["last_error"]
         for d in notify.list_deliveries(status="failed")

@@ -197,17 +197,29 @@ def test_due_deadlines_are_claimed_once_across_workers_and_answered_ones_never_f
 
 
 def test_rule_index_follows_changes_made_by_another_replica(db):
-    mine, other = AlertStore(db), AlertStore(db)
+    """Another replica's change applies once its signal arrived (``invalidate``, what
+    services/common/config_signal.py does on receipt), with no rules_meta read per event."""
+    from nameko import config
+
+    with config.patch({"CONFIG_MAX_STALENESS_SECONDS": 3600}):  # no periodic read in this test
+        mine, other = AlertStore(db), AlertStore(db)
     mine.ensure_indexes()
     first = rule(LOW_NPS, rule_id="low-nps")
     mine.write_version(first, "t", "created", None)
     index = other.rule_index()
     assert [r["id"] for r in index.rules] == ["low-nps"]
-    assert other.rule_index() is index  # unchanged rules: the cached index
+    reads = other.rule_cache.revision_reads
+    assert all(other.rule_index() is index for _ in range(10))  # unchanged rules: the cached index
+    assert other.rule_cache.revision_reads == reads  # and no revision read
     mine.write_version(rule(COMPLAINTS, rule_id="complaints"), "t", "created", None)
+    assert [r["id"] for r in mine.rule_index().rules] == ["complaints", "low-nps"]  # the writer: at once
+    assert other.rule_index() is index  # the signal has not arrived
+    other.rule_cache.invalidate()
     assert [r["id"] for r in other.rule_index().rules] == ["complaints", "low-nps"]
     mine.soft_delete(dict(first, enabled=False), "t")
+    other.rule_cache.invalidate()
     assert [r["id"] for r in other.rule_index().rules] == ["complaints"]
+    assert other.rule_cache.revision_reads == reads + 2
 
 
 def test_throttle_slots_are_never_overfilled_by_concurrent_alerts_and_a_replay_keeps_its_slot(store, db):

@@ -192,3 +192,29 @@ def test_a_profile_write_lost_to_another_writer_is_redone_once(counted, monkeypa
     )
     assert view(batched, "C1")["feedback_count"] == 3  # 1, the rival's 99, and 2 redone
     assert view(batched, "C2")["feedback_count"] == 1
+
+
+def test_a_case_opened_already_assigned_lists_the_move_once(counted):
+    """cases announces the assignment at opening inside case_opened; the profile shows
+    the same milestone a status change would have made, and a copy of that status
+    change (an older cases replica) adds nothing."""
+    batched, _ = counted
+    opened = case_opened("K1", "C1", days_ago=2)
+    assigned_at = opened["opened_at"]
+    opened.update(
+        status="assigned",
+        assignment={
+            "assignee": {"kind": "person", "id": "li.na"},
+            "at": assigned_at,
+            "by": "system",
+            "reason": "owner",
+        },
+    )
+    batched.record_case_opened(opened)
+    kinds = sorted((d["kind"], d.get("to_status")) for d in batched.db.timeline.find())
+    assert kinds == [("case_milestone", "assigned"), ("case_opened", None)]
+    assert view(batched, "C1")["open_cases"]["K1"]["status"] == "assigned"
+    batched.record_case_status(status("K1", "open", "assigned", 2))  # the same move, as a status change
+    assert batched.db.timeline.count_documents({}) == 2
+    batched.record_case_status(status("K1", "assigned", "in_progress", 1))
+    assert view(batched, "C1")["open_cases"]["K1"]["status"] == "in_progress"

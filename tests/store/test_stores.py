@@ -79,25 +79,75 @@ def test_100_events_for_one_customer_from_8_concurrent_workers_lose_nothing(prof
     assert p["identity"]["name"] in tied
 
 
-def test_config_cache_reads_once_per_revision_and_sees_another_replicas_change(db):
+def person(email):
+    """A recipients directory as ``notify.apply_recipients`` stores it."""
     from services.notify.directory import load_directory
+
+    return load_directory({"people": [{"id": "li.na", "name": "李娜", "email": email}]})
+
+
+def test_config_cache_reads_the_revision_once_per_change_not_per_lookup(db):
+    """Lookups while nothing changed read nothing; this replica's own write is seen at
+    once; another replica's is seen after its signal (``invalidate``), with one read."""
+    from nameko import config
+
     from services.notify.store import NotifyStore
 
-    mine, other = NotifyStore(db), NotifyStore(db)
-    other.apply_directory(load_directory({"people": [{"id": "li.na", "name": "李娜", "email": "a@x.cn"}]}))
-    mine.worker_started()
+    with config.patch({"CONFIG_MAX_STALENESS_SECONDS": 3600}):  # no periodic read in this test
+        mine, other = NotifyStore(db), NotifyStore(db)
+    other.apply_directory(person("a@x.cn"))
     assert mine.recipient("person", "li.na")["email"] == "a@x.cn"
     loads = []
     mine.config.load = lambda original=mine.config.load: loads.append(1) or original()
-    for _ in range(3):  # messages while nothing changes: the revision is read, nothing else
-        mine.worker_started()
+    reads = mine.config.revision_reads
+    for _ in range(20):  # messages while nothing changes: no read at all
         assert mine.recipient("person", "li.na")["email"] == "a@x.cn"
-    assert loads == []
-    other.apply_directory(load_directory({"people": [{"id": "li.na", "name": "李娜", "email": "b@x.cn"}]}))
-    mine.worker_started()  # the next message sees the change
-    assert mine.recipient("person", "li.na")["email"] == "b@x.cn" and loads == [1]
+    assert mine.config.revision_reads == reads and loads == []
+    other.apply_directory(person("b@x.cn"))
+    assert mine.recipient("person", "li.na")["email"] == "a@x.cn"  # no signal yet: bounded staleness
+    mine.config.invalidate()  # what the other replica's signal does here (config_signal.py)
+    for _ in range(5):
+        assert mine.recipient("person", "li.na")["email"] == "b@x.cn"
+    assert mine.config.revision_reads == reads + 1 and loads == [1]  # one read and one load per change
+    mine.apply_directory(person("c@x.cn"))  # a write through this replica: seen by its next lookup
+    assert mine.recipient("person", "li.na")["email"] == "c@x.cn"
     mine.recipient("person", "li.na")["email"] = "changed by a caller"
-    assert mine.recipient("person", "li.na")["email"] == "b@x.cn"  # callers get copies
+    assert mine.recipient("person", "li.na")["email"] == "c@x.cn"  # callers get copies
+
+
+def test_config_cache_sees_a_change_whose_signal_was_lost_within_the_staleness_bound(db):
+    from nameko import config
+
+    from services.notify.store import NotifyStore
+
+    with config.patch({"CONFIG_MAX_STALENESS_SECONDS": 0.5}):
+        mine, other = NotifyStore(db), NotifyStore(db)
+    other.apply_directory(person("a@x.cn"))
+    assert mine.recipient("person", "li.na")["email"] == "a@x.cn"
+    reads = mine.config.revision_reads
+    other.apply_directory(person("b@x.cn"))  # no signal reaches ``mine``
+    changed = time.monotonic()
+    while mine.recipient("person", "li.na")["email"] != "b@x.cn":
+        assert time.monotonic() - changed < 0.5 + 0.3, "not seen within CONFIG_MAX_STALENESS_SECONDS"
+        eventlet.sleep(0.01)
+    lookups = 0
+    until = time.monotonic() + 1.5
+    while time.monotonic() < until:  # a lookup every 10 ms: reads once per period, not per lookup
+        mine.recipient("person", "li.na")
+        lookups += 1
+        eventlet.sleep(0.01)
+    assert lookups > 50 and mine.config.revision_reads - reads <= 1 + 1.5 / 0.5 + 1
+
+
+@pytest.mark.parametrize("value", [-1, "soon", "nan"])
+def test_config_max_staleness_must_be_a_number_of_seconds(db, value):
+    from nameko import config
+
+    from services.notify.store import NotifyStore
+
+    with config.patch({"CONFIG_MAX_STALENESS_SECONDS": value}), pytest.raises(ValueError) as caught:
+        NotifyStore(db)
+    assert "CONFIG_MAX_STALENESS_SECONDS" in str(caught.value)
 
 
 def test_config_cache_never_lets_an_older_load_replace_a_newer_one(db):
@@ -125,8 +175,8 @@ def test_config_cache_never_lets_an_older_load_replace_a_newer_one(db):
     assert slow.wait() == "new" and cache.get() == "new"
 
 
-def test_config_cache_answers_a_new_worker_from_a_read_that_started_after_it(db):
-    """A lookup never answers from a value older than the worker's start while a reload runs."""
+def test_config_cache_answers_a_lookup_after_a_change_from_a_read_that_started_after_it(db):
+    """A lookup after a change never answers from the value before it while a reload runs."""
     import eventlet.event
 
     from services.common.mongo import ConfigCache
@@ -142,8 +192,7 @@ def test_config_cache_answers_a_new_worker_from_a_read_that_started_after_it(db)
     cache = ConfigCache(db, load)
     assert cache.get() == "v0"
     cache.bump()  # another request changed the directory
-    cache.worker_started()  # a message arrives
-    slow = eventlet.spawn(cache.get)  # a timer's worker (started earlier) reloads first, slowly
+    slow = eventlet.spawn(cache.get)  # a timer's worker reloads first, slowly
     while len(calls) < 2:
         eventlet.sleep(0.01)
     assert cache.get() == "v1"  # the message's own lookup does not take the old value meanwhile
