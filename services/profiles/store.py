@@ -426,10 +426,7 @@ class ProfileStore(Store):
         placed += [e for i in plain for e in recordings[i].also(recordings[i].customer_id, False)]
         for skipped in insert_many_once(self.db.timeline, placed):
             self._place(placed[skipped], False)  # a replay, or a copy left by a merge
-        for i in plain:
-            doc = loaded[recordings[i].customer_id]
-            same_day = doc is not None and _same_day(doc.get("last_contact"), entries[i]["at"])
-            self.words.record(recordings[i].customer_id, entries[i], likely_new=not same_day)
+        self.words.record_many([(recordings[i].customer_id, entries[i]) for i in plain])
         written = self._write_profiles(recordings, plain, loaded)
         direct = set(plain)
         retry = [i for i, r in enumerate(recordings) if i not in direct or r.customer_id not in written]

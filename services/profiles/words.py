@@ -28,7 +28,10 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
+
+from services.common.mongo import insert_many_once
 
 EVERYONE = "*"
 WORDS_TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -97,6 +100,68 @@ class WordCounts:
         day, codes, key = local_day(entry["at"]), [encode(t) for t in terms(entry)], entry["_id"]
         self._add(customer_doc_id(customer_id, day), customer_id, day, codes, marker(key), likely_new)
         self._add(shard_doc_id(day, key), EVERYONE, day, codes, marker(key), False)
+
+    def record_many(self, items: list[tuple[str, dict]]) -> None:
+        """``record`` for a batch of (customer_id, entry): three round trips in all.
+
+        The day documents the batch touches are read at once (their markers); the
+        missing ones are inserted with the batch's counts (one ``insert_many``); each
+        existing one gets the terms of the batch's events it has no marker for, in one
+        update guarded by the absence of all those markers (one ``bulk_write``). When
+        a concurrent writer got in between (a duplicate insert, or fewer updates
+        matched than sent), the events of those documents are counted one by one,
+        each guarded by its own marker, so nothing counts twice.
+        """
+        groups: dict[str, dict] = {}
+        for customer_id, entry in items:
+            if not counted(entry):
+                continue
+            day, codes, mark = local_day(entry["at"]), [encode(t) for t in terms(entry)], marker(entry["_id"])
+            for doc_id, scope in (
+                (customer_doc_id(customer_id, day), customer_id),
+                (shard_doc_id(day, entry["_id"]), EVERYONE),
+            ):
+                group = groups.setdefault(doc_id, {"scope": scope, "day": day, "events": {}})
+                group["events"].setdefault(mark, codes)
+        if not groups:
+            return
+        applied = {
+            d["_id"]: d.get("applied") or {}
+            for d in self.docs.find({"_id": {"$in": list(groups)}}, {"applied": 1})
+        }
+        fresh, updates, updated = [], [], []
+        for doc_id, group in groups.items():
+            scope, events = group["scope"], group["events"]
+            if doc_id in applied:
+                events = {m: c for m, c in events.items() if m not in applied[doc_id]}
+                if not events:
+                    continue  # a replay: every event is counted there already
+            tally = Counter(code for codes in events.values() for code in codes)
+            noted = {m: (1 if scope == EVERYONE else codes) for m, codes in events.items()}
+            if doc_id not in applied:
+                fresh.append(
+                    {
+                        "_id": doc_id,
+                        "scope": scope,
+                        "day": group["day"].isoformat(),
+                        "terms": dict(tally),
+                        "applied": noted,
+                    }
+                )
+                continue
+            guard = {"_id": doc_id, **{f"applied.{m}": {"$exists": False} for m in events}}
+            change = {"$set": {f"applied.{m}": v for m, v in noted.items()}}
+            if tally:
+                change["$inc"] = {f"terms.{c}": n for c, n in tally.items()}
+            updates.append(UpdateOne(guard, change))
+            updated.append(doc_id)
+        again = [fresh[i]["_id"] for i in insert_many_once(self.docs, fresh)]
+        if updates and self.docs.bulk_write(updates, ordered=False).matched_count < len(updates):
+            again += updated
+        for doc_id in again:  # one by one, each event guarded by its marker
+            group = groups[doc_id]
+            for mark, codes in group["events"].items():
+                self._add(doc_id, group["scope"], group["day"], codes, mark, insert_first=False)
 
     def undo(self, customer_id: str, entry: dict) -> None:
         """Take ``entry``'s terms back out of ``customer_id``'s day (the write went to an id
