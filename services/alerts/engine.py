@@ -54,6 +54,10 @@ class State(Protocol):
 
     def register_customer(self, customer_id: str, key: str) -> bool: ...
 
+    def register_customers(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """``register_customer`` for each (customer, event key) of a batch, in order."""
+        ...
+
     def first_event(self, customer_id: str) -> str | None: ...
 
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> dict[str, float]:
@@ -231,18 +235,37 @@ class Engine:
         at = epoch(facts.event["occurred_at"])
         return evaluate(rule["when"], facts, windows=self._window_check(rule, facts, at, counted or {}))
 
+    def process_many(self, rules: list[dict] | RuleIndex, events: list[dict], now: datetime) -> list[Outcome]:
+        """``process`` for a batch of events in order; their customers are registered
+        together (one write for the batch)."""
+        index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
+        pairs = [(event["customer"]["id"], event_key(event)) for event in events]
+        flags = self.state.register_customers(pairs)
+        return [
+            o
+            for event, first in zip(events, flags, strict=True)
+            for o in self.process(index, event, now, registered=first)
+        ]
+
     def process(
-        self, rules: list[dict] | RuleIndex, event: dict, now: datetime, facts: Facts | None = None
+        self,
+        rules: list[dict] | RuleIndex,
+        event: dict,
+        now: datetime,
+        facts: Facts | None = None,
+        registered: bool | None = None,
     ) -> list[Outcome]:
         """Record, evaluate, dedup and throttle one event; the outcomes of matching rules.
 
         ``rules`` is a RuleIndex (built once per rule set: services/alerts/index.py)
-        or a list of rules, indexed on the spot.
+        or a list of rules, indexed on the spot. ``registered``: the answer of
+        registering the event's customer, when the caller did it (``process_many``).
         """
         index = self.index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
         # Every event registers its customer (one insert), asked or not; the fact
         # itself is derived only when a rule reads it.
-        registered = self.state.register_customer(event["customer"]["id"], event_key(event))
+        if registered is None:
+            registered = self.state.register_customer(event["customer"]["id"], event_key(event))
         facts = facts or self.facts(event, registered)
         at = epoch(event["occurred_at"])
         counted = self._record_windows(index, facts, at)

@@ -67,6 +67,9 @@ class MemoryState:
     def first_event(self, customer_id: str) -> str | None:
         return self.customers.get(customer_id)
 
+    def register_customers(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        return [self.register_customer(customer, key) for customer, key in pairs]
+
     def record_hit(self, window: str, customer_id: str, key: str, at: float, keep: int) -> dict[str, float]:
         hits = self.hits[(window, customer_id)]
         hits[key] = at

@@ -46,10 +46,8 @@ class AlertsService:
         attach, throttled are counted). The announcements go out together, confirmed
         once, before the batch is acked (services/common/batching.py)."""
         self.store.record_history(events, settings.get("ALERT_HISTORY_DAYS"))
-        engine, rules = Engine(self.store), self.store.rule_index()
-        for event in events:
-            for outcome in engine.process(rules, event, utcnow()):
-                self._announce(outcome)
+        for outcome in Engine(self.store).process_many(self.store.rule_index(), events, utcnow()):
+            self._announce(outcome)
 
     @contract_batch_handler("cases", "customer_responded")
     def handle_customer_responded(self, responses: list[dict]) -> None:

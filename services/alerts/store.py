@@ -231,6 +231,14 @@ class AlertStore(Store):
         """True when ``key`` is the first event seen from this customer (just stored)."""
         return self._insert_once("customers", {"_id": customer_id, "first_event": key, "seen_at": utcnow()})
 
+    def register_customers(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """``register_customer`` for a batch in one unordered ``insert_many``: an event
+        is its customer's first when its insert is the one that landed."""
+        now = utcnow()
+        docs = [{"_id": customer, "first_event": key, "seen_at": now} for customer, key in pairs]
+        seen = set(insert_many_once(self.db.customers, docs))
+        return [i not in seen for i in range(len(pairs))]
+
     def _keep_in(
         self, collection: str, doc_id: str, fields: dict, entry: str, value: dict, keep: int
     ) -> list[dict]:

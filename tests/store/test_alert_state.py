@@ -390,3 +390,19 @@ def test_stats_count_only_the_alerts_and_suppressed_matches_of_the_period(store)
     store.ensure_indexes()
     assert store.stats(since=days[1], until=days[2]) == recent
     assert store.stats(since=started)["suppressed_by_rule"] == {"low-nps": 3}
+
+
+def test_a_batch_registers_its_customers_at_once_first_events_first(mongo_client, db_prefix):
+    from services.alerts.memory import MemoryState
+    from services.alerts.store import AlertStore
+
+    store = AlertStore(mongo_client[f"{db_prefix}alerts"])
+    store.ensure_indexes()
+    assert store.register_customer("C0", "e0")
+    pairs = [("C1", "e1"), ("C0", "e2"), ("C1", "e3"), ("C2", "e4")]
+    assert store.register_customers(pairs) == [True, False, False, True]
+    assert store.first_event("C1") == "e1" and store.first_event("C0") == "e0"
+    assert store.register_customers(pairs) == [False] * 4  # the batch redelivered
+    memory = MemoryState()
+    memory.register_customer("C0", "e0")
+    assert memory.register_customers(pairs) == [True, False, False, True]  # the oracle agrees
