@@ -246,26 +246,22 @@ class NotifyStore(Store):
     def take_token(self, key: str, interval: float, burst: int, now: float) -> float:
         """0 when a send may go now (and it is counted), else seconds to wait.
 
-        Compare-and-set on ``tat`` keeps replicas sharing one bucket without a
-        read-modify-write race: a lost race re-reads and tries again.
+        A GCRA bucket in two atomic updates, no read-modify-write: the theoretical
+        arrival time ``tat`` is first raised to ``now`` (``$max``, creating the bucket),
+        then moved by one interval only while it is within the burst tolerance
+        (a conditional ``$inc``). Concurrent senders (a batch's deliveries to one
+        webhook, several replicas) each take their own token; none loses a race and
+        none retries. Refused: the wait until a token frees, read once.
         """
         tolerance = interval * (burst - 1)
-        for _ in range(8):
-            doc = self.db.rate_buckets.find_one({"_id": key})
-            tat = max(doc["tat"] if doc else now, now)
-            if tat - now > tolerance:
-                return tat - tolerance - now
-            if doc is None:
-                try:
-                    self.db.rate_buckets.insert_one({"_id": key, "tat": tat + interval})
-                except DuplicateKeyError:
-                    continue
-                return 0.0
-            if self.db.rate_buckets.update_one(
-                {"_id": key, "tat": doc["tat"]}, {"$set": {"tat": tat + interval}}
-            ).modified_count:
-                return 0.0
-        return interval  # heavy contention: come back after one interval
+        self.db.rate_buckets.update_one({"_id": key}, {"$max": {"tat": now}}, upsert=True)
+        taken = self.db.rate_buckets.find_one_and_update(
+            {"_id": key, "tat": {"$lte": now + tolerance}}, {"$inc": {"tat": interval}}
+        )
+        if taken is not None:
+            return 0.0
+        doc = self.db.rate_buckets.find_one({"_id": key}) or {"tat": now}
+        return max(doc["tat"] - tolerance - now, interval)
 
     # template overrides -------------------------------------------------
 

@@ -319,8 +319,22 @@ def test_due_delivery_claim_with_in_range_and_lease(db):
     )
 
 
+def test_a_bucket_raised_with_max_then_moved_by_a_conditional_inc(db):
+    """NotifyStore.take_token: ``$max`` on a number (upserting the bucket), then ``$inc``
+    only while the number is within a bound, in ``find_one_and_update``."""
+    db.rate_buckets.update_one({"_id": "hook"}, {"$max": {"tat": 100.0}}, upsert=True)
+    db.rate_buckets.update_one({"_id": "hook"}, {"$max": {"tat": 90.0}}, upsert=True)  # never lowers it
+    assert db.rate_buckets.find_one({"_id": "hook"})["tat"] == 100.0
+    took = [
+        db.rate_buckets.find_one_and_update({"_id": "hook", "tat": {"$lte": 101.0}}, {"$inc": {"tat": 0.5}})
+        for _ in range(4)
+    ]
+    assert [t is not None for t in took] == [True, True, True, False]
+    assert db.rate_buckets.find_one({"_id": "hook"})["tat"] == 101.5
+
+
 def test_compare_and_set_on_an_epoch_number(db):
-    """NotifyStore.take_token: a GCRA bucket updated only if nobody changed it meanwhile."""
+    """A compare-and-set on an epoch number (settling a delivery only while its lease holds)."""
     db.rate_buckets.insert_one({"_id": "wecom|hook", "tat": 100.0})
     assert (
         db.rate_buckets.update_one(

@@ -198,3 +198,19 @@ def test_config_cache_answers_a_lookup_after_a_change_from_a_read_that_started_a
     assert cache.get() == "v1"  # the message's own lookup does not take the old value meanwhile
     gate.send()
     assert slow.wait() == "v1"
+
+
+def test_rate_tokens_taken_at_once_are_each_counted_and_none_lost_to_a_race(mongo_client, db_prefix):
+    """A batch's deliveries to one webhook take tokens concurrently: exactly the burst goes
+    now, the rest are told how long to wait, and no sender gives up on a lost race."""
+    from services.notify.store import NotifyStore
+
+    store = NotifyStore(mongo_client[f"{db_prefix}notify"])
+    store.ensure_indexes()
+    now = 1_000.0
+    pool = eventlet.GreenPool(20)
+    waits = list(pool.imap(lambda _: store.take_token("webhook|h", 1.0, 5, now), range(20)))
+    assert sorted(waits)[:5] == [0.0] * 5 and all(w > 0 for w in sorted(waits)[5:])
+    assert store.db.rate_buckets.find_one({"_id": "webhook|h"})["tat"] == now + 5.0
+    assert store.take_token("webhook|h", 1.0, 5, now + 1.0) == 0.0  # one interval later, one more
+    assert store.take_token("webhook|h", 1.0, 5, now + 1.0) == 1.0
