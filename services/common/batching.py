@@ -13,7 +13,9 @@ per-message entrypoints (services/common/messaging.py) and what it changes:
 * **Order per key.** Each message has a key (the customer). A key in a running
   batch is held: its later messages wait for the next batch, so one customer's
   messages are handled one batch after another, in delivery order, within and
-  across batches (partition lanes need nothing more).
+  across batches (partition lanes need nothing more). The held keys are shared by
+  the batch entrypoints of one container (``KeysInFlight``): a customer's messages
+  of different kinds (feedback, alert, case) do not run at once in one replica.
 * **Settling.** The batch's dispatches are published together after the method
   returns and confirmed once (``ContractDispatcher``), then every message is acked.
   A store outage (a transient error) runs the same batch again after
@@ -86,6 +88,39 @@ def batch_settings() -> tuple[int, float, int]:
     return size, wait_ms / 1000.0, concurrency
 
 
+class KeysInFlight:
+    """The keys (customers) of the batches running in one service container, across
+    its batch entrypoints: a customer's feedback, alert and case messages then never
+    run at once in one replica (they write the same profile), and one entrypoint's
+    batch ending wakes the others, whose next batch it may have held back."""
+
+    def __init__(self):
+        self.counts: Counter[str] = Counter()
+        self.batchers: list[Batcher] = []
+
+    def take(self, keys) -> None:
+        self.counts.update(keys)
+
+    def release(self, keys) -> None:
+        for key in keys:
+            self.counts[key] -= 1
+            if self.counts[key] <= 0:
+                del self.counts[key]
+        for batcher in self.batchers:
+            batcher._wake()
+
+
+def keys_in_flight(container) -> KeysInFlight:
+    """The container's KeysInFlight (made on first use); a private one without a container."""
+    if container is None:
+        return KeysInFlight()
+    shared = getattr(container, "_cx_keys_in_flight", None)
+    if shared is None:
+        shared = KeysInFlight()
+        container._cx_keys_in_flight = shared
+    return shared
+
+
 class Batcher:
     """Groups one entrypoint's messages into batches and drives each to its settlement."""
 
@@ -95,7 +130,9 @@ class Batcher:
         self.wait = wait
         self.concurrency = concurrency
         self.pending: list[Item] = []
-        self.in_flight: Counter[str] = Counter()
+        self.keys = keys_in_flight(getattr(entrypoint, "container", None))
+        self.keys.batchers.append(self)
+        self.in_flight = self.keys.counts
         self.running = 0
         self.stopping = False
         self.wakeup = eventlet.event.Event()
@@ -155,7 +192,7 @@ class Batcher:
                 if not batch:
                     break  # every pending key is in a running batch: its end wakes us
                 self.running += 1
-                self.in_flight.update(item.key for item in batch)
+                self.keys.take(item.key for item in batch)
                 self.batches += 1
                 self.entrypoint.container.spawn_managed_thread(
                     lambda batch=batch: self._drive(batch), identifier="batch"
@@ -169,10 +206,8 @@ class Batcher:
         except Exception:  # never leave a key held: the messages stay unacked and come back
             log.exception("a batch of %d from %s could not be settled", len(batch), self._queue_name())
         finally:
-            self.in_flight.subtract(item.key for item in batch)
-            self.in_flight += Counter()  # drop keys at zero
             self.running -= 1
-            self._wake()
+            self.keys.release(item.key for item in batch)  # wakes this batcher and its siblings
 
     def _queue_name(self) -> str:
         queue = getattr(self.entrypoint, "queue", None)

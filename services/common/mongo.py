@@ -17,6 +17,7 @@ the update shapes both handle identically (``docs/store.md``; each is pinned by
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -34,7 +35,7 @@ from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from contracts.base import utcnow
 from services.common import settings
@@ -220,7 +221,7 @@ class Busy(Exception):
 
 
 class Inbox:
-    """Idempotency for message handlers: a compound unique index plus a lease.
+    """Idempotency for message handlers: one document per message key, plus a lease.
 
     ``handling(message)`` is a context manager yielding True when the work
     must run and False when it was already done (a redelivery or a resend).
@@ -232,6 +233,13 @@ class Inbox:
     * if the worker is killed, the lease expires after ``lease_seconds`` and
       the broker's redelivery takes it over; handler steps are each idempotent,
       so finishing half-done work is safe.
+
+    A document's ``_id`` is its key (``key_id``), so every read and write of a
+    claim is by ``_id`` (``$in`` for a batch): a filter on the key fields, or an
+    ``$or`` of them, scans the collection on the embedded store, which grows with
+    every message ever handled. The compound unique index on the key fields stays:
+    it still guards documents written before keys became ids (ObjectId ``_id``),
+    which are found by their fields on the rare paths that meet them.
 
     Lease times are epoch seconds (numbers), which every server compares alike.
     """
@@ -249,124 +257,22 @@ class Inbox:
     def _key(self, message: dict) -> dict:
         return {f: message[f] for f in self.key_fields}
 
+    def key_id(self, message: dict) -> str:
+        """The document id of a message's key: its fields as a JSON array."""
+        return json.dumps([message[f] for f in self.key_fields], ensure_ascii=False, default=str)
+
     def claim(self, message: dict) -> bool:
         """True: this worker must do the work; False: it is done. Raises Busy."""
-        key = self._key(message)
-        now = time.time()
-        try:
-            self.collection.insert_one(
-                {
-                    **key,
-                    "state": "processing",
-                    "lease_until": now + self.lease_seconds,
-                    "first_seen_at": utcnow(),
-                    "claims": 1,
-                }
-            )
-            return True
-        except DuplicateKeyError:
-            pass
-        taken = self.collection.find_one_and_update(
-            {**key, "state": "processing", "lease_until": {"$lt": now}},
-            {"$set": {"lease_until": now + self.lease_seconds}, "$inc": {"claims": 1}},
-        )
-        if taken is not None:
-            return True  # the previous holder failed or died
-        doc = self.collection.find_one(key, {"state": 1})
-        if doc is not None and doc.get("state") == "done":
-            return False
-        raise Busy(f"{key} is being handled by another worker")
+        claim = self.claim_many([message])
+        if claim.busy:
+            raise Busy(f"{self._key(message)} is being handled by another worker")
+        return bool(claim.fresh)
 
     def release(self, message: dict) -> None:
-        self.collection.update_one(
-            {**self._key(message), "state": "processing"}, {"$set": {"lease_until": 0}}
-        )
+        self.release_many([message])
 
     def done(self, message: dict) -> None:
-        self.collection.update_one(
-            self._key(message),
-            {"$set": {"state": "done", "lease_until": 0}, "$currentDate": {"done_at": True}},
-        )
-
-    # -- batches (services/common/batching.py) -------------------------------------
-
-    def claim_many(self, messages: list[dict]) -> BatchClaim:
-        """Claim a batch's keys in one ``insert_many`` (unordered): a duplicate key is
-        a message seen before, looked up (one ``$or`` read) and taken over when its
-        lease expired; a key repeated inside the batch runs once, at its first place."""
-        now = time.time()
-        claim = BatchClaim()
-        first: dict[tuple, int] = {}
-        for index, message in enumerate(messages):
-            key = tuple(message[f] for f in self.key_fields)
-            if key in first:
-                claim.repeats.append(index)
-            else:
-                first[key] = index
-        docs = [
-            {
-                **self._key(messages[i]),
-                "state": "processing",
-                "lease_until": now + self.lease_seconds,
-                "first_seen_at": utcnow(),
-                "claims": 1,
-            }
-            for i in first.values()
-        ]
-        order = list(first.values())
-        seen: list[int] = []
-        try:
-            self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            seen = [order[e["index"]] for e in errors]
-        seen_set = set(seen)
-        claim.fresh = [i for i in order if i not in seen_set]
-        if seen:
-            states = {
-                tuple(doc.get(f) for f in self.key_fields): doc
-                for doc in self.collection.find(
-                    {"$or": [self._key(messages[i]) for i in seen]},
-                    {**dict.fromkeys(self.key_fields, 1), "state": 1, "lease_until": 1},
-                )
-            }
-            for index in sorted(seen):
-                doc = states.get(tuple(messages[index][f] for f in self.key_fields))
-                if doc is not None and doc.get("state") == "done":
-                    claim.done.append(index)
-                elif self._take_over(messages[index], now):
-                    claim.fresh.append(index)
-                else:
-                    claim.busy.append(index)
-            claim.fresh.sort()
-        return claim
-
-    def _take_over(self, message: dict, now: float) -> bool:
-        return (
-            self.collection.find_one_and_update(
-                {**self._key(message), "state": "processing", "lease_until": {"$lt": now}},
-                {"$set": {"lease_until": now + self.lease_seconds}, "$inc": {"claims": 1}},
-            )
-            is not None
-        )
-
-    def _any_of(self, messages: list[dict]) -> dict:
-        return {"$or": [self._key(m) for m in messages]}
-
-    def release_many(self, messages: list[dict]) -> None:
-        if messages:
-            self.collection.update_many(
-                all_of(self._any_of(messages), {"state": "processing"}), {"$set": {"lease_until": 0}}
-            )
-
-    def done_many(self, messages: list[dict]) -> None:
-        if messages:
-            self.collection.update_many(
-                self._any_of(messages),
-                {"$set": {"state": "done", "lease_until": 0}, "$currentDate": {"done_at": True}},
-            )
+        self.done_many([message])
 
     @contextmanager
     def handling(self, message: dict):
@@ -379,6 +285,87 @@ class Inbox:
             self.release(message)
             raise
         self.done(message)
+
+    # -- batches (services/common/batching.py) -------------------------------------
+
+    def claim_many(self, messages: list[dict]) -> BatchClaim:
+        """Claim a batch's keys in one ``insert_many`` (unordered): a duplicate key is
+        a message seen before, looked up (one ``$in`` read) and taken over when its
+        lease expired; a key repeated inside the batch runs once, at its first place."""
+        now = time.time()
+        claim = BatchClaim()
+        first: dict[str, int] = {}
+        for index, message in enumerate(messages):
+            key = self.key_id(message)
+            if key in first:
+                claim.repeats.append(index)
+            else:
+                first[key] = index
+        docs = [
+            {
+                "_id": key,
+                **self._key(messages[i]),
+                "state": "processing",
+                "lease_until": now + self.lease_seconds,
+                "first_seen_at": utcnow(),
+                "claims": 1,
+            }
+            for key, i in first.items()
+        ]
+        order = list(first.values())
+        seen = [order[k] for k in insert_many_once(self.collection, docs)]
+        seen_set = set(seen)
+        claim.fresh = [i for i in order if i not in seen_set]
+        if seen:
+            states = {
+                doc["_id"]: doc
+                for doc in self.collection.find(
+                    {"_id": {"$in": [self.key_id(messages[i]) for i in seen]}}, {"state": 1}
+                )
+            }
+            for index in sorted(seen):
+                doc = states.get(self.key_id(messages[index]))
+                where = {"_id": doc["_id"]} if doc is not None else self._key(messages[index])
+                if doc is None:  # written before keys became ids
+                    doc = self.collection.find_one(where, {"state": 1})
+                if doc is not None and doc.get("state") == "done":
+                    claim.done.append(index)
+                elif self._take_over(where, now):
+                    claim.fresh.append(index)
+                else:
+                    claim.busy.append(index)
+            claim.fresh.sort()
+        return claim
+
+    def _take_over(self, where: dict, now: float) -> bool:
+        return (
+            self.collection.find_one_and_update(
+                {**where, "state": "processing", "lease_until": {"$lt": now}},
+                {"$set": {"lease_until": now + self.lease_seconds}, "$inc": {"claims": 1}},
+            )
+            is not None
+        )
+
+    def _update_each(self, messages: list[dict], condition: dict, update: dict) -> None:
+        """``update`` the messages' documents by id; the ones that did not match (written
+        before keys became ids) by their key fields, one by one."""
+        if not messages:
+            return
+        ids = [self.key_id(m) for m in messages]
+        matched = self.collection.update_many(all_of({"_id": {"$in": ids}}, condition), update).matched_count
+        if matched < len(set(ids)):  # not in that state, or an older document: which?
+            known = {d["_id"] for d in self.collection.find({"_id": {"$in": ids}}, {"_id": 1})}
+            for message, key in zip(messages, ids, strict=True):
+                if key not in known:
+                    self.collection.update_one(all_of(self._key(message), condition), update)
+
+    def release_many(self, messages: list[dict]) -> None:
+        self._update_each(messages, {"state": "processing"}, {"$set": {"lease_until": 0}})
+
+    def done_many(self, messages: list[dict]) -> None:
+        self._update_each(
+            messages, {}, {"$set": {"state": "done", "lease_until": 0}, "$currentDate": {"done_at": True}}
+        )
 
 
 def insert_many_once(collection: Collection, documents: list[dict]) -> list[int]:

@@ -289,3 +289,27 @@ def test_alerts_answer_and_retire_the_status_queue_an_earlier_version_left(
     handled = drain_retired_queue(uri, RETIRED_STATUS_QUEUE, store, lambda s, c, at: answered.append((c, at)))
     assert handled == 2 and [c for c, _ in answered] == ["C1", "C3"]
     assert drain_retired_queue(uri, RETIRED_STATUS_QUEUE, store, lambda *_: None) is None  # gone
+
+
+def test_a_customer_in_one_entrypoints_batch_holds_the_others_of_its_container():
+    """profiles' feedback, alert and case handlers write one profile: in one replica a
+    customer's messages of those kinds never run at once, and a batch's end wakes them."""
+
+    class Container:
+        pass
+
+    class Entrypoint:
+        def __init__(self, container):
+            self.container = container
+
+    one = Container()
+    feedback, alerts = (Batcher(Entrypoint(one), size=5, wait=0, concurrency=2) for _ in range(2))
+    other = Batcher(Entrypoint(Container()), size=5, wait=0, concurrency=2)
+    for batcher in (feedback, alerts, other):
+        batcher.pending = [Item(k, k, None) for k in "AB"]
+    running = feedback.take()
+    feedback.keys.take(item.key for item in running)
+    assert alerts.take() == [] and [i.key for i in other.take()] == ["A", "B"]
+    assert not alerts.wakeup.ready()
+    feedback.keys.release(item.key for item in running)
+    assert alerts.wakeup.ready() and [i.key for i in alerts.take()] == ["A", "B"]

@@ -214,3 +214,28 @@ def test_rate_tokens_taken_at_once_are_each_counted_and_none_lost_to_a_race(mong
     assert store.db.rate_buckets.find_one({"_id": "webhook|h"})["tat"] == now + 5.0
     assert store.take_token("webhook|h", 1.0, 5, now + 1.0) == 0.0  # one interval later, one more
     assert store.take_token("webhook|h", 1.0, 5, now + 1.0) == 1.0
+
+
+def test_inbox_documents_are_found_by_id_and_older_ones_by_their_fields(db):
+    """Claims are read and written by ``_id`` (the key); documents written before keys
+    became ids (ObjectId ``_id``) are still honoured: done stays done, an expired
+    lease is taken over and marked done in place."""
+    box = Inbox(db.inbox, ("source", "event_id"))
+    db.inbox.create_indexes([box.index()])
+    new = {"source": "app", "event_id": "e1"}
+    assert box.claim_many([new]).fresh == [0]
+    box.done_many([new])
+    assert db.inbox.find_one({"_id": box.key_id(new)})["state"] == "done"
+    db.inbox.insert_many(
+        [
+            {"source": "app", "event_id": "old-done", "state": "done", "lease_until": 0},
+            {"source": "app", "event_id": "old-dead", "state": "processing", "lease_until": 1.0},
+        ]
+    )
+    old_done, old_dead = ({"source": "app", "event_id": e} for e in ("old-done", "old-dead"))
+    claim = box.claim_many([new, old_done, old_dead])
+    assert (claim.fresh, claim.done, claim.busy) == ([2], [0, 1], [])
+    box.done_many([old_dead])
+    assert db.inbox.find_one({"event_id": "old-dead"})["state"] == "done"
+    assert db.inbox.count_documents({}) == 3  # no second document for an older key
+    assert box.claim(old_dead) is False
