@@ -10,8 +10,14 @@ the same clause, and a word jieba glued to its negator (不满意, 没问题, �
 split back into negator + word when the word is in a lexicon. So ``不满意`` is the
 word ``满意`` negated, and ``不是投诉`` is ``投诉`` negated.
 
-Accuracy on ``tests/unit/fixtures/comments_labelled.jsonl`` is measured by
-``tests/unit/test_text.py`` (figures in docs/rules.md).
+Learned polarity: ``use_model(model)`` adds a model trained on the deployment's
+own scored comments (``services.common.sentiment_model``). The lexicon decides
+whenever it finds a polarity, and wherever it is certain (a complaint word, any
+negated word: the negation engine knows a negator's scope, a bag of words does
+not); a confident model vote fills in the rest, except questions and suggestions.
+Either way the result names its ``source`` and the ``drivers`` behind it.
+
+Accuracy: ``python -m services.profiles.accuracy`` (figures in docs/rules.md).
 """
 
 from __future__ import annotations
@@ -56,9 +62,10 @@ USER_WORDS = frozenset(
 )
 # Words that may be split off a glued negator (不满意 → 不 + 满意).
 _SPLITTABLE = POSITIVE | NEGATIVE | COMPLAINT | USER_WORDS
+LEXICON_WORDS = _SPLITTABLE | SUGGESTION | INQUIRY
 # Single-character negators that glue onto the next word, longest first.
 _PREFIXES = sorted((n for n in NEGATORS if not n.isascii()), key=len, reverse=True)
-_STOPWORDS = frozenset(
+STOPWORDS = _STOPWORDS = frozenset(
     "的 了 是 我 你 他 她 们 也 都 就 还 又 在 和 与 及 把 被 给 让 吧 呢 啊 吗 很 太 非常 这 那 这个 那个 "
     "一个 有 个 次 天 之前 之后 已经 现在 一下 一点 我们 你们 the a an and or to of in on at for is was "
     "it this that i my me with very too be been are were".split()
@@ -92,9 +99,12 @@ class Token:
 class TextAnalysis:
     tokens: tuple[Token, ...]
     sentiment: str
-    score: float
+    score: float  # the lexicon's score, whatever decided the sentiment
     category: str
     keywords: tuple[str, ...]
+    source: str = "lexicon"  # what decided the sentiment: lexicon | model
+    drivers: tuple[str, ...] = ()  # the words or features behind the sentiment
+    model_version: str | None = None  # the model consulted, if any
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -115,6 +125,9 @@ class TextAnalysis:
             "category": self.category,
             "keywords": list(self.keywords),
             "negated": sorted(self.negated_words()),
+            "source": self.source,
+            "drivers": list(self.drivers),
+            **({"model_version": self.model_version} if self.model_version else {}),
         }
 
 
@@ -162,14 +175,28 @@ def _phrase_hits(text_lower: str, lexicon: frozenset[str]) -> int:
     return sum(1 for cue in lexicon if " " in cue and cue in text_lower)
 
 
-def _score(tokens: tuple[Token, ...]) -> float:
+def _score(tokens: tuple[Token, ...]) -> tuple[float, tuple[str, ...]]:
+    """The lexicon's score and the words that made it (``不满意`` for a negated 满意)."""
     score = 0.0
+    drivers: list[str] = []
     for t in tokens:
         if t.word in POSITIVE:
             score += -1.0 if t.negated else 1.0
         elif t.word in NEGATIVE:
             score += 0.5 if t.negated else -1.0
-    return score
+        else:
+            continue
+        drivers.append(("不" if t.negated else "") + t.word)
+    return score, tuple(dict.fromkeys(drivers))
+
+
+def _lexicon_certain(tokens: tuple[Token, ...]) -> bool:
+    """An affirmed complaint word, or any negated word: the model may not decide.
+
+    The negation engine knows a negator's scope; a bag of words and bigrams does not
+    (快递没有丢 would read as a lost parcel), so negated comments keep the lexicon's view.
+    """
+    return any(t.negated or t.word in COMPLAINT for t in tokens)
 
 
 def _category(tokens: tuple[Token, ...], text_lower: str, score: float) -> str:
@@ -216,18 +243,55 @@ def _keywords(tokens: tuple[Token, ...], top: int) -> tuple[str, ...]:
     return tuple(ranked[:top])
 
 
+# A model vote below this probability leaves the lexicon's polarity as it is.
+MODEL_CONFIDENCE = 0.9
+_model = None  # a sentiment_model.PolarityModel (duck-typed: .polarity(tokens, text), .version)
+
+
+def use_model(model) -> None:
+    """Consult ``model`` where the lexicon finds no polarity (None: lexicon only); clears the cache.
+
+    Process-wide: every later ``analyze`` call in this process uses it.
+    """
+    global _model
+    _model = model
+    analyze.cache_clear()
+
+
+def active_model():
+    return _model
+
+
 @lru_cache(maxsize=8192)
 def analyze(text: str, top_keywords: int = 5) -> TextAnalysis:
     """Segment ``text`` and derive sentiment, category and keywords (cached)."""
     tokens = segment(text)
-    score = _score(tokens)
+    score, drivers = _score(tokens)
     sentiment = "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    category = _category(tokens, text.lower(), score)
+    source, model = "lexicon", _model
+    # The model only fills in where the lexicon found no polarity (it learned topics
+    # as well as opinions: 客服 leans negative); questions and suggestions keep
+    # theirs, since scored comments are mostly verdicts.
+    if (
+        model is not None
+        and sentiment == "neutral"
+        and category not in ("inquiry", "suggestion")
+        and not _lexicon_certain(tokens)
+    ):
+        vote = model.polarity(tokens, text)
+        if vote is not None and vote.probability >= MODEL_CONFIDENCE:
+            sentiment, source, drivers = vote.label, "model", vote.drivers
+            category = _category(tokens, text.lower(), -1.0 if vote.label == "negative" else 1.0)
     return TextAnalysis(
         tokens=tokens,
         sentiment=sentiment,
         score=score,
-        category=_category(tokens, text.lower(), score),
+        category=category,
         keywords=_keywords(tokens, top_keywords),
+        source=source,
+        drivers=drivers,
+        model_version=model.version if model is not None else None,
     )
 
 

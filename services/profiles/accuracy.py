@@ -1,79 +1,203 @@
-"""Comment classification accuracy on a labelled set: the figure and the confusion matrix.
+"""Comment classification accuracy: accuracy, per-class precision/recall/F1 and confusion matrices.
 
-``python -m services.profiles.accuracy [FILE.jsonl]`` (default: the 120 Chinese
-comments of ``tests/data/comments_zh_labelled.jsonl``) classifies each ``text``
-with the same analysis the profiles timeline stores (``insight.comment_insight``)
-and prints overall accuracy, accuracy on the negation cases and per touchpoint,
-and the confusion matrix (rows: label, columns: predicted).
+``python -m services.profiles.accuracy [FILE.jsonl ...] [--weak-labels EVENTS.jsonl]
+[--model MODEL.json] [--save-model PATH]`` classifies each ``text`` with the same
+analysis the profiles timeline stores (``insight.comment_insight``) and prints,
+per labelled set, category and polarity accuracy, per-class precision / recall /
+F1 and the confusion matrices (rows: label, columns: predicted).
+
+Without FILE it reads the project's held-out set (``tests/data/comments_zh_labelled.jsonl``)
+and the development fixtures (``tests/unit/fixtures/comments_labelled.jsonl``).
+Polarity labels are a row's ``sentiment``; where a set has none, complaint counts
+as negative and praise as positive (suggestions and inquiries carry no polarity label).
+
+``--weak-labels`` trains a polarity model on the weak labels of a feedback-event
+stream (``services.common.sentiment_model``), after keeping 20 % of its events
+aside by event id, prints the model's figures on that held-out part, and
+evaluates the sets with the model in use; ``--model`` loads a saved model instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.common.text import CATEGORIES
+from services.common import sentiment_model, text
+from services.common.text import CATEGORIES, SENTIMENTS
 from services.profiles.insight import comment_insight
 
-DEFAULT_SET = Path(__file__).resolve().parents[2] / "tests" / "data" / "comments_zh_labelled.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SET = ROOT / "tests" / "data" / "comments_zh_labelled.jsonl"
+FIXTURE_SET = ROOT / "tests" / "unit" / "fixtures" / "comments_labelled.jsonl"
+DERIVED_POLARITY = {"complaint": "negative", "praise": "positive"}
 
 
 @dataclass
-class Report:
-    total: int
-    correct: int
-    confusion: Counter  # (label, predicted) -> count
-    by_group: dict[str, tuple[int, int]]  # group -> (correct, total)
+class Confusion:
+    """Counts of (label, predicted) over a fixed list of classes."""
+
+    classes: tuple[str, ...]
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def correct(self) -> int:
+        return sum(n for (label, predicted), n in self.counts.items() if label == predicted)
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
+    def per_class(self) -> dict[str, tuple[float, float, float, int]]:
+        """class -> (precision, recall, F1, support), for classes labelled or predicted."""
+        out = {}
+        for c in self.classes:
+            tp = self.counts.get((c, c), 0)
+            labelled = sum(n for (label, _), n in self.counts.items() if label == c)
+            predicted = sum(n for (_, p), n in self.counts.items() if p == c)
+            if not labelled and not predicted:
+                continue
+            precision = tp / predicted if predicted else 0.0
+            recall = tp / labelled if labelled else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            out[c] = (precision, recall, f1, labelled)
+        return out
+
+    def render(self, name: str) -> list[str]:
+        lines = [f"{name} accuracy {self.correct}/{self.total} = {self.accuracy:.1%}"]
+        lines.append(f"  {'class':<12}{'precision':>10}{'recall':>10}{'F1':>8}{'support':>9}")
+        for c, (p, r, f1, n) in self.per_class().items():
+            lines.append(f"  {c:<12}{p:>10.1%}{r:>10.1%}{f1:>8.3f}{n:>9}")
+        width = max(len(c) for c in self.classes) + 10
+        lines.append("label \\ predicted".ljust(width) + "".join(c[:10].rjust(12) for c in self.classes))
+        for label in self.classes:
+            row = [self.counts.get((label, p), 0) for p in self.classes]
+            if any(row):
+                lines.append(label.ljust(width) + "".join(str(n).rjust(12) for n in row))
+        return lines
+
+
+@dataclass
+class Report:
+    category: Confusion
+    polarity: Confusion
+    by_group: dict[str, tuple[int, int]]  # group -> (correct, total), category
+
+    # The category figures, under the names earlier callers use.
+    total = property(lambda self: self.category.total)
+    correct = property(lambda self: self.category.correct)
+    accuracy = property(lambda self: self.category.accuracy)
+    confusion = property(lambda self: self.category.counts)
+
 
 def load(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(Path(path).read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise ValueError(f"{path}:{number}: text: expected a string")
+        if row.get("category") not in CATEGORIES:
+            raise ValueError(f"{path}:{number}: category: expected one of {', '.join(CATEGORIES)}")
+        if "sentiment" in row and row["sentiment"] not in SENTIMENTS:
+            raise ValueError(f"{path}:{number}: sentiment: expected one of {', '.join(SENTIMENTS)}")
+        rows.append(row)
+    return rows
+
+
+def polarity_label(row: dict) -> str | None:
+    return row.get("sentiment") or DERIVED_POLARITY.get(row["category"])
 
 
 def evaluate(rows: list[dict]) -> Report:
-    confusion: Counter = Counter()
+    category, polarity = Confusion(CATEGORIES), Confusion(SENTIMENTS)
     groups: dict[str, list[int]] = {}
     for row in rows:
-        insight = comment_insight(row["text"]) or {"category": "other"}
-        predicted = insight["category"]
-        confusion[(row["category"], predicted)] += 1
-        hit = int(predicted == row["category"])
-        names = [f"touchpoint {row.get('touchpoint', '-')}"]
+        insight = comment_insight(row["text"]) or {"category": "other", "sentiment": "neutral"}
+        category.counts[(row["category"], insight["category"])] += 1
+        if polarity_label(row):
+            polarity.counts[(polarity_label(row), insight["sentiment"])] += 1
+        hit = int(insight["category"] == row["category"])
+        names = [f"touchpoint {row['touchpoint']}"] if row.get("touchpoint") else []
         if row.get("negation"):
             names.append("negation cases")
         for name in names:
             tally = groups.setdefault(name, [0, 0])
             tally[0] += hit
             tally[1] += 1
-    correct = sum(n for (label, predicted), n in confusion.items() if label == predicted)
-    return Report(len(rows), correct, confusion, {k: (v[0], v[1]) for k, v in sorted(groups.items())})
+    return Report(category, polarity, {k: (v[0], v[1]) for k, v in sorted(groups.items())})
 
 
 def render(report: Report) -> str:
-    lines = [f"category accuracy {report.correct}/{report.total} = {report.accuracy:.1%}"]
+    head, *rest = report.category.render("category")
+    lines = [head]
     for name, (ok, n) in report.by_group.items():
         lines.append(f"  {name:<28} {ok}/{n} = {ok / n:.1%}")
-    width = max(len(c) for c in CATEGORIES) + 2
-    lines.append("")
-    lines.append("label \\ predicted".ljust(width + 8) + "".join(c[:10].rjust(12) for c in CATEGORIES))
-    for label in CATEGORIES:
-        counts = [report.confusion.get((label, p), 0) for p in CATEGORIES]
-        if any(counts):
-            lines.append(label.ljust(width + 8) + "".join(str(n).rjust(12) for n in counts))
+    lines += rest + [""]
+    if report.polarity.total:
+        lines += report.polarity.render("polarity")
     return "\n".join(lines)
 
 
+def weak_label_model(events_path: Path) -> tuple[sentiment_model.PolarityModel, dict]:
+    """Train on 80 % of a feedback stream's weak labels; evaluate on the other 20 %."""
+    events = [json.loads(line) for line in Path(events_path).read_text("utf-8").splitlines() if line.strip()]
+    train_part, held_out = sentiment_model.split(events)
+    model = sentiment_model.train(sentiment_model.weak_labels(train_part))
+    evaluation = sentiment_model.evaluate(model, sentiment_model.weak_labels(held_out))
+    evaluation["split"] = "sha256(event_id) % 100 < 20 held out"
+    return model.with_evaluation(evaluation), evaluation
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.profiles.accuracy",
+        description="Accuracy, per-class precision/recall/F1 and confusion matrices of comment "
+        "classification on labelled JSON-lines sets (text, category, optional sentiment).",
+    )
+    parser.add_argument(
+        "files", nargs="*", type=Path, help="labelled sets (default: held-out set and fixtures)"
+    )
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--weak-labels", type=Path, metavar="EVENTS.jsonl", help="train on a feedback stream")
+    model.add_argument("--model", type=Path, metavar="MODEL.json", help="use a saved polarity model")
+    parser.add_argument("--save-model", type=Path, metavar="PATH", help="write the trained model as JSON")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else DEFAULT_SET
-    print(render(evaluate(load(path))))
+    args = parse_args(argv)
+    sections: list[str] = []
+    previous = text.active_model()
+    try:
+        if args.weak_labels:
+            model, evaluation = weak_label_model(args.weak_labels)
+            sections.append(
+                f"model {model.version} (weak labels) on its held-out split: {json.dumps(evaluation)}"
+            )
+        elif args.model:
+            model = sentiment_model.PolarityModel.from_json(args.model.read_text("utf-8"))
+            sections.append(f"model {model.version} (loaded)")
+        else:
+            model = None
+        if model is not None:
+            if args.save_model:
+                args.save_model.write_text(model.to_json(), "utf-8")
+            text.use_model(model)
+        files = args.files or [DEFAULT_SET, FIXTURE_SET]
+        for path in files:
+            body = render(evaluate(load(path)))
+            sections.append(body if len(files) == 1 and model is None else f"== {path}\n{body}")
+    finally:
+        text.use_model(previous)
+    print("\n\n".join(sections))
     return 0
 
 
