@@ -439,22 +439,13 @@ class ProfileStore(Store):
 
     def _load_plain(self, ids: list[str]) -> dict[str, dict | None]:
         """The profiles of ``ids`` that a write lands on directly (no alias, not being
-        merged, not erased), by id (None: no profile yet), in one round trip."""
-        found = list(
-            self.db.profiles.aggregate(
-                [
-                    {"$match": {"_id": {"$in": ids}}},
-                    {
-                        "$unionWith": {
-                            "coll": "aliases",
-                            "pipeline": [{"$match": {"_id": {"$in": ids}}}, {"$project": {"survivor": 1}}],
-                        }
-                    },
-                ]
-            )
-        )
-        aliased = {d["_id"] for d in found if "survivor" in d}
-        docs = {d["_id"]: d for d in found if "survivor" not in d}
+        merged, not erased), by id (None: no profile yet): two reads by ``_id``.
+
+        Not one ``$unionWith`` as ``_load`` does for one id: with ``$in`` nx-27017 runs
+        it in its Python tier over the whole collection (166 ms at 10,000 profiles,
+        growing with them; docs/store.md), which saturated the store in the chaos run."""
+        docs = {d["_id"]: d for d in self.db.profiles.find({"_id": {"$in": ids}})}
+        aliased = {d["_id"] for d in self.db.aliases.find({"_id": {"$in": ids}}, {"_id": 1})}
         plain: dict[str, dict | None] = {}
         for customer_id in ids:
             doc = docs.get(customer_id)
