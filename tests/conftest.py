@@ -18,6 +18,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from email import message_from_bytes, policy  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -94,6 +95,24 @@ def db_prefix(mongo_client):
 @pytest.fixture
 def db(mongo_client, db_prefix):
     return mongo_client[f"{db_prefix}store"]
+
+
+@contextmanager
+def feedback_consumers(runner_factory, partitions: int = 0):
+    """alerts and profiles running, on their own queues, or (``partitions`` > 0) behind
+    the ingest router's partition queues; yields the runners."""
+    from services.alerts.service import AlertsService
+    from services.ingest.service import IngestService
+    from services.profiles.service import ProfilesService
+
+    settings = {"FEEDBACK_PARTITIONS": partitions, "REPLICA_COUNT": 1, "REPLICA_INDEX": 0}
+    with config.patch(settings if partitions else {}):
+        runners = [runner_factory(AlertsService, ProfilesService)]
+        if partitions:
+            runners.append(runner_factory(IngestService))
+        for runner in runners:
+            runner.start()
+        yield runners
 
 
 def detractor_rules(rule_id: str) -> dict:

@@ -21,16 +21,12 @@ import amqp
 import pika
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
-from nameko import config
 from nameko.standalone.rpc import ClusterRpcClient
 
 from contracts.feedback import FEEDBACK_EXCHANGE
-from services.alerts.service import AlertsService
 from services.common.messaging import HEADER_ATTEMPTS, HEADER_QUEUE, HEADER_REASON
 from services.common.mongo import database_name
-from services.ingest.service import IngestService
-from services.profiles.service import ProfilesService
-from tests.conftest import detractor_rules, wait_until
+from tests.conftest import detractor_rules, feedback_consumers, wait_until
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "feedback.jsonl"
 SERVICES = ("alerts", "profiles")
@@ -162,13 +158,7 @@ def stack(request, cx_config, runner_factory, mongo_client):
     """The two consumers on their own queues, or behind the ingest router, which forwards a
     message without content_encoding as "binary" (and without content_type as
     application/octet-stream)."""
-    partitioned = {"FEEDBACK_PARTITIONS": 2, "REPLICA_COUNT": 1, "REPLICA_INDEX": 0}
-    with config.patch(partitioned if request.param == "partitioned" else {}):
-        runners = [runner_factory(AlertsService, ProfilesService)]
-        if request.param == "partitioned":
-            runners.append(runner_factory(IngestService))
-        for runner in runners:
-            runner.start()
+    with feedback_consumers(runner_factory, 2 if request.param == "partitioned" else 0) as runners:
         with Connection(cx_config["AMQP_URI"]) as conn:
             exchange = Exchange(FEEDBACK_EXCHANGE, type="topic", durable=True)
             Queue(PROBE, exchange=exchange, routing_key="feedback.#")(conn.default_channel).declare()

@@ -18,17 +18,13 @@ from collections import Counter, defaultdict
 
 import pytest
 from kombu import Connection, Consumer, Queue
-from nameko import config
 from nameko.standalone.rpc import ClusterRpcClient
 
 from contracts.feedback import FEEDBACK_EXCHANGE
 from cxctl.publish import FeedbackPublisher, routing_key_for
-from services.alerts.service import AlertsService
 from services.common.messaging import HEADER_QUEUE, HEADER_REASON
 from services.common.mongo import database_name
-from services.ingest.service import IngestService
-from services.profiles.service import ProfilesService
-from tests.conftest import detractor_rules, wait_until
+from tests.conftest import detractor_rules, feedback_consumers, wait_until
 from tests.fuzz.budget import FUZZ_CASES
 from tests.fuzz.feedback_cases import CASE_HEADER, generate
 
@@ -42,13 +38,7 @@ RULES = detractor_rules("fuzz-detractor")
 def stack(request, cx_config, runner_factory):
     """The two consumers, on their own queues or behind the ingest router's partitions
     (a fifth of the cases there: the router is one more hop for the same checks)."""
-    partitioned = {"FEEDBACK_PARTITIONS": 4, "REPLICA_COUNT": 1, "REPLICA_INDEX": 0}
-    with config.patch(partitioned if request.param == "partitioned" else {}):
-        runners = [runner_factory(AlertsService, ProfilesService)]
-        if request.param == "partitioned":
-            runners.append(runner_factory(IngestService))
-        for runner in runners:
-            runner.start()
+    with feedback_consumers(runner_factory, 4 if request.param == "partitioned" else 0) as runners:
         with ClusterRpcClient(timeout=30) as rpc:
             rpc.alerts.apply_rules(RULES)
             yield runners, rpc, FUZZ_CASES if request.param == "direct" else max(100, FUZZ_CASES // 5)

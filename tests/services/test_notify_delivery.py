@@ -93,6 +93,23 @@ def pipeline(store, smtp_sink, **policy):
     return Pipeline(store, channels, Renderer(), Announced(), Policy(**options), rng=lambda: 1.0)
 
 
+class StandIn:
+    """A dingtalk channel stand-in without limits or checks; tests give it ``deliver``."""
+
+    name = "dingtalk"
+    rate = None
+    template_format = "md"
+
+    def destination_key(self, destination):
+        return "x"
+
+    def rate_for(self, destination):
+        return None
+
+    def check(self, destination):
+        pass
+
+
 def request(recipient, channels, notification_id="n1", level="P2"):
     return {
         "notification_id": notification_id,
@@ -286,20 +303,7 @@ def test_unknown_channel_and_missing_handle_fail_with_a_reason(store, smtp_sink)
 def test_a_channel_that_raises_is_retried_bounded_then_falls_back(store, smtp_sink):
     p = pipeline(store, smtp_sink, max_attempts=2)
 
-    class Broken:
-        name = "dingtalk"
-        rate = None
-        template_format = "md"
-
-        def destination_key(self, destination):
-            return "x"
-
-        def rate_for(self, destination):
-            return None
-
-        def check(self, destination):
-            pass
-
+    class Broken(StandIn):
         def deliver(self, note, destination, now):
             raise KeyError("webhook")
 
@@ -362,21 +366,8 @@ def test_a_batch_of_requests_is_created_at_once_and_sent_several_at_a_time(store
     p = pipeline(store, smtp_sink, concurrency=4)
     sending, most = set(), []
 
-    class Slow:
+    class Slow(StandIn):
         """A channel that takes a moment per send and records how many run at once."""
-
-        name = "dingtalk"
-        rate = None
-        template_format = "md"
-
-        def destination_key(self, destination):
-            return "x"
-
-        def rate_for(self, destination):
-            return None
-
-        def check(self, destination):
-            pass
 
         def deliver(self, note, destination, now):
             token = object()
