@@ -27,8 +27,10 @@ queue has one active consumer that forwards in delivery order; a customer
 always hashes to the same partition queue; each partition queue has one
 active consumer (``x-single-active-consumer``: other replicas wait as hot
 standbys and take over, in order, when it dies); inside a replica, messages go
-to per-customer lanes, each processed serially (``FeedbackLanes``). Parallelism
-comes from P partitions and from lanes within a replica.
+to the batch entrypoint, which never runs a customer in two batches at once
+(services/common/batching.py; a per-message consumer uses per-customer lanes instead,
+``FeedbackLanes``). Parallelism comes from P partitions and from several customers'
+batches within a replica.
 
 Balance across replicas: RabbitMQ 3.10 makes the first subscriber of a queue
 its active consumer, so replica ``REPLICA_INDEX`` of ``REPLICA_COUNT``

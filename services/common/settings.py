@@ -17,7 +17,8 @@ DEFAULTS = {
     "AMQP_QUEUE_TYPE": "classic",
     # Per-customer ordering (services/common/partitions.py): 0 = one shared queue
     # per service (competing consumers, no order); P > 0 = P partition queues per
-    # service behind the ingest router. Lanes: parallel customers per replica
+    # service behind the ingest router. Lanes (per-message feedback_consumer only; the
+    # services' batch entrypoints keep order by customer themselves): parallel customers per replica
     # (0 = the worker pool size). A replica subscribes to partitions it does not
     # own only after the standby delay.
     "FEEDBACK_PARTITIONS": 0,
