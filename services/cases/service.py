@@ -77,32 +77,45 @@ class CasesService:
     def handle_alert_raised(self, alerts: list[dict]) -> None:
         """Take in a batch of alerts, in delivery order (one customer's alerts never run
         in two batches at once); their announcements go out together, confirmed once."""
-        for alert in alerts:
-            self._take_in(alert)
+        now, topic = self.now(), open_key_topic()
+        prepared = [(alert, open_key(alert, topic), self._opening_terms(alert, now)) for alert in alerts]
+        # the cases whose topics are free open together: two inserts for the batch
+        opened = self.store.open_many(prepared, now)
+        for index, (alert, key, extra) in enumerate(prepared):
+            if index in opened:
+                self._opened(opened[index], alert, now)
+            else:
+                self._take_in(alert, key, extra, now)
 
-    def _take_in(self, alert: dict) -> None:
-        """Open a case for the alert, or attach it to the customer's open case on the
-        same topic, or reopen that case when it was resolved within the reopen window."""
-        now = self.now()
-        window = float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
-        key = open_key(alert, open_key_topic())
-        extra = {
+    def _opening_terms(self, alert: dict, now: datetime) -> dict:
+        """What a case opened for ``alert`` starts with: its team, SLA and escalation."""
+        return {
             "team": self.store.team_of(alert["owner"]),
             "sla": self._sla_terms_at_open(alert, now),
             "escalation": self._escalation_at_open(alert["level"]),
         }
+
+    def _opened(self, case: dict, alert: dict, now: datetime) -> None:
+        """A case just opened (or found opened by a redelivery): escalation, assignment,
+        ``case_opened``."""
+        self._start_escalation(case, now)
+        if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
+            case = self._assign_on_open(case, alert)
+        else:
+            self.store.write_audit([opened_audit(case)])  # kept (keyed) if written before
+            self._replay_assignment_on_open(case)
+        # after the assignment, which it carries: one message for both (a redelivery
+        # that found the case assigned announces the same again: consumers key on it)
+        self._announce_opened(case)
+
+    def _take_in(self, alert: dict, key: str, extra: dict, now: datetime) -> None:
+        """Open a case for the alert, or attach it to the customer's open case on the
+        same topic, or reopen that case when it was resolved within the reopen window."""
+        window = float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
         # the opening's audit entry is written with the assignment's (one round trip)
         outcome, case = self.store.intake(alert, key, now, window, extra, audit_opening=False)
         if outcome == "opened":
-            self._start_escalation(case, now)
-            if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
-                case = self._assign_on_open(case, alert)
-            else:
-                self.store.write_audit([opened_audit(case)])  # kept (keyed) if written before
-                self._replay_assignment_on_open(case)
-            # after the assignment, which it carries: one message for both (a redelivery
-            # that found the case assigned announces the same again: consumers key on it)
-            self._announce_opened(case)
+            self._opened(case, alert, now)
         elif outcome == "reopen":
             self.store.claim_key_for_reopen(case)
             case = self._transition(

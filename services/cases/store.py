@@ -30,7 +30,7 @@ from services.cases.lifecycle import (
 )
 from services.common.erasure import anonymise, redact, scrub_dead_letters
 from services.common.errors import BadRequest, NotFound
-from services.common.mongo import ConfigCache, Inbox, Store, all_of, as_stored
+from services.common.mongo import ConfigCache, Inbox, Store, all_of, as_stored, insert_many_once
 
 CAS_ATTEMPTS = 20
 # The agents directory and the policies: read once per revision (ConfigCache).
@@ -241,6 +241,26 @@ class CaseStore(Store):
                 )
             eventlet.sleep(0.01)  # the holder is finishing right now; look again
         raise RuntimeError(f"open key {key!r} kept changing; the alert will be retried")
+
+    def open_many(self, items: list[tuple[dict, str, dict]], now: datetime) -> dict[int, dict]:
+        """Open the cases of a batch's alerts whose open keys are free: the keys in one
+        ``insert_many``, then the cases in another (no audit: the caller writes the
+        opening's entry with the assignment's). Returns the cases opened, by position.
+        An alert whose key is held (an open or resolved case on the topic, a second alert
+        of the batch on the same topic, a redelivery) is left to ``intake``."""
+        holders = [
+            {"_id": key, "case_id": case_id_for(alert["alert_id"]), "state": "open", "resolved_epoch": 0}
+            for alert, key, _extra in items
+        ]
+        held = set(insert_many_once(self.db.open_keys, holders))
+        fresh = [i for i in range(len(items)) if i not in held]
+        cases = [{**new_case(items[i][0], now, items[i][1]), **(items[i][2] or {})} for i in fresh]
+        existed = set(insert_many_once(self.db.cases, cases))
+        return {
+            i: as_stored(case)
+            for k, (i, case) in enumerate(zip(fresh, cases, strict=True))
+            if k not in existed
+        }
 
     def open_case(self, case: dict, *, audit: bool = True) -> dict:
         """Insert the case unless it exists; return the stored case either way (a new

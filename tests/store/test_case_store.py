@@ -141,3 +141,28 @@ def test_a_least_loaded_pick_is_charged_once_however_often_it_is_asked_for(db):
     store.settle(second)
     store.settle(second)
     assert store.loads(["a"]) == {"a": 4} and db.agent_load.find_one({"_id": "a"})["charges"] == {}
+
+
+def test_a_batch_opens_the_cases_of_free_topics_together_and_leaves_the_rest(db):
+    store = CaseStore(db)
+    store.ensure_indexes()
+    held = alert(1, customer="C1")
+    assert store.intake(held, open_key(held), NOW, 3600)[0] == "opened"
+    batch = [
+        alert(2, customer="C2"),  # a free topic: opened here
+        alert(3, customer="C3"),  # a free topic...
+        alert(4, customer="C3"),  # ...and a second alert on it in the same batch: left
+        alert(5, customer="C1"),  # the topic of an open case: left (intake attaches it)
+        held,  # a redelivery of the alert that opened C1's case: left (intake finds it)
+    ]
+    opened = store.open_many([(a, open_key(a), {"team": "care"}) for a in batch], NOW)
+    assert sorted(opened) == [0, 1]
+    assert opened[0]["status"] == "open" and opened[0]["team"] == "care"
+    assert store.get_case(opened[1]["_id"]) is not None
+    assert [store.intake(a, open_key(a), NOW, 3600)[0] for a in batch[2:]] == [
+        "attached",
+        "attached",
+        "opened",
+    ]
+    assert db.cases.count_documents({}) == 3
+    assert store.open_many([(a, open_key(a), {}) for a in batch[:2]], NOW) == {}  # a redelivered batch
