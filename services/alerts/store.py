@@ -229,7 +229,7 @@ class AlertStore(Store):
 
     def register_customer(self, customer_id: str, key: str) -> bool:
         """True when ``key`` is the first event seen from this customer (just stored)."""
-        return self._insert_once("customers", {"_id": customer_id, "first_event": key, "seen_at": utcnow()})
+        return self.register_customers([(customer_id, key)])[0]
 
     def register_customers(self, pairs: list[tuple[str, str]]) -> list[bool]:
         """``register_customer`` for a batch in one unordered ``insert_many``: an event

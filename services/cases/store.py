@@ -166,6 +166,11 @@ def visibility_query(visible_to: dict | None) -> dict:
     }
 
 
+def open_holder(key: str, case_id: str) -> dict:
+    """The ``open_keys`` document by which ``case_id`` holds its customer's topic."""
+    return {"_id": key, "case_id": case_id, "state": "open", "resolved_epoch": 0}
+
+
 class CaseStore(Store):
     def __init__(self, db):
         super().__init__(db)
@@ -220,7 +225,7 @@ class CaseStore(Store):
         """
         mine = case_id_for(alert["alert_id"])
         for _ in range(CAS_ATTEMPTS):
-            holder = {"_id": key, "case_id": mine, "state": "open", "resolved_epoch": 0}
+            holder = open_holder(key, mine)
             try:
                 self.db.open_keys.insert_one(dict(holder))  # taken: no need to read it back
             except DuplicateKeyError:
@@ -248,10 +253,7 @@ class CaseStore(Store):
         opening's entry with the assignment's). Returns the cases opened, by position.
         An alert whose key is held (an open or resolved case on the topic, a second alert
         of the batch on the same topic, a redelivery) is left to ``intake``."""
-        holders = [
-            {"_id": key, "case_id": case_id_for(alert["alert_id"]), "state": "open", "resolved_epoch": 0}
-            for alert, key, _extra in items
-        ]
+        holders = [open_holder(key, case_id_for(alert["alert_id"])) for alert, key, _extra in items]
         held = set(insert_many_once(self.db.open_keys, holders))
         fresh = [i for i in range(len(items)) if i not in held]
         cases = [{**new_case(items[i][0], now, items[i][1]), **(items[i][2] or {})} for i in fresh]

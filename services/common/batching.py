@@ -40,12 +40,12 @@ from typing import Any
 
 import eventlet
 import eventlet.event
-from kombu.exceptions import OperationalError
 from nameko.exceptions import ContainerBeingKilled
 
 from services.common import settings
 from services.common.messaging import (
     TRANSIENT_ERRORS,
+    ContractDispatcher,
     ContractEventHandler,
     FeedbackConsumer,
     InvalidMessage,
@@ -132,11 +132,15 @@ class Batcher:
         self.pending: list[Item] = []
         self.keys = keys_in_flight(getattr(entrypoint, "container", None))
         self.keys.batchers.append(self)
-        self.in_flight = self.keys.counts
         self.running = 0
         self.stopping = False
         self.wakeup = eventlet.event.Event()
         self.batches = 0  # batches run (tests and logs)
+
+    @property
+    def in_flight(self) -> Counter[str]:
+        """The keys in running batches of this container's batch entrypoints."""
+        return self.keys.counts
 
     # -- feeding -------------------------------------------------------------------
 
@@ -294,17 +298,11 @@ class Batcher:
 
 def flush_dispatches(container, worker_ctx) -> None:
     """Publish what a batch worker dispatched (ContractDispatcher buffers it for batch
-    entrypoints), confirmed once; a broker failure is "not now" for the batch."""
-    from services.common.messaging import ContractDispatcher
-
+    entrypoints), confirmed once; a broker failure raises OperationalError
+    (``ConfirmedBatchPublisher``), which is "not now" for the batch."""
     for dependency in container.dependencies:
         if isinstance(dependency, ContractDispatcher):
-            try:
-                dependency.flush(worker_ctx)
-            except TRANSIENT_ERRORS:
-                raise
-            except (OSError, EOFError) as exc:
-                raise OperationalError(f"publishing a batch's events failed: {exc}") from exc
+            dependency.flush(worker_ctx)
 
 
 class BatchingMixin:

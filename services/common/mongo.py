@@ -312,19 +312,18 @@ class Inbox:
             }
             for key, i in first.items()
         ]
-        order = list(first.values())
+        key_of = {i: key for key, i in first.items()}
+        order = list(key_of)
         seen = [order[k] for k in insert_many_once(self.collection, docs)]
         seen_set = set(seen)
         claim.fresh = [i for i in order if i not in seen_set]
         if seen:
             states = {
                 doc["_id"]: doc
-                for doc in self.collection.find(
-                    {"_id": {"$in": [self.key_id(messages[i]) for i in seen]}}, {"state": 1}
-                )
+                for doc in self.collection.find({"_id": {"$in": [key_of[i] for i in seen]}}, {"state": 1})
             }
             for index in sorted(seen):
-                doc = states.get(self.key_id(messages[index]))
+                doc = states.get(key_of[index])
                 where = {"_id": doc["_id"]} if doc is not None else self._key(messages[index])
                 if doc is None:  # written before keys became ids
                     doc = self.collection.find_one(where, {"state": 1})
@@ -407,7 +406,7 @@ def all_of(*filters: dict) -> dict:
 
 
 def handled_once_each(inbox: str = "inbox", dispatcher: str = "dispatch"):
-    """``handled_once`` for a batch handler (it receives a list of messages): the
+    """Run a batch handler (it receives a list of messages) at most once per message key: the
     batch's keys are claimed at once and the handler gets the fresh messages only.
     Its dispatches (buffered by the ``dispatcher`` attribute, a ContractDispatcher)
     are published and confirmed before the keys are marked done, so a key is never
@@ -437,29 +436,6 @@ def handled_once_each(inbox: str = "inbox", dispatcher: str = "dispatch"):
                     raise
                 box.done_many(fresh)
             return Outcome(later=frozenset(claim.busy)) if claim.busy else None
-
-        return wrapper
-
-    return decorate
-
-
-def handled_once(inbox: str = "inbox"):
-    """Run a message handler at most once per message key (see Inbox).
-
-    ``inbox`` names the Inbox attribute of the service's ``store``; stack it
-    under the entrypoint decorator::
-
-        @feedback_consumer()
-        @handled_once("feedback_inbox")
-        def handle_feedback(self, event): ...
-    """
-
-    def decorate(handler):
-        @wraps(handler)
-        def wrapper(self, message: dict) -> None:
-            with getattr(self.store, inbox).handling(message) as fresh:
-                if fresh:
-                    handler(self, message)
 
         return wrapper
 

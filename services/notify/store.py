@@ -12,7 +12,6 @@ import copy
 from collections.abc import Iterable
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
 from services.common.erasure import MARK, redact, scrub_dead_letters
@@ -149,14 +148,7 @@ class NotifyStore(Store):
         """Insert a delivery already claimed (``sending`` until ``lease_until``) by the
         worker that will attempt it now: no claim round trip. It is the stored
         delivery; None if it exists. A lease of 0 creates it unclaimed."""
-        stored = {**doc, "created_at": utcnow(), "attempts": 0, "lease_until": lease_until}
-        if lease_until:
-            stored["status"] = "sending"
-        try:
-            self.db.deliveries.insert_one(stored)
-        except DuplicateKeyError:
-            return None
-        return as_stored(stored)
+        return self.create_many([(doc, lease_until)])[0]
 
     def create_many(self, items: list[tuple[dict, float]]) -> list[dict | None]:
         """``create_leased`` for many (delivery, lease_until) pairs in one unordered

@@ -408,10 +408,11 @@ class ProfileStore(Store):
         profile as written.
 
         The common case costs a few round trips for the whole batch: the profiles
-        and aliases of its customers in one read (``$in``), the timeline entries in
-        one unordered ``insert_many``, each customer's profile written once with all
-        its events applied in order (one ``insert_many`` for new profiles, one
-        ``bulk_write`` of revision-conditional replaces), word counts per event. A
+        and aliases of its customers in two ``$in`` reads, the timeline entries in
+        one unordered ``insert_many``, the word counts in three (``WordCounts.record_many``),
+        each customer's profile written once with all its events applied in order (one
+        ``insert_many`` for new profiles, one ``bulk_write`` of revision-conditional
+        replaces). A
         customer that is aliased, being merged or erased, an entry already in the
         timeline, and a profile whose conditional write lost to another writer go
         the one-at-a-time way (``_record``): every step is idempotent, so redoing
@@ -420,22 +421,20 @@ class ProfileStore(Store):
         ids = list(dict.fromkeys(r.customer_id for r in recordings))
         loaded = self._load_plain(ids)
         plain = [i for i, r in enumerate(recordings) if r.customer_id in loaded]
-        results: dict[int, dict] = {}
         entries = {i: recordings[i].entry_for(recordings[i].customer_id, False) for i in plain}
-        placed = [entries[i] for i in entries]
+        placed = list(entries.values())
         placed += [e for i in plain for e in recordings[i].also(recordings[i].customer_id, False)]
         for skipped in insert_many_once(self.db.timeline, placed):
             self._place(placed[skipped], False)  # a replay, or a copy left by a merge
         self.words.record_many([(recordings[i].customer_id, entries[i]) for i in plain])
         written = self._write_profiles(recordings, plain, loaded)
         direct = set(plain)
-        retry = [i for i, r in enumerate(recordings) if i not in direct or r.customer_id not in written]
-        for i in plain:
-            if recordings[i].customer_id in written:
-                results[i] = written[recordings[i].customer_id]
-        for i in retry:
-            results[i] = self._record(recordings[i]) or {"_id": recordings[i].customer_id}
-        return [results[i] for i in range(len(recordings))]
+        return [
+            written[r.customer_id]
+            if i in direct and r.customer_id in written
+            else self._record(r) or {"_id": r.customer_id}
+            for i, r in enumerate(recordings)
+        ]
 
     def _load_plain(self, ids: list[str]) -> dict[str, dict | None]:
         """The profiles of ``ids`` that a write lands on directly (no alias, not being

@@ -218,9 +218,9 @@ def test_notify_team_members_each_get_mail_in_their_language_once(notify, smtp_s
 def test_notify_permanent_failures_are_logged_and_announced(notify, smtp_sink):
     notify.handle_notification_requested([request({"kind": "person", "id": "ghost"}, "n2")])
     notify.handle_notification_requested([request({"kind": "person", "id": "nomail"}, "n3")])
-    notify.handle_notification_requested([
-        request({"kind": "person", "id": "li.na"}, "n4", channels=("email", "wecom"))
-    ])
+    notify.handle_notification_requested(
+        [request({"kind": "person", "id": "li.na"}, "n4", channels=("email", "wecom"))]
+    )
     failed = {
         d["notification_id"] + "/" + d["channel"]: d["last_error"]
         for d in notify.list_deliveries(status="failed")
