@@ -16,8 +16,16 @@ from nameko.timer import Timer
 from contracts.base import utcnow
 from contracts.messages import RESPONDED_STATUSES
 from services.cases import assignment, escalation, metrics, schemas, sla
-from services.cases.lifecycle import assignee_key, new_case, notification_context, open_key
-from services.cases.store import CaseStore, Charge, anonymise_customer, opened_audit, pick_key
+from services.cases.lifecycle import assignee_key, new_case, next_status, notification_context, open_key
+from services.cases.store import (
+    CaseStore,
+    Charge,
+    anonymise_customer,
+    assigned_audit,
+    load_holder,
+    opened_audit,
+    pick_key,
+)
 from services.common import settings
 from services.common.batching import contract_batch_handler
 from services.common.config_signal import ConfigSignal
@@ -76,16 +84,36 @@ class CasesService:
     @handled_once_each("inbox")
     def handle_alert_raised(self, alerts: list[dict]) -> None:
         """Take in a batch of alerts, in delivery order (one customer's alerts never run
-        in two batches at once); their announcements go out together, confirmed once."""
+        in two batches at once); their announcements go out together, confirmed once.
+
+        The cases whose topics are free open together. One whose rule names its owner
+        (a person or a team) is inserted already assigned, so the batch's opening costs
+        a few writes in all (open keys, cases, audit entries, agent loads, escalation
+        steps: one each); a strategy's pick takes the assignment transition."""
         now, topic = self.now(), open_key_topic()
-        prepared = [(alert, open_key(alert, topic), self._opening_terms(alert, now)) for alert in alerts]
-        # the cases whose topics are free open together: two inserts for the batch
-        opened = self.store.open_many(prepared, now)
-        for index, (alert, key, extra) in enumerate(prepared):
-            if index in opened:
-                self._opened(opened[index], alert, now)
-            else:
+        prepared = []
+        for alert in alerts:
+            key, extra = open_key(alert, topic), self._opening_terms(alert, now)
+            case = {**new_case(alert, now, key), **extra}
+            if alert["owner"]["kind"] in DIRECT_OWNERS:
+                case = assigned_at_open(case, alert["owner"], opening_reason(alert), now)
+            prepared.append((alert, key, extra, case))
+        opened = self.store.open_many([(key, case) for _alert, key, _extra, case in prepared])
+        direct = [opened[i] for i in sorted(opened) if opening_assignment(opened[i]) is not None]
+        self.store.write_audit(
+            [entry for case in direct for entry in (opened_audit(case), assigned_audit(case))]
+        )
+        self.store.add_loads(direct)
+        self._start_escalations([opened[i] for i in sorted(opened)], now)
+        for index, (alert, key, extra, _case) in enumerate(prepared):
+            if index not in opened:
                 self._take_in(alert, key, extra, now)
+            elif opening_assignment(opened[index]) is not None:
+                case = opened[index]
+                self._announce_assignment(case, by="system", reason=case["assignment"]["reason"])
+                self._announce_opened(case)
+            else:
+                self._opened(opened[index], alert, now, escalation_started=True)
 
     def _opening_terms(self, alert: dict, now: datetime) -> dict:
         """What a case opened for ``alert`` starts with: its team, SLA and escalation."""
@@ -95,14 +123,18 @@ class CasesService:
             "escalation": self._escalation_at_open(alert["level"]),
         }
 
-    def _opened(self, case: dict, alert: dict, now: datetime) -> None:
+    def _opened(self, case: dict, alert: dict, now: datetime, escalation_started: bool = False) -> None:
         """A case just opened (or found opened by a redelivery): escalation, assignment,
         ``case_opened``."""
-        self._start_escalation(case, now)
+        if not escalation_started:
+            self._start_escalations([case], now)
         if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
             case = self._assign_on_open(case, alert)
         else:
-            self.store.write_audit([opened_audit(case)])  # kept (keyed) if written before
+            # kept (keyed) if written before; a first attempt that stored the case and
+            # died before its audit entries leaves them to this one
+            given = opening_assignment(case)
+            self.store.write_audit([opened_audit(case)] + ([assigned_audit(case)] if given else []))
             self._replay_assignment_on_open(case)
         # after the assignment, which it carries: one message for both (a redelivery
         # that found the case assigned announces the same again: consumers key on it)
@@ -150,7 +182,7 @@ class CasesService:
         announced by ``case_opened`` (``_announce_opened``), not by a status change."""
         opened = [opened_audit(case)]
         try:
-            reason = f"owner of rule {alert['rule']['id']}"
+            reason = opening_reason(alert)
             return self._assign(
                 case["_id"],
                 alert["owner"],
@@ -229,11 +261,17 @@ class CasesService:
         return escalation.snapshot(stored["policy"], stored["version"], level) if stored else None
 
     def _start_escalation(self, case: dict, start: datetime) -> None:
-        """Schedule round 0 of the case's escalation snapshot (idempotent)."""
-        snap = case.get("escalation")
-        if snap:
-            tag = escalation.run_tag(case["_id"], case.get("reopen_count", 0))
-            self.store.schedule_steps(escalation.round_steps(tag, case["_id"], snap, 0, start.timestamp()))
+        self._start_escalations([case], start)
+
+    def _start_escalations(self, cases: list[dict], start: datetime) -> None:
+        """Schedule round 0 of each case's escalation snapshot (idempotent; one insert)."""
+        steps = []
+        for case in cases:
+            snap = case.get("escalation")
+            if snap:
+                tag = escalation.run_tag(case["_id"], case.get("reopen_count", 0))
+                steps += escalation.round_steps(tag, case["_id"], snap, 0, start.timestamp())
+        self.store.schedule_steps(steps)
 
     @EscalationSweep.decorator
     def sweep_escalations(self) -> int:
@@ -1056,6 +1094,46 @@ def _with_clocks(action: str, now: datetime, changes):
         return sets
 
     return wrapped
+
+
+DIRECT_OWNERS = ("person", "team")  # a rule owner of these kinds is the assignee itself
+
+
+def opening_reason(alert: dict) -> str:
+    return f"owner of rule {alert['rule']['id']}"
+
+
+def assigned_at_open(case: dict, assignee: dict, reason: str, now: datetime) -> dict:
+    """A new ``case`` as the system's assignment to ``assignee`` (a person or a team)
+    leaves it: the fields, revision, clocks, milestones and load the ``assign``
+    transition writes (``_assign``, ``CaseStore.transition``), so the case can be
+    inserted already assigned. Its ``team`` is already the owner's (``_opening_terms``)."""
+    to = next_status("assign", case["status"])
+    sets = _with_clocks(
+        "assign",
+        now,
+        lambda c, _to: {
+            "assignee": assignee,
+            "assignee_key": assignee_key(assignee),
+            "assignment": {
+                "at": now,
+                "by": "system",
+                "reason": reason,
+                "previous": None,
+                "rev": c["rev"] + 1,
+            },
+            "acknowledged": None,
+        },
+    )(case, to)
+    after = {**case, **sets, "status": to, "rev": case["rev"] + 1}
+    holder = load_holder(after)
+    if holder:
+        after.update(
+            load_holder=holder,
+            load_weight=assignment.weight(None, case["level"]),
+            load_moved={"from": "", "epoch": now.timestamp()},
+        )
+    return after
 
 
 def opening_assignment(case: dict) -> dict | None:

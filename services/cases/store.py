@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import eventlet
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.cases import escalation
@@ -72,6 +73,21 @@ def opened_audit(case: dict) -> dict:
         f"alert {case['alert_id']}",
         key=f"{case['_id']}:opened",
         at=case["opened_at"],
+    )
+
+
+def assigned_audit(case: dict) -> dict:
+    """The audit entry of the assignment a case got as it opened (``opening_assignment``),
+    as the ``assign`` transition writes it (keyed by that revision: written once)."""
+    given = case["assignment"]
+    return audit_entry(
+        case["_id"],
+        "assigned",
+        "system",
+        given["reason"],
+        detail={"from": "open", "to": "assigned", "assignee": case["assignee"]},
+        key=f"{case['_id']}:r{given['rev']}",
+        at=given["at"],
     )
 
 
@@ -247,16 +263,17 @@ class CaseStore(Store):
             eventlet.sleep(0.01)  # the holder is finishing right now; look again
         raise RuntimeError(f"open key {key!r} kept changing; the alert will be retried")
 
-    def open_many(self, items: list[tuple[dict, str, dict]], now: datetime) -> dict[int, dict]:
-        """Open the cases of a batch's alerts whose open keys are free: the keys in one
+    def open_many(self, items: list[tuple[str, dict]]) -> dict[int, dict]:
+        """Open the cases of a batch whose open keys are free: ``items`` are (open key,
+        the case as ``new_case`` built it, perhaps already assigned); the keys in one
         ``insert_many``, then the cases in another (no audit: the caller writes the
-        opening's entry with the assignment's). Returns the cases opened, by position.
-        An alert whose key is held (an open or resolved case on the topic, a second alert
-        of the batch on the same topic, a redelivery) is left to ``intake``."""
-        holders = [open_holder(key, case_id_for(alert["alert_id"])) for alert, key, _extra in items]
+        openings' entries). Returns the cases opened, by position. A case whose key is
+        held (an open or resolved case on the topic, a second alert of the batch on the
+        same topic, a redelivery) is left to ``intake``."""
+        holders = [open_holder(key, case["_id"]) for key, case in items]
         held = set(insert_many_once(self.db.open_keys, holders))
         fresh = [i for i in range(len(items)) if i not in held]
-        cases = [{**new_case(items[i][0], now, items[i][1]), **(items[i][2] or {})} for i in fresh]
+        cases = [dict(items[i][1]) for i in fresh]
         existed = set(insert_many_once(self.db.cases, cases))
         return {
             i: as_stored(case)
@@ -580,6 +597,28 @@ class CaseStore(Store):
         if charged is not None:
             self.refund(charged)
 
+    def add_loads(self, cases: list[dict]) -> None:
+        """Charge new cases' loads to their holders (cases inserted already assigned, with
+        ``load_holder`` and ``load_weight`` set): one bulk write, one update per agent.
+        A case stored by an attempt that died before this is put right by the recount
+        (its ``load_moved`` is recent), as after any transition."""
+        owed: Counter[str] = Counter()
+        moves: Counter[str] = Counter()
+        for case in cases:
+            if case.get("load_holder"):
+                owed[case["load_holder"]] += case["load_weight"]
+                moves[case["load_holder"]] += 1
+        if owed:
+            self.db.agent_load.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": agent}, {"$inc": {"load": owed[agent], "rev": moves[agent]}}, upsert=True
+                    )
+                    for agent in sorted(owed)
+                ],
+                ordered=False,
+            )
+
     def recount_loads(self, default_weight: Callable[[str], int], now: float, settle_s: float) -> dict:
         """Make ``agent_load`` equal the weighted active cases each person owns again.
 
@@ -766,12 +805,9 @@ class CaseStore(Store):
     # escalation: durable due steps ------------------------------------------
 
     def schedule_steps(self, steps: list[dict]) -> None:
-        """Insert due steps; an id already present (a redelivery) is left alone."""
-        for step in steps:
-            try:
-                self.db.escalation_steps.insert_one(step)
-            except DuplicateKeyError:
-                pass
+        """Insert due steps in one round trip; an id already present (a redelivery) is
+        left alone."""
+        insert_many_once(self.db.escalation_steps, steps)
 
     def cancel_steps(self, case_id: str, snap: dict | None = None, runs: int = 1) -> int:
         """Cancel a case's pending steps. With its escalation snapshot, by ``_id``: every
@@ -883,6 +919,8 @@ class CaseStore(Store):
 
     def write_audit(self, entries: list[dict]) -> None:
         """Insert audit entries in one round trip; those already there (keyed) stay."""
+        if not entries:
+            return
         if len(entries) == 1:
             try:
                 self.db.case_audit.insert_one(entries[0])

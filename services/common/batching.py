@@ -8,8 +8,9 @@ per-message entrypoints (services/common/messaging.py) and what it changes:
 * **Grouping.** Messages the broker has delivered (up to the prefetch window) wait
   in ``Batcher.pending``; a batch takes up to ``BATCH_SIZE`` of them in delivery
   order. At most ``BATCH_CONCURRENCY`` batches of one entrypoint run at once, so
-  under load the next batch fills while one runs, and an idle system runs each
-  message at once (a batch of one, after at most ``BATCH_WAIT_MS`` for company).
+  under load the next batch fills while one runs (waiting up to ``BATCH_WAIT_MS``
+  for company while another batch runs), and an idle system runs each message at
+  once, as a batch of one, with no wait.
 * **Order per key.** Each message has a key (the customer). A key in a running
   batch is held: its later messages wait for the next batch, so one customer's
   messages are handled one batch after another, in delivery order, within and
@@ -188,8 +189,10 @@ class Batcher:
             self.wakeup.wait()
             self.wakeup = eventlet.event.Event()
             while not self.stopping and self.running < self.concurrency and self.pending:
-                if self.wait and len(self.pending) < self.size:
-                    eventlet.sleep(self.wait)  # let what the broker already sent arrive
+                if self.wait and self.running and len(self.pending) < self.size:
+                    # busy: let what the broker already sent arrive to fill this batch;
+                    # idle (no batch running), a message runs at once
+                    eventlet.sleep(self.wait)
                     if self.stopping:
                         return
                 batch = self.take()

@@ -27,7 +27,8 @@ DEFAULTS = {
     "REPLICA_INDEX": 0,
     "REPLICA_COUNT": 1,
     # Batch entrypoints (services/common/batching.py): messages per batch, how long a
-    # batch smaller than that waits for company (ms), batches of one entrypoint
+    # batch smaller than that waits for company while another batch of its entrypoint
+    # runs (ms; with none running a message starts at once), batches of one entrypoint
     # running at once. The prefetch window is BATCH_SIZE × (BATCH_CONCURRENCY + 1).
     "BATCH_SIZE": 50,
     "BATCH_WAIT_MS": 2.0,

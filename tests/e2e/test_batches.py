@@ -313,3 +313,33 @@ def test_a_customer_in_one_entrypoints_batch_holds_the_others_of_its_container()
     assert not alerts.wakeup.ready()
     feedback.keys.release(item.key for item in running)
     assert alerts.wakeup.ready() and [i.key for i in alerts.take()] == ["A", "B"]
+
+
+def test_an_idle_batcher_starts_a_message_at_once_and_a_busy_one_waits_for_company():
+    """BATCH_WAIT_MS is spent only while another batch of the entrypoint runs: an idle
+    system adds no wait to a lone message."""
+    spawned: list[list[Item]] = []
+    threads = []
+
+    class Container:
+        def spawn_managed_thread(self, run, identifier=None):
+            if identifier == "batcher":
+                threads.append(eventlet.spawn(run))
+                return
+            spawned.append(run.__defaults__[0])  # the batch; left running (not driven)
+
+    class Entrypoint:
+        container = Container()
+
+    batcher = Batcher(Entrypoint(), size=10, wait=30.0, concurrency=2)  # a wait no test outlives
+    batcher.start()
+    batcher.put("A", 1, None)
+    for _ in range(5):
+        eventlet.sleep(0)
+    assert [[i.value for i in b] for b in spawned] == [[1]]  # at once, alone
+    batcher.put("B", 2, None)  # one batch runs: this one waits for company
+    for _ in range(5):
+        eventlet.sleep(0)
+    assert len(spawned) == 1 and [i.value for i in batcher.pending] == [2]
+    batcher.stopping = True
+    threads[0].kill()

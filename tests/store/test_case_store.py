@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import eventlet
 
-from services.cases.lifecycle import InvalidTransition, open_key
+from services.cases.lifecycle import InvalidTransition, new_case, open_key
 from services.cases.store import CaseStore
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -155,7 +155,9 @@ def test_a_batch_opens_the_cases_of_free_topics_together_and_leaves_the_rest(db)
         alert(5, customer="C1"),  # the topic of an open case: left (intake attaches it)
         held,  # a redelivery of the alert that opened C1's case: left (intake finds it)
     ]
-    opened = store.open_many([(a, open_key(a), {"team": "care"}) for a in batch], NOW)
+    opened = store.open_many(
+        [(open_key(a), {**new_case(a, NOW, open_key(a)), "team": "care"}) for a in batch]
+    )
     assert sorted(opened) == [0, 1]
     assert opened[0]["status"] == "open" and opened[0]["team"] == "care"
     assert store.get_case(opened[1]["_id"]) is not None
@@ -165,4 +167,6 @@ def test_a_batch_opens_the_cases_of_free_topics_together_and_leaves_the_rest(db)
         "opened",
     ]
     assert db.cases.count_documents({}) == 3
-    assert store.open_many([(a, open_key(a), {}) for a in batch[:2]], NOW) == {}  # a redelivered batch
+    assert (
+        store.open_many([(open_key(a), new_case(a, NOW, open_key(a))) for a in batch[:2]]) == {}
+    )  # redelivered

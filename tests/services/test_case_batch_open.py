@@ -1,0 +1,131 @@
+"""A batch of alerts whose rules name their owner (a person or a team) opens its cases
+already assigned: the same cases, audit, loads, escalation steps and messages as the
+one-at-a-time intake with the ``assign`` transition, in a few writes for the batch."""
+
+from datetime import UTC, datetime
+
+import pymongo
+import pytest
+from pymongo import monitoring
+
+from services.cases.lifecycle import open_key
+from services.cases.service import open_key_topic
+from services.cases.store import CaseStore
+from tests.conftest import MONGO_URI
+from tests.services.cases_desk import make_desk
+from tests.services.test_cases import alert, sent
+
+AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+VOLATILE = ("updated_at", "seq")  # set by the server / by the clock of the write
+
+
+class Writes(monitoring.CommandListener):
+    def __init__(self):
+        self.commands: list[tuple[str, str]] = []
+
+    def started(self, event):
+        target = event.command.get(event.command_name)
+        if event.command_name in ("insert", "update", "findAndModify", "delete"):
+            self.commands.append((event.command_name, target))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+@pytest.fixture
+def desks(db_prefix):
+    listener = Writes()
+    client = pymongo.MongoClient(MONGO_URI, tz_aware=True, event_listeners=[listener])
+    batched = make_desk(client[f"{db_prefix}batched"], AT)
+    single = make_desk(client[f"{db_prefix}single"], AT)
+    yield batched, single, listener
+    client.close()
+
+
+def owned(n, owner):
+    return alert(n, customer=f"C{n}", owner=owner)
+
+
+def plain(doc):
+    return {k: v for k, v in doc.items() if k not in VOLATILE}
+
+
+def stored(worker):
+    db = worker.store.db
+    return (
+        [plain(c) for c in db.cases.find({}, sort=[("_id", 1)])],
+        [plain(a) for a in db.case_audit.find({}, sort=[("_id", 1)])],
+        [plain(a) for a in db.agent_load.find({}, sort=[("_id", 1)])],
+        [plain(s) for s in db.escalation_steps.find({}, sort=[("_id", 1)])],
+        sorted(db.open_keys.find({}), key=lambda k: k["_id"]),
+    )
+
+
+def test_a_batch_opens_owned_cases_assigned_as_the_assign_transition_would(desks):
+    batched, single, listener = desks
+    owners = [
+        {"kind": "person", "id": "li.na"},
+        {"kind": "team", "id": "cx-care"},
+        {"kind": "person", "id": "li.na"},
+        {"kind": "person", "id": "wang.lei"},
+    ]
+    alerts = [owned(n, owner) for n, owner in enumerate(owners, 1)]
+    del listener.commands[:]
+    batched.handle_alert_raised(alerts)
+    writes = list(listener.commands)
+    for a in alerts:  # the one-at-a-time path: intake, then the assignment transition
+        single._take_in(a, *single_terms(single, a))
+
+    assert stored(batched) == stored(single)
+    for kind in ("case_opened", "case_assigned", "notification_requested"):
+        assert sent(batched, kind) == sent(single, kind), kind
+    cases = batched.store.db.cases
+    assert {c["status"] for c in cases.find()} == {"assigned"}
+    load = batched.store.db.agent_load.find_one({"_id": "li.na"})["load"]
+    assert load == 2 * cases.find_one()["load_weight"]
+    # the batch of four: inbox claim and done, open keys, cases, audit, loads, steps
+    assert sorted(writes) == sorted(
+        [
+            ("insert", "alert_inbox"),
+            ("update", "alert_inbox"),
+            ("insert", "open_keys"),
+            ("insert", "cases"),
+            ("insert", "case_audit"),
+            ("update", "agent_load"),
+            ("insert", "escalation_steps"),
+        ]
+    )
+
+
+def single_terms(worker, a):
+    return open_key(a, open_key_topic()), worker._opening_terms(a, worker.now()), worker.now()
+
+
+def test_a_redelivered_batch_changes_nothing_and_restores_lost_audit_entries(desks):
+    batched, _single, _listener = desks
+    alerts = [owned(n, {"kind": "person", "id": "li.na"}) for n in (1, 2)]
+    batched.handle_alert_raised(alerts)
+    before = stored(batched)
+    batched.store.db.case_audit.delete_many({"action": "assigned"})  # died before its audit
+    batched.store.db.alert_inbox.delete_many({})  # the inbox did not record them as done either
+    batched.handle_alert_raised(alerts)
+    assert stored(batched) == before  # the audit is back; loads and steps charged once
+    assert len(sent(batched, "case_opened")) == 4  # announced again; consumers key on case ids
+    assert {m["case_id"] for m in sent(batched, "case_opened")} == {c["_id"] for c in before[0]}
+
+
+def test_a_strategy_owned_alert_in_the_batch_still_takes_its_pick(desks):
+    batched, _single, _listener = desks
+    alerts = [
+        owned(1, {"kind": "person", "id": "li.na"}),
+        owned(2, {"kind": "strategy", "id": "care-balanced"}),
+    ]
+    batched.handle_alert_raised(alerts)
+    cases = {c["alert_id"]: c for c in batched.store.db.cases.find()}
+    picked = cases[alerts[1]["alert_id"]]
+    assert picked["status"] == "assigned" and picked["assignee"]["kind"] == "person"
+    assert "strategy care-balanced (least_loaded)" in picked["assignment"]["reason"]
+    assert CaseStore(batched.store.db).case_audit(picked["_id"])[-1]["action"] == "assigned"
