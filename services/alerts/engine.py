@@ -22,6 +22,14 @@ Per event:
 4. for each match: the dedup key's open alert absorbs it (``attached``), or the
    rule's throttle refuses a new alert (``suppressed``), or a new alert is
    ``raised`` (only these are announced as ``alert_raised``).
+
+A batch (``process_many``) does steps 1–3 for every event, then settles all the
+matches in order (``_settle``) with O(1) writes for the new alerts: the dedup keys
+the batch meets are claimed in one insert, and the alerts it raises are stored in
+one insert at the end, holding the repeats the batch attached to them. A key that
+exists already (an earlier delivery, another alert) takes the one-at-a-time path
+(``claim_dedup``), and the batch's own open claims answer its later matches, so
+the outcome is the one of processing the matches one at a time.
 """
 
 from __future__ import annotations
@@ -77,6 +85,12 @@ class State(Protocol):
         self, customer_id: str, score: str, since: float, until: float, exclude: str
     ) -> list[float]: ...
 
+    def claim_new_dedups(self, claims: list[tuple[str, str, float, float]]) -> list[bool]:
+        """Claim each (dedup key, alert, at, until) whose key has no claim yet (one write
+        for the lot); False where the key has one (open, lapsed or released), which
+        ``claim_dedup`` then settles."""
+        ...
+
     def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str: ...
 
     def release_dedup(self, dedup_key: str, alert_id: str) -> None: ...
@@ -85,8 +99,9 @@ class State(Protocol):
 
     def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None: ...
 
-    def save_alert(self, alert: dict) -> bool:
-        """Store a new alert, its raising event counted as its first hit; False if it exists."""
+    def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
+        """Store new alerts (one write for the lot), each with the events it holds
+        already (event key -> event time) as its hits; False for those that exist."""
         ...
 
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None: ...
@@ -131,6 +146,41 @@ class Outcome:
     # raised: True when this call stored the alert (``alert`` is what was stored);
     # False when it existed already (a redelivered event)
     fresh: bool = False
+
+
+@dataclass
+class Match:
+    """A rule that matched an event, waiting to be deduplicated and throttled."""
+
+    rule: dict
+    facts: Facts
+    trace: list[dict]
+    at: float  # event time, epoch seconds
+
+
+@dataclass
+class _Unsaved:
+    """An alert a batch raised, not stored yet: the repeats the batch attaches to it
+    are counted in the document (as ``attach`` would count them once it is stored),
+    and kept in order to be attached for real if it turns out to exist already."""
+
+    alert: dict
+    hits: dict[str, float]  # event key -> event time
+    events: list[tuple[str, dict, float]]  # (event key, event, at), the raising one first
+
+    def absorb(self, key: str, event: dict, at: float) -> None:
+        self.events.append((key, event, at))
+        if key in self.hits:
+            return
+        self.hits[key] = at
+        self.alert["count"] += 1
+        if self.alert["last_seen_ts"] < at:
+            self.alert["last_seen_ts"] = at
+            self.alert["last_seen"] = {
+                "at": event["occurred_at"],
+                "event_id": event["event_id"],
+                "source": event["source"],
+            }
 
 
 class Engine:
@@ -236,16 +286,18 @@ class Engine:
         return evaluate(rule["when"], facts, windows=self._window_check(rule, facts, at, counted or {}))
 
     def process_many(self, rules: list[dict] | RuleIndex, events: list[dict], now: datetime) -> list[Outcome]:
-        """``process`` for a batch of events in order; their customers are registered
-        together (one write for the batch)."""
+        """``process`` for a batch of events in order: their customers are registered
+        together (one write for the batch), and their matches settled together
+        (``_settle``: one write for the claims, one for the new alerts)."""
         index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
         pairs = [(event["customer"]["id"], event_key(event)) for event in events]
         flags = self.state.register_customers(pairs)
-        return [
-            o
+        matches = [
+            m
             for event, first in zip(events, flags, strict=True)
-            for o in self.process(index, event, now, registered=first)
+            for m in self.match(index, event, registered=first)
         ]
+        return self._settle(matches, now)
 
     def process(
         self,
@@ -258,8 +310,22 @@ class Engine:
         """Record, evaluate, dedup and throttle one event; the outcomes of matching rules.
 
         ``rules`` is a RuleIndex (built once per rule set: services/alerts/index.py)
-        or a list of rules, indexed on the spot. ``registered``: the answer of
-        registering the event's customer, when the caller did it (``process_many``).
+        or a list of rules, indexed on the spot.
+        """
+        return self._settle(self.match(rules, event, facts=facts, registered=registered), now)
+
+    def match(
+        self,
+        rules: list[dict] | RuleIndex,
+        event: dict,
+        facts: Facts | None = None,
+        registered: bool | None = None,
+    ) -> list[Match]:
+        """Record the event (customer, windows) and evaluate it: the rules it matches.
+
+        ``registered``: the answer of registering the event's customer, when the
+        caller did it (``process_many``). Nothing here reads what settling writes
+        (dedup, throttle, alerts), so a batch may match all its events first.
         """
         index = self.index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
         # Every event registers its customer (one insert), asked or not; the fact
@@ -269,14 +335,14 @@ class Engine:
         facts = facts or self.facts(event, registered)
         at = epoch(event["occurred_at"])
         counted = self._record_windows(index, facts, at)
-        outcomes = []
+        matches = []
         for rule in index.when.candidates(facts):
             if not is_active(rule, event["occurred_at"]):
                 continue  # outside its active hours: counted in windows above, never fires
             matched, trace = self.evaluate_rule(rule, facts, counted)
             if matched:
-                outcomes.append(self._settle(rule, facts, trace, now, at))
-        return outcomes
+                matches.append(Match(rule, facts, trace, at))
+        return matches
 
     # timers: "no response within T" -------------------------------------------------
 
@@ -292,8 +358,9 @@ class Engine:
         between leaves the lease to expire and the next run to finish it.
         """
         by_id = (rules if isinstance(rules, RuleIndex) else RuleIndex(rules)).by_id
-        outcomes = []
-        for deadline in self.state.claim_due(epoch(now), limit):
+        deadlines = self.state.claim_due(epoch(now), limit)
+        matches = []
+        for deadline in deadlines:
             rule = by_id.get(deadline["rule_id"])
             active = rule is not None and is_active(rule, deadline["event"]["occurred_at"])
             if active and "no_response" in rule["when"].get("window", {}):
@@ -307,37 +374,106 @@ class Engine:
                         "result": True,
                     }
                 ]
-                facts = self.facts(event)
-                outcomes.append(self._settle(rule, facts, trace, now, epoch(event["occurred_at"])))
+                matches.append(Match(rule, self.facts(event), trace, epoch(event["occurred_at"])))
+        outcomes = self._settle(matches, now)
+        for deadline in deadlines:
             self.state.finish_deadline(deadline["_id"])
         return outcomes
 
     # dedup and throttle -----------------------------------------------------------
 
-    def _settle(self, rule: dict, facts: Facts, trace: list[dict], now: datetime, at: float) -> Outcome:
-        event = facts.event
-        key = event_key(event)
-        dkey = dedup_key(rule, event, facts)
-        cooldown = parse_duration((rule.get("dedup") or {}).get("cooldown", "24h"))
-        mine = alert_id_for(rule["id"], event)
-        owner = self.state.claim_dedup(dkey, mine, at, at + cooldown)
-        if owner != mine:
-            self.state.attach(owner, key, event, at)
-            return Outcome(rule["id"], "attached", owner, dkey, trace=trace)
-        alert = build_alert(rule, facts, trace, now, dkey, cooldown)
-        throttle = rule.get("throttle")
-        if throttle:
-            per = parse_duration(throttle["per"])
-            bucket = f"{rule['id']}:{int(at // per)}"
-            if not self.state.take_throttle_slot(bucket, throttle["max_alerts"], mine):
-                self.state.record_suppressed(rule["id"], key, alert)
-                self.state.release_dedup(dkey, mine)
-                return Outcome(rule["id"], "suppressed", mine, dkey, trace=trace)
-        # A new alert holds its raising event already (count 1, last seen, the hit).
-        fresh = self.state.save_alert(alert)
-        if not fresh:
-            self.state.attach(mine, key, event, at)
-        return Outcome(rule["id"], "raised", mine, dkey, alert=alert, trace=trace, fresh=fresh)
+    def _settle(self, matches: list[Match], now: datetime) -> list[Outcome]:
+        """Dedup and throttle matches in order, with the outcome of settling them one
+        at a time, each:
+
+        * claims its dedup key (atomic: one winner), or finds the key's open alert
+          and attaches to it;
+        * takes a slot of its rule's throttle, or is suppressed (its claim released);
+        * raises a new alert (stored with its raising event as the first hit).
+
+        The writes are grouped: the keys met first in the batch are claimed in one
+        write, and the raised alerts are stored in one write at the end, each with
+        the later matches of the batch attached to it already. A key that has a
+        claim already is settled by ``claim_dedup``; a key this call claimed answers
+        its later matches while it is open at their event time (no write: only a
+        later event time can take it over, or the release of a suppressed alert,
+        which is done here). An alert that turns out to exist (a redelivery, or a
+        crash after the claim) gets its events attached as ``attach`` does.
+        """
+        # per match: (dedup key, its alert's id, event key, cool-down)
+        keyed = [
+            (
+                dedup_key(m.rule, m.facts.event, m.facts),
+                alert_id_for(m.rule["id"], m.facts.event),
+                event_key(m.facts.event),
+                parse_duration((m.rule.get("dedup") or {}).get("cooldown", "24h")),
+            )
+            for m in matches
+        ]
+        first: dict[str, int] = {}  # dedup key -> its first match
+        for n, (dkey, *_) in enumerate(keyed):
+            first.setdefault(dkey, n)
+        claims = [
+            (keyed[n][0], keyed[n][1], matches[n].at, matches[n].at + keyed[n][3]) for n in first.values()
+        ]
+        created = self.state.claim_new_dedups(claims) if claims else []
+        claimed_here = {n for n, ok in zip(first.values(), created, strict=True) if ok}
+        # dedup key -> (alert, open until) of the claims this call made and still holds
+        held = {dkey: (mine, until) for (dkey, mine, _, until), ok in zip(claims, created, strict=True) if ok}
+        unsaved: dict[str, _Unsaved] = {}
+        raised: dict[int, str] = {}  # outcome position -> alert id, for ``fresh``
+        outcomes = []
+        for n, m in enumerate(matches):
+            dkey, mine, key, cooldown = keyed[n]
+            event, at, until = m.facts.event, m.at, m.at + cooldown
+            if n in claimed_here:
+                owner = mine
+            elif dkey in held and held[dkey][1] > at:
+                owner = held[dkey][0]
+            else:
+                # not held from here on: the key's stored claim may predate this call
+                owner = self.state.claim_dedup(dkey, mine, at, until)
+                held.pop(dkey, None)
+            if owner != mine:
+                self._attach(unsaved, owner, key, event, at)
+                outcomes.append(Outcome(m.rule["id"], "attached", owner, dkey, trace=m.trace))
+                continue
+            alert = build_alert(m.rule, m.facts, m.trace, now, dkey, cooldown)
+            throttle = m.rule.get("throttle")
+            if throttle:
+                per = parse_duration(throttle["per"])
+                bucket = f"{m.rule['id']}:{int(at // per)}"
+                if not self.state.take_throttle_slot(bucket, throttle["max_alerts"], mine):
+                    self.state.record_suppressed(m.rule["id"], key, alert)
+                    self.state.release_dedup(dkey, mine)
+                    held.pop(dkey, None)
+                    outcomes.append(Outcome(m.rule["id"], "suppressed", mine, dkey, trace=m.trace))
+                    continue
+            if mine in unsaved:  # the same event twice: stored once, counted once
+                unsaved[mine].absorb(key, event, at)
+            else:
+                # A new alert holds its raising event already (count 1, last seen, the hit).
+                unsaved[mine] = _Unsaved(dict(alert), {key: at}, [(key, event, at)])
+                raised[len(outcomes)] = mine
+            outcomes.append(Outcome(m.rule["id"], "raised", mine, dkey, alert=alert, trace=m.trace))
+        stored = self.state.save_alerts([(u.alert, u.hits) for u in unsaved.values()]) if unsaved else []
+        fresh = {}
+        for (alert_id, u), new in zip(unsaved.items(), stored, strict=True):
+            fresh[alert_id] = new
+            if not new:  # it existed: count its events there (each once)
+                for key, event, at in u.events:
+                    self.state.attach(alert_id, key, event, at)
+        for n, alert_id in raised.items():
+            outcomes[n].fresh = fresh[alert_id]
+        return outcomes
+
+    def _attach(self, unsaved: dict[str, _Unsaved], alert_id: str, key: str, event: dict, at: float) -> None:
+        """Attach a match to an open alert: in the document when this batch raised it
+        and has not stored it yet, else in the store."""
+        if alert_id in unsaved:
+            unsaved[alert_id].absorb(key, event, at)
+        else:
+            self.state.attach(alert_id, key, event, at)
 
 
 def _iso(at: float) -> str:

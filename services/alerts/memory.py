@@ -92,6 +92,13 @@ class MemoryState:
             if since < at <= until and key != exclude
         ]
 
+    def claim_new_dedups(self, claims: list[tuple[str, str, float, float]]) -> list[bool]:
+        created = []
+        for key, alert_id, _at, until in claims:
+            created.append(key not in self.dedup)
+            self.dedup.setdefault(key, (alert_id, until))
+        return created
+
     def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
         current = self.dedup.get(dedup_key)
         if current is None or current[1] <= at:
@@ -115,13 +122,14 @@ class MemoryState:
     def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
         self.suppressed[rule_id].setdefault(key, alert)
 
-    def save_alert(self, alert: dict) -> bool:
-        if alert["_id"] in self.alerts:
-            return False
-        self.alerts[alert["_id"]] = dict(alert)
-        seen = alert["last_seen"]
-        self.attached[alert["_id"]][f"{seen['source']}\x1f{seen['event_id']}"] = alert["last_seen_ts"]
-        return True
+    def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
+        created = []
+        for alert, hits in alerts:
+            created.append(alert["_id"] not in self.alerts)
+            if created[-1]:
+                self.alerts[alert["_id"]] = dict(alert)
+                self.attached[alert["_id"]].update(hits)
+        return created
 
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
         self.attached[alert_id][key] = at
@@ -163,6 +171,9 @@ class PreviewState(MemoryState):
         self, customer_id: str, score: str, since: float, until: float, exclude: str
     ) -> list[float]:
         return self.store.score_history(customer_id, score, since, until, exclude)
+
+    def claim_new_dedups(self, claims: list[tuple[str, str, float, float]]) -> list[bool]:
+        return [False] * len(claims)  # each settled by claim_dedup, which reads the store
 
     def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
         current = self.store.dedup_owner(dedup_key)

@@ -9,7 +9,9 @@ Running state, every write keyed by the event so a replay changes nothing:
   back in one atomic update by ``_id``, so of concurrent hits exactly one sees the
   window reach its threshold;
 * ``score_series``: one document per (customer, score) for ``score_drop``, the same way;
-* ``dedup``: per dedup key, the open alert and until when (epoch seconds);
+* ``dedup``: per dedup key, the open alert and until when (epoch seconds); a batch
+  claims the keys it meets first in one ``insert_many`` (``claim_new_dedups``) and
+  stores its new alerts in another (``save_alerts``);
 * ``throttle``: per (rule, period) the alerts it let through (``n`` moves with the
   alert's marker, conditionally on ``n < max``): never overfilled, replay-safe;
 * ``suppressed``: matches the throttle refused, per (rule, event);
@@ -320,6 +322,18 @@ class AlertStore(Store):
         entries = self._entries("score_series", _digest(customer_id, score))
         return [e["value"] for e in entries if since < e["at"] <= until and e["key"] != exclude]
 
+    def claim_new_dedups(self, claims: list[tuple[str, str, float, float]]) -> list[bool]:
+        """Claim the keys of (dedup key, alert, at, until) that have no claim yet, in one
+        unordered ``insert_many``; False where the key exists (a DuplicateKey: claimed by
+        an earlier delivery or another alert, open, lapsed or released), which
+        ``claim_dedup`` settles (engine.State)."""
+        docs = [
+            {"_id": key, "alert_id": alert_id, "open_until": until, "opened_at": at}
+            for key, alert_id, at, until in claims
+        ]
+        taken = set(insert_many_once(self.db.dedup, docs))
+        return [i not in taken for i in range(len(claims))]
+
     def claim_dedup(self, dedup_key: str, alert_id: str, at: float, until: float) -> str:
         """The alert that owns ``dedup_key`` at event time ``at``: ``alert_id`` when
         the key was free or its cool-down is over (atomic: one winner), else the
@@ -327,18 +341,20 @@ class AlertStore(Store):
 
         The owner is read only while it is open at ``at``: a claim released (a
         throttled alert) or lapsed between the failed claim and the read is claimed
-        again, so an event never attaches to an alert that will not exist.
+        again, so an event never attaches to an alert that will not exist. The
+        engine calls it for keys ``claim_new_dedups`` found taken, so it tries the
+        take-over first and the insert last.
         """
         claim = {"alert_id": alert_id, "open_until": until, "opened_at": at}
         for _ in range(8):
-            if self._insert_once("dedup", {"_id": dedup_key, **claim}):
-                return alert_id
             won = self.db.dedup.update_one({"_id": dedup_key, "open_until": {"$lte": at}}, {"$set": claim})
             if won.matched_count:
                 return alert_id
             doc = self.db.dedup.find_one({"_id": dedup_key, "open_until": {"$gt": at}}, {"alert_id": 1})
             if doc is not None:
                 return doc["alert_id"]
+            if self._insert_once("dedup", {"_id": dedup_key, **claim}):
+                return alert_id
         raise RuntimeError(f"dedup key {dedup_key!r}: no stable owner after 8 attempts")
 
     def release_dedup(self, dedup_key: str, alert_id: str) -> None:
@@ -505,16 +521,13 @@ class AlertStore(Store):
 
     # alerts -------------------------------------------------------------
 
-    def save_alert(self, alert: dict) -> bool:
-        """Insert an alert, its raising event as its first hit; False when it already
-        exists (a redelivered event)."""
-        seen = alert["last_seen"]
-        hits = {_digest(f"{seen['source']}\x1f{seen['event_id']}"): alert["last_seen_ts"]}
-        try:
-            self.db.alerts.insert_one({**alert, "hits": hits})
-            return True
-        except DuplicateKeyError:
-            return False
+    def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
+        """Insert new alerts in one unordered ``insert_many``, each with the events it
+        holds already (event key -> event time) as its hits; False for those that
+        exist (a redelivered event)."""
+        docs = [{**alert, "hits": {_digest(k): at for k, at in hits.items()}} for alert, hits in alerts]
+        exists = set(insert_many_once(self.db.alerts, docs))
+        return [i not in exists for i in range(len(alerts))]
 
     def get_alert(self, alert_id: str) -> dict | None:
         return self.db.alerts.find_one({"_id": alert_id}, {"hits": 0})

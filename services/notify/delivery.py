@@ -7,7 +7,9 @@ broker: a transient failure sets ``next_attempt_at`` (epoch seconds) with
 exponential backoff and full jitter, and a sweep (the service's @timer) claims
 due deliveries atomically with a lease. A delivery that was sent successfully
 is marked ``delivered`` under the lease and is never claimed again, so a restart
-between attempts cannot send it twice. (The one window left is a crash after
+between attempts cannot send it twice. A batch of deliveries takes its send-rate
+tokens with one store operation per destination and records its outcomes with one
+``bulk_write`` (``Record``). (The one window left is a crash after
 the vendor accepted a request and before the store recorded it; the lease then
 expires and the message is resent. Email keeps its Message-ID and the generic
 webhook its ``X-CX-Delivery-Id`` across resends so receivers can drop the copy;
@@ -19,8 +21,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -176,14 +179,7 @@ class Pipeline:
         stored = self.store.create_many(
             [(doc, now + self.policy.lease if soon else 0) for doc, soon in zip(docs, due, strict=True)]
         )
-        leased = [s for s, soon in zip(stored, due, strict=True) if s is not None and soon]
-        if len(leased) == 1:
-            self.attempt(leased[0], now)
-        elif leased:
-            pool = eventlet.GreenPool(max(1, self.policy.concurrency))
-            for doc in leased:
-                pool.spawn(self.attempt, doc, now)
-            pool.waitall()
+        self.attempt_many([s for s, soon in zip(stored, due, strict=True) if s is not None and soon], now)
         return [s["_id"] for s in stored if s is not None]
 
     def run(self, now: float | None = None, ids: list[str] | None = None) -> int:
@@ -194,16 +190,37 @@ class Pipeline:
             doc = self.store.claim_due(moment, self.policy.lease, ids)
             if doc is None:
                 break
-            self.attempt(doc, moment)
+            self.attempt_many([doc], moment)
             tried += 1
         return tried
 
-    def attempt(self, doc: dict, now: float) -> None:
+    def attempt_many(self, docs: list[dict], now: float) -> None:
+        """Attempt leased deliveries: check each one's channel, recipient and address,
+        take the rate tokens of all of them per destination, send up to
+        ``policy.concurrency`` at once, and record the outcomes together (``Record``)."""
+        record = Record(self, now)
+        ready = [send for doc in docs if (send := self._prepare(doc, now, record)) is not None]
+        ready = self._rate_limit(ready, now, record)
+        if len(ready) > 1:
+            outcomes = eventlet.GreenPool(max(1, self.policy.concurrency)).imap(
+                lambda send: self._send(send, now), ready
+            )
+        else:
+            outcomes = (self._send(send, now) for send in ready)
+        for settle in outcomes:
+            if settle is not None:
+                record.add(settle)
+                record.flush_if_due()
+        record.flush()
+
+    def _prepare(self, doc: dict, now: float, record: Record) -> Send | None:
+        """``doc`` ready to send, or None when it cannot go (recorded as failed)."""
         channel = self.channels.get(doc["channel"])
         attempt = doc["attempts"] + 1
         if channel is None:
-            self._settle(doc, now, attempt, Outcome.failed(f"channel {doc['channel']} is not configured"))
-            return
+            failed = Outcome.failed(f"channel {doc['channel']} is not configured")
+            record.add(self._settlement(doc, now, attempt, failed))
+            return None
         try:
             recipient = self.store.recipient(doc["recipient"]["kind"], doc["recipient"]["id"])
             if recipient is None:
@@ -211,50 +228,55 @@ class Pipeline:
             destination = self.destination(recipient, channel.name)
             channel.check(destination)
         except NotConfigured as exc:
-            self._settle(doc, now, attempt, Outcome.failed(str(exc)))
-            return
+            record.add(self._settlement(doc, now, attempt, Outcome.failed(str(exc))))
+            return None
         # Channel.secrets; a stand-in channel without it has none to hide
         secrets = getattr(channel, "secrets", lambda destination: [])(destination)
         for secret in secrets:  # a traceback logged below must not show them either
             register_secret(secret)
-        wait = self._rate_wait(channel, destination, now)
-        if wait > 0:  # our own limit, not a failure: come back later, count no attempt
-            self.store.settle(doc, {"status": "scheduled", "next_attempt_at": now + wait})
-            return
-        note = self.note(doc, recipient, channel)
+        return Send(doc, attempt, channel, recipient, destination, secrets)
+
+    def _rate_limit(self, ready: list[Send], now: float, record: Record) -> list[Send]:
+        """The sends our own limits let go now. Tokens are taken per bucket (channel +
+        destination, and its rate), one store operation for all of a bucket's sends;
+        those over the limit come back after the wait: not a failure, no attempt counted."""
+        buckets: dict[tuple[str, float, int], list[Send]] = {}
+        for send in ready:
+            rate = send.channel.rate_for(send.destination)
+            if rate is not None:
+                key = f"{send.channel.name}|{send.channel.destination_key(send.destination)}"
+                buckets.setdefault((key, 60.0 / rate.per_minute, rate.burst), []).append(send)
+        refused: set[int] = set()
+        for (key, interval, burst), sends in buckets.items():
+            granted, wait = self.store.take_tokens(key, len(sends), interval, burst, now)
+            for send in sends[granted:]:  # the first ones in the batch's order go first
+                refused.add(id(send))
+                record.add(Settle(send.doc, {"status": "scheduled", "next_attempt_at": now + wait}))
+        return [send for send in ready if id(send) not in refused]
+
+    def _send(self, send: Send, now: float) -> Settle | None:
+        """Render and send one delivery; what to record. None when it broke before
+        reaching the channel (logged): its lease runs out and the sweep tries again."""
+        doc, channel = send.doc, send.channel
+        try:
+            note = self.note(doc, send.recipient, channel)
+        except Exception:
+            log.exception("rendering %s failed; the sweep tries again when its lease expires", doc["_id"])
+            return None
         started = time.monotonic()
         try:
-            outcome = channel.deliver(note, destination, now)
+            outcome = channel.deliver(note, send.destination, now)
         except Exception as exc:  # a bug in a channel: counted, bounded by max_attempts, then fallback
             log.exception("channel %s raised on %s", channel.name, doc["_id"])
             outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
         # vendors echo URLs and tokens in their answers; requests' errors quote the URL
         outcome = replace(
-            outcome, error=redact(outcome.error, secrets), detail=redact(outcome.detail, secrets)
+            outcome,
+            error=redact(outcome.error, send.secrets),
+            detail=redact(outcome.detail, send.secrets),
         )
-        self._settle_after_send(doc, now, attempt, outcome, time.monotonic() - started, destination, channel)
-
-    def _settle_after_send(self, doc: dict, now: float, attempt: int, outcome: Outcome, *rest) -> None:
-        """Record what the vendor answered, waiting out a store outage (up to half the
-        lease) rather than giving up: a message the vendor accepted and we failed to
-        record is sent again when its lease expires."""
-        deadline = time.monotonic() + self.policy.lease / 2
-        while True:
-            try:
-                self._settle(doc, now, attempt, outcome, *rest)
-                return
-            except ConnectionFailure as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                log.warning("store unavailable while recording %s (%s); retrying", doc["_id"], exc)
-                time.sleep(STORE_RETRY_SECONDS)
-
-    def _rate_wait(self, channel: Channel, destination: Destination, now: float) -> float:
-        rate = channel.rate_for(destination)
-        if rate is None:
-            return 0.0
-        key = f"{channel.name}|{channel.destination_key(destination)}"
-        return self.store.take_token(key, 60.0 / rate.per_minute, rate.burst, now)
+        seconds = time.monotonic() - started
+        return self._settlement(doc, now, send.attempt, outcome, seconds, send.destination, channel)
 
     def preview(self, kind: str, channel: Channel, language: str, context: dict, recipient: dict) -> dict:
         """Render ``context`` as ``recipient`` would get it on ``channel`` (nothing is sent)."""
@@ -322,7 +344,7 @@ class Pipeline:
         email = recipient.get("email") if recipient["kind"] == "person" else None
         return Destination(handle, tuple(user_ids), tuple(mobiles), email)
 
-    def _settle(
+    def _settlement(
         self,
         doc: dict,
         now: float,
@@ -331,7 +353,10 @@ class Pipeline:
         seconds: float = 0.0,
         destination: Destination | None = None,
         channel: Channel | None = None,
-    ) -> None:
+    ) -> Settle:
+        """What to record for attempt ``attempt`` of ``doc`` and what follows once it
+        is recorded: delivered is announced; a retry is scheduled with backoff while
+        attempts remain; anything else fails for good (counted, announced, fallen back)."""
         entry = {
             "delivery_id": doc["_id"],
             "attempt": attempt,
@@ -347,44 +372,141 @@ class Pipeline:
         }
         base = {"attempts": attempt, "last_error": outcome.error}
         if outcome.status == "delivered":
-            if self.store.settle(doc, {**base, "status": "delivered", "message_id": outcome.detail}, entry):
-                self.announce(doc, outcome, attempt)
-            return
+            update = {**base, "status": "delivered", "message_id": outcome.detail}
+            return Settle(doc, update, entry, announce=outcome, attempt=attempt)
         if outcome.status == "retry" and attempt < self.policy.max_attempts:
             delay = max(backoff(attempt, self.policy, self.rng), outcome.retry_after or 0.0)
-            self.store.settle(doc, {**base, "status": "scheduled", "next_attempt_at": now + delay}, entry)
-            return
+            return Settle(doc, {**base, "status": "scheduled", "next_attempt_at": now + delay}, entry)
         error = (
             outcome.error
             if outcome.status == "failed"
             else f"gave up after {attempt} attempts: {outcome.error}"
         )
-        if self.store.settle(doc, {**base, "status": "failed", "last_error": error}, entry):
-            self.store.count("permanent_failures" if outcome.status == "failed" else "retries_exhausted")
-            self.announce(doc, Outcome.failed(error, outcome.http_status), attempt)
-            self._fall_back(doc, now)
+        return Settle(
+            doc,
+            {**base, "status": "failed", "last_error": error},
+            entry,
+            announce=Outcome.failed(error, outcome.http_status),
+            attempt=attempt,
+            counter="permanent_failures" if outcome.status == "failed" else "retries_exhausted",
+        )
 
-    def _fall_back(self, doc: dict, now: float) -> None:
-        target = (self.policy.fallback or {}).get(doc["channel"])
-        if not target or doc.get("fallback_of") or target == doc["channel"]:
+    def _fall_back(self, failed: list[dict], now: float) -> None:
+        """Create the fallback deliveries of deliveries that failed for good (policy
+        ``fallback``), due now and not held again, with three store commands for the lot:
+        the failed ones as stored now (an erasure may have scrubbed their context since
+        their attempt began) and the notification's own deliveries on the fallback
+        channel are read in one ``find``, the new ones inserted with one ``insert_many``."""
+        wanted = []
+        for doc in failed:
+            target = (self.policy.fallback or {}).get(doc["channel"])
+            if not target or doc.get("fallback_of") or target == doc["channel"]:
+                continue
+            # Fall back to the people: a team's group robot failing means mailing its members.
+            refs = [doc["recipient"]]
+            if doc["recipient"]["kind"] == "team" and target == "email":
+                refs = [{"kind": "person", "id": p["id"]} for p in self.store.resolve(doc["recipient"])]
+            wanted += [(doc, target, ref) for ref in refs]
+        if not wanted:
             return
-        # the context as stored now: an erasure may have scrubbed it since this attempt began
-        stored = self.store.get_delivery(doc["_id"]) or doc
-        request = {k: stored[k] for k in ("notification_id", "kind", "level", "case_id", "context")}
-        # Fall back to the people: a team's group robot failing means mailing its members.
-        refs = [doc["recipient"]]
-        if doc["recipient"]["kind"] == "team" and target == "email":
-            refs = [{"kind": "person", "id": p["id"]} for p in self.store.resolve(doc["recipient"])]
-        for ref in refs:
-            if self.store.get_delivery(delivery_key(doc["notification_id"], target, ref)):
+        known = self.store.get_deliveries(
+            [doc["_id"] for doc, _, _ in wanted]
+            + [delivery_key(doc["notification_id"], target, ref) for doc, target, ref in wanted]
+        )
+        fresh = []
+        for doc, target, ref in wanted:
+            if delivery_key(doc["notification_id"], target, ref) in known:
                 continue  # the notification already goes to them on that channel
+            stored = known.get(doc["_id"], doc)
+            request = {k: stored[k] for k in ("notification_id", "kind", "level", "case_id", "context")}
             delivery_id = f"{doc['_id']}|fallback:{target}:{ref['kind']}:{ref['id']}"
-            fresh = self._new(delivery_id, request, ref, target, now, fallback_of=doc["_id"])
-            fresh.update(
-                status="scheduled", next_attempt_at=now, held=False
-            )  # already due; do not hold again
-            if self.store.create_delivery(fresh):
-                self.store.count("fallbacks")
+            one = self._new(delivery_id, request, ref, target, now, fallback_of=doc["_id"])
+            one.update(status="scheduled", next_attempt_at=now, held=False)  # already due; do not hold again
+            fresh.append((one, 0))
+        created = sum(1 for one in self.store.create_many(fresh) if one is not None)
+        if created:
+            self.store.count("fallbacks", created)
+
+
+@dataclass
+class Send:
+    """A leased delivery cleared to go: where, how, and the secrets its errors must not show."""
+
+    doc: dict
+    attempt: int
+    channel: Channel
+    recipient: dict
+    destination: Destination
+    secrets: list[str]
+
+
+@dataclass
+class Settle:
+    """One update of a leased delivery, applied only while the lease holds, and what
+    follows when it applied: an announcement, and for a delivery that failed for good
+    a counter and its fallback."""
+
+    doc: dict
+    update: dict
+    entry: dict | None = None  # the attempt log entry (none when our own rate limit deferred it)
+    announce: Outcome | None = None
+    attempt: int = 0
+    counter: str | None = None
+    queued: float = field(default_factory=time.monotonic)
+
+
+class Record:
+    """The record stage of one batch: its settles go to the store together, in one
+    ``bulk_write`` conditional on each lease (``NotifyStore.settle_many``), then the
+    ones that applied are announced, counted (one update per counter) and fallen back.
+
+    A settle waits at most a quarter lease for company: in a long batch (slow
+    vendors) the sends done so far are recorded before their leases could run out and
+    the sweep send them again. A store outage while recording is waited out (up to
+    half the lease) rather than given up: a message the vendor accepted and we failed
+    to record is sent again when its lease expires.
+    """
+
+    def __init__(self, pipeline: Pipeline, now: float):
+        self.pipeline = pipeline
+        self.now = now
+        self.pending: list[Settle] = []
+
+    def add(self, settle: Settle) -> None:
+        self.pending.append(settle)
+
+    def flush_if_due(self) -> None:
+        if self.pending and time.monotonic() - self.pending[0].queued >= self.pipeline.policy.lease / 4:
+            self.flush()
+
+    def flush(self) -> None:
+        settles, self.pending = self.pending, []
+        if not settles:
+            return
+        pipeline, counts, failed = self.pipeline, Counter(), []
+        for settle, held in zip(settles, self._settle(settles), strict=True):
+            if not held:  # another worker took it over (our lease ran out): theirs to report
+                continue
+            if settle.announce is not None:
+                pipeline.announce(settle.doc, settle.announce, settle.attempt)
+            if settle.counter is not None:
+                counts[settle.counter] += 1
+                failed.append(settle.doc)
+        for name, n in counts.items():
+            pipeline.store.count(name, n)
+        pipeline._fall_back(failed, self.now)
+
+    def _settle(self, settles: list[Settle]) -> list[bool]:
+        items = [(s.doc, s.update, s.entry) for s in settles]
+        deadline = time.monotonic() + self.pipeline.policy.lease / 2
+        while True:
+            try:
+                return self.pipeline.store.settle_many(items)
+            except ConnectionFailure as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("store unavailable while recording %d deliveries (%s); retrying", len(items), exc)
+                time.sleep(STORE_RETRY_SECONDS)
 
 
 def mask(value: str) -> str:

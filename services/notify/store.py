@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from contracts.base import utcnow
 from services.common.erasure import MARK, redact, scrub_dead_letters
@@ -165,6 +165,13 @@ class NotifyStore(Store):
     def get_delivery(self, delivery_id: str) -> dict | None:
         return self.db.deliveries.find_one({"_id": delivery_id}, {"attempt_log": 0})
 
+    def get_deliveries(self, ids: list[str]) -> dict[str, dict]:
+        """The deliveries of ``ids`` that exist, by id, in one ``find``."""
+        if not ids:
+            return {}
+        found = self.db.deliveries.find({"_id": {"$in": sorted(set(ids))}}, {"attempt_log": 0})
+        return {doc["_id"]: doc for doc in found}
+
     def claim_due(self, now: float, lease: float, ids: list[str] | None = None) -> dict | None:
         """Atomically lease one due delivery (oldest first); None when none is due.
 
@@ -186,22 +193,55 @@ class NotifyStore(Store):
         )
 
     def settle(self, doc: dict, update: dict, attempt: dict | None = None) -> bool:
-        """Apply ``update`` if this worker still holds the lease it claimed ``doc`` with.
+        """``settle_many`` for one delivery."""
+        return self.settle_many([(doc, update, attempt)])[0]
+
+    def settle_many(self, items: list[tuple[dict, dict, dict | None]]) -> list[bool]:
+        """Apply each ``(doc, update, attempt)``'s ``update`` if this worker still holds
+        the lease it claimed ``doc`` with, in one unordered ``bulk_write``; for each,
+        whether it applied.
 
         ``attempt`` (the attempt just made) goes into the delivery's ``attempt_log`` in
-        the same update; it is logged even when the lease was lost meanwhile.
+        the same update; it is logged even when the lease was lost meanwhile. Each update
+        also stores the lease it was made under (``settled_lease``): a bulk result only
+        counts matches, so when some missed (a lease lost, or a retry after a store
+        outage of updates that had applied), one ``find`` tells which were this worker's.
         """
-        log = {}
-        if attempt is not None:
-            n = attempt["attempt"]
-            log = {f"attempt_log.a{n}": {"_id": f"{attempt['delivery_id']}#{n}", **attempt, "at": utcnow()}}
-        result = self.db.deliveries.update_one(
-            {"_id": doc["_id"], "lease_until": doc["lease_until"]},
-            {"$set": {**update, **log, "lease_until": 0}, "$currentDate": {"updated_at": True}},
-        )
-        if result.modified_count != 1 and log:
-            self.db.deliveries.update_one({"_id": doc["_id"]}, {"$set": log})
-        return result.modified_count == 1
+        if not items:
+            return []
+        logs, ops = [], []
+        for doc, update, attempt in items:
+            log = {}
+            if attempt is not None:
+                n = attempt["attempt"]
+                entry = {"_id": f"{attempt['delivery_id']}#{n}", **attempt, "at": utcnow()}
+                log = {f"attempt_log.a{n}": entry}
+            logs.append(log)
+            ops.append(
+                UpdateOne(
+                    {"_id": doc["_id"], "lease_until": doc["lease_until"]},
+                    {
+                        "$set": {**update, **log, "lease_until": 0, "settled_lease": doc["lease_until"]},
+                        "$currentDate": {"updated_at": True},
+                    },
+                )
+            )
+        if self.db.deliveries.bulk_write(ops, ordered=False).matched_count == len(ops):
+            return [True] * len(items)
+        ids = [doc["_id"] for doc, _, _ in items]
+        stored = {
+            d["_id"]: d.get("settled_lease")
+            for d in self.db.deliveries.find({"_id": {"$in": ids}}, {"settled_lease": 1})
+        }
+        held = [stored.get(doc["_id"]) == doc["lease_until"] for doc, _, _ in items]
+        lost_logs = [
+            UpdateOne({"_id": doc["_id"]}, {"$set": log})
+            for (doc, _, _), log, ok in zip(items, logs, held, strict=True)
+            if log and not ok
+        ]
+        if lost_logs:
+            self.db.deliveries.bulk_write(lost_logs, ordered=False)
+        return held
 
     def attempts(self, delivery_id: str) -> list[dict]:
         """Every attempt of a delivery, in order (kept in the delivery; older deliveries
@@ -236,24 +276,38 @@ class NotifyStore(Store):
     # send-rate buckets (GCRA: one "theoretical arrival time" per channel+destination)
 
     def take_token(self, key: str, interval: float, burst: int, now: float) -> float:
-        """0 when a send may go now (and it is counted), else seconds to wait.
+        """0 when a send may go now (and it is counted), else seconds to wait."""
+        granted, wait = self.take_tokens(key, 1, interval, burst, now)
+        return 0.0 if granted else wait
 
-        A GCRA bucket in two atomic updates, no read-modify-write: the theoretical
-        arrival time ``tat`` is first raised to ``now`` (``$max``, creating the bucket),
-        then moved by one interval only while it is within the burst tolerance
-        (a conditional ``$inc``). Concurrent senders (a batch's deliveries to one
-        webhook, several replicas) each take their own token; none loses a race and
-        none retries. Refused: the wait until a token frees, read once.
+    def take_tokens(self, key: str, count: int, interval: float, burst: int, now: float) -> tuple[int, float]:
+        """Tokens for up to ``count`` sends to one bucket: how many may go now (each
+        counted), and the seconds the others wait.
+
+        A GCRA bucket in one ordered ``bulk_write``, no read-modify-write: the
+        theoretical arrival time ``tat`` is first raised to ``now`` (``$max``, creating
+        the bucket), then moved by one interval per token, each move a conditional
+        ``$inc`` that applies only while ``tat`` is within the burst tolerance. Every
+        move is atomic, so concurrent takers (other batches, other replicas) each get
+        their own tokens and none is granted twice; the tokens granted are the moves that
+        matched (never more than ``burst``: after the ``$max`` no more fit). Refused: the
+        wait until a token frees, read once.
         """
+        if count < 1:
+            return 0, 0.0
         tolerance = interval * (burst - 1)
-        self.db.rate_buckets.update_one({"_id": key}, {"$max": {"tat": now}}, upsert=True)
-        taken = self.db.rate_buckets.find_one_and_update(
-            {"_id": key, "tat": {"$lte": now + tolerance}}, {"$inc": {"tat": interval}}
+        moves = [
+            UpdateOne({"_id": key, "tat": {"$lte": now + tolerance}}, {"$inc": {"tat": interval}})
+            for _ in range(min(count, max(burst, 1)))
+        ]
+        result = self.db.rate_buckets.bulk_write(
+            [UpdateOne({"_id": key}, {"$max": {"tat": now}}, upsert=True), *moves], ordered=True
         )
-        if taken is not None:
-            return 0.0
+        granted = result.matched_count + result.upserted_count - 1  # the first matches or upserts
+        if granted == count:
+            return granted, 0.0
         doc = self.db.rate_buckets.find_one({"_id": key}) or {"tat": now}
-        return max(doc["tat"] - tolerance - now, interval)
+        return granted, max(doc["tat"] - tolerance - now, interval)
 
     # template overrides -------------------------------------------------
 

@@ -275,15 +275,15 @@ def test_a_store_outage_after_the_vendor_accepted_is_waited_out_not_resent(store
 
     p = pipeline(store, smtp_sink, lease=30.0)
     [delivery_id] = p.request(request(EMMA, ["slack"]), NOW)
-    real, failures = store.settle, []
+    real, failures = store.settle_many, []
 
-    def store_away_twice(doc, update, attempt=None):
+    def store_away_twice(items):
         if len(failures) < 2:
-            failures.append(doc["_id"])
+            failures.append(items[0][0]["_id"])
             raise AutoReconnect("connection refused")
-        return real(doc, update, attempt)
+        return real(items)
 
-    store.settle = store_away_twice
+    store.settle_many = store_away_twice
     assert p.run(NOW) == 1
     assert failures == [delivery_id, delivery_id]
     doc = store.get_delivery(delivery_id)
