@@ -1,4 +1,4 @@
-"""A receiver of the generic signed webhook, verifying it as the README tells receivers to."""
+"""A receiver of the generic signed webhook, verifying it as docs/notify.md tells receivers to."""
 
 from __future__ import annotations
 
