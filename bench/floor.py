@@ -38,7 +38,8 @@ from services.alerts.evaluate import alert_id_for, event_summary
 from services.alerts.service import AlertsService, alert_message
 from services.cases.lifecycle import assignee_key, new_case, open_key
 from services.cases.service import CasesService
-from services.common.messaging import ContractDispatcher, FeedbackConsumer
+from services.common.feedback import FeedbackConsumer
+from services.common.messaging import ContractDispatcher
 from services.notify.channels.base import Destination, Note
 from services.notify.dependencies import Channels
 from services.notify.service import NotifyService

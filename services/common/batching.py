@@ -44,11 +44,11 @@ import eventlet.event
 from nameko.exceptions import ContainerBeingKilled
 
 from services.common import settings
+from services.common.feedback import FeedbackConsumer
 from services.common.messaging import (
     TRANSIENT_ERRORS,
     ContractDispatcher,
     ContractEventHandler,
-    FeedbackConsumer,
     InvalidMessage,
     context_from_headers,
 )

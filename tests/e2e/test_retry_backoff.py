@@ -15,11 +15,11 @@ from kombu import Connection
 from nameko import config
 
 from cxctl.publish import FeedbackPublisher
+from services.common.feedback import feedback_consumer
 from services.common.messaging import (
     HEADER_ATTEMPTS,
     HEADER_REASON,
     dead_letter_queue,
-    feedback_consumer,
     retry_delay,
 )
 from tests.conftest import wait_until
