@@ -1,0 +1,3 @@
+"""The alerts service."""
+
+from . import settings  # noqa: F401  (declares its settings before any of its code runs)

@@ -1,0 +1,3 @@
+"""The ingest service."""
+
+from . import settings  # noqa: F401  (declares its settings before any of its code runs)

@@ -9,7 +9,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.common.settings import DEFAULTS
+import services.alerts  # noqa: F401  (each service package declares its settings)
+import services.cases  # noqa: F401
+import services.gateway  # noqa: F401
+import services.ingest  # noqa: F401
+import services.notify  # noqa: F401
+import services.profiles  # noqa: F401
+from services.common.settings import DEFAULTS, SHARED
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S_VERSION = "1.37.0"
@@ -69,6 +75,7 @@ def test_configured_variables_are_ones_the_services_read():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     compose_keys = set(compose["x-service"]["environment"])
     known = set(DEFAULTS) | {"MAX_WORKERS"}
+    assert set(SHARED) < known  # the services' own keys are declared beside them
     assert k8s_keys <= known, k8s_keys - known
     assert compose_keys <= known, compose_keys - known
     assert known - {"MAX_WORKERS"} <= config_keys
