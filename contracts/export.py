@@ -50,8 +50,9 @@ def _constraints(field: fields.Field, out: dict) -> None:
 
 def field_schema(field: fields.Field) -> dict:
     if isinstance(field, fields.Nested):
-        nested = field.nested if isinstance(field.nested, Schema) else field.nested()
-        out = schema_object(nested)
+        target = field.nested
+        nested = target if isinstance(target, Schema) else target()  # type: ignore[operator]
+        out = schema_object(nested)  # type: ignore[arg-type]  # our contracts nest schemas only
     elif isinstance(field, fields.List):
         out = {"type": "array", "items": field_schema(field.inner)}
     elif isinstance(field, fields.Dict):
@@ -220,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             print("run: python -m contracts.export", file=sys.stderr)
         return 1 if stale else 0
     JSONSCHEMA_DIR.mkdir(exist_ok=True)
-    for path, text in render().items():
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path.relative_to(HERE.parent)}")
+    for target, text in render().items():
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target.relative_to(HERE.parent)}")
     return 0
 
 

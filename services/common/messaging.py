@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import eventlet
 import eventlet.event
@@ -94,7 +95,7 @@ def context_from_headers(headers: dict) -> dict:
     built). Feedback comes from outside, so only plain, bounded values survive.
     """
     prefix = HEADER_PREFIX + "."
-    data = {}
+    data: dict[str, str | list[str]] = {}
     for key, value in (headers or {}).items():
         if not isinstance(key, str) or not key.startswith(prefix):
             continue
@@ -263,7 +264,10 @@ class ReliableConsumerMixin:
     or raising InvalidMessage.
     """
 
+    # provided by the nameko entrypoint this is mixed into
     queue: Queue
+    container: Any
+    consumer: Any
     consumer_cls = GuardedConsumerCore
     # The setting that bounds this consumer's message size (refused before decoding).
     max_bytes_setting = "EVENT_MAX_BYTES"
@@ -495,7 +499,7 @@ class _Link:
 
     def __init__(self, amqp_uri: str):
         self.connection = Connection(amqp_uri, transport_options={"confirm_publish": False})
-        self.channel = None
+        self.channel: Any = None
         self.sequence = 0  # publishes on the channel since confirm.select
         self.declared: set[str] = set()
 

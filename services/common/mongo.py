@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -166,7 +166,9 @@ class ConfigCache:
         self.tickets = 0  # loads started
         self.installed = 0  # the ticket of the load in use
         self.revision_reads = 0  # revision reads made (tests, bench)
-        self.announce = None  # set by ConfigSignal: tells the other replicas after a bump
+        self.announce: Callable[[], None] | None = (
+            None  # set by ConfigSignal: tells the other replicas after a bump
+        )
 
     def invalidate(self) -> None:
         """The revision may have moved: the next lookup reads it."""
@@ -442,7 +444,7 @@ def handled_once_each(inbox: str = "inbox", dispatcher: str = "dispatch"):
     return decorate
 
 
-_STORED = CodecOptions(tz_aware=True)
+_STORED: CodecOptions = CodecOptions(tz_aware=True)
 
 
 def as_stored(doc: dict) -> dict:

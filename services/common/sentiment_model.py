@@ -152,10 +152,12 @@ class PolarityModel:
         body = json.loads(data) if isinstance(data, str | bytes) else data
         if not isinstance(body, dict) or body.get("format") != FORMAT:
             raise ValueError(f"format: expected {FORMAT!r}")
-        docs, counts = body.get("doc_counts"), body.get("feature_counts")
-        for name, value in (("doc_counts", docs), ("feature_counts", counts)):
+        for name in ("doc_counts", "feature_counts"):
+            value = body.get(name)
             if not isinstance(value, dict) or set(value) != set(CLASSES):
                 raise ValueError(f"{name}: expected an object with keys {', '.join(CLASSES)}")
+        docs: dict = body["doc_counts"]
+        counts: dict = body["feature_counts"]
         if not all(isinstance(docs[c], int) and docs[c] >= 0 for c in CLASSES):
             raise ValueError("doc_counts: expected counts ≥ 0")
         for c in CLASSES:
@@ -202,7 +204,8 @@ def train(
 
 def split(events: Iterable[dict], held_out_percent: int = 20) -> tuple[list[dict], list[dict]]:
     """Train / held-out split by a hash of ``event_id`` (stable across runs and replicas)."""
-    train_part, held_out = [], []
+    train_part: list[dict] = []
+    held_out: list[dict] = []
     for event in events:
         key = str(event.get("event_id", event.get("text", "")))
         bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
