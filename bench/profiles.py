@@ -58,14 +58,14 @@ COMMENT = "快递太慢了，客服电话一直占线，非常不满意"
 def grown_timeline(store: ProfileStore, sizes: tuple[int, ...], repeat: int) -> list[tuple[str, float]]:
     """Median ms of recording one commented event for a customer with ``size`` entries."""
     rows = []
-    store.record_feedback(event(299_999, "warm-up", 1, text=COMMENT))  # text analysis loads once
+    store.recorder.record_feedback(event(299_999, "warm-up", 1, text=COMMENT))  # text analysis loads once
     for size in sizes:
         customer = f"G{size}"
         seed = [event(300_000 + size + i, customer, days_ago=i / 24, text=COMMENT) for i in range(size)]
         for chunk in range(0, size, 1000):
             store.db.timeline.insert_many([timeline_entry(e, customer) for e in seed[chunk : chunk + 1000]])
         fresh = iter(event(400_000 + size * 10 + i, customer, 0.01 * i, text=COMMENT) for i in range(repeat))
-        ms = timed(lambda f=fresh: store.record_feedback(next(f)), repeat)
+        ms = timed(lambda f=fresh: store.recorder.record_feedback(next(f)), repeat)
         rows.append((f"record_feedback, customer with {size} timeline entries", ms))
     return rows
 
@@ -109,22 +109,22 @@ def main() -> None:
                 e = event(n, f"S{size}", days_ago=90 * i / size)
                 entries.append(timeline_entry(e, f"S{size}"))
             store.db.timeline.insert_many(entries)
-            store.record_feedback(event(n + 1, f"S{size}", 0.5))
+            store.recorder.record_feedback(event(n + 1, f"S{size}", 0.5))
             n += 1
         baseline = timed(lambda: store.db.profiles.find_one({"_id": "S10"}), args.repeat)
         rows.append(("baseline: find_one(profile)", baseline))
         for size in sizes:
-            with_rolling = timed(lambda s=size: store.get_profile(f"S{s}", 20, now=NOW), args.repeat)
-            rolling_only = timed(lambda s=size: store.rolling_scores({"_id": f"S{s}"}, NOW), args.repeat)
+            with_rolling = timed(lambda s=size: store.queries.get_profile(f"S{s}", 20, now=NOW), args.repeat)
+            rolling_only = timed(lambda s=size: store.queries.rolling_scores({"_id": f"S{s}"}, NOW), args.repeat)
             rows.append((f"get_profile, {size} entries in 90 days", with_rolling))
             rows.append(("  of which rolling scores", rolling_only))
         events = [event(100_000 + i, f"W{i % 50}", days_ago=i / 10) for i in range(300)]
         started = time.perf_counter()
         for e in events:
-            store.record_feedback(e)
+            store.recorder.record_feedback(e)
         per_event = (time.perf_counter() - started) * 1000 / len(events)
         rows.append(("record_feedback per event (300 events, 50 customers)", per_event))
-        resolve = timed(lambda: store.resolve("W1"), args.repeat)
+        resolve = timed(lambda: store.identity.resolve("W1"), args.repeat)
         rows.append(("  of which one alias look-up", resolve))
         bulk = []
         for c in range(args.customers):
@@ -132,9 +132,9 @@ def main() -> None:
             for k, days in enumerate((45, 5)):
                 bulk.append(event(200_000 + 2 * c + k, f"V{c}", days, tier))
         for e in bulk:
-            store.record_feedback(e)
+            store.recorder.record_feedback(e)
         vips = store.db.profiles.count_documents({"identity.tier": "vip"})
-        segment = timed(lambda: store.segment_nps_drop("vip", 2, NOW, 50, 0), max(3, args.repeat // 10))
+        segment = timed(lambda: store.queries.segment_nps_drop("vip", 2, NOW, 50, 0), max(3, args.repeat // 10))
         rows.append((f"segment nps_drop over {vips} VIPs of {args.customers} customers", segment))
     finally:
         client.drop_database(name)

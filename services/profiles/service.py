@@ -5,34 +5,33 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
 from contracts import profiles_api as api
-from contracts.base import flatten_errors, utcnow
+from contracts.base import utcnow
 from services.common.batching import contract_batch_handler, feedback_batch_consumer
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher
-from services.common.mongo import MongoStore, handled_once_each, jsonable
+from services.common.mongo import handled_once_each, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, rpc
-from services.profiles.profile import feedback_key
-from services.profiles.store import (
-    ProfileStore,
+from services.common.validation import load_valid
+from services.profiles.dependencies import ProfileStores
+from services.profiles.recordings import (
     alert_recording,
     case_opened_recording,
     feedback_recording,
+    profile_updated,
 )
+from services.profiles.store import ProfileStore
 from services.profiles.trend import MAX_BUCKETS, bucket_starts, score_trend
 from services.profiles.words import local_day
 
 
 def load(schema: type[Schema], **arguments) -> dict:
     """Validate RPC arguments; a bad one becomes a BadRequest naming the field."""
-    try:
-        data = schema().load({k: v for k, v in arguments.items() if v is not None})
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages)) from None
+    data = load_valid(schema, {k: v for k, v in arguments.items() if v is not None})
     if "now" in data and data["now"] is None:
         data["now"] = utcnow()
     return data
@@ -43,7 +42,7 @@ class ProfilesService:
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
 
-    store: ProfileStore = MongoStore(ProfileStore)
+    store: ProfileStore = ProfileStores()
     dispatch = ContractDispatcher()
 
     @feedback_batch_consumer()
@@ -52,18 +51,9 @@ class ProfilesService:
         """Merge identity, add the timeline entries, move counters and latest scores for a
         batch of events (each customer's in delivery order, its profile written once);
         the batch's ``profile_updated`` go out together."""
-        profiles = self.store.record_many([feedback_recording(event) for event in events])
+        profiles = self.store.recorder.record_many([feedback_recording(event) for event in events])
         for event, profile in zip(events, profiles, strict=True):
-            self.dispatch(
-                "profile_updated",
-                {
-                    "customer_id": profile["_id"],
-                    "cause": {"kind": "feedback", "key": feedback_key(event)},
-                    "updated_at": utcnow(),
-                    "feedback_count": profile.get("feedback_count", 0),
-                    "latest_scores": {k: v["value"] for k, v in profile.get("latest", {}).items()},
-                },
-            )
+            self.dispatch("profile_updated", profile_updated(event, profile, utcnow()))
 
     # No inbox on these three: the profile write is itself once-only (the alert's
     # marker; the newest case status wins) and they announce nothing, so a
@@ -72,17 +62,18 @@ class ProfilesService:
     @contract_batch_handler("alerts", "alert_raised")
     def handle_alert_raised(self, alerts: list[dict]) -> None:
         """Count each alert against its customer and add it to the timeline."""
-        self.store.record_many([alert_recording(alert) for alert in alerts])
+        self.store.recorder.record_many([alert_recording(alert) for alert in alerts])
 
     @contract_batch_handler("cases", "case_opened")
     def handle_case_opened(self, cases: list[dict]) -> None:
         """List each case among its customer's open cases."""
-        self.store.record_many([case_opened_recording(case) for case in cases])
+        self.store.recorder.record_many([case_opened_recording(case) for case in cases])
 
     @contract_batch_handler("cases", "case_status_changed")
     def handle_case_status_changed(self, changes: list[dict]) -> None:
         """Case milestones: timeline entries; resolved/closed leave the open list, reopened return."""
-        self.store.record_many([self.store.case_status_recording(change) for change in changes])
+        recorder = self.store.recorder
+        recorder.record_many([recorder.case_status_recording(change) for change in changes])
 
     # -- queries -------------------------------------------------------------------
 
@@ -102,7 +93,7 @@ class ProfilesService:
             timeline_skip=timeline_skip,
             now=now,
         )
-        profile = self.store.get_profile(
+        profile = self.store.queries.get_profile(
             args["customer_id"], args["timeline_limit"], now=args["now"], timeline_skip=args["timeline_skip"]
         )
         if profile is None:
@@ -120,7 +111,7 @@ class ProfilesService:
     ) -> list[dict]:
         """Profiles matching every given key; phone and email are normalised, name is a substring."""
         args = load(api.Search, name=name, phone=phone, email=email, limit=limit, skip=skip)
-        return jsonable(self.store.search(**args))
+        return jsonable(self.store.queries.search(**args))
 
     @rpc(expected_exceptions=BadRequest)
     def list_segment(
@@ -137,13 +128,7 @@ class ProfilesService:
         a = load(
             api.Segment, segment=segment, limit=limit, skip=skip, tier=tier, drop=drop, days=days, now=now
         )
-        if a["segment"] == "detractors_with_open_case":
-            rows = self.store.segment_detractors_with_open_case(a["limit"], a["skip"])
-        elif a["segment"] == "nps_drop":
-            rows = self.store.segment_nps_drop(a["tier"], a["drop"], a["now"], a["limit"], a["skip"])
-        else:
-            rows = self.store.segment_no_contact(a["days"], a["now"], a["limit"], a["skip"])
-        return jsonable(rows)
+        return jsonable(self.store.queries.segment(**a))
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def contact_fatigue(
@@ -154,16 +139,13 @@ class ProfilesService:
         With ``limit``, ``fatigued`` says whether contacting them again would exceed it.
         """
         a = load(api.Fatigue, customer_id=customer_id, days=days, limit=limit, now=now)
-        out = self.store.contact_fatigue(a["customer_id"], a["days"], a["now"])
-        out["limit"] = a["limit"]
-        out["fatigued"] = None if a["limit"] is None else out["contacts"] >= a["limit"]
-        return jsonable(out)
+        return jsonable(self.store.queries.contact_fatigue(a["customer_id"], a["days"], a["now"], a["limit"]))
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def export_customer(self, customer_id: Id) -> dict:
         """Everything kept about one customer: profile, timeline, aliases, audit (data-subject request)."""
         args = load(api.ShowProfile, customer_id=customer_id)
-        return jsonable(self.store.export(args["customer_id"]))
+        return jsonable(self.store.privacy.export(args["customer_id"]))
 
     @rpc(expected_exceptions=BadRequest)
     def score_trend(
@@ -182,7 +164,7 @@ class ProfilesService:
         a = load(api.ScoreTrend, since=since, until=until, bucket=bucket, segment=segment, timezone=timezone)
         if len(bucket_starts(a["since"], a["until"], a["bucket"], ZoneInfo(a["timezone"]))) > MAX_BUCKETS:
             raise BadRequest(f"until: the range holds more than {MAX_BUCKETS} {a['bucket']} buckets")
-        entries = self.store.scored_feedback(a["since"], a["until"], a["segment"])
+        entries = self.store.queries.scored_feedback(a["since"], a["until"], a["segment"])
         return jsonable(score_trend(entries, a["since"], a["until"], a["bucket"], a["timezone"]))
 
     @rpc(expected_exceptions=BadRequest)
@@ -200,9 +182,8 @@ class ProfilesService:
         a = load(api.WordFrequency, customer_id=customer_id, since=since, until=until, limit=limit)
         until_at = a["until"] or utcnow()
         since_at = a["since"] or until_at - timedelta(days=30)
-        return jsonable(
-            self.store.word_frequency(a["customer_id"], local_day(since_at), local_day(until_at), a["limit"])
-        )
+        since_day, until_day = local_day(since_at), local_day(until_at)
+        return jsonable(self.store.queries.word_frequency(a["customer_id"], since_day, until_day, a["limit"]))
 
     # -- admin acts -------------------------------------------------------------------
 
@@ -212,16 +193,14 @@ class ProfilesService:
     ) -> dict:
         """Merge ``merged`` into ``survivor`` (same person, two ids); idempotent, retry-safe."""
         a = load(api.Merge, survivor=survivor, merged=merged, by=by, reason=reason, now=now)
-        return jsonable(
-            self.store.merge(a["survivor"], a["merged"], by=a["by"], reason=a["reason"], now=a["now"])
-        )
+        return jsonable(self.store.identity.merge(**a))
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def erase_customer(self, customer_id: Id, by: Id, request_ref: Id, now: Moment | None = None) -> dict:
         """Erase one customer's personal data everywhere this service keeps it (audited),
         and announce ``customer_erased`` so alerts and cases anonymise theirs."""
         a = load(api.Erase, customer_id=customer_id, by=by, request_ref=request_ref, now=now)
-        out = self.store.erase(a["customer_id"], by=a["by"], request_ref=a["request_ref"], now=a["now"])
+        out = self.store.privacy.erase(**a)
         # every time, not only the first: a repeated request also anonymises what other
         # services stored since (their handlers are idempotent)
         self.dispatch(
@@ -240,7 +219,7 @@ class ProfilesService:
         """Repair: set a profile's counters and word counts to what its timeline says
         (merged ids resolve to their survivor); returns what changed, ``[before, after]``."""
         args = load(api.ShowProfile, customer_id=customer_id)
-        return jsonable(self.store.recount(self.store.resolve(args["customer_id"])))
+        return jsonable(self.store.recorder.recount(self.store.identity.resolve(args["customer_id"])))
 
     @rpc
     def stats(self) -> dict:

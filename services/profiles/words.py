@@ -84,6 +84,24 @@ def counted(entry: dict) -> bool:
     return entry.get("kind") == "feedback" and bool(entry.get("insight"))
 
 
+def day_groups(items: list[tuple[str, dict]]) -> dict[str, dict]:
+    """The day documents a batch of (customer_id, entry) counts in, by id: each with its
+    ``scope``, ``day`` and ``events`` (marker → term codes; an event once, however often
+    the batch repeats it). Entries that count nothing are left out."""
+    groups: dict[str, dict] = {}
+    for customer_id, entry in items:
+        if not counted(entry):
+            continue
+        day, codes, mark = local_day(entry["at"]), [encode(t) for t in terms(entry)], marker(entry["_id"])
+        for doc_id, scope in (
+            (customer_doc_id(customer_id, day), customer_id),
+            (shard_doc_id(day, entry["_id"]), EVERYONE),
+        ):
+            group = groups.setdefault(doc_id, {"scope": scope, "day": day, "events": {}})
+            group["events"].setdefault(mark, codes)
+    return groups
+
+
 class WordCounts:
     def __init__(self, db):
         self.db = db
@@ -112,17 +130,7 @@ class WordCounts:
         matched than sent), the events of those documents are counted one by one,
         each guarded by its own marker, so nothing counts twice.
         """
-        groups: dict[str, dict] = {}
-        for customer_id, entry in items:
-            if not counted(entry):
-                continue
-            day, codes, mark = local_day(entry["at"]), [encode(t) for t in terms(entry)], marker(entry["_id"])
-            for doc_id, scope in (
-                (customer_doc_id(customer_id, day), customer_id),
-                (shard_doc_id(day, entry["_id"]), EVERYONE),
-            ):
-                group = groups.setdefault(doc_id, {"scope": scope, "day": day, "events": {}})
-                group["events"].setdefault(mark, codes)
+        groups = day_groups(items)
         if not groups:
             return
         applied = {
@@ -232,10 +240,10 @@ class WordCounts:
                 tally.setdefault(day, Counter()).update(codes)
                 marks.setdefault(day, {})[marker(entry["_id"])] = codes
         self.docs.delete_many({"scope": customer_id})
-        for day, codes in tally.items():
+        for day, counts in tally.items():
             self.docs.replace_one(
                 {"_id": customer_doc_id(customer_id, day)},
-                {"scope": customer_id, "day": day.isoformat(), "terms": dict(codes), "applied": marks[day]},
+                {"scope": customer_id, "day": day.isoformat(), "terms": dict(counts), "applied": marks[day]},
                 upsert=True,
             )
 

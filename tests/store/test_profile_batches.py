@@ -1,4 +1,4 @@
-"""Profiles recorded in batches (``ProfileStore.record_many``) on the real server.
+"""Profiles recorded in batches (``Recorder.record_many``) on the real server.
 
 A batch must leave exactly what recording its events one at a time leaves, in
 fewer round trips; the unusual customers (aliased, erased) and a lost race go the
@@ -11,12 +11,8 @@ import pymongo
 import pytest
 from pymongo import monitoring
 
-from services.profiles.store import (
-    ProfileStore,
-    alert_recording,
-    case_opened_recording,
-    feedback_recording,
-)
+from services.profiles.recordings import alert_recording, case_opened_recording, feedback_recording
+from services.profiles.store import ProfileStore
 from tests.conftest import MONGO_URI
 from tests.store.test_profiles import NOW, alert, case_opened, feedback, status
 
@@ -86,9 +82,9 @@ def test_a_batch_leaves_what_one_at_a_time_leaves_in_fewer_round_trips(counted, 
     batched, listener = counted
     events = stream()
     for event in events:
-        one_by_one.record_feedback(event)
+        one_by_one.recorder.record_feedback(event)
     listener.names.clear()
-    profiles = batched.record_many([feedback_recording(e) for e in events])
+    profiles = batched.recorder.record_many([feedback_recording(e) for e in events])
     seen = list(listener.names)
     for n in range(7):
         assert view(batched, f"C{n}") == view(one_by_one, f"C{n}")
@@ -111,11 +107,11 @@ def test_a_batch_leaves_what_one_at_a_time_leaves_in_fewer_round_trips(counted, 
 def test_a_replayed_batch_counts_nothing_twice(counted):
     batched, listener = counted
     events = stream()
-    batched.record_many([feedback_recording(e) for e in events])
+    batched.recorder.record_many([feedback_recording(e) for e in events])
     before = {n: view(batched, f"C{n}") for n in range(7)}
     before_words, before_timeline = words(batched), timeline(batched)
     listener.names.clear()
-    batched.record_many([feedback_recording(e) for e in events])  # a redelivered batch
+    batched.recorder.record_many([feedback_recording(e) for e in events])  # a redelivered batch
     seen = list(listener.names)
     assert {n: view(batched, f"C{n}") for n in range(7)} == before
     assert words(batched) == before_words and timeline(batched) == before_timeline
@@ -129,11 +125,11 @@ def test_alerts_cases_and_milestones_in_one_batch_land_as_one_at_a_time(counted,
         feedback_recording(feedback(1, "C1", days_ago=3)),
         alert_recording(alert(1, "C1", days_ago=3)),
         case_opened_recording(case_opened("K1", "C1", days_ago=2.9)),
-        store.case_status_recording(status("K1", "open", "assigned", 2.9)),
+        store.recorder.case_status_recording(status("K1", "open", "assigned", 2.9)),
         alert_recording(alert(2, "C2", rule="refund", days_ago=1)),
         case_opened_recording(case_opened("K2", "C2", days_ago=0.9, title="退款")),
-        store.case_status_recording(status("K2", "open", "assigned", 0.8, customer="C2")),
-        store.case_status_recording(
+        store.recorder.case_status_recording(status("K2", "open", "assigned", 0.8, customer="C2")),
+        store.recorder.case_status_recording(
             status(
                 "K2",
                 "assigned",
@@ -145,8 +141,8 @@ def test_alerts_cases_and_milestones_in_one_batch_land_as_one_at_a_time(counted,
         ),
     ]
     for recording in recordings(one_by_one):
-        one_by_one.record_many([recording])
-    batched.record_many(recordings(batched))
+        one_by_one.recorder.record_many([recording])
+    batched.recorder.record_many(recordings(batched))
     for customer in ("C1", "C2"):
         assert view(batched, customer) == view(one_by_one, customer)
     assert timeline(batched) == timeline(one_by_one)
@@ -155,12 +151,12 @@ def test_alerts_cases_and_milestones_in_one_batch_land_as_one_at_a_time(counted,
 
 def test_aliased_and_erased_customers_in_a_batch_go_the_one_at_a_time_way(counted):
     batched, _ = counted
-    batched.record_feedback(feedback(1, "OLD", days_ago=5, who={"name": "王芳"}))
-    batched.record_feedback(feedback(2, "NEW", days_ago=4))
-    batched.merge("NEW", "OLD", by="admin", reason="same person", now=NOW)
-    batched.record_feedback(feedback(3, "GONE", days_ago=4, who={"name": "张三"}))
-    batched.erase("GONE", by="dpo", request_ref="REQ-1", now=NOW)
-    batched.record_many(
+    batched.recorder.record_feedback(feedback(1, "OLD", days_ago=5, who={"name": "王芳"}))
+    batched.recorder.record_feedback(feedback(2, "NEW", days_ago=4))
+    batched.identity.merge("NEW", "OLD", by="admin", reason="same person", now=NOW)
+    batched.recorder.record_feedback(feedback(3, "GONE", days_ago=4, who={"name": "张三"}))
+    batched.privacy.erase("GONE", by="dpo", request_ref="REQ-1", now=NOW)
+    batched.recorder.record_many(
         [
             feedback_recording(feedback(10, "OLD", days_ago=1)),  # lands on the survivor
             feedback_recording(feedback(11, "GONE", days_ago=1, who={"name": "张三"}, comment="还是张三")),
@@ -176,8 +172,8 @@ def test_aliased_and_erased_customers_in_a_batch_go_the_one_at_a_time_way(counte
 
 def test_a_profile_write_lost_to_another_writer_is_redone_once(counted, monkeypatch):
     batched, _ = counted
-    batched.record_feedback(feedback(1, "C1", days_ago=3))
-    real = batched._load_plain
+    batched.recorder.record_feedback(feedback(1, "C1", days_ago=3))
+    real = batched.recorder._load_plain
 
     rival = []
 
@@ -185,11 +181,11 @@ def test_a_profile_write_lost_to_another_writer_is_redone_once(counted, monkeypa
         loaded = real(ids)
         if not rival:  # once: another worker records C1 between this batch's read and write
             rival.append(True)
-            batched.record_feedback(feedback(99, "C1", days_ago=2))
+            batched.recorder.record_feedback(feedback(99, "C1", days_ago=2))
         return loaded
 
-    monkeypatch.setattr(batched, "_load_plain", rival_writes_after_the_read)
-    batched.record_many(
+    monkeypatch.setattr(batched.recorder, "_load_plain", rival_writes_after_the_read)
+    batched.recorder.record_many(
         [feedback_recording(feedback(2, "C1", days_ago=1)), feedback_recording(feedback(3, "C2", days_ago=1))]
     )
     assert view(batched, "C1")["feedback_count"] == 3  # 1, the rival's 99, and 2 redone
@@ -212,11 +208,13 @@ def test_a_case_opened_already_assigned_lists_the_move_once(counted):
             "reason": "owner",
         },
     )
-    batched.record_case_opened(opened)
+    batched.recorder.record_case_opened(opened)
     kinds = sorted((d["kind"], d.get("to_status")) for d in batched.db.timeline.find())
     assert kinds == [("case_milestone", "assigned"), ("case_opened", None)]
     assert view(batched, "C1")["open_cases"]["K1"]["status"] == "assigned"
-    batched.record_case_status(status("K1", "open", "assigned", 2))  # the same move, as a status change
+    batched.recorder.record_case_status(
+        status("K1", "open", "assigned", 2)
+    )  # the same move, as a status change
     assert batched.db.timeline.count_documents({}) == 2
-    batched.record_case_status(status("K1", "assigned", "in_progress", 1))
+    batched.recorder.record_case_status(status("K1", "assigned", "in_progress", 1))
     assert view(batched, "C1")["open_cases"]["K1"]["status"] == "in_progress"

@@ -61,7 +61,7 @@ def words_from_timeline(store: ProfileStore, scope: str) -> Counter:
 
 def words_stored(store: ProfileStore, scope: str) -> Counter:
     out: Counter = Counter()
-    rows = store.words.frequency(scope, local_day(NOW - timedelta(days=30)), local_day(NOW), 1000)
+    rows = store.queries.words.frequency(scope, local_day(NOW - timedelta(days=30)), local_day(NOW), 1000)
     out.update({f"w:{r['word']}": r["count"] for r in rows["keywords"]})
     out.update({f"c:{k}": n for k, n in rows["categories"].items()})
     return out
@@ -75,13 +75,15 @@ def test_counters_equal_a_recount_after_a_mixed_stream_with_resends_and_a_merge(
     messages = []
     for n in range(60):
         cid = customers[n % 4]
-        messages.append((store.record_feedback, feedback(n, cid, ("app", "wechat", "web")[n % 3])))
+        messages.append((store.recorder.record_feedback, feedback(n, cid, ("app", "wechat", "web")[n % 3])))
         if n % 3 == 0:
-            messages.append((store.record_alert, alert(n, cid, rule=("detractor", "refund.keyword")[n % 2])))
-        if n % 10 == 0:
-            messages.append((store.record_case_opened, case_opened(f"K{n}", cid)))
             messages.append(
-                (store.record_case_status, status(f"K{n}", "open", "assigned", 0.5, customer=cid))
+                (store.recorder.record_alert, alert(n, cid, rule=("detractor", "refund.keyword")[n % 2]))
+            )
+        if n % 10 == 0:
+            messages.append((store.recorder.record_case_opened, case_opened(f"K{n}", cid)))
+            messages.append(
+                (store.recorder.record_case_status, status(f"K{n}", "open", "assigned", 0.5, customer=cid))
             )
     stream = messages + rng.sample(messages, 40)  # resends
     rng.shuffle(stream)
@@ -89,7 +91,7 @@ def test_counters_equal_a_recount_after_a_mixed_stream_with_resends_and_a_merge(
     for i, (record, message) in enumerate(stream):
         pool.spawn(record, message)
         if i == len(stream) // 2:
-            pool.spawn(store.merge, "P1", "P4", by="x", reason="same person", now=NOW)
+            pool.spawn(store.identity.merge, "P1", "P4", by="x", reason="same person", now=NOW)
     pool.waitall()
 
     for cid in ("P1", "P2", "P3"):
@@ -98,19 +100,19 @@ def test_counters_equal_a_recount_after_a_mixed_stream_with_resends_and_a_merge(
     assert store.db.profiles.find_one({"_id": "P4"}) is None
     assert counters(store, "P1")["feedback_count"] == 30  # P1's and P4's 15 each, none twice
     assert words_stored(store, EVERYONE) == words_from_timeline(store, EVERYONE)
-    assert store.recount("P1")["changed"] == {}  # nothing to repair
+    assert store.recorder.recount("P1")["changed"] == {}  # nothing to repair
 
 
 def test_a_crash_between_the_timeline_and_the_profile_counts_the_event_once_on_retry(db):
     store = ProfileStore(db)
     store.ensure_indexes()
     first, second = feedback(1, "Q", "app"), feedback(2, "Q", "web")
-    store.record_feedback(first)
+    store.recorder.record_feedback(first)
     # the worker died after writing the timeline entry of ``second``, before its profile write
     store.db.timeline.insert_one(timeline_entry(second, "Q"))
     assert store.db.profiles.find_one({"_id": "Q"})["feedback_count"] == 1
-    store.record_feedback(second)  # the redelivery
-    store.record_feedback(second)  # and a resend after it was recorded
+    store.recorder.record_feedback(second)  # the redelivery
+    store.recorder.record_feedback(second)  # and a resend after it was recorded
     assert counters(store, "Q") == recount_from_timeline(store, "Q")
     assert counters(store, "Q")["channels"] == {"app": 1, "web": 1}
 
@@ -119,31 +121,31 @@ def test_recount_repairs_counters_and_word_counts_changed_behind_the_stores_back
     store = ProfileStore(db)
     store.ensure_indexes()
     for n in range(6):
-        store.record_feedback(feedback(n, "R", ("app", "web")[n % 2]))
-    store.record_alert(alert(1, "R"))
+        store.recorder.record_feedback(feedback(n, "R", ("app", "web")[n % 2]))
+    store.recorder.record_alert(alert(1, "R"))
     expected = recount_from_timeline(store, "R")
     words = words_stored(store, "R")
     store.db.profiles.update_one({"_id": "R"}, {"$set": {"feedback_count": 99, "channels": {"app": 1}}})
     store.db.word_counts.delete_many({"scope": "R"})
-    out = store.recount("R")
+    out = store.recorder.recount("R")
     assert out["changed"] == {
         "feedback_count": [99, 6],
         "channels": [{"app": 1}, {"app": 3, "web": 3}],
     }
     assert counters(store, "R") == expected and words_stored(store, "R") == words
     # an event recorded after the repair still counts once, a resend not at all
-    store.record_feedback(feedback(7, "R", "app"))
-    store.record_feedback(feedback(7, "R", "app"))
-    store.record_feedback(feedback(3, "R", "web"))
+    store.recorder.record_feedback(feedback(7, "R", "app"))
+    store.recorder.record_feedback(feedback(7, "R", "app"))
+    store.recorder.record_feedback(feedback(3, "R", "web"))
     assert counters(store, "R")["feedback_count"] == 7 == recount_from_timeline(store, "R")["feedback_count"]
 
 
 def test_markers_are_kept_for_a_bounded_time(db):
     store = ProfileStore(db)
     store.ensure_indexes()
-    store.record_feedback(feedback(1, "T", "app"))
+    store.recorder.record_feedback(feedback(1, "T", "app"))
     old = datetime.now(UTC).timestamp() - 40 * 86400
     store.db.profiles.update_one({"_id": "T"}, {"$set": {"applied": {"0123456789abcdef": old}}})
-    store.record_feedback(feedback(2, "T", "app"))
+    store.recorder.record_feedback(feedback(2, "T", "app"))
     applied = store.db.profiles.find_one({"_id": "T"})["applied"]
     assert "0123456789abcdef" not in applied and len(applied) == 1

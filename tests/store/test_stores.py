@@ -63,9 +63,9 @@ def test_100_events_for_one_customer_from_8_concurrent_workers_lose_nothing(prof
     pool = eventlet.GreenPool(8)
     # every event twice, interleaved: concurrency and replays at once
     for e in events + events[::-1]:
-        pool.spawn(profiles.record_feedback, e)
+        pool.spawn(profiles.recorder.record_feedback, e)
     pool.waitall()
-    p = profiles.get_profile("C1", timeline_limit=500)
+    p = profiles.queries.get_profile("C1", timeline_limit=500)
     assert p["feedback_count"] == 100
     assert p["channels"] == {"app": 34, "web": 33, "wechat": 33}
     assert len(p["timeline"]) == 100

@@ -1,0 +1,210 @@
+"""Queries on profiles: one profile with its timeline page, search, segments, fatigue, trends, words.
+
+Read only. Rolling scores are computed on read from the timeline (``scores.py``):
+they depend on ``now``, so a stored average would be stale the next day.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from pymongo import ASCENDING, DESCENDING
+
+from contracts.base import utcnow
+from services.common.errors import BadRequest
+from services.profiles.documents import ProfileDocuments
+from services.profiles.profile import INTERNAL_FIELDS, normalise_email, normalise_name, normalise_phone
+from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, rolling, series, trend
+from services.profiles.words import EVERYONE
+
+
+class Queries(ProfileDocuments):
+    """Reads profiles, their timelines and word counts."""
+
+    def _scored_entries(self, customer_ids: list[str], since: datetime, until: datetime) -> list[dict]:
+        return list(
+            self.db.timeline.find(
+                {
+                    "customer_id": {"$in": customer_ids} if len(customer_ids) > 1 else customer_ids[0],
+                    "kind": "feedback",
+                    "at": {"$gt": since, "$lte": until},
+                },
+                {"customer_id": 1, "at": 1, "scores": 1},
+            )
+        )
+
+    def rolling_scores(self, profile: dict, now: datetime) -> dict:
+        entries = self._scored_entries([profile["_id"]], now - timedelta(days=HORIZON_DAYS), now)
+        return rolling(entries, now, profile.get("latest"))
+
+    def get_profile(
+        self,
+        customer_id: str,
+        timeline_limit: int = 50,
+        *,
+        now: datetime | None = None,
+        timeline_skip: int = 0,
+    ) -> dict | None:
+        """The profile (after merges) with rolling scores as of ``now`` and one page of
+        its timeline, newest first; None when there is none."""
+        target = self.resolve(customer_id)
+        profile = self.db.profiles.find_one({"_id": target})
+        if profile is None:
+            return None
+        now = now or utcnow()
+        if target != customer_id:
+            profile["resolved_from"] = customer_id
+        profile["erased"] = "erased_at" in profile
+        profile["merged_ids"] = self.merged_ids(target)
+        profile["open_cases"] = sorted(
+            (profile.get("open_cases") or {}).values(), key=lambda c: (c["level"], c["opened_at"])
+        )
+        for field in ("case_state", *INTERNAL_FIELDS):
+            profile.pop(field, None)
+        profile["contacts_by_channel"] = {
+            channel: {
+                "count": count,
+                "last_at": (profile.get("channel_last") or {}).get(channel, {}).get("at"),
+            }
+            for channel, count in sorted((profile.get("channels") or {}).items())
+        }
+        profile["scores"] = self.rolling_scores(profile, now)
+        profile["scores_as_of"] = now
+        profile["timeline"] = list(
+            self.db.timeline.find({"customer_id": target})
+            .sort([("at", DESCENDING), ("_id", ASCENDING)])
+            .skip(timeline_skip)
+            .limit(timeline_limit)
+        )
+        return profile
+
+    def contact_fatigue(self, customer_id: str, days: int, now: datetime, limit: int | None = None) -> dict:
+        """Contacts (feedback given, surveys answered) in the last ``days`` days; with
+        ``limit``, ``fatigued`` says whether contacting them again would exceed it."""
+        target = self.resolve(customer_id)
+        since = now - timedelta(days=days)
+        entries = list(
+            self.db.timeline.find(
+                {"customer_id": target, "kind": "feedback", "at": {"$gt": since, "$lte": now}},
+                {"at": 1, "channel": 1, "survey": 1},
+            )
+        )
+        by_channel: dict[str, int] = {}
+        for e in entries:
+            by_channel[e["channel"]] = by_channel.get(e["channel"], 0) + 1
+        return {
+            "customer_id": target,
+            "days": days,
+            "since": since,
+            "now": now,
+            "contacts": len(entries),
+            "surveys": sum(1 for e in entries if e.get("survey")),
+            "by_channel": by_channel,
+            "last_contact_at": max((e["at"] for e in entries), default=None),
+            "limit": limit,
+            "fatigued": None if limit is None else len(entries) >= limit,
+        }
+
+    def search(self, *, name=None, phone=None, email=None, limit: int = 20, skip: int = 0) -> list[dict]:
+        query: dict = {}
+        if phone:
+            query["search.phone"] = normalise_phone(phone)
+        if email:
+            query["search.email"] = normalise_email(email)
+        if name:
+            query["search.name"] = {"$regex": re.escape(normalise_name(name))}
+        if not query:
+            raise BadRequest("name/phone/email: give at least one")
+        return list(
+            self.db.profiles.find(query, {"identity": 1, "last_contact": 1, "feedback_count": 1})
+            .sort("_id", ASCENDING)
+            .skip(skip)
+            .limit(limit)
+        )
+
+    # -- segments ----------------------------------------------------------------------------
+
+    def segment(self, segment: str, limit: int, skip: int, **given) -> list[dict]:
+        """One page of a segment's customers: ``detractors_with_open_case``, ``nps_drop``
+        (``tier``, ``drop``, ``now``) or ``no_contact`` (``days``, ``now``)."""
+        if segment == "detractors_with_open_case":
+            return self.segment_detractors_with_open_case(limit, skip)
+        if segment == "nps_drop":
+            return self.segment_nps_drop(given["tier"], given["drop"], given["now"], limit, skip)
+        return self.segment_no_contact(given["days"], given["now"], limit, skip)
+
+    def segment_detractors_with_open_case(self, limit: int, skip: int) -> list[dict]:
+        # "has an open case" is a non-empty keyed subdocument, which the portable
+        # query subset cannot test; detractors are few, so filter them here.
+        rows = [
+            p
+            for p in self.db.profiles.find(
+                {"latest.nps.value": {"$lte": 6}}, {"identity": 1, "latest": 1, "open_cases": 1}
+            ).sort("_id", ASCENDING)
+            if p.get("open_cases")
+        ]
+        for p in rows:
+            p["open_cases"] = sorted(p["open_cases"].values(), key=lambda c: c["level"])
+        return rows[skip : skip + limit]
+
+    def segment_nps_drop(self, tier: str, drop: float, now: datetime, limit: int, skip: int) -> list[dict]:
+        """Customers of ``tier`` whose 30-day NPS average fell by at least ``drop``."""
+        profiles = {p["_id"]: p for p in self.db.profiles.find({"identity.tier": tier}, {"identity": 1})}
+        if not profiles:
+            return []
+        entries = self._scored_entries(list(profiles), now - timedelta(days=2 * TREND_DAYS), now)
+        by_customer: dict[str, list[dict]] = {}
+        for e in entries:
+            by_customer.setdefault(e["customer_id"], []).append(e)
+        rows = []
+        for customer_id in sorted(by_customer):
+            t = trend("nps", series(by_customer[customer_id], "nps", now), now)
+            if t is not None and t["delta"] <= -drop:
+                rows.append({**profiles[customer_id], "nps_trend": t})
+        return rows[skip : skip + limit]
+
+    def segment_no_contact(self, days: int, now: datetime, limit: int, skip: int) -> list[dict]:
+        return list(
+            self.db.profiles.find(
+                {"last_contact.at": {"$lte": now - timedelta(days=days)}},
+                {"identity": 1, "last_contact": 1},
+            )
+            .sort([("last_contact.at", ASCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+
+    # -- across customers --------------------------------------------------------------------
+
+    def scored_feedback(self, since: datetime, until: datetime, segment: str | None) -> list[dict]:
+        """Every scored feedback entry with ``since <= at < until`` (bounds widened to whole
+        seconds for nx-27017, exact bounds applied by the caller), of customers in
+        ``segment`` (``tier:``, ``channel:`` or ``touchpoint:`` NAME) when given."""
+        query: dict = {
+            "kind": "feedback",
+            "at": {
+                "$gte": since.replace(microsecond=0),
+                "$lt": until.replace(microsecond=0) + timedelta(seconds=1),
+            },
+        }
+        if segment is not None:
+            key, _, value = segment.partition(":")
+            if key == "tier":
+                query["customer_id"] = {
+                    "$in": [p["_id"] for p in self.db.profiles.find({"identity.tier": value}, {"_id": 1})]
+                }
+            else:
+                query[key] = value
+        return [e for e in self.db.timeline.find(query, {"at": 1, "scores": 1}) if e.get("scores")]
+
+    def word_frequency(self, customer_id: str | None, since: date, until: date, limit: int) -> dict:
+        """Top keywords and category counts of one customer's comments (after merges),
+        or everyone's, in the local days ``since..until``."""
+        scope = EVERYONE if customer_id is None else self.resolve(customer_id)
+        return {
+            "customer_id": None if scope == EVERYONE else scope,
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            **self.words.frequency(scope, since, until, limit),
+        }
