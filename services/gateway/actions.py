@@ -164,7 +164,7 @@ def available(case: dict, role: str | None) -> list[str]:
     """The actions the case page shows: offered in the case's status and allowed to the role.
     ``assign`` reads as ``reassign`` (reason required) once the case has an owner."""
     out = []
-    for action in OFFERED.get(case.get("status"), ()):
+    for action in OFFERED.get(case.get("status") or "", ()):
         if action == "assign" and case.get("assignee"):
             action = "reassign"
         if action == "acknowledge" and case.get("acknowledged"):

@@ -78,4 +78,4 @@ def form_token(key: bytes, cookie: str) -> str:
 
 
 def form_token_valid(key: bytes, cookie: str | None, sent: str | None, now: float) -> bool:
-    return form_cookie_valid(cookie, now) and same(sent, form_token(key, cookie))
+    return cookie is not None and form_cookie_valid(cookie, now) and same(sent, form_token(key, cookie))

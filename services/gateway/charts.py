@@ -106,24 +106,33 @@ def line_chart(
             )
     for n, (name, points) in enumerate(series.items()):
         colour = PALETTE[n % len(PALETTE)]
-        runs, run = [], []
-        for i, v in enumerate(points):
-            if v is None:
-                runs, run = runs + [run] if run else runs, []
-            else:
-                run.append(f"{x(i)},{y(v)}")
-        runs += [run] if run else []
-        for r in runs:
-            parts.append(f'<polyline points="{" ".join(r)}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        for i, v in enumerate(points):
-            if v is not None:
-                parts.append(
-                    f'<circle cx="{x(i)}" cy="{y(v)}" r="3" fill="{colour}">'
-                    f"<title>{escape(name)} {escape(labels[i])}: {escape(f'{v:g}')}</title></circle>"
-                )
+        parts += _series(name, points, labels, colour, x, y)
         parts.append(
             f'<text x="{left + 8 + n * 110}" y="{height - 6}" fill="{colour}" class="legend">'
             f"{escape(name)}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _series(name: str, points: list[float | None], labels: list[str], colour: str, x, y) -> list[str]:
+    """One series of a line chart: a line through each run of values (a None breaks it),
+    and a dot with its value's tooltip on every point; ``x``/``y`` map index and value."""
+    runs: list[list[str]] = []
+    run: list[str] = []
+    for i, v in enumerate(points):
+        if v is None:
+            runs, run = runs + [run] if run else runs, []
+        else:
+            run.append(f"{x(i)},{y(v)}")
+    runs += [run] if run else []
+    parts = [
+        f'<polyline points="{" ".join(r)}" fill="none" stroke="{colour}" stroke-width="2"/>' for r in runs
+    ]
+    for i, v in enumerate(points):
+        if v is not None:
+            parts.append(
+                f'<circle cx="{x(i)}" cy="{y(v)}" r="3" fill="{colour}">'
+                f"<title>{escape(name)} {escape(labels[i])}: {escape(f'{v:g}')}</title></circle>"
+            )
+    return parts

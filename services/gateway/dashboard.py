@@ -16,7 +16,9 @@ from datetime import timedelta
 
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
+from contracts.base import utcnow
 from services.gateway.charts import bar_chart, line_chart
+from services.gateway.errors import bad_request
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,15 @@ CASE_FIGURES = {
 
 def default_since(until):
     return until - timedelta(days=DEFAULT_DAYS)
+
+
+def figures(services, q: dict) -> dict:
+    """The figures of ``q``'s window (routes.MetricsQuery; default: the last 30 days)."""
+    until = q.get("until") or utcnow()
+    since = q.get("since") or default_since(until)
+    if until <= since:
+        raise bad_request(["until: must be after since"], "query")
+    return gather(services, since, until, q["bucket"])
 
 
 def gather(services, since, until, bucket: str) -> dict:

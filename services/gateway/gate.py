@@ -85,8 +85,8 @@ def authenticate(store: GatewayStore, request, route: Route, now: datetime) -> P
             principal = Principal(public_user(user), "session", session)
     if route.public and request.method not in SAFE_METHODS:
         # the login form carries its own token; a signed-in user's session token does too
-        signed_in = principal is not None and principal.via == "session"
-        if not (signed_in and auth.same(request.form.get(CSRF_FIELD), principal.session.get("csrf"))):
+        held = principal.session if principal is not None and principal.via == "session" else None
+        if not (held and auth.same(request.form.get(CSRF_FIELD), held.get("csrf"))):
             check_login_form(store, request, now)
     if principal is None:
         if route.public:
@@ -101,9 +101,9 @@ def authenticate(store: GatewayStore, request, route: Route, now: datetime) -> P
     return principal
 
 
-def check_csrf(request, session: dict, route: Route) -> None:
+def check_csrf(request, session: dict | None, route: Route) -> None:
     sent = request.headers.get(CSRF_HEADER) if route.kind == "api" else request.form.get(CSRF_FIELD)
-    if not auth.same(sent, session.get("csrf")):
+    if not auth.same(sent, (session or {}).get("csrf")):  # no session: refused
         raise HttpError(403, "missing or wrong CSRF token")
 
 

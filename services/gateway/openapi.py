@@ -162,89 +162,105 @@ def _close(schema, out: dict) -> None:
             _close(nested, out["properties"][name])
 
 
+RULE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "a rule document (id, name, level, owner, channels, when, ...; "
+                "docs/rules.md); validated by the alerts service, errors name the field path",
+            }
+        }
+    },
+}
+FEEDBACK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/FeedbackEvent"},
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 500,
+                        # Items are validated one by one: an invalid item is
+                        # reported in the 202 and not published, so any value is allowed here.
+                        "items": {"description": "a FeedbackEvent; each item is validated on its own"},
+                    },
+                ]
+            }
+        }
+    },
+}
+FEEDBACK_ACCEPTED = {
+    "description": "Each valid item was published (confirmed, persistent); invalid items are listed",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}},
+}
+
+
 def _operation(r: Route) -> dict:
-    path_params = [p.strip("{}") for p in r.openapi_path.split("/") if p.startswith("{")]
-    path_fields = PathValues().fields
-    params = [
-        {"name": p, "in": "path", "required": True, "schema": field_schema(path_fields[p])}
-        for p in path_params
-    ]
-    params += [_parameter(name, f) for name, f in r.query().fields.items()]
-    ok_schema = {"$ref": "#/components/schemas/Page"} if r.list else {"type": "object"}
     op: dict = {
         "operationId": r.name,
         "summary": r.summary,
         "tags": list(r.tags),
         "description": "Roles: " + ", ".join(r.roles),
         "x-roles": list(r.roles),
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}},
+        "responses": _responses(r),
     }
+    path_fields = PathValues().fields
+    params = [
+        {"name": p, "in": "path", "required": True, "schema": field_schema(path_fields[p])}
+        for p in _path_params(r)
+    ]
+    params += [_parameter(name, f) for name, f in r.query().fields.items()]
     if params:
         op["parameters"] = params
-    for status in (400, 401, 403, 429, 503):
-        op["responses"][str(status)] = _error(status)
-    if r.method != "GET":
-        op["responses"]["413"] = _error(413)
-    if path_params or r.name in NOT_FOUND_IN_BODY:
-        op["responses"]["404"] = _error(404)
-    if r.body is not None:
-        body = body_schema(r.body)
-        op["requestBody"] = {
-            # an action without required fields may be posted with no body at all
-            "required": bool(body["required"]),
-            "content": {"application/json": {"schema": body}},
-        }
-    if r.name in ("rules.create", "rules.update"):
-        op["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "description": "a rule document (id, name, level, owner, channels, when, ...; "
-                        "docs/rules.md); validated by the alerts service, errors name the field path",
-                    }
-                }
-            },
-        }
-        if r.name == "rules.create":
-            op["responses"]["201"] = op["responses"].pop("200")
-    if r.body is not None and r.name.startswith("cases."):
-        for status in (409, 422):
-            op["responses"][str(status)] = _error(status)
-    if r.name == "feedback.ingest":
-        del op["responses"]["200"]
-        op["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"$ref": "#/components/schemas/FeedbackEvent"},
-                            {
-                                "type": "array",
-                                "minItems": 1,
-                                "maxItems": 500,
-                                # Items are validated one by one: an invalid item is
-                                # reported in the 202 and not published, so any value is allowed here.
-                                "items": {
-                                    "description": "a FeedbackEvent; each item is validated on its own"
-                                },
-                            },
-                        ]
-                    }
-                }
-            },
-        }
-        op["responses"]["202"] = {
-            "description": "Each valid item was published (confirmed, persistent); invalid items are listed",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}},
-        }
-    if "requestBody" in op:
-        # json_body(): a body that is not application/json, too large or chunked is refused first
+    body = _request_body(r)
+    if body is not None:
+        op["requestBody"] = body
+        # inputs.json_body: a body that is not application/json, too large or chunked is refused first
         for status in (411, 413, 415):
             op["responses"][str(status)] = _error(status)
     return op
+
+
+def _path_params(r: Route) -> list[str]:
+    return [p.strip("{}") for p in r.openapi_path.split("/") if p.startswith("{")]
+
+
+def _responses(r: Route) -> dict:
+    """The operation's answers, but for the body's own (411, 413, 415: ``_operation``)."""
+    ok_schema = {"$ref": "#/components/schemas/Page"} if r.list else {"type": "object"}
+    out = {"200": {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}}
+    for status in (400, 401, 403, 429, 503):
+        out[str(status)] = _error(status)
+    if r.method != "GET":
+        out["413"] = _error(413)
+    if _path_params(r) or r.name in NOT_FOUND_IN_BODY:
+        out["404"] = _error(404)
+    if r.name == "rules.create":
+        out["201"] = out.pop("200")
+    if r.body is not None and r.name.startswith("cases."):
+        for status in (409, 422):
+            out[str(status)] = _error(status)
+    if r.name == "feedback.ingest":
+        del out["200"]
+        out["202"] = FEEDBACK_ACCEPTED
+    return out
+
+
+def _request_body(r: Route) -> dict | None:
+    if r.name == "feedback.ingest":
+        return FEEDBACK_BODY
+    if r.name in ("rules.create", "rules.update"):
+        return RULE_BODY
+    if r.body is None:
+        return None
+    body = body_schema(r.body)
+    # an action without required fields may be posted with no body at all
+    return {"required": bool(body["required"]), "content": {"application/json": {"schema": body}}}
 
 
 # OpenAPI links: the id an operation creates, and the path parameter it fills in every

@@ -15,6 +15,7 @@ gets the default language).
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from eventlet import wsgi
 from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
@@ -70,7 +71,8 @@ def secure(response: Response) -> Response:
 def unrouted(exc: HTTPException, request: Request | None) -> Response:
     """The gateway's answer when no route takes the request."""
     headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
-    error = HttpError(exc.code, MESSAGES.get(exc.code, exc.name.lower()), headers=headers)
+    code = cast(int, exc.code)  # routing's exceptions (404, 405, 414) all carry one
+    error = HttpError(code, MESSAGES.get(code, exc.name.lower()), headers=headers)
     if request is None:
         return error_answer(error, False, DEFAULT_LANGUAGE)
     language = request.accept_languages.best_match(LANGUAGES, default=DEFAULT_LANGUAGE)

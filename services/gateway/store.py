@@ -142,7 +142,9 @@ class GatewayStore(Store):
                 )
             except DuplicateKeyError:  # made before (or by another replica just now)
                 pass
-            self._form_key = self.db.keys.find_one({"_id": "login-form"})["key"].encode("ascii")
+            stored = self.db.keys.find_one({"_id": "login-form"})
+            assert stored is not None  # inserted just now or before
+            self._form_key = stored["key"].encode("ascii")
         return self._form_key
 
 

@@ -25,8 +25,8 @@ def _at(value) -> datetime | None:
 
 def deadline(case: dict) -> datetime | None:
     clocks = ((case.get("sla") or {}).get("clocks") or {}).values()
-    dues = [_at(c.get("due")) for c in clocks if c.get("state") == "running"]
-    dues = [d for d in dues if d is not None]
+    running = [_at(c.get("due")) for c in clocks if c.get("state") == "running"]
+    dues = [d for d in running if d is not None]
     return min(dues) if dues else None
 
 

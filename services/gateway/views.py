@@ -1,8 +1,10 @@
-"""Server-rendered console pages: jinja2 with autoescaping, strings from i18n."""
+"""Server-rendered console pages: jinja2 with autoescaping, strings from i18n; and the
+console's static assets."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from werkzeug.wrappers import Response
@@ -10,6 +12,9 @@ from werkzeug.wrappers import Response
 from services.gateway.charts import number
 from services.gateway.errors import HttpError
 from services.gateway.i18n import LANGUAGES, translator
+
+STATIC = Path(__file__).parent / "static"
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 
 env = Environment(
     loader=PackageLoader("services.gateway", "templates"),
@@ -52,3 +57,14 @@ def error_page(error: HttpError, language: str) -> Response:
         t=translator(language), lang=language, languages=LANGUAGES, user=None, csrf="", error=error
     )
     return Response(html, status=error.status, headers=error.headers, mimetype="text/html")
+
+
+def static_asset(name: str) -> Response:
+    """A file of ``static/`` (CSS, JS); 404 for any other name."""
+    path = STATIC / name
+    if name not in {p.name for p in STATIC.iterdir()} or path.suffix not in STATIC_TYPES:
+        raise HttpError(404, "no such file")
+    # the only answers a browser may keep (revalidated; the others are no-store, server.py)
+    response = Response(path.read_bytes(), mimetype=STATIC_TYPES[path.suffix])
+    response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,114 @@
+"""Cases as the caller may see and work them, over the cases service's RPC.
+
+* ``listing``: a page of the queue (``GET /api/v1/cases``, ``/cases``): the
+  cases service applies ``visible_to`` (scope.py); the mine / team /
+  unassigned filters narrow it here; sorted by urgency (urgency.py) or newest
+  first, each case with its SLA countdown.
+* ``visible``: one case, or 404 for a case the caller may not see.
+* ``act``: a case action (actions.py: bodies, roles) on a visible case, the
+  cases service's refusals as 409 / 422; ``form_action`` does it from the
+  case page's forms and ``case_page`` renders that page.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from nameko.exceptions import RemoteError
+
+from services.gateway import urgency
+from services.gateway.actions import available, body_from_form, load_body, refused, root_causes
+from services.gateway.errors import HttpError, Redirect
+from services.gateway.pagination import next_link, page, scan
+from services.gateway.profiles import profile_or_none
+from services.gateway.scope import in_scope, viewer
+from services.gateway.views import render
+
+
+def annotated(data: dict) -> dict:
+    """A page of cases with each one's SLA ``deadline`` and ``missed`` flag (the countdowns)."""
+    return {**data, "items": [urgency.annotate(c) for c in data["items"]]}
+
+
+def listing(services, request, user: dict, q: dict) -> dict:
+    """A page of the cases ``user`` may see, filtered by ``q`` (routes.CaseQuery)."""
+    scope = q["scope"]
+    filters = {
+        "level": q.get("level"),
+        "status": q.get("status"),
+        "breach": q.get("breach"),
+        "touchpoint": q.get("touchpoint"),
+        "visible_to": viewer(user),
+    }
+    if scope == "mine":
+        filters["assignee"] = user["id"]
+    elif scope == "team" and len(user["teams"]) == 1:
+        filters["assignee"] = user["teams"][0]
+    elif scope == "team" and not user["teams"]:
+        return {"items": [], "limit": q["limit"], "offset": q["offset"], "next": None}
+
+    def fetch(skip, n):
+        return services.cases.list_cases(limit=n, skip=skip, **filters)
+
+    if q["sort"] == "urgency":
+        rows = [c for c in fetch(0, urgency.WINDOW) if in_scope(user, scope, c)]
+        window = urgency.by_urgency(rows)[q["offset"] : q["offset"] + q["limit"] + 1]
+        return annotated(page(request, window, q["limit"], q["offset"]))
+    if scope == "all":
+        return annotated(page(request, fetch(q["offset"], q["limit"] + 1), q["limit"], q["offset"]))
+    rows, after = scan(fetch, lambda case: in_scope(user, scope, case), q["limit"], q["offset"])
+    return {
+        "items": [urgency.annotate(c) for c in rows],
+        "limit": q["limit"],
+        "offset": q["offset"],
+        "next": next_link(request, after) if after is not None else None,
+    }
+
+
+def visible(services, user: dict, case_id: str) -> dict:
+    """The case; NotFound (404) for a case the caller may not see: an agent does not
+    learn which other cases exist."""
+    return services.cases.get_case(case_id, visible_to=viewer(user))
+
+
+def act(services, user: dict, case_id: str, action: str, body: dict) -> dict:
+    """Do ``action`` (its ``body`` validated, actions.load_body) on the case, by ``user``."""
+    visible(services, user, case_id)  # 404 for a case the agent may not see
+    request = {**body, "case_id": case_id, "by": user["id"]}
+    try:
+        return getattr(services.cases, action)(request)
+    except RemoteError as exc:
+        error = refused(exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def form_action(services, principal, case_id: str, action: str, form):
+    """A case page form: the action, then back to the case (303), or the page with the error."""
+    try:
+        act(services, principal.user, case_id, action, load_body(action, body_from_form(action, form)))
+    except HttpError as exc:
+        if exc.status == 404:
+            raise
+        return case_page(services, principal, case_id, exc.status, action, exc)
+    raise Redirect(f"/cases/{quote(case_id, safe='')}")
+
+
+def case_page(services, principal, case_id: str, status=200, failed=None, error=None):
+    """The case page: the case, a summary of the customer's profile, the forms the role may use."""
+    case = visible(services, principal.user, case_id)
+    profile = profile_or_none(services, case["customer"]["id"], 1)
+    if profile is not None:  # the summary the page shows; the profile page lists cases
+        profile = {"feedback_count": profile.get("feedback_count"), "latest": profile.get("latest")}
+    return render(
+        "case.html",
+        principal,
+        status=status,
+        case=urgency.annotate(case),
+        profile=profile,
+        actions=available(case, principal.role),
+        root_causes=root_causes(),
+        failed=failed,
+        error=error,
+    )
