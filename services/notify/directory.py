@@ -15,7 +15,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from contracts.base import flatten_errors
 from services.common.errors import BadRequest
+from services.common.privacy import register_secret
 from services.notify.channels import CHANNELS
+from services.notify.channels.base import Destination
 
 ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
 CLOCK = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="a time of day HH:MM (24 h)")
@@ -131,3 +133,13 @@ def load_directory(document) -> dict:
         return DirectorySchema().load(document)
     except ValidationError as exc:
         raise BadRequest(flatten_errors(exc.messages)) from None
+
+
+def register_secrets(directory: dict, channels: dict) -> None:
+    """Register every secret the directory's handles hold (signing secrets, the
+    authenticating parts of webhook URLs) so that no log line shows them."""
+    for entry in (*directory["people"], *directory["teams"]):
+        for channel, handle in (entry.get("handles") or {}).items():
+            if channel in channels:
+                for secret in channels[channel].secrets(Destination(handle)):
+                    register_secret(secret)

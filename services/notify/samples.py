@@ -4,6 +4,10 @@ an admin-edited template must render them before it is accepted."""
 from __future__ import annotations
 
 import copy
+import uuid
+
+from contracts.messages import NOTIFICATION_KINDS
+from services.common.errors import BadRequest, NotFound
 
 _CASE = {
     "case_id": "CASE-3F2A9C01B7E4",
@@ -115,3 +119,27 @@ SAMPLE_RECIPIENT = {"id": "li.na", "name": "李娜", "timezone": "Asia/Shanghai"
 
 def sample(kind: str) -> dict:
     return copy.deepcopy(SAMPLES[kind])
+
+
+def sample_request(channel: str, to: str, kind: str, channels: dict, directory) -> dict:
+    """The ``notification_requested`` of an admin's test message: the sample of ``kind``
+    to ``to`` (``person:ID``, ``team:ID`` or an id) on ``channel``. BadRequest names a
+    bad argument; NotFound a recipient not in ``directory``."""
+    if channel not in channels:
+        raise BadRequest(f"channel: one of {', '.join(channels)}")
+    if kind not in NOTIFICATION_KINDS:
+        raise BadRequest(f"kind: one of {', '.join(NOTIFICATION_KINDS)}")
+    ref_kind, _, ref_id = to.rpartition(":")
+    ref = {"kind": ref_kind or "person", "id": ref_id}
+    if ref["kind"] not in ("person", "team") or directory.recipient(ref["kind"], ref["id"]) is None:
+        raise NotFound(f"no recipient {to} in the directory")
+    context = sample(kind)
+    return {
+        "notification_id": f"test-{uuid.uuid4().hex[:12]}",
+        "kind": kind,
+        "recipient": ref,
+        "channels": [channel],
+        "level": context.get("level", "P4"),
+        "case_id": context.get("case_id"),
+        "context": context,
+    }

@@ -1,10 +1,11 @@
-"""Dry run of a ``notification_requested``: what the pipeline would send, sending nothing.
+"""Dry runs: what the pipeline would send, sending nothing.
 
-The stages are the pipeline's own (``Pipeline.targets`` for routing,
-``Pipeline.quiet_hold`` for quiet hours, ``Pipeline.rendered_note`` and the
-channel's ``preview`` for rendering, ``Pipeline.destination`` and
-``Channel.check`` for the address, the policy's fallback map), called without
-their writing parts: no delivery, no attempt, no counter, no rate-limit token.
+``simulate`` takes a ``notification_requested`` and ``preview`` one kind on one
+channel. They call the pipeline's own stages (``Plan.targets`` for routing,
+``QuietHours.hold`` for quiet hours, ``Resolver.resolve`` for the channel, the
+recipient and their address, ``NoteRenderer`` and the channel's ``preview`` for
+rendering, the policy's fallback map) without their writing parts: no delivery,
+no attempt, no counter, no rate-limit token.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ from datetime import datetime
 from marshmallow import ValidationError, fields
 
 from contracts.base import flatten_errors
-from contracts.messages import schema_of
+from contracts.messages import NOTIFICATION_KINDS, schema_of
 from services.common.errors import BadRequest
-from services.notify.channels.base import Channel, Destination, NotConfigured
+from services.notify.channels.base import Channel, Destination
 from services.notify.channels.truncate import recording_cuts
-from services.notify.delivery import Pipeline, delivery_key
+from services.notify.delivery import Pipeline
+from services.notify.render import LANGUAGES
+from services.notify.samples import sample
+from services.notify.stages.plan import delivery_key
+from services.notify.stages.render import NoteRenderer
+from services.notify.stages.resolve import destination
 
 EMPTY = {
     "language": None,
@@ -56,7 +62,7 @@ def simulate(pipeline: Pipeline, request: dict, now: float) -> list[dict]:
     """One entry per recipient × channel the pipeline would deliver ``request`` to,
     plus the fallback deliveries a destination that cannot be used would cause."""
     out: list[dict] = []
-    for ref, channel in pipeline.targets(request):
+    for ref, channel in pipeline.plan.targets(request):
         entry = _entry(pipeline, request, ref, channel, now)
         out.append(entry)
         if entry["error"] and entry["fallback_channel"]:
@@ -65,12 +71,12 @@ def simulate(pipeline: Pipeline, request: dict, now: float) -> list[dict]:
 
 
 def _fallbacks(pipeline: Pipeline, request: dict, ref: dict, target: str, now: float) -> list[dict]:
-    # As Pipeline._fall_back: a team's robot failing means mailing its members;
-    # a fallback is due at once (no quiet hours) and never falls back again.
+    # As the fall-back stage (stages/fall_back.py): a team's robot failing means mailing
+    # its members; a fallback is due at once (no quiet hours) and never falls back again.
     refs = [ref]
     if ref["kind"] == "team" and target == "email":
         refs = [{"kind": "person", "id": p["id"]} for p in pipeline.store.resolve(ref)]
-    taken = {(r["kind"], r["id"], c) for r, c in pipeline.targets(request)}
+    taken = {(r["kind"], r["id"], c) for r, c in pipeline.plan.targets(request)}
     entries = []
     for each in refs:
         if (each["kind"], each["id"], target) in taken:
@@ -97,21 +103,17 @@ def _entry(pipeline: Pipeline, request: dict, ref: dict, name: str, now: float, 
         "fallback_of": None,
         "error": None,
     }
-    channel = pipeline.channels.get(name)
-    recipient = pipeline.store.recipient(ref["kind"], ref["id"])
-    if channel is None:
-        return {**entry, "error": f"channel {name} is not configured"}
-    if recipient is None:
-        return {**entry, "error": f"unknown recipient {ref['kind']} {ref['id']}"}
+    to = pipeline.resolver.resolve(ref, name)
+    if to.channel is None or to.recipient is None or to.destination is None:
+        return {**entry, "error": to.error}
     if hold:
-        release, bypass = pipeline.quiet_hold(request["level"], recipient, now)
-        entry.update(held_for_quiet_hours=release is not None, release_at=_iso(release), bypass_reason=bypass)
-    destination = pipeline.destination(recipient, name)
-    try:
-        channel.check(destination)
-    except NotConfigured as exc:
-        entry["error"] = str(exc)
-    return {**entry, **render(pipeline, request, ref, recipient, channel, destination)}
+        held = pipeline.quiet_hours.hold(request["level"], to.recipient, now)
+        release = held.release
+        entry.update(
+            held_for_quiet_hours=release is not None, release_at=_iso(release), bypass_reason=held.bypass
+        )
+    entry["error"] = to.error  # the address cannot be used: shown, and rendered all the same
+    return {**entry, **render(pipeline, request, ref, to.recipient, to.channel, to.destination)}
 
 
 def render(
@@ -128,7 +130,8 @@ def render(
         "context": request["context"],
     }
     with recording_cuts() as cuts:
-        note, rendered = pipeline.rendered_note(doc, recipient, channel, count=False)
+        rendering = NoteRenderer(pipeline.renderer).render(doc, recipient, channel)  # counts nothing
+        note, rendered = rendering.note, rendering.rendered
         payload = None if channel.template_format == "email" else channel.preview(note, destination)
     return {
         "language": note.language,
@@ -138,6 +141,39 @@ def render(
         "template": rendered.template,
         "render_error": rendered.error,
         "html": note.html,
+    }
+
+
+def load_preview(kind, channel, language, payload, channels: dict[str, Channel]) -> dict:
+    """The context a preview of ``kind`` on ``channel`` in ``language`` renders:
+    ``payload``, or the kind's built-in sample; BadRequest names each bad argument."""
+    errors = []
+    if kind not in NOTIFICATION_KINDS:
+        errors.append(f"kind: one of {', '.join(NOTIFICATION_KINDS)}")
+    if channel not in channels:
+        errors.append(f"channel: one of {', '.join(channels)}")
+    if language not in LANGUAGES:
+        errors.append(f"language: one of {', '.join(LANGUAGES)}")
+    if payload is not None and not isinstance(payload, dict):
+        errors.append("payload: a JSON object (the notification context)")
+    if errors:
+        raise BadRequest(errors)
+    return payload if payload is not None else sample(kind)
+
+
+def preview(
+    pipeline: Pipeline, kind: str, channel: Channel, language: str, context: dict, recipient: dict
+) -> dict:
+    """Render ``context`` as ``recipient`` would get it on ``channel`` (nothing is sent)."""
+    doc = {"_id": "preview", "kind": kind, "level": context.get("level", "P4"), "context": context}
+    note = NoteRenderer(pipeline.renderer).render(doc, {**recipient, "language": language}, channel).note
+    address = destination(pipeline.store, {"kind": "person", **recipient}, channel.name, channel)
+    return {
+        "title": note.title,
+        "body": note.body,
+        "text": note.text,
+        "html": note.html,
+        "payload": channel.preview(note, address),
     }
 
 

@@ -22,6 +22,46 @@ WAITING = ("scheduled", "held", "sending")
 FINISHED = ("delivered", "failed")
 
 
+def recipient_documents(directory: dict) -> list[dict]:
+    """The stored form of a directory's people and teams (``_id`` ``kind:id``)."""
+    return [
+        {**item, "_id": f"{kind}:{item['id']}", "kind": kind}
+        for kind, items in (("person", directory["people"]), ("team", directory["teams"]))
+        for item in items
+    ]
+
+
+class Recipients:
+    """The recipients directory in memory: people and teams by ``kind:id``, read with
+    the verbs the delivery stages use. Each answer is a copy the caller may change."""
+
+    def __init__(self, by_id: dict[str, dict]):
+        self.by_id = by_id
+
+    @classmethod
+    def of(cls, directory: dict) -> Recipients:
+        """A directory as ``load_directory`` returns it, in memory (no store)."""
+        return cls({doc["_id"]: doc for doc in recipient_documents(directory)})
+
+    def recipient(self, kind: str, id_: str) -> dict | None:
+        return copy.deepcopy(self.by_id.get(f"{kind}:{id_}"))
+
+    def resolve(self, ref: dict) -> list[dict]:
+        """The people a recipient reference reaches (a person, or a team's members)."""
+        doc = self.recipient(ref["kind"], ref["id"])
+        if doc is None:
+            return []
+        if doc["kind"] == "person":
+            return [doc]
+        ids = sorted({f"person:{m}" for m in doc["members"]} & self.by_id.keys())
+        return [copy.deepcopy(self.by_id[i]) for i in ids]
+
+    def teams_of(self, person_id: str) -> list[dict]:
+        return [
+            copy.deepcopy(t) for t in self.by_id.values() if t["kind"] == "team" and person_id in t["members"]
+        ]
+
+
 class NotifyStore(Store):
     def __init__(self, db):
         super().__init__(db)
@@ -54,13 +94,8 @@ class NotifyStore(Store):
 
     def apply_directory(self, directory: dict) -> dict:
         now = utcnow()
-        for kind, items in (("person", directory["people"]), ("team", directory["teams"])):
-            for item in items:
-                self.db.recipients.replace_one(
-                    {"_id": f"{kind}:{item['id']}"},
-                    {**item, "_id": f"{kind}:{item['id']}", "kind": kind, "updated_at": now},
-                    upsert=True,
-                )
+        for doc in recipient_documents(directory):
+            self.db.recipients.replace_one({"_id": doc["_id"]}, {**doc, "updated_at": now}, upsert=True)
         self.config.bump()
         return {"people": len(directory["people"]), "teams": len(directory["teams"])}
 
@@ -115,25 +150,18 @@ class NotifyStore(Store):
         ]
 
     def recipient(self, kind: str, id_: str) -> dict | None:
-        return copy.deepcopy(self.config.get()["recipients"].get(f"{kind}:{id_}"))
+        return self.directory().recipient(kind, id_)
 
     def resolve(self, ref: dict) -> list[dict]:
         """The people a recipient reference reaches (a person, or a team's members)."""
-        doc = self.recipient(ref["kind"], ref["id"])
-        if doc is None:
-            return []
-        if doc["kind"] == "person":
-            return [doc]
-        known = self.config.get()["recipients"]
-        ids = sorted({f"person:{m}" for m in doc["members"]} & known.keys())
-        return [copy.deepcopy(known[i]) for i in ids]
+        return self.directory().resolve(ref)
 
     def teams_of(self, person_id: str) -> list[dict]:
-        return [
-            copy.deepcopy(t)
-            for t in self.config.get()["recipients"].values()
-            if t["kind"] == "team" and person_id in t["members"]
-        ]
+        return self.directory().teams_of(person_id)
+
+    def directory(self) -> Recipients:
+        """The recipients directory as cached (``ConfigCache``): no read per message."""
+        return Recipients(self.config.get()["recipients"])
 
     def list_recipients(self) -> list[dict]:
         return list(self.db.recipients.find().sort("_id", ASCENDING))
@@ -164,6 +192,11 @@ class NotifyStore(Store):
 
     def get_delivery(self, delivery_id: str) -> dict | None:
         return self.db.deliveries.find_one({"_id": delivery_id}, {"attempt_log": 0})
+
+    def delivery_log(self, delivery_id: str) -> dict | None:
+        """A delivery with every attempt (``attempt_log``, in order); None if there is none."""
+        doc = self.get_delivery(delivery_id)
+        return None if doc is None else {**doc, "attempt_log": self.attempts(delivery_id)}
 
     def get_deliveries(self, ids: list[str]) -> dict[str, dict]:
         """The deliveries of ``ids`` that exist, by id, in one ``find``."""

@@ -12,9 +12,10 @@ from services.notify.channels.email import SmtpConfig
 from services.notify.channels.slack.fake import FakeSlack
 from services.notify.channels.testing import Answer
 from services.notify.channels.wecom.fake import FakeWeCom
-from services.notify.delivery import Pipeline, Policy, backoff, default_channels
+from services.notify.delivery import Pipeline, Policy, default_channels
 from services.notify.directory import load_directory
 from services.notify.render import Renderer
+from services.notify.stages.retry import backoff
 from services.notify.store import NotifyStore, anonymise_customer
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC).timestamp()  # 14:00 in Shanghai
@@ -328,7 +329,7 @@ def test_a_new_notification_is_sent_by_its_worker_without_a_claim_and_a_dead_wor
     assert [(a["attempt"], a["status"]) for a in store.attempts(doc["_id"])] == [(1, "delivered")]
     assert p.deliver(request(EMMA, ["email"]), NOW) == []  # a redelivered request: nothing new
     # a worker that died after creating its leased delivery: the sweep waits out the lease
-    lost = p._new("n2|email|person:emma", request(EMMA, ["email"], "n2"), EMMA, "email", NOW)
+    lost = p.plan.delivery("n2|email|person:emma", request(EMMA, ["email"], "n2"), EMMA, "email", NOW)
     assert store.create_leased(lost, NOW + 60) is not None
     assert p.run(NOW + 59) == 0 and p.run(NOW + 61) == 1
     assert store.get_delivery(lost["_id"])["status"] == "delivered"
