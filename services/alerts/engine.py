@@ -1,7 +1,7 @@
 """The alert engine: one event through every rule, with windows, dedup and throttle.
 
 Pure logic over a ``State`` (the running state rules need between events):
-``MongoState`` (services/alerts/store.py) in the service, ``MemoryState``
+``MongoState`` (services/alerts/state_store.py) in the service, ``MemoryState``
 (services/alerts/memory.py) for dry runs and tests, ``PreviewState`` to explain
 an event against stored state without writing. Every State write is keyed by
 the event, so processing an event twice (a redelivery, or a retry after a crash
@@ -24,7 +24,7 @@ Per event:
    ``raised`` (only these are announced as ``alert_raised``).
 
 A batch (``process_many``) does steps 1–3 for every event, then settles all the
-matches in order (``_settle``) with O(1) writes for the new alerts: the dedup keys
+matches in order (``Settlement``) with O(1) writes for the new alerts: the dedup keys
 the batch meets are claimed in one insert, and the alerts it raises are stored in
 one insert at the end, holding the repeats the batch attached to them. A key that
 exists already (an earlier delivery, another alert) takes the one-at-a-time path
@@ -167,6 +167,7 @@ class _Unsaved:
     alert: dict
     hits: dict[str, float]  # event key -> event time
     events: list[tuple[str, dict, float]]  # (event key, event, at), the raising one first
+    outcome: Outcome  # the match that raised it: told whether the store took it (``fresh``)
 
     def absorb(self, key: str, event: dict, at: float) -> None:
         self.events.append((key, event, at))
@@ -181,6 +182,155 @@ class _Unsaved:
                 "event_id": event["event_id"],
                 "source": event["source"],
             }
+
+
+@dataclass
+class Keyed:
+    """A match with the keys that settle it."""
+
+    match: Match
+    dedup_key: str
+    alert_id: str  # the alert it raises if it owns the dedup key
+    event_key: str
+    cooldown: int  # seconds the alert stays open from the match's event time
+    claimed: bool = False  # its key was claimed for it by the batch's first write
+
+    @classmethod
+    def of(cls, m: Match) -> Keyed:
+        event = m.facts.event
+        cooldown = parse_duration((m.rule.get("dedup") or {}).get("cooldown", "24h"))
+        return cls(
+            m,
+            dedup_key(m.rule, event, m.facts),
+            alert_id_for(m.rule["id"], event),
+            event_key(event),
+            cooldown,
+        )
+
+    @property
+    def until(self) -> float:
+        return self.match.at + self.cooldown
+
+    def outcome(self, outcome: str, alert_id: str, alert: dict | None = None) -> Outcome:
+        return Outcome(
+            self.match.rule["id"], outcome, alert_id, self.dedup_key, alert=alert, trace=self.match.trace
+        )
+
+
+class Settlement:
+    """Dedup and throttle of matches in order (``Engine._settle``), with the outcome of
+    settling them one at a time, each:
+
+    * claims its dedup key (atomic: one winner), or finds the key's open alert and
+      attaches to it;
+    * takes a slot of its rule's throttle, or is suppressed (its claim released);
+    * raises a new alert (stored with its raising event as the first hit).
+
+    The writes are grouped: the keys met first are claimed in one write
+    (``claim_new_keys``), and the raised alerts are stored in one write at the end
+    (``store_raised``), each with the later matches attached to it already. A key
+    that has a claim already is settled by ``claim_dedup``; a key claimed here
+    answers its later matches while it is open at their event time (no write: only a
+    later event time can take it over, or the release of a suppressed alert, which
+    is done here). An alert that turns out to exist (a redelivery, or a crash after
+    the claim) gets its events attached as ``attach`` does.
+    """
+
+    def __init__(self, state: State, now: datetime):
+        self.state, self.now = state, now
+        # dedup key -> (alert, open until) of the claims made here and still held
+        self.held: dict[str, tuple[str, float]] = {}
+        self.unsaved: dict[str, _Unsaved] = {}  # alert id -> the alert raised here
+        self.outcomes: list[Outcome] = []
+
+    def claim_new_keys(self, keyed: list[Keyed]) -> None:
+        """Claim the key of each dedup key's first match in one write; the claims
+        that landed are held (a key claimed before is left to ``owner``)."""
+        first: dict[str, Keyed] = {}
+        for k in keyed:
+            first.setdefault(k.dedup_key, k)
+        if not first:
+            return
+        claims = [(k.dedup_key, k.alert_id, k.match.at, k.until) for k in first.values()]
+        for k, created in zip(first.values(), self.state.claim_new_dedups(claims), strict=True):
+            if created:
+                k.claimed = True
+                self.held[k.dedup_key] = (k.alert_id, k.until)
+
+    def settle(self, k: Keyed) -> None:
+        """Attach the match to its key's open alert, or suppress it, or raise its alert."""
+        owner = self.owner(k)
+        if owner != k.alert_id:
+            self.attach(owner, k)
+            self.outcomes.append(k.outcome("attached", owner))
+            return
+        m = k.match
+        alert = build_alert(m.rule, m.facts, m.trace, self.now, k.dedup_key, k.cooldown)
+        if self.throttled(k, alert):
+            self.outcomes.append(k.outcome("suppressed", k.alert_id))
+        else:
+            self.raise_alert(k, alert)
+
+    def owner(self, k: Keyed) -> str:
+        """The alert that owns the match's dedup key at its event time."""
+        if k.claimed:
+            return k.alert_id
+        held = self.held.get(k.dedup_key)
+        if held is not None and held[1] > k.match.at:
+            return held[0]
+        # not held from here on: the key's stored claim may predate this call
+        owner = self.state.claim_dedup(k.dedup_key, k.alert_id, k.match.at, k.until)
+        self.held.pop(k.dedup_key, None)
+        return owner
+
+    def throttled(self, k: Keyed, alert: dict) -> bool:
+        """True when the rule's throttle refuses the new alert: the match is recorded
+        as suppressed and its dedup key released for the next match to try again."""
+        throttle = k.match.rule.get("throttle")
+        if not throttle:
+            return False
+        rule_id = k.match.rule["id"]
+        bucket = f"{rule_id}:{int(k.match.at // parse_duration(throttle['per']))}"
+        if self.state.take_throttle_slot(bucket, throttle["max_alerts"], k.alert_id):
+            return False
+        self.state.record_suppressed(rule_id, k.event_key, alert)
+        self.state.release_dedup(k.dedup_key, k.alert_id)
+        self.held.pop(k.dedup_key, None)
+        return True
+
+    def raise_alert(self, k: Keyed, alert: dict) -> None:
+        """Hold the new alert to be stored by ``store_raised``; it holds its raising
+        event already (count 1, last seen, the hit)."""
+        outcome = k.outcome("raised", k.alert_id, alert)
+        event, at = k.match.facts.event, k.match.at
+        if k.alert_id in self.unsaved:  # the same event twice: stored once, counted once
+            self.unsaved[k.alert_id].absorb(k.event_key, event, at)
+        else:
+            self.unsaved[k.alert_id] = _Unsaved(
+                dict(alert), {k.event_key: at}, [(k.event_key, event, at)], outcome
+            )
+        self.outcomes.append(outcome)
+
+    def attach(self, alert_id: str, k: Keyed) -> None:
+        """Attach the match to an open alert: in the document when it was raised here
+        and is not stored yet, else in the store."""
+        event, at = k.match.facts.event, k.match.at
+        if alert_id in self.unsaved:
+            self.unsaved[alert_id].absorb(k.event_key, event, at)
+        else:
+            self.state.attach(alert_id, k.event_key, event, at)
+
+    def store_raised(self) -> None:
+        """Store the alerts raised here in one write; one that existed already gets its
+        events attached (each once). Each raising outcome learns whether it stored its alert."""
+        if not self.unsaved:
+            return
+        stored = self.state.save_alerts([(u.alert, u.hits) for u in self.unsaved.values()])
+        for (alert_id, u), new in zip(self.unsaved.items(), stored, strict=True):
+            u.outcome.fresh = new
+            if not new:  # it existed: count its events there (each once)
+                for key, event, at in u.events:
+                    self.state.attach(alert_id, key, event, at)
 
 
 class Engine:
@@ -383,97 +533,15 @@ class Engine:
     # dedup and throttle -----------------------------------------------------------
 
     def _settle(self, matches: list[Match], now: datetime) -> list[Outcome]:
-        """Dedup and throttle matches in order, with the outcome of settling them one
-        at a time, each:
-
-        * claims its dedup key (atomic: one winner), or finds the key's open alert
-          and attaches to it;
-        * takes a slot of its rule's throttle, or is suppressed (its claim released);
-        * raises a new alert (stored with its raising event as the first hit).
-
-        The writes are grouped: the keys met first in the batch are claimed in one
-        write, and the raised alerts are stored in one write at the end, each with
-        the later matches of the batch attached to it already. A key that has a
-        claim already is settled by ``claim_dedup``; a key this call claimed answers
-        its later matches while it is open at their event time (no write: only a
-        later event time can take it over, or the release of a suppressed alert,
-        which is done here). An alert that turns out to exist (a redelivery, or a
-        crash after the claim) gets its events attached as ``attach`` does.
-        """
-        # per match: (dedup key, its alert's id, event key, cool-down)
-        keyed = [
-            (
-                dedup_key(m.rule, m.facts.event, m.facts),
-                alert_id_for(m.rule["id"], m.facts.event),
-                event_key(m.facts.event),
-                parse_duration((m.rule.get("dedup") or {}).get("cooldown", "24h")),
-            )
-            for m in matches
-        ]
-        first: dict[str, int] = {}  # dedup key -> its first match
-        for n, (dkey, *_) in enumerate(keyed):
-            first.setdefault(dkey, n)
-        claims = [
-            (keyed[n][0], keyed[n][1], matches[n].at, matches[n].at + keyed[n][3]) for n in first.values()
-        ]
-        created = self.state.claim_new_dedups(claims) if claims else []
-        claimed_here = {n for n, ok in zip(first.values(), created, strict=True) if ok}
-        # dedup key -> (alert, open until) of the claims this call made and still holds
-        held = {dkey: (mine, until) for (dkey, mine, _, until), ok in zip(claims, created, strict=True) if ok}
-        unsaved: dict[str, _Unsaved] = {}
-        raised: dict[int, str] = {}  # outcome position -> alert id, for ``fresh``
-        outcomes = []
-        for n, m in enumerate(matches):
-            dkey, mine, key, cooldown = keyed[n]
-            event, at, until = m.facts.event, m.at, m.at + cooldown
-            if n in claimed_here:
-                owner = mine
-            elif dkey in held and held[dkey][1] > at:
-                owner = held[dkey][0]
-            else:
-                # not held from here on: the key's stored claim may predate this call
-                owner = self.state.claim_dedup(dkey, mine, at, until)
-                held.pop(dkey, None)
-            if owner != mine:
-                self._attach(unsaved, owner, key, event, at)
-                outcomes.append(Outcome(m.rule["id"], "attached", owner, dkey, trace=m.trace))
-                continue
-            alert = build_alert(m.rule, m.facts, m.trace, now, dkey, cooldown)
-            throttle = m.rule.get("throttle")
-            if throttle:
-                per = parse_duration(throttle["per"])
-                bucket = f"{m.rule['id']}:{int(at // per)}"
-                if not self.state.take_throttle_slot(bucket, throttle["max_alerts"], mine):
-                    self.state.record_suppressed(m.rule["id"], key, alert)
-                    self.state.release_dedup(dkey, mine)
-                    held.pop(dkey, None)
-                    outcomes.append(Outcome(m.rule["id"], "suppressed", mine, dkey, trace=m.trace))
-                    continue
-            if mine in unsaved:  # the same event twice: stored once, counted once
-                unsaved[mine].absorb(key, event, at)
-            else:
-                # A new alert holds its raising event already (count 1, last seen, the hit).
-                unsaved[mine] = _Unsaved(dict(alert), {key: at}, [(key, event, at)])
-                raised[len(outcomes)] = mine
-            outcomes.append(Outcome(m.rule["id"], "raised", mine, dkey, alert=alert, trace=m.trace))
-        stored = self.state.save_alerts([(u.alert, u.hits) for u in unsaved.values()]) if unsaved else []
-        fresh = {}
-        for (alert_id, u), new in zip(unsaved.items(), stored, strict=True):
-            fresh[alert_id] = new
-            if not new:  # it existed: count its events there (each once)
-                for key, event, at in u.events:
-                    self.state.attach(alert_id, key, event, at)
-        for n, alert_id in raised.items():
-            outcomes[n].fresh = fresh[alert_id]
-        return outcomes
-
-    def _attach(self, unsaved: dict[str, _Unsaved], alert_id: str, key: str, event: dict, at: float) -> None:
-        """Attach a match to an open alert: in the document when this batch raised it
-        and has not stored it yet, else in the store."""
-        if alert_id in unsaved:
-            unsaved[alert_id].absorb(key, event, at)
-        else:
-            self.state.attach(alert_id, key, event, at)
+        """Dedup and throttle matches in order (``Settlement``): one write for the
+        keys the matches claim first, one for the alerts they raise."""
+        keyed = [Keyed.of(m) for m in matches]
+        settlement = Settlement(self.state, now)
+        settlement.claim_new_keys(keyed)
+        for k in keyed:
+            settlement.settle(k)
+        settlement.store_raised()
+        return settlement.outcomes
 
 
 def _iso(at: float) -> str:

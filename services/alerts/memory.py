@@ -1,6 +1,6 @@
 """In-memory engine state: dry runs (``cxctl rules test``) and explain previews.
 
-Same semantics as MongoState (services/alerts/store.py), nothing persisted.
+Same semantics as MongoState (services/alerts/state_store.py), nothing persisted.
 """
 
 from __future__ import annotations
@@ -146,8 +146,8 @@ class MemoryState:
 
 
 class PreviewState(MemoryState):
-    """Stored state read-only, this event's writes kept in memory: "what would
-    happen" (``cxctl rules explain``) without touching the database."""
+    """Stored state (a MongoState) read-only, this event's writes kept in memory:
+    "what would happen" (``cxctl rules explain``) without touching the database."""
 
     def __init__(self, store):
         super().__init__()

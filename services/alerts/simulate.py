@@ -9,7 +9,8 @@ SLA deadlines, escalation, notifications), and for each notification cases
 would request, what notify would render per recipient and channel
 (``notify.simulate(request, now)``: subject, body, quiet-hours hold, fallback…).
 
-The engine runs on ``PreviewState``: stored state is read, nothing is written.
+The engine runs on ``PreviewState`` over the store's running state: stored state is
+read, nothing is written.
 ``ask(service, method, *args)`` makes the RPC calls and returns
 ``(result, None)`` or ``(None, reason)``; a service that is down, too slow or
 too old to simulate degrades its section to ``{"error": reason}`` and never
@@ -32,8 +33,8 @@ WOULD = {"raised": "create", "attached": "attach", "suppressed": "throttled"}
 
 
 def simulate(store, event: dict, now: datetime, ask: Ask, alert_message: Callable[[dict], dict]) -> dict:
-    index = store.rule_index()
-    engine = Engine(PreviewState(store))
+    index = store.rules.rule_index()
+    engine = Engine(PreviewState(store.state))
     facts = engine.facts(event)
     outcomes = engine.process(index, event, now, facts=facts)
     matches = []

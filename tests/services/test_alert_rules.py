@@ -77,11 +77,11 @@ def test_create_update_disable_delete_and_rollback_make_versions_with_diffs(aler
     assert "-enabled: true\n+enabled: false" in versions[2]["diff"]
     assert alerts.delete_rule("complaints")["version"] == 5
     assert alerts.list_rules() == [] and len(alerts.list_rules(include_deleted=True)) == 1
-    assert alerts.store.enabled_rules() == []
+    assert alerts.store.rules.enabled_rules() == []
     with pytest.raises(NotFound):
         alerts.set_rule_enabled("complaints", True)
     assert alerts.rollback_rule("complaints", 4)["version"] == 6  # undelete by rolling back
-    assert [r["_id"] for r in alerts.store.enabled_rules()] == ["complaints"]
+    assert [r["_id"] for r in alerts.store.rules.enabled_rules()] == ["complaints"]
 
 
 def test_invalid_rules_are_rejected_naming_the_field(alerts):
@@ -245,11 +245,13 @@ def test_stats_follow_the_period_asked_and_refuse_bad_bounds_naming_them(alerts)
     from services.alerts.engine import Engine
 
     alerts.create_rule({**RULE, "id": "low-nps", "level": "P3", "when": LOW_NPS})
-    rules = alerts.store.rule_index()
+    rules = alerts.store.rules.rule_index()
     noon = datetime(2026, 11, 20, 12, tzinfo=UTC)
     for n, days_ago in enumerate((9, 2, 0)):
         raised_at = noon - timedelta(days=days_ago)
-        Engine(alerts.store).process(rules, parse_feedback(event(n, 1, customer=f"C{n}", nps=1)), raised_at)
+        Engine(alerts.store.state).process(
+            rules, parse_feedback(event(n, 1, customer=f"C{n}", nps=1)), raised_at
+        )
     assert alerts.stats()["by_rule"] == {"low-nps": 3}
     week = alerts.stats("2026-11-13T12:00:00+00:00", "2026-11-20T12:00:00+00:00")
     assert week["alerts"] == 1 and week["by_level"] == {"P3": 1} and week["by_rule"] == {"low-nps": 1}

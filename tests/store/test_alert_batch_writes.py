@@ -69,7 +69,7 @@ def test_a_batchs_new_alerts_cost_one_claim_insert_and_one_alert_insert(counted)
     store, commands = counted
     batch = [detractor(n, f"C{n}") for n in range(12)]
     commands.on = True
-    outcomes = Engine(store).process_many([low_nps()], batch, NOW)
+    outcomes = Engine(store.state).process_many([low_nps()], batch, NOW)
     commands.on = False
     assert [o.outcome for o in outcomes] == ["raised"] * 12 and all(o.fresh for o in outcomes)
     assert settle_commands(commands) == {("insert", "dedup"): 1, ("insert", "alerts"): 1}
@@ -81,24 +81,24 @@ def test_a_storm_inside_a_batch_is_one_alert_written_once(counted):
     no update of it; the next batch's repeats attach to it in the store."""
     store, commands = counted
     commands.on = True
-    outcomes = Engine(store).process_many([low_nps()], [detractor(n, "C1", n) for n in range(6)], NOW)
+    outcomes = Engine(store.state).process_many([low_nps()], [detractor(n, "C1", n) for n in range(6)], NOW)
     commands.on = False
     assert [o.outcome for o in outcomes] == ["raised"] + ["attached"] * 5
     assert settle_commands(commands) == {("insert", "dedup"): 1, ("insert", "alerts"): 1}
     [alert] = store.db.alerts.find()
     assert alert["count"] == 6 and alert["last_seen"]["event_id"] == "e5" and len(alert["hits"]) == 6
-    later = Engine(store).process_many([low_nps()], [detractor(n, "C1", n) for n in range(6, 9)], NOW)
+    later = Engine(store.state).process_many([low_nps()], [detractor(n, "C1", n) for n in range(6, 9)], NOW)
     assert [o.outcome for o in later] == ["attached"] * 3
-    assert store.get_alert(alert["_id"])["count"] == 9
+    assert store.alerts.get_alert(alert["_id"])["count"] == 9
 
 
 def test_a_redelivered_batch_writes_no_second_alert_and_counts_nothing_twice(counted):
     store, commands = counted
     batch = [detractor(n, f"C{n % 4}", n) for n in range(10)]  # 4 alerts, 6 repeats
-    first = Engine(store).process_many([low_nps()], batch, NOW)
+    first = Engine(store.state).process_many([low_nps()], batch, NOW)
     before = sorted(store.db.alerts.find(), key=lambda a: a["_id"])
     commands.on = True
-    again = Engine(store).process_many([low_nps()], batch, NOW)
+    again = Engine(store.state).process_many([low_nps()], batch, NOW)
     commands.on = False
     assert [(o.outcome, o.alert_id) for o in again] == [(o.outcome, o.alert_id) for o in first]
     assert [o.fresh for o in again if o.outcome == "raised"] == [False] * 4  # announced from the store
@@ -111,16 +111,16 @@ def test_a_crash_after_the_claims_is_finished_by_the_redelivery(store_pair):
     redelivered batch stores each alert once, holding every repeat."""
     store, _ = store_pair
     batch = [detractor(n, f"C{n % 3}", n) for n in range(9)]
-    engine = Engine(store)
+    engine = Engine(store.state)
 
     def dies(alerts):
         raise ConnectionError("worker died")
 
-    store.save_alerts = dies
+    store.state.save_alerts = dies
     with pytest.raises(ConnectionError):
         engine.process_many([low_nps()], batch, NOW)
     assert store.db.dedup.count_documents({}) == 3 and store.db.alerts.count_documents({}) == 0
-    del store.save_alerts  # the worker restarted
+    del store.state.save_alerts  # the worker restarted
     outcomes = engine.process_many([low_nps()], batch, NOW)
     assert [o.outcome for o in outcomes] == ["raised"] * 3 + ["attached"] * 6
     assert sorted(a["count"] for a in store.db.alerts.find()) == [3, 3, 3]
@@ -164,7 +164,7 @@ def test_a_batch_on_the_store_writes_what_one_at_a_time_writes(mongo_client, spe
     try:
         for store in stores:
             store.ensure_indexes()
-        batched, serial = (Engine(s) for s in stores)
+        batched, serial = (Engine(s.state) for s in stores)
         events = [event(n, *spec) for n, spec in enumerate(specs)]
         earlier, batch = events[:before], events[before:]
         batch += [batch[i] for i in repeats if i < len(batch)]

@@ -63,7 +63,7 @@ COMPLAINTS = {
 
 def test_count_window_on_stored_state_survives_replays(store):
     r = rule(COMPLAINTS)
-    engine = Engine(store)
+    engine = Engine(store.state)
     for n, day in ((1, 0), (2, 2)):
         assert engine.process([r], ev(n, hours=24 * day, text="我要投诉"), NOW) == []
         assert engine.process([r], ev(n, hours=24 * day, text="我要投诉"), NOW) == []  # redelivered
@@ -71,13 +71,13 @@ def test_count_window_on_stored_state_survives_replays(store):
     assert o.outcome == "raised" and o.trace[0]["actual"]["count"] == 3
     assert sum(len(w["entries"]) for w in store.db.windows.find()) == 3  # one document, three events
     # A fresh engine (a restarted worker) reads the same state: the next one attaches.
-    [o2] = Engine(store).process([r], ev(4, hours=24 * 5.5, text="投诉"), NOW)
-    assert o2.outcome == "attached" and store.get_alert(o.alert_id)["count"] == 2
+    [o2] = Engine(store.state).process([r], ev(4, hours=24 * 5.5, text="投诉"), NOW)
+    assert o2.outcome == "attached" and store.alerts.get_alert(o.alert_id)["count"] == 2
 
 
 def test_score_drop_on_stored_state(store):
     r = rule({"window": {"score_drop": {"score": "nps", "by": 5, "within": "30d"}}})
-    engine = Engine(store)
+    engine = Engine(store.state)
     engine.process([r], ev(1, scores={"nps": 9}), NOW)
     engine.process([r], ev(2, hours=48, scores={"nps": 10}), NOW)
     [o] = engine.process([r], ev(3, hours=96, scores={"nps": 3}), NOW)
@@ -95,35 +95,38 @@ def test_score_drop_on_stored_state(store):
 
 def test_first_contact_on_stored_state(store):
     r = rule({"field": "is_first_contact", "op": "eq", "value": True}, dedup={"cooldown": "1s"})
-    engine = Engine(store)
+    engine = Engine(store.state)
     assert [o.outcome for o in engine.process([r], ev(1), NOW)] == ["raised"]
     assert engine.process([r], ev(2, hours=1), NOW) == []
     assert [o.outcome for o in engine.process([r], ev(1), NOW)] == ["raised"]  # replay: still first
-    assert store.register_customer("C1", "app\x1fe3") is False and store.first_event("C1") == "app\x1fe1"
+    assert (
+        store.state.register_customer("C1", "app\x1fe3") is False
+        and store.state.first_event("C1") == "app\x1fe1"
+    )
 
 
 def test_throttle_and_suppressed_counts(store):
     r = rule(LOW_NPS, throttle={"max_alerts": 2, "per": "1h"})
-    engine = Engine(store)
+    engine = Engine(store.state)
     outs = [engine.process([r], ev(n, customer=f"C{n}", scores={"nps": 1}), NOW)[0].outcome for n in range(4)]
     assert outs == ["raised", "raised", "suppressed", "suppressed"]
     assert engine.process([r], ev(3, customer="C3", scores={"nps": 1}), NOW)[0].outcome == "suppressed"
-    assert store.suppressed_counts() == {r["id"]: 2}
+    assert store.alerts.suppressed_counts() == {r["id"]: 2}
     assert store.stats()["suppressed_by_rule"] == {r["id"]: 2}
-    assert len(store.list_suppressed(r["id"])) == 2
+    assert len(store.alerts.list_suppressed(r["id"])) == 2
 
 
 def test_a_crash_between_claim_and_alert_is_finished_by_the_redelivery(store):
     r = rule(LOW_NPS)
     event = ev(1, scores={"nps": 2})
-    engine = Engine(store)
+    engine = Engine(store.state)
     # step 1 of _settle happened, then the worker died
     from services.alerts.engine import dedup_key
     from services.alerts.evaluate import alert_id_for
 
-    store.claim_dedup(dedup_key(r, event, engine.facts(event)), alert_id_for(r["id"], event), 0, 10**12)
+    store.state.claim_dedup(dedup_key(r, event, engine.facts(event)), alert_id_for(r["id"], event), 0, 10**12)
     [o] = engine.process([r], event, NOW)
-    assert o.outcome == "raised" and store.get_alert(o.alert_id)["count"] == 1
+    assert o.outcome == "raised" and store.alerts.get_alert(o.alert_id)["count"] == 1
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -133,7 +136,7 @@ def test_a_crash_between_claim_and_alert_is_finished_by_the_redelivery(store):
 )
 def test_property_identical_events_in_a_cooldown_make_one_alert_on_the_real_store(store, hours, replays):
     r = rule(LOW_NPS, dedup={"cooldown": "24h"})
-    engine = Engine(store)
+    engine = Engine(store.state)
     events = [ev(i, hours=h - min(hours), scores={"nps": 3}) for i, h in enumerate(hours)]
     for event in events + [events[i] for i in replays if i < len(events)]:
         engine.process([r], event, NOW)
@@ -146,7 +149,7 @@ def test_concurrent_near_identical_events_on_two_workers_make_exactly_one_alert(
     r = rule(LOW_NPS, dedup={"cooldown": "1d"})
     other_client = make_client(MONGO_URI)
     try:
-        workers = [Engine(store), Engine(AlertStore(other_client[db.name]))]
+        workers = [Engine(store.state), Engine(AlertStore(other_client[db.name]).state)]
         start = eventlet.event.Event()
 
         def run(n):
@@ -175,7 +178,7 @@ NO_RESPONSE = {
 
 def test_due_deadlines_are_claimed_once_across_workers_and_answered_ones_never_fire(store, db):
     r = rule(NO_RESPONSE, dedup={"cooldown": "1s"})
-    engine = Engine(store)
+    engine = Engine(store.state)
     for n in range(6):
         engine.process([r], ev(n, customer=f"C{n}", scores={"nps": 1}), NOW)
     engine.process([r], ev(0, customer="C0", scores={"nps": 1}), NOW)  # replay
@@ -183,7 +186,7 @@ def test_due_deadlines_are_claimed_once_across_workers_and_answered_ones_never_f
     assert engine.respond("C5", T0 + timedelta(minutes=30)) == 1
     other_client = make_client(MONGO_URI)
     try:
-        workers = [Engine(store), Engine(AlertStore(other_client[db.name]))]
+        workers = [Engine(store.state), Engine(AlertStore(other_client[db.name]).state)]
         pool = eventlet.GreenPool(4)
         at = T0 + timedelta(hours=3)
         runs = [pool.spawn(workers[i % 2].fire_due, [r], at, 2) for i in range(4)]
@@ -204,6 +207,7 @@ def test_rule_index_follows_changes_made_by_another_replica(db):
     with config.patch({"CONFIG_MAX_STALENESS_SECONDS": 3600}):  # no periodic read in this test
         mine, other = AlertStore(db), AlertStore(db)
     mine.ensure_indexes()
+    mine, other = mine.rules, other.rules  # the rules of each replica's store
     first = rule(LOW_NPS, rule_id="low-nps")
     mine.write_version(first, "t", "created", None)
     index = other.rule_index()
@@ -225,28 +229,28 @@ def test_rule_index_follows_changes_made_by_another_replica(db):
 def test_throttle_slots_are_never_overfilled_by_concurrent_alerts_and_a_replay_keeps_its_slot(store, db):
     other_client = make_client(MONGO_URI)
     try:
-        stores = [store, AlertStore(other_client[db.name])]
+        stores = [store.state, AlertStore(other_client[db.name]).state]
         pool = eventlet.GreenPool(12)
         runs = [pool.spawn(stores[n % 2].take_throttle_slot, "r:1", 3, f"A{n}") for n in range(12)]
         won = [n for n, run in enumerate(runs) if run.wait()]
     finally:
         other_client.close()
     assert len(won) == 3
-    assert all(store.take_throttle_slot("r:1", 3, f"A{n}") for n in won)  # replays keep theirs
-    assert not store.take_throttle_slot("r:1", 3, "A99")
+    assert all(store.state.take_throttle_slot("r:1", 3, f"A{n}") for n in won)  # replays keep theirs
+    assert not store.state.take_throttle_slot("r:1", 3, "A99")
     assert store.db.throttle.find_one({"_id": "r:1"})["n"] == 3
 
 
 def test_window_entries_expire_and_are_dropped_by_reads_in_batches(store):
-    from services.alerts.store import PRUNE_AT
+    from services.alerts.state_store import PRUNE_AT
 
     for n in range(PRUNE_AT + 1):
-        store.record_hit("w", "C1", f"e{n}", 1000.0 + n, 3600)
+        store.state.record_hit("w", "C1", f"e{n}", 1000.0 + n, 3600)
     [doc] = store.db.windows.find()
     # a day and a window later: all but the last have expired
     past = {f"entries.{k}.expires": 0 for k, v in doc["entries"].items() if v["key"] != f"e{PRUNE_AT}"}
     store.db.windows.update_one({"_id": doc["_id"]}, {"$set": past})
-    assert store.hit_times("w", "C1", 0, 10**10) == {f"e{PRUNE_AT}": 1000.0 + PRUNE_AT}
+    assert store.state.hit_times("w", "C1", 0, 10**10) == {f"e{PRUNE_AT}": 1000.0 + PRUNE_AT}
     [doc] = store.db.windows.find()
     assert [v["key"] for v in doc["entries"].values()] == [f"e{PRUNE_AT}"]  # dropped by that read
 
@@ -257,7 +261,7 @@ def test_concurrent_hits_for_one_customer_complete_a_count_window_exactly_once(s
     r = rule(COMPLAINTS)
     other_client = make_client(MONGO_URI)
     try:
-        workers = [Engine(store), Engine(AlertStore(other_client[db.name]))]
+        workers = [Engine(store.state), Engine(AlertStore(other_client[db.name]).state)]
         pool = eventlet.GreenPool(12)
         for customer in ("C1", "C2", "C3", "C4"):
             start = eventlet.event.Event()
@@ -281,7 +285,7 @@ def test_concurrent_record_hits_each_see_the_window_as_of_their_own_write(store,
     (window, customer) see 1, 2, ... n hits, never another's later one, and none is lost."""
     other_client = make_client(MONGO_URI)
     try:
-        stores = [store, AlertStore(other_client[db.name])]
+        stores = [store.state, AlertStore(other_client[db.name]).state]
         start = eventlet.event.Event()
 
         def run(n):
@@ -297,7 +301,7 @@ def test_concurrent_record_hits_each_see_the_window_as_of_their_own_write(store,
         other_client.close()
     assert sorted(len(s) for s in seen) == list(range(1, 11))
     assert all(f"app\x1fe{n}" in s for n, s in enumerate(seen))
-    assert len(store.hit_times("w", "C1", 0, 10**10)) == 10
+    assert len(store.state.hit_times("w", "C1", 0, 10**10)) == 10
 
 
 def test_concurrent_first_alerts_of_a_period_are_not_refused_while_slots_are_free(store, db):
@@ -306,7 +310,7 @@ def test_concurrent_first_alerts_of_a_period_are_not_refused_while_slots_are_fre
     bucket another alert has just created)."""
     other_client = make_client(MONGO_URI)
     try:
-        stores = [store, AlertStore(other_client[db.name])]
+        stores = [store.state, AlertStore(other_client[db.name]).state]
         for period in range(30):
             start = eventlet.event.Event()
 
@@ -354,9 +358,9 @@ class _ReleasedInBetween:
 def test_a_claim_never_returns_an_owner_released_after_the_claim_failed(store, db):
     """A throttled alert releases its dedup key; a concurrent match whose claim had
     failed just before must then claim the key, not attach to the alert that never was."""
-    store.claim_dedup("k", "A", 100.0, 10_000.0)
-    other = AlertStore(_ReleasedInBetween(db, lambda: store.release_dedup("k", "A")))
-    assert other.claim_dedup("k", "B", 200.0, 10_000.0) == "B"
+    store.state.claim_dedup("k", "A", 100.0, 10_000.0)
+    other = AlertStore(_ReleasedInBetween(db, lambda: store.state.release_dedup("k", "A")))
+    assert other.state.claim_dedup("k", "B", 200.0, 10_000.0) == "B"
     assert db.dedup.find_one({"_id": "k"})["alert_id"] == "B"
 
 
@@ -366,7 +370,7 @@ def test_stats_count_only_the_alerts_and_suppressed_matches_of_the_period(store)
     low = rule(LOW_NPS, rule_id="low-nps", throttle={"max_alerts": 1, "per": "1h"})
     urgent = rule(LOW_NPS, rule_id="urgent", level="P1")
     days = [NOW - timedelta(days=10), NOW - timedelta(days=3), NOW]
-    engine, started = Engine(store), datetime.now(UTC)
+    engine, started = Engine(store.state), datetime.now(UTC)
     for n, raised_at in enumerate(days):
         for i in (0, 1):  # the second customer's match is throttled on low-nps
             event = ev(2 * n + i, customer=f"C{n}{i}", hours=n, scores={"nps": 1})
@@ -398,11 +402,37 @@ def test_a_batch_registers_its_customers_at_once_first_events_first(mongo_client
 
     store = AlertStore(mongo_client[f"{db_prefix}alerts"])
     store.ensure_indexes()
-    assert store.register_customer("C0", "e0")
+    assert store.state.register_customer("C0", "e0")
     pairs = [("C1", "e1"), ("C0", "e2"), ("C1", "e3"), ("C2", "e4")]
-    assert store.register_customers(pairs) == [True, False, False, True]
-    assert store.first_event("C1") == "e1" and store.first_event("C0") == "e0"
-    assert store.register_customers(pairs) == [False] * 4  # the batch redelivered
+    assert store.state.register_customers(pairs) == [True, False, False, True]
+    assert store.state.first_event("C1") == "e1" and store.state.first_event("C0") == "e0"
+    assert store.state.register_customers(pairs) == [False] * 4  # the batch redelivered
     memory = MemoryState()
     memory.register_customer("C0", "e0")
     assert memory.register_customers(pairs) == [True, False, False, True]  # the oracle agrees
+
+
+def test_the_store_creates_the_indexes_of_every_part(store, db):
+    """AlertStore ensures the indexes of each of its parts (rules, alerts, running
+    state, history) and the inbox's, the TTLs that expire state among them."""
+
+    def indexed(collection):  # (fields, TTL, unique) of each index but _id's
+        found = {
+            (tuple(i["key"]), i.get("expireAfterSeconds"), bool(i.get("unique")))
+            for i in db[collection].list_indexes()
+        }
+        return found - {(("_id",), None, False)}
+
+    assert indexed("rule_versions") == {(("rule_id", "version"), None, True)}
+    assert {fields for fields, _, _ in indexed("alerts")} == {
+        ("raised_at",),
+        ("customer.id", "raised_at"),
+        ("level",),
+        ("rule.id", "raised_at"),
+        ("raised_ts",),
+    }
+    assert indexed("suppressed") == {(("rule_id",), None, False), (("at_ts",), None, False)}
+    assert indexed("windows") == indexed("score_series") == {(("expiry.at",), 0, False)}
+    assert indexed("deadlines") == {(("state", "due"), None, False), (("customer", "state"), None, False)}
+    assert indexed("history") == {(("at",), None, False), (("expires_at",), 0, False)}
+    assert indexed("feedback_inbox") == {(("source", "event_id"), None, True)}

@@ -1,0 +1,155 @@
+"""The alerts of the alerts store: the alerts the rules raised (``alerts``, each with
+its repeats' markers) and the matches a throttle refused (``suppressed``), with the
+queries and figures over them.
+
+The engine writes them through its running state (services/alerts/state_store.py):
+``save_alerts`` stores a batch's new alerts in one unordered ``insert_many``, ``attach``
+counts a repeat once per event (its marker ``hits.<event>`` set in the same update that
+moves ``count``), ``record_suppressed`` keeps a refused match once per (rule, event).
+Period filters compare epoch-number twins (``raised_ts``, ``at_ts``) of the datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+
+from contracts.base import utcnow
+from services.alerts.storage import digest, insert_once
+from services.common.mongo import Store, insert_many_once
+
+
+class AlertRecords(Store):
+    def indexes(self):
+        return {
+            "alerts": [
+                IndexModel([("raised_at", DESCENDING)], name="raised_at"),
+                IndexModel(
+                    [("customer.id", ASCENDING), ("raised_at", DESCENDING)], name="customer_raised_at"
+                ),
+                IndexModel([("level", ASCENDING)], name="level"),
+                IndexModel([("rule.id", ASCENDING), ("raised_at", DESCENDING)], name="rule_raised_at"),
+                IndexModel([("raised_ts", DESCENDING)], name="raised_ts"),
+            ],
+            "suppressed": [
+                IndexModel([("rule_id", ASCENDING)], name="rule"),
+                IndexModel([("at_ts", DESCENDING)], name="at_ts"),
+            ],
+        }
+
+    def ensure_indexes(self) -> None:
+        super().ensure_indexes()
+        # Alerts and suppressed matches stored before the period filters carry only
+        # the datetime: give them its epoch twin once (idempotent, every replica).
+        _add_epoch(self.db.alerts, "raised_at", "raised_ts")
+        _add_epoch(self.db.suppressed, "at", "at_ts")
+
+    # written by the engine (engine.State, through state_store.MongoState) -------------
+
+    def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
+        """Insert new alerts in one unordered ``insert_many``, each with the events it
+        holds already (event key -> event time) as its hits; False for those that
+        exist (a redelivered event)."""
+        docs = [{**alert, "hits": {digest(k): at for k, at in hits.items()}} for alert, hits in alerts]
+        exists = set(insert_many_once(self.db.alerts, docs))
+        return [i not in exists for i in range(len(alerts))]
+
+    def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
+        """Count a match the open alert absorbs, once per event, in one update by ``_id``.
+
+        The event's marker (``hits.<digest>``) is set in the same update that moves
+        ``count``, guarded by its absence: replays and races count it once, and no
+        query counts a growing collection. ``last_seen`` moves only forward in event time.
+        """
+        hit = f"hits.{digest(key)}"
+        source, event_id = key.split("\x1f", 1)
+        seen = {"at": event["occurred_at"], "event_id": event_id, "source": source}
+        moved = self.db.alerts.update_one(
+            {"_id": alert_id, hit: {"$exists": False}, "last_seen_ts": {"$lt": at}},
+            {"$inc": {"count": 1}, "$set": {hit: at, "last_seen_ts": at, "last_seen": seen}},
+        )
+        if not moved.matched_count:  # an older event arriving late, or counted already
+            self.db.alerts.update_one(
+                {"_id": alert_id, hit: {"$exists": False}}, {"$inc": {"count": 1}, "$set": {hit: at}}
+            )
+
+    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
+        now = utcnow()
+        insert_once(
+            self.db.suppressed,
+            {
+                "_id": digest(rule_id, key),
+                "rule_id": rule_id,
+                "at": now,
+                "at_ts": now.timestamp(),
+                "alert_id": alert["_id"],
+                "customer": alert["customer"],
+                "event": alert["event"],
+                "dedup_key": alert["dedup"]["key"],
+            },
+        )
+
+    # queries -----------------------------------------------------------------------
+
+    def get_alert(self, alert_id: str) -> dict | None:
+        return self.db.alerts.find_one({"_id": alert_id}, {"hits": 0})
+
+    def list_alerts(
+        self, *, limit: int = 50, skip: int = 0, level: str | None = None, customer_id: str | None = None
+    ) -> list[dict]:
+        query: dict = {}
+        if level:
+            query["level"] = level
+        if customer_id:
+            query["customer.id"] = customer_id
+        cursor = self.db.alerts.find(query, {"hits": 0}).sort("raised_at", DESCENDING).skip(skip).limit(limit)
+        return list(cursor)
+
+    def list_suppressed(self, rule_id: str, limit: int = 20) -> list[dict]:
+        return list(self.db.suppressed.find({"rule_id": rule_id}).sort("at", DESCENDING).limit(limit))
+
+    def suppressed_counts(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        """Throttled matches per rule, those suppressed in ``[since, until)`` when given."""
+        return _count_by(self.db.suppressed, _in_period("at_ts", since, until), "$rule_id")
+
+    def counts(self, since: datetime | None = None, until: datetime | None = None) -> tuple[dict, dict]:
+        """Alerts by level and by rule, those raised in ``[since, until)`` when given."""
+        stages = _in_period("raised_ts", since, until)
+        return _count_by(self.db.alerts, stages, "$level"), _count_by(self.db.alerts, stages, "$rule.id")
+
+
+def _count_by(collection, stages: list[dict], key: str) -> dict:
+    # one $group per figure: a compound group key is not evaluated by every server
+    rows = collection.aggregate([*stages, {"$group": {"_id": key, "n": {"$sum": 1}}}])
+    return {row["_id"]: row["n"] for row in rows}
+
+
+def _in_period(field: str, since: datetime | None, until: datetime | None) -> list[dict]:
+    """The ``$match`` stage keeping ``since <= field < until`` (either bound optional)
+    on an epoch-seconds field: nx-27017 matches stored datetimes by range wrongly in
+    aggregations (docs/store.md)."""
+    bounds = {op: at.timestamp() for op, at in (("$gte", since), ("$lt", until)) if at is not None}
+    return [{"$match": {field: bounds}}] if bounds else []
+
+
+def _add_epoch(collection, field: str, twin: str, batch: int = 500) -> None:
+    """Set ``twin`` (epoch seconds) from the datetime ``field`` where it is missing."""
+    while True:
+        docs = list(collection.find({twin: {"$exists": False}}, {field: 1}).limit(batch))
+        updates = [
+            UpdateOne({"_id": d["_id"]}, {"$set": {twin: _aware(d[field]).timestamp()}})
+            for d in docs
+            if isinstance(d.get(field), datetime)
+        ]
+        if updates:
+            collection.bulk_write(updates, ordered=False)
+        if len(updates) < batch:
+            return
+
+
+def _aware(moment: datetime) -> datetime:
+    # pymongo hands back naive UTC datetimes unless the client is tz-aware
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,64 @@
+"""The feedback path on the store, as the service's entrypoints run it: a batch of
+events evaluated, due "no response" deadlines fired, customers' responses answered,
+and the ``alert_raised`` messages announcing the alerts they raised.
+
+The engine (services/alerts/engine.py) runs on the store's running state
+(``store.state``) with the enabled rules indexed (``store.rules.rule_index()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from services.alerts.engine import Engine, Outcome
+from services.alerts.store import AlertStore
+from services.common import settings
+from services.common.mongo import as_stored
+
+
+def evaluate_feedback(store: AlertStore, events: list[dict], now: datetime) -> Iterator[dict]:
+    """Keep a batch of events in the history and evaluate it in delivery order (repeats
+    attach, throttled matches are counted): the messages announcing its new alerts."""
+    store.history.record(events, settings.get("ALERT_HISTORY_DAYS"))
+    return announcements(store, Engine(store.state).process_many(store.rules.rule_index(), events, now))
+
+
+def fire_due(store: AlertStore, now: datetime) -> Iterator[dict]:
+    """Raise the "no response within T" alerts whose deadline passed unanswered: the
+    messages announcing them."""
+    return announcements(store, Engine(store.state).fire_due(store.rules.rule_index(), now))
+
+
+def respond(store: AlertStore, customer_id: str, at: datetime) -> int:
+    """Someone got in touch with the customer at ``at``: earlier surveys stop waiting.
+    Idempotent: marking waiting deadlines answered twice changes nothing."""
+    return Engine(store.state).respond(customer_id, at)
+
+
+def announcements(store: AlertStore, outcomes: Iterable[Outcome]) -> Iterator[dict]:
+    """The ``alert_raised`` message of each raised alert, in order: the alert just
+    stored, or the stored one when it existed already (a retry after a crash;
+    cases and profiles are idempotent). Attached and suppressed matches announce nothing."""
+    for outcome in outcomes:
+        if outcome.outcome != "raised":
+            continue
+        just_stored = outcome.alert if outcome.fresh else None  # a raised outcome holds its alert
+        stored = (
+            as_stored(just_stored) if just_stored is not None else store.alerts.get_alert(outcome.alert_id)
+        )
+        if stored is not None:
+            yield alert_message(stored)
+
+
+def alert_message(alert: dict) -> dict:
+    """The alert_raised payload for a stored alert."""
+    return {
+        "alert_id": alert["_id"],
+        "dedup_key": alert.get("dedup", {}).get("key"),
+        **{
+            k: v
+            for k, v in alert.items()
+            if k not in ("_id", "dedup", "last_seen", "last_seen_ts", "raised_ts", "count", "hits")
+        },
+    }
