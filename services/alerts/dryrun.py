@@ -37,7 +37,9 @@ class RuleReport:
         setattr(self, outcome.outcome, getattr(self, outcome.outcome) + 1)
         if outcome.outcome != "raised":
             return
-        customer, source = outcome.alert["customer"]["id"], outcome.alert["event"]
+        alert = outcome.alert
+        assert alert is not None  # a raised outcome carries its alert
+        customer, source = alert["customer"]["id"], alert["event"]
         self.customers[customer] += 1
         if len(self.examples) < self.max_examples:
             self.examples.append(

@@ -512,7 +512,9 @@ class Engine:
         matches = []
         for deadline in deadlines:
             rule = by_id.get(deadline["rule_id"])
-            active = rule is not None and is_active(rule, deadline["event"]["occurred_at"])
+            if rule is None:
+                continue  # its rule was deleted since: nothing fires
+            active = is_active(rule, deadline["event"]["occurred_at"])
             if active and "no_response" in rule["when"].get("window", {}):
                 event = deadline["event"]
                 trace = [

@@ -60,8 +60,8 @@ def _scale(field: str) -> tuple[int, int] | None:
     return None
 
 
-def _bucket(value: float, scale: tuple[int, int]) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+def _bucket(value: float, scale: tuple[int, int] | None) -> int | None:
+    if scale is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         return None
     low, high = scale
     if math.isinf(value):
@@ -100,11 +100,11 @@ def _keyword_keys(field: str, keyword: Any) -> frozenset | None:
 def guard(node: dict) -> frozenset | None:
     """Keys of which an event that satisfies ``node`` has at least one; None if unknown."""
     if "all" in node:
-        best = None
+        best: frozenset | None = None
         for child in node["all"]:
-            keys = guard(child)
-            if keys is not None and (best is None or len(keys) < len(best)):
-                best = keys
+            narrow = guard(child)
+            if narrow is not None and (best is None or len(narrow) < len(best)):
+                best = narrow
         return best
     if "any" in node:
         keys: set = set()
@@ -118,7 +118,8 @@ def guard(node: dict) -> frozenset | None:
         return None
     if "window" in node:
         return frozenset() if "no_response" in node["window"] else None
-    field, op, value = node["field"], node["op"], node.get("value")
+    field, op = node["field"], node["op"]
+    value: Any = node.get("value")
     if op in ("eq", "in") and field not in UNINDEXED_FIELDS:
         values = [value] if op == "eq" else value
         if not all(_hashable(v) for v in values):
@@ -128,13 +129,13 @@ def guard(node: dict) -> frozenset | None:
         return _range_guard(field, op, value)
     if op in ("contains_any", "contains_all"):
         keywords = value if op == "contains_any" else value[:1]
-        keys = set()
+        found: set = set()
         for keyword in keywords:
-            sub = _keyword_keys(field, keyword)
-            if sub is None:
+            words = _keyword_keys(field, keyword)
+            if words is None:
                 return None
-            keys |= sub
-        return frozenset(keys)
+            found |= words
+        return frozenset(found)
     return None
 
 
@@ -217,7 +218,9 @@ class RuleIndex:
         self.rules = [r for r in rules if r.get("enabled", True) and not r.get("deleted")]
         self.by_id = {r["id"]: r for r in self.rules}
         self.when = ConditionIndex(((r, r["when"]) for r in self.rules), indexed)
-        counted, waiting, scores = [], [], {}
+        counted: list = []
+        waiting: list = []
+        scores: dict = {}
         for rule in self.rules:
             for _, spec in windows_of(rule["when"]):
                 if "count" in spec:

@@ -179,7 +179,7 @@ def _ambiguous_alternation(body: list) -> bool:
     branches = [list(branch) for branch in body[0][1][1]]
     words = [_literal_word(b) for b in branches]
     if all(w is not None for w in words):
-        return not _uniquely_decodable(words)
+        return not _uniquely_decodable([w for w in words if w is not None])
     firsts: list[set[str]] = []
     for branch in branches:
         first = _first_chars(branch)

@@ -231,7 +231,7 @@ def check_window(node: Any, path: str, depth: int) -> list[tuple[str, str]]:
     errors = _check_keys(body, path, {"score", "by", "within"}, {"min_events"})
     if "score" in body and (not isinstance(body["score"], str) or body["score"] not in SCORES):
         errors.append((_join(path, "score"), f"must be one of {', '.join(SCORES)}"))
-    by = body.get("by")
+    by: Any = body.get("by")
     if "by" in body and (isinstance(by, (bool, str)) or not _scalar(by) or by <= 0):
         errors.append((_join(path, "by"), "must be a positive number"))
     errors += _check_duration(body, "within", path)
@@ -281,8 +281,12 @@ def check_condition(node: Any, path: str = "", depth: int = 0, windows: bool = T
         errors.append((_join(path, "op"), f"unknown operator {shown(op)}; one of {', '.join(OPERATORS)}"))
     else:
         problem = _check_value(op, node.get("value"), "value" in node)
-        fact = isinstance(field, str) and field in DERIVED_FACTS
-        if not problem and fact and op in ("eq", "ne", "in", "not_in"):
+        if (
+            not problem
+            and isinstance(field, str)
+            and field in DERIVED_FACTS
+            and op in ("eq", "ne", "in", "not_in")
+        ):
             problem = _check_fact_value(field, op, node.get("value"))
         if problem:
             errors.append((_join(path, "value"), problem))

@@ -48,7 +48,7 @@ def simulate(store, event: dict, now: datetime, ask: Ask, alert_message: Callabl
             "dedup_key": outcome.dedup_key,
             "tree": explain_tree(rule["when"], outcome.trace),
         }
-        if outcome.outcome == "raised":
+        if outcome.outcome == "raised" and outcome.alert is not None:
             message = jsonable(alert_message(outcome.alert))
             match["alert"] = message
             match["cases"], match["notifications"] = _downstream(message, now, ask)

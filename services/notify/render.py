@@ -178,7 +178,9 @@ class Renderer:
         return sorted(set(self.plain.list_templates(extensions=["j2"])))
 
     def source(self, name: str) -> str:
-        return self.plain.loader.get_source(self.plain, name)[0]
+        loader = self.plain.loader
+        assert loader is not None  # the environment is built with one
+        return loader.get_source(self.plain, name)[0]
 
     def check(self, name: str, source: str, sample: dict, recipient: dict) -> list[str]:
         """Problems that keep ``source`` from being saved as template ``name``: a bad
@@ -240,7 +242,7 @@ def _private_access(tree) -> list[str]:
     problems = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.NSRef, nodes.Const)):
         if isinstance(node, (nodes.Getattr, nodes.NSRef)):
-            names = [node.attr]
+            names: list[str | None] = [node.attr]
         elif isinstance(node, nodes.Getitem):
             names = [_constant(node.arg)]
         elif isinstance(node, nodes.Filter):

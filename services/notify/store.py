@@ -418,9 +418,10 @@ def scrub_context(context, customer_ids: set[str]) -> tuple[dict, set[str]]:
         part = copy.deepcopy(part)
         found = {part["customer"].get("name")} - {None}
         for path in CUSTOMER_PERSONAL:
-            parent = part
+            parent: dict = part
             for key in path[:-1]:
-                parent = parent.get(key) if isinstance(parent.get(key), dict) else {}
+                child = parent.get(key)
+                parent = child if isinstance(child, dict) else {}
             parent.pop(path[-1], None)
         names.update(str(n) for n in found)
         return redact_all(part, found)

@@ -78,7 +78,7 @@ def post(
     return interpret(Response(raw.status_code, dict(raw.headers), raw.content))
 
 
-def errcode_outcome(response: Response, vendor: str, transient: dict[int, float]) -> Outcome:
+def errcode_outcome(response: Response, vendor: str, transient: dict[int, float | None]) -> Outcome:
     """Robots that answer HTTP 200 with ``{"errcode": n, "errmsg": …}`` (DingTalk, WeCom).
 
     A non-2xx status decides first; then errcode 0 is success, a listed

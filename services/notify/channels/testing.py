@@ -150,7 +150,7 @@ def sample_note(language: str = "zh-CN", body: str | None = None, **overrides):
         facts={"customer": {"id": "C1", "name": "张三"}},
     )
     values.update(overrides)
-    return Note(**values)
+    return Note(**values)  # type: ignore[arg-type]  # the fields above, by name
 
 
 def long_markdown(n: int = 3000) -> str:

@@ -72,7 +72,7 @@ class Retry:
             doc,
             {**base, "status": "failed", "last_error": error},
             entry,
-            announce=Outcome.failed(error, outcome.http_status),
+            announce=Outcome.failed(error or "", outcome.http_status),
             attempt=attempt,
             counter="permanent_failures" if outcome.status == "failed" else "retries_exhausted",
         )

@@ -118,7 +118,7 @@ class EmailChannel(Channel):
         return build_message(
             note,
             sender=self.config.sender,
-            to=destination.email,
+            to=destination.email or "",  # check() refused a destination without one
             delivery_id=note.delivery_id,
             case_id=note.case_id,
             language=note.language,

@@ -24,7 +24,7 @@ class FakeWebhookReceiver(Receiver):
     def handle(self, request: Request) -> Answer:
         verdict = self.verifier.check(request.headers, request.body, self.clock())
         if verdict.rejected:
-            self.rejected.append(verdict.reason)
+            self.rejected.append(verdict.reason or "")
             return Answer(401, {"error": verdict.reason})
         if verdict.duplicate:
             self.duplicates += 1
