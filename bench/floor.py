@@ -36,6 +36,7 @@ from bench.pipeline import BENCH_RULE
 from contracts.base import utcnow
 from services.alerts.evaluate import alert_id_for, event_summary
 from services.alerts.service import AlertsService, alert_message
+from services.cases.context import Context
 from services.cases.lifecycle import assignee_key, new_case, open_key
 from services.cases.service import CasesService
 from services.common.feedback import FeedbackConsumer
@@ -127,9 +128,9 @@ def open_and_assign(service, alert: dict) -> None:
         "assignment": {"at": now, "by": "system", "reason": reason, "previous": None, "rev": 1},
         "rev": 1,
     }
-    cases = announcer(CasesService, service)
-    cases._announce_assignment(case, by="system", reason=reason)
-    cases._announce_opened(case)
+    cases = Context(None, service.dispatch, utcnow)  # type: ignore[arg-type]  # announcing reads no store
+    cases.announce_assignment(case, by="system", reason=reason)
+    cases.announce_opened(case)
 
 
 def send_webhook(service, request: dict) -> None:

@@ -115,7 +115,9 @@ def main() -> None:
         rows.append(("baseline: find_one(profile)", baseline))
         for size in sizes:
             with_rolling = timed(lambda s=size: store.queries.get_profile(f"S{s}", 20, now=NOW), args.repeat)
-            rolling_only = timed(lambda s=size: store.queries.rolling_scores({"_id": f"S{s}"}, NOW), args.repeat)
+            rolling_only = timed(
+                lambda s=size: store.queries.rolling_scores({"_id": f"S{s}"}, NOW), args.repeat
+            )
             rows.append((f"get_profile, {size} entries in 90 days", with_rolling))
             rows.append(("  of which rolling scores", rolling_only))
         events = [event(100_000 + i, f"W{i % 50}", days_ago=i / 10) for i in range(300)]
@@ -134,7 +136,9 @@ def main() -> None:
         for e in bulk:
             store.recorder.record_feedback(e)
         vips = store.db.profiles.count_documents({"identity.tier": "vip"})
-        segment = timed(lambda: store.queries.segment_nps_drop("vip", 2, NOW, 50, 0), max(3, args.repeat // 10))
+        segment = timed(
+            lambda: store.queries.segment_nps_drop("vip", 2, NOW, 50, 0), max(3, args.repeat // 10)
+        )
         rows.append((f"segment nps_drop over {vips} VIPs of {args.customers} customers", segment))
     finally:
         client.drop_database(name)

@@ -11,23 +11,30 @@ the previous pool when it would leave nobody, and explains every step; the
 store then picks one with an atomic counter (round robin) or an atomic
 compare-and-increment of the chosen agent's load (least loaded), recording the
 pick for the case in the same update so that a redelivered alert gets it back
-(``store.pick_key``).
+(``pick_key``).
+
+A rule whose owner is a person or a team names the assignee itself: a batch of
+alerts opens such cases already assigned (``assigned_at_open``), as the ``assign``
+transition would leave them (``assignment_sets``, ``lifecycle.with_clocks``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from contracts.base import flatten_errors
 from contracts.messages import LEVELS
+from services.cases.lifecycle import assignee_key, load_holder, next_status, with_clocks
 from services.common.errors import BadRequest
 
 ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
 SENIORITY = ("junior", "regular", "senior", "lead")
 PICKS = ("round_robin", "least_loaded")
 DEFAULT_WEIGHTS = {"P1": 8, "P2": 4, "P3": 2, "P4": 1}
+DIRECT_OWNERS = ("person", "team")  # a rule owner of these kinds is the assignee itself
 
 
 class _Strict(Schema):
@@ -194,3 +201,83 @@ def explain(strategy: dict, agents: list[dict], case: dict, loads: dict[str, int
         charge = f"+{weight(strategy, case['level'])} for {case['level']}"
         lines.append(f"least loaded of [{shown}] → {agent['id']} ({charge})")
     return {**out, "assignee": {"kind": "person", "id": agent["id"]}}
+
+
+# -- assignment of a case ------------------------------------------------------------
+
+
+def pick_key(case: dict) -> str:
+    """What a strategy's pick for ``case`` is recorded under: the case at the revision
+    its assignment will change. A redelivered alert whose first attempt died before
+    the assignment was stored finds the case at that revision and gets the same pick;
+    a later assignment of the case (a later revision) picks afresh."""
+    return f"{case['_id']}@r{case['rev']}"
+
+
+def assignment_sets(
+    case: dict,
+    assignee: dict,
+    *,
+    by: str,
+    reason: str,
+    now: datetime,
+    team: str | None,
+    handoff: bool = False,
+) -> dict:
+    """The fields the ``assign`` transition writes when ``case`` (as read) goes to
+    ``assignee``; ``team``: the new owner's team (None: the case keeps its own).
+    BadRequest for a handoff of a case nobody owns, or to the owner it already has."""
+    if handoff and case["assignee"] is None:
+        raise BadRequest(f"case_id: {case['_id']} has no owner yet; use assign")
+    if case["assignee_key"] == assignee_key(assignee):
+        raise BadRequest(f"assignee: {assignee['id']} already owns {case['_id']}")
+    return {
+        "assignee": assignee,
+        "assignee_key": assignee_key(assignee),
+        "assignment": {
+            "at": now,
+            "by": by,
+            "reason": reason,
+            "previous": case["assignee"],
+            "rev": case["rev"] + 1,  # the revision this change makes (notification ids)
+        },
+        "team": team or case.get("team"),
+        # a new owner acknowledges afresh
+        "acknowledged": None,
+    }
+
+
+def opening_reason(alert: dict) -> str:
+    return f"owner of rule {alert['rule']['id']}"
+
+
+def assigned_at_open(case: dict, assignee: dict, reason: str, now: datetime) -> dict:
+    """A new ``case`` as the system's assignment to ``assignee`` (a person or a team)
+    leaves it: the fields, revision, clocks, milestones and load the ``assign``
+    transition writes (``actions.assign``, ``CaseRecords.transition``), so the case can
+    be inserted already assigned. Its ``team`` is already the owner's (the intake's
+    opening terms)."""
+    to = next_status("assign", case["status"])
+    sets = with_clocks(
+        "assign",
+        now,
+        lambda c, _to: assignment_sets(c, assignee, by="system", reason=reason, now=now, team=None),
+    )(case, to)
+    after = {**case, **sets, "status": to, "rev": case["rev"] + 1}
+    holder = load_holder(after)
+    if holder:
+        after.update(
+            load_holder=holder,
+            load_weight=weight(None, case["level"]),
+            load_moved={"from": "", "epoch": now.timestamp()},
+        )
+    return after
+
+
+def opening_assignment(case: dict) -> dict | None:
+    """The assignment the case got as it opened, while it is still its assignment: by the
+    system, nobody before, stamped with its revision; None otherwise."""
+    given = case.get("assignment") or {}
+    if given.get("by") != "system" or given.get("previous") is not None or "rev" not in given:
+        return None
+    return given

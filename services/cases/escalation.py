@@ -26,6 +26,11 @@ and the sweep checks the case's current state before firing (the message shows
 the case as it is now). Outside the case's business hours a step waits for the
 next working minute, except on P1.
 
+**Deciding a due step** (``decide_step``): what the sweep does with a claimed step
+is a small result record, ``Cancel``, ``Defer(until)``, ``Wait(until)``,
+``Skip`` or ``Fire(target)``, the last two with the next round to schedule;
+``sweeps.fire_step`` applies it (store writes, the notification).
+
 **Why not APScheduler.** The issue suggests APScheduler where it fits. Here the
 schedule *is* the ``escalation_steps`` collection: deadlines are durable in
 MongoDB from the moment a case opens, and ``find_one_and_update`` (pending →
@@ -42,12 +47,15 @@ pre-breach SLA warnings and, at start and hourly, recounts agent loads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from contracts.base import flatten_errors
 from contracts.messages import LEVELS
+from services.cases import sla
 from services.common.errors import BadRequest
 
 TARGETS = ("owner", "team_lead", "department_head", "on_call")
@@ -198,6 +206,88 @@ def waits_for_owner(step: dict, case: dict) -> bool:
     """A step whose target is found through the case's owner (the owner, the owner's
     team lead) while the case has none yet: it waits instead of being skipped."""
     return step["notify"] in ("owner", "team_lead") and case.get("assignee") is None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """The case is gone or no longer escalates: the step is cancelled."""
+
+
+@dataclass(frozen=True)
+class Defer:
+    """Outside the case's business hours: the step is due again when they open."""
+
+    until: float  # epoch
+
+
+@dataclass(frozen=True)
+class Wait:
+    """The step's target is found through an owner the case does not have yet (its
+    assignment is under way, or it waits in the queue): audited, due again at ``until``
+    instead of being skipped for good."""
+
+    until: float  # epoch
+    why: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nobody to notify (audited); the chain goes on."""
+
+    why: str
+    next_round: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fire:
+    """Notify ``target``."""
+
+    target: dict
+    why: str
+    next_round: list[dict] = field(default_factory=list)
+
+
+Decision = Cancel | Defer | Wait | Skip | Fire
+
+
+def decide_step(
+    step: dict,
+    case: dict | None,
+    now: datetime,
+    *,
+    team_lead: Callable[[dict | None], str | None],
+    retry_s: float,
+) -> Decision:
+    """What to do with a claimed due ``step`` of ``case`` (as it is now; None: gone).
+
+    ``team_lead(owner)``: the lead of the team of the case's owner (asked once the step
+    is to be resolved to a recipient); ``retry_s``: how long a step waiting for an
+    owner waits.
+    A step that is skipped or fires and ends its round brings the next round along
+    (``next_round``) while the chain repeats."""
+    if case is None or not still_escalating(case):
+        return Cancel()
+    opens = sla.business_hours(case)  # reminders wait for business hours, except P1
+    if opens is not None and (at := opens(now)) > now:
+        return Defer(at.timestamp())
+    snap = case["escalation"]
+    target = recipient(step["step"], case, snap, team_lead(case["assignee"]))
+    what = f"round {step['round'] + 1}, step {step['index'] + 1}: {step['step']['notify']}"
+    if target is None and waits_for_owner(step["step"], case):
+        return Wait(now.timestamp() + retry_s, f"{what}: waiting for an owner")
+    following = next_round(step, case["_id"], snap, now)
+    if target is None:
+        return Skip(f"{what}: nobody to notify", following)
+    return Fire(target, f"{what} → {target['kind']} {target['id']}", following)
+
+
+def next_round(step: dict, case_id: str, snap: dict, now: datetime) -> list[dict]:
+    """The steps of the round after ``step``'s, starting ``now``, when ``step`` is the
+    last of its round and the chain repeats; else none."""
+    if not (step["last_of_round"] and step["round"] < snap["repeat"]):
+        return []
+    tag = step["_id"].split(":esc:")[0]
+    return round_steps(tag, case_id, snap, step["round"] + 1, now.timestamp())
 
 
 def plan(snap: dict | None, case: dict, start: datetime, team_lead: str | None, opens=None) -> list[dict]:

@@ -10,9 +10,11 @@ actions can never both succeed on the same starting state.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 
 from contracts.messages import CASE_STATUSES
+from services.cases import metrics, sla
 from services.cases.metrics import new_milestones
 from services.common.errors import BadRequest
 from services.common.mongo import jsonable
@@ -159,6 +161,44 @@ def new_case(alert: dict, now: datetime, key: str = "") -> dict:
 
 def assignee_key(ref: dict) -> str:
     return f"{ref['kind']}:{ref['id']}"
+
+
+def load_holder(case: dict) -> str:
+    """Whom a case's load is charged to: its person owner while active, else nobody."""
+    assignee = case.get("assignee") or {}
+    active = case["status"] in ACTIVE_STATUSES and assignee.get("kind") == "person"
+    return assignee["id"] if active else ""
+
+
+Changes = Callable[[dict, str], dict]  # (case as read, status it moves to) -> further $set fields
+
+
+def with_clocks(action: str, now: datetime, changes: Changes | None) -> Changes:
+    """Wrap a transition's changes so the case's SLA clocks and its milestones
+    (metrics.py) follow the action, in the same conditional update."""
+
+    def wrapped(case: dict, to: str) -> dict:
+        sets = changes(case, to) if changes else {}
+        if case.get("sla"):
+            updated = sla.on_action(sets.get("sla", case["sla"]), action, now)
+            if updated is not case["sla"]:
+                sets["sla"] = updated
+        sets["milestones"] = metrics.advance(case.get("milestones"), action, now, case, {**case, **sets})
+        return sets
+
+    return wrapped
+
+
+def reopened(case: dict, to: str) -> dict:
+    """What a reopen writes: a reopened case must be acknowledged again; its resolution
+    is history (audit). ``reopened_by`` names the alert of an automatic reopen (set by
+    the intake)."""
+    return {
+        "acknowledged": None,
+        "resolution": None,
+        "reopen_count": case.get("reopen_count", 0) + 1,
+        "reopened_by": None,
+    }
 
 
 def notification_context(case: dict, console_url: str, **extra) -> dict:

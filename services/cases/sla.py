@@ -20,11 +20,18 @@ restarts them so the deadline moves out by exactly the paused working time;
 acknowledging stops the acknowledge clock, resolving stops both; reopening
 starts fresh clocks from the reopen time (a reopened case is a new promise to
 the customer, and both times are kept in the audit trail).
+
+**Pre-breach warnings** (``decide_warning``): the owner is warned once per clock
+(and per reopen) when a running clock passes its warning time, inside the case's
+business hours except on P1; the sweep that applies the decision is in
+``sweeps.py``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -377,3 +384,49 @@ def summary(sla: dict | None) -> dict | None:
         "warn_at": {name: clock.get("warn_at") for name, clock in clocks.items()},
         "warnings": sla.get("warnings", []),
     }
+
+
+# business hours and pre-breach warnings ------------------------------------------
+
+
+def business_hours(case: dict) -> Callable[[datetime], datetime] | None:
+    """When a case's calendar next opens (``next_open``) if reminders about it wait for
+    business hours; None (any time) on P1 and for a case without an SLA."""
+    if case["level"] == "P1" or not case.get("sla"):
+        return None
+    return calendar_of(case["sla"]["policy"]["calendar"]).next_open
+
+
+WARNING_KINDS = {"acknowledge": "response", "resolve": "resolution"}  # clock -> what is at risk
+
+
+def warning_tag(case: dict, clock: str) -> str:
+    """Names the warning of ``clock`` in this run of the case (its notification id)."""
+    return f"sla-warning:{clock}:o{case.get('reopen_count', 0)}"
+
+
+@dataclass(frozen=True)
+class WarningDecision:
+    """What to do about an at-risk clock: ``warn`` (``sla``: what the message says of
+    the clock), or not now: ``no_owner``, ``already_sent``, ``after_hours`` (it waits
+    for the next working minute, if the case is still at risk then)."""
+
+    outcome: str
+    sla: dict | None = None
+
+
+def decide_warning(case: dict, clock: str, now: datetime, sent: Callable[[], bool]) -> WarningDecision:
+    """Whether to warn the owner of ``case`` now that ``clock`` is at risk. ``sent()``
+    says whether this warning was sent already (asked only when there is an owner)."""
+    if case["assignee"] is None:
+        return WarningDecision("no_owner")
+    if sent():
+        return WarningDecision("already_sent")
+    opens = business_hours(case)
+    if opens is not None and opens(now) > now:
+        return WarningDecision("after_hours")
+    due = case["sla"]["clocks"][clock]["due"]
+    remaining = round((due - now).total_seconds() / 60)
+    return WarningDecision(
+        "warn", {"kind": WARNING_KINDS[clock], "due_at": due, "remaining_minutes": remaining}
+    )

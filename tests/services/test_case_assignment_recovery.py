@@ -13,9 +13,10 @@ from nameko import config
 from nameko.testing.services import entrypoint_hook, replace_dependencies
 
 from cxctl.main import cli
-from services.cases import assignment
+from services.cases import assignment, intake
+from services.cases.assignment import pick_key
 from services.cases.service import CasesService
-from services.cases.store import CaseStore, pick_key
+from services.cases.store import CaseStore
 from tests.conftest import wait_until
 from tests.services.cases_desk import make_desk
 from tests.services.test_cases import T0, alert, by_strategy
@@ -67,7 +68,7 @@ def before_once(store, method, first):
 
 
 def test_a_redelivered_alert_takes_its_round_robin_turn_once(desk):
-    crash_once(desk.store, "transition")
+    crash_once(desk.store.cases, "transition")
     with pytest.raises(RuntimeError):
         desk.handle_alert_raised([by_strategy(1, sid="logistics-rotation")])
     assert desk.list_cases()[0]["status"] == "open"  # opened, not yet assigned
@@ -83,7 +84,7 @@ def test_a_redelivered_alert_takes_its_round_robin_turn_once(desk):
 def test_a_pick_left_by_a_crash_after_the_assignment_does_not_pin_the_case(desk):
     """The worker died after storing the assignment, before dropping its pick: the
     case's next strategy assignment (a later revision) takes a new turn."""
-    crash_once(desk.store, "forget_pick")
+    crash_once(desk.store.loads, "forget_pick")
     with pytest.raises(RuntimeError):
         desk.handle_alert_raised([by_strategy(1, sid="logistics-rotation")])
     desk.handle_alert_raised([by_strategy(1, sid="logistics-rotation")])  # redelivered: announced again
@@ -106,7 +107,7 @@ def charges(worker):
 
 
 def test_a_redelivered_alert_charges_its_least_loaded_pick_once(desk):
-    killed_once(desk.store, "transition")  # charged, then killed before the case was stored
+    killed_once(desk.store.cases, "transition")  # charged, then killed before the case was stored
     with pytest.raises(GreenletExit):
         desk.handle_alert_raised([by_strategy(1, level="P2")])
     assert desk.list_cases()[0]["status"] == "open"
@@ -122,11 +123,11 @@ def lose_a_charge(worker):
     """What a worker that died between charging a pick and storing the case leaves:
     the store's charge step alone (as ``_pick`` runs it), for a case left unassigned."""
     worker.handle_alert_raised([alert(99, customer="C99", owner={"kind": "team", "id": "cx-care"})])
-    case = worker.store.get_case(worker.list_cases(customer="C99")[0]["_id"])
-    strategy = worker.store.strategy("care-balanced")
-    pool = assignment.candidates(strategy, worker.store.agents(), case).pool
+    case = worker.store.cases.get_case(worker.list_cases(customer="C99")[0]["_id"])
+    strategy = worker.store.policies.strategy("care-balanced")
+    pool = assignment.candidates(strategy, worker.store.policies.agents(), case).pool
     weight = assignment.weight(strategy, case["level"])
-    return worker.store.charge_least_loaded(
+    return worker.store.loads.charge_least_loaded(
         pool, weight, assignment.least_loaded_pick, pick_key(case), worker.now().timestamp()
     )
 
@@ -187,7 +188,7 @@ def test_a_recount_between_a_charge_and_its_assignment_changes_nothing(desk):
     sees the load, not the case): it must not take the charge back."""
     desk.handle_alert_raised([by_strategy(1, level="P2")])
     desk.now.advance(seconds=SETTLE + 1)
-    seen = before_once(desk.store, "transition", desk.recount_loads)
+    seen = before_once(desk.store.cases, "transition", desk.recount_loads)
     desk.handle_alert_raised([by_strategy(2, level="P2")])
     [result] = seen
     assert changed_nothing(result) and result["busy"]
@@ -201,7 +202,7 @@ def test_a_recount_between_a_release_and_its_load_move_changes_nothing(desk):
     desk.handle_alert_raised([by_strategy(1, level="P2")])
     desk.now.advance(seconds=SETTLE + 1)
     [case] = desk.list_cases()
-    seen = before_once(desk.store, "move_load", desk.recount_loads)
+    seen = before_once(desk.store.loads, "move_load", desk.recount_loads)
     desk.resolve({"case_id": case["_id"], "by": "x", "root_cause": "other", "first_contact_resolution": True})
     [result] = seen
     assert changed_nothing(result) and result["busy"] == [case["assignee"]["id"]]
@@ -247,9 +248,11 @@ def running_loads(container):
 
 def charge_alone(store: CaseStore, weight=4):
     """The store's charge step alone (a worker died right after it), on the live service's store."""
-    strategy = store.strategy("care-balanced")
-    pool = assignment.candidates(strategy, store.agents(), {"event": {}, "customer": {}}).pool
-    return store.charge_least_loaded(pool, weight, assignment.least_loaded_pick, "CASE-lost@r0", time.time())
+    strategy = store.policies.strategy("care-balanced")
+    pool = assignment.candidates(strategy, store.policies.agents(), {"event": {}, "customer": {}}).pool
+    return store.loads.charge_least_loaded(
+        pool, weight, assignment.least_loaded_pick, "CASE-lost@r0", time.time()
+    )
 
 
 def test_the_timer_recounts_a_charge_lost_in_a_crash(cx_config, container_factory, mongo_client, db_prefix):
@@ -329,7 +332,7 @@ def test_an_assignment_whose_announcement_died_is_announced_again_on_redelivery(
     # profiles drop the copy; no status change of its own
     opened = [p for name, p in published(sent) if name == "case_opened"]
     assert len(opened) == len(first) + 1 and opened[-1]["status"] == "assigned"
-    assert opened[-1]["assignment"]["at"] == desk.store.get_case(case["_id"])["assignment"]["at"]
+    assert opened[-1]["assignment"]["at"] == desk.store.cases.get_case(case["_id"])["assignment"]["at"]
     assert not [p for name, p in published(sent) if name == "case_status_changed"]
 
     desk.handle_alert_raised([by_strategy(1, sid="logistics-rotation")])  # done now: nothing more
@@ -342,7 +345,7 @@ def test_a_case_reassigned_by_hand_is_not_announced_again(desk):
     desk.reassign({"case_id": case["_id"], "assignee": {"kind": "person", "id": "zhao.min"},
                    "by": "wang.fang", "reason": "speaks the customer's dialect"})  # fmt: skip
     desk.dispatch.reset_mock()
-    desk._replay_assignment_on_open(desk.store.get_case(case["_id"]))
+    intake.replay_assignment_on_open(desk.context(), desk.store.cases.get_case(case["_id"]))
     assert desk.dispatch.call_count == 0
 
 

@@ -8,8 +8,8 @@ import pymongo
 import pytest
 from pymongo import monitoring
 
+from services.cases import intake
 from services.cases.lifecycle import open_key
-from services.cases.service import open_key_topic
 from services.cases.store import CaseStore
 from tests.conftest import MONGO_URI
 from tests.services.cases_desk import make_desk
@@ -77,7 +77,7 @@ def test_a_batch_opens_owned_cases_assigned_as_the_assign_transition_would(desks
     batched.handle_alert_raised(alerts)
     writes = list(listener.commands)
     for a in alerts:  # the one-at-a-time path: intake, then the assignment transition
-        single._take_in(a, *single_terms(single, a))
+        intake.take_in(single.context(), a, *single_terms(single, a))
 
     assert stored(batched) == stored(single)
     for kind in ("case_opened", "case_assigned", "notification_requested"):
@@ -101,7 +101,8 @@ def test_a_batch_opens_owned_cases_assigned_as_the_assign_transition_would(desks
 
 
 def single_terms(worker, a):
-    return open_key(a, open_key_topic()), worker._opening_terms(a, worker.now()), worker.now()
+    ctx = worker.context()
+    return open_key(a, intake.open_key_topic()), intake.opening_terms(ctx, a, worker.now()), worker.now()
 
 
 def test_a_redelivered_batch_changes_nothing_and_restores_lost_audit_entries(desks):
@@ -128,4 +129,4 @@ def test_a_strategy_owned_alert_in_the_batch_still_takes_its_pick(desks):
     picked = cases[alerts[1]["alert_id"]]
     assert picked["status"] == "assigned" and picked["assignee"]["kind"] == "person"
     assert "strategy care-balanced (least_loaded)" in picked["assignment"]["reason"]
-    assert CaseStore(batched.store.db).case_audit(picked["_id"])[-1]["action"] == "assigned"
+    assert CaseStore(batched.store.db).trail.case_audit(picked["_id"])[-1]["action"] == "assigned"

@@ -84,7 +84,8 @@ def test_sla_and_escalation_are_the_ones_the_case_gets(desk):
     ]  # fmt: skip
     assert len(steps) == 8  # P2 repeats once
     stored = [
-        datetime.fromtimestamp(s["due_epoch"], UTC).isoformat() for s in desk.store.case_steps(case["_id"])
+        datetime.fromtimestamp(s["due_epoch"], UTC).isoformat()
+        for s in desk.store.schedule.case_steps(case["_id"])
     ]
     assert [s["due"] for s in steps[:4]] == stored
     assert [s["targets"] for s in steps[:4]] == [

@@ -42,7 +42,7 @@ def queue(desk):
     desk.add_collaborator(
         {"case_id": ids["helping"], "by": "li.na", "person": "chen.jie", "role": "delivery"}
     )
-    crash_once(desk.store, "transition")  # opened for logistics, the assignment died: unassigned
+    crash_once(desk.store.cases, "transition")  # opened for logistics, the assignment died: unassigned
     with pytest.raises(RuntimeError):
         desk.handle_alert_raised([by_strategy(5, sid="logistics-rotation", customer="CD")])
     ids["pool_logistics"] = desk.list_cases(customer="CD")[0]["_id"]

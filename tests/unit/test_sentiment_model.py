@@ -1,4 +1,4 @@
-"""services.common.sentiment_model: weak labels from scored comments, the model, and how analyze uses it.
+"""textanalysis.sentiment_model: weak labels from scored comments, the model, and how analyze uses it.
 
 Trained on the sample stream (samples/feedback.jsonl, written by samples/generate.py),
 evaluated on the project's held-out set (tests/data/comments_zh_labelled.jsonl), which
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common import sentiment_model as sm
-from services.common import text
 from services.profiles import accuracy
+from textanalysis import sentiment_model as sm
+from textanalysis import text
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples" / "feedback.jsonl"

@@ -1,11 +1,11 @@
-"""services.common.text: segmentation, negation, sentiment, category, keywords."""
+"""textanalysis.text: segmentation, negation, sentiment, category, keywords."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from services.common.text import CATEGORIES, SENTIMENTS, analyze, find_keyword, segment
+from textanalysis.text import CATEGORIES, SENTIMENTS, analyze, find_keyword, segment
 
 FIXTURE = Path(__file__).with_name("fixtures") / "comments_labelled.jsonl"
 # Measured 2026-11-23: sentiment 102/110 (92.7%), category 103/110 (93.6%).

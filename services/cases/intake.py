@@ -1,0 +1,181 @@
+"""Alert intake: a batch of ``alert_raised`` opens cases, or attaches each alert to its
+customer's open case on the topic, or reopens a case resolved within the window.
+
+The cases whose topics are free open together (``take_in_batch``). One whose rule
+names its owner (a person or a team) is inserted already assigned
+(``assignment.assigned_at_open``), so the batch's opening costs a few writes in all
+(open keys, cases, audit entries, agent loads, escalation steps: one each); a
+strategy's pick takes the assignment transition (``actions.assign``). Every step is
+idempotent: a redelivered alert lands where it did and announces the same again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.cases import actions, escalation, sla
+from services.cases.assignment import (
+    DIRECT_OWNERS,
+    assigned_at_open,
+    opening_assignment,
+    opening_reason,
+)
+from services.cases.context import Context
+from services.cases.lifecycle import new_case, open_key, reopened
+from services.cases.stores.trail import assigned_audit, opened_audit
+from services.common import settings
+from services.common.errors import BadRequest
+
+
+def open_key_topic() -> tuple[str, ...]:
+    """The topic part of the one-open-case key (``CASE_OPEN_KEY``)."""
+    return tuple(t.strip() for t in str(settings.get("CASE_OPEN_KEY")).split(",") if t.strip())
+
+
+def reopen_window_s() -> float:
+    return float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
+
+
+def take_in_batch(ctx: Context, alerts: list[dict]) -> None:
+    """Take in a batch of alerts, in delivery order: open the cases whose topics are free
+    together, then take in the others one at a time (``take_in``)."""
+    now, topic = ctx.now(), open_key_topic()
+    prepared = []
+    for alert in alerts:
+        key, extra = open_key(alert, topic), opening_terms(ctx, alert, now)
+        case = {**new_case(alert, now, key), **extra}
+        if alert["owner"]["kind"] in DIRECT_OWNERS:
+            case = assigned_at_open(case, alert["owner"], opening_reason(alert), now)
+        prepared.append((alert, key, extra, case))
+    store = ctx.store
+    opened = store.cases.open_many([(key, case) for _alert, key, _extra, case in prepared])
+    direct = [opened[i] for i in sorted(opened) if opening_assignment(opened[i]) is not None]
+    store.trail.write_audit(
+        [entry for case in direct for entry in (opened_audit(case), assigned_audit(case))]
+    )
+    store.loads.add_loads(direct)
+    actions.start_escalations(ctx, [opened[i] for i in sorted(opened)], now)
+    for index, (alert, key, extra, _case) in enumerate(prepared):
+        if index not in opened:
+            take_in(ctx, alert, key, extra, now)
+        elif opening_assignment(opened[index]) is not None:
+            case = opened[index]
+            ctx.announce_assignment(case, by="system", reason=case["assignment"]["reason"])
+            ctx.announce_opened(case)
+        else:
+            _opened(ctx, opened[index], alert, now, escalation_started=True)
+
+
+def opening_terms(ctx: Context, alert: dict, now: datetime) -> dict:
+    """What a case opened for ``alert`` starts with: its team, SLA and escalation."""
+    return {
+        "team": ctx.store.policies.team_of(alert["owner"]),
+        "sla": sla_terms_at_open(ctx, alert, now),
+        "escalation": escalation_at_open(ctx, alert["level"]),
+    }
+
+
+def sla_terms_at_open(ctx: Context, alert: dict, now: datetime) -> dict | None:
+    """The SLA snapshot a new case starts with (None while no policy is applied)."""
+    policies = ctx.store.policies
+    stored = policies.sla_policy()
+    if stored is None:
+        return None
+    calendar = policies.team_calendar(alert["owner"])
+    return sla.open_sla(sla.terms_for(stored["policy"], stored["version"], alert["level"], calendar), now)
+
+
+def escalation_at_open(ctx: Context, level: str) -> dict | None:
+    stored = ctx.store.policies.escalation_policy()
+    return escalation.snapshot(stored["policy"], stored["version"], level) if stored else None
+
+
+def take_in(ctx: Context, alert: dict, key: str, extra: dict, now: datetime) -> None:
+    """Open a case for the alert, or attach it to the customer's open case on the
+    same topic, or reopen that case when it was resolved within the reopen window."""
+    # the opening's audit entry is written with the assignment's (one round trip)
+    outcome, case = ctx.store.cases.intake(alert, key, now, reopen_window_s(), extra, audit_opening=False)
+    why = f"new alert {alert['alert_id']} within the reopen window"
+    if outcome == "opened":
+        _opened(ctx, case, alert, now)
+    elif outcome == "reopen":
+        ctx.store.cases.claim_key_for_reopen(case)
+        case = actions.transition(
+            ctx,
+            case["_id"],
+            "reopen",
+            by="system",
+            why=why,
+            audit_key=f"{case['_id']}:reopen:{alert['alert_id']}",
+            changes=lambda c, to: {
+                **reopened(c, to),
+                "reopened_by": {"alert_id": alert["alert_id"], "rev": c["rev"] + 1, "at": now},
+            },
+            now=now,
+        )
+        ctx.store.cases.attach(case["_id"], alert, now)
+        _finish_reopen(ctx, case, alert)
+    elif (case.get("reopened_by") or {}).get("alert_id") == alert["alert_id"]:
+        # a redelivery of the alert that reopened the case: an earlier attempt
+        # stored the reopen and died before (or while) announcing it
+        ctx.announce_status_change(case, "resolved", "reopened", case["reopened_by"]["at"], "system", why)
+        _finish_reopen(ctx, case, alert)
+    # otherwise "attached": listed on the open case and audited; no new notifications
+
+
+def _opened(ctx: Context, case: dict, alert: dict, now: datetime, escalation_started: bool = False) -> None:
+    """A case just opened (or found opened by a redelivery): escalation, assignment,
+    ``case_opened``."""
+    if not escalation_started:
+        actions.start_escalations(ctx, [case], now)
+    if case["status"] == "open":  # not yet assigned (a redelivery finds it assigned)
+        case = _assign_on_open(ctx, case, alert)
+    else:
+        # kept (keyed) if written before; a first attempt that stored the case and
+        # died before its audit entries leaves them to this one
+        given = opening_assignment(case)
+        ctx.store.trail.write_audit([opened_audit(case)] + ([assigned_audit(case)] if given else []))
+        replay_assignment_on_open(ctx, case)
+    # after the assignment, which it carries: one message for both (a redelivery
+    # that found the case assigned announces the same again: consumers key on it)
+    ctx.announce_opened(case)
+
+
+def _finish_reopen(ctx: Context, case: dict, alert: dict) -> None:
+    actions.start_escalations(ctx, [case], case["reopened_by"]["at"])  # idempotent per reopen
+    rev, reason = case["reopened_by"]["rev"], alert["alert_id"]
+    ctx.notify_update(case, case["assignee"], "reopened", by="system", rev=rev, reason=reason)
+
+
+def _assign_on_open(ctx: Context, case: dict, alert: dict) -> dict:
+    """Assign a new case to its rule's owner; the case as it now is. The move is
+    announced by ``case_opened``, not by a status change."""
+    opened = [opened_audit(case)]
+    try:
+        return actions.assign(
+            ctx,
+            case["_id"],
+            alert["owner"],
+            by="system",
+            reason=opening_reason(alert),
+            known=case,
+            also_audit=opened,
+            announce_status=False,
+        )
+    except BadRequest as exc:  # e.g. an unknown strategy: the case waits in the queue, unassigned
+        key = f"{case['_id']}:not_assigned"
+        ctx.store.trail.audit(
+            case["_id"], "not_assigned", "system", str(exc), key=key, at=ctx.now(), also=opened
+        )
+        return case
+
+
+def replay_assignment_on_open(ctx: Context, case: dict) -> None:
+    """A redelivered alert found its case already assigned: an earlier attempt
+    stored the assignment and then failed (broker or store gone) before or while
+    announcing it. Announce it again with the ids the first attempt used, so
+    consumers that did get the first copy drop this one (notify keys on the
+    notification id); the status move rides on the replayed ``case_opened``."""
+    given = opening_assignment(case)
+    if given is not None:  # else a person has assigned it since: that announcement stands
+        ctx.announce_assignment(case, by="system", reason=given["reason"])

@@ -1,0 +1,127 @@
+"""The agents directory (teams, agents, strategies) and the versioned SLA and escalation
+policies: rarely written, read once per revision (``ConfigCache``)."""
+
+from __future__ import annotations
+
+import copy
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from services.cases.stores import CAS_ATTEMPTS
+from services.common.errors import BadRequest, NotFound
+from services.common.mongo import ConfigCache
+
+# The agents directory and the policies: read once per revision (ConfigCache).
+CONFIG_COLLECTIONS = ("agents", "teams", "strategies", "sla_policies", "escalation_policies")
+
+
+class Policies:
+    """The directory and the policies, with their cache (``config``)."""
+
+    def __init__(self, db):
+        self.db = db
+        self.config = ConfigCache(db, self._load_config)
+
+    def _load_config(self) -> dict:
+        # natural order, as the directory's own reads gave it
+        return {name: [d for d in self.db[name].find()] for name in CONFIG_COLLECTIONS}
+
+    def _configured(self, name: str, item_id: str | None) -> dict | None:
+        found = next((d for d in self.config.get()[name] if d["_id"] == item_id), None)
+        return copy.deepcopy(found)
+
+    # agents directory ------------------------------------------------------------
+
+    def apply_directory(self, directory: dict) -> dict:
+        """Replace teams, agents and strategies with the validated ``directory``."""
+        counts = {}
+        for name in ("teams", "agents", "strategies"):
+            items = directory[name]
+            for item in items:
+                self.db[name].replace_one({"_id": item["id"]}, {"_id": item["id"], **item}, upsert=True)
+            self.db[name].delete_many({"_id": {"$nin": [i["id"] for i in items]}})
+            counts[name] = len(items)
+        self.config.bump()
+        return counts
+
+    def directory(self) -> dict:
+        return {
+            name: [
+                {k: v for k, v in d.items() if k != "_id"}
+                for d in self.db[name].find().sort("_id", ASCENDING)
+            ]
+            for name in ("teams", "agents", "strategies")
+        }
+
+    def agents(self) -> list[dict]:
+        return copy.deepcopy(self.config.get()["agents"])
+
+    def strategy(self, strategy_id: str) -> dict | None:
+        return self._configured("strategies", strategy_id)
+
+    def set_shift(self, agent_id: str, on_shift: bool) -> dict:
+        agent = self.db.agents.find_one_and_update(
+            {"_id": agent_id}, {"$set": {"on_shift": on_shift}}, return_document=ReturnDocument.AFTER
+        )
+        if agent is None:
+            raise NotFound(f"no agent {agent_id}")
+        self.config.bump()
+        return agent
+
+    def team_of(self, owner: dict | None) -> str | None:
+        """The team that owns work for ``owner``: the team itself, a strategy's team,
+        or an agent's first team (None: not in the directory)."""
+        if not owner:
+            return None
+        if owner["kind"] == "team":
+            return owner["id"]
+        if owner["kind"] == "strategy":
+            return (self.strategy(owner["id"]) or {}).get("team")
+        return ((self._configured("agents", owner["id"]) or {}).get("teams") or [None])[0]
+
+    def team_calendar(self, owner: dict) -> str | None:
+        """The calendar of the team that owns work for ``owner`` (team, strategy or agent)."""
+        team_id = self.team_of(owner)
+        return (self._configured("teams", team_id) or {}).get("calendar")
+
+    def team_lead(self, owner: dict | None) -> str | None:
+        team_id = self.team_of(owner)
+        return (self._configured("teams", team_id) or {}).get("lead")
+
+    # SLA and escalation policies (versioned) ------------------------------------------
+
+    def apply_sla_policy(self, policy: dict) -> tuple[int, bool]:
+        """Store ``policy`` as a new version unless it is unchanged; (version, changed)."""
+        return self._apply_versioned("sla_policies", policy)
+
+    def apply_escalation_policy(self, policy: dict) -> tuple[int, bool]:
+        return self._apply_versioned("escalation_policies", policy)
+
+    def sla_policy(self, policy_id: str = "default") -> dict | None:
+        return self._configured("sla_policies", policy_id)
+
+    def escalation_policy(self, policy_id: str = "default") -> dict | None:
+        return self._configured("escalation_policies", policy_id)
+
+    def _apply_versioned(self, collection: str, policy: dict) -> tuple[int, bool]:
+        coll, versions = self.db[collection], self.db[f"{collection}_versions"]
+        for _ in range(CAS_ATTEMPTS):
+            current = coll.find_one({"_id": policy["id"]})
+            if current is not None and current["policy"] == policy:
+                return current["version"], False
+            version = (current or {}).get("version", 0) + 1
+            doc = {"_id": policy["id"], "version": version, "policy": policy}
+            if current is None:
+                try:
+                    coll.insert_one(doc)
+                except DuplicateKeyError:
+                    continue
+            elif not coll.replace_one(
+                {"_id": policy["id"], "version": current["version"]}, doc
+            ).modified_count:
+                continue
+            versions.insert_one({**doc, "_id": f"{policy['id']}@v{version}"})
+            self.config.bump()
+            return version, True
+        raise BadRequest("policy: changed concurrently too often; try again")

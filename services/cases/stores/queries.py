@@ -1,0 +1,179 @@
+"""Reads of cases for the RPCs and the sweeps: filtered pages (SLA state, who may see
+what), one visible case, metrics rows, counts, cases at risk. Queries only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from pymongo import ASCENDING, DESCENDING
+
+from services.cases.lifecycle import ACTIVE_STATUSES, slot
+from services.common.errors import BadRequest
+from services.common.mongo import all_of
+
+METRIC_FIELDS = (
+    "opened_at", "level", "team", "touchpoint", "assignee", "sla", "milestones", "reopen_count",
+    "acknowledged", "resolved", "resolution",  # read only for cases stored before milestones
+)  # fmt: skip
+
+# breach filter values: ack_breached / resolve_breached / at_risk / none, and the
+# older any-clock names breached (either clock) and warning (= at_risk)
+BREACH_STATES = ("ack_breached", "resolve_breached", "breached", "at_risk", "warning", "none")
+CLOCK_FIELDS = {"acknowledge": "sla.clocks.acknowledge", "resolve": "sla.clocks.resolve"}
+
+
+def _clock_breached(clock: str, now: float) -> list[dict]:
+    return [{f"{clock}.due_epoch": {"$lte": now}}, {f"{clock}.met": False}]
+
+
+def _clock_at_risk(clock: str, now: float) -> dict:
+    return {f"{clock}.warn_epoch": {"$lte": now}, f"{clock}.due_epoch": {"$gt": now}}
+
+
+def breach_query(state: str, now: float) -> dict:
+    """Cases by SLA state right now (epoch numbers, see docs/store.md).
+
+    ``ack_breached`` / ``resolve_breached``: that clock's due time passed while
+    it runs, or it stopped late; ``breached``: either; ``at_risk`` (alias
+    ``warning``): a running clock passed its pre-breach warning time but not its
+    due time; ``none``: neither breached nor at risk (cases without an SLA too).
+    A paused clock has no due time, so it is in none of the running states.
+    """
+    ack, res = CLOCK_FIELDS["acknowledge"], CLOCK_FIELDS["resolve"]
+    breached = _clock_breached(ack, now) + _clock_breached(res, now)
+    at_risk = [_clock_at_risk(ack, now), _clock_at_risk(res, now)]
+    if state == "ack_breached":
+        return {"$or": _clock_breached(ack, now)}
+    if state == "resolve_breached":
+        return {"$or": _clock_breached(res, now)}
+    if state == "breached":
+        return {"$or": breached}
+    if state in ("at_risk", "warning"):
+        return {"$or": at_risk}
+    if state == "none":
+        return {"$nor": breached + at_risk}
+    raise BadRequest(f"breach: must be one of {', '.join(BREACH_STATES)}")
+
+
+def visibility_query(visible_to: dict | None) -> dict:
+    """What ``visible_to`` (``{"user_id", "role", "teams"}``) may see; {} = everything.
+
+    An ``agent`` sees a case assigned to them, assigned to one of their teams,
+    one they collaborate on (协作人), or an unassigned case of one of their teams
+    or of no known team (so that nobody's pick-up pool is invisible). Every
+    other role sees every case.
+    """
+    if not visible_to or visible_to["role"] != "agent":
+        return {}
+    user, teams = visible_to["user_id"], list(visible_to["teams"])
+    return {
+        "$or": [
+            {"assignee_key": f"person:{user}"},
+            {"assignee.kind": "team", "assignee.id": {"$in": teams}},
+            {f"collaborators.{slot(user)}.id": user},
+            # a missing team reads as null with $in on both servers; explicit nulls
+            # are not matched inside $or on nx-27017 (docs/store.md), hence $in
+            {"assignee_key": "", "team": {"$in": [*teams, None]}},
+        ]
+    }
+
+
+class CaseQueries:
+    """Queries over the cases collection."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def list_cases(
+        self,
+        *,
+        limit: int = 50,
+        skip: int = 0,
+        now: datetime,
+        with_total: bool = False,
+        **filters,
+    ) -> list[dict] | tuple[list[dict], int]:
+        """One page of cases by urgency (level), newest first; with ``with_total``
+        also the number of cases the filters match (same query, so pages add up)."""
+        query = self.case_filter(now=now, **filters)
+        cursor = (
+            self.db.cases.find(query)
+            .sort([("level", ASCENDING), ("opened_at", DESCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        rows = list(cursor)
+        if with_total:
+            return rows, self.db.cases.count_documents(query)
+        return rows
+
+    def case_filter(
+        self,
+        *,
+        now: datetime,
+        status: str | None = None,
+        assignee: str | None = None,
+        level: str | None = None,
+        customer: str | None = None,
+        breach: str | None = None,
+        touchpoint: str | None = None,
+        visible_to: dict | None = None,
+        case_id: str | None = None,
+    ) -> dict:
+        """The list filters as one query (each part keeps its meaning: ``all_of``)."""
+        fields = {
+            "_id": case_id,
+            "status": status,
+            "assignee.id": assignee,
+            "level": level,
+            "customer.id": customer,
+            "event.touchpoint": touchpoint,
+        }
+        query = {k: v for k, v in fields.items() if v}
+        clauses = [visibility_query(visible_to)]
+        if breach:
+            clauses.append(breach_query(breach, now.timestamp()))
+        return all_of(query, *clauses)
+
+    def visible_case(self, case_id: str, visible_to: dict | None, now: datetime) -> dict | None:
+        """The case if ``visible_to`` may see it, else None (as if it did not exist)."""
+        return self.db.cases.find_one(self.case_filter(now=now, case_id=case_id, visible_to=visible_to))
+
+    def metrics_rows(self, since: datetime, until: datetime) -> Iterator[dict]:
+        """Cases opened in [since, until), projected to what metrics read.
+
+        The database range is widened to whole seconds and the exact bounds are
+        applied here: nx-27017's ``find`` misses a stored datetime that shares
+        its second with a fractional bound (``count_documents`` does not), and
+        it returns a dotted projection as a flat key, so only top-level fields
+        are projected (docs/store.md).
+        """
+        low = since.replace(microsecond=0) - timedelta(seconds=1)
+        high = until.replace(microsecond=0) + timedelta(seconds=2)
+        for case in self.db.cases.find(
+            {"opened_at": {"$gte": low, "$lt": high}}, {f: 1 for f in METRIC_FIELDS}
+        ):
+            if since <= case["opened_at"] < until:
+                yield case
+
+    def counts(self) -> dict:
+        """Cases by status and by owner (``CaseStore.stats`` adds the dead letters)."""
+        by_status = {
+            row["_id"]: row["n"]
+            for row in self.db.cases.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+        }
+        by_owner = {
+            row["_id"] or "(unassigned)": row["n"]
+            for row in self.db.cases.aggregate([{"$group": {"_id": "$assignee.id", "n": {"$sum": 1}}}])
+        }
+        return {
+            "cases": sum(by_status.values()),
+            "by_status": by_status,
+            "by_owner": by_owner,
+        }
+
+    def at_risk_cases(self, clock: str, now: float, limit: int = 200) -> list[dict]:
+        """Active cases whose ``clock`` passed its warning time but is not yet due."""
+        query = all_of({"status": {"$in": list(ACTIVE_STATUSES)}}, _clock_at_risk(CLOCK_FIELDS[clock], now))
+        return list(self.db.cases.find(query).sort("_id", ASCENDING).limit(limit))

@@ -1,0 +1,59 @@
+"""What the read RPCs answer, assembled from the stores: one case with its trail,
+the agents with their loads, the metrics of a period."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.cases import metrics, sla
+from services.cases.context import Context
+from services.common.errors import BadRequest, NotFound
+
+STEP_INTERNALS = ("case_id", "lease_until", "claimed_by")  # a step's fields a reader never needs
+
+
+def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
+    """One case with its alerts, comments, escalation steps and audit trail; NotFound
+    when ``viewer`` may not see it (as if it did not exist)."""
+    store = ctx.store
+    case = store.queries.visible_case(case_id, viewer, ctx.now())
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    case["alerts"] = sorted(case["alerts"].values(), key=lambda a: a["at"])
+    case["collaborators"] = sorted(case["collaborators"].values(), key=lambda c: c["at"])
+    return {
+        **case,
+        "breach_state": sla.breach_state(case.get("sla"), ctx.now()),
+        "comments": store.trail.comments(case_id),
+        "escalation_steps": [
+            {k: v for k, v in st.items() if k not in STEP_INTERNALS}
+            for st in store.schedule.case_steps(case_id)
+        ],
+        "audit": store.trail.case_audit(case_id),
+    }
+
+
+def agents_with_loads(ctx: Context) -> dict:
+    """The directory, with each agent's current weighted load."""
+    directory = ctx.store.policies.directory()
+    loads = ctx.store.loads.loads([a["id"] for a in directory["agents"]])
+    for agent in directory["agents"]:
+        agent["load"] = loads.get(agent["id"], 0)
+    return directory
+
+
+def period_metrics(ctx: Context, since: datetime, until: datetime | None, group_by: str | None) -> dict:
+    """The metrics of the cases opened in ``[since, until)`` (until: now), as of now."""
+    now = ctx.now()
+    until = until or now
+    if until <= since:
+        raise BadRequest("until: must be after since")
+    overall, groups = metrics.compute(ctx.store.queries.metrics_rows(since, until), now, group_by)
+    return {
+        "since": since,
+        "until": until,
+        "as_of": now,
+        "group_by": group_by,
+        "overall": overall,
+        "groups": groups,
+    }
