@@ -824,7 +824,7 @@ def rules_scaling(amqp_host: str, sizes: list[int], stores: int, repeat: int, e2
     in-memory state) and end to end (the alerts service on broker and store)."""
     from bench import rules as bench_rules
     from services.alerts.index import RuleIndex
-    from services.common.text import analyze, warm_up
+    from textanalysis.text import analyze, warm_up
 
     warm_up()
     stream = bench_rules.events(stores)

@@ -41,7 +41,7 @@ from services.alerts.facts import Facts
 from services.alerts.index import RuleIndex
 from services.alerts.memory import MemoryState
 from services.alerts.rules import load_rules
-from services.common.text import analyze, warm_up
+from textanalysis.text import analyze, warm_up
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, tzinfo=UTC)

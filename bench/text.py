@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/text.py
 
-Measures ``services.common.text.analyze`` on the sample stream's comments,
+Measures ``textanalysis.text.analyze`` on the sample stream's comments,
 uncached (distinct texts, cache cleared) and cached (the same texts again), and
 the engine over samples/rules.yaml on in-memory state. Prints JSON; figures are
 for scale only (shared, noisy machines) and are never asserted in tests.
@@ -21,7 +21,7 @@ from contracts.feedback import parse_feedback
 from services.alerts.engine import Engine
 from services.alerts.memory import MemoryState
 from services.alerts.rules import load_rules
-from services.common.text import analyze, keyword_idf, tokenizer
+from textanalysis.text import analyze, keyword_idf, tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 

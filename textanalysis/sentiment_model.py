@@ -7,7 +7,7 @@ label, NPS ≥ 9 or CSAT 5 a weak positive. ``train`` fits a multinomial naive
 Bayes over jieba words (negated words kept apart: ``!满意``) and character
 bigrams; the model is plain data (``to_json`` / ``from_json``) with a version id
 derived from its parameters, so a store can keep every version with its
-evaluation. ``services.common.text.use_model`` plugs one into ``analyze``.
+evaluation. ``textanalysis.text.use_model`` plugs one into ``analyze``.
 
 Pure code: no I/O, no service imports.
 """
@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from services.common import text as textmod
+from textanalysis import text as textmod
 
 CLASSES = ("negative", "positive")
 FORMAT = "cx-polarity-nb/1"

@@ -1,6 +1,6 @@
 """Chinese (and English) comment analysis: segmentation, negation, sentiment, category.
 
-Rule-based on purpose: the lexicons in ``services/common/lexicon/`` are data an admin
+Rule-based on purpose: the lexicons in ``textanalysis/lexicon/`` are data an admin
 can read and extend, the results are explainable, and nothing is downloaded at run
 time. ``analyze(text)`` is cached, so the alerts engine and profiles can ask for
 the same comment many times for the cost of one segmentation.
@@ -11,7 +11,7 @@ split back into negator + word when the word is in a lexicon. So ``不满意`` i
 word ``满意`` negated, and ``不是投诉`` is ``投诉`` negated.
 
 Learned polarity: ``use_model(model)`` adds a model trained on the deployment's
-own scored comments (``services.common.sentiment_model``). The lexicon decides
+own scored comments (``textanalysis.sentiment_model``). The lexicon decides
 whenever it finds a polarity, and wherever it is certain (a complaint word, any
 negated word: the negation engine knows a negator's scope, a bag of words does
 not); a confident model vote fills in the rest, except questions and suggestions.

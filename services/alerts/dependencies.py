@@ -14,8 +14,9 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import ClusterRpc
 
 from contracts.messages import RESPONDED_STATUSES, schema_of
-from services.common import settings, text
+from services.common import settings
 from services.common.mongo import MongoStore
+from textanalysis import text
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from contracts.feedback import SCORE_NAMES
 from services.alerts.facts import MISSING, Facts, resolve
-from services.common.text import analyze, find_keyword
+from textanalysis.text import analyze, find_keyword
 
 __all__ = ["MISSING", "Facts", "resolve", "evaluate", "alert_id_for", "event_summary"]
 

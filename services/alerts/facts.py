@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from services.common.text import TextAnalysis, analyze
+from textanalysis.text import TextAnalysis, analyze
 
 MISSING = object()
 

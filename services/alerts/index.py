@@ -39,7 +39,7 @@ from typing import Any
 
 from services.alerts.facts import MISSING, Facts
 from services.alerts.rules import SCORES, parse_duration, window_key, windows_of
-from services.common.text import _ENGLISH_WORD, analyze, keyword_form
+from textanalysis.text import _ENGLISH_WORD, analyze, keyword_form
 
 UNINDEXED_FIELDS = ("is_first_contact",)  # reads state: never derived just to look it up
 RANGE_OPS = ("lt", "lte", "gt", "gte", "between")

@@ -12,7 +12,7 @@ Polarity labels are a row's ``sentiment``; where a set has none, complaint count
 as negative and praise as positive (suggestions and inquiries carry no polarity label).
 
 ``--weak-labels`` trains a polarity model on the weak labels of a feedback-event
-stream (``services.common.sentiment_model``), after keeping 20 % of its events
+stream (``textanalysis.sentiment_model``), after keeping 20 % of its events
 aside by event id, prints the model's figures on that held-out part, and
 evaluates the sets with the model in use; ``--model`` loads a saved model instead.
 """
@@ -25,9 +25,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.common import sentiment_model, text
-from services.common.text import CATEGORIES, SENTIMENTS
 from services.profiles.insight import comment_insight
+from textanalysis import sentiment_model, text
+from textanalysis.text import CATEGORIES, SENTIMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SET = ROOT / "tests" / "data" / "comments_zh_labelled.jsonl"

@@ -1,13 +1,13 @@
 """Text insight for timeline entries: classification, sentiment and keywords of a comment.
 
-Uses the shared Chinese/English text module (``services/common/text.py``: jieba
+Uses the shared Chinese/English text module (``textanalysis/text.py``: jieba
 segmentation with a domain dictionary and negation handling), the same analysis
 the alerts service uses for its ``category`` and ``sentiment`` facts.
 """
 
 from __future__ import annotations
 
-from services.common.text import analyze
+from textanalysis.text import analyze
 
 
 def comment_insight(text: str | None) -> dict | None:
