@@ -39,9 +39,9 @@ from marshmallow import (
 )
 
 from contracts.base import StrictInt as StrictIntField
-from contracts.base import flatten_errors
 from contracts.messages import LEVELS, OWNER_KINDS
 from services.alerts.regex_check import regex_problem
+from services.common.validation import load_valid
 
 # op → what ``value`` must be (checked at validation, so evaluation never guesses)
 OPERATORS: dict[str, str] = {
@@ -542,19 +542,10 @@ def load_rules(document: Any) -> list[dict]:
     """Validate a rule set (``{"rules": [...]}`` or a bare list); raise RuleError."""
     if isinstance(document, list):
         document = {"rules": document}
-    if not isinstance(document, dict):
-        raise RuleError(["_schema: a rule file is a list of rules or {rules: [...]}"])
-    try:
-        return RuleSetSchema().load(document)["rules"]
-    except ValidationError as exc:
-        raise RuleError(flatten_errors(exc.messages)) from None
+    shape = "a rule file is a list of rules or {rules: [...]}"
+    return load_valid(RuleSetSchema, document, shape=shape, error=RuleError)["rules"]
 
 
 def load_rule(document: Any) -> dict:
     """Validate one rule; errors name paths from the rule (``when.all.0.op``)."""
-    if not isinstance(document, dict):
-        raise RuleError(["_schema: a rule is an object"])
-    try:
-        return RuleSchema().load(document)
-    except ValidationError as exc:
-        raise RuleError(flatten_errors(exc.messages)) from None
+    return load_valid(RuleSchema, document, shape="a rule is an object", error=RuleError)

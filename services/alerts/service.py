@@ -20,12 +20,12 @@ from services.alerts.processing import alert_message
 from services.alerts.simulate import simulate
 from services.alerts.store import AlertStore, anonymise_customer
 from services.common import settings
-from services.common.batching import contract_batch_handler, feedback_batch_consumer
+from services.common.batching import contract_batch_handler, feedback_batch_consumer, handled_once_each
 from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
-from services.common.mongo import MongoStore, handled_once_each, jsonable
+from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 

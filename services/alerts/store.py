@@ -25,7 +25,8 @@ from services.alerts.index import RuleIndex
 from services.alerts.rule_store import RuleStore
 from services.alerts.state_store import MongoState
 from services.common.erasure import anonymise, scrub_dead_letters
-from services.common.mongo import Inbox, Store
+from services.common.inbox import Inbox
+from services.common.mongo import Store
 
 
 class AlertStore(Store):

@@ -23,12 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from contracts.base import flatten_errors
 from contracts.messages import LEVELS
 from services.cases.lifecycle import assignee_key, load_holder, next_status, with_clocks
 from services.common.errors import BadRequest
+from services.common.validation import StrictSchema, load_valid
 
 ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
 SENIORITY = ("junior", "regular", "senior", "lead")
@@ -37,19 +37,14 @@ DEFAULT_WEIGHTS = {"P1": 8, "P2": 4, "P3": 2, "P4": 1}
 DIRECT_OWNERS = ("person", "team")  # a rule owner of these kinds is the assignee itself
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class TeamSchema(_Strict):
+class TeamSchema(StrictSchema):
     id = fields.String(required=True, validate=ID)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     lead = fields.String(load_default=None, validate=ID)
     calendar = fields.String(load_default=None, validate=validate.Length(max=64))
 
 
-class AgentSchema(_Strict):
+class AgentSchema(StrictSchema):
     id = fields.String(required=True, validate=ID)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     teams = fields.List(fields.String(validate=ID), required=True, validate=validate.Length(min=1))
@@ -58,7 +53,7 @@ class AgentSchema(_Strict):
     on_shift = fields.Boolean(load_default=True)
 
 
-class StrategySchema(_Strict):
+class StrategySchema(StrictSchema):
     id = fields.String(required=True, validate=ID)
     team = fields.String(required=True, validate=ID)
     pick = fields.String(required=True, validate=validate.OneOf(PICKS))
@@ -73,7 +68,7 @@ class StrategySchema(_Strict):
     )
 
 
-class DirectorySchema(_Strict):
+class DirectorySchema(StrictSchema):
     teams = fields.List(fields.Nested(TeamSchema), required=True)
     agents = fields.List(fields.Nested(AgentSchema), required=True)
     strategies = fields.List(fields.Nested(StrategySchema), load_default=list)
@@ -107,12 +102,9 @@ class DirectorySchema(_Strict):
 
 def load_directory(document) -> dict:
     """Validate an agents/teams/strategies document; BadRequest names each bad field."""
-    if not isinstance(document, dict):
-        raise BadRequest("_schema: an agents file is {teams: [...], agents: [...], strategies: [...]}")
-    try:
-        return DirectorySchema().load(document)
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages)) from None
+    return load_valid(
+        DirectorySchema, document, shape="an agents file is {teams: [...], agents: [...], strategies: [...]}"
+    )
 
 
 @dataclass

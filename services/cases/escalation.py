@@ -51,35 +51,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from contracts.base import flatten_errors
 from contracts.messages import LEVELS
 from services.cases import sla
-from services.common.errors import BadRequest
+from services.common.validation import StrictSchema, load_valid
 
 TARGETS = ("owner", "team_lead", "department_head", "on_call")
 STOP_ON = ("acknowledge", "resolve")
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class StepSchema(_Strict):
+class StepSchema(StrictSchema):
     after_minutes = fields.Float(required=True, validate=validate.Range(min=0, max=525_600))
     notify = fields.String(required=True, validate=validate.OneOf(TARGETS))
     group = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
 
 
-class ChainSchema(_Strict):
+class ChainSchema(StrictSchema):
     stop_on = fields.String(load_default="acknowledge", validate=validate.OneOf(STOP_ON))
     repeat = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10))
     steps = fields.List(fields.Nested(StepSchema), required=True, validate=validate.Length(min=1, max=20))
 
 
-class EscalationPolicySchema(_Strict):
+class EscalationPolicySchema(StrictSchema):
     id = fields.String(load_default="default", validate=validate.Length(min=1, max=64))
     department_head = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
     levels = fields.Dict(
@@ -109,12 +103,11 @@ class EscalationPolicySchema(_Strict):
 
 
 def load_policy(document) -> dict:
-    if not isinstance(document, dict):
-        raise BadRequest("_schema: an escalation policy is {department_head, levels: {P1: {steps: [...]}}}")
-    try:
-        return EscalationPolicySchema().load(document)
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages)) from None
+    return load_valid(
+        EscalationPolicySchema,
+        document,
+        shape="an escalation policy is {department_head, levels: {P1: {steps: [...]}}}",
+    )
 
 
 def snapshot(policy: dict, version: int, level: str) -> dict | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from contracts.base import bounded_str, flatten_errors, id_str
 from contracts.messages import OwnerRef
 from services.common import settings
 from services.common.errors import BadRequest
+from services.common.validation import StrictSchema, load_valid
 
 VISIBILITIES = ("internal", "customer")
 
@@ -18,10 +19,7 @@ def root_causes() -> list[str]:
     return [c.strip() for c in str(settings.get("CASE_ROOT_CAUSES")).split(",") if c.strip()]
 
 
-class _Request(Schema):
-    class Meta:
-        unknown = RAISE
-
+class _Request(StrictSchema):
     case_id = id_str(128, required=True)
     by = id_str(128, required=True, metadata={"description": "who acts (agent id)"})
     reason = bounded_str(2000, allow_none=True, load_default=None)
@@ -63,10 +61,7 @@ class ResolveRequest(_Request):
 def load(schema: type[Schema], request) -> dict:
     if not isinstance(request, dict):
         raise BadRequest("request: must be an object")
-    try:
-        data = schema().load(request)
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages)) from None
+    data = load_valid(schema, request)
     if schema is ResolveRequest and data["root_cause"] not in root_causes():
         raise BadRequest(f"root_cause: must be one of {', '.join(root_causes())}")
     return data
@@ -75,11 +70,8 @@ def load(schema: type[Schema], request) -> dict:
 VIEWER_ROLES = ("agent", "owner", "admin")
 
 
-class VisibleTo(Schema):
+class VisibleTo(StrictSchema):
     """Whose view of the cases (the gateway passes the signed-in user)."""
-
-    class Meta:
-        unknown = RAISE
 
     user_id = id_str(128, required=True)
     role = fields.String(required=True, validate=validate.OneOf(VIEWER_ROLES))
@@ -90,19 +82,11 @@ def load_visible_to(value) -> dict | None:
     """``visible_to`` validated (None: no restriction); errors name ``visible_to.<field>``."""
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise BadRequest("visible_to: must be an object {user_id, role, teams}")
-    try:
-        return VisibleTo().load(value)
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages, "visible_to")) from None
+    return load_valid(VisibleTo, value, shape="must be an object {user_id, role, teams}", field="visible_to")
 
 
-class MetricsRequest(Schema):
+class MetricsRequest(StrictSchema):
     """``cases.metrics``: the period (ISO-8601 with a UTC offset) and the grouping."""
-
-    class Meta:
-        unknown = RAISE
 
     since = fields.AwareDateTime(required=True, format="iso")
     until = fields.AwareDateTime(load_default=None, format="iso", metadata={"description": "default: now"})
@@ -115,12 +99,9 @@ def load_alert(payload) -> dict:
     """An ``alert_raised`` payload checked against its contract (dry runs)."""
     from contracts.messages import schema_of
 
-    if not isinstance(payload, dict):
-        raise BadRequest("alert: must be an alert_raised object")
-    try:
-        return schema_of("alert_raised").load(payload)
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages, "alert")) from None
+    return load_valid(
+        schema_of("alert_raised"), payload, shape="must be an alert_raised object", field="alert"
+    )
 
 
 def load_moment(name: str, value) -> datetime | None:

@@ -19,12 +19,12 @@ from services.cases import actions, assignment, intake, schemas, simulate, sweep
 from services.cases.context import Context
 from services.cases.dependencies import CaseStores, EscalationSweep, LoadRecount
 from services.cases.store import CaseStore, anonymise_customer
-from services.common.batching import contract_batch_handler
+from services.common.batching import contract_batch_handler, handled_once_each
 from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
-from services.common.mongo import handled_once_each, jsonable
+from services.common.mongo import jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 

@@ -35,20 +35,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from contracts.base import flatten_errors
 from contracts.messages import LEVELS
 from services.cases.business_calendar import CN_YEARS, WEEKDAYS, Calendar, always_open, parse_span
-from services.common.errors import BadRequest
+from services.common.validation import StrictSchema, load_valid
 
 CLOCKS = ("acknowledge", "resolve")
 log = logging.getLogger(__name__)
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 def _span(value: str) -> None:
@@ -58,7 +52,7 @@ def _span(value: str) -> None:
         raise ValidationError(str(exc)) from None
 
 
-class StatutoryOverrideSchema(_Strict):
+class StatutoryOverrideSchema(StrictSchema):
     """One year's State Council holiday notice, entered by an admin (precedes chinesecalendar)."""
 
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
@@ -84,7 +78,7 @@ class StatutoryOverrideSchema(_Strict):
             raise ValidationError(errors)
 
 
-class CalendarSchema(_Strict):
+class CalendarSchema(StrictSchema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     timezone = fields.String(required=True)
     hours = fields.Dict(
@@ -112,13 +106,13 @@ class CalendarSchema(_Strict):
             raise ValidationError({"timezone": [f"unknown time zone {data.get('timezone')!r}"]}) from None
 
 
-class LevelTermsSchema(_Strict):
+class LevelTermsSchema(StrictSchema):
     acknowledge_minutes = fields.Integer(required=True, validate=validate.Range(min=1, max=525_600))
     resolve_minutes = fields.Integer(required=True, validate=validate.Range(min=1, max=525_600))
     calendar = fields.String(load_default=None, metadata={"description": "calendar id, 24x7, or team's"})
 
 
-class PolicySchema(_Strict):
+class PolicySchema(StrictSchema):
     id = fields.String(load_default="default", validate=validate.Length(min=1, max=64))
     warn_ratio = fields.Float(load_default=0.8, validate=validate.Range(min=0.05, max=0.99))
     default_calendar = fields.String(required=True)
@@ -148,12 +142,9 @@ class PolicySchema(_Strict):
 
 
 def load_policy(document) -> dict:
-    if not isinstance(document, dict):
-        raise BadRequest("_schema: an SLA policy is {default_calendar, calendars: [...], levels: {...}}")
-    try:
-        policy = PolicySchema().load(document)
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages)) from None
+    policy = load_valid(
+        PolicySchema, document, shape="an SLA policy is {default_calendar, calendars: [...], levels: {...}}"
+    )
     for cal in policy["calendars"]:  # stored as strings: the snapshot is plain data
         cal["extra_holidays"] = [d.isoformat() for d in cal["extra_holidays"]]
         cal["extra_workdays"] = [d.isoformat() for d in cal["extra_workdays"]]

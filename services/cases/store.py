@@ -21,7 +21,8 @@ from services.cases.stores.queries import CaseQueries
 from services.cases.stores.schedule import EscalationSchedule
 from services.cases.stores.trail import CaseTrail
 from services.common.erasure import anonymise, redact, scrub_dead_letters
-from services.common.mongo import Inbox, Store
+from services.common.inbox import Inbox
+from services.common.mongo import Store
 
 
 class CaseStore(Store):

@@ -37,6 +37,7 @@ import logging
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 import eventlet
@@ -362,3 +363,39 @@ class ContractBatchHandler(BatchingMixin, ContractEventHandler):
 
 feedback_batch_consumer = FeedbackBatchConsumer.decorator
 contract_batch_handler = ContractBatchHandler.decorator
+
+
+def handled_once_each(inbox: str = "inbox", dispatcher: str = "dispatch"):
+    """Run a batch handler (it receives a list of messages) at most once per message key: the
+    batch's keys are claimed at once and the handler gets the fresh messages only.
+    Its dispatches (buffered by the ``dispatcher`` attribute, a ContractDispatcher)
+    are published and confirmed before the keys are marked done, so a key is never
+    done with its announcements unsent; messages another worker holds are answered
+    ``Outcome(later=...)`` (requeued after a pause)::
+
+        @feedback_batch_consumer()
+        @handled_once_each("feedback_inbox")
+        def handle_feedback(self, events): ...
+    """
+
+    def decorate(handler):
+        @wraps(handler)
+        def wrapper(self, messages: list[dict]):
+            box = getattr(self.store, inbox)
+            claim = box.claim_many(messages)
+            fresh = [messages[i] for i in claim.fresh]
+            if fresh:
+                try:
+                    handler(self, fresh)
+                    flush = getattr(getattr(self, dispatcher, None), "flush", None)
+                    if flush is not None:
+                        flush()
+                except BaseException:
+                    box.release_many(fresh)
+                    raise
+                box.done_many(fresh)
+            return Outcome(later=frozenset(claim.busy)) if claim.busy else None
+
+        return wrapper
+
+    return decorate

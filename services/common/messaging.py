@@ -50,7 +50,8 @@ from contracts.export import DEAD_LETTER_EXCHANGE
 from contracts.feedback import FEEDBACK_EXCHANGE
 from contracts.messages import MESSAGES, schema_of
 from services.common import settings
-from services.common.mongo import Busy, MongoStore
+from services.common.inbox import Busy
+from services.common.mongo import MongoStore
 
 log = logging.getLogger(__name__)
 

@@ -28,14 +28,16 @@ def load_valid(
     document,
     *,
     shape: str | None = None,
+    field: str = "",
     error: Callable[[list[str]], Exception] = BadRequest,
 ):
     """``schema`` loaded from ``document``. ``shape`` (what the document should look like)
     refuses a document that is not an object before the schema sees it; a validation
-    failure raises ``error`` with one ``path: message`` line per bad field."""
+    failure raises ``error`` with one ``path: message`` line per bad field, each path
+    under ``field`` when the document is one field of a larger request."""
     if shape is not None and not isinstance(document, dict):
-        raise error([f"_schema: {shape}"])
+        raise error([f"{field or '_schema'}: {shape}"])
     try:
         return (schema() if isinstance(schema, type) else schema).load(document)
     except ValidationError as exc:
-        raise error(flatten_errors(exc.messages)) from None
+        raise error(flatten_errors(exc.messages, field)) from None

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from contracts.base import flatten_errors
-from services.common.errors import BadRequest
+from services.common.validation import StrictSchema, load_valid
 from services.gateway.i18n import LANGUAGES
 from services.gateway.routes import ID, ROLES
 
 MIN_PASSWORD = 10
 
 
-class UserSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class UserSchema(StrictSchema):
     id = fields.String(required=True, validate=ID)
     name = fields.String(load_default=None, validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
@@ -30,9 +26,4 @@ class UserSchema(Schema):
 
 
 def load_user(document) -> dict:
-    if not isinstance(document, dict):
-        raise BadRequest("_schema: a user is an object")
-    try:
-        return UserSchema().load(document)
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages)) from None
+    return load_valid(UserSchema, document, shape="a user is an object")

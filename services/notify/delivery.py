@@ -26,13 +26,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import eventlet
 
 from services.common.privacy import register_secret
 from services.notify.channels import CHANNELS
 from services.notify.channels.base import Channel, Outcome
+from services.notify.policy import Policy
 from services.notify.render import Renderer
 from services.notify.stages.fall_back import FallBack
 from services.notify.stages.hold import QuietHours
@@ -46,20 +46,6 @@ from services.notify.stages.send import Ready, Sender
 from services.notify.store import NotifyStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Retry, fallback, lease and quiet-hours settings (configuration, not code)."""
-
-    max_attempts: int = 5
-    backoff_base: float = 5.0  # seconds; attempt n waits up to base * 2**(n-1)
-    backoff_cap: float = 900.0
-    lease: float = 60.0  # longer than one send can take (HTTP/SMTP timeouts are 10 s)
-    fallback: dict | None = None  # channel -> fallback channel, e.g. {"wecom": "email"}
-    urgent_levels: tuple[str, ...] = ("P1",)
-    batch: int = 50  # deliveries one sweep handles at most
-    concurrency: int = 10  # deliveries of one batch of requests attempted at once
 
 
 class Pipeline:

@@ -8,7 +8,7 @@ from services.common import settings
 from services.notify.channels import CHANNELS
 from services.notify.channels.base import Channel
 from services.notify.channels.email import SmtpConfig
-from services.notify.delivery import Policy
+from services.notify.policy import Policy
 from services.notify.render import Renderer
 
 

@@ -13,9 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
-from contracts.base import flatten_errors
-from services.common.errors import BadRequest
 from services.common.privacy import register_secret
+from services.common.validation import load_valid
 from services.notify.channels import CHANNELS
 from services.notify.channels.base import Destination
 
@@ -127,12 +126,7 @@ class DirectorySchema(Schema):
 
 
 def load_directory(document) -> dict:
-    if not isinstance(document, dict):
-        raise BadRequest("_schema: a recipients file is {people: [...], teams: [...]}")
-    try:
-        return DirectorySchema().load(document)
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages)) from None
+    return load_valid(DirectorySchema, document, shape="a recipients file is {people: [...], teams: [...]}")
 
 
 def register_secrets(directory: dict, channels: dict) -> None:

@@ -10,21 +10,22 @@ from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from services.common import settings
-from services.common.batching import contract_batch_handler
+from services.common.batching import contract_batch_handler, handled_once_each
 from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher, contract_event_handler
-from services.common.mongo import MongoStore, handled_once_each, jsonable
+from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 from services.notify.channels.base import Channel, Outcome
-from services.notify.delivery import Pipeline, Policy
+from services.notify.delivery import Pipeline
 from services.notify.dependencies import Channels, DeliveryPolicy, Templates
 from services.notify.digest import DigestRunner, schedule_all
 from services.notify.digest_cron import digest_cron
 from services.notify.directory import load_directory, register_secrets
 from services.notify.overrides import TemplateOverrides
+from services.notify.policy import Policy
 from services.notify.render import Renderer
 from services.notify.samples import SAMPLE_RECIPIENT, sample_request
 from services.notify.simulate import load_now, load_preview, load_request, preview, simulate

@@ -17,6 +17,7 @@ from marshmallow import ValidationError, fields
 from contracts.base import flatten_errors
 from contracts.messages import NOTIFICATION_KINDS, schema_of
 from services.common.errors import BadRequest
+from services.common.validation import load_valid
 from services.notify.channels.base import Channel, Destination
 from services.notify.channels.truncate import recording_cuts
 from services.notify.delivery import Pipeline
@@ -42,10 +43,7 @@ def load_request(payload) -> dict:
     (``schema_version`` may be left out); BadRequest names each bad field."""
     if not isinstance(payload, dict):
         raise BadRequest("request: must be a notification_requested object")
-    try:
-        return schema_of("notification_requested").load({"schema_version": 1, **payload})
-    except ValidationError as exc:
-        raise BadRequest(flatten_errors(exc.messages, "request")) from None
+    return load_valid(schema_of("notification_requested"), {"schema_version": 1, **payload}, field="request")
 
 
 def load_now(value) -> float | None:

@@ -15,7 +15,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from contracts.base import utcnow
 from services.common.erasure import MARK, redact, scrub_dead_letters
-from services.common.mongo import ConfigCache, Inbox, Store, as_stored, insert_many_once
+from services.common.inbox import Inbox
+from services.common.mongo import ConfigCache, Store, as_stored, insert_many_once
 
 # Statuses a delivery moves through; "held" waits out the recipient's quiet hours.
 WAITING = ("scheduled", "held", "sending")

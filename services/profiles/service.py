@@ -9,11 +9,11 @@ from marshmallow import Schema
 
 from contracts import profiles_api as api
 from contracts.base import utcnow
-from services.common.batching import contract_batch_handler, feedback_batch_consumer
+from services.common.batching import contract_batch_handler, feedback_batch_consumer, handled_once_each
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
 from services.common.messaging import ContractDispatcher
-from services.common.mongo import handled_once_each, jsonable
+from services.common.mongo import jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, rpc
 from services.common.validation import load_valid

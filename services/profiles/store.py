@@ -18,7 +18,8 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 
-from services.common.mongo import Inbox, Store
+from services.common.inbox import Inbox
+from services.common.mongo import Store
 from services.profiles.identity import Identity
 from services.profiles.privacy import Privacy
 from services.profiles.queries import Queries

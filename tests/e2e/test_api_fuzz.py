@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from nameko import config as nameko_config
 
-from services.common.mongo import Busy
+from services.common.inbox import Busy
 from tests.conftest import wait_until
 from tests.e2e.gateway_stack import gateway  # noqa: F401 - the fixture
 from tests.e2e.test_gateway import seed_cases

@@ -17,14 +17,15 @@ from kombu import Connection
 from nameko import config
 
 from cxctl.publish import FeedbackPublisher
-from services.common.batching import Batcher, Item, feedback_batch_consumer
+from services.common.batching import Batcher, Item, feedback_batch_consumer, handled_once_each
+from services.common.inbox import Inbox
 from services.common.messaging import (
     HEADER_ATTEMPTS,
     HEADER_REASON,
     ConfirmedBatchPublisher,
     dead_letter_queue,
 )
-from services.common.mongo import Inbox, MongoStore, Store, handled_once_each, insert_many_once
+from services.common.mongo import MongoStore, Store, insert_many_once
 from tests.conftest import wait_until
 
 BATCHES: list[list[str]] = []  # event ids of each batch the handler received

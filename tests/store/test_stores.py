@@ -6,7 +6,7 @@ import eventlet
 import pytest
 
 from contracts.feedback import parse_feedback
-from services.common.mongo import Busy, Inbox
+from services.common.inbox import Busy, Inbox
 from services.profiles.store import ProfileStore
 
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from services.notify.channels.base import Outcome
+from services.notify.policy import Policy
 from services.notify.stages.record import Settle
-
-if TYPE_CHECKING:
-    from services.notify.delivery import Policy
 
 
 def backoff(attempt: int, policy: Policy, rng: Callable[[], float] = random.random) -> float:
