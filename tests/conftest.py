@@ -205,3 +205,43 @@ def cx_config(rabbit_config, db_prefix, smtp_sink):
         }
     ):
         yield config
+
+
+# A test that hangs must fail, with every green thread's stack, instead of holding the
+# whole CI run until its deadline. SIGALRM interrupts the eventlet hub's wait.
+TEST_DEADLINE_SECONDS = int(os.environ.get("CX_TEST_DEADLINE", "600"))
+
+
+def _green_stacks() -> str:
+    import gc
+    import traceback
+
+    import greenlet
+
+    out = []
+    for obj in gc.get_objects():
+        if isinstance(obj, greenlet.greenlet) and obj.gr_frame is not None:
+            out.append("".join(traceback.format_stack(obj.gr_frame)))
+    return "\n--- green thread ---\n".join(out)
+
+
+class DeadlinePassed(Exception):
+    pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    import signal
+
+    def overran(signum, frame):
+        sys.stderr.write(f"\n{item.nodeid} ran past {TEST_DEADLINE_SECONDS} s; green threads:\n")
+        sys.stderr.write(_green_stacks() + "\n")
+        raise DeadlinePassed(f"{item.nodeid} ran past {TEST_DEADLINE_SECONDS} s (CX_TEST_DEADLINE)")
+
+    previous = signal.signal(signal.SIGALRM, overran)
+    signal.alarm(TEST_DEADLINE_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pymongo
 import pytest
-from pymongo import monitoring
 
 from services.cases import intake
 from services.cases.lifecycle import open_key
 from services.cases.store import CaseStore
+from tests.commands import CommandLog
 from tests.conftest import MONGO_URI
 from tests.services.cases_desk import make_desk
 from tests.services.test_cases import alert, sent
@@ -19,25 +19,9 @@ AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 VOLATILE = ("updated_at", "seq")  # set by the server / by the clock of the write
 
 
-class Writes(monitoring.CommandListener):
-    def __init__(self):
-        self.commands: list[tuple[str, str]] = []
-
-    def started(self, event):
-        target = event.command.get(event.command_name)
-        if event.command_name in ("insert", "update", "findAndModify", "delete"):
-            self.commands.append((event.command_name, target))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-
 @pytest.fixture
 def desks(db_prefix):
-    listener = Writes()
+    listener = CommandLog()
     client = pymongo.MongoClient(MONGO_URI, tz_aware=True, event_listeners=[listener])
     batched = make_desk(client[f"{db_prefix}batched"], AT)
     single = make_desk(client[f"{db_prefix}single"], AT)
@@ -75,7 +59,7 @@ def test_a_batch_opens_owned_cases_assigned_as_the_assign_transition_would(desks
     alerts = [owned(n, owner) for n, owner in enumerate(owners, 1)]
     del listener.commands[:]
     batched.handle_alert_raised(alerts)
-    writes = list(listener.commands)
+    writes = listener.writes()
     for a in alerts:  # the one-at-a-time path: intake, then the assignment transition
         intake.take_in(single.context(), a, *single_terms(single, a))
 

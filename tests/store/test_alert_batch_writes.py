@@ -2,49 +2,27 @@
 of the dedup claims, one of the alerts), and the stored state and outcomes equal
 those of the same events one at a time, redelivery included."""
 
-import threading
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 from services.alerts.engine import Engine
 from services.alerts.store import AlertStore
+from tests.commands import CommandLog
 from tests.conftest import MONGO_URI
 from tests.unit.test_alerts_batches import EVENTS, event, outcome_view, rules
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
-class Commands(monitoring.CommandListener):
-    """(command, collection) of every command sent while ``on``."""
-
-    def __init__(self):
-        self.seen: Counter = Counter()
-        self.lock = threading.Lock()
-        self.on = False
-
-    def started(self, event):
-        if self.on:
-            target = event.command.get(event.command_name)
-            with self.lock:
-                self.seen[(event.command_name, target if isinstance(target, str) else "-")] += 1
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-
 @pytest.fixture
 def counted(db):
     """An AlertStore on the test's database whose client counts its commands."""
-    commands = Commands()
+    commands = CommandLog(on=False)
     client = MongoClient(MONGO_URI, tz_aware=True, event_listeners=[commands])
     store = AlertStore(client[db.name])
     store.ensure_indexes()
@@ -61,8 +39,8 @@ def detractor(n: int, customer: str, minutes: int = 0) -> dict:
     return event(n, 0, minutes, 2, "delivery") | {"customer": {"id": customer}}
 
 
-def settle_commands(commands: Commands) -> dict:
-    return {k: n for k, n in commands.seen.items() if k[1] in ("dedup", "alerts")}
+def settle_commands(commands: CommandLog) -> dict:
+    return {k: n for k, n in commands.counts().items() if k[1] in ("dedup", "alerts")}
 
 
 def test_a_batchs_new_alerts_cost_one_claim_insert_and_one_alert_insert(counted):
@@ -103,7 +81,7 @@ def test_a_redelivered_batch_writes_no_second_alert_and_counts_nothing_twice(cou
     assert [(o.outcome, o.alert_id) for o in again] == [(o.outcome, o.alert_id) for o in first]
     assert [o.fresh for o in again if o.outcome == "raised"] == [False] * 4  # announced from the store
     assert sorted(store.db.alerts.find(), key=lambda a: a["_id"]) == before
-    assert commands.seen[("insert", "alerts")] == 1  # tried once for the lot
+    assert commands.counts()[("insert", "alerts")] == 1  # tried once for the lot
 
 
 def test_a_crash_after_the_claims_is_finished_by_the_redelivery(store_pair):

@@ -9,34 +9,19 @@ from __future__ import annotations
 
 import pymongo
 import pytest
-from pymongo import monitoring
 
 from services.profiles.recordings import alert_recording, case_opened_recording, feedback_recording
 from services.profiles.store import ProfileStore
+from tests.commands import CommandLog
 from tests.conftest import MONGO_URI
 from tests.store.test_profiles import NOW, alert, case_opened, feedback, status
 
 COMPARED = ("feedback_count", "alerts_total", "alert_counts", "channels", "latest", "identity", "open_cases")
 
 
-class Commands(monitoring.CommandListener):
-    def __init__(self):
-        self.names: list[tuple[str, str]] = []
-
-    def started(self, event):
-        collection = event.command.get(event.command_name)
-        self.names.append((event.command_name, collection if isinstance(collection, str) else ""))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-
 @pytest.fixture
 def counted(db_prefix):
-    listener = Commands()
+    listener = CommandLog()
     client = pymongo.MongoClient(MONGO_URI, tz_aware=True, event_listeners=[listener])
     store = ProfileStore(client[f"{db_prefix}batched"])
     store.ensure_indexes()
@@ -83,9 +68,9 @@ def test_a_batch_leaves_what_one_at_a_time_leaves_in_fewer_round_trips(counted, 
     events = stream()
     for event in events:
         one_by_one.recorder.record_feedback(event)
-    listener.names.clear()
+    listener.commands.clear()
     profiles = batched.recorder.record_many([feedback_recording(e) for e in events])
-    seen = list(listener.names)
+    seen = list(listener.commands)
     for n in range(7):
         assert view(batched, f"C{n}") == view(one_by_one, f"C{n}")
     assert timeline(batched) == timeline(one_by_one)
@@ -110,9 +95,9 @@ def test_a_replayed_batch_counts_nothing_twice(counted):
     batched.recorder.record_many([feedback_recording(e) for e in events])
     before = {n: view(batched, f"C{n}") for n in range(7)}
     before_words, before_timeline = words(batched), timeline(batched)
-    listener.names.clear()
+    listener.commands.clear()
     batched.recorder.record_many([feedback_recording(e) for e in events])  # a redelivered batch
-    seen = list(listener.names)
+    seen = list(listener.commands)
     assert {n: view(batched, f"C{n}") for n in range(7)} == before
     assert words(batched) == before_words and timeline(batched) == before_timeline
     # the replay changes no profile: no profile write at all
