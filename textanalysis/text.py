@@ -17,6 +17,11 @@ negated word: the negation engine knows a negator's scope, a bag of words does
 not); a confident model vote fills in the rest, except questions and suggestions.
 Either way the result names its ``source`` and the ``drivers`` behind it.
 
+Aspects: what a comment is about (delivery, price, product_quality, staff_attitude,
+after_sales, waiting_time, billing, app_website), from ``lexicon/aspects.txt``. A term
+under negation still names its aspect (快递没有丢 is about delivery), so aspects
+ignore negation; the result keeps the terms that found each one (``aspect_terms``).
+
 Accuracy: ``python -m services.profiles.accuracy`` (figures in docs/rules.md).
 """
 
@@ -65,6 +70,34 @@ _SPLITTABLE = POSITIVE | NEGATIVE | COMPLAINT | USER_WORDS
 LEXICON_WORDS = _SPLITTABLE | SUGGESTION | INQUIRY
 # Single-character negators that glue onto the next word, longest first.
 _PREFIXES = sorted((n for n in NEGATORS if not n.isascii()), key=len, reverse=True)
+
+
+def _aspect_terms(name: str) -> dict[tuple[str, ...], str]:
+    """``term aspect_code`` lines → {term as a word sequence: code} (see lexicon/README.md)."""
+    terms: dict[tuple[str, ...], str] = {}
+    for number, line in enumerate((LEXICON_DIR / name).read_text("utf-8").splitlines(), 1):
+        parts = line.split("#", 1)[0].lower().split()
+        if not parts:
+            continue
+        if len(parts) < 2 or not _ASPECT_CODE.match(parts[-1]):
+            raise ValueError(f"{name}:{number}: expected 'term aspect_code', got {line!r}")
+        terms[tuple(parts[:-1])] = parts[-1]
+    return terms
+
+
+_ASPECT_CODE = re.compile(r"^[a-z][a-z_]*$")
+ASPECT_TERMS = _aspect_terms("aspects.txt")
+# The aspect codes, in the order the lexicon introduces them.
+ASPECTS = tuple(dict.fromkeys(ASPECT_TERMS.values()))
+# First word → [(the term's other words, term, code)], so matching costs one lookup per word.
+_ASPECT_HEADS: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+for _form, _code in ASPECT_TERMS.items():
+    _term = "".join(_form) if not _form[0].isascii() else " ".join(_form)  # 坏了, log in
+    _ASPECT_HEADS.setdefault(_form[0], []).append((_form[1:], _term, _code))
+# Lengths of one-word Chinese terms of 2+ characters, which also match inside a longer word.
+_ASPECT_INSIDE = sorted(
+    {len(f[0]) for f in ASPECT_TERMS if len(f) == 1 and len(f[0]) >= 2 and not _ENGLISH_WORD.match(f[0])}
+)
 STOPWORDS = _STOPWORDS = frozenset(
     "的 了 是 我 你 他 她 们 也 都 就 还 又 在 和 与 及 把 被 给 让 吧 呢 啊 吗 很 太 非常 这 那 这个 那个 "
     "一个 有 个 次 天 之前 之后 已经 现在 一下 一点 我们 你们 the a an and or to of in on at for is was "
@@ -105,6 +138,8 @@ class TextAnalysis:
     source: str = "lexicon"  # what decided the sentiment: lexicon | model
     drivers: tuple[str, ...] = ()  # the words or features behind the sentiment
     model_version: str | None = None  # the model consulted, if any
+    aspects: tuple[str, ...] = ()  # aspect codes found, sorted
+    aspect_terms: tuple[tuple[str, str], ...] = ()  # (code, term that found it), sorted
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -127,6 +162,8 @@ class TextAnalysis:
             "negated": sorted(self.negated_words()),
             "source": self.source,
             "drivers": list(self.drivers),
+            "aspects": list(self.aspects),
+            "aspect_terms": {a: [t for c, t in self.aspect_terms if c == a] for a in self.aspects},
             **({"model_version": self.model_version} if self.model_version else {}),
         }
 
@@ -188,6 +225,26 @@ def _score(tokens: tuple[Token, ...]) -> tuple[float, tuple[str, ...]]:
             continue
         drivers.append(("不" if t.negated else "") + t.word)
     return score, tuple(dict.fromkeys(drivers))
+
+
+def _aspects(tokens: tuple[Token, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Aspect codes found in ``tokens`` and the (code, term) pairs behind them; negation ignored."""
+    found: set[tuple[str, str]] = set()
+    words = [t.word for t in tokens]
+    for i, word in enumerate(words):
+        for rest, term, code in _ASPECT_HEADS.get(word, ()):
+            if not rest or tuple(words[i + 1 : i + 1 + len(rest)]) == rest:
+                found.add((code, term))
+        if len(word) > 2 and not word.isascii():
+            for size in _ASPECT_INSIDE:
+                for start in range(len(word) - size + 1):
+                    part = word[start : start + size]
+                    if part != word:
+                        for rest, term, code in _ASPECT_HEADS.get(part, ()):
+                            if not rest:
+                                found.add((code, term))
+    pairs = tuple(sorted(found))
+    return tuple(sorted({code for code, _ in pairs})), pairs
 
 
 def _lexicon_certain(tokens: tuple[Token, ...]) -> bool:
@@ -283,6 +340,7 @@ def analyze(text: str, top_keywords: int = 5) -> TextAnalysis:
         if vote is not None and vote.probability >= MODEL_CONFIDENCE:
             sentiment, source, drivers = vote.label, "model", vote.drivers
             category = _category(tokens, text.lower(), -1.0 if vote.label == "negative" else 1.0)
+    aspects, aspect_terms = _aspects(tokens)
     return TextAnalysis(
         tokens=tokens,
         sentiment=sentiment,
@@ -292,6 +350,8 @@ def analyze(text: str, top_keywords: int = 5) -> TextAnalysis:
         source=source,
         drivers=drivers,
         model_version=model.version if model is not None else None,
+        aspects=aspects,
+        aspect_terms=aspect_terms,
     )
 
 

@@ -1,7 +1,7 @@
 """What a rule can read about one event: its fields and derived facts, computed lazily.
 
 ``Facts(event, first_contact=...)`` answers ``get("scores.nps")`` from the event and
-``get("sentiment")`` / ``category`` / ``is_detractor`` / ``is_first_contact`` by
+``get("sentiment")`` / ``category`` / ``aspects`` / ``is_detractor`` / ``is_first_contact`` by
 deriving them the first time a rule asks, then caching them for every other rule
 evaluated on the same event.
 """
@@ -53,6 +53,9 @@ class Facts:
         if name in ("sentiment", "category"):
             analysis = self.text()
             return MISSING if analysis is None else getattr(analysis, name)
+        if name == "aspects":  # a list, so contains_any / contains_all read it as items
+            analysis = self.text()
+            return MISSING if analysis is None else list(analysis.aspects)
         if name == "is_detractor":
             return is_detractor(self.event)
         if name == "is_first_contact":
@@ -71,4 +74,4 @@ class Facts:
         return {k: v for k, v in self._derived.items() if v is not MISSING}
 
 
-DERIVED = ("sentiment", "category", "is_detractor", "is_first_contact")
+DERIVED = ("sentiment", "category", "aspects", "is_detractor", "is_first_contact")

@@ -42,6 +42,7 @@ from contracts.base import StrictInt as StrictIntField
 from contracts.messages import LEVELS, OWNER_KINDS
 from services.alerts.regex_check import regex_problem
 from services.common.validation import load_valid
+from textanalysis.text import ASPECTS
 
 # op → what ``value`` must be (checked at validation, so evaluation never guesses)
 OPERATORS: dict[str, str] = {
@@ -69,6 +70,9 @@ DERIVED_FACTS = {
     "is_detractor": (True, False),
     "is_first_contact": (True, False),
 }
+# Derived facts that are lists: read with the list operators only, each value checked.
+LIST_FACTS = {"aspects": ASPECTS}  # aspect codes, terms in textanalysis/lexicon/aspects.txt
+LIST_FACT_OPS = ("contains_any", "contains_all", "contains", "exists")
 SCORES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 # Event paths a dedup key may use: bounded, single-valued fields of the contract.
 DEDUP_FIELDS = ("channel", "touchpoint", "source", "customer.tier", "sentiment", "category")
@@ -288,6 +292,10 @@ def check_condition(node: Any, path: str = "", depth: int = 0, windows: bool = T
             and op in ("eq", "ne", "in", "not_in")
         ):
             problem = _check_fact_value(field, op, node.get("value"))
+        if isinstance(field, str) and field in LIST_FACTS and op not in LIST_FACT_OPS:
+            errors.append((_join(path, "op"), f"{field} is a list: use {', '.join(LIST_FACT_OPS)}"))
+        elif not problem and isinstance(field, str) and field in LIST_FACTS and op != "exists":
+            problem = _check_list_fact(field, node.get("value"))
         if problem:
             errors.append((_join(path, "value"), problem))
     return errors
@@ -299,6 +307,14 @@ def _check_fact_value(field: str, op: str, value: Any) -> str | None:
     bad = [v for v in values if v not in allowed or isinstance(v, bool) != isinstance(allowed[0], bool)]
     if bad:
         return f"{field} is one of {', '.join(map(str, allowed))}; got {shown(bad[0])}"
+    return None
+
+
+def _check_list_fact(field: str, value: Any) -> str | None:
+    allowed = LIST_FACTS[field]
+    bad = [v for v in (value if isinstance(value, list) else [value]) if v not in allowed]
+    if bad:
+        return f"{field} holds {', '.join(allowed)}; got {shown(bad[0])}"
     return None
 
 

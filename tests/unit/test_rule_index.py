@@ -16,6 +16,7 @@ from services.alerts.facts import Facts
 from services.alerts.index import RuleIndex, guard
 from services.alerts.memory import MemoryState
 from services.alerts.rules import load_rules
+from textanalysis.text import ASPECTS
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -99,6 +100,18 @@ def leaf():
             "value": st.lists(st.sampled_from(KEYWORDS + TAGS), min_size=1, max_size=3),
         }
     )
+    aspects = st.one_of(
+        st.fixed_dictionaries(
+            {
+                "field": st.just("aspects"),
+                "op": st.sampled_from(["contains_any", "contains_all"]),
+                "value": st.lists(st.sampled_from(ASPECTS), min_size=1, max_size=3),
+            }
+        ),
+        st.fixed_dictionaries(
+            {"field": st.just("aspects"), "op": st.just("contains"), "value": st.sampled_from(ASPECTS)}
+        ),
+    )
     other = st.sampled_from(
         [
             {"field": "text", "op": "regex", "value": "退款|refund"},
@@ -107,7 +120,7 @@ def leaf():
             {"field": "touchpoint", "op": "starts_with", "value": "de"},
         ]
     )
-    return st.one_of(categorical, scores, keywords, other)
+    return st.one_of(categorical, scores, keywords, aspects, other)
 
 
 conditions = st.recursive(
