@@ -45,6 +45,21 @@ def _scores_line(kind: str, s: dict) -> str:
     return line
 
 
+def _aspects_line(p: dict) -> str:
+    """All-time aspect counts, then the most frequent of the last 30 and 90 days (codes)."""
+
+    def listed(pairs) -> str:
+        return ", ".join(f"{a}×{n}" for a, n in pairs) or "-"
+
+    counts = sorted(p.get("aspect_counts", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    recent = p.get("aspects_recent") or {}
+    windows = "; ".join(
+        f"{name.removeprefix('last_')}: {listed((r['aspect'], r['count']) for r in rows)}"
+        for name, rows in recent.items()
+    )
+    return f"{listed(counts)}  ({windows})" if windows else listed(counts)
+
+
 def _describe(entry: dict) -> str:
     kind = entry["kind"]
     if kind == "feedback":
@@ -102,6 +117,7 @@ def profile_show(ctx: Ctx, customer_id, timeline_limit, page, now, as_json):
         click.echo("    -")
     counts = sorted(p.get("alert_counts", {}).items(), key=lambda kv: -kv[1])
     click.echo(f"  最常触发预警 most-triggered alerts: {', '.join(f'{k}×{v}' for k, v in counts) or '-'}")
+    click.echo(f"  评论方面 aspects: {_aspects_line(p)}")
     for case in p.get("open_cases", []):
         title = case.get("title") or ""
         click.echo(f"  未结工单 open case: {case['case_id']} {case['level']} {case['status']} {title}")

@@ -4,7 +4,10 @@
   cases service applies ``visible_to`` (scope.py); the mine / team /
   unassigned filters narrow it here; sorted by urgency (urgency.py) or newest
   first, each case with its SLA countdown.
-* ``visible``: one case, or 404 for a case the caller may not see.
+* ``visible``: one case, or 404 for a case the caller may not see; ``one`` is
+  that case as ``GET /api/v1/cases/{case_id}`` answers it, with its ``aspects``.
+* ``about``: what the customer's comment is about (textanalysis aspect codes),
+  computed from the case's triggering event text, never stored.
 * ``act``: a case action (actions.py: bodies, roles) on a visible case, the
   cases service's refusals as 409 / 422; ``form_action`` does it from the
   case page's forms and ``case_page`` renders that page.
@@ -23,6 +26,7 @@ from services.gateway.pagination import next_link, page, scan
 from services.gateway.profiles import profile_or_none
 from services.gateway.scope import in_scope, viewer
 from services.gateway.views import render
+from textanalysis.text import analyze
 
 
 def annotated(data: dict) -> dict:
@@ -71,6 +75,19 @@ def visible(services, user: dict, case_id: str) -> dict:
     return services.cases.get_case(case_id, visible_to=viewer(user))
 
 
+def about(case: dict) -> list[str]:
+    """What the customer's comment is about: the sorted aspect codes of the triggering
+    event's text (docs/rules.md "aspects"); none without text (or once it was erased)."""
+    text = (case.get("event") or {}).get("text")
+    return list(analyze(text).aspects) if text else []
+
+
+def one(services, user: dict, case_id: str) -> dict:
+    """The case as the API answers it: ``visible``, plus its ``aspects`` (docs/api.md)."""
+    case = visible(services, user, case_id)
+    return {**case, "aspects": about(case)}
+
+
 def act(services, user: dict, case_id: str, action: str, body: dict) -> dict:
     """Do ``action`` (its ``body`` validated, actions.load_body) on the case, by ``user``."""
     visible(services, user, case_id)  # 404 for a case the agent may not see
@@ -96,7 +113,8 @@ def form_action(services, principal, case_id: str, action: str, form):
 
 
 def case_page(services, principal, case_id: str, status=200, failed=None, error=None):
-    """The case page: the case, a summary of the customer's profile, the forms the role may use."""
+    """The case page: the case, what its comment is about, a summary of the customer's
+    profile, the forms the role may use."""
     case = visible(services, principal.user, case_id)
     profile = profile_or_none(services, case["customer"]["id"], 1)
     if profile is not None:  # the summary the page shows; the profile page lists cases
@@ -106,6 +124,7 @@ def case_page(services, principal, case_id: str, status=200, failed=None, error=
         principal,
         status=status,
         case=urgency.annotate(case),
+        aspects=about(case),
         profile=profile,
         actions=available(case, principal.role),
         root_causes=root_causes(),

@@ -254,7 +254,7 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/api/v1/cases/<case_id>",
         ALL_READERS,
-        "One case with its trace and audit trail",
+        "One case with its trace, audit trail and the comment's aspects",
         tags=("cases",),
     ),
     *(

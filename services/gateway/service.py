@@ -105,7 +105,7 @@ class GatewayService:
 
     @route("cases.get")
     def get_case(self, request, principal, case_id):
-        return cases.visible(self.services, principal.user, case_id)
+        return cases.one(self.services, principal.user, case_id)
 
     @route(*(f"cases.{action}" for action in ACTIONS))
     def case_action(self, request, principal, case_id):

@@ -1,4 +1,4 @@
-"""Text insight for timeline entries: classification, sentiment and keywords of a comment.
+"""Text insight for timeline entries: classification, sentiment, keywords and aspects of a comment.
 
 Uses the shared Chinese/English text module (``textanalysis/text.py``: jieba
 segmentation with a domain dictionary and negation handling), the same analysis
@@ -11,7 +11,7 @@ from textanalysis.text import analyze
 
 
 def comment_insight(text: str | None) -> dict | None:
-    """``{"category", "sentiment", "keywords"}`` for a comment, or None without text."""
+    """``{"category", "sentiment", "keywords", "aspects"}`` for a comment, or None without text."""
     if not text or not text.strip():
         return None
     analysis = analyze(text)
@@ -19,4 +19,13 @@ def comment_insight(text: str | None) -> dict | None:
         "category": analysis.category,
         "sentiment": analysis.sentiment,
         "keywords": list(analysis.keywords),
+        "aspects": list(analysis.aspects),
     }
+
+
+def comment_aspects(text: str | None) -> tuple[str, ...]:
+    """The aspect codes a comment is about (sorted; none without text). ``analyze`` is
+    cached, so asking again for a comment whose entry was just built costs nothing."""
+    if not text or not text.strip():
+        return ()
+    return analyze(text).aspects

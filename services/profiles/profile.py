@@ -5,7 +5,7 @@ below to a copy, and writes the copy back on the condition that the profile's
 revision (``rev``) is still the one it read (docs/profiles.md "Writes"). So every
 rule here is plain Python:
 
-* counts (feedback, per channel, alerts, per rule) are running counters, moved by
+* counts (feedback, per channel, per aspect, alerts, per rule) are running counters, moved by
   one per event; the event's marker in ``applied`` makes the move happen once,
   whatever replays, resends or retries after a crash bring (``count_once``);
 * "latest wins" fields (identity, contacts, latest scores, case states) are set
@@ -19,7 +19,7 @@ import re
 from datetime import datetime
 
 from services.common.mongo import all_of
-from services.profiles.insight import comment_insight
+from services.profiles.insight import comment_aspects, comment_insight
 from services.profiles.scores import SCORE_KINDS
 
 IDENTITY_FIELDS = ("name", "phone", "email", "tier")
@@ -181,6 +181,10 @@ def if_older(field: str, at: datetime) -> dict:
 INTERNAL_FIELDS = ("rev", "applied", "case_info", "case_info_complete", "written_by")
 
 
+# Running counters keyed by channel, aspect code or alert rule: a merge adds them up.
+COUNTER_MAPS = ("channels", "aspect_counts", "alert_counts")
+
+
 def new_profile(customer_id: str, now: datetime) -> dict:
     return {
         "_id": customer_id,
@@ -258,12 +262,15 @@ def bump(counters: dict, key: str, by: int = 1) -> None:
 
 
 def apply_feedback(doc: dict, event: dict, now: datetime) -> bool:
-    """Count the feedback once; move contacts, identity and latest scores if newer."""
+    """Count the feedback once (per channel, per aspect of its comment); move contacts,
+    identity and latest scores if newer."""
     at = event["occurred_at"]
     changed = False
     if count_once(doc, feedback_key(event), now):
         doc["feedback_count"] = doc.get("feedback_count", 0) + 1
         bump(doc.setdefault("channels", {}), safe_key(event["channel"]))
+        for aspect in comment_aspects(event.get("text")):  # what the comment is about
+            bump(doc.setdefault("aspect_counts", {}), aspect)
         changed = True
     changed |= apply_contacts(doc, contact(event))
     identity = identity_set(event)
@@ -350,7 +357,7 @@ def carry_profile(doc: dict, old: dict, now: datetime) -> bool:
         return False
     for field in ("feedback_count", "alerts_total"):
         doc[field] = doc.get(field, 0) + old.get(field, 0)
-    for field in ("channels", "alert_counts"):
+    for field in COUNTER_MAPS:
         for key, n in (old.get(field) or {}).items():
             bump(doc.setdefault(field, {}), key, n)
     applied = doc.setdefault("applied", {})
@@ -395,6 +402,7 @@ def scrub_profile(doc: dict, erased_title: str, now: datetime) -> None:
         doc["identity"] = identity
     doc.pop("search", None)
     doc.pop("identity_from", None)
+    doc.pop("aspect_counts", None)  # read from the comments, whose insight the erasure drops
     for field in ("open_cases", "case_info"):
         for entry in (doc.get(field) or {}).values():
             entry["title"] = erased_title

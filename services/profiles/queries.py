@@ -13,6 +13,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from contracts.base import utcnow
 from services.common.errors import BadRequest
+from services.profiles.aspects import recent_aspects
 from services.profiles.documents import ProfileDocuments
 from services.profiles.profile import INTERNAL_FIELDS, normalise_email, normalise_name, normalise_phone
 from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, rolling, series, trend
@@ -22,7 +23,9 @@ from services.profiles.words import EVERYONE
 class Queries(ProfileDocuments):
     """Reads profiles, their timelines and word counts."""
 
-    def _scored_entries(self, customer_ids: list[str], since: datetime, until: datetime) -> list[dict]:
+    def _scored_entries(
+        self, customer_ids: list[str], since: datetime, until: datetime, *more: str
+    ) -> list[dict]:
         return list(
             self.db.timeline.find(
                 {
@@ -30,13 +33,16 @@ class Queries(ProfileDocuments):
                     "kind": "feedback",
                     "at": {"$gt": since, "$lte": until},
                 },
-                {"customer_id": 1, "at": 1, "scores": 1},
+                {"customer_id": 1, "at": 1, "scores": 1, **dict.fromkeys(more, 1)},
             )
         )
 
+    def _recent_entries(self, customer_id: str, now: datetime) -> list[dict]:
+        """The customer's feedback entries of the rolling-score horizon, with their insight."""
+        return self._scored_entries([customer_id], now - timedelta(days=HORIZON_DAYS), now, "insight")
+
     def rolling_scores(self, profile: dict, now: datetime) -> dict:
-        entries = self._scored_entries([profile["_id"]], now - timedelta(days=HORIZON_DAYS), now)
-        return rolling(entries, now, profile.get("latest"))
+        return rolling(self._recent_entries(profile["_id"], now), now, profile.get("latest"))
 
     def get_profile(
         self,
@@ -46,8 +52,9 @@ class Queries(ProfileDocuments):
         now: datetime | None = None,
         timeline_skip: int = 0,
     ) -> dict | None:
-        """The profile (after merges) with rolling scores as of ``now`` and one page of
-        its timeline, newest first; None when there is none."""
+        """The profile (after merges) with rolling scores and the most frequent aspects of
+        the last 30 and 90 days as of ``now``, and one page of its timeline, newest first;
+        None when there is none."""
         target = self.resolve(customer_id)
         profile = self.db.profiles.find_one({"_id": target})
         if profile is None:
@@ -69,8 +76,11 @@ class Queries(ProfileDocuments):
             }
             for channel, count in sorted((profile.get("channels") or {}).items())
         }
-        profile["scores"] = self.rolling_scores(profile, now)
+        recent = self._recent_entries(target, now)  # one read for the scores and the aspects
+        profile["scores"] = rolling(recent, now, profile.get("latest"))
         profile["scores_as_of"] = now
+        profile.setdefault("aspect_counts", {})
+        profile["aspects_recent"] = recent_aspects(recent, now)
         profile["timeline"] = list(
             self.db.timeline.find({"customer_id": target})
             .sort([("at", DESCENDING), ("_id", ASCENDING)])

@@ -27,6 +27,7 @@ from contracts.base import utcnow
 from services.common import settings
 from services.common.errors import NotFound
 from services.common.mongo import insert_many_once
+from services.profiles.aspects import count_aspects
 from services.profiles.documents import (
     MAX_ALIAS_HOPS,
     PII_ENTRY_FIELDS,
@@ -35,7 +36,7 @@ from services.profiles.documents import (
     ProfileKeepsChanging,
     revise,
 )
-from services.profiles.profile import marker, new_profile, prune_markers, safe_key
+from services.profiles.profile import COUNTER_MAPS, marker, new_profile, prune_markers, safe_key
 from services.profiles.recordings import (
     Recording,
     alert_recording,
@@ -268,7 +269,8 @@ class Recorder(ProfileDocuments):
         entries = list(
             self.db.timeline.find(
                 {"customer_id": customer_id, "kind": {"$in": ["feedback", "alert"]}},
-                {"kind": 1, "channel": 1, "rule_id": 1, "at": 1, "insight": 1},
+                # text: the aspects of entries recorded before ``insight.aspects`` was kept
+                {"kind": 1, "channel": 1, "rule_id": 1, "at": 1, "insight": 1, "text": 1},
             )
         )
         wanted = counters_of(entries)
@@ -276,12 +278,10 @@ class Recorder(ProfileDocuments):
         before: dict = {}
 
         def set_counts(doc: dict) -> bool:
-            before.update({k: doc.get(k) for k in wanted})
+            # a counter map never moved (no aspect yet) is missing: the same as empty
+            before.update({k: doc.get(k, {} if k in COUNTER_MAPS else None) for k in wanted})
             marks = {marker(e["_id"]): now for e in entries}
-            if (
-                all(doc.get(k) == v for k, v in wanted.items())
-                and marks.keys() <= (doc.get("applied") or {}).keys()
-            ):
+            if before == wanted and marks.keys() <= (doc.get("applied") or {}).keys():
                 return False
             doc.update(copy.deepcopy(wanted))
             doc["applied"] = {**(doc.get("applied") or {}), **marks}
@@ -296,6 +296,7 @@ class Recorder(ProfileDocuments):
 
 def counters_of(entries: list[dict]) -> dict:
     """The profile's counters as its feedback and alert timeline entries say."""
+    feedback = [e for e in entries if e["kind"] == "feedback"]
     channels: dict[str, int] = {}
     rules: dict[str, int] = {}
     for entry in entries:
@@ -306,6 +307,7 @@ def counters_of(entries: list[dict]) -> dict:
     return {
         "feedback_count": sum(channels.values()),
         "channels": channels,
+        "aspect_counts": count_aspects(feedback),
         "alerts_total": sum(rules.values()),
         "alert_counts": rules,
     }

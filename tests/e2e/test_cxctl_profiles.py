@@ -28,6 +28,11 @@ def test_cxctl_profile_commands(stack, cx_config):  # noqa: F811
     assert code == 0, out
     assert "NPS  last 3 (2026-11-20)  30d 3 (n=1)  90d 6 (n=2)" in out and "wechat 2" in out
     assert "未结工单 open case: CASE-" in out
+    # the same comment on 10-01 (90 days only) and 11-20
+    assert (
+        "评论方面 aspects: delivery×2, staff_attitude×2  "
+        "(30d: delivery×1, staff_attitude×1; 90d: delivery×2, staff_attitude×2)"
+    ) in out
     code, out = run(uri, "profile", "search", "--phone", "13800138000", "--json")
     assert sorted(r["_id"] for r in json.loads(out)) == ["C42", "C43"]
     code, out = run(uri, "profile", "search", "--email", "FANG@example.com")

@@ -238,7 +238,7 @@ def test_openapi_served_is_the_checked_in_document(gateway):  # noqa: F811
 
 
 def test_console_pages_render_the_services_data(gateway):  # noqa: F811
-    team_case, _ = seed_cases(gateway)
+    team_case, other_case = seed_cases(gateway)
     s = gateway.login("owner")
     rules = s.get(gateway.url + "/rules").text
     assert "NPS 贬损者" in rules and "team:cx-care" in rules and "预警规则" in rules
@@ -246,6 +246,10 @@ def test_console_pages_render_the_services_data(gateway):  # noqa: F811
     assert "退款" in queue and team_case not in queue  # the P3 case is filtered out
     case = s.get(gateway.url + f"/cases/{team_case}").text
     assert "触发原因" in case and "scores.nps lte 6" in case and "opened" in case and "assigned" in case
+    assert 'id="case-aspects"' not in case  # 还行 is about no known aspect
+    refund = s.get(gateway.url + f"/cases/{other_case}").text
+    assert 'id="case-aspects"' in refund and "售后" in refund  # 我要退款: after-sales
+    assert gateway.api("owner", "GET", f"/api/v1/cases/{other_case}").json()["aspects"] == ["after_sales"]
     profile = s.get(gateway.url + "/customers/C42").text
     assert "体验档案" in profile and "王芳" in profile and "nps-detractor × 1" in profile
     missing = s.get(gateway.url + "/customers/NOBODY")

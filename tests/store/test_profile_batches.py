@@ -16,7 +16,16 @@ from tests.commands import CommandLog
 from tests.conftest import MONGO_URI
 from tests.store.test_profiles import NOW, alert, case_opened, feedback, status
 
-COMPARED = ("feedback_count", "alerts_total", "alert_counts", "channels", "latest", "identity", "open_cases")
+COMPARED = (
+    "feedback_count",
+    "alerts_total",
+    "alert_counts",
+    "channels",
+    "aspect_counts",
+    "latest",
+    "identity",
+    "open_cases",
+)
 
 
 @pytest.fixture

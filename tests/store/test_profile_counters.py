@@ -36,9 +36,13 @@ def recount_from_timeline(store: ProfileStore, cid: str) -> dict:
     entries = list(store.db.timeline.find({"customer_id": cid}))
     channels = Counter(safe_key(e["channel"]) for e in entries if e["kind"] == "feedback")
     rules = Counter(safe_key(e["rule_id"]) for e in entries if e["kind"] == "alert")
+    aspects = Counter(
+        a for e in entries if e["kind"] == "feedback" for a in (e.get("insight") or {}).get("aspects", [])
+    )
     return {
         "feedback_count": sum(channels.values()),
         "channels": dict(channels),
+        "aspect_counts": dict(aspects),
         "alerts_total": sum(rules.values()),
         "alert_counts": dict(rules),
     }
@@ -49,6 +53,7 @@ def counters(store: ProfileStore, cid: str) -> dict:
     return {
         "feedback_count": doc.get("feedback_count", 0),
         "channels": doc.get("channels") or {},
+        "aspect_counts": doc.get("aspect_counts") or {},
         "alerts_total": doc.get("alerts_total", 0),
         "alert_counts": doc.get("alert_counts") or {},
     }

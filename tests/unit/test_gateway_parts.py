@@ -15,6 +15,7 @@ from services.gateway.i18n import CATALOGUE, LANGUAGES
 from services.gateway.pagination import scan
 from services.gateway.routes import CASE_STATUSES, ROLES, ROUTES
 from services.gateway.scope import in_scope, named_cases, only_cases, viewer
+from textanalysis.text import ASPECTS
 
 TEMPLATES = Path(openapi.HERE / "templates")
 
@@ -60,12 +61,13 @@ def test_catalogue_has_both_languages_and_templates_use_only_known_keys():
     for template in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r't\("([a-z0-9_.]+)"\)', template.read_text(encoding="utf-8")))
     assert used and used <= set(CATALOGUE), used - set(CATALOGUE)
-    # keys built in templates: level.*, status.*, queue.scope.*, error.<status>
+    # keys built in templates: level.*, status.*, queue.scope.*, role.*, aspect.*, error.<status>
     for prefix, values in {
         "level.": ("P1", "P2", "P3", "P4"),
         "status.": CASE_STATUSES,
         "queue.scope.": ("all", "mine", "team", "unassigned"),
         "role.": ROLES,
+        "aspect.": ASPECTS,  # every aspect code of textanalysis/lexicon/aspects.txt
     }.items():
         assert all(prefix + v in CATALOGUE for v in values)
 

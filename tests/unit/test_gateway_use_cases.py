@@ -3,6 +3,7 @@ backends: which RPCs they make, what they leave out, how refusals become answers
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from services.common.rpc import PAGE_MAX
 from services.gateway import alert_rules, cases, dashboard, profiles
 from services.gateway.errors import HttpError, Redirect
 from services.gateway.gate import Principal
+from textanalysis.text import ASPECTS
 
 AGENT = {"id": "chen.jie", "role": "agent", "teams": ["logistics"], "language": "en"}
 OWNER = {"id": "zhao.min", "role": "owner", "teams": [], "language": "en"}
@@ -148,6 +150,55 @@ def test_a_case_form_goes_back_to_the_case_or_shows_the_page_with_the_error():
     refused = Services(cases={"get_case": case("c1"), "start": conflict}, profiles={"get_profile": {}})
     response = cases.form_action(refused, principal(), "c1", "start", {})
     assert response.status_code == 409 and "assigned → in_progress only" in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------- case page: aspects
+EVERY_ASPECT = "快递太慢，价格太贵，做工差，客服态度恶劣，售后不管，排队等了一小时，账单乱扣费，app闪退"
+
+
+def about(text):
+    """A case whose triggering event's comment is ``text`` (no touchpoint, a neutral rule id)."""
+    return {
+        **case("c1"),
+        "rule": {"id": "r1", "name": "差评", "version": 1},
+        "event": {"channel": "wechat", "scores": {"nps": 2}, "text": text},
+    }
+
+
+def case_page_html(text, language):
+    services = Services(cases={"get_case": about(text)}, profiles={"get_profile": {}})
+    user = {**AGENT, "language": language}
+    signed_in = Principal(user, "session", {"_id": "s1", "csrf": "t", "language": language})
+    return cases.case_page(services, signed_in, "c1").get_data(as_text=True)
+
+
+def aspect_row(html):
+    found = re.search(r'<p id="case-aspects">(.*?)</p>', html, re.S)
+    return found.group(1) if found else None
+
+
+def test_the_case_page_shows_what_the_comment_is_about_in_the_users_language():
+    zh = aspect_row(case_page_html("快递到得晚，价格也贵", "zh-CN"))
+    assert zh is not None and "物流配送" in zh and "价格" in zh and "delivery" not in zh
+    en = aspect_row(case_page_html("快递到得晚，价格也贵", "en"))
+    assert en is not None and "Delivery" in en and "Price" in en
+    assert aspect_row(case_page_html("还行", "zh-CN")) is None  # about nothing known: no row
+    assert aspect_row(case_page_html(None, "en")) is None  # no comment (or erased): no row
+
+
+def test_no_aspect_code_leaks_into_the_chinese_case_page():
+    html = case_page_html(EVERY_ASPECT, "zh-CN")
+    assert aspect_row(html).count('class="aspect"') == len(ASPECTS)
+    shown = re.sub(r"<[^>]+>", " ", html)  # what a reader sees, not the markup
+    assert [code for code in ASPECTS if re.search(rf"\b{code}\b", shown)] == []
+    assert "aspect." not in shown  # an untranslated key shows itself
+
+
+def test_the_api_case_carries_its_aspects_and_none_without_text():
+    services = Services(cases={"get_case": about("快递到得晚，价格也贵")})
+    assert cases.one(services, AGENT, "c1")["aspects"] == ["delivery", "price"]
+    services = Services(cases={"get_case": about(None)})
+    assert cases.one(services, AGENT, "c1")["aspects"] == []
 
 
 # ---------------------------------------------------------------- profiles

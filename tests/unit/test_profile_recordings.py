@@ -164,14 +164,15 @@ def test_revise_inserts_a_new_profile_and_conditions_a_replace_on_the_revision_r
 
 def test_counters_of_a_timeline():
     entries = [
-        {"kind": "feedback", "channel": "app"},
-        {"kind": "feedback", "channel": "app"},
-        {"kind": "feedback", "channel": "we.chat"},
+        {"kind": "feedback", "channel": "app", "insight": {"aspects": ["delivery", "price"]}},
+        {"kind": "feedback", "channel": "app", "text": "价格太贵了"},  # recorded before aspects were kept
+        {"kind": "feedback", "channel": "we.chat", "insight": {"aspects": []}, "text": "价格太贵了"},
         {"kind": "alert", "rule_id": "refund.keyword"},
     ]
     assert counters_of(entries) == {
         "feedback_count": 3,
         "channels": {"app": 2, "we_chat": 1},
+        "aspect_counts": {"delivery": 1, "price": 2},
         "alerts_total": 1,
         "alert_counts": {"refund_keyword": 1},
     }

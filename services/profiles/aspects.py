@@ -1,0 +1,48 @@
+"""What a customer's comments are about: the aspects of their feedback entries.
+
+An aspect (delivery, price, product_quality, staff_attitude, after_sales,
+waiting_time, billing, app_website) is found in a comment by the shared analysis
+(``textanalysis/text.py``) and kept on the feedback's timeline entry as
+``insight.aspects``. The profile counts them all-time (``aspect_counts``, a running
+counter moved with the event's marker like ``channels``); ``get_profile`` adds the
+most frequent ones of the last 30 and 90 days from the entries it reads anyway for
+the rolling scores.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from services.profiles.insight import comment_aspects
+from services.profiles.scores import WINDOW_DAYS
+
+
+def entry_aspects(entry: dict) -> list[str]:
+    """The aspect codes of a feedback timeline entry: its ``insight.aspects``, or, for an
+    entry recorded before aspects were kept, those of its text (when read with it)."""
+    insight = entry.get("insight") or {}
+    if "aspects" in insight:
+        return list(insight["aspects"])
+    return list(comment_aspects(entry.get("text")))
+
+
+def count_aspects(entries) -> dict[str, int]:
+    """``{code: number of entries about it}``."""
+    return dict(Counter(a for e in entries for a in entry_aspects(e)))
+
+
+def ranked(counts: dict[str, int]) -> list[dict]:
+    """Most frequent first (ties by code): ``[{"aspect", "count"}]``."""
+    return [{"aspect": a, "count": n} for a, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def recent_aspects(entries: list[dict], now: datetime) -> dict[str, list[dict]]:
+    """Per window of the rolling scores (``last_30d``, ``last_90d``: ``now - d < at <= now``),
+    the aspects of the entries in it, most frequent first."""
+    return {
+        f"last_{days}d": ranked(
+            count_aspects(e for e in entries if now - timedelta(days=days) < e["at"] <= now)
+        )
+        for days in WINDOW_DAYS
+    }
