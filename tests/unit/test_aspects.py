@@ -10,7 +10,8 @@ from services.alerts.evaluate import evaluate
 from services.alerts.facts import Facts
 from services.alerts.index import RuleIndex
 from services.alerts.memory import MemoryState
-from services.alerts.rules import RuleError, load_rules
+from services.alerts.rules import RuleError
+from tests.unit.test_engine import rules
 from textanalysis.text import ASPECT_TERMS, ASPECTS, analyze, segment
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -87,21 +88,6 @@ def ev(n=1, text=None, **extra):
     return event | extra
 
 
-def make_rules(*whens):
-    docs = [
-        {
-            "id": f"r{i}",
-            "name": f"R{i}",
-            "level": "P2",
-            "owner": {"kind": "person", "id": "li.na"},
-            "channels": ["email"],
-            "when": when,
-        }
-        for i, when in enumerate(whens)
-    ]
-    return [dict(r, version=1) for r in load_rules(docs)]
-
-
 ABOUT_DELIVERY_OR_WAIT = {"field": "aspects", "op": "contains_any", "value": ["delivery", "waiting_time"]}
 
 
@@ -117,8 +103,8 @@ ABOUT_DELIVERY_OR_WAIT = {"field": "aspects", "op": "contains_any", "value": ["d
     ],
 )
 def test_a_rule_on_aspects_through_the_engine(text, fires):
-    [rule] = make_rules({"all": [{"field": "sentiment", "op": "exists"}, ABOUT_DELIVERY_OR_WAIT]})
-    [plain] = make_rules(ABOUT_DELIVERY_OR_WAIT)
+    [rule] = rules({"all": [{"field": "sentiment", "op": "exists"}, ABOUT_DELIVERY_OR_WAIT]})
+    [plain] = rules(ABOUT_DELIVERY_OR_WAIT)
     for indexed in (True, False):
         outcomes = Engine(MemoryState()).process(RuleIndex([plain], indexed=indexed), ev(text=text), NOW)
         assert [o.outcome for o in outcomes] == (["raised"] if fires else [])
@@ -151,6 +137,6 @@ def test_aspect_operators_and_trace():
 )
 def test_aspect_rules_are_validated(when, error):
     with pytest.raises(RuleError) as info:
-        make_rules(when)
+        rules(when)
     assert info.value.errors[0].startswith(error), info.value.errors
     assert "speed" not in error or "'speed'" in info.value.errors[0]
