@@ -37,8 +37,6 @@ class AlertStore(Store):
         self.alerts = AlertRecords(db)
         self.state = MongoState(db, self.alerts)
         self.history = EventHistory(db)
-        # ConfigSignal keeps fresh the caches it finds among the store's own attributes
-        self.rule_cache = self.rules.rule_cache
 
     def indexes(self):
         return {"feedback_inbox": [self.inbox.index()]}

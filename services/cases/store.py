@@ -38,8 +38,6 @@ class CaseStore(Store):
         self.loads = AgentLoads(db)
         self.schedule = EscalationSchedule(db)
         self.policies = Policies(db)
-        # ConfigSignal keeps the caches it finds among the store's attributes fresh
-        self.config = self.policies.config
 
     def indexes(self) -> dict[str, list]:
         found: dict[str, list] = {"alert_inbox": [self.inbox.index()]}

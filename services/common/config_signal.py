@@ -62,6 +62,18 @@ class SignalConsumer(ConsumerCore):
         super().on_consume_ready(connection, channel, consumers, **kwargs)
 
 
+def caches_of(store) -> list[ConfigCache]:
+    """The configuration caches a store holds: its own, and those of the aggregate
+    stores it is composed of (one level down: ``CaseStore.policies``, ``AlertStore.rules``)."""
+    found: list[ConfigCache] = []
+    for value in vars(store).values():
+        if isinstance(value, ConfigCache):
+            found.append(value)
+        elif hasattr(value, "__dict__"):
+            found += [part for part in vars(value).values() if isinstance(part, ConfigCache)]
+    return found
+
+
 class ConfigSignal(DependencyProvider):
     """Tells the service's other replicas when this one changed its configuration, and
     marks this replica's caches stale when they did (see the module docstring).
@@ -123,8 +135,7 @@ class ConfigSignal(DependencyProvider):
     def _caches(self) -> dict[str, ConfigCache]:
         for provider in self.container.dependencies:
             if provider.attr_name == self.store_attr and isinstance(provider, MongoStore):
-                store = provider.store
-                return {c.name: c for c in vars(store).values() if isinstance(c, ConfigCache)}
+                return {cache.name: cache for cache in caches_of(provider.store)}
         # replaced in a test (nameko's replace_dependencies): nothing to keep fresh
         log.warning("ConfigSignal: no MongoStore named %r; no caches to signal", self.store_attr)
         return {}

@@ -289,3 +289,16 @@ def test_each_caching_service_listens_on_its_own_routing_key(
     vhost = urlparse(cx_config["AMQP_URI"]).path.lstrip("/")
     bindings = rabbit_manager.get_queue_bindings(vhost, signal.queue.name)
     assert {(b["source"], b["routing_key"]) for b in bindings if b["source"]} == {("cx.config", service.name)}
+
+
+def test_the_signal_keeps_the_caches_of_a_stores_aggregate_parts_fresh(mongo_client, db_prefix):
+    """A store composed of aggregate stores (cases' policies, alerts' rules) has its
+    caches one level down; notify's is the store's own."""
+    from services.alerts.store import AlertStore
+    from services.cases.store import CaseStore
+    from services.common.config_signal import caches_of
+
+    db = mongo_client[f"{db_prefix}parts"]
+    assert [c.name for c in caches_of(AlertStore(db))] == ["rules_meta"]
+    assert [c.name for c in caches_of(CaseStore(db))] == ["config_meta"]
+    assert [c.name for c in caches_of(NotifyStore(db))] == ["config_meta"]
