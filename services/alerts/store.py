@@ -21,7 +21,6 @@ from datetime import datetime
 
 from services.alerts.alert_records import AlertRecords
 from services.alerts.history_store import EventHistory
-from services.alerts.index import RuleIndex
 from services.alerts.rule_store import RuleStore
 from services.alerts.state_store import MongoState
 from services.common.erasure import anonymise, scrub_dead_letters
@@ -48,12 +47,6 @@ class AlertStore(Store):
 
     # Kept for callers outside the service (tests/services/test_services.py,
     # tests/e2e/test_config_signal.py); the service reads them through ``rules``.
-    def rule_index(self) -> RuleIndex:
-        return self.rules.rule_index()
-
-    def rule_versions(self, rule_id: str) -> list[dict]:
-        return self.rules.rule_versions(rule_id)
-
     def stats(self, since: datetime | None = None, until: datetime | None = None) -> dict:
         """The service's figures. Alerts (by level, by rule) and suppressed matches
         count only those raised in ``[since, until)`` when a bound is given; the

@@ -267,7 +267,7 @@ def test_alerts_replicas_take_a_rule_change_by_signal_without_a_rules_read_per_e
     wait_until(
         lambda: [r["id"] for r in index_b().rules] == ["cfg-detractor"], timeout=2, message="the rule on B"
     )
-    assert provider(a, MongoStore).store.rule_index().rules  # the writer's next lookup reads its change
+    assert provider(a, MongoStore).store.rules.rule_index().rules  # the writer's next lookup reads its change
     before = reads("alerts")
     with FeedbackPublisher(cx_config["AMQP_URI"]) as publisher:
         for n in range(60):

@@ -81,7 +81,7 @@ def test_alerts_rule_versions_and_validation_errors(alerts):
     assert alerts.apply_rules([dict(RULE, level="P1")])["updated"] == ["detractor@v2"]
     [rule] = alerts.list_rules()
     assert rule["version"] == 2 and rule["level"] == "P1"
-    assert [v["version"] for v in alerts.store.rule_versions("detractor")] == [1, 2]
+    assert [v["version"] for v in alerts.store.rules.rule_versions("detractor")] == [1, 2]
     with pytest.raises(BadRequest) as info:
         alerts.apply_rules([dict(RULE, when={"field": "x", "op": "??"})])
     assert info.value.errors[0].startswith("rules.0.when.op")
