@@ -260,7 +260,7 @@ def test_alerts_replicas_take_a_rule_change_by_signal_without_a_rules_read_per_e
         a, b = (container_factory(AlertsService) for _ in range(2))
         a.start()
         b.start()
-    index_b = provider(b, MongoStore).store.rule_index
+    index_b = provider(b, MongoStore).store.rules.rule_index
     assert index_b().rules == []
     with entrypoint_hook(a, "create_rule") as create:
         create(RULE)
