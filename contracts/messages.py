@@ -68,6 +68,37 @@ class EventRef(_Part):
     scores = fields.Dict(keys=fields.String(), values=fields.Integer())
     text = fields.String(validate=validate.Length(max=10_000), allow_none=True)
     tags = fields.List(fields.String())
+    attributes = fields.Dict(
+        keys=fields.String(),
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "the event's attributes (store, region, product …), for group keys"},
+    )
+
+
+ALERT_SCOPES = ("customer", "group")
+GROUP_CONDITIONS = ("score_below", "spike", "negative_share")
+
+
+class GroupRef(_Part):
+    """The group a group-scoped alert is about: the events sharing ``key`` on ``by``."""
+
+    by = fields.List(
+        bounded_str(64),
+        required=True,
+        validate=validate.Length(min=1, max=8),
+        metadata={"description": "attribute paths: touchpoint, channel, attributes.store …"},
+    )
+    key = fields.Dict(
+        keys=fields.String(), values=fields.String(), required=True, metadata={"description": "path → value"}
+    )
+    condition = fields.String(required=True, validate=validate.OneOf(GROUP_CONDITIONS))
+    window = bounded_str(32, required=True, metadata={"description": "a duration: 1h, 7d …"})
+    observed = fields.Dict(
+        keys=fields.String(),
+        required=True,
+        metadata={"description": "what was measured: value, count, baseline, threshold …"},
+    )
 
 
 class AlertRaisedV1(Message):
@@ -87,6 +118,19 @@ class AlertRaisedV1(Message):
     )
     facts = fields.Dict(
         keys=fields.String(), metadata={"description": "derived facts the rule read (sentiment, category …)"}
+    )
+    scope = fields.String(
+        load_default="customer",
+        validate=validate.OneOf(ALERT_SCOPES),
+        metadata={
+            "description": "customer: about one customer; group: about a group of events (an incident)"
+        },
+    )
+    group = fields.Nested(
+        GroupRef,
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "set when scope is group; customer and event are the event that tipped it"},
     )
 
 
@@ -194,6 +238,54 @@ class NotificationDeliveredV1(Message):
     error = bounded_str(2000, allow_none=True)
 
 
+CUSTOMER_CHANNELS = ("sms", "email", "wechat_oa")
+CUSTOMER_MESSAGE_PURPOSES = ("followup_survey", "case_reply", "playbook_reply")
+
+
+class CustomerMessageRequestedV1(Message):
+    """Ask notify to send a message to a customer (回访, a reply on a case).
+
+    Notify looks up the customer's contact details and consent, checks opt-out, contact
+    fatigue and the customer's quiet hours before sending, and answers with
+    ``customer_message_outcome`` (sent, or refused with its reason: never dropped)."""
+
+    message_id = bounded_str(200, required=True, metadata={"description": "idempotency key"})
+    requested_at = fields.AwareDateTime(required=True, format="iso")
+    purpose = fields.String(required=True, validate=validate.OneOf(CUSTOMER_MESSAGE_PURPOSES))
+    customer_id = bounded_str(128, required=True)
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(CUSTOMER_CHANNELS)),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "in order of preference: the first one the customer can be reached on"},
+    )
+    case_id = bounded_str(128, allow_none=True)
+    language = fields.String(load_default="zh-CN", validate=validate.OneOf(("zh-CN", "en")))
+    not_after = fields.AwareDateTime(
+        allow_none=True, load_default=None, format="iso", metadata={"description": "give up after this"}
+    )
+    # the wire name; marshmallow keeps declared fields apart from Schema.context
+    context = fields.Dict(keys=fields.String(), required=True)  # type: ignore[assignment]
+
+
+CUSTOMER_MESSAGE_STATUSES = ("sent", "refused", "failed")
+CUSTOMER_MESSAGE_REFUSALS = ("opted_out", "fatigued", "quiet_hours_expired", "no_contact", "expired")
+
+
+class CustomerMessageOutcomeV1(Message):
+    """What became of one customer message: sent on a channel, refused before any
+    contact (``reason`` one of ``CUSTOMER_MESSAGE_REFUSALS``), or failed for good."""
+
+    message_id = bounded_str(200, required=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(CUSTOMER_MESSAGE_PURPOSES))
+    customer_id = bounded_str(128, required=True)
+    case_id = bounded_str(128, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(CUSTOMER_MESSAGE_STATUSES))
+    channel = bounded_str(32, allow_none=True)
+    reason = bounded_str(2000, allow_none=True)
+    finished_at = fields.AwareDateTime(required=True, format="iso")
+
+
 class CauseRef(_Part):
     kind = fields.String(required=True, validate=validate.OneOf(("feedback", "alert", "case")))
     key = bounded_str(300, required=True)
@@ -248,6 +340,15 @@ MESSAGES: dict[str, MessageSpec] = {
         MessageSpec("customer_responded", CustomerRespondedV1, "cases", "a case's customer got a response"),
         MessageSpec("notification_requested", NotificationRequestedV1, "cases", "notify a recipient"),
         MessageSpec("notification_delivered", NotificationDeliveredV1, "notify", "delivery outcome"),
+        MessageSpec(
+            "customer_message_requested", CustomerMessageRequestedV1, "cases", "send a message to a customer"
+        ),
+        MessageSpec(
+            "customer_message_outcome",
+            CustomerMessageOutcomeV1,
+            "notify",
+            "a customer message sent or refused",
+        ),
         MessageSpec("profile_updated", ProfileUpdatedV1, "profiles", "a profile changed"),
         MessageSpec("customer_erased", CustomerErasedV1, "profiles", "anonymise a customer everywhere"),
     )

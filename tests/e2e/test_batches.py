@@ -205,7 +205,8 @@ def test_a_batch_killed_half_way_is_redelivered_and_finished_once(start, cx_conf
         # the redelivered batch waited for the dead worker's leases, then took them over
         claims = {d["event_id"]: d["claims"] for d in store.inbox.find()}
         assert claims == {e["event_id"]: 2 if e["event_id"] in first else 1 for e in events}
-        assert store.runs.count_documents({}) == len(BATCHES) - 1  # every run but the killed one finished once
+        # every run but the killed one finished, once
+        assert store.runs.count_documents({}) == len(BATCHES) - 1
         assert queue_depth(uri, "cx.feedback.batchy") == 0
 
 
