@@ -12,7 +12,7 @@ import time
 import click
 
 from contracts.feedback import InvalidFeedback, parse_feedback
-from cxctl import alerts, cases, notify, profiles, users
+from cxctl import alerts, cases, notify, playbooks, profiles, users
 from cxctl.broker import DEFAULT_API, ManagementApiError, queue_drains, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
 from cxctl.drain_view import Progress, queue_table
@@ -133,10 +133,13 @@ def wait_idle(ctx: Ctx, api, quiet, limit, progress):
     click.echo("idle")
 
 
+playbooks.suggest_command(cases.cases)
+
 for group in (
     alerts.rules,
     alerts.alerts,
     cases.cases,
+    playbooks.playbooks,
     profiles.profile,
     notify.recipients,
     notify.deliveries,

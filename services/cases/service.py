@@ -2,7 +2,8 @@
 
 Entrypoints only, each one hop from its behaviour: ``intake.py`` (alerts taken in),
 ``actions.py`` (status changes, assignment, policies applied), ``sweeps.py``
-(escalation steps, SLA warnings), ``simulate.py`` (dry run), ``views.py`` (reads).
+(escalation steps, SLA warnings), ``simulate.py`` (dry run), ``views.py`` (reads);
+the playbooks' entrypoints are in ``playbook_rpc.py`` (``playbook_use.py``).
 They decide with the pure modules (``lifecycle``, ``assignment``, ``sla``,
 ``escalation``, ``messages``) and act through a ``context.Context``: the stores
 (``store.py``, one per aggregate in ``stores/``), the dispatcher and the clock.
@@ -18,6 +19,7 @@ from contracts.base import utcnow
 from services.cases import actions, assignment, intake, schemas, simulate, sweeps, views
 from services.cases.context import Context
 from services.cases.dependencies import CaseStores, EscalationSweep, LoadRecount
+from services.cases.playbook_rpc import PlaybookEntrypoints
 from services.cases.store import CaseStore, anonymise_customer
 from services.common.batching import contract_batch_handler, handled_once_each
 from services.common.config_signal import ConfigSignal
@@ -31,7 +33,9 @@ from services.common.rpc import Id, Moment, page, rpc
 EXPECTED = (BadRequest, NotFound)
 
 
-class CasesService:
+class CasesService(PlaybookEntrypoints):
+    """The entrypoints below, and the playbooks' (``playbook_rpc.py``)."""
+
     name = "cases"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record

@@ -7,6 +7,7 @@ per aggregate (``stores/``), all over the service's one database:
 - ``schedule``: due escalation steps and SLA warnings sent (``EscalationSchedule``);
 - ``trail``: the audit trail and comments (``CaseTrail``);
 - ``policies``: the agents directory and the SLA and escalation policies (``Policies``);
+- ``playbooks``: the playbook library and each use of a playbook (``PlaybookLibrary``);
 - ``inbox``: the alerts taken in (``handled_once_each``).
 
 Also here: erasure of a customer's personal data (``anonymise_customer``).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from services.cases.stores.cases import CaseRecords
 from services.cases.stores.loads import AgentLoads
+from services.cases.stores.playbooks import PlaybookLibrary
 from services.cases.stores.policies import Policies
 from services.cases.stores.queries import CaseQueries
 from services.cases.stores.schedule import EscalationSchedule
@@ -38,10 +40,11 @@ class CaseStore(Store):
         self.loads = AgentLoads(db)
         self.schedule = EscalationSchedule(db)
         self.policies = Policies(db)
+        self.playbooks = PlaybookLibrary(db)
 
     def indexes(self) -> dict[str, list]:
         found: dict[str, list] = {"alert_inbox": [self.inbox.index()]}
-        for part in (self.cases, self.trail, self.schedule):
+        for part in (self.cases, self.trail, self.schedule, self.playbooks):
             found.update(part.indexes())
         return found
 

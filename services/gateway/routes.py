@@ -25,6 +25,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from services.gateway.actions import ACTIONS
+from services.gateway.playbooks import SaveBody, UseBody
 from services.gateway.rule_editor import DryRunBody
 
 ROLES = ("agent", "owner", "admin", "integration")
@@ -111,6 +112,18 @@ class ProfileSearch(Page):
     email = fields.String(validate=validate.Length(min=3, max=254), metadata={"description": "normalised"})
 
 
+class PlaybookMetricsQuery(Query):
+    since = fields.AwareDateTime(
+        required=True,
+        format="iso",
+        validate=in_time_range,
+        metadata={"description": "ISO-8601 with a UTC offset: the first use counted"},
+    )
+    until = fields.AwareDateTime(
+        format="iso", validate=in_time_range, metadata={"description": "default: now"}
+    )
+
+
 class NoQuery(Query):
     pass
 
@@ -133,6 +146,7 @@ class PathValues(Query):
         metadata={"description": "the integration's customer key"},
     )
     name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
+    playbook_id = fields.String(validate=ID)
 
 
 @dataclass(frozen=True)
@@ -268,6 +282,52 @@ ROUTES: tuple[Route, ...] = (
             tags=("cases",),
         )
         for action, (roles, body, summary) in ACTIONS.items()
+    ),
+    Route(
+        "cases.playbooks",
+        "GET",
+        "/api/v1/cases/<case_id>/playbooks",
+        ALL_READERS,
+        "The playbooks that fit a case, best first, with why and the reply filled; those used on it",
+        tags=("cases", "playbooks"),
+    ),
+    Route(
+        "cases.use_playbook",
+        "POST",
+        "/api/v1/cases/<case_id>/playbooks/<playbook_id>/use",
+        ALL_READERS,
+        "Use a playbook on a case: the reply filled and recorded; with send, sent to the customer",
+        body=UseBody,
+        tags=("cases", "playbooks"),
+    ),
+    Route(
+        "playbooks.list", "GET", "/api/v1/playbooks", ALL_READERS, "The playbook library", tags=("playbooks",)
+    ),
+    Route(
+        "playbooks.metrics",
+        "GET",
+        "/api/v1/playbooks/metrics",
+        OFFICE,
+        "Per playbook: uses, resolution time, reopen rate, post-resolution CSAT",
+        query=PlaybookMetricsQuery,
+        tags=("playbooks",),
+    ),
+    Route(
+        "playbooks.get",
+        "GET",
+        "/api/v1/playbooks/<playbook_id>",
+        ALL_READERS,
+        "One playbook with its versions (who, when, why)",
+        tags=("playbooks",),
+    ),
+    Route(
+        "playbooks.save",
+        "PUT",
+        "/api/v1/playbooks/<playbook_id>",
+        ADMIN,
+        "Save a playbook as a new version (unchanged → none); errors name the field",
+        body=SaveBody,
+        tags=("playbooks",),
     ),
     Route(
         "profiles.search",

@@ -11,6 +11,7 @@ and returns JSON or a page:
 * customers' profiles, their search and the profile page: profiles.py;
 * alert rules, the editor's save and dry-runs: alert_rules.py (rule_editor.py: YAML);
 * the dashboard and its figures: dashboard.py (charts.py: SVG);
+* playbooks (标准解决方案): playbooks.py, their routes in playbook_endpoints.py;
 * logging in and out, the session's language: sessions.py;
 * administration over RPC (cxctl): the store (store.py) and users.py.
 """
@@ -36,6 +37,7 @@ from services.gateway.ingest import ingest
 from services.gateway.inputs import json_body, query, rule_document
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import page
+from services.gateway.playbook_endpoints import PlaybookEndpoints
 from services.gateway.routes import BREACH_STATES, CASE_STATUSES
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
@@ -45,7 +47,9 @@ from services.gateway.views import render, static_asset
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
 
-class GatewayService:
+class GatewayService(PlaybookEndpoints):
+    """The routes below, and the playbooks' (``playbook_endpoints.py``)."""
+
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record

@@ -458,3 +458,24 @@ def test_inc_upsert_creates_a_counter(db):
     db.agent_load.update_one({"_id": "li.na"}, {"$inc": {"load": 4}}, upsert=True)
     db.agent_load.update_one({"_id": "li.na"}, {"$inc": {"load": -1}}, upsert=True)
     assert db.agent_load.find_one({"_id": "li.na"}) == {"_id": "li.na", "load": 3}
+
+
+def test_a_period_ranges_over_epoch_seconds_to_the_millisecond(db):
+    """Playbook uses in [since, until) (``PlaybookLibrary.uses_between``): the range is on
+    the epoch twin ``at_ts``, exact below a second. (The embedded store's ``find``
+    compares dates at whole seconds: a date range with both ends inside one second
+    finds nothing there, so no period query here ranges over dates.)"""
+    from services.cases.stores.playbooks import PlaybookLibrary
+
+    library = PlaybookLibrary(db)
+    for name, models in library.indexes().items():
+        db[name].create_indexes(models)
+    at = datetime(2026, 12, 6, 7, 0, 0, 640000, tzinfo=UTC)
+    for n, delta in enumerate((0, 30, 40)):  # ms after ``at``
+        library.record_use({"_id": f"u{n}", "at": at + timedelta(milliseconds=delta), "case_id": "c"})
+    found = library.uses_between(at, at + timedelta(milliseconds=33))
+    assert [u["_id"] for u in found] == ["u0", "u1"]
+    assert (
+        library.uses_between(at + timedelta(milliseconds=1), at + timedelta(milliseconds=41))[0]["_id"]
+        == "u1"
+    )

@@ -5,7 +5,8 @@
 - ``loads.py``: agent loads and round-robin turns (the strategies' picks);
 - ``schedule.py``: the escalation schedule (due steps) and the SLA warnings sent;
 - ``trail.py``: the audit trail and comments;
-- ``policies.py``: the agents directory and the SLA and escalation policies (cached).
+- ``policies.py``: the agents directory and the SLA and escalation policies (cached);
+- ``playbooks.py``: the playbook library (versions, cached) and each use on a case.
 """
 
 from __future__ import annotations
