@@ -115,10 +115,14 @@ class AlertRecords(Store):
         """Throttled matches per rule, those suppressed in ``[since, until)`` when given."""
         return _count_by(self.db.suppressed, _in_period("at_ts", since, until), "$rule_id")
 
-    def counts(self, since: datetime | None = None, until: datetime | None = None) -> tuple[dict, dict]:
-        """Alerts by level and by rule, those raised in ``[since, until)`` when given."""
+    def counts(self, since: datetime | None = None, until: datetime | None = None) -> dict[str, dict]:
+        """Alerts by level, by rule and by touchpoint (``-``: events without one), those
+        raised in ``[since, until)`` when given."""
         stages = _in_period("raised_ts", since, until)
-        return _count_by(self.db.alerts, stages, "$level"), _count_by(self.db.alerts, stages, "$rule.id")
+        keys = {"by_level": "$level", "by_rule": "$rule.id", "by_touchpoint": "$event.touchpoint"}
+        counts = {name: _count_by(self.db.alerts, stages, key) for name, key in keys.items()}
+        counts["by_touchpoint"] = {("-" if k is None else k): n for k, n in counts["by_touchpoint"].items()}
+        return counts
 
 
 def _count_by(collection, stages: list[dict], key: str) -> dict:

@@ -48,16 +48,15 @@ class AlertStore(Store):
     # Kept for callers outside the service (tests/services/test_services.py,
     # tests/e2e/test_config_signal.py); the service reads them through ``rules``.
     def stats(self, since: datetime | None = None, until: datetime | None = None) -> dict:
-        """The service's figures. Alerts (by level, by rule) and suppressed matches
+        """The service's figures. Alerts (by level, rule, touchpoint) and suppressed matches
         count only those raised in ``[since, until)`` when a bound is given; the
         events evaluated and the dead letters are the service's running totals."""
-        by_level, by_rule = self.alerts.counts(since, until)
+        counts = self.alerts.counts(since, until)
         events = self.db.feedback_inbox.count_documents({"state": "done"})
         return {
             "period": {"since": since, "until": until},
-            "alerts": sum(by_level.values()),
-            "by_level": by_level,
-            "by_rule": by_rule,
+            "alerts": sum(counts["by_level"].values()),
+            **counts,
             "events_evaluated": events,
             "suppressed_by_rule": self.alerts.suppressed_counts(since, until),
             "dead_letters": self.dead_letter_counts(),

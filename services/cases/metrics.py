@@ -24,6 +24,8 @@ Per group ``M``:
   before a pause or a reopen); ``sla_breach_rate``: cases with either breach /
   cases with an SLA;
 * ``reopen_rate``: resolved cases reopened at least once / resolved cases;
+* ``root_causes``: resolved cases per root cause of their current resolution
+  (``{code: n}``); a case reopened and not resolved again has none, so it is not counted;
 * ``fcr_rate``: resolved cases whose first resolution was marked first-contact
   and that were never reopened / resolved cases.
 
@@ -36,7 +38,7 @@ collection (see ``store.metrics_rows``).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -102,6 +104,7 @@ def facts(case: dict, now: datetime) -> dict:
         "resolve_breach": breach["resolve"],
         "reopened": case.get("reopen_count", 0) > 0,
         "fcr": bool(m["first_contact_resolution"]) and case.get("reopen_count", 0) == 0,
+        "root_cause": (case.get("resolution") or {}).get("root_cause") if res else None,
     }
 
 
@@ -146,6 +149,7 @@ def summarise(rows: Iterable[dict]) -> dict:
         "resolve_breach": sum(r["resolve_breach"] for r in rows),
         "reopen_rate": _rate(sum(r["reopened"] for r in fixes), len(fixes)),
         "fcr_rate": _rate(sum(r["fcr"] for r in fixes), len(fixes)),
+        "root_causes": dict(sorted(Counter(r["root_cause"] for r in fixes if r["root_cause"]).items())),
     }
 
 

@@ -249,12 +249,14 @@ def test_stats_follow_the_period_asked_and_refuse_bad_bounds_naming_them(alerts)
     noon = datetime(2026, 11, 20, 12, tzinfo=UTC)
     for n, days_ago in enumerate((9, 2, 0)):
         raised_at = noon - timedelta(days=days_ago)
-        Engine(alerts.store.state).process(
-            rules, parse_feedback(event(n, 1, customer=f"C{n}", nps=1)), raised_at
-        )
+        body = event(n, 1, customer=f"C{n}", nps=1)
+        if n < 2:
+            body["touchpoint"] = "delivery"
+        Engine(alerts.store.state).process(rules, parse_feedback(body), raised_at)
     assert alerts.stats()["by_rule"] == {"low-nps": 3}
     week = alerts.stats("2026-11-13T12:00:00+00:00", "2026-11-20T12:00:00+00:00")
     assert week["alerts"] == 1 and week["by_level"] == {"P3": 1} and week["by_rule"] == {"low-nps": 1}
+    assert alerts.stats()["by_touchpoint"] == {"delivery": 2, "-": 1}  # the journey board's alert counts
     assert week["period"] == {"since": "2026-11-13T12:00:00+00:00", "until": "2026-11-20T12:00:00+00:00"}
     assert alerts.stats(since="2026-11-18T20:00:00+08:00")["alerts"] == 2  # offsets honoured
     assert alerts.stats(until=datetime(2026, 11, 11, 12, 0, 1, tzinfo=UTC))["alerts"] == 1

@@ -62,7 +62,7 @@ def worked(desk):
 PERIOD = {"since": (T0 - timedelta(hours=1)).isoformat(), "until": (T0 + timedelta(hours=1)).isoformat()}
 
 
-def m(cases, acked, resolved, mtta, mttr, breach_rate, ack_b, res_b, reopen, fcr):
+def m(cases, acked, resolved, mtta, mttr, breach_rate, ack_b, res_b, reopen, fcr, causes=None):
     return {
         "cases": cases,
         "acknowledged": acked,
@@ -74,6 +74,7 @@ def m(cases, acked, resolved, mtta, mttr, breach_rate, ack_b, res_b, reopen, fcr
         "resolve_breach": res_b,
         "reopen_rate": reopen,
         "fcr_rate": fcr,
+        "root_causes": causes or {},
     }
 
 
@@ -82,14 +83,15 @@ def test_overall_figures_count_cases_opened_in_the_period(worked):
     assert out["since"] == PERIOD["since"] and out["until"] == PERIOD["until"]
     assert out["as_of"] == (T0 + timedelta(hours=5)).isoformat() and out["groups"] == []
     # C1 30 min / 2 h; C2 90 min / 3 h, ack missed, reopened; C3 (P1) both clocks overdue now
-    assert out["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5)
+    # root causes: C1's; C2 was reopened after its resolution (none now)
+    assert out["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5, {"other": 1})
 
 
 def test_figures_per_team_level_touchpoint_and_owner(worked):
     def groups(by):
         return {g.pop("key"): g for g in worked.metrics({**PERIOD, "group_by": by})["groups"]}
 
-    care = m(2, 1, 1, 1800.0, 7200.0, 0.5, 1, 1, 0.0, 1.0)
+    care = m(2, 1, 1, 1800.0, 7200.0, 0.5, 1, 1, 0.0, 1.0, {"other": 1})
     logistics = m(1, 1, 1, 5400.0, 10800.0, 1.0, 1, 0, 1.0, 0.0)
     quiet = m(1, 0, 0, None, None, 0.0, 0, 0, None, None)
     assert groups("team") == {"cx-care": care, "logistics": logistics, None: quiet}
@@ -97,7 +99,7 @@ def test_figures_per_team_level_touchpoint_and_owner(worked):
     assert groups("owner") == {"li.na": care, "zhao.min": logistics, "ghost": quiet}
     assert groups("level") == {
         "P1": m(1, 0, 0, None, None, 1.0, 1, 1, None, None),
-        "P2": m(2, 2, 2, 3600.0, 9000.0, 0.5, 1, 0, 0.5, 0.5),
+        "P2": m(2, 2, 2, 3600.0, 9000.0, 0.5, 1, 0, 0.5, 0.5, {"other": 1}),
         "P4": quiet,
     }
     assert groups("touchpoint") == {"delivery": care, "billing": logistics, None: quiet}
@@ -135,4 +137,4 @@ def test_cases_stored_before_milestones_still_count(worked):
     db = worked.store.db
     [c1] = worked.list_cases(customer="C1")
     db.cases.update_one({"_id": c1["_id"]}, {"$unset": {"milestones": ""}})
-    assert worked.metrics(PERIOD)["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5)
+    assert worked.metrics(PERIOD)["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5, {"other": 1})
