@@ -124,6 +124,20 @@ class PlaybookMetricsQuery(Query):
     )
 
 
+class BoardQuery(Query):
+    since = fields.Date(
+        metadata={"description": "first day (YYYY-MM-DD, BOARD_TIMEZONE); default: 29 days before until"}
+    )
+    until = fields.Date(metadata={"description": "last day, included; default: today"})
+    team = fields.String(
+        validate=ID, metadata={"description": "team board: the team (default: the caller's first)"}
+    )
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+    table = fields.String(
+        validate=validate.Length(min=1, max=32), metadata={"description": "csv: which table"}
+    )
+
+
 class NoQuery(Query):
     pass
 
@@ -147,6 +161,7 @@ class PathValues(Query):
     )
     name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
     playbook_id = fields.String(validate=ID)
+    board = fields.String(validate=validate.OneOf(("mine", "team", "journey")))
 
 
 @dataclass(frozen=True)
@@ -301,6 +316,15 @@ ROUTES: tuple[Route, ...] = (
         tags=("cases", "playbooks"),
     ),
     Route(
+        "boards.get",
+        "GET",
+        "/api/v1/boards/<board>",
+        ALL_READERS,
+        "A role board (mine / team / journey; journey for owners and admins), or one table as CSV",
+        query=BoardQuery,
+        tags=("metrics",),
+    ),
+    Route(
         "playbooks.list", "GET", "/api/v1/playbooks", ALL_READERS, "The playbook library", tags=("playbooks",)
     ),
     Route(
@@ -439,6 +463,15 @@ ROUTES: tuple[Route, ...] = (
         "console.rule_dry_run", "POST", "/rule-editor/dry-run", OFFICE, "Dry-run a rule (form)", kind="page"
     ),
     Route("console.dashboard", "GET", "/dashboard", PEOPLE, "CX dashboard", kind="page", query=MetricsQuery),
+    Route(
+        "console.board",
+        "GET",
+        "/boards/<board>",
+        PEOPLE,
+        "Role boards: my work, my team, the customer journey",
+        kind="page",
+        query=BoardQuery,
+    ),
 )
 
 BY_NAME = {r.name: r for r in ROUTES}

@@ -12,6 +12,7 @@ and returns JSON or a page:
 * alert rules, the editor's save and dry-runs: alert_rules.py (rule_editor.py: YAML);
 * the dashboard and its figures: dashboard.py (charts.py: SVG);
 * playbooks (标准解决方案): playbooks.py, their routes in playbook_endpoints.py;
+* the role boards (mine, team, journey) and their CSV: boards.py, board_endpoints.py;
 * logging in and out, the session's language: sessions.py;
 * administration over RPC (cxctl): the store (store.py) and users.py.
 """
@@ -29,6 +30,7 @@ from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
 from services.gateway import alert_rules, cases, dashboard, gate, profiles, sessions
 from services.gateway.actions import ACTIONS, load_body
+from services.gateway.board_endpoints import BoardEndpoints
 from services.gateway.dependencies import FeedbackPublisher
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
@@ -47,8 +49,9 @@ from services.gateway.views import render, static_asset
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
 
-class GatewayService(PlaybookEndpoints):
-    """The routes below, and the playbooks' (``playbook_endpoints.py``)."""
+class GatewayService(PlaybookEndpoints, BoardEndpoints):
+    """The routes below, the playbooks' (``playbook_endpoints.py``) and the role
+    boards' (``board_endpoints.py``)."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

@@ -24,5 +24,11 @@ DEFAULTS = settings.declare(
         "HTTP_MAX_BODY_BYTES": 8 * 1024 * 1024,
         "GATEWAY_RATE_PER_MINUTE": 600,
         "GATEWAY_RATE_BURST": 120,
+        # The role boards (services/gateway/boards.py): the days of a period are those of
+        # BOARD_TIMEZONE; the journey board shows JOURNEY_TOUCHPOINTS first, in this order
+        # (comma-separated), then any other touchpoint seen in the period.
+        "BOARD_TIMEZONE": "Asia/Shanghai",
+        "JOURNEY_TOUCHPOINTS": "onboarding,store_visit,online_support,billing,delivery,"
+        "installation,repair,after_sales",
     }
 )
