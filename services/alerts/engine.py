@@ -40,6 +40,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from services.alerts.evaluate import MISSING, Facts, alert_id_for, evaluate, event_summary, resolve
+from services.alerts.group_engine import group_matches
+from services.alerts.group_rules import GroupHit
 from services.alerts.index import RuleIndex
 from services.alerts.rules import is_active, parse_duration, window_key
 
@@ -114,6 +116,17 @@ class State(Protocol):
 
     def finish_deadline(self, deadline_id: str) -> None: ...
 
+    def count_group_hits(self, hits: list[GroupHit], read: list[str]) -> dict[str, dict[str, float]]:
+        """Count each hit once in its group bucket (one write for the batch: atomic
+        increments guarded by the event's marker) and return the counters of the
+        ``read`` buckets as they are after it."""
+        ...
+
+    def end_group_episodes(self, ends: list[tuple[str, float]]) -> None:
+        """Release each group dedup key (key, event time) still open at that time and
+        opened no later: the group recovered, its next match raises a new alert."""
+        ...
+
 
 def densest(times: list[float], at: float, within: int) -> int:
     """Most events in any window of length ``within`` that contains ``at``.
@@ -156,6 +169,8 @@ class Match:
     facts: Facts
     trace: list[dict]
     at: float  # event time, epoch seconds
+    # a group rule's match: the group's key, what was observed, its dedup key
+    group: dict | None = None
 
 
 @dataclass
@@ -201,7 +216,7 @@ class Keyed:
         cooldown = parse_duration((m.rule.get("dedup") or {}).get("cooldown", "24h"))
         return cls(
             m,
-            dedup_key(m.rule, event, m.facts),
+            m.group["dedup_key"] if m.group else dedup_key(m.rule, event, m.facts),
             alert_id_for(m.rule["id"], event),
             event_key(event),
             cooldown,
@@ -265,7 +280,7 @@ class Settlement:
             self.outcomes.append(k.outcome("attached", owner))
             return
         m = k.match
-        alert = build_alert(m.rule, m.facts, m.trace, self.now, k.dedup_key, k.cooldown)
+        alert = build_alert(m.rule, m.facts, m.trace, self.now, k.dedup_key, k.cooldown, m.group)
         if self.throttled(k, alert):
             self.outcomes.append(k.outcome("suppressed", k.alert_id))
         else:
@@ -442,12 +457,25 @@ class Engine:
         index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
         pairs = [(event["customer"]["id"], event_key(event)) for event in events]
         flags = self.state.register_customers(pairs)
-        matches = [
-            m
-            for event, first in zip(events, flags, strict=True)
-            for m in self.match(index, event, registered=first)
-        ]
-        return self._settle(matches, now)
+        return self._run(index, [self.facts(e, first) for e, first in zip(events, flags, strict=True)], now)
+
+    def _run(self, index: RuleIndex, batch: list[Facts], now: datetime) -> list[Outcome]:
+        """Match a batch's events (their customers registered) under the customer rules
+        one by one and under the group rules together (``group_matches``: one state
+        call), settle every match in event order, then end the episodes of the
+        groups that recovered."""
+        found: list[tuple[int, Match]] = []
+        for position, facts in enumerate(batch):
+            found += [(position, m) for m in self.match(index, facts.event, facts=facts, registered=True)]
+        timed = [(p, f, epoch(f.event["occurred_at"]), event_key(f.event)) for p, f in enumerate(batch)]
+        grouped, ends = group_matches(self.state, index, timed)
+        for position, rule, facts, trace, at, info in grouped:
+            found.append((position, Match(rule, facts, trace, at, group=info)))
+        found.sort(key=lambda item: item[0])  # stable: a customer rule's match first
+        outcomes = self._settle([m for _, m in found], now)
+        if ends:
+            self.state.end_group_episodes(ends)
+        return outcomes
 
     def process(
         self,
@@ -462,7 +490,10 @@ class Engine:
         ``rules`` is a RuleIndex (built once per rule set: services/alerts/index.py)
         or a list of rules, indexed on the spot.
         """
-        return self._settle(self.match(rules, event, facts=facts, registered=registered), now)
+        index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
+        if registered is None:
+            registered = self.state.register_customer(event["customer"]["id"], event_key(event))
+        return self._run(index, [facts or self.facts(event, registered)], now)
 
     def match(
         self,
@@ -554,9 +585,32 @@ def deadline_id(rule_id: str, event: dict) -> str:
     return hashlib.sha256(f"{rule_id}\x1f{event_key(event)}".encode()).hexdigest()[:32]
 
 
-def build_alert(rule: dict, facts: Facts, trace: list[dict], now: datetime, dkey: str, cooldown: int) -> dict:
+def build_alert(
+    rule: dict,
+    facts: Facts,
+    trace: list[dict],
+    now: datetime,
+    dkey: str,
+    cooldown: int,
+    group: dict | None = None,
+) -> dict:
+    """The alert a match raises; a group rule's alert names its group (``scope: group``)
+    and is about the event that tipped it."""
     event = facts.event
     customer = event["customer"]
+    scope = {"scope": "customer", "group": None}
+    if group is not None:
+        spec = rule["group"]
+        scope = {
+            "scope": "group",
+            "group": {
+                "by": list(spec["by"]),
+                "key": dict(group["key"]),
+                "condition": next(k for k in ("score_below", "spike", "negative_share") if k in spec),
+                "window": spec["window"],
+                "observed": dict(group["observed"]),
+            },
+        }
     return {
         "_id": alert_id_for(rule["id"], event),
         "raised_at": now,
@@ -577,4 +631,5 @@ def build_alert(rule: dict, facts: Facts, trace: list[dict], now: datetime, dkey
         "count": 1,
         "last_seen": {"at": event["occurred_at"], "event_id": event["event_id"], "source": event["source"]},
         "last_seen_ts": epoch(event["occurred_at"]),
+        **scope,
     }

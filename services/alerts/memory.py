@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from services.alerts.engine import deadline_id
+from services.alerts.group_rules import GroupHit
 
 
 class MemoryState:
@@ -21,6 +22,9 @@ class MemoryState:
         self.alerts: dict[str, dict] = {}
         self.attached: dict[str, dict[str, float]] = defaultdict(dict)
         self.deadlines: dict[str, dict] = {}
+        # group bucket -> counters, and the events counted in it
+        self.buckets: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.bucket_events: dict[str, set[str]] = defaultdict(set)
 
     def add_deadline(self, rule_id: str, event: dict, at: float, due: float) -> None:
         self.deadlines.setdefault(
@@ -131,6 +135,20 @@ class MemoryState:
                 self.attached[alert["_id"]].update(hits)
         return created
 
+    def count_group_hits(self, hits: list[GroupHit], read: list[str]) -> dict[str, dict[str, float]]:
+        for hit in hits:
+            if hit.key not in self.bucket_events[hit.bucket]:
+                self.bucket_events[hit.bucket].add(hit.key)
+                for name, value in hit.fields.items():
+                    self.buckets[hit.bucket][name] += value
+        return {b: dict(self.buckets[b]) for b in read if b in self.buckets}
+
+    def end_group_episodes(self, ends: list[tuple[str, float]]) -> None:
+        for key, at in ends:
+            current = self.dedup.get(key)
+            if current is not None and current[1] > at:
+                self.dedup[key] = (current[0], at)
+
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
         self.attached[alert_id][key] = at
         alert = self.alerts.get(alert_id)
@@ -183,3 +201,13 @@ class PreviewState(MemoryState):
 
     def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
         return self.store.throttle_room(bucket, max_alerts, alert_id)
+
+    def count_group_hits(self, hits: list[GroupHit], read: list[str]) -> dict[str, dict[str, float]]:
+        """The stored counters plus this event's hits (kept in memory): what it would see."""
+        totals = {b: dict(c) for b, c in self.store.group_totals(read).items()}
+        stored = self.store.group_counted([(h.bucket, h.key) for h in hits])
+        fresh = [h for h, counted in zip(hits, stored, strict=True) if not counted]
+        for bucket, counters in super().count_group_hits(fresh, read).items():
+            for name, value in counters.items():
+                totals.setdefault(bucket, {})[name] = totals.get(bucket, {}).get(name, 0) + value
+        return totals
