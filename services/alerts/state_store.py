@@ -28,7 +28,6 @@ document nothing was recorded in for that long goes by its TTL index (``expiry.a
 from __future__ import annotations
 
 import time
-
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
@@ -233,7 +232,9 @@ class MongoState(Store):
         if hits:
             buckets: dict[str, dict] = {}
             for hit in hits:
-                expires = datetime.fromtimestamp(hit.expires, UTC) + timedelta(days=1)
+                # from the later of the bucket's last reading and now (as ``expiry``): a
+                # replay of old events is not swept away before it is read
+                expires = datetime.fromtimestamp(max(hit.expires, time.time()), UTC) + timedelta(days=1)
                 buckets.setdefault(hit.bucket, {"_id": hit.bucket, **hit.meta, "expiry": {"at": expires}})
             insert_many_once(self.db.group_buckets, list(buckets.values()))
             self.db.group_buckets.bulk_write(
