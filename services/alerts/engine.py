@@ -99,7 +99,12 @@ class State(Protocol):
 
     def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool: ...
 
-    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None: ...
+    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
+        """Keep a batch's throttled matches (rule, event key, the alert it would have
+        raised, throttle period), each once, attached to the alert that last took a
+        slot of that period: its ``suppressed`` count moves once per match (a marker
+        set in the same update), whichever of the match and the alert is stored first."""
+        ...
 
     def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
         """Store new alerts (one write for the lot), each with the events it holds
@@ -257,6 +262,8 @@ class Settlement:
         self.held: dict[str, tuple[str, float]] = {}
         self.unsaved: dict[str, _Unsaved] = {}  # alert id -> the alert raised here
         self.outcomes: list[Outcome] = []
+        # throttled matches, kept after the new alerts are stored (they attach to them)
+        self.suppressed: list[tuple[str, str, dict, str]] = []
 
     def claim_new_keys(self, keyed: list[Keyed]) -> None:
         """Claim the key of each dedup key's first match in one write; the claims
@@ -308,7 +315,7 @@ class Settlement:
         bucket = f"{rule_id}:{int(k.match.at // parse_duration(throttle['per']))}"
         if self.state.take_throttle_slot(bucket, throttle["max_alerts"], k.alert_id):
             return False
-        self.state.record_suppressed(rule_id, k.event_key, alert)
+        self.suppressed.append((rule_id, k.event_key, alert, bucket))
         self.state.release_dedup(k.dedup_key, k.alert_id)
         self.held.pop(k.dedup_key, None)
         return True
@@ -574,6 +581,8 @@ class Engine:
         for k in keyed:
             settlement.settle(k)
         settlement.store_raised()
+        if settlement.suppressed:  # never lost: kept, and attached to the rule's latest alert
+            self.state.suppress_matches(settlement.suppressed)
         return settlement.outcomes
 
 
@@ -631,5 +640,6 @@ def build_alert(
         "count": 1,
         "last_seen": {"at": event["occurred_at"], "event_id": event["event_id"], "source": event["source"]},
         "last_seen_ts": epoch(event["occurred_at"]),
+        "throttle": rule.get("throttle"),  # its rule's throttle: matches it refuses attach here
         **scope,
     }

@@ -70,15 +70,24 @@ def _plan(index: RuleIndex, position: int, facts: Facts, at: float, event_key: s
     return planned
 
 
-def group_matches(state, index: RuleIndex, batch: list[tuple[int, Facts, float, str]]) -> tuple[list, list]:
-    """Count and judge a batch's events (position, facts, event time, event key) under
-    the group rules: the matches as (position, ``GroupMatch`` fields) and the episodes
-    to end as (dedup key, event time)."""
+@dataclass
+class Judgement:
+    """A group rule judged on one event: the result and what the window held."""
+
+    judged: _Judged
+    result: bool
+    entry: dict  # the trace entry of the group condition
+    observed: dict
+
+
+def judge_batch(state, index: RuleIndex, batch: list[tuple[int, Facts, float, str]]) -> list[Judgement]:
+    """Count a batch's events (position, facts, event time, event key) in their groups
+    (one ``count_group_hits``) and judge each in order on the counters as of its own hit."""
     if not index.grouped.items:
-        return [], []
+        return []
     planned = [j for position, facts, at, key in batch for j in _plan(index, position, facts, at, key)]
     if not planned:
-        return [], []
+        return []
     hits = list({(j.hit.bucket, j.hit.key): j.hit for j in planned if j.hit is not None}.values())
     read = sorted(
         {
@@ -94,7 +103,7 @@ def group_matches(state, index: RuleIndex, batch: list[tuple[int, Facts, float, 
         for name, value in hit.fields.items():
             later[hit.bucket][name] += value
     counted: set[tuple[str, str]] = set()
-    matches, ends = [], {}
+    judgements = []
     for j in planned:
         if j.hit is not None and (j.hit.bucket, j.hit.key) not in counted:
             counted.add((j.hit.bucket, j.hit.key))
@@ -117,11 +126,34 @@ def group_matches(state, index: RuleIndex, batch: list[tuple[int, Facts, float, 
             "actual": observed,
             "result": result,
         }
+        if result and j.hit is None:
+            entry["counted"] = False  # the event did not move the counters: it tips nothing
+        judgements.append(Judgement(j, result, entry, observed))
+    return judgements
+
+
+def group_matches(state, index: RuleIndex, batch: list[tuple[int, Facts, float, str]]) -> tuple[list, list]:
+    """``judge_batch``: the matches as (position, rule, facts, trace, event time, group
+    info) and the episodes to end as (dedup key, event time)."""
+    matches, ends = [], {}
+    for v in judge_batch(state, index, batch):
+        j = v.judged
         dkey = g.dedup_key(j.rule["id"], j.key)
-        if result and j.hit is not None:
+        if v.result and j.hit is not None:
             ends.pop(dkey, None)
-            info = {"key": j.key, "observed": observed, "dedup_key": dkey}
-            matches.append((j.position, j.rule, j.facts, [*j.trace, entry], j.at, info))
-        elif not result:
+            info = {"key": j.key, "observed": v.observed, "dedup_key": dkey}
+            matches.append((j.position, j.rule, j.facts, [*j.trace, v.entry], j.at, info))
+        elif not v.result:
             ends[dkey] = j.at
     return matches, list(ends.items())
+
+
+def explain_group_rule(state, rule: dict, facts: Facts, at: float, key: str) -> tuple[bool, list[dict]]:
+    """Would the group rule match this event, and why: its ``when`` and, when the event
+    belongs to a group, the group condition as of the event (``state`` as it is)."""
+    index = RuleIndex([{**rule, "enabled": True, "deleted": None}])
+    accepted, trace = evaluate(rule["when"], facts)
+    [v] = judge_batch(state, index, [(0, facts, at, key)]) or [None]
+    if v is None:
+        return False, trace
+    return v.result and v.judged.hit is not None and accepted, [*trace, v.entry]

@@ -123,8 +123,14 @@ class MemoryState:
         slots.append(alert_id)
         return True
 
-    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
-        self.suppressed[rule_id].setdefault(key, alert)
+    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
+        for rule_id, key, alert, bucket in matches:
+            if key in self.suppressed[rule_id]:
+                continue  # kept once
+            holder = self.slots[bucket][-1] if self.slots[bucket] else None
+            self.suppressed[rule_id][key] = {**alert, "attached_to": holder}
+            if holder in self.alerts:
+                self.alerts[holder]["suppressed"] = self.alerts[holder].get("suppressed", 0) + 1
 
     def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
         created = []

@@ -206,13 +206,15 @@ class MongoState(Store):
         for _ in range(8):
             taken = self.db.throttle.update_one(
                 {"_id": bucket, "n": {"$lt": max_alerts}, f"alerts.{mine}": {"$exists": False}},
-                {"$inc": {"n": 1}, "$set": {f"alerts.{mine}": 1}},
+                {"$inc": {"n": 1}, "$set": {f"alerts.{mine}": 1, "last": alert_id}},
             )
             if taken.matched_count:
                 return True
             doc = self.db.throttle.find_one({"_id": bucket})
             if doc is None:
-                if insert_once(self.db.throttle, {"_id": bucket, "n": 1, "alerts": {mine: 1}}):
+                if insert_once(
+                    self.db.throttle, {"_id": bucket, "n": 1, "alerts": {mine: 1}, "last": alert_id}
+                ):
                     return True
             elif mine in (doc.get("alerts") or {}):
                 return True  # a replay keeps its slot
@@ -296,8 +298,14 @@ class MongoState(Store):
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
         self.alerts.attach(alert_id, key, event, at)
 
-    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
-        self.alerts.record_suppressed(rule_id, key, alert)
+    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
+        """Each throttled match goes to the alert that last took a slot of its period
+        (``last`` on the throttle document, one ``find`` for the batch)."""
+        buckets = list({bucket for *_, bucket in matches})
+        holders = {
+            d["_id"]: d.get("last") for d in self.db.throttle.find({"_id": {"$in": buckets}}, {"last": 1})
+        }
+        self.alerts.suppress_matches([(r, key, alert, holders.get(b)) for r, key, alert, b in matches])
 
     # no-response deadlines ---------------------------------------------------------
 
