@@ -64,7 +64,7 @@ def _plan(index: RuleIndex, position: int, facts: Facts, at: float, event_key: s
                 key=event_key,
                 fields=fields,
                 expires=(start + 1) * size + g.lookback(spec),
-                meta={"rule": rule["id"], "group": [[p, v] for p, v in key.items()], "start": start * size},
+                meta={"rule": rule["id"], "group": g.key_text(key), "start": start * size},
             )
         planned.append(_Judged(position, rule, facts, at, key, spec_key, trace, hit))
     return planned

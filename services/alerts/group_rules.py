@@ -250,6 +250,11 @@ def judge(spec: dict, windows: list[dict[str, float]]) -> tuple[bool, dict]:
     return share is not None and n >= body["min_comments"] and share > body["above"], observed
 
 
+def key_text(key: dict[str, str]) -> str:
+    """A group as people read it: ``attributes.store=S1|touchpoint=store``."""
+    return "|".join(f"{path}={value}" for path, value in key.items())
+
+
 def dedup_key(rule_id: str, key: dict[str, str]) -> str:
     """One open alert per rule and group: ``rule|group|attributes.store=S1``."""
-    return "|".join([rule_id, "group", *(f"{path}={value}" for path, value in key.items())])
+    return f"{rule_id}|group|{key_text(key)}"

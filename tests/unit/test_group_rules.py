@@ -2,6 +2,7 @@
 minimum responses, the spike baseline over previous weeks, one alert per episode,
 re-arming on recovery, validation naming the field path, and the rule index."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -293,3 +294,24 @@ def test_group_rule_refuses_customer_windows_and_dedup_fields():
         in caught.value.errors
     )
     assert any(e.startswith("dedup.by:") for e in caught.value.errors)
+
+
+def test_rules_test_and_backtest_replay_group_rules():
+    from services.alerts.dryrun import backtest, dry_run, lookback_seconds
+
+    rule = group_rule(SPIKE)
+    assert lookback_seconds(rule) == 3600 + 2 * 7 * 86400  # the window and the weeks compared
+    week = timedelta(days=7)
+    events = complaints(T0 - 2 * week, 2, 100) + complaints(T0 - week, 3, 200) + complaints(T0, 8)
+    report = backtest(rule, iter(events), T0 - timedelta(hours=1), T0 + timedelta(hours=1), NOW)
+    assert report["alerts"] == 1 and report["events"] == 8
+    assert report["groups"] == {"attributes.store=S1": 1}
+    [example] = report["examples"]
+    assert example["group"]["observed"]["baseline"] == 2.5
+    assert example["tree"]["children"][1]["result"] is True
+    lines = [
+        json.dumps({**e, "schema_version": 1, "occurred_at": e["occurred_at"].isoformat()}) for e in events
+    ]
+    tested = dry_run([rule], lines, NOW)
+    assert tested["invalid"] == [] and tested["rules"]["store-watch"]["raised"] == 1
+    assert tested["rules"]["store-watch"]["groups"] == {"attributes.store=S1": 1}
