@@ -54,6 +54,15 @@ def explain_alert(store: AlertStore, alert_id: str) -> dict:
     }
 
 
+def suppressed_on_alerts(store: AlertStore, alert_ids) -> dict:
+    """Throttled matches attached to each of these alerts (at most 2,000 ids)."""
+    if not isinstance(alert_ids, list) or not all(isinstance(i, str) for i in alert_ids):
+        raise BadRequest("alert_ids: must be a list of alert ids")
+    if len(alert_ids) > 2000:
+        raise BadRequest("alert_ids: at most 2000 ids")
+    return store.alerts.suppressed_by_alert(alert_ids)
+
+
 def explain_event(store: AlertStore, rule_id: str, event: dict, now: datetime) -> dict:
     """Would ``rule_id`` fire on ``event`` now, and why (no side effects)."""
     rule = current_rule(store.rules, rule_id)
