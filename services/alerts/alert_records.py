@@ -86,7 +86,7 @@ class AlertRecords(Store):
         The alert may not be stored yet (another worker took the slot and is storing
         it): ``save_alerts`` counts what attached to it before it was stored."""
         now = utcnow()
-        docs = {}
+        docs: dict[str, dict] = {}
         for rule_id, key, alert, holder in matches:
             docs.setdefault(
                 digest(rule_id, key),

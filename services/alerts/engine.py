@@ -607,7 +607,7 @@ def build_alert(
     and is about the event that tipped it."""
     event = facts.event
     customer = event["customer"]
-    scope = {"scope": "customer", "group": None}
+    scope: dict[str, Any] = {"scope": "customer", "group": None}
     if group is not None:
         spec = rule["group"]
         scope = {

@@ -135,7 +135,8 @@ def judge_batch(state, index: RuleIndex, batch: list[tuple[int, Facts, float, st
 def group_matches(state, index: RuleIndex, batch: list[tuple[int, Facts, float, str]]) -> tuple[list, list]:
     """``judge_batch``: the matches as (position, rule, facts, trace, event time, group
     info) and the episodes to end as (dedup key, event time)."""
-    matches, ends = [], {}
+    matches: list = []
+    ends: dict[str, float] = {}
     for v in judge_batch(state, index, batch):
         j = v.judged
         dkey = g.dedup_key(j.rule["id"], j.key)
@@ -153,7 +154,8 @@ def explain_group_rule(state, rule: dict, facts: Facts, at: float, key: str) -> 
     belongs to a group, the group condition as of the event (``state`` as it is)."""
     index = RuleIndex([{**rule, "enabled": True, "deleted": None}])
     accepted, trace = evaluate(rule["when"], facts)
-    [v] = judge_batch(state, index, [(0, facts, at, key)]) or [None]
-    if v is None:
+    judged = judge_batch(state, index, [(0, facts, at, key)])
+    if not judged:  # not in any group of the rule (a by field missing), or not accepted
         return False, trace
+    v = judged[0]
     return v.result and v.judged.hit is not None and accepted, [*trace, v.entry]

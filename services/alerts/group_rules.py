@@ -94,7 +94,7 @@ def check_group(spec: Any, path: str = "group") -> list[tuple[str, str]]:
         if "score" in body and score not in SCORE_RANGES:
             errors.append((_join(where, "score"), f"must be one of {', '.join(SCORE_RANGES)}"))
         elif "below" in body:
-            low, high = SCORE_RANGES.get(score, (-100, 100))
+            low, high = SCORE_RANGES.get(str(score), (-100, 100))
             if not _number(body["below"]) or not low < body["below"] <= high:
                 errors.append((_join(where, "below"), f"must be a number above {low}, at most {high}"))
         errors += _check_int(body, "min_responses", where, 1, 100_000)
@@ -191,10 +191,10 @@ def increments(spec: dict, facts: Facts, evaluate_where) -> dict[str, float] | N
     """The counters the event moves under the rule's condition, None when it moves none."""
     kind, body = condition_of(spec)
     if kind == "score_below":
-        value = (facts.event.get("scores") or {}).get(body["score"])
+        value: Any = (facts.event.get("scores") or {}).get(body["score"])
         if not _number(value):
             return None
-        fields = {"n": 1, "sum": value}
+        fields: dict[str, float] = {"n": 1, "sum": value}
         if body["score"] == "nps":
             fields.update(pro=int(value >= 9), det=int(value <= 6))
         return fields
