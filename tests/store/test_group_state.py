@@ -102,3 +102,30 @@ def test_recovery_releases_the_group_and_the_next_collapse_raises_again(counted)
     later = [ev(90 + i, T0 + timedelta(hours=2, seconds=i), nps=0) for i in range(5)]
     assert [o.outcome for o in Engine(store.state).process_many([rule], later, NOW)] == ["raised"]
     assert store.db.alerts.count_documents({}) == 2
+
+
+def test_explain_and_simulate_judge_a_group_rule_on_stored_counters_without_writing(counted):
+    from services.alerts import queries
+    from services.alerts.processing import alert_message
+    from services.alerts.simulate import simulate
+
+    store, _ = counted
+    rule = group_rule(NPS_BELOW)
+    store.rules.apply_rules([{k: v for k, v in rule.items() if k != "version"}], "test")
+    Engine(store.state).process_many(store.rules.rule_index(), collapse(4), NOW)
+    assert counters(store) == 4 and store.db.alerts.count_documents({}) == 0
+    fifth = {**ev(4, T0 + timedelta(minutes=3), nps=0), "schema_version": 1}
+    fifth["occurred_at"] = fifth["occurred_at"].isoformat()
+    explained = queries.explain_event(store, "store-watch", fifth, NOW)
+    assert explained["matched"] is True and explained["outcome"] == "raised"
+    assert explained["dedup_key"] == "store-watch|group|attributes.store=S1"
+    group_leaf = explained["tree"]["children"][1]
+    assert group_leaf["actual"]["count"] == 5 and group_leaf["result"] is True
+    # a healthy store's event: judged, not matched, and why
+    other = {**fifth, "event_id": "h1", "attributes": {"store": "S2"}, "scores": {"nps": 10}}
+    calm = queries.explain_event(store, "store-watch", other, NOW)
+    assert calm["matched"] is False and calm["tree"]["children"][1]["actual"]["count"] == 1
+    answer = simulate(store, queries.feedback_event(fifth), NOW, lambda *a: (None, "not running"), alert_message)
+    [match] = answer["matches"]
+    assert match["would"] == "create" and match["alert"]["scope"] == "group"
+    assert counters(store) == 4 and store.db.alerts.count_documents({}) == 0  # nothing written
