@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from click.testing import CliRunner
 from nameko.standalone.rpc import ClusterRpcClient
+
+from cxctl.main import cli
 
 from services.alerts.service import AlertsService
 from services.common.messaging import contract_event_handler
@@ -99,3 +102,17 @@ def test_a_store_nps_collapse_raises_one_group_alert_across_two_replicas(
     assert message["event"]["attributes"]["store"] == "SH-01"
     group_leaf = explained["tree"]["children"][1]
     assert group_leaf["result"] is True and group_leaf["actual"]["threshold"] == 0
+    # cxctl alerts explain prints the group, what was observed and the tree
+    output = (
+        CliRunner()
+        .invoke(cli, ["--amqp-uri", cx_config["AMQP_URI"], "alerts", "explain", alert["_id"]])
+        .output
+    )
+    assert (
+        "group / 分组: attributes.store=SH-01   score_below over / 窗口 1h   score: nps, count: " in output
+    )
+    assert "✓ ALL" in output and "  ✓ touchpoint eq in_store   actual: in_store" in output
+    assert (
+        "  ✓ group score_below {min_responses: 20, score: nps, below: 0} by [attributes.store] over 1h"
+        in output
+    )
