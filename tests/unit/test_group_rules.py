@@ -315,3 +315,43 @@ def test_rules_test_and_backtest_replay_group_rules():
     tested = dry_run([rule], lines, NOW)
     assert tested["invalid"] == [] and tested["rules"]["store-watch"]["raised"] == 1
     assert tested["rules"]["store-watch"]["groups"] == {"attributes.store=S1": 1}
+
+
+def test_indexed_group_rules_give_the_outcomes_of_evaluating_every_rule():
+    import random
+
+    rng = random.Random(17)
+    conditions = [
+        NPS_BELOW,
+        SPIKE,
+        {"by": ["touchpoint"], "window": "30m", "negative_share": {"above": 0.3, "min_comments": 2}},
+    ]
+    rules = []
+    for n in range(30):
+        when = rng.choice(
+            [
+                {"field": "attributes.store", "op": "eq", "value": f"S{n % 4}"},
+                {"field": "touchpoint", "op": "in", "value": ["store", "web"]},
+                {"not": {"field": "touchpoint", "op": "eq", "value": "web"}},
+            ]
+        )
+        rules.append({**group_rule(rng.choice(conditions), when=when), "id": f"g{n}"})
+    texts = [None, "快递太慢了，物流一直不更新", "太差了，非常失望", "服务很好，很满意"]
+    events = [
+        ev(
+            i,
+            T0 + timedelta(minutes=rng.randrange(120)),
+            store=f"S{rng.randrange(4)}",
+            nps=rng.choice([None, 0, 3, 8, 10]),
+            text=rng.choice(texts),
+            touchpoint=rng.choice(["store", "web", "phone"]),
+        )
+        for i in range(200)
+    ]
+    events.sort(key=lambda e: e["occurred_at"])
+    runs = []
+    for indexed in (True, False):
+        index = RuleIndex(rules, indexed=indexed)
+        engine = Engine(MemoryState())
+        runs.append([(o.rule_id, o.outcome, o.alert_id) for o in engine.process_many(index, events, NOW)])
+    assert runs[0] == runs[1] and any(outcome == "raised" for _, outcome, _ in runs[0])
