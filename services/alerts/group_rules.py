@@ -91,7 +91,7 @@ def check_group(spec: Any, path: str = "group") -> list[tuple[str, str]]:
     if kind == "score_below":
         errors += _check_keys(body, where, {"score", "below"}, {"min_responses"})
         score = body.get("score")
-        if "score" in body and score not in SCORE_RANGES:
+        if "score" in body and (not isinstance(score, str) or score not in SCORE_RANGES):
             errors.append((_join(where, "score"), f"must be one of {', '.join(SCORE_RANGES)}"))
         elif "below" in body:
             low, high = SCORE_RANGES.get(str(score), (-100, 100))

@@ -355,3 +355,46 @@ def test_indexed_group_rules_give_the_outcomes_of_evaluating_every_rule():
         engine = Engine(MemoryState())
         runs.append([(o.rule_id, o.outcome, o.alert_id) for o in engine.process_many(index, events, NOW)])
     assert runs[0] == runs[1] and any(outcome == "raised" for _, outcome, _ in runs[0])
+
+
+JUNK = [
+    None,
+    True,
+    -1,
+    0.5,
+    float("nan"),
+    "",
+    "x" * 300,
+    [],
+    [1, [2]],
+    {},
+    {"a": {"b": 1}},
+    "1h",
+    ["touchpoint"],
+]
+
+
+SHARE = {"by": ["touchpoint"], "window": "1h", "negative_share": {"above": 0.3}}
+HOSTILE = [
+    *((NPS_BELOW, p) for p in ("by", "by.0", "window", "score_below", "score_below.score", "extra")),
+    *((NPS_BELOW, p) for p in ("score_below.below", "score_below.min_responses")),
+    *((SPIKE, p) for p in ("spike", "spike.where", "spike.factor", "spike.weeks", "spike.min_count")),
+    *((SHARE, p) for p in ("negative_share.above", "negative_share.min_comments")),
+]
+
+
+@pytest.mark.parametrize("base, path", HOSTILE)
+@pytest.mark.parametrize("junk", JUNK, ids=repr)
+def test_hostile_group_parts_are_refused_with_their_path_or_loaded(base, path, junk):
+    spec = json.loads(json.dumps(base))
+    *parents, last = path.split(".")
+    node = spec
+    for part in parents:
+        node = node[part]
+    node[int(last) if isinstance(node, list) else last] = junk
+    try:
+        group_rule(spec)
+    except RuleError as exc:
+        assert exc.errors and all(line.startswith("group") and len(line) < 400 for line in exc.errors), (
+            exc.errors
+        )
