@@ -23,6 +23,12 @@ Per event:
    rule's throttle refuses a new alert (``suppressed``), or a new alert is
    ``raised`` (only these are announced as ``alert_raised``).
 
+Group rules (services/alerts/group_rules.py) are matched per batch by
+``group_matches`` (services/alerts/group_engine.py): one state call counts the
+batch's events in their groups' buckets, each event is judged as of its own hit, and
+the matches join the customer rules' ones in event order; the groups that recovered
+have their dedup key released after settling (``end_group_episodes``).
+
 A batch (``process_many``) does steps 1–3 for every event, then settles all the
 matches in order (``Settlement``) with O(1) writes for the new alerts: the dedup keys
 the batch meets are claimed in one insert, and the alerts it raises are stored in
