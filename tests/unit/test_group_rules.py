@@ -398,3 +398,27 @@ def test_hostile_group_parts_are_refused_with_their_path_or_loaded(base, path, j
         assert exc.errors and all(line.startswith("group") and len(line) < 400 for line in exc.errors), (
             exc.errors
         )
+
+
+def test_every_alert_carries_the_events_attributes():
+    customer_rule = {
+        **load_rule(
+            {
+                **{
+                    k: v
+                    for k, v in group_rule(NPS_BELOW).items()
+                    if k not in ("group", "version", "fingerprint")
+                },
+                "id": "c",
+            }
+        ),
+        "version": 1,
+    }
+    engine = Engine(MemoryState())
+    [with_attrs] = engine.process([customer_rule], ev(1, T0, nps=0), NOW)
+    assert with_attrs.alert["scope"] == "customer" and with_attrs.alert["group"] is None
+    assert with_attrs.alert["event"]["attributes"] == {"store": "S1", "region": "华东"}
+    bare = {**ev(2, T0, nps=0, customer="C9")}
+    del bare["attributes"]
+    [without] = engine.process([customer_rule], bare, NOW)
+    assert without.alert["event"]["attributes"] == {}
