@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from nameko.standalone.rpc import ClusterRpcClient
 
 from cxctl.main import cli
-
 from services.alerts.service import AlertsService
 from services.common.messaging import contract_event_handler
 from services.common.mongo import database_name
@@ -108,9 +107,7 @@ def test_a_store_nps_collapse_raises_one_group_alert_across_two_replicas(
         .invoke(cli, ["--amqp-uri", cx_config["AMQP_URI"], "alerts", "explain", alert["_id"]])
         .output
     )
-    assert (
-        "group / 分组: attributes.store=SH-01   score_below over / 窗口 1h   score: nps, count: " in output
-    )
+    assert "group / 分组: attributes.store=SH-01   score_below over / 窗口 1h   score: nps, count: " in output
     assert "✓ ALL" in output and "  ✓ touchpoint eq in_store   actual: in_store" in output
     assert (
         "  ✓ group score_below {min_responses: 20, score: nps, below: 0} by [attributes.store] over 1h"
