@@ -37,12 +37,12 @@ from typing import Any
 
 from services.alerts.facts import MISSING, Facts
 from services.alerts.rules import (
-    FIELD_PATTERN,
     _check_duration,
     _check_int,
     _check_keys,
     _join,
     check_condition,
+    field_allowed,
     parse_duration,
     shown,
 )
@@ -55,16 +55,6 @@ SLICES = 6  # buckets per window
 WEEK = 7 * 86400
 SCORE_RANGES = {"nps": (-100, 100), "csat": (1, 5), "ces": (1, 7)}
 MAX_BY = 4
-
-
-def _by_field_ok(name: Any) -> bool:
-    if name in GROUP_FIELDS:
-        return True
-    return (
-        isinstance(name, str)
-        and bool(FIELD_PATTERN.match(name))
-        and any(name.startswith(p) and len(name) > len(p) for p in GROUP_PREFIXES)
-    )
 
 
 def _number(value: Any) -> bool:
@@ -121,7 +111,7 @@ def _check_by(names: Any, path: str) -> list[tuple[str, str]]:
         return [(path, f"must list 1 to {MAX_BY} fields")]
     errors = []
     for i, name in enumerate(names):
-        if not _by_field_ok(name):
+        if not field_allowed(name, GROUP_FIELDS, GROUP_PREFIXES):
             known = ", ".join(GROUP_FIELDS)
             errors.append(
                 (f"{path}.{i}", f"unknown group field {shown(name)}; use {known} or attributes.<name>")

@@ -404,14 +404,19 @@ class OwnerSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
-def _dedup_field_ok(name: Any) -> bool:
-    if name in DEDUP_FIELDS:
+def field_allowed(name: Any, names: tuple[str, ...], prefixes: tuple[str, ...]) -> bool:
+    """``name`` is one of ``names`` or a field path under one of ``prefixes``."""
+    if name in names:
         return True
     return (
         isinstance(name, str)
         and bool(FIELD_PATTERN.match(name))
-        and any(name.startswith(p) and len(name) > len(p) for p in DEDUP_PREFIXES)
+        and any(name.startswith(p) and len(name) > len(p) for p in prefixes)
     )
+
+
+def _dedup_field_ok(name: Any) -> bool:
+    return field_allowed(name, DEDUP_FIELDS, DEDUP_PREFIXES)
 
 
 class DedupSchema(Schema):
