@@ -422,3 +422,13 @@ def test_every_alert_carries_the_events_attributes():
     del bare["attributes"]
     [without] = engine.process([customer_rule], bare, NOW)
     assert without.alert["event"]["attributes"] == {}
+
+
+def test_an_episode_still_open_after_the_cooldown_raises_again():
+    rule = group_rule(NPS_BELOW, dedup={"cooldown": "1h"})
+    # a detractor every 5 minutes for 2.5 hours: never recovers
+    events = [ev(i, T0 + timedelta(minutes=5 * i), nps=0) for i in range(30)]
+    outcomes = run(rule, events)
+    raised_at = [o.alert["event"]["occurred_at"] for o in raised(outcomes)]
+    # the 5th event raises (09:20), the first match at or after 10:20 and 11:20 again
+    assert raised_at == [T0 + timedelta(minutes=m) for m in (20, 80, 140)]
