@@ -7,9 +7,10 @@ database, over the sample stream's events (samples/feedback.jsonl), each given a
 store (``customer.attributes.store``, one of 2,000) so that rules can be scoped
 to stores as a franchise operator would write them. Every rule set is the seven
 sample rules (samples/rules.yaml: global rules, some of them unindexable) plus
-generated store rules of four kinds: low NPS at a store, complaint keywords at a
-store, "3 complaints in 7 days" at a store (a count window on in-memory state)
-and low CSAT for a product at a store's touchpoint.
+generated store rules of five kinds: low NPS at a store, complaint keywords at a
+store, "3 complaints in 7 days" at a store (a count window on in-memory state),
+low CSAT for a product at a store's touchpoint, and a group rule (a store's NPS
+per touchpoint over a day, services/alerts/group_rules.py).
 
 Reported per rule-set size: events/s through the rule index, the ratio to the
 10-rule figure, the ratio to the raw kombu publish→consume baseline measured in
@@ -69,7 +70,21 @@ def events(stores: int) -> list[dict]:
 def generated(n: int, rng: random.Random, stores: int) -> dict:
     at = store(rng.randrange(stores))
     here = {"field": "customer.attributes.store", "op": "eq", "value": at}
-    kind = n % 4
+    kind = n % 5
+    if kind == 4:  # a group rule: the store's touchpoints, each judged on its day's NPS
+        return {
+            "id": f"store-{n:05d}",
+            "name": f"门店 {at} 触点 NPS {n}",
+            "level": "P2",
+            "owner": {"kind": "team", "id": f"store-{at}"},
+            "channels": ["email"],
+            "when": here,
+            "group": {
+                "by": ["touchpoint"],
+                "window": "1d",
+                "score_below": {"score": "nps", "below": 0, "min_responses": 3},
+            },
+        }
     if kind == 0:
         when = {"all": [here, {"field": "scores.nps", "op": "lte", "value": rng.choice([4, 5, 6])}]}
     elif kind == 1:
@@ -120,7 +135,8 @@ def rate(index: RuleIndex, stream: list[dict], repeat: int) -> dict:
             outcomes += len(engine.process(index, event, NOW))
     elapsed = time.perf_counter() - started
     for event in stream:
-        evaluated += len(index.when.candidates(Facts(event, first_contact=lambda: True)))
+        facts = Facts(event, first_contact=lambda: True)
+        evaluated += len(index.when.candidates(facts)) + len(index.grouped.candidates(facts))
     return {
         "events": len(stream) * repeat,
         "seconds": elapsed,

@@ -280,6 +280,8 @@ def rules_test(ctx: Ctx, rule, events_file, as_json):
         )
         if r["customers"]:
             click.echo("  customers / 客户: " + ", ".join(f"{c}×{n}" for c, n in r["customers"].items()))
+        if r.get("groups"):
+            click.echo("  groups / 分组: " + "; ".join(f"{g}×{n}" for g, n in r["groups"].items()))
         for ex in r["examples"]:
             click.echo(
                 f"  e.g. {ex['occurred_at']}  {ex['customer']}  {ex['event_id']}  {(ex['text'] or '')[:40]}"
@@ -336,6 +338,8 @@ def rules_backtest(ctx: Ctx, rule, since, until, examples, as_json):
     )
     if report["customers"]:
         click.echo("customers / 客户: " + ", ".join(f"{c}×{n}" for c, n in report["customers"].items()))
+    if report.get("groups"):
+        click.echo("groups / 分组: " + "; ".join(f"{g}×{n}" for g, n in report["groups"].items()))
     for ex in report["examples"]:
         click.echo(
             f"\ne.g. {ex['occurred_at']}  {ex['customer']}  {ex['event_id']}  {(ex['text'] or '')[:40]}"
@@ -362,6 +366,17 @@ def alerts_explain(ctx: Ctx, alert_id, as_json):
         f"dedup key / 去重键: {alert.get('dedup', {}).get('key')}   count / 次数: {alert.get('count', 1)}"
         f"   last seen / 最近: {alert.get('last_seen', {}).get('at')}"
     )
+    group = alert.get("group")
+    if group:
+        key = ", ".join(f"{p}={v}" for p, v in group["key"].items())
+        observed = ", ".join(f"{k}: {v}" for k, v in group["observed"].items())
+        click.echo(f"group / 分组: {key}   {group['condition']} over / 窗口 {group['window']}   {observed}")
+    suppressed = result.get("suppressed") or {}
+    if suppressed.get("count"):
+        click.echo(f"suppressed matches / 被抑制的匹配: {suppressed['count']}")
+        for match in suppressed.get("latest") or []:
+            event = match.get("event") or {}
+            click.echo(f"  {match.get('at')}  {match.get('customer', {}).get('id')}  {event.get('event_id')}")
     if alert.get("facts"):
         click.echo("facts / 派生事实: " + ", ".join(f"{k}={v}" for k, v in alert["facts"].items()))
     if result["tree"]:

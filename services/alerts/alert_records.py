@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 
 from contracts.base import utcnow
-from services.alerts.storage import digest, insert_once
+from services.alerts.storage import digest
 from services.common.mongo import Store, insert_many_once
 
 
@@ -35,6 +35,7 @@ class AlertRecords(Store):
             "suppressed": [
                 IndexModel([("rule_id", ASCENDING)], name="rule"),
                 IndexModel([("at_ts", DESCENDING)], name="at_ts"),
+                IndexModel([("attached_to", ASCENDING), ("at_ts", DESCENDING)], name="attached_to"),
             ],
         }
 
@@ -53,6 +54,10 @@ class AlertRecords(Store):
         exist (a redelivered event)."""
         docs = [{**alert, "hits": {digest(k): at for k, at in hits.items()}} for alert, hits in alerts]
         exists = set(insert_many_once(self.db.alerts, docs))
+        fresh = [docs[i]["_id"] for i in range(len(docs)) if i not in exists]
+        if fresh and any(alert.get("throttle") for alert, _ in alerts):
+            # matches throttled by another worker while this alert was on its way here
+            self.count_suppressed(list(self.db.suppressed.find({"attached_to": {"$in": fresh}})))
         return [i not in exists for i in range(len(alerts))]
 
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
@@ -74,26 +79,66 @@ class AlertRecords(Store):
                 {"_id": alert_id, hit: {"$exists": False}}, {"$inc": {"count": 1}, "$set": {hit: at}}
             )
 
-    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
+    def suppress_matches(self, matches: list[tuple[str, str, dict, str | None]]) -> None:
+        """Keep a batch's throttled matches (rule, event key, the alert refused, the alert
+        it attaches to) once per (rule, event), in one unordered ``insert_many``; the
+        alerts they attach to count them in one ``bulk_write`` (``count_suppressed``).
+        The alert may not be stored yet (another worker took the slot and is storing
+        it): ``save_alerts`` counts what attached to it before it was stored."""
         now = utcnow()
-        insert_once(
-            self.db.suppressed,
-            {
-                "_id": digest(rule_id, key),
-                "rule_id": rule_id,
-                "at": now,
-                "at_ts": now.timestamp(),
-                "alert_id": alert["_id"],
-                "customer": alert["customer"],
-                "event": alert["event"],
-                "dedup_key": alert["dedup"]["key"],
-            },
+        docs: dict[str, dict] = {}
+        for rule_id, key, alert, holder in matches:
+            docs.setdefault(
+                digest(rule_id, key),
+                {
+                    "_id": digest(rule_id, key),
+                    "rule_id": rule_id,
+                    "at": now,
+                    "at_ts": now.timestamp(),
+                    "alert_id": alert["_id"],
+                    "attached_to": holder,
+                    "customer": alert["customer"],
+                    "event": alert["event"],
+                    "dedup_key": alert["dedup"]["key"],
+                },
+            )
+        insert_many_once(self.db.suppressed, list(docs.values()))
+        self.count_suppressed([doc for doc in docs.values() if doc["attached_to"] is not None])
+
+    def count_suppressed(self, docs: list[dict]) -> None:
+        """Count suppressed matches on the alerts they attach to, one unordered
+        ``bulk_write``: each ``$inc`` guarded by the match's marker
+        (``suppressed_hits.<id>``), set in the same update, so whichever path runs
+        (the match kept, or its alert stored), and however often, counts it once."""
+        counts = [
+            UpdateOne(
+                {"_id": doc["attached_to"], f"suppressed_hits.{doc['_id']}": {"$exists": False}},
+                {"$inc": {"suppressed": 1}, "$set": {f"suppressed_hits.{doc['_id']}": doc["at_ts"]}},
+            )
+            for doc in docs
+        ]
+        if counts:
+            self.db.alerts.bulk_write(counts, ordered=False)
+
+    def suppressed_on(self, alert_id: str, limit: int = 10) -> dict:
+        """The throttled matches attached to an alert: their count and the latest ones."""
+        found = self.db.alerts.find_one({"_id": alert_id}, {"suppressed": 1}) or {}
+        latest = self.db.suppressed.find({"attached_to": alert_id}).sort("at_ts", DESCENDING).limit(limit)
+        return {"count": found.get("suppressed", 0), "latest": list(latest)}
+
+    def suppressed_by_alert(self, alert_ids: list[str]) -> dict[str, dict]:
+        """For each of these alerts that has throttled matches attached: their count, the
+        rule and its level (the owner's digest lists them)."""
+        docs = self.db.alerts.find(
+            {"_id": {"$in": list(alert_ids)}, "suppressed": {"$gt": 0}},
+            {"suppressed": 1, "rule": 1, "level": 1},
         )
+        return {d["_id"]: {"count": d["suppressed"], "rule": d["rule"], "level": d["level"]} for d in docs}
 
     # queries -----------------------------------------------------------------------
 
     def get_alert(self, alert_id: str) -> dict | None:
-        return self.db.alerts.find_one({"_id": alert_id}, {"hits": 0})
+        return self.db.alerts.find_one({"_id": alert_id}, {"hits": 0, "suppressed_hits": 0})
 
     def list_alerts(
         self, *, limit: int = 50, skip: int = 0, level: str | None = None, customer_id: str | None = None
@@ -103,7 +148,12 @@ class AlertRecords(Store):
             query["level"] = level
         if customer_id:
             query["customer.id"] = customer_id
-        cursor = self.db.alerts.find(query, {"hits": 0}).sort("raised_at", DESCENDING).skip(skip).limit(limit)
+        cursor = (
+            self.db.alerts.find(query, {"hits": 0, "suppressed_hits": 0})
+            .sort("raised_at", DESCENDING)
+            .skip(skip)
+            .limit(limit)
+        )
         return list(cursor)
 
     def list_suppressed(self, rule_id: str, limit: int = 20) -> list[dict]:

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from contracts.feedback import InvalidFeedback, parse_feedback
 from services.alerts.engine import Engine, Outcome
-from services.alerts.explain import explain_tree
+from services.alerts.explain import rule_tree
+from services.alerts.group_rules import lookback
 from services.alerts.index import RuleIndex
 from services.alerts.memory import MemoryState
 from services.alerts.rules import parse_duration, windows_of
@@ -31,6 +32,7 @@ class RuleReport:
     attached: int = 0
     suppressed: int = 0
     customers: Counter = field(default_factory=Counter)
+    groups: Counter = field(default_factory=Counter)  # group rules: alerts per group
     examples: list[dict] = field(default_factory=list)
 
     def count(self, outcome: Outcome) -> None:
@@ -41,6 +43,8 @@ class RuleReport:
         assert alert is not None  # a raised outcome carries its alert
         customer, source = alert["customer"]["id"], alert["event"]
         self.customers[customer] += 1
+        if alert.get("group"):
+            self.groups[", ".join(f"{p}={v}" for p, v in alert["group"]["key"].items())] += 1
         if len(self.examples) < self.max_examples:
             self.examples.append(
                 {
@@ -51,7 +55,8 @@ class RuleReport:
                     "text": source.get("text"),
                     "dedup_key": outcome.dedup_key,
                     "trace": outcome.trace,
-                    "tree": explain_tree(self.rule["when"], outcome.trace),
+                    "tree": rule_tree(self.rule, outcome.trace),
+                    **({"group": alert["group"]} if alert.get("group") else {}),
                 }
             )
 
@@ -61,6 +66,7 @@ class RuleReport:
             "attached": self.attached,
             "suppressed": self.suppressed,
             "customers": dict(self.customers.most_common()),
+            "groups": dict(self.groups.most_common()),
             "examples": self.examples,
         }
 
@@ -146,6 +152,8 @@ def lookback_seconds(rule: dict) -> int:
     for _, spec in windows_of(rule["when"]):
         kind = next(iter(spec))
         longest = max(longest, parse_duration(spec[kind]["within"]))
+    if rule.get("group"):  # the group's window, and a spike's previous weeks
+        longest = max(longest, lookback(rule["group"]))
     return longest
 
 
@@ -173,5 +181,6 @@ def backtest(
         "alerts": report.raised,
         "suppressed": {"dedup": report.attached, "throttle": report.suppressed},
         "customers": dict(report.customers.most_common()),
+        "groups": dict(report.groups.most_common()),
         "examples": report.examples,
     }

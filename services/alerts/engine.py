@@ -23,6 +23,12 @@ Per event:
    rule's throttle refuses a new alert (``suppressed``), or a new alert is
    ``raised`` (only these are announced as ``alert_raised``).
 
+Group rules (services/alerts/group_rules.py) are matched per batch by
+``group_matches`` (services/alerts/group_engine.py): one state call counts the
+batch's events in their groups' buckets, each event is judged as of its own hit, and
+the matches join the customer rules' ones in event order; the groups that recovered
+have their dedup key released after settling (``end_group_episodes``).
+
 A batch (``process_many``) does steps 1–3 for every event, then settles all the
 matches in order (``Settlement``) with O(1) writes for the new alerts: the dedup keys
 the batch meets are claimed in one insert, and the alerts it raises are stored in
@@ -40,6 +46,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from services.alerts.evaluate import MISSING, Facts, alert_id_for, evaluate, event_summary, resolve
+from services.alerts.group_engine import group_matches
+from services.alerts.group_rules import GroupHit
 from services.alerts.index import RuleIndex
 from services.alerts.rules import is_active, parse_duration, window_key
 
@@ -97,7 +105,12 @@ class State(Protocol):
 
     def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool: ...
 
-    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None: ...
+    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
+        """Keep a batch's throttled matches (rule, event key, the alert it would have
+        raised, throttle period), each once, attached to the alert that last took a
+        slot of that period: its ``suppressed`` count moves once per match (a marker
+        set in the same update), whichever of the match and the alert is stored first."""
+        ...
 
     def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
         """Store new alerts (one write for the lot), each with the events it holds
@@ -113,6 +126,17 @@ class State(Protocol):
     def claim_due(self, now: float, limit: int) -> list[dict]: ...
 
     def finish_deadline(self, deadline_id: str) -> None: ...
+
+    def count_group_hits(self, hits: list[GroupHit], read: list[str]) -> dict[str, dict[str, float]]:
+        """Count each hit once in its group bucket (one write for the batch: atomic
+        increments guarded by the event's marker) and return the counters of the
+        ``read`` buckets as they are after it."""
+        ...
+
+    def end_group_episodes(self, ends: list[tuple[str, float]]) -> None:
+        """Release each group dedup key (key, event time) still open at that time and
+        opened no later: the group recovered, its next match raises a new alert."""
+        ...
 
 
 def densest(times: list[float], at: float, within: int) -> int:
@@ -156,6 +180,8 @@ class Match:
     facts: Facts
     trace: list[dict]
     at: float  # event time, epoch seconds
+    # a group rule's match: the group's key, what was observed, its dedup key
+    group: dict | None = None
 
 
 @dataclass
@@ -201,7 +227,7 @@ class Keyed:
         cooldown = parse_duration((m.rule.get("dedup") or {}).get("cooldown", "24h"))
         return cls(
             m,
-            dedup_key(m.rule, event, m.facts),
+            m.group["dedup_key"] if m.group else dedup_key(m.rule, event, m.facts),
             alert_id_for(m.rule["id"], event),
             event_key(event),
             cooldown,
@@ -242,6 +268,8 @@ class Settlement:
         self.held: dict[str, tuple[str, float]] = {}
         self.unsaved: dict[str, _Unsaved] = {}  # alert id -> the alert raised here
         self.outcomes: list[Outcome] = []
+        # throttled matches, kept after the new alerts are stored (they attach to them)
+        self.suppressed: list[tuple[str, str, dict, str]] = []
 
     def claim_new_keys(self, keyed: list[Keyed]) -> None:
         """Claim the key of each dedup key's first match in one write; the claims
@@ -265,7 +293,7 @@ class Settlement:
             self.outcomes.append(k.outcome("attached", owner))
             return
         m = k.match
-        alert = build_alert(m.rule, m.facts, m.trace, self.now, k.dedup_key, k.cooldown)
+        alert = build_alert(m.rule, m.facts, m.trace, self.now, k.dedup_key, k.cooldown, m.group)
         if self.throttled(k, alert):
             self.outcomes.append(k.outcome("suppressed", k.alert_id))
         else:
@@ -293,7 +321,7 @@ class Settlement:
         bucket = f"{rule_id}:{int(k.match.at // parse_duration(throttle['per']))}"
         if self.state.take_throttle_slot(bucket, throttle["max_alerts"], k.alert_id):
             return False
-        self.state.record_suppressed(rule_id, k.event_key, alert)
+        self.suppressed.append((rule_id, k.event_key, alert, bucket))
         self.state.release_dedup(k.dedup_key, k.alert_id)
         self.held.pop(k.dedup_key, None)
         return True
@@ -442,12 +470,25 @@ class Engine:
         index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
         pairs = [(event["customer"]["id"], event_key(event)) for event in events]
         flags = self.state.register_customers(pairs)
-        matches = [
-            m
-            for event, first in zip(events, flags, strict=True)
-            for m in self.match(index, event, registered=first)
-        ]
-        return self._settle(matches, now)
+        return self._run(index, [self.facts(e, first) for e, first in zip(events, flags, strict=True)], now)
+
+    def _run(self, index: RuleIndex, batch: list[Facts], now: datetime) -> list[Outcome]:
+        """Match a batch's events (their customers registered) under the customer rules
+        one by one and under the group rules together (``group_matches``: one state
+        call), settle every match in event order, then end the episodes of the
+        groups that recovered."""
+        found: list[tuple[int, Match]] = []
+        for position, facts in enumerate(batch):
+            found += [(position, m) for m in self.match(index, facts.event, facts=facts, registered=True)]
+        timed = [(p, f, epoch(f.event["occurred_at"]), event_key(f.event)) for p, f in enumerate(batch)]
+        grouped, ends = group_matches(self.state, index, timed)
+        for position, rule, facts, trace, at, info in grouped:
+            found.append((position, Match(rule, facts, trace, at, group=info)))
+        found.sort(key=lambda item: item[0])  # stable: a customer rule's match first
+        outcomes = self._settle([m for _, m in found], now)
+        if ends:
+            self.state.end_group_episodes(ends)
+        return outcomes
 
     def process(
         self,
@@ -462,7 +503,10 @@ class Engine:
         ``rules`` is a RuleIndex (built once per rule set: services/alerts/index.py)
         or a list of rules, indexed on the spot.
         """
-        return self._settle(self.match(rules, event, facts=facts, registered=registered), now)
+        index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
+        if registered is None:
+            registered = self.state.register_customer(event["customer"]["id"], event_key(event))
+        return self._run(index, [facts or self.facts(event, registered)], now)
 
     def match(
         self,
@@ -543,6 +587,8 @@ class Engine:
         for k in keyed:
             settlement.settle(k)
         settlement.store_raised()
+        if settlement.suppressed:  # never lost: kept, and attached to the rule's latest alert
+            self.state.suppress_matches(settlement.suppressed)
         return settlement.outcomes
 
 
@@ -554,9 +600,32 @@ def deadline_id(rule_id: str, event: dict) -> str:
     return hashlib.sha256(f"{rule_id}\x1f{event_key(event)}".encode()).hexdigest()[:32]
 
 
-def build_alert(rule: dict, facts: Facts, trace: list[dict], now: datetime, dkey: str, cooldown: int) -> dict:
+def build_alert(
+    rule: dict,
+    facts: Facts,
+    trace: list[dict],
+    now: datetime,
+    dkey: str,
+    cooldown: int,
+    group: dict | None = None,
+) -> dict:
+    """The alert a match raises; a group rule's alert names its group (``scope: group``)
+    and is about the event that tipped it."""
     event = facts.event
     customer = event["customer"]
+    scope: dict[str, Any] = {"scope": "customer", "group": None}
+    if group is not None:
+        spec = rule["group"]
+        scope = {
+            "scope": "group",
+            "group": {
+                "by": list(spec["by"]),
+                "key": dict(group["key"]),
+                "condition": next(k for k in ("score_below", "spike", "negative_share") if k in spec),
+                "window": spec["window"],
+                "observed": dict(group["observed"]),
+            },
+        }
     return {
         "_id": alert_id_for(rule["id"], event),
         "raised_at": now,
@@ -577,4 +646,6 @@ def build_alert(rule: dict, facts: Facts, trace: list[dict], now: datetime, dkey
         "count": 1,
         "last_seen": {"at": event["occurred_at"], "event_id": event["event_id"], "source": event["source"]},
         "last_seen_ts": epoch(event["occurred_at"]),
+        "throttle": rule.get("throttle"),  # its rule's throttle: matches it refuses attach here
+        **scope,
     }

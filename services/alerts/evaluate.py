@@ -154,6 +154,8 @@ def event_summary(event: dict) -> dict:
     for key in ("touchpoint", "text", "tags"):
         if key in event:
             summary[key] = event[key]
+    # every alert names the event's attributes (store, region …): which group it belongs to
+    summary["attributes"] = dict(event.get("attributes") or {})
     if "scores" in event:
         # only the contract's scores: unknown keys are kept on the event, but
         # alert_raised carries integers (an extra {"x": [1]} broke its dispatch)

@@ -56,6 +56,22 @@ def explain_tree(node: dict, trace: list[dict], path: str = "when") -> dict:
     return _tree(node, leaves, path)
 
 
+def rule_tree(rule: dict, trace: list[dict]) -> dict:
+    """``explain_tree`` of the rule's ``when``; for a group rule (services/alerts/group_rules.py)
+    an ``all`` of it and the group condition, with what the group's window held."""
+    tree = explain_tree(rule["when"], trace)
+    spec = rule.get("group")
+    if not spec:
+        return tree
+    judged = next((t for t in trace if t.get("path") == "group"), None)
+    leaf: dict[str, Any] = {"path": "group", "condition": {"group": spec}, "result": None}
+    if judged is not None:
+        leaf.update(actual=judged.get("actual"), result=judged.get("result"))
+    results = [tree["result"], leaf["result"]]
+    result: Any = False if False in results else (True if all(results) else None)
+    return {"path": "rule", "group": "all", "result": result, "children": [tree, leaf]}
+
+
 def _tree(node: dict, leaves: dict[str, dict], path: str) -> dict:
     for group in ("all", "any"):
         if group in node:
@@ -92,6 +108,10 @@ def render_tree(tree: dict, indent: int = 0) -> list[str]:
     if "window" in cond:
         kind, body = next(iter(cond["window"].items()))
         text = f"window {kind} {_short(body)}"
+    elif "group" in cond:
+        spec = cond["group"]
+        kind = next(k for k in ("score_below", "spike", "negative_share") if k in spec)
+        text = f"group {kind} {_short(spec[kind])} by {_short(spec['by'])} over {spec['window']}"
     else:
         text = f"{cond['field']} {cond['op']} {_short(cond.get('value'))}"
     if tree["result"] is None:

@@ -217,11 +217,15 @@ class RuleIndex:
     def __init__(self, rules: Iterable[dict], indexed: bool = True):
         self.rules = [r for r in rules if r.get("enabled", True) and not r.get("deleted")]
         self.by_id = {r["id"]: r for r in self.rules}
-        self.when = ConditionIndex(((r, r["when"]) for r in self.rules), indexed)
+        customer = [r for r in self.rules if not r.get("group")]
+        self.when = ConditionIndex(((r, r["when"]) for r in customer), indexed)
+        # group rules (services/alerts/group_rules.py): guarded by the ``when`` that
+        # picks the events their groups count
+        self.grouped = ConditionIndex(((r, r["when"]) for r in self.rules if r.get("group")), indexed)
         counted: list = []
         waiting: list = []
         scores: dict = {}
-        for rule in self.rules:
+        for rule in customer:
             for _, spec in windows_of(rule["when"]):
                 if "count" in spec:
                     counted.append(((rule, spec), spec["count"]["where"]))
@@ -253,4 +257,6 @@ class RuleIndex:
             "always": len(self.when.always),
             "keys": len(self.when.keys),
             "windows_always": len(self.counted.always) + len(self.waiting.always),
+            "group_rules": len(self.grouped),
+            "group_always": len(self.grouped.always),
         }

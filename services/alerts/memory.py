@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from services.alerts.engine import deadline_id
+from services.alerts.group_rules import GroupHit
 
 
 class MemoryState:
@@ -21,6 +22,9 @@ class MemoryState:
         self.alerts: dict[str, dict] = {}
         self.attached: dict[str, dict[str, float]] = defaultdict(dict)
         self.deadlines: dict[str, dict] = {}
+        # group bucket -> counters, and the events counted in it
+        self.buckets: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.bucket_events: dict[str, set[str]] = defaultdict(set)
 
     def add_deadline(self, rule_id: str, event: dict, at: float, due: float) -> None:
         self.deadlines.setdefault(
@@ -119,8 +123,14 @@ class MemoryState:
         slots.append(alert_id)
         return True
 
-    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
-        self.suppressed[rule_id].setdefault(key, alert)
+    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
+        for rule_id, key, alert, bucket in matches:
+            if key in self.suppressed[rule_id]:
+                continue  # kept once
+            holder = self.slots[bucket][-1] if self.slots[bucket] else None
+            self.suppressed[rule_id][key] = {**alert, "attached_to": holder}
+            if holder in self.alerts:
+                self.alerts[holder]["suppressed"] = self.alerts[holder].get("suppressed", 0) + 1
 
     def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
         created = []
@@ -130,6 +140,20 @@ class MemoryState:
                 self.alerts[alert["_id"]] = dict(alert)
                 self.attached[alert["_id"]].update(hits)
         return created
+
+    def count_group_hits(self, hits: list[GroupHit], read: list[str]) -> dict[str, dict[str, float]]:
+        for hit in hits:
+            if hit.key not in self.bucket_events[hit.bucket]:
+                self.bucket_events[hit.bucket].add(hit.key)
+                for name, value in hit.fields.items():
+                    self.buckets[hit.bucket][name] += value
+        return {b: dict(self.buckets[b]) for b in read if b in self.buckets}
+
+    def end_group_episodes(self, ends: list[tuple[str, float]]) -> None:
+        for key, at in ends:
+            current = self.dedup.get(key)
+            if current is not None and current[1] > at:
+                self.dedup[key] = (current[0], at)
 
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
         self.attached[alert_id][key] = at
@@ -183,3 +207,13 @@ class PreviewState(MemoryState):
 
     def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool:
         return self.store.throttle_room(bucket, max_alerts, alert_id)
+
+    def count_group_hits(self, hits: list[GroupHit], read: list[str]) -> dict[str, dict[str, float]]:
+        """The stored counters plus this event's hits (kept in memory): what it would see."""
+        totals = {b: dict(c) for b, c in self.store.group_totals(read).items()}
+        stored = self.store.group_counted([(h.bucket, h.key) for h in hits])
+        fresh = [h for h, counted in zip(hits, stored, strict=True) if not counted]
+        for bucket, counters in super().count_group_hits(fresh, read).items():
+            for name, value in counters.items():
+                totals.setdefault(bucket, {})[name] = totals.get(bucket, {}).get(name, 0) + value
+        return totals

@@ -56,9 +56,21 @@ def alert_message(alert: dict) -> dict:
     return {
         "alert_id": alert["_id"],
         "dedup_key": alert.get("dedup", {}).get("key"),
-        **{
-            k: v
-            for k, v in alert.items()
-            if k not in ("_id", "dedup", "last_seen", "last_seen_ts", "raised_ts", "count", "hits")
-        },
+        **{k: v for k, v in alert.items() if k not in STORE_ONLY},
     }
+
+
+# what an alert document holds for the alerts service only (counts, markers, the
+# throttle its rule had), not for the alert_raised message
+STORE_ONLY = (
+    "_id",
+    "dedup",
+    "last_seen",
+    "last_seen_ts",
+    "raised_ts",
+    "count",
+    "hits",
+    "suppressed",
+    "suppressed_hits",
+    "throttle",
+)

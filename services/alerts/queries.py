@@ -11,8 +11,9 @@ from datetime import datetime
 
 from contracts.feedback import InvalidFeedback, parse_feedback
 from services.alerts.dryrun import backtest, lookback_seconds, moment
-from services.alerts.engine import Engine
-from services.alerts.explain import explain_tree, versions_with_diffs
+from services.alerts.engine import Engine, epoch, event_key
+from services.alerts.explain import rule_tree, versions_with_diffs
+from services.alerts.group_engine import explain_group_rule
 from services.alerts.memory import PreviewState
 from services.alerts.rule_admin import current_rule, validated
 from services.alerts.rules import is_active
@@ -43,12 +44,23 @@ def explain_alert(store: AlertStore, alert_id: str) -> dict:
     """Why an alert fired: the rule version that fired and its evaluated tree."""
     raised = get_alert(store, alert_id)
     version = store.rules.rule_version(raised["rule"]["id"], raised["rule"]["version"])
-    when = version["definition"]["when"] if version else None
+    definition = version["definition"] if version else None
     return {
         "alert": raised,
-        "rule": version["definition"] if version else None,
-        "tree": explain_tree(when, raised["trace"]) if when else None,
+        # matches its rule's throttle refused while it was the rule's latest alert
+        "suppressed": store.alerts.suppressed_on(alert_id),
+        "rule": definition,
+        "tree": rule_tree(definition, raised["trace"]) if definition else None,
     }
+
+
+def suppressed_on_alerts(store: AlertStore, alert_ids) -> dict:
+    """Throttled matches attached to each of these alerts (at most 2,000 ids)."""
+    if not isinstance(alert_ids, list) or not all(isinstance(i, str) for i in alert_ids):
+        raise BadRequest("alert_ids: must be a list of alert ids")
+    if len(alert_ids) > 2000:
+        raise BadRequest("alert_ids: at most 2000 ids")
+    return store.alerts.suppressed_by_alert(alert_ids)
 
 
 def explain_event(store: AlertStore, rule_id: str, event: dict, now: datetime) -> dict:
@@ -58,7 +70,13 @@ def explain_event(store: AlertStore, rule_id: str, event: dict, now: datetime) -
     engine = Engine(PreviewState(store.state))
     facts = engine.facts(parsed)
     outcomes = engine.process([{**rule, "enabled": True}], parsed, now, facts=facts)
-    matched, trace = engine.evaluate_rule(rule, facts) if not outcomes else (True, outcomes[0].trace)
+    if outcomes:
+        matched, trace = True, outcomes[0].trace
+    elif rule.get("group"):  # judged on the stored counters plus this event, nothing written
+        at, key = epoch(parsed["occurred_at"]), event_key(parsed)
+        matched, trace = explain_group_rule(PreviewState(store.state), rule, facts, at, key)
+    else:
+        matched, trace = engine.evaluate_rule(rule, facts)
     return {
         "rule": {"id": rule["_id"], "version": rule["version"], "enabled": rule["enabled"]},
         "matched": matched,
@@ -66,7 +84,7 @@ def explain_event(store: AlertStore, rule_id: str, event: dict, now: datetime) -
         "outcome": outcomes[0].outcome if outcomes else None,
         "dedup_key": outcomes[0].dedup_key if outcomes else None,
         "facts": facts.derived(),
-        "tree": explain_tree(rule["when"], trace),
+        "tree": rule_tree(rule, trace),
     }
 
 

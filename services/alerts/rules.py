@@ -381,6 +381,21 @@ class ConditionField(fields.Field):
         return value
 
 
+class GroupField(fields.Field):
+    """A group rule's ``group`` part (services/alerts/group_rules.py), defaults filled in."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from services.alerts import group_rules  # it builds on this module's checks
+
+        errors = group_rules.check_group(value, "")
+        if errors:
+            grouped: dict[str, list[str]] = {}
+            for path, message in errors:
+                grouped.setdefault(path.lstrip("."), []).append(message)
+            raise ValidationError(grouped)
+        return group_rules.defaults(value)
+
+
 class OwnerSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -389,14 +404,19 @@ class OwnerSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
-def _dedup_field_ok(name: Any) -> bool:
-    if name in DEDUP_FIELDS:
+def field_allowed(name: Any, names: tuple[str, ...], prefixes: tuple[str, ...]) -> bool:
+    """``name`` is one of ``names`` or a field path under one of ``prefixes``."""
+    if name in names:
         return True
     return (
         isinstance(name, str)
         and bool(FIELD_PATTERN.match(name))
-        and any(name.startswith(p) and len(name) > len(p) for p in DEDUP_PREFIXES)
+        and any(name.startswith(p) and len(name) > len(p) for p in prefixes)
     )
+
+
+def _dedup_field_ok(name: Any) -> bool:
+    return field_allowed(name, DEDUP_FIELDS, DEDUP_PREFIXES)
 
 
 class DedupSchema(Schema):
@@ -521,12 +541,29 @@ class RuleSchema(Schema):
     dedup = fields.Nested(DedupSchema, load_default=lambda: {"by": [], "cooldown": "24h"})
     throttle = fields.Nested(ThrottleSchema, load_default=None, allow_none=True)
     active_hours = fields.Nested(ActiveHoursSchema, load_default=None, allow_none=True)
+    group = GroupField(load_default=None, allow_none=True)
 
     @validates_schema
     def _unique_channels(self, data, **_):
         channels = data.get("channels") or []
         if len(set(channels)) != len(channels):
             raise ValidationError("listed twice", field_name="channels")
+
+    @validates_schema
+    def _group_rule(self, data, **_):
+        """A group rule's ``when`` picks the events its group counts: no customer
+        windows in it, and its alerts are keyed by the group, not by dedup fields."""
+        if not data.get("group"):
+            return
+        errors: dict[str, list[str]] = {}
+        for path, _spec in windows_of(data.get("when") or {}):
+            errors[f"{path}.window"] = ["a group rule counts events per group: no customer windows in when"]
+        if (data.get("dedup") or {}).get("by"):
+            errors["dedup.by"] = [
+                "a group rule's alerts are keyed by its group (group.by): leave dedup.by out"
+            ]
+        if errors:
+            raise ValidationError(errors)
 
     @post_load
     def _fingerprint(self, data, **_):

@@ -162,6 +162,12 @@ class AlertsService:
         return jsonable(queries.get_alert(self.store, alert_id))
 
     @rpc(expected_exceptions=BadRequest)
+    def suppressed_on_alerts(self, alert_ids: list) -> dict:
+        """For each of these alerts with throttled matches attached: the count, the rule
+        and the level (an owner's digest lists them)."""
+        return jsonable(queries.suppressed_on_alerts(self.store, alert_ids))
+
+    @rpc(expected_exceptions=BadRequest)
     def list_alerts(
         self, limit: int = 50, skip: int = 0, level: Id | None = None, customer_id: Id | None = None
     ) -> list[dict]:

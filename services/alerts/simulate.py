@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from services.alerts.engine import Engine
-from services.alerts.explain import explain_tree
+from services.alerts.explain import rule_tree
 from services.alerts.memory import PreviewState
 from services.common.mongo import jsonable
 
@@ -46,7 +46,7 @@ def simulate(store, event: dict, now: datetime, ask: Ask, alert_message: Callabl
             "would": WOULD[outcome.outcome],
             "alert_id": outcome.alert_id,
             "dedup_key": outcome.dedup_key,
-            "tree": explain_tree(rule["when"], outcome.trace),
+            "tree": rule_tree(rule, outcome.trace),
         }
         if outcome.outcome == "raised" and outcome.alert is not None:
             message = jsonable(alert_message(outcome.alert))

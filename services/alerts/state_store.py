@@ -28,16 +28,20 @@ document nothing was recorded in for that long goes by its TTL index (``expiry.a
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from contracts.base import utcnow
 from services.alerts.alert_records import AlertRecords
 from services.alerts.engine import deadline_id
+from services.alerts.group_rules import GroupHit
 from services.alerts.storage import digest, expiry, insert_once
 from services.common.mongo import Store, all_of, insert_many_once
 
 DEADLINE_LEASE_SECONDS = 60.0
+# the counters a group bucket may hold (services/alerts/group_rules.py ``increments``)
+GROUP_COUNTERS = {"n": 1, "sum": 1, "pro": 1, "det": 1, "neg": 1}
 # Expired entries a window or score document collects before a read drops them.
 PRUNE_AT = 32
 
@@ -53,6 +57,9 @@ class MongoState(Store):
             # each expires when nothing was recorded in it for its window plus a day
             "windows": [IndexModel([("expiry.at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
             "score_series": [IndexModel([("expiry.at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
+            # one document per (group rule, group, bucket), read by _id; gone once no
+            # judgement reads it (its window, and a spike's weeks, past)
+            "group_buckets": [IndexModel([("expiry.at", ASCENDING)], expireAfterSeconds=0, name="ttl")],
             "deadlines": [
                 IndexModel([("state", ASCENDING), ("due", ASCENDING)], name="due"),
                 IndexModel([("customer", ASCENDING), ("state", ASCENDING)], name="customer"),
@@ -199,19 +206,80 @@ class MongoState(Store):
         for _ in range(8):
             taken = self.db.throttle.update_one(
                 {"_id": bucket, "n": {"$lt": max_alerts}, f"alerts.{mine}": {"$exists": False}},
-                {"$inc": {"n": 1}, "$set": {f"alerts.{mine}": 1}},
+                {"$inc": {"n": 1}, "$set": {f"alerts.{mine}": 1, "last": alert_id}},
             )
             if taken.matched_count:
                 return True
             doc = self.db.throttle.find_one({"_id": bucket})
             if doc is None:
-                if insert_once(self.db.throttle, {"_id": bucket, "n": 1, "alerts": {mine: 1}}):
+                if insert_once(
+                    self.db.throttle, {"_id": bucket, "n": 1, "alerts": {mine: 1}, "last": alert_id}
+                ):
                     return True
             elif mine in (doc.get("alerts") or {}):
                 return True  # a replay keeps its slot
             elif doc.get("n", 0) >= max_alerts:
                 return False
         return False
+
+    # group rules' buckets (services/alerts/group_engine.py) ---------------------------
+
+    def count_group_hits(self, hits: list[GroupHit], read: list[str]) -> dict[str, dict[str, float]]:
+        """Count a batch's group hits in three round trips whatever its size: the
+        buckets it needs inserted where missing (one unordered ``insert_many``), every
+        hit as an atomic ``$inc`` of the bucket's counters guarded by the absence of
+        the event's marker, which the same update sets (one unordered ``bulk_write``:
+        replays and concurrent replicas count each event once, nothing is read
+        before it is written), then the ``read`` buckets in one ``find`` by ``_id``."""
+        if hits:
+            buckets: dict[str, dict] = {}
+            for hit in hits:
+                # from the later of the bucket's last reading and now (as ``expiry``): a
+                # replay of old events is not swept away before it is read
+                expires = datetime.fromtimestamp(max(hit.expires, time.time()), UTC) + timedelta(days=1)
+                buckets.setdefault(hit.bucket, {"_id": hit.bucket, **hit.meta, "expiry": {"at": expires}})
+            insert_many_once(self.db.group_buckets, list(buckets.values()))
+            self.db.group_buckets.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": hit.bucket, f"seen.{digest(hit.key)}": {"$exists": False}},
+                        {"$inc": hit.fields, "$set": {f"seen.{digest(hit.key)}": 1}},
+                    )
+                    for hit in hits
+                ],
+                ordered=False,
+            )
+        return self.group_totals(read)
+
+    def group_totals(self, read: list[str]) -> dict[str, dict[str, float]]:
+        """The counters of these buckets (those that exist), one ``find`` by ``_id``."""
+        if not read:
+            return {}
+        docs = self.db.group_buckets.find({"_id": {"$in": read}}, GROUP_COUNTERS)
+        return {d["_id"]: {k: d[k] for k in GROUP_COUNTERS if k in d} for d in docs}
+
+    def group_counted(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """Whether each (bucket, event key) is counted already (explain previews)."""
+        found = {}
+        for bucket in {b for b, _ in pairs}:
+            found[bucket] = (self.db.group_buckets.find_one({"_id": bucket}, {"seen": 1}) or {}).get(
+                "seen"
+            ) or {}
+        return [digest(key) in found[bucket] for bucket, key in pairs]
+
+    def end_group_episodes(self, ends: list[tuple[str, float]]) -> None:
+        """Release the group keys that recovered (one ``bulk_write``): a claim still open
+        at the recovering event's time, and opened no later, closes at that time."""
+        self.db.dedup.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": key, "open_until": {"$gt": at}, "opened_at": {"$lte": at}},
+                    {"$set": {"open_until": at}},
+                )
+                for key, at in ends
+            ],
+            ordered=False,
+        )
 
     # read-only views for explain previews (services/alerts/memory.py PreviewState)
 
@@ -230,8 +298,14 @@ class MongoState(Store):
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
         self.alerts.attach(alert_id, key, event, at)
 
-    def record_suppressed(self, rule_id: str, key: str, alert: dict) -> None:
-        self.alerts.record_suppressed(rule_id, key, alert)
+    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
+        """Each throttled match goes to the alert that last took a slot of its period
+        (``last`` on the throttle document, one ``find`` for the batch)."""
+        buckets = list({bucket for *_, bucket in matches})
+        holders = {
+            d["_id"]: d.get("last") for d in self.db.throttle.find({"_id": {"$in": buckets}}, {"last": 1})
+        }
+        self.alerts.suppress_matches([(r, key, alert, holders.get(b)) for r, key, alert, b in matches])
 
     # no-response deadlines ---------------------------------------------------------
 

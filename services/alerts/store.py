@@ -65,7 +65,7 @@ class AlertStore(Store):
 
 # -- erasure (customer_erased) -----------------------------------------------------------------
 
-ALERT_PERSONAL = ("customer.name", "event.text", "event.tags", "trace")
+ALERT_PERSONAL = ("customer.name", "event.text", "event.tags", "event.attributes", "trace")
 DEADLINE_PERSONAL = tuple(f"event.customer.{k}" for k in ("name", "phone", "email", "attributes")) + (
     "event.text",
     "event.tags",

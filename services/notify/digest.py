@@ -12,11 +12,14 @@ period: a re-run after a crash finds the deliveries already there.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
+
+log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("open", "assigned", "in_progress", "pending_customer", "reopened")
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
@@ -70,10 +73,53 @@ def clock_states(case: dict, at: datetime) -> dict[str, str]:
     return states
 
 
-def build_context(person: dict, cases: list[dict], frequency: str, end: datetime, console_url: str) -> dict:
+def case_alert_ids(case: dict) -> list[str]:
+    """A case's alerts as the cases service lists it: the one that opened it
+    (``alert_id``) and those attached since (``alerts``, keyed by slot)."""
+    listed = case.get("alerts") or {}
+    entries = listed.values() if isinstance(listed, dict) else listed
+    found = [case.get("alert_id")] + [e.get("alert_id") for e in entries if isinstance(e, dict)]
+    return list(dict.fromkeys(i for i in found if i))
+
+
+def alert_ids(cases: list[dict]) -> list[str]:
+    """The alerts of the open cases, each once."""
+    ids = [i for case in cases if case.get("status") in OPEN_STATUSES for i in case_alert_ids(case)]
+    return list(dict.fromkeys(ids))
+
+
+def suppressed_rows(cases: list[dict], rows: list[dict], suppressed: dict[str, dict]) -> list[dict]:
+    """Per open case, the matches its alerts' rules throttled and attached to them (the
+    alerts service's ``suppressed_on_alerts``): the rule and the count, largest first."""
+    out = []
+    for case, line in zip(cases, rows, strict=True):
+        for alert_id in (i for i in case_alert_ids(case) if i in suppressed):
+            held = suppressed[alert_id]
+            rule = held.get("rule") or {}
+            out.append(
+                {
+                    **line,
+                    "alert_id": alert_id,
+                    "rule": rule.get("name") or rule.get("id"),
+                    "count": held["count"],
+                }
+            )
+    return sorted(out, key=lambda r: -r["count"])
+
+
+def build_context(
+    person: dict,
+    cases: list[dict],
+    frequency: str,
+    end: datetime,
+    console_url: str,
+    suppressed: dict[str, dict] | None = None,
+) -> dict:
     """The digest's template context from the owner's cases (as the cases service lists
     them): the open cases, those of them with a breached SLA clock and those with a
-    clock at risk (each naming its clocks), and the most frequent rules.
+    clock at risk (each naming its clocks), the most frequent rules, and the matches
+    throttled onto their alerts (``suppressed``: alert id -> count and rule, as the
+    alerts service answers ``suppressed_on_alerts``; None when it did not answer).
 
     Each row names the case's customer (``customer``) and ``customer_ids`` lists them
     all, so an erasure (``customer_erased``) can find and scrub the digest."""
@@ -113,6 +159,8 @@ def build_context(person: dict, cases: list[dict], frequency: str, end: datetime
         "breaches": breaches,
         "at_risk": at_risk,
         "top_alerts": [{"rule": name, "count": n} for name, n in rules.most_common(5)],
+        # never silently empty: None says the alerts service did not answer
+        "suppressed": None if suppressed is None else suppressed_rows(open_cases, rows, suppressed),
         "recipient_id": person["id"],
         "customer_ids": sorted({r["customer"]["id"] for r in rows if r["customer"]["id"]}),
     }
@@ -147,9 +195,11 @@ class DigestRunner:
     """Runs due digests: claim the schedule, read the owner's cases (``list_cases``,
     the cases service's RPC), request the notification, move the schedule on."""
 
-    def __init__(self, store, list_cases, pipeline, console_url: str, lease: float = 120.0):
+    def __init__(self, store, list_cases, pipeline, console_url: str, lease: float = 120.0, suppressed=None):
         self.store = store
         self.list_cases = list_cases
+        # alert ids -> throttled matches attached to them (the alerts service's RPC)
+        self.suppressed = suppressed
         self.pipeline = pipeline
         self.console_url = console_url
         self.lease = lease
@@ -164,7 +214,12 @@ class DigestRunner:
             if person is not None and person.get("digest"):
                 cases = self.list_cases(assignee=person["id"], limit=500)
                 context = build_context(
-                    person, cases, doc["schedule"]["frequency"], scheduled, self.console_url
+                    person,
+                    cases,
+                    doc["schedule"]["frequency"],
+                    scheduled,
+                    self.console_url,
+                    self._suppressed(alert_ids(cases)),
                 )
                 self.pipeline.request(digest_request(person, context, scheduled), now)
             # the next run after the one just done: a service down for days sends one digest, not a backlog
@@ -172,3 +227,16 @@ class DigestRunner:
             self.store.digest_done(doc, following.timestamp())
             done += 1
         return done
+
+    def _suppressed(self, ids: list[str]) -> dict[str, dict] | None:
+        """The throttled matches on these alerts; None (said so in the digest) when the
+        alerts service cannot answer: the digest still goes out."""
+        if self.suppressed is None:
+            return None
+        if not ids:
+            return {}
+        try:
+            return self.suppressed(ids)
+        except Exception:  # noqa: BLE001 - any RPC failure: the rest of the digest stands
+            log.exception("alerts did not answer suppressed_on_alerts; digest without suppressed matches")
+            return None

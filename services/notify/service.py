@@ -48,6 +48,7 @@ class NotifyService:
     policy: Policy = DeliveryPolicy()
     dispatch = ContractDispatcher()
     cases_rpc = ServiceRpc("cases")
+    alerts_rpc = ServiceRpc("alerts")
 
     def _pipeline(self) -> Pipeline:
         # Admin-edited templates may have been saved through another replica.
@@ -76,7 +77,13 @@ class NotifyService:
         claim. ``None`` (the periodic sync): run any digest left due while no replica was
         up, and return every schedule for the scheduler's jobs."""
         pipeline = self._pipeline()
-        runner = DigestRunner(self.store, self.cases_rpc.list_cases, pipeline, settings.get("CONSOLE_URL"))
+        runner = DigestRunner(
+            self.store,
+            self.cases_rpc.list_cases,
+            pipeline,
+            settings.get("CONSOLE_URL"),
+            suppressed=self.alerts_rpc.suppressed_on_alerts,
+        )
         if runner.run(time.time(), person_id):
             pipeline.run()
         return self.store.digest_schedules() if person_id is None else []

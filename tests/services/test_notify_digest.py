@@ -204,3 +204,93 @@ def test_two_schedulers_fire_the_same_cron_and_the_digest_runs_once(mongo_client
     assert store.db.deliveries.count_documents({"kind": "digest"}) == 1
     doc = store.db.digests.find_one({"_id": "li.na"})
     assert doc["next_run_at"] == friday.timestamp() and doc["lease_until"] == 0
+
+
+def test_the_digest_counts_the_matches_throttled_onto_the_owners_alerts(
+    mongo_client, db_prefix, smtp_sink, desk
+):
+    """The real producers: the alerts engine on its store throttles a storm (one alert
+    let through, the rest suppressed and attached to it), the cases service opens the
+    case from the real alert_raised, and the digest asks the alerts store for the count."""
+    from services.alerts import queries
+    from services.alerts.engine import Engine
+    from services.alerts.processing import announcements
+    from services.alerts.rules import load_rule
+    from services.alerts.store import AlertStore
+
+    alerts = AlertStore(mongo_client[f"{db_prefix}alerts"])
+    alerts.ensure_indexes()
+    rule = {
+        **load_rule(
+            {
+                "id": "unexpected-charges",
+                "name": "乱收费 / Unexpected charges",
+                "level": "P2",
+                "owner": {"kind": "person", "id": "li.na"},
+                "channels": ["email"],
+                "when": {"field": "tags", "op": "contains_any", "value": ["billing-dispute"]},
+                "throttle": {"max_alerts": 1, "per": "1h"},
+            }
+        ),
+        "version": 1,
+    }
+    start = shanghai(2026, 11, 23, 9, 0)
+    storm = [
+        {
+            "source": "app",
+            "event_id": f"bill-{i}",
+            "occurred_at": start + timedelta(seconds=i),
+            "customer": {"id": f"CB{i}"},
+            "channel": "app",
+            "tags": ["billing-dispute"],
+        }
+        for i in range(25)
+    ]
+    outcomes = Engine(alerts.state).process_many([rule], storm, shanghai(2026, 11, 23, 10, 0))
+    [message] = list(announcements(alerts, outcomes))
+    desk.handle_alert_raised([message])
+    [case] = desk.list_cases(assignee="li.na")
+
+    store = NotifyStore(mongo_client[f"{db_prefix}notify"])
+    store.ensure_indexes()
+    person = {
+        "id": "li.na",
+        "name": "Li Na",
+        "email": "li.na@example.com",
+        "language": "en",
+        "timezone": "Asia/Shanghai",
+        "digest": {"frequency": "daily", "at": "18:00"},
+    }
+    directory = load_directory({"people": [person]})
+    store.apply_directory(directory)
+    schedule_all(store, directory["people"], shanghai(2026, 11, 23, 10, 0))
+    channels = default_channels(
+        {"smtp": SmtpConfig(host="127.0.0.1", port=smtp_sink.port, sender="cx@x.test")}
+    )
+    pipeline = Pipeline(store, channels, Renderer(), lambda *a: None, Policy())
+    asked = []
+
+    def suppressed(ids):
+        asked.append(ids)
+        return queries.suppressed_on_alerts(alerts, ids)
+
+    runner = DigestRunner(store, desk.list_cases, pipeline, "http://console", suppressed=suppressed)
+    due = shanghai(2026, 11, 23, 18, 0).timestamp()
+    assert runner.run(due) == 1
+    assert asked == [[message["alert_id"]]]
+    pipeline.run(due)
+    [mail] = smtp_sink.messages()
+    text = mail.get_body(("plain",)).get_content()
+    assert "throttled onto your cases' alerts (24)" in text
+    assert f"{case['_id']}" in text and "乱收费 / Unexpected charges ×24" in text
+
+
+def test_a_digest_says_when_the_alerts_service_did_not_answer():
+    def broken(ids):
+        raise TimeoutError("alerts did not answer")
+
+    runner = DigestRunner(None, None, None, "http://console", suppressed=broken)
+    assert runner._suppressed(["AL-1"]) is None
+    ctx = build_context({"id": "li.na"}, [], "daily", MON_0800_SH, "http://console", None)
+    rendered = Renderer().render("digest", "email", "zh-CN", ctx, {"id": "li.na"})
+    assert "被抑制的匹配：未知（预警服务未响应）" in rendered.text

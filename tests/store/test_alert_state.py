@@ -431,8 +431,17 @@ def test_the_store_creates_the_indexes_of_every_part(store, db):
         ("rule.id", "raised_at"),
         ("raised_ts",),
     }
-    assert indexed("suppressed") == {(("rule_id",), None, False), (("at_ts",), None, False)}
-    assert indexed("windows") == indexed("score_series") == {(("expiry.at",), 0, False)}
+    assert indexed("suppressed") == {
+        (("rule_id",), None, False),
+        (("at_ts",), None, False),
+        (("attached_to", "at_ts"), None, False),
+    }
+    assert (
+        indexed("windows")
+        == indexed("score_series")
+        == indexed("group_buckets")
+        == {(("expiry.at",), 0, False)}
+    )
     assert indexed("deadlines") == {(("state", "due"), None, False), (("customer", "state"), None, False)}
     assert indexed("history") == {(("at",), None, False), (("expires_at",), 0, False)}
     assert indexed("feedback_inbox") == {(("source", "event_id"), None, True)}

@@ -36,9 +36,9 @@ class Recording(MemoryState):
         self._note("take_throttle_slot", bucket)
         return super().take_throttle_slot(bucket, max_alerts, alert_id)
 
-    def record_suppressed(self, rule_id, key, alert):
-        self._note("record_suppressed", key)
-        super().record_suppressed(rule_id, key, alert)
+    def suppress_matches(self, matches):
+        self._note("suppress_matches", [key for _, key, _, _ in matches])
+        super().suppress_matches(matches)
 
     def save_alerts(self, alerts):
         self._note("save_alerts", [a["_id"] for a, _ in alerts])
@@ -104,7 +104,8 @@ def test_a_throttle_refusal_records_the_match_releases_its_key_and_stops_holding
     settlement.claim_new_keys([k])
     state.calls.clear()
     settlement.settle(k)
-    assert [name for name, _ in state.calls] == ["take_throttle_slot", "record_suppressed", "release_dedup"]
+    assert [name for name, _ in state.calls] == ["take_throttle_slot", "release_dedup"]
+    assert [(r, key) for r, key, _, _ in settlement.suppressed] == [("r0", k.event_key)]  # kept at the end
     assert [o.outcome for o in settlement.outcomes] == ["suppressed"]
     assert settlement.held == {} and settlement.unsaved == {}
     assert state.dedup[k.dedup_key] == (k.alert_id, 0)  # free for the next match

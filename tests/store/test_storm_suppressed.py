@@ -1,0 +1,87 @@
+"""A storm on the real store: matches a rule's throttle refuses are never lost. Each is
+kept once and attached to the alert that last took a slot of its throttle period, whose
+``suppressed`` count holds them exactly, across two workers and redeliveries."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import eventlet
+
+from services.alerts import queries
+from services.alerts.engine import Engine
+from services.alerts.memory import MemoryState
+from services.alerts.rules import load_rules
+from services.alerts.store import AlertStore
+from services.common.mongo import make_client
+from tests.conftest import MONGO_URI
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def billing_rule():
+    doc = {
+        "id": f"charges-{uuid.uuid4().hex[:6]}",
+        "name": "乱收费 / Unexpected charges",
+        "level": "P1",
+        "owner": {"kind": "team", "id": "billing"},
+        "channels": ["email"],
+        "when": {"field": "tags", "op": "contains_any", "value": ["billing-dispute"]},
+        "throttle": {"max_alerts": 2, "per": "1h"},
+    }
+    return dict(load_rules([doc])[0], version=1)
+
+
+def storm(n):
+    return [
+        {
+            "source": "app",
+            "event_id": f"s{i}",
+            "occurred_at": T0 + timedelta(seconds=i),
+            "customer": {"id": f"C{i}"},
+            "channel": "app",
+            "tags": ["billing-dispute"],
+        }
+        for i in range(n)
+    ]
+
+
+def test_a_storm_of_1000_matches_loses_none_across_two_workers(db):
+    store = AlertStore(db)
+    store.ensure_indexes()
+    rule = billing_rule()
+    other = make_client(MONGO_URI)
+    events = storm(1000)
+    batches = [events[i : i + 50] for i in range(0, 1000, 50)]
+    try:
+        workers = [Engine(store.state), Engine(AlertStore(other[db.name]).state)]
+        pool = eventlet.GreenPool(4)
+        threads = [pool.spawn(workers[n % 2].process_many, [rule], b, NOW) for n, b in enumerate(batches)]
+        outcomes = [o for t in threads for o in t.wait()]
+        # a redelivered batch changes nothing
+        workers[1].process_many([rule], batches[3], NOW)
+    finally:
+        other.close()
+    assert [o.outcome for o in outcomes].count("raised") == 2
+    assert [o.outcome for o in outcomes].count("suppressed") == 998
+    assert store.db.suppressed.count_documents({"rule_id": rule["id"]}) == 998
+    alerts = list(store.db.alerts.find({"rule.id": rule["id"]}))
+    assert len(alerts) == 2
+    ids = {a["_id"] for a in alerts}
+    assert store.db.suppressed.count_documents({"attached_to": {"$in": list(ids)}}) == 998
+    assert sum(a.get("suppressed", 0) for a in alerts) == 998
+    # the alert shows them: its count and the latest matches
+    busiest = max(alerts, key=lambda a: a.get("suppressed", 0))
+    explained = queries.explain_alert(store, busiest["_id"])
+    assert explained["suppressed"]["count"] == busiest["suppressed"] > 0
+    assert len(explained["suppressed"]["latest"]) == 10
+    assert all(m["attached_to"] == busiest["_id"] for m in explained["suppressed"]["latest"])
+    assert "suppressed_hits" not in explained["alert"]
+
+
+def test_the_in_memory_state_attaches_suppressed_matches_the_same_way():
+    state = MemoryState()
+    rule = billing_rule()
+    outcomes = Engine(state).process_many([rule], storm(30), NOW)
+    assert [o.outcome for o in outcomes].count("suppressed") == 28
+    assert sum(a.get("suppressed", 0) for a in state.alerts.values()) == 28
