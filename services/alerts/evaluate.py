@@ -16,7 +16,6 @@ from typing import Any
 
 from contracts.feedback import SCORE_NAMES
 from services.alerts.facts import MISSING, Facts, resolve
-from textanalysis.text import analyze, find_keyword
 
 __all__ = ["MISSING", "Facts", "resolve", "evaluate", "alert_id_for", "event_summary"]
 
@@ -41,8 +40,8 @@ def _keywords(facts: Facts, field: str, actual: Any, keywords: list) -> list[str
     if isinstance(actual, str):
         analysis = facts.text() if field == "text" else None
         if analysis is None:
-            analysis = analyze(actual)
-        return [k for k in keywords if find_keyword(analysis, str(k))]
+            analysis = facts.analyzer.analyze(actual)
+        return [k for k in keywords if facts.analyzer.find_keyword(analysis, str(k))]
     return []
 
 
