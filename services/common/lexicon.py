@@ -118,8 +118,11 @@ class LexiconStore(Store):
                 ) from None
             return
         expected = {"_id": key, "version": entry["version"]}
-        done = self.db.entries.replace_one(expected, new) if new else self.db.entries.delete_one(expected)
-        if (done.matched_count if new else done.deleted_count) == 0:
+        if new is not None:
+            changed = self.db.entries.replace_one(expected, new).matched_count
+        else:
+            changed = self.db.entries.delete_one(expected).deleted_count
+        if changed == 0:
             raise Conflict(f"{key.replace(chr(9), ': ')} changed concurrently; reload and retry")
 
     def edit(self, edit: dict, actor: str, reason: str) -> dict:

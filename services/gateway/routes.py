@@ -25,7 +25,9 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from services.gateway.actions import ACTIONS
+from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.rule_editor import DryRunBody
+from textanalysis import lexicon as lists
 
 ROLES = ("agent", "owner", "admin", "integration")
 PEOPLE = ("agent", "owner", "admin")  # roles that may log in to the console
@@ -111,6 +113,11 @@ class ProfileSearch(Page):
     email = fields.String(validate=validate.Length(min=3, max=254), metadata={"description": "normalised"})
 
 
+class LexiconVersionQuery(Query):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    list = fields.String(validate=validate.OneOf(lists.LISTS))
+
+
 class NoQuery(Query):
     pass
 
@@ -133,6 +140,7 @@ class PathValues(Query):
         metadata={"description": "the integration's customer key"},
     )
     name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
+    version = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,11}$", error="a version number ≥ 1"))
 
 
 @dataclass(frozen=True)
@@ -238,6 +246,51 @@ ROUTES: tuple[Route, ...] = (
         "Dry-run a stored rule or an unsaved draft against recent feedback (nothing is written)",
         body=DryRunBody,
         tags=("rules",),
+    ),
+    Route(
+        "lexicon.get",
+        "GET",
+        "/api/v1/lexicon",
+        OFFICE,
+        "The admin's additions to and removals from the word lists, the latest version",
+        tags=("lexicon",),
+    ),
+    Route(
+        "lexicon.versions",
+        "GET",
+        "/api/v1/lexicon/versions",
+        OFFICE,
+        "The lexicon's versions, newest first: the edit, who, when, why",
+        query=LexiconVersionQuery,
+        tags=("lexicon",),
+    ),
+    Route(
+        "lexicon.edit",
+        "POST",
+        "/api/v1/lexicon/edits",
+        ADMIN,
+        "Add or remove a word (201: a new version; 200: the lists already say so); every "
+        "analysing service's replicas use it within CONFIG_MAX_STALENESS_SECONDS",
+        body=LexiconEditBody,
+        tags=("lexicon",),
+    ),
+    Route(
+        "lexicon.revert",
+        "POST",
+        "/api/v1/lexicon/versions/<version>/revert",
+        ADMIN,
+        "Undo one version's edit (a new version); 409 when a later edit changed the word",
+        body=LexiconRevertBody,
+        tags=("lexicon",),
+    ),
+    Route(
+        "lexicon.analyze",
+        "POST",
+        "/api/v1/lexicon/analyze",
+        OFFICE,
+        "What the analysis makes of a text and why, with the live lexicon or a draft of unsaved edits",
+        body=AnalyzeBody,
+        tags=("lexicon",),
     ),
     Route(
         "cases.list",

@@ -21,12 +21,14 @@ from urllib.parse import quote
 
 from nameko.rpc import ClusterRpc
 
+from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
+from services.common.lexicon import LiveLexicon
 from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
-from services.gateway import alert_rules, cases, dashboard, gate, profiles, sessions
+from services.gateway import alert_rules, cases, dashboard, gate, lexicon, profiles, sessions
 from services.gateway.actions import ACTIONS, load_body
 from services.gateway.dependencies import FeedbackPublisher
 from services.gateway.entrypoints import route, route_of
@@ -53,6 +55,9 @@ class GatewayService:
     store: GatewayStore = MongoStore(GatewayStore)
     services = ClusterRpc()
     publish_feedback = FeedbackPublisher()
+    # the case page's aspects use the live lexicon (services/common/lexicon.py)
+    text = LiveLexicon()
+    config_signal = ConfigSignal()
 
     # ------------------------------------------------------------------ API
     @route("feedback.ingest")
@@ -98,6 +103,27 @@ class GatewayService:
     @route("rules.backtest")
     def backtest(self, request, principal):
         return alert_rules.backtest(self.services, load_dry_run(json_body(request)))
+
+    @route("lexicon.get")
+    def get_lexicon(self, request, principal):
+        return self.services.alerts.lexicon()
+
+    @route("lexicon.versions")
+    def lexicon_versions(self, request, principal):
+        q = query(request, "lexicon.versions")
+        return {"items": self.services.alerts.lexicon_history(q["limit"], q.get("list"))}
+
+    @route("lexicon.edit")
+    def lexicon_edit(self, request, principal):
+        return lexicon.edit(self.services, principal, json_body(request))
+
+    @route("lexicon.revert")
+    def lexicon_revert(self, request, principal, version):
+        return lexicon.revert(self.services, principal, version, json_body(request))
+
+    @route("lexicon.analyze")
+    def lexicon_analyze(self, request, principal):
+        return lexicon.analyze(self.services, json_body(request))
 
     @route("cases.list")
     def list_cases(self, request, principal):

@@ -10,8 +10,10 @@ from marshmallow import Schema
 from contracts import profiles_api as api
 from contracts.base import utcnow
 from services.common.batching import contract_batch_handler, feedback_batch_consumer, handled_once_each
+from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
+from services.common.lexicon import LiveLexicon
 from services.common.messaging import ContractDispatcher
 from services.common.mongo import jsonable
 from services.common.privacy import MaskedLogs
@@ -44,6 +46,10 @@ class ProfilesService:
 
     store: ProfileStore = ProfileStores()
     dispatch = ContractDispatcher()
+    # the text analysis follows the admin's lexicon edits (services/common/lexicon.py):
+    # each worker installs the replica's current analyzer, which insight.py uses
+    text = LiveLexicon()
+    config_signal = ConfigSignal()  # keeps the lexicon cache fresh on other replicas' edits
 
     @feedback_batch_consumer()
     @handled_once_each("feedback_inbox")
