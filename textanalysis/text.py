@@ -89,8 +89,7 @@ class Lexicon:
         )
         self.negators, self.domain = words("negators"), words("domain")
         shipped = frozenset(lists.base_lists()["domain"])
-        # domain words jieba does not know (joined back from its pieces) / must not keep whole
-        self.added_domain = frozenset(w for w in self.domain - shipped if not _ENGLISH_WORD.match(w))
+        # shipped domain words an edit removed: jieba must not keep them whole
         self.removed_domain = shipped - self.domain
         # Chinese words an edit added to any list: carved out of a longer piece jieba
         # glued them into (很丝滑 → 很 + 丝滑), since jieba's dictionary does not know them
@@ -254,8 +253,9 @@ class Analyzer:
         return [word]
 
     def _pieces(self, text: str) -> list[str]:
-        """jieba's pieces, with the overlay's domain words applied: a removed one is cut
-        again without the user dictionary, an added one is joined back from its pieces."""
+        """jieba's pieces, with the overlay applied: a removed domain word is cut again
+        without the user dictionary; a word an edit added is kept whole, carved out of a
+        longer piece or joined back from several (甩 + 锅 → 甩锅)."""
         lx = self.lexicon
         pieces = tokenizer().lcut(text)
         if lx.removed_domain:
@@ -266,12 +266,12 @@ class Analyzer:
             ]
         if lx.added_words:
             pieces = [part for piece in pieces for part in self._carve(piece)]
-        if not lx.added_domain:
+        if not lx.added_words:
             return pieces
         joined, i = [], 0
         while i < len(pieces):
             for span in range(min(_DOMAIN_SPAN, len(pieces) - i), 1, -1):
-                if "".join(pieces[i : i + span]).lower() in lx.added_domain:
+                if "".join(pieces[i : i + span]).lower() in lx.added_words:
                     joined.append("".join(pieces[i : i + span]))
                     i += span
                     break
