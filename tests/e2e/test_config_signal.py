@@ -298,7 +298,7 @@ def test_each_caching_service_listens_on_its_own_routing_key(
     container = container_factory(service)
     container.start()
     signal = provider(container, ConfigSignal)
-    assert list(signal.caches) == metas and signal.connections == 1
+    assert sorted(signal.caches) == sorted(metas) and signal.connections == 1
     vhost = urlparse(cx_config["AMQP_URI"]).path.lstrip("/")
     bindings = rabbit_manager.get_queue_bindings(vhost, signal.queue.name)
     keys = {service.name} | ({"textanalysis"} if "lexicon_meta" in metas else set())
