@@ -79,7 +79,10 @@ class LexiconStore(Store):
 
     def _load(self) -> text.Analyzer:
         entries, version = self.overlay()
-        return text.Analyzer(text.Lexicon.with_overlay(entries, version))
+        lexicon = text.Lexicon.with_overlay(entries, version)
+        if lexicon.removed_domain:
+            text.plain_tokenizer()  # built once (~1 s) here rather than by the first event
+        return text.Analyzer(lexicon)
 
     def analyzer(self) -> text.Analyzer:
         """This replica's analyzer for the current overlay (no store read unless stale)."""
