@@ -356,7 +356,8 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/api/v1/metrics",
         ALL_READERS,
-        "Dashboard figures: alerts by level and rule, case metrics per team and touchpoint, score trend",
+        "Dashboard figures: alerts by level and rule, case metrics per team and touchpoint, score trend, "
+        "what comments were about per touchpoint",
         query=MetricsQuery,
         tags=("metrics",),
     ),
@@ -432,6 +433,15 @@ ROUTES: tuple[Route, ...] = (
         "console.rule_dry_run", "POST", "/rule-editor/dry-run", OFFICE, "Dry-run a rule (form)", kind="page"
     ),
     Route("console.dashboard", "GET", "/dashboard", PEOPLE, "CX dashboard", kind="page", query=MetricsQuery),
+    Route(
+        "console.dashboard_aspects_csv",
+        "GET",
+        "/dashboard/aspects.csv",
+        PEOPLE,
+        "The dashboard's aspects per touchpoint as CSV (UTF-8 with BOM; headers in the user's language)",
+        kind="page",
+        query=MetricsQuery,
+    ),
 )
 
 BY_NAME = {r.name: r for r in ROUTES}

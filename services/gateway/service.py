@@ -42,7 +42,7 @@ from services.gateway.routes import BREACH_STATES, CASE_STATUSES
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
 from services.gateway.users import load_user
-from services.gateway.views import render, static_asset
+from services.gateway.views import csv_download, render, static_asset
 
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
@@ -276,6 +276,12 @@ class GatewayService:
         figures = dashboard.figures(self.services, query(request, "console.dashboard"))
         charts = dashboard.charts(figures, translator(principal.language))
         return render("dashboard.html", principal, figures=figures, charts=charts)
+
+    @route("console.dashboard_aspects_csv")
+    def dashboard_aspects_csv(self, request, principal):
+        q = query(request, "console.dashboard_aspects_csv")
+        body = dashboard.aspects_csv(self.services, q, translator(principal.language))
+        return csv_download(body, "aspects-by-touchpoint.csv")
 
     # ------------------------------------------- administration (cxctl, AMQP)
     @rpc(expected_exceptions=BadRequest)

@@ -19,6 +19,7 @@ from services.common.mongo import jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, rpc
 from services.common.validation import load_valid
+from services.profiles.aspects import per_touchpoint
 from services.profiles.dependencies import ProfileStores
 from services.profiles.recordings import (
     alert_recording,
@@ -29,6 +30,7 @@ from services.profiles.recordings import (
 from services.profiles.store import ProfileStore
 from services.profiles.trend import MAX_BUCKETS, bucket_starts, score_trend
 from services.profiles.words import local_day
+from textanalysis.text import ASPECTS
 
 
 def load(schema: type[Schema], **arguments) -> dict:
@@ -172,6 +174,16 @@ class ProfilesService:
             raise BadRequest(f"until: the range holds more than {MAX_BUCKETS} {a['bucket']} buckets")
         entries = self.store.queries.scored_feedback(a["since"], a["until"], a["segment"])
         return jsonable(score_trend(entries, a["since"], a["until"], a["bucket"], a["timezone"]))
+
+    @rpc(expected_exceptions=BadRequest)
+    def aspects_by_touchpoint(self, since: Moment, until: Moment) -> dict:
+        """What the comments of ``[since, until)`` were about, per touchpoint: feedback,
+        comments and each aspect's count (services/profiles/aspects.py)."""
+        a = load(api.AspectsByTouchpoint, since=since, until=until)
+        rows = per_touchpoint(self.store.queries.feedback_about(a["since"], a["until"]))
+        return jsonable(
+            {"since": a["since"], "until": a["until"], "aspects": list(ASPECTS), "touchpoints": rows}
+        )
 
     @rpc(expected_exceptions=BadRequest)
     def word_frequency(
