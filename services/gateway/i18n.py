@@ -128,6 +128,16 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "case.collaborators": {"zh-CN": "协作人", "en": "Collaborators"},
     "case.comments": {"zh-CN": "备注", "en": "Comments"},
     "case.aspects": {"zh-CN": "反馈涉及", "en": "About"},
+    # the analysis of a comment and what drove it (textanalysis/text.py)
+    "analysis.because": {"zh-CN": "依据", "en": "because"},
+    "sentiment.positive": {"zh-CN": "正面", "en": "positive"},
+    "sentiment.neutral": {"zh-CN": "中性", "en": "neutral"},
+    "sentiment.negative": {"zh-CN": "负面", "en": "negative"},
+    "category.complaint": {"zh-CN": "投诉", "en": "complaint"},
+    "category.suggestion": {"zh-CN": "建议", "en": "suggestion"},
+    "category.inquiry": {"zh-CN": "咨询", "en": "inquiry"},
+    "category.praise": {"zh-CN": "表扬", "en": "praise"},
+    "category.other": {"zh-CN": "其他", "en": "other"},
     # aspect codes (textanalysis/lexicon/aspects.txt); a new code needs its entry here
     "aspect.delivery": {"zh-CN": "物流配送", "en": "Delivery"},
     "aspect.price": {"zh-CN": "价格", "en": "Price"},
