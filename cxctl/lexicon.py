@@ -151,3 +151,82 @@ def analyze(ctx: Ctx, text, draft, as_json):
     click.echo(f"aspects / 方面: {terms}")
     draft_mark = " + draft / 草稿" if result["draft"] else ""
     click.echo(f"lexicon version / 词表版本: {result['lexicon_version']}{draft_mark}")
+
+
+@click.group()
+def model():
+    """The polarity model learned from the customers' scored comments: versions, rollback."""
+
+
+@model.command("list")
+@click.option("--limit", default=20, show_default=True)
+@json_option
+@click.pass_obj
+def model_list(ctx: Ctx, limit, as_json):
+    """Model versions, newest first: when, on what, the held-out evaluation, used or why not."""
+    listed = call(ctx, "profiles", "sentiment_models", limit)
+    if as_json:
+        return emit_json(listed)
+    active = listed["active"]
+    click.echo(f"in use / 使用中: {active if active is not None else 'none, lexicon only / 无，仅词表'}")
+    rows = [
+        {
+            **v,
+            "mark": "*" if v["_id"] == active else "",
+            "accuracy": v["evaluation"].get("accuracy"),
+            "held_out": v["evaluation"].get("examples"),
+            "comments": v["window"].get("comments"),
+        }
+        for v in listed["versions"]
+    ]
+    table(
+        rows,
+        [
+            ("", "mark"),
+            ("no/编号", "_id"),
+            ("model/模型", "model_version"),
+            ("trained/训练时间", "trained_at"),
+            ("by/来源", "by"),
+            ("comments/评论数", "comments"),
+            ("held-out/留出", "held_out"),
+            ("accuracy/准确率", "accuracy"),
+            ("decision/结论", "decision"),
+        ],
+    )
+
+
+@model.command("retrain")
+@actor_option
+@json_option
+@click.pass_obj
+def model_retrain(ctx: Ctx, actor, as_json):
+    """Retrain now on the recent scored comments (as the timer does)."""
+    done = call(ctx, "profiles", "retrain_sentiment_model", actor=actor)
+    if as_json:
+        return emit_json(done)
+    if not done["changed"]:
+        click.echo(f"unchanged / 未变更: version {done['number']} ({done['model_version']})")
+    else:
+        used = "in use / 已启用" if done["used"] else "not used / 未启用"
+        click.echo(f"version {done['number']} ({done['model_version']}): {used} — {done['decision']}")
+
+
+@model.command("activate")
+@click.argument("number", type=int)
+@reason_option
+@actor_option
+@click.pass_obj
+def model_activate(ctx: Ctx, number, reason, actor):
+    """Use model version NUMBER (a rollback to an earlier one)."""
+    done = call(ctx, "profiles", "activate_sentiment_model", number, reason, actor=actor)
+    click.echo(f"in use / 使用中: {done['active']} (was / 原为 {done['previous']})")
+
+
+@model.command("off")
+@reason_option
+@actor_option
+@click.pass_obj
+def model_off(ctx: Ctx, reason, actor):
+    """Stop using a model: the lexicon alone decides polarity."""
+    done = call(ctx, "profiles", "activate_sentiment_model", None, reason, actor=actor)
+    click.echo(f"in use / 使用中: none, lexicon only / 无，仅词表 (was / 原为 {done['previous']})")

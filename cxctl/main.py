@@ -144,6 +144,7 @@ for group in (
     users.users,
     alerts.simulate,
     lexicon.lexicon,
+    lexicon.model,
 ):
     cli.add_command(group)
 

@@ -230,9 +230,12 @@ class Analyzer:
     """Segmentation, negation, sentiment, category, keywords and aspects over one
     ``Lexicon``, with its own cache: a lexicon change is a new analyzer."""
 
-    def __init__(self, lexicon: Lexicon | None = None):
+    def __init__(self, lexicon: Lexicon | None = None, model=None):
         self.lexicon = lexicon or _SHIPPED
         self.version = self.lexicon.version
+        # a polarity model for this analyzer (the deployment's active one); None: the
+        # process's (``use_model``), if any
+        self.model = model
         self.analyze = lru_cache(maxsize=8192)(self._analyze)
         self.keyword_form = lru_cache(maxsize=4096)(self._keyword_form)
         _analyzers.add(self)
@@ -409,7 +412,7 @@ class Analyzer:
         score, drivers = self._score(tokens)
         sentiment = "positive" if score > 0 else "negative" if score < 0 else "neutral"
         category, cues = self.category_of(tokens, text.lower(), score)
-        source, model = "lexicon", _model
+        source, model = "lexicon", self.model if self.model is not None else _model
         # The model only fills in where the lexicon found no polarity (it learned topics
         # as well as opinions: 客服 leans negative); questions and suggestions keep
         # theirs, since scored comments are mostly verdicts.

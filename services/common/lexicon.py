@@ -12,6 +12,7 @@ service's RPCs; cxctl and the gateway API call them):
   and the entry before it, so any edit can be reverted (as a new version);
 * ``lexicon_meta``: the version counter and the ConfigCache revision.
 
+The same cache holds the polarity model in use (services/common/sentiment_models.py).
 Each replica holds the merged lexicon in a ConfigCache (services/common/mongo.py) whose
 value is a ``textanalysis.text.Analyzer``: a new lexicon is a new analyzer with an empty
 result cache. An edit bumps the revision and ConfigSignal broadcasts it on the routing
@@ -33,6 +34,7 @@ from contracts.base import utcnow
 from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.mongo import ConfigCache, Store, database_name, make_client
 from textanalysis import lexicon as lists
+from textanalysis import sentiment_model as sm
 from textanalysis import text
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class LexiconStore(Store):
         super().__init__(db)
         self.cache = ConfigCache(db, self._load, meta="lexicon_meta", max_staleness=max_staleness)
         self.cache.signal_key = SIGNAL_KEY
+        self._models: dict[int, sm.PolarityModel] = {}  # parsed versions (they never change)
 
     def indexes(self) -> dict[str, list]:
         return {}
@@ -77,12 +80,25 @@ class LexiconStore(Store):
         meta = self.db.lexicon_meta.find_one({"_id": "versions"}) or {}
         return entries, meta.get("n", 0)
 
+    def active_model(self) -> sm.PolarityModel | None:
+        """The polarity model in use (services/common/sentiment_models.py), or None."""
+        number = (self.db.lexicon_meta.find_one({"_id": "model"}) or {}).get("number")
+        if number is None:
+            return None
+        if number not in self._models:
+            doc = self.db.models.find_one({"_id": number}, {"body": 1})
+            if doc is None:
+                log.warning("model version %s is in use but not stored: the lexicon alone", number)
+                return None
+            self._models[number] = sm.PolarityModel.from_json(doc["body"])
+        return self._models[number]
+
     def _load(self) -> text.Analyzer:
         entries, version = self.overlay()
         lexicon = text.Lexicon.with_overlay(entries, version)
         if lexicon.removed_domain:
             text.plain_tokenizer()  # built once (~1 s) here rather than by the first event
-        return text.Analyzer(lexicon)
+        return text.Analyzer(lexicon, self.active_model())
 
     def analyzer(self) -> text.Analyzer:
         """This replica's analyzer for the current overlay (no store read unless stale)."""

@@ -6,9 +6,11 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from marshmallow import Schema
+from nameko.timer import timer
 
 from contracts import profiles_api as api
 from contracts.base import utcnow
+from services.common import settings
 from services.common.batching import contract_batch_handler, feedback_batch_consumer, handled_once_each
 from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
@@ -18,7 +20,9 @@ from services.common.messaging import ContractDispatcher
 from services.common.mongo import jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, rpc
+from services.common.sentiment_models import ModelStore
 from services.common.validation import load_valid
+from services.profiles import training
 from services.profiles.aspects import per_touchpoint
 from services.profiles.dependencies import ProfileStores
 from services.profiles.recordings import (
@@ -202,6 +206,28 @@ class ProfilesService:
         since_at = a["since"] or until_at - timedelta(days=30)
         since_day, until_day = local_day(since_at), local_day(until_at)
         return jsonable(self.store.queries.word_frequency(a["customer_id"], since_day, until_day, a["limit"]))
+
+    # -- the polarity model learned from the scored comments (services/common/sentiment_models.py)
+
+    @timer(interval=settings.get("MODEL_RETRAIN_SECONDS"))
+    def retrain_on_timer(self) -> None:
+        """One replica per period retrains; the others find the lease taken."""
+        training.scheduled(self.store.queries, ModelStore(self.text.store), utcnow())
+
+    @rpc
+    def sentiment_models(self, limit: int = 20) -> dict:
+        """The model versions (evaluation, used or why not), the one in use, its changes."""
+        return jsonable(ModelStore(self.text.store).versions(limit))
+
+    @rpc
+    def retrain_sentiment_model(self, actor: Id = "cxctl") -> dict:
+        """Retrain now (as the timer does): a new version unless nothing changed."""
+        return jsonable(training.retrain(self.store.queries, ModelStore(self.text.store), utcnow(), actor))
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def activate_sentiment_model(self, number: int | None, reason: str, actor: Id = "cxctl") -> dict:
+        """Use model version ``number`` (a rollback), or none (None: the lexicon alone)."""
+        return jsonable(ModelStore(self.text.store).activate(number, actor, reason))
 
     # -- admin acts -------------------------------------------------------------------
 
