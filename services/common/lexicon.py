@@ -28,7 +28,7 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 from pymongo import DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.base import utcnow
 from services.common.errors import BadRequest, Conflict, NotFound
@@ -254,11 +254,35 @@ class LiveLexicon(DependencyProvider):
     def get_dependency(self, worker_ctx) -> LiveText:
         return LiveText(self.store)
 
+    def worker_setup(self, worker_ctx) -> None:
+        # code that calls text.analyze (profiles' insight, the gateway's case view) uses
+        # the process's current analyzer: bring it up to date for each worker (no store
+        # read unless the cache may be stale)
+        try:
+            text.use_analyzer(self.store.analyzer())
+        except PyMongoError as exc:
+            log.warning("lexicon revision not readable (%s); analysing with the one loaded", exc)
+
 
 class LiveText:
-    """What a worker gets from LiveLexicon."""
+    """What a worker gets from LiveLexicon: ``analyzer`` is taken on first use, then fixed
+    for the worker; while the store is out of reach, the one loaded last."""
 
     def __init__(self, store: LexiconStore):
         self.store = store
-        self.analyzer = store.analyzer()
-        text.use_analyzer(self.analyzer)
+        self._analyzer: text.Analyzer | None = None
+
+    @property
+    def analyzer(self) -> text.Analyzer:
+        if self._analyzer is None:
+            try:
+                analyzer = self.store.analyzer()
+            except PyMongoError as exc:
+                if self.store.cache.value is None:
+                    raise
+                # the store is out of reach: the lexicon loaded last, until it is back
+                log.warning("lexicon revision not readable (%s); analysing with the one loaded", exc)
+                analyzer = self.store.cache.value
+            text.use_analyzer(analyzer)
+            self._analyzer = analyzer
+        return self._analyzer
