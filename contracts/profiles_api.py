@@ -81,6 +81,18 @@ class Erase(_Request):
     now = fields.AwareDateTime(load_default=None, format="iso")
 
 
+class AspectsByTouchpoint(_Request):
+    """``profiles.aspects_by_touchpoint``: what comments were about, per touchpoint, in ``[since, until)``."""
+
+    since = fields.AwareDateTime(required=True, format="iso")
+    until = fields.AwareDateTime(required=True, format="iso")
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
+            raise ValidationError("must be later than since", "until")
+
+
 class ScoreTrend(_Request):
     """``profiles.score_trend``: global NPS / CSAT / CES per day or week in ``[since, until)``."""
 

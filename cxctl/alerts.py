@@ -231,6 +231,21 @@ def rules_explain(ctx: Ctx, rule_id, event_file, as_json):
         click.echo(line)
 
 
+def _lexicon_analyzers(ctx: Ctx, draft_file: str) -> dict:
+    """The live lexicon (the stored overlay) and the draft's edits on top of it."""
+    from cxctl.lexicon import read_draft
+    from services.common.errors import BadRequest
+    from services.common.lexicon import draft_analyzer
+
+    edits = read_draft(draft_file)
+    overview = call(ctx, "alerts", "lexicon")
+    try:
+        draft = draft_analyzer(overview["entries"], overview["version"], edits)
+    except BadRequest as exc:
+        raise click.ClickException(f"{draft_file}: {exc}") from None
+    return {"live": draft_analyzer(overview["entries"], overview["version"], []), "draft": draft}
+
+
 def _rules_argument(ctx: Ctx, rule: str) -> list[dict]:
     """RULE on the command line: a rule file (tested as written) or a stored rule id."""
     from services.alerts.rules import RuleError, load_rules
@@ -250,26 +265,38 @@ def _rules_argument(ctx: Ctx, rule: str) -> list[dict]:
 @rules.command("test")
 @click.argument("rule")
 @click.option("--events", "events_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--lexicon",
+    "draft_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="a draft of unsaved lexicon edits: the run compares the live lexicon with it",
+)
 @json_option
 @click.pass_obj
-def rules_test(ctx: Ctx, rule, events_file, as_json):
+def rules_test(ctx: Ctx, rule, events_file, draft_file, as_json):
     """Dry run RULE (a rule file or a stored rule id) over a JSON-lines file of events.
 
     Nothing is stored or sent: counts of alerts it would raise, repeats that
-    would attach, throttled matches, customers, and examples.
+    would attach, throttled matches, customers, and examples. With ``--lexicon``,
+    the rule runs twice, with the live lexicon and with the draft's edits on top,
+    so the draft's effect shows before it is saved.
     """
     from services.alerts.dryrun import dry_run
 
     rules_ = _rules_argument(ctx, rule)
+    analyzers = _lexicon_analyzers(ctx, draft_file) if draft_file else None
     path = Path(events_file)
     total = sum(1 for _ in path.open(encoding="utf-8"))
     with (
         path.open(encoding="utf-8") as lines,
         click.progressbar(length=total, label="evaluating / 评估中", file=sys.stderr) as bar,
     ):
-        report = dry_run(rules_, lines, utcnow(), progress=bar.update)
+        report = dry_run(rules_, lines, utcnow(), progress=bar.update, analyzers=analyzers)
     if as_json:
         return emit_json(report)
+    for name, run in report.get("lexicons", {}).items():
+        raised = ", ".join(f"{rule_id} {r['raised']}" for rule_id, r in run["rules"].items())
+        click.echo(f"lexicon / 词表 {name} (version {run['version']}): would raise / 将产生 {raised}")
     click.echo(f"events / 事件: {report['events']}   invalid lines / 无效行: {len(report['invalid'])}")
     for bad in report["invalid"][:5]:
         click.echo(f"  line {bad['line']}: {bad['reason']}")

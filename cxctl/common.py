@@ -34,7 +34,7 @@ def call(ctx: Ctx, service: str, method: str, *args, **kwargs):
         with ctx.rpc() as client:
             return getattr(getattr(client, service), method)(*args, **kwargs)
     except RemoteError as exc:
-        if exc.exc_type in ("BadRequest", "NotFound"):
+        if exc.exc_type in ("BadRequest", "NotFound", "Conflict"):
             lines = str(exc.value).split("; ")
             raise click.ClickException("\n  ".join([f"{exc.exc_type}:"] + lines)) from None
         raise click.ClickException(f"{service}.{method} failed: {exc}") from None

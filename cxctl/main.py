@@ -12,7 +12,7 @@ import time
 import click
 
 from contracts.feedback import InvalidFeedback, parse_feedback
-from cxctl import alerts, cases, notify, playbooks, profiles, users
+from cxctl import alerts, cases, lexicon, notify, playbooks, profiles, users
 from cxctl.broker import DEFAULT_API, ManagementApiError, queue_drains, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
 from cxctl.drain_view import Progress, queue_table
@@ -146,6 +146,8 @@ for group in (
     notify.notify,
     users.users,
     alerts.simulate,
+    lexicon.lexicon,
+    lexicon.model,
 ):
     cli.add_command(group)
 

@@ -60,6 +60,19 @@ def _aspects_line(p: dict) -> str:
     return f"{listed(counts)}  ({windows})" if windows else listed(counts)
 
 
+def _insight(insight: dict) -> str:
+    """A comment's analysis and what drove it (profiles' ``insight``) in one line."""
+    why = insight.get("why") or {}
+    words = list(dict.fromkeys((why.get("cues") or []) + (why.get("drivers") or [])))
+    terms = "; ".join(f"{code}: {', '.join(t)}" for code, t in (why.get("terms") or {}).items())
+    line = f"分析 analysis: {insight.get('sentiment')}/{insight.get('category')}"
+    if words:
+        line += f"  依据 because: {', '.join(words)}"
+    if terms:
+        line += f"  方面 aspects: {terms}"
+    return line
+
+
 def _describe(entry: dict) -> str:
     kind = entry["kind"]
     if kind == "feedback":
@@ -124,6 +137,8 @@ def profile_show(ctx: Ctx, customer_id, timeline_limit, page, now, as_json):
     click.echo(f"  时间线 timeline (page {page}):")
     for entry in p.get("timeline", []):
         click.echo(f"    {entry['at'][:19]}  {entry['kind']:<14} {_describe(entry)[:70]}")
+        if entry.get("insight"):
+            click.echo(f"{'':37}{_insight(entry['insight'])}")
 
 
 @profile.command("search")

@@ -213,6 +213,31 @@ def split(events: Iterable[dict], held_out_percent: int = 20) -> tuple[list[dict
     return train_part, held_out
 
 
+def train_on_stream(events: Iterable[dict], trained_at: str) -> PolarityModel:
+    """Train on 80 % of ``events``' weak labels (``split``) and attach the evaluation on
+    the other 20 %, never trained on, with how many comments of each class it learned."""
+    train_part, held_out = split(events)
+    examples = weak_labels(train_part)
+    model = train(examples, trained_at=trained_at)
+    evaluation = evaluate(model, weak_labels(held_out))
+    evaluation["trained_on"] = dict(Counter(label for _, label in examples))
+    return model.with_evaluation(evaluation)
+
+
+def worth_using(evaluation: dict, min_held_out: int, min_accuracy: float) -> tuple[bool, str]:
+    """Whether a model with this held-out ``evaluation`` may be put to use, and why (not)."""
+    held_out = evaluation.get("examples") or 0
+    if held_out < min_held_out:
+        return False, f"held-out split of {held_out} comments, fewer than {min_held_out}"
+    accuracy = evaluation.get("accuracy") or 0.0
+    if accuracy < min_accuracy:
+        return False, f"held-out accuracy {accuracy:.1%} below {min_accuracy:.0%}"
+    for label, recall in (evaluation.get("recall") or {}).items():
+        if recall is None:
+            return False, f"no {label} comment in the held-out split"
+    return True, f"held-out accuracy {accuracy:.1%} on {held_out} comments"
+
+
 def evaluate(model: PolarityModel, examples: Iterable[tuple[str, str]]) -> dict:
     """Accuracy and per-class recall of the model alone on labelled ``(comment, label)`` pairs."""
     total = correct = abstained = 0

@@ -22,6 +22,13 @@ after_sales, waiting_time, billing, app_website), from ``lexicon/aspects.txt``. 
 under negation still names its aspect (快递没有丢 is about delivery), so aspects
 ignore negation; the result keeps the terms that found each one (``aspect_terms``).
 
+Live lexicons: the word lists are the shipped files plus an admin's overlay
+(``textanalysis/lexicon.py``). An ``Analyzer`` holds one merged ``Lexicon`` and its own
+result cache, so a new lexicon is a new analyzer and no cached result outlives the
+words it came from. The module-level ``analyze`` / ``segment`` / ``find_keyword`` use
+the process's current analyzer (``use_analyzer``); services get theirs from
+services/common/lexicon.py, which follows the stored overlay.
+
 Accuracy: ``python -m services.profiles.accuracy`` (figures in docs/rules.md).
 """
 
@@ -30,14 +37,17 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import weakref
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import jieba
 
-LEXICON_DIR = Path(__file__).with_name("lexicon")
+from textanalysis import lexicon as lists
+from textanalysis.lexicon import LEXICON_DIR
+
 SENTIMENTS = ("positive", "neutral", "negative")
 CATEGORIES = ("complaint", "suggestion", "inquiry", "praise", "other")
 
@@ -49,62 +59,81 @@ _CLAUSE_BREAK = re.compile(r"^[\s，。！？；、,.!?;:：\n()（）…~\-]+$"
 _CONTRAST = {"但", "但是", "可是", "不过", "就是", "只是", "而且", "but", "however", "though"}
 _ENGLISH_NOT = re.compile(r"(?i)\b(\w+)n't\b")
 _ENGLISH_WORD = re.compile(r"^[a-z0-9][a-z0-9']*$")
-
-
-def _words(name: str) -> frozenset[str]:
-    lines = (LEXICON_DIR / name).read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
-
-
-POSITIVE = _words("positive.txt")
-NEGATIVE = _words("negative.txt")
-COMPLAINT = _words("complaint.txt")
-SUGGESTION = _words("suggestion.txt")
-INQUIRY = _words("inquiry.txt")
-NEGATORS = _words("negators.txt")
-USER_WORDS = frozenset(
-    line.split()[0] for line in (LEXICON_DIR / "userdict.txt").read_text("utf-8").splitlines() if line.strip()
-)
-# Words that may be split off a glued negator (不满意 → 不 + 满意).
-_SPLITTABLE = POSITIVE | NEGATIVE | COMPLAINT | USER_WORDS
-LEXICON_WORDS = _SPLITTABLE | SUGGESTION | INQUIRY
-# Single-character negators that glue onto the next word, longest first.
-_PREFIXES = sorted((n for n in NEGATORS if not n.isascii()), key=len, reverse=True)
-
-
-def _aspect_terms(name: str) -> dict[tuple[str, ...], str]:
-    """``term aspect_code`` lines → {term as a word sequence: code} (see lexicon/README.md)."""
-    terms: dict[tuple[str, ...], str] = {}
-    for number, line in enumerate((LEXICON_DIR / name).read_text("utf-8").splitlines(), 1):
-        parts = line.split("#", 1)[0].lower().split()
-        if not parts:
-            continue
-        if len(parts) < 2 or not _ASPECT_CODE.match(parts[-1]):
-            raise ValueError(f"{name}:{number}: expected 'term aspect_code', got {line!r}")
-        terms[tuple(parts[:-1])] = parts[-1]
-    return terms
-
-
-_ASPECT_CODE = re.compile(r"^[a-z][a-z_]*$")
-ASPECT_TERMS = _aspect_terms("aspects.txt")
-# The aspect codes, in the order the lexicon introduces them.
-ASPECTS = tuple(dict.fromkeys(ASPECT_TERMS.values()))
-# First word → [(the term's other words, term, code)], so matching costs one lookup per word.
-_ASPECT_HEADS: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
-for _form, _code in ASPECT_TERMS.items():
-    _term = "".join(_form) if not _form[0].isascii() else " ".join(_form)  # 坏了, log in
-    _ASPECT_HEADS.setdefault(_form[0], []).append((_form[1:], _term, _code))
-# Lengths of one-word Chinese terms of 2+ characters, which also match inside a longer word.
-_ASPECT_INSIDE = sorted(
-    {len(f[0]) for f in ASPECT_TERMS if len(f) == 1 and len(f[0]) >= 2 and not _ENGLISH_WORD.match(f[0])}
-)
 STOPWORDS = _STOPWORDS = frozenset(
     "的 了 是 我 你 他 她 们 也 都 就 还 又 在 和 与 及 把 被 给 让 吧 呢 啊 吗 很 太 非常 这 那 这个 那个 "
     "一个 有 个 次 天 之前 之后 已经 现在 一下 一点 我们 你们 the a an and or to of in on at for is was "
     "it this that i my me with very too be been are were".split()
 )
+# The aspect codes (from the shipped aspects file; an edit adds terms, not codes).
+ASPECTS = lists.ASPECTS
+# At most this many jieba pieces are joined back into one domain word an admin added.
+_DOMAIN_SPAN = 6
+
+
+class Lexicon:
+    """The merged word lists (``textanalysis.lexicon.merge``) and what analysis derives
+    from them; ``version`` is the overlay revision they came from (0: the files)."""
+
+    def __init__(self, merged: Mapping[str, Mapping[str, str | None]], version: int = 0):
+        self.version = version
+        self.lists = merged
+
+        def words(name: str) -> frozenset[str]:
+            return frozenset(merged.get(name, {}))
+
+        self.positive, self.negative = words("positive"), words("negative")
+        self.complaint, self.suggestion, self.inquiry = (
+            words("complaint"),
+            words("suggestion"),
+            words("inquiry"),
+        )
+        self.negators, self.domain = words("negators"), words("domain")
+        shipped = frozenset(lists.base_lists()["domain"])
+        # shipped domain words an edit removed: jieba must not keep them whole
+        self.removed_domain = shipped - self.domain
+        # Chinese words an edit added to any list: carved out of a longer piece jieba
+        # glued them into (很丝滑 → 很 + 丝滑), since jieba's dictionary does not know them
+        edited = {w for name, words in merged.items() for w in words if " " not in w and not w.isascii()}
+        self.added_words = frozenset(edited - lists.shipped_words())
+        self.added_lengths = sorted({len(w) for w in self.added_words}, reverse=True)
+        # words that may be split off a glued negator (不满意 → 不 + 满意)
+        self.splittable = self.positive | self.negative | self.complaint | self.domain
+        self.words = self.splittable | self.suggestion | self.inquiry
+        # single-character negators that glue onto the next word, longest first
+        self.prefixes = sorted((n for n in self.negators if not n.isascii()), key=len, reverse=True)
+        self.aspect_terms = {tuple(t.split(" ")): c for t, c in merged.get("aspects", {}).items() if c}
+        # first word → [(the term's other words, term, code)]: one lookup per word
+        self.aspect_heads: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+        for form, code in self.aspect_terms.items():
+            term = "".join(form) if not form[0].isascii() else " ".join(form)  # 坏了, log in
+            self.aspect_heads.setdefault(form[0], []).append((form[1:], term, code))
+        # lengths of one-word Chinese terms of 2+ characters, which also match inside a longer word
+        self.aspect_inside = sorted(
+            {
+                len(f[0])
+                for f in self.aspect_terms
+                if len(f) == 1 and len(f[0]) >= 2 and not _ENGLISH_WORD.match(f[0])
+            }
+        )
+
+    @classmethod
+    def shipped(cls) -> Lexicon:
+        return cls(lists.base_lists(), 0)
+
+    @classmethod
+    def with_overlay(cls, overlay, version: int) -> Lexicon:
+        return cls(lists.merge(lists.base_lists(), overlay), version)
+
+
+_SHIPPED = Lexicon.shipped()
+POSITIVE, NEGATIVE, COMPLAINT = _SHIPPED.positive, _SHIPPED.negative, _SHIPPED.complaint
+SUGGESTION, INQUIRY, NEGATORS = _SHIPPED.suggestion, _SHIPPED.inquiry, _SHIPPED.negators
+USER_WORDS = _SHIPPED.domain
+LEXICON_WORDS = _SHIPPED.words
+ASPECT_TERMS = _SHIPPED.aspect_terms
 
 _tokenizer: jieba.Tokenizer | None = None
+_plain: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
 
 
@@ -119,6 +148,16 @@ def tokenizer() -> jieba.Tokenizer:
                 tk.load_userdict(str(LEXICON_DIR / "userdict.txt"))
                 _tokenizer = tk
     return _tokenizer
+
+
+def plain_tokenizer() -> jieba.Tokenizer:
+    """jieba without the user dictionary: re-cuts a domain word an admin removed."""
+    global _plain
+    if _plain is None:
+        with _tokenizer_lock:
+            if _plain is None:
+                _plain = jieba.Tokenizer()
+    return _plain
 
 
 @dataclass(frozen=True)
@@ -137,9 +176,11 @@ class TextAnalysis:
     keywords: tuple[str, ...]
     source: str = "lexicon"  # what decided the sentiment: lexicon | model
     drivers: tuple[str, ...] = ()  # the words or features behind the sentiment
+    category_cues: tuple[str, ...] = ()  # the cue words behind the category (none: the score decided)
     model_version: str | None = None  # the model consulted, if any
     aspects: tuple[str, ...] = ()  # aspect codes found, sorted
     aspect_terms: tuple[tuple[str, str], ...] = ()  # (code, term that found it), sorted
+    lexicon_version: int = 0  # the lexicon overlay revision the words came from (0: the files)
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -162,119 +203,12 @@ class TextAnalysis:
             "negated": sorted(self.negated_words()),
             "source": self.source,
             "drivers": list(self.drivers),
+            "category_cues": list(self.category_cues),
             "aspects": list(self.aspects),
             "aspect_terms": {a: [t for c, t in self.aspect_terms if c == a] for a in self.aspects},
+            "lexicon_version": self.lexicon_version,
             **({"model_version": self.model_version} if self.model_version else {}),
         }
-
-
-def _split_glued(word: str) -> list[str]:
-    if word in NEGATORS or word in _SPLITTABLE and not any(word.startswith(p) for p in _PREFIXES):
-        return [word]
-    for prefix in _PREFIXES:
-        rest = word[len(prefix) :]
-        if word.startswith(prefix) and rest in _SPLITTABLE:
-            return [prefix, rest]
-    return [word]
-
-
-def _raw_words(text: str) -> list[str]:
-    text = _ENGLISH_NOT.sub(r"\1 not", text)
-    out: list[str] = []
-    for piece in tokenizer().lcut(text):
-        if piece.isspace() or not piece:
-            continue
-        out.extend(_split_glued(piece.lower()))
-    return out
-
-
-def segment(text: str) -> tuple[Token, ...]:
-    """Words of ``text`` with their clause number and whether they are negated."""
-    tokens: list[Token] = []
-    clause = 0
-    reach = 0  # words still under a negator's scope
-    for word in _raw_words(text):
-        if _CLAUSE_BREAK.match(word) or word in _CONTRAST:
-            clause += 1
-            reach = 0
-            continue
-        if word in NEGATORS:
-            tokens.append(Token(word, False, clause))
-            reach = NEGATION_REACH
-            continue
-        tokens.append(Token(word, reach > 0, clause))
-        reach = max(reach - 1, 0)
-    return tuple(tokens)
-
-
-def _phrase_hits(text_lower: str, lexicon: frozenset[str]) -> int:
-    """Multi-word English cues ("could you add") are matched on the text."""
-    return sum(1 for cue in lexicon if " " in cue and cue in text_lower)
-
-
-def _score(tokens: tuple[Token, ...]) -> tuple[float, tuple[str, ...]]:
-    """The lexicon's score and the words that made it (``不满意`` for a negated 满意)."""
-    score = 0.0
-    drivers: list[str] = []
-    for t in tokens:
-        if t.word in POSITIVE:
-            score += -1.0 if t.negated else 1.0
-        elif t.word in NEGATIVE:
-            score += 0.5 if t.negated else -1.0
-        else:
-            continue
-        drivers.append(("不" if t.negated else "") + t.word)
-    return score, tuple(dict.fromkeys(drivers))
-
-
-def _aspects(tokens: tuple[Token, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Aspect codes found in ``tokens`` and the (code, term) pairs behind them; negation ignored."""
-    found: set[tuple[str, str]] = set()
-    words = [t.word for t in tokens]
-    for i, word in enumerate(words):
-        for rest, term, code in _ASPECT_HEADS.get(word, ()):
-            if not rest or tuple(words[i + 1 : i + 1 + len(rest)]) == rest:
-                found.add((code, term))
-        if len(word) > 2 and not word.isascii():
-            for size in _ASPECT_INSIDE:
-                for start in range(len(word) - size + 1):
-                    part = word[start : start + size]
-                    if part != word:
-                        for rest, term, code in _ASPECT_HEADS.get(part, ()):
-                            if not rest:
-                                found.add((code, term))
-    pairs = tuple(sorted(found))
-    return tuple(sorted({code for code, _ in pairs})), pairs
-
-
-def _lexicon_certain(tokens: tuple[Token, ...]) -> bool:
-    """An affirmed complaint word, or any negated word: the model may not decide.
-
-    The negation engine knows a negator's scope; a bag of words and bigrams does not
-    (快递没有丢 would read as a lost parcel), so negated comments keep the lexicon's view.
-    """
-    return any(t.negated or t.word in COMPLAINT for t in tokens)
-
-
-def _category(tokens: tuple[Token, ...], text_lower: str, score: float) -> str:
-    affirmed = {t.word for t in tokens if not t.negated}
-    complaint = bool(affirmed & COMPLAINT)
-    suggestion = bool(affirmed & SUGGESTION) or _phrase_hits(text_lower, SUGGESTION) > 0
-    inquiry = bool(affirmed & INQUIRY) or _phrase_hits(text_lower, INQUIRY) > 0
-    inquiry = inquiry or text_lower.rstrip().endswith(("?", "？"))
-    if complaint:
-        return "complaint"
-    if suggestion and score > -2:
-        return "suggestion"
-    if score < 0:
-        return "complaint"
-    if inquiry:
-        return "inquiry"
-    if suggestion:
-        return "suggestion"
-    if score > 0:
-        return "praise"
-    return "other"
 
 
 @lru_cache(maxsize=1)
@@ -286,102 +220,314 @@ def keyword_idf() -> tuple[dict[str, float], float]:
     return model.idf_freq, model.median_idf
 
 
-def _keywords(tokens: tuple[Token, ...], top: int) -> tuple[str, ...]:
-    idf, median = keyword_idf()
-    counts = Counter(
-        t.word
-        for t in tokens
-        if t.word not in _STOPWORDS
-        and t.word not in NEGATORS
-        and not t.word.isdigit()
-        and (len(t.word) > 1 or t.word in _SPLITTABLE)
-    )
-    ranked = sorted(counts, key=lambda w: (-counts[w] * idf.get(w, median), w))
-    return tuple(ranked[:top])
-
-
 # A model vote below this probability leaves the lexicon's polarity as it is.
 MODEL_CONFIDENCE = 0.9
 _model = None  # a sentiment_model.PolarityModel (duck-typed: .polarity(tokens, text), .version)
+_analyzers: weakref.WeakSet = weakref.WeakSet()  # every live analyzer, to clear on a model change
+
+
+class Analyzer:
+    """Segmentation, negation, sentiment, category, keywords and aspects over one
+    ``Lexicon``, with its own cache: a lexicon change is a new analyzer."""
+
+    def __init__(self, lexicon: Lexicon | None = None, model=None):
+        self.lexicon = lexicon or _SHIPPED
+        self.version = self.lexicon.version
+        # a polarity model for this analyzer (the deployment's active one); None: the
+        # process's (``use_model``), if any
+        self.model = model
+        self.analyze = lru_cache(maxsize=8192)(self._analyze)
+        self.keyword_form = lru_cache(maxsize=4096)(self._keyword_form)
+        _analyzers.add(self)
+
+    def clear(self) -> None:
+        self.analyze.cache_clear()
+
+    # segmentation ---------------------------------------------------------------------
+
+    def _split_glued(self, word: str) -> list[str]:
+        lx = self.lexicon
+        if word in lx.negators or word in lx.splittable and not any(word.startswith(p) for p in lx.prefixes):
+            return [word]
+        for prefix in lx.prefixes:
+            rest = word[len(prefix) :]
+            if word.startswith(prefix) and rest in lx.splittable:
+                return [prefix, rest]
+        return [word]
+
+    def _pieces(self, text: str) -> list[str]:
+        """jieba's pieces, with the overlay applied: a removed domain word is cut again
+        without the user dictionary; a word an edit added is kept whole, carved out of a
+        longer piece or joined back from several (甩 + 锅 → 甩锅)."""
+        lx = self.lexicon
+        pieces = tokenizer().lcut(text)
+        if lx.removed_domain:
+            pieces = [
+                p
+                for piece in pieces
+                for p in (plain_tokenizer().lcut(piece) if piece.lower() in lx.removed_domain else [piece])
+            ]
+        if lx.added_words:
+            pieces = [part for piece in pieces for part in self._carve(piece)]
+        if not lx.added_words:
+            return pieces
+        joined, i = [], 0
+        while i < len(pieces):
+            for span in range(min(_DOMAIN_SPAN, len(pieces) - i), 1, -1):
+                if "".join(pieces[i : i + span]).lower() in lx.added_words:
+                    joined.append("".join(pieces[i : i + span]))
+                    i += span
+                    break
+            else:
+                joined.append(pieces[i])
+                i += 1
+        return joined
+
+    def _carve(self, piece: str) -> list[str]:
+        """``piece`` split around the longest, leftmost word an edit added inside it."""
+        lx = self.lexicon
+        if len(piece) < 2 or piece.isascii() or piece in lx.words or piece in lx.negators:
+            return [piece]
+        for size in lx.added_lengths:
+            for start in range(len(piece) - size + 1):
+                if size < len(piece) and piece[start : start + size] in lx.added_words:
+                    head, word, tail = piece[:start], piece[start : start + size], piece[start + size :]
+                    return [*self._carve(head), word, *self._carve(tail)] if head or tail else [word]
+        return [piece]
+
+    def _raw_words(self, text: str) -> list[str]:
+        text = _ENGLISH_NOT.sub(r"\1 not", text)
+        out: list[str] = []
+        for piece in self._pieces(text):
+            if piece.isspace() or not piece:
+                continue
+            out.extend(self._split_glued(piece.lower()))
+        return out
+
+    def segment(self, text: str) -> tuple[Token, ...]:
+        """Words of ``text`` with their clause number and whether they are negated."""
+        tokens: list[Token] = []
+        clause = 0
+        reach = 0  # words still under a negator's scope
+        negators = self.lexicon.negators
+        for word in self._raw_words(text):
+            if _CLAUSE_BREAK.match(word) or word in _CONTRAST:
+                clause += 1
+                reach = 0
+                continue
+            if word in negators:
+                tokens.append(Token(word, False, clause))
+                reach = NEGATION_REACH
+                continue
+            tokens.append(Token(word, reach > 0, clause))
+            reach = max(reach - 1, 0)
+        return tuple(tokens)
+
+    # the parts of a result --------------------------------------------------------------
+
+    def _score(self, tokens: tuple[Token, ...]) -> tuple[float, tuple[str, ...]]:
+        """The lexicon's score and the words that made it (``不满意`` for a negated 满意)."""
+        score = 0.0
+        drivers: list[str] = []
+        positive, negative = self.lexicon.positive, self.lexicon.negative
+        for t in tokens:
+            if t.word in positive:
+                score += -1.0 if t.negated else 1.0
+            elif t.word in negative:
+                score += 0.5 if t.negated else -1.0
+            else:
+                continue
+            drivers.append(("不" if t.negated else "") + t.word)
+        return score, tuple(dict.fromkeys(drivers))
+
+    def _aspects(self, tokens: tuple[Token, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """Aspect codes found in ``tokens`` and the (code, term) pairs behind them; negation ignored."""
+        heads, inside = self.lexicon.aspect_heads, self.lexicon.aspect_inside
+        found: set[tuple[str, str]] = set()
+        words = [t.word for t in tokens]
+        for i, word in enumerate(words):
+            for rest, term, code in heads.get(word, ()):
+                if not rest or tuple(words[i + 1 : i + 1 + len(rest)]) == rest:
+                    found.add((code, term))
+            if len(word) > 2 and not word.isascii():
+                for size in inside:
+                    for start in range(len(word) - size + 1):
+                        part = word[start : start + size]
+                        if part != word:
+                            found.update((code, term) for rest, term, code in heads.get(part, ()) if not rest)
+        pairs = tuple(sorted(found))
+        return tuple(sorted({code for code, _ in pairs})), pairs
+
+    def _certain(self, tokens: tuple[Token, ...]) -> bool:
+        """An affirmed complaint word, or any negated word: the model may not decide.
+
+        The negation engine knows a negator's scope; a bag of words and bigrams does not
+        (快递没有丢 would read as a lost parcel), so negated comments keep the lexicon's view.
+        """
+        return any(t.negated or t.word in self.lexicon.complaint for t in tokens)
+
+    def category_of(
+        self, tokens: tuple[Token, ...], text_lower: str, score: float
+    ) -> tuple[str, tuple[str, ...]]:
+        """The category and the cue words behind it (none when the score decided)."""
+        lx = self.lexicon
+        affirmed = {t.word for t in tokens if not t.negated}
+        complaint = sorted(affirmed & lx.complaint)
+        suggestion = sorted(affirmed & lx.suggestion) + [
+            c for c in sorted(lx.suggestion) if " " in c and c in text_lower
+        ]
+        inquiry = sorted(affirmed & lx.inquiry) + [
+            c for c in sorted(lx.inquiry) if " " in c and c in text_lower
+        ]
+        asks = bool(inquiry) or text_lower.rstrip().endswith(("?", "？"))
+        if complaint:
+            return "complaint", tuple(complaint)
+        if suggestion and score > -2:
+            return "suggestion", tuple(suggestion)
+        if score < 0:
+            return "complaint", ()
+        if asks:
+            return "inquiry", tuple(inquiry) or ("?",)
+        if suggestion:
+            return "suggestion", tuple(suggestion)
+        return ("praise" if score > 0 else "other"), ()
+
+    def _keywords(self, tokens: tuple[Token, ...], top: int) -> tuple[str, ...]:
+        idf, median = keyword_idf()
+        lx = self.lexicon
+        counts = Counter(
+            t.word
+            for t in tokens
+            if t.word not in _STOPWORDS
+            and t.word not in lx.negators
+            and not t.word.isdigit()
+            and (len(t.word) > 1 or t.word in lx.splittable)
+        )
+        ranked = sorted(counts, key=lambda w: (-counts[w] * idf.get(w, median), w))
+        return tuple(ranked[:top])
+
+    def _analyze(self, text: str, top_keywords: int = 5) -> TextAnalysis:
+        """Segment ``text`` and derive sentiment, category and keywords (cached as ``analyze``)."""
+        tokens = self.segment(text)
+        score, drivers = self._score(tokens)
+        sentiment = "positive" if score > 0 else "negative" if score < 0 else "neutral"
+        category, cues = self.category_of(tokens, text.lower(), score)
+        source, model = "lexicon", self.model if self.model is not None else _model
+        # The model only fills in where the lexicon found no polarity (it learned topics
+        # as well as opinions: 客服 leans negative); questions and suggestions keep
+        # theirs, since scored comments are mostly verdicts.
+        if (
+            model is not None
+            and sentiment == "neutral"
+            and category not in ("inquiry", "suggestion")
+            and not self._certain(tokens)
+        ):
+            vote = model.polarity(tokens, text)
+            if vote is not None and vote.probability >= MODEL_CONFIDENCE:
+                sentiment, source, drivers = vote.label, "model", vote.drivers
+                category, cues = self.category_of(
+                    tokens, text.lower(), -1.0 if vote.label == "negative" else 1.0
+                )
+        aspects, aspect_terms = self._aspects(tokens)
+        return TextAnalysis(
+            tokens=tokens,
+            sentiment=sentiment,
+            score=score,
+            category=category,
+            keywords=self._keywords(tokens, top_keywords),
+            source=source,
+            drivers=drivers,
+            category_cues=cues,
+            model_version=model.version if model is not None else None,
+            aspects=aspects,
+            aspect_terms=aspect_terms,
+            lexicon_version=self.version,
+        )
+
+    # rule keywords ------------------------------------------------------------------------
+
+    def _keyword_form(self, keyword: str) -> tuple[str, ...]:
+        """A rule keyword as the word sequence it must match (cached as ``keyword_form``)."""
+        negators = self.lexicon.negators
+        return tuple(t.word for t in self.segment(keyword) if t.word not in negators) or (keyword.lower(),)
+
+    def find_keyword(self, analysis: TextAnalysis, keyword: str) -> bool:
+        """True when ``keyword`` occurs in the text as whole words and is not negated.
+
+        A keyword of several words ("送货 慢", "call back") matches the same words in a
+        row. A Chinese keyword of two or more characters also matches inside a longer
+        word jieba kept whole (客服 in 在线客服), unless that word is negated.
+        """
+        form = self.keyword_form(keyword)
+        tokens = analysis.tokens
+        n = len(form)
+        for i in range(len(tokens) - n + 1):
+            window = tokens[i : i + n]
+            if all(t.word == w for t, w in zip(window, form, strict=True)) and not window[0].negated:
+                return True
+        if n == 1 and len(form[0]) >= 2 and not _ENGLISH_WORD.match(form[0]):
+            return any(form[0] in t.word and not t.negated for t in tokens)
+        return False
+
+
+_current = Analyzer(_SHIPPED)
+_install_lock = threading.Lock()
+
+
+def current() -> Analyzer:
+    """The process's current analyzer (the shipped lists until a service installs another)."""
+    return _current
+
+
+def use_analyzer(analyzer: Analyzer) -> Analyzer:
+    """Make ``analyzer`` the process's current one unless a newer lexicon is installed
+    already (replicas sharing a process may load revisions in any order). Returns the
+    current one."""
+    global _current
+    with _install_lock:
+        if analyzer.version >= _current.version and analyzer is not _current:
+            _current = analyzer
+        return _current
+
+
+def reset_analyzer() -> None:
+    """Back to the shipped lists (tests, tools)."""
+    global _current
+    with _install_lock:
+        _current = Analyzer(_SHIPPED)
 
 
 def use_model(model) -> None:
-    """Consult ``model`` where the lexicon finds no polarity (None: lexicon only); clears the cache.
-
-    Process-wide: every later ``analyze`` call in this process uses it.
-    """
+    """Consult ``model`` where the lexicon finds no polarity (None: lexicon only); clears
+    every analyzer's cache. Process-wide: every later ``analyze`` call in this process uses it."""
     global _model
     _model = model
-    analyze.cache_clear()
+    for analyzer in list(_analyzers):
+        analyzer.clear()
 
 
 def active_model():
     return _model
 
 
-@lru_cache(maxsize=8192)
 def analyze(text: str, top_keywords: int = 5) -> TextAnalysis:
-    """Segment ``text`` and derive sentiment, category and keywords (cached)."""
-    tokens = segment(text)
-    score, drivers = _score(tokens)
-    sentiment = "positive" if score > 0 else "negative" if score < 0 else "neutral"
-    category = _category(tokens, text.lower(), score)
-    source, model = "lexicon", _model
-    # The model only fills in where the lexicon found no polarity (it learned topics
-    # as well as opinions: 客服 leans negative); questions and suggestions keep
-    # theirs, since scored comments are mostly verdicts.
-    if (
-        model is not None
-        and sentiment == "neutral"
-        and category not in ("inquiry", "suggestion")
-        and not _lexicon_certain(tokens)
-    ):
-        vote = model.polarity(tokens, text)
-        if vote is not None and vote.probability >= MODEL_CONFIDENCE:
-            sentiment, source, drivers = vote.label, "model", vote.drivers
-            category = _category(tokens, text.lower(), -1.0 if vote.label == "negative" else 1.0)
-    aspects, aspect_terms = _aspects(tokens)
-    return TextAnalysis(
-        tokens=tokens,
-        sentiment=sentiment,
-        score=score,
-        category=category,
-        keywords=_keywords(tokens, top_keywords),
-        source=source,
-        drivers=drivers,
-        model_version=model.version if model is not None else None,
-        aspects=aspects,
-        aspect_terms=aspect_terms,
-    )
+    """``current().analyze``: segment ``text`` and derive sentiment, category, keywords, aspects."""
+    return _current.analyze(text, top_keywords)
 
 
-def _keyword_tokens(keyword: str) -> tuple[str, ...]:
-    return tuple(t.word for t in segment(keyword) if t.word not in NEGATORS) or (keyword.lower(),)
+analyze.cache_clear = lambda: _current.clear()  # type: ignore[attr-defined]
 
 
-@lru_cache(maxsize=4096)
+def segment(text: str) -> tuple[Token, ...]:
+    return _current.segment(text)
+
+
 def keyword_form(keyword: str) -> tuple[str, ...]:
-    """A rule keyword as the word sequence it must match (cached)."""
-    return _keyword_tokens(keyword)
+    return _current.keyword_form(keyword)
 
 
 def find_keyword(analysis: TextAnalysis, keyword: str) -> bool:
-    """True when ``keyword`` occurs in the text as whole words and is not negated.
-
-    A keyword of several words ("送货 慢", "call back") matches the same words in a
-    row. A Chinese keyword of two or more characters also matches inside a longer
-    word jieba kept whole (客服 in 在线客服), unless that word is negated.
-    """
-    form = keyword_form(keyword)
-    tokens = analysis.tokens
-    n = len(form)
-    for i in range(len(tokens) - n + 1):
-        window = tokens[i : i + n]
-        if all(t.word == w for t, w in zip(window, form, strict=True)) and not window[0].negated:
-            return True
-    if n == 1 and len(form[0]) >= 2 and not _ENGLISH_WORD.match(form[0]):
-        return any(form[0] in t.word and not t.negated for t in tokens)
-    return False
+    return _current.find_keyword(analysis, keyword)
 
 
 def warm_up() -> None:

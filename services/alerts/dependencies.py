@@ -16,22 +16,8 @@ from nameko.rpc import ClusterRpc
 from contracts.messages import RESPONDED_STATUSES, schema_of
 from services.common import settings
 from services.common.mongo import MongoStore
-from textanalysis import text
 
 log = logging.getLogger(__name__)
-
-
-class TextAnalyzer(DependencyProvider):
-    """Warms the jieba tokenizer and lexicons at start-up; injects ``text.analyze``.
-
-    Without it the first event after a start pays about a second of loading.
-    """
-
-    def setup(self) -> None:
-        text.warm_up()
-
-    def get_dependency(self, worker_ctx):
-        return text.analyze
 
 
 class Peers(ClusterRpc):

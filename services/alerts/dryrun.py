@@ -20,6 +20,7 @@ from services.alerts.group_rules import lookback
 from services.alerts.index import RuleIndex
 from services.alerts.memory import MemoryState
 from services.alerts.rules import parse_duration, windows_of
+from textanalysis.text import Analyzer
 
 MAX_EXAMPLES = 5
 
@@ -78,14 +79,16 @@ def replay(
     reports: dict[str, RuleReport],
     counts_from: datetime | None = None,
     until: datetime | None = None,
+    analyzer: Analyzer | None = None,
 ) -> int:
     """Run ``rules`` (drafts included: tested as written) over time-ordered events.
 
     Outcomes of events before ``counts_from`` only warm the state (windows,
     dedup); the rest are counted in ``reports``. Returns the events counted.
+    ``analyzer``: the text analysis to use (a draft lexicon's; default the current one).
     """
-    index = RuleIndex([{**r, "enabled": True, "deleted": None} for r in rules])
-    engine = Engine(MemoryState())
+    index = RuleIndex([{**r, "enabled": True, "deleted": None} for r in rules], analyzer=analyzer)
+    engine = Engine(MemoryState(), analyzer)
     counted = 0
     for event in events:
         # "No response" deadlines that fall due by this event's time fire first; past
@@ -107,8 +110,14 @@ def dry_run(
     lines: Iterable[str],
     now: datetime,
     progress: Callable[[int], None] | None = None,
+    analyzers: dict[str, Analyzer] | None = None,
 ) -> dict:
-    """Evaluate ``rules`` on JSON lines; count alerts, repeats, suppressions, customers."""
+    """Evaluate ``rules`` on JSON lines; count alerts, repeats, suppressions, customers.
+
+    ``analyzers``: named text analyses to compare (``{"live": …, "draft": …}``: a draft
+    lexicon's effect before it is saved); the first one's counts are the report's, and
+    ``lexicons`` holds each one's.
+    """
     events, invalid = [], []
     for number, line in enumerate(lines, 1):
         if progress:
@@ -120,13 +129,18 @@ def dry_run(
         except InvalidFeedback as exc:
             invalid.append({"line": number, "reason": exc.reason})
     events.sort(key=lambda e: e["occurred_at"])
-    reports = {r["id"]: RuleReport(r) for r in rules}
-    replay(rules, events, now, reports)
-    return {
-        "events": len(events),
-        "invalid": invalid,
-        "rules": {rule_id: r.as_dict() for rule_id, r in reports.items()},
-    }
+    runs: dict[str, dict] = {}
+    named: dict[str, Analyzer | None] = dict(analyzers) if analyzers else {"": None}
+    for name, analyzer in named.items():
+        reports = {r["id"]: RuleReport(r) for r in rules}
+        replay(rules, events, now, reports, analyzer=analyzer)
+        runs[name] = {rule_id: r.as_dict() for rule_id, r in reports.items()}
+    report = {"events": len(events), "invalid": invalid, "rules": next(iter(runs.values()))}
+    if analyzers:
+        report["lexicons"] = {
+            name: {"version": analyzers[name].version, "rules": rules_} for name, rules_ in runs.items()
+        }
+    return report
 
 
 def moment(value, now: datetime, name: str) -> datetime:

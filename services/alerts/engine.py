@@ -50,6 +50,7 @@ from services.alerts.group_engine import group_matches
 from services.alerts.group_rules import GroupHit
 from services.alerts.index import RuleIndex
 from services.alerts.rules import is_active, parse_duration, window_key
+from textanalysis.text import Analyzer
 
 
 def event_key(event: dict) -> str:
@@ -364,9 +365,15 @@ class Settlement:
 class Engine:
     """Evaluates events against rules over a State; ``now`` is explicit."""
 
-    def __init__(self, state: State):
+    def __init__(self, state: State, analyzer: Analyzer | None = None):
         self.state = state
         self.index: RuleIndex | None = None
+        # the text analysis (the replica's live lexicon); a rule list is indexed with it
+        # and a given RuleIndex brings its own, so keywords and events agree
+        self.analyzer = analyzer
+
+    def _index(self, rules: list[dict] | RuleIndex) -> RuleIndex:
+        return rules if isinstance(rules, RuleIndex) else RuleIndex(rules, analyzer=self.analyzer)
 
     def _window_key(self, rule_id: str, spec: dict) -> str:
         if self.index is not None:
@@ -453,7 +460,8 @@ class Engine:
         def first_contact() -> bool:
             return registered or self.state.first_event(customer) in (None, key)
 
-        return Facts(event, first_contact=first_contact)
+        analyzer = self.index.analyzer if self.index is not None else self.analyzer
+        return Facts(event, first_contact=first_contact, analyzer=analyzer)
 
     def evaluate_rule(
         self, rule: dict, facts: Facts, counted: Counted | None = None
@@ -467,7 +475,7 @@ class Engine:
         """``process`` for a batch of events in order: their customers are registered
         together (one write for the batch), and their matches settled together
         (``_settle``: one write for the claims, one for the new alerts)."""
-        index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
+        index = self.index = self._index(rules)
         pairs = [(event["customer"]["id"], event_key(event)) for event in events]
         flags = self.state.register_customers(pairs)
         return self._run(index, [self.facts(e, first) for e, first in zip(events, flags, strict=True)], now)
@@ -521,7 +529,7 @@ class Engine:
         caller did it (``process_many``). Nothing here reads what settling writes
         (dedup, throttle, alerts), so a batch may match all its events first.
         """
-        index = self.index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
+        index = self.index = self._index(rules)
         # Every event registers its customer (one insert), asked or not; the fact
         # itself is derived only when a rule reads it.
         if registered is None:
@@ -551,7 +559,7 @@ class Engine:
         same dedup and throttle as any match, then marked done; a crash in
         between leaves the lease to expire and the next run to finish it.
         """
-        by_id = (rules if isinstance(rules, RuleIndex) else RuleIndex(rules)).by_id
+        by_id = self._index(rules).by_id
         deadlines = self.state.claim_due(epoch(now), limit)
         matches = []
         for deadline in deadlines:

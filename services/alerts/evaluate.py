@@ -16,7 +16,7 @@ from typing import Any
 
 from contracts.feedback import SCORE_NAMES
 from services.alerts.facts import MISSING, Facts, resolve
-from textanalysis.text import analyze, find_keyword
+from textanalysis.text import TextAnalysis
 
 __all__ = ["MISSING", "Facts", "resolve", "evaluate", "alert_id_for", "event_summary"]
 
@@ -41,8 +41,8 @@ def _keywords(facts: Facts, field: str, actual: Any, keywords: list) -> list[str
     if isinstance(actual, str):
         analysis = facts.text() if field == "text" else None
         if analysis is None:
-            analysis = analyze(actual)
-        return [k for k in keywords if find_keyword(analysis, str(k))]
+            analysis = facts.analyzer.analyze(actual)
+        return [k for k in keywords if facts.analyzer.find_keyword(analysis, str(k))]
     return []
 
 
@@ -140,7 +140,35 @@ def evaluate(
         result = _compare(op, actual, node.get("value"))
     entry["actual"] = _shown(actual)
     entry["result"] = result
+    if field in TEXT_FACTS and (analysis := facts.text()) is not None:
+        entry["because"] = because(field, analysis)
     return result, [entry]
+
+
+# Derived facts read from the comment's analysis: a trace leaf on one names what drove it.
+TEXT_FACTS = ("sentiment", "category", "aspects")
+
+
+def because(field: str, analysis: TextAnalysis) -> dict:
+    """The words and features behind a text fact (explain, the case view, dry runs).
+
+    sentiment: what decided it (lexicon or model) and its drivers (不满意 for a negated
+    满意; a model's features); category: the cue words, or the sentiment's drivers when
+    the score decided; aspects: the terms that found each. Also the lexicon version."""
+    why: dict[str, Any] = {"lexicon_version": analysis.lexicon_version}
+    if field == "aspects":
+        why["terms"] = analysis.summary()["aspect_terms"]
+        return why
+    why["source"] = analysis.source
+    if analysis.model_version and analysis.source == "model":
+        why["model_version"] = analysis.model_version
+    if field == "category" and analysis.category_cues:
+        why["cues"] = list(analysis.category_cues)
+    else:
+        why["drivers"] = list(analysis.drivers)
+    if analysis.negated_words():
+        why["negated"] = sorted(analysis.negated_words())
+    return why
 
 
 def alert_id_for(rule_id: str, event: dict) -> str:

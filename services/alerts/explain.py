@@ -121,7 +121,22 @@ def render_tree(tree: dict, indent: int = 0) -> list[str]:
         seen += f"   matched: {_short(tree['matched'])}"
     if tree.get("negated"):
         seen += f"   negated: {_short(tree['negated'])}"
+    if tree.get("because"):
+        seen += f"   because: {_because(tree['because'])}"
     return [f"{pad}{mark} {text}{seen}"]
+
+
+def _because(why: dict) -> str:
+    """``because`` of a text fact (evaluate.because) in one line: the words behind it."""
+    parts = []
+    if why.get("source"):
+        parts.append(why["source"] + (f" {why['model_version']}" if why.get("model_version") else ""))
+    for key in ("cues", "drivers", "negated"):
+        if why.get(key):
+            parts.append(f"{key} {', '.join(why[key])}")
+    if why.get("terms"):
+        parts.append("; ".join(f"{code}: {', '.join(terms)}" for code, terms in why["terms"].items()))
+    return " · ".join(parts) or "-"
 
 
 def _short(value: Any) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from textanalysis.text import TextAnalysis, analyze
+from textanalysis import text as textmod
+from textanalysis.text import Analyzer, TextAnalysis
 
 MISSING = object()
 
@@ -40,14 +41,18 @@ def is_detractor(event: dict) -> bool:
 class Facts:
     """The event plus its derived facts; each derived fact is computed at most once."""
 
-    def __init__(self, event: dict, first_contact: Callable[[], bool] | None = None):
+    def __init__(
+        self, event: dict, first_contact: Callable[[], bool] | None = None, analyzer: Analyzer | None = None
+    ):
         self.event = event
+        # the replica's analyzer (its live lexicon: services/common/lexicon.py)
+        self.analyzer = analyzer or textmod.current()
         self._first_contact = first_contact
         self._derived: dict[str, Any] = {}
 
     def text(self) -> TextAnalysis | None:
         text = self.event.get("text")
-        return analyze(text) if isinstance(text, str) and text.strip() else None
+        return self.analyzer.analyze(text) if isinstance(text, str) and text.strip() else None
 
     def _derive(self, name: str) -> Any:
         if name in ("sentiment", "category"):

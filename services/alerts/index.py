@@ -39,7 +39,8 @@ from typing import Any
 
 from services.alerts.facts import MISSING, Facts
 from services.alerts.rules import SCORES, parse_duration, window_key, windows_of
-from textanalysis.text import _ENGLISH_WORD, analyze, keyword_form
+from textanalysis import text as textmod
+from textanalysis.text import _ENGLISH_WORD, Analyzer
 
 UNINDEXED_FIELDS = ("is_first_contact",)  # reads state: never derived just to look it up
 RANGE_OPS = ("lt", "lte", "gt", "gte", "between")
@@ -86,9 +87,9 @@ def _range_guard(field: str, op: str, value: Any) -> frozenset | None:
     return frozenset(("range", field, b) for b in range(first, last + 1))
 
 
-def _keyword_keys(field: str, keyword: Any) -> frozenset | None:
+def _keyword_keys(field: str, keyword: Any, analyzer: Analyzer) -> frozenset | None:
     text = str(keyword)
-    form = keyword_form(text)
+    form = analyzer.keyword_form(text)
     if not form:
         return None
     head = form[0]
@@ -97,19 +98,23 @@ def _keyword_keys(field: str, keyword: Any) -> frozenset | None:
     return frozenset({("sub" if inside else "word", field, head), ("item", field, text.strip().lower())})
 
 
-def guard(node: dict) -> frozenset | None:
-    """Keys of which an event that satisfies ``node`` has at least one; None if unknown."""
+def guard(node: dict, analyzer: Analyzer | None = None) -> frozenset | None:
+    """Keys of which an event that satisfies ``node`` has at least one; None if unknown.
+
+    Keyword keys are the keywords as ``analyzer`` segments them (default: the current one).
+    """
+    analyzer = analyzer or textmod.current()
     if "all" in node:
         best: frozenset | None = None
         for child in node["all"]:
-            narrow = guard(child)
+            narrow = guard(child, analyzer)
             if narrow is not None and (best is None or len(narrow) < len(best)):
                 best = narrow
         return best
     if "any" in node:
         keys: set = set()
         for child in node["any"]:
-            sub = guard(child)
+            sub = guard(child, analyzer)
             if sub is None:
                 return None
             keys |= sub
@@ -131,7 +136,7 @@ def guard(node: dict) -> frozenset | None:
         keywords = value if op == "contains_any" else value[:1]
         found: set = set()
         for keyword in keywords:
-            words = _keyword_keys(field, keyword)
+            words = _keyword_keys(field, keyword, analyzer)
             if words is None:
                 return None
             found |= words
@@ -142,7 +147,9 @@ def guard(node: dict) -> frozenset | None:
 class ConditionIndex:
     """Items guarded by conditions; ``candidates(facts)`` in insertion order."""
 
-    def __init__(self, entries: Iterable[tuple[Any, dict]], indexed: bool = True):
+    def __init__(
+        self, entries: Iterable[tuple[Any, dict]], indexed: bool = True, analyzer: Analyzer | None = None
+    ):
         self.items: list[Any] = []
         self.always: list[int] = []
         self.keys: dict[tuple, list[int]] = defaultdict(list)
@@ -152,7 +159,7 @@ class ConditionIndex:
         self.sub_lengths: dict[str, set[int]] = defaultdict(set)
         for position, (item, condition) in enumerate(entries):
             self.items.append(item)
-            keys = guard(condition) if indexed else None
+            keys = guard(condition, analyzer) if indexed else None
             if keys is None:
                 self.always.append(position)
                 continue
@@ -188,7 +195,7 @@ class ConditionIndex:
                     yield ("item", field, str(item).strip().lower())
             elif isinstance(actual, str):
                 analysis = facts.text() if field == "text" else None
-                words = {t.word for t in (analysis or analyze(actual)).tokens}
+                words = {t.word for t in (analysis or facts.analyzer.analyze(actual)).tokens}
                 lengths = self.sub_lengths.get(field, ())
                 for word in words:
                     yield ("word", field, word)
@@ -214,14 +221,18 @@ class RuleIndex:
     which tests and the benchmark compare against.
     """
 
-    def __init__(self, rules: Iterable[dict], indexed: bool = True):
+    def __init__(self, rules: Iterable[dict], indexed: bool = True, analyzer: Analyzer | None = None):
+        # keywords are indexed as this analyzer segments them: evaluate with the same one
+        self.analyzer = analyzer = analyzer or textmod.current()
+        self.indexed = indexed
         self.rules = [r for r in rules if r.get("enabled", True) and not r.get("deleted")]
         self.by_id = {r["id"]: r for r in self.rules}
         customer = [r for r in self.rules if not r.get("group")]
-        self.when = ConditionIndex(((r, r["when"]) for r in customer), indexed)
+        self.when = ConditionIndex(((r, r["when"]) for r in customer), indexed, analyzer)
         # group rules (services/alerts/group_rules.py): guarded by the ``when`` that
         # picks the events their groups count
-        self.grouped = ConditionIndex(((r, r["when"]) for r in self.rules if r.get("group")), indexed)
+        grouped = ((r, r["when"]) for r in self.rules if r.get("group"))
+        self.grouped = ConditionIndex(grouped, indexed, analyzer)
         counted: list = []
         waiting: list = []
         scores: dict = {}
@@ -235,8 +246,8 @@ class RuleIndex:
                     body = spec["score_drop"]
                     keep = parse_duration(body["within"])
                     scores[body["score"]] = max(keep, scores.get(body["score"], 0))
-        self.counted = ConditionIndex(counted, indexed)
-        self.waiting = ConditionIndex(waiting, indexed)
+        self.counted = ConditionIndex(counted, indexed, analyzer)
+        self.waiting = ConditionIndex(waiting, indexed, analyzer)
         # score → longest score_drop window over it: every event with the score is recorded
         self.scores = scores
         self._window_keys: dict[tuple[str, int], tuple[dict, str]] = {}

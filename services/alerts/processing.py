@@ -15,19 +15,25 @@ from services.alerts.engine import Engine, Outcome
 from services.alerts.store import AlertStore
 from services.common import settings
 from services.common.mongo import as_stored
+from textanalysis.text import Analyzer
 
 
-def evaluate_feedback(store: AlertStore, events: list[dict], now: datetime) -> Iterator[dict]:
+def evaluate_feedback(
+    store: AlertStore, events: list[dict], now: datetime, analyzer: Analyzer | None = None
+) -> Iterator[dict]:
     """Keep a batch of events in the history and evaluate it in delivery order (repeats
-    attach, throttled matches are counted): the messages announcing its new alerts."""
+    attach, throttled matches are counted): the messages announcing its new alerts.
+    ``analyzer``: the replica's text analysis (services/common/lexicon.py)."""
     store.history.record(events, settings.get("ALERT_HISTORY_DAYS"))
-    return announcements(store, Engine(store.state).process_many(store.rules.rule_index(), events, now))
+    index = store.rules.rule_index(analyzer)
+    return announcements(store, Engine(store.state, analyzer).process_many(index, events, now))
 
 
-def fire_due(store: AlertStore, now: datetime) -> Iterator[dict]:
+def fire_due(store: AlertStore, now: datetime, analyzer: Analyzer | None = None) -> Iterator[dict]:
     """Raise the "no response within T" alerts whose deadline passed unanswered: the
     messages announcing them."""
-    return announcements(store, Engine(store.state).fire_due(store.rules.rule_index(), now))
+    index = store.rules.rule_index(analyzer)
+    return announcements(store, Engine(store.state, analyzer).fire_due(index, now))
 
 
 def respond(store: AlertStore, customer_id: str, at: datetime) -> int:

@@ -84,6 +84,7 @@ def explain_event(store: AlertStore, rule_id: str, event: dict, now: datetime) -
         "outcome": outcomes[0].outcome if outcomes else None,
         "dedup_key": outcomes[0].dedup_key if outcomes else None,
         "facts": facts.derived(),
+        "analysis": (analysis := facts.text()) and analysis.summary(),  # the words behind the facts
         "tree": rule_tree(rule, trace),
     }
 

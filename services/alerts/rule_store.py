@@ -13,6 +13,7 @@ from contracts.base import utcnow
 from services.alerts.index import RuleIndex
 from services.common.errors import Conflict
 from services.common.mongo import ConfigCache, Store
+from textanalysis.text import Analyzer
 
 
 class RuleStore(Store):
@@ -20,6 +21,8 @@ class RuleStore(Store):
         super().__init__(db)
         # the enabled rules, indexed: reloaded when the rules revision moved (ConfigCache)
         self.rule_cache = ConfigCache(db, self._load_index, meta="rules_meta")
+        # (the cached index, an analyzer, the index rebuilt for it): see rule_index
+        self._relexed: tuple | None = None
 
     def indexes(self):
         return {
@@ -119,7 +122,7 @@ class RuleStore(Store):
     def _load_index(self) -> RuleIndex:
         return RuleIndex(self.enabled_rules())
 
-    def rule_index(self) -> RuleIndex:
+    def rule_index(self, analyzer: Analyzer | None = None) -> RuleIndex:
         """The enabled rules, indexed (services/alerts/index.py); rebuilt only when the
         rules revision moved, whichever replica moved it: at once after a change made
         through this replica, on another replica's change signal, and otherwise within
@@ -127,8 +130,20 @@ class RuleStore(Store):
 
         The revision is read before the rules: a change landing in between leaves
         the cache one revision behind, and the next read of the revision rebuilds it.
+
+        ``analyzer``: the replica's text analysis (its live lexicon). Rule keywords are
+        indexed as it segments them, so after a lexicon change the index is rebuilt once
+        for the new analyzer (kept until the rules or the lexicon change again).
         """
-        return self.rule_cache.get()
+        index = self.rule_cache.get()
+        if analyzer is None or index.analyzer is analyzer:
+            return index
+        relexed = self._relexed
+        if relexed is not None and relexed[0] is index and relexed[1] is analyzer:
+            return relexed[2]
+        rebuilt = RuleIndex(index.rules, indexed=index.indexed, analyzer=analyzer)
+        self._relexed = (index, analyzer, rebuilt)
+        return rebuilt
 
     def list_rules(self, include_deleted: bool = False) -> list[dict]:
         rules = self.db.rules.find().sort("_id", ASCENDING)

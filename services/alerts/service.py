@@ -14,16 +14,17 @@ from __future__ import annotations
 from nameko.timer import timer
 
 from contracts.base import utcnow
-from services.alerts import processing, queries, rule_admin
-from services.alerts.dependencies import Peers, RetiredStatusQueue, TextAnalyzer
+from services.alerts import lexicon_admin, processing, queries, rule_admin
+from services.alerts.dependencies import Peers, RetiredStatusQueue
 from services.alerts.processing import alert_message
 from services.alerts.simulate import simulate
 from services.alerts.store import AlertStore, anonymise_customer
 from services.common import settings
 from services.common.batching import contract_batch_handler, feedback_batch_consumer, handled_once_each
 from services.common.config_signal import ConfigSignal
-from services.common.errors import BadRequest, NotFound
+from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.health import HealthServer
+from services.common.lexicon import LiveLexicon
 from services.common.messaging import ContractDispatcher, contract_event_handler
 from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
@@ -38,7 +39,7 @@ class AlertsService:
     store: AlertStore = MongoStore(AlertStore)
     config_signal = ConfigSignal()  # tells the other replicas of config changes
     dispatch = ContractDispatcher()
-    analyze = TextAnalyzer()
+    text = LiveLexicon()  # the replica's text analysis, following the admin's lexicon edits
     ask = Peers()
     retired = RetiredStatusQueue(processing.respond)
 
@@ -48,7 +49,7 @@ class AlertsService:
         """Evaluate a batch of events in delivery order; announce each new alert (repeats
         attach, throttled are counted). The announcements go out together, confirmed
         once, before the batch is acked (services/common/batching.py)."""
-        for message in processing.evaluate_feedback(self.store, events, utcnow()):
+        for message in processing.evaluate_feedback(self.store, events, utcnow(), self.text.analyzer):
             self.dispatch("alert_raised", message)
 
     @contract_batch_handler("cases", "customer_responded")
@@ -64,7 +65,7 @@ class AlertsService:
     @timer(interval=settings.get("ALERT_TIMER_SECONDS"))
     def fire_due_deadlines(self) -> None:
         """Raise "no response within T" alerts whose deadline passed unanswered."""
-        for message in processing.fire_due(self.store, utcnow()):
+        for message in processing.fire_due(self.store, utcnow(), self.text.analyzer):
             self.dispatch("alert_raised", message)
 
     # rules ----------------------------------------------------------------------------
@@ -106,6 +107,35 @@ class AlertsService:
     def get_rule(self, rule_id: Id) -> dict:
         """The rule, its versions (who, when, action, diff) and its suppressed count."""
         return jsonable(queries.rule_detail(self.store, rule_id))
+
+    # lexicons (services/common/lexicon.py) ----------------------------------------------
+
+    @rpc
+    def lexicon(self) -> dict:
+        """The admin's overlay on the shipped word lists, its latest version, the lists."""
+        return lexicon_admin.overview(self.text.store)
+
+    @rpc(expected_exceptions=BadRequest)
+    def lexicon_history(self, limit: int = 50, list_name: Id | None = None) -> list[dict]:
+        """The lexicon's versions, newest first: the edit, who, when, why, before/after."""
+        return jsonable(self.text.store.history(limit, list_name))
+
+    @rpc(expected_exceptions=(BadRequest, Conflict))
+    def lexicon_edit(self, edit: dict, reason: str, actor: Id = "cxctl") -> dict:
+        """Add or remove one word (``{"op", "list", "word", "aspect"?}``): a new version,
+        seen by every replica of every analysing service within CONFIG_MAX_STALENESS_SECONDS."""
+        return jsonable(self.text.store.edit(edit, actor, reason))
+
+    @rpc(expected_exceptions=(BadRequest, Conflict, NotFound))
+    def lexicon_revert(self, version: int, reason: str, actor: Id = "cxctl") -> dict:
+        """Undo one version's edit, as a new version."""
+        return jsonable(self.text.store.revert(version, actor, reason))
+
+    @rpc(expected_exceptions=BadRequest)
+    def analyze_text(self, text: str, edits: list | None = None) -> dict:
+        """What this replica's analysis makes of ``text``, and why; ``edits``: a draft
+        of unsaved lexicon edits to try on top of the stored ones (nothing is stored)."""
+        return lexicon_admin.analyze_text(self.text, text, edits)
 
     # explain, backtest, simulate ----------------------------------------------------------
 

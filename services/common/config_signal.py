@@ -19,6 +19,12 @@ Signals are best-effort; the caches stay correct without them:
 The signal concerns one service's replicas only (no other service reads it and no
 contract describes it), so it is published and consumed with kombu directly rather
 than through the ContractDispatcher.
+
+A cache that other services' replicas hold as well (the lexicon overlay,
+services/common/lexicon.py) names its own routing key (``ConfigCache.signal_key``):
+its change is published on that key, and every service holding such a cache binds
+its queue to it too. Besides the MongoStore's caches, any dependency provider with a
+``config_caches()`` method takes part.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import logging
 import uuid
 from functools import partial
 
-from kombu import Exchange, Queue
+from kombu import Exchange, Queue, binding
 from kombu.exceptions import OperationalError
 from nameko import config as nameko_config
 from nameko.amqp.consume import Consumer as ConsumerCore
@@ -90,18 +96,22 @@ class ConfigSignal(DependencyProvider):
         self.received = 0  # signals from other replicas
 
     def setup(self) -> None:
-        service = self.container.service_name
         self.amqp_uri = settings.get(AMQP_URI_CONFIG_KEY)
         self.origin = uuid.uuid4().hex  # this replica, so it can skip its own signals
+        self.publisher = ConfirmedBatchPublisher(self.amqp_uri, confirm_timeout=CONFIRM_TIMEOUT)
+
+    def start(self) -> None:
+        # every provider's setup ran before any start: the stores exist now
+        service = self.container.service_name
+        self.caches = self._caches()
+        keys = [service] + sorted({c.signal_key for c in self.caches.values() if c.signal_key} - {service})
         self.queue = Queue(
             f"cx.config.{service}.{self.origin}",
-            exchange=CONFIG_EXCHANGE,
-            routing_key=service,
+            bindings=[binding(CONFIG_EXCHANGE, routing_key=key) for key in keys],
             durable=False,
             exclusive=True,
             auto_delete=True,
         )
-        self.publisher = ConfirmedBatchPublisher(self.amqp_uri, confirm_timeout=CONFIRM_TIMEOUT)
         self.consumer = SignalConsumer(
             self.amqp_uri,
             queues=[self.queue],
@@ -112,10 +122,6 @@ class ConfigSignal(DependencyProvider):
             accept=["json"],
             on_decode_error=self.on_undecodable,
         )
-
-    def start(self) -> None:
-        # every provider's setup ran before any start: the store exists now
-        self.caches = self._caches()
         for cache in self.caches.values():
             cache.announce = partial(self.announce, cache.name)
         self.container.spawn_managed_thread(self.consumer.run, identifier="config-signal")
@@ -123,7 +129,8 @@ class ConfigSignal(DependencyProvider):
             log.warning("no change signals yet from %s; caches fall back to re-reading", self.queue.name)
 
     def stop(self) -> None:
-        self.consumer.stop()
+        if hasattr(self, "consumer"):
+            self.consumer.stop()
         self.publisher.close()
 
     def kill(self) -> None:
@@ -133,12 +140,21 @@ class ConfigSignal(DependencyProvider):
         return None
 
     def _caches(self) -> dict[str, ConfigCache]:
+        found: list[ConfigCache] = []
+        stores = 0
         for provider in self.container.dependencies:
             if provider.attr_name == self.store_attr and isinstance(provider, MongoStore):
-                return {cache.name: cache for cache in caches_of(provider.store)}
-        # replaced in a test (nameko's replace_dependencies): nothing to keep fresh
-        log.warning("ConfigSignal: no MongoStore named %r; no caches to signal", self.store_attr)
-        return {}
+                found += caches_of(provider.store)
+                stores += 1
+            elif callable(getattr(provider, "config_caches", None)):
+                found += provider.config_caches()
+        if not stores:
+            # replaced in a test (nameko's replace_dependencies), or a service whose
+            # store is not a MongoStore: only the providers' caches are kept fresh
+            log.info(
+                "ConfigSignal: no MongoStore named %r; signalling the providers' caches", self.store_attr
+            )
+        return {cache.name: cache for cache in found}
 
     # -- publishing ------------------------------------------------------------------
 
@@ -146,8 +162,10 @@ class ConfigSignal(DependencyProvider):
         """Broadcast that cache ``name`` changed (after the write); a broker failure is
         logged, not raised: the other replicas see the change within the staleness bound."""
         body = {"cache": name, "origin": self.origin}
+        cache = self.caches.get(name)
+        key = (cache.signal_key if cache is not None else None) or self.container.service_name
         try:
-            self.publisher.publish_all([(CONFIG_EXCHANGE, self.container.service_name, body, {})])
+            self.publisher.publish_all([(CONFIG_EXCHANGE, key, body, {})])
         except OperationalError as exc:
             log.warning(
                 "could not signal the %s change to the other %s replicas (%s); they see it within "

@@ -165,6 +165,9 @@ class ConfigCache:
         self.announce: Callable[[], None] | None = (
             None  # set by ConfigSignal: tells the other replicas after a bump
         )
+        # the change signal's routing key when replicas of other services hold this cache
+        # too (the lexicon: services/common/lexicon.py); None: this service's replicas
+        self.signal_key: str | None = None
 
     def invalidate(self) -> None:
         """The revision may have moved: the next lookup reads it."""

@@ -7,7 +7,8 @@
 * ``visible``: one case, or 404 for a case the caller may not see; ``one`` is
   that case as ``GET /api/v1/cases/{case_id}`` answers it, with its ``aspects``.
 * ``about``: what the customer's comment is about (textanalysis aspect codes),
-  computed from the case's triggering event text, never stored.
+  computed from the case's triggering event text, never stored; ``analysis``: the
+  comment's whole analysis and the words behind it, likewise.
 * ``act``: a case action (actions.py: bodies, roles) on a visible case, the
   cases service's refusals as 409 / 422; ``form_action`` does it from the
   case page's forms and ``case_page`` renders that page.
@@ -82,10 +83,19 @@ def about(case: dict) -> list[str]:
     return list(analyze(text).aspects) if text else []
 
 
+def analysis(case: dict) -> dict | None:
+    """The triggering comment's analysis and what drove it (sentiment and its drivers,
+    category and its cues, each aspect's terms, negated words; the live lexicon's
+    version): ``TextAnalysis.summary``; None without text."""
+    text = (case.get("event") or {}).get("text")
+    return analyze(text).summary() if text else None
+
+
 def one(services, user: dict, case_id: str) -> dict:
-    """The case as the API answers it: ``visible``, plus its ``aspects`` (docs/api.md)."""
+    """The case as the API answers it: ``visible``, plus its ``aspects`` and the comment's
+    ``analysis`` (docs/api.md); the trace's text facts carry their ``because``."""
     case = visible(services, user, case_id)
-    return {**case, "aspects": about(case)}
+    return {**case, "aspects": about(case), "analysis": analysis(case)}
 
 
 def act(services, user: dict, case_id: str, action: str, body: dict) -> dict:

@@ -3,14 +3,19 @@
 * alerts by level and by rule: ``alerts.stats(since, until)`` (alerts raised in the period);
 * MTTA / MTTR, SLA breach rate, reopen rate and FCR, overall, per team and per
   touchpoint: ``cases.metrics`` (cases opened in the period);
-* the NPS / CSAT / CES trend: ``profiles.score_trend(since, until, bucket)``.
-  When the profiles service cannot give it (an older deployment without the
+* the NPS / CSAT / CES trend: ``profiles.score_trend(since, until, bucket)``;
+* what comments were about per touchpoint (feedback, comments, each aspect's count):
+  ``profiles.aspects_by_touchpoint(since, until)``, from the aspects profiles keeps on
+  each feedback entry; also as CSV (``aspects_csv``).
+  When the profiles service cannot give one of these (an older deployment without the
   RPC, or it does not answer), that section reads "not available" and the
   rest of the dashboard still renders.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from datetime import timedelta
 
@@ -18,7 +23,7 @@ from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
 from contracts.base import utcnow
 from services.gateway.charts import bar_chart, line_chart
-from services.gateway.errors import bad_request
+from services.gateway.errors import HttpError, bad_request
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +72,51 @@ def gather(services, since, until, bucket: str) -> dict:
             "by_touchpoint": by_touchpoint["groups"],
         },
         "scores": score_trend(services, window["since"], window["until"], bucket),
+        "aspects": aspects(services, window["since"], window["until"]),
     }
+
+
+def aspects(services, since: str, until: str) -> dict:
+    """``{"available": True, "aspects", "touchpoints"}`` or ``{"available": False, "reason"}``."""
+    return _optional(lambda: services.profiles.aspects_by_touchpoint(since, until), "aspects per touchpoint")
+
+
+def aspects_csv(services, q: dict, t) -> str:
+    """The aspects table as CSV: touchpoint, feedback, comments, one column per aspect."""
+    until = q.get("until") or utcnow()
+    since = q.get("since") or default_since(until)
+    if until <= since:
+        raise bad_request(["until: must be after since"], "query")
+    table = aspects(services, since.isoformat(), until.isoformat())
+    if not table["available"]:
+        raise HttpError(503, f"{t('dash.not_available')}: {table['reason']}")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    codes = table["aspects"]
+    writer.writerow(
+        [t("dash.touchpoint"), t("dash.feedback"), t("dash.comments")] + [t("aspect." + c) for c in codes]
+    )
+    for row in table["touchpoints"]:
+        name = row["touchpoint"] if row["touchpoint"] is not None else t("dash.none")
+        writer.writerow([name, row["feedback"], row["comments"]] + [row["aspects"].get(c, 0) for c in codes])
+    return "\ufeff" + out.getvalue()  # the BOM: spreadsheet programs then read UTF-8
 
 
 def score_trend(services, since: str, until: str, bucket: str) -> dict:
     """``{"available": True, **trend}`` or ``{"available": False, "reason"}``."""
+    return _optional(lambda: services.profiles.score_trend(since, until, bucket), "score trend")
+
+
+def _optional(ask, what: str) -> dict:
     try:
-        return {"available": True, **services.profiles.score_trend(since, until, bucket)}
+        return {"available": True, **ask()}
     except RemoteError as exc:
         if exc.exc_type not in ("MethodNotFound", "BadRequest"):
             raise
         reason = str(exc.value)
     except (RpcTimeout, UnknownService) as exc:
         reason = f"the profiles service did not answer ({type(exc).__name__})"
-    log.warning("score trend not available: %s", reason)
+    log.warning("%s not available: %s", what, reason)
     return {"available": False, "reason": reason}
 
 

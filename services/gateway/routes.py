@@ -25,8 +25,10 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from services.gateway.actions import ACTIONS
+from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.playbooks import SaveBody, UseBody
 from services.gateway.rule_editor import DryRunBody
+from textanalysis import lexicon as lists
 
 ROLES = ("agent", "owner", "admin", "integration")
 PEOPLE = ("agent", "owner", "admin")  # roles that may log in to the console
@@ -138,6 +140,11 @@ class BoardQuery(Query):
     )
 
 
+class LexiconVersionQuery(Query):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    list = fields.String(validate=validate.OneOf(lists.LISTS))
+
+
 class NoQuery(Query):
     pass
 
@@ -162,6 +169,7 @@ class PathValues(Query):
     name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
     playbook_id = fields.String(validate=ID)
     board = fields.String(validate=validate.OneOf(("mine", "team", "journey")))
+    version = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,11}$", error="a version number ≥ 1"))
 
 
 @dataclass(frozen=True)
@@ -267,6 +275,51 @@ ROUTES: tuple[Route, ...] = (
         "Dry-run a stored rule or an unsaved draft against recent feedback (nothing is written)",
         body=DryRunBody,
         tags=("rules",),
+    ),
+    Route(
+        "lexicon.get",
+        "GET",
+        "/api/v1/lexicon",
+        OFFICE,
+        "The admin's additions to and removals from the word lists, the latest version",
+        tags=("lexicon",),
+    ),
+    Route(
+        "lexicon.versions",
+        "GET",
+        "/api/v1/lexicon/versions",
+        OFFICE,
+        "The lexicon's versions, newest first: the edit, who, when, why",
+        query=LexiconVersionQuery,
+        tags=("lexicon",),
+    ),
+    Route(
+        "lexicon.edit",
+        "POST",
+        "/api/v1/lexicon/edits",
+        ADMIN,
+        "Add or remove a word (201: a new version; 200: the lists already say so); every "
+        "analysing service's replicas use it within CONFIG_MAX_STALENESS_SECONDS",
+        body=LexiconEditBody,
+        tags=("lexicon",),
+    ),
+    Route(
+        "lexicon.revert",
+        "POST",
+        "/api/v1/lexicon/versions/<version>/revert",
+        ADMIN,
+        "Undo one version's edit (a new version); 409 when a later edit changed the word",
+        body=LexiconRevertBody,
+        tags=("lexicon",),
+    ),
+    Route(
+        "lexicon.analyze",
+        "POST",
+        "/api/v1/lexicon/analyze",
+        OFFICE,
+        "What the analysis makes of a text and why, with the live lexicon or a draft of unsaved edits",
+        body=AnalyzeBody,
+        tags=("lexicon",),
     ),
     Route(
         "cases.list",
@@ -387,7 +440,8 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/api/v1/metrics",
         ALL_READERS,
-        "Dashboard figures: alerts by level and rule, case metrics per team and touchpoint, score trend",
+        "Dashboard figures: alerts by level and rule, case metrics per team and touchpoint, score trend, "
+        "what comments were about per touchpoint",
         query=MetricsQuery,
         tags=("metrics",),
     ),
@@ -471,6 +525,15 @@ ROUTES: tuple[Route, ...] = (
         "Role boards: my work, my team, the customer journey",
         kind="page",
         query=BoardQuery,
+    ),
+    Route(
+        "console.dashboard_aspects_csv",
+        "GET",
+        "/dashboard/aspects.csv",
+        PEOPLE,
+        "The dashboard's aspects per touchpoint as CSV (UTF-8 with BOM; headers in the user's language)",
+        kind="page",
+        query=MetricsQuery,
     ),
 )
 

@@ -23,12 +23,14 @@ from urllib.parse import quote
 
 from nameko.rpc import ClusterRpc
 
+from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
+from services.common.lexicon import LiveLexicon
 from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
-from services.gateway import alert_rules, cases, dashboard, gate, profiles, sessions
+from services.gateway import alert_rules, cases, dashboard, gate, lexicon, profiles, sessions
 from services.gateway.actions import ACTIONS, load_body
 from services.gateway.board_endpoints import BoardEndpoints
 from services.gateway.dependencies import FeedbackPublisher
@@ -44,7 +46,7 @@ from services.gateway.routes import BREACH_STATES, CASE_STATUSES
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
 from services.gateway.users import load_user
-from services.gateway.views import render, static_asset
+from services.gateway.views import csv_download, render, static_asset
 
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
@@ -60,6 +62,9 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints):
     store: GatewayStore = MongoStore(GatewayStore)
     services = ClusterRpc()
     publish_feedback = FeedbackPublisher()
+    # the case page's aspects use the live lexicon (services/common/lexicon.py)
+    text = LiveLexicon()
+    config_signal = ConfigSignal()
 
     # ------------------------------------------------------------------ API
     @route("feedback.ingest")
@@ -105,6 +110,27 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints):
     @route("rules.backtest")
     def backtest(self, request, principal):
         return alert_rules.backtest(self.services, load_dry_run(json_body(request)))
+
+    @route("lexicon.get")
+    def get_lexicon(self, request, principal):
+        return self.services.alerts.lexicon()
+
+    @route("lexicon.versions")
+    def lexicon_versions(self, request, principal):
+        q = query(request, "lexicon.versions")
+        return {"items": self.services.alerts.lexicon_history(q["limit"], q.get("list"))}
+
+    @route("lexicon.edit")
+    def lexicon_edit(self, request, principal):
+        return lexicon.edit(self.services, principal, json_body(request))
+
+    @route("lexicon.revert")
+    def lexicon_revert(self, request, principal, version):
+        return lexicon.revert(self.services, principal, version, json_body(request))
+
+    @route("lexicon.analyze")
+    def lexicon_analyze(self, request, principal):
+        return lexicon.analyze(self.services, json_body(request))
 
     @route("cases.list")
     def list_cases(self, request, principal):
@@ -257,6 +283,12 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints):
         figures = dashboard.figures(self.services, query(request, "console.dashboard"))
         charts = dashboard.charts(figures, translator(principal.language))
         return render("dashboard.html", principal, figures=figures, charts=charts)
+
+    @route("console.dashboard_aspects_csv")
+    def dashboard_aspects_csv(self, request, principal):
+        q = query(request, "console.dashboard_aspects_csv")
+        body = dashboard.aspects_csv(self.services, q, translator(principal.language))
+        return csv_download(body, "aspects-by-touchpoint.csv")
 
     # ------------------------------------------- administration (cxctl, AMQP)
     @rpc(expected_exceptions=BadRequest)

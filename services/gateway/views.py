@@ -59,6 +59,14 @@ def error_page(error: HttpError, language: str) -> Response:
     return Response(html, status=error.status, headers=error.headers, mimetype="text/html")
 
 
+def csv_download(body: str, filename: str) -> Response:
+    """A CSV attachment (UTF-8)."""
+    response = Response(body.encode("utf-8"), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def static_asset(name: str) -> Response:
     """A file of ``static/`` (CSS, JS); 404 for any other name."""
     path = STATIC / name

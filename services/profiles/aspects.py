@@ -37,6 +37,22 @@ def ranked(counts: dict[str, int]) -> list[dict]:
     return [{"aspect": a, "count": n} for a, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def per_touchpoint(entries) -> list[dict]:
+    """Feedback entries counted per touchpoint: how many, how many had a comment, and
+    how many of those were about each aspect; busiest touchpoint first (ties by name,
+    entries without a touchpoint last under ``None``)."""
+    rows: dict[str | None, dict] = {}
+    for entry in entries:
+        row = rows.setdefault(entry.get("touchpoint"), {"feedback": 0, "comments": 0, "aspects": Counter()})
+        row["feedback"] += 1
+        insight = entry.get("insight") or {}
+        if insight or entry.get("text"):
+            row["comments"] += 1
+        row["aspects"].update(entry_aspects(entry))
+    order = sorted(rows, key=lambda k: (k is None, -rows[k]["feedback"], k or ""))
+    return [{"touchpoint": k, **rows[k], "aspects": dict(rows[k]["aspects"])} for k in order]
+
+
 def recent_aspects(entries: list[dict], now: datetime) -> dict[str, list[dict]]:
     """Per window of the rolling scores (``last_30d``, ``last_90d``: ``now - d < at <= now``),
     the aspects of the entries in it, most frequent first."""

@@ -208,6 +208,31 @@ class Queries(ProfileDocuments):
                 query[key] = value
         return [e for e in self.db.timeline.find(query, {"at": 1, "scores": 1}) if e.get("scores")]
 
+    def scored_comments(self, since: datetime, until: datetime, limit: int) -> list[dict]:
+        """The newest ``limit`` feedback entries of ``[since, until)`` with a comment and
+        scores (an erased customer's have no comment): what the polarity model learns from."""
+        query = {
+            "kind": "feedback",
+            "at": {"$gte": since, "$lt": until},
+            "text": {"$exists": True},
+            "scores": {"$exists": True},
+        }
+        fields = {"event_id": 1, "source": 1, "text": 1, "scores": 1}
+        return list(self.db.timeline.find(query, fields).sort("at", DESCENDING).limit(limit))
+
+    def feedback_about(self, since: datetime, until: datetime) -> list[dict]:
+        """Every feedback entry with ``since <= at < until``: its touchpoint and what its
+        comment was about (``insight``, the text for entries recorded before aspects)."""
+        query = {
+            "kind": "feedback",
+            "at": {
+                "$gte": since.replace(microsecond=0),
+                "$lt": until.replace(microsecond=0) + timedelta(seconds=1),
+            },
+        }
+        fields = {"at": 1, "touchpoint": 1, "insight.aspects": 1, "text": 1}
+        return [e for e in self.db.timeline.find(query, fields) if since <= e["at"] < until]
+
     def word_frequency(self, customer_id: str | None, since: date, until: date, limit: int) -> dict:
         """Top keywords and category counts of one customer's comments (after merges),
         or everyone's, in the local days ``since..until``."""

@@ -6,17 +6,24 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from marshmallow import Schema
+from nameko.timer import timer
 
 from contracts import profiles_api as api
 from contracts.base import utcnow
+from services.common import settings
 from services.common.batching import contract_batch_handler, feedback_batch_consumer, handled_once_each
+from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
+from services.common.lexicon import LiveLexicon
 from services.common.messaging import ContractDispatcher
 from services.common.mongo import jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, rpc
+from services.common.sentiment_models import ModelStore
 from services.common.validation import load_valid
+from services.profiles import training
+from services.profiles.aspects import per_touchpoint
 from services.profiles.dependencies import ProfileStores
 from services.profiles.recordings import (
     alert_recording,
@@ -27,6 +34,7 @@ from services.profiles.recordings import (
 from services.profiles.store import ProfileStore
 from services.profiles.trend import MAX_BUCKETS, bucket_starts, score_trend
 from services.profiles.words import local_day
+from textanalysis.text import ASPECTS
 
 
 def load(schema: type[Schema], **arguments) -> dict:
@@ -44,6 +52,10 @@ class ProfilesService:
 
     store: ProfileStore = ProfileStores()
     dispatch = ContractDispatcher()
+    # the text analysis follows the admin's lexicon edits (services/common/lexicon.py):
+    # each worker installs the replica's current analyzer, which insight.py uses
+    text = LiveLexicon()
+    config_signal = ConfigSignal()  # keeps the lexicon cache fresh on other replicas' edits
 
     @feedback_batch_consumer()
     @handled_once_each("feedback_inbox")
@@ -168,6 +180,16 @@ class ProfilesService:
         return jsonable(score_trend(entries, a["since"], a["until"], a["bucket"], a["timezone"]))
 
     @rpc(expected_exceptions=BadRequest)
+    def aspects_by_touchpoint(self, since: Moment, until: Moment) -> dict:
+        """What the comments of ``[since, until)`` were about, per touchpoint: feedback,
+        comments and each aspect's count (services/profiles/aspects.py)."""
+        a = load(api.AspectsByTouchpoint, since=since, until=until)
+        rows = per_touchpoint(self.store.queries.feedback_about(a["since"], a["until"]))
+        return jsonable(
+            {"since": a["since"], "until": a["until"], "aspects": list(ASPECTS), "touchpoints": rows}
+        )
+
+    @rpc(expected_exceptions=BadRequest)
     def word_frequency(
         self,
         customer_id: Id | None = None,
@@ -184,6 +206,28 @@ class ProfilesService:
         since_at = a["since"] or until_at - timedelta(days=30)
         since_day, until_day = local_day(since_at), local_day(until_at)
         return jsonable(self.store.queries.word_frequency(a["customer_id"], since_day, until_day, a["limit"]))
+
+    # -- the polarity model learned from the scored comments (services/common/sentiment_models.py)
+
+    @timer(interval=settings.get("MODEL_RETRAIN_SECONDS"))
+    def retrain_on_timer(self) -> None:
+        """One replica per period retrains; the others find the lease taken."""
+        training.scheduled(self.store.queries, ModelStore(self.text.store), utcnow())
+
+    @rpc
+    def sentiment_models(self, limit: int = 20) -> dict:
+        """The model versions (evaluation, used or why not), the one in use, its changes."""
+        return jsonable(ModelStore(self.text.store).versions(limit))
+
+    @rpc
+    def retrain_sentiment_model(self, actor: Id = "cxctl") -> dict:
+        """Retrain now (as the timer does): a new version unless nothing changed."""
+        return jsonable(training.retrain(self.store.queries, ModelStore(self.text.store), utcnow(), actor))
+
+    @rpc(expected_exceptions=(BadRequest, NotFound))
+    def activate_sentiment_model(self, number: int | None, reason: str, actor: Id = "cxctl") -> dict:
+        """Use model version ``number`` (a rollback), or none (None: the lexicon alone)."""
+        return jsonable(ModelStore(self.text.store).activate(number, actor, reason))
 
     # -- admin acts -------------------------------------------------------------------
 

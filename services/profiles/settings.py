@@ -8,5 +8,14 @@ DEFAULTS = settings.declare(
         # Profiles: days an event's marker stays in its profile (it makes a late copy of the
         # event count nothing; the inbox settles redeliveries long before).
         "PROFILE_MARKER_DAYS": 30.0,
+        # The polarity model learned from the customers' scored comments
+        # (services/common/sentiment_models.py): how often one replica retrains, on how
+        # many days of comments (at most MODEL_TRAIN_MAX_COMMENTS, the newest), and the
+        # floor a new model's held-out evaluation must reach to be put to use.
+        "MODEL_RETRAIN_SECONDS": 21600.0,
+        "MODEL_TRAIN_DAYS": 90.0,
+        "MODEL_TRAIN_MAX_COMMENTS": 50000,
+        "MODEL_MIN_HELD_OUT": 50,
+        "MODEL_MIN_ACCURACY": 0.8,
     }
 )

@@ -31,9 +31,10 @@ from services.common.messaging import serialize
 from services.common.mongo import MongoStore, database_name
 from services.notify.service import NotifyService
 from services.notify.store import NotifyStore
+from services.profiles.service import ProfilesService
 from tests.conftest import wait_until
 
-META = ("config_meta", "rules_meta")
+META = ("config_meta", "rules_meta", "lexicon_meta")
 
 
 class MetaReads(monitoring.CommandListener):
@@ -268,7 +269,10 @@ def test_alerts_replicas_take_a_rule_change_by_signal_without_a_rules_read_per_e
         lambda: [r["id"] for r in index_b().rules] == ["cfg-detractor"], timeout=2, message="the rule on B"
     )
     assert provider(a, MongoStore).store.rules.rule_index().rules  # the writer's next lookup reads its change
-    before = reads("alerts")
+    for replica in (a, b):  # each replica loads its lexicon once (its first worker)
+        with entrypoint_hook(replica, "analyze_text") as analyze:
+            analyze("预热")
+    before, lexicon_before = reads("alerts"), reads("lexicon")
     with FeedbackPublisher(cx_config["AMQP_URI"]) as publisher:
         for n in range(60):
             publisher.publish(feedback(n))
@@ -276,19 +280,31 @@ def test_alerts_replicas_take_a_rule_change_by_signal_without_a_rules_read_per_e
     wait_until(lambda: alerts.count_documents({"state": "done"}) == 60, timeout=60, message="60 events")
     assert mongo_client[database_name("alerts")].alerts.count_documents({}) > 0  # the rule applied
     assert reads("alerts") == before  # 60 events, both replicas: no rules_meta read
+    assert reads("lexicon") == lexicon_before  # nor a lexicon revision read
 
 
-@pytest.mark.parametrize("service, meta", [(AlertsService, "rules_meta"), (CasesService, "config_meta")])
+@pytest.mark.parametrize(
+    "service, metas",
+    [
+        (AlertsService, ["rules_meta", "lexicon_meta"]),
+        (CasesService, ["config_meta"]),
+        (ProfilesService, ["lexicon_meta"]),
+    ],
+)
 def test_each_caching_service_listens_on_its_own_routing_key(
-    cx_config, container_factory, rabbit_manager, service, meta
+    cx_config, container_factory, rabbit_manager, service, metas
 ):
+    """...and the services that analyse text on the lexicon's shared one as well."""
     container = container_factory(service)
     container.start()
     signal = provider(container, ConfigSignal)
-    assert list(signal.caches) == [meta] and signal.connections == 1
+    assert sorted(signal.caches) == sorted(metas) and signal.connections == 1
     vhost = urlparse(cx_config["AMQP_URI"]).path.lstrip("/")
     bindings = rabbit_manager.get_queue_bindings(vhost, signal.queue.name)
-    assert {(b["source"], b["routing_key"]) for b in bindings if b["source"]} == {("cx.config", service.name)}
+    keys = {service.name} | ({"textanalysis"} if "lexicon_meta" in metas else set())
+    assert {(b["source"], b["routing_key"]) for b in bindings if b["source"]} == {
+        ("cx.config", k) for k in keys
+    }
 
 
 def test_the_signal_keeps_the_caches_of_a_stores_aggregate_parts_fresh(mongo_client, db_prefix):

@@ -64,3 +64,40 @@ def test_version_diffs_are_readable_yaml():
     ]
     shown = versions_with_diffs(versions)
     assert shown[0]["diff"].startswith("--- (none)\n+++ v1") and shown[1]["action"] == "updated"
+
+
+def test_text_facts_in_a_trace_name_the_words_that_drove_them():
+    from services.alerts.evaluate import evaluate
+    from services.alerts.explain import explain_tree, render_tree
+    from services.profiles.insight import comment_insight
+
+    event = {"text": "快递太慢了，很不满意，我要投诉", "customer": {"id": "C1"}}
+    node = {
+        "all": [
+            {"field": "sentiment", "op": "eq", "value": "negative"},
+            {"field": "category", "op": "eq", "value": "complaint"},
+            {"field": "aspects", "op": "contains_any", "value": ["delivery"]},
+            {"field": "scores.nps", "op": "exists", "value": False},
+        ]
+    }
+    matched, trace = evaluate(node, event)
+    assert matched
+    sentiment, category, aspects, nps = trace
+    assert sentiment["because"]["source"] == "lexicon" and "不满意" in sentiment["because"]["drivers"]
+    assert sentiment["because"]["negated"] == ["满意"] and sentiment["because"]["lexicon_version"] == 0
+    assert category["because"]["cues"] == ["投诉"]
+    assert aspects["because"]["terms"]["delivery"] == ["快递"]
+    assert "because" not in nps  # not a text fact
+    lines = render_tree(explain_tree(node, trace))
+    assert "because: lexicon · drivers 不满意" in lines[1] and "negated 满意" in lines[1]
+    assert "because: lexicon · cues 投诉" in lines[2] and "delivery: 快递" in lines[3]
+    why = comment_insight(event["text"])["why"]
+    assert "不满意" in why["drivers"] and why["cues"] == ["投诉"] and why["terms"]["delivery"] == ["快递"]
+    assert why["negated"] == ["满意"] and why["source"] == "lexicon"
+
+
+def test_a_category_the_score_decided_names_the_sentiment_words():
+    from services.alerts.evaluate import evaluate
+
+    _, [leaf] = evaluate({"field": "category", "op": "eq", "value": "complaint"}, {"text": "服务太差了"})
+    assert leaf["result"] and "cues" not in leaf["because"] and leaf["because"]["drivers"]

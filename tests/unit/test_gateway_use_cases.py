@@ -280,8 +280,31 @@ def test_the_dashboards_window_defaults_to_thirty_days_and_must_not_be_empty():
     services = Services(
         alerts={"stats": {}},
         cases={"metrics": {"overall": {}, "groups": []}},
-        profiles={"score_trend": {"buckets": []}},
+        profiles={
+            "score_trend": {"buckets": []},
+            "aspects_by_touchpoint": {"aspects": [], "touchpoints": []},
+        },
     )
     figures = dashboard.figures(services, {"until": until, "bucket": "week"})
     assert figures["since"] == (until - timedelta(days=30)).isoformat()
     assert figures["bucket"] == "week" and figures["scores"]["available"] is True
+
+
+def test_aspects_per_touchpoint_are_not_available_from_an_older_profiles_service():
+    from nameko.exceptions import RemoteError
+
+    def missing(*args, **kwargs):
+        raise RemoteError("MethodNotFound", "aspects_by_touchpoint")
+
+    until = datetime(2026, 12, 1, tzinfo=UTC)
+    services = Services(
+        alerts={"stats": {}},
+        cases={"metrics": {"overall": {}, "groups": []}},
+        profiles={"score_trend": {"buckets": []}, "aspects_by_touchpoint": missing},
+    )
+    figures = dashboard.figures(services, {"until": until, "bucket": "day"})
+    assert figures["aspects"] == {"available": False, "reason": "aspects_by_touchpoint"}
+    assert figures["scores"]["available"] is True  # the rest still renders
+    with pytest.raises(HttpError) as caught:
+        dashboard.aspects_csv(services, {"until": until}, lambda key: key)
+    assert caught.value.status == 503

@@ -164,3 +164,35 @@ def test_the_command_prints_per_class_figures_and_takes_help(capsys, tmp_path):
     out = capsys.readouterr().out
     assert out.startswith(f"model {sm.PolarityModel.from_json(saved.read_text()).version} (loaded)")
     assert text.active_model() is None  # the command leaves the process as it found it
+
+
+def test_a_model_trained_on_a_stream_carries_its_held_out_evaluation():
+    model = sm.train_on_stream(events(), trained_at="2026-12-06T00:00:00+00:00")
+    evaluation = model.evaluation
+    train_part, held_out = sm.split(events())
+    assert evaluation["examples"] == len(sm.weak_labels(held_out))  # evaluated on the held-out 20 % only
+    assert sum(evaluation["trained_on"].values()) == len(sm.weak_labels(train_part))
+    assert sm.PolarityModel.from_json(model.to_json()).evaluation == evaluation  # kept with the version
+
+
+@pytest.mark.parametrize(
+    "evaluation, use, why",
+    [
+        ({"examples": 47, "accuracy": 0.9574, "recall": {"negative": 0.95, "positive": 0.96}}, True, "95.7%"),
+        (
+            {"examples": 10, "accuracy": 1.0, "recall": {"negative": 1.0, "positive": 1.0}},
+            False,
+            "fewer than 20",
+        ),
+        ({"examples": 40, "accuracy": 0.7, "recall": {"negative": 0.5, "positive": 0.9}}, False, "below 80%"),
+        (
+            {"examples": 40, "accuracy": 0.9, "recall": {"negative": None, "positive": 0.9}},
+            False,
+            "no negative",
+        ),
+        ({"examples": 0, "accuracy": None, "recall": {}}, False, "fewer than 20"),
+    ],
+)
+def test_a_model_is_used_only_above_the_floor(evaluation, use, why):
+    used, reason = sm.worth_using(evaluation, 20, 0.8)
+    assert used is use and why in reason

@@ -1,0 +1,89 @@
+"""The lexicon over HTTP: the admin's overlay, its versions, an edit, a revert, and what
+the analysis makes of a text (with a draft of unsaved edits). The alerts service keeps
+the overlay (services/common/lexicon.py); every analysing service follows it."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from services.gateway.errors import bad_request
+from textanalysis import lexicon as lists
+
+WORD = validate.Length(min=1, max=lists.MAX_WORD_CHARS)
+REASON = validate.Length(min=1, max=lists.MAX_REASON_CHARS)
+
+
+class EditFields(Schema):
+    class Meta:
+        unknown = RAISE
+
+    op = fields.String(required=True, validate=validate.OneOf(("add", "remove")))
+    list = fields.String(required=True, validate=validate.OneOf(lists.LISTS))
+    word = fields.String(required=True, validate=WORD)
+    aspect = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(lists.ASPECTS),
+        metadata={"description": "the aspect code, when adding to the aspects list"},
+    )
+
+
+class LexiconEditBody(EditFields):
+    """``POST /api/v1/lexicon/edits``: add or remove one word, and why."""
+
+    reason = fields.String(required=True, validate=REASON)
+
+
+class LexiconRevertBody(Schema):
+    """``POST /api/v1/lexicon/versions/{version}/revert``: why."""
+
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.String(required=True, validate=REASON)
+
+
+class AnalyzeBody(Schema):
+    """``POST /api/v1/lexicon/analyze``: a text, and optionally a draft of unsaved edits."""
+
+    class Meta:
+        unknown = RAISE
+
+    text = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    edits = fields.List(fields.Nested(EditFields), load_default=None, validate=validate.Length(max=200))
+
+
+def load(schema: type[Schema], document) -> dict:
+    if not isinstance(document, dict):
+        raise bad_request(["body: must be a JSON object"])
+    try:
+        return schema().load(document)
+    except ValidationError as exc:
+        raise bad_request(exc, "body") from None
+
+
+def version_number(version: str) -> int:
+    if not version.isdigit() or not 1 <= int(version) <= 10**12:
+        raise bad_request([f"version: a version number ≥ 1, got {version!r}"])
+    return int(version)
+
+
+def edit(services, principal, document) -> tuple[int, dict]:
+    body = load(LexiconEditBody, document)
+    reason = body.pop("reason")
+    if body["aspect"] is None:
+        body.pop("aspect")
+    done = services.alerts.lexicon_edit(body, reason, actor=principal.user["id"])
+    return (201 if done["changed"] else 200), done
+
+
+def revert(services, principal, version: str, document) -> tuple[int, dict]:
+    body = load(LexiconRevertBody, document)
+    done = services.alerts.lexicon_revert(version_number(version), body["reason"], actor=principal.user["id"])
+    return 201, done
+
+
+def analyze(services, document) -> dict:
+    body = load(AnalyzeBody, document)
+    edits = [{k: v for k, v in e.items() if v is not None} for e in body["edits"] or []]
+    return services.alerts.analyze_text(body["text"], edits or None)
