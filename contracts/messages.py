@@ -71,7 +71,6 @@ class EventRef(_Part):
     attributes = fields.Dict(
         keys=fields.String(),
         allow_none=True,
-        load_default=None,
         metadata={"description": "the event's attributes (store, region, product …), for group keys"},
     )
 
@@ -129,7 +128,6 @@ class AlertRaisedV1(Message):
     group = fields.Nested(
         GroupRef,
         allow_none=True,
-        load_default=None,
         metadata={"description": "set when scope is group; customer and event are the event that tipped it"},
     )
 
