@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from contracts.base import utcnow
-from services.cases import actions, assignment, intake, schemas, simulate, sweeps, views
+from services.cases import actions, assignment, incidents, intake, schemas, simulate, sweeps, views
 from services.cases.context import Context
 from services.cases.dependencies import CaseStores, EscalationSweep, LoadRecount
 from services.cases.store import CaseStore, anonymise_customer
@@ -157,6 +157,22 @@ class CasesService:
     def resolve(self, request: dict) -> dict:
         """Resolve with a root-cause category and the first-contact-resolution flag."""
         return jsonable(actions.resolve(self.context(), schemas.load(schemas.ResolveRequest, request)))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def resolve_incident(self, request: dict) -> dict:
+        """Resolve an incident; ``resolve_children: true`` resolves each open child through
+        ``resolve`` too (idempotent: again finishes what is left). See incidents.py."""
+        r = schemas.load(schemas.ResolveIncidentRequest, request)
+        return jsonable(incidents.resolve_incident(self.context(), r))
+
+    @rpc(expected_exceptions=BadRequest)
+    def list_incidents(self, limit: int = 50, skip: int = 0, status: Id | None = None) -> list[dict]:
+        """Incidents by level, newest first, each with ``child_counts``; ``status``: a
+        case status or ``active``."""
+        if status is not None and status not in schemas.INCIDENT_STATUSES:
+            raise BadRequest(f"status: must be one of {', '.join(schemas.INCIDENT_STATUSES)}")
+        limit, skip = page(limit, skip)
+        return jsonable(incidents.list_incidents(self.context(), limit=limit, skip=skip, status=status))
 
     @rpc(expected_exceptions=EXPECTED)
     def reopen(self, request: dict) -> dict:

@@ -7,6 +7,7 @@ per aggregate (``stores/``), all over the service's one database:
 - ``schedule``: due escalation steps and SLA warnings sent (``EscalationSchedule``);
 - ``trail``: the audit trail and comments (``CaseTrail``);
 - ``policies``: the agents directory and the SLA and escalation policies (``Policies``);
+- ``incidents``: incidents (parent cases of a group alert) and their children (``Incidents``);
 - ``inbox``: the alerts taken in (``handled_once_each``).
 
 Also here: erasure of a customer's personal data (``anonymise_customer``).
@@ -15,6 +16,7 @@ Also here: erasure of a customer's personal data (``anonymise_customer``).
 from __future__ import annotations
 
 from services.cases.stores.cases import CaseRecords
+from services.cases.stores.incidents import Incidents
 from services.cases.stores.loads import AgentLoads
 from services.cases.stores.policies import Policies
 from services.cases.stores.queries import CaseQueries
@@ -38,11 +40,13 @@ class CaseStore(Store):
         self.loads = AgentLoads(db)
         self.schedule = EscalationSchedule(db)
         self.policies = Policies(db)
+        self.incidents = Incidents(db, self.trail)
 
     def indexes(self) -> dict[str, list]:
         found: dict[str, list] = {"alert_inbox": [self.inbox.index()]}
-        for part in (self.cases, self.trail, self.schedule):
-            found.update(part.indexes())
+        for part in (self.cases, self.trail, self.schedule, self.incidents):
+            for collection, models in part.indexes().items():
+                found[collection] = found.get(collection, []) + models
         return found
 
     def stats(self) -> dict:
