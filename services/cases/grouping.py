@@ -39,7 +39,7 @@ def term_value(value) -> str | None:
 
 def resolve_path(event: dict, path: str):
     """The value at a dotted ``path`` of ``event`` (None when absent)."""
-    value = event
+    value: object = event
     for part in path.split("."):
         if not isinstance(value, dict):
             return None
