@@ -125,6 +125,8 @@ def test_an_earlier_oldest_first_queue_keeps_working_and_is_moved_over(
     assert "exists without x-max-priority" in caplog.text
     backlog_then_p1(0)
     wait_until(lambda: smtp_sink.count() == BACKLOG + 1, timeout=60, message="every mail, oldest first")
+    refused = CliRunner().invoke(cli, ["--amqp-uri", uri, "notify", "priority-queue", "--apply"])
+    assert refused.exit_code != 0 and "consumer(s): stop every notify replica first" in refused.output
     notify.stop()
 
     backlog_then_p1(100)  # waits while notify is down

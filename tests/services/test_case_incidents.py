@@ -143,3 +143,25 @@ def test_resolving_without_children_then_with_them_later(cases):
     assert later["children"]["resolved"] == [child["_id"]]
     with pytest.raises(BadRequest, match="is not an incident"):
         cases.resolve_incident({"case_id": child["_id"], "by": "zhao.min", **RESOLVE})
+
+
+def test_a_group_alert_after_resolution_reopens_the_incident_within_the_window(cases):
+    cases.handle_alert_raised([group_alert(50)])
+    [incident] = cases.list_incidents()
+    cases.resolve_incident({"case_id": incident["_id"], "by": "zhao.min", **RESOLVE})
+    cases.handle_alert_raised([customer_alert(1)])  # no open incident: no parent
+    assert by_customer(cases)["C0001"]["parent_id"] is None
+    cases.now.advance(hours=2)
+    cases.handle_alert_raised([group_alert(90)])  # the store collapses again
+    [again] = cases.list_incidents()
+    assert again["_id"] == incident["_id"] and again["status"] == "reopened"
+    assert by_customer(cases)["C0001"]["parent_id"] == incident["_id"]  # linked on reopening
+
+
+def test_the_dry_run_of_a_group_alert_predicts_the_incident(cases):
+    predicted = cases.simulate_alert(group_alert(50, wire=True))
+    assert predicted["action"] == "open" and predicted["assignee"] == {"kind": "person", "id": "zhao.min"}
+    cases.handle_alert_raised([group_alert(50)])
+    [incident] = cases.list_incidents()
+    assert predicted["case_key"] == incident["open_key"]
+    assert cases.simulate_alert(group_alert(80, wire=True))["action"] == "attach"
