@@ -458,3 +458,52 @@ def test_inc_upsert_creates_a_counter(db):
     db.agent_load.update_one({"_id": "li.na"}, {"$inc": {"load": 4}}, upsert=True)
     db.agent_load.update_one({"_id": "li.na"}, {"$inc": {"load": -1}}, upsert=True)
     assert db.agent_load.find_one({"_id": "li.na"}) == {"_id": "li.na", "load": 3}
+
+
+def test_incident_lookups_and_the_conditional_child_link(db):
+    """cases: incidents by ``group_terms`` ($in on an array, sparse index), covered cases
+    by a dotted attribute with mixed stored types, ``parent_id`` null or missing, ``kind``
+    $ne on a missing field, and the link as a conditional ``update_many``
+    (services/cases/stores/incidents.py)."""
+    db.cases.create_indexes(
+        [
+            IndexModel([("group_terms", ASCENDING)], name="group_terms", sparse=True),
+            IndexModel([("parent_id", ASCENDING)], name="parent_id", sparse=True),
+        ]
+    )
+    db.cases.insert_many(
+        [
+            {
+                "_id": "I1",
+                "kind": "incident",
+                "status": "assigned",
+                "group_terms": ["attributes.store=7", "channel=app"],
+            },
+            {"_id": "I2", "kind": "incident", "status": "resolved", "group_terms": ["attributes.store=7"]},
+            {"_id": "A", "status": "assigned", "parent_id": None, "event": {"attributes": {"store": 7}}},
+            {
+                "_id": "B",
+                "status": "open",
+                "event": {"attributes": {"store": "7"}},
+            },  # stored before parent_id
+            {"_id": "C", "status": "assigned", "parent_id": "I0", "event": {"attributes": {"store": "7"}}},
+            {"_id": "D", "status": "resolved", "parent_id": None, "event": {"attributes": {"store": "7"}}},
+            {"_id": "E", "status": "assigned", "parent_id": None, "event": {"attributes": {"store": "8"}}},
+        ]
+    )
+    found = db.cases.find(
+        {"group_terms": {"$in": ["attributes.store=7", "touchpoint=x"]}, "kind": "incident",
+         "status": {"$in": ["open", "assigned"]}}
+    )  # fmt: skip
+    assert [c["_id"] for c in found] == ["I1"]
+    covered = {
+        "status": {"$in": ["open", "assigned"]},
+        "kind": {"$ne": "incident"},
+        "parent_id": None,
+        "event.attributes.store": {"$in": ["7", 7, 7.0]},
+    }
+    assert sorted(c["_id"] for c in db.cases.find(covered)) == ["A", "B"]
+    link = {"_id": {"$in": ["A", "B", "C", "D"]}, "parent_id": None, "status": {"$in": ["open", "assigned"]}}
+    assert db.cases.update_many(link, {"$set": {"parent_id": "I1"}}).modified_count == 2
+    assert db.cases.update_many(link, {"$set": {"parent_id": "I9"}}).modified_count == 0  # linked once
+    assert sorted(c["_id"] for c in db.cases.find({"parent_id": {"$in": ["I1"]}})) == ["A", "B"]
