@@ -14,7 +14,9 @@ update, then resolves each active child through the normal resolve path
 (``actions.resolve``: same audit, status messages, and whatever follows a resolution),
 with the incident's root cause and summary, then marks the request done. A child still
 ``open`` (nobody assigned) is first assigned to the person resolving. Calling it again
-(after a crash, or from a second agent) finishes what is left and changes nothing else.
+(from a second agent) finishes what is left and changes nothing else; a request whose
+resolver died midway is finished by the sweep once its lease
+(``INCIDENT_RESOLVE_LEASE_SECONDS``) runs out (``sweep_children_resolutions``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from datetime import datetime
 
 from services.cases import actions, assignment, grouping, messages
 from services.cases.context import Context
+from services.common import settings
 from services.common.errors import BadRequest, NotFound
 
 log = logging.getLogger(__name__)
 
 CHILDREN_SHOWN = 200  # children listed with an incident (the counts cover all)
+RESOLUTIONS_PER_SWEEP = 20  # bounded per tick; the next tick continues
+
+
+def resolve_lease() -> float:
+    return float(settings.get("INCIDENT_RESOLVE_LEASE_SECONDS"))
 
 
 def link_batch(ctx: Context, taken: list[dict], now: datetime) -> None:
@@ -96,6 +104,7 @@ def resolve_incident(ctx: Context, r: dict) -> dict:
         "root_cause": r["root_cause"],
         "summary": r["summary"],
         "at": now,
+        "lease_until": now.timestamp() + resolve_lease(),
     }
     if incident["status"] != "resolved":
         incident = actions.transition(
@@ -129,6 +138,22 @@ def resolve_children(ctx: Context, incident: dict) -> dict:
         {k: len(v) for k, v in outcome.items()} | {"failed_ids": [f["case_id"] for f in outcome["failed"]]},
     )
     return outcome
+
+
+def sweep_children_resolutions(ctx: Context) -> int:
+    """Finish the children's resolution of incidents whose resolver died midway (lease
+    run out); returns how many incidents it finished."""
+    finished = 0
+    for _ in range(RESOLUTIONS_PER_SWEEP):
+        incident = ctx.store.incidents.claim_children_resolution(ctx.now().timestamp(), resolve_lease())
+        if incident is None:
+            break
+        log.warning(
+            "incident %s: finishing the resolution of its children (its resolver stopped)", incident["_id"]
+        )
+        resolve_children(ctx, incident)
+        finished += 1
+    return finished
 
 
 def _resolve_child(ctx: Context, incident: dict, spec: dict, child: dict, outcome: dict) -> None:

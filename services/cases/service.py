@@ -70,6 +70,11 @@ class CasesService:
         """Warn owners of cases past their pre-breach warning time (see sweeps.py)."""
         return sweeps.sweep_sla_warnings(self.context())
 
+    @EscalationSweep.decorator
+    def sweep_incident_resolutions(self) -> int:
+        """Finish resolving the children of incidents whose resolver died (incidents.py)."""
+        return incidents.sweep_children_resolutions(self.context())
+
     @LoadRecount.decorator(eager=True)  # at start, then every LOAD_RECOUNT_SECONDS
     def recount_loads_on_timer(self) -> dict:
         """The recount, at start and every ``LOAD_RECOUNT_SECONDS``."""

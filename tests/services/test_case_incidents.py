@@ -6,7 +6,7 @@ normal resolve path, idempotently."""
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.cases import intake
+from services.cases import incidents, intake
 from services.cases.service import CasesService
 from services.cases.store import CaseStore
 from services.common.errors import BadRequest
@@ -165,3 +165,32 @@ def test_the_dry_run_of_a_group_alert_predicts_the_incident(cases):
     [incident] = cases.list_incidents()
     assert predicted["case_key"] == incident["open_key"]
     assert cases.simulate_alert(group_alert(80, wire=True))["action"] == "attach"
+
+
+def test_a_resolution_whose_resolver_died_midway_is_finished_by_the_sweep(cases, monkeypatch):
+    cases.handle_alert_raised([customer_alert(n) for n in (1, 2, 3)])
+    cases.handle_alert_raised([group_alert(50)])
+    [incident] = cases.list_incidents()
+    real, calls = incidents._resolve_child, []
+
+    def dies_on_the_second(*args):
+        calls.append(args[3]["_id"])
+        if len(calls) == 2:
+            raise ConnectionError("the worker's connection dropped")
+        real(*args)
+
+    monkeypatch.setattr(incidents, "_resolve_child", dies_on_the_second)
+    request = {"case_id": incident["_id"], "by": "zhao.min", "resolve_children": True, **RESOLVE}
+    with pytest.raises(ConnectionError):
+        cases.resolve_incident(request)
+    monkeypatch.setattr(incidents, "_resolve_child", real)
+    stored = cases.get_case(incident["_id"])
+    assert stored["status"] == "resolved" and stored["children_resolution"]["state"] == "pending"
+    assert [c["status"] for c in stored["children"]].count("resolved") == 1
+    assert cases.sweep_incident_resolutions() == 0  # the resolver's lease still holds
+    cases.now.advance(seconds=121)
+    assert cases.sweep_incident_resolutions() == 1
+    finished = cases.get_case(incident["_id"])
+    assert finished["children_resolution"]["state"] == "done"
+    assert {c["status"] for c in finished["children"]} == {"resolved"}
+    assert cases.sweep_incident_resolutions() == 0

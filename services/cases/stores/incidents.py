@@ -36,6 +36,9 @@ class Incidents:
             "cases": [
                 IndexModel([("group_terms", ASCENDING)], name="group_terms", sparse=True),
                 IndexModel([("parent_id", ASCENDING)], name="parent_id", sparse=True),
+                IndexModel(
+                    [("children_resolution.state", ASCENDING)], name="children_resolution", sparse=True
+                ),
             ]
         }
 
@@ -121,10 +124,19 @@ class Incidents:
         pending yet); the incident as it now is, or None."""
         return self.db.cases.find_one_and_update(
             {"_id": incident_id, "kind": INCIDENT, "status": "resolved",
-             "children_resolution.state": {"$ne": "pending"}},
+             "children_resolution.state": {"$in": ["none", "done"]}},
             {"$set": {"children_resolution": spec}, "$currentDate": {"updated_at": True}},
             return_document=ReturnDocument.AFTER,
         )  # fmt: skip
+
+    def claim_children_resolution(self, now: float, lease: float) -> dict | None:
+        """An incident whose children's resolution is pending and whose resolver's lease
+        ran out (it died midway), leased to the caller; None when there is none."""
+        return self.db.cases.find_one_and_update(
+            {"children_resolution.state": "pending", "children_resolution.lease_until": {"$lte": now}},
+            {"$set": {"children_resolution.lease_until": now + lease}},
+            return_document=ReturnDocument.AFTER,
+        )
 
     def finish_children_resolution(self, incident_id: str, outcome: dict) -> None:
         self.db.cases.update_one(
