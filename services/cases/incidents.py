@@ -26,6 +26,7 @@ from datetime import datetime
 
 from services.cases import actions, assignment, grouping, messages
 from services.cases.context import Context
+from services.cases.lifecycle import ACTIVE_STATUSES
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
 
@@ -44,7 +45,7 @@ def link_batch(ctx: Context, taken: list[dict], now: datetime) -> None:
     customer cases its group covers, each new customer case attaches to the open
     incident covering it (the earliest opened)."""
     store = ctx.store.incidents
-    for incident in (c for c in taken if grouping.is_incident(c) and c["status"] != "resolved"):
+    for incident in (c for c in taken if grouping.is_incident(c) and c["status"] in ACTIVE_STATUSES):
         store.link(incident, grouping.children_to_link(incident, store.covered_cases(incident["group"])), now)
     cases = [c for c in taken if grouping.linkable(c)]
     terms = sorted({t for case in cases for t in grouping.event_terms(case["event"])})
@@ -63,14 +64,14 @@ def link_batch(ctx: Context, taken: list[dict], now: datetime) -> None:
 # reads -----------------------------------------------------------------------------
 
 
-def incident_view(ctx: Context, case: dict) -> dict:
-    """What ``get_case`` adds: an incident's children (the first ``CHILDREN_SHOWN``) and
-    their counts; a child's parent."""
+def incident_view(ctx: Context, case: dict, viewer: dict | None = None) -> dict:
+    """What ``get_case`` adds: an incident's children (the first ``CHILDREN_SHOWN`` of
+    those ``viewer`` may see) and the counts of all; a child's parent."""
     store = ctx.store.incidents
     if grouping.is_incident(case):
         statuses = store.child_statuses([case["_id"]])[case["_id"]]
         return {
-            "children": store.children(case["_id"], limit=CHILDREN_SHOWN),
+            "children": store.children(case["_id"], limit=CHILDREN_SHOWN, visible_to=viewer),
             "child_counts": grouping.child_counts(statuses),
         }
     if case.get("parent_id"):

@@ -31,7 +31,7 @@ def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
             for st in store.schedule.case_steps(case_id)
         ],
         "audit": store.trail.case_audit(case_id),
-        **incidents.incident_view(ctx, case),
+        **incidents.incident_view(ctx, case, viewer),
     }
 
 

@@ -37,7 +37,9 @@ def event(
     }
 
 
-def customer_alert(n: int, customer: str | None = None, *, wire: bool = False, **where) -> dict:
+def customer_alert(
+    n: int, customer: str | None = None, *, wire: bool = False, owner_id: str = "li.na", **where
+) -> dict:
     """A detractor alert on one customer's event ``n`` (rule ``detractor``, P3)."""
     ev = event(n, **where)
     payload = {
@@ -46,7 +48,7 @@ def customer_alert(n: int, customer: str | None = None, *, wire: bool = False, *
         "raised_at": ev["occurred_at"],
         "level": "P3",
         "rule": {"id": "detractor", "version": 1, "name": "NPS 贬损者"},
-        "owner": {"kind": "person", "id": "li.na"},
+        "owner": {"kind": "person", "id": owner_id},
         "channels": ["email"],
         "customer": {"id": customer or f"C{n:04d}", "name": f"顾客{n}", "tier": "standard"},
         "event": ev,

@@ -194,3 +194,14 @@ def test_a_resolution_whose_resolver_died_midway_is_finished_by_the_sweep(cases,
     assert finished["children_resolution"]["state"] == "done"
     assert {c["status"] for c in finished["children"]} == {"resolved"}
     assert cases.sweep_incident_resolutions() == 0
+
+
+def test_an_agent_sees_only_the_children_visible_to_them(cases):
+    cases.handle_alert_raised([customer_alert(1), customer_alert(2, owner_id="zhao.min")])
+    cases.handle_alert_raised([group_alert(50)])
+    [incident] = cases.list_incidents()
+    agent = {"user_id": "zhao.min", "role": "agent", "teams": []}
+    shown = cases.get_case(incident["_id"], visible_to=agent)
+    assert [c["customer"]["id"] for c in shown["children"]] == ["C0002"]  # li.na's case is not theirs
+    assert shown["child_counts"]["total"] == 2
+    assert len(cases.get_case(incident["_id"])["children"]) == 2

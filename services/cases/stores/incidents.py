@@ -14,7 +14,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from services.cases.grouping import INCIDENT, covered_query
 from services.cases.lifecycle import ACTIVE_STATUSES
+from services.cases.stores.queries import visibility_query
 from services.cases.stores.trail import CaseTrail, audit_entry
+from services.common.mongo import all_of
 
 LINK_FIELDS = {"_id": 1, "status": 1, "event": 1, "kind": 1, "parent_id": 1, "opened_at": 1}
 CHILD_FIELDS = {
@@ -85,9 +87,12 @@ class Incidents:
             self.trail.write_audit(entries)
         return held
 
-    def children(self, incident_id: str, limit: int = 200, skip: int = 0) -> list[dict]:
-        """A page of an incident's children, oldest first."""
-        cursor = self.db.cases.find({"parent_id": incident_id}, CHILD_FIELDS)
+    def children(
+        self, incident_id: str, limit: int = 200, skip: int = 0, visible_to: dict | None = None
+    ) -> list[dict]:
+        """A page of an incident's children that ``visible_to`` may see, oldest first."""
+        query = all_of({"parent_id": incident_id}, visibility_query(visible_to))
+        cursor = self.db.cases.find(query, CHILD_FIELDS)
         return list(cursor.sort([("opened_at", ASCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit))
 
     def child_statuses(self, incident_ids: list[str]) -> dict[str, list[dict]]:
