@@ -15,7 +15,7 @@ from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcClient
 
 from cxctl.main import cli
-from services.common.messaging import ContractDispatcher
+from services.common.messaging import ConfirmedBatchPublisher, ContractDispatcher
 from services.notify.directory import load_directory
 from services.notify.queue_upgrade import REQUESTS_EXCHANGE, REQUESTS_QUEUE, REQUESTS_ROUTING_KEY
 from services.notify.service import NotifyService
@@ -145,3 +145,23 @@ def test_an_earlier_oldest_first_queue_keeps_working_and_is_moved_over(
     order = arrival_order(smtp_sink)[before:]
     assert order[0] == f"P1-{100 + BACKLOG}", order
     assert len(set(order)) == BACKLOG + 1  # none lost, none twice
+
+
+def test_a_batch_handler_publishes_with_the_level_priority_too(cx_config):
+    """The cases service's intake publishes a batch's messages together
+    (``ConfirmedBatchPublisher``): each carries its level's priority as well."""
+    uri = cx_config["AMQP_URI"]
+    exchange = Exchange(REQUESTS_EXCHANGE, type="topic", durable=True)
+    with Connection(uri) as connection:
+        queue = Queue("prio-probe", exchange, REQUESTS_ROUTING_KEY, durable=False)(connection.channel())
+        queue.declare()
+        publisher = ConfirmedBatchPublisher(uri)
+        bodies = [{"level": level, "n": n} for n, level in enumerate(["P3", "P1", "P4"])]
+        publisher.publish_all([(exchange, REQUESTS_ROUTING_KEY, body, {}) for body in bodies])
+        publisher.close()
+        got = [queue.get(no_ack=True) for _ in bodies]
+    assert [(m.payload["level"], m.properties.get("priority")) for m in got] == [
+        ("P3", 2),
+        ("P1", 5),
+        ("P4", 1),
+    ]
