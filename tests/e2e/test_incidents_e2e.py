@@ -104,3 +104,5 @@ def test_one_incident_across_two_replicas_links_its_cases_and_resolves_them(cx_c
         assert again["children"] == {"resolved": [], "already": [], "failed": []}
         shown = cx(uri, "cases", "incidents", "show", incident["_id"])
         assert "children: 11 (0 active)" in shown and "attributes.store=SH-021" in shown
+        child = cx(uri, "cases", "show", sorted(sh)[0])
+        assert f"incident: {incident['_id']}  门店 NPS 骤降 · attributes.store=SH-021" in child

@@ -52,7 +52,16 @@ def customer_alert(
         "channels": ["email"],
         "customer": {"id": customer or f"C{n:04d}", "name": f"顾客{n}", "tier": "standard"},
         "event": ev,
-        "trace": [{"leaf": "scores.nps <= 6", "actual": ev["scores"]["nps"], "result": True}],
+        "trace": [  # services/alerts/evaluate.py's leaf entry
+            {
+                "path": "when.all.0",
+                "field": "scores.nps",
+                "op": "lte",
+                "value": 6,
+                "actual": ev["scores"]["nps"],
+                "result": True,
+            }
+        ],  # fmt: skip
         "dedup_key": None,
         "facts": {"sentiment": "negative"},
         "scope": "customer",
@@ -78,7 +87,10 @@ def group_alert(
         "channels": ["email"],
         "customer": {"id": f"C{n:04d}", "name": f"顾客{n}", "tier": "standard"},
         "event": ev,
-        "trace": [{"leaf": "group nps(1h) < 0", "actual": -46.0, "result": True}],
+        "trace": [  # a leaf entry as evaluate.py writes one; the group condition's own
+            # explanation is the alerts side's (issue 17 part 2), not read here
+            {"path": "when.group", "field": "nps", "op": "lt", "value": 0, "actual": -46.0, "result": True}
+        ],
         "dedup_key": "store-nps-collapse|" + "|".join(key.values()),
         "facts": {},
         "scope": "group",
