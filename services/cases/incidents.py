@@ -26,7 +26,7 @@ from datetime import datetime
 
 from services.cases import actions, assignment, grouping, messages
 from services.cases.context import Context
-from services.cases.lifecycle import ACTIVE_STATUSES
+from services.cases.lifecycle import ACTIVE_STATUSES, InvalidTransition
 from services.common import settings
 from services.common.errors import BadRequest, NotFound
 
@@ -107,18 +107,33 @@ def resolve_incident(ctx: Context, r: dict) -> dict:
         "at": now,
         "lease_until": now.timestamp() + resolve_lease(),
     }
-    if incident["status"] != "resolved":
-        incident = actions.transition(
-            ctx, incident["_id"], "resolve", by=r["by"], why=r["reason"] or r["summary"],
+    resolved = incident["status"] != "resolved" and _resolve_itself(ctx, r, spec, now)
+    if resolved:
+        incident = resolved
+    elif r["resolve_children"]:  # resolved before: resolve the children now (or finish)
+        incident = ctx.store.incidents.start_children_resolution(incident["_id"], spec) or incident
+    else:
+        incident = ctx.store.cases.get_case(incident["_id"])
+    pending = (incident.get("children_resolution") or {}).get("state") == "pending"
+    outcome = resolve_children(ctx, incident) if pending else {"resolved": [], "already": [], "failed": []}
+    return {"incident": ctx.store.cases.get_case(incident["_id"]), "children": outcome}
+
+
+def _resolve_itself(ctx: Context, r: dict, spec: dict, now: datetime) -> dict | None:
+    """The incident resolved with the request for its children, in one update; None when
+    it was resolved meanwhile (a second request at the same time)."""
+    try:
+        return actions.transition(
+            ctx, r["case_id"], "resolve", by=r["by"], why=r["reason"] or r["summary"],
             changes=lambda case, to: {**actions.resolution_sets(r, now), "children_resolution": spec},
             detail={"resolution": actions.resolution_of(r), "resolve_children": r["resolve_children"]},
             now=now,
         )  # fmt: skip
-    elif r["resolve_children"]:  # resolved before: resolve the children now (or finish)
-        incident = ctx.store.incidents.start_children_resolution(incident["_id"], spec) or incident
-    pending = (incident.get("children_resolution") or {}).get("state") == "pending"
-    outcome = resolve_children(ctx, incident) if pending else {"resolved": [], "already": [], "failed": []}
-    return {"incident": ctx.store.cases.get_case(incident["_id"]), "children": outcome}
+    except InvalidTransition:
+        stored = ctx.store.cases.get_case(r["case_id"])
+        if stored is None or stored["status"] != "resolved":
+            raise
+        return None
 
 
 def resolve_children(ctx: Context, incident: dict) -> dict:

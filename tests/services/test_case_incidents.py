@@ -3,6 +3,7 @@ incident that links the open customer cases of its group and later ones, announc
 customer-case messages, and resolving it with its children resolves each through the
 normal resolve path, idempotently."""
 
+import eventlet
 import pytest
 from nameko.testing.services import worker_factory
 
@@ -205,3 +206,18 @@ def test_an_agent_sees_only_the_children_visible_to_them(cases):
     assert [c["customer"]["id"] for c in shown["children"]] == ["C0002"]  # li.na's case is not theirs
     assert shown["child_counts"]["total"] == 2
     assert len(cases.get_case(incident["_id"])["children"]) == 2
+
+
+def test_two_resolutions_at_once_resolve_each_child_once(cases):
+    cases.handle_alert_raised([customer_alert(n) for n in range(1, 9)])
+    cases.handle_alert_raised([group_alert(50)])
+    [incident] = cases.list_incidents()
+    request = {"case_id": incident["_id"], "by": "zhao.min", "resolve_children": True, **RESOLVE}
+    before = len(sent(cases, "case_status_changed"))
+    results = [t.wait() for t in [eventlet.spawn(cases.resolve_incident, request) for _ in range(2)]]
+    assert all(r["incident"]["status"] == "resolved" for r in results)
+    assert sorted(c for r in results for c in r["children"]["resolved"]) == sorted(
+        c["_id"] for c in by_customer(cases).values()
+    )  # each child resolved by exactly one of them
+    assert len(sent(cases, "case_status_changed")) == before + 8
+    assert {c["status"] for c in by_customer(cases).values()} == {"resolved"}
