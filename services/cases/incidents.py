@@ -1,12 +1,13 @@
 """Incidents applied: children linked as cases and incidents open, the incident views,
 and resolving an incident with its children. Decided by ``grouping.py`` (pure).
 
-*Linking never misses a case across replicas.* An incident, once stored, looks for
-the open customer cases its group covers; a customer case, once stored, looks for the
-open incidents covering it (``link_batch``, one indexed query per batch). Each side
-writes before it reads, so when a case and an incident open at the same moment on two
-replicas, at least one of them sees the other; both linking is harmless (the link is
-conditional on the case having no parent yet).
+*Linking never misses a case across replicas.* An incident, once stored and listed
+under its group's terms, looks for the open customer cases its group covers; a customer
+case, once stored, looks for the open incidents covering it (``link_batch``, one read
+by ``_id`` per batch, ``stores/incidents.py``). Each side writes before it reads, so
+when a case and an incident open at the same moment on two replicas, at least one of
+them sees the other; both linking is harmless (the link is conditional on the case
+having no parent yet).
 
 *Resolving with children* (``resolve_incident``) resolves the incident and records
 the request on it (``children_resolution``: pending) in the same revision-conditional
@@ -46,6 +47,7 @@ def link_batch(ctx: Context, taken: list[dict], now: datetime) -> None:
     incident covering it (the earliest opened)."""
     store = ctx.store.incidents
     for incident in (c for c in taken if grouping.is_incident(c) and c["status"] in ACTIVE_STATUSES):
+        store.register_terms(incident)  # before reading the cases (see the module docstring)
         store.link(incident, grouping.children_to_link(incident, store.covered_cases(incident["group"])), now)
     cases = [c for c in taken if grouping.linkable(c)]
     terms = sorted({t for case in cases for t in grouping.event_terms(case["event"])})

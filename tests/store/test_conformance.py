@@ -461,41 +461,31 @@ def test_inc_upsert_creates_a_counter(db):
 
 
 def test_incident_lookups_and_the_conditional_child_link(db):
-    """cases: incidents by ``group_terms`` ($in on an array, sparse index), covered cases
-    by a dotted attribute with mixed stored types, ``parent_id`` null or missing, ``kind``
-    $ne on a missing field, and the link as a conditional ``update_many``
-    (services/cases/stores/incidents.py)."""
-    db.cases.create_indexes(
-        [
-            IndexModel([("group_terms", ASCENDING)], name="group_terms", sparse=True),
-            IndexModel([("parent_id", ASCENDING)], name="parent_id", sparse=True),
-        ]
+    """cases: the open-incident lookup by term (``incident_terms``: keyed subdocuments set
+    and unset on documents read by ``_id`` $in), covered cases by a dotted attribute with
+    mixed stored types, ``parent_id`` null or missing, ``kind`` $ne on a missing field,
+    and the link as a conditional ``update_many`` (services/cases/stores/incidents.py)."""
+    db.cases.create_indexes([IndexModel([("parent_id", ASCENDING)], name="parent_id", sparse=True)])
+    db.incident_terms.insert_many([{"_id": "attributes.store=门店7", "incidents": {"a1": "I1"}}])
+    db.incident_terms.update_many(
+        {"_id": {"$in": ["attributes.store=门店7"]}}, {"$set": {"incidents.b2": "I2"}}
     )
+    db.incident_terms.update_many(
+        {"_id": {"$in": ["attributes.store=门店7"]}}, {"$unset": {"incidents.a1": ""}}
+    )
+    [doc] = db.incident_terms.find({"_id": {"$in": ["attributes.store=门店7", "channel=app"]}})
+    assert doc["incidents"] == {"b2": "I2"}
     db.cases.insert_many(
         [
-            {
-                "_id": "I1",
-                "kind": "incident",
-                "status": "assigned",
-                "group_terms": ["attributes.store=7", "channel=app"],
-            },
-            {"_id": "I2", "kind": "incident", "status": "resolved", "group_terms": ["attributes.store=7"]},
             {"_id": "A", "status": "assigned", "parent_id": None, "event": {"attributes": {"store": 7}}},
-            {
-                "_id": "B",
-                "status": "open",
-                "event": {"attributes": {"store": "7"}},
-            },  # stored before parent_id
+            {"_id": "B", "status": "open", "event": {"attributes": {"store": "7"}}},  # no parent_id field
             {"_id": "C", "status": "assigned", "parent_id": "I0", "event": {"attributes": {"store": "7"}}},
             {"_id": "D", "status": "resolved", "parent_id": None, "event": {"attributes": {"store": "7"}}},
             {"_id": "E", "status": "assigned", "parent_id": None, "event": {"attributes": {"store": "8"}}},
+            {"_id": "I", "kind": "incident", "status": "assigned", "parent_id": None,
+             "event": {"attributes": {"store": "7"}}},
         ]
-    )
-    found = db.cases.find(
-        {"group_terms": {"$in": ["attributes.store=7", "touchpoint=x"]}, "kind": "incident",
-         "status": {"$in": ["open", "assigned"]}}
     )  # fmt: skip
-    assert [c["_id"] for c in found] == ["I1"]
     covered = {
         "status": {"$in": ["open", "assigned"]},
         "kind": {"$ne": "incident"},
