@@ -65,9 +65,11 @@ def anonymise_customer(db, customer_ids: list[str]) -> dict:
     dead-letter previews. Case ids, statuses, owners, SLA clocks, milestones and counts
     stay. Idempotent."""
     ids = {"$in": list(customer_ids)}
-    cases = list(db.cases.find({"customer.id": ids}, {"customer": 1, "rule": 1}))
+    cases = list(db.cases.find({"customer.id": ids}, {"customer": 1, "rule": 1, "kind": 1}))
     names = {name for c in cases if (name := (c.get("customer") or {}).get("name")) is not None}
-    for case in cases:  # the title is "<rule> · <customer name>": rebuild it with the id
+    # the title is "<rule> · <customer name>": rebuild it with the id (an incident's names
+    # its group, not the customer whose event tipped it)
+    for case in (c for c in cases if c.get("kind") != "incident"):
         title = f"{(case.get('rule') or {}).get('name', '')} · {case['customer']['id']}"[:300]
         db.cases.update_one({"_id": case["_id"]}, {"$set": {"title": title}})
     comments = 0

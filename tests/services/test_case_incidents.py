@@ -221,3 +221,12 @@ def test_two_resolutions_at_once_resolve_each_child_once(cases):
     )  # each child resolved by exactly one of them
     assert len(sent(cases, "case_status_changed")) == before + 8
     assert {c["status"] for c in by_customer(cases).values()} == {"resolved"}
+
+
+def test_erasing_the_tipping_customer_keeps_the_incident_title(cases):
+    cases.handle_alert_raised([group_alert(50)])
+    [incident] = cases.list_incidents()
+    cases.handle_customer_erased({"customer_id": "C0050", "customer_ids": ["C0050"]})
+    erased = cases.get_case(incident["_id"])
+    assert erased["title"] == "门店 NPS 骤降 · attributes.store=SH-021"
+    assert "name" not in erased["customer"] and "text" not in erased["event"]
