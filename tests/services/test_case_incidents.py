@@ -74,6 +74,8 @@ def test_the_same_group_alert_again_and_a_second_one_keep_one_incident(cases):
     assert len(cases.get_case(incident["_id"])["alerts"]) == 2
     assert incident["child_counts"]["total"] == 1
     assert len([a for a in cases.get_case(incident["_id"])["audit"] if a["action"] == "children_linked"]) == 1
+    [attached] = [a for a in cases.get_case(incident["_id"])["audit"] if a["action"] == "alert_attached"]
+    assert attached["why"].endswith("for the same group")
 
 
 def test_resolving_with_children_resolves_each_through_the_resolve_path(cases):
