@@ -1,6 +1,6 @@
 """Incidents end to end on the real broker and store, with two replicas of the cases
-service: a group alert (delivered twice, amid a burst of customer alerts) opens one
-incident; the customer cases of its store attach (those open before it and those that
+service: a group alert (delivered twice, with two more group alerts on the same store,
+amid a burst of customer alerts) opens one incident; the customer cases of its store attach (those open before it and those that
 open after), others do not; ``cxctl cases incidents resolve --children`` resolves them
 all, each with its audit entry and its ``case_status_changed``."""
 
@@ -61,10 +61,14 @@ def test_one_incident_across_two_replicas_links_its_cases_and_resolves_them(cx_c
             )
             if n in (12, 16):
                 dispatch("alerts", "alert_raised", tipping)
+                # a second group alert on the same store at once (another alert id): the
+                # open key keeps one incident, whichever replica takes which
+                dispatch("alerts", "alert_raised", group_alert(51 + n, wire=True))
         wait_until(
             lambda: len(rpc.cases.list_cases(limit=100)) == 20, timeout=60, message="19 cases + 1 incident"
         )
         [incident] = rpc.cases.list_incidents()
+        wait_until(lambda: len(rpc.cases.get_case(incident["_id"])["alerts"]) == 3, message="3 group alerts")
         sh = {
             c["_id"] for c in rpc.cases.list_cases(limit=100) if c["event"]["attributes"]["store"] == "SH-021"
         }
