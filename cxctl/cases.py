@@ -74,12 +74,21 @@ def cases_show(ctx: Ctx, case_id, as_json):
         f"  customer: {case['customer']['id']}  rule: {case['rule']['id']} "
         f"v{case['rule']['version']}  opened: {case['opened_at']}"
     )
+    if case.get("parent"):
+        click.echo(f"  incident: {case['parent']['_id']}  {case['parent']['title']}")
+    if case.get("kind") == "incident":
+        click.echo(
+            f"  incident of {case['child_counts']['total']} case(s): cxctl cases incidents show {case['_id']}"
+        )
     if case["event"].get("text"):
         click.echo(f"  text: {case['event']['text']}")
     click.echo("  why it fired:")
     for step in case.get("trace", []):
         mark = "✓" if step["result"] else "✗"
-        click.echo(f"    {mark} {step['field']} {step['op']} {step['value']!r} (actual {step['actual']!r})")
+        what = step.get("field") or step.get("window") or step.get("path", "")  # a window leaf has no field
+        click.echo(
+            f"    {mark} {what} {step.get('op', '')} {step.get('value')!r} (actual {step.get('actual')!r})"
+        )
     if case.get("acknowledged"):
         click.echo(f"  acknowledged: {case['acknowledged']['at']} by {case['acknowledged']['by']}")
     for c in case.get("collaborators", []):

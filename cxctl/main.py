@@ -12,7 +12,7 @@ import time
 import click
 
 from contracts.feedback import InvalidFeedback, parse_feedback
-from cxctl import alerts, cases, lexicon, notify, playbooks, profiles, users
+from cxctl import alerts, cases, incidents, lexicon, notify, notify_queue, playbooks, profiles, users
 from cxctl.broker import DEFAULT_API, ManagementApiError, queue_drains, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
 from cxctl.drain_view import Progress, queue_table
@@ -150,6 +150,8 @@ for group in (
     lexicon.model,
 ):
     cli.add_command(group)
+cases.cases.add_command(incidents.incidents)  # cxctl cases incidents …
+notify.notify.add_command(notify_queue.priority_queue)  # cxctl notify priority-queue
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from services.cases import assignment, escalation, sla
 from services.cases.context import Context
+from services.cases.grouping import is_incident
 from services.cases.lifecycle import reopened, with_clocks
 from services.cases.stores.loads import Charge
 from services.common import settings
@@ -167,17 +168,29 @@ def start(ctx: Context, case_id: str, *, by: str, why: str | None) -> dict:
     return transition(ctx, case_id, "start", by=by, why=why, changes=changes)
 
 
-def resolve(ctx: Context, r: dict) -> dict:
-    """Resolve with the ``ResolveRequest``'s root cause, FCR flag and summary."""
-    now = ctx.now()
-    resolution = {
+def resolution_of(r: dict) -> dict:
+    """The resolution a ``ResolveRequest`` records."""
+    return {
         "root_cause": r["root_cause"],
         "first_contact_resolution": r["first_contact_resolution"],
         "summary": r["summary"],
     }
 
+
+def resolution_sets(r: dict, now: datetime) -> dict:
+    """What resolving writes on the case."""
+    return {"resolution": resolution_of(r), "resolved": {"at": now, "by": r["by"]}}
+
+
+def resolve(ctx: Context, r: dict) -> dict:
+    """Resolve with the ``ResolveRequest``'s root cause, FCR flag and summary."""
+    now = ctx.now()
+    resolution = resolution_of(r)
+
     def changes(case: dict, to: str) -> dict:
-        return {"resolution": resolution, "resolved": {"at": now, "by": r["by"]}}
+        if is_incident(case):  # its children, and no customer follow-up: incidents.py
+            raise BadRequest(f"case_id: {case['_id']} is an incident; resolve it with resolve_incident")
+        return resolution_sets(r, now)
 
     why = r["reason"] or r["summary"]
     return transition(

@@ -7,13 +7,18 @@ names its owner (a person or a team) is inserted already assigned
 (open keys, cases, audit entries, agent loads, escalation steps: one each); a
 strategy's pick takes the assignment transition (``actions.assign``). Every step is
 idempotent: a redelivered alert lands where it did and announces the same again.
+
+A group alert (``scope: group``) takes the same path with its group's key
+(``grouping.incident_key``): it opens an incident, attaches to the group's open one or
+reopens it; then ``incidents.link_batch`` links the customer cases the batch's
+incidents cover and the open incidents covering the batch's new cases.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from services.cases import actions, escalation, sla
+from services.cases import actions, escalation, incidents, sla
 from services.cases.assignment import (
     DIRECT_OWNERS,
     assigned_at_open,
@@ -21,6 +26,7 @@ from services.cases.assignment import (
     opening_reason,
 )
 from services.cases.context import Context
+from services.cases.grouping import incident_fields, incident_key
 from services.cases.lifecycle import new_case, open_key, reopened
 from services.cases.stores.trail import assigned_audit, opened_audit
 from services.common import settings
@@ -42,7 +48,7 @@ def take_in_batch(ctx: Context, alerts: list[dict]) -> None:
     now, topic = ctx.now(), open_key_topic()
     prepared = []
     for alert in alerts:
-        key, extra = open_key(alert, topic), opening_terms(ctx, alert, now)
+        key, extra = intake_key(alert, topic), opening_terms(ctx, alert, now)
         case = {**new_case(alert, now, key), **extra}
         if alert["owner"]["kind"] in DIRECT_OWNERS:
             case = assigned_at_open(case, alert["owner"], opening_reason(alert), now)
@@ -55,23 +61,36 @@ def take_in_batch(ctx: Context, alerts: list[dict]) -> None:
     )
     store.loads.add_loads(direct)
     actions.start_escalations(ctx, [opened[i] for i in sorted(opened)], now)
+    taken = [opened[i] for i in sorted(opened)]
     for index, (alert, key, extra, _case) in enumerate(prepared):
         if index not in opened:
-            take_in(ctx, alert, key, extra, now)
+            taken += take_in(ctx, alert, key, extra, now)
         elif opening_assignment(opened[index]) is not None:
             case = opened[index]
             ctx.announce_assignment(case, by="system", reason=case["assignment"]["reason"])
             ctx.announce_opened(case)
         else:
             _opened(ctx, opened[index], alert, now, escalation_started=True)
+    incidents.link_batch(ctx, taken, now)
+
+
+def intake_key(alert: dict, topic: tuple[str, ...]) -> str:
+    """The open key: the customer + topic's, or a group alert's incident key."""
+    return incident_key(alert["group"]) if _is_group(alert) else open_key(alert, topic)
+
+
+def _is_group(alert: dict) -> bool:
+    return alert.get("scope") == "group" and alert.get("group") is not None
 
 
 def opening_terms(ctx: Context, alert: dict, now: datetime) -> dict:
-    """What a case opened for ``alert`` starts with: its team, SLA and escalation."""
+    """What a case opened for ``alert`` starts with: its team, SLA and escalation (and
+    for a group alert what makes it an incident)."""
     return {
         "team": ctx.store.policies.team_of(alert["owner"]),
         "sla": sla_terms_at_open(ctx, alert, now),
         "escalation": escalation_at_open(ctx, alert["level"]),
+        **(incident_fields(alert) if _is_group(alert) else {}),
     }
 
 
@@ -90,15 +109,17 @@ def escalation_at_open(ctx: Context, level: str) -> dict | None:
     return escalation.snapshot(stored["policy"], stored["version"], level) if stored else None
 
 
-def take_in(ctx: Context, alert: dict, key: str, extra: dict, now: datetime) -> None:
+def take_in(ctx: Context, alert: dict, key: str, extra: dict, now: datetime) -> list[dict]:
     """Open a case for the alert, or attach it to the customer's open case on the
-    same topic, or reopen that case when it was resolved within the reopen window."""
+    same topic, or reopen that case when it was resolved within the reopen window.
+    Returns the case opened or reopened (for ``incidents.link_batch``), else nothing."""
     # the opening's audit entry is written with the assignment's (one round trip)
     outcome, case = ctx.store.cases.intake(alert, key, now, reopen_window_s(), extra, audit_opening=False)
     why = f"new alert {alert['alert_id']} within the reopen window"
     if outcome == "opened":
         _opened(ctx, case, alert, now)
-    elif outcome == "reopen":
+        return [case]
+    if outcome == "reopen":
         ctx.store.cases.claim_key_for_reopen(case)
         case = actions.transition(
             ctx,
@@ -115,12 +136,15 @@ def take_in(ctx: Context, alert: dict, key: str, extra: dict, now: datetime) -> 
         )
         ctx.store.cases.attach(case["_id"], alert, now)
         _finish_reopen(ctx, case, alert)
-    elif (case.get("reopened_by") or {}).get("alert_id") == alert["alert_id"]:
+        return [case]
+    if (case.get("reopened_by") or {}).get("alert_id") == alert["alert_id"]:
         # a redelivery of the alert that reopened the case: an earlier attempt
         # stored the reopen and died before (or while) announcing it
         ctx.announce_status_change(case, "resolved", "reopened", case["reopened_by"]["at"], "system", why)
         _finish_reopen(ctx, case, alert)
+        return [case]
     # otherwise "attached": listed on the open case and audited; no new notifications
+    return []
 
 
 def _opened(ctx: Context, case: dict, alert: dict, now: datetime, escalation_started: bool = False) -> None:

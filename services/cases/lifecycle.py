@@ -154,6 +154,7 @@ def new_case(alert: dict, now: datetime, key: str = "") -> dict:
         "load_holder": "",
         "load_weight": 0,
         "reopen_count": 0,
+        "parent_id": None,  # the incident covering the case (grouping.py), once linked
         "opened_at": now,
         "updated_at": now,
     }

@@ -58,11 +58,29 @@ class ResolveRequest(_Request):
     summary = bounded_str(2000, allow_none=True, load_default=None)
 
 
+class ResolveIncidentRequest(ResolveRequest):
+    """An incident resolved; ``resolve_children`` resolves its open children too."""
+
+    resolve_children = fields.Boolean(load_default=False)
+
+
+INCIDENT_STATUSES = (
+    "active",
+    "open",
+    "assigned",
+    "in_progress",
+    "pending_customer",
+    "resolved",
+    "closed",
+    "reopened",
+)
+
+
 def load(schema: type[Schema], request) -> dict:
     if not isinstance(request, dict):
         raise BadRequest("request: must be an object")
     data = load_valid(schema, request)
-    if schema is ResolveRequest and data["root_cause"] not in root_causes():
+    if issubclass(schema, ResolveRequest) and data["root_cause"] not in root_causes():
         raise BadRequest(f"root_cause: must be one of {', '.join(root_causes())}")
     return data
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from contracts.base import utcnow
-from services.cases import actions, assignment, intake, schemas, simulate, sweeps, views
+from services.cases import actions, assignment, incidents, intake, schemas, simulate, sweeps, views
 from services.cases.context import Context
 from services.cases.dependencies import CaseStores, EscalationSweep, LoadRecount
 from services.cases.playbook_rpc import PlaybookEntrypoints
@@ -73,6 +73,11 @@ class CasesService(PlaybookEntrypoints):
     def sweep_sla_warnings(self) -> int:
         """Warn owners of cases past their pre-breach warning time (see sweeps.py)."""
         return sweeps.sweep_sla_warnings(self.context())
+
+    @EscalationSweep.decorator
+    def sweep_incident_resolutions(self) -> int:
+        """Finish resolving the children of incidents whose resolver died (incidents.py)."""
+        return incidents.sweep_children_resolutions(self.context())
 
     @LoadRecount.decorator(eager=True)  # at start, then every LOAD_RECOUNT_SECONDS
     def recount_loads_on_timer(self) -> dict:
@@ -161,6 +166,22 @@ class CasesService(PlaybookEntrypoints):
     def resolve(self, request: dict) -> dict:
         """Resolve with a root-cause category and the first-contact-resolution flag."""
         return jsonable(actions.resolve(self.context(), schemas.load(schemas.ResolveRequest, request)))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def resolve_incident(self, request: dict) -> dict:
+        """Resolve an incident; ``resolve_children: true`` resolves each open child through
+        ``resolve`` too (idempotent: again finishes what is left). See incidents.py."""
+        r = schemas.load(schemas.ResolveIncidentRequest, request)
+        return jsonable(incidents.resolve_incident(self.context(), r))
+
+    @rpc(expected_exceptions=BadRequest)
+    def list_incidents(self, limit: int = 50, skip: int = 0, status: Id | None = None) -> list[dict]:
+        """Incidents by level, newest first, each with ``child_counts``; ``status``: a
+        case status or ``active``."""
+        if status is not None and status not in schemas.INCIDENT_STATUSES:
+            raise BadRequest(f"status: must be one of {', '.join(schemas.INCIDENT_STATUSES)}")
+        limit, skip = page(limit, skip)
+        return jsonable(incidents.list_incidents(self.context(), limit=limit, skip=skip, status=status))
 
     @rpc(expected_exceptions=EXPECTED)
     def reopen(self, request: dict) -> dict:

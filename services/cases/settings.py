@@ -20,5 +20,8 @@ DEFAULTS = settings.declare(
         # the clock difference between replicas (the times are each worker's own).
         "LOAD_RECOUNT_SECONDS": 3600.0,
         "LOAD_SETTLE_SECONDS": 120.0,
+        # Incidents: how long a resolver holds an incident's "resolve the children" request
+        # before the sweep (every ESCALATION_SWEEP_SECONDS) finishes it in its place.
+        "INCIDENT_RESOLVE_LEASE_SECONDS": 120.0,
     }
 )

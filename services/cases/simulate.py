@@ -12,8 +12,8 @@ from datetime import datetime
 
 from services.cases import assignment, escalation, sla
 from services.cases.context import Context
-from services.cases.intake import escalation_at_open, open_key_topic, reopen_window_s, sla_terms_at_open
-from services.cases.lifecycle import new_case, open_key, reopened
+from services.cases.intake import intake_key, open_key_topic, opening_terms, reopen_window_s
+from services.cases.lifecycle import new_case, reopened
 from services.common.messaging import serialize
 from services.common.mongo import jsonable
 
@@ -21,7 +21,7 @@ from services.common.mongo import jsonable
 def simulate_alert(ctx: Context, alert: dict, now: datetime) -> dict:
     """``{"action": "open" | "attach" | "reopen", "case_id", "case_key", "assignee",
     "team", "assignment", "sla", "escalation", "notifications"}`` for ``alert`` at ``now``."""
-    key = open_key(alert, open_key_topic())
+    key = intake_key(alert, open_key_topic())  # a group alert's: its incident's
     action, case = ctx.store.cases.peek_intake(alert, key, now, reopen_window_s())
     if action == "open" and case is None:
         return _simulate_open(ctx, alert, key, now)
@@ -31,12 +31,7 @@ def simulate_alert(ctx: Context, alert: dict, now: datetime) -> dict:
 
 def _simulate_open(ctx: Context, alert: dict, key: str, now: datetime) -> dict:
     policies = ctx.store.policies
-    case = {
-        **new_case(alert, now, key),
-        "team": policies.team_of(alert["owner"]),
-        "sla": sla_terms_at_open(ctx, alert, now),
-        "escalation": escalation_at_open(ctx, alert["level"]),
-    }
+    case = {**new_case(alert, now, key), **opening_terms(ctx, alert, now)}
     owner = alert["owner"]
     reason = assignment.opening_reason(alert)
     strategy = policies.strategy(owner["id"]) if owner["kind"] == "strategy" else None

@@ -8,6 +8,7 @@ per aggregate (``stores/``), all over the service's one database:
 - ``trail``: the audit trail and comments (``CaseTrail``);
 - ``policies``: the agents directory and the SLA and escalation policies (``Policies``);
 - ``playbooks``: the playbook library and each use of a playbook (``PlaybookLibrary``);
+- ``incidents``: incidents (parent cases of a group alert) and their children (``Incidents``);
 - ``inbox``: the alerts taken in (``handled_once_each``).
 
 Also here: erasure of a customer's personal data (``anonymise_customer``).
@@ -16,6 +17,7 @@ Also here: erasure of a customer's personal data (``anonymise_customer``).
 from __future__ import annotations
 
 from services.cases.stores.cases import CaseRecords
+from services.cases.stores.incidents import Incidents
 from services.cases.stores.loads import AgentLoads
 from services.cases.stores.playbooks import PlaybookLibrary
 from services.cases.stores.policies import Policies
@@ -41,11 +43,13 @@ class CaseStore(Store):
         self.schedule = EscalationSchedule(db)
         self.policies = Policies(db)
         self.playbooks = PlaybookLibrary(db)
+        self.incidents = Incidents(db, self.trail)
 
     def indexes(self) -> dict[str, list]:
         found: dict[str, list] = {"alert_inbox": [self.inbox.index()]}
-        for part in (self.cases, self.trail, self.schedule, self.playbooks):
-            found.update(part.indexes())
+        for part in (self.cases, self.trail, self.schedule, self.playbooks, self.incidents):
+            for collection, models in part.indexes().items():
+                found[collection] = found.get(collection, []) + models
         return found
 
     def stats(self) -> dict:
@@ -64,9 +68,11 @@ def anonymise_customer(db, customer_ids: list[str]) -> dict:
     dead-letter previews. Case ids, statuses, owners, SLA clocks, milestones and counts
     stay. Idempotent."""
     ids = {"$in": list(customer_ids)}
-    cases = list(db.cases.find({"customer.id": ids}, {"customer": 1, "rule": 1}))
+    cases = list(db.cases.find({"customer.id": ids}, {"customer": 1, "rule": 1, "kind": 1}))
     names = {name for c in cases if (name := (c.get("customer") or {}).get("name")) is not None}
-    for case in cases:  # the title is "<rule> · <customer name>": rebuild it with the id
+    # the title is "<rule> · <customer name>": rebuild it with the id (an incident's names
+    # its group, not the customer whose event tipped it)
+    for case in (c for c in cases if c.get("kind") != "incident"):
         title = f"{(case.get('rule') or {}).get('name', '')} · {case['customer']['id']}"[:300]
         db.cases.update_one({"_id": case["_id"]}, {"$set": {"title": title}})
     comments = 0

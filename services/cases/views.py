@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.cases import metrics, sla
+from services.cases import incidents, metrics, sla
 from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
 
@@ -13,7 +13,8 @@ STEP_INTERNALS = ("case_id", "lease_until", "claimed_by")  # a step's fields a r
 
 
 def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
-    """One case with its alerts, comments, escalation steps and audit trail; NotFound
+    """One case with its alerts, comments, escalation steps and audit trail (an incident
+    also its children and their counts, a child its parent); NotFound
     when ``viewer`` may not see it (as if it did not exist)."""
     store = ctx.store
     case = store.queries.visible_case(case_id, viewer, ctx.now())
@@ -30,6 +31,7 @@ def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
             for st in store.schedule.case_steps(case_id)
         ],
         "audit": store.trail.case_audit(case_id),
+        **incidents.incident_view(ctx, case, viewer),
     }
 
 

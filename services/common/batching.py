@@ -313,13 +313,14 @@ class BatchingMixin:
     """Makes a ReliableConsumerMixin entrypoint hand its method lists of messages."""
 
     batched = True
+    batcher_class = Batcher  # a subclass may order what waits (services/notify/priority.py)
 
     def setup(self):
         size, wait, concurrency = batch_settings()
         # the broker sends enough for the next batch to fill while the running ones work
         self.consumer_options.setdefault("prefetch_count", size * (concurrency + 1))
         super().setup()
-        self.batcher = Batcher(self, size, wait, concurrency)
+        self.batcher = self.batcher_class(self, size, wait, concurrency)
 
     def start(self):
         self.batcher.start()

@@ -198,6 +198,20 @@ class GuardedConsumerCore(GuardedConsumerMixin, ConsumerCore):
     pass
 
 
+# AMQP priority of a message with a ``level`` (alerts, cases, notifications): a queue
+# declared with ``x-max-priority`` (notify's requests) hands out the most urgent first;
+# other queues ignore it. P1 is 5 so that a RabbitMQ 4 quorum queue, which serves
+# priorities above 4 first, puts it ahead too.
+LEVEL_PRIORITIES = {"P1": 5, "P2": 3, "P3": 2, "P4": 1}
+MAX_PRIORITY = max(LEVEL_PRIORITIES.values())
+
+
+def level_priority(payload) -> int:
+    """The AMQP priority of a message: its level's, 0 without one."""
+    level = payload.get("level") if isinstance(payload, dict) else None
+    return LEVEL_PRIORITIES.get(level, 0) if isinstance(level, str) else 0
+
+
 def durable_queue_arguments() -> dict:
     """Declaration arguments for every durable queue a service consumes from.
 
@@ -478,8 +492,9 @@ class ConfirmedBatchPublisher:
             link.close()
 
     def publish_all(self, messages: list[tuple[Exchange, str, dict, dict]]) -> None:
-        """``messages``: (exchange, routing key, JSON body, headers) each; returns once
-        the broker confirmed every one; raises OperationalError otherwise."""
+        """``messages``: (exchange, routing key, JSON body, headers) each, published with
+        the body's level priority; returns once the broker confirmed every one; raises
+        OperationalError otherwise."""
         if not messages:
             return
         link = self.idle.pop() if self.idle else _Link(self.amqp_uri)
@@ -545,6 +560,7 @@ class _Link:
                     headers=headers,
                     serializer="json",
                     delivery_mode=2,
+                    priority=level_priority(body),
                 )
                 self.sequence += 1
             last = self.sequence
@@ -594,7 +610,15 @@ class ContractDispatcher(EventDispatcher):
         super().kill()
 
     def get_dependency(self, worker_ctx):
-        publish = super().get_dependency(worker_ctx)
+        def publish(event_type: str, data: dict) -> None:  # nameko's dispatch, with the priority
+            self.publisher.publish(
+                data,
+                exchange=self.exchange,
+                routing_key=event_type,
+                extra_headers=encode_to_headers(worker_ctx.context_data),
+                priority=level_priority(data),
+            )
+
         service = self.container.service_name
         batched = getattr(worker_ctx.entrypoint, "batched", False)
         buffer = self.buffers.setdefault(worker_ctx, []) if batched else None

@@ -83,6 +83,16 @@ class ResolveBody(ActionBody):
     summary = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
+class ResolveIncidentBody(ResolveBody):
+    """``POST /api/v1/incidents/<case_id>/resolve`` (cases.resolve_incident)."""
+
+    first_contact_resolution = fields.Boolean(load_default=False)
+    resolve_children = fields.Boolean(
+        load_default=False,
+        metadata={"description": "resolve each open child case too (the normal resolve path)"},
+    )
+
+
 class ReopenBody(ActionBody):
     reason = fields.String(required=True, validate=REASON)
 
@@ -109,10 +119,15 @@ FLAGS = {"first_contact_resolution"}
 
 def load_body(action: str, document) -> dict:
     """The action's body validated (400 naming ``body.<field>`` otherwise)."""
+    return load_valid_body(ACTIONS[action][1], document)
+
+
+def load_valid_body(schema: type[Schema], document) -> dict:
+    """A JSON body validated by ``schema`` (400 naming ``body.<field>`` otherwise)."""
     if not isinstance(document, dict):
         raise bad_request(["body: must be a JSON object"])
     try:
-        return ACTIONS[action][1]().load(document)
+        return schema().load(document)
     except ValidationError as exc:
         raise bad_request(exc, "body") from None
 

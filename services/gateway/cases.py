@@ -9,6 +9,9 @@
 * ``about``: what the customer's comment is about (textanalysis aspect codes),
   computed from the case's triggering event text, never stored; ``analysis``: the
   comment's whole analysis and the words behind it, likewise.
+* ``incidents`` / ``resolve_incident``: incidents (the parent cases group alerts
+  open) for owners and admins, and resolving one with its children
+  (``GET /api/v1/incidents``, ``POST /api/v1/incidents/{case_id}/resolve``).
 * ``act``: a case action (actions.py: bodies, roles) on a visible case, the
   cases service's refusals as 409 / 422; ``form_action`` does it from the
   case page's forms and ``case_page`` renders that page.
@@ -104,6 +107,25 @@ def act(services, user: dict, case_id: str, action: str, body: dict) -> dict:
     request = {**body, "case_id": case_id, "by": user["id"]}
     try:
         return getattr(services.cases, action)(request)
+    except RemoteError as exc:
+        error = refused(exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def incidents(services, request, q: dict) -> dict:
+    """A page of incidents (routes.IncidentQuery), each with its children's counts."""
+    rows = services.cases.list_incidents(limit=q["limit"] + 1, skip=q["offset"], status=q.get("status"))
+    return page(request, rows, q["limit"], q["offset"])
+
+
+def resolve_incident(services, user: dict, case_id: str, body: dict) -> dict:
+    """Resolve the incident (``actions.ResolveIncidentBody``) by ``user``: 404 for an
+    unknown case, 422 for a case that is no incident or an unknown root cause, 409 for
+    a status that cannot be resolved."""
+    try:
+        return services.cases.resolve_incident({**body, "case_id": case_id, "by": user["id"]})
     except RemoteError as exc:
         error = refused(exc)
         if error is None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from marshmallow import RAISE, Schema, fields, validate
 
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
-from services.gateway.actions import ACTIONS
+from services.gateway.actions import ACTIONS, ResolveIncidentBody
 from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.playbooks import SaveBody, UseBody
 from services.gateway.rule_editor import DryRunBody
@@ -80,6 +80,13 @@ class CaseQuery(Page):
             "description": "urgency: level, then SLA time left (sorts the first 500 matching cases); "
             "newest: level, then newest first"
         },
+    )
+
+
+class IncidentQuery(Page):
+    status = fields.String(
+        validate=validate.OneOf(("active", *CASE_STATUSES)),
+        metadata={"description": "a case status, or active (neither resolved nor closed)"},
     )
 
 
@@ -405,6 +412,27 @@ ROUTES: tuple[Route, ...] = (
         "Save a playbook as a new version (unchanged → none); errors name the field",
         body=SaveBody,
         tags=("playbooks",),
+    ),
+    Route(
+        "incidents.list",
+        "GET",
+        "/api/v1/incidents",
+        OFFICE,
+        "Incidents (parent cases of group alerts) by level, newest first, with their children's counts; "
+        "GET /api/v1/cases/<case_id> shows one with its children",
+        query=IncidentQuery,
+        list=True,
+        tags=("cases",),
+    ),
+    Route(
+        "incidents.resolve",
+        "POST",
+        "/api/v1/incidents/<case_id>/resolve",
+        OFFICE,
+        "Resolve an incident; resolve_children resolves each open child case through the normal resolve "
+        "(idempotent: again finishes what is left)",
+        body=ResolveIncidentBody,
+        tags=("cases",),
     ),
     Route(
         "profiles.search",

@@ -31,7 +31,7 @@ from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
 from services.gateway import alert_rules, cases, dashboard, gate, lexicon, profiles, sessions
-from services.gateway.actions import ACTIONS, load_body
+from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
 from services.gateway.board_endpoints import BoardEndpoints
 from services.gateway.dependencies import FeedbackPublisher
 from services.gateway.entrypoints import route, route_of
@@ -146,6 +146,15 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints):
         action = route_of(request).name.removeprefix("cases.")
         body = load_body(action, json_body(request, allow_empty=True))
         return cases.act(self.services, principal.user, case_id, action, body)
+
+    @route("incidents.list")
+    def list_incidents(self, request, principal):
+        return cases.incidents(self.services, request, query(request, "incidents.list"))
+
+    @route("incidents.resolve")
+    def resolve_incident(self, request, principal, case_id):
+        body = load_valid_body(ResolveIncidentBody, json_body(request, allow_empty=True))
+        return cases.resolve_incident(self.services, principal.user, case_id, body)
 
     @route("profiles.search")
     def search_profiles(self, request, principal):

@@ -10,7 +10,7 @@ from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from services.common import settings
-from services.common.batching import contract_batch_handler, handled_once_each
+from services.common.batching import handled_once_each
 from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
@@ -26,6 +26,7 @@ from services.notify.digest_cron import digest_cron
 from services.notify.directory import load_directory, register_secrets
 from services.notify.overrides import TemplateOverrides
 from services.notify.policy import Policy
+from services.notify.priority import by_urgency, priority_batch_handler
 from services.notify.render import Renderer
 from services.notify.samples import SAMPLE_RECIPIENT, sample_request
 from services.notify.simulate import load_now, load_preview, load_request, preview, simulate
@@ -58,12 +59,12 @@ class NotifyService:
     def _announce(self, doc: dict, outcome: Outcome, attempts: int) -> None:
         self.dispatch("notification_delivered", announcement(doc, outcome, attempts))
 
-    @contract_batch_handler("cases", "notification_requested")
+    @priority_batch_handler("cases", "notification_requested")
     @handled_once_each("inbox")
     def handle_notification_requested(self, requests: list[dict]) -> None:
         """Create one durable delivery per recipient × channel for a batch of requests
-        and try the due ones now, several at once."""
-        self._pipeline().deliver_many(requests, time.time())
+        and try the due ones now, several at once, P1 first (priority.py)."""
+        self._pipeline().deliver_many(by_urgency(requests), time.time())
 
     @timer(interval=SWEEP_INTERVAL)
     def sweep(self) -> None:

@@ -479,3 +479,42 @@ def test_a_period_ranges_over_epoch_seconds_to_the_millisecond(db):
         library.uses_between(at + timedelta(milliseconds=1), at + timedelta(milliseconds=41))[0]["_id"]
         == "u1"
     )
+
+
+def test_incident_lookups_and_the_conditional_child_link(db):
+    """cases: the open-incident lookup by term (``incident_terms``: keyed subdocuments set
+    and unset on documents read by ``_id`` $in), covered cases by a dotted attribute with
+    mixed stored types, ``parent_id`` null or missing, ``kind`` $ne on a missing field,
+    and the link as a conditional ``update_many`` (services/cases/stores/incidents.py)."""
+    db.cases.create_indexes([IndexModel([("parent_id", ASCENDING)], name="parent_id", sparse=True)])
+    db.incident_terms.insert_many([{"_id": "attributes.store=门店7", "incidents": {"a1": "I1"}}])
+    db.incident_terms.update_many(
+        {"_id": {"$in": ["attributes.store=门店7"]}}, {"$set": {"incidents.b2": "I2"}}
+    )
+    db.incident_terms.update_many(
+        {"_id": {"$in": ["attributes.store=门店7"]}}, {"$unset": {"incidents.a1": ""}}
+    )
+    [doc] = db.incident_terms.find({"_id": {"$in": ["attributes.store=门店7", "channel=app"]}})
+    assert doc["incidents"] == {"b2": "I2"}
+    db.cases.insert_many(
+        [
+            {"_id": "A", "status": "assigned", "parent_id": None, "event": {"attributes": {"store": 7}}},
+            {"_id": "B", "status": "open", "event": {"attributes": {"store": "7"}}},  # no parent_id field
+            {"_id": "C", "status": "assigned", "parent_id": "I0", "event": {"attributes": {"store": "7"}}},
+            {"_id": "D", "status": "resolved", "parent_id": None, "event": {"attributes": {"store": "7"}}},
+            {"_id": "E", "status": "assigned", "parent_id": None, "event": {"attributes": {"store": "8"}}},
+            {"_id": "I", "kind": "incident", "status": "assigned", "parent_id": None,
+             "event": {"attributes": {"store": "7"}}},
+        ]
+    )  # fmt: skip
+    covered = {
+        "status": {"$in": ["open", "assigned"]},
+        "kind": {"$ne": "incident"},
+        "parent_id": None,
+        "event.attributes.store": {"$in": ["7", 7, 7.0]},
+    }
+    assert sorted(c["_id"] for c in db.cases.find(covered)) == ["A", "B"]
+    link = {"_id": {"$in": ["A", "B", "C", "D"]}, "parent_id": None, "status": {"$in": ["open", "assigned"]}}
+    assert db.cases.update_many(link, {"$set": {"parent_id": "I1"}}).modified_count == 2
+    assert db.cases.update_many(link, {"$set": {"parent_id": "I9"}}).modified_count == 0  # linked once
+    assert sorted(c["_id"] for c in db.cases.find({"parent_id": {"$in": ["I1"]}})) == ["A", "B"]

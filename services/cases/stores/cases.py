@@ -159,7 +159,8 @@ class CaseRecords:
                 case_id,
                 "alert_attached",
                 "system",
-                f"alert {alert['alert_id']} for the same customer and topic",
+                f"alert {alert['alert_id']} for the same "
+                + ("group" if alert.get("scope") == "group" else "customer and topic"),
                 detail={"alert_id": alert["alert_id"], "level": alert["level"]},
                 key=f"{case_id}:alert:{alert['alert_id']}",
                 at=now,
