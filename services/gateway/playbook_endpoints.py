@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from contracts.base import utcnow
 from services.gateway import playbooks
 from services.gateway.cases import visible
 from services.gateway.entrypoints import route
@@ -32,6 +34,7 @@ class PlaybookEndpoints:
     @route("playbooks.metrics")
     def playbook_metrics(self, request, principal):
         q = query(request, "playbooks.metrics")
+        q.setdefault("since", utcnow() - timedelta(days=30))
         return self.services.cases.playbook_metrics({k: v.isoformat() for k, v in q.items() if v})
 
     @route("cases.playbooks")

@@ -27,6 +27,7 @@ from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from services.gateway.actions import ACTIONS, ResolveIncidentBody
 from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.playbooks import SaveBody, UseBody
+from services.gateway.profile_admin import EraseBody, MergeBody
 from services.gateway.rule_editor import DryRunBody
 from textanalysis import lexicon as lists
 
@@ -96,6 +97,10 @@ class DeliveryQuery(Page):
 
 class ProfileQuery(Query):
     timeline_limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    timeline_skip = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+    done = fields.String(
+        validate=validate.OneOf(("merged", "erased")), metadata={"description": "console: the act just done"}
+    )
 
 
 class MetricsQuery(Query):
@@ -123,10 +128,9 @@ class ProfileSearch(Page):
 
 class PlaybookMetricsQuery(Query):
     since = fields.AwareDateTime(
-        required=True,
         format="iso",
         validate=in_time_range,
-        metadata={"description": "ISO-8601 with a UTC offset: the first use counted"},
+        metadata={"description": "ISO-8601 with a UTC offset: the first use counted; default 30 days ago"},
     )
     until = fields.AwareDateTime(
         format="iso", validate=in_time_range, metadata={"description": "default: now"}
@@ -454,6 +458,32 @@ ROUTES: tuple[Route, ...] = (
         tags=("profiles",),
     ),
     Route(
+        "profiles.merge",
+        "POST",
+        "/api/v1/profiles/<customer_id>/merge",
+        ADMIN,
+        "Merge another id of the same person into this customer (confirm: true; audited)",
+        body=MergeBody,
+        tags=("profiles",),
+    ),
+    Route(
+        "profiles.erase",
+        "POST",
+        "/api/v1/profiles/<customer_id>/erase",
+        ADMIN,
+        "Erase the customer's personal data everywhere (confirm: the customer id; audited)",
+        body=EraseBody,
+        tags=("profiles",),
+    ),
+    Route(
+        "profiles.export",
+        "GET",
+        "/api/v1/profiles/<customer_id>/export",
+        ADMIN,
+        "Everything kept about the customer, as a JSON download (audited)",
+        tags=("profiles",),
+    ),
+    Route(
         "deliveries.list",
         "GET",
         "/api/v1/notifications",
@@ -523,6 +553,30 @@ ROUTES: tuple[Route, ...] = (
         "Customer profile (体验档案)",
         kind="page",
         query=ProfileQuery,
+    ),
+    Route(
+        "console.profile_merge",
+        "POST",
+        "/customers/<customer_id>/merge",
+        ADMIN,
+        "Profile page form: merge another id into this customer",
+        kind="page",
+    ),
+    Route(
+        "console.profile_erase",
+        "POST",
+        "/customers/<customer_id>/erase",
+        ADMIN,
+        "Profile page form: erase the customer's personal data",
+        kind="page",
+    ),
+    Route(
+        "console.profile_export",
+        "GET",
+        "/customers/<customer_id>/export",
+        ADMIN,
+        "Profile page: download everything kept about the customer",
+        kind="page",
     ),
     Route(
         "console.customers", "GET", "/customers", PEOPLE, "Customer search", kind="page", query=ProfileSearch

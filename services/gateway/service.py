@@ -8,7 +8,8 @@ and returns JSON or a page:
 * feedback ingestion: ingest.py;
 * cases, the queue, case actions and the case page: cases.py (actions.py:
   action bodies and who may do what);
-* customers' profiles, their search and the profile page: profiles.py;
+* customers' profiles, their search and the profile page: profiles.py; an admin's
+  merge, export and erase: profile_admin.py;
 * alert rules, the editor's save and dry-runs: alert_rules.py (rule_editor.py: YAML);
 * the dashboard and its figures: dashboard.py (charts.py: SVG);
 * playbooks (标准解决方案): playbooks.py, their routes in playbook_endpoints.py;
@@ -42,6 +43,7 @@ from services.gateway.inputs import json_body, query, rule_document
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import page
 from services.gateway.playbook_endpoints import PlaybookEndpoints
+from services.gateway.profile_admin_endpoints import ProfileAdminEndpoints
 from services.gateway.routes import BREACH_STATES, CASE_STATUSES
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
@@ -51,9 +53,9 @@ from services.gateway.views import csv_download, render, static_asset
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
 
-class GatewayService(PlaybookEndpoints, BoardEndpoints):
-    """The routes below, the playbooks' (``playbook_endpoints.py``) and the role
-    boards' (``board_endpoints.py``)."""
+class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints):
+    """The routes below, the playbooks' (``playbook_endpoints.py``), the role boards'
+    (``board_endpoints.py``) and the profile admin acts' (``profile_admin_endpoints.py``)."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
@@ -245,7 +247,7 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints):
     @route("console.profile")
     def profile(self, request, principal, customer_id):
         q = query(request, "console.profile")
-        return profiles.profile_page(self.services, principal, customer_id, q["timeline_limit"])
+        return profiles.profile_page(self.services, principal, customer_id, q)
 
     @route("console.customers")
     def customers(self, request, principal):

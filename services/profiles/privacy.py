@@ -23,12 +23,24 @@ from services.profiles.profile import INTERNAL_FIELDS, scrub_profile
 class Privacy(ProfileDocuments):
     """Exports and erases one customer's data (after merges: their survivor's)."""
 
-    def export(self, customer_id: str) -> dict:
-        """Everything this service keeps about one customer (a data-subject request)."""
+    def export(self, customer_id: str, *, by: str | None = None, now: datetime | None = None) -> dict:
+        """Everything this service keeps about one customer (a data-subject request).
+        With ``by``, the export is audited first (who, when), so the export lists itself."""
         target = self.resolve(customer_id)
         profile = self.db.profiles.find_one({"_id": target})
         if profile is None:
             raise NotFound(f"no profile for customer {customer_id}")
+        if by is not None:
+            at = now or utcnow()
+            self.db.audit.insert_one(
+                {
+                    "_id": f"export:{target}:{at.timestamp()}:{by}",
+                    "kind": "export",
+                    "customer_ids": [target],
+                    "by": by,
+                    "at": at,
+                }
+            )
         for field in INTERNAL_FIELDS:
             profile.pop(field, None)
         return {

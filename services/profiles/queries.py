@@ -16,7 +16,7 @@ from services.common.errors import BadRequest
 from services.profiles.aspects import recent_aspects
 from services.profiles.documents import ProfileDocuments
 from services.profiles.profile import INTERNAL_FIELDS, normalise_email, normalise_name, normalise_phone
-from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, rolling, series, trend
+from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, points, rolling, series, trend
 from services.profiles.words import EVERYONE
 
 
@@ -52,9 +52,10 @@ class Queries(ProfileDocuments):
         now: datetime | None = None,
         timeline_skip: int = 0,
     ) -> dict | None:
-        """The profile (after merges) with rolling scores and the most frequent aspects of
-        the last 30 and 90 days as of ``now``, and one page of its timeline, newest first;
-        None when there is none."""
+        """The profile (after merges) with rolling scores, each score's points of the last
+        90 days (``score_points``, for a chart) and the most frequent aspects of the last
+        30 and 90 days as of ``now``, and one page of its timeline, newest first, with
+        the timeline's size (``timeline_total``); None when there is none."""
         target = self.resolve(customer_id)
         profile = self.db.profiles.find_one({"_id": target})
         if profile is None:
@@ -78,6 +79,7 @@ class Queries(ProfileDocuments):
         }
         recent = self._recent_entries(target, now)  # one read for the scores and the aspects
         profile["scores"] = rolling(recent, now, profile.get("latest"))
+        profile["score_points"] = points(recent, now)
         profile["scores_as_of"] = now
         profile.setdefault("aspect_counts", {})
         profile["aspects_recent"] = recent_aspects(recent, now)
@@ -87,6 +89,8 @@ class Queries(ProfileDocuments):
             .skip(timeline_skip)
             .limit(timeline_limit)
         )
+        profile["timeline_total"] = self.db.timeline.count_documents({"customer_id": target})
+        profile["timeline_skip"] = timeline_skip
         return profile
 
     def contact_fatigue(self, customer_id: str, days: int, now: datetime, limit: int | None = None) -> dict:

@@ -65,6 +65,19 @@ def series(entries: list[dict], kind: str, now: datetime) -> list[tuple[datetime
     return out
 
 
+def points(entries: list[dict], now: datetime, days: int = max(WINDOW_DAYS)) -> dict[str, list[dict]]:
+    """Per score kind with any, its values of the last ``days`` days, oldest first
+    (``{"at", "value"}``): what a chart of the customer's scores draws."""
+    out = {}
+    for kind in SCORE_KINDS:
+        values = [
+            {"at": at, "value": v} for at, v in series(entries, kind, now) if at > now - timedelta(days=days)
+        ]
+        if values:
+            out[kind] = values
+    return out
+
+
 def rolling(entries: list[dict], now: datetime, latest: dict | None = None) -> dict:
     """Per score kind: last value, 30/90-day average and count, trend.
 

@@ -154,10 +154,13 @@ class ProfilesService:
         return jsonable(self.store.queries.contact_fatigue(a["customer_id"], a["days"], a["now"], a["limit"]))
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def export_customer(self, customer_id: Id) -> dict:
-        """Everything kept about one customer: profile, timeline, aliases, audit (data-subject request)."""
+    def export_customer(self, customer_id: Id, by: Id | None = None) -> dict:
+        """Everything kept about one customer: profile, timeline, aliases, audit (data-subject
+        request); ``by`` (who asked) audits the export."""
         args = load(api.ShowProfile, customer_id=customer_id)
-        return jsonable(self.store.privacy.export(args["customer_id"]))
+        if by is not None and (not isinstance(by, str) or not by.strip()):
+            raise BadRequest("by: must be a non-empty id")
+        return jsonable(self.store.privacy.export(args["customer_id"], by=by))
 
     @rpc(expected_exceptions=BadRequest)
     def score_trend(

@@ -9,13 +9,16 @@ role (API token, console session, nobody) and checks the answer.
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
+import yaml
 from nameko import config
 
 from services.gateway.routes import ROLES, ROUTES, allowed
 from tests.e2e.gateway_stack import csrf_of, feedback, gateway, seed_cases  # noqa: F401 - the fixture
 
+ROOT = Path(__file__).resolve().parents[2]
 A, O, D, I = "agent", "owner", "admin", "integration"  # noqa: E741
 PEOPLE = {A, O, D}
 OFFICE = {O, D}
@@ -68,6 +71,23 @@ EXPECTED: dict[str, set[str] | str] = {
     "POST /rules/<rule_id>/enabled": {D},
     "POST /rule-editor/dry-run": OFFICE,
     "GET /dashboard": PEOPLE,
+    # playbooks (docs/cases.md)
+    "GET /api/v1/playbooks": PEOPLE,
+    "GET /api/v1/playbooks/<playbook_id>": PEOPLE,
+    "PUT /api/v1/playbooks/<playbook_id>": {D},
+    "GET /api/v1/playbooks/metrics": OFFICE,
+    "GET /api/v1/cases/<case_id>/playbooks": PEOPLE,
+    "POST /api/v1/cases/<case_id>/playbooks/<playbook_id>/use": PEOPLE,
+    # role boards (the journey board refuses agents in its handler)
+    "GET /api/v1/boards/<board>": PEOPLE,
+    "GET /boards/<board>": PEOPLE,
+    # an admin's acts on a profile
+    "POST /api/v1/profiles/<customer_id>/merge": {D},
+    "POST /api/v1/profiles/<customer_id>/erase": {D},
+    "GET /api/v1/profiles/<customer_id>/export": {D},
+    "POST /customers/<customer_id>/merge": {D},
+    "POST /customers/<customer_id>/erase": {D},
+    "GET /customers/<customer_id>/export": {D},
 }
 
 
@@ -140,7 +160,16 @@ def test_every_route_answers_every_role_as_expected(gateway):  # noqa: F811
 def check_every_route(gateway):  # noqa: F811
     team_case, _ = seed_cases(gateway)
     alert_id = gateway.rpc.alerts.list_alerts()[0]["_id"]
-    ids = {"case_id": team_case, "alert_id": alert_id, "customer_id": "C42", "rule_id": "refund"}
+    late = yaml.safe_load((ROOT / "samples" / "playbooks.yaml").read_text(encoding="utf-8"))["playbooks"][0]
+    gateway.rpc.cases.save_playbook({"by": "root", "playbook": late})
+    ids = {
+        "case_id": team_case,
+        "alert_id": alert_id,
+        "customer_id": "C42",
+        "rule_id": "refund",
+        "playbook_id": late["id"],
+        "board": "mine",
+    }
     sessions = {}
     for role in sorted(PEOPLE):
         s = gateway.login(role)

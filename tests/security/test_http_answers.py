@@ -14,9 +14,11 @@ import hashlib
 import hmac
 import re
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import requests
+import yaml
 from nameko import config
 
 from services.gateway.gate import LOGIN_COOKIE, SESSION_COOKIE
@@ -25,6 +27,9 @@ from services.gateway.server import MAX_URL_BYTES, READ_URL_BYTES, SECURITY_HEAD
 from tests.e2e.gateway_stack import LOGIN_OF, PASSWORDS, csrf_of, gateway, seed_cases  # noqa: F401
 
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def assert_secure(answer: requests.Response, cache: str = "no-store") -> None:
@@ -73,7 +78,11 @@ def test_every_answer_but_static_files_forbids_storing_it(gateway):  # noqa: F81
         "customer_id": "C42",
         "rule_id": "refund",
         "name": "console.css",
+        "board": "journey",
+        "playbook_id": "late-delivery",
     }
+    late = yaml.safe_load((ROOT / "samples" / "playbooks.yaml").read_text(encoding="utf-8"))["playbooks"][0]
+    gateway.rpc.cases.save_playbook({"by": "root", "playbook": late})
     admin = gateway.login("admin")
     checked = 0
     with config.patch({"GATEWAY_RATE_PER_MINUTE": 0}):
