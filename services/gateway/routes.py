@@ -156,6 +156,12 @@ class LexiconVersionQuery(Query):
     list = fields.String(validate=validate.OneOf(lists.LISTS))
 
 
+class IncidentPageQuery(Query):
+    done = fields.String(
+        validate=validate.OneOf(("resolved",)), metadata={"description": "the act just done"}
+    )
+
+
 class NoQuery(Query):
     pass
 
@@ -597,6 +603,32 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "console.rule_dry_run", "POST", "/rule-editor/dry-run", OFFICE, "Dry-run a rule (form)", kind="page"
+    ),
+    Route(
+        "console.incidents",
+        "GET",
+        "/incidents",
+        OFFICE,
+        "Incidents (parent cases of group alerts) with their children's counts",
+        kind="page",
+        query=IncidentQuery,
+    ),
+    Route(
+        "console.incident",
+        "GET",
+        "/incidents/<case_id>",
+        OFFICE,
+        "One incident: its group, what was observed, its children, the resolve form",
+        kind="page",
+        query=IncidentPageQuery,
+    ),
+    Route(
+        "console.incident_resolve",
+        "POST",
+        "/incidents/<case_id>/resolve",
+        OFFICE,
+        "Resolve an incident, with its children when ticked (form)",
+        kind="page",
     ),
     Route("console.dashboard", "GET", "/dashboard", PEOPLE, "CX dashboard", kind="page", query=MetricsQuery),
     Route(

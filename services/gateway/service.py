@@ -38,6 +38,7 @@ from services.gateway.dependencies import FeedbackPublisher
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
 from services.gateway.i18n import translator
+from services.gateway.incident_pages import IncidentPages
 from services.gateway.ingest import ingest
 from services.gateway.inputs import json_body, query, rule_document
 from services.gateway.openapi import build_openapi
@@ -53,9 +54,10 @@ from services.gateway.views import csv_download, render, static_asset
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
 
-class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints):
+class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, IncidentPages):
     """The routes below, the playbooks' (``playbook_endpoints.py``), the role boards'
-    (``board_endpoints.py``) and the profile admin acts' (``profile_admin_endpoints.py``)."""
+    (``board_endpoints.py``), the profile admin acts' (``profile_admin_endpoints.py``)
+    and the incident pages' (``incident_pages.py``)."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

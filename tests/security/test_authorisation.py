@@ -81,6 +81,10 @@ EXPECTED: dict[str, set[str] | str] = {
     # role boards (the journey board refuses agents in its handler)
     "GET /api/v1/boards/<board>": PEOPLE,
     "GET /boards/<board>": PEOPLE,
+    # incident pages
+    "GET /incidents": OFFICE,
+    "GET /incidents/<case_id>": OFFICE,
+    "POST /incidents/<case_id>/resolve": OFFICE,
     # an admin's acts on a profile
     "POST /api/v1/profiles/<customer_id>/merge": {D},
     "POST /api/v1/profiles/<customer_id>/erase": {D},
@@ -117,6 +121,7 @@ SUCCESS = {
     "console.language": 303,
     "rules.enable": 200,
     "rules.disable": 200,
+    "console.incident": 303,  # the probe's case is a customer case: to its case page
 }
 
 
