@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 
+import eventlet
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
@@ -19,8 +21,16 @@ from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 from services.notify.channels.base import Channel, Outcome
+from services.notify.customers.outreach import Outreach
+from services.notify.customers.store import OPT_OUT_CHANNELS, TokenCache
 from services.notify.delivery import Pipeline
-from services.notify.dependencies import Channels, DeliveryPolicy, Templates
+from services.notify.dependencies import (
+    Channels,
+    CustomerContact,
+    DeliveryPolicy,
+    Templates,
+    customer_channels,
+)
 from services.notify.digest import DigestRunner, schedule_all
 from services.notify.digest_cron import digest_cron
 from services.notify.directory import load_directory, register_secrets
@@ -34,6 +44,8 @@ from services.notify.store import NotifyStore, anonymise_customer
 
 # How often due deliveries (retries, released quiet-hours holds) are swept.
 SWEEP_INTERVAL = 1.0
+# How long a customer message waits for the profiles service's answer before deciding later.
+LOOKUP_TIMEOUT = 10.0
 
 
 class NotifyService:
@@ -48,6 +60,8 @@ class NotifyService:
     policy: Policy = DeliveryPolicy()
     dispatch = ContractDispatcher()
     cases_rpc = ServiceRpc("cases")
+    profiles_rpc = ServiceRpc("profiles")
+    customer_setup: dict = CustomerContact()
 
     def _pipeline(self) -> Pipeline:
         # Admin-edited templates may have been saved through another replica.
@@ -56,6 +70,88 @@ class NotifyService:
 
     def _announce(self, doc: dict, outcome: Outcome, attempts: int) -> None:
         self.dispatch("notification_delivered", announcement(doc, outcome, attempts))
+
+    def _outreach(self) -> Outreach:
+        self.templates.sync(self.store.template_overrides())
+        channels = customer_channels(self.customer_setup["channels"], TokenCache(self.store.db))
+        announce = partial(self.dispatch, "customer_message_outcome")
+        flush = getattr(self.dispatch, "flush", lambda: None)
+        rules = self.customer_setup["rules"]
+        return Outreach(
+            self.store.customers, channels, self.templates, self._lookup, rules, self.policy, announce, flush
+        )
+
+    def _lookup(self, customer_id: str, fatigue_days: int) -> dict:
+        with eventlet.Timeout(LOOKUP_TIMEOUT):
+            return self.profiles_rpc.customer_contact(customer_id, fatigue_days=fatigue_days)
+
+    @contract_batch_handler("cases", "customer_message_requested")
+    @handled_once_each("customer_inbox")
+    def handle_customer_message_requested(self, requests: list[dict]) -> None:
+        """Store each message to a customer once (by ``message_id``) and decide it now:
+        send, defer past the customer's quiet hours, or refuse with a reason; the
+        outcomes go out as ``customer_message_outcome``."""
+        self._outreach().accept(requests, time.time())
+
+    @timer(interval=SWEEP_INTERVAL)
+    def sweep_customer_messages(self) -> None:
+        """Customer messages due now (quiet hours over, retries) and outcomes left unannounced."""
+        self._outreach().run()
+
+    @rpc(expected_exceptions=BadRequest)
+    def set_customer_opt_out(
+        self,
+        customer_id: Id,
+        channel: Id = "all",
+        opted_out: bool = True,
+        by: Id = "",
+        reason: str | None = None,
+    ) -> dict:
+        """Record that a customer opted out of ``channel`` (or ``all``), or withdrew it,
+        with who recorded it and why; every later message checks it before any contact."""
+        if channel not in OPT_OUT_CHANNELS:
+            raise BadRequest(f"channel: one of {', '.join(OPT_OUT_CHANNELS)}")
+        if not isinstance(opted_out, bool):
+            raise BadRequest("opted_out: true or false")
+        if not by:
+            raise BadRequest("by: who records the opt-out is required")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+            raise BadRequest("reason: a text of at most 500 characters")
+        return jsonable(self.store.customers.set_opt_out(customer_id, channel, opted_out, by, reason))
+
+    @rpc
+    def get_customer_consent(self, customer_id: Id) -> dict:
+        """A customer's opt-outs (overall and per channel, who/when/why) and their history."""
+        doc = self.store.customers.get_consent(customer_id) or {
+            "_id": customer_id,
+            "opt_out": {},
+            "history": [],
+        }
+        return jsonable(doc)
+
+    @rpc(expected_exceptions=BadRequest)
+    def list_customer_messages(
+        self,
+        limit: int = 50,
+        skip: int = 0,
+        status: Id | None = None,
+        customer_id: Id | None = None,
+        case_id: Id | None = None,
+    ) -> list[dict]:
+        """Messages to customers, newest first: status, channel, reason, attempts."""
+        limit, skip = page(limit, skip)
+        rows = self.store.customers.list(
+            limit=limit, skip=skip, status=status, customer_id=customer_id, case_id=case_id
+        )
+        return jsonable(rows)
+
+    @rpc(expected_exceptions=NotFound)
+    def get_customer_message(self, message_id: Id) -> dict:
+        """One customer message with its log (decisions and attempts)."""
+        doc = self.store.customers.get(message_id)
+        if doc is None:
+            raise NotFound(f"no customer message {message_id}")
+        return jsonable(doc)
 
     @contract_batch_handler("cases", "notification_requested")
     @handled_once_each("inbox")
@@ -176,8 +272,10 @@ class NotifyService:
     @contract_event_handler("profiles", "customer_erased")
     def handle_customer_erased(self, erased: dict) -> None:
         """Anonymise the erased customer (and the ids merged into them) in the delivery
-        log, waiting deliveries and digests; idempotent."""
+        log, waiting deliveries and digests, and never contact them again (their
+        messages' contents dropped); idempotent."""
         anonymise_customer(self.store.db, erased["customer_ids"])
+        self.store.customers.mark_erased(erased["customer_ids"])
 
 
 def _without_context(doc: dict) -> dict:

@@ -21,6 +21,7 @@ from services.profiles.dependencies import ProfileStores
 from services.profiles.recordings import (
     alert_recording,
     case_opened_recording,
+    customer_message_recording,
     feedback_recording,
     profile_updated,
 )
@@ -74,6 +75,14 @@ class ProfilesService:
         """Case milestones: timeline entries; resolved/closed leave the open list, reopened return."""
         recorder = self.store.recorder
         recorder.record_many([recorder.case_status_recording(change) for change in changes])
+
+    @contract_batch_handler("notify", "customer_message_outcome")
+    def handle_customer_message_outcome(self, outcomes: list[dict]) -> None:
+        """A message sent to a customer is an outbound contact on their timeline (counted
+        by contact fatigue); refused and failed ones reached nobody and record nothing."""
+        sent = [customer_message_recording(o) for o in outcomes if o["status"] == "sent"]
+        if sent:
+            self.store.recorder.record_many(sent)
 
     # -- queries -------------------------------------------------------------------
 
@@ -140,6 +149,21 @@ class ProfilesService:
         """
         a = load(api.Fatigue, customer_id=customer_id, days=days, limit=limit, now=now)
         return jsonable(self.store.queries.contact_fatigue(a["customer_id"], a["days"], a["now"], a["limit"]))
+
+    @rpc(expected_exceptions=BadRequest)
+    def customer_contact(
+        self, customer_id: Id, fatigue_days: int | None = None, now: Moment | None = None
+    ) -> dict:
+        """Where the customer can be reached (phone, email, WeChat openid, time zone), or
+        ``erased`` / not ``known``; with ``fatigue_days``, their ``contact_fatigue`` too
+        (notify asks before contacting a customer)."""
+        a = load(api.Contact, customer_id=customer_id, fatigue_days=fatigue_days, now=now)
+        out = self.store.queries.customer_contact(a["customer_id"])
+        if a["fatigue_days"] is not None:
+            out["fatigue"] = self.store.queries.contact_fatigue(
+                out["customer_id"], a["fatigue_days"], a["now"]
+            )
+        return jsonable(out)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def export_customer(self, customer_id: Id) -> dict:

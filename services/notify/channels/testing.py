@@ -24,6 +24,7 @@ class Request:
     headers: dict
     body: bytes
     at: float = field(default_factory=time.time)
+    method: str = "POST"
 
     def json(self):
         return json.loads(self.body.decode("utf-8"))
@@ -61,6 +62,8 @@ class Receiver:
                     dict(self.headers.items()),
                     self.rfile.read(length),
                 )
+                if self.command != "POST":
+                    request.method = self.command
                 answer = receiver._answer(request)
                 body = answer.encoded()
                 self.send_response(answer.status)
@@ -69,6 +72,8 @@ class Receiver:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_GET = do_POST  # noqa: N815 (a vendor's GET endpoints: the request's method tells them apart)
 
             def log_message(self, *args):
                 pass
