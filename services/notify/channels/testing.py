@@ -162,3 +162,48 @@ def long_markdown(n: int = 3000) -> str:
     """Chinese text sprinkled with links, bold and code: truncation must cut around them."""
     unit = "客户反馈送货太慢[详情](http://x.test/a?b=1) **非常不满** `nps=2` 😡\n"
     return unit * (n // len(unit) + 1)
+
+
+def customer_request(purpose: str = "followup_survey", language: str = "zh-CN", **extra) -> dict:
+    """A ``customer_message_requested`` payload shaped as the cases service makes it
+    (its follow-up survey and its customer reply)."""
+    context = {
+        "followup_survey": {
+            "survey_url": "https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.sig",
+            "reply_code": "482913",
+            "scale": "csat",
+            "case_title": "NPS 贬损者 · 王芳",
+            "customer_name": "王芳",
+            "expires_at": "2026-12-04T10:00:00+00:00",
+        },
+        "case_reply": {
+            "reply_text": "已为您补发快递，单号 SF123",
+            "case_title": "快递延误",
+            "author": "li.na",
+        },
+        "playbook_reply": {
+            "reply_text": "退款已原路退回，1-3 个工作日到账",
+            "case_title": "退款",
+            "author": "li.na",
+        },
+    }[purpose]
+    return {
+        "message_id": f"CASE-1:{purpose}",
+        "requested_at": "2026-12-01T02:00:00+00:00",
+        "purpose": purpose,
+        "customer_id": "C42",
+        "channels": ["sms", "email", "wechat_oa"],
+        "case_id": "CASE-1",
+        "language": language,
+        "not_after": None,
+        "context": context,
+        **extra,
+    }
+
+
+def customer_note(purpose: str = "followup_survey", language: str = "zh-CN", fmt: str = "text", **extra):
+    """A customer message rendered from the real templates, as a customer channel gets it."""
+    from services.notify.customers.render import render
+    from services.notify.render import Renderer
+
+    return render(Renderer(), customer_request(purpose, language, **extra), fmt, None, "Asia/Shanghai")
