@@ -148,7 +148,7 @@ class NotifyService:
     @rpc(expected_exceptions=NotFound)
     def get_customer_message(self, message_id: Id) -> dict:
         """One customer message with its log (decisions and attempts)."""
-        doc = self.store.customers.get(message_id)
+        doc = self.store.customers.with_log(message_id)
         if doc is None:
             raise NotFound(f"no customer message {message_id}")
         return jsonable(doc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -189,7 +190,7 @@ def customer_request(purpose: str = "followup_survey", language: str = "zh-CN", 
     }[purpose]
     return {
         "message_id": f"CASE-1:{purpose}",
-        "requested_at": "2026-12-01T02:00:00+00:00",
+        "requested_at": datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
         "purpose": purpose,
         "customer_id": "C42",
         "channels": ["sms", "email", "wechat_oa"],

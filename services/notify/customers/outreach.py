@@ -54,7 +54,6 @@ def message_doc(request: dict, now: float) -> dict:
         "case_id": request.get("case_id"),
         "next_attempt_at": now,
         "tried": [],
-        "log": [],
     }
 
 

@@ -1,8 +1,9 @@
 """What notify keeps about messages to customers, one small part per aggregate:
 
-* ``customer_messages``: one document per ``message_id`` (the request, its status, each
-  attempt, the outcome and whether it was announced); the durable deferral (quiet
-  hours, retries) is its ``next_attempt_at``, claimed with a lease like a delivery;
+* ``customer_messages``: one document per ``message_id`` (the request, its status, the
+  outcome and whether it was announced); the durable deferral (quiet hours, retries) is
+  its ``next_attempt_at``, claimed with a lease like a delivery; ``customer_message_log``
+  holds each message's decisions and attempts;
 * ``customer_consent``: opt-outs per customer (overall and per channel, with who, when
   and why, and their history) and the erasure mark;
 * ``customer_contacts`` (+ ``customer_contact_locks``): the messages notify sent each
@@ -39,6 +40,7 @@ class CustomerStore(Store):
                 IndexModel([("created_at", DESCENDING)], name="created_at"),
                 IndexModel([("announced", ASCENDING), ("finished", ASCENDING)], name="outbox"),
             ],
+            "customer_message_log": [IndexModel([("message_id", ASCENDING)], name="message")],
             "customer_contacts": [IndexModel([("customer_id", ASCENDING), ("at", ASCENDING)], name="window")],
         }
 
@@ -73,13 +75,15 @@ class CustomerStore(Store):
             return_document=ReturnDocument.AFTER,
         )
 
-    def settle(self, doc: dict, update: dict, entries: list[dict] = (), attempts: int = 0) -> bool:  # type: ignore[assignment]
-        """Apply ``update`` while the caller still holds the lease it took ``doc`` with;
-        ``entries`` (attempts, decisions) join the message's log and ``attempts`` its
-        attempt count in the same write."""
-        change: dict = {"$set": {**update, "lease_until": 0}}
+    def settle(self, doc: dict, update: dict, entries: list[dict] | None = None, attempts: int = 0) -> bool:
+        """Apply ``update`` while the caller still holds the lease it took ``doc`` with
+        (``attempts`` added to its count in the same write); ``entries`` (decisions,
+        attempts) go to its log, kept even when the lease was lost meanwhile."""
         if entries:
-            change["$push"] = {"log": {"$each": list(entries)}}
+            self.db.customer_message_log.insert_many(
+                [{**entry, "message_id": doc["_id"], "seq": n} for n, entry in enumerate(entries)]
+            )
+        change: dict = {"$set": {**update, "lease_until": 0}}
         if attempts:
             change["$inc"] = {"attempts": attempts}
         result = self.db.customer_messages.update_one(
@@ -102,6 +106,18 @@ class CustomerStore(Store):
 
     def get(self, message_id: str) -> dict | None:
         return self.db.customer_messages.find_one({"_id": message_id})
+
+    def with_log(self, message_id: str) -> dict | None:
+        """A message with its log (decisions and attempts, in order)."""
+        doc = self.get(message_id)
+        if doc is None:
+            return None
+        entries = self.db.customer_message_log.find({"message_id": message_id}, {"_id": 0, "message_id": 0})
+        doc["log"] = [
+            {k: v for k, v in e.items() if k != "seq"}
+            for e in sorted(entries, key=lambda e: (e.get("at", 0), e.get("seq", 0)))
+        ]
+        return doc
 
     def list(self, *, limit: int, skip: int, **filters) -> list[dict]:
         query = {k: v for k, v in filters.items() if v is not None}
@@ -155,10 +171,13 @@ class CustomerStore(Store):
                 {"$max": {"erased_at": now}, "$setOnInsert": {"opt_out": {}}},
                 upsert=True,
             )
+        messages = {"customer_id": {"$in": list(customer_ids)}}
+        ids = [doc["_id"] for doc in self.db.customer_messages.find(messages, {"_id": 1})]
         self.db.customer_messages.update_many(
-            {"customer_id": {"$in": list(customer_ids)}},
-            {"$set": {"request.context": {}, "subject": ERASED, "text": ERASED, "address": ERASED}},
+            messages, {"$set": {"request.context": {}, "subject": ERASED, "text": ERASED, "address": ERASED}}
         )
+        if ids:  # vendors' errors may quote the address
+            self.db.customer_message_log.update_many({"message_id": {"$in": ids}}, {"$unset": {"error": ""}})
 
     # contact ledger -------------------------------------------------------------------------
 
