@@ -125,12 +125,20 @@ class Queries(ProfileDocuments):
             "fatigued": None if limit is None else len(entries) >= limit,
         }
 
-    def customer_contact(self, customer_id: str) -> dict:
+    def customer_contact(
+        self, customer_id: str, fatigue_days: int | None = None, now: datetime | None = None
+    ) -> dict:
         """Where the customer can be reached (for notify's customer messages): phone,
         email, WeChat openid and time zone from the newest identity (the feedback
         event's ``customer`` and its ``attributes.wechat_openid`` / ``timezone``).
-        An erased customer, or one never seen, has no contact details."""
-        target = self.resolve(customer_id)
+        An erased customer, or one never seen, has no contact details. With
+        ``fatigue_days``, their ``contact_fatigue`` over those days too."""
+        out = self._contact(self.resolve(customer_id))
+        if fatigue_days is not None:
+            out["fatigue"] = self.contact_fatigue(out["customer_id"], fatigue_days, now or utcnow())
+        return out
+
+    def _contact(self, target: str) -> dict:
         profile = self.db.profiles.find_one({"_id": target}, {"identity": 1, "erased_at": 1})
         erased = self.db.erasures.find_one({"_id": target}, {"_id": 1}) is not None
         erased = erased or bool(profile and profile.get("erased_at"))

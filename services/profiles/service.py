@@ -158,12 +158,7 @@ class ProfilesService:
         ``erased`` / not ``known``; with ``fatigue_days``, their ``contact_fatigue`` too
         (notify asks before contacting a customer)."""
         a = load(api.Contact, customer_id=customer_id, fatigue_days=fatigue_days, now=now)
-        out = self.store.queries.customer_contact(a["customer_id"])
-        if a["fatigue_days"] is not None:
-            out["fatigue"] = self.store.queries.contact_fatigue(
-                out["customer_id"], a["fatigue_days"], a["now"]
-            )
-        return jsonable(out)
+        return jsonable(self.store.queries.customer_contact(a["customer_id"], a["fatigue_days"], a["now"]))
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def export_customer(self, customer_id: Id) -> dict:
