@@ -74,12 +74,15 @@ class NotifyService:
     def _outreach(self) -> Outreach:
         self.templates.sync(self.store.template_overrides())
         channels = customer_channels(self.customer_setup["channels"], TokenCache(self.store.db))
-        announce = partial(self.dispatch, "customer_message_outcome")
+        announce = partial(self._dispatch, "customer_message_outcome")
         flush = getattr(self.dispatch, "flush", lambda: None)
         rules = self.customer_setup["rules"]
         return Outreach(
             self.store.customers, channels, self.templates, self._lookup, rules, self.policy, announce, flush
         )
+
+    def _dispatch(self, event_type: str, payload: dict) -> None:
+        self.dispatch(event_type, payload)
 
     def _lookup(self, customer_id: str, fatigue_days: int) -> dict:
         with eventlet.Timeout(LOOKUP_TIMEOUT):
@@ -140,7 +143,7 @@ class NotifyService:
     ) -> list[dict]:
         """Messages to customers, newest first: status, channel, reason, attempts."""
         limit, skip = page(limit, skip)
-        rows = self.store.customers.list(
+        rows = self.store.customers.list_messages(
             limit=limit, skip=skip, status=status, customer_id=customer_id, case_id=case_id
         )
         return jsonable(rows)

@@ -5,7 +5,6 @@ local Alibaba Cloud SMS endpoint that checks the signature, or refused with its 
 goes out when they end; a WeChat token the platform stopped accepting is renewed; and
 profiles counts what was sent as a contact."""
 
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -124,7 +124,7 @@ class Outreach:
         self.publish(finished)
         return done
 
-    def publish(self, finished: list[dict | None]) -> None:
+    def publish(self, finished: Sequence[dict | None]) -> None:
         docs = [doc for doc in finished if doc is not None]
         if not docs:
             return
@@ -145,7 +145,8 @@ class Outreach:
         except Exception as exc:  # the profiles service is away: decide again later
             log.warning("customer look-up for %s failed (%s); deciding again later", doc["_id"], exc)
             run.note(now, "lookup_failed", error=f"{type(exc).__name__}: {exc}"[:500])
-            return self._wait(run, now + LOOKUP_RETRY)
+            self._wait(run, now + LOOKUP_RETRY)
+            return None
         contact = contact_from(answer, self.channels)
         consent = self.store.consent([request["customer_id"], contact.customer_id])
         since = now - self.rules.fatigue_days * 86400
@@ -158,12 +159,14 @@ class Outreach:
                 return self._finish(run, now, "failed", reason="; ".join(run.errors) or choice.reason)
             if choice.action == d.DEFER:
                 run.note(now, "deferred", until=choice.until, detail=choice.detail)
-                return self._wait(run, choice.until or now, status="deferred")
+                self._wait(run, choice.until or now, status="deferred")
+                return None
             assert choice.channel is not None
             attempt = self._send(doc, contact, choice.channel, now, since)
             if attempt.kind == BUSY:
                 run.note(now, "customer_busy")
-                return self._wait(run, now + LOCK_RETRY)
+                self._wait(run, now + LOCK_RETRY)
+                return None
             if attempt.kind == FATIGUED:
                 return self._finish(run, now, "refused", reason="fatigued", detail=attempt.outcome.error)
             finished = self._after_attempt(run, attempt, choice.channel, now)
@@ -201,7 +204,8 @@ class Outreach:
         total = run.doc.get("attempts", 0) + run.attempts
         if outcome.status == "retry" and total < self.policy.max_attempts:
             delay = max(backoff(total, self.policy, self.rng), outcome.retry_after or 0.0)
-            return self._wait(run, now + delay, last_error=outcome.error)
+            self._wait(run, now + delay, last_error=outcome.error)
+            return None
         self.store.release(run.doc["_id"])
         run.tried.append(channel)
         run.errors.append(f"{channel}: {outcome.error}")
@@ -241,7 +245,6 @@ class Outreach:
     def _wait(self, run: Run, until: float, status: str = "scheduled", **fields) -> None:
         update = {**fields, "status": status, "next_attempt_at": until, "tried": run.tried}
         self.store.settle(run.doc, update, run.entries, run.attempts)
-        return None
 
     def _finish(self, run: Run, now: float, status: str, **fields) -> dict | None:
         """Record the message's end; the stored message to announce, or None when the

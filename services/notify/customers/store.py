@@ -119,7 +119,7 @@ class CustomerStore(Store):
         ]
         return doc
 
-    def list(self, *, limit: int, skip: int, **filters) -> list[dict]:
+    def list_messages(self, *, limit: int, skip: int, **filters) -> list[dict]:
         query = {k: v for k, v in filters.items() if v is not None}
         return list(
             self.db.customer_messages.find(query, {"request.context": 0})
@@ -171,7 +171,7 @@ class CustomerStore(Store):
                 {"$max": {"erased_at": now}, "$setOnInsert": {"opt_out": {}}},
                 upsert=True,
             )
-        messages = {"customer_id": {"$in": list(customer_ids)}}
+        messages: dict = {"customer_id": {"$in": sorted(customer_ids)}}
         ids = [doc["_id"] for doc in self.db.customer_messages.find(messages, {"_id": 1})]
         self.db.customer_messages.update_many(
             messages, {"$set": {"request.context": {}, "subject": ERASED, "text": ERASED, "address": ERASED}}

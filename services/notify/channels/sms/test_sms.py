@@ -16,7 +16,7 @@ def sms():
 
 
 def channel(sms: FakeAliyunSms, **changes) -> SmsChannel:
-    values = dict(
+    values: dict = dict(
         endpoint=sms.endpoint,
         access_key_id=vendor.ACCESS_KEY_ID,
         access_key_secret=vendor.ACCESS_KEY_SECRET,

@@ -17,7 +17,9 @@ def wechat():
 
 
 def channel(wechat: FakeWechat, tokens=None, **changes) -> WechatOfficialAccountChannel:
-    values = dict(api=wechat.base_url, appid=vendor.APPID, secret=vendor.SECRET, templates=vendor.TEMPLATES)
+    values: dict = dict(
+        api=wechat.base_url, appid=vendor.APPID, secret=vendor.SECRET, templates=vendor.TEMPLATES
+    )
     values.update(changes)
     return WechatOfficialAccountChannel(
         {"wechat": WechatConfig(**values), "tokens": tokens or MemoryTokens()}
