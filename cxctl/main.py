@@ -12,7 +12,7 @@ import time
 import click
 
 from contracts.feedback import InvalidFeedback, parse_feedback
-from cxctl import alerts, cases, notify, profiles, users
+from cxctl import alerts, cases, notify, notify_customers, profiles, users
 from cxctl.broker import DEFAULT_API, ManagementApiError, queue_drains, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
 from cxctl.drain_view import Progress, queue_table
@@ -145,6 +145,7 @@ for group in (
     alerts.simulate,
 ):
     cli.add_command(group)
+notify.notify.add_command(notify_customers.customers)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from services.notify.channels.wechat_oa.fake import FakeWechat
 from services.notify.service import NotifyService
 from services.profiles.service import ProfilesService
 from tests.conftest import wait_until
+from tests.e2e.test_cxctl import run as cx
 from tests.e2e.test_pipeline import publish
 
 OUTCOMES: list[dict] = []
@@ -142,9 +143,16 @@ def test_sent_with_a_valid_signature_or_refused_with_the_reason_and_nothing_sent
                 and feedback_count(rpc, "C-tired") == 3,
                 message="the profiles",
             )
-            rpc.notify.set_customer_opt_out(
-                "C-opt", channel="sms", by="agent.li", reason="客户来电要求不再发短信"
+            uri = cx_config["AMQP_URI"]
+            code, out = cx(
+                uri, "notify", "customers", "opt-out", "C-opt", "--channel", "sms", "--by", "agent.li"
             )
+            assert code == 0 and "C-opt sms: opted out by agent.li" in out, out
+            # an opt-out of everything, withdrawn: the sms one alone holds (RPC, as the console does it)
+            rpc.notify.set_customer_opt_out(
+                "C-opt", channel="all", by="agent.li", reason="客户来电要求不再联系"
+            )
+            rpc.notify.set_customer_opt_out("C-opt", channel="all", opted_out=False, by="agent.wang")
             rpc.profiles.erase_customer("C-gone", by="dpo", request_ref="DSR-9")
             first = request("fu-ok:survey", "C-ok")
             ask(first, first, request("fu-opt:survey", "C-opt"), request("fu-tired:survey", "C-tired"))
