@@ -192,9 +192,13 @@ def test_sent_with_a_valid_signature_or_refused_with_the_reason_and_nothing_sent
 
             fatigue = wait_until(counted, message="the sent message on the profile")
             assert fatigue["contacts"] == 1 and fatigue["feedback"] == 0
-            timeline = rpc.profiles.get_profile("C-ok")["timeline"]
+            profile = rpc.profiles.get_profile("C-ok")
+            assert profile["last_outreach"]["channel"] == "sms"
+            timeline = profile["timeline"]
             assert [e["purpose"] for e in timeline if e["kind"] == "customer_message"] == ["followup_survey"]
             assert rpc.profiles.contact_fatigue("C-opt", days=7)["outbound"] == 0  # refusals are no contact
+            # profiles' customer_erased reached notify too: its own mark keeps C-gone uncontacted
+            wait_until(lambda: rpc.notify.get_customer_consent("C-gone").get("erased_at"), message="the mark")
         db = mongo_client[database_name("notify")]
         assert db.customer_contacts.count_documents({}) == 1
     finally:

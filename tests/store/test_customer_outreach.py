@@ -225,3 +225,78 @@ def test_an_outcome_left_unannounced_by_a_crash_is_announced_by_the_sweep(stores
     assert [(o["message_id"], o["status"]) for o in announced] == [("m1", "sent")]
     run.run(now + POLICY.lease + 2)
     assert len(announced) == 1 and len(sms.sent) == 1
+
+
+def test_profiles_not_answering_decides_again_later_and_sends_nothing_meanwhile(stores, sms):
+    profiles, notify = stores
+    known(profiles, "C1")
+    announced: list = []
+    run = outreach(profiles, notify, sms, announced)
+    working = run.lookup
+
+    def away(customer_id, days):
+        raise TimeoutError("profiles did not answer")
+
+    run.lookup = away
+    now = float(int(time.time()))
+    run.accept([ask("m1")], now)
+    doc = notify.customers.with_log("m1")
+    assert (doc["status"], doc["next_attempt_at"]) == ("scheduled", now + 30)
+    assert doc["log"][0]["event"] == "lookup_failed" and "profiles did not answer" in doc["log"][0]["error"]
+    assert not sms.requests and not announced
+    run.lookup = working
+    run.run(now + 30)
+    assert [o["status"] for o in announced] == ["sent"]
+
+
+def test_another_worker_deciding_for_the_customer_makes_this_one_decide_again_a_second_later(stores, sms):
+    profiles, notify = stores
+    known(profiles, "C1")
+    announced: list = []
+    run = outreach(profiles, notify, sms, announced)
+    now = float(int(time.time()))
+    notify.db.customer_contact_locks.insert_one({"_id": "C1", "lease_until": now + 5, "holder": "other"})
+    run.accept([ask("m1")], now)
+    doc = notify.customers.with_log("m1")
+    assert (doc["status"], doc["next_attempt_at"]) == ("scheduled", now + 1)
+    assert doc["log"][-1]["event"] == "customer_busy" and not sms.requests
+    run.run(now + 6)  # the other worker's lock has lapsed
+    assert [o["status"] for o in announced] == ["sent"]
+
+
+def test_a_channel_without_credentials_hands_the_message_to_the_next_one(stores, sms):
+    from services.notify.channels.wechat_oa import WechatConfig, WechatOfficialAccountChannel
+
+    profiles, notify = stores
+    event = {
+        "schema_version": 1,
+        "event_id": "wx-1",
+        "source": "survey-app",
+        "channel": "wechat",
+        "occurred_at": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
+        "customer": {"id": "C1", "phone": "13800138000", "attributes": {"wechat_openid": "oC-1"}},
+        "scores": {"nps": 4},
+    }
+    profiles.recorder.record_many([feedback_recording(parse_feedback(event))])
+    announced: list = []
+    run = outreach(profiles, notify, sms, announced)
+    run.channels["wechat_oa"] = WechatOfficialAccountChannel({"wechat": WechatConfig()})
+    run.accept([ask("m1", channels=["wechat_oa", "sms"])], time.time())
+    assert [(o["status"], o["channel"]) for o in announced] == [("sent", "sms")]
+    attempts = [e for e in notify.customers.with_log("m1")["log"] if e["event"] == "attempt"]
+    assert attempts[0]["error"] == "wechat_oa not configured: CUSTOMER_WECHAT_APPID, CUSTOMER_WECHAT_SECRET"
+
+
+def test_an_opt_out_recorded_under_the_surviving_id_applies_to_a_merged_ones_request(stores, sms):
+    profiles, notify = stores
+    known(profiles, "C-old")
+    known(profiles, "C-new", days_ago=40)
+    profiles.identity.merge(
+        survivor="C-new", merged="C-old", by="admin", reason="same person", now=datetime.now(UTC)
+    )
+    notify.customers.set_opt_out("C-new", "sms", True, "agent.li", None)
+    announced: list = []
+    outreach(profiles, notify, sms, announced).accept([ask("m1", "C-old")], time.time())
+    assert [(o["customer_id"], o["status"], o["reason"]) for o in announced] == [
+        ("C-old", "refused", "opted_out")
+    ]
