@@ -31,10 +31,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-import requests
-
 from services.notify.channels.base import CustomerChannel, CustomerNote, Outcome
-from services.notify.channels.http import Response, retry_after
+from services.notify.channels.http import Response, post, retry_after
 
 API_VERSION = "2017-05-25"
 TRANSIENT_CODES = ("isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "ServiceUnavailable", "SignatureNonceUsed")
@@ -153,20 +151,9 @@ class SmsChannel(CustomerChannel):
             )
         params = self.params(note, address, now)
         params["Signature"] = signature("POST", params, self.config.access_key_secret)
-        try:
-            raw = requests.post(
-                self.config.endpoint,
-                data=canonical_query(params).encode("ascii"),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=self.config.timeout,
-            )
-        except requests.Timeout as exc:
-            return Outcome.retry(f"timeout: {exc}")
-        except requests.ConnectionError as exc:
-            return Outcome.retry(f"connection error: {exc}")
-        except requests.RequestException as exc:
-            return Outcome.failed(f"{type(exc).__name__}: {exc}")
-        return interpret(Response(raw.status_code, dict(raw.headers), raw.content))
+        body = canonical_query(params).encode("ascii")
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        return post(self.config.endpoint, body, form, interpret, self.config.timeout)
 
 
 CUSTOMER_CHANNEL = SmsChannel
