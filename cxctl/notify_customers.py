@@ -127,3 +127,23 @@ def messages(ctx: Ctx, status, customer_id, case_id, limit, message_id, as_json)
             ("ID", "_id"),
         ],
     )
+
+
+@customers.command("preview")
+@click.argument("purpose", type=click.Choice(["followup_survey", "case_reply", "playbook_reply"]))
+@click.argument("channel", type=click.Choice(["sms", "email", "wechat_oa"]))
+@click.option("--lang", "language", type=click.Choice(["zh-CN", "en"]), default="zh-CN", show_default=True)
+@json_option
+@click.pass_obj
+def preview(ctx: Ctx, purpose, channel, language, as_json):
+    """PURPOSE's message on CHANNEL from a sample context, nothing sent (register the SMS
+    template with this wording and these variables)."""
+    out = call(ctx, "notify", "preview_customer_message", purpose, channel, language)
+    if as_json:
+        return emit_json(out)
+    if out.get("missing"):
+        click.echo(f"! {channel} {out['missing']}")
+    click.echo(f"subject: {out['subject']}\n\n{out['text']}")
+    if channel == "sms":
+        code = out["vendor"].get("TemplateCode") or "(none)"
+        click.echo(f"\nvariables: {out['sms_params']}\ntemplate code: {code}")

@@ -21,7 +21,7 @@ from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 from services.notify.channels.base import Channel, Outcome
-from services.notify.customers.outreach import Outreach
+from services.notify.customers.outreach import Outreach, preview_message
 from services.notify.customers.store import OPT_OUT_CHANNELS, TokenCache
 from services.notify.delivery import Pipeline
 from services.notify.dependencies import (
@@ -121,6 +121,16 @@ class NotifyService:
         if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
             raise BadRequest("reason: a text of at most 500 characters")
         return jsonable(self.store.customers.set_opt_out(customer_id, channel, opted_out, by, reason))
+
+    @rpc(expected_exceptions=BadRequest)
+    def preview_customer_message(
+        self, purpose: Id, channel: Id, language: Id = "zh-CN", context: dict | None = None
+    ) -> dict:
+        """A customer message as ``channel`` would send it (subject, text, HTML, the SMS
+        template variables, the vendor payload without credentials), from ``context`` or
+        the purpose's sample; nothing is sent."""
+        outreach = self._outreach()
+        return jsonable(preview_message(outreach, purpose, channel, language, context))
 
     @rpc
     def get_customer_consent(self, customer_id: Id) -> dict:

@@ -168,26 +168,9 @@ def long_markdown(n: int = 3000) -> str:
 def customer_request(purpose: str = "followup_survey", language: str = "zh-CN", **extra) -> dict:
     """A ``customer_message_requested`` payload shaped as the cases service makes it
     (its follow-up survey and its customer reply)."""
-    context = {
-        "followup_survey": {
-            "survey_url": "https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.sig",
-            "reply_code": "482913",
-            "scale": "csat",
-            "case_title": "NPS 贬损者 · 王芳",
-            "customer_name": "王芳",
-            "expires_at": "2026-12-04T10:00:00+00:00",
-        },
-        "case_reply": {
-            "reply_text": "已为您补发快递，单号 SF123",
-            "case_title": "快递延误",
-            "author": "li.na",
-        },
-        "playbook_reply": {
-            "reply_text": "退款已原路退回，1-3 个工作日到账",
-            "case_title": "退款",
-            "author": "li.na",
-        },
-    }[purpose]
+    from services.notify.customers.render import SAMPLE_CONTEXT
+
+    context = dict(SAMPLE_CONTEXT[purpose])
     return {
         "message_id": f"CASE-1:{purpose}",
         "requested_at": datetime(2026, 12, 1, 2, 0, tzinfo=UTC),

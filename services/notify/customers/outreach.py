@@ -27,11 +27,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import eventlet
+
+from services.common.errors import BadRequest
 from services.common.privacy import redact, register_secret
 from services.notify.channels.base import CustomerChannel, CustomerNote, Outcome
 from services.notify.customers import decision as d
 from services.notify.customers.contacts import Lookup, contact_from
-from services.notify.customers.render import RenderFailed, render
+from services.notify.customers.render import (
+    SAMPLE_ADDRESS,
+    SAMPLE_CONTEXT,
+    RenderFailed,
+    render,
+    sample_request,
+)
 from services.notify.customers.store import BUSY, FATIGUED, CustomerStore
 from services.notify.policy import Policy
 from services.notify.render import Renderer
@@ -104,7 +113,15 @@ class Outreach:
         process the new ones now; returns how many were new."""
         stored = self.store.create_many([message_doc(r, now) for r in requests], now + self.policy.lease)
         fresh = [doc for doc in stored if doc is not None]
-        self.publish([self.process(doc, now) for doc in fresh])
+        # customers at once (up to policy.concurrency), each customer's messages in order
+        by_customer: dict[str, list[dict]] = {}
+        for doc in fresh:
+            by_customer.setdefault(doc["customer_id"], []).append(doc)
+        pool = eventlet.GreenPool(max(1, self.policy.concurrency))
+        for finished in pool.imap(
+            lambda docs: [self.process(doc, now) for doc in docs], by_customer.values()
+        ):
+            self.publish(finished)
         return len(fresh)
 
     def run(self, now: float | None = None) -> int:
@@ -295,6 +312,36 @@ class Attempt:
     outcome: Outcome
     note: CustomerNote | None = None
     address: str | None = None
+
+
+def preview_message(
+    outreach: Outreach, purpose: str, channel: str, language: str, context: dict | None
+) -> dict:
+    """What ``channel`` would send for ``purpose``; BadRequest naming a bad argument."""
+    if purpose not in SAMPLE_CONTEXT:
+        raise BadRequest(f"purpose: one of {', '.join(SAMPLE_CONTEXT)}")
+    if channel not in outreach.channels:
+        raise BadRequest(f"channel: one of {', '.join(outreach.channels)}")
+    if language not in ("zh-CN", "en"):
+        raise BadRequest("language: zh-CN or en")
+    if context is not None and not isinstance(context, dict):
+        raise BadRequest("context: an object")
+    sender = outreach.channels[channel]
+    request = sample_request(purpose, language, context)
+    try:
+        note = render(
+            outreach.renderer, request, sender.template_format, None, outreach.rules.default_timezone
+        )
+    except RenderFailed as exc:
+        raise BadRequest(f"template: {exc}") from None
+    return {
+        "subject": note.subject,
+        "text": note.text,
+        "html": note.html,
+        "sms_params": note.params,
+        "vendor": sender.preview(note, SAMPLE_ADDRESS[sender.address_field]),
+        "missing": sender.missing(),
+    }
 
 
 def mask(address: str) -> str:

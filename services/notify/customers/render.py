@@ -29,8 +29,47 @@ MAX_SMS_PARAM = 35  # characters of one variable (the vendor's limit for text va
 GREETING_FALLBACK = {"zh-CN": "客户", "en": "there"}
 
 
+# What the cases service puts in each purpose's context (services/cases/followups.py), for
+# previews and the preview command: an operator registers the SMS wording from these.
+SAMPLE_CONTEXT = {
+    "followup_survey": {
+        "survey_url": "https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.sig",
+        "reply_code": "482913",
+        "scale": "csat",
+        "case_title": "NPS 贬损者 · 王芳",
+        "customer_name": "王芳",
+        "expires_at": "2026-12-04T10:00:00+00:00",
+    },
+    "case_reply": {"reply_text": "已为您补发快递，单号 SF123", "case_title": "快递延误", "author": "li.na"},
+    "playbook_reply": {
+        "reply_text": "退款已原路退回，1-3 个工作日到账",
+        "case_title": "退款",
+        "author": "li.na",
+    },
+}
+SAMPLE_ADDRESS = {
+    "phone": "13800138000",
+    "email": "wang.fang@example.com",
+    "wechat_openid": "oC-sample-openid",
+}
+
+
 class RenderFailed(Exception):
     pass
+
+
+def sample_request(purpose: str, language: str, context: dict | None = None) -> dict:
+    """A ``customer_message_requested`` payload for a preview."""
+    return {
+        "message_id": f"preview:{purpose}",
+        "purpose": purpose,
+        "customer_id": "C-preview",
+        "channels": ["sms", "email", "wechat_oa"],
+        "case_id": "CASE-1",
+        "language": language,
+        "not_after": None,
+        "context": dict(SAMPLE_CONTEXT[purpose] if context is None else context),
+    }
 
 
 def sms_params(purpose: str, context: dict, case_id: str | None, name: str) -> dict:
