@@ -140,8 +140,7 @@ class Queries(ProfileDocuments):
 
     def _contact(self, target: str) -> dict:
         profile = self.db.profiles.find_one({"_id": target}, {"identity": 1, "erased_at": 1})
-        erased = self.db.erasures.find_one({"_id": target}, {"_id": 1}) is not None
-        erased = erased or bool(profile and profile.get("erased_at"))
+        erased = self.is_erased(target) or bool(profile and profile.get("erased_at"))
         if profile is None or erased:
             return {"customer_id": target, "known": profile is not None, "erased": erased}
         identity = profile.get("identity") or {}
