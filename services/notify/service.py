@@ -16,12 +16,13 @@ from services.common.batching import contract_batch_handler, handled_once_each
 from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
-from services.common.messaging import ContractDispatcher, contract_event_handler
+from services.common.messaging import ContractDispatcher, InvalidMessage, contract_event_handler
 from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 from services.notify.channels.base import Channel, Outcome
 from services.notify.customers.outreach import Outreach, preview_message
+from services.notify.customers.render import request_problem
 from services.notify.customers.store import OPT_OUT_CHANNELS, TokenCache
 from services.notify.delivery import Pipeline
 from services.notify.dependencies import (
@@ -93,7 +94,12 @@ class NotifyService:
     def handle_customer_message_requested(self, requests: list[dict]) -> None:
         """Store each message to a customer once (by ``message_id``) and decide it now:
         send, defer past the customer's quiet hours, or refuse with a reason; the
-        outcomes go out as ``customer_message_outcome``."""
+        outcomes go out as ``customer_message_outcome``. One that cannot be sent (its
+        purpose's context lacks the survey link or the reply) is dead-lettered with the
+        reason naming the field, before anything of its batch is done."""
+        problems = [problem for r in requests if (problem := request_problem(r))]
+        if problems:  # the batch splits until the bad one is alone, then it is dead-lettered
+            raise InvalidMessage("; ".join(problems))
         self._outreach().accept(requests, time.time())
 
     @timer(interval=SWEEP_INTERVAL)

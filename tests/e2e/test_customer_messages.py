@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 
 import eventlet
 import pytest
+from kombu import Connection, Queue
 from nameko import config
 from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcClient
 
-from services.common.messaging import serialize
+from services.common.messaging import HEADER_REASON, serialize
 from services.common.mongo import database_name
 from services.notify.channels.sms import fake as sms_vendor
 from services.notify.channels.sms.fake import FakeAliyunSms
@@ -201,6 +202,32 @@ def test_sent_with_a_valid_signature_or_refused_with_the_reason_and_nothing_sent
             wait_until(lambda: rpc.notify.get_customer_consent("C-gone").get("erased_at"), message="the mark")
         db = mongo_client[database_name("notify")]
         assert db.customer_contacts.count_documents({}) == 1
+    finally:
+        patch.stop()
+
+
+def test_a_request_that_cannot_be_sent_is_dead_lettered_naming_the_field_and_its_batch_goes_on(
+    cx_config, runner_factory, container_factory, vendors
+):
+    sms, wechat = vendors
+    patch = start(runner_factory, container_factory, sms, wechat)
+    try:
+        publish(cx_config["AMQP_URI"], feedback("C-ok-1", {"id": "C-ok", "phone": "13800138000"}))
+        with ClusterRpcClient(timeout=15) as rpc:
+            wait_until(lambda: feedback_count(rpc, "C-ok"), message="the profile")
+        bad = request("fu-bad:survey", "C-ok")
+        bad["context"] = {key: v for key, v in bad["context"].items() if key != "survey_url"}
+        ask(bad, request("fu-good:survey", "C-ok"))
+        assert outcome_of("fu-good:survey")["status"] == "sent"
+        queue_name = "evt-cases-customer_message_requested--notify.handle_customer_message_requested.dlq"
+        with Connection(cx_config["AMQP_URI"]) as conn:
+            queue = Queue(queue_name, no_declare=True)(conn.default_channel)
+            letter = wait_until(lambda: queue.get(no_ack=True), message="the dead letter")
+        assert letter.headers[HEADER_REASON] == (
+            "message fu-bad:survey: context.survey_url: a non-empty text is required for followup_survey"
+        )
+        assert [m["out_id"] for m in sms.sent] == ["fu-good:survey"]
+        assert all(o["message_id"] != "fu-bad:survey" for o in OUTCOMES)
     finally:
         patch.stop()
 

@@ -54,8 +54,32 @@ SAMPLE_ADDRESS = {
 }
 
 
+# What each purpose's context must hold: a message without it would say nothing useful.
+REQUIRED_CONTEXT = {
+    "followup_survey": ("survey_url",),
+    "case_reply": ("reply_text",),
+    "playbook_reply": ("reply_text",),
+}
+
+
 class RenderFailed(Exception):
     pass
+
+
+def request_problem(request: dict) -> str | None:
+    """Why a ``customer_message_requested`` (valid by its contract) cannot be sent,
+    naming the field, or None."""
+    name = f"message {request['message_id']}"
+    for key in REQUIRED_CONTEXT[request["purpose"]]:
+        value = request["context"].get(key)
+        if not isinstance(value, str) or not value.strip():
+            return f"{name}: context.{key}: a non-empty text is required for {request['purpose']}"
+    url = request["context"].get("survey_url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+        return f"{name}: context.survey_url: an http(s) URL is required"
+    if len(set(request["channels"])) != len(request["channels"]):
+        return f"{name}: channels: a channel is listed twice"
+    return None
 
 
 def sample_request(purpose: str, language: str, context: dict | None = None) -> dict:
