@@ -97,6 +97,10 @@ def stats(ctx: Ctx, api, as_json):
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(n["deliveries"].items()))
     channels = ", ".join(f"{k} {v}" for k, v in sorted(n["delivered_by_channel"].items()))
     click.echo(f"notifications: {outcomes or '-'}  (delivered by channel: {channels or '-'})")
+    customers = n.get("customer_messages") or {}
+    sent = ", ".join(f"{k} {v}" for k, v in sorted((customers.get("by_status") or {}).items()))
+    refused = ", ".join(f"{k} {v}" for k, v in sorted((customers.get("refused_by_reason") or {}).items()))
+    click.echo(f"customer messages / 客户消息: {sent or '-'}  (refused / 拒发: {refused or '-'})")
     dead = {}
     for part in (a, c, p, n):
         for queue, count in part.get("dead_letters", {}).items():

@@ -383,6 +383,7 @@ class NotifyStore(Store):
         }
         counters = {d["_id"]: d["n"] for d in self.db.counters.find()}
         return {
+            "customer_messages": self.customers.counts(),
             "deliveries": by_status,
             "delivered_by_channel": by_channel,
             "counters": counters,

@@ -190,6 +190,10 @@ def test_feedback_and_sent_messages_together_make_a_customer_fatigued(stores, sm
         ("m2", "refused", "fatigued"),
     ]
     assert len(sms.sent) == 1
+    assert notify.stats()["customer_messages"] == {
+        "by_status": {"sent": 1, "refused": 1},
+        "refused_by_reason": {"fatigued": 1},
+    }
 
 
 def test_an_erased_customer_is_never_contacted_even_before_profiles_knows(stores, sms):

@@ -128,6 +128,20 @@ class CustomerStore(Store):
             .limit(limit)
         )
 
+    def counts(self) -> dict:
+        """Customer messages by status, and refusals by reason."""
+        by_status = {
+            row["_id"]: row["n"]
+            for row in self.db.customer_messages.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+        }
+        refused = {
+            row["_id"]: row["n"]
+            for row in self.db.customer_messages.aggregate(
+                [{"$match": {"status": "refused"}}, {"$group": {"_id": "$reason", "n": {"$sum": 1}}}]
+            )
+        }
+        return {"by_status": by_status, "refused_by_reason": refused}
+
     # consent ------------------------------------------------------------------------------
 
     def consent(self, customer_ids: list[str]) -> Consent:
