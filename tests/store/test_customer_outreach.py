@@ -45,7 +45,12 @@ def sms():
 
 
 def known(
-    profiles: ProfileStore, customer_id: str, phone: str = "13800138000", days_ago: float = 30, n: int = 1
+    profiles: ProfileStore,
+    customer_id: str,
+    phone: str = "13800138000",
+    days_ago: float = 30,
+    n: int = 1,
+    **more,
 ):
     """The customer as the profiles service records them from their feedback."""
     for i in range(n):
@@ -56,7 +61,7 @@ def known(
             "source": "survey-app",
             "channel": "web",
             "occurred_at": at.isoformat(),
-            "customer": {"id": customer_id, "name": "王芳", "phone": phone},
+            "customer": {"id": customer_id, "name": "王芳", "phone": phone, **more},
             "scores": {"nps": 4},
         }
         profiles.recorder.record_many([feedback_recording(parse_feedback(event))])
@@ -304,3 +309,39 @@ def test_an_opt_out_recorded_under_the_surviving_id_applies_to_a_merged_ones_req
     assert [(o["customer_id"], o["status"], o["reason"]) for o in announced] == [
         ("C-old", "refused", "opted_out")
     ]
+
+
+def test_what_a_slow_batch_cannot_reach_in_a_third_of_its_lease_goes_to_the_sweep(stores, sms):
+    from dataclasses import replace
+
+    from services.notify.channels.wechat_oa import WechatConfig, WechatOfficialAccountChannel
+
+    profiles, notify = stores
+    known(profiles, "C1", attributes={"wechat_openid": "oC-1"})
+    announced: list = []
+    run = outreach(profiles, notify, sms, announced)
+    run.policy = replace(POLICY, lease=0.0)  # no time at all: everything is handed over
+    now = float(int(time.time()))
+    run.accept([ask("m1"), ask("m2")], now)
+    assert [notify.customers.get(m)["status"] for m in ("m1", "m2")] == ["scheduled", "scheduled"]
+    assert not sms.requests and not announced
+    run.policy = POLICY
+    run.run(now + 1)
+    assert sorted(o["message_id"] for o in announced) == ["m1", "m2"]
+    # a channel failing for good after the time is up: the next one waits for the sweep
+    announced.clear()
+    run.channels["wechat_oa"] = WechatOfficialAccountChannel({"wechat": WechatConfig()})
+    notify.db.customer_contacts.delete_many({})
+    run.policy = replace(POLICY, lease=0.0)
+    run.process({**notify.customers.create_many([_doc("m3", now)], now + 5)[0]}, now)
+    doc = notify.customers.get("m3")
+    assert (doc["status"], doc["tried"], doc["attempts"]) == ("scheduled", ["wechat_oa"], 1)
+    run.policy = POLICY
+    run.run(now + 1)
+    assert [(o["message_id"], o["channel"]) for o in announced] == [("m3", "sms")]
+
+
+def _doc(message_id: str, now: float) -> dict:
+    from services.notify.customers.outreach import message_doc
+
+    return message_doc(ask(message_id, channels=["wechat_oa", "sms"]), now)

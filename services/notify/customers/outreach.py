@@ -118,11 +118,21 @@ class Outreach:
         for doc in fresh:
             by_customer.setdefault(doc["customer_id"], []).append(doc)
         pool = eventlet.GreenPool(max(1, self.policy.concurrency))
-        for finished in pool.imap(
-            lambda docs: [self.process(doc, now) for doc in docs], by_customer.values()
-        ):
+        deadline = time.monotonic() + self.policy.lease / 3
+        for finished in pool.imap(lambda docs: self._in_order(docs, now, deadline), by_customer.values()):
             self.publish(finished)
         return len(fresh)
+
+    def _in_order(self, docs: list[dict], now: float, deadline: float) -> list[dict | None]:
+        """One customer's new messages, one after another; those the batch's time (a third
+        of the lease they were created with) does not reach go to the sweep at once."""
+        out: list[dict | None] = []
+        for doc in docs:
+            if time.monotonic() < deadline:
+                out.append(self.process(doc, now))
+            else:
+                self._wait(Run(doc, []), now)
+        return out
 
     def run(self, now: float | None = None) -> int:
         """The sweep: announce outcomes left unannounced, then process what is due
@@ -155,6 +165,7 @@ class Outreach:
     def process(self, doc: dict, now: float) -> dict | None:
         """Decide and act on one leased message; the message as finished (to announce)
         or None when it waits (deferred, retried) or lost its lease."""
+        started = time.monotonic()
         request = doc["request"]
         run = Run(doc, list(doc.get("tried") or []))
         try:
@@ -189,6 +200,10 @@ class Outreach:
             finished = self._after_attempt(run, attempt, choice.channel, now)
             if finished is not CONTINUE:
                 return finished
+            if time.monotonic() - started > self.policy.lease / 3:
+                # slow vendors: the next channel is tried by the sweep, under a new lease
+                self._wait(run, now)
+                return None
 
     def _after_attempt(self, run: Run, attempt: Attempt, channel: str, now: float):
         """Record an attempt: sent (finish), retried later (wait), or failed for good on
