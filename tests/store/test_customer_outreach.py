@@ -311,7 +311,7 @@ def test_an_opt_out_recorded_under_the_surviving_id_applies_to_a_merged_ones_req
     ]
 
 
-def test_what_a_slow_batch_cannot_reach_in_a_third_of_its_lease_goes_to_the_sweep(stores, sms):
+def test_what_a_slow_batch_cannot_reach_in_a_quarter_of_its_lease_goes_to_the_sweep(stores, sms):
     from dataclasses import replace
 
     from services.notify.channels.wechat_oa import WechatConfig, WechatOfficialAccountChannel

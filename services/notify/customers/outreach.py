@@ -118,13 +118,13 @@ class Outreach:
         for doc in fresh:
             by_customer.setdefault(doc["customer_id"], []).append(doc)
         pool = eventlet.GreenPool(max(1, self.policy.concurrency))
-        deadline = time.monotonic() + self.policy.lease / 3
+        deadline = time.monotonic() + self.policy.lease / 4
         for finished in pool.imap(lambda docs: self._in_order(docs, now, deadline), by_customer.values()):
             self.publish(finished)
         return len(fresh)
 
     def _in_order(self, docs: list[dict], now: float, deadline: float) -> list[dict | None]:
-        """One customer's new messages, one after another; those the batch's time (a third
+        """One customer's new messages, one after another; those the batch's time (a quarter
         of the lease they were created with) does not reach go to the sweep at once."""
         out: list[dict | None] = []
         for doc in docs:
@@ -200,7 +200,7 @@ class Outreach:
             finished = self._after_attempt(run, attempt, choice.channel, now)
             if finished is not CONTINUE:
                 return finished
-            if time.monotonic() - started > self.policy.lease / 3:
+            if time.monotonic() - started > self.policy.lease / 4:
                 # slow vendors: the next channel is tried by the sweep, under a new lease
                 self._wait(run, now)
                 return None
