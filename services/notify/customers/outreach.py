@@ -167,7 +167,12 @@ class Outreach:
         or None when it waits (deferred, retried) or lost its lease."""
         started = time.monotonic()
         request = doc["request"]
-        run = Run(doc, list(doc.get("tried") or []))
+        run = Run(
+            doc,
+            list(doc.get("tried") or []),
+            errors=list(doc.get("errors") or []),
+            tries=dict(doc.get("tries") or {}),
+        )
         try:
             answer = self.lookup(request["customer_id"], self.rules.fatigue_days)
         except Exception as exc:  # the profiles service is away: decide again later
@@ -233,9 +238,9 @@ class Outreach:
                 subject=note.subject,
                 text=note.text,
             )
-        total = run.doc.get("attempts", 0) + run.attempts
-        if outcome.status == "retry" and total < self.policy.max_attempts:
-            delay = max(backoff(total, self.policy, self.rng), outcome.retry_after or 0.0)
+        tries = run.tries[channel] = run.tries.get(channel, 0) + 1  # NOTIFY_MAX_ATTEMPTS per channel
+        if outcome.status == "retry" and tries < self.policy.max_attempts:
+            delay = max(backoff(tries, self.policy, self.rng), outcome.retry_after or 0.0)
             self._wait(run, now + delay, last_error=outcome.error)
             return None
         self.store.release(run.doc["_id"])
@@ -275,7 +280,7 @@ class Outreach:
         return Attempt("attempted", outcome, note, mask(address))
 
     def _wait(self, run: Run, until: float, status: str = "scheduled", **fields) -> None:
-        update = {**fields, "status": status, "next_attempt_at": until, "tried": run.tried}
+        update = {**fields, "status": status, "next_attempt_at": until, **run.progress()}
         self.store.settle(run.doc, update, run.entries, run.attempts)
 
     def _finish(self, run: Run, now: float, status: str, **fields) -> dict | None:
@@ -286,7 +291,7 @@ class Outreach:
         update = {
             **fields,
             "status": status,
-            "tried": run.tried,
+            **run.progress(),
             "finished": True,
             "finished_epoch": now,
             "finished_at": datetime.fromtimestamp(now, UTC),
@@ -305,13 +310,18 @@ UNLIMITED = 10**9
 @dataclass
 class Run:
     """One processing of a message: what it adds to the log, its attempts, the channels
-    that failed for good and their errors."""
+    that failed for good with their errors, and the attempts per channel so far."""
 
     doc: dict
     tried: list[str]
     entries: list[dict] = field(default_factory=list)
     attempts: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # each channel that failed for good, and why
+    tries: dict[str, int] = field(default_factory=dict)  # attempts per channel
+
+    def progress(self) -> dict:
+        """What carries over to the message's next processing."""
+        return {"tried": self.tried, "errors": self.errors, "tries": self.tries}
 
     def note(self, now: float, event: str, **details) -> None:
         self.entries.append(
