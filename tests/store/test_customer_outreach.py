@@ -11,6 +11,7 @@ import eventlet
 import pytest
 
 from contracts.feedback import parse_feedback
+from services.common.messaging import serialize
 from services.common.mongo import jsonable
 from services.notify.channels.sms import SmsChannel, SmsConfig
 from services.notify.channels.sms import fake as vendor
@@ -86,7 +87,8 @@ def outreach(profiles, notify, sms, announced: list, rules=RULES, announce=None)
         lookup,
         rules,
         POLICY,
-        announce or announced.append,
+        # as the service dispatches it: checked against the contract on the way out
+        announce or (lambda payload: announced.append(serialize("customer_message_outcome", payload))),
         rng=lambda: 1.0,  # the whole backoff: base × 2^(n−1)
     )
 

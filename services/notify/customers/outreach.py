@@ -76,7 +76,8 @@ def outcome_payload(doc: dict) -> dict:
         "status": doc["status"],
         "channel": doc.get("channel"),
         "reason": (doc.get("reason") or "")[:2000] or None,
-        "finished_at": doc["finished_at"],
+        # from the epoch: a datetime set with $set is stored as text by the embedded server
+        "finished_at": datetime.fromtimestamp(doc["finished_epoch"], UTC),
     }
 
 
@@ -292,9 +293,8 @@ class Outreach:
             **fields,
             "status": status,
             **run.progress(),
-            "finished": True,
+            "finished": 1,  # 0/1, not a boolean: bare booleans in $set are not portable (docs/store.md)
             "finished_epoch": now,
-            "finished_at": datetime.fromtimestamp(now, UTC),
             "next_attempt_at": None,
         }
         run.note(now, status, reason=fields.get("reason"), detail=fields.get("detail"))

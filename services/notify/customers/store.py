@@ -5,7 +5,8 @@
   its ``next_attempt_at``, claimed with a lease like a delivery; ``customer_message_log``
   holds each message's decisions and attempts;
 * ``customer_consent``: opt-outs per customer (overall and per channel, with who, when
-  and why, and their history) and the erasure mark;
+  and why, and their history: a map keyed by time, not an array of subdocuments, which
+  the embedded server stores as text) and the erasure mark;
 * ``customer_contacts`` (+ ``customer_contact_locks``): the messages notify sent each
   customer, the ledger contact fatigue counts synchronously;
 * ``wechat_tokens``: the WeChat access token shared by the replicas.
@@ -14,6 +15,9 @@ Times compared in queries are epoch seconds (docs/store.md).
 """
 
 from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -57,8 +61,8 @@ class CustomerStore(Store):
                 "status": "sending",
                 "lease_until": lease_until,
                 "attempts": 0,
-                "finished": False,
-                "announced": False,
+                "finished": 0,  # 0/1 numbers: bare booleans in $set are not portable (docs/store.md)
+                "announced": 0,
             }
             for doc in docs
         ]
@@ -96,22 +100,30 @@ class CustomerStore(Store):
         between recording and announcing)."""
         return list(
             self.db.customer_messages.find(
-                {"finished": True, "announced": False, "finished_epoch": {"$lt": older_than}}
+                {"finished": 1, "announced": 0, "finished_epoch": {"$lt": older_than}}
             ).limit(limit)
         )
 
     def mark_announced(self, ids: list[str]) -> None:
         if ids:
-            self.db.customer_messages.update_many({"_id": {"$in": ids}}, {"$set": {"announced": True}})
+            self.db.customer_messages.update_many({"_id": {"$in": ids}}, {"$set": {"announced": 1}})
 
     def get(self, message_id: str) -> dict | None:
         return self.db.customer_messages.find_one({"_id": message_id})
+
+    @staticmethod
+    def _shown(doc: dict) -> dict:
+        """A message as the log shows it: when it finished as a date too."""
+        if doc.get("finished_epoch") is not None:
+            doc["finished_at"] = datetime.fromtimestamp(doc["finished_epoch"], UTC)
+        return doc
 
     def with_log(self, message_id: str) -> dict | None:
         """A message with its log (decisions and attempts, in order)."""
         doc = self.get(message_id)
         if doc is None:
             return None
+        self._shown(doc)
         entries = self.db.customer_message_log.find({"message_id": message_id}, {"_id": 0, "message_id": 0})
         doc["log"] = [
             {k: v for k, v in e.items() if k != "seq"}
@@ -121,12 +133,13 @@ class CustomerStore(Store):
 
     def list_messages(self, *, limit: int, skip: int, **filters) -> list[dict]:
         query = {k: v for k, v in filters.items() if v is not None}
-        return list(
+        rows = (
             self.db.customer_messages.find(query, {"request.context": 0})
             .sort("created_at", DESCENDING)
             .skip(skip)
             .limit(limit)
         )
+        return [self._shown(row) for row in rows]
 
     def counts(self) -> dict:
         """Customer messages by status, and refusals by reason."""
@@ -165,24 +178,33 @@ class CustomerStore(Store):
     ) -> dict:
         """Record an opt-out (or its withdrawal) with who, when and why; one atomic write."""
         entry = {"opted_out": opted_out, "by": by, "at": utcnow(), "reason": reason}
-        return self.db.customer_consent.find_one_and_update(
-            {"_id": customer_id},
-            {"$set": {f"opt_out.{channel}": entry}, "$push": {"history": {**entry, "channel": channel}}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
+        return readable(
+            self.db.customer_consent.find_one_and_update(
+                {"_id": customer_id},
+                # history as a map keyed by time: arrays of subdocuments are not portable (docs/store.md)
+                {
+                    "$set": {
+                        f"opt_out.{channel}": entry,
+                        f"history.h{time.time_ns()}": {**entry, "channel": channel},
+                    }
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
         )
 
     def get_consent(self, customer_id: str) -> dict | None:
-        return self.db.customer_consent.find_one({"_id": customer_id})
+        doc = self.db.customer_consent.find_one({"_id": customer_id})
+        return None if doc is None else readable(doc)
 
     def mark_erased(self, customer_ids: list[str]) -> None:
         """Never contact them again, whatever a later request says; their messages'
         contents (context, rendered text, address) are dropped. Idempotent."""
-        now = utcnow()
         for customer_id in customer_ids:
             self.db.customer_consent.update_one(
                 {"_id": customer_id},
-                {"$max": {"erased_at": now}, "$setOnInsert": {"opt_out": {}}},
+                # $currentDate: a datetime leaf in $set or $max is stored as text (docs/store.md)
+                {"$currentDate": {"erased_at": True}, "$setOnInsert": {"opt_out": {}}},
                 upsert=True,
             )
         messages: dict = {"customer_id": {"$in": sorted(customer_ids)}}
@@ -241,6 +263,16 @@ class CustomerStore(Store):
     def release(self, message_id: str) -> None:
         """The message reached nobody: its contact no longer counts."""
         self.db.customer_contacts.delete_one({"_id": message_id})
+
+
+def readable(consent: dict) -> dict:
+    """A consent document as callers read it: ``history`` a list, oldest first, and
+    ``opted_out`` booleans (some servers store them as 0/1)."""
+    history = consent.get("history") or {}
+    consent["history"] = [history[key] for key in sorted(history, key=lambda k: int(k[1:]))]
+    for entry in [*(consent.get("opt_out") or {}).values(), *consent["history"]]:
+        entry["opted_out"] = bool(entry.get("opted_out"))
+    return consent
 
 
 class TokenCache:
