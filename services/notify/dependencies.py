@@ -107,7 +107,6 @@ def customer_channel_config() -> dict:
             secret=settings.get("CUSTOMER_WECHAT_SECRET"),
             templates=pairs(settings.get("CUSTOMER_WECHAT_TEMPLATES"), "CUSTOMER_WECHAT_TEMPLATES"),
             timeout=timeout,
-            timezone=settings.get("CUSTOMER_DEFAULT_TIMEZONE"),
         ),
     }
 

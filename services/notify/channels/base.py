@@ -164,7 +164,8 @@ class CustomerNote:
     html: str | None = None
     url: str | None = None
     case_id: str | None = None
-    params: dict = field(default_factory=dict)  # the vendor template's variables (SMS, WeChat)
+    params: dict = field(default_factory=dict)  # the vendor template's variables (SMS)
+    timezone: str = "Asia/Shanghai"  # the customer's: times shown in the message
 
 
 class CustomerChannel:

@@ -150,6 +150,7 @@ def render(
         html=html,
         url=request["context"].get("survey_url"),
         case_id=request.get("case_id"),
+        timezone=timezone,
         params=sms_params(
             request["purpose"], request["context"], request.get("case_id"), context["customer_name"]
         ),

@@ -46,7 +46,6 @@ class WechatConfig:
     secret: str = ""
     templates: dict = field(default_factory=dict)  # purpose -> template_id
     timeout: float = 10.0
-    timezone: str = "Asia/Shanghai"
 
 
 class Tokens(Protocol):
@@ -133,7 +132,7 @@ class WechatOfficialAccountChannel(CustomerChannel):
         return [self.config.secret] if self.config.secret else []
 
     def payload(self, note: CustomerNote, address: str, now: float) -> dict:
-        when = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(self.config.timezone))
+        when = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(note.timezone))
         data = {
             "first": note.subject,
             "keyword1": note.case_id or "-",

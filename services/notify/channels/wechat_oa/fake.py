@@ -70,7 +70,7 @@ class FakeWechat(Receiver):
         if not all(isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()):
             return self._err(47001, "data format error")
         msgid = 200000 + len(self.sent)
-        self.sent.append({**body, "msgid": msgid})
+        self.sent.append({**body, "msgid": msgid, "at": request.at})
         return Answer(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     def success(self, answer: Answer) -> bool:

@@ -1,4 +1,6 @@
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -37,6 +39,10 @@ def test_a_template_message_is_sent_with_a_token_fetched_once_and_cached(wechat)
     assert first["url"] == "https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.sig"
     assert first["data"]["first"]["value"].startswith("关于您的工单「NPS 贬损者")
     assert first["data"]["keyword1"]["value"] == "CASE-1"
+    sent_at = datetime.fromtimestamp(first["at"], ZoneInfo("Asia/Shanghai"))
+    assert first["data"]["keyword2"]["value"] in {
+        (sent_at - timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M") for m in (0, 1)
+    }  # the customer's wall clock
     assert "482913" in first["data"]["remark"]["value"]
     assert outcome.detail == str(wechat.sent[1]["msgid"])
 
@@ -86,3 +92,11 @@ def test_a_purpose_without_a_registered_template_is_named():
     wx = WechatOfficialAccountChannel({"wechat": WechatConfig(appid="a", secret="s")})
     outcome = wx.deliver(customer_note(), OPENID, time.time())
     assert outcome.status == "failed" and "CUSTOMER_WECHAT_TEMPLATES" in (outcome.error or "")
+
+
+def test_the_time_field_is_the_customers_wall_clock(wechat):
+    from dataclasses import replace
+
+    note = replace(customer_note(), timezone="America/New_York")
+    now = datetime(2026, 12, 2, 3, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+    assert channel(wechat).payload(note, OPENID, now)["data"]["keyword2"]["value"] == "2026-12-01 22:30"
