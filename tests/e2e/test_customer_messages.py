@@ -325,3 +325,24 @@ def test_a_wechat_token_the_platform_stopped_accepting_is_renewed_and_a_failed_c
             assert sms.sent[-1]["template"] == "SMS_900003"
     finally:
         patch.stop()
+
+
+def test_two_replicas_never_exceed_a_customers_contact_limit(
+    cx_config, runner_factory, container_factory, vendors, mongo_client
+):
+    sms, wechat = vendors
+    patch = start(runner_factory, container_factory, sms, wechat)  # limit: 2 contacts in 7 days
+    try:
+        container_factory(NotifyService).start()  # a second notify replica on the same queue
+        publish(cx_config["AMQP_URI"], feedback("C-busy-1", {"id": "C-busy", "phone": "13800138009"}))
+        with ClusterRpcClient(timeout=15) as rpc:
+            wait_until(lambda: feedback_count(rpc, "C-busy"), message="the profile")
+        ask(*[request(f"CASE-{n}:reply:r{n}", "C-busy") for n in range(8)])
+        outcomes = [outcome_of(f"CASE-{n}:reply:r{n}") for n in range(8)]
+        statuses = sorted((o["status"], o["reason"]) for o in outcomes)
+        assert statuses == [("refused", "fatigued")] * 6 + [("sent", None)] * 2, statuses
+        assert len(sms.sent) == 2
+        db = mongo_client[database_name("notify")]
+        assert db.customer_contacts.count_documents({"customer_id": "C-busy"}) == 2
+    finally:
+        patch.stop()
