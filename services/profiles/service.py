@@ -56,9 +56,10 @@ class ProfilesService:
         for event, profile in zip(events, profiles, strict=True):
             self.dispatch("profile_updated", profile_updated(event, profile, utcnow()))
 
-    # No inbox on these three: the profile write is itself once-only (the alert's
-    # marker; the newest case status wins) and they announce nothing, so a
-    # redelivery costs one read (docs/profiles.md "Writes").
+    # No inbox on these four: the profile write is itself once-only (the alert's
+    # marker; the newest case status wins; a sent message's timeline key and the newest
+    # last_outreach) and they announce nothing, so a redelivery costs one read
+    # (docs/profiles.md "Writes").
 
     @contract_batch_handler("alerts", "alert_raised")
     def handle_alert_raised(self, alerts: list[dict]) -> None:
