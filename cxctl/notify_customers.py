@@ -7,7 +7,7 @@ import click
 from cxctl.common import Ctx, call, emit_json, json_option, table
 
 OPT_OUT_CHANNELS = ("all", "sms", "email", "wechat_oa")
-STATUSES = ("pending", "deferred", "scheduled", "sending", "sent", "refused", "failed")
+STATUSES = ("deferred", "scheduled", "sending", "sent", "refused", "failed")
 # what each refusal code means, English / zh-CN (customer_message_outcome.reason)
 REASONS = {
     "opted_out": "opted out / 客户已退订",

@@ -27,8 +27,7 @@ from services.common.erasure import ERASED
 from services.common.mongo import Store, as_stored, insert_many_once
 from services.notify.customers.decision import Consent
 
-WAITING = ("pending", "deferred", "scheduled", "sending")
-FINISHED = ("sent", "refused", "failed")
+WAITING = ("deferred", "scheduled", "sending")
 OPT_OUT_CHANNELS = ("all", "sms", "email", "wechat_oa")
 RESERVED, FATIGUED, BUSY = "reserved", "fatigued", "busy"
 
@@ -289,6 +288,3 @@ class TokenCache:
         self.db.wechat_tokens.replace_one(
             {"_id": appid}, {"_id": appid, "token": token, "expires_at": expires_at}, upsert=True
         )
-
-
-__all__ = ["CustomerStore", "TokenCache", "OPT_OUT_CHANNELS", "RESERVED", "FATIGUED", "BUSY", "FINISHED"]
