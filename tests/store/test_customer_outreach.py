@@ -347,3 +347,15 @@ def _doc(message_id: str, now: float) -> dict:
     from services.notify.customers.outreach import message_doc
 
     return message_doc(ask(message_id, channels=["wechat_oa", "sms"]), now)
+
+
+def test_a_vendor_quoting_the_number_it_refused_is_kept_and_announced_masked(stores, sms):
+    profiles, notify = stores
+    known(profiles, "C1")
+    announced: list = []
+    run = outreach(profiles, notify, sms, announced)
+    sms.script(Answer(200, {"Code": "isv.MOBILE_NUMBER_ILLEGAL", "Message": "号码 13800138000 非法"}))
+    run.accept([ask("m1")], time.time())
+    [outcome] = announced
+    assert outcome["status"] == "failed" and "138****8000" in outcome["reason"]
+    assert "13800138000" not in str(notify.customers.with_log("m1"))

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 import eventlet
 
 from services.common.errors import BadRequest
+from services.common.privacy import mask as mask_personal
 from services.common.privacy import redact, register_secret
 from services.notify.channels.base import CustomerChannel, CustomerNote, Outcome
 from services.notify.customers import decision as d
@@ -277,7 +278,8 @@ class Outreach:
         except Exception as exc:  # a bug in a channel is taken as transient, bounded by max_attempts
             log.exception("customer channel %s raised on %s", name, doc["_id"])
             outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
-        outcome = replace(outcome, error=outcome.error and redact(outcome.error, secrets))
+        # vendors quote the number or address they refused: kept and announced masked
+        outcome = replace(outcome, error=outcome.error and mask_personal(redact(outcome.error, secrets)))
         return Attempt("attempted", outcome, note, mask(address))
 
     def _wait(self, run: Run, until: float, status: str = "scheduled", **fields) -> None:
