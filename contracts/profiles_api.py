@@ -64,6 +64,16 @@ class Fatigue(_Request):
     now = fields.AwareDateTime(load_default=None, format="iso")
 
 
+class Contact(_Request):
+    customer_id = id_str(128, required=True)
+    fatigue_days = StrictInt(
+        load_default=None,
+        validate=validate.Range(min=1, max=3650),
+        metadata={"description": "also count the contacts of the last N days"},
+    )
+    now = fields.AwareDateTime(load_default=None, format="iso")
+
+
 class Merge(_Request):
     survivor = id_str(128, required=True)
     merged = id_str(128, required=True)

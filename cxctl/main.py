@@ -12,7 +12,18 @@ import time
 import click
 
 from contracts.feedback import InvalidFeedback, parse_feedback
-from cxctl import alerts, cases, incidents, lexicon, notify, notify_queue, playbooks, profiles, users
+from cxctl import (
+    alerts,
+    cases,
+    incidents,
+    lexicon,
+    notify,
+    notify_customers,
+    notify_queue,
+    playbooks,
+    profiles,
+    users,
+)
 from cxctl.broker import DEFAULT_API, ManagementApiError, queue_drains, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
 from cxctl.drain_view import Progress, queue_table
@@ -97,6 +108,10 @@ def stats(ctx: Ctx, api, as_json):
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(n["deliveries"].items()))
     channels = ", ".join(f"{k} {v}" for k, v in sorted(n["delivered_by_channel"].items()))
     click.echo(f"notifications: {outcomes or '-'}  (delivered by channel: {channels or '-'})")
+    customers = n.get("customer_messages") or {}
+    sent = ", ".join(f"{k} {v}" for k, v in sorted((customers.get("by_status") or {}).items()))
+    refused = ", ".join(f"{k} {v}" for k, v in sorted((customers.get("refused_by_reason") or {}).items()))
+    click.echo(f"customer messages / 客户消息: {sent or '-'}  (refused / 拒发: {refused or '-'})")
     dead = {}
     for part in (a, c, p, n):
         for queue, count in part.get("dead_letters", {}).items():
@@ -152,6 +167,7 @@ for group in (
     cli.add_command(group)
 cases.cases.add_command(incidents.incidents)  # cxctl cases incidents …
 notify.notify.add_command(notify_queue.priority_queue)  # cxctl notify priority-queue
+notify.notify.add_command(notify_customers.customers)
 
 
 if __name__ == "__main__":

@@ -162,9 +162,11 @@ def _reply_message(use_record: dict, case: dict, now: datetime) -> dict:
         "case_id": use_record["case_id"],
         "language": use_record["language"],
         "not_after": None,
+        # the keys notify's customer templates read (services/notify/customers/render.py)
         "context": {
-            "reply": use_record["reply"],
+            "reply_text": use_record["reply"],
             "case_title": case.get("title") or "",
+            "customer_name": (case.get("customer") or {}).get("name") or "",
             "playbook_id": use_record["playbook_id"],
         },
     }

@@ -5,22 +5,33 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 
+import eventlet
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from services.common import settings
-from services.common.batching import handled_once_each
+from services.common.batching import contract_batch_handler, handled_once_each
 from services.common.config_signal import ConfigSignal
 from services.common.errors import BadRequest, NotFound
 from services.common.health import HealthServer
-from services.common.messaging import ContractDispatcher, contract_event_handler
+from services.common.messaging import ContractDispatcher, InvalidMessage, contract_event_handler
 from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 from services.notify.channels.base import Channel, Outcome
+from services.notify.customers.outreach import Outreach, preview_message
+from services.notify.customers.render import request_problem
+from services.notify.customers.store import OPT_OUT_CHANNELS, TokenCache
 from services.notify.delivery import Pipeline
-from services.notify.dependencies import Channels, DeliveryPolicy, Templates
+from services.notify.dependencies import (
+    Channels,
+    CustomerContact,
+    DeliveryPolicy,
+    Templates,
+    customer_channels,
+)
 from services.notify.digest import DigestRunner, schedule_all
 from services.notify.digest_cron import digest_cron
 from services.notify.directory import load_directory, register_secrets
@@ -35,6 +46,8 @@ from services.notify.store import NotifyStore, anonymise_customer
 
 # How often due deliveries (retries, released quiet-hours holds) are swept.
 SWEEP_INTERVAL = 1.0
+# How long a customer message waits for the profiles service's answer before deciding later.
+LOOKUP_TIMEOUT = 10.0
 
 
 class NotifyService:
@@ -50,6 +63,8 @@ class NotifyService:
     dispatch = ContractDispatcher()
     cases_rpc = ServiceRpc("cases")
     alerts_rpc = ServiceRpc("alerts")
+    profiles_rpc = ServiceRpc("profiles")
+    customer_setup: dict = CustomerContact()
 
     def _pipeline(self) -> Pipeline:
         # Admin-edited templates may have been saved through another replica.
@@ -58,6 +73,106 @@ class NotifyService:
 
     def _announce(self, doc: dict, outcome: Outcome, attempts: int) -> None:
         self.dispatch("notification_delivered", announcement(doc, outcome, attempts))
+
+    def _outreach(self) -> Outreach:
+        self.templates.sync(self.store.template_overrides())
+        channels = customer_channels(self.customer_setup["channels"], TokenCache(self.store.db))
+        announce = partial(self._dispatch, "customer_message_outcome")
+        flush = getattr(self.dispatch, "flush", lambda: None)
+        rules = self.customer_setup["rules"]
+        return Outreach(
+            self.store.customers, channels, self.templates, self._lookup, rules, self.policy, announce, flush
+        )
+
+    def _dispatch(self, event_type: str, payload: dict) -> None:
+        self.dispatch(event_type, payload)
+
+    def _lookup(self, customer_id: str, fatigue_days: int) -> dict:
+        with eventlet.Timeout(LOOKUP_TIMEOUT):
+            return self.profiles_rpc.customer_contact(customer_id, fatigue_days=fatigue_days)
+
+    @contract_batch_handler("cases", "customer_message_requested")
+    @handled_once_each("customer_inbox")
+    def handle_customer_message_requested(self, requests: list[dict]) -> None:
+        """Store each message to a customer once (by ``message_id``) and decide it now:
+        send, defer past the customer's quiet hours, or refuse with a reason; the
+        outcomes go out as ``customer_message_outcome``. One that cannot be sent (its
+        purpose's context lacks the survey link or the reply) is dead-lettered with the
+        reason naming the field, before anything of its batch is done."""
+        problems = [problem for r in requests if (problem := request_problem(r))]
+        if problems:  # the batch splits until the bad one is alone, then it is dead-lettered
+            raise InvalidMessage("; ".join(problems))
+        self._outreach().accept(requests, time.time())
+
+    @timer(interval=SWEEP_INTERVAL)
+    def sweep_customer_messages(self) -> None:
+        """Customer messages due now (quiet hours over, retries) and outcomes left unannounced."""
+        self._outreach().run()
+
+    @rpc(expected_exceptions=BadRequest)
+    def set_customer_opt_out(
+        self,
+        customer_id: Id,
+        channel: Id = "all",
+        opted_out: bool = True,
+        by: Id = "",
+        reason: str | None = None,
+    ) -> dict:
+        """Record that a customer opted out of ``channel`` (or ``all``), or withdrew it,
+        with who recorded it and why; every later message checks it before any contact."""
+        if channel not in OPT_OUT_CHANNELS:
+            raise BadRequest(f"channel: one of {', '.join(OPT_OUT_CHANNELS)}")
+        if not isinstance(opted_out, bool):
+            raise BadRequest("opted_out: true or false")
+        if not by:
+            raise BadRequest("by: who records the opt-out is required")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+            raise BadRequest("reason: a text of at most 500 characters")
+        return jsonable(self.store.customers.set_opt_out(customer_id, channel, opted_out, by, reason))
+
+    @rpc(expected_exceptions=BadRequest)
+    def preview_customer_message(
+        self, purpose: Id, channel: Id, language: Id = "zh-CN", context: dict | None = None
+    ) -> dict:
+        """A customer message as ``channel`` would send it (subject, text, HTML, the SMS
+        template variables, the vendor payload without credentials), from ``context`` or
+        the purpose's sample; nothing is sent."""
+        outreach = self._outreach()
+        return jsonable(preview_message(outreach, purpose, channel, language, context))
+
+    @rpc
+    def get_customer_consent(self, customer_id: Id) -> dict:
+        """A customer's opt-outs (overall and per channel, who/when/why) and their history."""
+        doc = self.store.customers.get_consent(customer_id) or {
+            "_id": customer_id,
+            "opt_out": {},
+            "history": [],
+        }
+        return jsonable(doc)
+
+    @rpc(expected_exceptions=BadRequest)
+    def list_customer_messages(
+        self,
+        limit: int = 50,
+        skip: int = 0,
+        status: Id | None = None,
+        customer_id: Id | None = None,
+        case_id: Id | None = None,
+    ) -> list[dict]:
+        """Messages to customers, newest first: status, channel, reason, attempts."""
+        limit, skip = page(limit, skip)
+        rows = self.store.customers.list_messages(
+            limit=limit, skip=skip, status=status, customer_id=customer_id, case_id=case_id
+        )
+        return jsonable(rows)
+
+    @rpc(expected_exceptions=NotFound)
+    def get_customer_message(self, message_id: Id) -> dict:
+        """One customer message with its log (decisions and attempts)."""
+        doc = self.store.customers.with_log(message_id)
+        if doc is None:
+            raise NotFound(f"no customer message {message_id}")
+        return jsonable(doc)
 
     @priority_batch_handler("cases", "notification_requested")
     @handled_once_each("inbox")
@@ -184,8 +299,10 @@ class NotifyService:
     @contract_event_handler("profiles", "customer_erased")
     def handle_customer_erased(self, erased: dict) -> None:
         """Anonymise the erased customer (and the ids merged into them) in the delivery
-        log, waiting deliveries and digests; idempotent."""
+        log, waiting deliveries and digests, and never contact them again (their
+        messages' contents dropped); idempotent."""
         anonymise_customer(self.store.db, erased["customer_ids"])
+        self.store.customers.mark_erased(erased["customer_ids"])
 
 
 def _without_context(doc: dict) -> dict:

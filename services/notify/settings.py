@@ -21,5 +21,26 @@ DEFAULTS = settings.declare(
         "NOTIFY_HTTP_TIMEOUT": 10.0,
         # Deliveries of one batch of notification requests sent at once (the batch's worker).
         "NOTIFY_SEND_CONCURRENCY": 10,
+        # Messages to customers (services/notify/customers/, docs/notify.md "Customer messages").
+        # Contact fatigue: at most LIMIT contacts (feedback given + messages sent) in DAYS days; 0 = no limit.
+        "CUSTOMER_FATIGUE_LIMIT": 3,
+        "CUSTOMER_FATIGUE_DAYS": 7,
+        # The customers' quiet hours in their own time zone (HH:MM-HH:MM; "none" = none), and
+        # the zone of a customer whose profile names none.
+        "CUSTOMER_QUIET_HOURS": "21:00-09:00",
+        "CUSTOMER_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "CUSTOMER_EMAIL_FROM": "",  # the sender customers see; "" = SMTP_FROM
+        # SMS: Alibaba Cloud SMS SendSms. TEMPLATES: purpose.language=TemplateCode, comma-separated.
+        "CUSTOMER_SMS_ENDPOINT": "https://dysmsapi.aliyuncs.com/",
+        "CUSTOMER_SMS_ACCESS_KEY_ID": "",
+        "CUSTOMER_SMS_ACCESS_KEY_SECRET": "",
+        "CUSTOMER_SMS_SIGN_NAME": "",
+        "CUSTOMER_SMS_REGION": "cn-hangzhou",
+        "CUSTOMER_SMS_TEMPLATES": "",
+        # WeChat official account template messages. TEMPLATES: purpose=template_id, comma-separated.
+        "CUSTOMER_WECHAT_API": "https://api.weixin.qq.com",
+        "CUSTOMER_WECHAT_APPID": "",
+        "CUSTOMER_WECHAT_SECRET": "",
+        "CUSTOMER_WECHAT_TEMPLATES": "",
     }
 )

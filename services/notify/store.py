@@ -17,6 +17,7 @@ from contracts.base import utcnow
 from services.common.erasure import MARK, redact, scrub_dead_letters
 from services.common.inbox import Inbox
 from services.common.mongo import ConfigCache, Store, as_stored, insert_many_once
+from services.notify.customers.store import CustomerStore
 
 # Statuses a delivery moves through; "held" waits out the recipient's quiet hours.
 WAITING = ("scheduled", "held", "sending")
@@ -67,6 +68,8 @@ class NotifyStore(Store):
     def __init__(self, db):
         super().__init__(db)
         self.inbox = Inbox(db.notification_inbox, ("notification_id",))
+        self.customer_inbox = Inbox(db.customer_message_inbox, ("message_id",))
+        self.customers = CustomerStore(db)  # messages to customers (customers/store.py)
         self.config = ConfigCache(db, self._load_config)
 
     def _load_config(self) -> dict:
@@ -78,7 +81,9 @@ class NotifyStore(Store):
 
     def indexes(self):
         return {
+            **self.customers.indexes(),
             "notification_inbox": [self.inbox.index()],
+            "customer_message_inbox": [self.customer_inbox.index()],
             "deliveries": [
                 IndexModel([("notification_id", ASCENDING)], name="notification_id"),
                 IndexModel([("created_at", DESCENDING)], name="created_at"),
@@ -378,6 +383,7 @@ class NotifyStore(Store):
         }
         counters = {d["_id"]: d["n"] for d in self.db.counters.find()}
         return {
+            "customer_messages": self.customers.counts(),
             "deliveries": by_status,
             "delivered_by_channel": by_channel,
             "counters": counters,

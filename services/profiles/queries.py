@@ -94,30 +94,70 @@ class Queries(ProfileDocuments):
         return profile
 
     def contact_fatigue(self, customer_id: str, days: int, now: datetime, limit: int | None = None) -> dict:
-        """Contacts (feedback given, surveys answered) in the last ``days`` days; with
-        ``limit``, ``fatigued`` says whether contacting them again would exceed it."""
+        """Contacts in the last ``days`` days: feedback given (surveys answered) and
+        messages sent to the customer (``outbound``, recorded from notify's
+        ``customer_message_outcome``); with ``limit``, ``fatigued`` says whether
+        contacting them again would exceed it."""
         target = self.resolve(customer_id)
         since = now - timedelta(days=days)
         entries = list(
             self.db.timeline.find(
-                {"customer_id": target, "kind": "feedback", "at": {"$gt": since, "$lte": now}},
-                {"at": 1, "channel": 1, "survey": 1},
+                {
+                    "customer_id": target,
+                    "kind": {"$in": ["feedback", "customer_message"]},
+                    "at": {"$gt": since, "$lte": now},
+                },
+                {"at": 1, "channel": 1, "survey": 1, "kind": 1},
             )
         )
         by_channel: dict[str, int] = {}
         for e in entries:
             by_channel[e["channel"]] = by_channel.get(e["channel"], 0) + 1
+        outbound = sum(1 for e in entries if e["kind"] == "customer_message")
         return {
             "customer_id": target,
             "days": days,
             "since": since,
             "now": now,
             "contacts": len(entries),
+            "feedback": len(entries) - outbound,
+            "outbound": outbound,
             "surveys": sum(1 for e in entries if e.get("survey")),
             "by_channel": by_channel,
             "last_contact_at": max((e["at"] for e in entries), default=None),
             "limit": limit,
             "fatigued": None if limit is None else len(entries) >= limit,
+        }
+
+    def customer_contact(
+        self, customer_id: str, fatigue_days: int | None = None, now: datetime | None = None
+    ) -> dict:
+        """Where the customer can be reached (for notify's customer messages): phone,
+        email, WeChat openid and time zone from the newest identity (the feedback
+        event's ``customer`` and its ``attributes.wechat_openid`` / ``timezone``).
+        An erased customer, or one never seen, has no contact details. With
+        ``fatigue_days``, their ``contact_fatigue`` over those days too."""
+        out = self._contact(self.resolve(customer_id))
+        if fatigue_days is not None:
+            out["fatigue"] = self.contact_fatigue(out["customer_id"], fatigue_days, now or utcnow())
+        return out
+
+    def _contact(self, target: str) -> dict:
+        profile = self.db.profiles.find_one({"_id": target}, {"identity": 1, "erased_at": 1})
+        erased = self.is_erased(target) or bool(profile and profile.get("erased_at"))
+        if profile is None or erased:
+            return {"customer_id": target, "known": profile is not None, "erased": erased}
+        identity = profile.get("identity") or {}
+        attributes = identity.get("attributes") or {}
+        return {
+            "customer_id": target,
+            "known": True,
+            "erased": False,
+            "phone": identity.get("phone"),
+            "email": identity.get("email"),
+            "wechat_openid": attributes.get("wechat_openid"),
+            "timezone": attributes.get("timezone"),
+            "name": identity.get("name"),
         }
 
     def search(self, *, name=None, phone=None, email=None, limit: int = 20, skip: int = 0) -> list[dict]:

@@ -21,6 +21,8 @@ from services.profiles.profile import (
     case_facts,
     case_state,
     feedback_key,
+    get_path,
+    newer,
     open_case_entry,
     timeline_entry,
     without_pii,
@@ -175,3 +177,30 @@ def case_status_recording(change: dict, opened_entry: Callable[[str], dict | Non
         return apply_case_state(doc, case_state(case_id, status, at, change["level"]), open_entry)
 
     return Recording(change["customer_id"], entry_for, apply)
+
+
+def customer_message_recording(outcome: dict) -> Recording:
+    """A message sent to the customer (``customer_message_outcome`` with status ``sent``):
+    an outbound contact on the timeline, which contact fatigue counts, and the profile's
+    ``last_outreach`` (latest wins)."""
+    at = outcome["finished_at"]
+
+    def entry_for(target: str, erased: bool) -> dict:
+        return {
+            "_id": f"customer_message:{outcome['message_id']}",
+            "customer_id": target,
+            "at": at,
+            "kind": "customer_message",
+            "message_id": outcome["message_id"],
+            "purpose": outcome["purpose"],
+            "channel": outcome["channel"],
+            "case_id": outcome.get("case_id"),
+        }
+
+    def change(doc: dict, erased: bool, now: datetime) -> bool:
+        if not newer(get_path(doc, "last_outreach.at"), at):
+            return False
+        doc["last_outreach"] = {"at": at, "channel": outcome["channel"], "purpose": outcome["purpose"]}
+        return True
+
+    return Recording(outcome["customer_id"], entry_for, change)

@@ -28,6 +28,7 @@ from services.profiles.dependencies import ProfileStores
 from services.profiles.recordings import (
     alert_recording,
     case_opened_recording,
+    customer_message_recording,
     feedback_recording,
     profile_updated,
 )
@@ -67,9 +68,10 @@ class ProfilesService:
         for event, profile in zip(events, profiles, strict=True):
             self.dispatch("profile_updated", profile_updated(event, profile, utcnow()))
 
-    # No inbox on these three: the profile write is itself once-only (the alert's
-    # marker; the newest case status wins) and they announce nothing, so a
-    # redelivery costs one read (docs/profiles.md "Writes").
+    # No inbox on these four: the profile write is itself once-only (the alert's
+    # marker; the newest case status wins; a sent message's timeline key and the newest
+    # last_outreach) and they announce nothing, so a redelivery costs one read
+    # (docs/profiles.md "Writes").
 
     @contract_batch_handler("alerts", "alert_raised")
     def handle_alert_raised(self, alerts: list[dict]) -> None:
@@ -86,6 +88,14 @@ class ProfilesService:
         """Case milestones: timeline entries; resolved/closed leave the open list, reopened return."""
         recorder = self.store.recorder
         recorder.record_many([recorder.case_status_recording(change) for change in changes])
+
+    @contract_batch_handler("notify", "customer_message_outcome")
+    def handle_customer_message_outcome(self, outcomes: list[dict]) -> None:
+        """A message sent to a customer is an outbound contact on their timeline (counted
+        by contact fatigue); refused and failed ones reached nobody and record nothing."""
+        sent = [customer_message_recording(o) for o in outcomes if o["status"] == "sent"]
+        if sent:
+            self.store.recorder.record_many(sent)
 
     # -- queries -------------------------------------------------------------------
 
@@ -152,6 +162,16 @@ class ProfilesService:
         """
         a = load(api.Fatigue, customer_id=customer_id, days=days, limit=limit, now=now)
         return jsonable(self.store.queries.contact_fatigue(a["customer_id"], a["days"], a["now"], a["limit"]))
+
+    @rpc(expected_exceptions=BadRequest)
+    def customer_contact(
+        self, customer_id: Id, fatigue_days: int | None = None, now: Moment | None = None
+    ) -> dict:
+        """Where the customer can be reached (phone, email, WeChat openid, time zone), or
+        ``erased`` / not ``known``; with ``fatigue_days``, their ``contact_fatigue`` too
+        (notify asks before contacting a customer)."""
+        a = load(api.Contact, customer_id=customer_id, fatigue_days=fatigue_days, now=now)
+        return jsonable(self.store.queries.customer_contact(a["customer_id"], a["fatigue_days"], a["now"]))
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def export_customer(self, customer_id: Id, by: Id | None = None) -> dict:

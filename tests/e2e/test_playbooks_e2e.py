@@ -95,8 +95,14 @@ def test_an_agent_uses_the_suggested_playbook_and_the_reply_goes_out(gateway, cx
         body = json.loads(message.body)
         assert body["purpose"] == "playbook_reply" and body["case_id"] == case_id
         assert body["customer_id"] == "C42" and body["message_id"] == "playbook:u1"
-        assert body["context"]["reply"].startswith("王芳您好，关于您反馈的配送延误")
+        assert body["context"]["reply_text"].startswith("王芳您好，关于您反馈的配送延误")
         replies.delete()
+    # notify took the reply as it takes every customer message (not dead-lettered): it
+    # decided it and recorded the outcome (the stack has no SMS vendor: refused or failed)
+    handled = wait_until(
+        lambda: gateway.rpc.notify.list_customer_messages(case_id=case_id), message="notify's record"
+    )
+    assert handled[0]["_id"] == "playbook:u1" and handled[0]["status"] in ("sent", "refused", "failed")
 
     shown = gateway.api("agent", "GET", f"/api/v1/cases/{case_id}").json()
     assert [a["action"] for a in shown["audit"] if a["action"] == "playbook_used"] == ["playbook_used"]

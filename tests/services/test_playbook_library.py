@@ -105,7 +105,7 @@ def test_using_a_playbook_records_it_and_sends_the_reply_once(library):
     assert len(messages) == 2 and messages[0] == messages[1]
     assert messages[0]["message_id"] == "playbook:u-1" and messages[0]["purpose"] == "playbook_reply"
     assert messages[0]["customer_id"] == "C1" and messages[0]["case_id"] == case["_id"]
-    assert messages[0]["context"]["reply"].startswith("张三您好，关于您反馈的配送延误")
+    assert messages[0]["context"]["reply_text"].startswith("张三您好，关于您反馈的配送延误")
     # filled but not sent: an internal draft, nothing announced
     library.use_playbook(
         {"case_id": case["_id"], "playbook_id": "billing-correction", "by": "li.na", "language": "en"}

@@ -1,5 +1,8 @@
 """Delivery channels: one folder per channel, each exporting ``CHANNEL``.
 
+A folder exporting ``CUSTOMER_CHANNEL`` (a ``CustomerChannel``) sends messages to
+customers (``sms``, ``email``, ``wechat_oa``; ``customers/``).
+
 Adding a channel means adding a folder with its handle schema, payload builder,
 signer, sender and tests; ``discover()`` finds it. See ``base.py`` for the
 interface.
@@ -10,20 +13,22 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from services.notify.channels.base import Channel
+from services.notify.channels.base import Channel, CustomerChannel
 
 
-def discover() -> dict[str, type[Channel]]:
-    """Every channel class in this package, by name."""
-    found: dict[str, type[Channel]] = {}
+def discover(attribute: str = "CHANNEL") -> dict:
+    """Every channel class in this package exporting ``attribute``, by name: ``CHANNEL``
+    for owner notifications, ``CUSTOMER_CHANNEL`` for messages to customers."""
+    found: dict = {}
     for info in pkgutil.iter_modules(__path__):
         if not info.ispkg:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
-        cls = getattr(module, "CHANNEL", None)
+        cls = getattr(module, attribute, None)
         if cls is not None:
             found[cls.name] = cls
     return dict(sorted(found.items()))
 
 
-CHANNELS = discover()
+CHANNELS: dict[str, type[Channel]] = discover("CHANNEL")
+CUSTOMER_CHANNELS: dict[str, type[CustomerChannel]] = discover("CUSTOMER_CHANNEL")

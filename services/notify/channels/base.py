@@ -143,3 +143,50 @@ class Channel:
 
     def deliver(self, note: Note, destination: Destination, now: float) -> Outcome:  # pragma: no cover
         raise NotImplementedError
+
+
+# -- customer channels ------------------------------------------------------------------
+# Messages TO CUSTOMERS (follow-up surveys, case replies) go through their own channels:
+# the customer is no person in the recipients directory, an address comes from their
+# profile, and the vendors differ (SMS and WeChat official-account templates are
+# registered with the vendor). A channel folder exports ``CUSTOMER_CHANNEL`` for them.
+
+
+@dataclass(frozen=True)
+class CustomerNote:
+    """One rendered customer message."""
+
+    message_id: str
+    purpose: str
+    language: str
+    subject: str
+    text: str
+    html: str | None = None
+    url: str | None = None
+    case_id: str | None = None
+    params: dict = field(default_factory=dict)  # the vendor template's variables (SMS)
+    timezone: str = "Asia/Shanghai"  # the customer's: times shown in the message
+
+
+class CustomerChannel:
+    """Sends a ``CustomerNote`` to one address; classifies the answer like ``Channel``."""
+
+    name: ClassVar[str]
+    address_field: ClassVar[str]  # phone | email | wechat_openid (the customer's contact)
+    template_format: ClassVar[str] = "text"  # text | email
+
+    def __init__(self, settings: dict | None = None):
+        self.settings = settings or {}
+
+    def missing(self) -> str | None:
+        """What this deployment lacks to use the channel (credentials, template ids), or None."""
+        return None
+
+    def secrets(self) -> list[str]:
+        return []
+
+    def preview(self, note: CustomerNote, address: str) -> dict | str | None:
+        return None
+
+    def deliver(self, note: CustomerNote, address: str, now: float) -> Outcome:  # pragma: no cover
+        raise NotImplementedError

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +25,7 @@ class Request:
     headers: dict
     body: bytes
     at: float = field(default_factory=time.time)
+    method: str = "POST"
 
     def json(self):
         return json.loads(self.body.decode("utf-8"))
@@ -61,6 +63,8 @@ class Receiver:
                     dict(self.headers.items()),
                     self.rfile.read(length),
                 )
+                if self.command != "POST":
+                    request.method = self.command
                 answer = receiver._answer(request)
                 body = answer.encoded()
                 self.send_response(answer.status)
@@ -69,6 +73,8 @@ class Receiver:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_GET = do_POST  # noqa: N815 (a vendor's GET endpoints: the request's method tells them apart)
 
             def log_message(self, *args):
                 pass
@@ -157,3 +163,31 @@ def long_markdown(n: int = 3000) -> str:
     """Chinese text sprinkled with links, bold and code: truncation must cut around them."""
     unit = "客户反馈送货太慢[详情](http://x.test/a?b=1) **非常不满** `nps=2` 😡\n"
     return unit * (n // len(unit) + 1)
+
+
+def customer_request(purpose: str = "followup_survey", language: str = "zh-CN", **extra) -> dict:
+    """A ``customer_message_requested`` payload shaped as the cases service makes it
+    (its follow-up survey and its customer reply)."""
+    from services.notify.customers.render import SAMPLE_CONTEXT
+
+    context = dict(SAMPLE_CONTEXT[purpose])
+    return {
+        "message_id": f"CASE-1:{purpose}",
+        "requested_at": datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+        "purpose": purpose,
+        "customer_id": "C42",
+        "channels": ["sms", "email", "wechat_oa"],
+        "case_id": "CASE-1",
+        "language": language,
+        "not_after": None,
+        "context": context,
+        **extra,
+    }
+
+
+def customer_note(purpose: str = "followup_survey", language: str = "zh-CN", fmt: str = "text", **extra):
+    """A customer message rendered from the real templates, as a customer channel gets it."""
+    from services.notify.customers.render import render
+    from services.notify.render import Renderer
+
+    return render(Renderer(), customer_request(purpose, language, **extra), fmt, None, "Asia/Shanghai")

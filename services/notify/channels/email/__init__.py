@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from services.notify.channels.base import Channel, Destination, NotConfigured, Note, Outcome
+from services.notify.channels.base import (
+    Channel,
+    CustomerChannel,
+    CustomerNote,
+    Destination,
+    NotConfigured,
+    Note,
+    Outcome,
+)
 
 MESSAGE_ID_DOMAIN = "cx-alerts.local"
 
@@ -136,4 +144,38 @@ class EmailChannel(Channel):
         return Outcome.ok(detail=msg["Message-ID"])
 
 
+class CustomerEmailChannel(CustomerChannel):
+    """Email to a customer: the same SMTP relay, the customer-facing sender
+    (``CUSTOMER_EMAIL_FROM``), a Message-ID stable per customer message."""
+
+    name = "email"
+    address_field = "email"
+    template_format = "email"
+
+    @property
+    def config(self) -> SmtpConfig:
+        return self.settings["smtp"]
+
+    def secrets(self) -> list[str]:
+        return [self.config.password] if self.config.password else []
+
+    def message(self, note: CustomerNote, address: str) -> EmailMessage:
+        sender = self.settings.get("customer_sender") or self.config.sender
+        return build_message(
+            note, sender=sender, to=address, delivery_id=note.message_id, case_id=None, language=note.language
+        )
+
+    def preview(self, note: CustomerNote, address: str) -> str:
+        return self.message(note, address).as_string()
+
+    def deliver(self, note: CustomerNote, address: str, now: float) -> Outcome:
+        msg = self.message(note, address)
+        try:
+            send(self.config, msg)
+        except (smtplib.SMTPException, OSError) as exc:
+            return classify(exc)
+        return Outcome.ok(detail=msg["Message-ID"])
+
+
 CHANNEL = EmailChannel
+CUSTOMER_CHANNEL = CustomerEmailChannel
