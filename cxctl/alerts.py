@@ -231,13 +231,13 @@ def rules_explain(ctx: Ctx, rule_id, event_file, as_json):
         click.echo(line)
 
 
-def _lexicon_analyzers(ctx: Ctx, draft_file: str) -> dict:
+def _lexicon_analyzers(ctx: Ctx, draft_file: str | None) -> dict:
     """The live lexicon (the stored overlay) and the draft's edits on top of it."""
     from cxctl.lexicon import read_draft
     from services.common.errors import BadRequest
     from services.common.lexicon import draft_analyzer
 
-    edits = read_draft(draft_file)
+    edits = read_draft(draft_file) if draft_file else []
     overview = call(ctx, "alerts", "lexicon")
     try:
         draft = draft_analyzer(overview["entries"], overview["version"], edits)
@@ -320,14 +320,21 @@ def rules_test(ctx: Ctx, rule, events_file, draft_file, as_json):
 @click.option("--since", required=True, help="30d, 12h, or an ISO 8601 time")
 @click.option("--until", default=None, help="default: now")
 @click.option("--examples", default=10, show_default=True)
+@click.option(
+    "--lexicon",
+    "draft_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="a draft of unsaved lexicon edits to replay with (default: the live lexicon)",
+)
 @json_option
 @click.pass_obj
-def rules_backtest(ctx: Ctx, rule, since, until, examples, as_json):
+def rules_backtest(ctx: Ctx, rule, since, until, examples, draft_file, as_json):
     """Replay RULE (a stored rule id or a rule file) over the feedback the alerts
     service evaluated since SINCE: alerts it would have raised, for whom, examples.
 
     Nothing is stored or sent. The history is read page by page (a progress bar)
-    and replayed here on scratch in-memory state, exactly as ``alerts.backtest``.
+    and replayed here on scratch in-memory state, exactly as ``alerts.backtest``, with
+    the live lexicon (or the ``--lexicon`` draft on top of it).
     """
     from contracts.feedback import parse_feedback
     from services.alerts.dryrun import backtest, lookback_seconds
@@ -354,7 +361,13 @@ def rules_backtest(ctx: Ctx, rule, since, until, examples, as_json):
                 after=page["next"],
                 lookback=lookback,
             )
-    report = jsonable(backtest(tested, events, start, end, utcnow(), examples=examples))
+    analyzers = _lexicon_analyzers(ctx, draft_file)
+    analyzer = analyzers["draft"] if draft_file else analyzers["live"]
+    report = jsonable(
+        backtest(
+            tested, events, start, end, utcnow(), examples=examples, analyzer=analyzer, draft=bool(draft_file)
+        )
+    )
     if as_json:
         return emit_json(report)
     click.echo(

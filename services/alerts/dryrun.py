@@ -178,16 +178,24 @@ def backtest(
     until: datetime,
     now: datetime,
     examples: int = 10,
+    analyzer: Analyzer | None = None,
+    draft: bool = False,
 ) -> dict:
     """What ``rule`` would have raised on the stored history from ``since`` to ``until``.
 
     ``events`` are time-ordered and start ``lookback_seconds(rule)`` before
     ``since``: those earlier ones only fill the windows, as they would have live.
+    ``analyzer``: the text analysis to replay with (the live lexicon, or a ``draft``
+    of unsaved lexicon edits on top of it); default the process's current one.
     """
     report = RuleReport(rule, max_examples=examples)
-    counted = replay([rule], events, now, {rule["id"]: report}, counts_from=since, until=until)
+    counted = replay(
+        [rule], events, now, {rule["id"]: report}, counts_from=since, until=until, analyzer=analyzer
+    )
+    version = analyzer.version if analyzer is not None else None
     return {
         "rule": {"id": rule["id"], "version": rule.get("version")},
+        "lexicon": {"version": version, "draft": draft},
         "since": since.isoformat(),
         "until": until.isoformat(),
         "events": counted,

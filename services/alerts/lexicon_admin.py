@@ -8,6 +8,7 @@ from services.common.errors import BadRequest
 from services.common.lexicon import LexiconStore, LiveText, draft_analyzer
 from services.common.mongo import jsonable
 from textanalysis import lexicon as lists
+from textanalysis.text import Analyzer
 
 MAX_TEXT_CHARS = 5000
 MAX_DRAFT_EDITS = 200
@@ -29,6 +30,16 @@ def draft_edits(edits) -> list[dict]:
     return edits
 
 
+def analyzer_for(live: LiveText, edits) -> tuple[Analyzer, bool]:
+    """The replica's analyzer, or one with draft ``edits`` on top of the stored overlay
+    (BadRequest naming the field of a wrong edit); and whether it is a draft."""
+    edits = draft_edits(edits)
+    if not edits:
+        return live.analyzer, False
+    entries, version = live.store.overlay()
+    return draft_analyzer(entries, version, edits), True
+
+
 def analyze_text(live: LiveText, text, edits=None) -> dict:
     """The analysis of ``text`` (sentiment, category, aspects, and the words behind them)
     with this replica's lexicon, or with draft ``edits`` on top of the stored overlay."""
@@ -36,11 +47,6 @@ def analyze_text(live: LiveText, text, edits=None) -> dict:
         raise BadRequest("text: a non-empty string")
     if len(text) > MAX_TEXT_CHARS:
         raise BadRequest(f"text: at most {MAX_TEXT_CHARS} characters")
-    edits = draft_edits(edits)
-    if edits:
-        entries, version = live.store.overlay()
-        analyzer = draft_analyzer(entries, version, edits)
-    else:
-        analyzer = live.analyzer
+    analyzer, draft = analyzer_for(live, edits)
     result = analyzer.analyze(text).summary()
-    return {**result, "draft": bool(edits), "words": list(analyzer.analyze(text).words)}
+    return {**result, "draft": draft, "words": list(analyzer.analyze(text).words)}

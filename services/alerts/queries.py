@@ -19,6 +19,7 @@ from services.alerts.rule_admin import current_rule, validated
 from services.alerts.rules import is_active
 from services.alerts.store import AlertStore
 from services.common.errors import BadRequest, NotFound
+from textanalysis.text import Analyzer
 
 
 def rule_detail(store: AlertStore, rule_id: str) -> dict:
@@ -89,15 +90,27 @@ def explain_event(store: AlertStore, rule_id: str, event: dict, now: datetime) -
     }
 
 
-def backtest_rule(store: AlertStore, rule: str | dict, since, until, examples: int, now: datetime) -> dict:
+def backtest_rule(
+    store: AlertStore,
+    rule: str | dict,
+    since,
+    until,
+    examples: int,
+    now: datetime,
+    analyzer: Analyzer | None = None,
+    draft: bool = False,
+) -> dict:
     """What ``rule`` (an id or an unsaved document) would have raised on the feedback
     evaluated between ``since`` and ``until`` (default now), replayed on scratch
-    in-memory state after the events of its longest window before ``since``."""
+    in-memory state after the events of its longest window before ``since``, with
+    ``analyzer`` (the live lexicon, or a ``draft`` of unsaved lexicon edits)."""
     tested = rule_to_test(store, rule)
     start, end = period(since, until, now)
     warm = start.timestamp() - lookback_seconds(tested)
     events = (doc["event"] for doc in store.history.between(warm, end.timestamp()))
-    return backtest(tested, events, start, end, now, examples=max(0, int(examples)))
+    return backtest(
+        tested, events, start, end, now, examples=max(0, int(examples)), analyzer=analyzer, draft=draft
+    )
 
 
 def rule_to_test(store: AlertStore, rule: str | dict) -> dict:

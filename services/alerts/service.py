@@ -151,15 +151,25 @@ class AlertsService:
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def backtest(
-        self, rule: Id | dict, since: Moment, until: Moment | None = None, examples: int = 10
+        self,
+        rule: Id | dict,
+        since: Moment,
+        until: Moment | None = None,
+        examples: int = 10,
+        lexicon_edits: list | None = None,
     ) -> dict:
         """What ``rule`` (an id or an unsaved document) would have raised on the feedback
         this service evaluated between ``since`` and ``until`` (default now).
 
         Replayed on scratch in-memory state: nothing is written. Events up to the
         rule's longest window before ``since`` are replayed first to fill windows.
+        Text is analysed with the live lexicon, or with ``lexicon_edits`` (a draft of
+        unsaved edits) on top of it.
         """
-        return jsonable(queries.backtest_rule(self.store, rule, since, until, examples, utcnow()))
+        analyzer, draft = lexicon_admin.analyzer_for(self.text, lexicon_edits)
+        return jsonable(
+            queries.backtest_rule(self.store, rule, since, until, examples, utcnow(), analyzer, draft)
+        )
 
     @rpc(expected_exceptions=BadRequest)
     def history_page(

@@ -27,8 +27,13 @@ def listing(services, request, q: dict) -> dict:
 
 def backtest(services, body: dict) -> dict:
     """A dry-run of ``body`` (rule_editor.load_dry_run) against recent feedback; nothing is written."""
+    edits = [{k: v for k, v in e.items() if v is not None} for e in body.get("lexicon_edits") or []]
     return services.alerts.backtest(
-        body["rule"], body["since"], until=body["until"], examples=body["examples"]
+        body["rule"],
+        body["since"],
+        until=body["until"],
+        examples=body["examples"],
+        lexicon_edits=edits or None,
     )
 
 

@@ -20,7 +20,9 @@ from services.gateway.views import render
 
 def incident_page(services, principal, case_id: str, status: int = 200, error=None, done=None):
     case = cases.visible(services, principal.user, case_id)
-    if case.get("kind") != "incident":  # a customer case: its own page
+    if case.get("kind") != "incident":  # a customer case: its own page (or the form's error)
+        if error is not None:
+            raise error
         raise Redirect(f"/cases/{quote(case_id, safe='')}")
     return render(
         "incident.html",

@@ -118,9 +118,9 @@ def _parameter(name: str, field: fields.Field) -> dict:
     return out
 
 
-def _error(status: int) -> dict:
+def _error(status: int, description: str | None = None) -> dict:
     out = {
-        "description": STATUS_TEXT[status],
+        "description": description or STATUS_TEXT[status],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
     if status == 429:
@@ -242,6 +242,12 @@ def _responses(r: Route) -> dict:
         out["404"] = _error(404)
     if r.name == "rules.create":
         out["201"] = out.pop("200")
+    if r.name == "lexicon.edit":  # 201: a new version; 200: the lists already said so
+        out["201"] = {"description": "A new version", "content": {"application/json": {"schema": ok_schema}}}
+        out["409"] = _error(409, "The word changed concurrently; reload and retry")
+    if r.name == "lexicon.revert":
+        out["201"] = out.pop("200")
+        out["409"] = _error(409, "A later version changed the same word; revert that first")
     if r.body is not None and r.name.startswith("cases."):
         for status in (409, 422):
             out[str(status)] = _error(status)

@@ -641,6 +641,26 @@ ROUTES: tuple[Route, ...] = (
         query=BoardQuery,
     ),
     Route(
+        "console.lexicon", "GET", "/lexicon", OFFICE, "Lexicon page: edits, versions, try a text", kind="page"
+    ),
+    Route("console.lexicon_edit", "POST", "/lexicon/edit", ADMIN, "Add or remove a word (form)", kind="page"),
+    Route(
+        "console.lexicon_revert",
+        "POST",
+        "/lexicon/versions/<version>/revert",
+        ADMIN,
+        "Revert a lexicon version (form)",
+        kind="page",
+    ),
+    Route(
+        "console.lexicon_analyze",
+        "POST",
+        "/lexicon/analyze",
+        OFFICE,
+        "Try a text, with the form's word as a draft (form)",
+        kind="page",
+    ),
+    Route(
         "console.dashboard_aspects_csv",
         "GET",
         "/dashboard/aspects.csv",

@@ -12,6 +12,7 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from services.gateway.errors import bad_request
+from services.gateway.lexicon import EditFields
 
 MAX_TEXT = 64 * 1024
 # Stored bookkeeping that is not part of the document an admin writes.
@@ -52,6 +53,12 @@ class DryRunBody(Schema):
     )
     until = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
     examples = fields.Integer(load_default=10, validate=validate.Range(0, 50))
+    lexicon_edits = fields.List(
+        fields.Nested(EditFields),
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "a draft of unsaved lexicon edits to replay with (docs/rules.md)"},
+    )
 
 
 def load_dry_run(document) -> dict:

@@ -31,7 +31,7 @@ from services.common.lexicon import LiveLexicon
 from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
-from services.gateway import alert_rules, cases, dashboard, gate, lexicon, profiles, sessions
+from services.gateway import alert_rules, cases, dashboard, gate, lexicon, lexicon_page, profiles, sessions
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
 from services.gateway.board_endpoints import BoardEndpoints
 from services.gateway.dependencies import FeedbackPublisher
@@ -296,6 +296,22 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
         figures = dashboard.figures(self.services, query(request, "console.dashboard"))
         charts = dashboard.charts(figures, translator(principal.language))
         return render("dashboard.html", principal, figures=figures, charts=charts)
+
+    @route("console.lexicon")
+    def lexicon_page(self, request, principal):
+        return lexicon_page.page(self.services, principal)
+
+    @route("console.lexicon_edit")
+    def lexicon_form(self, request, principal):
+        return lexicon_page.save(self.services, principal, request.form)
+
+    @route("console.lexicon_revert")
+    def lexicon_revert_form(self, request, principal, version):
+        return lexicon_page.undo(self.services, principal, version, request.form)
+
+    @route("console.lexicon_analyze")
+    def lexicon_try(self, request, principal):
+        return lexicon_page.try_text(self.services, principal, request.form)
 
     @route("console.dashboard_aspects_csv")
     def dashboard_aspects_csv(self, request, principal):

@@ -198,3 +198,23 @@ def test_a_draft_shows_its_effect_before_it_is_saved(gateway):  # noqa: F811
     )
     live = gateway.api("owner", "POST", "/api/v1/lexicon/analyze", json={"text": COMMENT}).json()
     assert live["category"] == "other" and gateway.rpc.alerts.lexicon()["entries"] == []  # nothing stored
+
+    # a rule's dry run over the evaluated feedback, with the live lexicon and with the draft
+    post_comments(gateway, 30, 3)
+    body = {"rule": RULE, "since": "30d"}
+    live_run = gateway.api("owner", "POST", "/api/v1/rules/backtest", json=body).json()
+    assert live_run["alerts"] == 0 and live_run["lexicon"] == {"version": 0, "draft": False}
+    edits = [{"op": "add", "list": "complaint", "word": "甩锅"}]
+    draft_run = gateway.api("owner", "POST", "/api/v1/rules/backtest", json={**body, "lexicon_edits": edits})
+    assert draft_run.status_code == 200, draft_run.text
+    assert draft_run.json()["alerts"] == 3 and draft_run.json()["lexicon"]["draft"] is True
+    bad = gateway.api(
+        "owner",
+        "POST",
+        "/api/v1/rules/backtest",
+        json={**body, "lexicon_edits": [{"op": "add", "list": "x"}]},
+    )
+    assert bad.status_code == 400 and "body.lexicon_edits.0.list" in {
+        e["field"] for e in bad.json()["error"]["errors"]
+    }
+    assert gateway.rpc.alerts.lexicon()["entries"] == []  # still nothing stored

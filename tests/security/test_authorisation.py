@@ -81,7 +81,20 @@ EXPECTED: dict[str, set[str] | str] = {
     # role boards (the journey board refuses agents in its handler)
     "GET /api/v1/boards/<board>": PEOPLE,
     "GET /boards/<board>": PEOPLE,
-    # incident pages
+    # incidents (docs/cases.md) over the API and their pages
+    "GET /api/v1/incidents": OFFICE,
+    "POST /api/v1/incidents/<case_id>/resolve": OFFICE,
+    # the live lexicon (docs/rules.md): owners read and try it, admins change it
+    "GET /api/v1/lexicon": OFFICE,
+    "GET /api/v1/lexicon/versions": OFFICE,
+    "POST /api/v1/lexicon/edits": {D},
+    "POST /api/v1/lexicon/versions/<version>/revert": {D},
+    "POST /api/v1/lexicon/analyze": OFFICE,
+    "GET /lexicon": OFFICE,
+    "POST /lexicon/edit": {D},
+    "POST /lexicon/versions/<version>/revert": {D},
+    "POST /lexicon/analyze": OFFICE,
+    "GET /dashboard/aspects.csv": PEOPLE,
     "GET /incidents": OFFICE,
     "GET /incidents/<case_id>": OFFICE,
     "POST /incidents/<case_id>/resolve": OFFICE,
@@ -174,6 +187,7 @@ def check_every_route(gateway):  # noqa: F811
         "rule_id": "refund",
         "playbook_id": late["id"],
         "board": "mine",
+        "version": "1",
     }
     sessions = {}
     for role in sorted(PEOPLE):

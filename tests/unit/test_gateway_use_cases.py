@@ -269,7 +269,9 @@ def test_a_dry_run_of_a_stored_rule_defaults_to_the_last_seven_days():
     services = Services(alerts={"backtest": result})
     response = alert_rules.dry_run_form(services, principal(OWNER), {"rule_id": "r1"})
     assert response.status_code == 200
-    assert services.calls == [("alerts.backtest", ("r1", "7d"), {"until": None, "examples": 10})]
+    assert services.calls == [
+        ("alerts.backtest", ("r1", "7d"), {"until": None, "examples": 10, "lexicon_edits": None})
+    ]
 
 
 def test_the_dashboards_window_defaults_to_thirty_days_and_must_not_be_empty():
