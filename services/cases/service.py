@@ -2,9 +2,10 @@
 
 Entrypoints only, each one hop from its behaviour: ``intake.py`` (alerts taken in),
 ``actions.py`` (status changes, assignment, policies applied), ``sweeps.py``
-(escalation steps, SLA warnings), ``simulate.py`` (dry run), ``views.py`` (reads).
+(escalation steps, SLA warnings), ``simulate.py`` (dry run), ``views.py`` (reads);
+the follow-up (回访) entrypoints are in ``followup_entrypoints.py``.
 They decide with the pure modules (``lifecycle``, ``assignment``, ``sla``,
-``escalation``, ``messages``) and act through a ``context.Context``: the stores
+``escalation``, ``messages``, ``followup``) and act through a ``context.Context``: the stores
 (``store.py``, one per aggregate in ``stores/``), the dispatcher and the clock.
 Request validation is in ``schemas.py``. Every status change dispatches
 ``case_status_changed``.
@@ -18,6 +19,7 @@ from contracts.base import utcnow
 from services.cases import actions, assignment, intake, schemas, simulate, sweeps, views
 from services.cases.context import Context
 from services.cases.dependencies import CaseStores, EscalationSweep, LoadRecount
+from services.cases.followup_entrypoints import FollowupEntrypoints
 from services.cases.store import CaseStore, anonymise_customer
 from services.common.batching import contract_batch_handler, handled_once_each
 from services.common.config_signal import ConfigSignal
@@ -31,7 +33,7 @@ from services.common.rpc import Id, Moment, page, rpc
 EXPECTED = (BadRequest, NotFound)
 
 
-class CasesService:
+class CasesService(FollowupEntrypoints):
     name = "cases"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record

@@ -20,5 +20,11 @@ DEFAULTS = settings.declare(
         # the clock difference between replicas (the times are each worker's own).
         "LOAD_RECOUNT_SECONDS": 3600.0,
         "LOAD_SETTLE_SECONDS": 120.0,
+        # Follow-up (回访): the survey page's public base URL (empty: CONSOLE_URL, where the
+        # gateway serves /survey/<token>); the customer channels and language of a case
+        # comment with visibility customer (sent as customer_message_requested case_reply).
+        "SURVEY_BASE_URL": "",
+        "CUSTOMER_REPLY_CHANNELS": "wechat_oa,sms,email",
+        "CUSTOMER_REPLY_LANGUAGE": "zh-CN",
     }
 )

@@ -6,7 +6,8 @@ per aggregate (``stores/``), all over the service's one database:
 - ``loads``: agent loads and round-robin turns (``AgentLoads``);
 - ``schedule``: due escalation steps and SLA warnings sent (``EscalationSchedule``);
 - ``trail``: the audit trail and comments (``CaseTrail``);
-- ``policies``: the agents directory and the SLA and escalation policies (``Policies``);
+- ``policies``: the agents directory and the SLA, escalation and follow-up policies (``Policies``);
+- ``followups``: follow-ups with the customer (回访): due times, messages, tasks, answers;
 - ``inbox``: the alerts taken in (``handled_once_each``).
 
 Also here: erasure of a customer's personal data (``anonymise_customer``).
@@ -15,6 +16,7 @@ Also here: erasure of a customer's personal data (``anonymise_customer``).
 from __future__ import annotations
 
 from services.cases.stores.cases import CaseRecords
+from services.cases.stores.followups import FollowupStore
 from services.cases.stores.loads import AgentLoads
 from services.cases.stores.policies import Policies
 from services.cases.stores.queries import CaseQueries
@@ -38,15 +40,20 @@ class CaseStore(Store):
         self.loads = AgentLoads(db)
         self.schedule = EscalationSchedule(db)
         self.policies = Policies(db)
+        self.followups = FollowupStore(db)
 
     def indexes(self) -> dict[str, list]:
         found: dict[str, list] = {"alert_inbox": [self.inbox.index()]}
-        for part in (self.cases, self.trail, self.schedule):
+        for part in (self.cases, self.trail, self.schedule, self.followups):
             found.update(part.indexes())
         return found
 
     def stats(self) -> dict:
-        return {**self.queries.counts(), "dead_letters": self.dead_letter_counts()}
+        return {
+            **self.queries.counts(),
+            "followups": self.followups.counts(),
+            "dead_letters": self.dead_letter_counts(),
+        }
 
 
 # -- erasure (customer_erased) -----------------------------------------------------------------

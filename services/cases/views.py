@@ -10,6 +10,7 @@ from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
 
 STEP_INTERNALS = ("case_id", "lease_until", "claimed_by")  # a step's fields a reader never needs
+FOLLOWUP_INTERNALS = ("case_id", "lease_until", "claimed_by", "nonce")
 
 
 def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
@@ -28,6 +29,10 @@ def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
         "escalation_steps": [
             {k: v for k, v in st.items() if k not in STEP_INTERNALS}
             for st in store.schedule.case_steps(case_id)
+        ],
+        "followups": [
+            {k: v for k, v in fu.items() if k not in FOLLOWUP_INTERNALS}
+            for fu in store.followups.for_cases([case_id])
         ],
         "audit": store.trail.case_audit(case_id),
     }
@@ -48,7 +53,9 @@ def period_metrics(ctx: Context, since: datetime, until: datetime | None, group_
     until = until or now
     if until <= since:
         raise BadRequest("until: must be after since")
-    overall, groups = metrics.compute(ctx.store.queries.metrics_rows(since, until), now, group_by)
+    cases = list(ctx.store.queries.metrics_rows(since, until))
+    followups = ctx.store.followups.for_cases([c["_id"] for c in cases]) if cases else []
+    overall, groups = metrics.compute(cases, now, group_by, followups)
     return {
         "since": since,
         "until": until,

@@ -87,6 +87,19 @@ class ReopenBody(ActionBody):
     reason = fields.String(required=True, validate=REASON)
 
 
+class FollowupDoneBody(Schema):
+    class Meta:
+        unknown = RAISE
+
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    score = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "the customer's answer, if they gave one"},
+    )
+    scale = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("csat", "nps")))
+
+
 # action -> (roles, body schema, summary)
 ACTIONS: dict[str, tuple[tuple[str, ...], type[Schema], str]] = {
     "assign": (ACTORS, AssignBody, "Give the case an owner (person or team)"),
@@ -100,6 +113,11 @@ ACTIONS: dict[str, tuple[tuple[str, ...], type[Schema], str]] = {
     "resolve": (ACTORS, ResolveBody, "Resolve with a root cause and the first-contact-resolution flag"),
     "reopen": (ACTORS, ReopenBody, "Reopen a resolved case (reason required)"),
     "close": (OFFICE, ActionBody, "Close a resolved case for good"),
+    "followup_done": (
+        ACTORS,
+        FollowupDoneBody,
+        "The follow-up task (回访) is done; a score is the customer's answer (verifies or reopens)",
+    ),
 }
 
 # Form fields of the case page that are not the body's own names.
@@ -156,6 +174,7 @@ OFFERED = {
     "in_progress": ("pending_customer", *_WORKING),
     "pending_customer": ("resume", *_WORKING),
     "resolved": ("reopen", "close", "comment"),
+    "verified": ("reopen", "close", "comment"),
     "closed": ("comment",),
 }
 

@@ -207,6 +207,53 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "status.reopened": {"zh-CN": "已重新打开", "en": "reopened"},
     "status.resolved": {"zh-CN": "已解决", "en": "resolved"},
     "status.closed": {"zh-CN": "已关闭", "en": "closed"},
+    "status.verified": {"zh-CN": "已回访确认", "en": "verified"},
+    # the customer's follow-up survey (survey.py): no login, the customer's language
+    "survey.title": {"zh-CN": "服务回访", "en": "How did we do?"},
+    "survey.question.csat": {
+        "zh-CN": "您对这次问题的处理结果满意吗？（1 = 非常不满意，5 = 非常满意）",
+        "en": "How satisfied are you with how we handled your issue? "
+        "(1 = very dissatisfied, 5 = very satisfied)",
+    },
+    "survey.question.nps": {
+        "zh-CN": "您有多大可能向朋友或同事推荐我们？（0 = 完全不可能，10 = 非常可能）",
+        "en": "How likely are you to recommend us to a friend or colleague? "
+        "(0 = not at all, 10 = extremely likely)",
+    },
+    "survey.submit": {"zh-CN": "提交", "en": "Send"},
+    "survey.score_required": {"zh-CN": "请选择一个分数。", "en": "Please choose a score."},
+    "survey.other_language": {"zh-CN": "English", "en": "中文"},
+    "survey.thanks.title": {"zh-CN": "感谢您的反馈", "en": "Thank you"},
+    "survey.thanks.body": {
+        "zh-CN": "我们已收到您的评价。如果问题仍未解决，负责的同事会尽快与您联系。",
+        "en": "We have your answer. If your issue is not solved yet, "
+        "the person in charge will contact you soon.",
+    },
+    "survey.refused.title": {"zh-CN": "无法使用此链接", "en": "This link cannot be used"},
+    "survey.refused.malformed": {
+        "zh-CN": "链接不完整或已损坏，请检查是否完整复制。",
+        "en": "The link is incomplete or damaged; please check you copied all of it.",
+    },
+    "survey.refused.forged": {
+        "zh-CN": "此链接无效（签名不符）。",
+        "en": "This link is not valid (its signature does not match).",
+    },
+    "survey.refused.expired": {
+        "zh-CN": "此回访链接已过期，感谢您的关注。",
+        "en": "This survey link has expired. Thank you all the same.",
+    },
+    "survey.refused.used": {
+        "zh-CN": "此回访已提交过，每个链接只能使用一次。",
+        "en": "This survey has been answered already; each link works once.",
+    },
+    "survey.refused.unavailable": {
+        "zh-CN": "暂时无法保存您的评价，请稍后再试。",
+        "en": "Your answer could not be saved just now; please try again shortly.",
+    },
+    "survey.code.title": {"zh-CN": "输入回访码", "en": "Enter your reply code"},
+    "survey.code.label": {"zh-CN": "回访码", "en": "Reply code"},
+    "survey.code.submit": {"zh-CN": "继续", "en": "Continue"},
+    "survey.unknown_code": {"zh-CN": "找不到此回访码。", "en": "No survey has this reply code."},
     "role.agent": {"zh-CN": "客服", "en": "agent"},
     "role.owner": {"zh-CN": "负责人", "en": "owner"},
     "role.admin": {"zh-CN": "管理员", "en": "admin"},

@@ -12,6 +12,7 @@ and returns JSON or a page:
 * alert rules, the editor's save and dry-runs: alert_rules.py (rule_editor.py: YAML);
 * the dashboard and its figures: dashboard.py (charts.py: SVG);
 * logging in and out, the session's language: sessions.py;
+* the customer's follow-up survey (no login, a signed link): survey.py;
 * administration over RPC (cxctl): the store (store.py) and users.py.
 """
 
@@ -26,9 +27,9 @@ from services.common.health import HealthServer
 from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
-from services.gateway import alert_rules, cases, dashboard, gate, profiles, sessions
+from services.gateway import alert_rules, cases, dashboard, gate, profiles, sessions, survey
 from services.gateway.actions import ACTIONS, load_body
-from services.gateway.dependencies import FeedbackPublisher
+from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
 from services.gateway.i18n import translator
@@ -53,6 +54,7 @@ class GatewayService:
     store: GatewayStore = MongoStore(GatewayStore)
     services = ClusterRpc()
     publish_feedback = FeedbackPublisher()
+    publish_followup_answer = FollowupAnswerPublisher()
 
     # ------------------------------------------------------------------ API
     @route("feedback.ingest")
@@ -135,6 +137,11 @@ class GatewayService:
     @route("metrics.get")
     def metrics(self, request, principal):
         return dashboard.figures(self.services, query(request, "metrics.get"))
+
+    @route("followups.list")
+    def list_followups(self, request, principal):
+        """Follow-up tasks (回访): agents see their own and their teams' (cases.followup_tasks)."""
+        return cases.followup_tasks(self.services, request, principal.user, query(request, "followups.list"))
 
     @route("stats.get")
     def stats(self, request, principal):
@@ -250,6 +257,19 @@ class GatewayService:
         figures = dashboard.figures(self.services, query(request, "console.dashboard"))
         charts = dashboard.charts(figures, translator(principal.language))
         return render("dashboard.html", principal, figures=figures, charts=charts)
+
+    # ----------------------------------- the customer's follow-up survey (survey.py)
+    @route("survey.code")
+    def survey_code(self, request, principal):
+        return survey.by_code(self.services, request.args.get("code"), request.args.get("lang"))
+
+    @route("survey.form")
+    def survey_form(self, request, principal, token):
+        return survey.form(self.store, token, request.args.get("lang"))
+
+    @route("survey.answer")
+    def survey_answer(self, request, principal, token):
+        return survey.answer(self.store, self.publish_followup_answer, token, request.form)
 
     # ------------------------------------------- administration (cxctl, AMQP)
     @rpc(expected_exceptions=BadRequest)
