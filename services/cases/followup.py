@@ -78,7 +78,9 @@ class RuleSchema(StrictSchema):
     )
     survey = fields.String(load_default="csat", validate=validate.OneOf(SCALES))
     language = fields.String(load_default="zh-CN", validate=validate.OneOf(LANGUAGES))
-    task_sla_business_hours = fields.Float(load_default=8.0, validate=validate.Range(min=0.1, max=2000))
+    task_sla_business_hours = fields.Float(
+        load_default=8.0, validate=validate.Range(min=0, max=2000, min_inclusive=False)
+    )
     link_valid_hours = fields.Float(load_default=72.0, validate=validate.Range(min=0.01, max=24 * 90))
 
     @validates_schema(skip_on_field_errors=True)

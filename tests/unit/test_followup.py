@@ -256,3 +256,11 @@ def test_followup_metrics():
     assert figures["recovery_rate"] == pytest.approx(2 / 3)
     assert figures["followup_on_time_rate"] == pytest.approx(4 / 6)
     assert metrics.followup_summary([])["recovery_rate"] is None
+
+
+def test_a_verified_case_gives_its_topic_up():
+    from services.cases.stores.cases import key_state
+
+    # a new alert on the customer's topic then opens a new case instead of reopening
+    assert key_state("verified") == key_state("closed") == "closed"
+    assert key_state("resolved") == "resolved"
