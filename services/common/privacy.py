@@ -185,12 +185,14 @@ def install() -> None:
 
 
 def register_configured_secrets() -> None:
-    """The secrets in the settings: SMTP password, database and broker passwords."""
+    """The secrets in the settings: SMTP password, the survey links' key, database and broker
+    passwords."""
     from nameko.constants import AMQP_URI_CONFIG_KEY
 
     from services.common import settings
 
     register_secret(settings.get("SMTP_PASSWORD"))
+    register_secret(settings.get("SURVEY_SECRET"))
     for key in ("MONGO_URI", AMQP_URI_CONFIG_KEY):
         uri = str(settings.get(key) or "")
         # MONGO_URI may list several hosts, which urlsplit cannot parse; the password

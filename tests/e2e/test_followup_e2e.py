@@ -10,6 +10,7 @@ import re
 import time
 from urllib.parse import urlparse
 
+import eventlet
 import pytest
 import requests
 from nameko import config
@@ -183,7 +184,9 @@ def test_happy_answer_verifies_the_case_and_feeds_the_metrics(survey_config, lis
     assert requests.get(gw.url + path).text.count('name="score"') == 11  # NPS 0-10
     # notify's answer: sent on sms
     outcome(f"{case['_id']}:fu0:survey", case, "sent", channel="sms")
-    assert answer(gw, path, 9).status_code == 200
+    # three submissions at once: exactly one is taken
+    statuses = sorted(eventlet.GreenPool(3).imap(lambda _: answer(gw, path, 9).status_code, range(3)))
+    assert statuses == [200, 409, 409]
     verified = wait_until(
         lambda: (c := gw.rpc.cases.get_case(case["_id"]))["status"] == "verified" and c, message="verified"
     )
@@ -233,6 +236,9 @@ def test_refused_survey_becomes_the_owners_task_done_with_cxctl(survey_config, l
     assert again.exit_code != 0 and "has no open follow-up task" in again.output
     figures = gw.rpc.cases.metrics({"since": "2020-01-01T00:00:00+00:00"})["overall"]
     assert figures["followup_on_time_rate"] == 0.0 and figures["post_resolution_csat"] == 4.0
+    assert figures["recovery_rate"] == 1.0  # a detractor (NPS 1) answered CSAT 4 to the agent
+    table = CliRunner().invoke(cli, ["--amqp-uri", uri, "cases", "metrics", "--since", "1h"]).output
+    assert "RECOVERY" in table and "4.00" in table and "100%" in table
 
 
 def test_customer_visible_comment_is_sent_and_its_outcome_recorded(survey_config, listener, gateway):  # noqa: F811

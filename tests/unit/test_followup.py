@@ -264,3 +264,13 @@ def test_a_verified_case_gives_its_topic_up():
     # a new alert on the customer's topic then opens a new case instead of reopening
     assert key_state("verified") == key_state("closed") == "closed"
     assert key_state("resolved") == "resolved"
+
+
+def test_the_sample_policy_is_valid_and_matches_as_documented():
+    sample = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "samples" / "followup.yaml").read_text("utf-8")
+    )
+    policy = followup.load_policy(sample, [c["id"] for c in SLA["calendars"]])
+    assert followup.match(policy, case(level="P1"))["by"] == "owner"
+    assert followup.match(policy, case(root_cause="product_defect"))["team"] == "care-followup"
+    assert followup.match(policy, case())["by"] == "automatic"
