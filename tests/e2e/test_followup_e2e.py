@@ -136,6 +136,8 @@ def test_unhappy_answer_reopens_the_case_tells_the_owner_and_the_link_works_once
         and fu["answer"]["score"] == 2
     )
     assert "followup_answered" in [a["action"] for a in reopened["audit"]]
+    console = gw.login("owner").get(f"{gw.url}/cases/{case['_id']}").text  # the case page shows it
+    assert 'id="followups"' in console and "客户已答复" in console and "CSAT 2 · 不满意" in console
     mail = wait_until(
         lambda: next((m for m in smtp_sink.messages() if "重新打开" in m["Subject"]), None),
         message="the owner's mail",

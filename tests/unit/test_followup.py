@@ -274,3 +274,18 @@ def test_the_sample_policy_is_valid_and_matches_as_documented():
     assert followup.match(policy, case(level="P1"))["by"] == "owner"
     assert followup.match(policy, case(root_cause="product_defect"))["team"] == "care-followup"
     assert followup.match(policy, case())["by"] == "automatic"
+
+
+def test_every_follow_up_code_the_case_page_shows_is_translated():
+    from contracts.messages import CUSTOMER_MESSAGE_REFUSALS, CUSTOMER_MESSAGE_STATUSES
+    from services.gateway.i18n import CATALOGUE
+
+    codes = {
+        "followup.state.": ("pending", "claimed", "sent", "task", "answered", "done", "cancelled"),
+        "followup.mode.": followup.MODES,
+        "followup.class.": followup.CLASSES,
+        "followup.message.": (*CUSTOMER_MESSAGE_STATUSES, "requested"),
+        "followup.reason.": CUSTOMER_MESSAGE_REFUSALS,
+    }
+    missing = [prefix + c for prefix, values in codes.items() for c in values if prefix + c not in CATALOGUE]
+    assert missing == []
