@@ -279,5 +279,17 @@ def answer_of(event: dict) -> tuple[str, int] | None:
     return None
 
 
+def answer_problems(event: dict) -> list[str]:
+    """Why a feedback event on the follow-up key cannot be a survey answer (none: it can)."""
+    problems = []
+    if not event.get("case_id"):
+        problems.append("case_id: required on a follow-up answer")
+    if not isinstance((event.get("attributes") or {}).get("followup_nonce"), str):
+        problems.append("attributes.followup_nonce: required on a follow-up answer")
+    if answer_of(event) is None:
+        problems.append("scores: a follow-up answer carries scores.csat or scores.nps")
+    return problems
+
+
 def on_time(fu: dict, done_at: datetime) -> bool:
     return done_at.timestamp() <= fu["deadline_epoch"]

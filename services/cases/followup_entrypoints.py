@@ -7,13 +7,11 @@ Entrypoints only, each one hop from its behaviour (``followups.py``,
 
 from __future__ import annotations
 
-from contracts.feedback import FOLLOWUP_BINDING
 from services.cases import followup, followup_answers, followups, schemas
 from services.cases.context import Context
-from services.cases.dependencies import EscalationSweep
+from services.cases.dependencies import EscalationSweep, FollowupAnswers
 from services.cases.store import CaseStore
 from services.common.errors import BadRequest, NotFound
-from services.common.feedback import feedback_consumer
 from services.common.messaging import contract_event_handler
 from services.common.mongo import jsonable
 from services.common.rpc import Id, rpc
@@ -34,7 +32,7 @@ class FollowupEntrypoints:
         """Fire every due follow-up: a survey request or a follow-up task (followups.py)."""
         return followups.sweep(self.context())
 
-    @feedback_consumer(routing_key=FOLLOWUP_BINDING)
+    @FollowupAnswers.decorator
     def handle_followup_answer(self, event: dict) -> None:
         """A follow-up survey answer (``feedback.<channel>.followup`` only: the cases
         service never receives the ordinary feedback stream)."""

@@ -6,6 +6,7 @@ refused survey becomes the owner's task; a customer-visible comment is really se
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from urllib.parse import urlparse
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 import eventlet
 import pytest
 import requests
+from kombu import Connection, Exchange
 from nameko import config
 from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
@@ -105,6 +107,8 @@ def test_unhappy_answer_reopens_the_case_tells_the_owner_and_the_link_works_once
     gateway,  # noqa: F811
     smtp_sink,
     rabbit_manager,
+    mongo_client,
+    db_prefix,
 ):
     gw = gateway
     assert gw.rpc.cases.apply_followup_policy(policy())["version"] == 1
@@ -171,11 +175,24 @@ def test_unhappy_answer_reopens_the_case_tells_the_owner_and_the_link_works_once
     vhost = urlparse(survey_config["AMQP_URI"]).path.lstrip("/")
     keys = {b["routing_key"] for b in rabbit_manager.get_queue_bindings(vhost, "cx.feedback.cases")}
     assert keys - {"cx.feedback.cases"} == {"feedback.*.followup"}
-    # profiles saw the answer like any feedback, with its case
+    # profiles counted the answer like any feedback
     profile = wait_until(
         lambda: (p := gw.rpc.profiles.get_profile("C42"))["feedback_count"] == 2 and p, message="the profile"
     )
     assert profile["feedback_count"] == 2
+    # an event on that key that cannot be an answer is dead-lettered with its reason
+    stray = feedback("fu-stray", customer="C42")  # no case_id, no nonce
+    with Connection(survey_config["AMQP_URI"]) as conn:
+        conn.Producer().publish(
+            json.dumps(stray), exchange=Exchange("cx.feedback", type="topic", durable=True),
+            routing_key="feedback.web.followup", content_type="application/json", delivery_mode=2,
+        )  # fmt: skip
+    wait_until(
+        lambda: gw.rpc.cases.stats()["dead_letters"] == {"cx.feedback.cases": 1}, message="dead letter"
+    )
+    [dead] = mongo_client[f"{db_prefix}cases"].dead_letters.find()
+    reason = dead["reason"]
+    assert "case_id: required on a follow-up answer" in reason and "attributes.followup_nonce" in reason
 
 
 def test_happy_answer_verifies_the_case_and_feeds_the_metrics(survey_config, listener, gateway):  # noqa: F811
