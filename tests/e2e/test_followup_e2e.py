@@ -18,6 +18,7 @@ from kombu import Connection, Exchange
 from nameko import config
 from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcClient
 
 from services.common import survey_links as links
 from tests.conftest import wait_until
@@ -284,3 +285,34 @@ def test_customer_visible_comment_is_sent_and_its_outcome_recorded(survey_config
     )
     assert shown["comments"][0]["delivery"]["channel"] == "wechat_oa"
     assert "customer_reply_sent" in [a["action"] for a in shown["audit"]]
+
+
+def test_with_partitions_cases_gets_follow_up_answers_only_even_when_it_starts_last(
+    cx_config, runner_factory, rabbit_manager
+):
+    """FEEDBACK_PARTITIONS > 0: the ingest router declares the cases service's partition
+    topology bound to the follow-up key only (FEEDBACK_CONSUMERS ``cases:feedback.*.followup``),
+    so answers published before cases starts wait for it, and ordinary feedback never
+    reaches it."""
+    from services.cases.service import CasesService
+    from services.ingest.service import IngestService
+
+    with config.patch({"FEEDBACK_PARTITIONS": 2, "REPLICA_COUNT": 1, "REPLICA_INDEX": 0}):
+        runner_factory(IngestService).start()
+        uri = cx_config["AMQP_URI"]
+        exchange = Exchange("cx.feedback", type="topic", durable=True)
+        with Connection(uri) as conn:
+            producer = conn.Producer()
+            for event_id, key in (("ordinary", "feedback.web"), ("stray-answer", "feedback.web.followup")):
+                body = json.dumps(feedback(event_id, customer="C90"))
+                producer.publish(body, exchange=exchange, routing_key=key, content_type="application/json")
+        vhost = urlparse(uri).path.lstrip("/")
+        queues = [f"cx.feedback.cases.p{i:02d}" for i in range(2)]
+        waiting = lambda: sum(rabbit_manager.get_queue(vhost, q).get("messages", 0) for q in queues)  # noqa: E731
+        assert wait_until(lambda: waiting() == 1, message="the answer waiting for cases") == 1
+        runner_factory(CasesService).start()
+        with ClusterRpcClient(timeout=15) as rpc:
+            dead = wait_until(lambda: rpc.cases.stats()["dead_letters"], message="the answer taken")
+        # the stray answer (no case_id) was taken and dead-lettered; the ordinary event never came
+        assert dead == {"cx.feedback.cases": 1}
+    wait_until(lambda: waiting() == 0, message="the partition queues drained")  # stats lag a little
