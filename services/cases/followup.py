@@ -293,3 +293,16 @@ def answer_problems(event: dict) -> list[str]:
 
 def on_time(fu: dict, done_at: datetime) -> bool:
     return done_at.timestamp() <= fu["deadline_epoch"]
+
+
+def presented(fu: dict, now: datetime) -> dict:
+    """A follow-up as readers get it: internals dropped, and for its task ``on_time``
+    (done by the deadline; None while open) and ``overdue`` (open past its due time),
+    derived on read rather than stored."""
+    out = {k: v for k, v in fu.items() if k not in ("nonce", "lease_until", "claimed_by", "rule")}
+    task = fu.get("task")
+    if task:
+        done_at = task.get("done_at")
+        out["task"] = {**task, "on_time": None if done_at is None else on_time(fu, done_at)}
+        out["overdue"] = fu["state"] == "task" and task["due_epoch"] < now.timestamp()
+    return out

@@ -77,27 +77,33 @@ def complete_task(ctx: Context, r: dict) -> dict:
         state = fu["state"] if fu else "none"
         raise BadRequest(f"case_id: {r['case_id']} has no open follow-up task (follow-up: {state})")
     now = ctx.now()
+    task = {**fu["task"], "done_at": now, "done_by": r["by"], "note": r.get("note")}
     if r.get("score") is not None:
-        scale = r.get("scale") or fu["rule"]["survey"]
-        try:
-            verdict = followup.classify(scale, r["score"])
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        answer = {
-            "scale": scale, "score": r["score"], "classification": verdict, "at": now,
-            "event_id": None, "source": "agent", "by": r["by"], "note": r.get("note"),
-        }  # fmt: skip
-        stored = ctx.store.followups.answer(fu["_id"], answer, None)
-        if stored is None:
-            raise BadRequest(f"case_id: the follow-up of {r['case_id']} changed meanwhile; look again")
-        apply_answer(ctx, stored, answer, by=r["by"])
-        return jsonable(ctx.store.followups.get(fu["_id"]))
-    done = {"done_at": now, "done_by": r["by"], "note": r.get("note"), "on_time": followup.on_time(fu, now)}
-    stored = ctx.store.followups.complete_task(fu["_id"], done)
+        answer = agent_answer(fu, r, now)
+        stored = ctx.store.followups.answer(fu["_id"], answer, None, task=task)
+    else:
+        stored = ctx.store.followups.complete_task(fu["_id"], task)
     if stored is None:
         raise BadRequest(f"case_id: the follow-up of {r['case_id']} changed meanwhile; look again")
-    ctx.store.trail.audit(
-        r["case_id"], "followup_done", r["by"], r.get("note") or "follow-up done",
-        detail={"followup_id": fu["_id"], "on_time": done["on_time"]}, key=f"{fu['_id']}:done", at=now,
-    )  # fmt: skip
-    return jsonable(stored)
+    if r.get("score") is not None:
+        apply_answer(ctx, stored, stored["answer"], by=r["by"])
+    else:
+        why = r.get("note") or "follow-up done"
+        detail = {"followup_id": fu["_id"], "on_time": followup.on_time(fu, now)}
+        ctx.store.trail.audit(
+            r["case_id"], "followup_done", r["by"], why, detail=detail, key=f"{fu['_id']}:done", at=now
+        )
+    return jsonable(followup.presented(stored, now))
+
+
+def agent_answer(fu: dict, r: dict, now) -> dict:
+    """The answer the customer gave the agent doing the task (``score`` on ``scale``)."""
+    scale = r.get("scale") or fu["rule"]["survey"]
+    try:
+        verdict = followup.classify(scale, r["score"])
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return {
+        "scale": scale, "score": r["score"], "classification": verdict, "at": now,
+        "event_id": None, "source": "agent", "by": r["by"], "note": r.get("note"),
+    }  # fmt: skip

@@ -78,7 +78,7 @@ class FollowupEntrypoints:
         found = self.store.followups.latest_for_case(case_id)
         if found is None:
             raise NotFound(f"no follow-up for case {case_id}")
-        return jsonable({k: v for k, v in found.items() if k not in ("nonce", "lease_until", "claimed_by")})
+        return jsonable(followup.presented(found, self.context().now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def survey_for_code(self, code: str) -> dict:

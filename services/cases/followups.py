@@ -125,8 +125,14 @@ def survey_message(fu: dict, case: dict, now: datetime) -> tuple[dict, dict]:
     record = {
         "nonce": nonce,
         "reply_code": code,
-        "expires_at": expires_at,
-        "message": {"message_id": message["message_id"], "requested_at": now, "outcome": None},
+        # datetimes travel inside subdocuments: nx-27017 stores a datetime given as a
+        # top-level or dotted $set value as a string (docs/store.md)
+        "message": {
+            "message_id": message["message_id"],
+            "requested_at": now,
+            "expires_at": expires_at,
+            "outcome": None,
+        },
     }
     return message, record
 
@@ -155,7 +161,6 @@ def task_doc(task: followup.Task, now: datetime) -> dict:
         "done_at": None,
         "done_by": None,
         "note": None,
-        "on_time": None,
     }
 
 
@@ -249,15 +254,12 @@ def customer_reply(ctx: Context, case: dict, comment: dict) -> None:
 
 def tasks(ctx: Context, r: dict) -> list[dict]:
     """Follow-up tasks (``FollowupListRequest``), soonest due first, each with ``overdue``."""
-    now = ctx.now().timestamp()
+    now = ctx.now()
     rows = ctx.store.followups.tasks(
-        assignees=r["assignees"], state=r["state"], overdue_at=now if r["overdue"] else None,
+        assignees=r["assignees"], state=r["state"], overdue_at=now.timestamp() if r["overdue"] else None,
         limit=r["limit"], skip=r["skip"],
     )  # fmt: skip
-    for row in rows:
-        task = row["task"]
-        row["overdue"] = row["state"] == "task" and task["due_epoch"] < now
-    return jsonable(rows)
+    return jsonable([followup.presented(row, now) for row in rows])
 
 
 def survey_for_code(ctx: Context, code: str) -> dict:

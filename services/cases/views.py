@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.cases import metrics, sla
+from services.cases import followup, metrics, sla
 from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
 
 STEP_INTERNALS = ("case_id", "lease_until", "claimed_by")  # a step's fields a reader never needs
-FOLLOWUP_INTERNALS = ("case_id", "lease_until", "claimed_by", "nonce")
 
 
 def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
@@ -30,10 +29,7 @@ def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
             {k: v for k, v in st.items() if k not in STEP_INTERNALS}
             for st in store.schedule.case_steps(case_id)
         ],
-        "followups": [
-            {k: v for k, v in fu.items() if k not in FOLLOWUP_INTERNALS}
-            for fu in store.followups.for_cases([case_id])
-        ],
+        "followups": [followup.presented(fu, ctx.now()) for fu in store.followups.for_cases([case_id])],
         "audit": store.trail.case_audit(case_id),
     }
 

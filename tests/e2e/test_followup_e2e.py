@@ -316,3 +316,32 @@ def test_with_partitions_cases_gets_follow_up_answers_only_even_when_it_starts_l
         # the stray answer (no case_id) was taken and dead-lettered; the ordinary event never came
         assert dead == {"cx.feedback.cases": 1}
     wait_until(lambda: waiting() == 0, message="the partition queues drained")  # stats lag a little
+
+
+def test_a_team_follow_up_is_a_task_the_team_is_told_of(survey_config, listener, gateway, smtp_sink):  # noqa: F811
+    gw = gateway
+    gw.rpc.cases.apply_followup_policy(policy(by="team", team="cx-care", task_sla_business_hours=2))
+    case = resolved_case(gw, "fu-team", customer="C80")
+    task = wait_until(
+        lambda: next(iter(gw.rpc.cases.list_followups({"assignees": ["cx-care"]})), None), message="the task"
+    )
+    assert task["case_id"] == case["_id"] and task["overdue"] is False and task["mode"] == "team"
+    assert "follow-up by team" in task["task"]["reason"]
+    assert [m for m in REQUESTED if m["case_id"] == case["_id"]] == []  # nothing sent to the customer
+    # the team (chen.jie) is told, through the owner notification path
+    wait_until(
+        lambda: any(
+            "follow-up by team" in m.get_body(("plain",)).get_content() for m in smtp_sink.messages()
+        ),
+        message="the team's mail",
+    )
+    shown = gw.api("agent", "GET", f"/api/v1/cases/{case['_id']}").json()
+    assert shown["followups"][0]["task"]["assignee"] == {"kind": "team", "id": "cx-care"}
+    done = gw.api(
+        "agent", "POST", f"/api/v1/cases/{case['_id']}/followup_done", json={"note": "客户未接电话"}
+    )
+    assert (
+        done.status_code == 200 and done.json()["state"] == "done" and done.json()["task"]["on_time"] is True
+    )
+    bad = gw.api("agent", "POST", f"/api/v1/cases/{case['_id']}/followup_done", json={"score": "many"})
+    assert bad.status_code == 400 and "body.score" in bad.text

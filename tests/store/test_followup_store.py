@@ -72,9 +72,8 @@ def test_outcome_answer_and_task_are_each_applied_once(db):
     store.claim(NOW.timestamp() + 1, "w", 30)
     store.finish("CASE-1:fu0", "w", "sent", nonce="n1", message={"message_id": "m1", "outcome": None})
     refused = {"status": "refused", "channel": None, "reason": "fatigued", "finished_at": NOW}
-    assert (
-        store.record_outcome("m1", outcome_entry(refused, NOW))["message"]["outcome"]["reason"] == "fatigued"
-    )
+    recorded = store.record_outcome("m1", outcome_entry(refused, NOW))["message"]["outcome"]
+    assert recorded["reason"] == "fatigued" and recorded["finished_at"] == NOW  # a datetime, as given
     assert store.record_outcome("m1", outcome_entry(refused, NOW)) is None  # a redelivery
     assert store.record_outcome("unknown", outcome_entry(refused, NOW)) is None
 
@@ -83,6 +82,7 @@ def test_outcome_answer_and_task_are_each_applied_once(db):
     results = list(eventlet.GreenPool(4).imap(lambda _: store.answer("CASE-1:fu0", answer, "n1"), range(4)))
     assert sum(r is not None for r in results) == 1  # of four at once, one answer is taken
     assert store.by_nonce("CASE-1", "n1")["state"] == "answered"
+    assert store.by_nonce("CASE-1", "n1")["answer"]["at"] == NOW
     assert store.open_task("CASE-1:fu0", {"opened_at": NOW}) is None  # answered: no task any more
 
     scheduled(store, 2)
@@ -94,8 +94,9 @@ def test_outcome_answer_and_task_are_each_applied_once(db):
         t["_id"] for t in store.tasks(assignees=["li.na"], state="open", overdue_at=later, limit=10, skip=0)
     ] == ["CASE-2:fu0"]
     assert store.tasks(assignees=["someone"], state="open", overdue_at=None, limit=10, skip=0) == []
-    done = {"done_at": NOW + timedelta(hours=1), "done_by": "li.na", "note": None, "on_time": False}
-    assert store.complete_task("CASE-2:fu0", done)["state"] == "done"
+    done = {**task, "done_at": NOW + timedelta(hours=1), "done_by": "li.na", "note": None}
+    finished = store.complete_task("CASE-2:fu0", done)
+    assert finished["state"] == "done" and finished["task"]["done_at"] == NOW + timedelta(hours=1)
     assert store.complete_task("CASE-2:fu0", done) is None
     assert (
         store.tasks(assignees=None, state="done", overdue_at=None, limit=10, skip=0)[0]["_id"] == "CASE-2:fu0"

@@ -104,23 +104,25 @@ class FollowupStore:
             return_document=ReturnDocument.AFTER,
         )
 
-    def answer(self, fu_id: str, answer: dict, nonce: str | None) -> dict | None:
+    def answer(self, fu_id: str, answer: dict, nonce: str | None, task: dict | None = None) -> dict | None:
         """Record the customer's answer once: only a follow-up still waiting for one (and,
-        for a survey link, the one whose nonce it carries)."""
-        query: dict = {"_id": fu_id, "state": {"$in": list(ANSWERABLE)}}
+        for a survey link, the one whose nonce it carries). ``task``: the open task as it
+        is now done (an answer given to the agent doing it; only while it is open)."""
+        query: dict = {"_id": fu_id, "state": {"$in": [OPEN_TASK] if task else list(ANSWERABLE)}}
         if nonce is not None:
             query["nonce"] = nonce
-        sets = {"state": "answered", "answer": answer}
-        if answer.get("by"):  # answered to an agent on a task: the task is done as well
-            sets["task.done_at"] = answer["at"]
-            sets["task.done_by"] = answer["by"]
+        sets = {"state": "answered", "answer": answer, **({"task": task} if task else {})}
         return self.coll.find_one_and_update(query, {"$set": sets}, return_document=ReturnDocument.AFTER)
 
-    def complete_task(self, fu_id: str, done: dict) -> dict | None:
-        """Mark an open task done without an answer (the customer was not reached …)."""
-        sets = {"state": "done", **{f"task.{k}": v for k, v in done.items()}}
+    def complete_task(self, fu_id: str, task: dict) -> dict | None:
+        """Mark an open task done without an answer (the customer was not reached …):
+        ``task`` is the task as it is now done. The whole subdocument is written (the state
+        condition keeps it from racing another change): nx-27017 stores a datetime given
+        as a dotted ``$set`` value as a string (docs/store.md)."""
         return self.coll.find_one_and_update(
-            {"_id": fu_id, "state": OPEN_TASK}, {"$set": sets}, return_document=ReturnDocument.AFTER
+            {"_id": fu_id, "state": OPEN_TASK},
+            {"$set": {"state": "done", "task": task}},
+            return_document=ReturnDocument.AFTER,
         )
 
     def tasks(
