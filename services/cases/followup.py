@@ -252,6 +252,8 @@ def decide(fu: dict, case: dict | None, now: datetime, calendar: Calendar) -> De
         return Cancel("the case no longer exists")
     if case["status"] not in ("resolved", "closed"):
         return Cancel(f"the case is {case['status']} now")
+    if followup_id(case) != fu["_id"]:  # reopened (by hand or by a new alert) and resolved again
+        return Cancel("the case was reopened since; its new resolution has its own follow-up")
     if fu["mode"] == "automatic":
         return Send(now + timedelta(hours=fu["rule"]["link_valid_hours"]))
     return task_for(fu, case, now, calendar, f"follow-up by {fu['mode']} (rule {fu['rule']['name']})")

@@ -158,6 +158,8 @@ def test_new_followup_and_what_a_due_one_does():
         "the case is reopened now"
     )
     assert followup.decide(auto, None, now, always_open()) == followup.Cancel("the case no longer exists")
+    again = followup.decide(auto, case(reopen_count=1), now, always_open())  # reopened, resolved again
+    assert again == followup.Cancel("the case was reopened since; its new resolution has its own follow-up")
     team = followup.new_followup(case(), policy["rules"][2], policy, 3, always_open(), resolved)
     task = followup.decide(team, case(), now, always_open())
     assert task.assignee == {"kind": "team", "id": "care-followup"} and task.due == now + timedelta(hours=8)
