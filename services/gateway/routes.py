@@ -381,6 +381,15 @@ ROUTES: tuple[Route, ...] = (
     Route("console.home", "GET", "/", PEOPLE, "Redirect to the case queue", kind="page"),
     Route("console.queue", "GET", "/cases", PEOPLE, "Case queue", kind="page", query=CaseQuery),
     Route("console.case", "GET", "/cases/<case_id>", PEOPLE, "Case page", kind="page"),
+    Route(
+        "console.followups",
+        "GET",
+        "/followups",
+        PEOPLE,
+        "Follow-up tasks (回访): mine and my teams', overdue flagged",
+        kind="page",
+        query=FollowupQuery,
+    ),
     *(
         Route(
             f"console.case_{action}",

@@ -197,6 +197,12 @@ class GatewayService:
             breach_states=BREACH_STATES,
         )
 
+    @route("console.followups")
+    def followups_page(self, request, principal):
+        q = query(request, "console.followups")
+        data = cases.followup_tasks(self.services, request, principal.user, q)
+        return render("followups.html", principal, page=data, next_url=data["next"], query=q)
+
     @route("console.case")
     def case(self, request, principal, case_id):
         return cases.case_page(self.services, principal, case_id)

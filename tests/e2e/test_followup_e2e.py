@@ -238,6 +238,10 @@ def test_refused_survey_becomes_the_owners_task_done_with_cxctl(survey_config, l
     wait_until(lambda: gw.rpc.cases.list_followups({"overdue": True}), message="overdue")
     agent_view = gw.api("agent", "GET", "/api/v1/followups").json()["items"]
     assert [t["case_id"] for t in agent_view] == [case["_id"]] and agent_view[0]["overdue"] is True
+    console = (
+        gw.login("agent").get(gw.url + "/followups", params={"overdue": "true"}).text
+    )  # the agent's queue
+    assert case["_id"] in console and "已超时" in console and "opted_out" in console
     shown = gw.rpc.cases.get_case(case["_id"])
     refusal = next(a for a in shown["audit"] if a["action"] == "followup_message_refused")
     assert "opted_out" in refusal["why"]

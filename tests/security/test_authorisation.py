@@ -57,6 +57,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "GET /": PEOPLE,
     "GET /cases": PEOPLE,
     "GET /cases/<case_id>": PEOPLE,
+    "GET /followups": PEOPLE,
     **{f"POST /cases/<case_id>/{action}": PEOPLE for action in CASE_ACTIONS},
     "POST /cases/<case_id>/close": OFFICE,
     "GET /customers/<customer_id>": PEOPLE,
