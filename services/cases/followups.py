@@ -36,8 +36,7 @@ def schedule_after_resolve(ctx: Context, case: dict, resolved_at: datetime) -> d
     rule = followup.match(stored and stored["policy"], case)
     if stored is None or rule is None:
         return None
-    sla_policy = (ctx.store.policies.sla_policy() or {}).get("policy")
-    calendar = followup.calendar_for(rule, case, sla_policy)
+    calendar = calendar_for(ctx, rule, case)
     fu = followup.new_followup(case, rule, stored["policy"], stored["version"], calendar, resolved_at)
     ctx.store.followups.schedule(fu)
     why = f"follow-up by {rule['by']} due {fu['due_at'].isoformat()} (rule {rule['name']}, {calendar.id})"
@@ -46,6 +45,11 @@ def schedule_after_resolve(ctx: Context, case: dict, resolved_at: datetime) -> d
         key=f"{fu['_id']}:scheduled", at=resolved_at,
     )  # fmt: skip
     return fu
+
+
+def calendar_for(ctx: Context, rule: dict, case: dict):
+    """The calendar ``rule`` counts business hours on, with the current SLA policy's calendars."""
+    return followup.calendar_for(rule, case, (ctx.store.policies.sla_policy() or {}).get("policy"))
 
 
 def cancel_pending(ctx: Context, case_id: str, why: str) -> None:
@@ -73,8 +77,7 @@ def fire(ctx: Context, fu: dict, worker: str) -> None:
     """Decide a claimed follow-up on the case as it is now, and apply the decision."""
     now = ctx.now()
     case = ctx.store.cases.get_case(fu["case_id"])
-    sla_policy = (ctx.store.policies.sla_policy() or {}).get("policy")
-    calendar = followup.calendar_for(fu["rule"], case or {}, sla_policy)
+    calendar = calendar_for(ctx, fu["rule"], case or {})
     decision = followup.decide(fu, case, now, calendar)
     match decision:
         case followup.Cancel(why=why):
@@ -209,8 +212,7 @@ def record_outcome(ctx: Context, outcome: dict) -> None:
 def owner_task(ctx: Context, fu: dict, case: dict, why: str) -> None:
     """An automatic follow-up that could not reach the customer becomes the owner's task."""
     now = ctx.now()
-    sla_policy = (ctx.store.policies.sla_policy() or {}).get("policy")
-    calendar = followup.calendar_for(fu["rule"], case, sla_policy)
+    calendar = calendar_for(ctx, fu["rule"], case)
     task = followup.task_for({**fu, "rule": {**fu["rule"], "by": "owner"}}, case, now, calendar, why)
     if ctx.store.followups.open_task(fu["_id"], task_doc(task, now)):
         announce_task(ctx, fu, case, task, now)
