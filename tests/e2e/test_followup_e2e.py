@@ -254,6 +254,13 @@ def test_refused_survey_becomes_the_owners_task_done_with_cxctl(survey_config, l
     )
     assert done.exit_code == 0, done.output
     assert gw.rpc.cases.get_case(case["_id"])["status"] == "verified"
+    shown = CliRunner().invoke(cli, ["--amqp-uri", uri, "cases", "show", case["_id"]]).output
+    assert (
+        "follow-up answered by automatic" in shown
+        and "survey: requested" in shown
+        and "refused (opted_out)" in shown
+    )
+    assert "task: team cx-care" in shown and "answer: csat 4 (satisfied)" in shown
     again = CliRunner().invoke(
         cli, ["--amqp-uri", uri, "cases", "followup", "done", case["_id"], "--by", "x"]
     )
