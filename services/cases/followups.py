@@ -82,11 +82,20 @@ def fire(ctx: Context, fu: dict, worker: str) -> None:
     match decision:
         case followup.Cancel(why=why):
             ctx.store.followups.finish(fu["_id"], worker, "cancelled", cancelled=why)
-        case followup.Send() if case is not None:
+        case followup.Send() if case is not None and settings.get("SURVEY_SECRET"):
             send_survey(ctx, fu, case, worker, now)
+        case followup.Send() if case is not None:  # no key to sign the link: not lost, a task
+            log.error("SURVEY_SECRET is not set: the survey of %s becomes its owner's task", fu["case_id"])
+            why = "no survey link could be signed (SURVEY_SECRET is not set); follow up in person"
+            owner = {**fu, "rule": {**fu["rule"], "by": "owner"}}
+            open_task(ctx, fu, case, worker, followup.task_for(owner, case, now, calendar, why), now)
         case followup.Task() if case is not None:
-            if ctx.store.followups.finish(fu["_id"], worker, "task", task=task_doc(decision, now)):
-                announce_task(ctx, fu, case, decision, now)
+            open_task(ctx, fu, case, worker, decision, now)
+
+
+def open_task(ctx: Context, fu: dict, case: dict, worker: str, task: followup.Task, now: datetime) -> None:
+    if ctx.store.followups.finish(fu["_id"], worker, "task", task=task_doc(task, now)):
+        announce_task(ctx, fu, case, task, now)
 
 
 def survey_token(fu: dict, case: dict) -> tuple[str, links.SurveyClaims]:

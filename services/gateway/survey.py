@@ -63,6 +63,10 @@ def check(token: str, asked_lang: str | None) -> tuple[links.SurveyClaims | None
     except links.SurveyTokenError as exc:
         lang = language(exc.claims, asked_lang)
         return None, lang, refusal(exc.reason, lang)
+    except ValueError:  # no SURVEY_SECRET configured here: no link can be checked
+        log.error("SURVEY_SECRET is not set: survey links cannot be checked")
+        lang = language(None, asked_lang)
+        return None, lang, page("survey_refused.html", lang, 503, reason="unavailable")
     return claims, language(claims, asked_lang), None
 
 

@@ -108,3 +108,14 @@ def test_invalid_policies_are_refused_naming_the_field(desk):
     assert info.value.errors == ["rules.0.channels.0: Must be one of: sms, email, wechat_oa."]
     with pytest.raises(BadRequest, match="rules.0.calendar: unknown calendar 'mars'"):
         desk.apply_followup_policy(policy(calendar="mars"))
+
+
+def test_without_a_survey_secret_an_automatic_follow_up_becomes_the_owners_task(desk):
+    desk.apply_followup_policy(policy(by="automatic", after_business_hours=1))
+    case_id = resolved(desk)
+    desk.now.at = FRIDAY_5PM + timedelta(days=3)
+    with config.patch({"SURVEY_SECRET": ""}):
+        assert desk.sweep_followups() == 1
+    assert sent(desk, "customer_message_requested") == []
+    [task] = desk.list_followups({"assignees": ["li.na"]})
+    assert task["case_id"] == case_id and "SURVEY_SECRET is not set" in task["task"]["reason"]

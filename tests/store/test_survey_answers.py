@@ -62,3 +62,8 @@ def test_refusals_are_pages_with_their_status(store):
     bad_score = survey.answer(store, lambda *_: None, token("n4", scale="csat"), MultiDict({"score": "7"}))
     assert bad_score.status_code == 400 and "score: 1-5" in bad_score.get_data(as_text=True)
     assert not store.survey_answered("n4")  # a refused answer takes no claim
+
+
+def test_without_a_secret_the_page_says_unavailable(store):
+    with config.patch({"SURVEY_SECRET": ""}):
+        assert survey.form(store, token(), "en").status_code == 503
