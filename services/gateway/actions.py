@@ -183,7 +183,10 @@ def available(case: dict, role: str | None) -> list[str]:
     """The actions the case page shows: offered in the case's status and allowed to the role.
     ``assign`` reads as ``reassign`` (reason required) once the case has an owner."""
     out = []
-    for action in OFFERED.get(case.get("status") or "", ()):
+    offered = OFFERED.get(case.get("status") or "", ())
+    if any(f.get("state") == "task" for f in case.get("followups") or ()):  # an open follow-up task
+        offered = (*offered, "followup_done")
+    for action in offered:
         if action == "assign" and case.get("assignee"):
             action = "reassign"
         if action == "acknowledge" and case.get("acknowledged"):

@@ -22,7 +22,7 @@ from nameko.standalone.rpc import ClusterRpcClient
 
 from services.common import survey_links as links
 from tests.conftest import wait_until
-from tests.e2e.gateway_stack import feedback, gateway  # noqa: F401 - the gateway fixture
+from tests.e2e.gateway_stack import csrf_of, feedback, gateway  # noqa: F401 - the gateway fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -348,11 +348,17 @@ def test_a_team_follow_up_is_a_task_the_team_is_told_of(survey_config, listener,
     )
     shown = gw.api("agent", "GET", f"/api/v1/cases/{case['_id']}").json()
     assert shown["followups"][0]["task"]["assignee"] == {"kind": "team", "id": "cx-care"}
-    done = gw.api(
-        "agent", "POST", f"/api/v1/cases/{case['_id']}/followup_done", json={"note": "客户未接电话"}
-    )
-    assert (
-        done.status_code == 200 and done.json()["state"] == "done" and done.json()["task"]["on_time"] is True
-    )
+    # done from the case page's form, offered while the task is open
+    agent = gw.login("agent")
+    page = agent.get(f"{gw.url}/cases/{case['_id']}").text
+    assert 'id="form-followup_done"' in page and "完成回访" in page
+    form = {"csrf_token": csrf_of(page), "note": "客户未接电话", "score": "", "scale": ""}
+    posted = agent.post(f"{gw.url}/cases/{case['_id']}/followup_done", data=form, allow_redirects=False)
+    assert posted.status_code == 303, posted.text
+    [fu] = gw.api("agent", "GET", f"/api/v1/cases/{case['_id']}").json()["followups"]
+    assert fu["state"] == "done" and fu["task"]["on_time"] is True and fu["task"]["note"] == "客户未接电话"
+    assert 'id="form-followup_done"' not in agent.get(f"{gw.url}/cases/{case['_id']}").text
+    again = gw.api("agent", "POST", f"/api/v1/cases/{case['_id']}/followup_done", json={"note": "again"})
+    assert again.status_code == 422 and "has no open follow-up task" in again.text
     bad = gw.api("agent", "POST", f"/api/v1/cases/{case['_id']}/followup_done", json={"score": "many"})
     assert bad.status_code == 400 and "body.score" in bad.text
