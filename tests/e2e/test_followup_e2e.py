@@ -339,13 +339,13 @@ def test_a_team_follow_up_is_a_task_the_team_is_told_of(survey_config, listener,
     assert task["case_id"] == case["_id"] and task["overdue"] is False and task["mode"] == "team"
     assert "follow-up by team" in task["task"]["reason"]
     assert [m for m in REQUESTED if m["case_id"] == case["_id"]] == []  # nothing sent to the customer
-    # the team (chen.jie) is told, through the owner notification path
-    wait_until(
-        lambda: any(
-            "follow-up by team" in m.get_body(("plain",)).get_content() for m in smtp_sink.messages()
-        ),
+    # the team (chen.jie) is told, through the owner notification path, in their language
+    mail = wait_until(
+        lambda: next((m for m in smtp_sink.messages() if "回访任务" in m["Subject"]), None),
         message="the team's mail",
     )
+    body = mail.get_body(("plain",)).get_content()
+    assert mail["To"] == "chen.jie@example.com" and "请对以下工单的客户进行回访（截止 " in body
     shown = gw.api("agent", "GET", f"/api/v1/cases/{case['_id']}").json()
     assert shown["followups"][0]["task"]["assignee"] == {"kind": "team", "id": "cx-care"}
     # done from the case page's form, offered while the task is open
