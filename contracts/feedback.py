@@ -35,6 +35,11 @@ from contracts.base import (
 
 FEEDBACK_EXCHANGE = "cx.feedback"
 ROUTING_KEY_PATTERN = "feedback.{channel}"
+# A follow-up survey answer (回访) is published as ``feedback.<channel>.followup``: every
+# ``feedback.#`` consumer sees it like any feedback, and the cases service binds only
+# ``FOLLOWUP_BINDING``, so it never receives the ordinary stream.
+FOLLOWUP_ROUTING_KEY_PATTERN = "feedback.{channel}.followup"
+FOLLOWUP_BINDING = "feedback.*.followup"
 KNOWN_CHANNELS = ("web", "app", "wechat", "email", "phone", "sms", "qr", "store", "social", "other")
 MAX_BODY_BYTES = 256 * 1024  # far above any valid event (text ≤ 10,000 chars)
 MAX_NESTING = 16  # objects/arrays inside objects/arrays; MongoDB stops at 100, stored copies add levels
@@ -88,6 +93,11 @@ class FeedbackEventV1(Message, _Open):
     text = fields.String(validate=validate.Length(max=10_000), allow_none=True)
     tags = fields.List(bounded_str(64), allow_none=True)
     attributes = fields.Dict(keys=fields.String(), allow_none=True)
+    case_id = id_str(
+        128,
+        allow_none=True,
+        metadata={"description": "the case this feedback answers (a follow-up survey, 回访)"},
+    )
 
     @pre_load
     def _require_object(self, data, **_):
@@ -110,7 +120,7 @@ class FeedbackEventV1(Message, _Open):
     @post_load
     def _normalise(self, data, **_):
         # Nulls mean "not given"; drop them so stored documents stay sparse.
-        for key in ("touchpoint", "scores", "text", "tags", "attributes"):
+        for key in ("touchpoint", "scores", "text", "tags", "attributes", "case_id"):
             if data.get(key) is None:
                 data.pop(key, None)
         for key in [k for k, v in data["customer"].items() if v is None]:

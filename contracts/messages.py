@@ -171,7 +171,17 @@ class CaseAssignedV1(Message):
     customer_id = bounded_str(128, required=True)
 
 
-CASE_STATUSES = ("open", "assigned", "in_progress", "pending_customer", "resolved", "closed", "reopened")
+# ``verified``: resolved, and the customer's follow-up answer (回访) said they are satisfied.
+CASE_STATUSES = (
+    "open",
+    "assigned",
+    "in_progress",
+    "pending_customer",
+    "resolved",
+    "closed",
+    "reopened",
+    "verified",
+)
 
 
 class ResolutionRef(_Part):

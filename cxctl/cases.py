@@ -8,11 +8,15 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from cxctl.common import Ctx, call, emit_json, json_option, read_document, table
+from cxctl.followups import describe, followup, followup_rows
 
 
 @click.group()
 def cases():
     """Cases opened from alerts."""
+
+
+cases.add_command(followup)
 
 
 @cases.command("list")
@@ -113,7 +117,13 @@ def cases_show(ctx: Ctx, case_id, as_json):
     for a in case.get("alerts", []):
         click.echo(f"    {a['at']}  {a['alert_id']}  {a['level']}  {a['rule_id']}")
     for c in case.get("comments", []):
-        click.echo(f"  comment [{c['visibility']}] {c['author']}: {c['text']}")
+        sent = c.get("delivery")
+        to_customer = f" → {sent['status']} {sent.get('channel') or sent.get('reason') or ''}" if sent else ""
+        click.echo(f"  comment [{c['visibility']}] {c['author']}: {c['text']}{to_customer}")
+    for fu in case.get("followups", []):
+        click.echo(f"  follow-up {fu['state']} by {fu['mode']}, due {fu['due_at']}")
+        for line in describe(fu):
+            click.echo(f"    {line}")
     click.echo("  audit:")
     for entry in case.get("audit", []):
         click.echo(f"    {entry['at']}  {entry['action']}  by {entry['actor']}: {entry['why']}")
@@ -440,7 +450,8 @@ def _share(rate: float | None) -> str:
 @json_option
 @click.pass_obj
 def cases_metrics(ctx: Ctx, since, until, group_by, as_json):
-    """MTTA, MTTR (wall-clock), SLA breaches, reopen rate and FCR of the cases opened in a period."""
+    """MTTA, MTTR (wall-clock), SLA breaches, reopen rate and FCR of the cases opened in a period,
+    and their follow-ups: CSAT/NPS after resolution, recovery rate, done on time."""
     now = datetime.now(UTC)
     request = {"since": moment(since, now), "until": moment(until, now), "group_by": group_by}
     out = call(ctx, "cases", "metrics", {k: v for k, v in request.items() if v is not None})
@@ -470,6 +481,7 @@ def cases_metrics(ctx: Ctx, since, until, group_by, as_json):
             ("FCR", "fcr_rate"),
         ],
     )
+    followup_rows(out, group_by)
 
 
 @cases.command("simulate")

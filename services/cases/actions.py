@@ -14,7 +14,7 @@ import logging
 import uuid
 from datetime import datetime
 
-from services.cases import assignment, escalation, sla
+from services.cases import assignment, escalation, followups, sla
 from services.cases.context import Context
 from services.cases.grouping import is_incident
 from services.cases.lifecycle import reopened, with_clocks
@@ -193,9 +193,11 @@ def resolve(ctx: Context, r: dict) -> dict:
         return resolution_sets(r, now)
 
     why = r["reason"] or r["summary"]
-    return transition(
+    after = transition(
         ctx, r["case_id"], "resolve", by=r["by"], why=why, changes=changes, detail={"resolution": resolution}
     )
+    followups.schedule_after_resolve(ctx, after, now)
+    return after
 
 
 def reopen(ctx: Context, case_id: str, *, by: str, why: str) -> dict:
@@ -204,9 +206,10 @@ def reopen(ctx: Context, case_id: str, *, by: str, why: str) -> dict:
     case = ctx.store.cases.get_case(case_id)
     if case is None:
         raise NotFound(f"no case {case_id}")
-    if case["status"] == "resolved":
+    if case["status"] in ("resolved", "verified"):
         ctx.store.cases.claim_key_for_reopen(case)
     after = transition(ctx, case_id, "reopen", by=by, why=why, changes=reopened)
+    followups.cancel_pending(ctx, case_id, f"the case was reopened: {why}")
     start_escalations(ctx, [after], ctx.now())
     ctx.notify_update(after, after["assignee"], "reopened", by=by, reason=why)
     return after
@@ -231,9 +234,14 @@ def add_collaborator(ctx: Context, r: dict) -> dict:
 def comment(ctx: Context, r: dict) -> dict:
     """Store a ``CommentRequest``'s comment (its id, else a new one)."""
     text = {"visibility": r["visibility"], "text": r["text"], "at": ctx.now()}
-    return ctx.store.trail.add_comment(
+    stored = ctx.store.trail.add_comment(
         {"_id": r["comment_id"] or uuid.uuid4().hex, "case_id": r["case_id"], "author": r["by"], **text}
     )
+    if stored["visibility"] == "customer":  # really sent to the customer (notify's customer channels)
+        case = ctx.store.cases.get_case(r["case_id"])
+        if case is not None:
+            followups.customer_reply(ctx, case, stored)
+    return stored
 
 
 # escalation and SLA policies -----------------------------------------------------------

@@ -178,7 +178,7 @@ def stops(snap: dict | None, action: str) -> bool:
 def still_escalating(case: dict) -> bool:
     """Checked when a step is about to fire: the case as it is now."""
     snap = case.get("escalation")
-    if not snap or case["status"] in ("resolved", "closed"):
+    if not snap or case["status"] in ("resolved", "closed", "verified"):
         return False
     return not (snap["stop_on"] == "acknowledge" and case.get("acknowledged"))
 

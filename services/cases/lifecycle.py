@@ -21,7 +21,7 @@ from services.common.mongo import jsonable
 
 # Statuses in which a case counts as open for its customer + topic key.
 ACTIVE_STATUSES = ("open", "assigned", "in_progress", "pending_customer", "reopened")
-FINISHED_STATUSES = ("resolved", "closed")
+FINISHED_STATUSES = ("resolved", "closed", "verified")
 
 _WORKING = {s: s for s in ("assigned", "in_progress", "pending_customer", "reopened")}
 
@@ -34,8 +34,10 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "pending_customer": {"in_progress": "pending_customer"},
     "resume": {"pending_customer": "in_progress"},
     "resolve": {s: "resolved" for s in _WORKING},
-    "reopen": {"resolved": "reopened"},
-    "close": {"resolved": "closed"},
+    "reopen": {"resolved": "reopened", "verified": "reopened"},
+    "close": {"resolved": "closed", "verified": "closed"},
+    # the customer's follow-up answer (回访) says they are satisfied (followup.py)
+    "verify": {"resolved": "verified"},
     # re-snapshot the SLA policy (see sla.py); no status change
     "reapply_sla": {s: s for s in ("open", *_WORKING)},
     "reapply_escalation": {s: s for s in ("open", *_WORKING)},
@@ -50,6 +52,7 @@ AUDIT_ACTIONS = {
     "resolve": "resolved",
     "reopen": "reopened",
     "close": "closed",
+    "verify": "verified",
     "reapply_sla": "sla_reapplied",
     "reapply_escalation": "escalation_reapplied",
 }

@@ -29,6 +29,19 @@ Per group ``M``:
 * ``fcr_rate``: resolved cases whose first resolution was marked first-contact
   and that were never reopened / resolved cases.
 
+Follow-up (回访) figures, over the follow-ups of those cases (``followups``
+collection, see ``followup.py``):
+
+* ``followups``: follow-ups scheduled (not cancelled); ``followups_answered``;
+* ``post_resolution_csat``: mean CSAT (1-5) of the follow-up answers on the CSAT
+  scale; ``post_resolution_nps``: NPS (% promoters − % detractors) of those on the
+  NPS scale;
+* ``recovery_rate``: of the answered follow-ups of cases whose alert came from a
+  detractor (NPS 0-6 / CSAT 1-2), the share answering passive or satisfied;
+* ``followup_on_time_rate``: follow-ups done in time (the survey sent, the task done,
+  by the follow-up's deadline: its due time plus the rule's task SLA in business
+  hours) / follow-ups done or past their deadline.
+
 A rate or a mean over zero cases is ``None``. The milestones these read are
 kept on the case (``milestones``: first acknowledgement, first resolution,
 first-contact flag, sticky breach flags), written by the same conditional
@@ -153,14 +166,64 @@ def summarise(rows: Iterable[dict]) -> dict:
     }
 
 
-def compute(cases: Iterable[dict], now: datetime, group_by: str | None) -> tuple[dict, list[dict]]:
-    """(overall M, [{"key": k, **M}] sorted by key, None last)."""
-    everything: list[dict] = []
-    groups: dict[str | None, list[dict]] = defaultdict(list)
+def followup_facts(fu: dict, now: datetime) -> dict:
+    """What one follow-up contributes to the figures, as of ``now``."""
+    answer = fu.get("answer") or {}
+    outcome = (fu.get("message") or {}).get("outcome") or {}
+    done_at = (fu.get("task") or {}).get("done_at") or answer.get("at") if fu.get("task") else None
+    if done_at is None and outcome.get("status") == "sent":
+        done_at = outcome.get("finished_at")
+    if isinstance(done_at, str):
+        done_at = datetime.fromisoformat(done_at)
+    return {
+        "counted": fu["state"] != "cancelled",
+        "scale": answer.get("scale"),
+        "score": answer.get("score"),
+        "classification": answer.get("classification"),
+        "detractor": bool(fu.get("detractor")),
+        "done_on_time": None if done_at is None else done_at.timestamp() <= fu["deadline_epoch"],
+        "past_deadline": done_at is None and now.timestamp() > fu["deadline_epoch"],
+    }
+
+
+def followup_summary(rows: Iterable[dict]) -> dict:
+    """The follow-up figures of a group (see the module doc)."""
+    rows = [r for r in rows if r["counted"]]
+    answered = [r for r in rows if r["classification"]]
+    csat = [r["score"] for r in answered if r["scale"] == "csat"]
+    nps = [r["score"] for r in answered if r["scale"] == "nps"]
+    detractors = [r for r in answered if r["detractor"]]
+    timed = [r for r in rows if r["done_on_time"] is not None or r["past_deadline"]]
+    return {
+        "followups": len(rows),
+        "followups_answered": len(answered),
+        "post_resolution_csat": _mean(csat),
+        "post_resolution_nps": (
+            100.0 * (sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps)) / len(nps) if nps else None
+        ),
+        "recovery_rate": _rate(sum(r["classification"] != "unhappy" for r in detractors), len(detractors)),
+        "followup_on_time_rate": _rate(sum(bool(r["done_on_time"]) for r in timed), len(timed)),
+    }
+
+
+def compute(
+    cases: Iterable[dict], now: datetime, group_by: str | None, followups: Iterable[dict] = ()
+) -> tuple[dict, list[dict]]:
+    """(overall M, [{"key": k, **M}] sorted by key, None last); ``followups``: the
+    follow-ups of these cases."""
+    by_case: dict[str, list[dict]] = defaultdict(list)
+    for fu in followups:
+        by_case[fu["case_id"]].append(followup_facts(fu, now))
+    everything: list[tuple[dict, list[dict]]] = []
+    groups: dict[str | None, list[tuple[dict, list[dict]]]] = defaultdict(list)
     for case in cases:
-        row = facts(case, now)
+        row = (facts(case, now), by_case.get(case["_id"], []))
         everything.append(row)
         if group_by:
             groups[group_key(case, group_by)].append(row)
     ordered = sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
-    return summarise(everything), [{"key": key, **summarise(rows)} for key, rows in ordered]
+    return _both(everything), [{"key": key, **_both(rows)} for key, rows in ordered]
+
+
+def _both(rows: list[tuple[dict, list[dict]]]) -> dict:
+    return {**summarise(r for r, _ in rows), **followup_summary(f for _, fus in rows for f in fus)}

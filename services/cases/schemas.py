@@ -76,6 +76,31 @@ INCIDENT_STATUSES = (
 )
 
 
+class FollowupDoneRequest(_Request):
+    """An agent did a follow-up task; ``score`` (with ``scale``, default the survey's) is
+    the answer the customer gave them, which counts as the survey answer."""
+
+    note = bounded_str(2000, allow_none=True, load_default=None)
+    score = fields.Integer(allow_none=True, load_default=None, strict=True)
+    scale = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(("csat", "nps")))
+
+
+class FollowupListRequest(StrictSchema):
+    """Follow-up tasks: whose (people and teams), which, and a page."""
+
+    assignees = fields.List(
+        id_str(128),
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=100),
+        metadata={"description": "people and teams whose tasks to list (none: everyone's)"},
+    )
+    state = fields.String(load_default="open", validate=validate.OneOf(("open", "done", "all")))
+    overdue = fields.Boolean(load_default=False, metadata={"description": "open tasks past their due time"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    skip = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
 def load(schema: type[Schema], request) -> dict:
     if not isinstance(request, dict):
         raise BadRequest("request: must be an object")

@@ -3,9 +3,10 @@
 Entrypoints only, each one hop from its behaviour: ``intake.py`` (alerts taken in),
 ``actions.py`` (status changes, assignment, policies applied), ``sweeps.py``
 (escalation steps, SLA warnings), ``simulate.py`` (dry run), ``views.py`` (reads);
-the playbooks' entrypoints are in ``playbook_rpc.py`` (``playbook_use.py``).
+the playbooks' entrypoints are in ``playbook_rpc.py`` (``playbook_use.py``), the
+follow-up (回访) entrypoints in ``followup_entrypoints.py``.
 They decide with the pure modules (``lifecycle``, ``assignment``, ``sla``,
-``escalation``, ``messages``) and act through a ``context.Context``: the stores
+``escalation``, ``messages``, ``followup``) and act through a ``context.Context``: the stores
 (``store.py``, one per aggregate in ``stores/``), the dispatcher and the clock.
 Request validation is in ``schemas.py``. Every status change dispatches
 ``case_status_changed``.
@@ -19,6 +20,7 @@ from contracts.base import utcnow
 from services.cases import actions, assignment, incidents, intake, schemas, simulate, sweeps, views
 from services.cases.context import Context
 from services.cases.dependencies import CaseStores, EscalationSweep, LoadRecount
+from services.cases.followup_entrypoints import FollowupEntrypoints
 from services.cases.playbook_rpc import PlaybookEntrypoints
 from services.cases.store import CaseStore, anonymise_customer
 from services.common.batching import contract_batch_handler, handled_once_each
@@ -33,8 +35,9 @@ from services.common.rpc import Id, Moment, page, rpc
 EXPECTED = (BadRequest, NotFound)
 
 
-class CasesService(PlaybookEntrypoints):
-    """The entrypoints below, and the playbooks' (``playbook_rpc.py``)."""
+class CasesService(PlaybookEntrypoints, FollowupEntrypoints):
+    """The entrypoints below, the playbooks' (``playbook_rpc.py``) and the follow-ups'
+    (``followup_entrypoints.py``)."""
 
     name = "cases"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

@@ -23,5 +23,11 @@ DEFAULTS = settings.declare(
         # Incidents: how long a resolver holds an incident's "resolve the children" request
         # before the sweep (every ESCALATION_SWEEP_SECONDS) finishes it in its place.
         "INCIDENT_RESOLVE_LEASE_SECONDS": 120.0,
+        # Follow-up (回访): the survey page's public base URL (empty: CONSOLE_URL, where the
+        # gateway serves /survey/<token>); the customer channels and language of a case
+        # comment with visibility customer (sent as customer_message_requested case_reply).
+        "SURVEY_BASE_URL": "",
+        "CUSTOMER_REPLY_CHANNELS": "wechat_oa,sms,email",
+        "CUSTOMER_REPLY_LANGUAGE": "zh-CN",
     }
 )

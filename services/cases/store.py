@@ -6,9 +6,10 @@ per aggregate (``stores/``), all over the service's one database:
 - ``loads``: agent loads and round-robin turns (``AgentLoads``);
 - ``schedule``: due escalation steps and SLA warnings sent (``EscalationSchedule``);
 - ``trail``: the audit trail and comments (``CaseTrail``);
-- ``policies``: the agents directory and the SLA and escalation policies (``Policies``);
+- ``policies``: the agents directory and the SLA, escalation and follow-up policies (``Policies``);
 - ``playbooks``: the playbook library and each use of a playbook (``PlaybookLibrary``);
 - ``incidents``: incidents (parent cases of a group alert) and their children (``Incidents``);
+- ``followups``: follow-ups with the customer (回访): due times, messages, tasks, answers;
 - ``inbox``: the alerts taken in (``handled_once_each``).
 
 Also here: erasure of a customer's personal data (``anonymise_customer``).
@@ -17,6 +18,7 @@ Also here: erasure of a customer's personal data (``anonymise_customer``).
 from __future__ import annotations
 
 from services.cases.stores.cases import CaseRecords
+from services.cases.stores.followups import FollowupStore
 from services.cases.stores.incidents import Incidents
 from services.cases.stores.loads import AgentLoads
 from services.cases.stores.playbooks import PlaybookLibrary
@@ -44,16 +46,21 @@ class CaseStore(Store):
         self.policies = Policies(db)
         self.playbooks = PlaybookLibrary(db)
         self.incidents = Incidents(db, self.trail)
+        self.followups = FollowupStore(db)
 
     def indexes(self) -> dict[str, list]:
         found: dict[str, list] = {"alert_inbox": [self.inbox.index()]}
-        for part in (self.cases, self.trail, self.schedule, self.playbooks, self.incidents):
+        for part in (self.cases, self.trail, self.schedule, self.playbooks, self.incidents, self.followups):
             for collection, models in part.indexes().items():
                 found[collection] = found.get(collection, []) + models
         return found
 
     def stats(self) -> dict:
-        return {**self.queries.counts(), "dead_letters": self.dead_letter_counts()}
+        return {
+            **self.queries.counts(),
+            "followups": self.followups.counts(),
+            "dead_letters": self.dead_letter_counts(),
+        }
 
 
 # -- erasure (customer_erased) -----------------------------------------------------------------

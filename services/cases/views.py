@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.cases import incidents, metrics, sla
+from services.cases import followup, incidents, metrics, sla
 from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
 
@@ -30,6 +30,7 @@ def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
             {k: v for k, v in st.items() if k not in STEP_INTERNALS}
             for st in store.schedule.case_steps(case_id)
         ],
+        "followups": [followup.presented(fu, ctx.now()) for fu in store.followups.for_cases([case_id])],
         "audit": store.trail.case_audit(case_id),
         **incidents.incident_view(ctx, case, viewer),
     }
@@ -50,7 +51,9 @@ def period_metrics(ctx: Context, since: datetime, until: datetime | None, group_
     until = until or now
     if until <= since:
         raise BadRequest("until: must be after since")
-    overall, groups = metrics.compute(ctx.store.queries.metrics_rows(since, until), now, group_by)
+    cases = list(ctx.store.queries.metrics_rows(since, until))
+    followups = ctx.store.followups.for_cases([c["_id"] for c in cases]) if cases else []
+    overall, groups = metrics.compute(cases, now, group_by, followups)
     return {
         "since": since,
         "until": until,

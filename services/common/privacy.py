@@ -63,6 +63,8 @@ _PAIR_SECRET = re.compile(
 )
 _BEARER = re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
 _API_TOKEN = re.compile(r"\bcxt_[A-Za-z0-9_-]{8,}")
+# a follow-up survey link's signed token (survey_links.py): whoever holds it can answer
+_SURVEY_LINK = re.compile(r"(/survey/)[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -110,6 +112,7 @@ def redact(text: str, extra: list[str] | tuple[str, ...] = ()) -> str:
     text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
     text = _PAIR_SECRET.sub(rf"\1{REDACTED}\3", text)
     text = _BEARER.sub(rf"\1{REDACTED}", text)
+    text = _SURVEY_LINK.sub(rf"\1{REDACTED}", text)
     return _API_TOKEN.sub(f"cxt_{REDACTED}", text)
 
 
@@ -185,12 +188,14 @@ def install() -> None:
 
 
 def register_configured_secrets() -> None:
-    """The secrets in the settings: SMTP password, database and broker passwords."""
+    """The secrets in the settings: SMTP password, the survey links' key, database and broker
+    passwords."""
     from nameko.constants import AMQP_URI_CONFIG_KEY
 
     from services.common import settings
 
     register_secret(settings.get("SMTP_PASSWORD"))
+    register_secret(settings.get("SURVEY_SECRET"))
     for key in ("MONGO_URI", AMQP_URI_CONFIG_KEY):
         uri = str(settings.get(key) or "")
         # MONGO_URI may list several hosts, which urlsplit cannot parse; the password

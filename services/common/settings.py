@@ -45,6 +45,9 @@ SHARED = {
     "MONGO_DB_PREFIX": "cx_",
     "SMTP_PASSWORD": "",
     "CONSOLE_URL": "http://127.0.0.1:8000",
+    # The HMAC key of follow-up survey links (cases signs them, the gateway checks them;
+    # services/common/survey_links.py). Empty: no survey can be sent or answered.
+    "SURVEY_SECRET": "",
     # Failed handler runs before a message is dead-lettered as poison.
     "MAX_DELIVERY_ATTEMPTS": 5,
     # Delay before retry n of a failed handler: base × 4^(n−1) seconds, capped.

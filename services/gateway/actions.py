@@ -97,6 +97,19 @@ class ReopenBody(ActionBody):
     reason = fields.String(required=True, validate=REASON)
 
 
+class FollowupDoneBody(Schema):
+    class Meta:
+        unknown = RAISE
+
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    score = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "the customer's answer, if they gave one"},
+    )
+    scale = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("csat", "nps")))
+
+
 # action -> (roles, body schema, summary)
 ACTIONS: dict[str, tuple[tuple[str, ...], type[Schema], str]] = {
     "assign": (ACTORS, AssignBody, "Give the case an owner (person or team)"),
@@ -110,6 +123,11 @@ ACTIONS: dict[str, tuple[tuple[str, ...], type[Schema], str]] = {
     "resolve": (ACTORS, ResolveBody, "Resolve with a root cause and the first-contact-resolution flag"),
     "reopen": (ACTORS, ReopenBody, "Reopen a resolved case (reason required)"),
     "close": (OFFICE, ActionBody, "Close a resolved case for good"),
+    "followup_done": (
+        ACTORS,
+        FollowupDoneBody,
+        "The follow-up task (回访) is done; a score is the customer's answer (verifies or reopens)",
+    ),
 }
 
 # Form fields of the case page that are not the body's own names.
@@ -171,6 +189,7 @@ OFFERED = {
     "in_progress": ("pending_customer", *_WORKING),
     "pending_customer": ("resume", *_WORKING),
     "resolved": ("reopen", "close", "comment"),
+    "verified": ("reopen", "close", "comment"),
     "closed": ("comment",),
 }
 
@@ -179,7 +198,10 @@ def available(case: dict, role: str | None) -> list[str]:
     """The actions the case page shows: offered in the case's status and allowed to the role.
     ``assign`` reads as ``reassign`` (reason required) once the case has an owner."""
     out = []
-    for action in OFFERED.get(case.get("status") or "", ()):
+    offered = OFFERED.get(case.get("status") or "", ())
+    if any(f.get("state") == "task" for f in case.get("followups") or ()):  # an open follow-up task
+        offered = (*offered, "followup_done")
+    for action in offered:
         if action == "assign" and case.get("assignee"):
             action = "reassign"
         if action == "acknowledge" and case.get("acknowledged"):

@@ -163,3 +163,13 @@ def case_page(services, principal, case_id: str, status=200, failed=None, error=
         failed=failed,
         error=error,
     )
+
+
+def followup_tasks(services, request, user: dict, q: dict) -> dict:
+    """A page of follow-up tasks (routes.FollowupQuery): an agent's scope is always their
+    own and their teams' tasks; owners and admins may list everyone's (``scope=all``)."""
+    scope = q["scope"] if user["role"] in ("owner", "admin") else ("team" if q["scope"] == "team" else "mine")
+    whose = {"mine": [user["id"], *user["teams"]], "team": list(user["teams"]), "all": None}[scope]
+    request_ = {"assignees": whose, "state": q["state"], "overdue": q["overdue"]}
+    rows = services.cases.list_followups({**request_, "limit": q["limit"] + 1, "skip": q["offset"]})
+    return page(request, rows, q["limit"], q["offset"])

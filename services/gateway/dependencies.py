@@ -8,7 +8,7 @@ from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY, PERSISTENT
 from nameko.extensions import DependencyProvider
 
-from contracts.feedback import ROUTING_KEY_PATTERN
+from contracts.feedback import FOLLOWUP_ROUTING_KEY_PATTERN, ROUTING_KEY_PATTERN
 from services.common import settings
 from services.common.messaging import feedback_exchange
 
@@ -20,6 +20,8 @@ class FeedbackPublisher(DependencyProvider):
     persistent, JSON, with publisher confirms: the call returns only once the
     broker has taken the message, so a 202 means it is queued.
     """
+
+    routing_key_pattern = ROUTING_KEY_PATTERN
 
     def setup(self) -> None:
         self.publisher = Publisher(
@@ -34,9 +36,16 @@ class FeedbackPublisher(DependencyProvider):
             self.publisher.publish(
                 json.dumps(item, ensure_ascii=False).encode("utf-8"),
                 exchange=feedback_exchange,
-                routing_key=ROUTING_KEY_PATTERN.format(channel=channel),
+                routing_key=self.routing_key_pattern.format(channel=channel),
                 content_type="application/json",
                 content_encoding="utf-8",
             )
 
         return publish
+
+
+class FollowupAnswerPublisher(FeedbackPublisher):
+    """Publishes a follow-up survey answer: a feedback event like any other, on
+    ``feedback.<channel>.followup``, the only key the cases service binds."""
+
+    routing_key_pattern = FOLLOWUP_ROUTING_KEY_PATTERN

@@ -39,7 +39,16 @@ ID = validate.Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$", error="letters, digits, '.', '_', ':', '@' or '-'"
 )
 LEVEL = validate.OneOf(("P1", "P2", "P3", "P4"))
-CASE_STATUSES = ("open", "assigned", "in_progress", "pending_customer", "reopened", "resolved", "closed")
+CASE_STATUSES = (
+    "open",
+    "assigned",
+    "in_progress",
+    "pending_customer",
+    "reopened",
+    "resolved",
+    "verified",
+    "closed",
+)
 CASE_STATUS = validate.OneOf(CASE_STATUSES)
 BREACH_STATES = ("breached", "ack_breached", "resolve_breached", "at_risk", "none")
 
@@ -187,6 +196,28 @@ class PathValues(Query):
     playbook_id = fields.String(validate=ID)
     board = fields.String(validate=validate.OneOf(("mine", "team", "journey")))
     version = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,11}$", error="a version number ≥ 1"))
+    token = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,900}\.[A-Za-z0-9_-]{1,100}$", error="not a survey link"),
+        metadata={"description": "a signed follow-up survey token"},
+    )
+
+
+class SurveyQuery(Query):
+    lang = fields.String(validate=validate.OneOf(("zh-CN", "en")))
+
+
+class SurveyCodeQuery(SurveyQuery):
+    code = fields.String(validate=validate.Length(min=1, max=16), metadata={"description": "a reply code"})
+
+
+class FollowupQuery(Page):
+    scope = fields.String(
+        load_default="mine",
+        validate=validate.OneOf(("mine", "team", "all")),
+        metadata={"description": "mine: my tasks and my teams'; all: every task (owner, admin)"},
+    )
+    state = fields.String(load_default="open", validate=validate.OneOf(("open", "done", "all")))
+    overdue = fields.Boolean(load_default=False, metadata={"description": "open tasks past their due time"})
 
 
 @dataclass(frozen=True)
@@ -201,7 +232,9 @@ class Route:
     kind: str = "api"
     query: type[Query] = NoQuery
     list: bool = False  # a paginated list: {"items", "limit", "offset", "next"}
-    public: bool = False  # reachable without a login (the login page only)
+    public: bool = False  # reachable without a login (the login page, the survey)
+    # the request carries its own credential (a signed survey link): no session, no CSRF
+    own_credential: bool = False
     body: type[Schema] | None = None  # the JSON body's schema (OpenAPI), when it has one
     # JSON body keys starting with "$" or holding "." are refused before the handler
     # runs, except where a contract checks them item by item (feedback batches).
@@ -509,6 +542,16 @@ ROUTES: tuple[Route, ...] = (
         query=MetricsQuery,
         tags=("metrics",),
     ),
+    Route(
+        "followups.list",
+        "GET",
+        "/api/v1/followups",
+        ALL_READERS,
+        "Follow-up tasks (回访), soonest due first, with overdue ones flagged; agents see their own",
+        query=FollowupQuery,
+        list=True,
+        tags=("cases",),
+    ),
     Route("stats.get", "GET", "/api/v1/stats", OFFICE, "Counters of every service", tags=("stats",)),
     Route("me.get", "GET", "/api/v1/me", ROLES, "Who the caller is", tags=("auth",)),
     Route(
@@ -540,6 +583,15 @@ ROUTES: tuple[Route, ...] = (
     Route("console.home", "GET", "/", PEOPLE, "Redirect to the case queue", kind="page"),
     Route("console.queue", "GET", "/cases", PEOPLE, "Case queue", kind="page", query=CaseQuery),
     Route("console.case", "GET", "/cases/<case_id>", PEOPLE, "Case page", kind="page"),
+    Route(
+        "console.followups",
+        "GET",
+        "/followups",
+        PEOPLE,
+        "Follow-up tasks (回访): mine and my teams', overdue flagged",
+        kind="page",
+        query=FollowupQuery,
+    ),
     *(
         Route(
             f"console.case_{action}",
@@ -668,6 +720,15 @@ ROUTES: tuple[Route, ...] = (
         "The dashboard's aspects per touchpoint as CSV (UTF-8 with BOM; headers in the user's language)",
         kind="page",
         query=MetricsQuery,
+    ),
+    # --- the customer's follow-up survey (no login: the signed link is the credential) ---
+    *(
+        Route(name, method, path, PEOPLE, summary, kind="page", public=True, own_credential=True, query=q)
+        for name, method, path, summary, q in (
+            ("survey.code", "GET", "/survey", "Follow-up survey: enter a reply code", SurveyCodeQuery),
+            ("survey.form", "GET", "/survey/<token>", "Follow-up survey: the question", SurveyQuery),
+            ("survey.answer", "POST", "/survey/<token>", "Follow-up survey: the answer (form)", NoQuery),
+        )
     ),
 )
 

@@ -15,6 +15,7 @@ and returns JSON or a page:
 * playbooks (标准解决方案): playbooks.py, their routes in playbook_endpoints.py;
 * the role boards (mine, team, journey) and their CSV: boards.py, board_endpoints.py;
 * logging in and out, the session's language: sessions.py;
+* the customer's follow-up survey (no login, a signed link): survey.py;
 * administration over RPC (cxctl): the store (store.py) and users.py.
 """
 
@@ -31,10 +32,20 @@ from services.common.lexicon import LiveLexicon
 from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
-from services.gateway import alert_rules, cases, dashboard, gate, lexicon, lexicon_page, profiles, sessions
+from services.gateway import (
+    alert_rules,
+    cases,
+    dashboard,
+    gate,
+    lexicon,
+    lexicon_page,
+    profiles,
+    sessions,
+    survey,
+)
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
 from services.gateway.board_endpoints import BoardEndpoints
-from services.gateway.dependencies import FeedbackPublisher
+from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
 from services.gateway.i18n import translator
@@ -69,6 +80,7 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
     # the case page's aspects use the live lexicon (services/common/lexicon.py)
     text = LiveLexicon()
     config_signal = ConfigSignal()
+    publish_followup_answer = FollowupAnswerPublisher()
 
     # ------------------------------------------------------------------ API
     @route("feedback.ingest")
@@ -182,6 +194,11 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
     def metrics(self, request, principal):
         return dashboard.figures(self.services, query(request, "metrics.get"))
 
+    @route("followups.list")
+    def list_followups(self, request, principal):
+        """Follow-up tasks (回访): agents see their own and their teams' (cases.followup_tasks)."""
+        return cases.followup_tasks(self.services, request, principal.user, query(request, "followups.list"))
+
     @route("stats.get")
     def stats(self, request, principal):
         return {name: getattr(self.services, name).stats() for name in BACKENDS}
@@ -235,6 +252,12 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
             statuses=CASE_STATUSES,
             breach_states=BREACH_STATES,
         )
+
+    @route("console.followups")
+    def followups_page(self, request, principal):
+        q = query(request, "console.followups")
+        data = cases.followup_tasks(self.services, request, principal.user, q)
+        return render("followups.html", principal, page=data, next_url=data["next"], query=q)
 
     @route("console.case")
     def case(self, request, principal, case_id):
@@ -318,6 +341,19 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
         q = query(request, "console.dashboard_aspects_csv")
         body = dashboard.aspects_csv(self.services, q, translator(principal.language))
         return csv_download(body, "aspects-by-touchpoint.csv")
+
+    # ----------------------------------- the customer's follow-up survey (survey.py)
+    @route("survey.code")
+    def survey_code(self, request, principal):
+        return survey.by_code(self.services, request.args.get("code"), request.args.get("lang"))
+
+    @route("survey.form")
+    def survey_form(self, request, principal, token):
+        return survey.form(self.store, token, request.args.get("lang"))
+
+    @route("survey.answer")
+    def survey_answer(self, request, principal, token):
+        return survey.answer(self.store, self.publish_followup_answer, token, request.form)
 
     # ------------------------------------------- administration (cxctl, AMQP)
     @rpc(expected_exceptions=BadRequest)

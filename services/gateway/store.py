@@ -1,4 +1,5 @@
-"""The gateway's own database: users, API tokens, sessions, login attempts, the form key."""
+"""The gateway's own database: users, API tokens, sessions, login attempts, the form key,
+the follow-up survey answers taken (one per token nonce)."""
 
 from __future__ import annotations
 
@@ -146,6 +147,27 @@ class GatewayStore(Store):
             assert stored is not None  # inserted just now or before
             self._form_key = stored["key"].encode("ascii")
         return self._form_key
+
+    # --- follow-up survey answers: one per token nonce (single use) ---------
+    def survey_answered(self, nonce: str) -> bool:
+        return self.db.survey_answers.find_one({"_id": nonce}, {"_id": 1}) is not None
+
+    def claim_survey(self, nonce: str, case_id: str, now: datetime) -> bool:
+        """Take the token's one use: True for the first caller only (the ``_id`` decides)."""
+        try:
+            self.db.survey_answers.insert_one(
+                {"_id": nonce, "case_id": case_id, "state": "claimed", "at": now}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def release_survey(self, nonce: str) -> None:
+        """Give a claim back (the answer could not be published)."""
+        self.db.survey_answers.delete_one({"_id": nonce, "state": "claimed"})
+
+    def survey_published(self, nonce: str) -> None:
+        self.db.survey_answers.update_one({"_id": nonce}, {"$set": {"state": "published"}})
 
 
 def public_user(doc: dict) -> dict:

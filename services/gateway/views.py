@@ -37,6 +37,7 @@ def _when(value) -> str:
 env.filters["when"] = _when
 env.filters["duration"] = lambda seconds: number(seconds, "s")
 env.filters["percent"] = lambda rate: number(rate, "%")
+env.filters["number"] = lambda value: number(round(value, 2) if isinstance(value, float) else value)
 
 
 def render(template: str, principal, status: int = 200, headers=None, **context) -> Response:

@@ -43,8 +43,15 @@ def router_queue() -> Queue:
     )
 
 
-def consumer_services() -> list[str]:
-    return [s.strip() for s in settings.get("FEEDBACK_CONSUMERS").split(",") if s.strip()]
+def consumer_services() -> list[tuple[str, str]]:
+    """(service, routing key it binds) of each ``FEEDBACK_CONSUMERS`` entry: ``name`` binds
+    ``feedback.#``, ``name:key`` only ``key`` (the cases service: follow-up answers)."""
+    out = []
+    for entry in settings.get("FEEDBACK_CONSUMERS").split(","):
+        service, _, binding = entry.strip().partition(":")
+        if service:
+            out.append((service, binding.strip() or "feedback.#"))
+    return out
 
 
 class FeedbackRouter(DependencyProvider):
@@ -60,8 +67,8 @@ class FeedbackRouter(DependencyProvider):
             channel = conn.channel()
             # Every consuming service's partitions exist before the first forward,
             # whatever order the services start in: nothing is ever unroutable.
-            for service in consumer_services():
-                partitions.declare_service_topology(channel, service, "feedback.#", durable_queue_arguments())
+            for service, binding in consumer_services():
+                partitions.declare_service_topology(channel, service, binding, durable_queue_arguments())
         # Bytes in, bytes out: no decoding (a body that is not JSON would otherwise sit
         # unacked and, ROUTER_PREFETCH of them later, stall the router) and no inflating.
         self.consumer = GuardedConsumerCore(

@@ -24,7 +24,7 @@ from services.profiles.scores import SCORE_KINDS
 
 IDENTITY_FIELDS = ("name", "phone", "email", "tier")
 PII_FIELDS = ("name", "phone", "email", "attributes")
-CLOSED_CASE_STATUSES = ("resolved", "closed")
+CLOSED_CASE_STATUSES = ("resolved", "closed", "verified")
 _UNSAFE_KEY = re.compile(r"[.$\x00]")
 _PHONE_NOISE = re.compile(r"[\s\-().\u00a0/]")
 _CN_MOBILE = re.compile(r"1\d{10}")

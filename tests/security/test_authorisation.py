@@ -23,7 +23,8 @@ A, O, D, I = "agent", "owner", "admin", "integration"  # noqa: E741
 PEOPLE = {A, O, D}
 OFFICE = {O, D}
 CASE_ACTIONS = (
-    "assign reassign add_collaborator comment acknowledge start pending_customer resume resolve reopen"
+    "assign reassign add_collaborator comment acknowledge start pending_customer resume resolve reopen "
+    "followup_done"
 ).split()
 
 # "METHOD path": the roles that may call it. PUBLIC: anyone, signed in or not.
@@ -47,6 +48,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "GET /api/v1/profiles/<customer_id>": PEOPLE,
     "GET /api/v1/notifications": OFFICE,
     "GET /api/v1/metrics": PEOPLE,
+    "GET /api/v1/followups": PEOPLE,
     "GET /api/v1/stats": OFFICE,
     "GET /api/v1/me": {A, O, D, I},
     "GET /api/v1/openapi.json": {A, O, D, I},
@@ -58,6 +60,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "GET /": PEOPLE,
     "GET /cases": PEOPLE,
     "GET /cases/<case_id>": PEOPLE,
+    "GET /followups": PEOPLE,
     **{f"POST /cases/<case_id>/{action}": PEOPLE for action in CASE_ACTIONS},
     "POST /cases/<case_id>/close": OFFICE,
     "GET /customers/<customer_id>": PEOPLE,
@@ -105,6 +108,10 @@ EXPECTED: dict[str, set[str] | str] = {
     "POST /customers/<customer_id>/merge": {D},
     "POST /customers/<customer_id>/erase": {D},
     "GET /customers/<customer_id>/export": {D},
+    # the customer's follow-up survey: no account, the signed link is the credential
+    "GET /survey": PUBLIC,
+    "GET /survey/<token>": PUBLIC,
+    "POST /survey/<token>": PUBLIC,
 }
 
 

@@ -21,6 +21,7 @@ import requests
 import yaml
 from nameko import config
 
+from services.common import survey_links as links
 from services.gateway.gate import LOGIN_COOKIE, SESSION_COOKIE
 from services.gateway.routes import ROUTES
 from services.gateway.server import MAX_URL_BYTES, READ_URL_BYTES, SECURITY_HEADERS
@@ -80,12 +81,16 @@ def test_every_answer_but_static_files_forbids_storing_it(gateway):  # noqa: F81
         "name": "console.css",
         "board": "journey",
         "playbook_id": "late-delivery",
+        # the follow-up survey's link (docs/cases.md "Follow-up")
+        "token": links.sign(
+            "a-survey-secret", links.SurveyClaims(team_case, "C42", 4_000_000_000, "n1", "csat", "en")
+        ),
     }
     late = yaml.safe_load((ROOT / "samples" / "playbooks.yaml").read_text(encoding="utf-8"))["playbooks"][0]
     gateway.rpc.cases.save_playbook({"by": "root", "playbook": late})
     admin = gateway.login("admin")
     checked = 0
-    with config.patch({"GATEWAY_RATE_PER_MINUTE": 0}):
+    with config.patch({"GATEWAY_RATE_PER_MINUTE": 0, "SURVEY_SECRET": "a-survey-secret"}):
         for route in (r for r in ROUTES if r.method == "GET"):
             path = route.path
             for name, value in ids.items():

@@ -75,6 +75,13 @@ def m(cases, acked, resolved, mtta, mttr, breach_rate, ack_b, res_b, reopen, fcr
         "reopen_rate": reopen,
         "fcr_rate": fcr,
         "root_causes": causes or {},
+        # no follow-up policy here: no follow-ups (tests/unit/test_followup.py has them)
+        "followups": 0,
+        "followups_answered": 0,
+        "post_resolution_csat": None,
+        "post_resolution_nps": None,
+        "recovery_rate": None,
+        "followup_on_time_rate": None,
     }
 
 

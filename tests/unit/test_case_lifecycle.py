@@ -24,6 +24,11 @@ ALLOWED = {
     ("resolve", "reopened"): "resolved",
     ("reopen", "resolved"): "reopened",
     ("close", "resolved"): "closed",
+    # a satisfied follow-up answer verifies a resolved case; a verified case may still be
+    # reopened (an unhappy answer to an agent later) or closed
+    ("verify", "resolved"): "verified",
+    ("reopen", "verified"): "reopened",
+    ("close", "verified"): "closed",
     **{("reapply_sla", s): s for s in ("open", "assigned", "in_progress", "pending_customer", "reopened")},
     **{
         ("reapply_escalation", s): s

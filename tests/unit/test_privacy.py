@@ -58,6 +58,8 @@ def test_secrets_and_credential_shapes_are_redacted():
     for secret in ("s3cr3t-registered", "pw-in-uri", "abcdef", "zzz", "0123456789abcdef", "hunter22"):
         assert secret not in out
     assert "timestamp=1" in out and "mongodb://cx:***@h1" in out
+    link = "GET https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.c2lnbmF0dXJl?lang=en 200"
+    assert redact(link) == "GET https://cx.example.com/survey/***?lang=en 200"  # a survey link's token
     hook = "https://hooks.slack.com/services/T0/B0/tokenpart?x=1"
     assert redact(f"failed: {hook}", url_secrets(hook)) == "failed: ***"
 

@@ -34,7 +34,9 @@ from services.common.mongo import as_stored, insert_many_once
 
 def key_state(status: str) -> str:
     """The state an open key mirrors for a case status."""
-    return {"resolved": "resolved", "closed": "closed"}.get(status, "open")
+    # a verified case (the customer said they are satisfied) gives its topic up: a new
+    # alert on it is a new problem, a new case
+    return {"resolved": "resolved", "closed": "closed", "verified": "closed"}.get(status, "open")
 
 
 def open_holder(key: str, case_id: str) -> dict:

@@ -1,5 +1,5 @@
-"""The agents directory (teams, agents, strategies) and the versioned SLA and escalation
-policies: rarely written, read once per revision (``ConfigCache``)."""
+"""The agents directory (teams, agents, strategies) and the versioned SLA, escalation and
+follow-up policies: rarely written, read once per revision (``ConfigCache``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from services.common.errors import BadRequest, NotFound
 from services.common.mongo import ConfigCache
 
 # The agents directory and the policies: read once per revision (ConfigCache).
-CONFIG_COLLECTIONS = ("agents", "teams", "strategies", "sla_policies", "escalation_policies")
+CONFIG_COLLECTIONS = (
+    "agents",
+    "teams",
+    "strategies",
+    "sla_policies",
+    "escalation_policies",
+    "followup_policies",
+)
 
 
 class Policies:
@@ -97,6 +104,12 @@ class Policies:
 
     def apply_escalation_policy(self, policy: dict) -> tuple[int, bool]:
         return self._apply_versioned("escalation_policies", policy)
+
+    def apply_followup_policy(self, policy: dict) -> tuple[int, bool]:
+        return self._apply_versioned("followup_policies", policy)
+
+    def followup_policy(self, policy_id: str = "default") -> dict | None:
+        return self._configured("followup_policies", policy_id)
 
     def sla_policy(self, policy_id: str = "default") -> dict | None:
         return self._configured("sla_policies", policy_id)

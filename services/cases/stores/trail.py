@@ -128,5 +128,14 @@ class CaseTrail:
         )
         return comment
 
+    def record_delivery(self, comment_id: str, outcome: dict) -> bool:
+        """What became of a customer-visible comment sent to the customer (once)."""
+        return bool(
+            self.db.case_comments.update_one(
+                {"_id": comment_id, "visibility": "customer", "delivery": {"$exists": False}},
+                {"$set": {"delivery": outcome}},
+            ).modified_count
+        )
+
     def comments(self, case_id: str) -> list[dict]:
         return list(self.db.case_comments.find({"case_id": case_id}).sort("at", ASCENDING))
