@@ -175,15 +175,25 @@ def _reply_message(use_record: dict, case: dict, now: datetime) -> dict:
 # metrics per playbook ---------------------------------------------------------------
 
 
-def followup_score(case: dict) -> float | None:
+def followup_score(answer: dict | None) -> float | None:
     """The customer's post-resolution satisfaction as CSAT 1–5 (an NPS answer scaled),
-    from the case's follow-up answer; None when there is none."""
-    answer = ((case.get("followup") or {}).get("answer")) or {}
-    if answer.get("csat") is not None:
-        return float(answer["csat"])
-    if answer.get("nps") is not None:
-        return 1 + 4 * answer["nps"] / 10
+    from a follow-up's answer (``followups``: ``{"scale", "score"}``); None without one."""
+    if not answer or answer.get("score") is None:
+        return None
+    if answer.get("scale") == "csat":
+        return float(answer["score"])
+    if answer.get("scale") == "nps":
+        return 1 + 4 * answer["score"] / 10
     return None
+
+
+def latest_answers(ctx: Context, case_ids: list[str]) -> dict[str, dict]:
+    """Each case's latest follow-up answer (one ``$in`` read of ``followups``)."""
+    out: dict[str, dict] = {}
+    answered = [f for f in ctx.store.followups.for_cases(case_ids) if f.get("answer")]
+    for fu in sorted(answered, key=lambda f: str(f["answer"].get("at"))):
+        out[fu["case_id"]] = fu["answer"]
+    return out
 
 
 def metrics(ctx: Context, since: datetime, until: datetime | None) -> dict:
@@ -196,10 +206,11 @@ def metrics(ctx: Context, since: datetime, until: datetime | None) -> dict:
         raise BadRequest("until: must be after since")
     uses = ctx.store.playbooks.uses_between(since, until)
     cases = ctx.store.playbooks.cases_of(uses)
+    answers = latest_answers(ctx, sorted(cases))
     by_playbook: dict[str, list[dict]] = {}
     for u in uses:
         by_playbook.setdefault(u["playbook_id"], []).append(u)
-    rows = [_playbook_row(pid, us, cases) for pid, us in sorted(by_playbook.items())]
+    rows = [_playbook_row(pid, us, cases, answers) for pid, us in sorted(by_playbook.items())]
     return {"since": since, "until": until, "as_of": now, "playbooks": rows}
 
 
@@ -207,7 +218,9 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 2) if values else None
 
 
-def _playbook_row(playbook_id: str, uses: list[dict], cases: dict[str, dict]) -> dict:
+def _playbook_row(
+    playbook_id: str, uses: list[dict], cases: dict[str, dict], answers: dict[str, dict]
+) -> dict:
     first_use: dict[str, dict] = {}
     for u in uses:
         first_use.setdefault(u["case_id"], u)
@@ -223,7 +236,7 @@ def _playbook_row(playbook_id: str, uses: list[dict], cases: dict[str, dict]) ->
         resolved_hours.append((resolved_at - case["opened_at"]).total_seconds() / 3600)
         if case.get("reopen_count", 0) > u.get("reopen_count_at_use", 0):
             reopened += 1
-        score = followup_score(case)
+        score = followup_score(answers.get(case_id))
         if score is not None:
             scores.append(score)
     return {

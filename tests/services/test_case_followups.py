@@ -119,3 +119,32 @@ def test_without_a_survey_secret_an_automatic_follow_up_becomes_the_owners_task(
     assert sent(desk, "customer_message_requested") == []
     [task] = desk.list_followups({"assignees": ["li.na"]})
     assert task["case_id"] == case_id and "SURVEY_SECRET is not set" in task["task"]["reason"]
+
+
+def test_playbook_metrics_read_the_follow_up_answers(desk):
+    """A playbook used on two cases: one customer answered the follow-up with CSAT 4 to the
+    agent, the other with NPS 10 (1 + 4 × 10/10 = 5): the playbook's post-resolution CSAT is
+    their mean (cases.playbook_metrics over the real follow-up records)."""
+    from pathlib import Path
+
+    import yaml
+
+    book = yaml.safe_load(
+        (Path(__file__).parents[2] / "samples" / "playbooks.yaml").read_text(encoding="utf-8")
+    )
+    desk.save_playbook({"by": "admin", "playbook": book["playbooks"][0]})
+    desk.apply_followup_policy(policy())
+    ids = []
+    for n in (1, 2):
+        desk.handle_alert_raised([alert(n, customer=f"C{n}")])
+        [case] = desk.list_cases(customer=f"C{n}")
+        desk.use_playbook({"case_id": case["_id"], "playbook_id": "late-delivery", "by": "li.na"})
+        ids.append(resolved(desk, n))
+    desk.now.at = THURSDAY_0930 + timedelta(minutes=1)
+    assert desk.sweep_followups() == 2
+    desk.followup_done({"case_id": ids[0], "by": "li.na", "score": 4, "scale": "csat"})
+    desk.followup_done({"case_id": ids[1], "by": "li.na", "score": 10, "scale": "nps"})
+    since = (FRIDAY_5PM - timedelta(days=1)).isoformat()
+    [row] = desk.playbook_metrics({"since": since})["playbooks"]
+    assert row["playbook_id"] == "late-delivery" and row["csat_answers"] == 2
+    assert row["post_resolution_csat"] == 4.5 and row["resolved"] == 2

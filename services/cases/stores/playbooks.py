@@ -112,7 +112,7 @@ def _flat(doc: dict) -> dict:
     return {"version": doc["version"], "by": doc.get("by"), "at": doc.get("at"), **doc["playbook"]}
 
 
-CASE_FIELDS = ("status", "opened_at", "reopen_count", "milestones", "followup", "level", "rule")
+CASE_FIELDS = ("status", "opened_at", "reopen_count", "milestones", "level", "rule")
 
 
 def cases_of_uses(db, case_ids: list[str]) -> dict[str, dict]:
