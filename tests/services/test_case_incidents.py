@@ -232,3 +232,21 @@ def test_erasing_the_tipping_customer_keeps_the_incident_title(cases):
     erased = cases.get_case(incident["_id"])
     assert erased["title"] == "门店 NPS 骤降 · attributes.store=SH-021"
     assert "name" not in erased["customer"] and "text" not in erased["event"]
+
+
+def test_resolving_an_incident_schedules_each_childs_follow_up_not_its_own(cases):
+    """Issue 17: resolving the incident with its children schedules each child's 回访 (the
+    normal resolve path's follow-up); the incident, nobody's customer case, gets none."""
+    from nameko import config
+
+    policy = {"by": "automatic", "channels": ["sms"], "calendar": "24x7", "after_business_hours": 1}
+    with config.patch({"SURVEY_SECRET": "incident-test-secret"}):
+        cases.apply_followup_policy({"id": "default", "rules": [{"name": "all", **policy}]})
+        cases.handle_alert_raised([customer_alert(n) for n in (1, 2)])
+        cases.handle_alert_raised([group_alert(50)])
+        [incident] = cases.list_incidents()
+        request = {"case_id": incident["_id"], "by": "zhao.min", "resolve_children": True, **RESOLVE}
+        cases.resolve_incident(request)
+        for child in by_customer(cases).values():
+            assert cases.get_followup(child["_id"])["state"] == "pending"
+        assert cases.get_case(incident["_id"]).get("followups") in (None, [])
