@@ -41,8 +41,9 @@ class CaseStore(Store):
 
     def indexes(self) -> dict[str, list]:
         found: dict[str, list] = {"alert_inbox": [self.inbox.index()]}
-        for part in (self.cases, self.trail, self.schedule):
-            found.update(part.indexes())
+        for part in (self.cases, self.trail, self.schedule, self.queries):
+            for collection, models in part.indexes().items():
+                found.setdefault(collection, []).extend(models)
         return found
 
     def stats(self) -> dict:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from services.cases import queue
 from services.cases.lifecycle import ACTIVE_STATUSES, slot
 from services.common.errors import BadRequest
 from services.common.mongo import all_of
@@ -84,6 +85,54 @@ class CaseQueries:
 
     def __init__(self, db):
         self.db = db
+
+    def indexes(self) -> dict[str, list]:
+        """The queue's indexes: each saved view's equality key, then the sort keys (docs/console.md)."""
+        order = [("level", ASCENDING), ("opened_at", ASCENDING)]
+        return {
+            "cases": [
+                IndexModel([("status", ASCENDING), *order], name="queue_open"),
+                IndexModel([("assignee_key", ASCENDING), ("status", ASCENDING), *order], name="queue_owner"),
+                IndexModel([("team", ASCENDING), ("status", ASCENDING), *order], name="queue_team"),
+                IndexModel([(queue.CLOCK_DUE[0], ASCENDING)], name="queue_ack_due"),
+                IndexModel([(queue.CLOCK_DUE[1], ASCENDING)], name="queue_resolve_due"),
+            ]
+        }
+
+    def queue(self, request: dict, now: datetime) -> dict:
+        """One page of a saved view (``services/cases/queue.py``), its total and every
+        view's count, each counted by the database under the viewer's visibility."""
+        viewer, status, stamp = request["viewer"], request.get("status"), now.timestamp()
+        visible = visibility_query(viewer)
+        filters = self.case_filter(
+            now=now,
+            status=status,
+            level=request.get("level"),
+            breach=request.get("breach"),
+            touchpoint=request.get("touchpoint"),
+        )
+        chosen = [queue.view_query(request["view"], viewer, stamp, request["soon_minutes"])]
+        chosen.append(queue.finished_hidden(request["view"], status))
+        if request.get("case_ids") is not None:
+            chosen.append({"_id": {"$in": request["case_ids"]}})
+        query = all_of(visible, filters, queue.search_query(request.get("q")), *chosen)
+        rows = list(
+            self.db.cases.find(query)
+            .sort(queue.sort_order(request["sort"]))
+            .skip(request["skip"])
+            .limit(request["limit"])
+        )
+        counts = {
+            view: self.db.cases.count_documents(
+                all_of(
+                    visible,
+                    queue.view_query(view, viewer, stamp, request["soon_minutes"]),
+                    queue.finished_hidden(view, None),
+                )
+            )
+            for view in queue.COUNTED_VIEWS
+        }
+        return {"items": rows, "total": self.db.cases.count_documents(query), "counts": counts}
 
     def list_cases(
         self,
