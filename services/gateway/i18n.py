@@ -6,6 +6,8 @@ every key a template uses exists.
 
 from __future__ import annotations
 
+from services.gateway.i18n_codes import CODES
+
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
 
@@ -218,6 +220,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+CATALOGUE.update(CODES)  # the queue's and the case page's strings and codes (i18n_codes.py)
+
+
 def language_of(value: str | None) -> str:
     return value if value in LANGUAGES else DEFAULT_LANGUAGE
 
@@ -226,8 +231,28 @@ def translator(language: str):
     """``t(key)`` for one language; an unknown key shows itself (and fails the catalogue test)."""
     language = language_of(language)
 
-    def t(key: str) -> str:
+    def t(key: str, **values) -> str:
         entry = CATALOGUE.get(key)
-        return entry[language] if entry else key
+        text = entry[language] if entry else key
+        return text.format(**values) if values and entry else text
 
     return t
+
+
+def label(t, kind: str, code) -> str:
+    """A code of ``kind`` (``audit``, ``touchpoint``, ``root_cause`` …) in ``t``'s language;
+    a code with no entry (a touchpoint an integration made up) shows as itself."""
+    if code is None or code == "":
+        return ""
+    key = f"{kind}.{code}"
+    text = t(key)
+    return str(code) if text == key else text
+
+
+def owner_label(t, owner: dict | None) -> str:
+    """An owner (``{"kind": "team", "id": "cx-care"}``) as people read it; none: unassigned."""
+    if not owner:
+        return t("case.unassigned")
+    if owner.get("kind") == "team":
+        return t("owner.team", id=owner.get("id", ""))
+    return str(owner.get("id", ""))  # a person's id is their login name

@@ -26,7 +26,7 @@ from services.common.health import HealthServer
 from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
-from services.gateway import alert_rules, cases, dashboard, gate, profiles, sessions
+from services.gateway import alert_rules, cases, dashboard, gate, profiles, queue, sessions
 from services.gateway.actions import ACTIONS, load_body
 from services.gateway.dependencies import FeedbackPublisher
 from services.gateway.entrypoints import route, route_of
@@ -36,7 +36,6 @@ from services.gateway.ingest import ingest
 from services.gateway.inputs import json_body, query, rule_document
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import page
-from services.gateway.routes import BREACH_STATES, CASE_STATUSES
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
 from services.gateway.users import load_user
@@ -178,21 +177,25 @@ class GatewayService:
 
     @route("console.queue")
     def queue(self, request, principal):
-        q = query(request, "console.queue")
-        data = cases.listing(self.services, request, principal.user, q)
-        return render(
-            "queue.html",
-            principal,
-            page=data,
-            next_url=data["next"],
-            query=q,
-            statuses=CASE_STATUSES,
-            breach_states=BREACH_STATES,
-        )
+        return queue.queue_page(self.services, principal, query(request, "console.queue"))
+
+    @route("console.queue_live")
+    def queue_live(self, request, principal):
+        """The queue's rows and counts as an HTML fragment (console.js polls it)."""
+        return queue.live_rows(self.services, principal, query(request, "console.queue_live"))
+
+    @route("console.queue_bulk")
+    def queue_bulk(self, request, principal):
+        return queue.bulk(self.services, principal, request.form)
 
     @route("console.case")
     def case(self, request, principal, case_id):
-        return cases.case_page(self.services, principal, case_id)
+        done = query(request, "console.case").get("done")
+        return cases.case_page(self.services, principal, case_id, done=done)
+
+    @route("console.case_take")
+    def case_take(self, request, principal, case_id):
+        return queue.take(self.services, principal, case_id, request.form)
 
     @route(*(f"console.case_{action}" for action in ACTIONS))
     def case_form(self, request, principal, case_id):

@@ -24,5 +24,9 @@ DEFAULTS = settings.declare(
         "HTTP_MAX_BODY_BYTES": 8 * 1024 * 1024,
         "GATEWAY_RATE_PER_MINUTE": 600,
         "GATEWAY_RATE_BURST": 120,
+        # The console's queue (docs/console.md): how often an open queue page asks for
+        # changes, and how close to its SLA deadline a case is "breaching soon".
+        "CONSOLE_POLL_SECONDS": 15.0,
+        "CONSOLE_BREACHING_SOON_MINUTES": 60,
     }
 )
