@@ -11,6 +11,7 @@ user could not do one case at a time.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from services.common import settings
@@ -30,18 +31,23 @@ MAX_BULK = 200
 
 
 def fetch(services, user: dict, q: dict) -> dict:
-    """The page of the queue ``q`` asks for, with its total and each saved view's count."""
-    request = {k: q[k] for k in ("view", "q", "level", "status", "breach", "touchpoint", "sort") if q.get(k)}
+    """The page of the queue ``q`` asks for, with its total and each saved view's count;
+    each case ``breaching`` when its next deadline passed or falls within the
+    breaching-soon horizon (the same test as the ``breaching`` view's)."""
+    request = {k: q[k] for k in FILTERS if q.get(k)}
+    soon = int(settings.get("CONSOLE_BREACHING_SOON_MINUTES"))
     answer = services.cases.queue(
-        {
-            **request,
-            "viewer": viewer(user),
-            "limit": q["limit"],
-            "skip": q["offset"],
-            "soon_minutes": int(settings.get("CONSOLE_BREACHING_SOON_MINUTES")),
-        }
+        {**request, "viewer": viewer(user), "limit": q["limit"], "skip": q["offset"], "soon_minutes": soon}
     )
-    return {**answer, "items": [urgency.annotate(c) for c in answer["items"]]}
+    horizon = datetime.fromisoformat(answer["as_of"]) + timedelta(minutes=soon)
+    items = []
+    for case in answer["items"]:
+        case = urgency.annotate(case)
+        due = urgency.deadline(case)
+        late = case["missed"] or (due is not None and due <= horizon)
+        case["breaching"] = late and case.get("status") not in ("resolved", "closed")
+        items.append(case)
+    return {**answer, "items": items}
 
 
 def link(q: dict, **changes) -> str:
