@@ -14,10 +14,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
+from nameko.exceptions import RemoteError
+
 from services.common import settings
 from services.gateway import urgency
 from services.gateway.actions import ACTIONS, body_from_form, load_body, root_causes
-from services.gateway.cases import act, owner_key, owner_names, visible
+from services.gateway.cases import act, case_page, owner_key, owner_names, visible
+from services.gateway.entrypoints import http_error_from
 from services.gateway.errors import HttpError, Redirect, bad_request
 from services.gateway.gate import safe_next
 from services.gateway.i18n import translator
@@ -25,7 +28,13 @@ from services.gateway.routes import BREACH_STATES, CASE_STATUSES, QUEUE_VIEWS
 from services.gateway.scope import viewer
 from services.gateway.views import render
 
-BULK_ACTIONS = ("assign", "acknowledge", "resolve")
+# each bulk action and the form fields it reads (the form holds every action's fields)
+BULK_FIELDS = {
+    "assign": ("assignee_kind", "assignee_id", "reason"),
+    "acknowledge": ("reason",),
+    "resolve": ("root_cause", "first_contact_resolution", "summary", "reason"),
+}
+BULK_ACTIONS = tuple(BULK_FIELDS)
 FILTERS = ("view", "q", "level", "status", "breach", "touchpoint", "sort")
 MAX_BULK = 200
 
@@ -53,7 +62,8 @@ def fetch(services, user: dict, q: dict) -> dict:
 def link(q: dict, **changes) -> str:
     """The queue's URL for ``q`` with ``changes`` (the defaults left out)."""
     merged = {**q, **changes}
-    args = [(k, merged[k]) for k in FILTERS if merged.get(k) not in (None, "")]
+    defaults = {"view": "open", "sort": "urgency"}
+    args = [(k, merged[k]) for k in FILTERS if merged.get(k) not in (None, "", defaults.get(k))]
     if merged.get("offset"):
         args.append(("offset", merged["offset"]))
     if merged.get("limit") != 50:
@@ -111,8 +121,8 @@ def bulk(services, principal, form):
     case_ids = list(dict.fromkeys(form.getlist("case_id")))
     if not case_ids or len(case_ids) > MAX_BULK:
         raise bad_request([f"case_id: select 1 to {MAX_BULK} cases"])
-    fields = {k: form.get(k) for k in form if k not in ("action", "case_id", "back", "csrf_token")}
-    body = load_body(action, body_from_form(action, _multi(fields)))
+    fields = {k: form.get(k) for k in BULK_FIELDS[action] if k in form}
+    body = load_body(action, body_from_form(action, fields))
     outcomes = []
     for case_id in case_ids:
         outcomes.append({"case_id": case_id, **_one(services, principal, case_id, action, body)})
@@ -126,11 +136,6 @@ def bulk(services, principal, form):
     )
 
 
-def _multi(fields: dict):
-    """A plain dict with the ``get``/iteration a form has (body_from_form reads both)."""
-    return {k: v for k, v in fields.items() if v is not None}
-
-
 def _one(services, principal, case_id: str, action: str, body: dict) -> dict:
     """One case of a bulk action: what the single action would answer."""
     if principal.role not in ACTIONS[action][0]:
@@ -138,8 +143,11 @@ def _one(services, principal, case_id: str, action: str, body: dict) -> dict:
     try:
         done = _as_assigned(services, principal, case_id, action)
         act(services, principal.user, case_id, done, load_body(done, body) if done != action else body)
-    except HttpError as exc:
-        return {"outcome": str(exc.status) if exc.status in (400, 403, 404, 409, 422) else "422"}
+    except (HttpError, RemoteError) as exc:
+        error = http_error_from(exc)
+        if error is None or error.status not in (400, 403, 404, 409, 422):
+            raise  # a bug or an outage: the whole request fails, nothing is hidden
+        return {"outcome": str(error.status)}
     return {"outcome": "done"}
 
 
@@ -156,8 +164,8 @@ def take(services, principal, case_id: str, form):
     if "seen" not in form:
         raise bad_request(["seen: the owner you saw (empty when unassigned)"])
     case = visible(services, principal.user, case_id)
-    if owner_key(case) != form.get("seen"):
-        raise HttpError(409, translator(principal.language)("queue.taken_by_other"))
+    if owner_key(case) != form.get("seen"):  # the case page again, with the news
+        return case_page(services, principal, case_id, 409, "take", HttpError(409, "the owner changed"))
     me = {"kind": "person", "id": principal.user["id"]}
     if case.get("assignee"):
         reason = translator(principal.language)("queue.take")

@@ -60,6 +60,7 @@ document.addEventListener("DOMContentLoaded", function () {
   function ids() { return Array.prototype.map.call(table.querySelectorAll("tbody tr[data-case]"), function (r) { return r.getAttribute("data-case"); }); }
   ids().forEach(function (id) { known[id] = true; });
   var news = document.getElementById("queue-news");
+  var lastRows = null;  // the rows' HTML of the last answer: unchanged rows are left alone
   function refresh() {
     var request = new XMLHttpRequest();
     request.open("GET", table.getAttribute("data-live"));
@@ -67,17 +68,17 @@ document.addEventListener("DOMContentLoaded", function () {
       if (request.status !== 200) { return; }
       var fresh = new DOMParser().parseFromString(request.responseText, "text/html");
       var rows = fresh.getElementById("queue-rows");
-      if (!rows) { return; }
+      if (!rows || rows.innerHTML === lastRows) { return; }
+      lastRows = rows.innerHTML;
       var checked = {};
       boxes().forEach(function (b) { if (b.checked) { checked[b.value] = true; } });
       var added = 0;
       rows.querySelectorAll("tr[data-case]").forEach(function (row) {
         var id = row.getAttribute("data-case");
         if (!known[id]) { row.classList.add("is-new"); known[id] = true; added += 1; }
-        var box = row.querySelector("input[name=case_id]");
-        if (box && checked[id]) { box.checked = true; }
       });
       table.querySelector("tbody").innerHTML = rows.innerHTML;
+      boxes().forEach(function (b) { b.checked = !!checked[b.value]; });  // the selection stays
       ["views", "take-forms"].forEach(function (id) {
         var mine = document.getElementById(id), theirs = fresh.getElementById(id);
         if (mine && theirs) { mine.innerHTML = theirs.innerHTML; }
