@@ -310,7 +310,29 @@ MESSAGES = {
     "message.Must be one of: person, team.": {"zh-CN": "应为个人或团队", "en": "person or team"},
 }
 
+# the system's reasons in the audit trail (audit_why.py)
+WHY = _pairs(
+    "why",
+    {
+        "alert": ("由预警 {id} 产生", "alert {id}"),
+        "attached": ("同一客户、同一主题的新预警 {id}", "alert {id} for the same customer and topic"),
+        "reopen_window": ("重开期限内的新预警 {id}", "new alert {id} within the reopen window"),
+        "rule_owner": ("规则 {id} 指定的负责人", "owner of rule {id}"),
+        "at_risk": ("{clock}时钟即将超时，已提醒 {who}", "{clock} clock at risk; {who} warned"),
+        "sla_policy": (
+            "SLA 策略 {id} 第 {v} 版已套用到未结工单",
+            "SLA policy {id} v{v} applied to open cases",
+        ),
+        "escalation_policy": (
+            "升级策略 {id} 第 {v} 版已套用到未结工单",
+            "escalation policy {id} v{v} applied to open cases",
+        ),
+        "collaborator": ("{who}，协作角色：{role}", "{who} as {role}"),
+    },
+)
+
 CODES: dict[str, dict[str, str]] = {
+    **WHY,
     **FIELDS,
     **MESSAGES,
     **TRIGGER,

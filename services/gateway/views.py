@@ -9,6 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from werkzeug.wrappers import Response
 
+from services.gateway import audit_why
 from services.gateway.charts import number
 from services.gateway.errors import HttpError
 from services.gateway.i18n import LANGUAGES, label, owner_label, translator
@@ -54,6 +55,7 @@ def render(template: str, principal, status: int = 200, headers=None, **context)
         t=t,
         label=lambda kind, code: label(t, kind, code),
         owner=lambda o: _owner(t, names, o),
+        why=lambda entry: audit_why.why(t, entry),
         lang=language,
         languages=LANGUAGES,
         user=principal.user if principal else None,

@@ -241,7 +241,7 @@ def test_console_pages_render_the_services_data(gateway):  # noqa: F811
     team_case, other_case = seed_cases(gateway)
     s = gateway.login("owner")
     rules = s.get(gateway.url + "/rules").text
-    assert "NPS 贬损者" in rules and "team:cx-care" in rules and "预警规则" in rules
+    assert "NPS 贬损者" in rules and "团队：cx-care" in rules and "预警规则" in rules
     queue = s.get(gateway.url + "/cases?level=P2").text
     assert "退款" in queue and team_case not in queue  # the P3 case is filtered out
     case = s.get(gateway.url + f"/cases/{team_case}").text
