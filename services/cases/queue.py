@@ -20,8 +20,13 @@ Every view but ``all`` holds open cases only (resolved and closed are hidden),
 unless the request asks for a ``status`` explicitly.
 
 Search (``q``): an exact case id or customer id (indexed), else a
-case-insensitive substring of the customer's name, the case title or the
-comment's text among the cases the view and filters leave.
+case-insensitive substring of the case title (which holds the customer's name)
+or the comment's text; a substring search reads every case's title and text
+(the embedded store has no text index), at most ``SEARCH_MAX`` matches.
+
+Speed: every condition is built as a list of disjoint plain conditions
+(``product``), each counted with ``$match`` + ``$count`` and paged with the
+indexes of ``stores/queries.CaseQueries.indexes``; see docs/console.md.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import re
 from marshmallow import fields, validate
 
 from contracts.base import bounded_str, id_str
-from services.cases.lifecycle import ACTIVE_STATUSES, CASE_STATUSES
+from services.cases.lifecycle import ACTIVE_STATUSES, CASE_STATUSES, slot
 from services.cases.schemas import VisibleTo
 from services.common.validation import StrictSchema, load_valid
 
@@ -39,6 +44,7 @@ VIEWS = ("mine", "team", "unassigned", "breaching", "open", "all")
 COUNTED_VIEWS = ("mine", "team", "unassigned", "breaching", "open")
 SORTS = ("urgency", "newest")
 BREACH_STATES = ("ack_breached", "resolve_breached", "breached", "at_risk", "none")
+SEARCH_MAX = 2000
 CLOCK_DUE = ("sla.clocks.acknowledge.due_epoch", "sla.clocks.resolve.due_epoch")
 ID_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
@@ -67,21 +73,44 @@ def load_request(document) -> dict:
     return load_valid(QueueRequest, document, shape="must be an object {viewer, view, …}")
 
 
-def view_query(view: str, viewer: dict, now: float, soon_minutes: int) -> dict:
-    """The saved view's own condition (visibility and open/finished come on top)."""
+def visibility_branches(viewer: dict) -> list[dict]:
+    """``stores/queries.visibility_query`` as disjoint conditions without ``$or`` (the
+    embedded store runs a plain condition in SQL, an ``$or`` or ``$and`` far slower):
+    assigned to the agent or one of their teams; unassigned in their teams' pool (or
+    no team's); collaborating on a case assigned elsewhere; collaborating on an
+    unassigned case outside that pool. Owners and admins: everything."""
+    if viewer["role"] != "agent":
+        return [{}]
+    user, teams = viewer["user_id"], list(viewer["teams"])
+    keys = [f"person:{user}", *(f"team:{t}" for t in teams)]
+    pool = [*teams, None]
+    helping = f"collaborators.{slot(user)}.id"
+    return [
+        {"assignee_key": {"$in": keys}},
+        {"assignee_key": "", "team": {"$in": pool}},
+        {helping: user, "assignee_key": {"$nin": [*keys, ""]}},
+        {helping: user, "assignee_key": "", "team": {"$nin": pool}},
+    ]
+
+
+def view_branches(view: str, viewer: dict, now: float, soon_minutes: int) -> list[dict]:
+    """The saved view's own condition as disjoint conditions (none: the view is empty)."""
     user, teams = viewer["user_id"], list(viewer["teams"])
     if view == "mine":
-        return {"assignee_key": f"person:{user}"}
+        return [{"assignee_key": f"person:{user}"}]
     if view == "team":
-        if not teams:
-            return {"_id": {"$in": []}}  # no team: nothing
-        return {"$or": [{"assignee.kind": "team", "assignee.id": {"$in": teams}}, {"team": {"$in": teams}}]}
+        return [{"team": {"$in": teams}}] if teams else []
     if view == "unassigned":
-        return {"assignee_key": ""}
-    if view == "breaching":
+        return [{"assignee_key": ""}]
+    if view == "breaching":  # a running clock due by the horizon: acknowledge, else resolve
         horizon = now + soon_minutes * 60
-        return {"$or": [{due: {"$lte": horizon}} for due in CLOCK_DUE]}
-    return {}
+        ack, resolve = CLOCK_DUE
+        return [
+            {ack: {"$lte": horizon}},
+            {resolve: {"$lte": horizon}, ack: None},
+            {resolve: {"$lte": horizon}, ack: {"$gt": horizon}},
+        ]
+    return [{}]
 
 
 def finished_hidden(view: str, status: str | None) -> dict:
@@ -91,16 +120,77 @@ def finished_hidden(view: str, status: str | None) -> dict:
     return {"status": {"$in": list(ACTIVE_STATUSES)}}
 
 
-def search_query(q: str | None) -> dict:
-    """An id (case or customer) matches exactly; any other text as a substring."""
+def search_terms(q: str | None) -> tuple[list[dict], list[dict]]:
+    """``(exact, substring)`` conditions of a search: an id-like text is first looked up
+    as a case id or customer id (indexed); the substring conditions (the title holds
+    the customer's name, then the comment's text) are used when that finds nothing."""
     text = (q or "").strip()
     if not text:
-        return {}
+        return [], []
+    exact = (
+        [{"_id": {"$in": sorted({text, text.upper()})}}, {"customer.id": text}] if ID_LIKE.match(text) else []
+    )
     pattern = {"$regex": re.escape(text), "$options": "i"}
-    substring = [{"customer.name": pattern}, {"title": pattern}, {"event.text": pattern}]
-    if ID_LIKE.match(text):
-        return {"$or": [{"_id": text}, {"_id": text.upper()}, {"customer.id": text}, *substring]}
-    return {"$or": substring}
+    return exact, [{"title": pattern}, {"event.text": pattern}]
+
+
+def conjoin(a: dict, b: dict) -> dict | None:
+    """``a`` and ``b`` as one plain condition; None when they cannot both hold. Operators
+    that do not merge stay correct inside ``$and`` (slower on the embedded store)."""
+    if any(k.startswith("$") for k in (*a, *b)):
+        return {"$and": [a, b]}
+    out = dict(a)
+    for key, value in b.items():
+        if key not in out:
+            out[key] = value
+            continue
+        merged = _both(out[key], value)
+        if merged is _NEVER:
+            return None
+        if merged is _UNMERGED:
+            return {"$and": [a, b]}
+        out[key] = merged
+    return out
+
+
+_NEVER, _UNMERGED = object(), object()
+
+
+def _both(x, y):
+    """One field's two conditions as one, or _NEVER / _UNMERGED."""
+    if isinstance(x, dict) and not isinstance(y, dict):
+        x, y = y, x
+    if not isinstance(y, dict):  # two values
+        return x if x == y else _NEVER
+    if not isinstance(x, dict):  # a value and operators
+        if set(y) == {"$in"}:
+            return x if x in y["$in"] else _NEVER
+        if set(y) == {"$nin"}:
+            return _NEVER if x in y["$nin"] else x
+        return _UNMERGED
+    if set(x) == set(y) == {"$in"}:
+        return {"$in": [v for v in x["$in"] if v in y["$in"]]}
+    if {"$in", "$nin"} == set(x) | set(y) and len(x) == len(y) == 1:  # what is in one, not the other
+        left = [v for v in {**x, **y}["$in"] if v not in {**x, **y}["$nin"]]
+        return {"$in": left} if left else _NEVER
+    if set(x) & set(y):
+        return _UNMERGED
+    return {**x, **y}
+
+
+def product(*alternatives: list[dict]) -> list[dict]:
+    """Every combination of one condition from each list, conjoined; impossible ones dropped.
+    Disjoint lists give disjoint results (their counts add up)."""
+    out: list[dict] = [{}]
+    for options in alternatives:
+        out = [c for c in (conjoin(a, b) for a in out for b in options) if c is not None]
+    return out
+
+
+def sort_key(sort: str):
+    """The Python twin of ``sort_order`` (merging the pages of several conditions)."""
+    sign = 1 if sort == "urgency" else -1
+    return lambda case: (case["level"], sign * case["opened_at"].timestamp(), case["_id"])
 
 
 def sort_order(sort: str) -> list[tuple[str, int]]:

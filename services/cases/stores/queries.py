@@ -102,8 +102,16 @@ class CaseQueries:
     def queue(self, request: dict, now: datetime) -> dict:
         """One page of a saved view (``services/cases/queue.py``), its total and every
         view's count, each counted by the database under the viewer's visibility."""
-        viewer, status, stamp = request["viewer"], request.get("status"), now.timestamp()
-        visible = visibility_query(viewer)
+        viewer, status, stamp, soon = (
+            request["viewer"],
+            request.get("status"),
+            now.timestamp(),
+            request["soon_minutes"],
+        )
+        visible = queue.visibility_branches(viewer)
+        helping = {k: v for k, v in visible[-1].items() if k.startswith("collaborators.")}
+        if helping and self.db.cases.find_one(helping, {"_id": 1}) is None:
+            visible = visible[:2]  # collaborating on nothing: skip the collaborator conditions
         filters = self.case_filter(
             now=now,
             status=status,
@@ -111,28 +119,72 @@ class CaseQueries:
             breach=request.get("breach"),
             touchpoint=request.get("touchpoint"),
         )
-        chosen = [queue.view_query(request["view"], viewer, stamp, request["soon_minutes"])]
-        chosen.append(queue.finished_hidden(request["view"], status))
+        narrowed = [filters]
+        found = self.search_ids(request.get("q"))
+        if found is not None:
+            narrowed.append({"_id": {"$in": found}})
         if request.get("case_ids") is not None:
-            chosen.append({"_id": {"$in": request["case_ids"]}})
-        query = all_of(visible, filters, queue.search_query(request.get("q")), *chosen)
-        rows = list(
-            self.db.cases.find(query)
-            .sort(queue.sort_order(request["sort"]))
-            .skip(request["skip"])
-            .limit(request["limit"])
+            narrowed.append({"_id": {"$in": request["case_ids"]}})
+        branches = queue.product(
+            visible,
+            queue.view_branches(request["view"], viewer, stamp, soon),
+            [queue.finished_hidden(request["view"], status)],
+            *([n] for n in narrowed),
         )
         counts = {
-            view: self.db.cases.count_documents(
-                all_of(
+            view: self.count_all(
+                queue.product(
                     visible,
-                    queue.view_query(view, viewer, stamp, request["soon_minutes"]),
-                    queue.finished_hidden(view, None),
+                    queue.view_branches(view, viewer, stamp, soon),
+                    [queue.finished_hidden(view, None)],
                 )
             )
             for view in queue.COUNTED_VIEWS
         }
-        return {"items": rows, "total": self.db.cases.count_documents(query), "counts": counts}
+        return {
+            "items": self.merged_page(branches, request["sort"], request["skip"], request["limit"]),
+            "total": self.count_all(branches),
+            "counts": counts,
+        }
+
+    def count_all(self, branches: list[dict]) -> int:
+        """The cases matching any of the disjoint ``branches``: one ``$count`` each (the
+        embedded store answers ``$match`` + ``$count`` in SQL, ``count_documents`` not)."""
+        total = 0
+        for branch in branches:
+            answer = list(self.db.cases.aggregate([{"$match": branch}, {"$count": "n"}]))
+            total += answer[0]["n"] if answer else 0
+        return total
+
+    def merged_page(self, branches: list[dict], sort: str, skip: int, limit: int) -> list[dict]:
+        """Rows ``skip`` … ``skip + limit`` of the disjoint ``branches`` in ``sort`` order:
+        each branch read in index order up to the page's end (sort keys only), merged
+        here, then the page's cases read by id."""
+        order = queue.sort_order(sort)
+        if len(branches) == 1:
+            return list(self.db.cases.find(branches[0]).sort(order).skip(skip).limit(limit))
+        heads: list[dict] = []
+        for branch in branches:
+            cursor = self.db.cases.find(branch, {"level": 1, "opened_at": 1}).sort(order).limit(skip + limit)
+            heads.extend(cursor)
+        wanted = [c["_id"] for c in sorted(heads, key=queue.sort_key(sort))[skip : skip + limit]]
+        if not wanted:
+            return []
+        found = {c["_id"]: c for c in self.db.cases.find({"_id": {"$in": wanted}})}
+        return [found[i] for i in wanted if i in found]
+
+    def search_ids(self, q: str | None) -> list[str] | None:
+        """The ids a search finds (None: no search): exact ids first, else substrings."""
+        exact, substring = queue.search_terms(q)
+        if not exact and not substring:
+            return None
+        for terms in (exact, substring):
+            ids: set[str] = set()
+            for term in terms:
+                ids |= {c["_id"] for c in self.db.cases.find(term, {"_id": 1}).limit(queue.SEARCH_MAX)}
+            if ids:
+                return sorted(ids)[: queue.SEARCH_MAX]
+        return []
 
     def list_cases(
         self,
