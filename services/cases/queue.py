@@ -127,9 +127,9 @@ def search_terms(q: str | None) -> tuple[list[dict], list[dict]]:
     text = (q or "").strip()
     if not text:
         return [], []
-    exact = (
-        [{"_id": {"$in": sorted({text, text.upper()})}}, {"customer.id": text}] if ID_LIKE.match(text) else []
-    )
+    exact: list[dict] = []
+    if ID_LIKE.match(text):
+        exact = [{"_id": {"$in": sorted({text, text.upper()})}}, {"customer.id": text}]
     pattern = {"$regex": re.escape(text), "$options": "i"}
     return exact, [{"title": pattern}, {"event.text": pattern}]
 

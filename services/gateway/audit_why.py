@@ -1,10 +1,10 @@
 """The audit trail's "why" in the reader's language.
 
 People write their own reasons (shown as written); the cases service writes
-the system's reasons in a few fixed English phrasings (services/cases: intake,
-assignment, sweeps, policies). Those phrasings are recognised here and shown
-as sentences of the catalogue (i18n_codes.WHY) with their ids kept; anything
-else is shown as written.
+the system's reasons (actor ``system``) and the collaborator entries in a few
+fixed English phrasings (services/cases: intake, assignment, sweeps, policies).
+Those phrasings are recognised here and shown as sentences of the catalogue
+(i18n_codes.WHY) with their ids kept; anything else is shown as written.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ def why(t, entry: dict) -> tuple[str, bool]:
     """``(text, translated)``: the entry's reason for the reader; ``translated`` is False
     when it is shown as written (a person's own words, or a phrasing not known here)."""
     text = str(entry.get("why") or "")
-    action = entry.get("action")
+    action = str(entry.get("action") or "")
     if action == "commented":  # the comment's visibility
         return label(t, "action.visibility", text), True
     allowed = BY_ACTION.get(action)
+    if allowed is None and entry.get("actor") != "system":
+        return text, False  # a person's own reason
     for name, pattern in PHRASINGS:
         if allowed is not None and name not in allowed:
             continue
