@@ -156,6 +156,14 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         assert selected(browser) == {current}  # the selection made before the update is kept
         shot(browser, "queue-live")
 
+        # the current row stayed the same case through the update; j then k come back to it, o opens it
+        assert [i for i, c in classes(browser).items() if "is-current" in c] == [current]
+        body.send_keys("j")
+        browser.switch_to.active_element.send_keys("k")
+        assert [i for i, c in classes(browser).items() if "is-current" in c] == [current]
+        browser.switch_to.active_element.send_keys("o")
+        wait.until(ec.text_to_be_present_in_element((By.ID, "case-id"), current))
+
 
 def test_bulk_actions_do_per_case_only_what_the_single_action_allows(gateway):  # noqa: F811
     ids = seed(gateway, n=2)

@@ -94,16 +94,27 @@ document.addEventListener("DOMContentLoaded", function () {
   if (every > 0) { setInterval(refresh, every); }
 
   // keyboard shortcuts (not while typing in a field)
-  var current = -1;
+  var current = -1, currentId = null;
   function rows() { return Array.prototype.slice.call(table.querySelectorAll("tbody tr[data-case]")); }
+  function mark(all) {
+    all.forEach(function (r, i) {
+      r.classList.toggle("is-current", i === current);
+    });
+  }
   function focusRow(i) {
     var all = rows();
     if (!all.length) { return; }
     current = Math.max(0, Math.min(all.length - 1, i));
-    all.forEach(function (r) { r.classList.remove("is-current"); });
-    all[current].classList.add("is-current");
+    currentId = all[current].getAttribute("data-case");
+    mark(all);
     all[current].querySelector("a.case-link").focus();
   }
+  // after a live update the same case stays the current row, wherever it moved
+  table.addEventListener("queue:updated", function () {
+    var all = rows();
+    current = all.map(function (r) { return r.getAttribute("data-case"); }).indexOf(currentId);
+    mark(all);
+  });
   document.addEventListener("keydown", function (e) {
     var tag = (e.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) { return; }
