@@ -163,7 +163,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "profile.email": {"zh-CN": "邮箱", "en": "Email"},
     "profile.tier": {"zh-CN": "等级", "en": "Tier"},
     "profile.feedback_count": {"zh-CN": "反馈次数", "en": "Feedback count"},
-    "profile.scores": {"zh-CN": "最近评分", "en": "Latest scores"},
+    "profile.scores": {"zh-CN": "评分（近 30 / 90 天）", "en": "Scores (30 / 90 days)"},
     "profile.top_alerts": {"zh-CN": "最常触发的预警", "en": "Most-triggered alerts"},
     "profile.open_cases": {"zh-CN": "未结工单", "en": "Open cases"},
     "profile.timeline": {"zh-CN": "体验旅程", "en": "Timeline"},

@@ -331,7 +331,27 @@ WHY = _pairs(
     },
 )
 
+PROFILE = _pairs(
+    "profile",
+    {
+        "n": ("{n} 条", "n={n}"),
+        "merged_ids": ("已合并的客户 ID", "Merged ids"),
+        "contacts": ("各渠道接触", "Contacts per channel"),
+        "contact_count": ("次数", "Contacts"),
+        "last_contact": ("最近一次", "Last contact"),
+        "about": ("反馈内容", "What the comments are about"),
+        "last_30d": ("近 30 天", "Last 30 days"),
+        "last_90d": ("近 90 天", "Last 90 days"),
+        "top_terms": ("高频词（近 30 天）", "Top terms (30 days)"),
+        "categories": ("反馈类别", "Categories"),
+        "detail": ("内容", "Detail"),
+        "newer": ("较新的记录", "Newer entries"),
+        "older": ("较早的记录", "Older entries"),
+    },
+)
+
 CODES: dict[str, dict[str, str]] = {
+    **PROFILE,
     **WHY,
     **FIELDS,
     **MESSAGES,

@@ -9,6 +9,8 @@ case that ``GET /api/v1/cases/<id>`` would answer 404 for. ``search`` is
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlencode
+
 from services.common.rpc import PAGE_MAX
 from services.gateway.entrypoints import http_error_from
 from services.gateway.pagination import page
@@ -16,6 +18,7 @@ from services.gateway.scope import named_cases, only_cases, viewer
 from services.gateway.views import render
 
 TOP_ALERTS = 5  # the profile page's most frequent alerts
+TOP_TERMS = 10  # and its most frequent comment keywords
 
 
 def scoped(services, user: dict, profile: dict) -> dict:
@@ -48,10 +51,12 @@ def search(services, request, user: dict, q: dict) -> dict:
     return page(request, [scoped(services, user, p) for p in rows], q["limit"], q["offset"])
 
 
-def profile_or_none(services, customer_id: str, timeline_limit: int) -> dict | None:
+def profile_or_none(services, customer_id: str, timeline_limit: int, timeline_skip: int = 0) -> dict | None:
     """The customer's profile, or None while the profiles service has none yet."""
     try:
-        return services.profiles.get_profile(customer_id, timeline_limit=timeline_limit)
+        return services.profiles.get_profile(
+            customer_id, timeline_limit=timeline_limit, timeline_skip=timeline_skip
+        )
     except Exception as exc:
         error = http_error_from(exc)
         if error is None or error.status != 404:
@@ -59,11 +64,36 @@ def profile_or_none(services, customer_id: str, timeline_limit: int) -> dict | N
         return None
 
 
-def profile_page(services, principal, customer_id: str, timeline_limit: int):
-    """The profile page (404 page while the customer has no profile yet)."""
-    profile = profile_or_none(services, customer_id, timeline_limit)
+def timeline_links(customer_id: str, q: dict, shown: int) -> dict:
+    """Newer / older pages of the timeline (newest first); older while a page came back full."""
+    limit, offset = q["timeline_limit"], q["timeline_offset"]
+    base = f"/customers/{quote(customer_id, safe='')}?"
+
+    def at(skip: int) -> str:
+        return base + urlencode({"timeline_limit": limit, "timeline_offset": skip})
+
+    return {
+        "newer": at(max(0, offset - limit)) if offset > 0 else None,
+        "older": at(offset + limit) if shown == limit else None,
+    }
+
+
+def profile_page(services, principal, customer_id: str, q: dict):
+    """The profile page (404 page while the customer has no profile yet): identity, the
+    30/90-day scores with their trend, contacts per channel, what the comments are about,
+    top terms and categories, the most-triggered alerts, open cases, and a paged timeline."""
+    profile = profile_or_none(services, customer_id, q["timeline_limit"], q["timeline_offset"])
     if profile is None:
         return render("profile.html", principal, status=404, customer_id=customer_id, profile=None)
     profile = scoped(services, principal.user, profile)
     top = sorted((profile.get("alert_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ALERTS]
-    return render("profile.html", principal, customer_id=customer_id, profile=profile, top_alerts=top)
+    words = services.profiles.word_frequency(customer_id=profile["_id"], limit=TOP_TERMS)
+    return render(
+        "profile.html",
+        principal,
+        customer_id=customer_id,
+        profile=profile,
+        top_alerts=top,
+        words=words,
+        timeline=timeline_links(customer_id, q, len(profile.get("timeline") or ())),
+    )

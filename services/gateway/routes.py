@@ -107,6 +107,11 @@ class DeliveryQuery(Page):
 
 class ProfileQuery(Query):
     timeline_limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    timeline_offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(0, 1_000_000),
+        metadata={"description": "timeline entries to skip (newest first)"},
+    )
 
 
 class MetricsQuery(Query):

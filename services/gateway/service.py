@@ -120,7 +120,9 @@ class GatewayService:
     @route("profiles.get")
     def get_profile(self, request, principal, customer_id):
         q = query(request, "profiles.get")
-        profile = self.services.profiles.get_profile(customer_id, timeline_limit=q["timeline_limit"])
+        profile = self.services.profiles.get_profile(
+            customer_id, timeline_limit=q["timeline_limit"], timeline_skip=q["timeline_offset"]
+        )
         return profiles.scoped(self.services, principal.user, profile)
 
     @route("deliveries.list")
@@ -206,7 +208,7 @@ class GatewayService:
     @route("console.profile")
     def profile(self, request, principal, customer_id):
         q = query(request, "console.profile")
-        return profiles.profile_page(self.services, principal, customer_id, q["timeline_limit"])
+        return profiles.profile_page(self.services, principal, customer_id, q)
 
     @route("console.customers")
     def customers(self, request, principal):

@@ -241,10 +241,10 @@ def test_a_search_without_keys_asks_nothing():
 
 
 def test_no_profile_yet_is_none_and_other_failures_are_raised():
-    def missing(customer_id, timeline_limit):
+    def missing(customer_id, timeline_limit, timeline_skip):
         raise RemoteError("NotFound", "no profile")
 
-    def broken(customer_id, timeline_limit):
+    def broken(customer_id, timeline_limit, timeline_skip):
         raise RemoteError("Boom", "x")
 
     assert profiles.profile_or_none(Services(profiles={"get_profile": missing}), "C1", 1) is None
