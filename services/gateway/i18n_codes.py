@@ -299,6 +299,10 @@ FIELDS = _pairs(
         "visibility": ("可见范围", "visibility"),
         "status": ("状态", "status"),
         "case_id": ("工单", "case"),
+        "merged": ("要并入的客户 ID", "customer id to merge in"),
+        "confirm": ("确认", "confirmation"),
+        "request_ref": ("请求编号", "request reference"),
+        "action": ("操作", "action"),
     },
 )
 MESSAGES = {
@@ -308,6 +312,26 @@ MESSAGES = {
     "message.Shorter than minimum length 1.": {"zh-CN": "不能为空", "en": "may not be empty"},
     "message.Not a valid string.": {"zh-CN": "应为文字", "en": "must be text"},
     "message.Must be one of: person, team.": {"zh-CN": "应为个人或团队", "en": "person or team"},
+    "message.the customer id to merge into this one": {
+        "zh-CN": "请填写要并入的客户 ID",
+        "en": "the customer id to merge into this one",
+    },
+    "message.type the merged customer id again": {
+        "zh-CN": "请再次输入要并入的客户 ID",
+        "en": "type the merged customer id again",
+    },
+    "message.why they are the same person": {
+        "zh-CN": "请说明为何是同一个人",
+        "en": "why they are the same person",
+    },
+    "message.type the customer id to confirm": {
+        "zh-CN": "请输入本客户 ID 以确认",
+        "en": "type the customer id to confirm",
+    },
+    "message.the data-subject request's reference": {
+        "zh-CN": "请填写数据主体请求编号",
+        "en": "the data-subject request's reference",
+    },
 }
 
 # the system's reasons in the audit trail (audit_why.py)
@@ -346,6 +370,26 @@ PROFILE = _pairs(
         "categories": ("反馈类别", "Categories"),
         "detail": ("内容", "Detail"),
         "newer": ("较新的记录", "Newer entries"),
+        "admin": ("管理", "Administration"),
+        "export": ("导出该客户的全部数据（JSON）", "Export everything kept about this customer (JSON)"),
+        "merge": ("合并客户", "Merge a customer into this one"),
+        "merge_help": (
+            "把另一个客户 ID 的档案并入本档案（同一个人的两个 ID）。操作会记录操作人和原因。",
+            "Merge another customer id's profile into this one (one person, two ids); "
+            "who and why are recorded.",
+        ),
+        "merged": ("要并入的客户 ID", "Customer id to merge in"),
+        "merge_confirm": ("再次输入该客户 ID 以确认", "Type that customer id again to confirm"),
+        "erase": ("删除个人数据", "Erase personal data"),
+        "erase_help": (
+            "删除该客户在所有服务中的个人数据，不可恢复。操作会记录操作人和请求编号。",
+            "Erases this customer's personal data in every service, for good; "
+            "who and the request are recorded.",
+        ),
+        "request_ref": ("数据主体请求编号", "Data-subject request reference"),
+        "erase_confirm": ("输入本客户 ID 以确认", "Type this customer's id to confirm"),
+        "done.merge": ("已合并。", "Merged."),
+        "done.erase": ("个人数据已删除。", "Personal data erased."),
         "older": ("较早的记录", "Older entries"),
     },
 )

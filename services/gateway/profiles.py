@@ -9,10 +9,15 @@ case that ``GET /api/v1/cases/<id>`` would answer 404 for. ``search`` is
 
 from __future__ import annotations
 
+import json
+import re
 from urllib.parse import quote, urlencode
+
+from werkzeug.wrappers import Response
 
 from services.common.rpc import PAGE_MAX
 from services.gateway.entrypoints import http_error_from
+from services.gateway.errors import Redirect, bad_request
 from services.gateway.pagination import page
 from services.gateway.scope import named_cases, only_cases, viewer
 from services.gateway.views import render
@@ -92,8 +97,50 @@ def profile_page(services, principal, customer_id: str, q: dict):
         "profile.html",
         principal,
         customer_id=customer_id,
+        done=q.get("done"),
         profile=profile,
         top_alerts=top,
         words=words,
         timeline=timeline_links(customer_id, q, len(profile.get("timeline") or ())),
     )
+
+
+def export_download(services, customer_id: str) -> Response:
+    """Everything the profiles service keeps about the customer, as a JSON file."""
+    document = services.profiles.export_customer(customer_id)
+    response = Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json")
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", customer_id)
+    response.headers["Content-Disposition"] = f'attachment; filename="customer-{name}.json"'
+    return response
+
+
+def merge_form(services, principal, customer_id: str, form):
+    """Merge the id in ``merged`` into this customer: the admin types that id twice
+    (``merged``, ``confirm``) and gives a reason; the profiles service records who and why."""
+    merged, reason = form.get("merged", "").strip(), form.get("reason", "").strip()
+    errors = []
+    if not merged:
+        errors.append("merged: the customer id to merge into this one")
+    elif form.get("confirm", "").strip() != merged:
+        errors.append("confirm: type the merged customer id again")
+    if not reason:
+        errors.append("reason: why they are the same person")
+    if errors:
+        raise bad_request(errors)
+    services.profiles.merge_customers(customer_id, merged, principal.user["id"], reason)
+    raise Redirect(f"/customers/{quote(customer_id, safe='')}?done=merge")
+
+
+def erase_form(services, principal, customer_id: str, form):
+    """Erase the customer's personal data: the admin types the customer id (``confirm``)
+    and the request's reference; the profiles service keeps the audit entry."""
+    request_ref = form.get("request_ref", "").strip()
+    errors = []
+    if form.get("confirm", "").strip() != customer_id:
+        errors.append("confirm: type the customer id to confirm")
+    if not request_ref:
+        errors.append("request_ref: the data-subject request's reference")
+    if errors:
+        raise bad_request(errors)
+    services.profiles.erase_customer(customer_id, principal.user["id"], request_ref)
+    raise Redirect(f"/customers/{quote(customer_id, safe='')}?done=erase")

@@ -114,6 +114,10 @@ class ProfileQuery(Query):
     )
 
 
+class ProfilePageQuery(ProfileQuery):
+    done = fields.String(validate=validate.OneOf(("merge", "erase")), metadata={"description": "just done"})
+
+
 class MetricsQuery(Query):
     since = fields.AwareDateTime(
         format="iso",
@@ -407,7 +411,31 @@ ROUTES: tuple[Route, ...] = (
         PEOPLE,
         "Customer profile (体验档案)",
         kind="page",
-        query=ProfileQuery,
+        query=ProfilePageQuery,
+    ),
+    Route(
+        "console.profile_export",
+        "GET",
+        "/customers/<customer_id>/export",
+        ADMIN,
+        "Everything kept about the customer, as a JSON download (data-subject request)",
+        kind="page",
+    ),
+    Route(
+        "console.profile_merge",
+        "POST",
+        "/customers/<customer_id>/merge",
+        ADMIN,
+        "Merge another customer id into this one (form, confirmed; audited by the profiles service)",
+        kind="page",
+    ),
+    Route(
+        "console.profile_erase",
+        "POST",
+        "/customers/<customer_id>/erase",
+        ADMIN,
+        "Erase the customer's personal data everywhere (form, confirmed; audited)",
+        kind="page",
     ),
     Route(
         "console.customers", "GET", "/customers", PEOPLE, "Customer search", kind="page", query=ProfileSearch

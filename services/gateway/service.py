@@ -210,6 +210,18 @@ class GatewayService:
         q = query(request, "console.profile")
         return profiles.profile_page(self.services, principal, customer_id, q)
 
+    @route("console.profile_export")
+    def profile_export(self, request, principal, customer_id):
+        return profiles.export_download(self.services, customer_id)
+
+    @route("console.profile_merge")
+    def profile_merge(self, request, principal, customer_id):
+        return profiles.merge_form(self.services, principal, customer_id, request.form)
+
+    @route("console.profile_erase")
+    def profile_erase(self, request, principal, customer_id):
+        return profiles.erase_form(self.services, principal, customer_id, request.form)
+
     @route("console.customers")
     def customers(self, request, principal):
         data = profiles.search(self.services, request, principal.user, query(request, "console.customers"))

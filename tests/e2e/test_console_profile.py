@@ -54,3 +54,51 @@ def test_the_profile_page_shows_scores_contacts_terms_and_a_paged_timeline(gatew
     assert [e["_id"] for e in api["timeline"]] == [e["_id"] for e in entries()[2:4]]
     bad = gateway.api("agent", "GET", "/api/v1/profiles/P1?timeline_offset=-1")
     assert bad.status_code == 400 and bad.json()["error"]["errors"][0]["field"] == "query.timeline_offset"
+
+
+def test_admins_export_merge_and_erase_with_confirmation_and_audit(gateway):  # noqa: F811
+    events = [
+        feedback("m-1", nps=9, customer="M1", text="很好"),
+        feedback("m-2", nps=3, customer="M2", text="还行"),
+    ]
+    assert gateway.api("integration", "POST", "/api/v1/feedback", json=events).status_code == 202
+    for customer in ("M1", "M2"):
+        wait_until(lambda c=customer: _profile(gateway, c), message=f"the profile of {customer}")
+    admin, agent = gateway.login("admin"), gateway.login("agent")
+    page = admin.get(gateway.url + "/customers/M1").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert 'id="form-merge"' in page and 'id="form-erase"' in page
+    assert 'id="form-merge"' not in agent.get(gateway.url + "/customers/M1").text  # admins only
+
+    export = admin.get(gateway.url + "/customers/M1/export")
+    assert export.status_code == 200 and export.headers["Content-Disposition"].endswith('"customer-M1.json"')
+    assert export.json()["profile"]["_id"] == "M1"
+    assert agent.get(gateway.url + "/customers/M1/export", allow_redirects=False).status_code == 403
+
+    def post(path, **form):
+        return admin.post(gateway.url + path, data={"csrf_token": token, **form}, allow_redirects=False)
+
+    refused = post("/customers/M1/merge", merged="M2", confirm="M3", reason="同一手机号")
+    assert (
+        refused.status_code == 400 and "type the merged customer id again" in refused.text
+    )  # admin: English
+    assert _profile(gateway, "M2")["_id"] == "M2"  # nothing merged
+    merged = post("/customers/M1/merge", merged="M2", confirm="M2", reason="同一手机号")
+    assert merged.status_code == 303 and merged.headers["Location"] == "/customers/M1?done=merge"
+    page = admin.get(gateway.url + merged.headers["Location"]).text
+    assert "Merged." in page and "M2" in visible_text(page.split('id="identity"')[1].split("</section>")[0])
+    assert "同一手机号" in admin.get(gateway.url + "/customers/M1/export").text  # who and why, kept
+
+    assert post("/customers/M1/erase", confirm="M2", request_ref="DSR-1").status_code == 400
+    erased = post("/customers/M1/erase", confirm="M1", request_ref="DSR-1")
+    assert erased.status_code == 303 and erased.headers["Location"] == "/customers/M1?done=erase"
+    assert "Personal data erased." in admin.get(gateway.url + erased.headers["Location"]).text
+    assert _profile(gateway, "M1")["erased"] is True
+    assert "DSR-1" in admin.get(gateway.url + "/customers/M1/export").text
+
+
+def _profile(gw, customer_id):
+    try:
+        return gw.rpc.profiles.get_profile(customer_id)
+    except Exception:
+        return None
