@@ -370,6 +370,7 @@ PROFILE = _pairs(
         "categories": ("反馈类别", "Categories"),
         "detail": ("内容", "Detail"),
         "newer": ("较新的记录", "Newer entries"),
+        "chart": ("{score} 近 90 天每次评分", "{score}, every score in the last 90 days"),
         "admin": ("管理", "Administration"),
         "export": ("导出该客户的全部数据（JSON）", "Export everything kept about this customer (JSON)"),
         "merge": ("合并客户", "Merge a customer into this one"),

@@ -16,14 +16,17 @@ from urllib.parse import quote, urlencode
 from werkzeug.wrappers import Response
 
 from services.common.rpc import PAGE_MAX
+from services.gateway.charts import line_chart
 from services.gateway.entrypoints import http_error_from
 from services.gateway.errors import Redirect, bad_request
+from services.gateway.i18n import translator
 from services.gateway.pagination import page
 from services.gateway.scope import named_cases, only_cases, viewer
 from services.gateway.views import render
 
 TOP_ALERTS = 5  # the profile page's most frequent alerts
 TOP_TERMS = 10  # and its most frequent comment keywords
+SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}  # each chart's y axis
 
 
 def scoped(services, user: dict, profile: dict) -> dict:
@@ -93,6 +96,17 @@ def profile_page(services, principal, customer_id: str, q: dict):
     profile = scoped(services, principal.user, profile)
     top = sorted((profile.get("alert_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ALERTS]
     words = services.profiles.word_frequency(customer_id=profile["_id"], limit=TOP_TERMS)
+    t = translator(principal.language)
+    charts = {
+        kind: line_chart(
+            f"chart-{kind}",
+            t("profile.chart", score=kind.upper()),
+            [str(p["at"])[5:10] for p in points],
+            {kind.upper(): [p["value"] for p in points]},
+            SCALES.get(kind),
+        )
+        for kind, points in (profile.get("score_series") or {}).items()
+    }
     return render(
         "profile.html",
         principal,
@@ -101,6 +115,7 @@ def profile_page(services, principal, customer_id: str, q: dict):
         profile=profile,
         top_alerts=top,
         words=words,
+        charts=charts,
         timeline=timeline_links(customer_id, q, len(profile.get("timeline") or ())),
     )
 

@@ -16,7 +16,7 @@ from services.common.errors import BadRequest
 from services.profiles.aspects import recent_aspects
 from services.profiles.documents import ProfileDocuments
 from services.profiles.profile import INTERNAL_FIELDS, normalise_email, normalise_name, normalise_phone
-from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, rolling, series, trend
+from services.profiles.scores import HORIZON_DAYS, SCORE_KINDS, TREND_DAYS, rolling, series, trend
 from services.profiles.words import EVERYONE
 
 
@@ -78,6 +78,12 @@ class Queries(ProfileDocuments):
         }
         recent = self._recent_entries(target, now)  # one read for the scores and the aspects
         profile["scores"] = rolling(recent, now, profile.get("latest"))
+        # each score's own values over the horizon, oldest first (the profile page's charts)
+        profile["score_series"] = {
+            kind: [{"at": at, "value": value} for at, value in points]
+            for kind in SCORE_KINDS
+            if (points := series(recent, kind, now))
+        }
         profile["scores_as_of"] = now
         profile.setdefault("aspect_counts", {})
         profile["aspects_recent"] = recent_aspects(recent, now)

@@ -39,6 +39,8 @@ def test_the_profile_page_shows_scores_contacts_terms_and_a_paged_timeline(gatew
     assert "物流配送 ×" in text  # what the comments are about, translated
     assert 'id="top-terms"' in page and "快递 × 2" in text
     assert "客户反馈" in text and "创建工单" in text  # timeline kinds translated
+    chart = page.split('id="figure-nps"')[1].split("</figure>")[0]  # one chart per score, labelled
+    assert 'role="img"' in chart and chart.count("<circle") == 3 and "NPS 近 90 天每次评分" in chart
     case_id = gateway.rpc.cases.list_cases(customer="P1")[0]["_id"]
     assert f'href="/cases/{case_id}"' in page  # timeline entries link their case
 
