@@ -153,6 +153,7 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         assert new_id not in before and "breaching" in new_class
         assert browser.find_element(By.ID, "queue-news").text == "有 1 个新工单"
         assert count(browser, "open") == TEAM_CASES + 1
+        assert browser.find_element(By.ID, "queue-showing").text == f"第 1–{TEAM_CASES + 1} 个"
         assert selected(browser) == {current}  # the selection made before the update is kept
         shot(browser, "queue-live")
 

@@ -83,7 +83,10 @@ document.addEventListener("DOMContentLoaded", function () {
         var mine = document.getElementById(id), theirs = fresh.getElementById(id);
         if (mine && theirs) { mine.innerHTML = theirs.innerHTML; }
       });
-      document.getElementById("queue-total").textContent = fresh.getElementById("queue-total").textContent;
+      ["queue-total", "queue-showing"].forEach(function (id) {
+        var mine = document.getElementById(id), theirs = fresh.getElementById(id);
+        if (mine && theirs) { mine.textContent = theirs.textContent; }
+      });
       if (added) { news.textContent = table.getAttribute("data-new-text").replace("{n}", added); }
       table.dispatchEvent(new Event("queue:updated"));
       if (window.ticks) { window.ticks(); }
