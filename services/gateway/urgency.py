@@ -53,13 +53,16 @@ def by_urgency(cases: list[dict]) -> list[dict]:
 
 def next_clock(case: dict) -> str | None:
     """Which clock is due first (``acknowledge`` / ``resolve``), or ``paused`` when no clock
-    runs but one waits for the customer, or None (no SLA, or every clock stopped)."""
+    runs but one waits for the customer, ``stopped`` when every clock stopped, None
+    without an SLA."""
     clocks = (case.get("sla") or {}).get("clocks") or {}
     running = [(_at(c.get("due")), name) for name, c in clocks.items() if c.get("state") == "running"]
     dues = sorted((due, name) for due, name in running if due is not None)
     if dues:
         return dues[0][1]
-    return "paused" if any(c.get("state") == "paused" for c in clocks.values()) else None
+    if any(c.get("state") == "paused" for c in clocks.values()):
+        return "paused"
+    return "stopped" if clocks else None
 
 
 def annotate(case: dict) -> dict:
