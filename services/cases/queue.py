@@ -35,7 +35,7 @@ import re
 
 from marshmallow import fields, validate
 
-from contracts.base import bounded_str, id_str
+from contracts.base import bounded_str
 from services.cases.lifecycle import ACTIVE_STATUSES, CASE_STATUSES, slot
 from services.cases.schemas import VisibleTo
 from services.common.validation import StrictSchema, load_valid
@@ -61,7 +61,6 @@ class QueueRequest(StrictSchema):
     status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CASE_STATUSES))
     breach = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(BREACH_STATES))
     touchpoint = bounded_str(64, load_default=None, allow_none=True)
-    case_ids = fields.List(id_str(128), load_default=None, allow_none=True, validate=validate.Length(max=200))
     sort = fields.String(load_default="urgency", validate=validate.OneOf(SORTS))
     soon_minutes = fields.Integer(load_default=60, validate=validate.Range(1, 7 * 24 * 60))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))

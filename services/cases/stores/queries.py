@@ -123,8 +123,6 @@ class CaseQueries:
         found = self.search_ids(request.get("q"))
         if found is not None:
             narrowed.append({"_id": {"$in": found}})
-        if request.get("case_ids") is not None:
-            narrowed.append({"_id": {"$in": request["case_ids"]}})
         branches = queue.product(
             visible,
             queue.view_branches(request["view"], viewer, stamp, soon),
