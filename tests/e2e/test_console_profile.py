@@ -1,14 +1,21 @@
 """The profile page (体验档案) on the running stack: 30/90-day scores with their trend,
 contacts per channel, what the comments are about and their top terms, a paged
 timeline with translated labels and links to the cases; the API pages the timeline
-the same way (``timeline_offset``)."""
+the same way (``timeline_offset``); admins export, merge and erase with confirmation
+(over HTTP, and a merge in Chromium from the keyboard-opened form)."""
 
 from __future__ import annotations
 
 import re
 
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
 from tests.conftest import wait_until
-from tests.e2e.gateway_stack import feedback, gateway  # noqa: F401 - the fixture
+from tests.e2e.gateway_stack import PASSWORDS, feedback, gateway  # noqa: F401 - the fixture
+from tests.e2e.test_browser import browser, check_labels, log_in, shot  # noqa: F401 - the fixture
 from tests.e2e.test_console_codes import visible_text
 
 EVENTS = [
@@ -104,3 +111,32 @@ def _profile(gw, customer_id):
         return gw.rpc.profiles.get_profile(customer_id)
     except Exception:
         return None
+
+
+def test_an_admin_pages_the_timeline_and_merges_in_the_browser(gateway, browser):  # noqa: F811
+    events = [feedback(f"b-{i}", nps=3 + i, customer="B1", text=f"第{i}次反馈") for i in range(3)]
+    events.append(feedback("b-dup", nps=4, customer="B2", text="另一个号码"))
+    assert gateway.api("integration", "POST", "/api/v1/feedback", json=events).status_code == 202
+    wait_until(lambda: _profile(gateway, "B2") and len(_profile(gateway, "B1")["timeline"]) >= 3)
+    wait = WebDriverWait(browser, 10)
+    log_in(browser, gateway.url, "root", PASSWORDS["admin"])
+    wait.until(ec.presence_of_element_located((By.ID, "queue")))
+    browser.get(gateway.url + "/customers/B1?timeline_limit=2")
+    wait.until(ec.presence_of_element_located((By.ID, "timeline")))
+    first = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")]
+    browser.find_element(By.ID, "timeline-older").click()
+    wait.until(ec.presence_of_element_located((By.ID, "timeline-newer")))
+    assert [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")] != first
+    browser.find_element(By.ID, "timeline-newer").click()
+    wait.until(lambda d: not d.find_elements(By.ID, "timeline-newer"))
+    check_labels(browser, "#admin")
+    shot(browser, "profile-admin")
+
+    # merge B2 into B1 from the keyboard-opened form, confirmed by typing the id twice
+    browser.find_element(By.ID, "summary-merge").send_keys(Keys.ENTER)
+    browser.find_element(By.ID, "merge-merged").send_keys("B2")
+    browser.find_element(By.ID, "merge-confirm").send_keys("B2")
+    browser.find_element(By.ID, "merge-reason").send_keys("同一个人", Keys.ENTER)
+    done = wait.until(ec.presence_of_element_located((By.ID, "action-done")))
+    assert done.text == "Merged." and "B2" in browser.find_element(By.ID, "identity").text
+    assert _profile(gateway, "B2")["_id"] == "B1"  # B2 now resolves to B1
