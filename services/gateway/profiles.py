@@ -140,10 +140,12 @@ def merge_form(services, principal, customer_id: str, form):
         errors.append("confirm: type the merged customer id again")
     if not reason:
         errors.append("reason: why they are the same person")
-    if errors:
-        raise bad_request(errors)
-    services.profiles.merge_customers(customer_id, merged, principal.user["id"], reason)
-    raise Redirect(f"/customers/{quote(customer_id, safe='')}?done=merge")
+    return _confirmed(
+        errors,
+        customer_id,
+        "merge",
+        lambda: services.profiles.merge_customers(customer_id, merged, principal.user["id"], reason),
+    )
 
 
 def erase_form(services, principal, customer_id: str, form):
@@ -155,7 +157,17 @@ def erase_form(services, principal, customer_id: str, form):
         errors.append("confirm: type the customer id to confirm")
     if not request_ref:
         errors.append("request_ref: the data-subject request's reference")
+    return _confirmed(
+        errors,
+        customer_id,
+        "erase",
+        lambda: services.profiles.erase_customer(customer_id, principal.user["id"], request_ref),
+    )
+
+
+def _confirmed(errors: list[str], customer_id: str, done: str, act):
+    """Refuse (400 naming each field) or act, then back to the profile saying what was done."""
     if errors:
         raise bad_request(errors)
-    services.profiles.erase_customer(customer_id, principal.user["id"], request_ref)
-    raise Redirect(f"/customers/{quote(customer_id, safe='')}?done=erase")
+    act()
+    raise Redirect(f"/customers/{quote(customer_id, safe='')}?done={done}")
