@@ -1,6 +1,7 @@
 """The queue in headless Chromium and over HTTP, on the whole running stack.
 
-An agent sees the saved views with their counts, searches by customer, pages
+An agent sees the saved views with their counts, searches by customer and text,
+filters by level and status, pages
 forward and back, acknowledges two cases with one reason in bulk, takes a case,
 drives the queue with the keyboard and watches a new case arrive (live rows,
 marked new and breaching soon). Over HTTP: a bulk action does per case only what
@@ -94,6 +95,18 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         browser.find_element(By.ID, "q").clear()
         browser.find_element(By.ID, "q").send_keys("第4单", Keys.ENTER)  # the comment's text
         wait.until(lambda d: rows(d) == [ids["Q4"]])
+
+        # filters: a level with no case, then the status the cases are in
+        browser.get(gateway.url + "/cases")
+        browser.find_element(By.CSS_SELECTOR, "#level option[value='P1']").click()
+        browser.find_element(By.ID, "filter-submit").click()
+        wait.until(ec.presence_of_element_located((By.ID, "queue-empty")))
+        assert browser.find_element(By.ID, "queue-total").text == "共 0 个工单"
+        browser.find_element(By.CSS_SELECTOR, "#level option[value='']").click()
+        browser.find_element(By.CSS_SELECTOR, "#status option[value='assigned']").click()
+        browser.find_element(By.ID, "filter-submit").click()
+        wait.until(lambda d: len(rows(d)) == TEAM_CASES)
+        assert "status=assigned" in browser.current_url
 
         # paging forward and back
         browser.get(gateway.url + "/cases?limit=2")
