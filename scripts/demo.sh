@@ -50,9 +50,13 @@ $CX users add survey-app --role integration
 $CX users revoke survey-app >/dev/null
 SURVEY_TOKEN=$($CX users token survey-app --name demo)
 
-log "applying the sample rules and recipients"
+log "applying the sample rules, recipients, agents, SLA and escalation policies"
 $CX rules apply samples/rules.yaml
 $CX recipients apply samples/recipients.yaml
+$CX cases agents apply samples/agents.yaml
+# without an SLA policy cases open without clocks and the console's SLA column reads "no SLA"
+$CX cases sla apply samples/sla.yaml
+$CX cases escalation apply samples/escalation.yaml
 
 log "publishing the sample stream ($(wc -l < samples/feedback.jsonl) events) and $(wc -l < samples/malformed.jsonl) malformed messages"
 $CX publish samples/feedback.jsonl

@@ -315,6 +315,12 @@ class CasesService(PlaybookEntrypoints, FollowupEntrypoints):
         return jsonable(found)
 
     @rpc(expected_exceptions=BadRequest)
+    def queue(self, request: dict) -> dict:
+        """The console's queue: one page of a saved view with its total and every view's
+        count (request and views: ``services/cases/queue.py``)."""
+        return jsonable(views.queue_page(self.context(), request))
+
+    @rpc(expected_exceptions=BadRequest)
     def metrics(self, request: dict) -> dict:
         """MTTA, MTTR, SLA breach rate, reopen rate and FCR for the cases opened in a period.
 

@@ -50,9 +50,17 @@ class CaseStore(Store):
 
     def indexes(self) -> dict[str, list]:
         found: dict[str, list] = {"alert_inbox": [self.inbox.index()]}
-        for part in (self.cases, self.trail, self.schedule, self.playbooks, self.incidents, self.followups):
+        for part in (
+            self.cases,
+            self.trail,
+            self.schedule,
+            self.queries,
+            self.playbooks,
+            self.incidents,
+            self.followups,
+        ):
             for collection, models in part.indexes().items():
-                found[collection] = found.get(collection, []) + models
+                found.setdefault(collection, []).extend(models)
         return found
 
     def stats(self) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.cases import followup, incidents, metrics, sla
+from services.cases import followup, incidents, metrics, queue, sla
 from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
 
@@ -34,6 +34,17 @@ def case_view(ctx: Context, case_id: str, viewer: dict | None) -> dict:
         "audit": store.trail.case_audit(case_id),
         **incidents.incident_view(ctx, case, viewer),
     }
+
+
+def queue_page(ctx: Context, request) -> dict:
+    """A page of the console's queue (``services/cases/queue.py``): the rows, each with
+    its ``breach_state``, the total the filters match and each saved view's count."""
+    r = queue.load_request(request)
+    now = ctx.now()
+    found = ctx.store.queries.queue(r, now)
+    for case in found["items"]:
+        case["breach_state"] = sla.breach_state(case.get("sla"), now)
+    return {**found, "view": r["view"], "limit": r["limit"], "skip": r["skip"], "as_of": now}
 
 
 def agents_with_loads(ctx: Context) -> dict:

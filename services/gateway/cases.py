@@ -26,9 +26,11 @@ from nameko.exceptions import RemoteError
 from services.gateway import urgency
 from services.gateway.actions import available, body_from_form, load_body, refused, root_causes
 from services.gateway.errors import HttpError, Redirect
+from services.gateway.i18n import translator
 from services.gateway.pagination import next_link, page, scan
 from services.gateway.profiles import profile_or_none
 from services.gateway.scope import in_scope, viewer
+from services.gateway.trigger import sentences
 from services.gateway.views import render
 from textanalysis.text import analyze
 
@@ -141,27 +143,46 @@ def form_action(services, principal, case_id: str, action: str, form):
         if exc.status == 404:
             raise
         return case_page(services, principal, case_id, exc.status, action, exc)
-    raise Redirect(f"/cases/{quote(case_id, safe='')}")
+    raise Redirect(f"/cases/{quote(case_id, safe='')}?done={action}")
 
 
-def case_page(services, principal, case_id: str, status=200, failed=None, error=None):
-    """The case page: the case, what its comment is about, a summary of the customer's
-    profile, the forms the role may use."""
+def owner_names(services) -> dict:
+    """Display names of people and teams (the cases service's directory)."""
+    directory = services.cases.list_agents()
+    names = {f"person:{a['id']}": a.get("name") or a["id"] for a in directory.get("agents", ())}
+    names.update({f"team:{t['id']}": t.get("name") or t["id"] for t in directory.get("teams", ())})
+    return names
+
+
+def owner_key(case: dict) -> str:
+    owner = case.get("assignee") or {}
+    return f"{owner['kind']}:{owner['id']}" if owner else ""
+
+
+def case_page(services, principal, case_id: str, status=200, failed=None, error=None, done=None):
+    """The case page: the trigger as sentences, the SLA clocks, the linked alerts, the
+    resolution, what the comment is about, the customer's scores with their trend, and
+    the actions the role may use (each a button that opens its form)."""
     case = visible(services, principal.user, case_id)
     profile = profile_or_none(services, case["customer"]["id"], 1)
     if profile is not None:  # the summary the page shows; the profile page lists cases
-        profile = {"feedback_count": profile.get("feedback_count"), "latest": profile.get("latest")}
+        profile = {"feedback_count": profile.get("feedback_count"), "scores": profile.get("scores") or {}}
+    t = translator(principal.language)
     return render(
         "case.html",
         principal,
         status=status,
         case=urgency.annotate(case),
+        trigger=sentences(t, case.get("trace")),
         aspects=about(case),
         profile=profile,
         actions=available(case, principal.role),
         root_causes=root_causes(),
         failed=failed,
         error=error,
+        done=done,
+        names=owner_names(services),
+        seen=owner_key(case),
     )
 
 

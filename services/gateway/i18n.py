@@ -6,6 +6,8 @@ every key a template uses exists.
 
 from __future__ import annotations
 
+from services.gateway.i18n_codes import CODES
+
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
 
@@ -218,14 +220,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "lexicon.none": {"zh-CN": "暂无", "en": "None yet"},
     # the analysis of a comment and what drove it (textanalysis/text.py)
     "analysis.because": {"zh-CN": "依据", "en": "because"},
-    "sentiment.positive": {"zh-CN": "正面", "en": "positive"},
-    "sentiment.neutral": {"zh-CN": "中性", "en": "neutral"},
-    "sentiment.negative": {"zh-CN": "负面", "en": "negative"},
-    "category.complaint": {"zh-CN": "投诉", "en": "complaint"},
-    "category.suggestion": {"zh-CN": "建议", "en": "suggestion"},
-    "category.inquiry": {"zh-CN": "咨询", "en": "inquiry"},
-    "category.praise": {"zh-CN": "表扬", "en": "praise"},
-    "category.other": {"zh-CN": "其他", "en": "other"},
     # aspect codes (textanalysis/lexicon/aspects.txt); a new code needs its entry here
     "aspect.delivery": {"zh-CN": "物流配送", "en": "Delivery"},
     "aspect.price": {"zh-CN": "价格", "en": "Price"},
@@ -274,7 +268,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "profile.email": {"zh-CN": "邮箱", "en": "Email"},
     "profile.tier": {"zh-CN": "等级", "en": "Tier"},
     "profile.feedback_count": {"zh-CN": "反馈次数", "en": "Feedback count"},
-    "profile.scores": {"zh-CN": "最近评分", "en": "Latest scores"},
+    "profile.scores": {"zh-CN": "评分（近 30 / 90 天）", "en": "Scores (30 / 90 days)"},
     "profile.top_alerts": {"zh-CN": "最常触发的预警", "en": "Most-triggered alerts"},
     "profile.open_cases": {"zh-CN": "未结工单", "en": "Open cases"},
     "profile.timeline": {"zh-CN": "体验旅程", "en": "Timeline"},
@@ -430,22 +424,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh-CN": "个人信息已删除，并已记入审计。",
         "en": "Erased; the erasure is audited.",
     },
-    "timeline.feedback": {"zh-CN": "客户反馈", "en": "Feedback"},
-    "timeline.alert": {"zh-CN": "预警", "en": "Alert"},
-    "timeline.case_opened": {"zh-CN": "工单创建", "en": "Case opened"},
-    "timeline.case_milestone": {"zh-CN": "工单进展", "en": "Case progress"},
-    "channel.web": {"zh-CN": "网站", "en": "Web"},
-    "channel.app": {"zh-CN": "App", "en": "App"},
-    "channel.wechat": {"zh-CN": "微信", "en": "WeChat"},
-    "channel.email": {"zh-CN": "邮件", "en": "Email"},
-    "channel.phone": {"zh-CN": "电话", "en": "Phone"},
-    "channel.sms": {"zh-CN": "短信", "en": "SMS"},
-    "channel.qr": {"zh-CN": "扫码", "en": "QR code"},
-    "channel.store": {"zh-CN": "门店", "en": "Store"},
-    "channel.social": {"zh-CN": "社交媒体", "en": "Social media"},
     "channel.other": {"zh-CN": "其他", "en": "Other"},
-    "tier.vip": {"zh-CN": "VIP", "en": "VIP"},
-    "tier.standard": {"zh-CN": "普通", "en": "Standard"},
     # incident pages (services/gateway/incident_pages.py)
     "nav.incidents": {"zh-CN": "事件", "en": "Incidents"},
     "incident.list_title": {"zh-CN": "事件（跨客户预警）", "en": "Incidents (alerts across customers)"},
@@ -540,24 +519,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "board.state.team_queue": {"zh-CN": "团队待认领", "en": "in the team queue"},
     "board.yes": {"zh-CN": "是", "en": "yes"},
     "board.no": {"zh-CN": "否", "en": "no"},
-    # touchpoint codes of the samples (JOURNEY_TOUCHPOINTS); others show as they are
-    "touchpoint.onboarding": {"zh-CN": "开户注册", "en": "Onboarding"},
-    "touchpoint.store_visit": {"zh-CN": "门店到访", "en": "Store visit"},
-    "touchpoint.online_support": {"zh-CN": "在线客服", "en": "Online support"},
-    "touchpoint.billing": {"zh-CN": "账单缴费", "en": "Billing"},
-    "touchpoint.delivery": {"zh-CN": "物流配送", "en": "Delivery"},
-    "touchpoint.installation": {"zh-CN": "上门安装", "en": "Installation"},
-    "touchpoint.repair": {"zh-CN": "维修", "en": "Repair"},
-    "touchpoint.after_sales": {"zh-CN": "售后服务", "en": "After-sales"},
-    # root causes (CASE_ROOT_CAUSES)
-    "root_cause.product_defect": {"zh-CN": "产品缺陷", "en": "Product defect"},
-    "root_cause.delivery_delay": {"zh-CN": "配送延误", "en": "Delivery delay"},
-    "root_cause.service_attitude": {"zh-CN": "服务态度", "en": "Service attitude"},
-    "root_cause.billing_error": {"zh-CN": "账单差错", "en": "Billing error"},
-    "root_cause.process_gap": {"zh-CN": "流程缺失", "en": "Process gap"},
-    "root_cause.customer_misunderstanding": {"zh-CN": "客户误解", "en": "Customer misunderstanding"},
-    "root_cause.other": {"zh-CN": "其他", "en": "Other"},
 }
+
+
+CATALOGUE.update(CODES)  # the queue's and the case page's strings and codes (i18n_codes.py)
 
 
 def language_of(value: str | None) -> str:
@@ -568,8 +533,28 @@ def translator(language: str):
     """``t(key)`` for one language; an unknown key shows itself (and fails the catalogue test)."""
     language = language_of(language)
 
-    def t(key: str) -> str:
+    def t(key: str, **values) -> str:
         entry = CATALOGUE.get(key)
-        return entry[language] if entry else key
+        text = entry[language] if entry else key
+        return text.format(**values) if values and entry else text
 
     return t
+
+
+def label(t, kind: str, code) -> str:
+    """A code of ``kind`` (``audit``, ``touchpoint``, ``root_cause`` …) in ``t``'s language;
+    a code with no entry (a touchpoint an integration made up) shows as itself."""
+    if code is None or code == "":
+        return ""
+    key = f"{kind}.{code}"
+    text = t(key)
+    return str(code) if text == key else text
+
+
+def owner_label(t, owner: dict | None) -> str:
+    """An owner (``{"kind": "team", "id": "cx-care"}``) as people read it; none: unassigned."""
+    if not owner:
+        return t("case.unassigned")
+    if owner.get("kind") == "team":
+        return t("owner.team", id=owner.get("id", ""))
+    return str(owner.get("id", ""))  # a person's id is their login name

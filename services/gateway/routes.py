@@ -100,6 +100,27 @@ class IncidentQuery(Page):
     )
 
 
+QUEUE_VIEWS = ("mine", "team", "unassigned", "breaching", "open", "all")
+
+
+class QueueQuery(Page):
+    """The console's queue: a saved view, a search and the filters (docs/console.md)."""
+
+    view = fields.String(load_default="open", validate=validate.OneOf(QUEUE_VIEWS))
+    q = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "search"})
+    level = fields.String(validate=LEVEL)
+    status = fields.String(validate=CASE_STATUS)
+    breach = fields.String(validate=validate.OneOf(BREACH_STATES))
+    touchpoint = fields.String(validate=validate.Length(min=1, max=64))
+    sort = fields.String(load_default="urgency", validate=validate.OneOf(("urgency", "newest")))
+
+
+class CasePageQuery(Query):
+    done = fields.String(
+        validate=validate.OneOf((*ACTIONS, "take")), metadata={"description": "the action just done"}
+    )
+
+
 class DeliveryQuery(Page):
     status = fields.String(validate=validate.OneOf(("sending", "delivered", "failed")))
 
@@ -581,8 +602,6 @@ ROUTES: tuple[Route, ...] = (
     Route("console.logout", "POST", "/logout", PEOPLE, "Log out (form)", kind="page"),
     Route("console.language", "POST", "/language", PEOPLE, "Switch language (form)", kind="page"),
     Route("console.home", "GET", "/", PEOPLE, "Redirect to the case queue", kind="page"),
-    Route("console.queue", "GET", "/cases", PEOPLE, "Case queue", kind="page", query=CaseQuery),
-    Route("console.case", "GET", "/cases/<case_id>", PEOPLE, "Case page", kind="page"),
     Route(
         "console.followups",
         "GET",
@@ -591,6 +610,33 @@ ROUTES: tuple[Route, ...] = (
         "Follow-up tasks (回访): mine and my teams', overdue flagged",
         kind="page",
         query=FollowupQuery,
+    ),
+    Route("console.queue", "GET", "/cases", PEOPLE, "Case queue", kind="page", query=QueueQuery),
+    Route(
+        "console.queue_live",
+        "GET",
+        "/cases/live",
+        PEOPLE,
+        "The queue's rows and counts, for live updates (HTML fragment)",
+        kind="page",
+        query=QueueQuery,
+    ),
+    Route(
+        "console.queue_bulk",
+        "POST",
+        "/cases/bulk",
+        PEOPLE,
+        "Bulk assign / acknowledge / resolve (form; each case as its single action allows)",
+        kind="page",
+    ),
+    Route("console.case", "GET", "/cases/<case_id>", PEOPLE, "Case page", kind="page", query=CasePageQuery),
+    Route(
+        "console.case_take",
+        "POST",
+        "/cases/<case_id>/take",
+        PEOPLE,
+        "Take it: the case is mine (form)",
+        kind="page",
     ),
     *(
         Route(

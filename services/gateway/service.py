@@ -40,6 +40,7 @@ from services.gateway import (
     lexicon,
     lexicon_page,
     profiles,
+    queue,
     sessions,
     survey,
 )
@@ -56,7 +57,6 @@ from services.gateway.openapi import build_openapi
 from services.gateway.pagination import page
 from services.gateway.playbook_endpoints import PlaybookEndpoints
 from services.gateway.profile_admin_endpoints import ProfileAdminEndpoints
-from services.gateway.routes import BREACH_STATES, CASE_STATUSES
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
 from services.gateway.users import load_user
@@ -179,7 +179,9 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
     @route("profiles.get")
     def get_profile(self, request, principal, customer_id):
         q = query(request, "profiles.get")
-        profile = self.services.profiles.get_profile(customer_id, timeline_limit=q["timeline_limit"])
+        profile = self.services.profiles.get_profile(
+            customer_id, timeline_limit=q["timeline_limit"], timeline_skip=q["timeline_skip"]
+        )
         return profiles.scoped(self.services, principal.user, profile)
 
     @route("deliveries.list")
@@ -241,17 +243,16 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
 
     @route("console.queue")
     def queue(self, request, principal):
-        q = query(request, "console.queue")
-        data = cases.listing(self.services, request, principal.user, q)
-        return render(
-            "queue.html",
-            principal,
-            page=data,
-            next_url=data["next"],
-            query=q,
-            statuses=CASE_STATUSES,
-            breach_states=BREACH_STATES,
-        )
+        return queue.queue_page(self.services, principal, query(request, "console.queue"))
+
+    @route("console.queue_live")
+    def queue_live(self, request, principal):
+        """The queue's rows and counts as an HTML fragment (console.js polls it)."""
+        return queue.live_rows(self.services, principal, query(request, "console.queue_live"))
+
+    @route("console.queue_bulk")
+    def queue_bulk(self, request, principal):
+        return queue.bulk(self.services, principal, request.form)
 
     @route("console.followups")
     def followups_page(self, request, principal):
@@ -261,7 +262,12 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
 
     @route("console.case")
     def case(self, request, principal, case_id):
-        return cases.case_page(self.services, principal, case_id)
+        done = query(request, "console.case").get("done")
+        return cases.case_page(self.services, principal, case_id, done=done)
+
+    @route("console.case_take")
+    def case_take(self, request, principal, case_id):
+        return queue.take(self.services, principal, case_id, request.form)
 
     @route(*(f"console.case_{action}" for action in ACTIONS))
     def case_form(self, request, principal, case_id):

@@ -30,5 +30,9 @@ DEFAULTS = settings.declare(
         "BOARD_TIMEZONE": "Asia/Shanghai",
         "JOURNEY_TOUCHPOINTS": "onboarding,store_visit,online_support,billing,delivery,"
         "installation,repair,after_sales",
+        # The console's queue (docs/console.md): how often an open queue page asks for
+        # changes, and how close to its SLA deadline a case is "breaching soon".
+        "CONSOLE_POLL_SECONDS": 15.0,
+        "CONSOLE_BREACHING_SOON_MINUTES": 60,
     }
 )

@@ -51,7 +51,27 @@ def by_urgency(cases: list[dict]) -> list[dict]:
     return sorted(cases, key=key)
 
 
+def next_clock(case: dict) -> str | None:
+    """Which clock is due first (``acknowledge`` / ``resolve``), or ``paused`` when no clock
+    runs but one waits for the customer, ``stopped`` when every clock stopped, None
+    without an SLA."""
+    clocks = (case.get("sla") or {}).get("clocks") or {}
+    running = [(_at(c.get("due")), name) for name, c in clocks.items() if c.get("state") == "running"]
+    dues = sorted((due, name) for due, name in running if due is not None)
+    if dues:
+        return dues[0][1]
+    if any(c.get("state") == "paused" for c in clocks.values()):
+        return "paused"
+    return "stopped" if clocks else None
+
+
 def annotate(case: dict) -> dict:
-    """The case with ``deadline`` (ISO or None) and ``missed`` for the queue's countdowns."""
+    """The case with ``deadline`` (ISO or None), ``missed`` and ``next_clock`` for the
+    queue's countdowns."""
     due = deadline(case)
-    return {**case, "deadline": due.isoformat() if due else None, "missed": missed(case)}
+    return {
+        **case,
+        "deadline": due.isoformat() if due else None,
+        "missed": missed(case),
+        "next_clock": next_clock(case),
+    }

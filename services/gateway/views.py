@@ -9,9 +9,10 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from werkzeug.wrappers import Response
 
+from services.gateway import audit_why
 from services.gateway.charts import number
 from services.gateway.errors import HttpError
-from services.gateway.i18n import LANGUAGES, translator
+from services.gateway.i18n import LANGUAGES, label, owner_label, translator
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
@@ -40,10 +41,22 @@ env.filters["percent"] = lambda rate: number(rate, "%")
 env.filters["number"] = lambda value: number(round(value, 2) if isinstance(value, float) else value)
 
 
+def _owner(t, names: dict, owner: dict | None) -> str:
+    """A person's or team's display name from the directory, else its kind and id."""
+    if owner and names.get(f"{owner.get('kind')}:{owner.get('id')}"):
+        return names[f"{owner['kind']}:{owner['id']}"]
+    return owner_label(t, owner)
+
+
 def render(template: str, principal, status: int = 200, headers=None, **context) -> Response:
     language = principal.language if principal else "zh-CN"
+    t = translator(language)
+    names = context.get("names") or {}
     html = env.get_template(template).render(
-        t=translator(language),
+        t=t,
+        label=lambda kind, code: label(t, kind, code),
+        owner=lambda o: _owner(t, names, o),
+        why=lambda entry: audit_why.why(t, entry),
         lang=language,
         languages=LANGUAGES,
         user=principal.user if principal else None,

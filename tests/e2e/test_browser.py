@@ -86,24 +86,45 @@ def check_login_form_is_accessible(driver, url):
     shot(driver, "login")
 
 
-def check_case_forms_are_accessible(driver):
-    """Every control of the case page's forms has a label; Tab alone reaches each action button."""
+def check_labels(driver, scope):
+    """Every visible control in ``scope`` (a CSS selector) has a label with text."""
     controls = driver.find_elements(
-        By.CSS_SELECTOR, "#actions input:not([type=hidden]), #actions select, textarea"
+        By.CSS_SELECTOR, f"{scope} input:not([type=hidden]), {scope} select, {scope} textarea"
     )
     assert controls
     for field in controls:
+        name = field.get_attribute("aria-label")
         labels = driver.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']")
-        assert labels and labels[0].text.strip(), field.get_attribute("name")
-    buttons = {b.get_attribute("id") for b in driver.find_elements(By.CSS_SELECTOR, "#actions button")}
-    driver.find_element(By.ID, "nav-queue").send_keys(Keys.NULL)  # focus starts in the header
+        assert (name and name.strip()) or (labels and labels[0].get_attribute("textContent").strip()), (
+            field.get_attribute("id")
+        )
+
+
+def tab_until(driver, wanted: set, start="nav-queue", presses=120) -> set:
+    """Press Tab from ``start`` until every id in ``wanted`` had the focus; the ids reached."""
+    driver.find_element(By.ID, start).send_keys(Keys.NULL)  # focus starts in the header
     reached = set()
-    for _ in range(80):
+    for _ in range(presses):
         driver.switch_to.active_element.send_keys(Keys.TAB)
         reached.add(driver.switch_to.active_element.get_attribute("id"))
-        if buttons <= reached:
+        if wanted <= reached:
             break
-    assert buttons <= reached, buttons - reached
+    return reached
+
+
+def check_case_forms_are_accessible(driver):
+    """Every control of the case page's forms has a label; Tab alone reaches each action's
+    button, Enter opens its form and Tab then reaches the form's submit button."""
+    check_labels(driver, "#actions")
+    summaries = {s.get_attribute("id") for s in driver.find_elements(By.CSS_SELECTOR, "#actions summary")}
+    assert summaries
+    reached = tab_until(driver, summaries)
+    assert summaries <= reached, summaries - reached
+    driver.find_element(By.ID, "summary-comment").send_keys(Keys.ENTER)  # the keyboard opens it
+    assert driver.find_element(By.ID, "open-comment").get_attribute("open") is not None
+    reached = tab_until(driver, {"comment-text", "do-comment"}, start="summary-comment", presses=6)
+    assert {"comment-text", "do-comment"} <= reached
+    driver.find_element(By.ID, "summary-comment").send_keys(Keys.ENTER)  # and closes it
 
 
 def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
@@ -121,8 +142,9 @@ def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
 
     wait.until(ec.presence_of_element_located((By.ID, "trace")))
     trace = browser.find_element(By.ID, "trace").text
-    assert "scores.nps lte 6" in trace and "✓" in trace
+    assert "NPS ≤ 6" in trace and "✓" in trace
     assert "触发原因" in browser.find_element(By.ID, "why").text
+    assert browser.find_element(By.ID, "trigger").text.endswith("NPS为 2（条件：≤ 6）")
     shot(browser, "case-zh")
 
     # the select submits itself (console.js); the page comes back in English
@@ -148,19 +170,30 @@ def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
     wait.until(lambda d: ":" in countdown.text)  # console.js replaced the server's deadline text
     browser.find_element(By.CSS_SELECTOR, "a.case-link").click()
     wait.until(ec.presence_of_element_located((By.ID, "form-reassign")))
+    assert not browser.find_element(By.ID, "form-reassign").is_displayed()  # behind its button
     check_case_forms_are_accessible(browser)
+    browser.find_element(By.ID, "summary-reassign").click()
     browser.find_element(By.CSS_SELECTOR, "#reassign-kind option[value='person']").click()
     browser.find_element(By.ID, "reassign-id").send_keys("chen.jie")
     browser.find_element(By.ID, "reassign-reason").send_keys("我熟悉这位客户")
     browser.find_element(By.ID, "do-reassign").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "audit"), "我熟悉这位客户"))
+    assert browser.find_element(By.ID, "action-done").text == "Done: Reassign"  # in English now
+    assert "reassigned" in browser.find_element(By.ID, "audit").text
     shot(browser, "case-assigned")
+    browser.find_element(By.ID, "summary-resolve").click()
+    assert (
+        browser.find_element(By.CSS_SELECTOR, "#resolve-root-cause option[value='delivery_delay']").text
+        == "delivery delay"
+    )
     browser.find_element(By.CSS_SELECTOR, "#resolve-root-cause option[value='delivery_delay']").click()
     browser.find_element(By.ID, "resolve-fcr").click()
     browser.find_element(By.ID, "resolve-summary").send_keys("已补发")
     browser.find_element(By.ID, "do-resolve").click()
     wait.until(ec.presence_of_element_located((By.ID, "form-reopen")))
-    assert "resolved" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
+    assert browser.find_element(By.ID, "case-status").text == "resolved"
+    assert browser.find_element(By.ID, "resolution-root-cause").text == "delivery delay"
+    assert browser.find_element(By.ID, "resolution-summary").text == "已补发"
     shot(browser, "case-resolved")
 
     browser.find_element(By.ID, "nav-dashboard").click()

@@ -41,8 +41,8 @@ def test_a_manager_reads_the_journey_board_for_a_period(gateway, browser):  # no
     shot(browser, "board-journey-zh")
     browser.find_element(By.CSS_SELECTOR, "#language option[value='en']").click()
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Customer journey"))
-    assert "Delivery" in browser.find_element(By.ID, "board-stages").text
-    assert "Delivery delay" in browser.find_element(By.ID, "board-root_causes").text
+    assert "after-sales" in browser.find_element(By.ID, "board-stages").text  # after_sales, labelled
+    assert "delivery delay" in browser.find_element(By.ID, "board-root_causes").text
     # each chart's title is on the page, not only in a tooltip
     assert browser.find_element(By.CSS_SELECTOR, "#figure-nps figcaption").text == "NPS per touchpoint"
     shot(browser, "board-journey-en")

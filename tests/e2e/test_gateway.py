@@ -241,11 +241,12 @@ def test_console_pages_render_the_services_data(gateway):  # noqa: F811
     team_case, other_case = seed_cases(gateway)
     s = gateway.login("owner")
     rules = s.get(gateway.url + "/rules").text
-    assert "NPS 贬损者" in rules and "team:cx-care" in rules and "预警规则" in rules
+    assert "NPS 贬损者" in rules and "团队：cx-care" in rules and "预警规则" in rules
     queue = s.get(gateway.url + "/cases?level=P2").text
     assert "退款" in queue and team_case not in queue  # the P3 case is filtered out
     case = s.get(gateway.url + f"/cases/{team_case}").text
-    assert "触发原因" in case and "scores.nps lte 6" in case and "opened" in case and "assigned" in case
+    assert "触发原因" in case and "NPS为 2（条件：≤ 6）" in case  # the trigger as a sentence
+    assert "创建工单" in case and "已分配" in case and ">opened<" not in case  # audit events translated
     assert 'id="case-aspects"' not in case  # 还行 is about no known aspect
     refund = s.get(gateway.url + f"/cases/{other_case}").text
     assert 'id="case-aspects"' in refund and "售后" in refund  # 我要退款: after-sales
@@ -305,13 +306,15 @@ def test_case_actions_over_the_api_and_the_case_page(gateway):  # noqa: F811
         data={"assignee_kind": "team", "assignee_id": "cx-care", "reason": "", "csrf_token": token},
         allow_redirects=False,
     )
-    assert r.status_code == 400 and "body.reason" in r.text and 'id="action-error"' in r.text
+    assert r.status_code == 400 and 'data-field="body.reason"' in r.text and 'id="action-error"' in r.text
+    assert "原因：必填" in r.text  # the field and the message in the user's language
     r = s.post(
         gateway.url + f"/cases/{other_case}/reassign",
         data={"assignee_kind": "team", "assignee_id": "cx-care", "reason": "物流问题", "csrf_token": token},
         allow_redirects=False,
     )
-    assert r.status_code == 303 and r.headers["Location"] == f"/cases/{other_case}"
+    assert r.status_code == 303 and r.headers["Location"] == f"/cases/{other_case}?done=reassign"
+    assert "操作已完成：转派" in s.get(gateway.url + r.headers["Location"]).text  # the confirmation
     r = s.post(
         gateway.url + f"/cases/{other_case}/comment", data={"text": "已联系快递"}, allow_redirects=False
     )
@@ -326,7 +329,8 @@ def test_case_actions_over_the_api_and_the_case_page(gateway):  # noqa: F811
     assert [c["text"] for c in case["comments"]] == ["已联系快递"]
     page = s.get(gateway.url + f"/cases/{other_case}").text
     assert 'id="form-reopen"' in page and 'id="form-close"' in page and "已联系快递" in page
-    assert 'id="case-sla">–' in page  # resolved: no clock runs
+    assert 'id="case-sla">已停止' in page  # resolved: every clock stopped
+    assert 'id="resolution-root-cause">配送延误' in page and 'id="resolution-summary">补发' in page
     r = s.post(gateway.url + f"/cases/{other_case}/resume", data={"csrf_token": token}, allow_redirects=False)
     assert r.status_code == 409 and "action-error" in r.text
 

@@ -518,3 +518,33 @@ def test_incident_lookups_and_the_conditional_child_link(db):
     assert db.cases.update_many(link, {"$set": {"parent_id": "I1"}}).modified_count == 2
     assert db.cases.update_many(link, {"$set": {"parent_id": "I9"}}).modified_count == 0  # linked once
     assert sorted(c["_id"] for c in db.cases.find({"parent_id": {"$in": ["I1"]}})) == ["A", "B"]
+
+
+def test_match_and_count_over_plain_conditions_with_in_nin_and_null(db):
+    """The console queue (services/cases/queue.py, stores/queries.CaseQueries.queue):
+    disjoint plain conditions counted with $match + $count, $in / $nin holding None,
+    a null-or-missing equality, epoch ranges, and a merged page read by id."""
+    db.cases.insert_many(
+        [
+            {"_id": "c1", "assignee_key": "person:a", "team": "t1", "status": "assigned", "due": 10.0},
+            {"_id": "c2", "assignee_key": "team:t1", "team": "t1", "status": "open", "due": None},
+            {"_id": "c3", "assignee_key": "", "status": "open", "due": 30.0},  # no team field
+            {"_id": "c4", "assignee_key": "", "team": "t2", "status": "resolved", "due": 5.0},
+            {"_id": "c5", "assignee_key": "person:b", "team": "t2", "status": "open"},  # no due field
+        ]
+    )
+
+    def count(query):
+        found = list(db.cases.aggregate([{"$match": query}, {"$count": "n"}]))
+        return found[0]["n"] if found else 0
+
+    assert count({"assignee_key": {"$in": ["person:a", "team:t1"]}}) == 2
+    assert count({"assignee_key": "", "team": {"$in": ["t1", None]}}) == 1  # c3: a missing team
+    assert count({"assignee_key": {"$nin": ["person:a", "team:t1", ""]}}) == 1
+    assert count({"assignee_key": "", "team": {"$nin": ["t1", None]}}) == 1  # c4
+    assert count({"due": None, "status": {"$in": ["open", "assigned"]}}) == 2  # c2 null, c5 missing
+    assert count({"due": {"$lte": 20.0}, "status": {"$in": ["open", "assigned"]}}) == 1
+    assert count({"due": {"$gt": 20.0}}) == 1
+    assert count({"status": "closed"}) == 0  # no group at all: an empty answer
+    page = [c["_id"] for c in db.cases.find({"_id": {"$in": ["c5", "c1"]}}, {"team": 1})]
+    assert sorted(page) == ["c1", "c5"]

@@ -139,17 +139,22 @@ def test_the_cases_services_refusals_become_409_and_422(exc_type, status):
 
 
 def test_a_case_form_goes_back_to_the_case_or_shows_the_page_with_the_error():
-    ok = Services(cases={"get_case": case("c 1"), "start": {}}, profiles={"get_profile": {}})
+    ok = Services(
+        cases={"get_case": case("c 1"), "start": {}, "list_agents": {}}, profiles={"get_profile": {}}
+    )
     with pytest.raises(Redirect) as moved:
         cases.form_action(ok, principal(), "c 1", "start", {"csrf_token": "t"})
-    assert moved.value.location == "/cases/c%201"
+    assert moved.value.location == "/cases/c%201?done=start"
 
     def conflict(body):
         raise RemoteError("InvalidTransition", "assigned → in_progress only")
 
-    refused = Services(cases={"get_case": case("c1"), "start": conflict}, profiles={"get_profile": {}})
+    refused = Services(
+        cases={"get_case": case("c1"), "start": conflict, "list_agents": {}}, profiles={"get_profile": {}}
+    )
     response = cases.form_action(refused, principal(), "c1", "start", {})
-    assert response.status_code == 409 and "assigned → in_progress only" in response.get_data(as_text=True)
+    shown = response.get_data(as_text=True)
+    assert response.status_code == 409 and "does not allow this. (Status: assigned)" in shown
 
 
 # ---------------------------------------------------- case page: aspects
@@ -166,7 +171,7 @@ def about(text):
 
 
 def case_page_html(text, language):
-    services = Services(cases={"get_case": about(text)}, profiles={"get_profile": {}})
+    services = Services(cases={"get_case": about(text), "list_agents": {}}, profiles={"get_profile": {}})
     user = {**AGENT, "language": language}
     signed_in = Principal(user, "session", {"_id": "s1", "csrf": "t", "language": language})
     return cases.case_page(services, signed_in, "c1").get_data(as_text=True)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from services.cases import queue
 from services.cases.lifecycle import ACTIVE_STATUSES, slot
 from services.common.errors import BadRequest
 from services.common.mongo import all_of
@@ -84,6 +85,104 @@ class CaseQueries:
 
     def __init__(self, db):
         self.db = db
+
+    def indexes(self) -> dict[str, list]:
+        """The queue's indexes: each saved view's equality key, then the sort keys (docs/console.md)."""
+        order = [("level", ASCENDING), ("opened_at", ASCENDING)]
+        return {
+            "cases": [
+                IndexModel([("status", ASCENDING), *order], name="queue_open"),
+                IndexModel([("assignee_key", ASCENDING), ("status", ASCENDING), *order], name="queue_owner"),
+                IndexModel([("team", ASCENDING), ("status", ASCENDING), *order], name="queue_team"),
+                IndexModel([(queue.CLOCK_DUE[0], ASCENDING)], name="queue_ack_due"),
+                IndexModel([(queue.CLOCK_DUE[1], ASCENDING)], name="queue_resolve_due"),
+            ]
+        }
+
+    def queue(self, request: dict, now: datetime) -> dict:
+        """One page of a saved view (``services/cases/queue.py``), its total and every
+        view's count, each counted by the database under the viewer's visibility."""
+        viewer, status, stamp, soon = (
+            request["viewer"],
+            request.get("status"),
+            now.timestamp(),
+            request["soon_minutes"],
+        )
+        visible = queue.visibility_branches(viewer)
+        helping = {k: v for k, v in visible[-1].items() if k.startswith("collaborators.")}
+        if helping and self.db.cases.find_one(helping, {"_id": 1}) is None:
+            visible = visible[:2]  # collaborating on nothing: skip the collaborator conditions
+        filters = self.case_filter(
+            now=now,
+            status=status,
+            level=request.get("level"),
+            breach=request.get("breach"),
+            touchpoint=request.get("touchpoint"),
+        )
+        narrowed = [filters]
+        found = self.search_ids(request.get("q"))
+        if found is not None:
+            narrowed.append({"_id": {"$in": found}})
+        branches = queue.product(
+            visible,
+            queue.view_branches(request["view"], viewer, stamp, soon),
+            [queue.finished_hidden(request["view"], status)],
+            *([n] for n in narrowed),
+        )
+        counts = {
+            view: self.count_all(
+                queue.product(
+                    visible,
+                    queue.view_branches(view, viewer, stamp, soon),
+                    [queue.finished_hidden(view, None)],
+                )
+            )
+            for view in queue.COUNTED_VIEWS
+        }
+        return {
+            "items": self.merged_page(branches, request["sort"], request["skip"], request["limit"]),
+            "total": self.count_all(branches),
+            "counts": counts,
+        }
+
+    def count_all(self, branches: list[dict]) -> int:
+        """The cases matching any of the disjoint ``branches``: one ``$count`` each (the
+        embedded store answers ``$match`` + ``$count`` in SQL, ``count_documents`` not)."""
+        total = 0
+        for branch in branches:
+            answer = list(self.db.cases.aggregate([{"$match": branch}, {"$count": "n"}]))
+            total += answer[0]["n"] if answer else 0
+        return total
+
+    def merged_page(self, branches: list[dict], sort: str, skip: int, limit: int) -> list[dict]:
+        """Rows ``skip`` … ``skip + limit`` of the disjoint ``branches`` in ``sort`` order:
+        each branch read in index order up to the page's end (sort keys only), merged
+        here, then the page's cases read by id."""
+        order = queue.sort_order(sort)
+        if len(branches) == 1:
+            return list(self.db.cases.find(branches[0]).sort(order).skip(skip).limit(limit))
+        heads: list[dict] = []
+        for branch in branches:
+            cursor = self.db.cases.find(branch, {"level": 1, "opened_at": 1}).sort(order).limit(skip + limit)
+            heads.extend(cursor)
+        wanted = [c["_id"] for c in sorted(heads, key=queue.sort_key(sort))[skip : skip + limit]]
+        if not wanted:
+            return []
+        found = {c["_id"]: c for c in self.db.cases.find({"_id": {"$in": wanted}})}
+        return [found[i] for i in wanted if i in found]
+
+    def search_ids(self, q: str | None) -> list[str] | None:
+        """The ids a search finds (None: no search): exact ids first, else substrings."""
+        exact, substring = queue.search_terms(q)
+        if not exact and not substring:
+            return None
+        for terms in (exact, substring):
+            ids: set[str] = set()
+            for term in terms:
+                ids |= {c["_id"] for c in self.db.cases.find(term, {"_id": 1}).limit(queue.SEARCH_MAX)}
+            if ids:
+                return sorted(ids)[: queue.SEARCH_MAX]
+        return []
 
     def list_cases(
         self,
