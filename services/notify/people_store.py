@@ -1,0 +1,55 @@
+"""notify's copy of the people directory, kept by revision: ``people_projection``
+(``_id`` ``directory``) holds the newest revision received and the recipients it
+implies; the ``recipients`` collection is rewritten from it.
+
+A revision older than the one held is ignored (never backwards); the same one again
+(a redelivery after a crash) is projected again. Two replicas projecting different
+revisions at once converge: after writing, each re-reads the revision held and
+projects again until what it wrote is the newest."""
+
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+from contracts.base import utcnow
+from services.notify.store import recipient_documents
+
+PROJECTION_ID = "directory"
+MAX_ROUNDS = 20  # a projection racing this many newer revisions leaves it to their handlers
+
+
+class PeopleProjection:
+    def __init__(self, store):
+        self.store = store
+        self.db = store.db
+
+    def held(self) -> dict | None:
+        """``{revision, recipients}`` as last received (None: no people directory yet)."""
+        return self.db.people_projection.find_one({"_id": PROJECTION_ID})
+
+    def receive(self, revision: int, recipients: dict) -> bool:
+        """Hold ``revision`` unless a newer one is held, and project the newest; False
+        when ``revision`` is older than the one held (nothing written)."""
+        try:
+            self.db.people_projection.update_one(
+                {"_id": PROJECTION_ID, "revision": {"$lte": revision}},
+                {"$set": {"revision": revision, "recipients": recipients, "received_at": utcnow()}},
+                upsert=True,
+            )
+        except DuplicateKeyError:  # a newer revision is held: the filter missed, the insert clashed
+            return False
+        self._project()
+        return True
+
+    def _project(self) -> None:
+        for _ in range(MAX_ROUNDS):
+            held = self.held()
+            assert held is not None
+            docs = recipient_documents(held["recipients"])
+            now = utcnow()
+            for doc in docs:
+                self.db.recipients.replace_one({"_id": doc["_id"]}, {**doc, "updated_at": now}, upsert=True)
+            self.db.recipients.delete_many({"_id": {"$nin": [d["_id"] for d in docs]}})
+            self.store.config.bump()
+            if (self.held() or {}).get("revision") == held["revision"]:
+                return

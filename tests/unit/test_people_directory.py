@@ -1,0 +1,125 @@
+"""The people directory's whole-document checks (contracts/people.py, as the cases
+service loads it) and the projections the cases service and notify read."""
+
+import copy
+
+import pytest
+
+from services.cases import people as cases_people
+from services.common.errors import BadRequest
+from services.notify import people as notify_people
+
+DIRECTORY = {
+    "teams": [{"id": "cx-care", "name": "CX care", "lead": "wang.lei"}],
+    "people": [
+        {
+            "id": "wang.lei",
+            "name": "王磊",
+            "role": "owner",
+            "teams": ["cx-care"],
+            "channels": {"email": "w@example.com"},
+        },
+        {"id": "chen.jie", "name": "陈杰", "teams": ["cx-care"], "channels": {"email": "c@example.com"}},
+        {"id": "admin", "name": "Admin", "role": "admin"},
+    ],
+    "strategies": [{"id": "care", "team": "cx-care", "pick": "round_robin"}],
+}
+
+
+def errors_of(document) -> list[str]:
+    with pytest.raises(BadRequest) as caught:
+        cases_people.load(document)
+    return caught.value.errors
+
+
+def changed(**edits):
+    document = copy.deepcopy(DIRECTORY)
+    for path, value in edits.items():
+        *parents, last = path.split("__")
+        node = document
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[int(last) if last.isdigit() else last] = value
+    return document
+
+
+def test_the_directory_loads_with_defaults():
+    directory = cases_people.load(DIRECTORY)
+    chen = directory["people"][1]
+    assert (chen["role"], chen["login"], chen["on_shift"], chen["seniority"]) == (
+        "agent",
+        True,
+        True,
+        "regular",
+    )
+    assert directory["strategies"][0]["level_weights"] == {"P1": 8, "P2": 4, "P3": 2, "P4": 1}
+
+
+def test_an_assignable_person_no_channel_reaches_is_refused_by_field():
+    errors = errors_of(changed(people__1__channels={"phone": "+86 138 0000 0000"}))
+    assert errors == [
+        "people.1.channels: chen.jie can be assigned cases (role agent, team cx-care) but has no channel"
+        " notify can reach (an email, or an IM handle with a webhook of its own or of one of their teams)"
+    ]
+
+
+def test_a_lead_outside_every_team_must_be_reachable_too():
+    document = changed(people__0__teams=[], people__0__channels={})
+    assert errors_of(document)[0].startswith(
+        "people.0.channels: wang.lei can be assigned cases (role owner, leads"
+    )
+
+
+def test_an_im_mention_is_reachable_through_the_teams_robot():
+    robot = {"dingtalk": {"webhook": "https://oapi.dingtalk.com/robot/send?access_token=abc"}}
+    document = changed(people__1__channels={"dingtalk": {"user_id": "chenjie"}}, teams__0__channels=robot)
+    assert cases_people.load(document)["people"][1]["channels"]["dingtalk"] == {"user_id": "chenjie"}
+    document["teams"][0]["channels"] = {}
+    assert errors_of(document)[0].startswith("people.1.channels: chen.jie can be assigned")
+
+
+def test_someone_in_no_team_needs_no_channel():
+    assert cases_people.load(DIRECTORY)["people"][2]["channels"] == {}
+
+
+def test_a_team_lead_who_is_not_a_person_is_refused():
+    assert errors_of(changed(teams__0__lead="ghost")) == [
+        "teams.0.lead: ghost is not a person in this directory"
+    ]
+
+
+def test_duplicate_ids_are_refused_naming_both():
+    document = copy.deepcopy(DIRECTORY)
+    document["people"].append(dict(document["people"][1], name="Another Chen"))
+    assert errors_of(document) == ["people.3.id: duplicate id chen.jie (also people.1)"]
+
+
+def test_unknown_teams_and_strategy_fields_are_named():
+    assert errors_of(changed(people__1__teams=["cx-care", "nope"])) == ["people.1.teams: unknown teams: nope"]
+    assert errors_of(changed(strategies__0__pick="random")) == [
+        "strategies.0.pick: Must be one of: round_robin, least_loaded."
+    ]
+    assert errors_of(changed(strategies__0__team="nope")) == ["strategies.0.team: unknown team: nope"]
+
+
+def test_unknown_fields_and_bad_webhooks_are_named():
+    assert errors_of(changed(people__1__password="secret-secret")) == ["people.1.password: Unknown field."]
+    bad = changed(people__1__channels={"slack": {"webhook": "ftp://example.com/hook"}})
+    assert errors_of(bad) == ["people.1.channels.slack: webhook: an http(s) URL"]
+
+
+def test_the_cases_projection_has_people_in_teams_as_agents():
+    projected = cases_people.agents_directory(cases_people.load(DIRECTORY))
+    assert [a["id"] for a in projected["agents"]] == ["wang.lei", "chen.jie"]
+    assert projected["teams"] == [{"id": "cx-care", "name": "CX care", "lead": "wang.lei", "calendar": None}]
+
+
+def test_notifys_projection_implies_team_members_and_checks_handles_per_channel():
+    recipients = notify_people.recipients(cases_people.load(DIRECTORY))
+    assert recipients["teams"][0]["members"] == ["wang.lei", "chen.jie"]
+    assert [p.get("email") for p in recipients["people"]] == ["w@example.com", "c@example.com", None]
+    # dingtalk's own schema knows its fields; the contract only checks what all share
+    odd = changed(people__1__channels={"dingtalk": {"webhook": "https://x.example/hook", "colour": "red"}})
+    with pytest.raises(BadRequest) as caught:
+        notify_people.recipients(cases_people.load(odd))
+    assert caught.value.errors == ["people.1.handles.dingtalk.colour: Unknown field."]
