@@ -8,6 +8,8 @@ people in a team as agents, and the strategies."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from marshmallow import ValidationError
 
 from contracts.base import flatten_errors
@@ -51,7 +53,7 @@ def announcement(saved: dict) -> dict:
     return {
         "schema_version": 1,
         "revision": saved["revision"],
-        "changed_at": saved["changed_at"].isoformat(),
+        "changed_at": datetime.fromtimestamp(saved["changed_at"], UTC),
         "by": saved["by"],
         "directory": saved["directory"],
     }

@@ -4,6 +4,8 @@ agents view assignment reads, with the deprecated agents file."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from services.cases import assignment, people, views
 from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
@@ -34,7 +36,8 @@ class PeopleEntrypoints:
         saved = self.context().store.policies.people.current()
         if saved is None:
             raise NotFound("no people directory has been saved (cxctl people apply)")
-        return jsonable({k: v for k, v in saved.items() if k != "_id"})
+        changed_at = datetime.fromtimestamp(saved["changed_at"], UTC)
+        return jsonable({**{k: v for k, v in saved.items() if k != "_id"}, "changed_at": changed_at})
 
     @rpc(expected_exceptions=EXPECTED)
     def announce_people(self) -> dict:

@@ -9,6 +9,8 @@ projects again until what it wrote is the newest."""
 
 from __future__ import annotations
 
+import time
+
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
@@ -24,7 +26,8 @@ class PeopleProjection:
         self.db = store.db
 
     def held(self) -> dict | None:
-        """``{revision, recipients}`` as last received (None: no people directory yet)."""
+        """``{revision, recipients, received_at, projected}`` as last received, with the
+        revision the recipients show (None: no people directory yet)."""
         return self.db.people_projection.find_one({"_id": PROJECTION_ID})
 
     def receive(self, revision: int, recipients: dict) -> bool:
@@ -33,7 +36,7 @@ class PeopleProjection:
         try:
             self.db.people_projection.update_one(
                 {"_id": PROJECTION_ID, "revision": {"$lte": revision}},
-                {"$set": {"revision": revision, "recipients": recipients, "received_at": utcnow()}},
+                {"$set": {"revision": revision, "recipients": recipients, "received_at": time.time()}},
                 upsert=True,
             )
         except DuplicateKeyError:  # a newer revision is held: the filter missed, the insert clashed
@@ -51,5 +54,9 @@ class PeopleProjection:
                 self.db.recipients.replace_one({"_id": doc["_id"]}, {**doc, "updated_at": now}, upsert=True)
             self.db.recipients.delete_many({"_id": {"$nin": [d["_id"] for d in docs]}})
             self.store.config.bump()
-            if (self.held() or {}).get("revision") == held["revision"]:
+            # ``projected``: the revision the recipients now show (what people_revision reports)
+            done = {"_id": PROJECTION_ID, "revision": held["revision"]}
+            if self.db.people_projection.update_one(
+                done, {"$set": {"projected": held["revision"]}}
+            ).matched_count:
                 return

@@ -106,8 +106,8 @@ class NotifyService:
 
     @rpc
     def people_revision(self) -> int | None:
-        """The people directory revision notify holds (None: none received)."""
-        return (PeopleProjection(self.store).held() or {}).get("revision")
+        """The people directory revision notify's recipients show (None: none received)."""
+        return (PeopleProjection(self.store).held() or {}).get("projected")
 
     @rpc(expected_exceptions=BadRequest)
     def apply_recipients(self, document: dict) -> dict:
