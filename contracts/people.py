@@ -61,19 +61,26 @@ class QuietHours(_Strict):
             raise ValidationError("start and end must differ", "end")
 
 
-def _handles() -> dict:
-    return {name: Handle(keys=fields.String(), load_default=None) for name in IM_CHANNELS}
+def _handle(vendor: str) -> Handle:
+    return Handle(keys=fields.String(), load_default=None, metadata={"description": f"{vendor} handle"})
 
 
-PersonChannels = Schema.from_dict(
-    {
-        "email": fields.Email(load_default=None),
-        "phone": fields.String(load_default=None, validate=validate.Length(max=64)),
-        **_handles(),
-    },
-    name="PersonChannels",
-)
-TeamChannels = Schema.from_dict(_handles(), name="TeamChannels")
+class TeamChannels(_Strict):
+    """IM handles (``IM_CHANNELS``): a team's are usually its group robot's webhook."""
+
+    dingtalk = _handle("DingTalk")
+    feishu = _handle("Feishu")
+    wecom = _handle("WeCom")
+    slack = _handle("Slack")
+    teams = _handle("Microsoft Teams")
+    webhook = _handle("signed webhook")
+
+
+class PersonChannels(TeamChannels):
+    """A person's email, phone and IM handles (what mentions them; maybe a webhook of their own)."""
+
+    email = fields.Email(load_default=None)
+    phone = fields.String(load_default=None, validate=validate.Length(max=64))
 
 
 class Digest(_Strict):
@@ -98,7 +105,7 @@ class Person(_Strict):
     skills = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
     seniority = fields.String(load_default="regular", validate=validate.OneOf(SENIORITY))
     on_shift = fields.Boolean(load_default=True)
-    channels = fields.Nested(PersonChannels(unknown=RAISE), load_default=dict)
+    channels = fields.Nested(PersonChannels, load_default=dict)
     quiet_hours = fields.Nested(QuietHours, load_default=None, allow_none=True)
     digest = fields.Nested(Digest, load_default=None, allow_none=True)
 
@@ -110,7 +117,7 @@ class Team(_Strict):
     calendar = fields.String(load_default=None, validate=validate.Length(max=64))
     language = fields.String(load_default="zh-CN", validate=validate.OneOf(LANGUAGES))
     timezone = fields.String(load_default="Asia/Shanghai", validate=validate.Length(min=1, max=64))
-    channels = fields.Nested(TeamChannels(unknown=RAISE), load_default=dict)
+    channels = fields.Nested(TeamChannels, load_default=dict)
     quiet_hours = fields.Nested(QuietHours, load_default=None, allow_none=True)
 
 

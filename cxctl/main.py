@@ -12,7 +12,7 @@ import time
 import click
 
 from contracts.feedback import InvalidFeedback, parse_feedback
-from cxctl import alerts, cases, incidents, lexicon, notify, notify_queue, playbooks, profiles, users
+from cxctl import alerts, cases, incidents, lexicon, notify, notify_queue, people, playbooks, profiles, users
 from cxctl.broker import DEFAULT_API, ManagementApiError, queue_drains, wait_queues_idle
 from cxctl.common import DEFAULT_AMQP, Ctx, call, emit_json, json_option
 from cxctl.drain_view import Progress, queue_table
@@ -142,6 +142,7 @@ for group in (
     playbooks.playbooks,
     profiles.profile,
     notify.recipients,
+    people.people,
     notify.deliveries,
     notify.notify,
     users.users,

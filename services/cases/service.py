@@ -201,6 +201,15 @@ class CasesService(PlaybookEntrypoints, PeopleEntrypoints):
         r = schemas.load(schemas.ActionRequest, request)
         return jsonable(actions.transition(self.context(), r["case_id"], action, by=r["by"], why=r["reason"]))
 
+    @rpc
+    def recount_loads(self) -> dict:
+        """Recount every agent's load from the active cases (drift after a crash):
+        ``{"cases_fixed": n, "loads_changed": {agent: [before, after]},
+        "charges_dropped": n, "busy": [agents]}``. Safe while cases are assigned: an
+        agent with a charge or a load move younger than ``LOAD_SETTLE_SECONDS`` is
+        left for the next run (``busy``; ``AgentLoads.recount_loads`` says why)."""
+        return actions.recount_loads(self.context())
+
     # RPC: SLA and escalation policies --------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED)

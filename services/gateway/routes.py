@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from marshmallow import RAISE, Schema, fields, validate
 
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
+from contracts.people import PeopleDirectory
 from services.gateway.actions import ACTIONS, ResolveIncidentBody
 from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.playbooks import SaveBody, UseBody
@@ -418,6 +419,24 @@ ROUTES: tuple[Route, ...] = (
         tags=("playbooks",),
     ),
     Route(
+        "people.get",
+        "GET",
+        "/api/v1/people",
+        ADMIN,
+        "The people directory (people, teams, strategies) with its revision; 404 before the first save",
+        tags=("people",),
+    ),
+    Route(
+        "people.save",
+        "PUT",
+        "/api/v1/people",
+        ADMIN,
+        "Save the whole people directory as the next revision; cases and notify follow it. 400 names each "
+        "bad field (people.3.channels: … can be assigned cases … but has no channel notify can reach)",
+        body=PeopleDirectory,
+        tags=("people",),
+    ),
+    Route(
         "incidents.list",
         "GET",
         "/api/v1/incidents",
@@ -582,6 +601,7 @@ ROUTES: tuple[Route, ...] = (
         "console.customers", "GET", "/customers", PEOPLE, "Customer search", kind="page", query=ProfileSearch
     ),
     Route("console.rules", "GET", "/rules", PEOPLE, "Rules list", kind="page", query=Page),
+    Route("console.people", "GET", "/people", ADMIN, "People and teams (the people directory)", kind="page"),
     Route("console.rule", "GET", "/rules/<rule_id>", PEOPLE, "Rule page: definition, versions", kind="page"),
     Route("console.rule_new", "GET", "/rule-editor", ADMIN, "New rule form", kind="page"),
     Route("console.rule_edit", "GET", "/rules/<rule_id>/edit", ADMIN, "Edit rule form", kind="page"),

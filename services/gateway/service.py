@@ -42,6 +42,7 @@ from services.gateway.ingest import ingest
 from services.gateway.inputs import json_body, query, rule_document
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import page
+from services.gateway.people_endpoints import PeopleEndpoints
 from services.gateway.playbook_endpoints import PlaybookEndpoints
 from services.gateway.profile_admin_endpoints import ProfileAdminEndpoints
 from services.gateway.routes import BREACH_STATES, CASE_STATUSES
@@ -53,9 +54,10 @@ from services.gateway.views import csv_download, render, static_asset
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
 
-class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints):
+class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, PeopleEndpoints):
     """The routes below, the playbooks' (``playbook_endpoints.py``), the role boards'
-    (``board_endpoints.py``) and the profile admin acts' (``profile_admin_endpoints.py``)."""
+    (``board_endpoints.py``), the profile admin acts' (``profile_admin_endpoints.py``)
+    and the people directory's (``people_endpoints.py``)."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

@@ -1,0 +1,81 @@
+"""The people directory over the HTTP API, the console and cxctl (real broker, store
+and services behind the gateway): admins save and read it, others may not; a bad
+directory is a 400 naming the field; the admin page lists people and teams in both
+languages; cxctl applies, lists and shows it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from cxctl.main import cli
+from tests.conftest import wait_until
+from tests.e2e.gateway_stack import csrf_of, gateway  # noqa: F401 - the fixture
+
+SAMPLE_FILE = Path(__file__).resolve().parents[2] / "samples/people.yaml"
+SAMPLE = yaml.safe_load(SAMPLE_FILE.read_text("utf-8"))
+
+
+def test_admins_save_and_read_the_directory_over_the_api(gateway):  # noqa: F811
+    assert gateway.api("admin", "GET", "/api/v1/people").status_code == 404  # none saved yet
+    for role in ("agent", "owner"):
+        assert gateway.api(role, "PUT", "/api/v1/people", json=SAMPLE).status_code == 403
+        assert gateway.api(role, "GET", "/api/v1/people").status_code == 403
+    unreachable = json.loads(json.dumps(SAMPLE))
+    unreachable["people"][0]["channels"] = {}
+    refused = gateway.api("admin", "PUT", "/api/v1/people", json=unreachable)
+    assert refused.status_code == 400
+    [error] = refused.json()["error"]["errors"]
+    assert error["field"] == "people.0.channels"
+    assert error["message"].startswith("chen.jie can be assigned cases (role agent, team cx-care) but has no")
+
+    saved = gateway.api("admin", "PUT", "/api/v1/people", json=SAMPLE)
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == {"revision": 1, "people": 7, "teams": 3, "strategies": 2}
+    shown = gateway.api("admin", "GET", "/api/v1/people").json()
+    assert shown["revision"] == 1 and shown["by"] == "root"
+    assert [p["id"] for p in shown["directory"]["people"]][:2] == ["chen.jie", "emma.wu"]
+    # notify follows: the deprecated recipients the fixture applied are replaced
+    wait_until(lambda: gateway.rpc.notify.people_revision() == 1, message="notify at revision 1")
+    emails = {r["id"]: r.get("email") for r in gateway.rpc.notify.list_recipients() if r["kind"] == "person"}
+    assert emails["sun.yu"] == "sun.yu@example.com" and "admin" in emails
+
+    session = gateway.login("admin")  # root reads English
+    for language, heading, role in (("en", "People and teams", "admin"), ("zh-CN", "人员与团队", "管理员")):
+        if language == "zh-CN":
+            token = csrf_of(session.get(gateway.url + "/people").text)
+            session.post(gateway.url + "/language", data={"language": language, "csrf_token": token})
+        page = session.get(gateway.url + "/people")
+        assert page.status_code == 200 and heading in page.text, page.text[:300]
+        assert 'id="person-sun.yu"' in page.text and 'id="team-cx-care"' in page.text and role in page.text
+        assert "chen.jie, emma.wu, li.na, sun.yu, wang.lei" in page.text  # cx-care's members
+    agent_page = gateway.login("agent").get(gateway.url + "/people", allow_redirects=False)
+    assert agent_page.status_code == 403
+
+
+def test_cxctl_people_apply_list_show(gateway, cx_config):  # noqa: F811
+    uri = cx_config["AMQP_URI"]
+
+    def cx(*args, stdin=None):
+        return CliRunner().invoke(cli, ["--amqp-uri", uri, "people", *args], input=stdin)
+
+    applied = cx("apply", str(SAMPLE_FILE), "--by", "zhao.min")
+    assert applied.exit_code == 0 and "revision 1  people: 7  teams: 3  strategies: 2" in applied.output
+    listed = cx("list")
+    assert listed.exit_code == 0 and "saved by zhao.min" in listed.output
+    assert any(
+        line.split()[:1] == ["sun.yu"] and "off" in line.split() for line in listed.output.splitlines()
+    )
+    team = json.loads(cx("show", "cx-care").output)
+    assert team["members"] == ["chen.jie", "emma.wu", "li.na", "sun.yu", "wang.lei"]
+    assert json.loads(cx("show", "li.na").output)["channels"]["email"] == "li.na@example.com"
+    assert cx("show", "nobody").exit_code != 0
+    bad = cx("apply", "-", stdin="teams: []\npeople: [{id: a, name: A, teams: [x]}]\n")
+    assert bad.exit_code != 0 and "people.0.teams: unknown teams: x" in bad.output
+    deprecated = CliRunner().invoke(
+        cli, ["--amqp-uri", uri, "recipients", "apply", "-"], input="people: []\n"
+    )
+    assert deprecated.exit_code != 0 and "people directory (revision 1)" in deprecated.output
