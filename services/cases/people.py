@@ -43,9 +43,21 @@ def agents_directory(directory: dict) -> dict:
     """``{teams, agents, strategies}`` as assignment reads them (``assignment.py``)."""
     return {
         "teams": [{k: t.get(k) for k in TEAM_FIELDS} for t in directory["teams"]],
-        "agents": [{k: p[k] for k in AGENT_FIELDS} for p in directory["people"] if p["teams"]],
+        # bool(): the embedded store gives back a boolean set by an update as 1 or 0
+        "agents": [
+            {**{k: p[k] for k in AGENT_FIELDS}, "on_shift": bool(p["on_shift"])}
+            for p in directory["people"]
+            if p["teams"]
+        ],
         "strategies": list(directory["strategies"]),
     }
+
+
+def as_saved(directory: dict) -> dict:
+    """``directory`` as read back from the store, its flags booleans again (the embedded
+    store gives back a boolean set by an update as 1 or 0)."""
+    people = [{**p, "on_shift": bool(p["on_shift"]), "login": bool(p["login"])} for p in directory["people"]]
+    return {**directory, "people": people}
 
 
 def announcement(saved: dict) -> dict:
@@ -55,7 +67,7 @@ def announcement(saved: dict) -> dict:
         "revision": saved["revision"],
         "changed_at": datetime.fromtimestamp(saved["changed_at"], UTC),
         "by": saved["by"],
-        "directory": saved["directory"],
+        "directory": as_saved(saved["directory"]),
     }
 
 

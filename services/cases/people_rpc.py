@@ -37,7 +37,8 @@ class PeopleEntrypoints:
         if saved is None:
             raise NotFound("no people directory has been saved (cxctl people apply)")
         changed_at = datetime.fromtimestamp(saved["changed_at"], UTC)
-        return jsonable({**{k: v for k, v in saved.items() if k != "_id"}, "changed_at": changed_at})
+        shown = {k: v for k, v in saved.items() if k != "_id"}
+        return jsonable({**shown, "changed_at": changed_at, "directory": people.as_saved(saved["directory"])})
 
     @rpc(expected_exceptions=EXPECTED)
     def announce_people(self) -> dict:

@@ -8,8 +8,11 @@ from typing import Any
 
 from nameko.exceptions import RemoteError
 
+from services.common.messaging import contract_event_handler
+from services.common.rpc import rpc
 from services.gateway.entrypoints import route
 from services.gateway.inputs import json_body
+from services.gateway.people_logins import PeopleLogins, logins
 from services.gateway.views import render
 
 
@@ -27,9 +30,22 @@ def _people_page(saved: dict | None) -> dict:
 
 
 class PeopleEndpoints:
-    """The people routes, mixed into ``GatewayService`` (which provides ``services``)."""
+    """The people routes and who may sign in (``people_logins.py``), mixed into
+    ``GatewayService`` (which provides ``services`` and ``store``)."""
 
     services: Any
+    store: Any
+
+    @contract_event_handler("cases", "directory_changed")
+    def handle_directory_changed(self, changed: dict) -> None:
+        """Give each person's login user the directory's role, teams, language and
+        ``login`` flag, unless a later revision is applied already."""
+        PeopleLogins(self.store.db).receive(changed["revision"], logins(changed["directory"]))
+
+    @rpc
+    def people_revision(self) -> int | None:
+        """The people directory revision the gateway's users show (None: none received)."""
+        return PeopleLogins(self.store.db).revision()
 
     @route("people.get")
     def get_people(self, request, principal):

@@ -11,6 +11,9 @@ from pymongo.errors import DuplicateKeyError
 from contracts.base import utcnow
 from services.common.mongo import Store
 from services.gateway import auth
+from services.gateway.people_logins import FIELDS as DIRECTORY_FIELDS
+from services.gateway.people_logins import SOURCE as DIRECTORY_SOURCE
+from services.gateway.people_logins import may_sign_in
 
 BEFORE = ReturnDocument.BEFORE
 
@@ -34,7 +37,10 @@ class GatewayStore(Store):
         """Create or replace a user (``user`` as validated by users.UserSchema)."""
         doc = {k: v for k, v in user.items() if k != "password"}
         doc["_id"] = doc.pop("id")
-        existing = self.db.users.find_one({"_id": doc["_id"]}, {"password_hash": 1, "created_at": 1})
+        existing = self.db.users.find_one({"_id": doc["_id"]})
+        if existing and existing.get("source") == DIRECTORY_SOURCE:
+            # the people directory decides who they are; only the password is set here
+            doc.update({k: existing[k] for k in DIRECTORY_FIELDS if k in existing}, source=DIRECTORY_SOURCE)
         if user.get("password"):
             doc["password_hash"] = auth.hash_password(user["password"])
         else:
@@ -155,7 +161,7 @@ def public_user(doc: dict) -> dict:
         "role": doc["role"],
         "teams": list(doc.get("teams") or []),
         "language": doc.get("language", "zh-CN"),
-        "can_log_in": bool(doc.get("password_hash")),
+        "can_log_in": bool(doc.get("password_hash")) and may_sign_in(doc),
     }
 
 

@@ -79,3 +79,33 @@ def test_cxctl_people_apply_list_show(gateway, cx_config):  # noqa: F811
         cli, ["--amqp-uri", uri, "recipients", "apply", "-"], input="people: []\n"
     )
     assert deprecated.exit_code != 0 and "people directory (revision 1)" in deprecated.output
+
+
+def test_the_directory_decides_who_may_sign_in(gateway):  # noqa: F811
+    agent = gateway.login("agent")  # chen.jie, made by the fixture with cxctl's put_user
+    assert agent.last_login.status_code == 303
+    assert gateway.api("admin", "PUT", "/api/v1/people", json=SAMPLE).status_code == 200
+    wait_until(lambda: gateway.rpc.gateway.people_revision() == 1, message="the gateway at revision 1")
+    users = {u["id"]: u for u in gateway.rpc.gateway.list_users()}
+    assert users["li.na"] == {
+        "id": "li.na", "name": "李娜", "role": "agent", "teams": ["cx-care", "logistics", "billing"],
+        "language": "zh-CN", "can_log_in": False,  # no password yet: set apart from the directory
+    }  # fmt: skip
+    assert users["zhao.min"]["teams"] == ["logistics"] and users["root"]["role"] == "admin"  # root: not named
+    # a password for a directory person; the directory's role stands
+    set_password = gateway.rpc.gateway.put_user(
+        {"id": "li.na", "role": "admin", "password": "li-na-password-1"}
+    )
+    assert set_password["role"] == "agent" and set_password["can_log_in"] is True
+
+    barred = json.loads(json.dumps(SAMPLE))
+    barred["people"][0]["login"] = False  # chen.jie
+    barred["people"] = [p for p in barred["people"] if p["id"] != "li.na"]
+    assert gateway.api("admin", "PUT", "/api/v1/people", json=barred).status_code == 200
+    wait_until(lambda: gateway.rpc.gateway.people_revision() == 2, message="the gateway at revision 2")
+    assert agent.get(gateway.url + "/cases", allow_redirects=False).status_code == 303  # signed out
+    assert gateway.api("agent", "GET", "/api/v1/me").status_code == 401  # the token stops
+    assert gateway.login("agent").last_login.status_code == 401
+    users = {u["id"]: u for u in gateway.rpc.gateway.list_users()}
+    assert users["li.na"]["can_log_in"] is False  # dropped: kept for the audit trail, barred
+    assert gateway.login("admin").last_login.status_code == 303
