@@ -82,7 +82,7 @@ def authenticate(store: GatewayStore, request, route: Route, now: datetime) -> P
         principal = Principal(public_user(user), "token")
     elif session and session["user_id"]:
         user = store.get_user(session["user_id"])
-        if may_sign_in(user):  # dropped or login: false in the people directory: signed out
+        if user is not None and may_sign_in(user):  # barred or dropped in the people directory: signed out
             principal = Principal(public_user(user), "session", session)
     if route.public and request.method not in SAFE_METHODS:
         # the login form carries its own token; a signed-in user's session token does too
