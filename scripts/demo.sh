@@ -50,9 +50,9 @@ $CX users add survey-app --role integration
 $CX users revoke survey-app >/dev/null
 SURVEY_TOKEN=$($CX users token survey-app --name demo)
 
-log "applying the sample rules and recipients"
+log "applying the sample rules and the people directory (agents, teams, recipients, sign-in)"
 $CX rules apply samples/rules.yaml
-$CX recipients apply samples/recipients.yaml
+$CX people apply samples/people.yaml
 
 log "publishing the sample stream ($(wc -l < samples/feedback.jsonl) events) and $(wc -l < samples/malformed.jsonl) malformed messages"
 $CX publish samples/feedback.jsonl

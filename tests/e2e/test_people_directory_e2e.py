@@ -17,6 +17,7 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcClient
 
+from services.cases import people
 from services.cases.dependencies import CaseStores
 from services.cases.service import CasesService
 from services.common.messaging import serialize
@@ -170,3 +171,23 @@ def test_saving_refuses_an_agent_nobody_can_reach(cx_config, container_factory):
         )
         with pytest.raises(RemoteError, match="no people directory has been saved"):
             rpc.cases.get_people()
+
+
+def test_a_handle_a_channel_refuses_is_dead_lettered_naming_the_field(
+    cx_config, container_factory, mongo_client
+):
+    notify = container_factory(NotifyService)
+    notify.start()
+    directory = copy.deepcopy(SAMPLE)
+    directory["people"][1]["channels"]["dingtalk"] = {
+        "webhook": "https://oapi.example/robot",
+        "colour": "red",
+    }
+    with ClusterRpcClient(timeout=15) as rpc:
+        loaded = people.load(directory)  # the owner's checks: what all channels share passes
+        changed = {"revision": 5, "changed_at": datetime.now(UTC), "by": "admin", "directory": loaded}
+        event_dispatcher()("cases", "directory_changed", serialize("directory_changed", changed))
+        dead = db_of(mongo_client, "notify").dead_letters
+        [letter] = wait_until(lambda: list(dead.find()), message="the dead letter")
+        assert letter["reason"] == "directory revision 5: people.1.handles.dingtalk.colour: Unknown field."
+        assert rpc.notify.people_revision() is None  # nothing replaced
