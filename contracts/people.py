@@ -15,7 +15,7 @@ Each IM handle's vendor fields are checked here as far as every channel agrees
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
 CLOCK = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="a time of day HH:MM (24 h)")
@@ -74,6 +74,10 @@ class TeamChannels(_Strict):
     slack = _handle("Slack")
     teams = _handle("Microsoft Teams")
     webhook = _handle("signed webhook")
+
+    @post_load
+    def _given_only(self, data, **_):
+        return {name: value for name, value in data.items() if value is not None}
 
 
 class PersonChannels(TeamChannels):
