@@ -386,6 +386,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "people.how_to_change": {"zh-CN": "修改方式：", "en": "To change it:"},
     "people.people": {"zh-CN": "人员", "en": "People"},
+    "people.saved_revision": {"zh-CN": "已保存，版本", "en": "Saved: revision"},
+    "people.not_saved": {"zh-CN": "未保存：请修正以下字段", "en": "Not saved: fix these fields"},
+    "people.editor_below": {"zh-CN": "在下方编辑", "en": "edit below"},
+    "people.editor": {"zh-CN": "编辑人员目录", "en": "Edit the people directory"},
+    "people.document": {"zh-CN": "人员目录（YAML）", "en": "People directory (YAML)"},
+    "people.document_hint": {
+        "zh-CN": "保存整个目录为新版本；工单与通知服务随即采用。密码不在此处设置；文件中的注释不会保留。",
+        "en": "Saves the whole directory as a new revision; cases and notify follow it. "
+        "Passwords are not set here; comments are not kept.",
+    },
+    "people.save": {"zh-CN": "保存", "en": "Save"},
     "people.teams": {"zh-CN": "团队", "en": "Teams"},
     "people.id": {"zh-CN": "编号", "en": "ID"},
     "people.name": {"zh-CN": "姓名 / 名称", "en": "Name"},

@@ -104,6 +104,12 @@ class ProfileQuery(Query):
     )
 
 
+class PeoplePageQuery(Query):
+    saved = fields.Integer(
+        validate=validate.Range(1, 2**62), metadata={"description": "console: the revision just saved"}
+    )
+
+
 class MetricsQuery(Query):
     since = fields.AwareDateTime(
         format="iso",
@@ -601,7 +607,16 @@ ROUTES: tuple[Route, ...] = (
         "console.customers", "GET", "/customers", PEOPLE, "Customer search", kind="page", query=ProfileSearch
     ),
     Route("console.rules", "GET", "/rules", PEOPLE, "Rules list", kind="page", query=Page),
-    Route("console.people", "GET", "/people", ADMIN, "People and teams (the people directory)", kind="page"),
+    Route(
+        "console.people",
+        "GET",
+        "/people",
+        ADMIN,
+        "People and teams (the people directory) with its editor",
+        kind="page",
+        query=PeoplePageQuery,
+    ),
+    Route("console.people_save", "POST", "/people", ADMIN, "Save the people directory (form)", kind="page"),
     Route("console.rule", "GET", "/rules/<rule_id>", PEOPLE, "Rule page: definition, versions", kind="page"),
     Route("console.rule_new", "GET", "/rule-editor", ADMIN, "New rule form", kind="page"),
     Route("console.rule_edit", "GET", "/rules/<rule_id>/edit", ADMIN, "Edit rule form", kind="page"),

@@ -5,11 +5,14 @@ languages; cxctl applies, lists and shows it."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
+from nameko.exceptions import RemoteError
 
 from cxctl.main import cli
 from tests.conftest import wait_until
@@ -109,3 +112,37 @@ def test_the_directory_decides_who_may_sign_in(gateway):  # noqa: F811
     users = {u["id"]: u for u in gateway.rpc.gateway.list_users()}
     assert users["li.na"]["can_log_in"] is False  # dropped: kept for the audit trail, barred
     assert gateway.login("admin").last_login.status_code == 303
+
+
+def test_admins_edit_the_directory_in_the_console(gateway):  # noqa: F811
+    session = gateway.login("admin")  # English
+    empty = session.get(gateway.url + "/people")
+    assert 'id="people-empty"' in empty.text
+    token = csrf_of(empty.text)
+    text = SAMPLE_FILE.read_text("utf-8")
+    assert session.post(gateway.url + "/people", data={"document": text}).status_code == 403  # no CSRF token
+
+    broken = text.replace("channels: {email: chen.jie@example.com}", "channels: {phone: '+8613800000000'}")
+    refused = session.post(gateway.url + "/people", data={"document": broken, "csrf_token": token})
+    assert refused.status_code == 400 and "Not saved: fix these fields" in refused.text
+    assert "<code>people.0.channels</code>: chen.jie can be assigned cases" in refused.text
+    assert "+8613800000000" in refused.text  # the draft is kept in the editor
+    not_yaml = session.post(gateway.url + "/people", data={"document": "people: [", "csrf_token": token})
+    assert not_yaml.status_code == 400 and "<code>document</code>: invalid YAML" in not_yaml.text
+    with pytest.raises(RemoteError, match="no people directory has been saved"):
+        gateway.rpc.cases.get_people()  # nothing saved by a refused form
+
+    saved = session.post(
+        gateway.url + "/people", data={"document": text, "csrf_token": token}, allow_redirects=False
+    )
+    assert saved.status_code == 303 and saved.headers["Location"] == "/people?saved=1"
+    page = session.get(gateway.url + "/people?saved=1").text
+    assert "Saved: revision 1" in page and 'id="person-chen.jie"' in page
+    # the editor shows the saved directory; saving it unchanged makes the next revision
+    editor = page.split('id="document"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+    shown = yaml.safe_load(html.unescape(editor))
+    assert shown["people"][0]["channels"] == {"email": "chen.jie@example.com"}
+    again = session.post(
+        gateway.url + "/people", data={"document": yaml.safe_dump(shown), "csrf_token": token}
+    )
+    assert again.status_code == 200 and "Saved: revision 2" in again.text  # followed the 303

@@ -75,6 +75,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "GET /api/v1/people": {D},
     "PUT /api/v1/people": {D},
     "GET /people": {D},
+    "POST /people": {D},
     # playbooks (docs/cases.md)
     "GET /api/v1/playbooks": PEOPLE,
     "GET /api/v1/playbooks/<playbook_id>": PEOPLE,
