@@ -110,6 +110,12 @@ class PeoplePageQuery(Query):
     )
 
 
+class TokensPageQuery(Query):
+    revoked = fields.Integer(
+        validate=validate.Range(0, 1_000_000), metadata={"description": "console: how many were just revoked"}
+    )
+
+
 class MetricsQuery(Query):
     since = fields.AwareDateTime(
         format="iso",
@@ -617,6 +623,9 @@ ROUTES: tuple[Route, ...] = (
         query=PeoplePageQuery,
     ),
     Route("console.people_save", "POST", "/people", ADMIN, "Save the people directory (form)", kind="page"),
+    Route("console.tokens", "GET", "/tokens", ADMIN, "API tokens", kind="page", query=TokensPageQuery),
+    Route("console.tokens_issue", "POST", "/tokens", ADMIN, "Issue an API token (form)", kind="page"),
+    Route("console.tokens_revoke", "POST", "/tokens/revoke", ADMIN, "Revoke API tokens (form)", kind="page"),
     Route("console.rule", "GET", "/rules/<rule_id>", PEOPLE, "Rule page: definition, versions", kind="page"),
     Route("console.rule_new", "GET", "/rule-editor", ADMIN, "New rule form", kind="page"),
     Route("console.rule_edit", "GET", "/rules/<rule_id>/edit", ADMIN, "Edit rule form", kind="page"),

@@ -48,16 +48,20 @@ from services.gateway.profile_admin_endpoints import ProfileAdminEndpoints
 from services.gateway.routes import BREACH_STATES, CASE_STATUSES
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
+from services.gateway.token_endpoints import TokenEndpoints
 from services.gateway.users import load_user
 from services.gateway.views import csv_download, render, static_asset
 
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
 
-class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, PeopleEndpoints):
+class GatewayService(
+    PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, PeopleEndpoints, TokenEndpoints
+):
     """The routes below, the playbooks' (``playbook_endpoints.py``), the role boards'
-    (``board_endpoints.py``), the profile admin acts' (``profile_admin_endpoints.py``)
-    and the people directory's (``people_endpoints.py``)."""
+    (``board_endpoints.py``), the profile admin acts' (``profile_admin_endpoints.py``),
+    the people directory's (``people_endpoints.py``) and the API tokens' page
+    (``token_endpoints.py``)."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

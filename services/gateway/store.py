@@ -66,6 +66,11 @@ class GatewayStore(Store):
         )
         return token
 
+    def list_tokens(self) -> list[dict]:
+        """Every API token's owner, label and age, by owner (never the token or its digest)."""
+        rows = self.db.tokens.find({}, {"_id": 0, "user_id": 1, "name": 1, "created_at": 1})
+        return sorted(rows, key=lambda r: (r["user_id"], r["name"], str(r["created_at"])))
+
     def user_for_token(self, token: str) -> dict | None:
         row = self.db.tokens.find_one({"_id": auth.digest(token)})
         return self.get_user(row["user_id"]) if row else None

@@ -146,3 +146,42 @@ def test_admins_edit_the_directory_in_the_console(gateway):  # noqa: F811
         gateway.url + "/people", data={"document": yaml.safe_dump(shown), "csrf_token": token}
     )
     assert again.status_code == 200 and "Saved: revision 2" in again.text  # followed the 303
+
+
+def test_admins_issue_list_and_revoke_tokens_in_the_console(gateway, cx_config):  # noqa: F811
+    session = gateway.login("admin")
+    page = session.get(gateway.url + "/tokens")
+    assert page.status_code == 200 and 'id="nav-tokens"' in page.text
+    assert page.text.count('class="revoke-token"') == 4  # the fixture's token for each role
+    assert gateway.tokens["admin"] not in page.text  # tokens are never listed
+    token = csrf_of(page.text)
+    issued = session.post(
+        gateway.url + "/tokens", data={"user_id": "survey-app", "name": "crm", "csrf_token": token}
+    )
+    assert issued.status_code == 200
+    new_token = issued.text.split('id="new-token" readonly size="60" value="', 1)[1].split('"', 1)[0]
+    assert new_token.startswith("cxt_")
+    me = gateway.api(None, "GET", "/api/v1/me", headers={"Authorization": f"Bearer {new_token}"})
+    assert me.status_code == 200 and me.json()["id"] == "survey-app"
+    unknown = session.post(
+        gateway.url + "/tokens", data={"user_id": "ghost", "name": "x", "csrf_token": token}
+    )
+    assert unknown.status_code == 404
+    listed = CliRunner().invoke(cli, ["--amqp-uri", cx_config["AMQP_URI"], "users", "tokens"])
+    assert listed.exit_code == 0 and any(
+        line.split()[:2] == ["survey-app", "crm"] for line in listed.output.splitlines()
+    )
+    assert new_token not in listed.output
+
+    revoked = session.post(
+        gateway.url + "/tokens/revoke",
+        data={"user_id": "survey-app", "name": "crm", "csrf_token": token},
+        allow_redirects=False,
+    )
+    assert revoked.status_code == 303 and revoked.headers["Location"] == "/tokens?revoked=1"
+    assert (
+        gateway.api(None, "GET", "/api/v1/me", headers={"Authorization": f"Bearer {new_token}"}).status_code
+        == 401
+    )
+    assert gateway.api("integration", "GET", "/api/v1/me").status_code == 200  # its other token stands
+    assert gateway.login("agent").get(gateway.url + "/tokens", allow_redirects=False).status_code == 403

@@ -76,6 +76,9 @@ EXPECTED: dict[str, set[str] | str] = {
     "PUT /api/v1/people": {D},
     "GET /people": {D},
     "POST /people": {D},
+    "GET /tokens": {D},
+    "POST /tokens": {D},
+    "POST /tokens/revoke": {D},
     # playbooks (docs/cases.md)
     "GET /api/v1/playbooks": PEOPLE,
     "GET /api/v1/playbooks/<playbook_id>": PEOPLE,
