@@ -1,6 +1,7 @@
 """notify's copy of the people directory, kept by revision: ``people_projection``
 (``_id`` ``directory``) holds the newest revision received and the recipients it
-implies; the ``recipients`` collection is rewritten from it.
+implies; the ``recipients`` collection is rewritten from it, and a person no longer
+in it loses their digest schedule.
 
 A revision older than the one held is ignored (never backwards); the same one again
 (a redelivery after a crash) is projected again. Two replicas projecting different
@@ -53,6 +54,9 @@ class PeopleProjection:
             for doc in docs:
                 self.db.recipients.replace_one({"_id": doc["_id"]}, {**doc, "updated_at": now}, upsert=True)
             self.db.recipients.delete_many({"_id": {"$nin": [d["_id"] for d in docs]}})
+            # a person no longer in the directory gets no more digests
+            people = [p["id"] for p in held["recipients"]["people"]]
+            self.db.digests.delete_many({"_id": {"$nin": people}})
             self.store.config.bump()
             # ``projected``: the revision the recipients now show (what people_revision reports)
             done = {"_id": PROJECTION_ID, "revision": held["revision"]}

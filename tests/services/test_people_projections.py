@@ -17,6 +17,7 @@ from services.cases import people as cases_people
 from services.cases.stores.people import People
 from services.gateway.people_logins import PeopleLogins, logins
 from services.notify import people as notify_people
+from services.notify.digest import schedule_all
 from services.notify.people_store import PeopleProjection
 from services.notify.store import NotifyStore
 
@@ -74,3 +75,17 @@ def test_notify_and_the_gateway_end_at_the_newest_revision_whatever_the_order(db
     assert PeopleLogins(db).receive(3, logins(directories[3])) is False
     assert {d["_id"] for d in db.recipients.find()} == newest
     assert db.users.find_one({"_id": "extra.7"})["login"]
+
+
+def test_a_person_dropped_from_the_directory_gets_no_more_digests(db):
+    notify = NotifyStore(db)
+    first = copy.deepcopy(SAMPLE)
+    first["people"][0]["digest"] = {"frequency": "daily", "at": "09:00"}
+    recipients = notify_people.recipients(cases_people.load(first))
+    PeopleProjection(notify).receive(1, recipients)
+    schedule_all(notify, recipients["people"], datetime.now(UTC))
+    assert [d["_id"] for d in db.digests.find()] == ["chen.jie"]
+    second = copy.deepcopy(first)
+    second["people"] = [p for p in second["people"] if p["id"] != "chen.jie"]
+    PeopleProjection(notify).receive(2, notify_people.recipients(cases_people.load(second)))
+    assert db.digests.count_documents({}) == 0 and db.recipients.find_one({"_id": "person:chen.jie"}) is None
