@@ -45,6 +45,14 @@ class PeopleProjection:
         self._project()
         return True
 
+    def settle(self) -> bool:
+        """Project the held directory again, if there is one (after a deprecated recipients
+        apply that raced the first directory); whether there was."""
+        if self.held() is None:
+            return False
+        self._project()
+        return True
+
     def _project(self) -> None:
         for _ in range(MAX_ROUNDS):
             held = self.held()

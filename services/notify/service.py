@@ -122,6 +122,8 @@ class NotifyService:
         directory = load_directory(document)
         register_secrets(directory, self.channels)  # before any log could show them
         summary = self.store.apply_directory(directory)
+        if PeopleProjection(self.store).settle():  # a directory came in meanwhile: it wins
+            raise BadRequest("_schema: the people directory arrived meanwhile and sets the recipients")
         schedule_all(self.store, directory["people"], datetime.now(UTC))
         return summary
 
