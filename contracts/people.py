@@ -15,6 +15,8 @@ Each IM handle's vendor fields are checked here as far as every channel agrees
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
@@ -29,6 +31,13 @@ WEBHOOK_FIELDS = ("webhook", "url")  # the handle fields that are a robot's own 
 class _Strict(Schema):
     class Meta:
         unknown = RAISE
+
+
+def _zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
 
 
 class Handle(fields.Dict):
@@ -104,7 +113,7 @@ class Person(_Strict):
         load_default=True, metadata={"description": "may sign in (the password is set separately)"}
     )
     language = fields.String(load_default="zh-CN", validate=validate.OneOf(LANGUAGES))
-    timezone = fields.String(load_default="Asia/Shanghai", validate=validate.Length(min=1, max=64))
+    timezone = fields.String(load_default="Asia/Shanghai", validate=[validate.Length(min=1, max=64), _zone])
     teams = fields.List(fields.String(validate=ID), load_default=list)
     skills = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
     seniority = fields.String(load_default="regular", validate=validate.OneOf(SENIORITY))
@@ -120,7 +129,7 @@ class Team(_Strict):
     lead = fields.String(load_default=None, validate=ID)
     calendar = fields.String(load_default=None, validate=validate.Length(max=64))
     language = fields.String(load_default="zh-CN", validate=validate.OneOf(LANGUAGES))
-    timezone = fields.String(load_default="Asia/Shanghai", validate=validate.Length(min=1, max=64))
+    timezone = fields.String(load_default="Asia/Shanghai", validate=[validate.Length(min=1, max=64), _zone])
     channels = fields.Nested(TeamChannels, load_default=dict)
     quiet_hours = fields.Nested(QuietHours, load_default=None, allow_none=True)
 

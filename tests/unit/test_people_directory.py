@@ -102,6 +102,12 @@ def test_unknown_teams_and_strategy_fields_are_named():
     assert errors_of(changed(strategies__0__team="nope")) == ["strategies.0.team: unknown team: nope"]
 
 
+def test_an_unknown_time_zone_is_refused_by_the_owner():
+    assert errors_of(changed(people__1__timezone="Mars/Olympus")) == [
+        "people.1.timezone: unknown time zone 'Mars/Olympus' (an IANA name such as Asia/Shanghai)"
+    ]
+
+
 def test_unknown_fields_and_bad_webhooks_are_named():
     assert errors_of(changed(people__1__password="secret-secret")) == ["people.1.password: Unknown field."]
     bad = changed(people__1__channels={"slack": {"webhook": "ftp://example.com/hook"}})
