@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+import pytest
 import yaml
 
 from contracts.feedback import parse_feedback
@@ -15,6 +16,7 @@ from services.alerts.memory import MemoryState
 from services.alerts.rules import load_rules
 from services.cases import people as cases_people
 from services.cases.assignment import load_directory as load_agents
+from services.common.errors import BadRequest
 from services.notify import people as notify_people
 from services.notify.directory import load_directory as load_recipients
 
@@ -157,3 +159,22 @@ def test_the_sample_rules_name_owners_of_the_sample_directory():
     }
     owners = {(r["owner"]["kind"], r["owner"]["id"]) for r in sample_rules()}
     assert owners - known == set()
+
+
+def test_the_commented_im_example_in_people_yaml_is_valid():
+    text = (ROOT / "samples/people.yaml").read_text("utf-8")
+    block = "\n".join(
+        line.replace("  #   ", "  ", 1) for line in text.splitlines() if line.startswith("  #   ")
+    )
+    directory = sample("people.yaml")
+    directory["people"].append(yaml.safe_load(block)[0])
+    robot = {"webhook": "https://oapi.dingtalk.com/robot/send?access_token=abc", "secret": "SECabcdefgh"}
+    directory["teams"][0]["channels"] = {"dingtalk": robot}
+    recipients = notify_people.recipients(cases_people.load(directory))
+    he_ping = next(p for p in recipients["people"] if p["id"] == "he.ping")
+    assert he_ping["handles"]["dingtalk"] == {"user_id": "heping01", "mobile": "13800000000"}
+    assert he_ping["digest"]["channels"] == ["dingtalk"]
+    directory["teams"][0]["channels"] = {}  # without the team's robot a mention reaches nobody
+    with pytest.raises(BadRequest) as refused:
+        cases_people.load(directory)
+    assert refused.value.errors[0].startswith("people.7.channels: he.ping can be assigned cases")
