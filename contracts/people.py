@@ -9,8 +9,8 @@ notify: an email address, an IM handle with a webhook of its own, or an IM handl
 (a user id to mention) on a channel where one of their teams has a robot webhook.
 A phone number alone reaches nobody (notify has no SMS channel for staff).
 
-Each IM handle's vendor fields are checked here as far as every channel agrees
-(URLs, lengths); notify checks each channel's own fields when it projects.
+Each IM handle is checked here field for field as its channel reads it (``HANDLES``);
+notify checks it again with the channel's own schema when it projects.
 """
 
 from __future__ import annotations
@@ -40,22 +40,76 @@ def _zone(value: str) -> None:
         raise ValidationError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
 
 
-class Handle(fields.Dict):
-    """One IM channel's handle: a mapping of the vendor's fields (notify checks each
-    channel's own); URLs must be http(s), strings at most 2,000 characters."""
+def _url() -> fields.Url:
+    # require_tld=False: private robots and the local test receivers use IPs
+    return fields.Url(schemes={"http", "https"}, require_tld=False)
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        handle = super()._deserialize(value, attr, data, **kwargs)
-        if not handle:
+
+MOBILE = validate.Regexp(r"^\+?[0-9][0-9-]{4,19}$", error="a mobile number: digits, optional + and -")
+USER_ID = validate.Length(min=1, max=128)
+
+
+class _Handle(_Strict):
+    """One IM channel's handle, field for field what that channel's notify folder reads
+    (``services/notify/channels/<name>/Handle``; tests/unit/test_people_directory.py
+    checks the two accept and refuse the same handles)."""
+
+    @validates_schema
+    def _not_empty(self, data, **_):
+        if not data:
             raise ValidationError("an empty handle reaches nobody")
-        for key, item in handle.items():
-            if isinstance(item, str) and len(item) > 2000:
-                raise ValidationError(f"{key}: at most 2000 characters")
-            if key in WEBHOOK_FIELDS and not (
-                isinstance(item, str) and item.startswith(("http://", "https://"))
-            ):
-                raise ValidationError(f"{key}: an http(s) URL")
-        return handle
+
+
+class DingTalkHandle(_Handle):
+    webhook = _url()
+    secret = fields.String(validate=validate.Length(min=8, max=200))
+    user_id = fields.String(validate=USER_ID)
+    mobile = fields.String(validate=MOBILE)
+
+
+class FeishuHandle(_Handle):
+    webhook = _url()
+    secret = fields.String(validate=validate.Length(min=8, max=200))
+    user_id = fields.String(validate=USER_ID)
+    format = fields.String(validate=validate.OneOf(("card", "text")))
+
+
+class WeComHandle(_Handle):
+    webhook = _url()
+    user_id = fields.String(validate=USER_ID)
+    mobile = fields.String(validate=MOBILE)
+    format = fields.String(validate=validate.OneOf(("markdown", "text")))
+
+
+class SlackHandle(_Handle):
+    webhook = _url()
+    user_id = fields.String(validate=USER_ID)
+
+
+class TeamsHandle(_Handle):
+    webhook = _url()
+    user_principal_name = fields.Email()
+
+
+class WebhookRate(_Strict):
+    per_minute = fields.Float(required=True, validate=validate.Range(min=1, max=600_000))
+    burst = fields.Integer(required=True, validate=validate.Range(min=1, max=10_000))
+
+
+class WebhookHandle(_Handle):
+    url = _url()
+    secret = fields.String(required=True, validate=validate.Length(min=16, max=256))
+    rate = fields.Nested(WebhookRate)
+
+
+HANDLES: dict[str, type[_Handle]] = {
+    "dingtalk": DingTalkHandle,
+    "feishu": FeishuHandle,
+    "wecom": WeComHandle,
+    "slack": SlackHandle,
+    "teams": TeamsHandle,
+    "webhook": WebhookHandle,
+}
 
 
 class QuietHours(_Strict):
@@ -70,19 +124,19 @@ class QuietHours(_Strict):
             raise ValidationError("start and end must differ", "end")
 
 
-def _handle(vendor: str) -> Handle:
-    return Handle(keys=fields.String(), load_default=None, metadata={"description": f"{vendor} handle"})
+def _handle(channel: str, vendor: str) -> fields.Nested:
+    return fields.Nested(HANDLES[channel], load_default=None, metadata={"description": f"{vendor} handle"})
 
 
 class TeamChannels(_Strict):
     """IM handles (``IM_CHANNELS``): a team's are usually its group robot's webhook."""
 
-    dingtalk = _handle("DingTalk")
-    feishu = _handle("Feishu")
-    wecom = _handle("WeCom")
-    slack = _handle("Slack")
-    teams = _handle("Microsoft Teams")
-    webhook = _handle("signed webhook")
+    dingtalk = _handle("dingtalk", "DingTalk")
+    feishu = _handle("feishu", "Feishu")
+    wecom = _handle("wecom", "WeCom")
+    slack = _handle("slack", "Slack")
+    teams = _handle("teams", "Microsoft Teams")
+    webhook = _handle("webhook", "signed webhook")
 
     @post_load
     def _given_only(self, data, **_):

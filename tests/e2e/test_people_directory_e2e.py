@@ -173,18 +173,19 @@ def test_saving_refuses_an_agent_nobody_can_reach(cx_config, container_factory):
             rpc.cases.get_people()
 
 
-def test_a_handle_a_channel_refuses_is_dead_lettered_naming_the_field(
+def test_a_directory_notify_cannot_read_is_dead_lettered_naming_the_field(
     cx_config, container_factory, mongo_client
 ):
+    """The owner refuses such a handle (``HANDLES``); a producer that skipped its checks
+    (a bug, an older version) still loses nothing and replaces nothing."""
     notify = container_factory(NotifyService)
     notify.start()
-    directory = copy.deepcopy(SAMPLE)
-    directory["people"][1]["channels"]["dingtalk"] = {
-        "webhook": "https://oapi.example/robot",
-        "colour": "red",
-    }
     with ClusterRpcClient(timeout=15) as rpc:
-        loaded = people.load(directory)  # the owner's checks: what all channels share passes
+        loaded = people.load(SAMPLE)
+        loaded["people"][1]["channels"]["dingtalk"] = {
+            "webhook": "https://oapi.example/robot",
+            "colour": "red",
+        }
         changed = {"revision": 5, "changed_at": datetime.now(UTC), "by": "admin", "directory": loaded}
         event_dispatcher()("cases", "directory_changed", serialize("directory_changed", changed))
         dead = db_of(mongo_client, "notify").dead_letters

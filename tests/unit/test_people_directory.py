@@ -111,7 +111,9 @@ def test_an_unknown_time_zone_is_refused_by_the_owner():
 def test_unknown_fields_and_bad_webhooks_are_named():
     assert errors_of(changed(people__1__password="secret-secret")) == ["people.1.password: Unknown field."]
     bad = changed(people__1__channels={"slack": {"webhook": "ftp://example.com/hook"}})
-    assert errors_of(bad) == ["people.1.channels.slack: webhook: an http(s) URL"]
+    assert errors_of(bad) == ["people.1.channels.slack.webhook: Not a valid URL."]
+    empty = changed(people__1__channels={"email": "c@example.com", "wecom": {}})
+    assert errors_of(empty) == ["people.1.channels.wecom._schema: an empty handle reaches nobody"]
 
 
 def test_the_cases_projection_has_people_in_teams_as_agents():
@@ -124,8 +126,63 @@ def test_notifys_projection_implies_team_members_and_checks_handles_per_channel(
     recipients = notify_people.recipients(cases_people.load(DIRECTORY))
     assert recipients["teams"][0]["members"] == ["wang.lei", "chen.jie"]
     assert [p.get("email") for p in recipients["people"]] == ["w@example.com", "c@example.com", None]
-    # dingtalk's own schema knows its fields; the contract only checks what all share
+    # a vendor field misspelt is the owner's refusal, named where the admin wrote it
     odd = changed(people__1__channels={"dingtalk": {"webhook": "https://x.example/hook", "colour": "red"}})
-    with pytest.raises(BadRequest) as caught:
-        notify_people.recipients(cases_people.load(odd))
-    assert caught.value.errors == ["people.1.handles.dingtalk.colour: Unknown field."]
+    assert errors_of(odd) == ["people.1.channels.dingtalk.colour: Unknown field."]
+
+
+HANDLE_EXAMPLES = {
+    "dingtalk": [
+        {"webhook": "https://oapi.dingtalk.com/robot/send?access_token=a", "secret": "SEC12345"},
+        {"user_id": "u1", "mobile": "+86-138-0000-0000"},
+        {"mobile": "12"},
+        {"secret": "short"},
+        {"webhook": "ftp://x"},
+        {"userid": "u1"},
+    ],
+    "feishu": [
+        {"webhook": "http://127.0.0.1:9/hook", "format": "text"},
+        {"format": "markdown"},
+        {"user_id": ""},
+        {"secret": "x" * 201},
+    ],
+    "wecom": [
+        {"webhook": "https://qyapi.weixin.qq.com/x", "format": "markdown"},
+        {"format": "card"},
+        {"mobile": "abc"},
+    ],
+    "slack": [{"webhook": "https://hooks.slack.com/services/x", "user_id": "U1"}, {"channel": "#cx"}],
+    "teams": [{"user_principal_name": "li.na@example.com"}, {"user_principal_name": "li.na"}],
+    "webhook": [
+        {"url": "https://crm.example/hook", "secret": "s" * 16, "rate": {"per_minute": 60, "burst": 5}},
+        {"url": "https://crm.example/hook"},
+        {"url": "https://crm.example/hook", "secret": "s" * 16, "rate": {"per_minute": 0, "burst": 5}},
+        {"url": "https://crm.example/hook", "secret": "s" * 16, "rate": {"burst": 5}},
+    ],
+}
+
+
+def test_the_contract_reads_each_handle_as_its_channel_does():
+    """The contract's handle of each IM channel and notify's channel schema have the same
+    fields and accept and refuse the same handles (so a saved directory never bounces
+    off notify)."""
+    from marshmallow import ValidationError
+
+    from contracts.people import HANDLES, IM_CHANNELS
+    from services.notify.channels import CHANNELS
+
+    assert set(HANDLES) == set(IM_CHANNELS) == {name for name in CHANNELS if name != "email"}
+    for name, contract in HANDLES.items():
+        assert set(contract().fields) == set(CHANNELS[name].Handle().fields), name
+        seen = set()
+        for handle in HANDLE_EXAMPLES[name]:
+            verdicts = []
+            for schema in (contract(), CHANNELS[name].Handle()):
+                try:
+                    schema.load(handle)
+                    verdicts.append("accepted")
+                except ValidationError:
+                    verdicts.append("refused")
+            assert verdicts[0] == verdicts[1], (name, handle, verdicts)
+            seen.add(verdicts[0])
+        assert seen == {"accepted", "refused"}, name  # each channel's examples tell the two apart
