@@ -326,6 +326,19 @@ class CustomerErasedV1(Message):
     )
 
 
+class DirectoryChangedV1(Message):
+    """The people directory was saved (``contracts/people.py``): the whole validated
+    directory at ``revision``. A reader replaces its projection with it unless it holds
+    this revision or a later one already."""
+
+    revision = StrictInt(required=True, validate=validate.Range(min=1))
+    changed_at = fields.AwareDateTime(required=True, format="iso")
+    by = bounded_str(128, required=True, metadata={"description": "who saved it"})
+    directory = fields.Dict(
+        required=True, metadata={"description": "{people, teams, strategies} as contracts/people.py loads it"}
+    )
+
+
 @dataclass(frozen=True)
 class MessageSpec:
     name: str
@@ -359,6 +372,7 @@ MESSAGES: dict[str, MessageSpec] = {
         ),
         MessageSpec("profile_updated", ProfileUpdatedV1, "profiles", "a profile changed"),
         MessageSpec("customer_erased", CustomerErasedV1, "profiles", "anonymise a customer everywhere"),
+        MessageSpec("directory_changed", DirectoryChangedV1, "cases", "the people directory was saved"),
     )
 }
 

@@ -260,7 +260,8 @@ def agents():
 @click.argument("file")
 @click.pass_obj
 def agents_apply(ctx: Ctx, file):
-    """Validate and apply an agents file (YAML/JSON, - for stdin); replaces the directory."""
+    """Deprecated: cxctl people apply. Apply an agents file (YAML/JSON, - for stdin);
+    refused once a people directory has been saved."""
     counts = call(ctx, "cases", "apply_agents", read_document(file))
     click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
 

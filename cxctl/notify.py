@@ -16,7 +16,8 @@ def recipients():
 @click.argument("file")
 @click.pass_obj
 def recipients_apply(ctx: Ctx, file):
-    """Validate and store the recipients directory in FILE."""
+    """Deprecated: cxctl people apply. Store a recipients file (refused once a people
+    directory has been saved)."""
     summary = call(ctx, "notify", "apply_recipients", read_document(file))
     click.echo(f"people: {summary['people']}  teams: {summary['teams']}")
 

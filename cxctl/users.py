@@ -61,6 +61,17 @@ def users_token(ctx: Ctx, user_id, name):
     click.echo(call(ctx, "gateway", "issue_token", user_id, name)["token"])
 
 
+@users.command("tokens")
+@json_option
+@click.pass_obj
+def users_tokens(ctx: Ctx, as_json):
+    """Every API token's user, label and creation time (never the token itself)."""
+    rows = call(ctx, "gateway", "list_tokens")
+    if as_json:
+        return emit_json(rows)
+    table(rows, [("user", "user_id"), ("label", "name"), ("created", "created_at")])
+
+
 @users.command("revoke")
 @click.argument("user_id")
 @click.option("--name", help="only the token with this label")

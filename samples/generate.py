@@ -182,7 +182,7 @@ GIVEN = [
     ("欣怡", "xinyi"),
     ("宇轩", "yuxuan"),
 ]
-# The people in samples/recipients.yaml; no customer shares their names.
+# The people in samples/people.yaml; no customer shares their names.
 RESERVED_NAMES = {"王磊", "李娜", "赵敏", "陈杰"}
 ENGLISH_CUSTOMERS = {  # customer id -> name; these customers always write in English
     "C10014": ("David Chen", "david.chen"),

@@ -50,10 +50,9 @@ $CX users add survey-app --role integration
 $CX users revoke survey-app >/dev/null
 SURVEY_TOKEN=$($CX users token survey-app --name demo)
 
-log "applying the sample rules, recipients, agents, SLA and escalation policies"
+log "applying the sample rules, the people directory (agents, teams, recipients, sign-in), SLA and escalation policies"
 $CX rules apply samples/rules.yaml
-$CX recipients apply samples/recipients.yaml
-$CX cases agents apply samples/agents.yaml
+$CX people apply samples/people.yaml
 # without an SLA policy cases open without clocks and the console's SLA column reads "no SLA"
 $CX cases sla apply samples/sla.yaml
 $CX cases escalation apply samples/escalation.yaml

@@ -17,10 +17,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from contracts.base import utcnow
-from services.cases import actions, assignment, incidents, intake, schemas, simulate, sweeps, views
+from services.cases import actions, incidents, intake, schemas, simulate, sweeps, views
 from services.cases.context import Context
 from services.cases.dependencies import CaseStores, EscalationSweep, LoadRecount
 from services.cases.followup_entrypoints import FollowupEntrypoints
+from services.cases.people_rpc import PeopleEntrypoints
 from services.cases.playbook_rpc import PlaybookEntrypoints
 from services.cases.store import CaseStore, anonymise_customer
 from services.common.batching import contract_batch_handler, handled_once_each
@@ -35,9 +36,9 @@ from services.common.rpc import Id, Moment, page, rpc
 EXPECTED = (BadRequest, NotFound)
 
 
-class CasesService(PlaybookEntrypoints, FollowupEntrypoints):
-    """The entrypoints below, the playbooks' (``playbook_rpc.py``) and the follow-ups'
-    (``followup_entrypoints.py``)."""
+class CasesService(PlaybookEntrypoints, FollowupEntrypoints, PeopleEntrypoints):
+    """The entrypoints below, the playbooks' (``playbook_rpc.py``), the follow-ups'
+    (``followup_entrypoints.py``) and the people directory's (``people_rpc.py``)."""
 
     name = "cases"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
@@ -202,13 +203,6 @@ class CasesService(PlaybookEntrypoints, FollowupEntrypoints):
         r = schemas.load(schemas.ActionRequest, request)
         return jsonable(actions.transition(self.context(), r["case_id"], action, by=r["by"], why=r["reason"]))
 
-    # RPC: agents directory ----------------------------------------------------
-
-    @rpc(expected_exceptions=EXPECTED)
-    def apply_agents(self, document: dict) -> dict:
-        """Replace the agents/teams/strategies directory (validated as a whole)."""
-        return self.store.policies.apply_directory(assignment.load_directory(document))
-
     @rpc
     def recount_loads(self) -> dict:
         """Recount every agent's load from the active cases (drift after a crash):
@@ -217,18 +211,6 @@ class CasesService(PlaybookEntrypoints, FollowupEntrypoints):
         agent with a charge or a load move younger than ``LOAD_SETTLE_SECONDS`` is
         left for the next run (``busy``; ``AgentLoads.recount_loads`` says why)."""
         return actions.recount_loads(self.context())
-
-    @rpc
-    def list_agents(self) -> dict:
-        """The directory, with each agent's current weighted load."""
-        return jsonable(views.agents_with_loads(self.context()))
-
-    @rpc(expected_exceptions=EXPECTED)
-    def set_shift(self, agent_id: Id, on_shift: bool) -> dict:
-        """Put an agent on or off shift (strategies skip agents off shift)."""
-        if not isinstance(on_shift, bool):
-            raise BadRequest("on_shift: must be true or false")
-        return jsonable(self.store.policies.set_shift(agent_id, on_shift))
 
     # RPC: SLA and escalation policies --------------------------------------------
 

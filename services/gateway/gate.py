@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 from services.gateway import auth
 from services.gateway.errors import HttpError, Redirect
 from services.gateway.i18n import language_of
+from services.gateway.people_logins import may_sign_in
 from services.gateway.routes import Route
 from services.gateway.store import GatewayStore, public_user
 
@@ -78,12 +79,12 @@ def authenticate(store: GatewayStore, request, route: Route, now: datetime) -> P
     token = bearer_token(request) if route.kind == "api" else None
     if token:
         user = store.user_for_token(token)
-        if user is None:
+        if user is None or not may_sign_in(user):  # a token outlives no directory change
             raise HttpError(401, "unknown or revoked API token", headers={"WWW-Authenticate": "Bearer"})
         principal = Principal(public_user(user), "token")
     elif session and session["user_id"]:
         user = store.get_user(session["user_id"])
-        if user is not None:
+        if user is not None and may_sign_in(user):  # barred or dropped in the people directory: signed out
             principal = Principal(public_user(user), "session", session)
     if route.public and request.method not in SAFE_METHODS:
         # the login form carries its own token; a signed-in user's session token does too

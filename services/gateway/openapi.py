@@ -88,8 +88,9 @@ RAW_BODY_FIELDS = {
         "anyOf": [{"type": "string", "minLength": 1}, {"type": "object", "minProperties": 1}],
     },
 }
-# Routes that answer 404 for an id in the body rather than the path
-NOT_FOUND_IN_BODY = {"rules.backtest"}
+# Routes that answer 404 for an id in the body rather than the path, or for a
+# document that has not been saved yet (the people directory)
+NOT_FOUND_IN_BODY = {"rules.backtest", "people.get"}
 STATUS_TEXT = {
     400: "Invalid input; `errors` names each field",
     401: "No or unknown credentials",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from marshmallow import RAISE, Schema, fields, validate
 
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
+from contracts.people import PeopleDirectory
 from services.gateway.actions import ACTIONS, ResolveIncidentBody
 from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.playbooks import SaveBody, UseBody
@@ -130,6 +131,18 @@ class ProfileQuery(Query):
     timeline_skip = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
     done = fields.String(
         validate=validate.OneOf(("merged", "erased")), metadata={"description": "console: the act just done"}
+    )
+
+
+class PeoplePageQuery(Query):
+    saved = fields.Integer(
+        validate=validate.Range(1, 2**62), metadata={"description": "console: the revision just saved"}
+    )
+
+
+class TokensPageQuery(Query):
+    revoked = fields.Integer(
+        validate=validate.Range(0, 1_000_000), metadata={"description": "console: how many were just revoked"}
     )
 
 
@@ -478,6 +491,24 @@ ROUTES: tuple[Route, ...] = (
         tags=("playbooks",),
     ),
     Route(
+        "people.get",
+        "GET",
+        "/api/v1/people",
+        ADMIN,
+        "The people directory (people, teams, strategies) with its revision; 404 before the first save",
+        tags=("people",),
+    ),
+    Route(
+        "people.save",
+        "PUT",
+        "/api/v1/people",
+        ADMIN,
+        "Save the whole people directory as the next revision; cases and notify follow it. 400 names each "
+        "bad field (people.3.channels: … can be assigned cases … but has no channel notify can reach)",
+        body=PeopleDirectory,
+        tags=("people",),
+    ),
+    Route(
         "incidents.list",
         "GET",
         "/api/v1/incidents",
@@ -686,6 +717,19 @@ ROUTES: tuple[Route, ...] = (
         "console.customers", "GET", "/customers", PEOPLE, "Customer search", kind="page", query=ProfileSearch
     ),
     Route("console.rules", "GET", "/rules", PEOPLE, "Rules list", kind="page", query=Page),
+    Route(
+        "console.people",
+        "GET",
+        "/people",
+        ADMIN,
+        "People and teams (the people directory) with its editor",
+        kind="page",
+        query=PeoplePageQuery,
+    ),
+    Route("console.people_save", "POST", "/people", ADMIN, "Save the people directory (form)", kind="page"),
+    Route("console.tokens", "GET", "/tokens", ADMIN, "API tokens", kind="page", query=TokensPageQuery),
+    Route("console.tokens_issue", "POST", "/tokens", ADMIN, "Issue an API token (form)", kind="page"),
+    Route("console.tokens_revoke", "POST", "/tokens/revoke", ADMIN, "Revoke API tokens (form)", kind="page"),
     Route("console.rule", "GET", "/rules/<rule_id>", PEOPLE, "Rule page: definition, versions", kind="page"),
     Route("console.rule_new", "GET", "/rule-editor", ADMIN, "New rule form", kind="page"),
     Route("console.rule_edit", "GET", "/rules/<rule_id>/edit", ADMIN, "Edit rule form", kind="page"),

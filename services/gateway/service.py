@@ -37,38 +37,48 @@ from services.gateway import (
     cases,
     dashboard,
     gate,
-    lexicon,
-    lexicon_page,
     profiles,
     queue,
     sessions,
-    survey,
 )
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
 from services.gateway.board_endpoints import BoardEndpoints
 from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
+from services.gateway.followup_endpoints import FollowupEndpoints
 from services.gateway.i18n import translator
 from services.gateway.incident_pages import IncidentPages
 from services.gateway.ingest import ingest
 from services.gateway.inputs import json_body, query, rule_document
+from services.gateway.lexicon_endpoints import LexiconEndpoints
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import page
+from services.gateway.people_endpoints import PeopleEndpoints
 from services.gateway.playbook_endpoints import PlaybookEndpoints
 from services.gateway.profile_admin_endpoints import ProfileAdminEndpoints
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
+from services.gateway.token_endpoints import TokenEndpoints
 from services.gateway.users import load_user
 from services.gateway.views import csv_download, render, static_asset
 
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
 
-class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, IncidentPages):
-    """The routes below, the playbooks' (``playbook_endpoints.py``), the role boards'
-    (``board_endpoints.py``), the profile admin acts' (``profile_admin_endpoints.py``)
-    and the incident pages' (``incident_pages.py``)."""
+class GatewayService(
+    PlaybookEndpoints,
+    BoardEndpoints,
+    ProfileAdminEndpoints,
+    IncidentPages,
+    PeopleEndpoints,
+    TokenEndpoints,
+    LexiconEndpoints,
+    FollowupEndpoints,
+):
+    """The routes below, and those of the ``*_endpoints.py`` / ``*_pages.py`` mixins:
+    playbooks, role boards, profile admin acts, incident pages, the people directory,
+    API tokens, the live lexicon, follow-ups and the customer's survey."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
@@ -127,27 +137,6 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
     def backtest(self, request, principal):
         return alert_rules.backtest(self.services, load_dry_run(json_body(request)))
 
-    @route("lexicon.get")
-    def get_lexicon(self, request, principal):
-        return self.services.alerts.lexicon()
-
-    @route("lexicon.versions")
-    def lexicon_versions(self, request, principal):
-        q = query(request, "lexicon.versions")
-        return {"items": self.services.alerts.lexicon_history(q["limit"], q.get("list"))}
-
-    @route("lexicon.edit")
-    def lexicon_edit(self, request, principal):
-        return lexicon.edit(self.services, principal, json_body(request))
-
-    @route("lexicon.revert")
-    def lexicon_revert(self, request, principal, version):
-        return lexicon.revert(self.services, principal, version, json_body(request))
-
-    @route("lexicon.analyze")
-    def lexicon_analyze(self, request, principal):
-        return lexicon.analyze(self.services, json_body(request))
-
     @route("cases.list")
     def list_cases(self, request, principal):
         return cases.listing(self.services, request, principal.user, query(request, "cases.list"))
@@ -195,11 +184,6 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
     @route("metrics.get")
     def metrics(self, request, principal):
         return dashboard.figures(self.services, query(request, "metrics.get"))
-
-    @route("followups.list")
-    def list_followups(self, request, principal):
-        """Follow-up tasks (回访): agents see their own and their teams' (cases.followup_tasks)."""
-        return cases.followup_tasks(self.services, request, principal.user, query(request, "followups.list"))
 
     @route("stats.get")
     def stats(self, request, principal):
@@ -253,12 +237,6 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
     @route("console.queue_bulk")
     def queue_bulk(self, request, principal):
         return queue.bulk(self.services, principal, request.form)
-
-    @route("console.followups")
-    def followups_page(self, request, principal):
-        q = query(request, "console.followups")
-        data = cases.followup_tasks(self.services, request, principal.user, q)
-        return render("followups.html", principal, page=data, next_url=data["next"], query=q)
 
     @route("console.case")
     def case(self, request, principal, case_id):
@@ -326,40 +304,11 @@ class GatewayService(PlaybookEndpoints, BoardEndpoints, ProfileAdminEndpoints, I
         charts = dashboard.charts(figures, translator(principal.language))
         return render("dashboard.html", principal, figures=figures, charts=charts)
 
-    @route("console.lexicon")
-    def lexicon_page(self, request, principal):
-        return lexicon_page.page(self.services, principal)
-
-    @route("console.lexicon_edit")
-    def lexicon_form(self, request, principal):
-        return lexicon_page.save(self.services, principal, request.form)
-
-    @route("console.lexicon_revert")
-    def lexicon_revert_form(self, request, principal, version):
-        return lexicon_page.undo(self.services, principal, version, request.form)
-
-    @route("console.lexicon_analyze")
-    def lexicon_try(self, request, principal):
-        return lexicon_page.try_text(self.services, principal, request.form)
-
     @route("console.dashboard_aspects_csv")
     def dashboard_aspects_csv(self, request, principal):
         q = query(request, "console.dashboard_aspects_csv")
         body = dashboard.aspects_csv(self.services, q, translator(principal.language))
         return csv_download(body, "aspects-by-touchpoint.csv")
-
-    # ----------------------------------- the customer's follow-up survey (survey.py)
-    @route("survey.code")
-    def survey_code(self, request, principal):
-        return survey.by_code(self.services, request.args.get("code"), request.args.get("lang"))
-
-    @route("survey.form")
-    def survey_form(self, request, principal, token):
-        return survey.form(self.store, token, request.args.get("lang"))
-
-    @route("survey.answer")
-    def survey_answer(self, request, principal, token):
-        return survey.answer(self.store, self.publish_followup_answer, token, request.form)
 
     # ------------------------------------------- administration (cxctl, AMQP)
     @rpc(expected_exceptions=BadRequest)

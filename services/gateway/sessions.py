@@ -18,6 +18,7 @@ from services.common import settings
 from services.gateway import auth, gate
 from services.gateway.errors import bad_request
 from services.gateway.i18n import language_of
+from services.gateway.people_logins import may_sign_in
 from services.gateway.routes import PEOPLE
 from services.gateway.throttle import LoginThrottle
 from services.gateway.views import render
@@ -66,7 +67,9 @@ def log_in(store, request, principal):
     if wait:
         return login_page(store, request, 429, "login.rate_limited", username, next_url, retry_after=wait)
     user = store.get_user(username)
-    stored = user.get("password_hash") if user and user.get("role") in PEOPLE else None
+    # a person the people directory says may not sign in fails like a wrong password
+    signs_in = user and user.get("role") in PEOPLE and may_sign_in(user)
+    stored = user.get("password_hash") if signs_in else None
     if not auth.verify_password(stored, password):
         return login_page(store, request, 401, "login.failed", username, next_url)
     throttle.succeeded()

@@ -12,6 +12,9 @@ from pymongo.errors import DuplicateKeyError
 from contracts.base import utcnow
 from services.common.mongo import Store
 from services.gateway import auth
+from services.gateway.people_logins import FIELDS as DIRECTORY_FIELDS
+from services.gateway.people_logins import SOURCE as DIRECTORY_SOURCE
+from services.gateway.people_logins import may_sign_in
 
 BEFORE = ReturnDocument.BEFORE
 
@@ -35,7 +38,10 @@ class GatewayStore(Store):
         """Create or replace a user (``user`` as validated by users.UserSchema)."""
         doc = {k: v for k, v in user.items() if k != "password"}
         doc["_id"] = doc.pop("id")
-        existing = self.db.users.find_one({"_id": doc["_id"]}, {"password_hash": 1, "created_at": 1})
+        existing = self.db.users.find_one({"_id": doc["_id"]})
+        if existing and existing.get("source") == DIRECTORY_SOURCE:
+            # the people directory decides who they are; only the password is set here
+            doc.update({k: existing[k] for k in DIRECTORY_FIELDS if k in existing}, source=DIRECTORY_SOURCE)
         if user.get("password"):
             doc["password_hash"] = auth.hash_password(user["password"])
         else:
@@ -60,6 +66,11 @@ class GatewayStore(Store):
             {"_id": auth.digest(token), "user_id": user_id, "name": name, "created_at": utcnow()}
         )
         return token
+
+    def list_tokens(self) -> list[dict]:
+        """Every API token's owner, label and age, by owner (never the token or its digest)."""
+        rows = self.db.tokens.find({}, {"_id": 0, "user_id": 1, "name": 1, "created_at": 1})
+        return sorted(rows, key=lambda r: (r["user_id"], r["name"], str(r["created_at"])))
 
     def user_for_token(self, token: str) -> dict | None:
         row = self.db.tokens.find_one({"_id": auth.digest(token)})
@@ -177,7 +188,7 @@ def public_user(doc: dict) -> dict:
         "role": doc["role"],
         "teams": list(doc.get("teams") or []),
         "language": doc.get("language", "zh-CN"),
-        "can_log_in": bool(doc.get("password_hash")),
+        "can_log_in": bool(doc.get("password_hash")) and may_sign_in(doc),
     }
 
 

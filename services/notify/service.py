@@ -36,6 +36,8 @@ from services.notify.digest import DigestRunner, schedule_all
 from services.notify.digest_cron import digest_cron
 from services.notify.directory import load_directory, register_secrets
 from services.notify.overrides import TemplateOverrides
+from services.notify.people import recipients
+from services.notify.people_store import PeopleProjection
 from services.notify.policy import Policy
 from services.notify.priority import by_urgency, priority_batch_handler
 from services.notify.render import Renderer
@@ -204,12 +206,39 @@ class NotifyService:
             pipeline.run()
         return self.store.digest_schedules() if person_id is None else []
 
+    @contract_event_handler("cases", "directory_changed")
+    def handle_directory_changed(self, changed: dict) -> None:
+        """Replace the recipients with those the people directory implies, unless a later
+        revision is held already (people_store.py); a handle a channel refuses
+        dead-letters the message with the field named."""
+        try:
+            directory = recipients(changed["directory"])
+        except BadRequest as exc:
+            raise InvalidMessage(f"directory revision {changed['revision']}: {exc}") from None
+        register_secrets(directory, self.channels)  # before any log could show them
+        if PeopleProjection(self.store).receive(changed["revision"], directory):
+            schedule_all(self.store, directory["people"], datetime.now(UTC))
+
+    @rpc
+    def people_revision(self) -> int | None:
+        """The people directory revision notify's recipients show (None: none received)."""
+        return (PeopleProjection(self.store).held() or {}).get("projected")
+
     @rpc(expected_exceptions=BadRequest)
     def apply_recipients(self, document: dict) -> dict:
-        """Validate and store the recipients directory (people and teams) and their digest schedules."""
+        """Deprecated (the people directory replaces it): validate and store the recipients
+        directory and its digest schedules; refused once a people directory is received."""
+        held = PeopleProjection(self.store).held()
+        if held is not None:
+            raise BadRequest(
+                f"_schema: the people directory (revision {held['revision']}) sets the recipients;"
+                " change them with cxctl people apply or PUT /api/v1/people"
+            )
         directory = load_directory(document)
         register_secrets(directory, self.channels)  # before any log could show them
         summary = self.store.apply_directory(directory)
+        if PeopleProjection(self.store).settle():  # a directory came in meanwhile: it wins
+            raise BadRequest("_schema: the people directory arrived meanwhile and sets the recipients")
         schedule_all(self.store, directory["people"], datetime.now(UTC))
         return summary
 

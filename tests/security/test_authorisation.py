@@ -80,6 +80,14 @@ EXPECTED: dict[str, set[str] | str] = {
     "POST /rules/<rule_id>/enabled": {D},
     "POST /rule-editor/dry-run": OFFICE,
     "GET /dashboard": PEOPLE,
+    # the people directory (docs/cases.md): admins only
+    "GET /api/v1/people": {D},
+    "PUT /api/v1/people": {D},
+    "GET /people": {D},
+    "POST /people": {D},
+    "GET /tokens": {D},
+    "POST /tokens": {D},
+    "POST /tokens/revoke": {D},
     # playbooks (docs/cases.md)
     "GET /api/v1/playbooks": PEOPLE,
     "GET /api/v1/playbooks/<playbook_id>": PEOPLE,

@@ -1,10 +1,12 @@
 """samples/rules.yaml over samples/feedback.jsonl gives believable alerts (dry run), and
-the sample directories (agents, recipients) agree with each other and with the rules."""
+the people directory is valid, its projections are the deprecated per-service files
+(agents, recipients), and the rules name owners it defines."""
 
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+import pytest
 import yaml
 
 from contracts.feedback import parse_feedback
@@ -12,7 +14,10 @@ from services.alerts.dryrun import dry_run
 from services.alerts.engine import Engine
 from services.alerts.memory import MemoryState
 from services.alerts.rules import load_rules
+from services.cases import people as cases_people
 from services.cases.assignment import load_directory as load_agents
+from services.common.errors import BadRequest
+from services.notify import people as notify_people
 from services.notify.directory import load_directory as load_recipients
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,20 +119,39 @@ def sample(name):
     return yaml.safe_load((ROOT / "samples" / name).read_text("utf-8"))
 
 
-def test_whoever_a_case_can_be_assigned_to_is_a_notification_recipient():
-    agents = load_agents(sample("agents.yaml"))
-    recipients = load_recipients(sample("recipients.yaml"))
-    people = {p["id"] for p in recipients["people"]}
-    teams = {t["id"]: set(t["members"]) for t in recipients["teams"]}
-    assert {a["id"] for a in agents["agents"]} - people == set()
-    for team in agents["teams"]:
-        members = {a["id"] for a in agents["agents"] if team["id"] in a["teams"]}
-        assert teams.get(team["id"]), f"team {team['id']} has no members to notify"
-        assert teams[team["id"]] <= members, team["id"]
+def people_directory():
+    return cases_people.load(sample("people.yaml"))  # the owner's whole check
+
+
+def test_the_deprecated_agents_file_is_the_people_directorys_projection():
+    assert load_agents(sample("agents.yaml")) == cases_people.agents_directory(people_directory())
+
+
+def test_every_person_is_a_recipient_and_the_deprecated_file_lags_behind_nobody():
+    projected = notify_people.recipients(people_directory())
+    legacy = load_recipients(sample("recipients.yaml"))
+    assert {p["id"] for p in projected["people"]} == {p["id"] for p in people_directory()["people"]}
+    emails = {p["id"]: p.get("email") for p in projected["people"]}
+    assert {p["id"]: p.get("email") for p in legacy["people"]} == {
+        k: v for k, v in emails.items() if v is not None
+    }
+    members = {t["id"]: t["members"] for t in projected["teams"]}
+    # cx-care has five people: every one of them is told of the team's cases
+    assert members["cx-care"] == ["chen.jie", "emma.wu", "li.na", "sun.yu", "wang.lei"]
+    for team in legacy["teams"]:
+        assert set(team["members"]) <= set(members[team["id"]]), team["id"]
+
+
+def test_whoever_a_case_can_be_assigned_to_is_reachable():
+    directory = people_directory()
+    agents = cases_people.agents_directory(directory)
+    reachable = {p["id"] for p in notify_people.recipients(directory)["people"] if p.get("email")}
+    assert {a["id"] for a in agents["agents"]} <= reachable
+    assert {t["lead"] for t in agents["teams"]} <= reachable
 
 
 def test_the_sample_rules_name_owners_of_the_sample_directory():
-    agents = load_agents(sample("agents.yaml"))
+    agents = cases_people.agents_directory(people_directory())
     known = {
         *(("person", a["id"]) for a in agents["agents"]),
         *(("team", t["id"]) for t in agents["teams"]),
@@ -135,3 +159,22 @@ def test_the_sample_rules_name_owners_of_the_sample_directory():
     }
     owners = {(r["owner"]["kind"], r["owner"]["id"]) for r in sample_rules()}
     assert owners - known == set()
+
+
+def test_the_commented_im_example_in_people_yaml_is_valid():
+    text = (ROOT / "samples/people.yaml").read_text("utf-8")
+    block = "\n".join(
+        line.replace("  #   ", "  ", 1) for line in text.splitlines() if line.startswith("  #   ")
+    )
+    directory = sample("people.yaml")
+    directory["people"].append(yaml.safe_load(block)[0])
+    robot = {"webhook": "https://oapi.dingtalk.com/robot/send?access_token=abc", "secret": "SECabcdefgh"}
+    directory["teams"][0]["channels"] = {"dingtalk": robot}
+    recipients = notify_people.recipients(cases_people.load(directory))
+    he_ping = next(p for p in recipients["people"] if p["id"] == "he.ping")
+    assert he_ping["handles"]["dingtalk"] == {"user_id": "heping01", "mobile": "13800000000"}
+    assert he_ping["digest"]["channels"] == ["dingtalk"]
+    directory["teams"][0]["channels"] = {}  # without the team's robot a mention reaches nobody
+    with pytest.raises(BadRequest) as refused:
+        cases_people.load(directory)
+    assert refused.value.errors[0].startswith("people.7.channels: he.ping can be assigned cases")

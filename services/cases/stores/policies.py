@@ -1,5 +1,10 @@
 """The agents directory (teams, agents, strategies) and the versioned SLA, escalation and
-follow-up policies: rarely written, read once per revision (``ConfigCache``)."""
+follow-up policies: rarely written, read once per revision (``ConfigCache``).
+
+Once a people directory has been saved (``stores/people.py``) the teams, agents and
+strategies are read from it alone; the ``teams``/``agents``/``strategies``
+collections are the deprecated agents file's (``cxctl cases agents apply``), which
+is refused from then on so that there is never a second source of truth."""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ import copy
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from services.cases import people as people_projection
 from services.cases.stores import CAS_ATTEMPTS
+from services.cases.stores.people import People
 from services.common.errors import BadRequest, NotFound
 from services.common.mongo import ConfigCache
 
@@ -28,11 +35,18 @@ class Policies:
 
     def __init__(self, db):
         self.db = db
+        self.people = People(db)
         self.config = ConfigCache(db, self._load_config)
 
     def _load_config(self) -> dict:
         # natural order, as the directory's own reads gave it
-        return {name: [d for d in self.db[name].find()] for name in CONFIG_COLLECTIONS}
+        config = {name: [d for d in self.db[name].find()] for name in CONFIG_COLLECTIONS}
+        saved = self.people.current()
+        if saved is not None:
+            projected = people_projection.agents_directory(saved["directory"])
+            config.update({k: [{"_id": i["id"], **i} for i in v] for k, v in projected.items()})
+            config["people_revision"] = saved["revision"]
+        return config
 
     def _configured(self, name: str, item_id: str | None) -> dict | None:
         found = next((d for d in self.config.get()[name] if d["_id"] == item_id), None)
@@ -40,8 +54,25 @@ class Policies:
 
     # agents directory ------------------------------------------------------------
 
+    def save_people(self, directory: dict, by: str, now) -> dict:
+        """Save the validated people ``directory`` as a new revision; the stored document."""
+        saved = self.people.save(directory, by, now)
+        self.config.bump()
+        return saved
+
+    def people_revision(self) -> int | None:
+        """The people directory's revision as this replica reads it (None: none saved)."""
+        return self.config.get().get("people_revision")
+
     def apply_directory(self, directory: dict) -> dict:
-        """Replace teams, agents and strategies with the validated ``directory``."""
+        """Replace teams, agents and strategies with the validated ``directory`` (the
+        deprecated agents file; refused once a people directory exists)."""
+        saved = self.people.current()
+        if saved is not None:
+            raise BadRequest(
+                f"_schema: the people directory (revision {saved['revision']}) owns agents, teams and"
+                " strategies; change them with cxctl people apply or PUT /api/v1/people"
+            )
         counts = {}
         for name in ("teams", "agents", "strategies"):
             items = directory[name]
@@ -53,6 +84,9 @@ class Policies:
         return counts
 
     def directory(self) -> dict:
+        saved = self.people.current()
+        if saved is not None:
+            return people_projection.agents_directory(saved["directory"])
         return {
             name: [
                 {k: v for k, v in d.items() if k != "_id"}
@@ -67,14 +101,22 @@ class Policies:
     def strategy(self, strategy_id: str) -> dict | None:
         return self._configured("strategies", strategy_id)
 
-    def set_shift(self, agent_id: str, on_shift: bool) -> dict:
+    def set_shift(self, agent_id: str, on_shift: bool, by: str = "system", now=None) -> dict:
+        """Put an agent on or off shift: a new people directory revision when one
+        exists (``{"agent", "saved"}``), else in the deprecated agents collection."""
+        if self.people.current() is not None:
+            saved = self.people.set_shift(agent_id, on_shift, by, now)
+            self.config.bump()
+            agents = people_projection.agents_directory(saved["directory"])["agents"]
+            agent = next(a for a in agents if a["id"] == agent_id)
+            return {"agent": agent, "saved": saved}
         agent = self.db.agents.find_one_and_update(
             {"_id": agent_id}, {"$set": {"on_shift": on_shift}}, return_document=ReturnDocument.AFTER
         )
         if agent is None:
             raise NotFound(f"no agent {agent_id}")
         self.config.bump()
-        return agent
+        return {"agent": agent, "saved": None}
 
     def team_of(self, owner: dict | None) -> str | None:
         """The team that owns work for ``owner``: the team itself, a strategy's team,
