@@ -249,7 +249,7 @@ def _responses(r: Route) -> dict:
     if r.name == "lexicon.revert":
         out["201"] = out.pop("200")
         out["409"] = _error(409, "A later version changed the same word; revert that first")
-    if r.body is not None and r.name.startswith("cases."):
+    if r.body is not None and (r.name.startswith("cases.") or r.name == "incidents.resolve"):
         for status in (409, 422):
             out[str(status)] = _error(status)
     if r.name == "feedback.ingest":

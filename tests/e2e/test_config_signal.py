@@ -308,13 +308,15 @@ def test_each_caching_service_listens_on_its_own_routing_key(
 
 
 def test_the_signal_keeps_the_caches_of_a_stores_aggregate_parts_fresh(mongo_client, db_prefix):
-    """A store composed of aggregate stores (cases' policies, alerts' rules) has its
-    caches one level down; notify's is the store's own."""
+    """A store composed of aggregate stores (cases' policies and playbook library, alerts'
+    rules) has its caches one level down; notify's is the store's own."""
     from services.alerts.store import AlertStore
     from services.cases.store import CaseStore
     from services.common.config_signal import caches_of
 
     db = mongo_client[f"{db_prefix}parts"]
     assert [c.name for c in caches_of(AlertStore(db))] == ["rules_meta"]
-    assert [c.name for c in caches_of(CaseStore(db))] == ["config_meta"]
+    store = CaseStore(db)
+    assert [c.name for c in caches_of(store)] == ["config_meta", "config_meta"]
+    assert {id(c) for c in caches_of(store)} == {id(store.policies.config), id(store.playbooks.cache)}
     assert [c.name for c in caches_of(NotifyStore(db))] == ["config_meta"]
