@@ -1,6 +1,7 @@
 """Alerts service: rule management, versions, explain, dedup/throttle through the worker."""
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -10,6 +11,7 @@ from services.alerts.service import AlertsService
 from services.alerts.store import AlertStore
 from services.common.errors import BadRequest, NotFound
 from services.common.messaging import serialize
+from textanalysis import text as textmod
 
 RULE = {
     "id": "complaints",
@@ -49,7 +51,8 @@ def event(n, day, text="我要投诉", customer="C1", nps=None):
 def alerts(mongo_client, db_prefix):
     store = AlertStore(mongo_client[f"{db_prefix}alerts"])
     store.ensure_indexes()
-    return worker_factory(AlertsService, store=store)
+    # the shipped lexicon's analyzer in place of the replica's live one (LiveLexicon)
+    return worker_factory(AlertsService, store=store, text=SimpleNamespace(analyzer=textmod.current()))
 
 
 def raised(worker):
