@@ -71,7 +71,10 @@ class EventRef(_Part):
     attributes = fields.Dict(
         keys=fields.String(),
         allow_none=True,
-        metadata={"description": "the event's attributes (store, region, product …), for group keys"},
+        metadata={
+            "description": "the event's attributes with plain values (store, region, product …), "
+            "for group keys; nested objects are left out"
+        },
     )
 
 

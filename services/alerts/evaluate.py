@@ -177,13 +177,21 @@ def alert_id_for(rule_id: str, event: dict) -> str:
     return "AL-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
 
 
+SCALARS = (str, int, float, bool)
+
+
 def event_summary(event: dict) -> dict:
     summary = {k: event[k] for k in ("source", "event_id", "occurred_at", "channel")}
     for key in ("touchpoint", "text", "tags"):
         if key in event:
             summary[key] = event[key]
-    # every alert names the event's attributes (store, region …): which group it belongs to
-    summary["attributes"] = dict(event.get("attributes") or {})
+    # every alert names the event's attributes (store, region …): which group it belongs to.
+    # Only plain values: a nested object is the integration's own and may be anything, even
+    # kombu's {"__type__": "datetime", …} marker, which every consumer's decoder would
+    # then try to turn into a date (a fuzzed event dead-lettered profiles' alert_raised)
+    summary["attributes"] = {
+        k: v for k, v in (event.get("attributes") or {}).items() if v is None or isinstance(v, SCALARS)
+    }
     if "scores" in event:
         # only the contract's scores: unknown keys are kept on the event, but
         # alert_raised carries integers (an extra {"x": [1]} broke its dispatch)

@@ -432,3 +432,23 @@ def test_an_episode_still_open_after_the_cooldown_raises_again():
     raised_at = [o.alert["event"]["occurred_at"] for o in raised(outcomes)]
     # the 5th event raises (09:20), the first match at or after 10:20 and 11:20 again
     assert raised_at == [T0 + timedelta(minutes=m) for m in (20, 80, 140)]
+
+
+def test_an_alerts_event_carries_plain_attributes_only():
+    """An integration's nested attribute (even kombu's datetime marker) stays on the
+    event; the alert names the plain ones, which group keys read."""
+    from services.alerts.evaluate import event_summary
+
+    event = {
+        "source": "s",
+        "event_id": "e",
+        "occurred_at": "2026-11-20T10:00:00+08:00",
+        "channel": "app",
+        "attributes": {
+            "store": "SH-01",
+            "n": 3,
+            "vip": True,
+            "x": {"__type__": "datetime", "__value__": "1.5"},
+        },
+    }
+    assert event_summary(event)["attributes"] == {"store": "SH-01", "n": 3, "vip": True}
