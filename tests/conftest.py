@@ -26,6 +26,7 @@ import pytest  # noqa: E402
 from nameko import config  # noqa: E402
 
 from services.common.mongo import make_client  # noqa: E402
+from textanalysis import text as textanalysis_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -54,6 +55,16 @@ def wait_until(predicate, timeout=20.0, interval=0.1, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         eventlet.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def shipped_text_analysis():
+    """Each test starts from the shipped lexicon and no learned model: services running
+    in the test process install their live analyzer and model process-wide
+    (textanalysis.text.use_analyzer / use_model), which must not reach the next test."""
+    yield
+    textanalysis_text.reset_analyzer()
+    textanalysis_text.use_model(None)
 
 
 @pytest.fixture(scope="session")
