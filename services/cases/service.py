@@ -17,12 +17,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from contracts.base import utcnow
-from services.cases import actions, incidents, intake, schemas, simulate, sweeps, views
+
+# the entrypoint mixins by module: ``nameko run services.cases.service`` runs every class
+# with entrypoints it finds in this module, so only CasesService may be one of its names
+from services.cases import (
+    actions,
+    followup_entrypoints,
+    incidents,
+    intake,
+    people_rpc,
+    playbook_rpc,
+    schemas,
+    simulate,
+    sweeps,
+    views,
+)
 from services.cases.context import Context
 from services.cases.dependencies import CaseStores, EscalationSweep, LoadRecount
-from services.cases.followup_entrypoints import FollowupEntrypoints
-from services.cases.people_rpc import PeopleEntrypoints
-from services.cases.playbook_rpc import PlaybookEntrypoints
 from services.cases.store import CaseStore, anonymise_customer
 from services.common.batching import contract_batch_handler, handled_once_each
 from services.common.config_signal import ConfigSignal
@@ -36,7 +47,9 @@ from services.common.rpc import Id, Moment, page, rpc
 EXPECTED = (BadRequest, NotFound)
 
 
-class CasesService(PlaybookEntrypoints, FollowupEntrypoints, PeopleEntrypoints):
+class CasesService(
+    playbook_rpc.PlaybookEntrypoints, followup_entrypoints.FollowupEntrypoints, people_rpc.PeopleEntrypoints
+):
     """The entrypoints below, the playbooks' (``playbook_rpc.py``), the follow-ups'
     (``followup_entrypoints.py``) and the people directory's (``people_rpc.py``)."""
 

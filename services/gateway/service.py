@@ -32,34 +32,37 @@ from services.common.lexicon import LiveLexicon
 from services.common.mongo import MongoStore
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, rpc
+
+# the route mixins by module: ``nameko run services.gateway.service`` runs every class with
+# entrypoints it finds in this module, so only GatewayService may be one of its names
 from services.gateway import (
     alert_rules,
+    board_endpoints,
     cases,
     dashboard,
+    followup_endpoints,
     gate,
+    incident_pages,
+    lexicon_endpoints,
+    people_endpoints,
+    playbook_endpoints,
+    profile_admin_endpoints,
     profiles,
     queue,
     sessions,
+    token_endpoints,
 )
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
-from services.gateway.board_endpoints import BoardEndpoints
 from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
-from services.gateway.followup_endpoints import FollowupEndpoints
 from services.gateway.i18n import translator
-from services.gateway.incident_pages import IncidentPages
 from services.gateway.ingest import ingest
 from services.gateway.inputs import json_body, query, rule_document
-from services.gateway.lexicon_endpoints import LexiconEndpoints
 from services.gateway.openapi import build_openapi
 from services.gateway.pagination import page
-from services.gateway.people_endpoints import PeopleEndpoints
-from services.gateway.playbook_endpoints import PlaybookEndpoints
-from services.gateway.profile_admin_endpoints import ProfileAdminEndpoints
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
-from services.gateway.token_endpoints import TokenEndpoints
 from services.gateway.users import load_user
 from services.gateway.views import csv_download, render, static_asset
 
@@ -67,14 +70,14 @@ BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose count
 
 
 class GatewayService(
-    PlaybookEndpoints,
-    BoardEndpoints,
-    ProfileAdminEndpoints,
-    IncidentPages,
-    PeopleEndpoints,
-    TokenEndpoints,
-    LexiconEndpoints,
-    FollowupEndpoints,
+    playbook_endpoints.PlaybookEndpoints,
+    board_endpoints.BoardEndpoints,
+    profile_admin_endpoints.ProfileAdminEndpoints,
+    incident_pages.IncidentPages,
+    people_endpoints.PeopleEndpoints,
+    token_endpoints.TokenEndpoints,
+    lexicon_endpoints.LexiconEndpoints,
+    followup_endpoints.FollowupEndpoints,
 ):
     """The routes below, and those of the ``*_endpoints.py`` / ``*_pages.py`` mixins:
     playbooks, role boards, profile admin acts, incident pages, the people directory,
