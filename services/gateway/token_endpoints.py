@@ -47,6 +47,8 @@ class TokenEndpoints:
     @route("console.tokens_revoke")
     def tokens_revoke(self, request, principal):
         user_id, name = request.form.get("user_id", ""), request.form.get("name") or None
+        if not user_id:
+            raise bad_request(["user_id: Missing data for required field."], "form")
         revoked = self.revoke_tokens(user_id, name)["revoked"]
         raise Redirect(f"/tokens?revoked={revoked}")
 

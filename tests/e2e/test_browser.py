@@ -177,6 +177,9 @@ def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
     browser.find_element(By.ID, "reassign-id").send_keys("chen.jie")
     browser.find_element(By.ID, "reassign-reason").send_keys("我熟悉这位客户")
     browser.find_element(By.ID, "do-reassign").click()
+    # the form posts and the browser loads the case again: wait for the new page's
+    # confirmation before reading it (the old page's nodes vanish while it loads)
+    wait.until(ec.presence_of_element_located((By.ID, "action-done")))
     wait.until(ec.text_to_be_present_in_element((By.ID, "audit"), "我熟悉这位客户"))
     assert browser.find_element(By.ID, "action-done").text == "Done: Reassign"  # in English now
     assert "reassigned" in browser.find_element(By.ID, "audit").text

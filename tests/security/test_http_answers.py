@@ -99,7 +99,14 @@ def test_every_answer_but_static_files_forbids_storing_it(gateway):  # noqa: F81
                 answer = gateway.api("admin", "GET", path)
             else:
                 answer = admin.get(gateway.url + path, allow_redirects=False)
-            assert answer.status_code in (200, 303), (route.name, answer.status_code)
+            # people.get: 404 while no people directory was saved (this stack saves none)
+            assert answer.status_code in (200, 303) or (route.name, answer.status_code) == (
+                "people.get",
+                404,
+            ), (
+                route.name,
+                answer.status_code,
+            )
             assert_secure(answer, "no-cache" if route.name == "console.static" else "no-store")
             checked += 1
         # refusals too: no credentials, a role not allowed, an unknown case
