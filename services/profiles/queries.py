@@ -89,7 +89,9 @@ class Queries(ProfileDocuments):
             .skip(timeline_skip)
             .limit(timeline_limit)
         )
-        profile["timeline_total"] = self.db.timeline.count_documents({"customer_id": target})
+        # $match + $count: the embedded store counts it in SQL (count_documents: in Python)
+        counted = list(self.db.timeline.aggregate([{"$match": {"customer_id": target}}, {"$count": "n"}]))
+        profile["timeline_total"] = counted[0]["n"] if counted else 0
         profile["timeline_skip"] = timeline_skip
         return profile
 

@@ -203,8 +203,9 @@ class CaseQueries:
             .limit(limit)
         )
         rows = list(cursor)
-        if with_total:
-            return rows, self.db.cases.count_documents(query)
+        if with_total:  # $match + $count: the embedded store counts it in SQL, count_documents not
+            counted = list(self.db.cases.aggregate([{"$match": query}, {"$count": "n"}]))
+            return rows, counted[0]["n"] if counted else 0
         return rows
 
     def case_filter(
