@@ -183,7 +183,21 @@ def case_page(services, principal, case_id: str, status=200, failed=None, error=
         done=done,
         names=owner_names(services),
         seen=owner_key(case),
+        playbooks=suggested_playbooks(services, principal.user, case),
     )
+
+
+def suggested_playbooks(services, user: dict, case: dict) -> list[dict]:
+    """The playbooks that fit the case (cases.suggest_playbooks), none for an incident or
+    a closed case; an older cases service without playbooks shows none."""
+    if case.get("kind") == "incident" or case.get("status") == "closed":
+        return []
+    try:
+        return services.cases.suggest_playbooks(case["_id"], visible_to=viewer(user))["suggestions"]
+    except RemoteError as exc:
+        if exc.exc_type != "MethodNotFound":
+            raise
+        return []
 
 
 def followup_tasks(services, request, user: dict, q: dict) -> dict:

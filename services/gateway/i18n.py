@@ -425,6 +425,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Erased; the erasure is audited.",
     },
     "channel.other": {"zh-CN": "其他", "en": "Other"},
+    # playbooks on the case page (services/gateway/cases.py suggested_playbooks)
+    "case.playbooks": {"zh-CN": "标准解决方案", "en": "Playbooks"},
+    "case.playbook_by.rule": {"zh-CN": "预警规则", "en": "rule"},
+    "case.playbook_by.aspect": {"zh-CN": "反馈涉及", "en": "about"},
+    "case.playbook_by.root_cause": {"zh-CN": "根因", "en": "root cause"},
+    "case.playbook_reply": {"zh-CN": "给客户的回复", "en": "Reply to the customer"},
+    "case.playbook_send": {"zh-CN": "直接发送给客户", "en": "Send it to the customer"},
+    "case.playbook_use": {"zh-CN": "使用此方案", "en": "Use this playbook"},
+    "case.done_playbook": {
+        "zh-CN": "使用标准解决方案（回复已存为内部草稿）",
+        "en": "Use a playbook (the reply is kept as an internal draft)",
+    },
+    "case.done_playbook_sent": {
+        "zh-CN": "使用标准解决方案并发送回复",
+        "en": "Use a playbook and send the reply",
+    },
     # incident pages (services/gateway/incident_pages.py)
     "nav.incidents": {"zh-CN": "事件", "en": "Incidents"},
     "incident.list_title": {"zh-CN": "事件（跨客户预警）", "en": "Incidents (alerts across customers)"},

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from contracts.base import utcnow
 from services.gateway import playbooks
 from services.gateway.cases import visible
 from services.gateway.entrypoints import route
+from services.gateway.errors import Redirect
 from services.gateway.inputs import json_body, query
 from services.gateway.scope import viewer
 
@@ -40,6 +42,17 @@ class PlaybookEndpoints:
     @route("cases.playbooks")
     def case_playbooks(self, request, principal, case_id):
         return self.services.cases.suggest_playbooks(case_id, visible_to=viewer(principal.user))
+
+    @route("console.case_playbook")
+    def use_playbook_form(self, request, principal, case_id, playbook_id):
+        """The case page's form: the playbook used (its reply sent when ticked), back to the case."""
+        visible(self.services, principal.user, case_id)
+        send = request.form.get("send") in ("on", "true", "1")
+        language = principal.language if principal.language in ("zh-CN", "en") else "zh-CN"
+        body = {"send": send, "language": language}
+        playbooks.use(self.services, principal.user, case_id, playbook_id, body)
+        done = "playbook_sent" if send else "playbook"
+        raise Redirect(f"/cases/{quote(case_id, safe='')}?done={done}")
 
     @route("cases.use_playbook")
     def use_playbook(self, request, principal, case_id, playbook_id):

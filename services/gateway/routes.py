@@ -118,7 +118,8 @@ class QueueQuery(Page):
 
 class CasePageQuery(Query):
     done = fields.String(
-        validate=validate.OneOf((*ACTIONS, "take")), metadata={"description": "the action just done"}
+        validate=validate.OneOf((*ACTIONS, "take", "playbook", "playbook_sent")),
+        metadata={"description": "the action just done"},
     )
 
 
@@ -661,6 +662,14 @@ ROUTES: tuple[Route, ...] = (
         kind="page",
     ),
     Route("console.case", "GET", "/cases/<case_id>", PEOPLE, "Case page", kind="page", query=CasePageQuery),
+    Route(
+        "console.case_playbook",
+        "POST",
+        "/cases/<case_id>/playbooks/<playbook_id>/use",
+        PEOPLE,
+        "Case page form: use a suggested playbook (fill the reply; send it when ticked)",
+        kind="page",
+    ),
     Route(
         "console.case_take",
         "POST",

@@ -5,6 +5,7 @@ queue), measured per playbook."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -128,3 +129,30 @@ def test_an_agent_uses_the_suggested_playbook_and_the_reply_goes_out(gateway, cx
     assert code == 0 and "1. Look up the parcel" in out and "v1" in out
     code, out = cxctl(uri, "cases", "use-playbook", case_id, "billing-correction", "--by", "chen.jie")
     assert code == 0 and "filled, not sent" in out
+
+
+def test_the_case_page_suggests_the_playbook_and_uses_it(gateway):  # noqa: F811
+    put = gateway.api("admin", "PUT", "/api/v1/playbooks/late-delivery", json={"playbook": LATE})
+    assert put.status_code == 200
+    r = gateway.api(
+        "integration", "POST", "/api/v1/feedback", json=[feedback("pb-page", text="快递三天都没到，太慢了")]
+    )
+    assert r.status_code == 202
+    [case] = wait_until(lambda: gateway.rpc.cases.list_cases(), message="the case")
+    agent = gateway.login("agent")
+    page = agent.get(gateway.url + f"/cases/{case['_id']}").text
+    section = page.split('id="playbooks"')[1].split("</section>")[0]
+    assert "配送延误" in section and "物流配送" in section  # the title, and why: the comment's aspect
+    assert "王芳您好" in section  # the reply filled for this customer
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    used = agent.post(
+        gateway.url + f"/cases/{case['_id']}/playbooks/late-delivery/use",
+        data={"csrf_token": token, "send": "on"},
+        allow_redirects=False,
+    )
+    assert used.status_code == 303 and used.headers["Location"].endswith("?done=playbook_sent")
+    after = agent.get(gateway.url + used.headers["Location"]).text
+    assert "使用标准解决方案并发送回复" in after
+    shown = gateway.rpc.cases.get_case(case["_id"])
+    [entry] = [a for a in shown["audit"] if a["action"] == "playbook_used"]
+    assert entry["actor"] == "chen.jie" and entry["detail"]["sent"] is True

@@ -95,6 +95,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "GET /api/v1/playbooks/metrics": OFFICE,
     "GET /api/v1/cases/<case_id>/playbooks": PEOPLE,
     "POST /api/v1/cases/<case_id>/playbooks/<playbook_id>/use": PEOPLE,
+    "POST /cases/<case_id>/playbooks/<playbook_id>/use": PEOPLE,
     # role boards (the journey board refuses agents in its handler)
     "GET /api/v1/boards/<board>": PEOPLE,
     "GET /boards/<board>": PEOPLE,
@@ -154,6 +155,7 @@ SUCCESS = {
     "rules.disable": 200,
     "console.incident": 303,  # the probe's case is a customer case: to its case page
     "people.get": 404,  # no people directory saved in this stack (documented)
+    "console.case_playbook": 303,  # a playbook used (the probe's form sends nothing): back to the case
 }
 
 
