@@ -35,6 +35,9 @@ class Backend:
         return call
 
 
+NO_PLAYBOOKS = {"suggestions": []}  # cases.suggest_playbooks: none fit (the case page asks)
+
+
 class Services:
     def __init__(self, **backends: dict):
         self.calls: list = []
@@ -108,7 +111,9 @@ def test_newest_first_reads_one_extra_row_to_know_there_is_a_next_page():
 
 
 def test_an_action_checks_visibility_first_and_acts_as_the_signed_in_user():
-    services = Services(cases={"get_case": case("c1"), "acknowledge": {"ok": True}})
+    services = Services(
+        cases={"suggest_playbooks": NO_PLAYBOOKS, "get_case": case("c1"), "acknowledge": {"ok": True}}
+    )
     assert cases.act(services, AGENT, "c1", "acknowledge", {"reason": None}) == {"ok": True}
     assert services.names() == ["cases.get_case", "cases.acknowledge"]
     assert services.calls[1][1] == ({"reason": None, "case_id": "c1", "by": AGENT["id"]},)
@@ -118,7 +123,7 @@ def test_an_action_on_a_case_the_user_may_not_see_is_never_sent():
     def hidden(case_id, visible_to):
         raise RemoteError("NotFound", f"no case {case_id}")
 
-    services = Services(cases={"get_case": hidden})
+    services = Services(cases={"suggest_playbooks": NO_PLAYBOOKS, "get_case": hidden})
     with pytest.raises(RemoteError):
         cases.act(services, AGENT, "c9", "acknowledge", {})
     assert services.names() == ["cases.get_case"]
@@ -131,7 +136,7 @@ def test_the_cases_services_refusals_become_409_and_422(exc_type, status):
     def refuse(body):
         raise RemoteError(exc_type, "root_cause: unknown")
 
-    services = Services(cases={"get_case": case("c1"), "resolve": refuse})
+    services = Services(cases={"suggest_playbooks": NO_PLAYBOOKS, "get_case": case("c1"), "resolve": refuse})
     with pytest.raises(HttpError if status else RemoteError) as caught:
         cases.act(services, AGENT, "c1", "resolve", {})
     if status:
@@ -140,7 +145,8 @@ def test_the_cases_services_refusals_become_409_and_422(exc_type, status):
 
 def test_a_case_form_goes_back_to_the_case_or_shows_the_page_with_the_error():
     ok = Services(
-        cases={"get_case": case("c 1"), "start": {}, "list_agents": {}}, profiles={"get_profile": {}}
+        cases={"suggest_playbooks": NO_PLAYBOOKS, "get_case": case("c 1"), "start": {}, "list_agents": {}},
+        profiles={"get_profile": {}},
     )
     with pytest.raises(Redirect) as moved:
         cases.form_action(ok, principal(), "c 1", "start", {"csrf_token": "t"})
@@ -150,7 +156,13 @@ def test_a_case_form_goes_back_to_the_case_or_shows_the_page_with_the_error():
         raise RemoteError("InvalidTransition", "assigned → in_progress only")
 
     refused = Services(
-        cases={"get_case": case("c1"), "start": conflict, "list_agents": {}}, profiles={"get_profile": {}}
+        cases={
+            "suggest_playbooks": NO_PLAYBOOKS,
+            "get_case": case("c1"),
+            "start": conflict,
+            "list_agents": {},
+        },
+        profiles={"get_profile": {}},
     )
     response = cases.form_action(refused, principal(), "c1", "start", {})
     shown = response.get_data(as_text=True)
@@ -171,7 +183,10 @@ def about(text):
 
 
 def case_page_html(text, language):
-    services = Services(cases={"get_case": about(text), "list_agents": {}}, profiles={"get_profile": {}})
+    services = Services(
+        cases={"suggest_playbooks": NO_PLAYBOOKS, "get_case": about(text), "list_agents": {}},
+        profiles={"get_profile": {}},
+    )
     user = {**AGENT, "language": language}
     signed_in = Principal(user, "session", {"_id": "s1", "csrf": "t", "language": language})
     return cases.case_page(services, signed_in, "c1").get_data(as_text=True)
@@ -200,9 +215,9 @@ def test_no_aspect_code_leaks_into_the_chinese_case_page():
 
 
 def test_the_api_case_carries_its_aspects_and_none_without_text():
-    services = Services(cases={"get_case": about("快递到得晚，价格也贵")})
+    services = Services(cases={"suggest_playbooks": NO_PLAYBOOKS, "get_case": about("快递到得晚，价格也贵")})
     assert cases.one(services, AGENT, "c1")["aspects"] == ["delivery", "price"]
-    services = Services(cases={"get_case": about(None)})
+    services = Services(cases={"suggest_playbooks": NO_PLAYBOOKS, "get_case": about(None)})
     assert cases.one(services, AGENT, "c1")["aspects"] == []
 
 
