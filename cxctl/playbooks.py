@@ -61,6 +61,12 @@ def _match_text(match: dict) -> str:
     return " ".join(parts)
 
 
+def _echo_steps_and_reply(playbook: dict, reply: str, language: str, indent: str) -> None:
+    for n, step in enumerate(playbook["steps"], 1):
+        click.echo(f"{indent}{n}. {step[language]}")
+    click.echo(f"{indent}reply / 回复: {reply}")
+
+
 @playbooks.command("show")
 @click.argument("playbook_id")
 @click.option("--language", type=click.Choice(["zh-CN", "en"]), default="zh-CN", show_default=True)
@@ -73,9 +79,7 @@ def playbooks_show(ctx: Ctx, playbook_id, language, as_json):
         return emit_json(shown)
     click.echo(f"{shown['id']} v{shown['version']}  {shown['title'][language]}")
     click.echo(f"  matches / 适用: {_match_text(shown['match'])}")
-    for n, step in enumerate(shown["steps"], 1):
-        click.echo(f"  {n}. {step[language]}")
-    click.echo(f"  reply / 回复: {shown['reply'][language]}")
+    _echo_steps_and_reply(shown, shown["reply"][language], language, "  ")
     for v in shown["versions"]:
         click.echo(f"  v{v['version']} {v['at']} {v['by']}: {v.get('why') or '-'}")
 
@@ -123,9 +127,7 @@ def suggest_command(group: click.Group) -> None:
         for s in out["suggestions"]:
             why = ", ".join(f"{r['by']}={r['value']}" for r in s["reasons"])
             click.echo(f"  {s['id']} v{s['version']} ({s['score']}) {s['title'][language]}  ← {why}")
-            for n, step in enumerate(s["steps"], 1):
-                click.echo(f"     {n}. {step[language]}")
-            click.echo(f"     reply / 回复: {s['reply'][language]}")
+            _echo_steps_and_reply(s, s["reply"][language], language, "     ")
         for u in out["used"]:
             click.echo(f"  used / 已使用: {u['playbook_id']} v{u['version']} by {u['by']} at {u['at']}")
 

@@ -140,14 +140,15 @@ def load_body(action: str, document) -> dict:
     return load_valid_body(ACTIONS[action][1], document)
 
 
-def load_valid_body(schema: type[Schema], document) -> dict:
-    """A JSON body validated by ``schema`` (400 naming ``body.<field>`` otherwise)."""
+def load_valid_body(schema: type[Schema], document, where: str = "body") -> dict:
+    """A JSON body (or a form, ``where="form"``) validated by ``schema`` (400 naming
+    ``<where>.<field>`` otherwise)."""
     if not isinstance(document, dict):
-        raise bad_request(["body: must be a JSON object"])
+        raise bad_request([f"{where}: must be a JSON object"])
     try:
         return schema().load(document)
     except ValidationError as exc:
-        raise bad_request(exc, "body") from None
+        raise bad_request(exc, where) from None
 
 
 def body_from_form(action: str, form) -> dict:

@@ -12,9 +12,10 @@ from nameko.exceptions import RemoteError
 from services.common.messaging import contract_event_handler
 from services.common.rpc import rpc
 from services.gateway.entrypoints import http_error_from, route
-from services.gateway.errors import Redirect, bad_request
+from services.gateway.errors import Redirect
 from services.gateway.inputs import json_body, query
 from services.gateway.people_logins import PeopleLogins, logins
+from services.gateway.rule_editor import yaml_mapping
 from services.gateway.views import render
 
 MAX_TEXT = 512 * 1024
@@ -27,15 +28,7 @@ def directory_text(directory: dict) -> str:
 
 def parse_directory(text: str) -> dict:
     """The editor's YAML (or JSON) as a directory document; 400 naming ``document`` otherwise."""
-    if len(text) > MAX_TEXT:
-        raise bad_request([f"document: longer than {MAX_TEXT} characters"])
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise bad_request([f"document: invalid YAML: {exc}".replace("\n", " ")]) from None
-    if not isinstance(document, dict):
-        raise bad_request(["document: the people directory is a mapping (people, teams, strategies)"])
-    return document
+    return yaml_mapping(text, "the people directory is a mapping (people, teams, strategies)", MAX_TEXT)
 
 
 def _people_page(saved: dict | None) -> dict:

@@ -9,8 +9,9 @@ cases service validates the playbook and names the field of anything wrong (a 40
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
+from services.gateway.actions import load_valid_body
 from services.gateway.errors import bad_request
 
 
@@ -42,15 +43,8 @@ class UseBody(Schema):
     )
 
 
-def _load(schema: type[Schema], body) -> dict:
-    try:
-        return schema().load(body)
-    except ValidationError as exc:
-        raise bad_request(exc, "body") from None
-
-
 def save(services, user: dict, playbook_id: str, body) -> dict:
-    r = _load(SaveBody, body)
+    r = load_valid_body(SaveBody, body)
     if r["playbook"].get("id", playbook_id) != playbook_id:
         raise bad_request([f"playbook.id: must be {playbook_id!r}, the path's id"], "body")
     playbook = {**r["playbook"], "id": playbook_id}
@@ -59,7 +53,7 @@ def save(services, user: dict, playbook_id: str, body) -> dict:
 
 def use(services, user: dict, case_id: str, playbook_id: str, body) -> dict:
     """Use the playbook on a case (the caller checked it may see it)."""
-    r = _load(UseBody, body)
+    r = load_valid_body(UseBody, body)
     return services.cases.use_playbook(
         {**r, "case_id": case_id, "playbook_id": playbook_id, "by": user["id"]}
     )

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 from werkzeug.wrappers import Response
 
+from services.gateway.actions import load_valid_body
 from services.gateway.errors import bad_request
 
 ID_FIELD = [validate.Length(min=1, max=128), validate.Regexp(r"^(?!\$)[^\x00-\x1f\x7f]+$", error="an id")]
@@ -45,15 +46,8 @@ class EraseBody(Schema):
     confirm = fields.String(required=True, metadata={"description": "the customer id, typed again"})
 
 
-def _load(schema: type[Schema], body, where: str) -> dict:
-    try:
-        return schema().load(body)
-    except ValidationError as exc:
-        raise bad_request(exc, where) from None
-
-
 def merge(services, user: dict, customer_id: str, body, where: str = "body") -> dict:
-    r = _load(MergeBody, body, where)
+    r = load_valid_body(MergeBody, body, where)
     if not r["confirm"]:
         raise bad_request(["confirm: tick to confirm the merge"], where)
     if r["merged"] == customer_id:
@@ -62,7 +56,7 @@ def merge(services, user: dict, customer_id: str, body, where: str = "body") -> 
 
 
 def erase(services, user: dict, customer_id: str, body, where: str = "body") -> dict:
-    r = _load(EraseBody, body, where)
+    r = load_valid_body(EraseBody, body, where)
     if r["confirm"] != customer_id:
         raise bad_request([f"confirm: type the customer id ({customer_id}) to confirm"], where)
     return services.profiles.erase_customer(customer_id, user["id"], r["request_ref"])

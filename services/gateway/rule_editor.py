@@ -28,14 +28,20 @@ def document_text(rule: dict) -> str:
 
 def parse_document(text: str) -> dict:
     """The editor's YAML (or JSON) as a rule document; 400 naming ``document`` otherwise."""
-    if len(text) > MAX_TEXT:
-        raise bad_request([f"document: longer than {MAX_TEXT} characters"])
+    return yaml_mapping(text, "a rule is a mapping (id, name, level, owner, channels, when, ...)")
+
+
+def yaml_mapping(text: str, shape: str, max_text: int = MAX_TEXT) -> dict:
+    """A console editor's YAML (or JSON) text as a mapping; 400 naming ``document`` when it
+    is longer than ``max_text``, not YAML, or not a mapping (``shape`` says what it should be)."""
+    if len(text) > max_text:
+        raise bad_request([f"document: longer than {max_text} characters"])
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise bad_request([f"document: invalid YAML: {exc}".replace("\n", " ")]) from None
     if not isinstance(document, dict):
-        raise bad_request(["document: a rule is a mapping (id, name, level, owner, channels, when, ...)"])
+        raise bad_request([f"document: {shape}"])
     return document
 
 
