@@ -7,42 +7,19 @@ entry and its ``case_status_changed``."""
 
 import json
 
-from click.testing import CliRunner
-from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcClient
 
-from cxctl.main import cli
 from services.cases.service import CasesService
 from tests.conftest import wait_until
+from tests.e2e.test_cases_e2e import OPENED, SEEN, StatusListener, cx
 from tests.services.group_alerts import customer_alert, group_alert
-
-CHANGES: list[dict] = []
-OPENED: list[dict] = []
-
-
-class CaseListener:
-    name = "case_listener"
-
-    @event_handler("cases", "case_status_changed")
-    def changed(self, payload):
-        CHANGES.append(payload)
-
-    @event_handler("cases", "case_opened")
-    def opened(self, payload):
-        OPENED.append(payload)
-
-
-def cx(uri, *args):
-    result = CliRunner().invoke(cli, ["--amqp-uri", uri, *args])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_one_incident_across_two_replicas_links_its_cases_and_resolves_them(cx_config, container_factory):
-    CHANGES.clear()
+    SEEN.clear()
     OPENED.clear()
-    container_factory(CaseListener).start()
+    container_factory(StatusListener).start()
     for _ in range(2):
         container_factory(CasesService).start()
     uri = cx_config["AMQP_URI"]
@@ -99,9 +76,9 @@ def test_one_incident_across_two_replicas_links_its_cases_and_resolves_them(cx_c
             assert child["status"] == "resolved" and child["resolution"]["summary"] == "门店加开收银台"
             assert [a["actor"] for a in child["audit"] if a["action"] == "resolved"] == ["zhao.min"]
         assert all(rpc.cases.get_case(cid)["status"] == "assigned" for cid in bj)
-        wait_until(lambda: len(CHANGES) >= 11, message="the children's status messages")
-        assert sorted(m["case_id"] for m in CHANGES) == sorted(sh)
-        assert {(m["from_status"], m["to_status"], m["changed_by"]) for m in CHANGES} == {
+        wait_until(lambda: len(SEEN) >= 11, message="the children's status messages")
+        assert sorted(m["case_id"] for m in SEEN) == sorted(sh)
+        assert {(m["from_status"], m["to_status"], m["changed_by"]) for m in SEEN} == {
             ("assigned", "resolved", "zhao.min")
         }
         again = json.loads(cx(uri, "cases", "incidents", "resolve", incident["_id"], "--root-cause",
