@@ -15,6 +15,7 @@ from services.alerts.engine import Engine, Outcome
 from services.alerts.store import AlertStore
 from services.common import settings
 from services.common.mongo import as_stored
+from services.common.overlap import run_together
 from textanalysis.text import Analyzer
 
 
@@ -24,9 +25,14 @@ def evaluate_feedback(
     """Keep a batch of events in the history and evaluate it in delivery order (repeats
     attach, throttled matches are counted): the messages announcing its new alerts.
     ``analyzer``: the replica's text analysis (services/common/lexicon.py)."""
-    store.history.record(events, settings.get("ALERT_HISTORY_DAYS"))
     index = store.rules.rule_index(analyzer)
-    return announcements(store, Engine(store.state, analyzer).process_many(index, events, now))
+    # the history is read by backtests and simulations, never by the evaluation: the
+    # two go to the store together (services/common/overlap.py)
+    _, outcomes = run_together(
+        lambda: store.history.record(events, settings.get("ALERT_HISTORY_DAYS")),
+        lambda: Engine(store.state, analyzer).process_many(index, events, now),
+    )
+    return announcements(store, outcomes)
 
 
 def fire_due(store: AlertStore, now: datetime, analyzer: Analyzer | None = None) -> Iterator[dict]:

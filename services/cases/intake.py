@@ -31,6 +31,7 @@ from services.cases.lifecycle import new_case, open_key, reopened
 from services.cases.stores.trail import assigned_audit, opened_audit
 from services.common import settings
 from services.common.errors import BadRequest
+from services.common.overlap import run_together
 
 
 def open_key_topic() -> tuple[str, ...]:
@@ -56,11 +57,14 @@ def take_in_batch(ctx: Context, alerts: list[dict]) -> None:
     store = ctx.store
     opened = store.cases.open_many([(key, case) for _alert, key, _extra, case in prepared])
     direct = [opened[i] for i in sorted(opened) if opening_assignment(opened[i]) is not None]
-    store.trail.write_audit(
-        [entry for case in direct for entry in (opened_audit(case), assigned_audit(case))]
+    # independent of each other: issued together (services/common/overlap.py)
+    run_together(
+        lambda: store.trail.write_audit(
+            [entry for case in direct for entry in (opened_audit(case), assigned_audit(case))]
+        ),
+        lambda: store.loads.add_loads(direct),
+        lambda: actions.start_escalations(ctx, [opened[i] for i in sorted(opened)], now),
     )
-    store.loads.add_loads(direct)
-    actions.start_escalations(ctx, [opened[i] for i in sorted(opened)], now)
     taken = [opened[i] for i in sorted(opened)]
     for index, (alert, key, extra, _case) in enumerate(prepared):
         if index not in opened:
