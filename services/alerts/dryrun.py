@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from contracts.feedback import InvalidFeedback, parse_feedback
+from services.alerts.conditions import parse_duration, windows_of
 from services.alerts.engine import Engine, Outcome
 from services.alerts.explain import rule_tree
 from services.alerts.group_rules import lookback
 from services.alerts.index import RuleIndex
 from services.alerts.memory import MemoryState
-from services.alerts.rules import parse_duration, windows_of
 from textanalysis.text import Analyzer
 
 MAX_EXAMPLES = 5

@@ -45,11 +45,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from services.alerts.conditions import parse_duration, window_key
 from services.alerts.evaluate import MISSING, Facts, alert_id_for, evaluate, event_summary, resolve
 from services.alerts.group_engine import group_matches
 from services.alerts.group_rules import GroupHit
 from services.alerts.index import RuleIndex
-from services.alerts.rules import is_active, parse_duration, window_key
+from services.alerts.rules import is_active
 from textanalysis.text import Analyzer
 
 

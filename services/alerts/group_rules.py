@@ -35,17 +35,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from services.alerts.facts import MISSING, Facts
-from services.alerts.rules import (
-    _check_duration,
-    _check_int,
-    _check_keys,
-    _join,
+from services.alerts.conditions import (
     check_condition,
+    check_duration,
+    check_int,
+    check_keys,
     field_allowed,
+    join_path,
     parse_duration,
     shown,
 )
+from services.alerts.facts import MISSING, Facts
 from services.alerts.storage import digest
 
 CONDITIONS = ("score_below", "spike", "negative_share")
@@ -65,44 +65,44 @@ def check_group(spec: Any, path: str = "group") -> list[tuple[str, str]]:
     """Validate a rule's ``group`` part; (path, message) pairs naming the bad part."""
     if not isinstance(spec, dict):
         return [(path, "must be an object {by, window, <condition>}")]
-    errors = _check_keys(spec, path, {"by", "window"}, set(CONDITIONS))
-    errors += _check_by(spec.get("by"), _join(path, "by")) if "by" in spec else []
-    errors += _check_duration(spec, "window", path)
+    errors = check_keys(spec, path, {"by", "window"}, set(CONDITIONS))
+    errors += _check_by(spec.get("by"), join_path(path, "by")) if "by" in spec else []
+    errors += check_duration(spec, "window", path)
     if not errors and "window" in spec and parse_duration(spec["window"]) % 60:
-        errors.append((_join(path, "window"), "must be a whole number of minutes (e.g. 30m, 1h, 7d)"))
+        errors.append((join_path(path, "window"), "must be a whole number of minutes (e.g. 30m, 1h, 7d)"))
     kinds = [k for k in CONDITIONS if k in spec]
     if len(kinds) != 1:
         errors.append((path, f"needs exactly one condition of {', '.join(CONDITIONS)}"))
         return errors
     kind = kinds[0]
-    body, where = spec[kind], _join(path, kind)
+    body, where = spec[kind], join_path(path, kind)
     if not isinstance(body, dict):
         return errors + [(where, "must be an object")]
     if kind == "score_below":
-        errors += _check_keys(body, where, {"score", "below"}, {"min_responses"})
+        errors += check_keys(body, where, {"score", "below"}, {"min_responses"})
         score = body.get("score")
         if "score" in body and (not isinstance(score, str) or score not in SCORE_RANGES):
-            errors.append((_join(where, "score"), f"must be one of {', '.join(SCORE_RANGES)}"))
+            errors.append((join_path(where, "score"), f"must be one of {', '.join(SCORE_RANGES)}"))
         elif "below" in body:
             low, high = SCORE_RANGES.get(str(score), (-100, 100))
             if not _number(body["below"]) or not low < body["below"] <= high:
-                errors.append((_join(where, "below"), f"must be a number above {low}, at most {high}"))
-        errors += _check_int(body, "min_responses", where, 1, 100_000)
+                errors.append((join_path(where, "below"), f"must be a number above {low}, at most {high}"))
+        errors += check_int(body, "min_responses", where, 1, 100_000)
     elif kind == "spike":
-        errors += _check_keys(body, where, {"where", "factor"}, {"weeks", "min_count"})
+        errors += check_keys(body, where, {"where", "factor"}, {"weeks", "min_count"})
         if "where" in body:
-            errors += check_condition(body["where"], _join(where, "where"), 1, windows=False)
+            errors += check_condition(body["where"], join_path(where, "where"), 1, windows=False)
         if "factor" in body and (not _number(body["factor"]) or not 1 <= body["factor"] <= 1000):
-            errors.append((_join(where, "factor"), "must be a number from 1 to 1000"))
-        errors += _check_int(body, "weeks", where, 1, 8)
-        errors += _check_int(body, "min_count", where, 1, 100_000)
+            errors.append((join_path(where, "factor"), "must be a number from 1 to 1000"))
+        errors += check_int(body, "weeks", where, 1, 8)
+        errors += check_int(body, "min_count", where, 1, 100_000)
         if "window" in spec and not errors and parse_duration(spec["window"]) > WEEK:
-            errors.append((_join(path, "window"), "a spike compares weeks: at most 7d"))
+            errors.append((join_path(path, "window"), "a spike compares weeks: at most 7d"))
     else:
-        errors += _check_keys(body, where, {"above"}, {"min_comments"})
+        errors += check_keys(body, where, {"above"}, {"min_comments"})
         if "above" in body and (not _number(body["above"]) or not 0 <= body["above"] < 1):
-            errors.append((_join(where, "above"), "must be a share from 0 to below 1 (0.4 = 40 %)"))
-        errors += _check_int(body, "min_comments", where, 1, 100_000)
+            errors.append((join_path(where, "above"), "must be a share from 0 to below 1 (0.4 = 40 %)"))
+        errors += check_int(body, "min_comments", where, 1, 100_000)
     return errors
 
 

@@ -37,8 +37,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from services.alerts.conditions import SCORES, parse_duration, window_key, windows_of
 from services.alerts.facts import MISSING, Facts
-from services.alerts.rules import SCORES, parse_duration, window_key, windows_of
 from textanalysis import text as textmod
 from textanalysis.text import _ENGLISH_WORD, Analyzer
 

@@ -20,7 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.messages import LEVELS, OWNER_KINDS
-from services.alerts.rules import CHANNELS, MAX_ERRORS, MAX_SHOWN, RuleError, load_rules, regex_problem
+from services.alerts.conditions import CHANNELS, MAX_ERRORS, MAX_SHOWN, regex_problem
+from services.alerts.rules import RuleError, load_rules
 from tests.fuzz.budget import DOCUMENT_SETTINGS
 
 pytestmark = pytest.mark.unit

@@ -485,7 +485,7 @@ def test_the_engine_reads_first_contact_only_when_a_rule_asks():
 
 
 def test_fields_of_lists_every_field_a_rule_reads():
-    from services.alerts.rules import fields_of
+    from services.alerts.conditions import fields_of
 
     when = {
         "all": [LOW_NPS, {"not": {"field": "channel", "op": "eq", "value": "x"}}, COMPLAINTS_3_IN_7D, DROP]

@@ -2,10 +2,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.alerts.conditions import OPERATORS
 from services.alerts.engine import Engine
 from services.alerts.evaluate import MISSING, alert_id_for, evaluate, resolve
 from services.alerts.memory import MemoryState
-from services.alerts.rules import OPERATORS, RuleError, load_rules
+from services.alerts.rules import RuleError, load_rules
 
 EVENT = {
     "source": "app",
