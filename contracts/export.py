@@ -123,15 +123,19 @@ def _strip_meta(schema: dict) -> dict:
     return {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
 
 
-def build_asyncapi() -> dict:
-    amqp_exchange = lambda name: {  # noqa: E731
+def _amqp_exchange(name: str) -> dict:
+    return {
         "amqp": {
             "is": "routingKey",
             "exchange": {"name": name, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"},
         }
     }
-    feedback = _strip_meta(message_schema("feedback_event", FeedbackEventV1(), 1))
-    channels: dict = {
+
+
+def _public_channels() -> dict:
+    """The feedback exchange integrations publish to, and the dead-letter exchange."""
+    amqp_exchange = _amqp_exchange
+    return {
         f"{FEEDBACK_EXCHANGE}/{ROUTING_KEY_PATTERN}": {
             "description": "Integrations publish customer feedback here (persistent, JSON, "
             "publisher confirms). Each consuming service binds its own durable queue "
@@ -158,6 +162,12 @@ def build_asyncapi() -> dict:
             },
         },
     }
+
+
+def build_asyncapi() -> dict:
+    amqp_exchange = _amqp_exchange
+    feedback = _strip_meta(message_schema("feedback_event", FeedbackEventV1(), 1))
+    channels = _public_channels()
     messages = {
         "feedback_event": {"name": "feedback_event", "contentType": "application/json", "payload": feedback}
     }
