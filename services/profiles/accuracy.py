@@ -6,10 +6,16 @@ analysis the profiles timeline stores (``insight.comment_insight``) and prints,
 per labelled set, category and polarity accuracy, per-class precision / recall /
 F1 and the confusion matrices (rows: label, columns: predicted).
 
-Without FILE it reads the project's held-out set (``tests/data/comments_zh_labelled.jsonl``)
-and the development fixtures (``tests/unit/fixtures/comments_labelled.jsonl``).
-Polarity labels are a row's ``sentiment``; where a set has none, complaint counts
-as negative and praise as positive (suggestions and inquiries carry no polarity label).
+Without FILE it reads, first, the blind set (``tests/unit/fixtures/comments_blind.jsonl``),
+then the project's held-out set (``tests/data/comments_zh_labelled.jsonl``) and the
+development fixtures (``tests/unit/fixtures/comments_labelled.jsonl``).
+Polarity labels are a row's ``sentiment`` or ``polarity``; where a set has none, complaint
+counts as negative and praise as positive (suggestions and inquiries carry no polarity label).
+
+A set whose every row carries ``polarity`` (the blind set) also gets the blind figures
+(``blind_evaluate``): accuracy on its positive and negative rows, where neutral counts as
+wrong; the share of them called neutral; complaint recall at the precision reached over
+the whole set; and false alarms on its neutral rows.
 
 ``--weak-labels`` trains a polarity model on the weak labels of a feedback-event
 stream (``textanalysis.sentiment_model``), after keeping 20 % of its events
@@ -32,6 +38,7 @@ from textanalysis.text import CATEGORIES, SENTIMENTS
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SET = ROOT / "tests" / "data" / "comments_zh_labelled.jsonl"
 FIXTURE_SET = ROOT / "tests" / "unit" / "fixtures" / "comments_labelled.jsonl"
+BLIND_SET = ROOT / "tests" / "unit" / "fixtures" / "comments_blind.jsonl"
 DERIVED_POLARITY = {"complaint": "negative", "praise": "positive"}
 
 
@@ -106,21 +113,110 @@ def load(path: Path) -> list[dict]:
             raise ValueError(f"{path}:{number}: text: expected a string")
         if row.get("category") not in CATEGORIES:
             raise ValueError(f"{path}:{number}: category: expected one of {', '.join(CATEGORIES)}")
-        if "sentiment" in row and row["sentiment"] not in SENTIMENTS:
-            raise ValueError(f"{path}:{number}: sentiment: expected one of {', '.join(SENTIMENTS)}")
+        for key in ("sentiment", "polarity"):
+            if key in row and row[key] not in SENTIMENTS:
+                raise ValueError(f"{path}:{number}: {key}: expected one of {', '.join(SENTIMENTS)}")
         rows.append(row)
     return rows
 
 
 def polarity_label(row: dict) -> str | None:
-    return row.get("sentiment") or DERIVED_POLARITY.get(row["category"])
+    return row.get("sentiment") or row.get("polarity") or DERIVED_POLARITY.get(row["category"])
+
+
+def insight_of(text_: str) -> dict:
+    return comment_insight(text_) or {"category": "other", "sentiment": "neutral"}
+
+
+@dataclass
+class BlindReport:
+    """A blind set's figures: each row's polarity label against what the analysis said."""
+
+    polarity: Confusion  # every row, neutral ones included
+    category: Confusion
+    complaint_caught: int  # rows labelled complaint that came out complaint
+    complaint_labelled: int
+    complaint_predicted: int  # rows of any label that came out complaint
+    negative_caught: int  # rows labelled negative that came out negative or complaint
+    neutral_alarms: int  # neutral rows called positive or negative
+    neutral_complaints: int  # neutral rows called complaint
+
+    def rows(self, label: str, predicted: str | None = None) -> int:
+        """Rows labelled ``label`` (and predicted as ``predicted``, if given)."""
+        return sum(
+            n
+            for (lab, said), n in self.polarity.counts.items()
+            if lab == label and (predicted is None or said == predicted)
+        )
+
+    def polar(self, predicted: str | None = None) -> int:
+        """Positive and negative rows (predicted as ``predicted``, if given)."""
+        return self.rows("positive", predicted) + self.rows("negative", predicted)
+
+    @property
+    def polar_correct(self) -> int:
+        return self.rows("positive", "positive") + self.rows("negative", "negative")
+
+    @property
+    def neutral_rows(self) -> int:
+        return self.rows("neutral")
+
+
+def blind_evaluate(rows: list[dict]) -> BlindReport:
+    """Figures of a set whose rows all carry ``polarity`` (positive, negative or neutral)."""
+    polarity, category = Confusion(SENTIMENTS), Confusion(CATEGORIES)
+    caught = labelled = predicted = negative_caught = alarms = neutral_complaints = 0
+    for row in rows:
+        insight = insight_of(row["text"])
+        label, said = row["polarity"], insight["sentiment"]
+        polarity.counts[(label, said)] += 1
+        category.counts[(row["category"], insight["category"])] += 1
+        complaint = insight["category"] == "complaint"
+        labelled += row["category"] == "complaint"
+        predicted += complaint
+        caught += complaint and row["category"] == "complaint"
+        negative_caught += label == "negative" and (said == "negative" or complaint)
+        alarms += label == "neutral" and said != "neutral"
+        neutral_complaints += label == "neutral" and complaint
+    return BlindReport(
+        polarity, category, caught, labelled, predicted, negative_caught, alarms, neutral_complaints
+    )
+
+
+def share(part: int, whole: int) -> str:
+    return f"{part}/{whole} = {part / whole:.1%}" if whole else f"{part}/0"
+
+
+def render_blind(report: BlindReport) -> str:
+    polar, negatives = report.polar(), report.rows("negative")
+    caught, predicted = report.complaint_caught, report.complaint_predicted
+    precision = f"{caught / predicted:.1%}" if predicted else "none predicted"
+    lines = [
+        f"blind polarity accuracy, positive vs negative (neutral counts as wrong) "
+        f"{share(report.polar_correct, polar)}",
+        f"  positive and negative rows called neutral {share(report.polar('neutral'), polar)}",
+        f"  complaint recall {share(caught, report.complaint_labelled)} "
+        f"at precision {precision} ({predicted} called complaint)",
+        f"  negative rows caught by sentiment negative or category complaint "
+        f"{share(report.negative_caught, negatives)}",
+        f"  neutral rows called positive or negative {share(report.neutral_alarms, report.neutral_rows)}"
+        f", called complaint {share(report.neutral_complaints, report.neutral_rows)}",
+        "",
+    ]
+    lines += report.polarity.render("polarity (all rows)") + [""]
+    lines += report.category.render("category")
+    return "\n".join(lines)
+
+
+def is_blind(rows: list[dict]) -> bool:
+    return bool(rows) and all("polarity" in row for row in rows)
 
 
 def evaluate(rows: list[dict]) -> Report:
     category, polarity = Confusion(CATEGORIES), Confusion(SENTIMENTS)
     groups: dict[str, list[int]] = {}
     for row in rows:
-        insight = comment_insight(row["text"]) or {"category": "other", "sentiment": "neutral"}
+        insight = insight_of(row["text"])
         category.counts[(row["category"], insight["category"])] += 1
         if polarity_label(row):
             polarity.counts[(polarity_label(row), insight["sentiment"])] += 1
@@ -191,9 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.save_model:
                 args.save_model.write_text(model.to_json(), "utf-8")
             text.use_model(model)
-        files = args.files or [DEFAULT_SET, FIXTURE_SET]
+        files = args.files or [BLIND_SET, DEFAULT_SET, FIXTURE_SET]
         for path in files:
-            body = render(evaluate(load(path)))
+            rows = load(path)
+            body = render_blind(blind_evaluate(rows)) if is_blind(rows) else render(evaluate(rows))
             sections.append(body if len(files) == 1 and model is None else f"== {path}\n{body}")
     finally:
         text.use_model(previous)
