@@ -57,15 +57,18 @@ def take_in_batch(ctx: Context, alerts: list[dict]) -> None:
     store = ctx.store
     opened = store.cases.open_many([(key, case) for _alert, key, _extra, case in prepared])
     direct = [opened[i] for i in sorted(opened) if opening_assignment(opened[i]) is not None]
-    # independent of each other: issued together (services/common/overlap.py)
+    new_cases = [opened[i] for i in sorted(opened)]
+    # independent of each other, so issued together (services/common/overlap.py); the
+    # links read only what open_many stored
     run_together(
         lambda: store.trail.write_audit(
             [entry for case in direct for entry in (opened_audit(case), assigned_audit(case))]
         ),
         lambda: store.loads.add_loads(direct),
-        lambda: actions.start_escalations(ctx, [opened[i] for i in sorted(opened)], now),
+        lambda: actions.start_escalations(ctx, new_cases, now),
+        lambda: incidents.link_batch(ctx, new_cases, now),
     )
-    taken = [opened[i] for i in sorted(opened)]
+    taken: list[dict] = []
     for index, (alert, key, extra, _case) in enumerate(prepared):
         if index not in opened:
             taken += take_in(ctx, alert, key, extra, now)
@@ -75,7 +78,10 @@ def take_in_batch(ctx: Context, alerts: list[dict]) -> None:
             ctx.announce_opened(case)
         else:
             _opened(ctx, opened[index], alert, now, escalation_started=True)
-    incidents.link_batch(ctx, taken, now)
+    # what attached or reopened: linked after the new cases, whose incidents have
+    # registered their terms by now (services/cases/incidents.py)
+    if taken:
+        incidents.link_batch(ctx, taken, now)
 
 
 def intake_key(alert: dict, topic: tuple[str, ...]) -> str:
