@@ -20,6 +20,7 @@ class TemplateEndpoints:
 
     store: Any
     templates: Any
+    channels: Any
     _pipeline: Any
 
     @rpc
@@ -30,8 +31,10 @@ class TemplateEndpoints:
 
     @rpc(expected_exceptions=NotFound)
     def get_template(self, name: Id) -> dict:
-        """A template's source, the shipped file's source, and the override's versions."""
-        return jsonable(TemplateOverrides(self.store, self.templates).show(name))
+        """A template's source, the shipped file's source, the override's versions, and
+        the channels a preview or test send may use."""
+        shown = TemplateOverrides(self.store, self.templates).show(name)
+        return jsonable({**shown, "channels": sorted(self.channels)})
 
     @rpc(expected_exceptions=BadRequest)
     def save_template(self, name: Id, source: str, by: Id = "admin", reason: str | None = None) -> dict:
