@@ -127,9 +127,9 @@ def unknown_fields(renderer: Renderer, source: str, context: dict) -> list[str]:
     have (they render as nothing, so a misspelt one is silent otherwise)."""
     try:
         tree = renderer.plain.parse(source)
-    except Exception:  # the check reports syntax errors
+        from_context = find_undeclared_variables(tree)  # not set or looped over in the template
+    except Exception:  # the check reports syntax errors and unknown filters
         return []
-    from_context = find_undeclared_variables(tree)  # not set or looped over in the template
     found: dict[str, int] = {}
     for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
         path = _path(node)

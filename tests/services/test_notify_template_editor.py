@@ -57,6 +57,8 @@ def test_a_draft_is_previewed_with_the_real_renderer_and_its_problems_name_line_
     assert "**NPS 贬损者 · 王芳**" in md["rendering"]["payload"]["markdown"]["text"]
     broken = notify.preview_template(SUBJECT, "ok\n{{ level + }}")
     assert broken["rendering"] is None and broken["errors"] == ["line 2: unexpected 'end of print statement'"]
+    unknown_filter = notify.preview_template(SUBJECT, "a\n{{ level|nope }}")
+    assert unknown_filter["errors"] == ["line 2: No filter named 'nope'."]
     failing = notify.preview_template(SUBJECT, "a\n{{ title.nope() }}")
     assert failing["errors"][0].startswith("line 2: rendering the sample payload failed: UndefinedError")
     assert (
