@@ -369,7 +369,9 @@ class NotifyStore(Store):
     def save_template(self, name: str, source: str, by: str, reason: str | None = None) -> dict:
         """Store ``source`` as the override of ``name``: the next version (one atomic
         ``$inc``), who and why kept with it and in ``template_versions``."""
-        return self._template_version(name, {"$set": {"source": source}}, "saved", by, reason, source)
+        saved = self._template_version(name, {"$set": {"source": source}}, "saved", by, reason, source)
+        assert saved is not None  # an upsert always finds its document
+        return saved
 
     def delete_template(self, name: str, by: str = "admin", reason: str | None = None) -> dict | None:
         """Drop the override (the shipped file applies again) as a new version; None when

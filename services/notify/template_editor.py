@@ -207,13 +207,13 @@ def send_test(
         return {**answer, "outcome": "refused", "reason": "no_destination", "detail": resolved.error}
     granted, wait = store.take_tokens(f"template-test:{user}", 1, limit.interval, limit.burst, now)
     if not granted:
-        detail = f"at most {limit.burst} test sends at once, then one every {limit.interval:g} s"
+        rule = f"at most {limit.burst} test sends at once, then one every {limit.interval:g} s"
         retry = math.ceil(wait)
         return {
             **answer,
             "outcome": "refused",
             "reason": "rate_limited",
-            "detail": detail,
+            "detail": rule,
             "retry_after": retry,
         }
     context = sample(kind)
@@ -232,9 +232,10 @@ def send_test(
         request, now, hold=False
     )
     doc = store.get_delivery(delivery_id) or {}
-    outcome = {"delivered": "sent", "failed": "failed"}.get(doc.get("status"), "failed")
-    detail = doc.get("last_error") if outcome == "failed" else None
-    if doc.get("status") not in ("delivered", "failed"):
+    status = doc.get("status")
+    outcome = "sent" if status == "delivered" else "failed"
+    detail: str | None = None if status == "delivered" else doc.get("last_error")
+    if status not in ("delivered", "failed"):
         detail = "not sent at once (the channel's send rate); it is sent later with the saved template"
     return {
         **answer,
