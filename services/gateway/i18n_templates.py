@@ -55,8 +55,8 @@ TEMPLATE_STRINGS = _pairs(
             "The message has no such fields (they render as nothing):",
         ),
         "unused": (
-            "该渠道不使用此模板（有更具体的模板），预览显示的是它实际发送的内容。",
-            "This channel does not use this template (a more specific one applies); "
+            "该渠道不使用此模板（不发送这一部分，或有更具体的模板），预览显示的是它实际发送的内容。",
+            "This channel does not use this template (not this part, or a more specific one applies); "
             "the preview shows what it sends.",
         ),
         "outcome.sent": ("测试消息已发送", "Test message sent"),

@@ -66,14 +66,14 @@ class Recipients:
 
 def override_record(doc: dict) -> dict:
     """What the console shows of a stored override; one saved before versions were kept
-    is version 1 with its ``by`` and ``saved_at``."""
+    is version 0 with its ``by`` and ``saved_at`` (its next save is version 1)."""
     last = doc.get("last") or {
         "action": "saved",
         "by": doc.get("by"),
         "reason": None,
         "at": doc.get("saved_at"),
     }
-    return {"overridden": "source" in doc, "version": doc.get("version", 1), **last}
+    return {"overridden": "source" in doc, "version": doc.get("version", 0), **last}
 
 
 class NotifyStore(Store):

@@ -50,6 +50,7 @@ def test_an_admin_previews_saves_and_test_sends_a_template(gateway, browser, smt
     press(browser, wait, "template-preview", "preview-title")
     assert browser.find_element(By.ID, "preview-title").text == "[P2] Browser AL-7D1E22C0"
     assert browser.find_element(By.ID, "source").get_attribute("value") == DRAFT  # the draft stays
+    assert "Open the case" in browser.find_element(By.ID, "preview-html").get_attribute("srcdoc")  # HTML
     shot(browser, "template-preview-en")
 
     browser.find_element(By.ID, "reason").send_keys("shorter subject")

@@ -89,6 +89,13 @@ def test_the_editor_page_names_the_field_and_keeps_the_draft(gateway):  # noqa: 
     )
     assert refused.status_code == 400 and "template source</code>: line 1: No filter named" in refused.text
     assert "{{ level|nope }} draft" in refused.text  # the draft stays in the editor
+    test = admin.post(gateway.url + "/templates/en/alert_raised.subject.j2/test", data=form)
+    assert test.status_code == 400 and "{{ level|nope }} draft" in test.text  # checked as a save would be
+    form["source"] = "{{ level }} test"
+    test = admin.post(gateway.url + "/templates/en/alert_raised.subject.j2/test", data=form)
+    assert (
+        "Test message refused: you have no destination on this channel" in test.text
+    )  # root: in no directory
     form["source"] = "{{ level }} saved"
     done = admin.post(gateway.url + "/templates/en/alert_raised.subject.j2", data=form, allow_redirects=False)
     assert done.status_code == 303 and done.headers["Location"].endswith("?done=saved")

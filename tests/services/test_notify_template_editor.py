@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from nameko.testing.services import worker_factory
 
+from contracts.base import utcnow
 from services.common.errors import BadRequest
 from services.notify.channels.email import SmtpConfig
 from services.notify.delivery import Policy, default_channels
@@ -95,6 +96,16 @@ def test_saves_are_versions_with_who_and_why_and_a_revert_is_one_too(notify):
     assert shown["source"] == shown["shipped"] and not shown["overridden"]
     assert shown["override"]["version"] == 3 and shown["override"]["reason"] == "back"
     assert notify.save_template(SUBJECT, "again {{ title }}", by="root")["version"] == 4
+
+
+def test_an_override_saved_before_versions_were_kept_is_version_0(notify):
+    name = "en/sla_warning.subject.j2"
+    notify.store.db.templates.insert_one(
+        {"_id": name, "source": "old {{ level }}", "by": "ops", "saved_at": utcnow()}
+    )
+    [row] = [r for r in notify.list_templates() if r["name"] == name]
+    assert row["overridden"] and (row["override"]["version"], row["override"]["by"]) == (0, "ops")
+    assert notify.save_template(name, "new {{ level }}", by="root")["version"] == 1
 
 
 def test_a_test_send_mails_the_draft_to_the_admin_marked_as_a_test(notify, smtp_sink):
