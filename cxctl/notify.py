@@ -213,7 +213,15 @@ def templates_list(ctx: Ctx, as_json):
     rows = call(ctx, "notify", "list_templates")
     if as_json:
         return emit_json(rows)
-    table(rows, [("NAME", "name"), ("OVERRIDDEN", "overridden")])
+    table(
+        rows,
+        [
+            ("NAME", "name"),
+            ("OVERRIDDEN", "overridden"),
+            ("VERSION", "override.version"),
+            ("BY", "override.by"),
+        ],
+    )
 
 
 @templates.command("show")
@@ -227,16 +235,20 @@ def templates_show(ctx: Ctx, name):
 @click.argument("name")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option("--by", default="cxctl", show_default=True)
+@click.option("--reason", default=None, help="why (kept with the version)")
 @click.pass_obj
-def templates_save(ctx: Ctx, name, file, by):
+def templates_save(ctx: Ctx, name, file, by, reason):
     """Check and store FILE as template NAME (e.g. zh-CN/case_assigned.dingtalk.body.j2)."""
-    call(ctx, "notify", "save_template", name, file.read(), by=by)
-    click.echo(f"saved {name}")
+    saved = call(ctx, "notify", "save_template", name, file.read(), by=by, reason=reason)
+    click.echo(f"saved {name} (version {saved['version']})")
 
 
 @templates.command("delete")
 @click.argument("name")
+@click.option("--by", default="cxctl", show_default=True)
+@click.option("--reason", default=None, help="why (kept with the version)")
 @click.pass_obj
-def templates_delete(ctx: Ctx, name):
-    call(ctx, "notify", "delete_template", name)
+def templates_delete(ctx: Ctx, name, by, reason):
+    """Revert NAME to the shipped file (a new version of its override record)."""
+    call(ctx, "notify", "delete_template", name, by=by, reason=reason)
     click.echo(f"deleted the override of {name}; the built-in file applies")

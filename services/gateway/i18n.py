@@ -7,6 +7,7 @@ every key a template uses exists.
 from __future__ import annotations
 
 from services.gateway.i18n_codes import CODES
+from services.gateway.i18n_templates import TEMPLATE_STRINGS
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -601,6 +602,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
 
 
 CATALOGUE.update(CODES)  # the queue's and the case page's strings and codes (i18n_codes.py)
+CATALOGUE.update(TEMPLATE_STRINGS)  # the notification template pages (i18n_templates.py)
 
 
 def language_of(value: str | None) -> str:

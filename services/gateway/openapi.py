@@ -252,6 +252,12 @@ def _responses(r: Route) -> dict:
     if r.body is not None and (r.name.startswith("cases.") or r.name == "incidents.resolve"):
         for status in (409, 422):
             out[str(status)] = _error(status)
+    if r.name == "templates.test":
+        out["429"] = _error(
+            429,
+            "More test sends than NOTIFY_TEMPLATE_TEST_BURST at once (then one per interval); "
+            "`Retry-After` gives the seconds to wait",
+        )
     if r.name == "feedback.ingest":
         del out["200"]
         out["202"] = FEEDBACK_ACCEPTED

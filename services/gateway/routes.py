@@ -27,6 +27,7 @@ from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from contracts.people import PeopleDirectory
 from services.gateway.actions import ACTIONS, ResolveIncidentBody
 from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
+from services.gateway.notify_templates import TemplateDraftBody, TemplateRevertBody, TemplateSaveBody
 from services.gateway.playbooks import SaveBody, UseBody
 from services.gateway.profile_admin import EraseBody, MergeBody
 from services.gateway.rule_editor import DryRunBody
@@ -120,6 +121,12 @@ class CasePageQuery(Query):
     done = fields.String(
         validate=validate.OneOf((*ACTIONS, "take", "playbook", "playbook_sent")),
         metadata={"description": "the action just done"},
+    )
+
+
+class TemplatePageQuery(Query):
+    done = fields.String(
+        validate=validate.OneOf(("saved", "reverted")), metadata={"description": "console: the act just done"}
     )
 
 
@@ -230,6 +237,15 @@ class PathValues(Query):
     name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
     playbook_id = fields.String(validate=ID)
     board = fields.String(validate=validate.OneOf(("mine", "team", "journey")))
+    language = fields.String(
+        validate=validate.OneOf(("zh-CN", "en")), metadata={"description": "a template's"}
+    )
+    template = fields.String(
+        validate=validate.Regexp(
+            r"^_?[a-z][a-z_]{0,63}(\.[a-z]{1,16}){0,3}\.j2$", error="a template file name"
+        ),
+        metadata={"description": "a notification template: <kind>[.<channel>].<part>.j2"},
+    )
     version = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,11}$", error="a version number ≥ 1"))
     token = fields.String(
         validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,900}\.[A-Za-z0-9_-]{1,100}$", error="not a survey link"),
@@ -405,6 +421,63 @@ ROUTES: tuple[Route, ...] = (
         "What the analysis makes of a text and why, with the live lexicon or a draft of unsaved edits",
         body=AnalyzeBody,
         tags=("lexicon",),
+    ),
+    Route(
+        "templates.list",
+        "GET",
+        "/api/v1/templates",
+        ADMIN,
+        "Every notification template (language, kind, channel, part): shipped or overridden "
+        "(the override's version, who, when, why)",
+        tags=("templates",),
+    ),
+    Route(
+        "templates.get",
+        "GET",
+        "/api/v1/templates/<language>/<template>",
+        ADMIN,
+        "A template's source, the shipped file's, the override's versions and the channels",
+        tags=("templates",),
+    ),
+    Route(
+        "templates.save",
+        "PUT",
+        "/api/v1/templates/<language>/<template>",
+        ADMIN,
+        "Save the source as the override's next version (who: the caller; why: reason); a template "
+        "that does not compile or render its kind's sample is a 400 naming source and the line",
+        body=TemplateSaveBody,
+        tags=("templates",),
+    ),
+    Route(
+        "templates.revert",
+        "POST",
+        "/api/v1/templates/<language>/<template>/revert",
+        ADMIN,
+        "Drop the override (a new version): the shipped template applies again; 404 without one",
+        body=TemplateRevertBody,
+        tags=("templates",),
+    ),
+    Route(
+        "templates.preview",
+        "POST",
+        "/api/v1/templates/<language>/<template>/preview",
+        ADMIN,
+        "Render a draft with notify's renderer from its kind's sample as a channel sends it: "
+        "errors and unknown fields with their lines (nothing stored or sent)",
+        body=TemplateDraftBody,
+        tags=("templates",),
+    ),
+    Route(
+        "templates.test",
+        "POST",
+        "/api/v1/templates/<language>/<template>/test",
+        ADMIN,
+        "Send a draft's rendering, marked as a test, to the caller's own destination on a channel "
+        "through notify's pipeline: outcome sent, refused (no destination) or failed; 429 past the "
+        "per-user limit",
+        body=TemplateDraftBody,
+        tags=("templates",),
     ),
     Route(
         "cases.list",
@@ -810,6 +883,39 @@ ROUTES: tuple[Route, ...] = (
         OFFICE,
         "Try a text, with the form's word as a draft (form)",
         kind="page",
+    ),
+    Route(
+        "console.templates",
+        "GET",
+        "/templates",
+        ADMIN,
+        "Notification templates: shipped or overridden (version, who, when)",
+        kind="page",
+    ),
+    Route(
+        "console.template",
+        "GET",
+        "/templates/<language>/<template>",
+        ADMIN,
+        "Template editor: source, preview, save, revert, test send",
+        kind="page",
+        query=TemplatePageQuery,
+    ),
+    *(
+        Route(
+            f"console.template_{action}",
+            "POST",
+            f"/templates/<language>/<template>{suffix}",
+            ADMIN,
+            summary,
+            kind="page",
+        )
+        for action, suffix, summary in (
+            ("save", "", "Save the draft as a new override version (form)"),
+            ("preview", "/preview", "Preview the draft (form)"),
+            ("test", "/test", "Send the draft to yourself, marked as a test (form)"),
+            ("revert", "/revert", "Revert to the shipped template (form)"),
+        )
     ),
     Route(
         "console.dashboard_aspects_csv",

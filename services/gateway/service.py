@@ -50,6 +50,7 @@ from services.gateway import (
     profiles,
     queue,
     sessions,
+    template_endpoints,
     token_endpoints,
 )
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
@@ -78,10 +79,11 @@ class GatewayService(
     token_endpoints.TokenEndpoints,
     lexicon_endpoints.LexiconEndpoints,
     followup_endpoints.FollowupEndpoints,
+    template_endpoints.TemplateEndpoints,
 ):
     """The routes below, and those of the ``*_endpoints.py`` / ``*_pages.py`` mixins:
     playbooks, role boards, profile admin acts, incident pages, the people directory,
-    API tokens, the live lexicon, follow-ups and the customer's survey."""
+    API tokens, the live lexicon, follow-ups and the customer's survey, notification templates."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

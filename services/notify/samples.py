@@ -34,13 +34,30 @@ _CASE = {
     "opened_at": "2026-11-20T02:15:03+00:00",
 }
 
+# an ``alert_raised`` message as the alerts service publishes it (the contract's fields;
+# tests/unit/test_notify_samples.py validates it)
+ALERT_MESSAGE = {
+    "schema_version": 1,
+    "alert_id": "AL-7D1E22C0",
+    "raised_at": "2026-11-20T02:15:02+00:00",
+    **{k: _CASE[k] for k in ("level", "rule", "customer", "event", "trace")},
+    "owner": {"kind": "team", "id": "cx-care"},
+    "channels": ["email"],
+    "dedup_key": "C10023\x1frule=nps-detractor",
+    "facts": {"sentiment": "negative", "category": "complaint"},
+    "scope": "customer",
+    "group": None,
+}
+
 SAMPLES: dict[str, dict] = {
-    "case_assigned": _CASE,
-    "alert_raised": {
-        **{k: _CASE[k] for k in ("level", "rule", "customer", "event", "trace", "case_url", "title")},
-        "alert_id": "AL-7D1E22C0",
-        "raised_at": "2026-11-20T02:15:02+00:00",
+    # the cases service adds who assigned and why (services/cases/context.py)
+    "case_assigned": {
+        **_CASE,
+        "reason": "规则 nps-detractor 指定的负责人 / owner of rule nps-detractor",
+        "by": "system",
     },
+    # the alert, with the console's link and a title
+    "alert_raised": {**ALERT_MESSAGE, "case_url": _CASE["case_url"], "title": _CASE["title"]},
     # the context the cases service sends with an escalation step
     "escalation_step": {
         **_CASE,

@@ -20,6 +20,9 @@ from services.common.messaging import ContractDispatcher, InvalidMessage, contra
 from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
+
+# the RPC mixins by module (``nameko run`` runs every class with entrypoints it finds by name)
+from services.notify import template_endpoints
 from services.notify.channels.base import Channel, Outcome
 from services.notify.customers.outreach import Outreach, preview_message
 from services.notify.customers.render import request_problem
@@ -35,7 +38,6 @@ from services.notify.dependencies import (
 from services.notify.digest import DigestRunner, schedule_all
 from services.notify.digest_cron import digest_cron
 from services.notify.directory import load_directory, register_secrets
-from services.notify.overrides import TemplateOverrides
 from services.notify.people import recipients
 from services.notify.people_store import PeopleProjection
 from services.notify.policy import Policy
@@ -52,7 +54,10 @@ SWEEP_INTERVAL = 1.0
 LOOKUP_TIMEOUT = 10.0
 
 
-class NotifyService:
+class NotifyService(template_endpoints.TemplateEndpoints):
+    """Delivery of staff notifications and customer messages; the template editor's
+    RPCs are in ``template_endpoints.py``."""
+
     name = "notify"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record
@@ -290,26 +295,6 @@ class NotifyService:
         decides quiet hours; it defaults to the service's clock."""
         request, when = load_request(request), load_now(now)
         return jsonable(simulate(self._pipeline(), request, time.time() if when is None else when))
-
-    @rpc
-    def list_templates(self) -> list[dict]:
-        """Every template name, and whether an admin override replaces the file."""
-        return TemplateOverrides(self.store, self.templates).list()
-
-    @rpc(expected_exceptions=NotFound)
-    def get_template(self, name: Id) -> dict:
-        return TemplateOverrides(self.store, self.templates).show(name)
-
-    @rpc(expected_exceptions=BadRequest)
-    def save_template(self, name: Id, source: str, by: Id = "admin") -> dict:
-        """Store an admin-edited template after checking its syntax (errors name the
-        line), refusing private-attribute access, and rendering the sample payload."""
-        return TemplateOverrides(self.store, self.templates).save(name, source, by)
-
-    @rpc(expected_exceptions=NotFound)
-    def delete_template(self, name: Id) -> dict:
-        """Drop an override; the file template applies again."""
-        return TemplateOverrides(self.store, self.templates).delete(name)
 
     # test messages -----------------------------------------------------------
 

@@ -21,6 +21,9 @@ DEFAULTS = settings.declare(
         "NOTIFY_HTTP_TIMEOUT": 10.0,
         # Deliveries of one batch of notification requests sent at once (the batch's worker).
         "NOTIFY_SEND_CONCURRENCY": 10,
+        # Test sends from the template editor, per user: a burst, then one per interval (seconds).
+        "NOTIFY_TEMPLATE_TEST_BURST": 3,
+        "NOTIFY_TEMPLATE_TEST_INTERVAL": 120.0,
         # Messages to customers (services/notify/customers/, docs/notify.md "Customer messages").
         # Contact fatigue: at most LIMIT contacts (feedback given + messages sent) in DAYS days; 0 = no limit.
         "CUSTOMER_FATIGUE_LIMIT": 3,

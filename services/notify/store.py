@@ -64,6 +64,18 @@ class Recipients:
         ]
 
 
+def override_record(doc: dict) -> dict:
+    """What the console shows of a stored override; one saved before versions were kept
+    is version 0 with its ``by`` and ``saved_at`` (its next save is version 1)."""
+    last = doc.get("last") or {
+        "action": "saved",
+        "by": doc.get("by"),
+        "reason": None,
+        "at": doc.get("saved_at"),
+    }
+    return {"overridden": "source" in doc, "version": doc.get("version", 0), **last}
+
+
 class NotifyStore(Store):
     def __init__(self, db):
         super().__init__(db)
@@ -76,7 +88,8 @@ class NotifyStore(Store):
         """The recipients directory and the template overrides (ConfigCache)."""
         return {
             "recipients": {d["_id"]: d for d in self.db.recipients.find().sort("_id", ASCENDING)},
-            "templates": {d["_id"]: d["source"] for d in self.db.templates.find()},
+            # a reverted override keeps its document (its versions) without a source
+            "templates": {d["_id"]: d["source"] for d in self.db.templates.find() if "source" in d},
         }
 
     def indexes(self):
@@ -94,6 +107,9 @@ class NotifyStore(Store):
                 IndexModel([("delivery_id", ASCENDING), ("attempt", ASCENDING)], name="delivery")
             ],
             "recipients": [IndexModel([("kind", ASCENDING), ("id", ASCENDING)], unique=True, name="kind_id")],
+            "template_versions": [
+                IndexModel([("name", ASCENDING), ("version", DESCENDING)], name="name_version")
+            ],
         }
 
     # recipients ---------------------------------------------------------
@@ -350,19 +366,49 @@ class NotifyStore(Store):
 
     # template overrides -------------------------------------------------
 
-    def save_template(self, name: str, source: str, by: str) -> None:
-        self.db.templates.replace_one(
-            {"_id": name}, {"_id": name, "source": source, "by": by, "saved_at": utcnow()}, upsert=True
-        )
-        self.config.bump()
+    def save_template(self, name: str, source: str, by: str, reason: str | None = None) -> dict:
+        """Store ``source`` as the override of ``name``: the next version (one atomic
+        ``$inc``), who and why kept with it and in ``template_versions``."""
+        saved = self._template_version(name, {"$set": {"source": source}}, "saved", by, reason, source)
+        assert saved is not None  # an upsert always finds its document
+        return saved
 
-    def delete_template(self, name: str) -> bool:
-        deleted = self.db.templates.delete_one({"_id": name}).deleted_count == 1
-        self.config.bump()
-        return deleted
+    def delete_template(self, name: str, by: str = "admin", reason: str | None = None) -> dict | None:
+        """Drop the override (the shipped file applies again) as a new version; None when
+        ``name`` has no override. The document stays, so the versions keep counting."""
+        return self._template_version(
+            name, {"$unset": {"source": ""}}, "reverted", by, reason, None, {"source": {"$exists": True}}
+        )
+
+    def _template_version(self, name, change, action, by, reason, source, guard=None) -> dict | None:
+        last = {"action": action, "by": by, "reason": reason, "at": utcnow()}  # a subdocument (docs/store.md)
+        try:
+            doc = self.db.templates.find_one_and_update(
+                {"_id": name, **(guard or {})},
+                {**change, "$set": {**change.get("$set", {}), "last": last}, "$inc": {"version": 1}},
+                upsert=guard is None,
+                return_document=ReturnDocument.AFTER,
+            )
+        finally:
+            self.config.bump()
+        if doc is None:
+            return None
+        version = {"name": name, "version": doc["version"], **last, "source": source}
+        self.db.template_versions.insert_one({"_id": f"{name}@{doc['version']}", **version})
+        return {k: v for k, v in version.items() if k != "source"}
 
     def template_overrides(self) -> dict[str, str]:
         return dict(self.config.get()["templates"])
+
+    def template_records(self) -> dict[str, dict]:
+        """Each template's override record (version, last change: who, why, when), by name;
+        a reverted one too (no ``source``)."""
+        return {d["_id"]: override_record(d) for d in self.db.templates.find()}
+
+    def template_versions(self, name: str, limit: int = 20) -> list[dict]:
+        """A template's versions, newest first (the source of each saved one)."""
+        rows = self.db.template_versions.find({"name": name}).sort("version", DESCENDING).limit(limit)
+        return [{k: v for k, v in row.items() if k != "_id"} for row in rows]
 
     # counters and stats -------------------------------------------------
 

@@ -118,6 +118,12 @@ def test_notify_test_log_preview_and_templates(service, cx_config, smtp_sink, tm
     assert code == 1 and "line 2:" in out
     good = tmp_path / "good.j2"
     good.write_text("【{{ level }}】请处理 {{ case_id }}", encoding="utf-8")
-    assert run(uri, "notify", "templates", "save", "zh-CN/case_assigned.subject.j2", str(good))[0] == 0
+    code, out = run(
+        uri, "notify", "templates", "save", "zh-CN/case_assigned.subject.j2", str(good), "--reason", "shorter"
+    )
+    assert code == 0 and "(version 1)" in out
     code, out = run(uri, "notify", "preview", "case_assigned", "email")
     assert out.startswith("【P2】请处理 CASE-3F2A9C01B7E4")
+    code, out = run(uri, "notify", "templates", "list")
+    [row] = [line.split() for line in out.splitlines() if line.startswith("zh-CN/case_assigned.subject.j2")]
+    assert row[1:] == ["True", "1", "cxctl"]  # overridden, version, by

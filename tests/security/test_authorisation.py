@@ -109,6 +109,19 @@ EXPECTED: dict[str, set[str] | str] = {
     "POST /api/v1/lexicon/versions/<version>/revert": {D},
     "POST /api/v1/lexicon/analyze": OFFICE,
     "GET /lexicon": OFFICE,
+    # notification templates (docs/notify.md, docs/console.md): admins only, like cxctl's verbs
+    "GET /api/v1/templates": {D},
+    "GET /api/v1/templates/<language>/<template>": {D},
+    "PUT /api/v1/templates/<language>/<template>": {D},
+    "POST /api/v1/templates/<language>/<template>/revert": {D},
+    "POST /api/v1/templates/<language>/<template>/preview": {D},
+    "POST /api/v1/templates/<language>/<template>/test": {D},
+    "GET /templates": {D},
+    "GET /templates/<language>/<template>": {D},
+    "POST /templates/<language>/<template>": {D},
+    "POST /templates/<language>/<template>/preview": {D},
+    "POST /templates/<language>/<template>/test": {D},
+    "POST /templates/<language>/<template>/revert": {D},
     "POST /lexicon/edit": {D},
     "POST /lexicon/versions/<version>/revert": {D},
     "POST /lexicon/analyze": OFFICE,
@@ -209,6 +222,8 @@ def check_every_route(gateway):  # noqa: F811
         "playbook_id": late["id"],
         "board": "mine",
         "version": "1",
+        "language": "en",
+        "template": "alert_raised.subject.j2",
     }
     sessions = {}
     for role in sorted(PEOPLE):

@@ -81,6 +81,8 @@ def test_every_answer_but_static_files_forbids_storing_it(gateway):  # noqa: F81
         "name": "console.css",
         "board": "journey",
         "playbook_id": "late-delivery",
+        "language": "en",
+        "template": "alert_raised.subject.j2",
         # the follow-up survey's link (docs/cases.md "Follow-up")
         "token": links.sign(
             "a-survey-secret", links.SurveyClaims(team_case, "C42", 4_000_000_000, "n1", "csat", "en")

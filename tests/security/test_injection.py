@@ -196,7 +196,8 @@ def test_operators_are_refused_in_every_input_and_change_nothing(gateway, mongo_
         return attack, session.request(route.method, gateway.url + path, data=data, allow_redirects=False)
 
     good = {"case_id": case_id, "alert_id": alert_id, "customer_id": "C42", "rule_id": "refund"}
-    attacks, problems = http_attacks({**good, "name": "console.js"}), []
+    template = {"language": "en", "template": "alert_raised.subject.j2"}
+    attacks, problems = http_attacks({**good, **template, "name": "console.js"}), []
     with config.patch({"GATEWAY_RATE_PER_MINUTE": 0}):  # hundreds of calls from one client
         for (route, path, _, field), response in eventlet.GreenPool(8).imap(send, attacks):
             if response.status_code != 400:

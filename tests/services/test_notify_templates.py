@@ -69,7 +69,14 @@ def test_a_saved_override_replaces_the_file_and_can_be_deleted(notify):
     assert notify.preview("sla_warning", "email", "en")["title"].startswith("[SLA P2]")  # file cached
     notify.save_template("en/sla_warning.subject.j2", "SLA! {{ case_id }} ({{ level_name }})", by="admin")
     assert notify.preview("sla_warning", "email", "en")["title"] == "SLA! CASE-3F2A9C01B7E4 (high)"
-    assert {"name": "en/sla_warning.subject.j2", "overridden": True} in notify.list_templates()
+    [row] = [r for r in notify.list_templates() if r["name"] == "en/sla_warning.subject.j2"]
+    assert row["overridden"] and row["override"]["version"] == 1 and row["override"]["by"] == "admin"
+    assert (row["language"], row["kind"], row["channel"], row["part"]) == (
+        "en",
+        "sla_warning",
+        None,
+        "subject",
+    )
     notify.delete_template("en/sla_warning.subject.j2")
     assert notify.preview("sla_warning", "email", "en")["title"].startswith("[SLA P2]")
     with pytest.raises(NotFound):
