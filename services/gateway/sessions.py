@@ -9,8 +9,11 @@ fixation: one held before is closed) and sets its cookie.
 
 from __future__ import annotations
 
+from functools import cache
 from urllib.parse import urlsplit
 
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
 from contracts.base import utcnow
@@ -19,7 +22,7 @@ from services.gateway import auth, gate
 from services.gateway.errors import bad_request
 from services.gateway.i18n import language_of
 from services.gateway.people_logins import may_sign_in
-from services.gateway.routes import PEOPLE
+from services.gateway.routes import PEOPLE, ROUTES
 from services.gateway.throttle import LoginThrottle
 from services.gateway.views import render
 
@@ -114,5 +117,28 @@ def switch_language(store, request, principal):
         raise bad_request(["language: must be zh-CN or en"])
     store.set_session_language(principal.session["_id"], chosen)
     back = urlsplit(request.referrer or "")
-    target = back.path + (f"?{back.query}" if back.query else "")
+    path = page_to_show_again(back.path)
+    target = path + (f"?{back.query}" if back.query and path == back.path else "")
     return Response("", status=303, headers={"Location": gate.safe_next(target)})
+
+
+@cache
+def _pages() -> Map:
+    return Map(
+        [Rule(r.path, methods=["GET"]) for r in ROUTES if r.kind == "page" and r.method == "GET"],
+        strict_slashes=False,
+    )
+
+
+def page_to_show_again(path: str) -> str:
+    """``path`` when it is a page the browser can load again (GET), else the nearest page
+    above it: a form's answer (``/templates/<name>/preview``, ``/cases/<id>/assign``)
+    is shown by a POST, and reloading it in the other language would be a 405."""
+    adapter = _pages().bind("console")
+    while path and path != "/":
+        try:
+            adapter.match(path, method="GET")
+            return path
+        except HTTPException:
+            path = path.rsplit("/", 1)[0]
+    return "/"

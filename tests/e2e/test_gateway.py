@@ -145,6 +145,14 @@ def test_csrf_is_required_on_every_form_and_cookie_api_call(gateway):  # noqa: F
     r = s.post(gateway.url + "/language", data={"language": "en", "csrf_token": token}, allow_redirects=False)
     assert r.status_code == 303
     assert "Case queue" in s.get(gateway.url + "/cases").text
+    # switched on a page a form post showed (POST-only): back to the page above it
+    r = s.post(
+        gateway.url + "/language",
+        data={"language": "en", "csrf_token": token},
+        headers={"Referer": gateway.url + "/cases/C-404/assign"},
+        allow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["Location"] == "/cases/C-404"
     # the API with the session cookie: reads are fine, writes need X-CSRF-Token
     jar = {SESSION_COOKIE: cookie}
     assert requests.get(gateway.url + "/api/v1/me", cookies=jar).json()["via"] == "session"

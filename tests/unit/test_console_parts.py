@@ -135,3 +135,27 @@ def test_conjoin_merges_plain_conditions_and_wraps_the_rest():
     assert queue.conjoin({"a": {"$lte": 5}}, {"a": {"$lte": 3}}) == {
         "$and": [{"a": {"$lte": 5}}, {"a": {"$lte": 3}}]
     }
+
+
+def test_a_language_switch_goes_back_to_a_page_that_can_be_loaded_again():
+    from services.gateway.sessions import page_to_show_again
+
+    # pages (GET) stay; a form's answer (POST-only) goes to the page above it
+    assert page_to_show_again("/cases/C-1") == "/cases/C-1"
+    assert page_to_show_again("/cases/C-1/assign") == "/cases/C-1"
+    assert page_to_show_again("/templates/zh-CN/email.alert_raised/preview") == (
+        "/templates/zh-CN/email.alert_raised"
+    )
+    assert page_to_show_again("/customers/C9/erase") == "/customers/C9"
+    assert page_to_show_again("/no/such/page") == "/"
+    assert page_to_show_again("") == "/"
+
+
+def test_no_console_template_puts_markup_in_the_page_title():
+    import re
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "services" / "gateway" / "templates"
+    for template in folder.rglob("*.html"):
+        for title in re.findall(r"\{% block title %\}(.*?)\{% endblock %\}", template.read_text(), re.S):
+            assert "<" not in title, f"{template.name}: markup in the title block"
