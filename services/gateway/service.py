@@ -280,7 +280,8 @@ class GatewayService(
 
     @route("console.rule_new", "console.rule_edit")
     def rule_editor(self, request, principal, rule_id=None):
-        text = document_text(self.services.alerts.get_rule(rule_id)["rule"]) if rule_id else ""
+        """The editor on the rule's text as typed (comments kept), else its YAML."""
+        text = alert_rules.editor_text(self.services.alerts.get_rule(rule_id)) if rule_id else ""
         return render("rule_edit.html", principal, rule_id=rule_id, text=text)
 
     @route("console.rule_create", "console.rule_update")
