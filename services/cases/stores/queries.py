@@ -80,6 +80,37 @@ def visibility_query(visible_to: dict | None) -> dict:
     }
 
 
+def may_see(case: dict, visible_to: dict | None) -> bool:
+    """``visibility_query`` for one case in hand (its Python twin: the same four ways an
+    agent sees a case; tests/services/test_case_visibility.py keeps them alike)."""
+    if not visible_to or visible_to["role"] != "agent":
+        return True
+    user, teams = visible_to["user_id"], list(visible_to["teams"])
+    assignee = case.get("assignee") or {}
+    helping = (case.get("collaborators") or {}).get(slot(user)) or {}
+    return (
+        case.get("assignee_key") == f"person:{user}"
+        or (assignee.get("kind") == "team" and assignee.get("id") in teams)
+        or helping.get("id") == user
+        or (not case.get("assignee_key") and case.get("team") in (*teams, None))
+    )
+
+
+def as_before_assignment(case: dict) -> dict | None:
+    """The case's owner fields as they were before its latest assignment (None when it
+    has none): whom it was visible to then."""
+    given = case.get("assignment")
+    if not given:
+        return None
+    previous = given.get("previous")
+    return {
+        **case,
+        "assignee": previous,
+        "assignee_key": f"{previous['kind']}:{previous['id']}" if previous else "",
+        "team": given.get("previous_team", case.get("team")),
+    }
+
+
 class CaseQueries:
     """Queries over the cases collection."""
 
