@@ -32,7 +32,7 @@ def versions_with_diffs(versions: list[dict]) -> list[dict]:
     for v in versions:
         labels = (f"v{previous['version']}" if previous else "(none)", f"v{v['version']}")
         if "source" in v and (previous is None or "source" in previous):
-            before = previous["source"].splitlines(keepends=True) if previous else []
+            before: list[str] = previous["source"].splitlines(keepends=True) if previous else []
             diff = "".join(difflib.unified_diff(before, v["source"].splitlines(keepends=True), *labels))
         else:
             diff = rule_diff(previous and previous["definition"], v["definition"], *labels)

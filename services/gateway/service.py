@@ -50,6 +50,7 @@ from services.gateway import (
     profiles,
     queue,
     sessions,
+    team_endpoints,
     token_endpoints,
 )
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
@@ -75,13 +76,14 @@ class GatewayService(
     profile_admin_endpoints.ProfileAdminEndpoints,
     incident_pages.IncidentPages,
     people_endpoints.PeopleEndpoints,
+    team_endpoints.TeamEndpoints,
     token_endpoints.TokenEndpoints,
     lexicon_endpoints.LexiconEndpoints,
     followup_endpoints.FollowupEndpoints,
 ):
     """The routes below, and those of the ``*_endpoints.py`` / ``*_pages.py`` mixins:
     playbooks, role boards, profile admin acts, incident pages, the people directory,
-    API tokens, the live lexicon, follow-ups and the customer's survey."""
+    the teams, API tokens, the live lexicon, follow-ups and the customer's survey."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
