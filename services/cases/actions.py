@@ -124,7 +124,7 @@ def assign(
 
 
 def take(ctx: Context, case_id: str, taker: dict, seen: str, reason: str | None) -> dict:
-    """ "Take it": the case becomes ``taker``'s (``visible_to``: user_id, role, teams) if it
+    """Take it: the case becomes ``taker``'s (``visible_to``: user_id, role, teams) if it
     is one they may see and its owner is still ``seen`` (the owner key they saw, "" when
     unassigned), checked in the assignment's own conditional update, so of several
     takers at the same instant one wins and the others get Conflict. The winner's is an

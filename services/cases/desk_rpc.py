@@ -22,7 +22,7 @@ class DeskEntrypoints:
 
     @rpc(expected_exceptions=(BadRequest, NotFound, Conflict))
     def take_case(self, request: dict) -> dict:
-        """ "Take it": ``{case_id, taker: {user_id, role, teams}, seen, reason}``. The case
+        """Take it: ``{case_id, taker: {user_id, role, teams}, seen, reason}``. The case
         becomes the taker's in one conditional update, if they may see it and its owner
         is still ``seen`` (the owner key they saw, "" when unassigned); otherwise
         Conflict (someone else changed the owner first) and nothing is written. The
