@@ -24,22 +24,25 @@ def rule_diff(old: dict | None, new: dict, old_label: str, new_label: str) -> st
 
 
 def versions_with_diffs(versions: list[dict]) -> list[dict]:
-    """Each version (who, when, action) with the diff from the one before."""
+    """Each version (who, when, action) with the diff from the one before: of the texts
+    typed for them (``source``) when both have one, comments included; else of the
+    definitions."""
     out = []
     previous = None
     for v in versions:
+        labels = (f"v{previous['version']}" if previous else "(none)", f"v{v['version']}")
+        if "source" in v and (previous is None or "source" in previous):
+            before: list[str] = previous["source"].splitlines(keepends=True) if previous else []
+            diff = "".join(difflib.unified_diff(before, v["source"].splitlines(keepends=True), *labels))
+        else:
+            diff = rule_diff(previous and previous["definition"], v["definition"], *labels)
         out.append(
             {
                 "version": v["version"],
                 "action": v.get("action", "applied"),
                 "created_at": v["created_at"],
                 "created_by": v["created_by"],
-                "diff": rule_diff(
-                    previous and previous["definition"],
-                    v["definition"],
-                    f"v{previous['version']}" if previous else "(none)",
-                    f"v{v['version']}",
-                ),
+                "diff": diff,
             }
         )
         previous = v

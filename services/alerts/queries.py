@@ -23,10 +23,12 @@ from textanalysis.text import Analyzer
 
 
 def rule_detail(store: AlertStore, rule_id: str) -> dict:
-    """The rule, its versions (who, when, action, diff) and its suppressed count."""
+    """The rule, its versions (who, when, action, diff), its suppressed count and the YAML
+    typed for it (``source``, None when no saved text says what the rule now says)."""
     rule = current_rule(store.rules, rule_id, deleted_ok=True)
     return {
         "rule": rule,
+        "source": store.rules.source(rule),
         "versions": versions_with_diffs(store.rules.rule_versions(rule_id)),
         "suppressed": store.alerts.suppressed_counts().get(rule_id, 0),
         "recent_suppressed": store.alerts.list_suppressed(rule_id, limit=10),

@@ -46,18 +46,22 @@ class RuleStore(Store):
                 summary["updated" if current else "created"].append(f"{rule['id']}@v{version}")
         return summary
 
-    def write_version(self, rule: dict, actor: str, action: str, current: dict | None) -> int | None:
-        """Make ``rule`` the current definition as a new immutable version.
+    def write_version(
+        self, rule: dict, actor: str, action: str, current: dict | None, source: str | None = None
+    ) -> int | None:
+        """Make ``rule`` the current definition as a new immutable version; ``source``: the
+        text the admin typed for it (the console's editor), kept on the version.
 
-        None when nothing changed (same fingerprint and not deleted). The unique
-        (rule_id, version) index makes a concurrent writer fail loudly (Conflict)
-        instead of two definitions sharing one version.
+        None when nothing changed (same fingerprint, not deleted, and no source other than
+        the one shown for it). The unique (rule_id, version) index makes a concurrent writer
+        fail loudly (Conflict) instead of two definitions sharing one version.
         """
         if current and current["fingerprint"] == rule["fingerprint"] and not current.get("deleted"):
-            return None
+            if source is None or source == self.source(current):
+                return None
         version = (current["version"] + 1) if current else 1
         now = utcnow()
-        self._add_version(rule, version, action, actor, now)
+        self._add_version(rule, version, action, actor, now, source)
         self.db.rules.replace_one(
             {"_id": rule["id"]},
             {**rule, "_id": rule["id"], "version": version, "updated_at": now, "updated_by": actor},
@@ -73,7 +77,7 @@ class RuleStore(Store):
             raise LookupError(f"no rule {rule['id']}")
         version = current["version"] + 1
         now = utcnow()
-        self._add_version(rule, version, "deleted", actor, now)
+        self._add_version(rule, version, "deleted", actor, now, None)
         self.db.rules.replace_one(
             {"_id": rule["id"]},
             {
@@ -88,23 +92,37 @@ class RuleStore(Store):
         self._bump_revision()
         return version
 
-    def _add_version(self, rule: dict, version: int, action: str, actor: str, now: datetime) -> None:
+    def _add_version(
+        self, rule: dict, version: int, action: str, actor: str, now: datetime, source: str | None
+    ) -> None:
+        document = {
+            "rule_id": rule["id"],
+            "version": version,
+            "action": action,
+            "definition": rule,
+            "created_at": now,
+            "created_by": actor,
+        }
+        if source is not None:
+            document["source"] = source
         try:
-            self.db.rule_versions.insert_one(
-                {
-                    "rule_id": rule["id"],
-                    "version": version,
-                    "action": action,
-                    "definition": rule,
-                    "created_at": now,
-                    "created_by": actor,
-                }
-            )
+            self.db.rule_versions.insert_one(document)
         except DuplicateKeyError:
             raise Conflict(f"rule {rule['id']} changed concurrently; reload and retry") from None
 
     def get_rule(self, rule_id: str) -> dict | None:
         return self.db.rules.find_one({"_id": rule_id})
+
+    def source(self, current: dict) -> str | None:
+        """The text an admin typed for the current definition: the newest version's source
+        whose definition is the current one (same fingerprint); None when no version with
+        a source says what the rule now says (e.g. it was changed since over the API)."""
+        found = self.db.rule_versions.find(
+            {"rule_id": current["_id"], "definition.fingerprint": current["fingerprint"]},
+            {"version": 1, "source": 1},
+        )
+        with_source = [v for v in found if isinstance(v.get("source"), str)]
+        return max(with_source, key=lambda v: v["version"])["source"] if with_source else None
 
     def rule_version(self, rule_id: str, version: int) -> dict | None:
         return self.db.rule_versions.find_one({"rule_id": rule_id, "version": version})

@@ -80,14 +80,18 @@ class AlertsService:
         return jsonable(self.store.rules.list_rules(include_deleted=bool(include_deleted)))
 
     @rpc(expected_exceptions=BadRequest)
-    def create_rule(self, document: dict, actor: Id = "cxctl") -> dict:
-        """Create a rule (version 1); an existing id is refused (use update)."""
-        return rule_admin.create(self.store.rules, document, actor)
+    def create_rule(self, document: dict, actor: Id = "cxctl", source: str | None = None) -> dict:
+        """Create a rule (version 1); an existing id is refused (use update). ``source``:
+        the YAML typed for it (comments kept; rule_admin.described)."""
+        return rule_admin.create(self.store.rules, document, actor, source)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
-    def update_rule(self, rule_id: Id, document: dict | None, actor: Id = "cxctl") -> dict:
-        """Replace a rule's definition with a new version (unchanged → no version)."""
-        return rule_admin.update(self.store.rules, rule_id, document, actor)
+    def update_rule(
+        self, rule_id: Id, document: dict | None, actor: Id = "cxctl", source: str | None = None
+    ) -> dict:
+        """Replace a rule's definition with a new version (unchanged → no version); ``source``
+        as for create_rule."""
+        return rule_admin.update(self.store.rules, rule_id, document, actor, source)
 
     @rpc(expected_exceptions=(BadRequest, NotFound))
     def set_rule_enabled(self, rule_id: Id, enabled: bool, actor: Id = "cxctl") -> dict:
@@ -105,7 +109,8 @@ class AlertsService:
 
     @rpc(expected_exceptions=NotFound)
     def get_rule(self, rule_id: Id) -> dict:
-        """The rule, its versions (who, when, action, diff) and its suppressed count."""
+        """The rule, its versions (who, when, action, diff), its suppressed count and its
+        ``source`` (the YAML typed for it, or None)."""
         return jsonable(queries.rule_detail(self.store, rule_id))
 
     # lexicons (services/common/lexicon.py) ----------------------------------------------

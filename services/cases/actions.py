@@ -17,10 +17,11 @@ from datetime import datetime
 from services.cases import assignment, escalation, followups, sla
 from services.cases.context import Context
 from services.cases.grouping import is_incident
-from services.cases.lifecycle import reopened, with_clocks
+from services.cases.lifecycle import assignee_key, reopened, with_clocks
 from services.cases.stores.loads import Charge
+from services.cases.stores.queries import as_before_assignment, may_see
 from services.common import settings
-from services.common.errors import BadRequest, NotFound
+from services.common.errors import BadRequest, Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +80,14 @@ def assign(
     known: dict | None = None,
     also_audit: list[dict] | tuple = (),
     announce_status: bool = True,
+    expect: dict | None = None,
 ) -> dict:
     """Give a case an owner (a strategy picks one), announce it, notify the owner.
 
     ``known``: the case as just stored (spares reading it again); ``also_audit``:
     entries written with the assignment's; ``announce_status=False``: the status
-    change rides on ``case_opened`` (the assignment at opening)."""
+    change rides on ``case_opened`` (the assignment at opening); ``expect``: fields the
+    case must still hold, in the same conditional update (Conflict otherwise; ``take``)."""
     now = ctx.now()
     charged = picked = None
     strategy_id = assignee["id"] if assignee["kind"] == "strategy" else None
@@ -112,11 +115,49 @@ def assign(
         known=known,
         also_audit=also_audit,
         announce=announce_status,
+        expect=expect,
     )
     if strategy_id and picked:
         ctx.store.loads.forget_pick(strategy_id, picked)  # the assignment is stored: the pick is used
     ctx.announce_assignment(after, by=by, reason=reason)
     return after
+
+
+def take(ctx: Context, case_id: str, taker: dict, seen: str, reason: str | None) -> dict:
+    """Take it: the case becomes ``taker``'s (``visible_to``: user_id, role, teams) if it
+    is one they may see and its owner is still ``seen`` (the owner key they saw, "" when
+    unassigned), checked in the assignment's own conditional update, so of several
+    takers at the same instant one wins and the others get Conflict. The winner's is an
+    ordinary assignment (a reassignment, ``reason`` required, when ``seen`` names an
+    owner): the same audit entry, status change, ``case_assigned``, notification and
+    loads; a loser's changes nothing."""
+    case = ctx.store.cases.get_case(case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    if case["assignee_key"] != seen:
+        # taken (or handed on) since the taker looked: Conflict if they could see it then,
+        # as they may well not now; a case they never could see stays NotFound
+        before = as_before_assignment(case)
+        then = before is not None and before["assignee_key"] == seen and may_see(before, taker)
+        if then or may_see(case, taker):
+            raise Conflict(f"case_id: {case_id} changed: its owner is {case['assignee_key'] or 'nobody'} now")
+        raise NotFound(f"no case {case_id}")
+    if not may_see(case, taker):
+        raise NotFound(f"no case {case_id}")
+    if seen and not reason:
+        raise BadRequest("reason: required to take a case from its owner")
+    me = {"kind": "person", "id": taker["user_id"]}
+    if seen == assignee_key(me):
+        raise BadRequest(f"case_id: {case_id} is yours already")
+    return assign(
+        ctx,
+        case_id,
+        me,
+        by=taker["user_id"],
+        reason=reason or "assigned",
+        handoff=bool(seen),
+        expect={"assignee_key": seen},
+    )
 
 
 def pick(ctx: Context, strategy_id: str, case: dict) -> tuple[dict, str, Charge | None]:

@@ -231,6 +231,7 @@ def assignment_sets(
             "by": by,
             "reason": reason,
             "previous": case["assignee"],
+            "previous_team": case.get("team"),  # with ``previous``: whom the case was visible to
             "rev": case["rev"] + 1,  # the revision this change makes (notification ids)
         },
         "team": team or case.get("team"),

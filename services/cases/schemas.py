@@ -41,6 +41,19 @@ class ReassignRequest(AssignRequest):
     reason = bounded_str(2000, required=True, metadata={"description": "handoff reason"})
 
 
+class TakeRequest(StrictSchema):
+    """``take_case``: the case becomes the taker's if its owner is still the one they saw."""
+
+    case_id = id_str(128, required=True)
+    taker = fields.Nested("VisibleTo", required=True, metadata={"description": "who takes it"})
+    seen = fields.String(
+        required=True,
+        validate=validate.Length(max=260),
+        metadata={"description": "the owner key the taker saw (kind:id), empty when unassigned"},
+    )
+    reason = bounded_str(2000, allow_none=True, load_default=None, metadata={"description": "handoff reason"})
+
+
 class CollaboratorRequest(_Request):
     person = id_str(128, required=True)
     role = bounded_str(64, required=True, metadata={"description": "e.g. logistics, billing, legal"})

@@ -22,6 +22,7 @@ from contracts.base import utcnow
 # with entrypoints it finds in this module, so only CasesService may be one of its names
 from services.cases import (
     actions,
+    desk_rpc,
     followup_entrypoints,
     incidents,
     intake,
@@ -48,10 +49,13 @@ EXPECTED = (BadRequest, NotFound)
 
 
 class CasesService(
-    playbook_rpc.PlaybookEntrypoints, followup_entrypoints.FollowupEntrypoints, people_rpc.PeopleEntrypoints
+    playbook_rpc.PlaybookEntrypoints,
+    followup_entrypoints.FollowupEntrypoints,
+    people_rpc.PeopleEntrypoints,
+    desk_rpc.DeskEntrypoints,
 ):
-    """The entrypoints below, the playbooks' (``playbook_rpc.py``), the follow-ups'
-    (``followup_entrypoints.py``) and the people directory's (``people_rpc.py``)."""
+    """The entrypoints below and the mixins': playbooks, follow-ups, the people directory,
+    the desk (take it, teams): ``playbook_rpc``, ``followup_entrypoints``, ``people_rpc``, ``desk_rpc``."""
 
     name = "cases"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

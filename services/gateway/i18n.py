@@ -485,6 +485,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "incident.done.resolved": {"zh-CN": "事件已解决。", "en": "The incident is resolved."},
     # role boards (services/gateway/boards.py)
     "nav.boards": {"zh-CN": "岗位看板", "en": "Boards"},
+    "nav.teams": {"zh-CN": "团队", "en": "Teams"},
     "board.mine": {"zh-CN": "我的工作", "en": "My work"},
     "board.team": {"zh-CN": "团队看板", "en": "Team board"},
     "board.journey": {"zh-CN": "客户旅程看板", "en": "Customer journey"},

@@ -373,7 +373,48 @@ WHY = _pairs(
 PROFILE = _pairs("profile", {"n": ("{n} 条", "n={n}")})  # the scores table (scores.html)
 
 
+TEAMS = _pairs(  # the teams page (teams.html)
+    "teams",
+    {
+        "title": ("团队", "Teams"),
+        "intro": (
+            "每个团队的组长、成员、当前在班的人、每人的未结工单与负载，"
+            "以及已超时或 {minutes} 分钟内将超时的工单。",
+            "Each team's lead, members, who is on shift now, open cases and load per member, and the cases"
+            " overdue or due within {minutes} minutes.",
+        ),
+        "edit": ("在“人员与团队”页编辑团队", "Edit the teams on the People page"),
+        "lead": ("组长", "Lead"),
+        "on_shift_now": ("当前在班", "On shift now"),
+        "nobody_on_shift": ("无人在班", "nobody"),
+        "open_cases": ("未结工单", "Open cases"),
+        "waiting": ("团队队列中待领取", "Waiting in the team's queue"),
+        "breaching_count": (
+            "将超时或已超时（{minutes} 分钟内）",
+            "Breaching (due within {minutes} min or overdue)",
+        ),
+        "breaching": ("将超时或已超时的工单", "Cases breaching or about to"),
+        "members": ("成员", "Members"),
+        "member": ("成员", "Member"),
+        "on_shift": ("在班", "On shift"),
+        "load": ("负载", "Load"),
+        "no_members": ("暂无成员", "No members"),
+        "level": ("级别", "Level"),
+        "case": ("工单", "Case"),
+        "status": ("状态", "Status"),
+        "owner": ("负责人", "Owner"),
+        "due": ("截止时间", "Due"),
+        "none_breaching": ("没有将超时的工单", "No case breaching"),
+        "hidden": (
+            "另有 {n} 个未列出（你无权打开，或超出列表上限）",
+            "{n} more not listed (not yours to open, or past the list's limit)",
+        ),
+        "none": ("你不在任何团队中，也不是任何团队的组长。", "You are in no team and lead none."),
+    },
+)
+
 CODES: dict[str, dict[str, str]] = {
+    **TEAMS,
     **PROFILE,
     **WHY,
     **FIELDS,

@@ -18,8 +18,8 @@ from nameko.exceptions import RemoteError
 
 from services.common import settings
 from services.gateway import urgency
-from services.gateway.actions import ACTIONS, body_from_form, load_body, root_causes
-from services.gateway.cases import act, case_page, owner_key, owner_names, visible
+from services.gateway.actions import ACTIONS, body_from_form, load_body, refused, root_causes
+from services.gateway.cases import act, case_page, owner_names, visible
 from services.gateway.entrypoints import http_error_from
 from services.gateway.errors import HttpError, Redirect, bad_request
 from services.gateway.gate import safe_next
@@ -159,17 +159,34 @@ def _as_assigned(services, principal, case_id: str, action: str) -> str:
 
 
 def take(services, principal, case_id: str, form):
-    """Take it: the case becomes the signed-in user's, if its owner is still the one the
-    user saw (``seen``; else 409), then back to the case with a confirmation."""
-    if "seen" not in form:
+    """Take it: the case becomes the signed-in user's if its owner is still the one the
+    user saw (``seen``), then back to the case with a confirmation. The cases service
+    checks and assigns in one conditional update (``cases.take_case``), so of two users
+    taking it at the same instant one wins; the other gets the case page again, 409,
+    saying someone else changed the owner."""
+    seen = form.get("seen")
+    if seen is None or len(seen) > 260:
         raise bad_request(["seen: the owner you saw (empty when unassigned)"])
-    case = visible(services, principal.user, case_id)
-    if owner_key(case) != form.get("seen"):  # the case page again, with the news
-        return case_page(services, principal, case_id, 409, "take", HttpError(409, "the owner changed"))
-    me = {"kind": "person", "id": principal.user["id"]}
-    if case.get("assignee"):
-        reason = translator(principal.language)("queue.take")
-        act(services, principal.user, case_id, "reassign", {"assignee": me, "reason": reason})
-    else:
-        act(services, principal.user, case_id, "assign", {"assignee": me, "reason": None})
+    reason = translator(principal.language)("queue.take") if seen else None  # a handoff's reason
+    request = {"case_id": case_id, "taker": viewer(principal.user), "seen": seen, "reason": reason}
+    try:
+        services.cases.take_case(request)
+    except RemoteError as exc:
+        if exc.exc_type == "Conflict":  # the owner changed first: the page again, with the news
+            return _taken_by_other(services, principal, case_id, http_error_from(exc))
+        error = refused(exc)  # a status that allows no assignment: 409; a refused value: 422
+        if error is None:
+            raise
+        raise error from None
     raise Redirect(f"/cases/{quote(case_id, safe='')}?done=take")
+
+
+def _taken_by_other(services, principal, case_id: str, error):
+    """The case page (409) saying someone else changed the owner; a short page saying
+    so when the case is no longer the user's to see (an agent's teammate took it)."""
+    try:
+        return case_page(services, principal, case_id, 409, "take", error)
+    except RemoteError as exc:
+        if exc.exc_type != "NotFound":
+            raise
+        return render("take_refused.html", principal, 409)

@@ -678,6 +678,15 @@ ROUTES: tuple[Route, ...] = (
         list=True,
         tags=("cases",),
     ),
+    Route(
+        "teams.list",
+        "GET",
+        "/api/v1/teams",
+        ALL_READERS,
+        "Teams from the people directory: lead, members on shift, open cases and load per member, "
+        "breaching cases (an agent: their own teams and those they lead)",
+        tags=("people",),
+    ),
     Route("stats.get", "GET", "/api/v1/stats", OFFICE, "Counters of every service", tags=("stats",)),
     Route("me.get", "GET", "/api/v1/me", ROLES, "Who the caller is", tags=("auth",)),
     Route(
@@ -809,6 +818,14 @@ ROUTES: tuple[Route, ...] = (
         query=PeoplePageQuery,
     ),
     Route("console.people_save", "POST", "/people", ADMIN, "Save the people directory (form)", kind="page"),
+    Route(
+        "console.teams",
+        "GET",
+        "/teams",
+        PEOPLE,
+        "Teams: lead, members on shift, open cases and load per member, breaching cases",
+        kind="page",
+    ),
     Route("console.tokens", "GET", "/tokens", ADMIN, "API tokens", kind="page", query=TokensPageQuery),
     Route("console.tokens_issue", "POST", "/tokens", ADMIN, "Issue an API token (form)", kind="page"),
     Route("console.tokens_revoke", "POST", "/tokens/revoke", ADMIN, "Revoke API tokens (form)", kind="page"),

@@ -50,6 +50,7 @@ from services.gateway import (
     profiles,
     queue,
     sessions,
+    team_endpoints,
     template_endpoints,
     token_endpoints,
 )
@@ -76,6 +77,7 @@ class GatewayService(
     profile_admin_endpoints.ProfileAdminEndpoints,
     incident_pages.IncidentPages,
     people_endpoints.PeopleEndpoints,
+    team_endpoints.TeamEndpoints,
     token_endpoints.TokenEndpoints,
     lexicon_endpoints.LexiconEndpoints,
     followup_endpoints.FollowupEndpoints,
@@ -83,7 +85,8 @@ class GatewayService(
 ):
     """The routes below, and those of the ``*_endpoints.py`` / ``*_pages.py`` mixins:
     playbooks, role boards, profile admin acts, incident pages, the people directory,
-    API tokens, the live lexicon, follow-ups and the customer's survey, notification templates."""
+    the teams, API tokens, the live lexicon, follow-ups and the customer's survey, notification
+    templates."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
@@ -282,7 +285,8 @@ class GatewayService(
 
     @route("console.rule_new", "console.rule_edit")
     def rule_editor(self, request, principal, rule_id=None):
-        text = document_text(self.services.alerts.get_rule(rule_id)["rule"]) if rule_id else ""
+        """The editor on the rule's text as typed (comments kept), else its YAML."""
+        text = alert_rules.editor_text(self.services.alerts.get_rule(rule_id)) if rule_id else ""
         return render("rule_edit.html", principal, rule_id=rule_id, text=text)
 
     @route("console.rule_create", "console.rule_update")

@@ -99,6 +99,9 @@ EXPECTED: dict[str, set[str] | str] = {
     # role boards (the journey board refuses agents in its handler)
     "GET /api/v1/boards/<board>": PEOPLE,
     "GET /boards/<board>": PEOPLE,
+    # the teams page (an agent gets their own teams and those they lead, in the cases service)
+    "GET /api/v1/teams": PEOPLE,
+    "GET /teams": PEOPLE,
     # incidents (docs/cases.md) over the API and their pages
     "GET /api/v1/incidents": OFFICE,
     "POST /api/v1/incidents/<case_id>/resolve": OFFICE,

@@ -102,6 +102,68 @@ def test_invalid_rules_are_rejected_naming_the_field(alerts):
         alerts.rollback_rule("complaints", 9)
 
 
+TYPED = """\
+# three complaints in a week: the November escalation rule (OPS-12)
+id: complaints
+name: 一周三次投诉 / 3 complaints in 7 days
+level: P1  # P1: the customer already complained twice
+owner: {kind: team, id: cx-care}
+channels: [email]
+when:
+  window:
+    count: {at_least: 3, within: 7d, where: {field: text, op: contains_any, value: [投诉, 退款]}}
+dedup: {cooldown: 3d}
+"""
+
+
+def test_the_text_typed_for_a_rule_is_kept_while_it_says_what_the_rule_says(alerts):
+    assert alerts.create_rule(RULE, actor="li.na", source=TYPED)["version"] == 1
+    assert alerts.get_rule("complaints")["source"] == TYPED
+    assert alerts.update_rule("complaints", RULE, source=TYPED)["changed"] is False
+    assert alerts.update_rule("complaints", RULE)["changed"] is False  # no text: keeps the typed one
+    recommented = TYPED.replace("(OPS-12)", "(OPS-12, OPS-15)")
+    assert alerts.update_rule("complaints", RULE, source=recommented)["version"] == 2  # comments changed
+    shown = alerts.get_rule("complaints")
+    assert shown["source"] == recommented
+    assert (
+        "-# three complaints in a week: the November escalation rule (OPS-12)\n+"
+        in shown["versions"][1]["diff"]
+    )
+    # changed without text (API, cxctl, the enable toggle): no text says what the rule says now
+    assert alerts.set_rule_enabled("complaints", False)["version"] == 3
+    assert alerts.get_rule("complaints")["source"] is None
+    assert "+enabled: false" in alerts.get_rule("complaints")["versions"][2]["diff"]
+    # back to what the text says: the newest text for that definition again
+    assert alerts.set_rule_enabled("complaints", True)["version"] == 4
+    assert alerts.get_rule("complaints")["source"] == recommented
+    assert alerts.update_rule("complaints", {**RULE, "level": "P2"})["version"] == 5
+    assert alerts.rollback_rule("complaints", 1)["version"] == 6  # the version's text comes back with it
+    assert alerts.get_rule("complaints")["source"] == TYPED
+
+
+def test_a_source_must_be_the_yaml_of_the_rule_saved(alerts):
+    refusals = {
+        "[unclosed": "source: not the YAML of this rule",
+        "- a list": "source: not the YAML of this rule",
+        TYPED.replace("id: complaints", "id: other"): "source: not the YAML of this rule",
+        TYPED.replace("level: P1", "level: P2"): "source: says something else than the document",
+        TYPED.replace("level: P1", "level: P9"): "source: says something else than the document",
+    }
+    for source, message in refusals.items():
+        with pytest.raises(BadRequest, match=message):
+            alerts.create_rule(RULE, source=source)
+    with pytest.raises(BadRequest, match="at most 65536 characters"):
+        alerts.create_rule(RULE, source="#" * 65537)
+    assert alerts.list_rules() == []
+    # an update's text may leave the id out, as its document may
+    alerts.create_rule(RULE)
+    no_id = TYPED.replace("id: complaints\n", "")
+    assert alerts.update_rule("complaints", {k: v for k, v in RULE.items() if k != "id"}, source=no_id)[
+        "changed"
+    ]
+    assert alerts.get_rule("complaints")["source"] == no_id
+
+
 def test_three_complaints_raise_one_alert_repeats_attach_and_alerts_keep_their_version(alerts):
     alerts.create_rule(RULE)
     for n, day in ((1, 1), (2, 3)):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.cases.stores.queries import may_see
 from services.common.errors import BadRequest, NotFound
 from tests.services.cases_desk import make_desk
 from tests.services.test_case_assignment_recovery import crash_once
@@ -66,6 +67,20 @@ def test_agents_see_own_team_collaborating_and_their_teams_pool(queue):
     assert desk.get_case(ids["own"], visible_to=CHEN)["_id"] == ids["own"]
     with pytest.raises(NotFound):  # as if it did not exist
         desk.get_case(ids["other"], visible_to=CHEN)
+
+
+def test_one_case_in_hand_is_seen_as_the_database_query_sees_it(queue):
+    """``may_see`` (take it judges one case in hand) is ``visibility_query``'s twin."""
+    desk, ids = queue
+    viewers = (
+        CHEN,
+        ZHAO,
+        {"user_id": "li.na", "role": "agent", "teams": []},
+        {"user_id": "b", "role": "owner"},
+    )
+    for viewer in viewers:
+        in_hand = {i for i in ids.values() if may_see(desk.store.cases.get_case(i), viewer)}
+        assert in_hand == visible(desk, viewer), viewer
 
 
 def test_pages_and_totals_count_visible_cases_only(queue):

@@ -32,6 +32,7 @@ def test_a_person_named_by_the_rule_gets_the_case_as_it_opens_with_its_load():
         "by": "system",
         "reason": "owner of rule detractor",
         "previous": None,
+        "previous_team": before["team"],  # with previous: whom the case was visible to (take it)
         "rev": 1,
     }
     assert after["team"] == before["team"] and after["acknowledged"] is None
@@ -68,6 +69,7 @@ def test_an_assignment_writes_the_new_owner_the_previous_one_and_the_revision_it
         "by": "wang.fang",
         "reason": "handoff",
         "previous": LI_NA,
+        "previous_team": owned["team"],
         "rev": 2,
     }
     assert sets["team"] == owned["team"] and sets["acknowledged"] is None

@@ -18,6 +18,7 @@ from textanalysis.text import ASPECTS
 
 AGENT = {"id": "chen.jie", "role": "agent", "teams": ["logistics"], "language": "en"}
 OWNER = {"id": "zhao.min", "role": "owner", "teams": [], "language": "en"}
+ADMIN = {"id": "root", "role": "admin", "teams": [], "language": "en"}
 
 
 class Backend:
@@ -273,9 +274,15 @@ def test_saving_the_editor_goes_to_the_rule_or_shows_the_errors_beside_the_text(
     with pytest.raises(Redirect) as moved:
         alert_rules.save_form(saved, principal(OWNER), "id: r 1\nname: x\n")
     assert moved.value.location == "/rules/r%201"
-    assert saved.calls == [("alerts.create_rule", ({"id": "r 1", "name": "x"},), {"actor": OWNER["id"]})]
+    assert saved.calls == [
+        (
+            "alerts.create_rule",
+            ({"id": "r 1", "name": "x"},),
+            {"actor": OWNER["id"], "source": "id: r 1\nname: x\n"},
+        )
+    ]
 
-    def invalid(rule_id, document, actor):
+    def invalid(rule_id, document, actor, source):
         raise RemoteError("BadRequest", "when.all.0.op: not an operator")
 
     refused = Services(alerts={"update_rule": invalid})
@@ -284,14 +291,19 @@ def test_saving_the_editor_goes_to_the_rule_or_shows_the_errors_beside_the_text(
     assert "when.all.0.op" in response.get_data(as_text=True)
 
 
-def test_a_dry_run_of_a_stored_rule_defaults_to_the_last_seven_days():
+def test_a_dry_run_of_a_stored_rule_defaults_to_the_last_seven_days_and_opens_its_text():
     result = {"since": None, "until": None, "events": 0, "matches": 0, "alerts": 0, "examples": []}
-    services = Services(alerts={"backtest": result})
-    response = alert_rules.dry_run_form(services, principal(OWNER), {"rule_id": "r1"})
+    found = {"rule": {"_id": "r1", "name": "x"}, "source": "# typed by hand\nid: r1\nname: x\n"}
+    services = Services(alerts={"backtest": result, "get_rule": found})
+    response = alert_rules.dry_run_form(services, principal(ADMIN), {"rule_id": "r1"})
     assert response.status_code == 200
-    assert services.calls == [
-        ("alerts.backtest", ("r1", "7d"), {"until": None, "examples": 10, "lexicon_edits": None})
-    ]
+    assert services.calls[0] == (
+        "alerts.backtest",
+        ("r1", "7d"),
+        {"until": None, "examples": 10, "lexicon_edits": None},
+    )
+    page = response.get_data(as_text=True)
+    assert "# typed by hand" in page and 'name="rule_id" value="r1"' in page and 'value="7d"' in page
 
 
 def test_the_dashboards_window_defaults_to_thirty_days_and_must_not_be_empty():

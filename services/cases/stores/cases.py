@@ -28,7 +28,7 @@ from services.cases.lifecycle import (
 )
 from services.cases.stores import CAS_ATTEMPTS, epoch
 from services.cases.stores.trail import CaseTrail, opened_audit
-from services.common.errors import BadRequest, NotFound
+from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.mongo import as_stored, insert_many_once
 
 
@@ -217,12 +217,16 @@ class CaseRecords:
         also_audit: list[dict] | tuple = (),
         known: dict | None = None,
         weigh: Callable[[dict], int] | None = None,
+        expect: dict | None = None,
     ) -> tuple[dict, dict]:
         """Apply ``action`` atomically; returns (case before, case after).
 
         The update is conditional on the revision that was read, so a
         concurrent change makes it retry against the new state (and the
         transition table decides again) instead of overwriting it.
+        ``expect``: plain fields the case must still hold (``{"assignee_key": ""}``),
+        part of the same conditional update; a case that no longer holds them raises
+        Conflict instead of being retried (take it: the first taker wins).
         ``changes(case, to_status)`` returns further ``$set`` fields; ``also_audit``:
         audit entries written with this one (one round trip). ``known``: the
         case as just stored (its first attempt skips the read). With ``weigh(case)``
@@ -234,12 +238,14 @@ class CaseRecords:
             case, known = (known, None) if known is not None else (self.get_case(case_id), None)
             if case is None:
                 raise NotFound(f"no case {case_id}")
+            if expect and any(case.get(k) != v for k, v in expect.items()):
+                raise Conflict(f"case_id: {case_id} changed: {_changed(case, expect)}")
             to = next_status(action, case["status"])
             sets = changes(case, to) if changes else {}
             if weigh is not None:
                 sets = {**sets, **_load_move(case, {**case, **sets, "status": to}, weigh, now)}
             after = self.db.cases.find_one_and_update(
-                {"_id": case_id, "rev": case["rev"]},
+                {"_id": case_id, "rev": case["rev"], **(expect or {})},
                 {"$set": {"status": to, **sets}, "$inc": {"rev": 1}, "$currentDate": {"updated_at": True}},
                 return_document=ReturnDocument.AFTER,
             )
@@ -301,3 +307,8 @@ class CaseRecords:
 
     def get_case(self, case_id: str) -> dict | None:
         return self.db.cases.find_one({"_id": case_id})
+
+
+def _changed(case: dict, expect: dict) -> str:
+    """What the case holds instead of what was expected, e.g. ``assignee_key is person:li.na``."""
+    return ", ".join(f"{k} is {case.get(k) or 'empty'}" for k, v in expect.items() if case.get(k) != v)

@@ -22,6 +22,7 @@ METRIC_FIELDS = (
 # older any-clock names breached (either clock) and warning (= at_risk)
 BREACH_STATES = ("ack_breached", "resolve_breached", "breached", "at_risk", "warning", "none")
 CLOCK_FIELDS = {"acknowledge": "sla.clocks.acknowledge", "resolve": "sla.clocks.resolve"}
+BREACHING_MAX = 200  # the teams overview's breaching cases read at most
 
 
 def _clock_breached(clock: str, now: float) -> list[dict]:
@@ -77,6 +78,37 @@ def visibility_query(visible_to: dict | None) -> dict:
             # are not matched inside $or on nx-27017 (docs/store.md), hence $in
             {"assignee_key": "", "team": {"$in": [*teams, None]}},
         ]
+    }
+
+
+def may_see(case: dict, visible_to: dict | None) -> bool:
+    """``visibility_query`` for one case in hand (its Python twin: the same four ways an
+    agent sees a case; tests/services/test_case_visibility.py keeps them alike)."""
+    if not visible_to or visible_to["role"] != "agent":
+        return True
+    user, teams = visible_to["user_id"], list(visible_to["teams"])
+    assignee = case.get("assignee") or {}
+    helping = (case.get("collaborators") or {}).get(slot(user)) or {}
+    return (
+        case.get("assignee_key") == f"person:{user}"
+        or (assignee.get("kind") == "team" and assignee.get("id") in teams)
+        or helping.get("id") == user
+        or (not case.get("assignee_key") and case.get("team") in (*teams, None))
+    )
+
+
+def as_before_assignment(case: dict) -> dict | None:
+    """The case's owner fields as they were before its latest assignment (None when it
+    has none): whom it was visible to then."""
+    given = case.get("assignment")
+    if not given:
+        return None
+    previous = given.get("previous")
+    return {
+        **case,
+        "assignee": previous,
+        "assignee_key": f"{previous['kind']}:{previous['id']}" if previous else "",
+        "team": given.get("previous_team", case.get("team")),
     }
 
 
@@ -272,6 +304,35 @@ class CaseQueries:
             "by_status": by_status,
             "by_owner": by_owner,
         }
+
+    def team_figures(self, team_ids: list[str], owner_keys: list[str], now: float, soon_minutes: int) -> dict:
+        """Open cases per owner key (``person:…``, ``team:…``) and per team; the teams'
+        breaching cases (the queue's ``breaching`` view: a running clock overdue or due
+        within ``soon_minutes``) counted per team and read most urgent first, at most
+        ``BREACHING_MAX``. Each query a plain condition (``$group`` on one field; docs/store.md)."""
+        active = {"status": {"$in": list(ACTIVE_STATUSES)}}
+        out: dict = {"by_owner": {}, "by_team": {}, "breaching_by_team": {}, "breaching": []}
+        if not team_ids:
+            return out
+
+        def grouped(match: dict, field: str) -> dict[str, int]:
+            rows = self.db.cases.aggregate(
+                [{"$match": match}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
+            )
+            return {r["_id"]: r["n"] for r in rows if r["_id"]}
+
+        if owner_keys:
+            out["by_owner"] = grouped({**active, "assignee_key": {"$in": owner_keys}}, "assignee_key")
+        out["by_team"] = grouped({**active, "team": {"$in": team_ids}}, "team")
+        nobody = {"user_id": "", "teams": []}  # the breaching view reads no viewer
+        due = queue.view_branches("breaching", nobody, now, soon_minutes)
+        breaching: list[dict] = []
+        for branch in queue.product([{"team": {"$in": team_ids}}], due, [active]):
+            for team, n in grouped(branch, "team").items():
+                out["breaching_by_team"][team] = out["breaching_by_team"].get(team, 0) + n
+            breaching += self.db.cases.find(branch).sort(queue.sort_order("urgency")).limit(BREACHING_MAX)
+        out["breaching"] = sorted(breaching, key=queue.sort_key("urgency"))[:BREACHING_MAX]
+        return out
 
     def at_risk_cases(self, clock: str, now: float, limit: int = 200) -> list[dict]:
         """Active cases whose ``clock`` passed its warning time but is not yet due."""
