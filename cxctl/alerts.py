@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from contracts.base import utcnow
-from cxctl.common import Ctx, call, emit_json, json_option, read_document, table
+from cxctl.common import Ctx, call, emit_json, json_option, read_document, read_document_and_text, table
 from services.alerts.explain import render_tree
 from services.alerts.rules import RuleError, load_rules
 
@@ -136,8 +136,10 @@ def _print_result(result: dict) -> None:
 @click.option("--actor", default="cxctl", show_default=True)
 @click.pass_obj
 def rules_create(ctx: Ctx, file, actor):
-    """Create one rule from FILE (YAML or JSON)."""
-    _print_result(call(ctx, "alerts", "create_rule", read_document(file), actor=actor))
+    """Create one rule from FILE (YAML or JSON); the file's text is kept with it, comments
+    included (the console's rule editor shows it)."""
+    document, text = read_document_and_text(file)
+    _print_result(call(ctx, "alerts", "create_rule", document, actor=actor, source=text))
 
 
 @rules.command("update")
@@ -146,8 +148,10 @@ def rules_create(ctx: Ctx, file, actor):
 @click.option("--actor", default="cxctl", show_default=True)
 @click.pass_obj
 def rules_update(ctx: Ctx, rule_id, file, actor):
-    """Replace RULE_ID's definition with FILE (a new version when it changed)."""
-    _print_result(call(ctx, "alerts", "update_rule", rule_id, read_document(file), actor=actor))
+    """Replace RULE_ID's definition with FILE (a new version when it changed); the file's
+    text is kept with it, as for create."""
+    document, text = read_document_and_text(file)
+    _print_result(call(ctx, "alerts", "update_rule", rule_id, document, actor=actor, source=text))
 
 
 @rules.command("enable")

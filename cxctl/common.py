@@ -78,9 +78,14 @@ def _pad(text: str, width: int) -> str:
 
 
 def read_document(path: str):
+    return read_document_and_text(path)[0]
+
+
+def read_document_and_text(path: str) -> tuple:
+    """The parsed document and the text it was parsed from (comments and all)."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     try:
-        return yaml.safe_load(text)
+        return yaml.safe_load(text), text
     except yaml.YAMLError as exc:
         raise click.ClickException(f"{path}: not valid YAML/JSON: {exc}") from None
 

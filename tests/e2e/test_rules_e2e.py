@@ -125,3 +125,22 @@ def test_three_complaints_in_seven_days_raise_one_alert_and_one_case(
         "examples": report["examples"],
     }
     assert {name: db[name].count_documents({}) for name in db.list_collection_names()} == before
+
+    # a rule created or updated from a file keeps the file's text, comments included
+    rule_file = tmp_path / "detractor.yaml"
+    rule_file.write_text(
+        "# agreed with the CX team on 2026-12-01\n"
+        "id: cli-detractor\nname: CLI 贬损者 / CLI detractor\nlevel: P3\n"
+        "owner: {kind: person, id: li.na}\nchannels: [email]\n"
+        "when: {field: scores.nps, op: lte, value: 3}  # strong detractors only\n",
+        encoding="utf-8",
+    )
+    code, out = run(uri, "rules", "create", str(rule_file))
+    assert code == 0 and "cli-detractor@v1" in out, out
+    assert "# strong detractors only" in rpc.alerts.get_rule("cli-detractor")["source"]
+    rule_file.write_text(
+        rule_file.read_text(encoding="utf-8").replace("value: 3}", "value: 4}"), encoding="utf-8"
+    )
+    code, out = run(uri, "rules", "update", "cli-detractor", str(rule_file))
+    assert code == 0 and "cli-detractor@v2" in out, out
+    assert "value: 4}  # strong detractors only" in rpc.alerts.get_rule("cli-detractor")["source"]
