@@ -37,6 +37,17 @@ class ActionBody(Schema):
     reason = fields.String(load_default=None, allow_none=True, validate=REASON)
 
 
+class TakeBody(Schema):
+    """``POST /api/v1/cases/<id>/take``: the owner the caller saw, as the case shows it
+    (``assignee_key``, "" when unassigned), so a change in between is a 409."""
+
+    class Meta:
+        unknown = RAISE
+
+    seen = fields.String(required=True, validate=validate.Length(max=260))
+    reason = fields.String(load_default=None, allow_none=True, validate=REASON)
+
+
 class Owner(Schema):
     class Meta:
         unknown = RAISE

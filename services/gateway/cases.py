@@ -116,6 +116,21 @@ def act(services, user: dict, case_id: str, action: str, body: dict) -> dict:
         raise error from None
 
 
+def take(services, user: dict, case_id: str, body: dict) -> dict:
+    """Take it (``cases.take_case``): the case becomes ``user``'s in one conditional
+    update while its owner is still ``body["seen"]``; 409 when someone changed it
+    first, 404 for a case the user may not see."""
+    visible(services, user, case_id)
+    request = {"case_id": case_id, "taker": viewer(user), "seen": body["seen"], "reason": body["reason"]}
+    try:
+        return services.cases.take_case(request)
+    except RemoteError as exc:
+        error = refused(exc)
+        if error is None:
+            raise
+        raise error from None
+
+
 def incidents(services, request, q: dict) -> dict:
     """A page of incidents (routes.IncidentQuery), each with its children's counts."""
     rows = services.cases.list_incidents(limit=q["limit"] + 1, skip=q["offset"], status=q.get("status"))

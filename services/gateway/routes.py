@@ -25,7 +25,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from contracts.people import PeopleDirectory
-from services.gateway.actions import ACTIONS, ResolveIncidentBody
+from services.gateway.actions import ACTIONS, ResolveIncidentBody, TakeBody
 from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.notify_templates import TemplateDraftBody, TemplateRevertBody, TemplateSaveBody
 from services.gateway.playbooks import SaveBody, UseBody
@@ -508,6 +508,15 @@ ROUTES: tuple[Route, ...] = (
             tags=("cases",),
         )
         for action, (roles, body, summary) in ACTIONS.items()
+    ),
+    Route(
+        "cases.take",
+        "POST",
+        "/api/v1/cases/<case_id>/take",
+        ("agent", "owner", "admin"),
+        "Take the case yourself while its owner is still the one you saw (409 when it changed)",
+        body=TakeBody,
+        tags=("cases",),
     ),
     Route(
         "cases.playbooks",

@@ -54,7 +54,7 @@ from services.gateway import (
     template_endpoints,
     token_endpoints,
 )
-from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
+from services.gateway.actions import ACTIONS, ResolveIncidentBody, TakeBody, load_body, load_valid_body
 from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
@@ -159,6 +159,11 @@ class GatewayService(
         action = route_of(request).name.removeprefix("cases.")
         body = load_body(action, json_body(request, allow_empty=True))
         return cases.act(self.services, principal.user, case_id, action, body)
+
+    @route("cases.take")
+    def take_case(self, request, principal, case_id):
+        body = load_valid_body(TakeBody, json_body(request, allow_empty=True))
+        return cases.take(self.services, principal.user, case_id, body)
 
     @route("incidents.list")
     def list_incidents(self, request, principal):

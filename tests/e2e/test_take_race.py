@@ -207,3 +207,21 @@ def test_two_agents_taking_a_case_at_once_in_the_console_one_is_told_someone_els
     assert owner["kind"] == "person" and owner["id"] in ("chen.jie", "li.na")
     audit = [a["action"] for a in gateway.rpc.cases.get_case(case["_id"])["audit"]]
     assert audit.count("reassigned") == 1
+
+
+def test_take_over_the_api_one_of_two_at_once_wins_and_a_bad_body_names_the_field(gateway):  # noqa: F811
+    assert gateway.api("integration", "POST", "/api/v1/feedback", json=feedback("race-api")).status_code == 202
+    [case] = wait_until(gateway.rpc.cases.list_cases, message="the case")
+    path = f"/api/v1/cases/{case['_id']}/take"
+    missing = gateway.api("agent", "POST", path, json={})
+    assert missing.status_code == 400 and "body.seen" in missing.text
+    assert gateway.api("agent", "POST", "/api/v1/cases/C-none/take", json={"seen": ""}).status_code == 404
+
+    def take(role):
+        return gateway.api(role, "POST", path, json={"seen": "team:cx-care", "reason": "mine now"})
+
+    answers = list(eventlet.GreenPool(2).imap(take, ["agent", "owner"]))
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    [won] = [a.json() for a in answers if a.status_code == 200]
+    assert won["assignee"]["kind"] == "person"
+    assert gateway.rpc.cases.get_case(case["_id"])["assignee"] == won["assignee"]

@@ -24,7 +24,7 @@ PEOPLE = {A, O, D}
 OFFICE = {O, D}
 CASE_ACTIONS = (
     "assign reassign add_collaborator comment acknowledge start pending_customer resume resolve reopen "
-    "followup_done"
+    "followup_done take"
 ).split()
 
 # "METHOD path": the roles that may call it. PUBLIC: anyone, signed in or not.
