@@ -79,7 +79,9 @@ class EventRef(_Part):
 
 
 ALERT_SCOPES = ("customer", "group")
-GROUP_CONDITIONS = ("score_below", "spike", "negative_share")
+# a group rule's conditions, and ``storm``: a customer rule's throttle refusing matches
+# in a period (the group is the rule: ``by: [rule]``)
+GROUP_CONDITIONS = ("score_below", "spike", "negative_share", "storm")
 
 
 class GroupRef(_Part):
@@ -89,7 +91,9 @@ class GroupRef(_Part):
         bounded_str(64),
         required=True,
         validate=validate.Length(min=1, max=8),
-        metadata={"description": "attribute paths: touchpoint, channel, attributes.store …"},
+        metadata={
+            "description": "attribute paths: touchpoint, channel, attributes.store …; rule for a storm"
+        },
     )
     key = fields.Dict(
         keys=fields.String(), values=fields.String(), required=True, metadata={"description": "path → value"}

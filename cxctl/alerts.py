@@ -415,6 +415,14 @@ def alerts_explain(ctx: Ctx, alert_id, as_json):
         key = ", ".join(f"{p}={v}" for p, v in group["key"].items())
         observed = ", ".join(f"{k}: {v}" for k, v in group["observed"].items())
         click.echo(f"group / 分组: {key}   {group['condition']} over / 窗口 {group['window']}   {observed}")
+    storm = result.get("storm")
+    if storm:
+        click.echo(
+            f"storm / 预警风暴: {storm['since']} – {storm['until']}   "
+            f"max alerts / 上限 {storm['max_alerts']}   "
+            f"alerts / 预警 {storm['alerts']} ({storm['alert_matches']} matches / 匹配)   "
+            f"suppressed / 被抑制 {storm['suppressed']}   matches / 匹配总数 {storm['matches']}"
+        )
     suppressed = result.get("suppressed") or {}
     if suppressed.get("count"):
         click.echo(f"suppressed matches / 被抑制的匹配: {suppressed['count']}")

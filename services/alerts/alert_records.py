@@ -140,6 +140,12 @@ class AlertRecords(Store):
     def get_alert(self, alert_id: str) -> dict | None:
         return self.db.alerts.find_one({"_id": alert_id}, {"hits": 0, "suppressed_hits": 0})
 
+    def alerts_by_id(self, alert_ids: list[str]) -> list[dict]:
+        """These alerts (those that exist), one ``find`` by ``_id``, without markers."""
+        if not alert_ids:
+            return []
+        return list(self.db.alerts.find({"_id": {"$in": list(alert_ids)}}, {"hits": 0, "suppressed_hits": 0}))
+
     def list_alerts(
         self, *, limit: int = 50, skip: int = 0, level: str | None = None, customer_id: str | None = None
     ) -> list[dict]:
@@ -166,12 +172,16 @@ class AlertRecords(Store):
         return _count_by(self.db.suppressed, _in_period("at_ts", since, until), "$rule_id")
 
     def counts(self, since: datetime | None = None, until: datetime | None = None) -> dict[str, dict]:
-        """Alerts by level, by rule and by touchpoint (``-``: events without one), those
-        raised in ``[since, until)`` when given."""
+        """Alerts by level, by rule and by touchpoint (``-``: events without one), and the
+        storm alerts by rule, those raised in ``[since, until)`` when given."""
         stages = _in_period("raised_ts", since, until)
+        # a storm alert (storm.py) stands for its rule's refused matches: counted apart
+        alerts = [*stages, {"$match": {"storm": {"$exists": False}}}]
         keys = {"by_level": "$level", "by_rule": "$rule.id", "by_touchpoint": "$event.touchpoint"}
-        counts = {name: _count_by(self.db.alerts, stages, key) for name, key in keys.items()}
+        counts = {name: _count_by(self.db.alerts, alerts, key) for name, key in keys.items()}
         counts["by_touchpoint"] = {("-" if k is None else k): n for k, n in counts["by_touchpoint"].items()}
+        storms = [*stages, {"$match": {"storm": {"$exists": True}}}]
+        counts["storms_by_rule"] = _count_by(self.db.alerts, storms, "$rule.id")
         return counts
 
 

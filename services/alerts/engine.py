@@ -51,6 +51,7 @@ from services.alerts.group_engine import group_matches
 from services.alerts.group_rules import GroupHit
 from services.alerts.index import RuleIndex
 from services.alerts.rules import is_active
+from services.alerts.storm import bucket_of, note_refused, storm_alert, storm_id
 from textanalysis.text import Analyzer
 
 
@@ -65,6 +66,9 @@ def epoch(moment: datetime) -> float:
 # window key -> the window's hits (event key -> event time) as the event's own
 # record_hit returned them
 Counted = dict[str, dict[str, float]]
+# a throttled match: (rule, event key, the alert refused, throttle period, the alert it
+# attaches to: its storm alert, or None for the period's last slot holder)
+Refused = tuple[str, str, dict, str, str | None]
 
 
 class State(Protocol):
@@ -107,11 +111,13 @@ class State(Protocol):
 
     def take_throttle_slot(self, bucket: str, max_alerts: int, alert_id: str) -> bool: ...
 
-    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
+    def suppress_matches(self, matches: list[Refused]) -> None:
         """Keep a batch's throttled matches (rule, event key, the alert it would have
-        raised, throttle period), each once, attached to the alert that last took a
-        slot of that period: its ``suppressed`` count moves once per match (a marker
-        set in the same update), whichever of the match and the alert is stored first."""
+        raised, throttle period, the alert it attaches to), each once: a customer rule's
+        to its period's storm alert, a group rule's (``None`` here) to the alert that
+        last took a slot of the period. That alert's ``suppressed`` count moves once per
+        match (a marker set in the same update), whichever of the match and the alert
+        is stored first."""
         ...
 
     def save_alerts(self, alerts: list[tuple[dict, dict[str, float]]]) -> list[bool]:
@@ -164,7 +170,7 @@ def dedup_key(rule: dict, event: dict, facts: Facts) -> str:
 @dataclass
 class Outcome:
     rule_id: str
-    outcome: str  # raised | attached | suppressed
+    outcome: str  # raised | attached | suppressed | storm (Engine.storms, storm.py)
     alert_id: str
     dedup_key: str
     alert: dict | None = None
@@ -271,7 +277,9 @@ class Settlement:
         self.unsaved: dict[str, _Unsaved] = {}  # alert id -> the alert raised here
         self.outcomes: list[Outcome] = []
         # throttled matches, kept after the new alerts are stored (they attach to them)
-        self.suppressed: list[tuple[str, str, dict, str]] = []
+        self.suppressed: list[Refused] = []
+        # throttle period -> its storm alert, met here (stored with the raised alerts)
+        self.storms: dict[str, Outcome] = {}
 
     def claim_new_keys(self, keyed: list[Keyed]) -> None:
         """Claim the key of each dedup key's first match in one write; the claims
@@ -315,18 +323,42 @@ class Settlement:
 
     def throttled(self, k: Keyed, alert: dict) -> bool:
         """True when the rule's throttle refuses the new alert: the match is recorded
-        as suppressed and its dedup key released for the next match to try again."""
-        throttle = k.match.rule.get("throttle")
+        as suppressed, attached to its period's storm alert (raised with the batch's
+        new alerts; a group rule's to the period's last slot holder), and its dedup
+        key released for the next match to try again."""
+        rule = k.match.rule
+        throttle = rule.get("throttle")
         if not throttle:
             return False
-        rule_id = k.match.rule["id"]
-        bucket = f"{rule_id}:{int(k.match.at // parse_duration(throttle['per']))}"
+        bucket = bucket_of(rule, k.match.at)
         if self.state.take_throttle_slot(bucket, throttle["max_alerts"], k.alert_id):
             return False
-        self.suppressed.append((rule_id, k.event_key, alert, bucket))
+        holder = None
+        if k.match.group is None:  # a customer rule storms; a group rule's alerts are incidents
+            self.storm(k, bucket)
+            holder = storm_id(bucket)
+        self.suppressed.append((rule["id"], k.event_key, alert, bucket, holder))
         self.state.release_dedup(k.dedup_key, k.alert_id)
         self.held.pop(k.dedup_key, None)
         return True
+
+    def storm(self, k: Keyed, bucket: str) -> None:
+        """The period's storm alert, raised by its first refused match met here."""
+        met = self.storms.get(bucket)
+        if met is not None:
+            assert met.alert is not None
+            note_refused(met.alert)
+            return
+        alert = storm_alert(k.match.rule, k.match.facts.event, k.event_key, bucket, self.now)
+        note_refused(alert)
+        self.storms[bucket] = Outcome(
+            k.match.rule["id"],
+            "storm",
+            alert["_id"],
+            alert["dedup"]["key"],
+            alert=alert,
+            trace=alert["trace"],
+        )
 
     def raise_alert(self, k: Keyed, alert: dict) -> None:
         """Hold the new alert to be stored by ``store_raised``; it holds its raising
@@ -353,14 +385,18 @@ class Settlement:
     def store_raised(self) -> None:
         """Store the alerts raised here in one write; one that existed already gets its
         events attached (each once). Each raising outcome learns whether it stored its alert."""
-        if not self.unsaved:
+        storms = list(self.storms.values())
+        if not self.unsaved and not storms:
             return
-        stored = self.state.save_alerts([(u.alert, u.hits) for u in self.unsaved.values()])
-        for (alert_id, u), new in zip(self.unsaved.items(), stored, strict=True):
+        docs = [(u.alert, u.hits) for u in self.unsaved.values()]
+        stored = self.state.save_alerts(docs + [(s.alert, {}) for s in storms if s.alert is not None])
+        for (alert_id, u), new in zip(self.unsaved.items(), stored, strict=False):
             u.outcome.fresh = new
             if not new:  # it existed: count its events there (each once)
                 for key, event, at in u.events:
                     self.state.attach(alert_id, key, event, at)
+        for outcome, new in zip(storms, stored[len(docs) :], strict=True):
+            outcome.fresh = new  # the one insert that landed across replicas announces it
 
 
 class Engine:
@@ -369,6 +405,8 @@ class Engine:
     def __init__(self, state: State, analyzer: Analyzer | None = None):
         self.state = state
         self.index: RuleIndex | None = None
+        # the storm alerts (storm.py) the last settling met, stored or found stored
+        self.storms: list[Outcome] = []
         # the text analysis (the replica's live lexicon); a rule list is indexed with it
         # and a given RuleIndex brings its own, so keywords and events agree
         self.analyzer = analyzer
@@ -596,8 +634,9 @@ class Engine:
         for k in keyed:
             settlement.settle(k)
         settlement.store_raised()
-        if settlement.suppressed:  # never lost: kept, and attached to the rule's latest alert
+        if settlement.suppressed:  # never lost: kept, and attached to their storm alert
             self.state.suppress_matches(settlement.suppressed)
+        self.storms = list(settlement.storms.values())
         return settlement.outcomes
 
 

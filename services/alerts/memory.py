@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from services.alerts.engine import deadline_id
+from services.alerts.engine import Refused, deadline_id
 from services.alerts.group_rules import GroupHit
 
 
@@ -123,11 +123,11 @@ class MemoryState:
         slots.append(alert_id)
         return True
 
-    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
-        for rule_id, key, alert, bucket in matches:
+    def suppress_matches(self, matches: list[Refused]) -> None:
+        for rule_id, key, alert, bucket, storm in matches:
             if key in self.suppressed[rule_id]:
                 continue  # kept once
-            holder = self.slots[bucket][-1] if self.slots[bucket] else None
+            holder = storm or (self.slots[bucket][-1] if self.slots[bucket] else None)
             self.suppressed[rule_id][key] = {**alert, "attached_to": holder}
             if holder in self.alerts:
                 self.alerts[holder]["suppressed"] = self.alerts[holder].get("suppressed", 0) + 1

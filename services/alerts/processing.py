@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import chain
 
 from services.alerts.engine import Engine, Outcome
 from services.alerts.store import AlertStore
@@ -26,20 +27,23 @@ def evaluate_feedback(
     attach, throttled matches are counted): the messages announcing its new alerts.
     ``analyzer``: the replica's text analysis (services/common/lexicon.py)."""
     index = store.rules.rule_index(analyzer)
+    engine = Engine(store.state, analyzer)
     # the history is read by backtests and simulations, never by the evaluation: the
     # two go to the store together (services/common/overlap.py)
     _, outcomes = run_together(
         lambda: store.history.record(events, settings.get("ALERT_HISTORY_DAYS")),
-        lambda: Engine(store.state, analyzer).process_many(index, events, now),
+        lambda: engine.process_many(index, events, now),
     )
-    return announcements(store, outcomes)
+    return chain(announcements(store, outcomes), storm_announcements(store, engine.storms))
 
 
 def fire_due(store: AlertStore, now: datetime, analyzer: Analyzer | None = None) -> Iterator[dict]:
     """Raise the "no response within T" alerts whose deadline passed unanswered: the
     messages announcing them."""
     index = store.rules.rule_index(analyzer)
-    return announcements(store, Engine(store.state, analyzer).fire_due(index, now))
+    engine = Engine(store.state, analyzer)
+    outcomes = engine.fire_due(index, now)
+    return chain(announcements(store, outcomes), storm_announcements(store, engine.storms))
 
 
 def respond(store: AlertStore, customer_id: str, at: datetime) -> int:
@@ -60,6 +64,23 @@ def announcements(store: AlertStore, outcomes: Iterable[Outcome]) -> Iterator[di
             as_stored(just_stored) if just_stored is not None else store.alerts.get_alert(outcome.alert_id)
         )
         if stored is not None:
+            yield alert_message(stored)
+
+
+def storm_announcements(store: AlertStore, storms: Iterable[Outcome]) -> Iterator[dict]:
+    """The ``alert_raised`` message of each storm alert (services/alerts/storm.py) this
+    call stored: once per (rule, period) across replicas, whose inserts of the same id
+    keep one. A storm alert found stored is announced again only when its tipping event
+    is this call's (a redelivery of the batch that raised it, which may have stopped
+    before announcing; the cases service takes the same alert once)."""
+    for outcome in storms:
+        if outcome.outcome != "storm" or outcome.alert is None:
+            continue
+        if outcome.fresh:
+            yield alert_message(as_stored(outcome.alert))
+            continue
+        stored = store.alerts.get_alert(outcome.alert_id)
+        if stored is not None and stored["storm"]["tipped_by"] == outcome.alert["storm"]["tipped_by"]:
             yield alert_message(stored)
 
 
@@ -85,4 +106,5 @@ STORE_ONLY = (
     "suppressed",
     "suppressed_hits",
     "throttle",
+    "storm",
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from contracts.feedback import InvalidFeedback, parse_feedback
+from services.alerts import storm
 from services.alerts.dryrun import backtest, lookback_seconds, moment
 from services.alerts.engine import Engine, epoch, event_key
 from services.alerts.explain import rule_tree, versions_with_diffs
@@ -50,11 +51,30 @@ def explain_alert(store: AlertStore, alert_id: str) -> dict:
     definition = version["definition"] if version else None
     return {
         "alert": raised,
-        # matches its rule's throttle refused while it was the rule's latest alert
+        # matches its rule's throttle refused (attached to their period's storm alert)
         "suppressed": store.alerts.suppressed_on(alert_id),
         "rule": definition,
         "tree": rule_tree(definition, raised["trace"]) if definition else None,
+        "storm": storm_figures(store, raised) if raised.get("storm") else None,
     }
+
+
+def storm_figures(store: AlertStore, alert: dict) -> dict:
+    """A storm alert's live figures (services/alerts/storm.py ``totals``): the period's
+    slot alerts with their matches, and the refused matches attached to it."""
+    ids = store.state.slot_alerts(alert["storm"]["bucket"])
+    counts = {a["_id"]: a.get("count", 1) for a in store.alerts.alerts_by_id(ids)}
+    return {**storm.totals(alert, [counts.get(i, 0) for i in ids]), "slot_alerts": ids}
+
+
+def storm_counts(store: AlertStore, alert_ids) -> dict:
+    """The figures of each of these alerts that is a storm alert (at most 100 ids)."""
+    if not isinstance(alert_ids, list) or not all(isinstance(i, str) for i in alert_ids):
+        raise BadRequest("alert_ids: must be a list of alert ids")
+    if len(alert_ids) > 100:
+        raise BadRequest("alert_ids: at most 100 ids")
+    storms = [a for a in store.alerts.alerts_by_id(alert_ids) if a.get("storm")]
+    return {a["_id"]: storm_figures(store, a) for a in storms}
 
 
 def suppressed_on_alerts(store: AlertStore, alert_ids) -> dict:

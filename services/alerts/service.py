@@ -213,6 +213,12 @@ class AlertsService:
         return jsonable(queries.suppressed_on_alerts(self.store, alert_ids))
 
     @rpc(expected_exceptions=BadRequest)
+    def storm_counts(self, alert_ids: list) -> dict:
+        """For each of these alerts that is a storm alert: its rule, period, the alerts
+        that took the period's slots and their matches, the refused matches, the total."""
+        return jsonable(queries.storm_counts(self.store, alert_ids))
+
+    @rpc(expected_exceptions=BadRequest)
     def list_alerts(
         self, limit: int = 50, skip: int = 0, level: Id | None = None, customer_id: Id | None = None
     ) -> list[dict]:

@@ -34,7 +34,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from contracts.base import utcnow
 from services.alerts.alert_records import AlertRecords
-from services.alerts.engine import deadline_id
+from services.alerts.engine import Refused, deadline_id
 from services.alerts.group_rules import GroupHit
 from services.alerts.storage import digest, expiry, insert_once
 from services.common.mongo import Store, all_of, insert_many_once
@@ -206,14 +206,14 @@ class MongoState(Store):
         for _ in range(8):
             taken = self.db.throttle.update_one(
                 {"_id": bucket, "n": {"$lt": max_alerts}, f"alerts.{mine}": {"$exists": False}},
-                {"$inc": {"n": 1}, "$set": {f"alerts.{mine}": 1, "last": alert_id}},
+                {"$inc": {"n": 1}, "$set": {f"alerts.{mine}": alert_id, "last": alert_id}},
             )
             if taken.matched_count:
                 return True
             doc = self.db.throttle.find_one({"_id": bucket})
             if doc is None:
                 if insert_once(
-                    self.db.throttle, {"_id": bucket, "n": 1, "alerts": {mine: 1}, "last": alert_id}
+                    self.db.throttle, {"_id": bucket, "n": 1, "alerts": {mine: alert_id}, "last": alert_id}
                 ):
                     return True
             elif mine in (doc.get("alerts") or {}):
@@ -298,14 +298,24 @@ class MongoState(Store):
     def attach(self, alert_id: str, key: str, event: dict, at: float) -> None:
         self.alerts.attach(alert_id, key, event, at)
 
-    def suppress_matches(self, matches: list[tuple[str, str, dict, str]]) -> None:
-        """Each throttled match goes to the alert that last took a slot of its period
-        (``last`` on the throttle document, one ``find`` for the batch)."""
-        buckets = list({bucket for *_, bucket in matches})
-        holders = {
-            d["_id"]: d.get("last") for d in self.db.throttle.find({"_id": {"$in": buckets}}, {"last": 1})
-        }
-        self.alerts.suppress_matches([(r, key, alert, holders.get(b)) for r, key, alert, b in matches])
+    def suppress_matches(self, matches: list[Refused]) -> None:
+        """Each throttled match goes to its period's storm alert (services/alerts/storm.py),
+        a group rule's to the alert that last took a slot of its period (``last`` on the
+        throttle document, one ``find`` for the batch's group rules' periods)."""
+        buckets = sorted({bucket for *_, bucket, holder in matches if holder is None})
+        last = {}
+        if buckets:
+            found = self.db.throttle.find({"_id": {"$in": buckets}}, {"last": 1})
+            last = {d["_id"]: d.get("last") for d in found}
+        self.alerts.suppress_matches(
+            [(r, key, alert, holder or last.get(bucket)) for r, key, alert, bucket, holder in matches]
+        )
+
+    def slot_alerts(self, bucket: str) -> list[str]:
+        """The alerts that took a slot of a throttle period (slots taken before the ids
+        were kept there count as unknown)."""
+        doc = self.db.throttle.find_one({"_id": bucket}, {"alerts": 1}) or {}
+        return sorted(v for v in (doc.get("alerts") or {}).values() if isinstance(v, str))
 
     # no-response deadlines ---------------------------------------------------------
 

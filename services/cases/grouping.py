@@ -1,6 +1,10 @@
 """Incidents as data: which group a group-scoped alert is about, which customer cases
 that group covers, and the incident (a parent case) it opens. Pure code, no I/O.
 
+A storm alert (``group.condition: storm``, services/alerts/storm.py) is keyed on the
+rule whose throttle refused matches (``by: [rule]``): its incident covers that rule's
+customer cases whose event falls in the storm's period or later (``observed.since``).
+
 A group alert (``scope: group``) names its group by ``group.by`` (attribute paths
 such as ``touchpoint``, ``channel``, ``attributes.store``) and ``group.key`` (path →
 value). A customer case is covered when every path resolved against its alert's
@@ -15,10 +19,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from services.cases.lifecycle import ACTIVE_STATUSES
 
 INCIDENT = "incident"
+STORM = "storm"  # a group alert about a rule's throttle refusing matches
+RULE = "rule"  # the path a storm's group is keyed on: the case's rule id
 # Paths of an event that a group may be keyed on; attributes.<name> for any attribute.
 TOP_LEVEL_PATHS = ("touchpoint", "channel", "source")
 ATTRIBUTES = "attributes"
@@ -76,6 +83,38 @@ def event_terms(event: dict) -> list[str]:
     return found
 
 
+def case_terms(case: dict) -> list[str]:
+    """The terms a customer case may be covered on: its event's, and its rule's (storms)."""
+    rule = (case.get("rule") or {}).get("id")
+    return event_terms(case["event"]) + ([term(RULE, str(rule))] if rule else [])
+
+
+def is_storm(group: dict | None) -> bool:
+    return (group or {}).get("condition") == STORM
+
+
+def covers_case(group: dict, case: dict) -> bool:
+    """Whether the group covers a customer case: a storm its rule's cases from the storm's
+    period on, any other group those whose alert ``event`` is in it (``covers``)."""
+    if not is_storm(group):
+        return covers(group, case["event"])
+    if (case.get("rule") or {}).get("id") != group["key"].get(RULE):
+        return False
+    since, at = _moment(group["observed"].get("since")), _moment(case["event"].get("occurred_at"))
+    return since is None or (at is not None and at >= since)
+
+
+def _moment(value) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def covers(group: dict, event: dict) -> bool:
     """Whether a customer case's alert ``event`` belongs to the group: every ``by`` path
     resolves to the key's value."""
@@ -97,13 +136,13 @@ def linkable(case: dict) -> bool:
 
 def children_to_link(incident: dict, cases: Iterable[dict]) -> list[str]:
     """Of ``cases``, the ids the incident links: linkable and covered by its group."""
-    return sorted(c["_id"] for c in cases if linkable(c) and covers(incident["group"], c["event"]))
+    return sorted(c["_id"] for c in cases if linkable(c) and covers_case(incident["group"], c))
 
 
 def parent_for(case: dict, incidents: Iterable[dict]) -> dict | None:
     """The open incident a new customer case attaches to: the earliest opened of those
     whose group covers it (a case has one parent), or None."""
-    fitting = [i for i in incidents if i["status"] in ACTIVE_STATUSES and covers(i["group"], case["event"])]
+    fitting = [i for i in incidents if i["status"] in ACTIVE_STATUSES and covers_case(i["group"], case)]
     if not fitting or not linkable(case):
         return None
     return min(fitting, key=lambda i: (i["opened_at"], i["_id"]))
@@ -174,6 +213,9 @@ def covered_query(group: dict) -> dict:
         "kind": {"$ne": INCIDENT},
         "parent_id": None,
     }
+    if is_storm(group):  # the rule's cases; ``covers_case`` checks the period
+        query["rule.id"] = group["key"].get(RULE)
+        return query
     for path in group["by"]:
         query[f"event.{path}"] = {"$in": candidate_values(str(group["key"].get(path, "")))}
     return query

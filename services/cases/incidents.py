@@ -50,7 +50,7 @@ def link_batch(ctx: Context, taken: list[dict], now: datetime) -> None:
         store.register_terms(incident)  # before reading the cases (see the module docstring)
         store.link(incident, grouping.children_to_link(incident, store.covered_cases(incident["group"])), now)
     cases = [c for c in taken if grouping.linkable(c)]
-    terms = sorted({t for case in cases for t in grouping.event_terms(case["event"])})
+    terms = sorted({t for case in cases for t in grouping.case_terms(case)})
     if not terms:
         return
     open_incidents = store.open_incidents(terms)

@@ -5,10 +5,12 @@ and admins (routes.py); ``GatewayService`` mixes ``IncidentPages`` in."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
 from marshmallow import ValidationError
+from nameko.exceptions import RpcTimeout, UnknownService
 
 from services.gateway import cases
 from services.gateway.actions import ResolveIncidentBody, body_from_form, root_causes
@@ -16,6 +18,37 @@ from services.gateway.entrypoints import route
 from services.gateway.errors import HttpError, Redirect, bad_request
 from services.gateway.inputs import query
 from services.gateway.views import render
+
+log = logging.getLogger(__name__)
+
+
+def storm_figures(services, case: dict) -> dict | None:
+    """A storm incident's figures (docs/cases.md "storms"): its rule's cases linked, the
+    matches refused onto its storm alerts (the alerts service counts them) and their
+    sum, every match of the storm; ``available: False`` when the alerts service does
+    not answer. None for any other incident."""
+    group = case.get("group") or {}
+    if group.get("condition") != "storm":
+        return None
+    entries = case.get("alerts") or []
+    ids = sorted({e["alert_id"] for e in (entries.values() if isinstance(entries, dict) else entries)})
+    cases_linked = (case.get("child_counts") or {}).get("total", 0)
+    figures: dict[str, Any] = {"rule": case.get("rule") or {}, "cases": cases_linked, "available": False}
+    try:
+        storms = list(services.alerts.storm_counts(ids[:100]).values())
+    except (RpcTimeout, UnknownService) as exc:
+        log.warning("incident %s: storm figures not available (%s)", case["_id"], type(exc).__name__)
+        return figures
+    suppressed = sum(s["suppressed"] for s in storms)
+    periods = sorted((s["since"], s["until"]) for s in storms)
+    return {
+        **figures,
+        "available": True,
+        "periods": periods,
+        "max_alerts": storms[0]["max_alerts"] if storms else None,
+        "suppressed": suppressed,
+        "total": cases_linked + suppressed,
+    }
 
 
 def incident_page(services, principal, case_id: str, status: int = 200, error=None, done=None):
@@ -29,6 +62,7 @@ def incident_page(services, principal, case_id: str, status: int = 200, error=No
         principal,
         status=status,
         case=case,
+        storm=storm_figures(services, case),
         root_causes=root_causes(),
         error=error,
         done=done,

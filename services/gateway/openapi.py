@@ -241,7 +241,7 @@ def _responses(r: Route) -> dict:
         out["413"] = _error(413)
     if _path_params(r) or r.name in NOT_FOUND_IN_BODY:
         out["404"] = _error(404)
-    if r.name == "rules.create":
+    if r.name in ("rules.create", "optouts.add"):
         out["201"] = out.pop("200")
     if r.name == "lexicon.edit":  # 201: a new version; 200: the lists already said so
         out["201"] = {"description": "A new version", "content": {"application/json": {"schema": ok_schema}}}

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from contracts.base import utcnow
 from services.common.rpc import PAGE_MAX
+from services.gateway import optouts
 from services.gateway.charts import line_chart
 from services.gateway.entrypoints import http_error_from
 from services.gateway.i18n import translator
@@ -72,8 +73,8 @@ def profile_or_none(services, customer_id: str, timeline_limit: int, timeline_sk
 def profile_page(services, principal, customer_id: str, q: dict):
     """The profile page (404 page while the customer has no profile yet): identity,
     30/90-day scores with a chart of each score's last 90 days, contacts per channel,
-    the most-triggered alerts, the top terms, open cases, a paged timeline; for admins
-    the merge / export / erase forms."""
+    the customer's opt-outs per channel, the most-triggered alerts, the top terms, open
+    cases, a paged timeline; for admins the merge / export / erase forms."""
     limit, skip = q["timeline_limit"], q.get("timeline_skip", 0)
     profile = profile_or_none(services, customer_id, limit, skip)
     if profile is None:
@@ -111,5 +112,6 @@ def profile_page(services, principal, customer_id: str, q: dict):
         terms=words.get("keywords", [])[:TOP_TERMS],
         charts=charts,
         paging=paging,
+        optouts=optouts.status(services, customer_id),
         done=q.get("done"),
     )

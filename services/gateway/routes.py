@@ -28,6 +28,8 @@ from contracts.people import PeopleDirectory
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, TakeBody
 from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.notify_templates import TemplateDraftBody, TemplateRevertBody, TemplateSaveBody
+from services.gateway.optouts import CHANNELS as OPT_OUT_CHANNELS
+from services.gateway.optouts import OptOutBody, ReasonBody
 from services.gateway.playbooks import SaveBody, UseBody
 from services.gateway.profile_admin import EraseBody, MergeBody
 from services.gateway.rule_editor import DryRunBody
@@ -93,6 +95,18 @@ class CaseQuery(Page):
             "newest: level, then newest first"
         },
     )
+
+
+class OptOutQuery(Page):
+    customer = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "customer ids starting with this"},
+    )
+    channel = fields.String(validate=validate.OneOf(OPT_OUT_CHANNELS))
+
+
+class OptOutPageQuery(OptOutQuery):
+    done = fields.String(validate=validate.OneOf(("added", "removed")))
 
 
 class IncidentQuery(Page):
@@ -247,6 +261,9 @@ class PathValues(Query):
         metadata={"description": "a notification template: <kind>[.<channel>].<part>.j2"},
     )
     version = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,11}$", error="a version number ≥ 1"))
+    channel = fields.String(
+        validate=validate.OneOf(OPT_OUT_CHANNELS), metadata={"description": "an opt-out channel"}
+    )
     token = fields.String(
         validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,900}\.[A-Za-z0-9_-]{1,100}$", error="not a survey link"),
         metadata={"description": "a signed follow-up survey token"},
@@ -478,6 +495,43 @@ ROUTES: tuple[Route, ...] = (
         "per-user limit",
         body=TemplateDraftBody,
         tags=("templates",),
+    ),
+    Route(
+        "optouts.list",
+        "GET",
+        "/api/v1/optouts",
+        OFFICE,
+        "Customers' contact opt-outs in force, one row per customer and channel (who, when, why)",
+        query=OptOutQuery,
+        list=True,
+        tags=("optouts",),
+    ),
+    Route(
+        "optouts.add",
+        "POST",
+        "/api/v1/optouts",
+        OFFICE,
+        "Record that a customer opted out of a channel (all: every one), with the reason; kept "
+        "with who and when in the customer's history",
+        body=OptOutBody,
+        tags=("optouts",),
+    ),
+    Route(
+        "optouts.get",
+        "GET",
+        "/api/v1/optouts/<customer_id>",
+        OFFICE,
+        "A customer's opt-outs per channel and the history of every change (who, when, why)",
+        tags=("optouts",),
+    ),
+    Route(
+        "optouts.remove",
+        "POST",
+        "/api/v1/optouts/<customer_id>/<channel>/remove",
+        OFFICE,
+        "Withdraw a customer's opt-out of a channel, with the reason (404: none in force)",
+        body=ReasonBody,
+        tags=("optouts",),
     ),
     Route(
         "cases.list",
@@ -889,6 +943,24 @@ ROUTES: tuple[Route, ...] = (
         "Role boards: my work, my team, the customer journey",
         kind="page",
         query=BoardQuery,
+    ),
+    Route(
+        "console.optouts",
+        "GET",
+        "/optouts",
+        OFFICE,
+        "Customers' opt-outs: search, add one with a reason, withdraw one, a customer's history",
+        kind="page",
+        query=OptOutPageQuery,
+    ),
+    Route("console.optout_add", "POST", "/optouts", OFFICE, "Record an opt-out (form)", kind="page"),
+    Route(
+        "console.optout_remove",
+        "POST",
+        "/optouts/<customer_id>/<channel>/remove",
+        OFFICE,
+        "Withdraw an opt-out (form)",
+        kind="page",
     ),
     Route(
         "console.lexicon", "GET", "/lexicon", OFFICE, "Lexicon page: edits, versions, try a text", kind="page"

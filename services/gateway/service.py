@@ -44,6 +44,7 @@ from services.gateway import (
     gate,
     incident_pages,
     lexicon_endpoints,
+    optout_endpoints,
     people_endpoints,
     playbook_endpoints,
     profile_admin_endpoints,
@@ -82,11 +83,12 @@ class GatewayService(
     lexicon_endpoints.LexiconEndpoints,
     followup_endpoints.FollowupEndpoints,
     template_endpoints.TemplateEndpoints,
+    optout_endpoints.OptOutEndpoints,
 ):
     """The routes below, and those of the ``*_endpoints.py`` / ``*_pages.py`` mixins:
     playbooks, role boards, profile admin acts, incident pages, the people directory,
     the teams, API tokens, the live lexicon, follow-ups and the customer's survey, notification
-    templates."""
+    templates, opt-outs."""
 
     name = "gateway"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

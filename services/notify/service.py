@@ -22,11 +22,11 @@ from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 
 # the RPC mixins by module (``nameko run`` runs every class with entrypoints it finds by name)
-from services.notify import template_endpoints
+from services.notify import consent_rpc, template_endpoints
 from services.notify.channels.base import Channel, Outcome
 from services.notify.customers.outreach import Outreach, preview_message
 from services.notify.customers.render import request_problem
-from services.notify.customers.store import OPT_OUT_CHANNELS, TokenCache
+from services.notify.customers.store import TokenCache
 from services.notify.delivery import Pipeline
 from services.notify.dependencies import (
     Channels,
@@ -54,9 +54,9 @@ SWEEP_INTERVAL = 1.0
 LOOKUP_TIMEOUT = 10.0
 
 
-class NotifyService(template_endpoints.TemplateEndpoints):
+class NotifyService(template_endpoints.TemplateEndpoints, consent_rpc.ConsentRpc):
     """Delivery of staff notifications and customer messages; the template editor's
-    RPCs are in ``template_endpoints.py``."""
+    RPCs are in ``template_endpoints.py``, the customers' opt-outs in ``consent_rpc.py``."""
 
     name = "notify"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
@@ -117,27 +117,6 @@ class NotifyService(template_endpoints.TemplateEndpoints):
         self._outreach().run()
 
     @rpc(expected_exceptions=BadRequest)
-    def set_customer_opt_out(
-        self,
-        customer_id: Id,
-        channel: Id = "all",
-        opted_out: bool = True,
-        by: Id = "",
-        reason: str | None = None,
-    ) -> dict:
-        """Record that a customer opted out of ``channel`` (or ``all``), or withdrew it,
-        with who recorded it and why; every later message checks it before any contact."""
-        if channel not in OPT_OUT_CHANNELS:
-            raise BadRequest(f"channel: one of {', '.join(OPT_OUT_CHANNELS)}")
-        if not isinstance(opted_out, bool):
-            raise BadRequest("opted_out: true or false")
-        if not by:
-            raise BadRequest("by: who records the opt-out is required")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
-            raise BadRequest("reason: a text of at most 500 characters")
-        return jsonable(self.store.customers.set_opt_out(customer_id, channel, opted_out, by, reason))
-
-    @rpc(expected_exceptions=BadRequest)
     def preview_customer_message(
         self, purpose: Id, channel: Id, language: Id = "zh-CN", context: dict | None = None
     ) -> dict:
@@ -146,16 +125,6 @@ class NotifyService(template_endpoints.TemplateEndpoints):
         the purpose's sample; nothing is sent."""
         outreach = self._outreach()
         return jsonable(preview_message(outreach, purpose, channel, language, context))
-
-    @rpc
-    def get_customer_consent(self, customer_id: Id) -> dict:
-        """A customer's opt-outs (overall and per channel, who/when/why) and their history."""
-        doc = self.store.customers.get_consent(customer_id) or {
-            "_id": customer_id,
-            "opt_out": {},
-            "history": [],
-        }
-        return jsonable(doc)
 
     @rpc(expected_exceptions=BadRequest)
     def list_customer_messages(

@@ -83,3 +83,42 @@ def test_an_owner_resolves_a_real_incident_with_its_children_from_the_console(ga
         assert gateway.rpc.cases.get_case(case_id)["status"] == "resolved"
     # a customer case's incident link goes to its own page
     assert owner.get(gateway.url + f"/incidents/{children[0]}", allow_redirects=False).status_code == 303
+
+
+CHARGE_STORM = {
+    "id": "charge-storm",
+    "name": "乱收费风暴 / Charge storm",
+    "level": "P2",
+    "owner": {"kind": "team", "id": "cx-care"},
+    "channels": ["email"],
+    "when": {"field": "tags", "op": "contains_any", "value": ["billing-dispute"]},
+    "throttle": {"max_alerts": 3, "per": "1d"},
+}
+
+
+def test_a_storm_incident_page_shows_its_rule_and_every_match_in_both_languages(gateway):  # noqa: F811
+    gateway.rpc.alerts.apply_rules({"rules": [*RULES["rules"], CHARGE_STORM]})
+    events = [
+        feedback(f"storm-{n}", nps=9, customer=f"ST{n}", text="账单扣错了", tags=["billing-dispute"])
+        for n in range(20)
+    ]
+    assert gateway.api("integration", "POST", "/api/v1/feedback", json=events).status_code == 202
+    [incident] = wait_until(lambda: gateway.rpc.cases.list_incidents(), timeout=60, message="one incident")
+    wait_until(
+        lambda: gateway.rpc.cases.list_incidents()[0]["child_counts"]["total"] == 3,
+        timeout=60,
+        message="the rule's 3 cases linked",
+    )
+    storm_id = incident["alert_id"]
+    wait_until(
+        lambda: gateway.rpc.alerts.storm_counts([storm_id])[storm_id]["suppressed"] == 17,
+        message="17 refused matches counted",
+    )
+    page = gateway.login("owner").get(gateway.url + f"/incidents/{incident['_id']}").text
+    storm = page.split('id="incident-storm"')[1].split("</section>")[0]
+    assert "预警风暴：规则的限流拒绝了匹配" in page and "乱收费风暴 / Charge storm (charge-storm)" in storm
+    assert re.search(r'id="storm-cases">3<', storm) and re.search(r'id="storm-suppressed">17<', storm)
+    assert re.search(r'id="storm-total">20<', storm) and "匹配总数（工单 + 被抑制）" in storm
+    assert 'id="incident-observed"' not in page  # its figures are labelled, not raw keys
+    english = gateway.login("admin").get(gateway.url + f"/incidents/{incident['_id']}").text
+    assert "Matches in all (cases + refused)" in english and "an alert storm" in english

@@ -105,6 +105,14 @@ EXPECTED: dict[str, set[str] | str] = {
     # incidents (docs/cases.md) over the API and their pages
     "GET /api/v1/incidents": OFFICE,
     "POST /api/v1/incidents/<case_id>/resolve": OFFICE,
+    # customers' opt-outs (docs/notify.md): CX managers (owners) and admins, never agents
+    "GET /api/v1/optouts": OFFICE,
+    "POST /api/v1/optouts": OFFICE,
+    "GET /api/v1/optouts/<customer_id>": OFFICE,
+    "POST /api/v1/optouts/<customer_id>/<channel>/remove": OFFICE,
+    "GET /optouts": OFFICE,
+    "POST /optouts": OFFICE,
+    "POST /optouts/<customer_id>/<channel>/remove": OFFICE,
     # the live lexicon (docs/rules.md): owners read and try it, admins change it
     "GET /api/v1/lexicon": OFFICE,
     "GET /api/v1/lexicon/versions": OFFICE,
@@ -227,6 +235,7 @@ def check_every_route(gateway):  # noqa: F811
         "version": "1",
         "language": "en",
         "template": "alert_raised.subject.j2",
+        "channel": "sms",
     }
     sessions = {}
     for role in sorted(PEOPLE):

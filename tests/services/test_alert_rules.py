@@ -208,10 +208,20 @@ def test_throttled_matches_are_counted_and_visible(alerts):
     )
     for n in range(3):
         alerts.handle_feedback([parse_feedback(event(n, 1, customer=f"C{n}", nps=2))])
-    assert len(raised(alerts)) == 1
+    # one customer alert, and the storm alert once: raised by the first refused match,
+    # not again by the second one's batch
+    customer, storm = raised(alerts)
+    assert customer["scope"] == "customer" and customer["customer"]["id"] == "C0"
+    assert storm["scope"] == "group" and storm["group"]["key"] == {"rule": "low-nps"}
+    assert storm["group"]["condition"] == "storm" and storm["customer"]["id"] == "C1"
+    serialize("alert_raised", storm)  # the alert contract takes it
+    assert "storm" not in storm and "throttle" not in storm
+    assert alerts.explain_alert(storm["alert_id"])["storm"]["matches"] == 3
+    assert alerts.storm_counts([storm["alert_id"], customer["alert_id"]]).keys() == {storm["alert_id"]}
     shown = alerts.get_rule("low-nps")
     assert shown["suppressed"] == 2 and len(shown["recent_suppressed"]) == 2
     assert alerts.stats()["suppressed_by_rule"] == {"low-nps": 2}
+    assert alerts.stats()["storms_by_rule"] == {"low-nps": 1} and alerts.stats()["alerts"] == 1
 
 
 def test_no_response_deadlines_fire_from_the_timer_unless_a_case_responded(alerts):

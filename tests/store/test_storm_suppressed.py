@@ -1,6 +1,7 @@
 """A storm on the real store: matches a rule's throttle refuses are never lost. Each is
-kept once and attached to the alert that last took a slot of its throttle period, whose
-``suppressed`` count holds them exactly, across two workers and redeliveries."""
+kept once and attached to its throttle period's storm alert (services/alerts/storm.py),
+stored once whichever worker meets the storm first, whose ``suppressed`` count holds
+them exactly, across two workers and redeliveries."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from services.alerts.engine import Engine
 from services.alerts.memory import MemoryState
 from services.alerts.rules import load_rules
 from services.alerts.store import AlertStore
+from services.alerts.storm import bucket_of, storm_id
 from services.common.mongo import make_client
 from tests.conftest import MONGO_URI
 
@@ -65,18 +67,24 @@ def test_a_storm_of_1000_matches_loses_none_across_two_workers(db):
     assert [o.outcome for o in outcomes].count("raised") == 2
     assert [o.outcome for o in outcomes].count("suppressed") == 998
     assert store.db.suppressed.count_documents({"rule_id": rule["id"]}) == 998
-    alerts = list(store.db.alerts.find({"rule.id": rule["id"]}))
-    assert len(alerts) == 2
-    ids = {a["_id"] for a in alerts}
-    assert store.db.suppressed.count_documents({"attached_to": {"$in": list(ids)}}) == 998
-    assert sum(a.get("suppressed", 0) for a in alerts) == 998
-    # the alert shows them: its count and the latest matches
-    busiest = max(alerts, key=lambda a: a.get("suppressed", 0))
-    explained = queries.explain_alert(store, busiest["_id"])
-    assert explained["suppressed"]["count"] == busiest["suppressed"] > 0
+    alerts = list(store.db.alerts.find({"rule.id": rule["id"], "storm": {"$exists": False}}))
+    assert len(alerts) == 2 and all(a.get("suppressed", 0) == 0 for a in alerts)
+    [storm_alert] = list(store.db.alerts.find({"rule.id": rule["id"], "storm": {"$exists": True}}))
+    assert storm_alert["_id"] == storm_id(bucket_of(rule, T0.timestamp()))
+    assert store.db.suppressed.count_documents({"attached_to": storm_alert["_id"]}) == 998
+    assert storm_alert["suppressed"] == 998
+    assert storm_alert["group"]["key"] == {"rule": rule["id"]}
+    assert storm_alert["group"]["condition"] == "storm"
+    # the storm alert shows them: its count, the latest matches, the period's figures
+    explained = queries.explain_alert(store, storm_alert["_id"])
+    assert explained["suppressed"]["count"] == 998
     assert len(explained["suppressed"]["latest"]) == 10
-    assert all(m["attached_to"] == busiest["_id"] for m in explained["suppressed"]["latest"])
+    assert all(m["attached_to"] == storm_alert["_id"] for m in explained["suppressed"]["latest"])
     assert "suppressed_hits" not in explained["alert"]
+    figures = explained["storm"]
+    assert sorted(figures["slot_alerts"]) == sorted(a["_id"] for a in alerts)
+    assert (figures["alerts"], figures["alert_matches"], figures["suppressed"]) == (2, 2, 998)
+    assert figures["matches"] == 1000  # every match of the storm: none lost
 
 
 def test_the_in_memory_state_attaches_suppressed_matches_the_same_way():
@@ -84,4 +92,6 @@ def test_the_in_memory_state_attaches_suppressed_matches_the_same_way():
     rule = billing_rule()
     outcomes = Engine(state).process_many([rule], storm(30), NOW)
     assert [o.outcome for o in outcomes].count("suppressed") == 28
+    [storm_alert] = [a for a in state.alerts.values() if a.get("storm")]
+    assert storm_alert["suppressed"] == 28
     assert sum(a.get("suppressed", 0) for a in state.alerts.values()) == 28

@@ -105,7 +105,10 @@ def test_a_throttle_refusal_records_the_match_releases_its_key_and_stops_holding
     state.calls.clear()
     settlement.settle(k)
     assert [name for name, _ in state.calls] == ["take_throttle_slot", "release_dedup"]
-    assert [(r, key) for r, key, _, _ in settlement.suppressed] == [("r0", k.event_key)]  # kept at the end
+    assert [(r, key) for r, key, *_ in settlement.suppressed] == [("r0", k.event_key)]  # kept at the end
+    # attached to the period's storm alert, raised with the batch's new alerts (one write)
+    [storm] = settlement.storms.values()
+    assert settlement.suppressed[0][4] == storm.alert_id and storm.outcome == "storm"
     assert [o.outcome for o in settlement.outcomes] == ["suppressed"]
     assert settlement.held == {} and settlement.unsaved == {}
     assert state.dedup[k.dedup_key] == (k.alert_id, 0)  # free for the next match

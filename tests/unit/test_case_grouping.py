@@ -121,3 +121,47 @@ def test_the_database_prefilter_admits_the_stored_forms_of_a_value():
     assert query["event.attributes.floor"] == {"$in": ["3", 3, 3.0]}
     assert query["parent_id"] is None and query["kind"] == {"$ne": "incident"}
     assert grouping.candidate_values("nan") == ["nan"]
+
+
+# storms (a customer rule's throttle refusing matches: services/alerts/storm.py) --------
+
+STORM = {
+    "by": ["rule"],
+    "key": {"rule": "charges"},
+    "condition": "storm",
+    "window": "1h",
+    "observed": {"since": "2026-11-23T02:00:00+00:00", "until": "2026-11-23T03:00:00+00:00"},
+}
+
+
+def rule_case(cid, rule="charges", at=AT, **fields):
+    return {**case(cid, occurred_at=at, **fields), "rule": {"id": rule, "version": 1, "name": rule}}
+
+
+def test_a_storm_covers_its_rules_cases_from_its_period_on():
+    from datetime import timedelta
+
+    assert grouping.covers_case(STORM, rule_case("A"))
+    assert grouping.covers_case(STORM, rule_case("B", at=AT + timedelta(hours=5)))  # later: while open
+    assert not grouping.covers_case(STORM, rule_case("C", at=AT - timedelta(seconds=1)))  # before it
+    assert not grouping.covers_case(STORM, rule_case("D", rule="other"))
+    naive = rule_case("E", at=AT.replace(tzinfo=None))  # as a store without tz hands it back
+    assert grouping.covers_case(STORM, naive)
+    # a customer case's store or touchpoint means nothing to a storm, nor its rule to a group
+    assert not grouping.covers_case(STORE, rule_case("F", attributes={"store": "BJ-007"}))
+
+
+def test_a_storm_links_and_adopts_only_its_rules_cases():
+    storm = incident("IS", STORM)
+    cases = [rule_case("A"), rule_case("B", rule="other"), rule_case("C", status="resolved")]
+    assert grouping.children_to_link(storm, cases) == ["A"]
+    assert grouping.parent_for(rule_case("N"), [storm])["_id"] == "IS"
+    assert grouping.parent_for(rule_case("M", rule="other"), [storm]) is None
+
+
+def test_a_case_is_looked_up_by_its_rule_term_too():
+    terms = grouping.case_terms(rule_case("A"))
+    assert "rule=charges" in terms and "attributes.store=SH-021" in terms
+    assert grouping.group_terms(STORM) == ["rule=charges"]
+    query = grouping.covered_query(STORM)
+    assert query["rule.id"] == "charges" and "event.rule" not in query

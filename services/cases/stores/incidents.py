@@ -26,7 +26,7 @@ from services.cases.stores.queries import visibility_query
 from services.cases.stores.trail import CaseTrail, audit_entry
 from services.common.mongo import all_of, insert_many_once
 
-LINK_FIELDS = {"_id": 1, "status": 1, "event": 1, "kind": 1, "parent_id": 1, "opened_at": 1}
+LINK_FIELDS = {"_id": 1, "status": 1, "event": 1, "rule": 1, "kind": 1, "parent_id": 1, "opened_at": 1}
 CHILD_FIELDS = {
     "_id": 1, "status": 1, "level": 1, "title": 1, "customer": 1, "assignee": 1, "opened_at": 1,
     "parent_id": 1, "resolution": 1,

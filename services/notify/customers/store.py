@@ -16,6 +16,7 @@ Times compared in queries are epoch seconds (docs/store.md).
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -173,24 +174,51 @@ class CustomerStore(Store):
         )
 
     def set_opt_out(
-        self, customer_id: str, channel: str, opted_out: bool, by: str, reason: str | None
-    ) -> dict:
-        """Record an opt-out (or its withdrawal) with who, when and why; one atomic write."""
+        self,
+        customer_id: str,
+        channel: str,
+        opted_out: bool,
+        by: str,
+        reason: str | None,
+        only_in_force=False,
+    ) -> dict | None:
+        """Record an opt-out (or its withdrawal) with who, when and why; one atomic write.
+        ``only_in_force``: withdraw only an opt-out in force (None when there is none)."""
         entry = {"opted_out": opted_out, "by": by, "at": utcnow(), "reason": reason}
-        return readable(
-            self.db.customer_consent.find_one_and_update(
-                {"_id": customer_id},
-                # history as a map keyed by time: arrays of subdocuments are not portable (docs/store.md)
-                {
-                    "$set": {
-                        f"opt_out.{channel}": entry,
-                        f"history.h{time.time_ns()}": {**entry, "channel": channel},
-                    }
-                },
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
+        match: dict = {"_id": customer_id}
+        if only_in_force:
+            match[f"opt_out.{channel}.opted_out"] = {"$in": [True, 1]}
+        found = self.db.customer_consent.find_one_and_update(
+            match,
+            # history as a map keyed by time: arrays of subdocuments are not portable (docs/store.md)
+            {
+                "$set": {
+                    f"opt_out.{channel}": entry,
+                    f"history.h{time.time_ns()}": {**entry, "channel": channel},
+                }
+            },
+            upsert=not only_in_force,
+            return_document=ReturnDocument.AFTER,
         )
+        return None if found is None else readable(found)
+
+    def list_opt_outs(self, customer: str | None, channel: str | None, limit: int, skip: int) -> list[dict]:
+        """The opt-outs in force (``opted_out``), a row per customer and channel, by
+        customer id then channel; ``customer`` a prefix of the ids. Rows are paged over the
+        ``skip + limit`` first matching customers (each has one row at least)."""
+        channels = [channel] if channel else list(OPT_OUT_CHANNELS)
+        # 0/1 as well: some servers store a boolean as an integer (``readable``)
+        query: dict = {"$or": [{f"opt_out.{c}.opted_out": {"$in": [True, 1]}} for c in channels]}
+        if customer:
+            query = {"$and": [query, {"_id": {"$regex": "^" + re.escape(customer)}}]}
+        docs = self.db.customer_consent.find(query, {"opt_out": 1}).sort("_id", ASCENDING).limit(skip + limit)
+        rows = [
+            {"customer_id": doc["_id"], "channel": c, **entry}
+            for doc in docs
+            for c, entry in sorted((readable({**doc, "history": {}}).get("opt_out") or {}).items())
+            if c in channels and entry["opted_out"]
+        ]
+        return rows[skip : skip + limit]
 
     def get_consent(self, customer_id: str) -> dict | None:
         doc = self.db.customer_consent.find_one({"_id": customer_id})
