@@ -210,7 +210,8 @@ def test_two_agents_taking_a_case_at_once_in_the_console_one_is_told_someone_els
 
 
 def test_take_over_the_api_one_of_two_at_once_wins_and_a_bad_body_names_the_field(gateway):  # noqa: F811
-    assert gateway.api("integration", "POST", "/api/v1/feedback", json=feedback("race-api")).status_code == 202
+    sent = gateway.api("integration", "POST", "/api/v1/feedback", json=feedback("race-api"))
+    assert sent.status_code == 202
     [case] = wait_until(gateway.rpc.cases.list_cases, message="the case")
     path = f"/api/v1/cases/{case['_id']}/take"
     missing = gateway.api("agent", "POST", path, json={})
