@@ -9,6 +9,7 @@ import click
 
 from cxctl.common import Ctx, call, emit_json, json_option, read_document, table
 from cxctl.followups import describe, followup, followup_rows
+from cxctl.playbooks import echo_suggestions
 
 
 @click.group()
@@ -124,6 +125,8 @@ def cases_show(ctx: Ctx, case_id, as_json):
         click.echo(f"  follow-up {fu['state']} by {fu['mode']}, due {fu['due_at']}")
         for line in describe(fu):
             click.echo(f"    {line}")
+    if case["status"] not in ("resolved", "closed") and case.get("kind") != "incident":
+        echo_suggestions(ctx, case["_id"])
     click.echo("  audit:")
     for entry in case.get("audit", []):
         click.echo(f"    {entry['at']}  {entry['action']}  by {entry['actor']}: {entry['why']}")

@@ -108,6 +108,17 @@ def playbooks_metrics(ctx: Ctx, days, as_json):
     )
 
 
+def echo_suggestions(ctx: Ctx, case_id: str, language: str = "zh-CN") -> None:
+    """For ``cxctl cases show``: the playbooks that fit, best first, one line each."""
+    out = call(ctx, "cases", "suggest_playbooks", case_id)
+    if not out["suggestions"]:
+        return
+    click.echo(f"  playbooks / 标准解决方案 (cxctl cases playbooks {case_id}):")
+    for s in out["suggestions"]:
+        why = ", ".join(f"{r['by']}={r['value']}" for r in s["reasons"])
+        click.echo(f"    {s['id']} v{s['version']} {s['title'][language]}  ← {why}")
+
+
 def suggest_command(group: click.Group) -> None:
     """``cxctl cases playbooks CASE`` and ``cxctl cases use-playbook CASE PLAYBOOK``."""
 

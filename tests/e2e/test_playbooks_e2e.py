@@ -124,6 +124,8 @@ def test_an_agent_uses_the_suggested_playbook_and_the_reply_goes_out(gateway, cx
     code, out = cxctl(uri, "cases", "playbooks", case_id, "--language", "en")
     assert code == 0 and "late-delivery v1" in out and "aspect=delivery" in out
     assert "used / 已使用: late-delivery v1 by chen.jie" in out
+    code, out = cxctl(uri, "cases", "show", case_id)
+    assert code == 0 and "playbooks / 标准解决方案" in out and "late-delivery v1" in out, out
     samples = str(Path(__file__).parents[2] / "samples" / "playbooks.yaml")
     code, out = cxctl(uri, "playbooks", "apply", samples, "--by", "root", "--why", "the samples")
     assert code == 0 and "late-delivery v1 unchanged" in out and "billing-correction v1 saved" in out
