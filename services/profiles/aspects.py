@@ -12,6 +12,7 @@ the rolling scores.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from services.profiles.insight import comment_aspects
@@ -37,20 +38,40 @@ def ranked(counts: dict[str, int]) -> list[dict]:
     return [{"aspect": a, "count": n} for a, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def per_touchpoint(entries) -> list[dict]:
-    """Feedback entries counted per touchpoint: how many, how many had a comment, and
-    how many of those were about each aspect; busiest touchpoint first (ties by name,
-    entries without a touchpoint last under ``None``)."""
+def aspect_field(code: str) -> str:
+    """An aspect's counter field (``feedback_counts.py``): ASCII only, since ``$inc`` ignores
+    other field names on the embedded store; plain codes stay readable, others are hex."""
+    if code.isascii() and code.replace("_", "").isalnum():
+        return f"aspect_{code}"
+    return "aspectx_" + code.encode("utf-8").hex()
+
+
+def aspect_code(field: str) -> str | None:
+    """The aspect a counter field counts, None for any other field."""
+    if field.startswith("aspectx_"):
+        return bytes.fromhex(field[len("aspectx_") :]).decode("utf-8")
+    return field[len("aspect_") :] if field.startswith("aspect_") else None
+
+
+def per_touchpoint(counts: Iterable[tuple[str | None, dict]]) -> list[dict]:
+    """Feedback per touchpoint from ``(touchpoint, counter fields)`` pairs (an entry's
+    ``feedback_counts.contribution`` or an hourly counter document): how many, how many
+    had a comment, and how many of those were about each aspect; busiest touchpoint
+    first (ties by name, entries without a touchpoint last under ``None``)."""
     rows: dict[str | None, dict] = {}
-    for entry in entries:
-        row = rows.setdefault(entry.get("touchpoint"), {"feedback": 0, "comments": 0, "aspects": Counter()})
-        row["feedback"] += 1
-        insight = entry.get("insight") or {}
-        if insight or entry.get("text"):
-            row["comments"] += 1
-        row["aspects"].update(entry_aspects(entry))
+    for touchpoint, fields in counts:
+        row = rows.setdefault(touchpoint, {"feedback": 0, "comments": 0, "aspects": Counter()})
+        row["feedback"] += fields.get("n", 0)
+        row["comments"] += fields.get("comments", 0)
+        for name, n in fields.items():
+            code = aspect_code(name)
+            if code is not None:
+                row["aspects"][code] += n
     order = sorted(rows, key=lambda k: (k is None, -rows[k]["feedback"], k or ""))
-    return [{"touchpoint": k, **rows[k], "aspects": dict(rows[k]["aspects"])} for k in order]
+    return [
+        {"touchpoint": k, **rows[k], "aspects": {a: n for a, n in rows[k]["aspects"].items() if n > 0}}
+        for k in order
+    ]
 
 
 def recent_aspects(entries: list[dict], now: datetime) -> dict[str, list[dict]]:
