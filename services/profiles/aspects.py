@@ -38,40 +38,31 @@ def ranked(counts: dict[str, int]) -> list[dict]:
     return [{"aspect": a, "count": n} for a, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def aspect_field(code: str) -> str:
-    """An aspect's counter field (``feedback_counts.py``): ASCII only, since ``$inc`` ignores
-    other field names on the embedded store; plain codes stay readable, others are hex."""
-    if code.isascii() and code.replace("_", "").isalnum():
-        return f"aspect_{code}"
-    return "aspectx_" + code.encode("utf-8").hex()
-
-
-def aspect_code(field: str) -> str | None:
-    """The aspect a counter field counts, None for any other field."""
-    if field.startswith("aspectx_"):
-        return bytes.fromhex(field[len("aspectx_") :]).decode("utf-8")
-    return field[len("aspect_") :] if field.startswith("aspect_") else None
-
-
 def per_touchpoint(counts: Iterable[tuple[str | None, dict]]) -> list[dict]:
-    """Feedback per touchpoint from ``(touchpoint, counter fields)`` pairs (an entry's
-    ``feedback_counts.contribution`` or an hourly counter document): how many, how many
+    """Feedback per touchpoint from ``(touchpoint, counts)`` pairs, counts holding any of
+    ``n`` (feedback), ``comments`` and ``aspects`` (``{code: n}``): how many, how many
     had a comment, and how many of those were about each aspect; busiest touchpoint
     first (ties by name, entries without a touchpoint last under ``None``)."""
     rows: dict[str | None, dict] = {}
-    for touchpoint, fields in counts:
+    for touchpoint, counted in counts:
         row = rows.setdefault(touchpoint, {"feedback": 0, "comments": 0, "aspects": Counter()})
-        row["feedback"] += fields.get("n", 0)
-        row["comments"] += fields.get("comments", 0)
-        for name, n in fields.items():
-            code = aspect_code(name)
-            if code is not None:
-                row["aspects"][code] += n
+        row["feedback"] += counted.get("n", 0)
+        row["comments"] += counted.get("comments", 0)
+        row["aspects"].update(counted.get("aspects") or {})
     order = sorted(rows, key=lambda k: (k is None, -rows[k]["feedback"], k or ""))
     return [
         {"touchpoint": k, **rows[k], "aspects": {a: n for a, n in rows[k]["aspects"].items() if n > 0}}
         for k in order
     ]
+
+
+def has_comment(entry: dict) -> bool:
+    return bool(entry.get("insight") or entry.get("text"))
+
+
+def entry_counts(entry: dict) -> dict:
+    """A feedback entry's ``per_touchpoint`` counts."""
+    return {"n": 1, "comments": int(has_comment(entry)), "aspects": Counter(entry_aspects(entry))}
 
 
 def recent_aspects(entries: list[dict], now: datetime) -> dict[str, list[dict]]:

@@ -20,7 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
-from services.profiles.feedback_counts import FeedbackCounts, comment_fields
+from services.profiles.feedback_counts import FeedbackCounts
 from services.profiles.profile import new_profile
 from services.profiles.words import WordCounts
 
@@ -80,7 +80,7 @@ class ProfileDocuments:
                 ).modified_count
             ):
                 stripped.append(entry)
-        self.counts.add(stripped, -1, comment_fields)
+        self.counts.add(stripped, -1, comments_only=True)
         return len(stripped)
 
     def resolve(self, customer_id: str) -> str:

@@ -5,7 +5,7 @@ One document per (UTC hour of the feedback's ``at``, dimension, key) in
 ``feedback_counts``: the dimension ``all`` (key None), ``touchpoint`` (None: no
 touchpoint) and ``channel``. Each holds the hour's feedback (``n``), comments
 (``comments``: entries with a comment, as ``aspects.per_touchpoint`` counts them),
-one ``aspect_<code>`` per aspect, the NPS answers by class (``nps_promoters``,
+the NPS answers by class (``nps_promoters``,
 ``nps_passives``, ``nps_detractors``) and the CSAT / CES sums and counts. Hours
 are UTC, so any zone whose midnight falls on a whole UTC hour (every zone but a
 few half-hour ones) buckets them into its days and weeks exactly; a window's
@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
-from services.profiles.aspects import aspect_field, entry_aspects
+from services.profiles.aspects import entry_aspects, has_comment
 from services.profiles.trend import score_fields
 
 HOUR = 3600
@@ -46,42 +46,40 @@ BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def contribution(entry: dict) -> Counter:
-    """What one feedback timeline entry adds to its hour's counters."""
-    out: Counter = Counter(n=1)
-    if entry.get("insight") or entry.get("text"):
-        out["comments"] += 1
-    out.update(aspect_field(a) for a in entry_aspects(entry))
+    """What one feedback timeline entry adds to its hour's ``all``, ``touchpoint`` and
+    ``channel`` documents: itself, its comment, its scores."""
+    out: Counter = Counter(n=1, comments=int(has_comment(entry)))
     out.update(score_fields(entry.get("scores") or {}))
     return out
-
-
-def comment_fields(entry: dict) -> Counter:
-    """The part of an entry's contribution that its comment makes (gone when erased)."""
-    out = contribution(entry)
-    return Counter({k: v for k, v in out.items() if k == "comments" or k.startswith("aspect_")})
 
 
 def hour_of(at: datetime) -> int:
     return int(at.timestamp()) // HOUR * HOUR
 
 
-def _keys(entry: dict) -> list[tuple[str, str | None]]:
-    return [("all", None), ("touchpoint", entry.get("touchpoint")), ("channel", entry.get("channel"))]
+def aspect_key(touchpoint: str | None, code: str) -> str:
+    return json.dumps([touchpoint, code], ensure_ascii=False)
 
 
 def doc_id(dim: str, key: str | None, hour: int) -> str:
     return json.dumps([dim, key, hour], ensure_ascii=False)
 
 
-def tally(entries: Iterable[dict], part=contribution) -> dict[tuple, Counter]:
-    """Each counter document's increments for ``entries`` (feedback timeline entries)."""
+def tally(entries: Iterable[dict], comments_only: bool = False) -> dict[tuple, Counter]:
+    """Each counter document's increments for ``entries`` (feedback timeline entries;
+    ``comments_only``: what their comments add, which an erasure takes off)."""
     out: dict[tuple, Counter] = {}
     for entry in entries:
         if entry.get("kind") != "feedback":
             continue
-        add = part(entry)
-        for dim, key in _keys(entry):
-            out.setdefault((dim, key, hour_of(entry["at"])), Counter()).update(add)
+        hour, touchpoint = hour_of(entry["at"]), entry.get("touchpoint")
+        add = contribution(entry)
+        if comments_only:
+            add = Counter(comments=add["comments"])
+        for dim, key in (("all", None), ("touchpoint", touchpoint), ("channel", entry.get("channel"))):
+            out.setdefault((dim, key, hour), Counter()).update(add)
+        for code in entry_aspects(entry):
+            out.setdefault(("aspect", aspect_key(touchpoint, code), hour), Counter())["n"] += 1
     return out
 
 
@@ -105,7 +103,7 @@ class FeedbackCounts:
         self.collection = db[COLLECTION]
         self.timeline = db.timeline
 
-    def add(self, entries: Iterable[dict], sign: int = 1, part=contribution) -> None:
+    def add(self, entries: Iterable[dict], sign: int = 1, comments_only: bool = False) -> None:
         """Move the counters by ``entries``' contributions (``sign`` -1: take them off):
         one unordered ``bulk_write`` of ``$inc`` upserts."""
         ops = [
@@ -117,8 +115,8 @@ class FeedbackCounts:
                 },
                 upsert=True,
             )
-            for (dim, key, hour), add in tally(entries, part).items()
-            if add
+            for (dim, key, hour), add in tally(entries, comments_only).items()
+            if +add
         ]
         if ops:
             self.collection.bulk_write(ops, ordered=False)
@@ -140,12 +138,29 @@ class FeedbackCounts:
             if getattr(exc, "code", None) != 11000:
                 raise
 
-    def read(self, dim: str, key: str | None, hours: tuple[int, int], any_key: bool = False) -> list[dict]:
-        """The counter documents of ``dim`` (one ``key``, or every key) in ``hours``."""
-        query: dict = {"dim": dim, "hour": {"$gte": hours[0], "$lt": hours[1]}}
-        if not any_key:
-            query["key"] = key
-        return list(self.collection.find(query))
+    def read(self, dim: str, key: str | None, hours: tuple[int, int]) -> list[dict]:
+        """The counter documents of ``dim`` and ``key`` in ``hours``."""
+        return list(
+            self.collection.find({"dim": dim, "key": key, "hour": {"$gte": hours[0], "$lt": hours[1]}})
+        )
+
+    def per_touchpoint(self, hours: tuple[int, int]) -> list[tuple[str | None, dict]]:
+        """``(touchpoint, {"n", "comments"} or {"aspects"})`` summed over ``hours``: two
+        ``$group`` aggregations, which the embedded store answers in SQL."""
+        span = {"hour": {"$gte": hours[0], "$lt": hours[1]}}
+        sums = {"n": {"$sum": "$n"}, "comments": {"$sum": "$comments"}}
+        rows = [
+            (r["_id"], {"n": r["n"], "comments": r["comments"]})
+            for r in self.collection.aggregate(
+                [{"$match": {"dim": "touchpoint", **span}}, {"$group": {"_id": "$key", **sums}}]
+            )
+        ]
+        for r in self.collection.aggregate(
+            [{"$match": {"dim": "aspect", **span}}, {"$group": {"_id": "$key", "n": {"$sum": "$n"}}}]
+        ):
+            touchpoint, code = json.loads(r["_id"])
+            rows.append((touchpoint, {"aspects": {code: r["n"]}}))
+        return rows
 
     def rebuild(self, everything: bool = False) -> dict:
         """Recount the hours before ``counted_from`` (``everything``: every hour) from the

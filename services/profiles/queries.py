@@ -13,9 +13,9 @@ from pymongo import ASCENDING, DESCENDING
 
 from contracts.base import utcnow
 from services.common.errors import BadRequest
-from services.profiles.aspects import per_touchpoint, recent_aspects
+from services.profiles.aspects import entry_counts, per_touchpoint, recent_aspects
 from services.profiles.documents import ProfileDocuments
-from services.profiles.feedback_counts import at_hour, contribution, hours_between
+from services.profiles.feedback_counts import at_hour, hours_between
 from services.profiles.profile import INTERNAL_FIELDS, normalise_email, normalise_name, normalise_phone
 from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, points, rolling, series, trend
 from services.profiles.trend import hour_aligned, score_trend
@@ -275,10 +275,8 @@ class Queries(ProfileDocuments):
         """``aspects.per_touchpoint`` of ``[since, until)``, counted as ``score_trend`` is."""
         hours = hours_between(since, until, self.counts.counted_from())
         entries = self._uncounted(self.feedback_about, since, until, hours)
-        docs = self.counts.read("touchpoint", None, hours, any_key=True) if hours else []
-        return per_touchpoint(
-            [(e.get("touchpoint"), contribution(e)) for e in entries] + [(d["key"], d) for d in docs]
-        )
+        counted = self.counts.per_touchpoint(hours) if hours else []
+        return per_touchpoint([(e.get("touchpoint"), entry_counts(e)) for e in entries] + counted)
 
     @staticmethod
     def _uncounted(fetch, since: datetime, until: datetime, hours: tuple[int, int] | None) -> list[dict]:

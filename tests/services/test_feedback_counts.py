@@ -12,8 +12,8 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from contracts.feedback import parse_feedback
-from services.profiles.aspects import per_touchpoint
-from services.profiles.feedback_counts import BEGINNING, COLLECTION, FeedbackCounts, contribution
+from services.profiles.aspects import entry_counts, per_touchpoint
+from services.profiles.feedback_counts import BEGINNING, COLLECTION, FeedbackCounts
 from services.profiles.service import ProfilesService
 from services.profiles.store import ProfileStore
 from services.profiles.trend import score_trend
@@ -79,7 +79,7 @@ def timeline_trend(store, since, until, bucket, segment, zone):
 
 def timeline_aspects(store, since, until):
     entries = store.queries.feedback_about(since, until)
-    return per_touchpoint([(e.get("touchpoint"), contribution(e)) for e in entries])
+    return per_touchpoint([(e.get("touchpoint"), entry_counts(e)) for e in entries])
 
 
 PERIODS = [
