@@ -1,7 +1,7 @@
 """The hourly feedback counters (services/profiles/feedback_counts.py) give the numbers the
 timeline gives: feedback recorded by the service's own batch handler (real store, real
 inbox, the events as integrations publish them), some batches delivered twice or resent
-in other batches, one customer erased; then the score trend and the aspects per
+in other batches, a batch redone past the inbox, one customer erased; then the score trend and the aspects per
 touchpoint compared, counters against the raw entries, over several periods, buckets,
 zones and segments; and the rebuild of a store written before the counters."""
 
@@ -14,6 +14,7 @@ from nameko.testing.services import worker_factory
 from contracts.feedback import parse_feedback
 from services.profiles.aspects import entry_counts, per_touchpoint
 from services.profiles.feedback_counts import BEGINNING, COLLECTION, FeedbackCounts
+from services.profiles.recordings import feedback_recording
 from services.profiles.service import ProfilesService
 from services.profiles.store import ProfileStore
 from services.profiles.trend import score_trend
@@ -66,6 +67,9 @@ def filled(mongo_client, db_prefix):
         if done and rng.random() < 0.3:  # resent: part of an earlier batch with new ones
             service.handle_feedback(events[max(0, done - 15) : done + size])
         done += size
+    # a worker taking over an expired lease redoes work already stored: the timeline
+    # entries are there, so nothing is counted again
+    store.recorder.record_many([feedback_recording(e) for e in events[100:160]])
     store.privacy.erase("C3", by="dpo", request_ref="DSR-1", now=datetime.now(UTC))
     store.privacy.erase("C3", by="dpo", request_ref="DSR-1", now=datetime.now(UTC))  # again: once
     return store, events
