@@ -202,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         "--everything", action="store_true", help="recount every hour, not only the uncounted"
     )
     args = parser.parse_args(argv)
-    client = pymongo.MongoClient(os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/"), tz_aware=True)
+    client: pymongo.MongoClient = pymongo.MongoClient(
+        os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/"), tz_aware=True
+    )
     db = client[f"{os.environ.get('MONGO_DB_PREFIX', 'cx_')}profiles"]
     print(json.dumps(FeedbackCounts(db).rebuild(everything=args.everything)))
     return 0
