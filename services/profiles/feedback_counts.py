@@ -2,14 +2,15 @@
 the timeline (issue 18).
 
 One document per (UTC hour of the feedback's ``at``, dimension, key) in
-``feedback_counts``: the dimension ``all`` (key None), ``touchpoint`` (None: no
-touchpoint) and ``channel``. Each holds the hour's feedback (``n``), comments
-(``comments``: entries with a comment, as ``aspects.per_touchpoint`` counts them),
-the NPS answers by class (``nps_promoters``,
-``nps_passives``, ``nps_detractors``) and the CSAT / CES sums and counts. Hours
-are UTC, so any zone whose midnight falls on a whole UTC hour (every zone but a
-few half-hour ones) buckets them into its days and weeks exactly; a window's
-partial hours at either end are read from the timeline.
+``feedback_counts``: the dimensions ``all`` (key None), ``touchpoint`` (None: no
+touchpoint) and ``channel`` hold the hour's feedback (``n``), comments (``comments``:
+entries with a comment, as ``aspects.per_touchpoint`` counts them), the NPS answers by
+class (``nps_promoters``, ``nps_passives``, ``nps_detractors``) and the CSAT / CES sums
+and counts (``trend.score_fields``); the dimension ``aspect`` (key ``[touchpoint, aspect
+code]``) holds in ``n`` the comments about that aspect. Hours are UTC, so any zone whose
+midnight falls on a whole UTC hour (every zone but a few half-hour ones) buckets them
+into its days and weeks exactly; a window's partial hours at either end are read from
+the timeline.
 
 **Exactly once.** A feedback entry is counted by the batch that inserted it into
 the timeline (the timeline's ``_id`` is the event's key, ``insert_many_once``): a
@@ -17,7 +18,8 @@ redelivered or resent event finds its entry there and counts nothing. The batch'
 increments are one unordered ``bulk_write`` of ``$inc`` upserts on top-level fields
 (docs/store.md: no dotted paths on the upsert-insert path). A worker killed between
 its timeline insert and its counter write leaves those events uncounted: the
-rebuild (``python -m services.profiles.feedback_counts``) repairs that.
+rebuild of every hour (``python -m services.profiles.feedback_counts --everything``)
+repairs that.
 
 **Which hours are counted.** ``meta.counted_from``: hours from then on are kept by
 the recorder; earlier ones only once the rebuild has run (it sets it to the start
