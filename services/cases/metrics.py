@@ -207,22 +207,34 @@ def followup_summary(rows: Iterable[dict]) -> dict:
 
 
 def compute(
-    cases: Iterable[dict], now: datetime, group_by: str | None, followups: Iterable[dict] = ()
-) -> tuple[dict, list[dict]]:
-    """(overall M, [{"key": k, **M}] sorted by key, None last); ``followups``: the
-    follow-ups of these cases."""
+    cases: Iterable[dict],
+    now: datetime,
+    group_by: str | None,
+    followups: Iterable[dict] = (),
+    also: Iterable[str] = (),
+) -> tuple[dict, list[dict], dict[str, list[dict]]]:
+    """(overall M, [{"key": k, **M}] by ``group_by``, and the same for each grouping of
+    ``also``), groups sorted by key, None last; ``followups``: the follow-ups of these
+    cases. One pass over the cases for every grouping."""
     by_case: dict[str, list[dict]] = defaultdict(list)
     for fu in followups:
         by_case[fu["case_id"]].append(followup_facts(fu, now))
+    groupings = list(dict.fromkeys([g for g in (group_by, *also) if g]))
     everything: list[tuple[dict, list[dict]]] = []
-    groups: dict[str | None, list[tuple[dict, list[dict]]]] = defaultdict(list)
+    groups: dict[str, dict[str | None, list]] = {g: defaultdict(list) for g in groupings}
     for case in cases:
         row = (facts(case, now), by_case.get(case["_id"], []))
         everything.append(row)
-        if group_by:
-            groups[group_key(case, group_by)].append(row)
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
-    return _both(everything), [{"key": key, **_both(rows)} for key, rows in ordered]
+        for g in groupings:
+            groups[g][group_key(case, g)].append(row)
+    out = {
+        g: [
+            {"key": key, **_both(rows)}
+            for key, rows in sorted(groups[g].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+        ]
+        for g in groupings
+    }
+    return _both(everything), out.get(group_by, []) if group_by else [], {g: out[g] for g in also}
 
 
 def _both(rows: list[tuple[dict, list[dict]]]) -> dict:

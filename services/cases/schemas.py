@@ -149,6 +149,18 @@ class MetricsRequest(StrictSchema):
     group_by = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(("team", "level", "touchpoint", "owner"))
     )
+    also = fields.List(
+        fields.String(validate=validate.OneOf(("team", "level", "touchpoint", "owner"))),
+        load_default=list,
+        validate=validate.Length(max=4),
+        metadata={"description": "more groupings, answered under also.<grouping> from the same read"},
+    )
+    assignee = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "only the cases this person or team owns now"},
+    )
 
 
 def load_alert(payload) -> dict:

@@ -324,15 +324,16 @@ class CasesService(
         """MTTA, MTTR, SLA breach rate, reopen rate and FCR for the cases opened in a period.
 
         ``request``: ``{"since": ISO, "until": ISO (default now), "group_by":
-        null | "team" | "level" | "touchpoint" | "owner"}``; datetimes need a
-        UTC offset. Returns ``{"since", "until", "as_of", "group_by", "overall":
-        M, "groups": [{"key", **M}]}``. Cases count when *opened* in
+        null | "team" | "level" | "touchpoint" | "owner", "also": [more groupings],
+        "assignee": id (only the cases they own now)}``; datetimes need a UTC offset.
+        Returns ``{"since", "until", "as_of", "group_by", "overall": M, "groups":
+        [{"key", **M}]}``, and ``"also": {grouping: groups}``. Cases count when *opened* in
         ``[since, until)`` and are measured as of now (``as_of``); MTTA/MTTR
         are wall-clock seconds, breaches are the business-time SLA clocks'.
         ``M`` is defined in ``services/cases/metrics.py``.
         """
         r = schemas.load(schemas.MetricsRequest, request)
-        return jsonable(views.period_metrics(self.context(), r["since"], r["until"], r["group_by"]))
+        return jsonable(views.period_metrics(self.context(), r))
 
     @rpc
     def stats(self) -> dict:

@@ -3,8 +3,6 @@ the agents with their loads, the metrics of a period."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from services.cases import followup, incidents, metrics, queue, sla
 from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
@@ -56,20 +54,23 @@ def agents_with_loads(ctx: Context) -> dict:
     return directory
 
 
-def period_metrics(ctx: Context, since: datetime, until: datetime | None, group_by: str | None) -> dict:
-    """The metrics of the cases opened in ``[since, until)`` (until: now), as of now."""
+def period_metrics(ctx: Context, r: dict) -> dict:
+    """The metrics of the cases opened in ``[since, until)`` (until: now), as of now
+    (``r``: a ``schemas.MetricsRequest``): grouped by ``group_by`` and by each of ``also``
+    (one read of the cases for all of them), of one ``assignee``'s cases when given."""
     now = ctx.now()
-    until = until or now
+    since, until = r["since"], r["until"] or now
     if until <= since:
         raise BadRequest("until: must be after since")
-    cases = list(ctx.store.queries.metrics_rows(since, until))
+    cases = list(ctx.store.queries.metrics_rows(since, until, r["assignee"]))
     followups = ctx.store.followups.for_cases([c["_id"] for c in cases]) if cases else []
-    overall, groups = metrics.compute(cases, now, group_by, followups)
-    return {
+    overall, groups, also = metrics.compute(cases, now, r["group_by"], followups, r["also"])
+    out = {
         "since": since,
         "until": until,
         "as_of": now,
-        "group_by": group_by,
+        "group_by": r["group_by"],
         "overall": overall,
         "groups": groups,
     }
+    return {**out, "also": also} if r["also"] else out

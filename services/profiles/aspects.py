@@ -12,6 +12,7 @@ the rolling scores.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from services.profiles.insight import comment_aspects
@@ -37,20 +38,31 @@ def ranked(counts: dict[str, int]) -> list[dict]:
     return [{"aspect": a, "count": n} for a, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def per_touchpoint(entries) -> list[dict]:
-    """Feedback entries counted per touchpoint: how many, how many had a comment, and
-    how many of those were about each aspect; busiest touchpoint first (ties by name,
-    entries without a touchpoint last under ``None``)."""
+def per_touchpoint(counts: Iterable[tuple[str | None, dict]]) -> list[dict]:
+    """Feedback per touchpoint from ``(touchpoint, counts)`` pairs, counts holding any of
+    ``n`` (feedback), ``comments`` and ``aspects`` (``{code: n}``): how many, how many
+    had a comment, and how many of those were about each aspect; busiest touchpoint
+    first (ties by name, entries without a touchpoint last under ``None``)."""
     rows: dict[str | None, dict] = {}
-    for entry in entries:
-        row = rows.setdefault(entry.get("touchpoint"), {"feedback": 0, "comments": 0, "aspects": Counter()})
-        row["feedback"] += 1
-        insight = entry.get("insight") or {}
-        if insight or entry.get("text"):
-            row["comments"] += 1
-        row["aspects"].update(entry_aspects(entry))
+    for touchpoint, counted in counts:
+        row = rows.setdefault(touchpoint, {"feedback": 0, "comments": 0, "aspects": Counter()})
+        row["feedback"] += counted.get("n", 0)
+        row["comments"] += counted.get("comments", 0)
+        row["aspects"].update(counted.get("aspects") or {})
     order = sorted(rows, key=lambda k: (k is None, -rows[k]["feedback"], k or ""))
-    return [{"touchpoint": k, **rows[k], "aspects": dict(rows[k]["aspects"])} for k in order]
+    return [
+        {"touchpoint": k, **rows[k], "aspects": {a: n for a, n in rows[k]["aspects"].items() if n > 0}}
+        for k in order
+    ]
+
+
+def has_comment(entry: dict) -> bool:
+    return bool(entry.get("insight") or entry.get("text"))
+
+
+def entry_counts(entry: dict) -> dict:
+    """A feedback entry's ``per_touchpoint`` counts."""
+    return {"n": 1, "comments": int(has_comment(entry)), "aspects": Counter(entry_aspects(entry))}
 
 
 def recent_aspects(entries: list[dict], now: datetime) -> dict[str, list[dict]]:

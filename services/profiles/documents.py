@@ -20,6 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.profiles.feedback_counts import FeedbackCounts
 from services.profiles.profile import new_profile
 from services.profiles.words import WordCounts
 
@@ -29,6 +30,8 @@ MAX_ALIAS_HOPS = 16
 WRITE_ATTEMPTS = 200
 # The fields of a timeline entry that may hold personal data (an erasure unsets them).
 PII_ENTRY_FIELDS = ("text", "tags", "insight", "reason", "resolution")
+# What the hourly feedback counters read of a timeline entry (feedback_counts.py).
+COUNTED_FIELDS = ("customer_id", "kind", "at", "touchpoint", "channel", "scores")
 
 
 class ProfileKeepsChanging(RuntimeError):
@@ -52,6 +55,7 @@ class ProfileDocuments:
     def __init__(self, db: Database):
         self.db = db
         self.words = WordCounts(db)
+        self.counts = FeedbackCounts(db)  # the dashboard's hourly counters
 
     def _insert_once(self, collection: str, doc: dict) -> bool:
         try:
@@ -59,6 +63,25 @@ class ProfileDocuments:
             return True
         except DuplicateKeyError:
             return False
+
+    def strip_entries(self, entries: list[dict]) -> int:
+        """Remove the personal data of these timeline entries (read with ``COUNTED_FIELDS``
+        and ``PII_ENTRY_FIELDS``), one update each, conditional on a field it still
+        holds: a comment leaves the hourly counters with the update that removed it,
+        so two erasures at once take it off once. Returns how many were stripped."""
+        stripped = []
+        for entry in entries:
+            held = [f for f in PII_ENTRY_FIELDS if f in entry]
+            if (
+                held
+                and self.db.timeline.update_one(
+                    {"_id": entry["_id"], held[0]: {"$exists": True}},
+                    {"$unset": dict.fromkeys(PII_ENTRY_FIELDS, "")},
+                ).modified_count
+            ):
+                stripped.append(entry)
+        self.counts.add(stripped, -1, comments_only=True)
+        return len(stripped)
 
     def resolve(self, customer_id: str) -> str:
         """The surviving id of ``customer_id`` after merges (itself if never merged)."""

@@ -16,7 +16,7 @@ from pymongo import ASCENDING
 from contracts.base import utcnow
 from services.common.erasure import ERASED, scrub_dead_letters
 from services.common.errors import NotFound
-from services.profiles.documents import PII_ENTRY_FIELDS, ProfileDocuments
+from services.profiles.documents import COUNTED_FIELDS, PII_ENTRY_FIELDS, ProfileDocuments
 from services.profiles.profile import INTERNAL_FIELDS, scrub_profile
 
 
@@ -97,8 +97,13 @@ class Privacy(ProfileDocuments):
 
         self._change(customer_id, scrub_doc, create=False)
         texts = self.db.timeline.update_many(
-            {"customer_id": customer_id}, {"$unset": dict.fromkeys(PII_ENTRY_FIELDS, "")}
+            {"customer_id": customer_id, "kind": {"$ne": "feedback"}},
+            {"$unset": dict.fromkeys(PII_ENTRY_FIELDS, "")},
         ).modified_count
+        fields = dict.fromkeys((*COUNTED_FIELDS, *PII_ENTRY_FIELDS), 1)
+        texts += self.strip_entries(
+            list(self.db.timeline.find({"customer_id": customer_id, "kind": "feedback"}, fields))
+        )
         self.db.timeline.update_many(
             {"customer_id": customer_id, "kind": "case_opened"}, {"$set": {"title": ERASED}}
         )

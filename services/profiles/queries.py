@@ -13,10 +13,12 @@ from pymongo import ASCENDING, DESCENDING
 
 from contracts.base import utcnow
 from services.common.errors import BadRequest
-from services.profiles.aspects import recent_aspects
+from services.profiles.aspects import entry_counts, per_touchpoint, recent_aspects
 from services.profiles.documents import ProfileDocuments
+from services.profiles.feedback_counts import at_hour, hours_between
 from services.profiles.profile import INTERNAL_FIELDS, normalise_email, normalise_name, normalise_phone
 from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, points, rolling, series, trend
+from services.profiles.trend import hour_aligned, score_trend
 from services.profiles.words import EVERYONE
 
 
@@ -254,6 +256,37 @@ class Queries(ProfileDocuments):
                 query[key] = value
         return [e for e in self.db.timeline.find(query, {"at": 1, "scores": 1}) if e.get("scores")]
 
+    def score_trend(
+        self, since: datetime, until: datetime, bucket: str, segment: str | None, timezone: str
+    ) -> dict:
+        """``trend.score_trend`` of ``[since, until)``: its counted whole hours from the
+        hourly counters (``feedback_counts.py``), the rest from the timeline (the partial
+        hours at either end, hours before counting began, a ``tier:`` segment, a zone
+        whose days do not start on a whole UTC hour)."""
+        dim, _, key = (segment or "all:").partition(":")
+        hours = None
+        if dim != "tier" and hour_aligned(since, until, bucket, timezone):
+            hours = hours_between(since, until, self.counts.counted_from())
+        entries = self._uncounted(lambda a, b: self.scored_feedback(a, b, segment), since, until, hours)
+        counts = self.counts.read(dim, key or None, hours) if hours else []
+        return score_trend(entries, since, until, bucket, timezone, counts)
+
+    def aspects_by_touchpoint(self, since: datetime, until: datetime) -> list[dict]:
+        """``aspects.per_touchpoint`` of ``[since, until)``, counted as ``score_trend`` is."""
+        hours = hours_between(since, until, self.counts.counted_from())
+        entries = self._uncounted(self.feedback_about, since, until, hours)
+        counted = self.counts.per_touchpoint(hours) if hours else []
+        return per_touchpoint([(e.get("touchpoint"), entry_counts(e)) for e in entries] + counted)
+
+    @staticmethod
+    def _uncounted(fetch, since: datetime, until: datetime, hours: tuple[int, int] | None) -> list[dict]:
+        """The entries ``fetch(a, b)`` gives for the parts of ``[since, until)`` outside the
+        counted ``hours``, within their exact bounds (the store widens them)."""
+        parts = (
+            [(since, until)] if hours is None else [(since, at_hour(hours[0])), (at_hour(hours[1]), until)]
+        )
+        return [e for a, b in parts if a < b for e in fetch(a, b) if a <= e["at"] < b]
+
     def scored_comments(self, since: datetime, until: datetime, limit: int) -> list[dict]:
         """The newest ``limit`` feedback entries of ``[since, until)`` with a comment and
         scores (an erased customer's have no comment): what the polarity model learns from."""
@@ -276,7 +309,7 @@ class Queries(ProfileDocuments):
                 "$lt": until.replace(microsecond=0) + timedelta(seconds=1),
             },
         }
-        fields = {"at": 1, "touchpoint": 1, "insight.aspects": 1, "text": 1}
+        fields = {"at": 1, "touchpoint": 1, "insight": 1, "text": 1}  # whole fields (docs/store.md)
         return [e for e in self.db.timeline.find(query, fields) if since <= e["at"] < until]
 
     def word_frequency(self, customer_id: str | None, since: date, until: date, limit: int) -> dict:

@@ -29,6 +29,7 @@ from services.common.errors import NotFound
 from services.common.mongo import insert_many_once
 from services.profiles.aspects import count_aspects
 from services.profiles.documents import (
+    COUNTED_FIELDS,
     MAX_ALIAS_HOPS,
     PII_ENTRY_FIELDS,
     WRITE_ATTEMPTS,
@@ -94,8 +95,11 @@ class Recorder(ProfileDocuments):
         entries = {i: recordings[i].entry_for(recordings[i].customer_id, False) for i in plain}
         placed = list(entries.values())
         placed += [e for i in plain for e in recordings[i].also(recordings[i].customer_id, False)]
-        for skipped in insert_many_once(self.db.timeline, placed):
-            self._place(placed[skipped], False)  # a replay, or a copy left by a merge
+        skipped = insert_many_once(self.db.timeline, placed)
+        for index in skipped:
+            self._place(placed[index], False)  # a replay, or a copy left by a merge
+        # the entries this batch inserted are its new events: counted once, here
+        self.counts.add(e for k, e in enumerate(placed) if k not in set(skipped))
         self.words.record_many([(recordings[i].customer_id, entries[i]) for i in plain])
         written = self._write_profiles(recordings, plain, loaded)
         direct = set(plain)
@@ -212,8 +216,8 @@ class Recorder(ProfileDocuments):
             erased = doc is not None and "erased_at" in doc
             entry = entry_for(target, erased)
             if filed != (target, erased):  # a lost race with another event changes nothing here
-                for each in (entry, *recording.also(target, erased)):
-                    self._place(each, erased)
+                inserted = [e for e in (entry, *recording.also(target, erased)) if self._place(e, erased)]
+                self.counts.add(inserted)
                 filed = (target, erased)
             if placed is not None and placed != target:
                 self.words.undo(placed, entry_for(placed, False))
@@ -236,25 +240,27 @@ class Recorder(ProfileDocuments):
             eventlet.sleep(0)
         raise ProfileKeepsChanging(f"profile {customer_id} kept changing; the event will be retried")
 
-    def _place(self, entry: dict, erased: bool) -> None:
-        """Insert a timeline entry once; a copy already there under an id merged into
-        the entry's customer is moved to it, and stripped when the customer is erased."""
+    def _place(self, entry: dict, erased: bool) -> bool:
+        """Insert a timeline entry once (True: inserted now, the caller counts it); a copy
+        already there under an id merged into the entry's customer is moved to it, and
+        stripped when the customer is erased (its comment then leaves the counters)."""
         if self._insert_once("timeline", entry):
-            return
+            return True
         stored = self.db.timeline.find_one(
-            {"_id": entry["_id"]}, {"customer_id": 1, **dict.fromkeys(PII_ENTRY_FIELDS, 1)}
+            {"_id": entry["_id"]}, {**dict.fromkeys(COUNTED_FIELDS, 1), **dict.fromkeys(PII_ENTRY_FIELDS, 1)}
         )
         if stored is None:
-            return
-        update: dict = {}
+            return False
         if stored["customer_id"] != entry["customer_id"]:
             if self.resolve(stored["customer_id"]) != entry["customer_id"]:
-                return  # another customer's event under the same key: left as it is
-            update["$set"] = {"customer_id": entry["customer_id"], "merged_from": stored["customer_id"]}
+                return False  # another customer's event under the same key: left as it is
+            self.db.timeline.update_one(
+                {"_id": entry["_id"]},
+                {"$set": {"customer_id": entry["customer_id"], "merged_from": stored["customer_id"]}},
+            )
         if erased and any(f in stored for f in PII_ENTRY_FIELDS):  # as the erasure's scrub does
-            update["$unset"] = dict.fromkeys(PII_ENTRY_FIELDS, "")
-        if update:
-            self.db.timeline.update_one({"_id": entry["_id"]}, update)
+            self.strip_entries([stored])
+        return False
 
     # -- repair ------------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ from services.common.rpc import Id, Moment, rpc
 from services.common.sentiment_models import ModelStore
 from services.common.validation import load_valid
 from services.profiles import training
-from services.profiles.aspects import per_touchpoint
 from services.profiles.dependencies import ProfileStores
 from services.profiles.recordings import (
     alert_recording,
@@ -33,7 +32,7 @@ from services.profiles.recordings import (
     profile_updated,
 )
 from services.profiles.store import ProfileStore
-from services.profiles.trend import MAX_BUCKETS, bucket_starts, score_trend
+from services.profiles.trend import MAX_BUCKETS, bucket_starts
 from services.profiles.words import local_day
 from textanalysis.text import ASPECTS
 
@@ -199,15 +198,17 @@ class ProfilesService:
         a = load(api.ScoreTrend, since=since, until=until, bucket=bucket, segment=segment, timezone=timezone)
         if len(bucket_starts(a["since"], a["until"], a["bucket"], ZoneInfo(a["timezone"]))) > MAX_BUCKETS:
             raise BadRequest(f"until: the range holds more than {MAX_BUCKETS} {a['bucket']} buckets")
-        entries = self.store.queries.scored_feedback(a["since"], a["until"], a["segment"])
-        return jsonable(score_trend(entries, a["since"], a["until"], a["bucket"], a["timezone"]))
+        trend = self.store.queries.score_trend(
+            a["since"], a["until"], a["bucket"], a["segment"], a["timezone"]
+        )
+        return jsonable(trend)
 
     @rpc(expected_exceptions=BadRequest)
     def aspects_by_touchpoint(self, since: Moment, until: Moment) -> dict:
         """What the comments of ``[since, until)`` were about, per touchpoint: feedback,
         comments and each aspect's count (services/profiles/aspects.py)."""
         a = load(api.AspectsByTouchpoint, since=since, until=until)
-        rows = per_touchpoint(self.store.queries.feedback_about(a["since"], a["until"]))
+        rows = self.store.queries.aspects_by_touchpoint(a["since"], a["until"])
         return jsonable(
             {"since": a["since"], "until": a["until"], "aspects": list(ASPECTS), "touchpoints": rows}
         )

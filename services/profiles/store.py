@@ -37,6 +37,10 @@ class ProfileStore(Store):
         self.identity = Identity(db, self.privacy)
         self.queries = Queries(db)
 
+    def ensure_indexes(self) -> None:
+        super().ensure_indexes()
+        self.recorder.counts.start_counting()  # once per store: from when the counters hold every event
+
     def indexes(self):
         return {
             "feedback_inbox": [self.feedback_inbox.index()],
@@ -55,6 +59,7 @@ class ProfileStore(Store):
                 IndexModel([("last_contact.at", ASCENDING)], name="last_contact"),
             ],
             "aliases": [IndexModel([("survivor", ASCENDING)], name="survivor")],
+            "feedback_counts": [IndexModel([("dim", ASCENDING), ("hour", ASCENDING)], name="dim_hour")],
             "word_counts": [IndexModel([("scope", ASCENDING), ("day", ASCENDING)], name="scope_day")],
             "audit": [IndexModel([("customer_ids", ASCENDING), ("at", ASCENDING)], name="customer_at")],
         }

@@ -13,7 +13,8 @@ are plain averages with their counts. Figures are rounded to 2 decimals.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 BUCKETS = ("day", "week")
@@ -39,6 +40,23 @@ def bucket_starts(since: datetime, until: datetime, bucket: str, zone: ZoneInfo)
     return out
 
 
+def nps_class(nps: int) -> str:
+    return "promoters" if nps >= PROMOTER_MIN else "detractors" if nps <= DETRACTOR_MAX else "passives"
+
+
+def score_fields(scores: dict) -> dict[str, int]:
+    """One answer's scores as counter fields: its NPS class, the CSAT / CES sums and counts
+    (what ``Tally`` and the hourly counters, ``feedback_counts.py``, add up)."""
+    out: dict[str, int] = {}
+    if scores.get("nps") is not None:
+        out[f"nps_{nps_class(scores['nps'])}"] = 1
+    for kind in ("csat", "ces"):
+        if scores.get(kind) is not None:
+            out[f"{kind}_sum"] = scores[kind]
+            out[f"{kind}_n"] = 1
+    return out
+
+
 class Tally:
     """Running NPS counts and CSAT / CES sums of one bucket."""
 
@@ -48,16 +66,15 @@ class Tally:
         self.counts = {"csat": 0, "ces": 0}
 
     def add(self, scores: dict) -> None:
-        nps = scores.get("nps")
-        if nps is not None:
-            group = (
-                "promoters" if nps >= PROMOTER_MIN else "detractors" if nps <= DETRACTOR_MAX else "passives"
-            )
-            self.nps[group] += 1
+        self.add_counts(score_fields(scores))
+
+    def add_counts(self, fields: dict) -> None:
+        """Add counter fields (``score_fields``' names; others are ignored)."""
+        for group in self.nps:
+            self.nps[group] += fields.get(f"nps_{group}", 0)
         for kind in ("csat", "ces"):
-            if scores.get(kind) is not None:
-                self.sums[kind] += scores[kind]
-                self.counts[kind] += 1
+            self.sums[kind] += fields.get(f"{kind}_sum", 0)
+            self.counts[kind] += fields.get(f"{kind}_n", 0)
 
     def figures(self) -> dict:
         n = sum(self.nps.values())
@@ -76,7 +93,11 @@ class Tally:
         return out
 
 
-def score_trend(entries, since: datetime, until: datetime, bucket: str, timezone: str) -> dict:
+def score_trend(
+    entries, since: datetime, until: datetime, bucket: str, timezone: str, counts: Iterable[dict] = ()
+) -> dict:
+    """The trend of ``entries`` (scored feedback) and ``counts`` (hourly counter documents,
+    ``feedback_counts.py``: each falls whole into the bucket of its hour's start)."""
     zone = ZoneInfo(timezone)
     starts = bucket_starts(since, until, bucket, zone)
     tallies = {start: Tally() for start in starts}
@@ -88,6 +109,9 @@ def score_trend(entries, since: datetime, until: datetime, bucket: str, timezone
         scores = entry.get("scores") or {}
         tallies[bucket_start(at, bucket, zone)].add(scores)
         total.add(scores)
+    for doc in counts:
+        tallies[bucket_start(datetime.fromtimestamp(doc["hour"], UTC), bucket, zone)].add_counts(doc)
+        total.add_counts(doc)
     return {
         "since": since,
         "until": until,
@@ -96,3 +120,13 @@ def score_trend(entries, since: datetime, until: datetime, bucket: str, timezone
         "buckets": [{"start": start.isoformat(), **tallies[start].figures()} for start in starts],
         "total": total.figures(),
     }
+
+
+def hour_aligned(since: datetime, until: datetime, bucket: str, timezone: str) -> bool:
+    """Do the buckets between ``since`` and ``until`` start on whole UTC hours (so hourly
+    counters fall whole into one bucket each)? False for the few half-hour zones."""
+    zone = ZoneInfo(timezone)
+    return all(
+        datetime.combine(start, time(), zone).timestamp() % 3600 == 0
+        for start in bucket_starts(since, until, bucket, zone)
+    )

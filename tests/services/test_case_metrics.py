@@ -112,6 +112,19 @@ def test_figures_per_team_level_touchpoint_and_owner(worked):
     assert groups("touchpoint") == {"delivery": care, "billing": logistics, None: quiet}
 
 
+def test_several_groupings_from_one_read_and_one_owners_cases(worked):
+    both = worked.metrics({**PERIOD, "group_by": "team", "also": ["touchpoint", "owner"]})
+    assert both["groups"] == worked.metrics({**PERIOD, "group_by": "team"})["groups"]
+    for by in ("touchpoint", "owner"):
+        assert both["also"][by] == worked.metrics({**PERIOD, "group_by": by})["groups"]
+    assert "also" not in worked.metrics({**PERIOD, "group_by": "team"})
+    mine = worked.metrics({**PERIOD, "group_by": "owner", "assignee": "li.na"})
+    li_na = m(2, 1, 1, 1800.0, 7200.0, 0.5, 1, 1, 0.0, 1.0, {"other": 1})
+    assert mine["overall"] == li_na and mine["groups"] == [{"key": "li.na", **li_na}]
+    with pytest.raises(BadRequest, match="also"):
+        worked.metrics({**PERIOD, "also": ["customer"]})
+
+
 def test_first_acknowledgement_survives_a_reassignment(worked):
     [c1] = worked.list_cases(customer="C1")
     act(worked, "reopen", c1["_id"], reason="again")

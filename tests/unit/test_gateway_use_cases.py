@@ -313,7 +313,7 @@ def test_the_dashboards_window_defaults_to_thirty_days_and_must_not_be_empty():
     assert caught.value.errors == [{"field": "query.until", "message": "must be after since"}]
     services = Services(
         alerts={"stats": {}},
-        cases={"metrics": {"overall": {}, "groups": []}},
+        cases={"metrics": {"overall": {}, "groups": [], "also": {"touchpoint": []}}},
         profiles={
             "score_trend": {"buckets": []},
             "aspects_by_touchpoint": {"aspects": [], "touchpoints": []},
@@ -333,7 +333,7 @@ def test_aspects_per_touchpoint_are_not_available_from_an_older_profiles_service
     until = datetime(2026, 12, 1, tzinfo=UTC)
     services = Services(
         alerts={"stats": {}},
-        cases={"metrics": {"overall": {}, "groups": []}},
+        cases={"metrics": {"overall": {}, "groups": [], "also": {"touchpoint": []}}},
         profiles={"score_trend": {"buckets": []}, "aspects_by_touchpoint": missing},
     )
     figures = dashboard.figures(services, {"until": until, "bucket": "day"})

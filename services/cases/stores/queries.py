@@ -272,8 +272,9 @@ class CaseQueries:
         """The case if ``visible_to`` may see it, else None (as if it did not exist)."""
         return self.db.cases.find_one(self.case_filter(now=now, case_id=case_id, visible_to=visible_to))
 
-    def metrics_rows(self, since: datetime, until: datetime) -> Iterator[dict]:
-        """Cases opened in [since, until), projected to what metrics read.
+    def metrics_rows(self, since: datetime, until: datetime, assignee: str | None = None) -> Iterator[dict]:
+        """Cases opened in [since, until) (owned now by ``assignee`` when given), projected
+        to what metrics read.
 
         The database range is widened to whole seconds and the exact bounds are
         applied here: nx-27017's ``find`` misses a stored datetime that shares
@@ -283,9 +284,10 @@ class CaseQueries:
         """
         low = since.replace(microsecond=0) - timedelta(seconds=1)
         high = until.replace(microsecond=0) + timedelta(seconds=2)
-        for case in self.db.cases.find(
-            {"opened_at": {"$gte": low, "$lt": high}}, {f: 1 for f in METRIC_FIELDS}
-        ):
+        query: dict = {"opened_at": {"$gte": low, "$lt": high}}
+        if assignee is not None:
+            query["assignee.id"] = assignee
+        for case in self.db.cases.find(query, {f: 1 for f in METRIC_FIELDS}):
             if since <= case["opened_at"] < until:
                 yield case
 
