@@ -328,9 +328,8 @@ class CasesService(
         "assignee": id (only the cases they own now)}``; datetimes need a UTC offset.
         Returns ``{"since", "until", "as_of", "group_by", "overall": M, "groups":
         [{"key", **M}]}``, and ``"also": {grouping: groups}``. Cases count when *opened* in
-        ``[since, until)`` and are measured as of now (``as_of``); MTTA/MTTR
-        are wall-clock seconds, breaches are the business-time SLA clocks'.
-        ``M`` is defined in ``services/cases/metrics.py``.
+        ``[since, until)``, measured as of now (``as_of``); MTTA/MTTR are wall-clock seconds,
+        breaches the business-time SLA clocks'. ``M``: ``services/cases/metrics.py``.
         """
         r = schemas.load(schemas.MetricsRequest, request)
         return jsonable(views.period_metrics(self.context(), r))
