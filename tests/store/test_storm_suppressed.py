@@ -4,48 +4,28 @@ stored once whichever worker meets the storm first, whose ``suppressed`` count h
 them exactly, across two workers and redeliveries."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import eventlet
 
 from services.alerts import queries
 from services.alerts.engine import Engine
 from services.alerts.memory import MemoryState
-from services.alerts.rules import load_rules
 from services.alerts.store import AlertStore
 from services.alerts.storm import bucket_of, storm_id
 from services.common.mongo import make_client
 from tests.conftest import MONGO_URI
+from tests.unit.test_alerts_storm import T0, events, rule
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 def billing_rule():
-    doc = {
-        "id": f"charges-{uuid.uuid4().hex[:6]}",
-        "name": "乱收费 / Unexpected charges",
-        "level": "P1",
-        "owner": {"kind": "team", "id": "billing"},
-        "channels": ["email"],
-        "when": {"field": "tags", "op": "contains_any", "value": ["billing-dispute"]},
-        "throttle": {"max_alerts": 2, "per": "1h"},
-    }
-    return dict(load_rules([doc])[0], version=1)
+    return rule(id=f"charges-{uuid.uuid4().hex[:6]}", level="P1", throttle={"max_alerts": 2, "per": "1h"})
 
 
 def storm(n):
-    return [
-        {
-            "source": "app",
-            "event_id": f"s{i}",
-            "occurred_at": T0 + timedelta(seconds=i),
-            "customer": {"id": f"C{i}"},
-            "channel": "app",
-            "tags": ["billing-dispute"],
-        }
-        for i in range(n)
-    ]
+    return events(n, prefix="s")
 
 
 def test_a_storm_of_1000_matches_loses_none_across_two_workers(db):
