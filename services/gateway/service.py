@@ -38,6 +38,7 @@ from services.common.rpc import Id, rpc
 from services.gateway import (
     alert_rules,
     board_endpoints,
+    callback_endpoints,
     cases,
     dashboard,
     followup_endpoints,
@@ -53,7 +54,7 @@ from services.gateway import (
     token_endpoints,
 )
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
-from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher
+from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher, VendorCallbackSecrets
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
 from services.gateway.i18n import translator
@@ -78,6 +79,7 @@ class GatewayService(
     token_endpoints.TokenEndpoints,
     lexicon_endpoints.LexiconEndpoints,
     followup_endpoints.FollowupEndpoints,
+    callback_endpoints.CallbackEndpoints,
 ):
     """The routes below, and those of the ``*_endpoints.py`` / ``*_pages.py`` mixins:
     playbooks, role boards, profile admin acts, incident pages, the people directory,
@@ -94,6 +96,7 @@ class GatewayService(
     text = LiveLexicon()
     config_signal = ConfigSignal()
     publish_followup_answer = FollowupAnswerPublisher()
+    callback_secrets = VendorCallbackSecrets()  # the SMS callback key, the WeChat server token
 
     # ------------------------------------------------------------------ API
     @route("feedback.ingest")

@@ -20,6 +20,7 @@ from services.common.messaging import ContractDispatcher, InvalidMessage, contra
 from services.common.mongo import MongoStore, jsonable
 from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
+from services.notify import receipt_entrypoints
 from services.notify.channels.base import Channel, Outcome
 from services.notify.customers.outreach import Outreach, preview_message
 from services.notify.customers.render import request_problem
@@ -52,7 +53,7 @@ SWEEP_INTERVAL = 1.0
 LOOKUP_TIMEOUT = 10.0
 
 
-class NotifyService:
+class NotifyService(receipt_entrypoints.ReceiptEntrypoints):
     name = "notify"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set
     masked_logs = MaskedLogs()  # phones, emails, secrets masked in every log record

@@ -55,7 +55,9 @@ def vendor_names(value: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in (value or "").split(",") if n.strip())
     unknown = [n for n in names if n not in VENDORS]
     if not names or unknown or len(set(names)) != len(names):
-        raise ValueError(f"CUSTOMER_SMS_VENDORS: one or two of {', '.join(VENDORS)}, each once; got {value!r}")
+        raise ValueError(
+            f"CUSTOMER_SMS_VENDORS: one or two of {', '.join(VENDORS)}, each once; got {value!r}"
+        )
     return names
 
 

@@ -68,7 +68,9 @@ class FakeTencentSms(Receiver):
         canonical = f"POST\n/\n\n{lines}\n{found['signed']}\n{tencent.sha256_hex(request.body)}"
         expected = tencent.tc3_signature(SECRET_KEY, tencent.string_to_sign(canonical, stamp), stamp)
         if not {"content-type", "host"} <= set(signed) or not hmac.compare_digest(expected, found["sig"]):
-            return self._error("AuthFailure.SignatureFailure", "The provided credentials could not be validated")
+            return self._error(
+                "AuthFailure.SignatureFailure", "The provided credentials could not be validated"
+            )
         return None
 
     def handle(self, request: Request) -> Answer:
@@ -92,7 +94,14 @@ class FakeTencentSms(Receiver):
         [phone] = body.get("PhoneNumberSet") or [""]
         serial = f"2433:{len(self.sent) + 1:010d}"
         if not re.fullmatch(r"\+861\d{10}|\+(?!86)\d{6,15}", phone):
-            status = {"SerialNo": "", "PhoneNumber": phone, "Fee": 0, "Code": "InvalidParameterValue.IncorrectPhoneNumber", "Message": "incorrect number", "IsoCode": ""}  # noqa: E501
+            status = {
+                "SerialNo": "",
+                "PhoneNumber": phone,
+                "Fee": 0,
+                "Code": "InvalidParameterValue.IncorrectPhoneNumber",
+                "Message": "incorrect number",
+                "IsoCode": "",
+            }  # noqa: E501
             return Answer(200, {"Response": {"SendStatusSet": [status], "RequestId": "fake"}})
         content = re.sub(r"\{(\d+)\}", lambda m: params[int(m[1]) - 1], template)
         self.sent.append(
@@ -105,7 +114,15 @@ class FakeTencentSms(Receiver):
                 "serial_no": serial,
             }
         )
-        status = {"SerialNo": serial, "PhoneNumber": phone, "Fee": 1, "SessionContext": body.get("SessionContext", ""), "Code": "Ok", "Message": "send success", "IsoCode": "CN"}  # noqa: E501
+        status = {
+            "SerialNo": serial,
+            "PhoneNumber": phone,
+            "Fee": 1,
+            "SessionContext": body.get("SessionContext", ""),
+            "Code": "Ok",
+            "Message": "send success",
+            "IsoCode": "CN",
+        }  # noqa: E501
         return Answer(200, {"Response": {"SendStatusSet": [status], "RequestId": "fake"}})
 
     def success(self, answer: Answer) -> bool:

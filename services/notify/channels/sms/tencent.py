@@ -7,14 +7,16 @@ The request: ``POST https://sms.tencentcloudapi.com/``, a JSON body
 message id), headers ``X-TC-Action``, ``X-TC-Version``, ``X-TC-Timestamp``,
 ``X-TC-Region`` and ``Authorization``.
 
-Signing, as the vendor documents it: the canonical request is
-``POST\\n/\\n\\ncontent-type:<type>\\nhost:<host>\\nx-tc-action:sendsms\\n\\n
-content-type;host;x-tc-action\\n<hex SHA-256 of the body>`` (header names and values in lower case); the string to sign is ``TC3-HMAC-SHA256\\n<timestamp>\\n<date>/sms/tc3_request\\n
-<hex SHA-256 of the canonical request>`` (date: the timestamp's UTC day); the key is
-derived ``HMAC("TC3" + SecretKey, date)`` → ``HMAC(·, "sms")`` → ``HMAC(·, "tc3_request")``
-and the signature is the hex HMAC-SHA256 of the string to sign under it. The
-Authorization header is ``TC3-HMAC-SHA256 Credential=<SecretId>/<date>/sms/tc3_request,
-SignedHeaders={SIGNED_HEADERS}, Signature=<signature>``.
+Signing, as the vendor documents it: the canonical request is the method, the path
+``/``, an empty query, the signed headers ``content-type``, ``host`` and ``x-tc-action``
+(``name:value`` lines, names and values in lower case), their names joined with ``;``,
+and the hex SHA-256 of the body, one per line; the string to sign is
+``TC3-HMAC-SHA256``, the timestamp, ``<date>/sms/tc3_request`` (date: the timestamp's
+UTC day) and the hex SHA-256 of the canonical request, one per line; the key is derived
+``HMAC("TC3" + SecretKey, date)`` → ``HMAC(·, "sms")`` → ``HMAC(·, "tc3_request")`` and
+the signature is the hex HMAC-SHA256 of the string to sign under it. The Authorization
+header is ``TC3-HMAC-SHA256 Credential=<SecretId>/<date>/sms/tc3_request,
+SignedHeaders=content-type;host;x-tc-action, Signature=<signature>``.
 
 Answers come with HTTP 200: ``Response.Error.Code`` for a request refused as a whole
 (``AuthFailure.*``, ``InternalError.*``, ``RequestLimitExceeded`` …), else one

@@ -106,8 +106,19 @@ def test_both_failing_is_transient_when_either_may_recover_and_names_both(vendor
     outcome = channel(aliyun, tc).deliver(customer_note(fmt="sms"), "13800138000", time.time())
     assert outcome.status == "retry"
     assert "aliyun: aliyun sms isp.SYSTEM_ERROR" in outcome.error and "InternalError.Timeout" in outcome.error
-    tc.script(Answer(200, {"Response": {"Error": {"Code": "FailedOperation.InsufficientBalanceInSmsPackage", "Message": "x"}}}))  # noqa: E501
-    only = channel(aliyun, tc, order=("tencent",)).deliver(customer_note(fmt="sms"), "13800138000", time.time())
+    tc.script(
+        Answer(
+            200,
+            {
+                "Response": {
+                    "Error": {"Code": "FailedOperation.InsufficientBalanceInSmsPackage", "Message": "x"}
+                }
+            },
+        )
+    )  # noqa: E501
+    only = channel(aliyun, tc, order=("tencent",)).deliver(
+        customer_note(fmt="sms"), "13800138000", time.time()
+    )
     assert only.status == "failed" and "InsufficientBalance" in only.error
 
 
@@ -117,7 +128,10 @@ def test_an_unconfigured_secondary_is_skipped_and_the_setting_is_checked(vendors
     assert lone.missing() is None  # the primary is enough
     aliyun.script(Answer(503, {}))
     outcome = lone.deliver(customer_note(fmt="sms"), "13800138000", time.time())
-    assert outcome.status == "retry" and "tencent not configured: CUSTOMER_SMS_TENCENT_SECRET_ID" in outcome.error
+    assert (
+        outcome.status == "retry"
+        and "tencent not configured: CUSTOMER_SMS_TENCENT_SECRET_ID" in outcome.error
+    )
     assert vendor_names(" tencent , aliyun ") == ("tencent", "aliyun")
     for wrong in ("", "aliyun,aliyun", "twilio"):
         with pytest.raises(ValueError, match="CUSTOMER_SMS_VENDORS"):
