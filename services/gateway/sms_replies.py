@@ -16,8 +16,8 @@ scale (``9`` on CSAT 1-5) cannot be understood.
 **Which follow-up.** With a code, the follow-up with that code (cases
 ``survey_for_code``). Without one, the follow-up surveys notify sent by SMS to the
 replying number (``notify.surveys_for_phone``) that still wait for an answer: exactly
-one is taken; none or several cannot be decided (the customer is asked nothing: the
-reply is recorded with why).
+one is taken; several cannot be decided, and none is recorded with why (when the
+number's latest survey was answered already, the reply is a repeat of it).
 
 **What happens.** As on the survey page: the survey token's nonce is claimed once
 (``survey_answers``), then a feedback event with ``case_id`` is published on
@@ -131,7 +131,8 @@ def find_followup(services, store, reply: Reply, phone: str) -> Found:
             return Found(links.verify(secret, token, utcnow().timestamp()))
         except links.SurveyTokenError as exc:
             return Found(None, f"the survey {exc.reason}")
-    waiting = []
+    waiting: list[links.SurveyClaims] = []
+    answered: list[links.SurveyClaims] = []
     for survey_ref in services.notify.surveys_for_phone(phone):
         try:
             found = services.cases.survey_for_code(survey_ref["reply_code"])
@@ -144,10 +145,12 @@ def find_followup(services, store, reply: Reply, phone: str) -> Found:
             continue
         if found["state"] in ("sent", "task") and not store.survey_answered(claims.nonce):
             waiting.append(claims)
+        elif found["state"] == "answered" and not answered:
+            answered.append(claims)  # the newest: a second reply to it is a repeat
     if len(waiting) == 1:
         return Found(waiting[0])
     if not waiting:
-        return Found(None, "no follow-up survey waits for this number")
+        return Found(answered[0]) if answered else Found(None, "no follow-up survey waits for this number")
     return Found(None, f"{len(waiting)} follow-up surveys wait for this number; no reply code given")
 
 
