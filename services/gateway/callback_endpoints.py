@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from services.gateway import sms_replies
 from services.gateway import vendor_callbacks as vendors
 from services.gateway.entrypoints import route
-from services.gateway.errors import HttpError
+from services.gateway.errors import HttpError, bad_request
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class CallbackEndpoints:
         vendors.check_wechat(self.callback_secrets["wechat_token"], request.args)
         echo = request.args.get("echostr")
         if not echo:
-            raise HttpError(400, "invalid request", ["query.echostr: required"])
+            raise bad_request(["query.echostr: required"])
         return Response(echo, mimetype="text/plain")
 
     @route("callbacks.wechat_event")

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
-from services.gateway.errors import HttpError
+from services.gateway.errors import HttpError, bad_request
 
 SMS_VENDORS = ("aliyun", "tencent")
 MAX_AGE = 300.0  # seconds a WeChat push's timestamp may be away from now
@@ -65,9 +65,9 @@ def _items(document, vendor: str, kind: str) -> list[dict]:
     if vendor == "tencent" and kind == "reply" and isinstance(document, dict):
         document = [document]
     if not isinstance(document, list) or not document or not all(isinstance(i, dict) for i in document):
-        raise HttpError(400, "invalid request", ["body: a JSON array of objects expected"])
+        raise bad_request(["body: a JSON array of objects expected"])
     if len(document) > 1000:
-        raise HttpError(400, "invalid request", ["body: at most 1000 items"])
+        raise bad_request(["body: at most 1000 items"])
     return document
 
 
@@ -76,7 +76,7 @@ def _text(item: dict, name: str, index: int, required: bool = True) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
-        raise HttpError(400, "invalid request", [f"body.{index}.{name}: required, a string"])
+        raise bad_request([f"body.{index}.{name}: required, a string"])
     return str(value)
 
 
@@ -87,13 +87,13 @@ def sms_receipts(vendor: str, document) -> list[dict]:
         if vendor == "aliyun":
             success = item.get("success")
             if not isinstance(success, bool):
-                raise HttpError(400, "invalid request", [f"body.{i}.success: true or false"])
+                raise bad_request([f"body.{i}.success: true or false"])
             ref = _text(item, "biz_id", i)
             code, text, at = item.get("err_code"), item.get("err_msg"), item.get("report_time")
         else:
             status = _text(item, "report_status", i)
             if status not in ("SUCCESS", "FAIL"):
-                raise HttpError(400, "invalid request", [f"body.{i}.report_status: SUCCESS or FAIL"])
+                raise bad_request([f"body.{i}.report_status: SUCCESS or FAIL"])
             success, ref = status == "SUCCESS", _text(item, "sid", i)
             code, text, at = item.get("errmsg"), item.get("description"), item.get("user_receive_time")
         out.append(
@@ -143,18 +143,18 @@ def wechat_receipt(body: bytes) -> dict | None:
     """The receipt in a ``TEMPLATESENDJOBFINISH`` event; None for any other event or message
     (answered ``success`` and otherwise left alone). 400 for XML that does not parse."""
     if len(body) > 64 * 1024:
-        raise HttpError(400, "invalid request", ["body: larger than 64 KiB"])
+        raise bad_request(["body: larger than 64 KiB"])
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:  # no entity expansion from outside
-        raise HttpError(400, "invalid request", ["body: a DOCTYPE is not allowed"])
+        raise bad_request(["body: a DOCTYPE is not allowed"])
     try:
         root = ElementTree.fromstring(body)
     except ElementTree.ParseError as exc:
-        raise HttpError(400, "invalid request", [f"body: not XML ({exc})"]) from None
+        raise bad_request([f"body: not XML ({exc})"]) from None
     fields = {child.tag: (child.text or "").strip() for child in root}
     if fields.get("MsgType") != "event" or fields.get("Event") != "TEMPLATESENDJOBFINISH":
         return None
     if not fields.get("MsgID"):
-        raise HttpError(400, "invalid request", ["body.MsgID: required"])
+        raise bad_request(["body.MsgID: required"])
     status = fields.get("Status", "")
     return {
         "channel": "wechat_oa",

@@ -117,3 +117,19 @@ def test_the_sms_key_is_compared_whole():
             vendors.check_sms_key("k" * 20, given)
     with pytest.raises(HttpError):
         vendors.check_sms_key("", "")  # not configured: every call refused
+
+
+def test_the_callback_credentials_are_masked_in_logs_and_a_short_key_refused():
+    from nameko import config
+
+    from services.common.privacy import redact
+    from services.gateway.dependencies import VendorCallbackSecrets
+
+    key, token = "cb-key-for-masking-0123", "wechat-token-for-masking"
+    with config.patch({"SMS_CALLBACK_KEY": key, "WECHAT_OA_SERVER_TOKEN": token}):
+        provider = VendorCallbackSecrets()
+        provider.setup()
+    line = f"POST /callbacks/sms/aliyun/{key}/reply token={token}"
+    assert key not in redact(line) and token not in redact(line)
+    with config.patch({"SMS_CALLBACK_KEY": "short"}), pytest.raises(ValueError, match="SMS_CALLBACK_KEY"):
+        VendorCallbackSecrets().setup()
