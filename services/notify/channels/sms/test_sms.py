@@ -57,7 +57,7 @@ def test_a_follow_up_survey_is_sent_signed_on_the_approved_template(sms):
     assert sent["phone"] == "13800138000" and sent["out_id"] == "CASE-1:followup_survey"
     assert sent["content"] == (
         "【体验中心】您好王芳，关于工单CASE-1，请花一分钟评价我们的处理："
-        "https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.sig 或回复482913"
+        "https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.sig 或回复“482913 分数”"
     )
     # the vendor's wording is our template's: the log keeps what the customer reads
     assert sent["content"] == f"【{vendor.SIGN_NAME}】{note.text}"
