@@ -10,10 +10,13 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from services.common.mongo import jsonable
 from services.gateway import sms_replies
 from services.gateway import vendor_callbacks as vendors
 from services.gateway.entrypoints import route
 from services.gateway.errors import HttpError, bad_request
+from services.gateway.inputs import query
+from services.gateway.pagination import page
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,13 @@ class CallbackEndpoints:
                 raise HttpError(503, "the reply could not be taken now; push it again") from exc
             log.info("SMS reply %s: %s", sms.key, outcome)
         return vendors.ACK[vendor]
+
+    @route("sms_replies.list")
+    def list_sms_replies(self, request, principal):
+        """Every inbound SMS reply with its outcome: none is lost, unmatched ones included."""
+        q = query(request, "sms_replies.list")
+        rows = self.store.sms_replies(q.get("outcome"), q["limit"] + 1, q["offset"])
+        return page(request, jsonable(rows), q["limit"], q["offset"])
 
     @route("callbacks.wechat_verify")
     def wechat_verify(self, request, principal):

@@ -252,6 +252,16 @@ class SurveyCodeQuery(SurveyQuery):
     code = fields.String(validate=validate.Length(min=1, max=16), metadata={"description": "a reply code"})
 
 
+SMS_REPLY_OUTCOMES = ("answered", "duplicate", "unreadable", "unmatched")
+
+
+class SmsReplyQuery(Page):
+    outcome = fields.String(
+        validate=validate.OneOf(SMS_REPLY_OUTCOMES),
+        metadata={"description": "what became of the reply (docs/cases.md 'Answers by SMS')"},
+    )
+
+
 class WechatQuery(Query):
     """WeChat's server-configuration parameters (plain-text mode)."""
 
@@ -845,6 +855,16 @@ ROUTES: tuple[Route, ...] = (
             ("survey.form", "GET", "/survey/<token>", "Follow-up survey: the question", SurveyQuery),
             ("survey.answer", "POST", "/survey/<token>", "Follow-up survey: the answer (form)", NoQuery),
         )
+    ),
+    Route(
+        "sms_replies.list",
+        "GET",
+        "/api/v1/sms-replies",
+        OFFICE,
+        "Customers' SMS replies as received (number masked), newest first, with what became of each",
+        query=SmsReplyQuery,
+        list=True,
+        tags=("followups",),
     ),
     # --- the vendors' callbacks (no login: the vendor's signature or the callback key) ---
     *(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.collection import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -199,8 +199,11 @@ class GatewayStore(Store):
         change = {"outcome": outcome, "reason": reason, "case_id": case_id}
         self.db.sms_replies.update_one({"_id": key}, {"$set": change})
 
-    def sms_reply(self, key: str) -> dict | None:
-        return self.db.sms_replies.find_one({"_id": key})
+    def sms_replies(self, outcome: str | None, limit: int, skip: int) -> list[dict]:
+        """Inbound SMS replies, newest first; ``outcome`` one of them only."""
+        query = {"outcome": outcome} if outcome else {}
+        rows = self.db.sms_replies.find(query).sort("received_at", DESCENDING).skip(skip).limit(limit)
+        return [{"id": row.pop("_id"), **row} for row in rows]
 
 
 def mask_phone(phone: str) -> str:

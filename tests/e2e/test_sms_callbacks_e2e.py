@@ -91,6 +91,16 @@ def aliyun_up(content: str, sequence: int, phone: str = "13800138000") -> list[d
     ]
 
 
+def survey_sent(gw, event_id: str, customer: str, vendor: list) -> tuple[dict, dict, dict]:
+    """A resolved case whose survey the vendor (``SMS`` or ``TENCENT``) sent: (case, request, SMS)."""
+    gw.rpc.cases.apply_followup_policy(policy())
+    case = resolved_case(gw, event_id, customer=customer)
+    message = survey_request(case["_id"])
+    sent = wait_until(lambda: next(iter(vendor[0].sent), None), message="the SMS")
+    outcome_of(gw, case["_id"], "sent")
+    return case, message, sent
+
+
 def outcome_of(gw, case_id: str, status: str) -> dict:
     def seen():
         [fu] = gw.rpc.cases.get_case(case_id)["followups"]
@@ -113,11 +123,7 @@ def test_an_sms_reply_without_its_code_verifies_the_case_once_after_the_vendor_r
     db_prefix,  # noqa: F811
 ):
     gw = gateway
-    gw.rpc.cases.apply_followup_policy(policy())
-    case = resolved_case(gw, "sms-happy", customer="C42")
-    survey_request(case["_id"])
-    sent = wait_until(lambda: next(iter(SMS[0].sent), None), message="the SMS")
-    outcome_of(gw, case["_id"], "sent")
+    case, _, sent = survey_sent(gw, "sms-happy", "C42", SMS)
     # Alibaba Cloud's SmsReport for that BizId: delivered
     report = [
         {
@@ -160,8 +166,12 @@ def test_an_sms_reply_without_its_code_verifies_the_case_once_after_the_vendor_r
     post(gw, f"/callbacks/sms/aliyun/{KEY}/reply", aliyun_up("9", 1003, phone="13900139000"))
     stray = sms_reply(gw, mongo_client, db_prefix, "aliyun:1003")
     assert stray["outcome"] == "unmatched" and "no follow-up survey waits" in stray["reason"]
-    # the case page shows the delivery
+    # the case page shows the delivery; owners list the replies, none lost
     assert "已送达" in gw.login("owner").get(f"{gw.url}/cases/{case['_id']}").text
+    listed = gw.api("owner", "GET", "/api/v1/sms-replies", params={"outcome": "unmatched"}).json()["items"]
+    assert [(r["id"], r["phone"], r["text"]) for r in listed] == [("aliyun:1003", "+8613****00", "9")]
+    assert len(gw.api("admin", "GET", "/api/v1/sms-replies").json()["items"]) == 3
+    assert gw.api("agent", "GET", "/api/v1/sms-replies").status_code == 403
 
 
 def test_a_low_score_replied_with_the_code_to_tencent_reopens_the_case(
@@ -172,10 +182,7 @@ def test_a_low_score_replied_with_the_code_to_tencent_reopens_the_case(
     db_prefix,  # noqa: F811
 ):
     gw = gateway
-    gw.rpc.cases.apply_followup_policy(policy())
-    case = resolved_case(gw, "sms-low", customer="C43")
-    message = survey_request(case["_id"])
-    sent = wait_until(lambda: next(iter(TENCENT[0].sent), None), message="the SMS by Tencent, the primary")
+    case, message, sent = survey_sent(gw, "sms-low", "C43", TENCENT)  # Tencent: the primary
     assert not SMS[0].sent and sent["params"][3] == message["context"]["reply_code"]
     code = message["context"]["reply_code"]
     reply = {"extend": "", "mobile": "13800138000", "nationcode": "86", "sign": "体验中心",
@@ -201,11 +208,7 @@ def test_an_undelivered_survey_becomes_the_owners_task_and_an_unreadable_reply_i
     db_prefix,  # noqa: F811
 ):
     gw = gateway
-    gw.rpc.cases.apply_followup_policy(policy())
-    case = resolved_case(gw, "sms-lost", customer="C44")
-    survey_request(case["_id"])
-    sent = wait_until(lambda: next(iter(TENCENT[0].sent), None), message="the SMS")
-    outcome_of(gw, case["_id"], "sent")
+    case, _, sent = survey_sent(gw, "sms-lost", "C44", TENCENT)
     # the customer answers something that is no score: kept, and the owner gets a task
     up = aliyun_up("请打电话给我", 2001)
     assert post(gw, f"/callbacks/sms/aliyun/{KEY}/reply", up).status_code == 200

@@ -124,6 +124,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "GET /survey": PUBLIC,
     "GET /survey/<token>": PUBLIC,
     "POST /survey/<token>": PUBLIC,
+    "GET /api/v1/sms-replies": OFFICE,
     # the vendors' callbacks: no account, the vendor's signature or the callback key
     "POST /callbacks/sms/<vendor>/<callback_key>/report": PUBLIC,
     "POST /callbacks/sms/<vendor>/<callback_key>/reply": PUBLIC,

@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 from services.notify.channels.base import CustomerNote, Outcome
 from services.notify.channels.http import Response, post, retry_after
-from services.notify.channels.sms.vendor import Sent
+from services.notify.channels.sms.vendor import Sent, not_configured
 
 API_VERSION = "2017-05-25"
 TRANSIENT_CODES = ("isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "ServiceUnavailable", "SignatureNonceUsed")
@@ -125,16 +125,13 @@ class AliyunSms:
 
     def missing(self) -> str | None:
         c = self.config
-        absent = [
-            name
-            for name, value in (
+        return not_configured(
+            (
                 ("CUSTOMER_SMS_ACCESS_KEY_ID", c.access_key_id),
                 ("CUSTOMER_SMS_ACCESS_KEY_SECRET", c.access_key_secret),
                 ("CUSTOMER_SMS_SIGN_NAME", c.sign_name),
             )
-            if not value
-        ]
-        return f"not configured: {', '.join(absent)}" if absent else None
+        )
 
     def secrets(self) -> list[str]:
         return [self.config.access_key_secret] if self.config.access_key_secret else []

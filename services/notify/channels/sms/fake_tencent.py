@@ -21,7 +21,7 @@ SIGN_NAME = "体验中心"
 # TemplateId -> the approved wording with {1}, {2} … (the vendor's placeholders)
 TEMPLATES = {
     "1800001": "您好{1}，关于工单{2}，请花一分钟评价我们的处理：{3} 或回复“{4} 分数”",
-    "1800002": "Hi {1}, about case {2}: rate our help at {3} or reply \"{4} <score>\"",
+    "1800002": 'Hi {1}, about case {2}: rate our help at {3} or reply "{4} <score>"',
     "1800003": "您好{1}，工单{2}的回复：{3}",
     "1800004": "Hi {1}, a reply on case {2}: {3}",
 }

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from services.notify.channels.base import CustomerNote, Outcome
 from services.notify.channels.http import Response, post, retry_after, status_outcome
 from services.notify.channels.sms.aliyun import phone_number
-from services.notify.channels.sms.vendor import Sent
+from services.notify.channels.sms.vendor import Sent, not_configured
 from services.notify.customers.render import SMS_PARAMS
 
 API_VERSION = "2021-01-11"
@@ -156,17 +156,14 @@ class TencentSms:
 
     def missing(self) -> str | None:
         c = self.config
-        absent = [
-            name
-            for name, value in (
+        return not_configured(
+            (
                 ("CUSTOMER_SMS_TENCENT_SECRET_ID", c.secret_id),
                 ("CUSTOMER_SMS_TENCENT_SECRET_KEY", c.secret_key),
                 ("CUSTOMER_SMS_TENCENT_SDK_APP_ID", c.sdk_app_id),
                 ("CUSTOMER_SMS_TENCENT_SIGN_NAME", c.sign_name),
             )
-            if not value
-        ]
-        return f"not configured: {', '.join(absent)}" if absent else None
+        )
 
     def secrets(self) -> list[str]:
         return [self.config.secret_key] if self.config.secret_key else []

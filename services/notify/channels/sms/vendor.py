@@ -15,3 +15,9 @@ class Sent:
 
     outcome: Outcome
     about_number: bool = False
+
+
+def not_configured(settings: tuple[tuple[str, str], ...]) -> str | None:
+    """``not configured: <the names of the empty settings>``, or None when every one is set."""
+    absent = [name for name, value in settings if not value]
+    return f"not configured: {', '.join(absent)}" if absent else None
