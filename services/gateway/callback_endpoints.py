@@ -64,8 +64,9 @@ class CallbackEndpoints:
     @route("callbacks.wechat_verify")
     def wechat_verify(self, request, principal):
         """The platform checks the server URL: the signed ``echostr`` comes back as it is."""
-        vendors.check_wechat(self.callback_secrets["wechat_token"], request.args)
-        echo = request.args.get("echostr")
+        args = query(request, "callbacks.wechat_verify")  # 400 naming a malformed parameter
+        vendors.check_wechat(self.callback_secrets["wechat_token"], args)
+        echo = args.get("echostr")
         if not echo:
             raise bad_request(["query.echostr: required"])
         return Response(echo, mimetype="text/plain")
@@ -73,7 +74,7 @@ class CallbackEndpoints:
     @route("callbacks.wechat_event")
     def wechat_event(self, request, principal):
         """Event pushes: a template message's delivery becomes a receipt; others are ignored."""
-        vendors.check_wechat(self.callback_secrets["wechat_token"], request.args)
+        vendors.check_wechat(self.callback_secrets["wechat_token"], query(request, "callbacks.wechat_event"))
         receipt = vendors.wechat_receipt(request.get_data(cache=False))
         if receipt is not None:
             self.services.notify.record_customer_receipts([receipt])
