@@ -283,13 +283,15 @@ class CustomerMessageRequestedV1(Message):
     context = fields.Dict(keys=fields.String(), required=True)  # type: ignore[assignment]
 
 
-CUSTOMER_MESSAGE_STATUSES = ("sent", "refused", "failed")
+CUSTOMER_MESSAGE_STATUSES = ("sent", "refused", "failed", "delivered", "undelivered")
 CUSTOMER_MESSAGE_REFUSALS = ("opted_out", "fatigued", "quiet_hours_expired", "no_contact", "expired")
 
 
 class CustomerMessageOutcomeV1(Message):
     """What became of one customer message: sent on a channel, refused before any
-    contact (``reason`` one of ``CUSTOMER_MESSAGE_REFUSALS``), or failed for good."""
+    contact (``reason`` one of ``CUSTOMER_MESSAGE_REFUSALS``), or failed for good; later,
+    when the vendor's delivery receipt comes, ``delivered`` or ``undelivered`` (with the
+    vendor's ``error_code``), announced again under the same ``message_id``."""
 
     message_id = bounded_str(200, required=True)
     purpose = fields.String(required=True, validate=validate.OneOf(CUSTOMER_MESSAGE_PURPOSES))
@@ -298,6 +300,7 @@ class CustomerMessageOutcomeV1(Message):
     status = fields.String(required=True, validate=validate.OneOf(CUSTOMER_MESSAGE_STATUSES))
     channel = bounded_str(32, allow_none=True)
     reason = bounded_str(2000, allow_none=True)
+    error_code = bounded_str(64, allow_none=True, load_default=None)
     finished_at = fields.AwareDateTime(required=True, format="iso")
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from services.cases import actions, followup
+from services.cases import actions, followup, followups
 from services.cases.context import Context
 from services.cases.lifecycle import InvalidTransition
-from services.common.errors import BadRequest
+from services.common.errors import BadRequest, NotFound
 from services.common.mongo import jsonable
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,27 @@ def apply_answer(ctx: Context, fu: dict, answer: dict, *, by: str) -> None:
         case = ctx.store.cases.get_case(case_id)
         if verdict == "unhappy" and case is not None:
             ctx.notify_update(case, case["assignee"], "followup_unhappy", by=by, reason=why)
+
+
+def unreadable_reply(ctx: Context, r: dict) -> dict:
+    """A customer's reply to the survey (by SMS) that answers no score: audited on the case
+    with the text and why, and the follow-up, while it waits for the survey, becomes the
+    owner's task (a person reads what the customer wrote). ``{"task": opened or not}``."""
+    fu = ctx.store.followups.latest_for_case(r["case_id"])
+    case = ctx.store.cases.get_case(r["case_id"])
+    if fu is None or case is None:
+        raise NotFound(f"no follow-up for case {r['case_id']}")
+    why = f"the customer replied by {r['via']}: {r['text']!r} ({r['reason']}); follow up in person"
+    now = ctx.now()
+    ctx.store.trail.audit(
+        case["_id"], "followup_sms_reply_unreadable", "customer", why,
+        detail={"followup_id": fu["_id"], "text": r["text"], "reason": r["reason"], "via": r["via"]},
+        key=f"{fu['_id']}:unreadable:{now.timestamp()}", at=now,
+    )  # fmt: skip
+    opened = fu["state"] == "sent"
+    if opened:
+        followups.owner_task(ctx, fu, case, why)
+    return {"task": opened, "followup_id": fu["_id"]}
 
 
 def complete_task(ctx: Context, r: dict) -> dict:

@@ -73,6 +73,13 @@ class FollowupEntrypoints:
         return followup_answers.complete_task(self.context(), r)
 
     @rpc(expected_exceptions=EXPECTED)
+    def followup_reply_unreadable(self, request: dict) -> dict:
+        """A customer's reply to the survey that answers no score (``UnreadableReplyRequest``):
+        audited, and the owner's task while the survey waits (docs/cases.md "Follow-up")."""
+        r = schemas.load(schemas.UnreadableReplyRequest, request)
+        return followup_answers.unreadable_reply(self.context(), r)
+
+    @rpc(expected_exceptions=EXPECTED)
     def get_followup(self, case_id: Id) -> dict:
         """The latest follow-up of a case (its message, outcome, task and answer)."""
         found = self.store.followups.latest_for_case(case_id)

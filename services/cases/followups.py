@@ -191,16 +191,24 @@ def announce_task(ctx: Context, fu: dict, case: dict, task: followup.Task, now: 
 # notify's outcome ---------------------------------------------------------------------------
 
 
+RECEIPTS = ("delivered", "undelivered")  # a vendor's delivery receipt, after "sent"
+
+
 def record_outcome(ctx: Context, outcome: dict) -> None:
     """``customer_message_outcome``: kept on the follow-up (or the reply's comment) and
-    audited; a survey refused or failed becomes a task for the case's owner."""
+    audited; a survey refused, failed or undelivered becomes a task for the case's owner.
+    A delivery receipt (delivered / undelivered) replaces ``sent``; one that came first
+    stands, and the ``sent`` after it changes nothing."""
     now = ctx.now()
     if outcome["purpose"] == "case_reply":
         record_reply_outcome(ctx, outcome, now)
         return
     if outcome["purpose"] != "followup_survey":
         return
-    fu = ctx.store.followups.record_outcome(outcome["message_id"], outcome_entry(outcome, now))
+    receipt = outcome["status"] in RECEIPTS
+    store = ctx.store.followups
+    entry = outcome_entry(outcome, now)
+    fu = (store.record_delivery if receipt else store.record_outcome)(outcome["message_id"], entry)
     if fu is None:
         return  # not ours, or recorded already (a redelivery)
     status, reason = outcome["status"], outcome.get("reason")
@@ -208,11 +216,12 @@ def record_outcome(ctx: Context, outcome: dict) -> None:
     why += f": {reason}" if reason else ""
     ctx.store.trail.audit(
         fu["case_id"], f"followup_message_{status}", "notify", why,
-        detail={"followup_id": fu["_id"], "reason": reason, "channel": outcome.get("channel")},
-        key=f"{fu['_id']}:outcome", at=now,
+        detail={"followup_id": fu["_id"], "reason": reason, "channel": outcome.get("channel"),
+                "error_code": outcome.get("error_code")},
+        key=f"{fu['_id']}:{'receipt' if receipt else 'outcome'}", at=now,
     )  # fmt: skip
     case = ctx.store.cases.get_case(fu["case_id"])
-    if status != "sent" and case is not None:
+    if status not in ("sent", "delivered") and case is not None:
         owner_task(
             ctx, fu, case, f"the survey was {status} ({reason or 'no reason given'}); follow up in person"
         )
@@ -229,13 +238,16 @@ def owner_task(ctx: Context, fu: dict, case: dict, why: str) -> None:
 
 def record_reply_outcome(ctx: Context, outcome: dict, now: datetime) -> None:
     comment_id = outcome["message_id"].rpartition(":reply:")[2]
-    if ctx.store.trail.record_delivery(comment_id, outcome_entry(outcome, now)) and outcome.get("case_id"):
+    receipt = outcome["status"] in RECEIPTS
+    record = ctx.store.trail.record_receipt if receipt else ctx.store.trail.record_delivery
+    if record(comment_id, outcome_entry(outcome, now)) and outcome.get("case_id"):
         reason = outcome.get("reason")
         ctx.store.trail.audit(
             outcome["case_id"], f"customer_reply_{outcome['status']}", "notify",
             f"reply {outcome['status']}" + (f": {reason}" if reason else ""),
-            detail={"comment_id": comment_id, "channel": outcome.get("channel"), "reason": reason},
-            key=f"{outcome['message_id']}:outcome", at=now,
+            detail={"comment_id": comment_id, "channel": outcome.get("channel"), "reason": reason,
+                    "error_code": outcome.get("error_code")},
+            key=f"{outcome['message_id']}:{'receipt' if receipt else 'outcome'}", at=now,
         )  # fmt: skip
 
 

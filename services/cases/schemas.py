@@ -98,6 +98,15 @@ class FollowupDoneRequest(_Request):
     scale = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(("csat", "nps")))
 
 
+class UnreadableReplyRequest(StrictSchema):
+    """A customer's reply to the follow-up survey that answers no score (the gateway's SMS replies)."""
+
+    case_id = id_str(128, required=True)
+    text = fields.String(required=True, validate=validate.Length(max=2000))
+    reason = bounded_str(500, required=True)
+    via = fields.String(load_default="sms", validate=validate.OneOf(("sms",)))
+
+
 class FollowupListRequest(StrictSchema):
     """Follow-up tasks: whose (people and teams), which, and a page."""
 

@@ -11,6 +11,7 @@ from nameko.extensions import DependencyProvider
 from contracts.feedback import FOLLOWUP_ROUTING_KEY_PATTERN, ROUTING_KEY_PATTERN
 from services.common import settings
 from services.common.messaging import feedback_exchange
+from services.common.privacy import register_secret
 
 
 class FeedbackPublisher(DependencyProvider):
@@ -49,3 +50,21 @@ class FollowupAnswerPublisher(FeedbackPublisher):
     ``feedback.<channel>.followup``, the only key the cases service binds."""
 
     routing_key_pattern = FOLLOWUP_ROUTING_KEY_PATTERN
+
+
+class VendorCallbackSecrets(DependencyProvider):
+    """The vendors' callback credentials (``SMS_CALLBACK_KEY``, ``WECHAT_OA_SERVER_TOKEN``),
+    read once per container and registered with the log filter: the SMS key travels in
+    the callback URL's path."""
+
+    def setup(self) -> None:
+        sms_key = settings.get("SMS_CALLBACK_KEY")
+        if sms_key and len(sms_key) < 16:
+            raise ValueError("SMS_CALLBACK_KEY: at least 16 characters (the callbacks' only credential)")
+        self.value = {"sms_key": sms_key, "wechat_token": settings.get("WECHAT_OA_SERVER_TOKEN")}
+        for secret in self.value.values():
+            if secret:
+                register_secret(secret)
+
+    def get_dependency(self, worker_ctx) -> dict:
+        return self.value

@@ -165,6 +165,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "followup.message.sent": {"zh-CN": "已发送", "en": "sent"},
     "followup.message.refused": {"zh-CN": "未发送", "en": "refused"},
     "followup.message.failed": {"zh-CN": "发送失败", "en": "failed"},
+    "followup.message.delivered": {"zh-CN": "已送达", "en": "delivered"},
+    "followup.message.undelivered": {"zh-CN": "未送达", "en": "not delivered"},
     "followup.reason.opted_out": {"zh-CN": "客户已退订", "en": "opted out"},
     "followup.reason.fatigued": {"zh-CN": "近期联系过多", "en": "contacted too often"},
     "followup.reason.quiet_hours_expired": {"zh-CN": "免打扰时段内已过期", "en": "expired in quiet hours"},

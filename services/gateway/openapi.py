@@ -261,6 +261,14 @@ def _responses(r: Route) -> dict:
     if r.name == "feedback.ingest":
         del out["200"]
         out["202"] = FEEDBACK_ACCEPTED
+    if "callbacks" in r.tags:  # a vendor's push: its signature or the callback key, no login
+        out["200"]["description"] = "Taken; answered in the vendor's form (JSON acknowledgement, or text)"
+        out["401"] = _error(401, "The vendor's signature parameters are missing (WeChat)")
+        out["403"] = _error(403, "A wrong callback key, or a wrong or stale vendor signature")
+        out["503"] = _error(503, "A backend did not take it now; the vendor pushes it again")
+        out.pop("404", None)
+        if "<vendor>" in r.path:
+            out["404"] = _error(404, "No such vendor")
     return out
 
 

@@ -268,6 +268,13 @@ class PathValues(Query):
         validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,900}\.[A-Za-z0-9_-]{1,100}$", error="not a survey link"),
         metadata={"description": "a signed follow-up survey token"},
     )
+    vendor = fields.String(
+        validate=validate.OneOf(("aliyun", "tencent")), metadata={"description": "SMS vendor"}
+    )
+    callback_key = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9_~.-]{16,128}$", error="not a callback key"),
+        metadata={"description": "the deployment's SMS_CALLBACK_KEY (the SMS vendors sign nothing)"},
+    )
 
 
 class SurveyQuery(Query):
@@ -276,6 +283,26 @@ class SurveyQuery(Query):
 
 class SurveyCodeQuery(SurveyQuery):
     code = fields.String(validate=validate.Length(min=1, max=16), metadata={"description": "a reply code"})
+
+
+SMS_REPLY_OUTCOMES = ("answered", "duplicate", "unreadable", "unmatched")
+
+
+class SmsReplyQuery(Page):
+    outcome = fields.String(
+        validate=validate.OneOf(SMS_REPLY_OUTCOMES),
+        metadata={"description": "what became of the reply (docs/cases.md 'Answers by SMS')"},
+    )
+
+
+class WechatQuery(Query):
+    """WeChat's server-configuration parameters (plain-text mode)."""
+
+    signature = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{40}$", error="40 hex digits"))
+    timestamp = fields.String(validate=validate.Regexp(r"^[0-9]{1,12}$", error="digits"))
+    nonce = fields.String(validate=validate.Length(min=1, max=64))
+    echostr = fields.String(validate=validate.Length(min=1, max=128))
+    openid = fields.String(validate=validate.Length(min=1, max=128))
 
 
 class FollowupQuery(Page):
@@ -1031,6 +1058,60 @@ ROUTES: tuple[Route, ...] = (
             ("survey.code", "GET", "/survey", "Follow-up survey: enter a reply code", SurveyCodeQuery),
             ("survey.form", "GET", "/survey/<token>", "Follow-up survey: the question", SurveyQuery),
             ("survey.answer", "POST", "/survey/<token>", "Follow-up survey: the answer (form)", NoQuery),
+        )
+    ),
+    Route(
+        "sms_replies.list",
+        "GET",
+        "/api/v1/sms-replies",
+        OFFICE,
+        "Customers' SMS replies as received (number masked), newest first, with what became of each",
+        query=SmsReplyQuery,
+        list=True,
+        tags=("followups",),
+    ),
+    # --- the vendors' callbacks (no login: the vendor's signature or the callback key) ---
+    *(
+        Route(
+            name,
+            method,
+            path,
+            PEOPLE,
+            summary,
+            public=True,
+            own_credential=True,
+            query=q,
+            tags=("callbacks",),
+        )
+        for name, method, path, summary, q in (
+            (
+                "callbacks.sms_report",
+                "POST",
+                "/callbacks/sms/<vendor>/<callback_key>/report",
+                "SMS delivery reports (Alibaba Cloud SmsReport, Tencent Cloud status callback)",
+                NoQuery,
+            ),
+            (
+                "callbacks.sms_reply",
+                "POST",
+                "/callbacks/sms/<vendor>/<callback_key>/reply",
+                "Customers' SMS replies (Alibaba Cloud SmsUp, Tencent Cloud reply callback)",
+                NoQuery,
+            ),
+            (
+                "callbacks.wechat_verify",
+                "GET",
+                "/callbacks/wechat-oa",
+                "WeChat server URL check (echostr)",
+                WechatQuery,
+            ),
+            (
+                "callbacks.wechat_event",
+                "POST",
+                "/callbacks/wechat-oa",
+                "WeChat event push (TEMPLATESENDJOBFINISH)",
+                WechatQuery,
+            ),
         )
     ),
 )

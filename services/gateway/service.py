@@ -38,6 +38,7 @@ from services.common.rpc import Id, rpc
 from services.gateway import (
     alert_rules,
     board_endpoints,
+    callback_endpoints,
     cases,
     dashboard,
     followup_endpoints,
@@ -55,8 +56,8 @@ from services.gateway import (
     template_endpoints,
     token_endpoints,
 )
-from services.gateway.actions import ACTIONS, ResolveIncidentBody, TakeBody, load_body, load_valid_body
-from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher
+from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, load_valid_body
+from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher, VendorCallbackSecrets
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
 from services.gateway.i18n import translator
@@ -84,6 +85,7 @@ class GatewayService(
     followup_endpoints.FollowupEndpoints,
     template_endpoints.TemplateEndpoints,
     optout_endpoints.OptOutEndpoints,
+    callback_endpoints.CallbackEndpoints,
 ):
     """The routes below, and those of the ``*_endpoints.py`` / ``*_pages.py`` mixins:
     playbooks, role boards, profile admin acts, incident pages, the people directory,
@@ -101,6 +103,7 @@ class GatewayService(
     text = LiveLexicon()
     config_signal = ConfigSignal()
     publish_followup_answer = FollowupAnswerPublisher()
+    callback_secrets = VendorCallbackSecrets()  # the SMS callback key, the WeChat server token
 
     # ------------------------------------------------------------------ API
     @route("feedback.ingest")
@@ -161,11 +164,6 @@ class GatewayService(
         action = route_of(request).name.removeprefix("cases.")
         body = load_body(action, json_body(request, allow_empty=True))
         return cases.act(self.services, principal.user, case_id, action, body)
-
-    @route("cases.take")
-    def take_case(self, request, principal, case_id):
-        body = load_valid_body(TakeBody, json_body(request, allow_empty=True))
-        return cases.take(self.services, principal.user, case_id, body)
 
     @route("incidents.list")
     def list_incidents(self, request, principal):

@@ -34,5 +34,11 @@ DEFAULTS = settings.declare(
         # changes, and how close to its SLA deadline a case is "breaching soon".
         "CONSOLE_POLL_SECONDS": 15.0,
         "CONSOLE_BREACHING_SOON_MINUTES": 60,
+        # The vendors' callbacks (services/gateway/vendor_callbacks.py, docs/notify.md "Delivery
+        # receipts and SMS replies"): the SMS vendors sign nothing, so their callback URLs carry
+        # this key (/callbacks/sms/<vendor>/<key>/report|reply; at least 16 characters; "" refuses
+        # them all); the WeChat official account's server token (服务器配置 Token; "" refuses).
+        "SMS_CALLBACK_KEY": "",
+        "WECHAT_OA_SERVER_TOKEN": "",
     }
 )

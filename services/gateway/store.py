@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.collection import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -179,6 +179,35 @@ class GatewayStore(Store):
 
     def survey_published(self, nonce: str) -> None:
         self.db.survey_answers.update_one({"_id": nonce}, {"$set": {"state": "published"}})
+
+    # --- customers' SMS replies (sms_replies.py): kept before anything is done with them ---
+    def keep_sms_reply(self, sms) -> bool:
+        """Keep an inbound SMS once per vendor key; False when it was settled before (a
+        vendor's repeated push). The number is kept masked."""
+        doc = {
+            "vendor": sms.vendor,
+            "phone": mask_phone(sms.phone),
+            "text": sms.text,
+            "sent_at": sms.sent_at,
+            "received_at": utcnow(),
+            "outcome": None,
+        }
+        self.db.sms_replies.update_one({"_id": sms.key}, {"$setOnInsert": doc}, upsert=True)
+        return self.db.sms_replies.find_one({"_id": sms.key, "outcome": None}, {"_id": 1}) is not None
+
+    def settle_sms_reply(self, key: str, outcome: str, reason: str | None, case_id: str | None) -> None:
+        change = {"outcome": outcome, "reason": reason, "case_id": case_id}
+        self.db.sms_replies.update_one({"_id": key}, {"$set": change})
+
+    def sms_replies(self, outcome: str | None, limit: int, skip: int) -> list[dict]:
+        """Inbound SMS replies, newest first; ``outcome`` one of them only."""
+        query = {"outcome": outcome} if outcome else {}
+        rows = self.db.sms_replies.find(query).sort("received_at", DESCENDING).skip(skip).limit(limit)
+        return [{"id": row.pop("_id"), **row} for row in rows]
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:5]}****{phone[-2:]}" if len(phone) > 8 else "****"
 
 
 def public_user(doc: dict) -> dict:

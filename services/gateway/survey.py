@@ -121,21 +121,27 @@ def answer(store, publish, token: str, form_data) -> Response:
     return page("survey_thanks.html", lang, 200)
 
 
-def feedback_event(claims: links.SurveyClaims, score: int, now: datetime) -> dict:
-    """The answer as a feedback event v1 (the public contract), with the case it answers."""
-    return {
+def feedback_event(
+    claims: links.SurveyClaims, score: int, now: datetime, channel: str = CHANNEL, text: str | None = None
+) -> dict:
+    """The answer as a feedback event v1 (the public contract), with the case it answers.
+    The event id is the survey's: answered on the page or by SMS, it is one answer."""
+    event = {
         "schema_version": 1,
         "event_id": f"followup-{claims.nonce}",
         "source": SOURCE,
         "occurred_at": now.astimezone(UTC).isoformat(),
         "customer": {"id": claims.customer_id},
-        "channel": CHANNEL,
+        "channel": channel,
         "touchpoint": "followup",
         "scores": {claims.scale: score},
         "tags": ["followup"],
         "case_id": claims.case_id,
-        "attributes": {"followup_nonce": claims.nonce, "survey": claims.scale},
+        "attributes": {"followup_nonce": claims.nonce, "survey": claims.scale, "answered_by": channel},
     }
+    if text:
+        event["text"] = text
+    return event
 
 
 def by_code(services, code: str | None, asked_lang: str | None) -> Response:

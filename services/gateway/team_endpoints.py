@@ -1,4 +1,5 @@
-"""The teams page and its API (``GatewayService`` mixes them in): each team of the
+"""The desk's team routes (``GatewayService`` mixes them in): "take it" over the API
+(``cases.take``), and the teams page and its API: each team of the
 people directory with its lead, its members (on shift now, open cases and load) and
 its breaching cases, from the cases service (``cases.teams_overview``, which owns the
 directory and applies who sees which team: an agent their own teams and those they
@@ -9,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from services.common import settings
-from services.gateway import urgency
+from services.gateway import cases, urgency
+from services.gateway.actions import TakeBody, load_valid_body
 from services.gateway.cases import owner_names
 from services.gateway.entrypoints import route
+from services.gateway.inputs import json_body
 from services.gateway.scope import viewer
 from services.gateway.views import render
 
@@ -31,6 +34,11 @@ class TeamEndpoints:
     """The teams routes, mixed into ``GatewayService`` (which provides ``services``)."""
 
     services: Any
+
+    @route("cases.take")
+    def take_case(self, request, principal, case_id):
+        body = load_valid_body(TakeBody, json_body(request, allow_empty=True))
+        return cases.take(self.services, principal.user, case_id, body)
 
     @route("teams.list")
     def list_teams(self, request, principal):

@@ -9,7 +9,7 @@ from services.common.privacy import register_secret
 from services.notify.channels import CHANNELS, CUSTOMER_CHANNELS
 from services.notify.channels.base import Channel, CustomerChannel
 from services.notify.channels.email import SmtpConfig
-from services.notify.channels.sms import SmsConfig
+from services.notify.channels.sms import SmsConfig, TencentConfig, vendor_names
 from services.notify.channels.wechat_oa import Tokens, WechatConfig
 from services.notify.customers.decision import Rules, parse_quiet_hours
 from services.notify.policy import Policy
@@ -101,6 +101,17 @@ def customer_channel_config() -> dict:
             templates=pairs(settings.get("CUSTOMER_SMS_TEMPLATES"), "CUSTOMER_SMS_TEMPLATES"),
             timeout=timeout,
         ),
+        "sms_vendors": vendor_names(settings.get("CUSTOMER_SMS_VENDORS")),
+        "sms_tencent": TencentConfig(
+            endpoint=settings.get("CUSTOMER_SMS_TENCENT_ENDPOINT"),
+            secret_id=settings.get("CUSTOMER_SMS_TENCENT_SECRET_ID"),
+            secret_key=settings.get("CUSTOMER_SMS_TENCENT_SECRET_KEY"),
+            sdk_app_id=settings.get("CUSTOMER_SMS_TENCENT_SDK_APP_ID"),
+            sign_name=settings.get("CUSTOMER_SMS_TENCENT_SIGN_NAME"),
+            region=settings.get("CUSTOMER_SMS_TENCENT_REGION"),
+            templates=pairs(settings.get("CUSTOMER_SMS_TENCENT_TEMPLATES"), "CUSTOMER_SMS_TENCENT_TEMPLATES"),
+            timeout=timeout,
+        ),
         "wechat": WechatConfig(
             api=settings.get("CUSTOMER_WECHAT_API").rstrip("/"),
             appid=settings.get("CUSTOMER_WECHAT_APPID"),
@@ -134,6 +145,7 @@ class CustomerContact(DependencyProvider):
         self.value = {"channels": customer_channel_config(), "rules": contact_rules()}
         for secret in (
             settings.get("CUSTOMER_SMS_ACCESS_KEY_SECRET"),
+            settings.get("CUSTOMER_SMS_TENCENT_SECRET_KEY"),
             settings.get("CUSTOMER_WECHAT_SECRET"),
         ):
             if secret:

@@ -22,7 +22,7 @@ from services.common.privacy import MaskedLogs
 from services.common.rpc import Id, Moment, page, rpc
 
 # the RPC mixins by module (``nameko run`` runs every class with entrypoints it finds by name)
-from services.notify import consent_rpc, template_endpoints
+from services.notify import consent_rpc, receipt_entrypoints, template_endpoints
 from services.notify.channels.base import Channel, Outcome
 from services.notify.customers.outreach import Outreach, preview_message
 from services.notify.customers.render import request_problem
@@ -54,9 +54,12 @@ SWEEP_INTERVAL = 1.0
 LOOKUP_TIMEOUT = 10.0
 
 
-class NotifyService(template_endpoints.TemplateEndpoints, consent_rpc.ConsentRpc):
-    """Delivery of staff notifications and customer messages; the template editor's
-    RPCs are in ``template_endpoints.py``, the customers' opt-outs in ``consent_rpc.py``."""
+class NotifyService(
+    template_endpoints.TemplateEndpoints, consent_rpc.ConsentRpc, receipt_entrypoints.ReceiptEntrypoints
+):
+    """Delivery of staff notifications and customer messages; the template editor's RPCs
+    are in ``template_endpoints.py``, the customers' opt-outs in ``consent_rpc.py``, the
+    vendors' receipts in ``receipt_entrypoints.py``."""
 
     name = "notify"
     health = HealthServer()  # /livez, /readyz when HEALTH_PORT is set

@@ -40,6 +40,17 @@ DEFAULTS = settings.declare(
         "CUSTOMER_SMS_SIGN_NAME": "",
         "CUSTOMER_SMS_REGION": "cn-hangzhou",
         "CUSTOMER_SMS_TEMPLATES": "",
+        # The SMS vendors, primary first (aliyun, tencent): a vendor that fails is followed by
+        # the next one at once, one that refuses the number is not (docs/notify.md "SMS vendors").
+        "CUSTOMER_SMS_VENDORS": "aliyun",
+        # SMS: Tencent Cloud SMS SendSms (TC3-HMAC-SHA256). TEMPLATES: purpose.language=TemplateId.
+        "CUSTOMER_SMS_TENCENT_ENDPOINT": "https://sms.tencentcloudapi.com/",
+        "CUSTOMER_SMS_TENCENT_SECRET_ID": "",
+        "CUSTOMER_SMS_TENCENT_SECRET_KEY": "",
+        "CUSTOMER_SMS_TENCENT_SDK_APP_ID": "",
+        "CUSTOMER_SMS_TENCENT_SIGN_NAME": "",
+        "CUSTOMER_SMS_TENCENT_REGION": "ap-guangzhou",
+        "CUSTOMER_SMS_TENCENT_TEMPLATES": "",
         # WeChat official account template messages. TEMPLATES: purpose=template_id, comma-separated.
         "CUSTOMER_WECHAT_API": "https://api.weixin.qq.com",
         "CUSTOMER_WECHAT_APPID": "",

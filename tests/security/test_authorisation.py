@@ -148,6 +148,12 @@ EXPECTED: dict[str, set[str] | str] = {
     "GET /survey": PUBLIC,
     "GET /survey/<token>": PUBLIC,
     "POST /survey/<token>": PUBLIC,
+    "GET /api/v1/sms-replies": OFFICE,
+    # the vendors' callbacks: no account, the vendor's signature or the callback key
+    "POST /callbacks/sms/<vendor>/<callback_key>/report": PUBLIC,
+    "POST /callbacks/sms/<vendor>/<callback_key>/reply": PUBLIC,
+    "GET /callbacks/wechat-oa": PUBLIC,
+    "POST /callbacks/wechat-oa": PUBLIC,
 }
 
 

@@ -148,3 +148,41 @@ def test_playbook_metrics_read_the_follow_up_answers(desk):
     [row] = desk.playbook_metrics({"since": since})["playbooks"]
     assert row["playbook_id"] == "late-delivery" and row["csat_answers"] == 2
     assert row["post_resolution_csat"] == 4.5 and row["resolved"] == 2
+
+
+def outcome(case_id: str, status: str, at: datetime, **extra) -> dict:
+    return {
+        "message_id": f"{case_id}:fu0:survey", "purpose": "followup_survey", "customer_id": "C1",
+        "case_id": case_id, "status": status, "channel": "sms", "reason": None, "error_code": None,
+        "finished_at": at, **extra,
+    }  # fmt: skip
+
+
+def test_a_delivery_receipt_replaces_sent_once_and_an_undelivered_survey_is_the_owners_task(desk):
+    desk.apply_followup_policy(policy(by="automatic", after_business_hours=1))
+    first, second = resolved(desk, 1), resolved(desk, 2)
+    desk.now.at = FRIDAY_5PM + timedelta(days=3)
+    assert desk.sweep_followups() == 2
+    now = desk.now()
+    # delivered after sent; sent redelivered after it changes nothing
+    desk.handle_customer_message_outcome(outcome(first, "sent", now))
+    desk.handle_customer_message_outcome(outcome(first, "delivered", now, error_code="DELIVERED"))
+    desk.handle_customer_message_outcome(outcome(first, "sent", now))
+    fu = desk.get_followup(first)
+    assert fu["state"] == "sent" and fu["message"]["outcome"]["status"] == "delivered"
+    assert fu["message"]["outcome"]["error_code"] == "DELIVERED"
+    # undelivered before its sent: it stands, and the owner gets the task, once
+    bad = outcome(second, "undelivered", now, reason="MK:0001 用户停机", error_code="MK:0001")
+    desk.handle_customer_message_outcome(bad)
+    desk.handle_customer_message_outcome(bad)
+    desk.handle_customer_message_outcome(outcome(second, "sent", now))
+    fu = desk.get_followup(second)
+    assert fu["message"]["outcome"]["status"] == "undelivered" and fu["state"] == "task"
+    assert "the survey was undelivered (MK:0001 用户停机)" in fu["task"]["reason"]
+    actions = [a["action"] for a in desk.get_case(second)["audit"]]
+    assert actions.count("followup_message_undelivered") == 1 and "followup_task_opened" in actions
+    # an SMS reply that answers nothing, on the follow-up that is a task now: audited, no second task
+    assert desk.followup_reply_unreadable(
+        {"case_id": second, "text": "打电话", "reason": "no score", "via": "sms"}
+    ) == {"task": False, "followup_id": f"{second}:fu0"}
+    assert "followup_sms_reply_unreadable" in [a["action"] for a in desk.get_case(second)["audit"]]

@@ -132,7 +132,7 @@ def test_failed_for_good_is_announced_with_the_error_and_counts_no_contact(store
     run.run(now + 6)
     [outcome] = announced
     assert outcome["status"] == "failed" and outcome["channel"] is None
-    assert "sms: aliyun sms isp.SYSTEM_ERROR" in outcome["reason"]
+    assert "sms: aliyun: aliyun sms isp.SYSTEM_ERROR" in outcome["reason"]
     assert notify.db.customer_contacts.count_documents({}) == 0
     # a number the vendor refuses fails at once: permanent errors are not retried
     announced.clear()

@@ -96,6 +96,19 @@ class FollowupStore:
             return_document=ReturnDocument.AFTER,
         )
 
+    def record_delivery(self, message_id: str, outcome: dict) -> dict | None:
+        """A delivery receipt's outcome (delivered / undelivered): over ``sent``, or as the
+        first outcome when it came first; once (a redelivery, or the ``sent`` coming after
+        it, finds it recorded). The whole subdocument is written (docs/store.md)."""
+        return self.coll.find_one_and_update(
+            {
+                "message.message_id": message_id,
+                "$or": [{"message.outcome": None}, {"message.outcome.status": "sent"}],
+            },
+            {"$set": {"message.outcome": outcome}},
+            return_document=ReturnDocument.AFTER,
+        )
+
     def open_task(self, fu_id: str, task: dict, *, states=("sent",)) -> dict | None:
         """Turn a follow-up in ``states`` into an open task (a refused message's fallback)."""
         return self.coll.find_one_and_update(
@@ -155,6 +168,7 @@ def outcome_entry(outcome: dict, at: datetime) -> dict:
         "status": outcome["status"],
         "channel": outcome.get("channel"),
         "reason": outcome.get("reason"),
+        "error_code": outcome.get("error_code"),
         "finished_at": outcome["finished_at"],
         "recorded_at": at,
     }

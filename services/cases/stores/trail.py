@@ -137,5 +137,14 @@ class CaseTrail:
             ).modified_count
         )
 
+    def record_receipt(self, comment_id: str, outcome: dict) -> bool:
+        """A delivery receipt of a reply sent to the customer: over ``sent``, or first (once)."""
+        query = {
+            "_id": comment_id,
+            "visibility": "customer",
+            "$or": [{"delivery": {"$exists": False}}, {"delivery.status": "sent"}],
+        }
+        return bool(self.db.case_comments.update_one(query, {"$set": {"delivery": outcome}}).modified_count)
+
     def comments(self, case_id: str) -> list[dict]:
         return list(self.db.case_comments.find({"case_id": case_id}).sort("at", ASCENDING))

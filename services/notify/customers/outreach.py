@@ -35,6 +35,7 @@ from services.common.privacy import redact, register_secret
 from services.notify.channels.base import CustomerChannel, CustomerNote, Outcome
 from services.notify.customers import decision as d
 from services.notify.customers.contacts import Lookup, contact_from
+from services.notify.customers.receipts import address_key
 from services.notify.customers.render import (
     SAMPLE_ADDRESS,
     SAMPLE_CONTEXT,
@@ -68,7 +69,11 @@ def message_doc(request: dict, now: float) -> dict:
 
 
 def outcome_payload(doc: dict) -> dict:
-    """The ``customer_message_outcome`` of a finished message."""
+    """The ``customer_message_outcome`` of a finished message (again after a delivery receipt)."""
+    receipt = doc.get("receipt") or {}
+    reason = doc.get("reason")
+    if doc["status"] == "undelivered":
+        reason = " ".join(str(part) for part in (receipt.get("code"), receipt.get("description")) if part)
     return {
         "message_id": doc["_id"],
         "purpose": doc["purpose"],
@@ -76,7 +81,8 @@ def outcome_payload(doc: dict) -> dict:
         "case_id": doc.get("case_id"),
         "status": doc["status"],
         "channel": doc.get("channel"),
-        "reason": (doc.get("reason") or "")[:2000] or None,
+        "reason": (reason or "")[:2000] or None,
+        "error_code": (receipt.get("code") or "")[:64] or None,
         # from the epoch: a datetime set with $set is stored as text by the embedded server
         "finished_at": datetime.fromtimestamp(doc["finished_epoch"], UTC),
     }
@@ -230,16 +236,20 @@ class Outreach:
         if outcome.status == "delivered":
             note = attempt.note
             assert note is not None
-            return self._finish(
+            finished = self._finish(
                 run,
                 now,
                 "sent",
                 channel=channel,
                 vendor_id=outcome.detail,
                 address=attempt.address,
+                address_key=address_key(channel, attempt.raw_address or ""),
                 subject=note.subject,
                 text=note.text,
             )
+            # a delivery receipt faster than this record waited for it: applied now
+            early = finished and outcome.detail and self.store.apply_receipt(channel, outcome.detail, now)
+            return early or finished
         tries = run.tries[channel] = run.tries.get(channel, 0) + 1  # NOTIFY_MAX_ATTEMPTS per channel
         if outcome.status == "retry" and tries < self.policy.max_attempts:
             delay = max(backoff(tries, self.policy, self.rng), outcome.retry_after or 0.0)
@@ -280,7 +290,7 @@ class Outreach:
             outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
         # vendors quote the number or address they refused: kept and announced masked
         outcome = replace(outcome, error=outcome.error and mask_personal(redact(outcome.error, secrets)))
-        return Attempt("attempted", outcome, note, mask(address))
+        return Attempt("attempted", outcome, note, mask(address), address)
 
     def _wait(self, run: Run, until: float, status: str = "scheduled", **fields) -> None:
         update = {**fields, "status": status, "next_attempt_at": until, **run.progress()}
@@ -338,7 +348,8 @@ class Attempt:
     kind: str
     outcome: Outcome
     note: CustomerNote | None = None
-    address: str | None = None
+    address: str | None = None  # masked, for the log
+    raw_address: str | None = None  # for the keyed hash only (receipts.address_key); never stored
 
 
 def preview_message(

@@ -43,6 +43,8 @@ class CustomerStore(Store):
                 IndexModel([("customer_id", ASCENDING)], name="customer"),
                 IndexModel([("created_at", DESCENDING)], name="created_at"),
                 IndexModel([("announced", ASCENDING), ("finished", ASCENDING)], name="outbox"),
+                IndexModel([("channel", ASCENDING), ("vendor_id", ASCENDING)], name="vendor_id", sparse=True),
+                IndexModel([("address_key", ASCENDING)], name="address_key", sparse=True),
             ],
             "customer_message_log": [IndexModel([("message_id", ASCENDING)], name="message")],
             "customer_contacts": [IndexModel([("customer_id", ASCENDING), ("at", ASCENDING)], name="window")],
@@ -154,6 +156,55 @@ class CustomerStore(Store):
             )
         }
         return {"by_status": by_status, "refused_by_reason": refused}
+
+    # delivery receipts (receipts.py) ------------------------------------------------------
+
+    def keep_receipt(self, receipt: dict, status: str, now: float) -> bool:
+        """Keep a vendor's receipt once per reference; False when it was kept already."""
+        key = f"{receipt['channel']}:{receipt['vendor_id']}"
+        doc = {
+            "channel": receipt["channel"],
+            "vendor_id": receipt["vendor_id"],
+            "status": status,
+            "code": receipt.get("code"),
+            "description": receipt.get("description"),
+            "at": receipt.get("at"),
+            "received_epoch": now,
+            "applied": 0,
+        }
+        try:
+            result = self.db.customer_receipts.update_one({"_id": key}, {"$setOnInsert": doc}, upsert=True)
+        except DuplicateKeyError:  # the same receipt kept at this moment by another worker
+            return False
+        return result.upserted_id is not None
+
+    def apply_receipt(self, channel: str, vendor_id: str, now: float) -> dict | None:
+        """Apply a kept, unapplied receipt to the message sent under ``vendor_id`` while it
+        is ``sent``: its status, the receipt, and a new outcome to announce. The changed
+        message, or None (no such message yet, or applied already)."""
+        key = f"{channel}:{vendor_id}"
+        receipt = self.db.customer_receipts.find_one({"_id": key, "applied": 0})
+        if receipt is None:
+            return None
+        kept = {k: receipt.get(k) for k in ("code", "description", "at")}
+        doc = self.db.customer_messages.find_one_and_update(
+            {"channel": channel, "vendor_id": vendor_id, "status": "sent"},
+            {"$set": {"status": receipt["status"], "receipt": kept, "finished_epoch": now, "announced": 0}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is not None:
+            self.db.customer_receipts.update_one(
+                {"_id": key}, {"$set": {"applied": 1, "message_id": doc["_id"]}}
+            )
+        return doc
+
+    def surveys_for_address(self, key: str, limit: int = 10) -> list[dict]:
+        """Follow-up surveys sent (or delivered) to the address with keyed hash ``key``, newest first."""
+        rows = self.db.customer_messages.find(
+            {"address_key": key, "purpose": "followup_survey", "status": {"$in": ["sent", "delivered"]}},
+            {"case_id": 1, "request": 1, "created_at": 1},  # whole: dotted projections are not portable
+        )
+        return sorted(rows, key=lambda d: str(d.get("created_at")), reverse=True)[:limit]
 
     # consent ------------------------------------------------------------------------------
 

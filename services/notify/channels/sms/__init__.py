@@ -1,95 +1,64 @@
-"""SMS to customers through Alibaba Cloud SMS (阿里云短信服务), API ``SendSms`` (version
-2017-05-25), the RPC-style HTTP API with signature version 1.0 (HMAC-SHA1).
+"""SMS to customers, through one SMS vendor or two: Alibaba Cloud (``aliyun.py``) and
+Tencent Cloud (``tencent.py``). A deployment names them in ``CUSTOMER_SMS_VENDORS``,
+primary first.
 
-An SMS in China goes out only on a template the vendor approved (``TemplateCode``) under
-an approved signature (``SignName``); we send the template's variables
-(``TemplateParam``, JSON). So an operator registers one template per purpose and language
-with the wording of ``templates/<language>/<purpose>.sms.txt.j2`` (the text kept in our
-log) and configures its code in ``CUSTOMER_SMS_TEMPLATES``.
+An SMS in China goes out only on a template the vendor approved under an approved
+signature; we send the template's variables. An operator registers one template per
+purpose and language at each vendor with the wording of
+``templates/<language>/<purpose>.sms.txt.j2`` (the text kept in our log) and configures
+the codes (``CUSTOMER_SMS_TEMPLATES``, ``CUSTOMER_SMS_TENCENT_TEMPLATES``).
 
-Signing, as the vendor documents it: every parameter but ``Signature``, sorted by name,
-each name and value percent-encoded (RFC 3986: unreserved ``A-Z a-z 0-9 - _ . ~`` kept,
-everything else ``%XY`` in upper case, UTF-8), joined ``k=v`` with ``&``; the string to
-sign is ``<METHOD>&%2F&<percent-encoded query>``; the signature is
-Base64(HMAC-SHA1(AccessKeySecret + "&", string to sign)).
-
-Answers: ``Code`` ``OK`` is sent (``BizId`` kept); throttling (``Throttling*``,
-``isv.BUSINESS_LIMIT_CONTROL``: the per-number minute/hour limits), system errors
-(``isp.SYSTEM_ERROR`` …), a reused nonce and HTTP 5xx are transient; anything else
-(a bad number, template or signature, no balance) is permanent.
+**Failover.** A message goes to the primary; when the primary fails (unreachable, 5xx,
+its own errors, throttling of the account, credentials or template refused, not
+configured) the next vendor is tried at once, in the same attempt. When a vendor refuses
+or limits *the number* (``Sent.about_number``) that answer stands: another vendor would
+refuse it as well, or get round a limit that protects the customer. The vendor that sent
+it is kept with its reference (``aliyun:<BizId>``, ``tencent:<SerialNo>``): the
+delivery receipts (docs/notify.md) name it.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import re
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from urllib.parse import quote
+from dataclasses import replace
 
 from services.notify.channels.base import CustomerChannel, CustomerNote, Outcome
-from services.notify.channels.http import Response, post, retry_after
+from services.notify.channels.sms.aliyun import (
+    API_VERSION,
+    AliyunSms,
+    SmsConfig,
+    canonical_query,
+    interpret,
+    percent_encode,
+    phone_number,
+    signature,
+)
+from services.notify.channels.sms.tencent import TencentConfig, TencentSms
 
-API_VERSION = "2017-05-25"
-TRANSIENT_CODES = ("isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "ServiceUnavailable", "SignatureNonceUsed")
-THROTTLED_CODES = ("isv.BUSINESS_LIMIT_CONTROL", "Throttling", "Throttling.User", "Throttling.Api")
-THROTTLE_WAIT = 60.0  # the per-number limits count per minute and hour
+VENDORS = {"aliyun": AliyunSms, "tencent": TencentSms}
 
-
-@dataclass(frozen=True)
-class SmsConfig:
-    endpoint: str = "https://dysmsapi.aliyuncs.com/"
-    access_key_id: str = ""
-    access_key_secret: str = ""
-    sign_name: str = ""
-    region: str = "cn-hangzhou"
-    templates: dict = field(default_factory=dict)  # "<purpose>.<language>" -> TemplateCode
-    timeout: float = 10.0
-
-
-def percent_encode(value: str) -> str:
-    """RFC 3986 percent-encoding of UTF-8, as the signature needs it."""
-    return quote(value, safe="-_.~")
-
-
-def canonical_query(params: dict[str, str]) -> str:
-    return "&".join(f"{percent_encode(k)}={percent_encode(params[k])}" for k in sorted(params))
-
-
-def signature(method: str, params: dict[str, str], secret: str) -> str:
-    """The request's ``Signature`` (Base64, not yet URL-encoded)."""
-    to_sign = f"{method}&{percent_encode('/')}&{percent_encode(canonical_query(params))}"
-    digest = hmac.new(f"{secret}&".encode(), to_sign.encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+__all__ = [
+    "API_VERSION",
+    "VENDORS",
+    "SmsChannel",
+    "SmsConfig",
+    "TencentConfig",
+    "canonical_query",
+    "interpret",
+    "percent_encode",
+    "phone_number",
+    "signature",
+]
 
 
-def phone_number(phone: str) -> str:
-    """The vendor's ``PhoneNumbers`` form: a mainland number as its 11 digits, any other
-    with its country code after ``00``."""
-    digits = re.sub(r"[\s\-().]", "", phone)
-    for prefix in ("+86", "0086"):
-        if digits.startswith(prefix):
-            return digits[len(prefix) :]
-    if digits.startswith("+"):
-        return "00" + digits[1:]
-    return digits
-
-
-def interpret(response: Response) -> Outcome:
-    answer = response.json() or {}
-    code = str(answer.get("Code") or "")
-    error = f"aliyun sms {code or response.status}: {answer.get('Message') or response.body[:200]!r}"
-    if response.status == 200 and code == "OK":
-        return Outcome.ok(detail=str(answer.get("BizId") or ""), http_status=200)
-    if code in THROTTLED_CODES or code.startswith("Throttling") or response.status == 429:
-        return Outcome.retry(error, retry_after(response.headers) or THROTTLE_WAIT, response.status)
-    if code in TRANSIENT_CODES or response.status >= 500:
-        return Outcome.retry(error, retry_after(response.headers), response.status)
-    return Outcome.failed(error, response.status)
+def vendor_names(value: str) -> tuple[str, ...]:
+    """``CUSTOMER_SMS_VENDORS``: vendor names, primary first (ValueError naming the setting)."""
+    names = tuple(n.strip() for n in (value or "").split(",") if n.strip())
+    unknown = [n for n in names if n not in VENDORS]
+    if not names or unknown or len(set(names)) != len(names):
+        raise ValueError(
+            f"CUSTOMER_SMS_VENDORS: one or two of {', '.join(VENDORS)}, each once; got {value!r}"
+        )
+    return names
 
 
 class SmsChannel(CustomerChannel):
@@ -97,63 +66,51 @@ class SmsChannel(CustomerChannel):
     address_field = "phone"
     template_format = "sms"
 
+    def vendors(self) -> list:
+        return [VENDORS[name](self.settings) for name in self.settings.get("sms_vendors") or ("aliyun",)]
+
     @property
-    def config(self) -> SmsConfig:
+    def config(self) -> SmsConfig:  # the Alibaba Cloud settings (kept for previews and tests)
         return self.settings.get("sms") or SmsConfig()
 
     def missing(self) -> str | None:
-        c = self.config
-        absent = [
-            name
-            for name, value in (
-                ("CUSTOMER_SMS_ACCESS_KEY_ID", c.access_key_id),
-                ("CUSTOMER_SMS_ACCESS_KEY_SECRET", c.access_key_secret),
-                ("CUSTOMER_SMS_SIGN_NAME", c.sign_name),
-            )
-            if not value
-        ]
-        return f"not configured: {', '.join(absent)}" if absent else None
+        """None while one vendor is configured; else what each lacks."""
+        gaps = [(vendor.name, vendor.missing()) for vendor in self.vendors()]
+        if any(gap is None for _, gap in gaps):
+            return None
+        if len(gaps) == 1:
+            return gaps[0][1]
+        return "; ".join(f"{name} {gap}" for name, gap in gaps)
 
     def secrets(self) -> list[str]:
-        return [self.config.access_key_secret] if self.config.access_key_secret else []
-
-    def template_code(self, note: CustomerNote) -> str | None:
-        return self.config.templates.get(f"{note.purpose}.{note.language}")
-
-    def params(self, note: CustomerNote, address: str, now: float) -> dict[str, str]:
-        """Every request parameter but ``Signature``."""
-        c = self.config
-        return {
-            "AccessKeyId": c.access_key_id,
-            "Action": "SendSms",
-            "Format": "JSON",
-            "OutId": note.message_id[:256],
-            "PhoneNumbers": phone_number(address),
-            "RegionId": c.region,
-            "SignName": c.sign_name,
-            "SignatureMethod": "HMAC-SHA1",
-            "SignatureNonce": str(uuid.uuid4()),
-            "SignatureVersion": "1.0",
-            "TemplateCode": self.template_code(note) or "",
-            "TemplateParam": json.dumps(note.params, ensure_ascii=False, separators=(",", ":")),
-            "Timestamp": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "Version": API_VERSION,
-        }
+        return [secret for vendor in self.vendors() for secret in vendor.secrets()]
 
     def preview(self, note: CustomerNote, address: str) -> dict:
-        shown = self.params(note, address, 0)
-        return {k: v for k, v in shown.items() if k not in ("AccessKeyId", "SignatureNonce", "Timestamp")}
+        primary = self.vendors()[0]
+        return {"vendor": primary.name, **primary.preview(note, address)}
 
     def deliver(self, note: CustomerNote, address: str, now: float) -> Outcome:
-        if not self.template_code(note):
-            return Outcome.failed(
-                f"no SMS template for {note.purpose}.{note.language} (CUSTOMER_SMS_TEMPLATES)"
-            )
-        params = self.params(note, address, now)
-        params["Signature"] = signature("POST", params, self.config.access_key_secret)
-        body = canonical_query(params).encode("ascii")
-        form = {"Content-Type": "application/x-www-form-urlencoded"}
-        return post(self.config.endpoint, body, form, interpret, self.config.timeout)
+        errors: list[str] = []
+        transient = False
+        last: Outcome | None = None
+        for vendor in self.vendors():
+            gap = vendor.missing()
+            if gap is not None:
+                errors.append(f"{vendor.name} {gap}")
+                continue
+            sent = vendor.send(note, address, now)
+            outcome = sent.outcome
+            if outcome.status == "delivered":
+                return replace(outcome, detail=f"{vendor.name}:{outcome.detail or ''}")
+            if sent.about_number:
+                return replace(outcome, error=f"{vendor.name}: {outcome.error}")
+            errors.append(f"{vendor.name}: {outcome.error}")
+            transient = transient or outcome.status == "retry"
+            last = outcome
+        text = "; ".join(errors) or "no SMS vendor"
+        if transient and last is not None:  # one of them may recover: the pipeline retries
+            return Outcome.retry(text, last.retry_after if last.status == "retry" else None, last.http_status)
+        return Outcome.failed(text, last.http_status if last else None)
 
 
 CUSTOMER_CHANNEL = SmsChannel

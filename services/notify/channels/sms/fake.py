@@ -20,8 +20,8 @@ ACCESS_KEY_SECRET = "test-secret-0123456789"
 SIGN_NAME = "体验中心"
 # TemplateCode -> the approved wording, with ${var} placeholders (as registered at the vendor)
 TEMPLATES = {
-    "SMS_900001": "您好${name}，关于工单${case}，请花一分钟评价我们的处理：${link} 或回复${code}",
-    "SMS_900002": "Hi ${name}, about case ${case}: rate our help at ${link} or reply ${code}",
+    "SMS_900001": "您好${name}，关于工单${case}，请花一分钟评价我们的处理：${link} 或回复“${code} 分数”",
+    "SMS_900002": 'Hi ${name}, about case ${case}: rate our help at ${link} or reply "${code} <score>"',
     "SMS_900003": "您好${name}，工单${case}的回复：${reply}",
     "SMS_900004": "Hi ${name}, a reply on case ${case}: ${reply}",
 }

@@ -53,11 +53,11 @@ def test_a_follow_up_survey_is_sent_signed_on_the_approved_template(sms):
     outcome = channel(sms).deliver(note, "+86 138-0013-8000", time.time())
     assert outcome.status == "delivered", outcome.error
     [sent] = sms.sent
-    assert outcome.detail == sent["biz_id"]
+    assert outcome.detail == f"aliyun:{sent['biz_id']}"  # the vendor and its reference: receipts name them
     assert sent["phone"] == "13800138000" and sent["out_id"] == "CASE-1:followup_survey"
     assert sent["content"] == (
         "【体验中心】您好王芳，关于工单CASE-1，请花一分钟评价我们的处理："
-        "https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.sig 或回复482913"
+        "https://cx.example.com/survey/eyJjIjoiQ0FTRS0xIn0.sig 或回复“482913 分数”"
     )
     # the vendor's wording is our template's: the log keeps what the customer reads
     assert sent["content"] == f"【{vendor.SIGN_NAME}】{note.text}"
@@ -77,7 +77,7 @@ def test_a_wrong_secret_is_refused_by_the_signature_check_and_is_permanent(sms):
     outcome = channel(sms, access_key_secret="not-the-secret").deliver(
         customer_note(), "13800138000", time.time()
     )
-    assert outcome.status == "failed" and "SignatureDoesNotMatch" in (outcome.error or "")
+    assert outcome.status == "failed" and "aliyun: aliyun sms SignatureDoesNotMatch" in (outcome.error or "")
     assert not sms.sent
 
 
@@ -92,11 +92,12 @@ def test_throttling_and_system_errors_are_retried_and_a_bad_number_is_not(sms):
 
 
 def test_an_unreachable_endpoint_is_transient_and_a_missing_template_or_key_is_named():
+    keys = dict(access_key_id="id", access_key_secret="secret", sign_name="体验中心")
     unreachable = SmsChannel(
-        {"sms": SmsConfig(endpoint="http://127.0.0.1:9/", templates={"followup_survey.zh-CN": "S"})}
+        {"sms": SmsConfig(endpoint="http://127.0.0.1:9/", templates={"followup_survey.zh-CN": "S"}, **keys)}
     )
     assert unreachable.deliver(customer_note(), "13800138000", time.time()).status == "retry"
-    outcome = SmsChannel({"sms": SmsConfig()}).deliver(customer_note(), "13800138000", time.time())
+    outcome = SmsChannel({"sms": SmsConfig(**keys)}).deliver(customer_note(), "13800138000", time.time())
     assert outcome.status == "failed" and "CUSTOMER_SMS_TEMPLATES" in (outcome.error or "")
     assert SmsChannel({"sms": SmsConfig()}).missing() == (
         "not configured: CUSTOMER_SMS_ACCESS_KEY_ID, CUSTOMER_SMS_ACCESS_KEY_SECRET, CUSTOMER_SMS_SIGN_NAME"
