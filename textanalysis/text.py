@@ -128,6 +128,15 @@ class Lexicon:
         # single-character negators that glue onto the next word, longest first
         self.modifiers = lists.modifiers()
         self.cues = lists.cues()
+        # listed words that are a degree word and a listed word (太慢, 非常满意), which jieba may
+        # keep whole: they count with the degree's weight
+        sentiment = self.positive | self.negative
+        self.degree = {
+            w: self.modifiers[w[:k]]
+            for w in sentiment
+            for k in (1, 2)
+            if w[:k] in self.modifiers and w[k:] in sentiment
+        }
         self.sentiment_lengths = sorted(
             {len(w) for w in self.positive | self.negative if len(w) >= 2 and not w.isascii()}, reverse=True
         )
@@ -322,6 +331,8 @@ class Analyzer:
         for prefix in prefixes:  # longest first
             rest = word[len(prefix) :]
             if word.startswith(prefix) and rest in lx.splittable:
+                if word in lx.negative and rest in lx.negative or word in lx.positive and rest in lx.positive:
+                    return [word]  # 不退钱 is listed as negative: negating 退钱 would praise it
                 return [prefix, rest]
         return [word]
 
@@ -426,7 +437,8 @@ class Analyzer:
             if value is None or word == "好" and not self._predicative(tokens, i) or t.wish and value[0] > 0:
                 continue
             near = i - boost_at[0] <= _MODIFIER_REACH and t.clause == boost_at[1] and not t.negated
-            score += value[0] * t.weight * (boost if near else 1.0)
+            degree = 1.0 if t.negated else lx.degree.get(word, 1.0)
+            score += value[0] * t.weight * (boost if near else 1.0) * degree
             drivers.append(value[1])
         if text:
             polite = _POLITE_QUESTION.search(text)
@@ -465,6 +477,8 @@ class Analyzer:
         """好 alone is praise when it is the clause (好！) or follows a degree word or 也/都/就
         (效果很好, 味道也好), not in 好多 or 装好 (done)."""
         clause = tokens[i].clause
+        if tokens[i].negated:
+            return True  # 不好
         before = tokens[i - 1] if i and tokens[i - 1].clause == clause else None
         after = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1].clause == clause else None
         if before is None:
