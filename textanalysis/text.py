@@ -10,6 +10,13 @@ the same clause, and a word jieba glued to its negator (不满意, 没问题, �
 split back into negator + word when the word is in a lexicon. So ``不满意`` is the
 word ``满意`` negated, and ``不是投诉`` is ``投诉`` negated.
 
+Scoring: each sentiment word counts ±1, scaled by a degree word before it (很, 有点:
+``lexicon/modifiers.txt``) and by its clause's weight: after 但是/结果 1.5, after 就是 or in a
+虽然 clause 0.5; in a sentence that wishes (建议…) praise words do not count; verdict
+patterns (``lexicon/cues.txt``: 怎么还不发货, 下次还来) add theirs; 难道 cancels its
+clause's negators. Text is normalised first (``normalize``: traditional characters,
+emoticons, star ratings in digits).
+
 Learned polarity: ``use_model(model)`` adds a model trained on the deployment's
 own scored comments (``textanalysis.sentiment_model``). The lexicon decides
 whenever it finds a polarity, and wherever it is certain (a complaint word, any
