@@ -623,7 +623,8 @@ class Analyzer:
 
         A keyword of several words ("送货 慢", "call back") matches the same words in a
         row. A Chinese keyword of two or more characters also matches inside a longer
-        word jieba kept whole (客服 in 在线客服), unless that word is negated.
+        word jieba kept whole (客服 in 在线客服), unless that word is negated; so does a
+        Chinese keyword of several words, joined (送货 慢 in 送货慢, a lexicon word).
         """
         form = self.keyword_form(keyword)
         tokens = analysis.tokens
@@ -632,8 +633,9 @@ class Analyzer:
             window = tokens[i : i + n]
             if all(t.word == w for t, w in zip(window, form, strict=True)) and not window[0].negated:
                 return True
-        if n == 1 and len(form[0]) >= 2 and not _ENGLISH_WORD.match(form[0]):
-            return any(form[0] in t.word and not t.negated for t in tokens)
+        joined = "".join(form)
+        if len(joined) >= 2 and not any(_ENGLISH_WORD.match(w) for w in form):
+            return any(joined in t.word and not t.negated for t in tokens)
         return False
 
 

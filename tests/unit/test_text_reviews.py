@@ -132,6 +132,13 @@ def test_emoticons_stars_and_traditional_characters():
     assert analyze("東西質量很好，推薦").sentiment == "positive"
 
 
+def test_a_rule_keyword_of_several_words_matches_a_lexicon_word_jieba_keeps_whole():
+    glued = analyze("这次送货慢得离谱")
+    assert "送货慢" in glued.words and text.find_keyword(glued, "送货 慢")
+    assert not text.find_keyword(analyze("送货不慢"), "送货 慢")
+    assert not text.find_keyword(analyze("慢慢送货"), "送货 慢")
+
+
 def test_a_removed_review_word_no_longer_counts():
     assert analyze("很给力").sentiment == "positive"
     edited = text.Lexicon.with_overlay(
