@@ -12,11 +12,13 @@ from textanalysis import lexicon as lists
 from textanalysis import text
 from textanalysis.text import analyze
 
-WITH_LEXICON, AFTER_TUNING = REVIEW_SETS
-# Measured 2026-12-06: 180 reviews written with the lexicon 175/180 polarity; 70 written
-# after it, measured without tuning on them, 56/70 (the lexicon before: 72/180 and 38/70).
+WITH_LEXICON, AFTER_TUNING, LAST = REVIEW_SETS
+# Measured 2026-12-06 (docs/rules.md): 180 reviews written with the lexicon 176/180 polarity;
+# 70 written after its first pass 60/70; 50 written after its second pass, in other trades,
+# 35/50 (the lexicon before: 72/180, 38/70, 18/50).
 WITH_LEXICON_FLOOR = 0.90
-AFTER_TUNING_FLOOR = 0.75
+AFTER_TUNING_FLOOR = 0.80
+LAST_FLOOR = 0.65
 
 
 def test_the_lexicon_is_large_and_each_word_has_one_polarity():
@@ -40,15 +42,17 @@ def rows(path: Path):
 
 
 def test_the_review_sets_are_balanced_and_apart():
-    written, after = rows(WITH_LEXICON), rows(AFTER_TUNING)
-    for reviews in (written, after):
+    sets = [rows(path) for path in REVIEW_SETS]
+    for reviews in sets:
         counts = {s: sum(r["sentiment"] == s for r in reviews) for s in text.SENTIMENTS}
-        assert counts["positive"] == counts["negative"] >= 30 and counts["neutral"] >= 10
-    assert not {r["text"] for r in written} & {r["text"] for r in after}
+        assert counts["positive"] == counts["negative"] >= 20 and counts["neutral"] >= 10
+    texts = [{r["text"] for r in reviews} for reviews in sets]
+    assert sum(map(len, texts)) == len(set().union(*texts)) == sum(map(len, sets))
 
 
 @pytest.mark.parametrize(
-    "path, floor", [(WITH_LEXICON, WITH_LEXICON_FLOOR), (AFTER_TUNING, AFTER_TUNING_FLOOR)]
+    "path, floor",
+    [(WITH_LEXICON, WITH_LEXICON_FLOOR), (AFTER_TUNING, AFTER_TUNING_FLOOR), (LAST, LAST_FLOOR)],
 )
 def test_review_polarity_meets_the_floor(path, floor):
     report = evaluate(load(path))
