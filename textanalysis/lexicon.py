@@ -87,6 +87,70 @@ def shipped_words() -> frozenset[str]:
     return frozenset(w for words in _base().values() for w in words if " " not in w)
 
 
+@lru_cache(maxsize=1)
+def segmentation_words() -> frozenset[str]:
+    """Chinese words of two or more characters in the shipped word lists, which the
+    tokenizer keeps whole (a word an admin adds is carved out at analysis instead).
+
+    Not a degree word followed by a listed word (非常满意, 太慢): analysis reads those as
+    the two, so removing 满意 also silences 非常满意."""
+    listed = {w for name, words in _base().items() if name not in ("domain", "aspects") for w in words}
+    degree = modifiers()
+    return frozenset(
+        w
+        for w in listed
+        if len(w) >= 2
+        and not w.isascii()
+        and not any(w.startswith(m) and w[len(m) :] in listed for m in degree if len(m) < len(w))
+    )
+
+
+@lru_cache(maxsize=1)
+def modifiers() -> dict[str, float]:
+    """``modifiers.txt``: intensifiers (很 1.5) and downtoners (有点 0.5) → their weight.
+    Shipped data, not edited live."""
+    weights: dict[str, float] = {}
+    for number, line in enumerate((LEXICON_DIR / "modifiers.txt").read_text("utf-8").splitlines(), 1):
+        parts = line.split("#", 1)[0].lower().split()
+        if not parts:
+            continue
+        try:
+            word, weight = parts
+            weights[word] = float(weight)
+        except ValueError:
+            raise ValueError(f"modifiers.txt:{number}: expected 'word weight', got {line!r}") from None
+    return weights
+
+
+@lru_cache(maxsize=1)
+def cues() -> tuple[tuple[re.Pattern, float], ...]:
+    """``cues.txt``: verdict patterns (怎么还不发货 -1, 下次还来 +1) → (pattern, weight).
+    Shipped data, not edited live."""
+    out = []
+    for number, line in enumerate((LEXICON_DIR / "cues.txt").read_text("utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            weight, pattern = line.split(None, 1)
+            out.append((re.compile(pattern.strip()), float(weight)))
+        except (ValueError, re.error) as exc:
+            raise ValueError(f"cues.txt:{number}: expected 'weight regex' ({exc}), got {line!r}") from None
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def traditional_table() -> dict[int, int]:
+    """``traditional.txt``: traditional characters → simplified ones, for ``str.translate``
+    (a table of common characters in comments, not a full converter)."""
+    table: dict[int, int] = {}
+    for line in (LEXICON_DIR / "traditional.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            for pair in line.split():
+                if len(pair) == 2:
+                    table[ord(pair[0])] = ord(pair[1])
+    return table
+
+
 def base_lists() -> dict[str, dict[str, str | None]]:
     """The shipped lists (a fresh copy): list → {word: aspect code, or None}."""
     return {name: dict(words) for name, words in _base().items()}

@@ -10,6 +10,13 @@ the same clause, and a word jieba glued to its negator (不满意, 没问题, �
 split back into negator + word when the word is in a lexicon. So ``不满意`` is the
 word ``满意`` negated, and ``不是投诉`` is ``投诉`` negated.
 
+Scoring: each sentiment word counts ±1, scaled by a degree word before it (很, 有点:
+``lexicon/modifiers.txt``) and by its clause's weight: after 但是/结果 1.5, after 就是 or in a
+虽然 clause 0.5; in a sentence that wishes (建议…) praise words do not count; verdict
+patterns (``lexicon/cues.txt``: 怎么还不发货, 下次还来) add theirs; 难道 cancels its
+clause's negators. Text is normalised first (``normalize``: traditional characters,
+emoticons, star ratings in digits).
+
 Learned polarity: ``use_model(model)`` adds a model trained on the deployment's
 own scored comments (``textanalysis.sentiment_model``). The lexicon decides
 whenever it finds a polarity, and wherever it is certain (a complaint word, any
@@ -56,7 +63,33 @@ CATEGORIES = ("complaint", "suggestion", "inquiry", "praise", "other")
 NEGATION_REACH = 3
 # Clause boundaries: punctuation, and contrast words that start a new thought.
 _CLAUSE_BREAK = re.compile(r"^[\s，。！？；、,.!?;:：\n()（）…~\-]+$")
-_CONTRAST = {"但", "但是", "可是", "不过", "就是", "只是", "而且", "but", "however", "though"}
+# Contrast words start a new clause, and weigh what follows until the sentence ends: after
+# 但是/不过 comes the verdict (外观好看，但是质量太差 is negative), after 就是/只是 a minor
+# reservation (很满意，就是物流慢了点 stays positive). A concession (虽然…) weighs its own clause less.
+_CONTRAST_WEIGHT = {
+    **dict.fromkeys(("但", "但是", "可是", "不过", "然而", "可惜", "却", "but", "however"), 1.5),
+    # what turned out (说三天发货，结果十天了): the verdict follows
+    **dict.fromkeys(("结果", "实际", "实际上", "谁知", "谁知道", "哪知", "没想到"), 1.5),
+    **dict.fromkeys(("就是", "只是", "唯一", "美中不足", "though"), 0.5),
+    **dict.fromkeys(("而且", "并且", "另外", "and"), 1.0),
+}
+_CONTRAST = frozenset(_CONTRAST_WEIGHT) - {"and"}
+_CONCESSION = frozenset({"虽然", "虽", "尽管", "虽说", "although"})
+_SENTENCE_END = re.compile(r"^[。！？!?.\n…]+$")
+# 难道 makes its clause rhetorical: 难道不应该退款吗 asks for the refund, it does not negate it.
+_RHETORICAL = frozenset({"难道", "莫非"})
+# Words that start a wish, to the end of the sentence: 建议账单写清楚 asks for clarity, it
+# does not praise it (a problem named there still counts: 能不能快点，太慢了).
+_WISH = frozenset(
+    "建议 希望 希望能 希望可以 能不能 可不可以 能否 可否 如果能 要是能 最好能 期望 盼望".split()
+    + ["suggest", "hope", "wish"]
+)
+_POLITE_QUESTION = re.compile(r"请问|想问|咨询|请教")
+_EXCLAIMED = re.compile(r"[!！]{2,}")
+_EXASPERATED = re.compile(r"[?？!！]{2,}")
+# How much an intensifier (很, 太) or downtoner (有点) before a sentiment word counts;
+# 好 before a sentiment word is an intensifier (好慢), not praise.
+_MODIFIER_REACH = 2
 _ENGLISH_NOT = re.compile(r"(?i)\b(\w+)n't\b")
 _ENGLISH_WORD = re.compile(r"^[a-z0-9][a-z0-9']*$")
 STOPWORDS = _STOPWORDS = frozenset(
@@ -100,7 +133,24 @@ class Lexicon:
         self.splittable = self.positive | self.negative | self.complaint | self.domain
         self.words = self.splittable | self.suggestion | self.inquiry
         # single-character negators that glue onto the next word, longest first
+        self.modifiers = lists.modifiers()
+        self.cues = lists.cues()
+        # listed words that are a degree word and a listed word (太慢, 非常满意), which jieba may
+        # keep whole: they count with the degree's weight
+        sentiment = self.positive | self.negative
+        self.degree = {
+            w: self.modifiers[w[:k]]
+            for w in sentiment
+            for k in (1, 2)
+            if w[:k] in self.modifiers and w[k:] in sentiment
+        }
+        self.sentiment_lengths = sorted(
+            {len(w) for w in self.positive | self.negative if len(w) >= 2 and not w.isascii()}, reverse=True
+        )
         self.prefixes = sorted((n for n in self.negators if not n.isascii()), key=len, reverse=True)
+        self.prefixes_by_char: dict[str, list[str]] = {}
+        for prefix in self.prefixes:
+            self.prefixes_by_char.setdefault(prefix[0], []).append(prefix)
         self.aspect_terms = {tuple(t.split(" ")): c for t, c in merged.get("aspects", {}).items() if c}
         # first word → [(the term's other words, term, code)]: one lookup per word
         self.aspect_heads: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
@@ -132,6 +182,36 @@ USER_WORDS = _SHIPPED.domain
 LEXICON_WORDS = _SHIPPED.words
 ASPECT_TERMS = _SHIPPED.aspect_terms
 
+# jieba frequency of the lexicon's words it does not know better (its user dictionary uses 1000-2000)
+LEXICON_WORD_FREQ = 1500
+_NEGATOR_CHARS = frozenset("不没无未别非")
+_PARTICLES = frozenset("了的啊呀吧哦呢嘛啦")
+_DEGREE_CHARS = frozenset("很太超巨贼真好挺蛮忒最")
+# ASCII emoticons jieba would cut into punctuation, written as the emoji the lexicon knows
+_EMOTICONS = re.compile(
+    r"[:：]-?[)）]+|\^_*\^|[:：]-?d\b|[:：]-?[(（]+|\bt_t\b|\bqaq\b|\borz\b", re.IGNORECASE
+)
+# star ratings in digits (1星, 5颗星) as the words the lexicon knows (一星, 五星)
+_STARS = re.compile(r"(?<![0-9])([0-5])\s*颗?星(?!级)")
+_NUMERALS = "零一二三四五"
+
+
+def _emoji(match: re.Match) -> str:
+    face = match.group(0).lower()
+    if face in ("t_t", "qaq", "orz"):
+        return "😭"
+    if face[-1] in "(（":
+        return "🙁"
+    return "😄" if face[-1] == "d" else "🙂"
+
+
+def normalize(text: str) -> str:
+    """``text`` as the lexicon reads it: traditional characters as simplified ones,
+    emoticons as emoji, star ratings in words."""
+    text = _EMOTICONS.sub(_emoji, text.translate(lists.traditional_table()))
+    return _STARS.sub(lambda m: _NUMERALS[int(m.group(1))] + "星", text)
+
+
 _tokenizer: jieba.Tokenizer | None = None
 _plain: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
@@ -146,6 +226,9 @@ def tokenizer() -> jieba.Tokenizer:
                 jieba.setLogLevel(logging.WARNING)
                 tk = jieba.Tokenizer()
                 tk.load_userdict(str(LEXICON_DIR / "userdict.txt"))
+                # the shipped lexicon's words are kept whole (给力, 物超所值, 再也不买)
+                for word in sorted(lists.segmentation_words()):
+                    tk.add_word(word, max(tk.FREQ.get(word, 0), LEXICON_WORD_FREQ))
                 _tokenizer = tk
     return _tokenizer
 
@@ -165,6 +248,8 @@ class Token:
     word: str  # lower-cased for English
     negated: bool
     clause: int
+    weight: float = 1.0  # how much the clause counts: 1.5 after 但是, 0.5 after 就是 or in 虽然…
+    wish: bool = False  # in a sentence that wishes (建议…写清楚): praise words describe the wish
 
 
 @dataclass(frozen=True)
@@ -247,11 +332,14 @@ class Analyzer:
 
     def _split_glued(self, word: str) -> list[str]:
         lx = self.lexicon
-        if word in lx.negators or word in lx.splittable and not any(word.startswith(p) for p in lx.prefixes):
+        prefixes = lx.prefixes_by_char.get(word[:1])
+        if not prefixes or word in lx.negators:
             return [word]
-        for prefix in lx.prefixes:
+        for prefix in prefixes:  # longest first
             rest = word[len(prefix) :]
             if word.startswith(prefix) and rest in lx.splittable:
+                if word in lx.negative and rest in lx.negative or word in lx.positive and rest in lx.positive:
+                    return [word]  # 不退钱 is listed as negative: negating 退钱 would praise it
                 return [prefix, rest]
         return [word]
 
@@ -296,7 +384,7 @@ class Analyzer:
         return [piece]
 
     def _raw_words(self, text: str) -> list[str]:
-        text = _ENGLISH_NOT.sub(r"\1 not", text)
+        text = _ENGLISH_NOT.sub(r"\1 not", normalize(text))
         out: list[str] = []
         for piece in self._pieces(text):
             if piece.isspace() or not piece:
@@ -305,40 +393,112 @@ class Analyzer:
         return out
 
     def segment(self, text: str) -> tuple[Token, ...]:
-        """Words of ``text`` with their clause number and whether they are negated."""
+        """Words of ``text`` with their clause number, whether they are negated and the
+        weight of their clause (contrast and concession words)."""
         tokens: list[Token] = []
         clause = 0
         reach = 0  # words still under a negator's scope
+        weight, concession, rhetorical, wish = 1.0, 1.0, False, False
         negators = self.lexicon.negators
         for word in self._raw_words(text):
             if _CLAUSE_BREAK.match(word) or word in _CONTRAST:
                 clause += 1
-                reach = 0
+                reach, concession, rhetorical = 0, 1.0, False
+                if word in _CONTRAST:
+                    weight = _CONTRAST_WEIGHT[word]
+                elif _SENTENCE_END.match(word):
+                    weight, wish = 1.0, False
                 continue
+            if word in _CONCESSION or word in _RHETORICAL:
+                concession = 0.5 if word in _CONCESSION else concession
+                rhetorical = rhetorical or word in _RHETORICAL
+                continue
+            wish = wish or word in _WISH
             if word in negators:
-                tokens.append(Token(word, False, clause))
-                reach = NEGATION_REACH
+                tokens.append(Token(word, False, clause, weight * concession, wish))
+                reach = 0 if rhetorical else NEGATION_REACH
                 continue
-            tokens.append(Token(word, reach > 0, clause))
+            tokens.append(Token(word, reach > 0, clause, weight * concession, wish))
             reach = max(reach - 1, 0)
         return tuple(tokens)
 
     # the parts of a result --------------------------------------------------------------
 
-    def _score(self, tokens: tuple[Token, ...]) -> tuple[float, tuple[str, ...]]:
-        """The lexicon's score and the words that made it (``不满意`` for a negated 满意)."""
+    def _score(self, tokens: tuple[Token, ...], text: str = "") -> tuple[float, tuple[str, ...]]:
+        """The lexicon's score and the words that made it (``不满意`` for a negated 满意).
+
+        A word counts ±1, a negated positive word -1, a negated negative word +0.5; an
+        intensifier or downtoner just before it (same clause) scales an affirmed word, and
+        its clause's weight scales it (contrast). Verdict patterns of ``text`` add theirs;
+        repeated exclamation marks make the whole stronger, never change its sign."""
         score = 0.0
         drivers: list[str] = []
-        positive, negative = self.lexicon.positive, self.lexicon.negative
-        for t in tokens:
-            if t.word in positive:
-                score += -1.0 if t.negated else 1.0
-            elif t.word in negative:
-                score += 0.5 if t.negated else -1.0
-            else:
+        lx = self.lexicon
+        modifiers, boost, boost_at = lx.modifiers, 1.0, (-9, -1)
+        for i, t in enumerate(tokens):
+            word = t.word
+            if word in modifiers or word == "好" and self._before_sentiment(tokens, i):
+                boost, boost_at = modifiers.get(word, 1.5), (i, t.clause)
                 continue
-            drivers.append(("不" if t.negated else "") + t.word)
-        return score, tuple(dict.fromkeys(drivers))
+            value = self._value(word, t.negated)
+            if value is None or word == "好" and not self._predicative(tokens, i) or t.wish and value[0] > 0:
+                continue
+            near = i - boost_at[0] <= _MODIFIER_REACH and t.clause == boost_at[1] and not t.negated
+            degree = 1.0 if t.negated else lx.degree.get(word, 1.0)
+            score += value[0] * t.weight * (boost if near else 1.0) * degree
+            drivers.append(value[1])
+        if text:
+            polite = _POLITE_QUESTION.search(text)
+            for pattern, weight in lx.cues:
+                found = pattern.search(text)
+                if found and not (polite and weight > -1):
+                    score += weight
+                    drivers.append(found.group(0))
+            if score and _EXCLAIMED.search(text):
+                score *= 1.5
+        return round(score, 3), tuple(dict.fromkeys(drivers))
+
+    def _value(self, word: str, negated: bool) -> tuple[float, str] | None:
+        """A word's polarity and its driver's name, or None; a long piece jieba glued
+        together counts by the sentiment word inside it (质量太差劲了 → 差劲)."""
+        lx = self.lexicon
+        if word in lx.positive:
+            return (-1.0 if negated else 1.0), ("不" if negated else "") + word
+        if word in lx.negative:
+            return (0.5 if negated else -1.0), ("不" if negated else "") + word
+        if len(word) == 2 and word[0] in _DEGREE_CHARS and (word[1] in lx.positive or word[1] in lx.negative):
+            # 好慢, 超贵: a degree character and a sentiment character jieba kept together
+            return (1.0 if word[1] in lx.positive else -1.0), word
+        if len(word) < 3 or word.isascii() or word in lx.words or word in tokenizer().FREQ:
+            return None  # a word jieba knows has its own meaning (满意度 is not praise)
+        for size in lx.sentiment_lengths:
+            for start in range(len(word) - size + 1):
+                part = word[start : start + size]
+                if part in lx.positive or part in lx.negative:
+                    if start and word[start - 1] in _NEGATOR_CHARS:
+                        return None  # under a negator glued inside (质量不差劲): not guessed at
+                    return (1.0 if part in lx.positive else -1.0), part
+        return None
+
+    def _predicative(self, tokens: tuple[Token, ...], i: int) -> bool:
+        """好 alone is praise when it is the clause (好！) or follows a degree word or 也/都/就
+        (效果很好, 味道也好), not in 好多 or 装好 (done)."""
+        clause = tokens[i].clause
+        if tokens[i].negated:
+            return True  # 不好
+        before = tokens[i - 1] if i and tokens[i - 1].clause == clause else None
+        after = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1].clause == clause else None
+        if before is None:
+            return after is None or after.word in _PARTICLES
+        return before.word in self.lexicon.modifiers or before.word in ("也", "都", "就", "挺", "蛮")
+
+    def _before_sentiment(self, tokens: tuple[Token, ...], i: int) -> bool:
+        lx = self.lexicon
+        return (
+            i + 1 < len(tokens)
+            and tokens[i + 1].clause == tokens[i].clause
+            and (tokens[i + 1].word in lx.positive or tokens[i + 1].word in lx.negative)
+        )
 
     def _aspects(self, tokens: tuple[Token, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
         """Aspect codes found in ``tokens`` and the (code, term) pairs behind them; negation ignored."""
@@ -379,11 +539,16 @@ class Analyzer:
         inquiry = sorted(affirmed & lx.inquiry) + [
             c for c in sorted(lx.inquiry) if " " in c and c in text_lower
         ]
-        asks = bool(inquiry) or text_lower.rstrip().endswith(("?", "？"))
+        ends_asking = text_lower.rstrip().endswith(("?", "？"))
+        # praise that mentions 怎么 (还教我怎么保养) does not ask; a question mark does
+        asks = bool(inquiry) and (score <= 0 or ends_asking) or ends_asking
         if complaint:
             return "complaint", tuple(complaint)
         if suggestion and score > -2:
             return "suggestion", tuple(suggestion)
+        if inquiry and -1 <= score < 0 and not _EXASPERATED.search(text_lower):
+            # a question that names one problem (请问怎么退货？) asks, it does not complain
+            return "inquiry", tuple(inquiry)
         if score < 0:
             return "complaint", ()
         if asks:
@@ -409,9 +574,11 @@ class Analyzer:
     def _analyze(self, text: str, top_keywords: int = 5) -> TextAnalysis:
         """Segment ``text`` and derive sentiment, category and keywords (cached as ``analyze``)."""
         tokens = self.segment(text)
-        score, drivers = self._score(tokens)
+        score, drivers = self._score(tokens, normalize(text).lower())
         sentiment = "positive" if score > 0 else "negative" if score < 0 else "neutral"
         category, cues = self.category_of(tokens, text.lower(), score)
+        if category == "inquiry" and score < 0:
+            sentiment = "neutral"
         source, model = "lexicon", self.model if self.model is not None else _model
         # The model only fills in where the lexicon found no polarity (it learned topics
         # as well as opinions: 客服 leans negative); questions and suggestions keep
@@ -456,7 +623,8 @@ class Analyzer:
 
         A keyword of several words ("送货 慢", "call back") matches the same words in a
         row. A Chinese keyword of two or more characters also matches inside a longer
-        word jieba kept whole (客服 in 在线客服), unless that word is negated.
+        word jieba kept whole (客服 in 在线客服), unless that word is negated; so does a
+        Chinese keyword of several words, joined (送货 慢 in 送货慢, a lexicon word).
         """
         form = self.keyword_form(keyword)
         tokens = analysis.tokens
@@ -465,8 +633,9 @@ class Analyzer:
             window = tokens[i : i + n]
             if all(t.word == w for t, w in zip(window, form, strict=True)) and not window[0].negated:
                 return True
-        if n == 1 and len(form[0]) >= 2 and not _ENGLISH_WORD.match(form[0]):
-            return any(form[0] in t.word and not t.negated for t in tokens)
+        joined = "".join(form)
+        if len(joined) >= 2 and not any(_ENGLISH_WORD.match(w) for w in form):
+            return any(joined in t.word and not t.negated for t in tokens)
         return False
 
 

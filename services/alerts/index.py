@@ -92,10 +92,16 @@ def _keyword_keys(field: str, keyword: Any, analyzer: Analyzer) -> frozenset | N
     form = analyzer.keyword_form(text)
     if not form:
         return None
-    head = form[0]
-    # find_keyword: a one-word Chinese keyword of 2+ characters also matches inside a word
-    inside = len(form) == 1 and len(head) >= 2 and not _ENGLISH_WORD.match(head)
-    return frozenset({("sub" if inside else "word", field, head), ("item", field, text.strip().lower())})
+    head, joined = form[0], "".join(form)
+    # find_keyword: a Chinese keyword of 2+ characters also matches inside a word, a keyword
+    # of several words joined too (送货 慢 in 送货慢)
+    chinese = len(joined) >= 2 and not any(_ENGLISH_WORD.match(w) for w in form)
+    keys = {("item", field, text.strip().lower())}
+    if chinese:
+        keys.add(("sub", field, joined))
+    if not chinese or len(form) > 1:
+        keys.add(("word", field, head))
+    return frozenset(keys)
 
 
 def guard(node: dict, analyzer: Analyzer | None = None) -> frozenset | None:

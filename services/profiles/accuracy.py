@@ -7,8 +7,9 @@ per labelled set, category and polarity accuracy, per-class precision / recall /
 F1 and the confusion matrices (rows: label, columns: predicted).
 
 Without FILE it reads, first, the blind set (``tests/unit/fixtures/comments_blind.jsonl``),
-then the project's held-out set (``tests/data/comments_zh_labelled.jsonl``) and the
-development fixtures (``tests/unit/fixtures/comments_labelled.jsonl``).
+then the project's held-out set (``tests/data/comments_zh_labelled.jsonl``), the
+development fixtures (``tests/unit/fixtures/comments_labelled.jsonl``) and the three sets
+of reviews written with the review lexicon (``REVIEW_SETS``).
 Polarity labels are a row's ``sentiment`` or ``polarity``; where a set has none, complaint
 counts as negative and praise as positive (suggestions and inquiries carry no polarity label).
 
@@ -39,6 +40,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SET = ROOT / "tests" / "data" / "comments_zh_labelled.jsonl"
 FIXTURE_SET = ROOT / "tests" / "unit" / "fixtures" / "comments_labelled.jsonl"
 BLIND_SET = ROOT / "tests" / "unit" / "fixtures" / "comments_blind.jsonl"
+# Reviews written for the project (docs/rules.md): the first set together with the review
+# lexicon (tuned on), the second after its first pass, the third after its second pass and
+# in other trades, each measured without tuning on it.
+REVIEW_SETS = (
+    ROOT / "tests" / "unit" / "fixtures" / "reviews_written_with_lexicon.jsonl",
+    ROOT / "tests" / "unit" / "fixtures" / "reviews_written_after_tuning.jsonl",
+    ROOT / "tests" / "unit" / "fixtures" / "reviews_written_last.jsonl",
+)
 DERIVED_POLARITY = {"complaint": "negative", "praise": "positive"}
 
 
@@ -259,7 +268,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "classification on labelled JSON-lines sets (text, category, optional sentiment).",
     )
     parser.add_argument(
-        "files", nargs="*", type=Path, help="labelled sets (default: held-out set and fixtures)"
+        "files", nargs="*", type=Path, help="labelled sets (default: held-out set, fixtures, review sets)"
     )
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--weak-labels", type=Path, metavar="EVENTS.jsonl", help="train on a feedback stream")
@@ -287,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.save_model:
                 args.save_model.write_text(model.to_json(), "utf-8")
             text.use_model(model)
-        files = args.files or [BLIND_SET, DEFAULT_SET, FIXTURE_SET]
+        files = args.files or [BLIND_SET, DEFAULT_SET, FIXTURE_SET, *REVIEW_SETS]
         for path in files:
             rows = load(path)
             body = render_blind(blind_evaluate(rows)) if is_blind(rows) else render(evaluate(rows))

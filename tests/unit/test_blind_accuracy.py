@@ -8,9 +8,12 @@ analyzer was looked at. Not real customers' words: an approximation of real revi
 
 Measured 2026-12-06 with the lexicon alone: positive vs negative 90/400 = 22.5 %
 (neutral counts as wrong; 298/400 called neutral), complaint recall 30/198 = 15.2 % at
-precision 81.1 %, neutral rows called positive or negative 2/60. The floors below sit
-a few points under those figures; they are meant to be raised as the lexicon (or a
-learned classifier) improves, never lowered to let a change through.
+precision 81.1 %, neutral rows called positive or negative 2/60. Measured again once the
+review lexicon had landed (written without seeing this set): 264/400 = 66.0 % (122/400
+called neutral), complaint recall 118/198 = 59.6 % at precision 91.5 %, neutral rows
+called positive or negative 4/60. The floors below sit a few points under the latest
+figures; they are meant to be raised as the lexicon (or a learned classifier) improves,
+never lowered to let a change through.
 """
 
 from collections import Counter
@@ -20,9 +23,9 @@ import pytest
 from services.profiles.accuracy import BLIND_SET, blind_evaluate, is_blind, load, main
 from textanalysis import text
 
-POLAR_ACCURACY_FLOOR = 0.19
-COMPLAINT_RECALL_FLOOR = 0.12
-COMPLAINT_PRECISION_FLOOR = 0.70
+POLAR_ACCURACY_FLOOR = 0.62
+COMPLAINT_RECALL_FLOOR = 0.55
+COMPLAINT_PRECISION_FLOOR = 0.85
 NEUTRAL_ALARMS_CEILING = 6  # of 60
 
 

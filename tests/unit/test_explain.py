@@ -89,7 +89,7 @@ def test_text_facts_in_a_trace_name_the_words_that_drove_them():
     assert aspects["because"]["terms"]["delivery"] == ["快递"]
     assert "because" not in nps  # not a text fact
     lines = render_tree(explain_tree(node, trace))
-    assert "because: lexicon · drivers 不满意" in lines[1] and "negated 满意" in lines[1]
+    assert "because: lexicon · drivers " in lines[1] and "不满意" in lines[1] and "negated 满意" in lines[1]
     assert "because: lexicon · cues 投诉" in lines[2] and "delivery: 快递" in lines[3]
     why = comment_insight(event["text"])["why"]
     assert "不满意" in why["drivers"] and why["cues"] == ["投诉"] and why["terms"]["delivery"] == ["快递"]

@@ -29,6 +29,7 @@ TEXTS = [
     "please call back about my refund",
     "I am not happy with the delivery",
     "送货 慢 而且包装破损",
+    "这次送货慢得离谱",
     "12315 投诉",
     "谢谢",
 ]
@@ -253,6 +254,16 @@ def test_guards_of_typical_conditions():
     assert guard({"any": [{"field": "channel", "op": "eq", "value": "app"}, {"not": both}]}) is None
     assert guard({"field": "is_first_contact", "op": "eq", "value": True}) is None
     assert guard({"window": {"no_response": {"after": both, "within": "1d"}}}) == frozenset()
+
+
+def test_a_keyword_of_several_words_reaches_a_comment_where_jieba_kept_them_whole():
+    # 送货慢 is a lexicon word jieba keeps whole; find_keyword matches 送货 慢 inside it
+    keyword = {"field": "text", "op": "contains_any", "value": ["送货 慢"]}
+    assert {("sub", "text", "送货慢"), ("word", "text", "送货")} <= guard(keyword)
+    index = RuleIndex(make_rules([keyword]))
+    event = {"source": "app", "event_id": "x", "occurred_at": T0, "customer": {"id": "C"}}
+    for comment in ("这次送货慢得离谱", "送货 慢 而且包装破损"):
+        assert [r["id"] for r in index.when.candidates(Facts({**event, "text": comment}))] == ["r0"]
 
 
 def test_an_event_reaches_only_candidate_rules():

@@ -56,9 +56,11 @@ def test_the_demo_stream_raises_believable_alerts():
     assert {"C10005", "C10031"} <= drops
     texts = [e.get("text", "") for e in raised["refund-or-complaint"]]
     assert texts and not any("不是投诉" in t or "No complaints" in t for t in texts)
-    # the group rule: the touchpoints whose week turned negative, each once per episode
+    # the group rule: the touchpoints whose week turned negative, once per episode (a share
+    # hovering around one half closes and opens an episode again, at most a few times)
     turned = [e["touchpoint"] for e in raised["touchpoint-negative-share"]]
-    assert sorted(turned) == ["after_sales", "installation", "repair"]
+    assert set(turned) == {"after_sales", "installation", "repair"}
+    assert max(turned.count(t) for t in set(turned)) <= 3
 
 
 def test_dry_run_report_matches_the_engine_and_counts_bad_lines():
