@@ -10,6 +10,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from services.common.messaging import contract_event_handler
 from services.common.mongo import jsonable
 from services.gateway import sms_replies
 from services.gateway import vendor_callbacks as vendors
@@ -53,6 +54,11 @@ class CallbackEndpoints:
                 raise HttpError(503, "the reply could not be taken now; push it again") from exc
             log.info("SMS reply %s: %s", sms.key, outcome)
         return vendors.ACK[vendor]
+
+    @contract_event_handler("profiles", "customer_erased")
+    def handle_customer_erased(self, erased: dict) -> None:
+        """The erased customer's SMS replies lose their text and number (idempotent)."""
+        self.store.anonymise_customer(erased["customer_ids"])
 
     @route("sms_replies.list")
     def list_sms_replies(self, request, principal):

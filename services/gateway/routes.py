@@ -285,7 +285,7 @@ class SurveyCodeQuery(SurveyQuery):
     code = fields.String(validate=validate.Length(min=1, max=16), metadata={"description": "a reply code"})
 
 
-SMS_REPLY_OUTCOMES = ("answered", "duplicate", "unreadable", "unmatched")
+SMS_REPLY_OUTCOMES = ("answered", "duplicate", "unreadable", "unmatched", "opted_out")
 
 
 class SmsReplyQuery(Page):

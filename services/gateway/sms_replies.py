@@ -9,7 +9,11 @@
              | very satisfied | satisfied | neutral / ok | dissatisfied / unsatisfied | very dissatisfied
     comment := whatever follows (kept as the answer's text, up to 500 characters)
 
-So ``9``, ``9 很好``, ``满意``, ``K7M2QX9P 4 送货很快`` all answer. A word is a level, put
+So ``9``, ``9 很好``, ``满意``, ``K7M2QX9P 4 送货很快`` all answer. A reply that is only an
+unsubscribe word (``T``, ``TD``, ``N``, ``退订``, ``取消``, ``STOP``, ``unsubscribe``; with or
+without the code) answers nothing: it opts the customer out of SMS (notify
+``set_customer_opt_out``, by ``customer:sms``, with the reply as the reason), as Chinese
+carriers expect of every marketing or survey SMS (回T退订). A word is a level, put
 on the survey's scale: CSAT 5/4/3/2/1, NPS 10/9/7/3/0. A number outside the survey's
 scale (``9`` on CSAT 1-5) cannot be understood.
 
@@ -54,6 +58,7 @@ WORDS = (
 )  # fmt: skip
 LEVEL_SCORES = {"csat": (1, 2, 3, 4, 5), "nps": (0, 3, 7, 9, 10)}
 SEPARATORS = " \t\r\n,，.。:：;；!！-~～"
+OPT_OUT_WORDS = frozenset({"T", "TD", "N", "退订", "取消", "STOP", "UNSUBSCRIBE", "退订回T", "回T退订"})
 MAX_COMMENT = 500
 
 
@@ -96,6 +101,15 @@ def parse(text: str) -> Reply:
         if lowered.startswith(word) and not (word.isascii() and after.isalpha()):
             return Reply(code, level=level, comment=_comment(rest[len(word) :]))
     return Reply(code, comment=_comment(rest), problem="no score or satisfaction word at the start")
+
+
+def is_opt_out(text: str) -> bool:
+    """The reply only asks to hear no more (an unsubscribe word, the code allowed first)."""
+    rest = unicodedata.normalize("NFKC", text or "").strip()
+    found = CODE.match(rest.upper())
+    if found:
+        rest = rest[found.end() :]
+    return rest.strip(SEPARATORS).upper() in OPT_OUT_WORDS
 
 
 def _comment(text: str) -> str:
@@ -160,6 +174,8 @@ def take(services, store, publish, sms: InboundSms) -> str:
     pushes again: the reply is not lost) after giving the claim back."""
     if not store.keep_sms_reply(sms):  # settled before: the vendor pushed it again
         return "repeated"
+    if is_opt_out(sms.text):
+        return opt_out(services, store, sms)
     reply = parse(sms.text)
     found = find_followup(services, store, reply, sms.phone)
     claims = found.claims
@@ -171,11 +187,12 @@ def take(services, store, publish, sms: InboundSms) -> str:
     if score is None:
         request = {"case_id": claims.case_id, "text": sms.text[:500], "reason": problem or "", "via": "sms"}
         services.cases.followup_reply_unreadable(request)
-        store.settle_sms_reply(sms.key, "unreadable", problem, claims.case_id)
+        store.settle_sms_reply(sms.key, "unreadable", problem, claims.case_id, claims.customer_id)
         return "unreadable"
     now = utcnow()
     if not store.claim_survey(claims.nonce, claims.case_id, now):
-        store.settle_sms_reply(sms.key, "duplicate", "the survey was answered already", claims.case_id)
+        why = "the survey was answered already"
+        store.settle_sms_reply(sms.key, "duplicate", why, claims.case_id, claims.customer_id)
         return "duplicate"
     try:
         event = survey.feedback_event(claims, score, now, channel="sms", text=reply.comment or None)
@@ -184,5 +201,48 @@ def take(services, store, publish, sms: InboundSms) -> str:
         store.release_survey(claims.nonce)  # the reply stays unsettled: taken again when pushed again
         raise
     store.survey_published(claims.nonce)
-    store.settle_sms_reply(sms.key, "answered", None, claims.case_id)
+    store.settle_sms_reply(sms.key, "answered", None, claims.case_id, claims.customer_id)
     return "answered"
+
+
+def customers_of(services, reply: Reply, phone: str) -> set[tuple[str, str]]:
+    """(customer id, case id) of the surveys this reply can be about: the code's, else every
+    survey sent to the number that may still be answered (answered ones too)."""
+    secret, now = settings.get("SURVEY_SECRET"), utcnow().timestamp()
+    sent = [] if reply.code else services.notify.surveys_for_phone(phone)
+    codes = [reply.code] if reply.code else [survey_ref["reply_code"] for survey_ref in sent]
+    found = set()
+    for code in codes:
+        try:
+            claims = links.verify(secret, services.cases.survey_for_code(code)["token"], now)
+        except links.SurveyTokenError:
+            continue
+        except Exception as exc:
+            if not _not_found(exc):
+                raise
+            continue
+        found.add((claims.customer_id, claims.case_id))
+    return found
+
+
+def opt_out(services, store, sms: InboundSms) -> str:
+    """An unsubscribe reply: the customer it came from opts out of SMS; ``opted_out``, or
+    ``unmatched`` (kept, with why) when no survey tells whose number it is."""
+    reply = parse(sms.text)
+    found = customers_of(services, Reply(reply.code), sms.phone)
+    customers = {customer for customer, _case in found}
+    if len(customers) != 1:
+        why = (
+            "an unsubscribe reply from a number no survey was sent to"
+            if not customers
+            else (f"an unsubscribe reply from a number surveyed for {len(customers)} customers")
+        )
+        log.warning("SMS reply %s: %s", sms.key, why)
+        store.settle_sms_reply(sms.key, "unmatched", why, None)
+        return "unmatched"
+    (customer_id,) = customers
+    reason = f"SMS reply {sms.text.strip()[:40]!r} to a follow-up survey"
+    services.notify.set_customer_opt_out(customer_id, "sms", True, "customer:sms", reason)
+    case_id = sorted(case for _customer, case in found)[-1]
+    store.settle_sms_reply(sms.key, "opted_out", None, case_id, customer_id)
+    return "opted_out"

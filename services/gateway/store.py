@@ -10,6 +10,7 @@ from pymongo.collection import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.common.erasure import anonymise
 from services.common.mongo import Store
 from services.gateway import auth
 from services.gateway.people_logins import FIELDS as DIRECTORY_FIELDS
@@ -195,9 +196,15 @@ class GatewayStore(Store):
         self.db.sms_replies.update_one({"_id": sms.key}, {"$setOnInsert": doc}, upsert=True)
         return self.db.sms_replies.find_one({"_id": sms.key, "outcome": None}, {"_id": 1}) is not None
 
-    def settle_sms_reply(self, key: str, outcome: str, reason: str | None, case_id: str | None) -> None:
-        change = {"outcome": outcome, "reason": reason, "case_id": case_id}
+    def settle_sms_reply(
+        self, key: str, outcome: str, reason: str | None, case_id: str | None, customer_id: str | None = None
+    ) -> None:
+        change = {"outcome": outcome, "reason": reason, "case_id": case_id, "customer_id": customer_id}
         self.db.sms_replies.update_one({"_id": key}, {"$set": change})
+
+    def anonymise_customer(self, customer_ids: list[str]) -> int:
+        """``customer_erased``: the replies known to be theirs lose their text and number."""
+        return anonymise(self.db.sms_replies, {"customer_id": {"$in": list(customer_ids)}}, ("text", "phone"))
 
     def sms_replies(self, outcome: str | None, limit: int, skip: int) -> list[dict]:
         """Inbound SMS replies, newest first; ``outcome`` one of them only."""

@@ -173,6 +173,24 @@ def test_an_sms_reply_without_its_code_verifies_the_case_once_after_the_vendor_r
     assert len(gw.api("admin", "GET", "/api/v1/sms-replies").json()["items"]) == 3
     assert gw.api("agent", "GET", "/api/v1/sms-replies").status_code == 403
 
+    # "TD" (回TD退订) answers nothing: the customer opts out of SMS, by their own reply
+    assert post(gw, f"/callbacks/sms/aliyun/{KEY}/reply", aliyun_up("TD", 1004)).status_code == 200
+    unsubscribed = sms_reply(gw, mongo_client, db_prefix, "aliyun:1004")
+    assert unsubscribed["outcome"] == "opted_out" and unsubscribed["customer_id"] == "C42"
+    consent = gw.rpc.notify.get_customer_consent("C42")
+    assert consent["opt_out"]["sms"]["by"] == "customer:sms" and "'TD'" in consent["opt_out"]["sms"]["reason"]
+    assert gw.rpc.cases.get_case(case["_id"])["status"] == "verified"  # no answer, no reopen
+
+    # the customer is erased: their replies keep outcome and ids, lose text and number
+    gw.rpc.profiles.erase_customer("C42", "dpo", "DSR-7")
+    replies = mongo_client[f"{db_prefix}gateway"].sms_replies
+    wait_until(
+        lambda: replies.count_documents({"customer_id": "C42", "customer_erased_at": {"$exists": True}}) == 3,
+        message="the replies anonymised",
+    )
+    assert all("text" not in r and "phone" not in r for r in replies.find({"customer_id": "C42"}))
+    assert replies.find_one({"_id": "aliyun:1003"})["text"] == "9"  # not known to be theirs
+
 
 def test_a_low_score_replied_with_the_code_to_tencent_reopens_the_case(
     tencent_first,

@@ -7,7 +7,7 @@ import pytest
 
 from services.gateway import vendor_callbacks as vendors
 from services.gateway.errors import HttpError
-from services.gateway.sms_replies import parse
+from services.gateway.sms_replies import is_opt_out, parse
 
 
 @pytest.mark.parametrize(
@@ -51,6 +51,13 @@ def test_replies_it_does_not(text, problem):
 
 def test_a_number_outside_the_surveys_scale_is_not_understood():
     assert parse("9").score("csat") == (None, "score 9 is outside CSAT 1-5")
+
+
+def test_an_unsubscribe_reply_is_told_apart_from_an_answer():
+    for text in ("T", "td", "退订", " 退订。", "ＴＤ", "K7M2QX9P TD", "STOP", "Unsubscribe", "回T退订"):
+        assert is_opt_out(text), text
+    for text in ("9", "满意", "不满意 退订了也没用", "T恤质量差", "5 TD", ""):
+        assert not is_opt_out(text), text
 
 
 def test_alibaba_reports_and_replies_in_their_documented_shape():
