@@ -10,7 +10,8 @@ from textanalysis import lexicon as lists
 
 @click.group()
 def lexicon():
-    """Word lists of the text analysis: add or remove words live, versions, revert."""
+    """Word lists of the text analysis: add or remove words and aspect codes live,
+    versions, revert."""
 
 
 reason_option = click.option("--reason", required=True, help="why (kept with the version)")
@@ -26,7 +27,7 @@ def read_draft(path: str) -> list[dict]:
         raise click.ClickException(f"{path}: a list of edits (op, list, word, aspect), or {{edits: [...]}}")
     for number, edit in enumerate(edits):
         try:
-            lists.validate_edit(edit)
+            lists.validate_edit(edit, aspects=None)  # the service knows the live codes
         except lists.LexiconError as exc:
             raise click.ClickException(f"{path}: edits[{number}].{exc}") from None
     return edits
@@ -70,7 +71,10 @@ def _edit(ctx: Ctx, op: str, list_name: str, word: str, aspect, reason: str, act
 @lexicon.command("add")
 @click.argument("list_name", metavar="LIST", type=click.Choice(lists.LISTS))
 @click.argument("word")
-@click.option("--aspect", type=click.Choice(lists.ASPECTS), help="the aspect code (aspects list)")
+@click.option(
+    "--aspect",
+    help=f"the aspect code (aspects list): {', '.join(lists.ASPECTS)} or one added with add-aspect",
+)
 @reason_option
 @actor_option
 @json_option
@@ -92,8 +96,29 @@ def remove(ctx: Ctx, list_name, word, reason, actor, as_json):
     _edit(ctx, "remove", list_name, word, None, reason, actor, as_json)
 
 
+@lexicon.command("add-aspect")
+@click.argument("code")
+@click.option("--zh", "label_zh", required=True, help="the label in Chinese (zh-CN), e.g. 安装质量")
+@click.option("--en", "label_en", required=True, help='the label in English, e.g. "Installation quality"')
+@reason_option
+@actor_option
+@json_option
+@click.pass_obj
+def add_aspect(ctx: Ctx, code, label_zh, label_en, reason, actor, as_json):
+    """Add the aspect code CODE ([a-z_]{2,40}) with its labels (a new version); then add
+    its terms with ``add aspects TERM --aspect CODE``. Reverting the version takes the
+    code away, refused while a term, a saved rule or a playbook names it."""
+    labels = {"zh-CN": label_zh, "en": label_en}
+    done = call(ctx, "alerts", "lexicon_add_aspect", code, labels, reason, actor=actor)
+    if as_json:
+        return emit_json(done)
+    click.echo(
+        f"version {done['version']} / 版本 {done['version']}: aspect / 方面 {code} ({label_zh}, {label_en})"
+    )
+
+
 @lexicon.command("history")
-@click.option("--list", "list_name", type=click.Choice(lists.LISTS))
+@click.option("--list", "list_name", type=click.Choice((*lists.LISTS, lists.CODES)))
 @click.option("--limit", default=50, show_default=True)
 @json_option
 @click.pass_obj

@@ -9,6 +9,11 @@ An overlay entry is ``{"list", "word", "state": "added" | "removed", "aspect"}``
 ``added`` puts the word in the list (for ``aspects``: the term with its aspect code),
 ``removed`` takes it out, whether the files or an earlier edit put it there.
 
+Aspect codes: the shipped file's codes (``ASPECTS``) plus the codes an admin added,
+each an overlay entry of the pseudo-list ``aspect_codes`` (``CODES``; the word is the
+code) with its labels ``{"zh-CN", "en"}``. ``added_aspects(overlay)`` reads them and
+``aspect_codes(overlay)`` is the live set an aspect term, a rule or a playbook may name.
+
 Lists (``LISTS``): ``positive`` / ``negative`` sentiment words, ``complaint`` /
 ``suggestion`` / ``inquiry`` category cues, ``negators``, ``domain`` (product names and
 domain words segmentation keeps whole: the jieba user dictionary) and ``aspects``.
@@ -39,6 +44,11 @@ PHRASE_LISTS = frozenset({"suggestion", "inquiry", "aspects"})
 MAX_WORD_CHARS = 30
 MAX_REASON_CHARS = 500
 ASPECT_CODE = re.compile(r"^[a-z][a-z_]*$")
+# an aspect code an admin adds, and its labels
+CODES = "aspect_codes"
+NEW_CODE = re.compile(r"^[a-z_]{2,40}$")
+LABEL_LANGUAGES = ("zh-CN", "en")
+MAX_LABEL_CHARS = 40
 _SPACES = re.compile(r"\s+")
 _FORBIDDEN = re.compile(r"[#\x00-\x1f\x7f]")
 
@@ -156,8 +166,47 @@ def base_lists() -> dict[str, dict[str, str | None]]:
     return {name: dict(words) for name, words in _base().items()}
 
 
-# The aspect codes, in the order the shipped file introduces them; an edit cannot add one.
+# The shipped aspect codes, in the order the shipped file introduces them; an admin adds
+# others live (``add_aspect`` edits, ``aspect_codes``).
 ASPECTS: tuple[str, ...] = tuple(dict.fromkeys(c for c in _base()["aspects"].values() if c))
+
+
+def added_aspects(overlay: Iterable[Mapping]) -> dict[str, dict[str, str]]:
+    """The aspect codes an admin added (in the order they were added) → their labels."""
+    added = [e for e in overlay if e["list"] == CODES and e["state"] == "added"]
+    added.sort(key=lambda e: e.get("version", 0))
+    return {e["word"]: dict(e.get("labels") or {}) for e in added if e["word"] not in ASPECTS}
+
+
+def aspect_codes(overlay: Iterable[Mapping]) -> tuple[str, ...]:
+    """The live aspect codes: the shipped ones, then those an admin added."""
+    return ASPECTS + tuple(added_aspects(overlay))
+
+
+def validate_new_aspect(code, labels, known: Iterable[str]) -> dict:
+    """A new aspect code and its labels checked: ``{"code", "labels": {"zh-CN", "en"}}``;
+    raises LexiconError naming the wrong field (``code``, ``labels.zh-CN`` …)."""
+    if not isinstance(code, str) or not NEW_CODE.match(code):
+        raise LexiconError("code", f"2 to 40 characters of a-z and _, got {code!r}")
+    if code in known:
+        raise LexiconError("code", f"aspect {code!r} exists already")
+    if not isinstance(labels, dict):
+        raise LexiconError("labels", "an object with zh-CN and en")
+    unknown = sorted(set(labels) - set(LABEL_LANGUAGES))
+    if unknown:
+        raise LexiconError(f"labels.{unknown[0]}", "unknown language; zh-CN and en")
+    checked = {}
+    for language in LABEL_LANGUAGES:
+        label = labels.get(language)
+        if not isinstance(label, str) or not label.strip():
+            raise LexiconError(f"labels.{language}", "the label people read: a non-empty string")
+        label = _SPACES.sub(" ", label.strip())
+        if len(label) > MAX_LABEL_CHARS or _FORBIDDEN.search(label):
+            raise LexiconError(
+                f"labels.{language}", f"at most {MAX_LABEL_CHARS} characters, no '#' or control characters"
+            )
+        checked[language] = label
+    return {"code": code, "labels": checked}
 
 
 def normalize_word(list_name: str, word) -> str:
@@ -174,9 +223,10 @@ def normalize_word(list_name: str, word) -> str:
     return text
 
 
-def validate_edit(edit) -> dict:
+def validate_edit(edit, aspects: Iterable[str] | None = ASPECTS) -> dict:
     """An edit ``{"op": "add" | "remove", "list", "word", "aspect"?}`` checked and
-    normalised; raises LexiconError naming the wrong field."""
+    normalised; raises LexiconError naming the wrong field. ``aspects``: the live aspect
+    codes (None: any well-formed code, for a check made away from the store)."""
     if not isinstance(edit, dict):
         raise LexiconError("edit", "must be an object with op, list and word")
     unknown = sorted(set(edit) - {"op", "list", "word", "aspect"})
@@ -191,8 +241,10 @@ def validate_edit(edit) -> dict:
     word = normalize_word(name, edit.get("word"))
     aspect = edit.get("aspect")
     if name == "aspects" and op == "add":
-        if aspect not in ASPECTS:
-            raise LexiconError("aspect", f"unknown aspect {aspect!r}; one of {', '.join(ASPECTS)}")
+        known = tuple(aspects) if aspects is not None else None
+        if not isinstance(aspect, str) or not (NEW_CODE.match(aspect) if known is None else aspect in known):
+            one_of = f"; one of {', '.join(known)}" if known is not None else ""
+            raise LexiconError("aspect", f"unknown aspect {aspect!r}{one_of}")
     elif aspect is not None:
         raise LexiconError("aspect", "only for adding to the aspects list")
     return {"op": op, "list": name, "word": word, "aspect": aspect if op == "add" else None}
@@ -204,6 +256,8 @@ def merge(
     """The lists after applying ``overlay``'s entries to ``base`` (neither is changed)."""
     lists = {name: dict(words) for name, words in base.items()}
     for entry in overlay:
+        if entry["list"] == CODES:
+            continue  # codes, not words (``added_aspects``)
         words = lists.setdefault(entry["list"], {})
         if entry["state"] == "added":
             words[entry["word"]] = entry.get("aspect")
@@ -215,8 +269,9 @@ def merge(
 def apply_edits(overlay: Iterable[Mapping], edits: Iterable[Mapping]) -> list[dict]:
     """``overlay`` with draft ``edits`` (validated) applied: the entries a dry run uses."""
     entries = {(e["list"], e["word"]): dict(e) for e in overlay}
+    codes = aspect_codes(entries.values())
     for raw in edits:
-        edit = validate_edit(raw)
+        edit = validate_edit(raw, codes)
         state = "added" if edit["op"] == "add" else "removed"
         entries[(edit["list"], edit["word"])] = {
             "list": edit["list"],

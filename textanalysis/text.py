@@ -25,7 +25,8 @@ not); a confident model vote fills in the rest, except questions and suggestions
 Either way the result names its ``source`` and the ``drivers`` behind it.
 
 Aspects: what a comment is about (delivery, price, product_quality, staff_attitude,
-after_sales, waiting_time, billing, app_website), from ``lexicon/aspects.txt``. A term
+after_sales, waiting_time, billing, app_website, and the codes an admin added live),
+from ``lexicon/aspects.txt`` and the overlay. A term
 under negation still names its aspect (快递没有丢 is about delivery), so aspects
 ignore negation; the result keeps the terms that found each one (``aspect_terms``).
 
@@ -97,7 +98,8 @@ STOPWORDS = _STOPWORDS = frozenset(
     "一个 有 个 次 天 之前 之后 已经 现在 一下 一点 我们 你们 the a an and or to of in on at for is was "
     "it this that i my me with very too be been are were".split()
 )
-# The aspect codes (from the shipped aspects file; an edit adds terms, not codes).
+# The shipped aspect codes; the live set (with the codes an admin added) is
+# ``Lexicon.aspects``, the process's current one ``aspects()``.
 ASPECTS = lists.ASPECTS
 # At most this many jieba pieces are joined back into one domain word an admin added.
 _DOMAIN_SPAN = 6
@@ -105,11 +107,19 @@ _DOMAIN_SPAN = 6
 
 class Lexicon:
     """The merged word lists (``textanalysis.lexicon.merge``) and what analysis derives
-    from them; ``version`` is the overlay revision they came from (0: the files)."""
+    from them; ``version`` is the overlay revision they came from (0: the files);
+    ``added_aspects``: the aspect codes an admin added → their labels."""
 
-    def __init__(self, merged: Mapping[str, Mapping[str, str | None]], version: int = 0):
+    def __init__(
+        self,
+        merged: Mapping[str, Mapping[str, str | None]],
+        version: int = 0,
+        added_aspects: Mapping[str, Mapping[str, str]] | None = None,
+    ):
         self.version = version
         self.lists = merged
+        self.aspect_labels = {code: dict(labels) for code, labels in (added_aspects or {}).items()}
+        self.aspects: tuple[str, ...] = lists.ASPECTS + tuple(self.aspect_labels)
 
         def words(name: str) -> frozenset[str]:
             return frozenset(merged.get(name, {}))
@@ -151,7 +161,13 @@ class Lexicon:
         self.prefixes_by_char: dict[str, list[str]] = {}
         for prefix in self.prefixes:
             self.prefixes_by_char.setdefault(prefix[0], []).append(prefix)
-        self.aspect_terms = {tuple(t.split(" ")): c for t, c in merged.get("aspects", {}).items() if c}
+        self._index_aspects(merged.get("aspects", {}))
+
+    def _index_aspects(self, terms: Mapping[str, str | None]) -> None:
+        """The aspect terms by first word; a term whose code is not live (its addition
+        was reverted) finds nothing."""
+        known = frozenset(self.aspects)
+        self.aspect_terms = {tuple(t.split(" ")): c for t, c in terms.items() if c in known}
         # first word → [(the term's other words, term, code)]: one lookup per word
         self.aspect_heads: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
         for form, code in self.aspect_terms.items():
@@ -172,7 +188,8 @@ class Lexicon:
 
     @classmethod
     def with_overlay(cls, overlay, version: int) -> Lexicon:
-        return cls(lists.merge(lists.base_lists(), overlay), version)
+        overlay = list(overlay)
+        return cls(lists.merge(lists.base_lists(), overlay), version, lists.added_aspects(overlay))
 
 
 _SHIPPED = Lexicon.shipped()
@@ -657,6 +674,16 @@ def use_analyzer(analyzer: Analyzer) -> Analyzer:
         if analyzer.version >= _current.version and analyzer is not _current:
             _current = analyzer
         return _current
+
+
+def aspects() -> tuple[str, ...]:
+    """The live aspect codes of the process's current analyzer (shipped, then added)."""
+    return _current.lexicon.aspects
+
+
+def aspect_label(code: str, language: str) -> str | None:
+    """The label of an aspect code an admin added, in ``language`` (None: not one)."""
+    return _current.lexicon.aspect_labels.get(code, {}).get(language)
 
 
 def reset_analyzer() -> None:

@@ -15,7 +15,7 @@ import reprlib
 from typing import Any
 
 from services.alerts.regex_check import regex_problem
-from textanalysis.text import ASPECTS
+from textanalysis import text
 
 # op → what ``value`` must be (checked at validation, so evaluation never guesses)
 OPERATORS: dict[str, str] = {
@@ -44,7 +44,9 @@ DERIVED_FACTS = {
     "is_first_contact": (True, False),
 }
 # Derived facts that are lists: read with the list operators only, each value checked.
-LIST_FACTS = {"aspects": ASPECTS}  # aspect codes, terms in textanalysis/lexicon/aspects.txt
+# field → its values now: the live aspect codes (shipped in textanalysis/lexicon/aspects.txt,
+# or added by an admin; the process's current lexicon, services/common/lexicon.py)
+LIST_FACTS = {"aspects": text.aspects}
 LIST_FACT_OPS = ("contains_any", "contains_all", "contains", "exists")
 SCORES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 # Event paths a dedup key may use: bounded, single-valued fields of the contract.
@@ -284,7 +286,7 @@ def _check_fact_value(field: str, op: str, value: Any) -> str | None:
 
 
 def _check_list_fact(field: str, value: Any) -> str | None:
-    allowed = LIST_FACTS[field]
+    allowed = LIST_FACTS[field]()
     bad = [v for v in (value if isinstance(value, list) else [value]) if v not in allowed]
     if bad:
         return f"{field} holds {', '.join(allowed)}; got {shown(bad[0])}"

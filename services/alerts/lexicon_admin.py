@@ -4,7 +4,7 @@ with the live lexicon or a draft of unsaved edits on top of it."""
 
 from __future__ import annotations
 
-from services.common.errors import BadRequest
+from services.common.errors import BadRequest, Conflict
 from services.common.lexicon import LexiconStore, LiveText, draft_analyzer
 from services.common.mongo import jsonable
 from textanalysis import lexicon as lists
@@ -15,11 +15,41 @@ MAX_DRAFT_EDITS = 200
 
 
 def overview(store: LexiconStore) -> dict:
-    """The overlay's entries, the latest version, the lists and the aspect codes."""
+    """The overlay's entries, the latest version, the lists, the live aspect codes and
+    the labels of those an admin added (``aspect_labels``: code → {zh-CN, en})."""
     entries, version = store.overlay()
+    added = lists.added_aspects(entries)
     return jsonable(
-        {"version": version, "entries": entries, "lists": list(lists.LISTS), "aspects": list(lists.ASPECTS)}
+        {
+            "version": version,
+            "entries": entries,
+            "lists": list(lists.LISTS),
+            "aspects": list(lists.ASPECTS) + list(added),
+            "aspect_labels": added,
+        }
     )
+
+
+def names_aspect(node, code: str) -> bool:
+    """Whether a condition tree (or any part of a rule) names aspect ``code``."""
+    if isinstance(node, dict):
+        value = node.get("value")
+        if node.get("field") == "aspects" and (value == code or (isinstance(value, list) and code in value)):
+            return True
+        return any(names_aspect(v, code) for v in node.values())
+    if isinstance(node, list):
+        return any(names_aspect(v, code) for v in node)
+    return False
+
+
+def aspect_users(rules: list[dict], ask, code: str) -> list[str]:
+    """The saved rules (``rule <id>``) and playbooks (``playbook <id>``, asked of the
+    cases service) that name ``code``. Conflict when the cases service cannot say."""
+    users = [f"rule {r['_id']}" for r in rules if names_aspect(r.get("when"), code)]
+    playbooks, reason = ask("cases", "playbooks_naming_aspect", code)
+    if reason is not None:
+        raise Conflict(f"version: the playbooks using {code!r} cannot be checked now ({reason}); retry")
+    return users + [f"playbook {p}" for p in playbooks]
 
 
 def draft_edits(edits) -> list[dict]:

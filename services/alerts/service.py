@@ -131,10 +131,21 @@ class AlertsService:
         seen by every replica of every analysing service within CONFIG_MAX_STALENESS_SECONDS."""
         return jsonable(self.text.store.edit(edit, actor, reason))
 
+    @rpc(expected_exceptions=BadRequest)
+    def lexicon_add_aspect(self, code: str, labels: dict, reason: str, actor: Id = "cxctl") -> dict:
+        """A new aspect code (``[a-z_]{2,40}``) with its ``{"zh-CN", "en"}`` labels: a new
+        version; terms, rules and playbooks may then name it."""
+        return jsonable(self.text.store.add_aspect(code, labels, actor, reason))
+
     @rpc(expected_exceptions=(BadRequest, Conflict, NotFound))
     def lexicon_revert(self, version: int, reason: str, actor: Id = "cxctl") -> dict:
-        """Undo one version's edit, as a new version."""
-        return jsonable(self.text.store.revert(version, actor, reason))
+        """Undo one version's edit, as a new version; an added aspect code is not taken
+        away while a term, a saved rule or a playbook names it (Conflict naming them)."""
+
+        def users(code: str) -> list[str]:
+            return lexicon_admin.aspect_users(self.store.rules.list_rules(), self.ask, code)
+
+        return jsonable(self.text.store.revert(version, actor, reason, users))
 
     @rpc(expected_exceptions=BadRequest)
     def analyze_text(self, text: str, edits: list | None = None) -> dict:

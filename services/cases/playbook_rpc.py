@@ -10,6 +10,7 @@ from contracts.base import bounded_str, id_str
 from services.cases import playbook_use, schemas
 from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
+from services.common.lexicon import LiveLexicon
 from services.common.mongo import jsonable
 from services.common.rpc import Id, rpc
 from services.common.validation import StrictSchema, load_valid
@@ -24,7 +25,10 @@ class SaveRequest(StrictSchema):
 
 
 class PlaybookEntrypoints:
-    """Mixed into ``CasesService``, which provides ``context()``."""
+    """Mixed into ``CasesService``, which provides ``context()``. ``text`` follows the
+    admin's lexicon so that a playbook may name an aspect code added live."""
+
+    text = LiveLexicon(warm_up=False)
 
     def context(self) -> Context:  # pragma: no cover - the service's
         raise NotImplementedError
@@ -35,6 +39,12 @@ class PlaybookEntrypoints:
         an unchanged playbook keeps its version. Returns ``{"id", "version", "changed"}``."""
         r = load_valid(SaveRequest, request, shape="must be an object {by, why, playbook}")
         return playbook_use.save(self.context(), r["playbook"], by=r["by"], why=r["why"])
+
+    @rpc
+    def playbooks_naming_aspect(self, code: str) -> list[str]:
+        """The ids of the saved playbooks (enabled or not) whose match names aspect ``code``."""
+        playbooks = self.context().store.playbooks.all()
+        return sorted(p["id"] for p in playbooks if code in p["match"].get("aspects", []))
 
     @rpc
     def list_playbooks(self) -> list[dict]:

@@ -23,7 +23,7 @@ from contracts.base import bounded_str, id_str
 from contracts.messages import CUSTOMER_CHANNELS, LEVELS
 from services.cases.schemas import root_causes
 from services.common.validation import StrictSchema, load_valid
-from textanalysis.text import ASPECTS
+from textanalysis import text as analysis
 
 LANGUAGES = ("zh-CN", "en")
 PLACEHOLDERS = ("customer_name", "case_id", "case_title", "agent")
@@ -58,9 +58,10 @@ class Match(StrictSchema):
     def _known(self, data, **_):
         if not (data["rules"] or data["aspects"] or data["root_causes"]):
             raise ValidationError("name at least one of rules, aspects, root_causes", "rules")
-        unknown = [a for a in data["aspects"] if a not in ASPECTS]
+        known = analysis.aspects()  # shipped and added live (the replica's lexicon)
+        unknown = [a for a in data["aspects"] if a not in known]
         if unknown:
-            raise ValidationError(f"unknown aspect {unknown[0]!r} (known: {', '.join(ASPECTS)})", "aspects")
+            raise ValidationError(f"unknown aspect {unknown[0]!r} (known: {', '.join(known)})", "aspects")
         causes = root_causes()
         unknown = [c for c in data["root_causes"] if c not in causes]
         if unknown:

@@ -7,7 +7,8 @@ profiles, the gateway) and only ``LexiconStore.edit`` / ``revert`` write (the al
 service's RPCs; cxctl and the gateway API call them):
 
 * ``entries``: the overlay, one document per (list, word): ``added`` or ``removed``,
-  the version that set it, who, when and why;
+  the version that set it, who, when and why; an aspect code an admin added is the
+  entry of the pseudo-list ``aspect_codes`` for that code, with its ``labels``;
 * ``edits``: every change as a version (``_id`` 1, 2, …): the edit, who, when, why,
   and the entry before it, so any edit can be reverted (as a new version);
 * ``lexicon_meta``: the version counter and the ConfigCache revision.
@@ -49,7 +50,17 @@ def _key(list_name: str, word: str) -> str:
 
 
 def _state(entry: dict | None) -> dict | None:
-    return None if entry is None else {"state": entry["state"], "aspect": entry.get("aspect")}
+    if entry is None:
+        return None
+    state = {"state": entry["state"], "aspect": entry.get("aspect")}
+    return state | ({"labels": entry["labels"]} if entry.get("labels") else {})
+
+
+def _removes_code(entry: dict | None, restored: dict | None) -> str | None:
+    """The aspect code a revert takes away (None: it takes none away)."""
+    if entry is None or entry["list"] != lists.CODES or entry["state"] != "added":
+        return None
+    return None if restored is not None and restored["state"] == "added" else entry["word"]
 
 
 def checked_reason(reason: Any) -> str:
@@ -144,11 +155,43 @@ class LexiconStore(Store):
         if changed == 0:
             raise Conflict(f"{key.replace(chr(9), ': ')} changed concurrently; reload and retry")
 
+    def aspect_codes(self) -> tuple[str, ...]:
+        """The live aspect codes, read from the store (not the cache)."""
+        return lists.aspect_codes(self.db.entries.find({"list": lists.CODES}, {"_id": 0}))
+
+    def aspect_terms_of(self, code: str) -> list[dict]:
+        """The added aspect terms that name ``code``: ``[{"word", "version"}]``."""
+        found = self.db.entries.find({"list": "aspects", "state": "added", "aspect": code})
+        return [{"word": e["word"], "version": e["version"]} for e in found]
+
+    def add_aspect(self, code, labels, actor: str, reason: str) -> dict:
+        """A new aspect code with its zh-CN and en labels: a new version. Raises
+        BadRequest naming the wrong field (``code`` also for a code that exists)."""
+        try:
+            new = lists.validate_new_aspect(code, labels, self.aspect_codes())
+        except lists.LexiconError as exc:
+            raise BadRequest(str(exc)) from None
+        reason = checked_reason(reason)
+        key = _key(lists.CODES, new["code"])
+        version, at = self._next_version(), utcnow()
+        entry = {"list": lists.CODES, "word": new["code"], "state": "added", "aspect": None}
+        entry["labels"] = new["labels"]
+        try:  # one insert: of two admins adding the same code at once, one gets the 400
+            self.db.entries.insert_one(
+                {"_id": key, **entry, "version": version, "actor": actor, "at": at, "reason": reason}
+            )
+        except DuplicateKeyError:
+            raise BadRequest(f"code: aspect {new['code']!r} exists already") from None
+        record = {"_id": version, "op": "add_aspect", **entry, "actor": actor, "at": at, "reason": reason}
+        self.db.edits.insert_one({**record, "before": None, "after": _state(entry)})
+        self.cache.bump()
+        return {"changed": True, "version": version, "code": new["code"], "labels": new["labels"]}
+
     def edit(self, edit: dict, actor: str, reason: str) -> dict:
         """Add or remove one word: a new version, or ``changed: False`` when the lists
         already say so. Raises BadRequest naming the wrong field, Conflict on a race."""
         try:
-            edit = lists.validate_edit(edit)
+            edit = lists.validate_edit(edit, self.aspect_codes())
         except lists.LexiconError as exc:
             raise BadRequest(str(exc)) from None
         reason = checked_reason(reason)
@@ -167,9 +210,22 @@ class LexiconStore(Store):
         self.cache.bump()
         return {"changed": True, "version": version, **edit}
 
-    def revert(self, version: int, actor: str, reason: str) -> dict:
+    def _check_unused(self, code: str, users) -> None:
+        terms = self.aspect_terms_of(code)
+        if terms:
+            named = ", ".join(f"{t['word']} (version {t['version']})" for t in terms)
+            raise Conflict(f"version: aspect {code!r} still has terms: {named}; remove them first")
+        using = list(users(code)) if users is not None else []
+        if using:
+            raise Conflict(f"version: aspect {code!r} is used by {', '.join(using)}; change them first")
+
+    def revert(self, version: int, actor: str, reason: str, users=None) -> dict:
         """Undo edit ``version`` (as a new version): its word goes back to how it was
-        before. Refused when a later edit changed the same word (revert that first)."""
+        before. Refused when a later edit changed the same word (revert that first).
+
+        A revert that takes an added aspect code away is refused (Conflict, naming them)
+        while an added aspect term names the code, or while ``users(code)`` (the saved
+        rules and playbooks that name it) is not empty."""
         reason = checked_reason(reason)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise BadRequest(f"version: a version number ≥ 1, got {version!r}")
@@ -183,6 +239,9 @@ class LexiconStore(Store):
             raise Conflict(
                 f"version: {done['word']!r} was changed again by version {later}; revert that first"
             )
+        code = _removes_code(entry, done["before"])
+        if code is not None:
+            self._check_unused(code, users)
         new_version, at = self._next_version(), utcnow()
         before = done["before"]
         restored = (
@@ -237,8 +296,13 @@ class LiveLexicon(DependencyProvider):
     ConfigSignal keeps its cache fresh (``config_caches``).
     """
 
+    def __init__(self, warm_up: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.warm_up = warm_up  # False: a service that only needs the live aspect codes
+
     def setup(self) -> None:
-        text.warm_up()
+        if self.warm_up:
+            text.warm_up()
         self.client = make_client(appname=f"cx-{self.container.service_name}-lexicon")
         self.store = LexiconStore(self.client[database_name(DATABASE)])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from services.gateway.i18n_codes import CODES
 from services.gateway.i18n_templates import TEMPLATE_STRINGS
+from textanalysis import text
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -190,6 +191,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "lexicon.op.add": {"zh-CN": "添加", "en": "add"},
     "lexicon.op.remove": {"zh-CN": "删除", "en": "remove"},
     "lexicon.op.revert": {"zh-CN": "撤销", "en": "revert"},
+    "lexicon.op.add_aspect": {"zh-CN": "新增方面", "en": "add aspect"},
+    "lexicon.list.aspect_codes": {"zh-CN": "方面类别", "en": "Aspects"},
+    "lexicon.new_aspect": {"zh-CN": "新增方面类别", "en": "Add an aspect"},
+    "lexicon.new_aspect_note": {
+        "zh-CN": "代码为 2 到 40 个小写字母或下划线；保存后可为它添加方面词，规则和标准解决方案也可引用它。",
+        "en": "The code is 2 to 40 lower-case letters or underscores; once saved, aspect terms, "
+        "rules and playbooks may name it.",
+    },
+    "lexicon.code": {"zh-CN": "代码", "en": "Code"},
+    "lexicon.label_zh": {"zh-CN": "中文名称", "en": "Chinese label"},
+    "lexicon.label_en": {"zh-CN": "英文名称", "en": "English label"},
     "lexicon.list": {"zh-CN": "词表", "en": "List"},
     "lexicon.list.positive": {"zh-CN": "正面词", "en": "Positive words"},
     "lexicon.list.negative": {"zh-CN": "负面词", "en": "Negative words"},
@@ -223,7 +235,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "lexicon.none": {"zh-CN": "暂无", "en": "None yet"},
     # the analysis of a comment and what drove it (textanalysis/text.py)
     "analysis.because": {"zh-CN": "依据", "en": "because"},
-    # aspect codes (textanalysis/lexicon/aspects.txt); a new code needs its entry here
+    # aspect codes (textanalysis/lexicon/aspects.txt); a code an admin adds live brings its
+    # own labels (``translator`` reads them from the process's lexicon)
     "aspect.delivery": {"zh-CN": "物流配送", "en": "Delivery"},
     "aspect.price": {"zh-CN": "价格", "en": "Price"},
     "aspect.product_quality": {"zh-CN": "产品质量", "en": "Product quality"},
@@ -667,13 +680,16 @@ def language_of(value: str | None) -> str:
 
 
 def translator(language: str):
-    """``t(key)`` for one language; an unknown key shows itself (and fails the catalogue test)."""
+    """``t(key)`` for one language; an unknown key shows itself (and fails the catalogue test).
+    ``aspect.<code>`` of a code an admin added live: its own label (the gateway's lexicon)."""
     language = language_of(language)
 
     def t(key: str, **values) -> str:
         entry = CATALOGUE.get(key)
-        text = entry[language] if entry else key
-        return text.format(**values) if values and entry else text
+        if entry is None and key.startswith("aspect."):
+            return text.aspect_label(key[len("aspect.") :], language) or key
+        shown = entry[language] if entry else key
+        return shown.format(**values) if values and entry else shown
 
     return t
 

@@ -1,6 +1,7 @@
-"""The lexicon over HTTP: the admin's overlay, its versions, an edit, a revert, and what
-the analysis makes of a text (with a draft of unsaved edits). The alerts service keeps
-the overlay (services/common/lexicon.py); every analysing service follows it."""
+"""The lexicon over HTTP: the admin's overlay, its versions, an edit, a new aspect code,
+a revert, and what the analysis makes of a text (with a draft of unsaved edits). The
+alerts service keeps the overlay (services/common/lexicon.py) and checks an aspect code
+against the live set; every analysing service follows it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from textanalysis import lexicon as lists
 
 WORD = validate.Length(min=1, max=lists.MAX_WORD_CHARS)
 REASON = validate.Length(min=1, max=lists.MAX_REASON_CHARS)
+CODE = validate.Regexp(lists.NEW_CODE, error="2 to 40 characters of a-z and _")
+LABEL = validate.Length(min=1, max=lists.MAX_LABEL_CHARS)
 
 
 class EditFields(Schema):
@@ -23,14 +26,33 @@ class EditFields(Schema):
     aspect = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.OneOf(lists.ASPECTS),
-        metadata={"description": "the aspect code, when adding to the aspects list"},
+        validate=CODE,
+        metadata={"description": "the aspect code (shipped or added live), when adding to the aspects list"},
     )
 
 
 class LexiconEditBody(EditFields):
     """``POST /api/v1/lexicon/edits``: add or remove one word, and why."""
 
+    reason = fields.String(required=True, validate=REASON)
+
+
+class AspectLabels(Schema):
+    class Meta:
+        unknown = RAISE
+
+    zh_cn = fields.String(required=True, validate=LABEL, data_key="zh-CN")
+    en = fields.String(required=True, validate=LABEL)
+
+
+class LexiconAspectBody(Schema):
+    """``POST /api/v1/lexicon/aspects``: a new aspect code, its labels, and why."""
+
+    class Meta:
+        unknown = RAISE
+
+    code = fields.String(required=True, validate=CODE)
+    labels = fields.Nested(AspectLabels, required=True)
     reason = fields.String(required=True, validate=REASON)
 
 
@@ -75,6 +97,15 @@ def edit(services, principal, document) -> tuple[int, dict]:
         body.pop("aspect")
     done = services.alerts.lexicon_edit(body, reason, actor=principal.user["id"])
     return (201 if done["changed"] else 200), done
+
+
+def add_aspect(services, principal, document) -> tuple[int, dict]:
+    body = load(LexiconAspectBody, document)
+    labels = {"zh-CN": body["labels"]["zh_cn"], "en": body["labels"]["en"]}
+    done = services.alerts.lexicon_add_aspect(
+        body["code"], labels, body["reason"], actor=principal.user["id"]
+    )
+    return 201, done
 
 
 def revert(services, principal, version: str, document) -> tuple[int, dict]:

@@ -28,6 +28,10 @@ class LexiconEndpoints:
     def lexicon_edit(self, request, principal):
         return lexicon.edit(self.services, principal, json_body(request))
 
+    @route("lexicon.add_aspect")
+    def lexicon_add_aspect(self, request, principal):
+        return lexicon.add_aspect(self.services, principal, json_body(request))
+
     @route("lexicon.revert")
     def lexicon_revert(self, request, principal, version):
         return lexicon.revert(self.services, principal, version, json_body(request))
@@ -43,6 +47,10 @@ class LexiconEndpoints:
     @route("console.lexicon_edit")
     def lexicon_form(self, request, principal):
         return lexicon_page.save(self.services, principal, request.form)
+
+    @route("console.lexicon_aspect")
+    def lexicon_aspect_form(self, request, principal):
+        return lexicon_page.save_aspect(self.services, principal, request.form)
 
     @route("console.lexicon_revert")
     def lexicon_revert_form(self, request, principal, version):

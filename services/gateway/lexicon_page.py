@@ -1,6 +1,7 @@
 """The console's lexicon page (``/lexicon``): the admin's additions and removals, their
 versions with a revert button each, a form to add or remove a word, and a box to try a
-text against the live lexicon or with the word of the form as an unsaved draft. The
+text against the live lexicon or with the word of the form as an unsaved draft, and
+(for admins) a form to add an aspect code with its labels. The
 work is the alerts service's (services/gateway/lexicon.py for the API's side)."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from urllib.parse import quote
 
 from services.gateway.entrypoints import http_error_from
 from services.gateway.errors import Redirect
-from services.gateway.lexicon import edit, revert
+from services.gateway.lexicon import add_aspect, edit, revert
 from services.gateway.views import render
 from textanalysis import lexicon as lists
 
@@ -26,8 +27,8 @@ def page(services, principal, status: int = 200, **extra):
         overview=services.alerts.lexicon(),
         history=services.alerts.lexicon_history(HISTORY, None),
         lists=lists.LISTS,
-        aspects=lists.ASPECTS,
         form=extra.pop("form", {}),
+        aspect_form=extra.pop("aspect_form", {}),
         **extra,
     )
 
@@ -47,6 +48,25 @@ def save(services, principal, form):
         if error is None or error.status not in (400, 409):
             raise
         return page(services, principal, error.status, error=error, form=fields)
+    raise Redirect("/lexicon")
+
+
+def save_aspect(services, principal, form):
+    """Add the form's aspect code with its labels: back to the page (303), or the page
+    with the error (400 naming the field)."""
+    fields = {k: form.get(k, "").strip() for k in ("code", "label_zh", "label_en")}
+    body = {
+        "code": fields["code"],
+        "labels": {"zh-CN": fields["label_zh"], "en": fields["label_en"]},
+        "reason": form.get("reason", ""),
+    }
+    try:
+        add_aspect(services, principal, body)
+    except Exception as exc:
+        error = http_error_from(exc)
+        if error is None or error.status != 400:
+            raise
+        return page(services, principal, error.status, error=error, aspect_form=fields)
     raise Redirect("/lexicon")
 
 

@@ -26,7 +26,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from contracts.people import PeopleDirectory
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, TakeBody
-from services.gateway.lexicon import AnalyzeBody, LexiconEditBody, LexiconRevertBody
+from services.gateway.lexicon import AnalyzeBody, LexiconAspectBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.notify_templates import TemplateDraftBody, TemplateRevertBody, TemplateSaveBody
 from services.gateway.optouts import CHANNELS as OPT_OUT_CHANNELS
 from services.gateway.optouts import OptOutBody, ReasonBody
@@ -218,7 +218,7 @@ class BoardQuery(Query):
 
 class LexiconVersionQuery(Query):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
-    list = fields.String(validate=validate.OneOf(lists.LISTS))
+    list = fields.String(validate=validate.OneOf((*lists.LISTS, lists.CODES)))
 
 
 class IncidentPageQuery(Query):
@@ -449,11 +449,23 @@ ROUTES: tuple[Route, ...] = (
         tags=("lexicon",),
     ),
     Route(
+        "lexicon.add_aspect",
+        "POST",
+        "/api/v1/lexicon/aspects",
+        ADMIN,
+        "Add an aspect code with its zh-CN and en labels (201: a new version; 400 naming the "
+        "field for a malformed or existing code or a missing label); terms, rules and playbooks "
+        "may name it once every replica has it (CONFIG_MAX_STALENESS_SECONDS)",
+        body=LexiconAspectBody,
+        tags=("lexicon",),
+    ),
+    Route(
         "lexicon.revert",
         "POST",
         "/api/v1/lexicon/versions/<version>/revert",
         ADMIN,
-        "Undo one version's edit (a new version); 409 when a later edit changed the word",
+        "Undo one version's edit (a new version); 409 when a later edit changed the word, or "
+        "when it takes away an aspect code a term, a saved rule or a playbook still names",
         body=LexiconRevertBody,
         tags=("lexicon",),
     ),
@@ -993,6 +1005,9 @@ ROUTES: tuple[Route, ...] = (
         "console.lexicon", "GET", "/lexicon", OFFICE, "Lexicon page: edits, versions, try a text", kind="page"
     ),
     Route("console.lexicon_edit", "POST", "/lexicon/edit", ADMIN, "Add or remove a word (form)", kind="page"),
+    Route(
+        "console.lexicon_aspect", "POST", "/lexicon/aspects", ADMIN, "Add an aspect code (form)", kind="page"
+    ),
     Route(
         "console.lexicon_revert",
         "POST",

@@ -70,3 +70,46 @@ def test_the_rule_index_is_rebuilt_once_for_a_new_lexicon(db, lexicon):
     # the keyword as each lexicon segments it: 云享 + 宽带 before, one word after
     assert ("word", "text", "云享") in index.when.keys and ("word", "text", "云享") not in rebuilt.when.keys
     assert ("sub", "text", "云享宽带") in rebuilt.when.keys
+
+
+LABELS = {"zh-CN": "安装质量", "en": "Installation quality"}
+TERM = {"op": "add", "list": "aspects", "word": "安装", "aspect": "installation_quality"}
+
+
+def test_a_new_aspect_code_is_a_version_its_terms_may_name_and_a_revert_takes_it_away(lexicon):
+    with pytest.raises(BadRequest, match="aspect: unknown aspect 'installation_quality'"):
+        lexicon.edit(TERM, "li.na", "before the code exists")
+    added = lexicon.add_aspect("installation_quality", LABELS, "li.na", "installers' complaints")
+    assert (added["version"], added["code"], added["labels"]) == (1, "installation_quality", LABELS)
+    assert lexicon.aspect_codes()[-1] == "installation_quality"
+    assert lexicon.analyzer().lexicon.aspect_labels == {"installation_quality": LABELS}
+    [version] = lexicon.history()
+    assert (version["op"], version["list"], version["word"], version["after"]["labels"]) == (
+        "add_aspect",
+        "aspect_codes",
+        "installation_quality",
+        LABELS,
+    )
+    with pytest.raises(BadRequest, match="code: aspect 'installation_quality' exists already"):
+        lexicon.add_aspect("installation_quality", LABELS, "wang.lei", "twice")
+    with pytest.raises(BadRequest, match="code: aspect 'delivery' exists already"):
+        lexicon.add_aspect("delivery", LABELS, "wang.lei", "a shipped one")
+    with pytest.raises(BadRequest, match="labels.en"):
+        lexicon.add_aspect("parking", {"zh-CN": "停车"}, "wang.lei", "no English label")
+
+    term = lexicon.edit(TERM, "li.na", "what customers write")
+    assert "installation_quality" in lexicon.analyzer().analyze("安装师傅迟到").aspects
+    with pytest.raises(Conflict, match=r"still has terms: 安装 \(version 2\)"):
+        lexicon.revert(1, "wang.lei", "not needed")
+    lexicon.revert(term["version"], "wang.lei", "the term first")
+    with pytest.raises(Conflict, match="used by rule install, playbook install-visit"):
+        lexicon.revert(
+            1, "wang.lei", "not needed", users=lambda code: ["rule install", "playbook install-visit"]
+        )
+    assert lexicon.aspect_codes()[-1] == "installation_quality"  # refused: nothing changed
+    undone = lexicon.revert(1, "wang.lei", "not needed", users=lambda code: [])
+    assert undone["reverts"] == 1 and "installation_quality" not in lexicon.aspect_codes()
+    assert lexicon.analyzer().lexicon.aspect_labels == {}
+    # taken away, the code may be added again
+    lexicon.add_aspect("installation_quality", LABELS, "li.na", "needed after all")
+    assert lexicon.analyzer().lexicon.aspect_labels == {"installation_quality": LABELS}
