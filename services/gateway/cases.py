@@ -30,7 +30,7 @@ from services.gateway.i18n import translator
 from services.gateway.pagination import next_link, page, scan
 from services.gateway.profiles import profile_or_none
 from services.gateway.scope import in_scope, viewer
-from services.gateway.trigger import sentences
+from services.gateway.trigger import sentences, shown_value
 from services.gateway.views import render
 from textanalysis.text import analyze
 
@@ -189,6 +189,7 @@ def case_page(services, principal, case_id: str, status=200, failed=None, error=
         status=status,
         case=urgency.annotate(case),
         trigger=sentences(t, case.get("trace")),
+        shown=lambda field, value: shown_value(t, field, value),
         aspects=about(case),
         profile=profile,
         actions=available(case, principal.role),

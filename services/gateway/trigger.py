@@ -76,6 +76,12 @@ def _field(t, field: str) -> str:
     return label(t, "trigger.field", field)
 
 
+def shown_value(t, field: str, value) -> str:
+    """A condition's value, or what the event had, as people read it: a coded field's
+    codes (an aspect, a category …) by their labels."""
+    return _values(t, field, value) if field in CODED_FIELDS else str(value)
+
+
 def _values(t, field: str, value) -> str:
     if value is None:
         return t("trigger.missing")

@@ -287,14 +287,15 @@ def test_alerts_replicas_take_a_rule_change_by_signal_without_a_rules_read_per_e
     "service, metas",
     [
         (AlertsService, ["rules_meta", "lexicon_meta"]),
-        (CasesService, ["config_meta"]),
+        (CasesService, ["config_meta", "lexicon_meta"]),  # playbooks name live aspect codes
         (ProfilesService, ["lexicon_meta"]),
     ],
 )
 def test_each_caching_service_listens_on_its_own_routing_key(
     cx_config, container_factory, rabbit_manager, service, metas
 ):
-    """...and the services that analyse text on the lexicon's shared one as well."""
+    """...and the services that analyse text (or follow its aspect codes: cases) on the
+    lexicon's shared one as well."""
     container = container_factory(service)
     container.start()
     signal = provider(container, ConfigSignal)

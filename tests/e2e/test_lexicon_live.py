@@ -157,9 +157,11 @@ def test_an_edit_through_the_api_reaches_both_alerts_replicas_and_a_revert_resto
         ({"op": "add", "list": "complaint", "word": "长" * 31, "reason": "r"}, "body.word"),
         ({"op": "add", "list": "complaint", "word": "甩锅"}, "body.reason"),
         (
-            {"op": "add", "list": "aspects", "word": "快递盒", "reason": "r", "aspect": "packaging"},
+            {"op": "add", "list": "aspects", "word": "快递盒", "reason": "r", "aspect": "Packaging"},
             "body.aspect",
         ),
+        # well-formed but not a live code: the alerts service's check
+        ({"op": "add", "list": "aspects", "word": "快递盒", "reason": "r", "aspect": "packaging"}, "aspect"),
     ],
 )
 def test_an_invalid_edit_is_a_400_naming_the_field(gateway, body, field):  # noqa: F811
