@@ -88,3 +88,41 @@ def test_cxctl_edits_the_lexicon_and_a_dry_run_shows_a_draft_before_it_is_saved(
     bad.write_text(yaml.safe_dump([{"op": "add", "list": "slang", "word": "绝绝子"}], allow_unicode=True))
     code, out = run(uri, "rules", "test", str(rule_file), "--events", str(events), "--lexicon", str(bad))
     assert code != 0 and "edits[0].list:" in out
+
+
+def test_cxctl_adds_an_aspect_code_its_term_and_a_rule_naming_it(stack, cx_config, tmp_path):  # noqa: F811
+    uri = cx_config["AMQP_URI"]
+    code, out = run(uri, "lexicon", "add-aspect", "installation_quality", "--zh", "安装质量", "--reason", "x")
+    assert code != 0 and "--en" in out  # a label is required
+    code, out = run(
+        uri, "lexicon", "add-aspect", "Install", "--zh", "安装质量", "--en", "Installation", "--reason", "x"
+    )
+    assert code != 0 and "code:" in out, out
+    args = ["--zh", "安装质量", "--en", "Installation quality", "--reason", "installers"]
+    code, out = run(uri, "lexicon", "add-aspect", "installation_quality", *args)
+    assert code == 0 and "version 1 / 版本 1: aspect / 方面 installation_quality (安装质量" in out, out
+    code, out = run(uri, "lexicon", "add-aspect", "installation_quality", *args)
+    assert code != 0 and "exists already" in out
+    code, out = run(
+        uri, "lexicon", "add", "aspects", "安装", "--aspect", "installation_quality", "--reason", "r"
+    )
+    assert code == 0 and "version 2" in out, out
+    assert "installation_quality" in json.loads(run(uri, "lexicon", "show", "--json")[1])["aspects"]
+    code, out = run(uri, "lexicon", "analyze", "安装师傅迟到了", "--json")
+    assert "installation_quality" in json.loads(out[out.index("{") :])["aspects"]
+    history = json.loads(run(uri, "lexicon", "history", "--list", "aspect_codes", "--json")[1])
+    assert [(h["_id"], h["op"], h["word"]) for h in history] == [(1, "add_aspect", "installation_quality")]
+
+    rule = {
+        **RULE,
+        "id": "install",
+        "when": {"field": "aspects", "op": "contains", "value": "installation_quality"},
+    }
+    rule_file = tmp_path / "rule.yaml"
+    rule_file.write_text(yaml.safe_dump({"rules": [rule]}, allow_unicode=True), encoding="utf-8")
+    code, out = run(uri, "rules", "apply", str(rule_file))
+    assert code == 0, out
+    code, out = run(uri, "lexicon", "revert", "2", "--reason", "the term first")
+    assert code == 0, out
+    code, out = run(uri, "lexicon", "revert", "1", "--reason", "not needed")
+    assert code != 0 and "Conflict" in out and "rule install" in out, out

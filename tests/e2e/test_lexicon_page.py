@@ -68,3 +68,45 @@ def test_an_admin_edits_tries_and_reverts_words_on_the_lexicon_page(gateway):  #
     agent = gateway.login("agent")
     assert agent.get(gateway.url + "/lexicon").status_code == 403
     assert 'id="nav-lexicon"' not in agent.get(gateway.url + "/cases").text
+
+
+def test_an_admin_adds_an_aspect_code_on_the_lexicon_page(gateway):  # noqa: F811
+    admin = gateway.login("admin")  # English
+    page = admin.get(gateway.url + "/lexicon").text
+    assert 'id="lexicon-aspect-form"' in page
+    csrf = csrf_of(page)
+    form = {
+        "csrf_token": csrf,
+        "code": "installation_quality",
+        "label_zh": "安装质量",
+        "reason": "installers",
+    }
+    missing = admin.post(
+        gateway.url + "/lexicon/aspects", data={**form, "label_en": ""}, allow_redirects=False
+    )
+    assert missing.status_code == 400 and "<code>body.labels.en</code>" in missing.text
+    assert 'value="安装质量"' in missing.text  # the form comes back filled in
+    bad = admin.post(
+        gateway.url + "/lexicon/aspects",
+        data={**form, "code": "Install", "label_en": "Installation quality"},
+        allow_redirects=False,
+    )
+    assert bad.status_code == 400 and "<code>body.code</code>" in bad.text
+    saved = admin.post(
+        gateway.url + "/lexicon/aspects",
+        data={**form, "label_en": "Installation quality"},
+        allow_redirects=False,
+    )
+    assert saved.status_code == 303 and saved.headers["Location"] == "/lexicon"
+    page = admin.get(gateway.url + "/lexicon").text
+    assert '<option value="installation_quality">Installation quality</option>' in page
+    assert 'data-code="installation_quality">Installation quality</td>' in page
+    again = admin.post(
+        gateway.url + "/lexicon/aspects",
+        data={**form, "label_en": "Installation quality"},
+        allow_redirects=False,
+    )
+    assert again.status_code == 400 and "<code>code</code>" in again.text  # it exists already
+    zh = gateway.login("owner").get(gateway.url + "/lexicon").text  # an owner reads, never adds
+    assert 'data-code="installation_quality">安装质量</td>' in zh and 'id="lexicon-aspect-form"' not in zh
+    assert gateway.login("owner").post(gateway.url + "/lexicon/aspects", data=form).status_code == 403
