@@ -143,6 +143,10 @@ def test_an_added_code_is_analysed_accepted_counted_and_labelled_everywhere(repl
         lambda: next((c for c in gateway.rpc.cases.list_cases() if c["customer"]["id"] == "INST1"), None),
         message="the case",
     )
+    suggested = gateway.rpc.cases.suggest_playbooks(case["_id"])["suggestions"]
+    assert [(p["id"], p["reasons"]) for p in suggested] == [
+        (PLAYBOOK["id"], [{"by": "aspect", "value": CODE}])
+    ]  # the cases service finds the code in the comment too
     owner = gateway.login("owner")  # zh-CN
     for path in ("/dashboard", "/customers/INST1", f"/cases/{case['_id']}", "/lexicon"):
         page = owner.get(gateway.url + path)

@@ -9,6 +9,7 @@ from services.alerts.lexicon_admin import names_aspect
 from services.cases.playbooks import load_playbook
 from services.common.errors import BadRequest
 from services.gateway.i18n import translator
+from services.gateway.trigger import shown_value
 from textanalysis import lexicon as lists
 from textanalysis import text
 
@@ -138,3 +139,9 @@ def test_a_rule_names_an_aspect_wherever_its_tree_holds_it():
         ]
     }
     assert names_aspect(rule, "parking") and not names_aspect(rule, "delivery")
+
+
+def test_the_case_pages_why_table_shows_aspect_codes_by_their_labels(live):
+    zh = translator("zh-CN")
+    assert shown_value(zh, "aspects", ["delivery", "installation_quality"]) == "物流配送、安装质量"
+    assert shown_value(zh, "scores.nps", 3) == "3" and shown_value(zh, "text", "快递") == "快递"
