@@ -152,8 +152,10 @@ def test_an_added_code_is_analysed_accepted_counted_and_labelled_everywhere(repl
         page = owner.get(gateway.url + path)
         assert page.status_code == 200 and "安装质量" in visible_text(page.text), path
         assert leaks(page.text, {CODE}) == set(), path
-    english = gateway.login("admin").get(gateway.url + "/dashboard").text
-    assert "Installation quality" in visible_text(english)
+    admin = gateway.login("admin")  # en
+    assert "Installation quality" in visible_text(admin.get(gateway.url + "/dashboard").text)
+    header = admin.get(gateway.url + "/dashboard/aspects.csv").content.decode("utf-8-sig").splitlines()[0]
+    assert header.endswith(",App and website,Installation quality")  # after the shipped ones
 
 
 def test_a_code_in_use_cannot_be_taken_away_until_nothing_names_it(replicas, gateway):  # noqa: F811

@@ -5,9 +5,9 @@ the live set (rule conditions, playbooks, the console's labels)."""
 import pytest
 
 from services.alerts import conditions
-from services.alerts.lexicon_admin import names_aspect
+from services.alerts.lexicon_admin import aspect_users, names_aspect
 from services.cases.playbooks import load_playbook
-from services.common.errors import BadRequest
+from services.common.errors import BadRequest, Conflict
 from services.gateway.i18n import translator
 from services.gateway.trigger import shown_value
 from textanalysis import lexicon as lists
@@ -145,3 +145,20 @@ def test_the_case_pages_why_table_shows_aspect_codes_by_their_labels(live):
     zh = translator("zh-CN")
     assert shown_value(zh, "aspects", ["delivery", "installation_quality"]) == "物流配送、安装质量"
     assert shown_value(zh, "scores.nps", 3) == "3" and shown_value(zh, "text", "快递") == "快递"
+
+
+def test_the_users_of_a_code_are_its_rules_and_the_playbooks_cases_names_and_silence_refuses():
+    rules = [
+        {"_id": "install", "when": {"field": "aspects", "op": "contains_any", "value": ["parking"]}},
+        {"_id": "other", "when": {"field": "aspects", "op": "contains", "value": "delivery"}},
+    ]
+    asked = []
+
+    def cases(service, method, code):
+        asked.append((service, method, code))
+        return ["install-visit"], None
+
+    assert aspect_users(rules, cases, "parking") == ["rule install", "playbook install-visit"]
+    assert asked == [("cases", "playbooks_naming_aspect", "parking")]
+    with pytest.raises(Conflict, match="cannot be checked now"):
+        aspect_users(rules, lambda *_: (None, "cases did not answer (not running)"), "parking")
