@@ -164,7 +164,7 @@ def case_page(services, principal, case_id: str, status=200, failed=None, error=
     resolution, what the comment is about, the customer's scores with their trend, and
     the actions the role may use (each a button that opens its form)."""
     case = visible(services, principal.user, case_id)
-    profile = profile_or_none(services, case["customer"]["id"], 1)
+    profile = profile_or_none(services, case["customer"]["id"], 0)  # no timeline entries
     if profile is not None:  # the summary the page shows; the profile page lists cases
         profile = {"feedback_count": profile.get("feedback_count"), "scores": profile.get("scores") or {}}
     t = translator(principal.language)
