@@ -186,6 +186,28 @@ def product(*alternatives: list[dict]) -> list[dict]:
     return out
 
 
+SPLIT_FIELDS = ("assignee_key", "status")  # the leading keys of the queue_owner index
+
+
+def split_in(condition: dict) -> list[dict]:
+    """``condition`` as disjoint conditions with an equality in place of each ``$in`` of
+    strings, when it names only ``SPLIT_FIELDS`` (else as it is): the embedded store
+    counts ``{"assignee_key": k, "status": s}`` from the index alone (10,000 cases: about
+    1.5 ms), the same condition with ``$in`` by reading every case it matches (130 ms).
+    A condition naming another field reads the cases either way, so it is not split."""
+    if not condition or not set(condition) <= set(SPLIT_FIELDS):
+        return [condition]
+    out = [condition]
+    for field in SPLIT_FIELDS:
+        value = condition.get(field)
+        if not isinstance(value, dict) or set(value) != {"$in"}:
+            continue
+        if not all(isinstance(v, str) for v in value["$in"]):
+            return [condition]
+        out = [{**c, field: v} for c in out for v in dict.fromkeys(value["$in"])]
+    return out
+
+
 def sort_key(sort: str):
     """The Python twin of ``sort_order`` (merging the pages of several conditions)."""
     sign = 1 if sort == "urgency" else -1

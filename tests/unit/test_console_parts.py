@@ -135,3 +135,20 @@ def test_conjoin_merges_plain_conditions_and_wraps_the_rest():
     assert queue.conjoin({"a": {"$lte": 5}}, {"a": {"$lte": 3}}) == {
         "$and": [{"a": {"$lte": 5}}, {"a": {"$lte": 3}}]
     }
+
+
+def test_split_in_turns_covered_in_conditions_into_equalities():
+    both = {"assignee_key": {"$in": ["person:a", "team:t", "team:t"]}, "status": {"$in": ["open", "assigned"]}}
+    assert queue.split_in(both) == [
+        {"assignee_key": "person:a", "status": "open"},
+        {"assignee_key": "person:a", "status": "assigned"},
+        {"assignee_key": "team:t", "status": "open"},
+        {"assignee_key": "team:t", "status": "assigned"},
+    ]
+    assert queue.split_in({"status": {"$in": ["open"]}}) == [{"status": "open"}]
+    another_field = {"assignee_key": {"$in": ["a", "b"]}, "team": "t"}
+    assert queue.split_in(another_field) == [another_field]  # reads the cases either way
+    with_null = {"assignee_key": "", "status": {"$in": ["open", None]}}
+    assert queue.split_in(with_null) == [with_null]
+    assert queue.split_in({"status": {"$nin": ["closed"]}}) == [{"status": {"$nin": ["closed"]}}]
+    assert queue.split_in({}) == [{}]

@@ -129,19 +129,17 @@ class CaseQueries:
             [queue.finished_hidden(request["view"], status)],
             *([n] for n in narrowed),
         )
-        counts = {
-            view: self.count_all(
-                queue.product(
-                    visible,
-                    queue.view_branches(view, viewer, stamp, soon),
-                    [queue.finished_hidden(view, None)],
-                )
+        views = {
+            view: queue.product(
+                visible, queue.view_branches(view, viewer, stamp, soon), [queue.finished_hidden(view, None)]
             )
             for view in queue.COUNTED_VIEWS
         }
+        counts = {view: self.count_all(conditions) for view, conditions in views.items()}
+        unfiltered = views.get(request["view"]) == branches  # the total is that view's count
         return {
             "items": self.merged_page(branches, request["sort"], request["skip"], request["limit"]),
-            "total": self.count_all(branches),
+            "total": counts[request["view"]] if unfiltered else self.count_all(branches),
             "counts": counts,
         }
 
@@ -149,7 +147,7 @@ class CaseQueries:
         """The cases matching any of the disjoint ``branches``: one ``$count`` each (the
         embedded store answers ``$match`` + ``$count`` in SQL, ``count_documents`` not)."""
         total = 0
-        for branch in branches:
+        for branch in (part for b in branches for part in queue.split_in(b)):
             answer = list(self.db.cases.aggregate([{"$match": branch}, {"$count": "n"}]))
             total += answer[0]["n"] if answer else 0
         return total
