@@ -186,20 +186,27 @@ def product(*alternatives: list[dict]) -> list[dict]:
     return out
 
 
-SPLIT_FIELDS = ("assignee_key", "status")  # the leading keys of the queue_owner index
+# the equality keys of the queue's indexes (stores/queries.CaseQueries.indexes)
+INDEX_KEYS = (
+    {"status", "level"},
+    {"assignee_key", "status", "level"},
+    {"team", "status", "level"},
+    {"assignee_key", "team", "status", "level"},
+)
 
 
 def split_in(condition: dict) -> list[dict]:
     """``condition`` as disjoint conditions with an equality in place of each ``$in`` of
-    strings, when it names only ``SPLIT_FIELDS`` (else as it is): the embedded store
-    counts ``{"assignee_key": k, "status": s}`` from the index alone (10,000 cases: about
-    1.5 ms), the same condition with ``$in`` by reading every case it matches (130 ms).
-    A condition naming another field reads the cases either way, so it is not split."""
-    if not condition or not set(condition) <= set(SPLIT_FIELDS):
+    strings, when every field it names is a key of one queue index (else as it is): the
+    embedded store counts ``{"assignee_key": k, "status": s}`` from the index alone and
+    reads a page of it in index order; with ``$in`` it reads every case the condition
+    matches (10,000 cases: about 1.5 ms against 130 ms for a count). A condition naming
+    another field reads the cases either way, and its split can make the store pick a
+    worse index, so it is not split."""
+    if not condition or not any(set(condition) <= keys for keys in INDEX_KEYS):
         return [condition]
     out = [condition]
-    for field in SPLIT_FIELDS:
-        value = condition.get(field)
+    for field, value in condition.items():
         if not isinstance(value, dict) or set(value) != {"$in"}:
             continue
         if not all(isinstance(v, str) for v in value["$in"]):

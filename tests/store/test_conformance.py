@@ -601,3 +601,29 @@ def test_queue_counts_split_into_equalities_add_up_to_the_in_count(db):
     keys, active = ["person:a", "team:t"], ["open", "assigned"]
     split = sum(count({"assignee_key": k, "status": s}) for k in keys for s in active)
     assert split == count({"assignee_key": {"$in": keys}, "status": {"$in": active}}) > 0
+
+
+def test_queue_page_ids_in_index_order_by_aggregate(db):
+    """The console queue's page (stores/queries.CaseQueries.merged_page): a branch's ids
+    by aggregate ``$match`` (equalities, ``$in`` holding None) + ``$sort`` on (level,
+    opened_at, _id) + ``$limit`` + ``$project`` of ``_id``, in the order ``find`` gives."""
+    db.cases.create_indexes(
+        [IndexModel([("assignee_key", ASCENDING), ("status", ASCENDING), ("level", ASCENDING)])]
+    )
+    at = [T1, T1 + timedelta(microseconds=500_000), T1 + timedelta(seconds=1), T2]
+    db.cases.insert_many(
+        [
+            {"_id": f"c{i}", "assignee_key": ("", "person:a")[i % 2], "status": "open",
+             "level": ("P1", "P2")[i % 3 % 2], "opened_at": at[i % 4], **({"team": "t"} if i % 5 else {})}
+            for i in range(16)
+        ]
+    )  # fmt: skip
+    for branch in (
+        {"assignee_key": "person:a", "status": "open"},
+        {"assignee_key": "", "team": {"$in": ["t", None]}},
+    ):
+        for direction in (ASCENDING, DESCENDING):
+            order = [("level", ASCENDING), ("opened_at", direction), ("_id", ASCENDING)]
+            pipeline = [{"$match": branch}, {"$sort": dict(order)}, {"$limit": 5}, {"$project": {"_id": 1}}]
+            ids = [d["_id"] for d in db.cases.aggregate(pipeline)]
+            assert ids == [d["_id"] for d in db.cases.find(branch).sort(order).limit(5)] and len(ids) == 5

@@ -138,7 +138,8 @@ def test_conjoin_merges_plain_conditions_and_wraps_the_rest():
 
 
 def test_split_in_turns_covered_in_conditions_into_equalities():
-    both = {"assignee_key": {"$in": ["person:a", "team:t", "team:t"]}, "status": {"$in": ["open", "assigned"]}}
+    keys = ["person:a", "team:t", "team:t"]
+    both = {"assignee_key": {"$in": keys}, "status": {"$in": ["open", "assigned"]}}
     assert queue.split_in(both) == [
         {"assignee_key": "person:a", "status": "open"},
         {"assignee_key": "person:a", "status": "assigned"},
@@ -146,8 +147,15 @@ def test_split_in_turns_covered_in_conditions_into_equalities():
         {"assignee_key": "team:t", "status": "assigned"},
     ]
     assert queue.split_in({"status": {"$in": ["open"]}}) == [{"status": "open"}]
-    another_field = {"assignee_key": {"$in": ["a", "b"]}, "team": "t"}
-    assert queue.split_in(another_field) == [another_field]  # reads the cases either way
+    by_team = {"team": {"$in": ["t"]}, "status": {"$in": ["open", "assigned"]}, "level": "P1"}
+    assert queue.split_in(by_team) == [
+        {"team": "t", "status": "open", "level": "P1"},
+        {"team": "t", "status": "assigned", "level": "P1"},
+    ]
+    no_one_index = {"assignee_key": {"$in": ["a", "b"]}, "event.touchpoint": "delivery"}
+    assert queue.split_in(no_one_index) == [no_one_index]  # reads the cases either way
+    due = {"status": {"$in": ["open"]}, "sla.clocks.acknowledge.due_epoch": {"$lte": 5.0}}
+    assert queue.split_in(due) == [due]
     with_null = {"assignee_key": "", "status": {"$in": ["open", None]}}
     assert queue.split_in(with_null) == [with_null]
     assert queue.split_in({"status": {"$nin": ["closed"]}}) == [{"status": {"$nin": ["closed"]}}]

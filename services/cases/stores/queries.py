@@ -94,6 +94,11 @@ class CaseQueries:
                 IndexModel([("status", ASCENDING), *order], name="queue_open"),
                 IndexModel([("assignee_key", ASCENDING), ("status", ASCENDING), *order], name="queue_owner"),
                 IndexModel([("team", ASCENDING), ("status", ASCENDING), *order], name="queue_team"),
+                # an agent's team view: assigned to them or their team, and of their team
+                IndexModel(
+                    [("assignee_key", ASCENDING), ("team", ASCENDING), ("status", ASCENDING), *order],
+                    name="queue_owner_team",
+                ),
                 IndexModel([(queue.CLOCK_DUE[0], ASCENDING)], name="queue_ack_due"),
                 IndexModel([(queue.CLOCK_DUE[1], ASCENDING)], name="queue_resolve_due"),
             ]
@@ -154,20 +159,33 @@ class CaseQueries:
 
     def merged_page(self, branches: list[dict], sort: str, skip: int, limit: int) -> list[dict]:
         """Rows ``skip`` … ``skip + limit`` of the disjoint ``branches`` in ``sort`` order:
-        each branch read in index order up to the page's end (sort keys only), merged
-        here, then the page's cases read by id."""
+        the ids of each branch's first ``skip + limit`` in index order, their sort keys
+        read by id and merged here, then the page's cases read by id.
+
+        Each branch's ``$in`` on the keys of one queue index is read as one equality per
+        value (``queue.split_in``): in index order, where the ``$in`` sorts every case it
+        matches. A plain branch's ids come from an aggregate ``$match`` (the embedded
+        store reads it by the index; its ``find`` on the same filter reads every case the
+        first indexed key matches, even when none is left); a branch holding ``$and`` /
+        ``$or`` (breach filters) is read with ``find``, as the list filters are."""
         order = queue.sort_order(sort)
-        if len(branches) == 1:
-            return list(self.db.cases.find(branches[0]).sort(order).skip(skip).limit(limit))
-        heads: list[dict] = []
-        for branch in branches:
-            cursor = self.db.cases.find(branch, {"level": 1, "opened_at": 1}).sort(order).limit(skip + limit)
-            heads.extend(cursor)
-        wanted = [c["_id"] for c in sorted(heads, key=queue.sort_key(sort))[skip : skip + limit]]
+        parts = [part for branch in branches for part in queue.split_in(branch)]
+        heads = [c["_id"] for part in parts for c in self._ids_in_order(part, order, skip + limit)]
+        if len(parts) > 1:  # merged by their sort keys
+            keys = self.db.cases.find({"_id": {"$in": heads}}, {"level": 1, "opened_at": 1})
+            heads = [c["_id"] for c in sorted(keys, key=queue.sort_key(sort))]
+        wanted = heads[skip : skip + limit]
         if not wanted:
             return []
         found = {c["_id"]: c for c in self.db.cases.find({"_id": {"$in": wanted}})}
         return [found[i] for i in wanted if i in found]
+
+    def _ids_in_order(self, branch: dict, order: list[tuple[str, int]], n: int) -> list[dict]:
+        """The ids (``{"_id"}``) of the first ``n`` cases of ``branch`` in ``order``."""
+        if any(key.startswith("$") for key in branch):
+            return list(self.db.cases.find(branch, {"_id": 1}).sort(order).limit(n))
+        pipeline = [{"$match": branch}, {"$sort": dict(order)}, {"$limit": n}, {"$project": {"_id": 1}}]
+        return list(self.db.cases.aggregate(pipeline))
 
     def search_ids(self, q: str | None) -> list[str] | None:
         """The ids a search finds (None: no search): exact ids first, else substrings."""
