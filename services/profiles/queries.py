@@ -99,7 +99,7 @@ class Queries(ProfileDocuments):
         profile.setdefault("aspect_counts", {})
         profile["aspects_recent"] = recent_aspects(recent, now)
         # aggregate, not find: the embedded store's find scans the timeline (_recent_entries)
-        page = [
+        page: list[dict] = [
             {"$match": {"customer_id": target}},
             {"$sort": {"at": DESCENDING, "_id": ASCENDING}},
             {"$skip": timeline_skip},
