@@ -302,6 +302,7 @@ def pages(agent, owner, case_id: str, someone: int) -> list[tuple]:
         ("queue (owner, all)", owner, "/cases"),
         ("queue, newest (owner)", owner, "/cases?sort=newest"),
         ("case page", owner, f"/cases/{case_id}"),
+        ("case page (agent)", agent, f"/cases/{case_id}"),
         ("profile page", owner, f"/customers/C{someone}"),
         ("customer search by phone", owner, f"/customers?phone=138{someone:08d}"),
         ("dashboard (30 days)", owner, "/dashboard"),

@@ -253,8 +253,19 @@ class CaseQueries:
         return all_of(query, *clauses)
 
     def visible_case(self, case_id: str, visible_to: dict | None, now: datetime) -> dict | None:
-        """The case if ``visible_to`` may see it, else None (as if it did not exist)."""
-        return self.db.cases.find_one(self.case_filter(now=now, case_id=case_id, visible_to=visible_to))
+        """The case if ``visible_to`` may see it, else None (as if it did not exist).
+
+        An agent's visibility is tried as its disjoint plain conditions, each beside the
+        ``_id`` (``queue.visibility_branches``): the embedded store reads each by the
+        primary key, whereas the ``$or`` inside ``$and`` it evaluates case by case over
+        the whole collection (10,000 cases: 300–1,000 ms against a few ms)."""
+        if not visible_to or visible_to["role"] != "agent":
+            return self.db.cases.find_one({"_id": case_id})
+        for branch in queue.visibility_branches(visible_to):
+            case = self.db.cases.find_one({"_id": case_id, **branch})
+            if case is not None:
+                return case
+        return None
 
     def metrics_rows(self, since: datetime, until: datetime) -> Iterator[dict]:
         """Cases opened in [since, until), projected to what metrics read.
