@@ -584,8 +584,9 @@ def test_aggregate_match_on_equalities_then_sort_on_a_datetime(db):
 
 
 def test_queue_counts_split_into_equalities_add_up_to_the_in_count(db):
-    """The console queue's counts (services/cases/queue.split_in): ``$in`` on
-    assignee_key and status counted as one ``$match`` + ``$count`` per pair of values."""
+    """The console queue's counts (services/cases/queue.split_in, counted_by_status):
+    ``$in`` on assignee_key and status counted as one ``$match`` + ``$count`` per pair of
+    values, or as one ``$group`` by status per key."""
     statuses = ("open", "assigned", "resolved")
     db.cases.insert_many(
         [
@@ -601,6 +602,13 @@ def test_queue_counts_split_into_equalities_add_up_to_the_in_count(db):
     keys, active = ["person:a", "team:t"], ["open", "assigned"]
     split = sum(count({"assignee_key": k, "status": s}) for k in keys for s in active)
     assert split == count({"assignee_key": {"$in": keys}, "status": {"$in": active}}) > 0
+    by_status = 0  # one $group by status per key, the wanted statuses summed
+    for k in keys:
+        groups = db.cases.aggregate(
+            [{"$match": {"assignee_key": k}}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+        )
+        by_status += sum(g["n"] for g in groups if g["_id"] in active)
+    assert by_status == split
 
 
 def test_queue_page_ids_in_index_order_by_aggregate(db):

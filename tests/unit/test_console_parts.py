@@ -160,3 +160,21 @@ def test_split_in_turns_covered_in_conditions_into_equalities():
     assert queue.split_in(with_null) == [with_null]
     assert queue.split_in({"status": {"$nin": ["closed"]}}) == [{"status": {"$nin": ["closed"]}}]
     assert queue.split_in({}) == [{}]
+
+
+def test_counted_by_status_groups_an_indexed_condition_with_a_status_in():
+    condition = {"assignee_key": "person:a", "status": {"$in": ["open", "assigned"]}}
+    assert queue.counted_by_status(condition) == ({"assignee_key": "person:a"}, ["open", "assigned"])
+    assert queue.counted_by_status({"status": {"$in": ["open"]}}) == ({}, ["open"])
+    assert queue.split_in(
+        {"assignee_key": {"$in": ["a", "b"]}, "status": {"$in": ["open"]}}, keep=("status",)
+    ) == [
+        {"assignee_key": "a", "status": {"$in": ["open"]}},
+        {"assignee_key": "b", "status": {"$in": ["open"]}},
+    ]
+    for left_alone in (
+        {"assignee_key": "person:a", "status": "open"},  # an equality: a $count
+        {"status": {"$in": ["open", None]}},
+        {"status": {"$in": ["open"]}, "sla.clocks.resolve.due_epoch": {"$lte": 5.0}},  # no queue index
+    ):
+        assert queue.counted_by_status(left_alone) is None
