@@ -186,6 +186,53 @@ def product(*alternatives: list[dict]) -> list[dict]:
     return out
 
 
+# the equality keys of the queue's indexes (stores/queries.CaseQueries.indexes)
+INDEX_KEYS = (
+    {"status", "level"},
+    {"assignee_key", "status", "level"},
+    {"team", "status", "level"},
+    {"assignee_key", "team", "status", "level"},
+)
+
+
+def indexed(condition: dict) -> bool:
+    """Every field ``condition`` names is a key of one queue index (``INDEX_KEYS``)."""
+    return bool(condition) and any(set(condition) <= keys for keys in INDEX_KEYS)
+
+
+def split_in(condition: dict, keep: tuple[str, ...] = ()) -> list[dict]:
+    """``condition`` as disjoint conditions with an equality in place of each ``$in`` of
+    strings (but on the ``keep`` fields), when every field it names is a key of one
+    queue index (else as it is): the embedded store counts ``{"assignee_key": k,
+    "status": s}`` from the index alone and reads a page of it in index order; with
+    ``$in`` it reads every case the condition matches (10,000 cases: about 1.5 ms
+    against 130 ms for a count). A condition naming another field reads the cases
+    either way, and its split can make the store pick a worse index, so it is not split."""
+    if not indexed(condition):
+        return [condition]
+    out = [condition]
+    for field, value in condition.items():
+        if field in keep or not isinstance(value, dict) or set(value) != {"$in"}:
+            continue
+        if not all(isinstance(v, str) for v in value["$in"]):
+            return [condition]
+        out = [{**c, field: v} for c in out for v in dict.fromkeys(value["$in"])]
+    return out
+
+
+def counted_by_status(condition: dict) -> tuple[dict, list[str]] | None:
+    """``(the condition without its status, the statuses)`` when ``condition`` is one a
+    queue index holds and its status is an ``$in`` of strings: one ``$group`` by status
+    of the rest counts it in one round trip (≈ 2 ms for 10,000 cases, against ≈ 4 ms for
+    five counts, more on a busy store); None otherwise."""
+    status = condition.get("status")
+    if not indexed(condition) or not isinstance(status, dict) or set(status) != {"$in"}:
+        return None
+    if not all(isinstance(v, str) for v in status["$in"]):
+        return None
+    return {k: v for k, v in condition.items() if k != "status"}, list(status["$in"])
+
+
 def sort_key(sort: str):
     """The Python twin of ``sort_order`` (merging the pages of several conditions)."""
     sign = 1 if sort == "urgency" else -1

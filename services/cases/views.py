@@ -48,7 +48,9 @@ def queue_page(ctx: Context, request) -> dict:
 def agents_with_loads(ctx: Context) -> dict:
     """The directory, with each agent's current weighted load."""
     directory = ctx.store.policies.directory()
-    loads = ctx.store.loads.loads([a["id"] for a in directory["agents"]])
+    # read only (a missing counter is 0): list_agents answers every console page, and
+    # creating counters there cost one upsert per agent per page
+    loads = ctx.store.loads.peek_loads([a["id"] for a in directory["agents"]])
     for agent in directory["agents"]:
         agent["load"] = loads.get(agent["id"], 0)
     return directory

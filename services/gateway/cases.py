@@ -30,6 +30,7 @@ from services.gateway.i18n import translator
 from services.gateway.pagination import next_link, page, scan
 from services.gateway.profiles import profile_or_none
 from services.gateway.scope import in_scope, viewer
+from services.gateway.together import together
 from services.gateway.trigger import sentences, shown_value
 from services.gateway.views import render
 from textanalysis.text import analyze
@@ -179,7 +180,11 @@ def case_page(services, principal, case_id: str, status=200, failed=None, error=
     resolution, what the comment is about, the customer's scores with their trend, and
     the actions the role may use (each a button that opens its form)."""
     case = visible(services, principal.user, case_id)
-    profile = profile_or_none(services, case["customer"]["id"], 1)
+    profile, names, playbooks = together(
+        lambda: profile_or_none(services, case["customer"]["id"], 0),  # no timeline entries
+        lambda: owner_names(services),
+        lambda: suggested_playbooks(services, principal.user, case),
+    )
     if profile is not None:  # the summary the page shows; the profile page lists cases
         profile = {"feedback_count": profile.get("feedback_count"), "scores": profile.get("scores") or {}}
     t = translator(principal.language)
@@ -197,9 +202,9 @@ def case_page(services, principal, case_id: str, status=200, failed=None, error=
         failed=failed,
         error=error,
         done=done,
-        names=owner_names(services),
+        names=names,
         seen=owner_key(case),
-        playbooks=suggested_playbooks(services, principal.user, case),
+        playbooks=playbooks,
     )
 
 

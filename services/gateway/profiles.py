@@ -19,6 +19,7 @@ from services.gateway.entrypoints import http_error_from
 from services.gateway.i18n import translator
 from services.gateway.pagination import page
 from services.gateway.scope import named_cases, only_cases, viewer
+from services.gateway.together import together
 from services.gateway.views import render
 
 TOP_ALERTS = 5  # the profile page's most frequent alerts
@@ -76,13 +77,15 @@ def profile_page(services, principal, customer_id: str, q: dict):
     the customer's opt-outs per channel, the most-triggered alerts, the top terms, open
     cases, a paged timeline; for admins the merge / export / erase forms."""
     limit, skip = q["timeline_limit"], q.get("timeline_skip", 0)
-    profile = profile_or_none(services, customer_id, limit, skip)
+    since = (utcnow() - timedelta(days=TERM_DAYS)).isoformat()
+    profile, words = together(
+        lambda: profile_or_none(services, customer_id, limit, skip),
+        lambda: services.profiles.word_frequency(customer_id=customer_id, since=since, limit=TOP_TERMS),
+    )
     if profile is None:
         return render("profile.html", principal, status=404, customer_id=customer_id, profile=None)
     profile = scoped(services, principal.user, profile)
     top = sorted((profile.get("alert_counts") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ALERTS]
-    since = (utcnow() - timedelta(days=TERM_DAYS)).isoformat()
-    words = services.profiles.word_frequency(customer_id=customer_id, since=since, limit=TOP_TERMS)
     t = translator(principal.language)
     charts = {
         kind: line_chart(

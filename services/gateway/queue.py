@@ -26,6 +26,7 @@ from services.gateway.gate import safe_next
 from services.gateway.i18n import translator
 from services.gateway.routes import BREACH_STATES, CASE_STATUSES, QUEUE_VIEWS
 from services.gateway.scope import viewer
+from services.gateway.together import together
 from services.gateway.views import render
 
 # each bulk action and the form fields it reads (the form holds every action's fields)
@@ -82,7 +83,7 @@ def paging(q: dict, total: int) -> dict:
 
 
 def context(services, principal, q: dict) -> dict:
-    data = fetch(services, principal.user, q)
+    data, names = together(lambda: fetch(services, principal.user, q), lambda: owner_names(services))
     return {
         "page": data,
         "query": q,
@@ -90,7 +91,7 @@ def context(services, principal, q: dict) -> dict:
         "paging": paging(q, data["total"]),
         "live_url": link(q).replace("/cases", "/cases/live", 1),
         "here": link(q),
-        "names": owner_names(services),
+        "names": names,
         "poll_ms": int(float(settings.get("CONSOLE_POLL_SECONDS")) * 1000),
         "link": lambda **changes: link(q, **changes),
     }

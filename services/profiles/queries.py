@@ -40,8 +40,23 @@ class Queries(ProfileDocuments):
         )
 
     def _recent_entries(self, customer_id: str, now: datetime) -> list[dict]:
-        """The customer's feedback entries of the rolling-score horizon, with their insight."""
-        return self._scored_entries([customer_id], now - timedelta(days=HORIZON_DAYS), now, "insight")
+        """The customer's feedback entries of the rolling-score horizon, with their insight.
+
+        An aggregate ``$match`` on plain equalities, newest first, read until the horizon:
+        the embedded store answers it from the (customer_id, kind, at) index, whereas its
+        ``find`` on the same filter scans the whole timeline (docs/store.md); the time
+        bounds are applied here (a datetime range inside ``$match`` is not compared as
+        time there)."""
+        since = now - timedelta(days=HORIZON_DAYS)
+        entries = []
+        match = {"customer_id": customer_id, "kind": "feedback"}
+        with self.db.timeline.aggregate([{"$match": match}, {"$sort": {"at": DESCENDING}}]) as cursor:
+            for entry in cursor:
+                if entry["at"] <= since:
+                    break
+                if entry["at"] <= now:
+                    entries.append(entry)
+        return entries
 
     def rolling_scores(self, profile: dict, now: datetime) -> dict:
         return rolling(self._recent_entries(profile["_id"], now), now, profile.get("latest"))
@@ -85,12 +100,14 @@ class Queries(ProfileDocuments):
         profile["scores_as_of"] = now
         profile.setdefault("aspect_counts", {})
         profile["aspects_recent"] = recent_aspects(recent, now)
-        profile["timeline"] = list(
-            self.db.timeline.find({"customer_id": target})
-            .sort([("at", DESCENDING), ("_id", ASCENDING)])
-            .skip(timeline_skip)
-            .limit(timeline_limit)
-        )
+        # aggregate, not find: the embedded store's find scans the timeline (_recent_entries)
+        page: list[dict] = [
+            {"$match": {"customer_id": target}},
+            {"$sort": {"at": DESCENDING, "_id": ASCENDING}},
+            {"$skip": timeline_skip},
+            {"$limit": timeline_limit},
+        ]
+        profile["timeline"] = list(self.db.timeline.aggregate(page)) if timeline_limit else []
         # $match + $count: the embedded store counts it in SQL (count_documents: in Python)
         counted = list(self.db.timeline.aggregate([{"$match": {"customer_id": target}}, {"$count": "n"}]))
         profile["timeline_total"] = counted[0]["n"] if counted else 0

@@ -255,10 +255,9 @@ class WordCounts:
         """Top ``limit`` keywords and every category's count in days ``since..until`` (inclusive)."""
         words: Counter = Counter()
         categories: Counter = Counter()
-        for doc in self.docs.find(
-            {"scope": scope, "day": {"$gte": since.isoformat(), "$lte": until.isoformat()}},
-            {"terms": 1, "term": 1, "n": 1},
-        ):
+        # aggregate $match: the embedded store reads it by the (scope, day) index, its find scans
+        days = {"scope": scope, "day": {"$gte": since.isoformat(), "$lte": until.isoformat()}}
+        for doc in self.docs.aggregate([{"$match": days}]):
             if "term" in doc:  # the per-term layout before per-day documents
                 kind, _, value = doc["term"].partition(":")
                 rows = [(kind, value, doc["n"])]

@@ -83,6 +83,25 @@ def test_one_case_in_hand_is_seen_as_the_database_query_sees_it(queue):
         assert in_hand == visible(desk, viewer), viewer
 
 
+def test_get_case_shows_an_agent_exactly_the_cases_their_list_shows(queue):
+    """get_case tries the visibility's plain conditions one by one (stores/queries
+    visible_case), the list applies visibility_query's $or: both see the same cases."""
+    desk, ids = queue
+    desk.add_collaborator(  # helping on an unassigned case outside their pool
+        {"case_id": ids["pool_logistics"], "by": "zhao.min", "person": "chen.jie", "role": "delivery"}
+    )
+    nobody = {"user_id": "nobody", "role": "agent", "teams": []}
+    for viewer in (CHEN, ZHAO, nobody, {"user_id": "li.na", "role": "agent", "teams": ["logistics"]}):
+        seen = set()
+        for case_id in ids.values():
+            try:
+                seen.add(desk.get_case(case_id, visible_to=viewer)["_id"])
+            except NotFound:
+                pass
+        assert seen == visible(desk, viewer), viewer
+    assert ids["pool_logistics"] in visible(desk, CHEN)
+
+
 def test_pages_and_totals_count_visible_cases_only(queue):
     desk, ids = queue
     seen = []

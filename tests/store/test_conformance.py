@@ -548,3 +548,90 @@ def test_match_and_count_over_plain_conditions_with_in_nin_and_null(db):
     assert count({"status": "closed"}) == 0  # no group at all: an empty answer
     page = [c["_id"] for c in db.cases.find({"_id": {"$in": ["c5", "c1"]}}, {"team": 1})]
     assert sorted(page) == ["c1", "c5"]
+
+
+def test_aggregate_match_on_equalities_then_sort_on_a_datetime(db):
+    """Profiles' timeline page and rolling-score entries (queries.get_profile,
+    _recent_entries) and word counts (words.frequency): ``aggregate`` with a ``$match`` of
+    equalities (nx-27017 reads it by the index; its ``find`` on the same filter scans),
+    sorted by a stored datetime (whole-second and fractional values alike), paged with
+    ``$skip``/``$limit``; a range of ISO day strings inside ``$match``. Datetime bounds
+    are applied in Python: a datetime range inside ``$match`` is not compared as time there."""
+    db.t.create_indexes([IndexModel([("customer_id", ASCENDING), ("kind", ASCENDING), ("at", ASCENDING)])])
+    rows = [
+        {"_id": f"e{i}", "customer_id": "a" if i % 2 == 0 else "b", "kind": "feedback" if i % 3 else "alert",
+         "at": T1 + timedelta(hours=i, microseconds=(i * 137_000) % 1_000_000)}
+        for i in range(12)
+    ]  # fmt: skip
+    rows.append({"_id": "w", "customer_id": "a", "kind": "feedback", "at": T1 + timedelta(hours=4)})
+    db.t.insert_many(rows)
+    newest = [{"$match": {"customer_id": "a"}}, {"$sort": {"at": DESCENDING, "_id": ASCENDING}}]
+    assert [d["_id"] for d in db.t.aggregate(newest)] == ["e10", "e8", "e6", "e4", "w", "e2", "e0"]
+    paged = [d["_id"] for d in db.t.aggregate([*newest, {"$skip": 2}, {"$limit": 2}])]
+    assert paged == ["e6", "e4"]
+    feedback = [{"$match": {"customer_id": "a", "kind": "feedback"}}, {"$sort": {"at": DESCENDING}}]
+    found = list(db.t.aggregate(feedback))
+    assert [d["_id"] for d in found] == ["e10", "e8", "e4", "w", "e2"]
+    assert all(isinstance(d["at"], datetime) for d in found) and found[3]["at"] == T1 + timedelta(hours=4)
+    db.w.insert_many(
+        [
+            {"_id": f"s|{d}", "scope": "s", "day": d}
+            for d in ("2026-08-30", "2026-09-01", "2026-12-06", "2026-12-07")
+        ]
+    )
+    days = [{"$match": {"scope": "s", "day": {"$gte": "2026-09-01", "$lte": "2026-12-06"}}}]
+    assert sorted(d["_id"] for d in db.w.aggregate(days)) == ["s|2026-09-01", "s|2026-12-06"]
+
+
+def test_queue_counts_split_into_equalities_add_up_to_the_in_count(db):
+    """The console queue's counts (services/cases/queue.split_in, counted_by_status):
+    ``$in`` on assignee_key and status counted as one ``$match`` + ``$count`` per pair of
+    values, or as one ``$group`` by status per key."""
+    statuses = ("open", "assigned", "resolved")
+    db.cases.insert_many(
+        [
+            {"_id": i, "assignee_key": ("person:a", "team:t", "")[i % 3], "status": statuses[i % 4 % 3]}
+            for i in range(24)
+        ]
+    )
+
+    def count(query):
+        found = list(db.cases.aggregate([{"$match": query}, {"$count": "n"}]))
+        return found[0]["n"] if found else 0
+
+    keys, active = ["person:a", "team:t"], ["open", "assigned"]
+    split = sum(count({"assignee_key": k, "status": s}) for k in keys for s in active)
+    assert split == count({"assignee_key": {"$in": keys}, "status": {"$in": active}}) > 0
+    by_status = 0  # one $group by status per key, the wanted statuses summed
+    for k in keys:
+        groups = db.cases.aggregate(
+            [{"$match": {"assignee_key": k}}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+        )
+        by_status += sum(g["n"] for g in groups if g["_id"] in active)
+    assert by_status == split
+
+
+def test_queue_page_ids_in_index_order_by_aggregate(db):
+    """The console queue's page (stores/queries.CaseQueries.merged_page): a branch's ids
+    by aggregate ``$match`` (equalities, ``$in`` holding None) + ``$sort`` on (level,
+    opened_at, _id) + ``$limit`` + ``$project`` of ``_id``, in the order ``find`` gives."""
+    db.cases.create_indexes(
+        [IndexModel([("assignee_key", ASCENDING), ("status", ASCENDING), ("level", ASCENDING)])]
+    )
+    at = [T1, T1 + timedelta(microseconds=500_000), T1 + timedelta(seconds=1), T2]
+    db.cases.insert_many(
+        [
+            {"_id": f"c{i}", "assignee_key": ("", "person:a")[i % 2], "status": "open",
+             "level": ("P1", "P2")[i % 3 % 2], "opened_at": at[i % 4], **({"team": "t"} if i % 5 else {})}
+            for i in range(16)
+        ]
+    )  # fmt: skip
+    for branch in (
+        {"assignee_key": "person:a", "status": "open"},
+        {"assignee_key": "", "team": {"$in": ["t", None]}},
+    ):
+        for direction in (ASCENDING, DESCENDING):
+            order = [("level", ASCENDING), ("opened_at", direction), ("_id", ASCENDING)]
+            pipeline = [{"$match": branch}, {"$sort": dict(order)}, {"$limit": 5}, {"$project": {"_id": 1}}]
+            ids = [d["_id"] for d in db.cases.aggregate(pipeline)]
+            assert ids == [d["_id"] for d in db.cases.find(branch).sort(order).limit(5)] and len(ids) == 5

@@ -159,3 +159,46 @@ def test_no_console_template_puts_markup_in_the_page_title():
     for template in folder.rglob("*.html"):
         for title in re.findall(r"\{% block title %\}(.*?)\{% endblock %\}", template.read_text(), re.S):
             assert "<" not in title, f"{template.name}: markup in the title block"
+
+
+def test_split_in_turns_covered_in_conditions_into_equalities():
+    keys = ["person:a", "team:t", "team:t"]
+    both = {"assignee_key": {"$in": keys}, "status": {"$in": ["open", "assigned"]}}
+    assert queue.split_in(both) == [
+        {"assignee_key": "person:a", "status": "open"},
+        {"assignee_key": "person:a", "status": "assigned"},
+        {"assignee_key": "team:t", "status": "open"},
+        {"assignee_key": "team:t", "status": "assigned"},
+    ]
+    assert queue.split_in({"status": {"$in": ["open"]}}) == [{"status": "open"}]
+    by_team = {"team": {"$in": ["t"]}, "status": {"$in": ["open", "assigned"]}, "level": "P1"}
+    assert queue.split_in(by_team) == [
+        {"team": "t", "status": "open", "level": "P1"},
+        {"team": "t", "status": "assigned", "level": "P1"},
+    ]
+    no_one_index = {"assignee_key": {"$in": ["a", "b"]}, "event.touchpoint": "delivery"}
+    assert queue.split_in(no_one_index) == [no_one_index]  # reads the cases either way
+    due = {"status": {"$in": ["open"]}, "sla.clocks.acknowledge.due_epoch": {"$lte": 5.0}}
+    assert queue.split_in(due) == [due]
+    with_null = {"assignee_key": "", "status": {"$in": ["open", None]}}
+    assert queue.split_in(with_null) == [with_null]
+    assert queue.split_in({"status": {"$nin": ["closed"]}}) == [{"status": {"$nin": ["closed"]}}]
+    assert queue.split_in({}) == [{}]
+
+
+def test_counted_by_status_groups_an_indexed_condition_with_a_status_in():
+    condition = {"assignee_key": "person:a", "status": {"$in": ["open", "assigned"]}}
+    assert queue.counted_by_status(condition) == ({"assignee_key": "person:a"}, ["open", "assigned"])
+    assert queue.counted_by_status({"status": {"$in": ["open"]}}) == ({}, ["open"])
+    assert queue.split_in(
+        {"assignee_key": {"$in": ["a", "b"]}, "status": {"$in": ["open"]}}, keep=("status",)
+    ) == [
+        {"assignee_key": "a", "status": {"$in": ["open"]}},
+        {"assignee_key": "b", "status": {"$in": ["open"]}},
+    ]
+    for left_alone in (
+        {"assignee_key": "person:a", "status": "open"},  # an equality: a $count
+        {"status": {"$in": ["open", None]}},
+        {"status": {"$in": ["open"]}, "sla.clocks.resolve.due_epoch": {"$lte": 5.0}},  # no queue index
+    ):
+        assert queue.counted_by_status(left_alone) is None

@@ -86,6 +86,9 @@ class FollowupStore:
         return found[0] if found else None
 
     def for_cases(self, case_ids: list[str]) -> list[dict]:
+        if len(case_ids) == 1:  # the case page: aggregate $match is read by the case index (find scans)
+            rows = self.coll.aggregate([{"$match": {"case_id": case_ids[0]}}])
+            return [{k: v for k, v in row.items() if k != "rule"} for row in rows]
         return list(self.coll.find({"case_id": {"$in": case_ids}}, {"rule": 0}))
 
     def record_outcome(self, message_id: str, outcome: dict) -> dict | None:

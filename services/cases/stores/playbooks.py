@@ -98,7 +98,8 @@ class PlaybookLibrary:
         return doc, True
 
     def uses_of_case(self, case_id: str) -> list[dict]:
-        return list(self.db.playbook_uses.find({"case_id": case_id}).sort("at", ASCENDING))
+        # aggregate $match: read by the case index on the embedded store (its find scans, docs/store.md)
+        return list(self.db.playbook_uses.aggregate([{"$match": {"case_id": case_id}}, {"$sort": {"at": 1}}]))
 
     def uses_between(self, since: datetime, until: datetime) -> list[dict]:
         window = {"$gte": since.timestamp(), "$lt": until.timestamp()}

@@ -77,7 +77,9 @@ class EscalationSchedule:
         )
 
     def case_steps(self, case_id: str) -> list[dict]:
-        return list(self.db.escalation_steps.find({"case_id": case_id}).sort("due_epoch", ASCENDING))
+        # aggregate $match: read by the case index on the embedded store (its find scans, docs/store.md)
+        pipeline = [{"$match": {"case_id": case_id}}, {"$sort": {"due_epoch": 1}}]
+        return list(self.db.escalation_steps.aggregate(pipeline))
 
     # pre-breach warnings ---------------------------------------------------------
 

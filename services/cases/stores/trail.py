@@ -102,9 +102,9 @@ class CaseTrail:
                 raise
 
     def case_audit(self, case_id: str) -> list[dict]:
-        return list(
-            self.db.case_audit.find({"case_id": case_id}).sort([("at", ASCENDING), ("seq", ASCENDING)])
-        )
+        # aggregate $match: read by the case index on the embedded store (its find scans, docs/store.md)
+        pipeline = [{"$match": {"case_id": case_id}}, {"$sort": {"at": 1, "seq": 1}}]
+        return list(self.db.case_audit.aggregate(pipeline))
 
     def add_comment(self, comment: dict) -> dict:
         """Store a comment on a case that is not closed (once per comment id), audited."""
@@ -147,4 +147,5 @@ class CaseTrail:
         return bool(self.db.case_comments.update_one(query, {"$set": {"delivery": outcome}}).modified_count)
 
     def comments(self, case_id: str) -> list[dict]:
-        return list(self.db.case_comments.find({"case_id": case_id}).sort("at", ASCENDING))
+        # aggregate $match: read by the case index on the embedded store (its find scans, docs/store.md)
+        return list(self.db.case_comments.aggregate([{"$match": {"case_id": case_id}}, {"$sort": {"at": 1}}]))
