@@ -1,10 +1,12 @@
-"""Independent store writes of one batch, overlapped.
+"""Independent calls overlapped: a batch's store writes, a page's RPC calls.
 
 A batch's handler often has writes that do not depend on each other (a case batch's
 audit entries, agent loads and escalation steps; an event batch's history beside its
-evaluation). Issued one after another, each waits for the one before; here each runs in
-its own green thread, on its own pooled connection, and the batch waits for all of
-them. What the batch publishes still goes out only after every write returned, so
+evaluation), and a console page asks several services for things that do not depend on
+each other (the case, the directory, the playbooks). Issued one after another, each
+waits for the one before; here each runs in its own green thread (its own pooled
+connection or RPC reply), and the caller waits for all of them: the slowest instead of
+the sum. What a batch publishes still goes out only after every write returned, so
 what docs/reliability.md promises holds: the batch is acked after its writes and its
 announcements, and a write that fails fails the batch (redelivered, idempotent).
 """

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from nameko.exceptions import RemoteError
 
+from services.common.overlap import run_together as together
 from services.gateway import urgency
 from services.gateway.actions import available, body_from_form, load_body, refused, root_causes
 from services.gateway.errors import HttpError, Redirect
@@ -30,7 +31,6 @@ from services.gateway.i18n import translator
 from services.gateway.pagination import next_link, page, scan
 from services.gateway.profiles import profile_or_none
 from services.gateway.scope import in_scope, viewer
-from services.gateway.together import together
 from services.gateway.trigger import sentences, shown_value
 from services.gateway.views import render
 from textanalysis.text import analyze

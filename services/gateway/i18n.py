@@ -17,6 +17,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "app.title": {"zh-CN": "客户体验预警台", "en": "CX alert console"},
     "nav.queue": {"zh-CN": "工单队列", "en": "Case queue"},
     "nav.followups": {"zh-CN": "回访任务", "en": "Follow-ups"},
+    "queue.followups_open": {"zh-CN": "待办回访任务", "en": "Open follow-up tasks"},
+    "queue.followups_overdue": {"zh-CN": "已逾期", "en": "overdue"},
     "followups.title": {"zh-CN": "回访任务", "en": "Follow-up tasks"},
     "followups.state.open": {"zh-CN": "待处理", "en": "open"},
     "followups.state.done": {"zh-CN": "已完成", "en": "done"},

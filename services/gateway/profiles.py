@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from contracts.base import utcnow
+from services.common.overlap import run_together as together
 from services.common.rpc import PAGE_MAX
 from services.gateway import optouts
 from services.gateway.charts import line_chart
@@ -19,7 +20,6 @@ from services.gateway.entrypoints import http_error_from
 from services.gateway.i18n import translator
 from services.gateway.pagination import page
 from services.gateway.scope import named_cases, only_cases, viewer
-from services.gateway.together import together
 from services.gateway.views import render
 
 TOP_ALERTS = 5  # the profile page's most frequent alerts

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from nameko.exceptions import RemoteError
 
 from services.common import settings
+from services.common.overlap import run_together as together
 from services.gateway import urgency
 from services.gateway.actions import ACTIONS, body_from_form, load_body, refused, root_causes
 from services.gateway.cases import act, case_page, owner_names, visible
@@ -26,7 +27,6 @@ from services.gateway.gate import safe_next
 from services.gateway.i18n import translator
 from services.gateway.routes import BREACH_STATES, CASE_STATUSES, QUEUE_VIEWS
 from services.gateway.scope import viewer
-from services.gateway.together import together
 from services.gateway.views import render
 
 # each bulk action and the form fields it reads (the form holds every action's fields)
@@ -83,9 +83,14 @@ def paging(q: dict, total: int) -> dict:
 
 
 def context(services, principal, q: dict) -> dict:
-    data, names = together(lambda: fetch(services, principal.user, q), lambda: owner_names(services))
+    data, names, followups = together(
+        lambda: fetch(services, principal.user, q),
+        lambda: owner_names(services),
+        lambda: followups_due(services, principal.user),
+    )
     return {
         "page": data,
+        "followups": followups,
         "query": q,
         "views": QUEUE_VIEWS,
         "paging": paging(q, data["total"]),
@@ -94,6 +99,22 @@ def context(services, principal, q: dict) -> dict:
         "names": names,
         "poll_ms": int(float(settings.get("CONSOLE_POLL_SECONDS")) * 1000),
         "link": lambda **changes: link(q, **changes),
+    }
+
+
+FOLLOWUPS_COUNTED = 100  # "100+" beyond
+
+
+def followups_due(services, user: dict) -> dict:
+    """The user's and their teams' open follow-up tasks (回访), for the queue's banner:
+    ``{"open", "overdue", "more"}`` (``more``: over ``FOLLOWUPS_COUNTED``)."""
+    request = {"assignees": [user["id"], *user.get("teams", [])], "state": "open"}
+    rows = services.cases.list_followups({**request, "limit": FOLLOWUPS_COUNTED + 1})
+    counted = rows[:FOLLOWUPS_COUNTED]
+    return {
+        "open": len(counted),
+        "overdue": sum(1 for r in counted if r.get("overdue")),
+        "more": len(rows) > FOLLOWUPS_COUNTED,
     }
 
 

@@ -252,6 +252,10 @@ def test_refused_survey_becomes_the_owners_task_done_with_cxctl(survey_config, l
         gw.login("agent").get(gw.url + "/followups", params={"overdue": "true"}).text
     )  # the agent's queue
     assert case["_id"] in console and "已超时" in console and "opted_out" in console
+    # the agent's case queue says so too, and links the task list
+    queue_page = gw.login("agent").get(gw.url + "/cases").text
+    assert 'id="queue-followups"' in queue_page and "待办回访任务: 1" in queue_page
+    assert "已逾期: 1" in queue_page and 'href="/followups"' in queue_page
     shown = gw.rpc.cases.get_case(case["_id"])
     refusal = next(a for a in shown["audit"] if a["action"] == "followup_message_refused")
     assert "opted_out" in refusal["why"]
