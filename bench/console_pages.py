@@ -152,15 +152,28 @@ def time_page(session: requests.Session, url: str, repeat: int) -> list[float]:
     return times
 
 
+def drop(mongo_uri: str, prefix: str) -> None:
+    client = pymongo.MongoClient(mongo_uri)
+    for name in client.list_database_names():
+        if name.startswith(prefix):
+            client.drop_database(name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--profiles", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the filled databases (their prefix is printed) for --reuse"
+    )
+    parser.add_argument(
+        "--reuse", metavar="PREFIX", help="time the pages on databases a --keep run filled (no filling)"
+    )
     args = parser.parse_args()
     mongo_uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
     vhost = make_vhost()
-    prefix = f"cp{uuid.uuid4().hex[:6]}_"
+    prefix = args.reuse or f"cp{uuid.uuid4().hex[:6]}_"
     port = free_port()
     patch = {
         "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
@@ -183,7 +196,9 @@ def main() -> int:
                 )
                 for user in USERS:
                     rpc.gateway.put_user(user)
-                filled = fill(mongo_uri, prefix, rpc, args.profiles, args.cases)
+                filled = (
+                    {"reused": prefix} if args.reuse else fill(mongo_uri, prefix, rpc, args.profiles, args.cases)
+                )
                 case_id = rpc.cases.list_cases(limit=1)[0]["_id"]
             agent, owner = log_in(url, USERS[0]), log_in(url, USERS[1])
             someone = min(12345, args.profiles - 1)
@@ -215,10 +230,10 @@ def main() -> int:
         finally:
             runner.kill()
             drop_vhost(vhost)
-            client = pymongo.MongoClient(mongo_uri)
-            for name in client.list_database_names():
-                if name.startswith(prefix):
-                    client.drop_database(name)
+            if args.keep or args.reuse:
+                print(f"databases kept: --reuse {prefix}")
+            else:
+                drop(mongo_uri, prefix)
     print(f"{args.cases} cases, {args.profiles} profiles (filled in {filled}); {args.repeat} requests each\n")
     print("| page | median ms | p95 ms | max ms | median < 300 ms |\n|---|---|---|---|---|")
     for r in results:

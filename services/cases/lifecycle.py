@@ -129,8 +129,8 @@ def alert_entry(alert: dict, at: datetime) -> dict:
 
 
 def new_case(alert: dict, now: datetime, key: str = "") -> dict:
-    """A case opened for an alert, not yet assigned."""
-    return {
+    """A case opened for an alert, not yet assigned (its ``tally``: what it adds to the metrics)."""
+    case = {
         "_id": case_id_for(alert["alert_id"]),
         "alert_id": alert["alert_id"],
         "open_key": key,
@@ -161,6 +161,7 @@ def new_case(alert: dict, now: datetime, key: str = "") -> dict:
         "opened_at": now,
         "updated_at": now,
     }
+    return {**case, "tally": metrics.tally(case)}
 
 
 def assignee_key(ref: dict) -> str:
@@ -188,6 +189,7 @@ def with_clocks(action: str, now: datetime, changes: Changes | None) -> Changes:
             if updated is not case["sla"]:
                 sets["sla"] = updated
         sets["milestones"] = metrics.advance(case.get("milestones"), action, now, case, {**case, **sets})
+        sets["tally"] = metrics.tally({**case, **sets})
         return sets
 
     return wrapped

@@ -548,3 +548,106 @@ def test_match_and_count_over_plain_conditions_with_in_nin_and_null(db):
     assert count({"status": "closed"}) == 0  # no group at all: an empty answer
     page = [c["_id"] for c in db.cases.find({"_id": {"$in": ["c5", "c1"]}}, {"team": 1})]
     assert sorted(page) == ["c1", "c5"]
+
+
+def test_group_sums_of_numbers_over_an_epoch_range(db):
+    """Case metrics (services/cases/stores/metric_sums.py): the period as a $match on an
+    epoch-millisecond number beside a plain field; $group on one (dotted) field with $sum
+    of 1, of numeric dotted fields and of a field only some documents hold (a group where
+    none holds it answers 0 on MongoDB and None on nx-27017: read as ``or 0``); a $group
+    with only an _id lists a field's values."""
+    db.cases.insert_many(
+        [
+            {"_id": "a", "team": "t1", "assignee": {"id": "p"}, "t": {"ms": 1000, "n": 1, "c": {"cx": 1}}},
+            {"_id": "b", "team": "t1", "assignee": None, "t": {"ms": 1999, "n": 0, "c": {}}, "rc": "x"},
+            {
+                "_id": "c",
+                "team": "t2",
+                "assignee": {"id": "p"},
+                "t": {"ms": 2000, "n": 1, "c": {}},
+                "rc": "y",
+            },
+            {"_id": "d", "team": None, "t": {"ms": 999, "n": 1, "c": {"cx": 1}}},  # before the period
+            {"_id": "e", "t": {"ms": 1500, "n": 1, "c": {}}},  # no team, no assignee
+        ]
+    )
+    period = {"t.ms": {"$gte": 1000, "$lt": 2001}}
+    group = {"n": {"$sum": 1}, "sum": {"$sum": "$t.n"}, "ms": {"$sum": "$t.ms"}, "cx": {"$sum": "$t.c.cx"}}
+
+    def sums(match, key):
+        rows = db.cases.aggregate([{"$match": match}, {"$group": {"_id": key, **group}}])
+        return {r["_id"]: (r["n"], r["sum"], r["ms"], r["cx"] or 0) for r in rows}
+
+    assert sums(period, "$team") == {"t1": (2, 1, 2999, 1), "t2": (1, 1, 2000, 0), None: (1, 1, 1500, 0)}
+    assert sums(period, "$assignee.id") == {"p": (2, 2, 3000, 1), None: (2, 1, 3499, 0)}
+    assert sums({**period, "assignee.id": "p"}, None) == {None: (2, 2, 3000, 1)}
+    assert sums({"t.ms": {"$gte": 5000}}, "$team") == {}
+    values = db.cases.aggregate([{"$match": period}, {"$group": {"_id": "$rc"}}])
+    assert sorted(r["_id"] for r in values if r["_id"]) == ["x", "y"]
+
+
+def test_match_and_of_a_period_and_an_or_of_overdue_clocks(db):
+    """Case metrics' overdue clocks (metric_sums._late, _overdue_counts): ``$and`` of the
+    period and an ``$or`` of per-clock conditions (state and due epoch), counted per group
+    with $group and in all with $count. In an aggregation $match, nx-27017 drops the plain
+    fields that stand beside a top-level ``$or`` ({"k": 1, "$or": [...]} matched documents
+    with k = 0), hence the ``$and`` (services.common.mongo.all_of)."""
+    db.cases.insert_many(
+        [
+            {
+                "_id": "1",
+                "k": 1,
+                "team": "t",
+                "flag": 0,
+                "a": {"s": "r", "d": 5.0},
+                "b": {"s": "r", "d": 50.0},
+            },
+            {
+                "_id": "2",
+                "k": 1,
+                "team": "t",
+                "flag": 0,
+                "a": {"s": "x", "d": 5.0},
+                "b": {"s": "x", "d": 5.0},
+            },
+            {
+                "_id": "3",
+                "k": 1,
+                "team": "u",
+                "flag": 0,
+                "a": {"s": "r", "d": 50.0},
+                "b": {"s": "r", "d": None},
+            },
+            {
+                "_id": "4",
+                "k": 0,
+                "team": "t",
+                "flag": 0,
+                "a": {"s": "r", "d": 5.0},
+                "b": {"s": "r", "d": 5.0},
+            },
+            {
+                "_id": "5",
+                "k": 1,
+                "team": "u",
+                "flag": 0,
+                "a": {"s": "x", "d": 50.0},
+                "b": {"s": "r", "d": 5.0},
+            },
+            {
+                "_id": "6",
+                "k": 1,
+                "team": "u",
+                "flag": 1,
+                "a": {"s": "r", "d": 5.0},
+                "b": {"s": "x", "d": None},
+            },
+        ]
+    )
+    late = {"$or": [{"a.s": "r", "a.d": {"$lte": 10.0}}, {"b.s": "r", "b.d": {"$lte": 10.0}}]}
+    match = all_of({"k": 1, "flag": 0}, late)
+    rows = db.cases.aggregate([{"$match": match}, {"$group": {"_id": "$team", "n": {"$sum": 1}}}])
+    assert {r["_id"]: r["n"] for r in rows} == {"t": 1, "u": 1}  # 1 and 5
+    assert list(db.cases.aggregate([{"$match": match}, {"$count": "n"}])) == [{"n": 2}]
+    flagged = all_of({"k": 1}, {"$or": [{"a.s": "r", "a.d": {"$lte": 10.0}, "flag": 1}]})
+    assert list(db.cases.aggregate([{"$match": flagged}, {"$count": "n"}])) == [{"n": 1}]  # 6
