@@ -196,9 +196,10 @@ def main() -> int:
                 )
                 for user in USERS:
                     rpc.gateway.put_user(user)
-                filled = (
-                    {"reused": prefix} if args.reuse else fill(mongo_uri, prefix, rpc, args.profiles, args.cases)
-                )
+                if args.reuse:
+                    filled: dict = {"reused": prefix}
+                else:
+                    filled = fill(mongo_uri, prefix, rpc, args.profiles, args.cases)
                 case_id = rpc.cases.list_cases(limit=1)[0]["_id"]
             agent, owner = log_in(url, USERS[0]), log_in(url, USERS[1])
             someone = min(12345, args.profiles - 1)
