@@ -126,8 +126,9 @@ def tally(case: dict) -> dict:
     Written with every transition (``lifecycle.with_clocks``) and at opening, from the
     case as it is stored then. Breaches kept here are the settled ones (sticky flags,
     a clock stopped missed or run out before a pause); a running clock overdue now is
-    counted at read time (``stores/metric_sums.py``). Durations in whole milliseconds
-    between the stored (millisecond) times; ``cause``: ``{hex(root cause): 1}``.
+    counted at read time from ``ack_due``/``resolve_due`` (``stores/metric_sums.py``).
+    Durations in whole milliseconds between the stored (millisecond) times; ``cause``:
+    ``{hex(root cause): 1}``, ``caused``: 1 when there is one.
     """
     m = {**new_milestones(), **(case.get("milestones") or _legacy_milestones(case))}
     clocks = (case.get("sla") or {}).get("clocks") or {}
@@ -136,6 +137,12 @@ def tally(case: dict) -> dict:
     fresh = case.get("reopen_count", 0) == 0
     settled = {name: bool(m[flag] or settled_breach(clocks.get(name))) for name, flag in BREACH_FLAGS.items()}
     cause = (case.get("resolution") or {}).get("root_cause") if res else None
+    due = {
+        name: clocks[name].get("due_epoch")
+        if clocks.get(name) and clocks[name]["state"] == "running"
+        else None
+        for name in CLOCKS
+    }
     return {
         "opened_ms": opened,
         "has_sla": int(bool(clocks)),
@@ -148,17 +155,22 @@ def tally(case: dict) -> dict:
         "ack_breach": int(settled["acknowledge"]),
         "resolve_breach": int(settled["resolve"]),
         "breach": int(bool(clocks) and (settled["acknowledge"] or settled["resolve"])),
+        "caused": int(bool(cause)),
         "cause": {cause_field(cause): 1} if cause else {},
+        # a running clock's due time while its breach is not settled: overdue once now passes it
+        "ack_due": None if settled["acknowledge"] else due["acknowledge"],
+        "resolve_due": None if settled["resolve"] else due["resolve"],
     }
 
 
 SUMMED = ("has_sla", "acked", "ack_ms", "resolved", "resolve_ms", "reopened", "fcr", "ack_breach",
-          "resolve_breach", "breach")  # fmt: skip
+          "resolve_breach", "breach", "caused")  # fmt: skip
+DUE = ("ack_due", "resolve_due")  # the earliest per group ($min)
 
 
 def add_sums(groups: Iterable[dict]) -> dict:
     """The sums of several groups together (every figure is a sum)."""
-    total: dict = {"n": 0, **dict.fromkeys(SUMMED, 0), "causes": {}}
+    total: dict = {"n": 0, **dict.fromkeys(SUMMED, 0), "causes": {}}  # (no "due": counted already)
     for sums in groups:
         for f in ("n", *SUMMED):
             total[f] += sums[f]

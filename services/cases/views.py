@@ -3,7 +3,7 @@ the agents with their loads, the metrics of a period."""
 
 from __future__ import annotations
 
-from services.cases import followup, incidents, metrics, queue, sla
+from services.cases import followup, incidents, metrics, queue, schemas, sla
 from services.cases.context import Context
 from services.common.errors import BadRequest, NotFound
 
@@ -66,7 +66,7 @@ def period_metrics(ctx: Context, r: dict) -> dict:
     bounds = metrics.ms_bound(since), metrics.ms_bound(until)
     match = ctx.store.metric_sums.period(*bounds, r["assignee"])
     groupings = list(dict.fromkeys(g for g in (r["group_by"], *r["also"]) if g))
-    sums = ctx.store.metric_sums.sums(match, groupings or [None], now.timestamp())
+    sums = ctx.store.metric_sums.sums(match, groupings or [None], now.timestamp(), schemas.root_causes())
     fus = ctx.store.followups.of_period(*bounds)
     owners = ctx.store.metric_sums.owners_of(match, sorted({fu["case_id"] for fu in fus}))
     fus = [(owners[fu["case_id"]], metrics.followup_facts(fu, now)) for fu in fus if fu["case_id"] in owners]

@@ -586,68 +586,36 @@ def test_group_sums_of_numbers_over_an_epoch_range(db):
     assert sorted(r["_id"] for r in values if r["_id"]) == ["x", "y"]
 
 
-def test_match_and_of_a_period_and_an_or_of_overdue_clocks(db):
-    """Case metrics' overdue clocks (metric_sums._late, _overdue_counts): ``$and`` of the
-    period and an ``$or`` of per-clock conditions (state and due epoch), counted per group
-    with $group and in all with $count. In an aggregation $match, nx-27017 drops the plain
-    fields that stand beside a top-level ``$or`` ({"k": 1, "$or": [...]} matched documents
-    with k = 0), hence the ``$and`` (services.common.mongo.all_of)."""
+def test_group_min_of_due_times_and_an_and_around_an_or_of_overdue_ones(db):
+    """Case metrics' overdue clocks (metric_sums: ``$min`` of ``tally.ack_due`` /
+    ``resolve_due``, null while no clock of the case runs unsettled, then the late cases
+    counted per group): ``$min`` ignores nulls and missing fields; ``$and`` of the period,
+    a flag and an ``$or`` of epoch conditions. In an aggregation ``$match``, nx-27017 drops
+    the plain fields that stand beside a top-level ``$or`` ({"k": 1, "$or": [...]} also
+    matched k = 0), hence the ``$and`` (services.common.mongo.all_of)."""
     db.cases.insert_many(
         [
-            {
-                "_id": "1",
-                "k": 1,
-                "team": "t",
-                "flag": 0,
-                "a": {"s": "r", "d": 5.0},
-                "b": {"s": "r", "d": 50.0},
-            },
-            {
-                "_id": "2",
-                "k": 1,
-                "team": "t",
-                "flag": 0,
-                "a": {"s": "x", "d": 5.0},
-                "b": {"s": "x", "d": 5.0},
-            },
-            {
-                "_id": "3",
-                "k": 1,
-                "team": "u",
-                "flag": 0,
-                "a": {"s": "r", "d": 50.0},
-                "b": {"s": "r", "d": None},
-            },
-            {
-                "_id": "4",
-                "k": 0,
-                "team": "t",
-                "flag": 0,
-                "a": {"s": "r", "d": 5.0},
-                "b": {"s": "r", "d": 5.0},
-            },
-            {
-                "_id": "5",
-                "k": 1,
-                "team": "u",
-                "flag": 0,
-                "a": {"s": "x", "d": 50.0},
-                "b": {"s": "r", "d": 5.0},
-            },
-            {
-                "_id": "6",
-                "k": 1,
-                "team": "u",
-                "flag": 1,
-                "a": {"s": "r", "d": 5.0},
-                "b": {"s": "x", "d": None},
-            },
+            {"_id": "1", "k": 1, "team": "t", "t": {"flag": 0, "a": 5.0, "b": 50.0}},
+            {"_id": "2", "k": 1, "team": "t", "t": {"flag": 0, "a": None, "b": None}},
+            {"_id": "3", "k": 1, "team": "u", "t": {"flag": 0, "a": 50.0, "b": None}},
+            {"_id": "4", "k": 0, "team": "t", "t": {"flag": 0, "a": 5.0, "b": 5.0}},
+            {"_id": "5", "k": 1, "team": "u", "t": {"flag": 0, "a": None, "b": 5.0}},
+            {"_id": "6", "k": 1, "team": "u", "t": {"flag": 1, "a": 4.0}},
+            {"_id": "7", "k": 1, "team": "v", "t": {"flag": 0, "a": None}},
         ]
     )
-    late = {"$or": [{"a.s": "r", "a.d": {"$lte": 10.0}}, {"b.s": "r", "b.d": {"$lte": 10.0}}]}
-    match = all_of({"k": 1, "flag": 0}, late)
-    rows = db.cases.aggregate([{"$match": match}, {"$group": {"_id": "$team", "n": {"$sum": 1}}}])
+    period = {"k": 1}
+    rows = db.cases.aggregate(
+        [{"$match": period}, {"$group": {"_id": "$team", "a": {"$min": "$t.a"}, "b": {"$min": "$t.b"}}}]
+    )
+    assert {r["_id"]: (r["a"], r["b"]) for r in rows} == {
+        "t": (5.0, 50.0),
+        "u": (4.0, 5.0),
+        "v": (None, None),
+    }
+    late = all_of(period, {"t.flag": 0}, {"$or": [{"t.a": {"$lte": 10.0}}, {"t.b": {"$lte": 10.0}}]})
+    rows = db.cases.aggregate([{"$match": late}, {"$group": {"_id": "$team", "n": {"$sum": 1}}}])
     assert {r["_id"]: r["n"] for r in rows} == {"t": 1, "u": 1}  # 1 and 5
-    assert list(db.cases.aggregate([{"$match": match}, {"$count": "n"}])) == [{"n": 2}]
-    flagged = all_of({"k": 1}, {"$or": [{"a.s": "r", "a.d": {"$lte": 10.0}, "flag": 1}]})
-    assert list(db.cases.aggregate([{"$match": flagged}, {"$count": "n"}])) == [{"n": 1}]  # 6
+    one = all_of(period, {"t.a": {"$lte": 10.0}})
+    rows = db.cases.aggregate([{"$match": one}, {"$group": {"_id": "$team", "n": {"$sum": 1}}}])
+    assert {r["_id"]: r["n"] for r in rows} == {"t": 1, "u": 1}  # 1 and 6

@@ -6,16 +6,18 @@ Shapes (each pinned in tests/store/test_conformance.py; docs/store.md says why):
 - the period is a ``$match`` on the epoch-millisecond number ``tally.opened_ms``
   (stored datetimes compare at whole seconds on nx-27017, and not at all in ``$match``);
 - ``$group`` on one field (``$team``, ``$level``, ``$touchpoint``, ``$assignee.id``)
-  with ``$sum`` of ``1`` and of numeric fields; a ``$sum`` over a field no document
-  of the group has answers ``0`` on MongoDB and ``None`` on nx-27017, read as 0 here;
-- a running clock overdue now is no stored number: cases whose clock is overdue and
-  whose tally holds no settled breach are counted by a ``$match`` on ``due_epoch``,
-  run only when one such case exists in the period.
+  with ``$sum`` of ``1`` and of numeric fields and ``$min`` of numbers or nulls; a
+  ``$sum`` over a field no document of the group has answers ``0`` on MongoDB and
+  ``None`` on nx-27017, read as 0 here;
+- root causes are summed for the codes asked for (the configured ones); when a group's
+  causes add up to less than its ``caused``, the codes present are listed
+  (``$group`` by the cause) and the grouping is summed again with them;
+- a running clock overdue now is no stored number: when a group's earliest
+  ``ack_due``/``resolve_due`` has passed, those cases are counted per group by a
+  ``$match`` on them (an ``$and`` around the ``$or``: ``all_of``).
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 from pymongo import ASCENDING, IndexModel
 
@@ -29,18 +31,16 @@ GROUP_FIELDS = {
     "touchpoint": "$touchpoint",
     "owner": "$assignee.id",
 }
-CLOCK = {"acknowledge": "sla.clocks.acknowledge", "resolve": "sla.clocks.resolve"}
-SETTLED = {"acknowledge": "tally.ack_breach", "resolve": "tally.resolve_breach"}
-# (figure, settled flag it adds to, clocks whose overdue state counts)
-OVERDUE = (
-    ("ack_breach", "tally.ack_breach", ("acknowledge",)),
-    ("resolve_breach", "tally.resolve_breach", ("resolve",)),
-    ("breach", "tally.breach", ("acknowledge", "resolve")),
-)
 
 
-def _overdue(clock: str, now: float) -> dict:
-    return {f"{CLOCK[clock]}.state": "running", f"{CLOCK[clock]}.due_epoch": {"$lte": now}}
+def _overdue(now: float) -> dict[str, dict]:
+    """Per figure, the cases of a period it misses as stored: overdue now, not settled."""
+    ack, res = {"tally.ack_due": {"$lte": now}}, {"tally.resolve_due": {"$lte": now}}
+    return {
+        "ack_breach": ack,
+        "resolve_breach": res,
+        "breach": all_of({"tally.breach": 0, "tally.has_sla": 1}, {"$or": [ack, res]}),
+    }
 
 
 class MetricSums:
@@ -59,32 +59,45 @@ class MetricSums:
             match["assignee.id"] = assignee
         return match
 
-    def sums(self, match: dict, groupings: list[str | None], now: float) -> dict[str | None, dict]:
+    def sums(
+        self, match: dict, groupings: list[str | None], now: float, causes: list[str]
+    ) -> dict[str | None, dict]:
         """{grouping: {key: sums}} for the cases ``match`` selects, as of ``now`` (epoch
-        seconds); sums as ``metrics.figures`` reads them."""
-        causes = self._causes(match)
-        late = self._late(match, now)
+        seconds), sums as ``metrics.figures`` reads them; ``causes``: the root causes
+        expected (others are found when present)."""
         out = {}
         for grouping in groupings:
             key = GROUP_FIELDS[grouping]
-            accumulators = {f: {"$sum": f"$tally.{f}"} for f in metrics.SUMMED}
-            accumulators.update(
-                {metrics.cause_field(c): {"$sum": f"$tally.cause.{metrics.cause_field(c)}"} for c in causes}
-            )
-            rows = self.db.cases.aggregate(
-                [{"$match": match}, {"$group": {"_id": key, "n": {"$sum": 1}, **accumulators}}]
-            )
-            groups = {}
-            for row in rows:
-                sums = {f: row.get(f) or 0 for f in ("n", *metrics.SUMMED)}
-                sums["causes"] = {c: row.get(metrics.cause_field(c)) or 0 for c in causes}
-                groups[row["_id"]] = sums
-            if late:
-                for figure, extra in self._overdue_counts(match, key, now).items():
-                    for k, n in extra.items():
-                        groups[k][figure] += n
+            groups = self._group(match, key, causes)
+            if any(sum(s["causes"].values()) != s["caused"] for s in groups.values()):
+                causes = sorted({*causes, *self._causes(match)})
+                groups = self._group(match, key, causes)
+            if any(due is not None and due <= now for s in groups.values() for due in s["due"]):
+                for figure, late in _overdue(now).items():
+                    rows = self.db.cases.aggregate(
+                        [{"$match": all_of(match, late)}, {"$group": {"_id": key, "n": {"$sum": 1}}}]
+                    )
+                    for row in rows:
+                        groups[row["_id"]][figure] += row["n"]
             out[grouping] = groups
         return out
+
+    def _group(self, match: dict, key: str | None, causes: list[str]) -> dict:
+        """{key: sums} of one grouping (the overdue cases not yet counted)."""
+        accumulators = {f: {"$sum": f"$tally.{f}"} for f in metrics.SUMMED}
+        accumulators.update({f: {"$min": f"$tally.{f}"} for f in metrics.DUE})
+        fields = {metrics.cause_field(c): c for c in causes}
+        accumulators.update({f: {"$sum": f"$tally.cause.{f}"} for f in fields})
+        rows = self.db.cases.aggregate(
+            [{"$match": match}, {"$group": {"_id": key, "n": {"$sum": 1}, **accumulators}}]
+        )
+        groups = {}
+        for row in rows:
+            sums = {f: row.get(f) or 0 for f in ("n", *metrics.SUMMED)}
+            sums["causes"] = {code: row.get(f) or 0 for f, code in fields.items()}
+            sums["due"] = [row.get(f) for f in metrics.DUE]
+            groups[row["_id"]] = sums
+        return groups
 
     def owners_of(self, match: dict, case_ids: list[str]) -> dict[str, dict]:
         """{case id: its grouping fields} of those of ``case_ids`` that ``match`` selects
@@ -98,19 +111,3 @@ class MetricSums:
         """The root causes present in the period (a superset of those counted)."""
         rows = self.db.cases.aggregate([{"$match": match}, {"$group": {"_id": "$resolution.root_cause"}}])
         return sorted(r["_id"] for r in rows if isinstance(r["_id"], str) and r["_id"])
-
-    def _late(self, match: dict, now: float) -> bool:
-        """Is any case of the period overdue now without a settled breach on that clock?"""
-        either = {"$or": [{**_overdue(c, now), flag: 0} for c, flag in SETTLED.items()]}
-        rows = list(self.db.cases.aggregate([{"$match": all_of(match, either)}, {"$count": "n"}]))
-        return bool(rows and rows[0]["n"])
-
-    def _overdue_counts(self, match: dict, key: str | None, now: float) -> dict[str, dict]:
-        """Per figure, {group key: cases overdue now not yet counted by their settled flag}."""
-        out: dict[str, dict] = {}
-        for figure, flag, clocks in OVERDUE:
-            late = {"$or": [_overdue(c, now) for c in clocks]}
-            found = all_of(match, {flag: 0, **({"tally.has_sla": 1} if figure == "breach" else {})}, late)
-            rows = self.db.cases.aggregate([{"$match": found}, {"$group": {"_id": key, "n": {"$sum": 1}}}])
-            out[figure] = defaultdict(int, {r["_id"]: r["n"] for r in rows})
-        return out
