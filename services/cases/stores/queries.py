@@ -222,17 +222,23 @@ class CaseQueries:
         """One page of cases by urgency (level), newest first; with ``with_total``
         also the number of cases the filters match (same query, so pages add up)."""
         query = self.case_filter(now=now, **filters)
+        total = None
+        if with_total:  # $match + $count: the embedded store counts it in SQL, count_documents not
+            counted = list(self.db.cases.aggregate([{"$match": query}, {"$count": "n"}]))
+            total = counted[0]["n"] if counted else 0
+        rows = [] if total is not None and total <= skip else self._page(query, limit, skip)
+        return (rows, total) if total is not None else rows
+
+    def _page(self, query: dict, limit: int, skip: int) -> list[dict]:
+        """The page itself: a ``find`` that nx-27017 filters in Python when ``query`` holds an
+        ``$or`` (0.5 s over 10,000 cases), hence skipped when the count says it is empty."""
         cursor = (
             self.db.cases.find(query)
             .sort([("level", ASCENDING), ("opened_at", DESCENDING), ("_id", ASCENDING)])
             .skip(skip)
             .limit(limit)
         )
-        rows = list(cursor)
-        if with_total:  # $match + $count: the embedded store counts it in SQL, count_documents not
-            counted = list(self.db.cases.aggregate([{"$match": query}, {"$count": "n"}]))
-            return rows, counted[0]["n"] if counted else 0
-        return rows
+        return list(cursor)
 
     def case_filter(
         self,
