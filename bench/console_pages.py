@@ -2,6 +2,8 @@
 with 10,000 cases and 100,000 profiles).
 
     .venv/bin/python bench/console_pages.py --cases 10000 --profiles 100000
+    .venv/bin/python bench/console_pages.py --keep            # keep the filled databases
+    .venv/bin/python bench/console_pages.py --reuse cpXXXXXX_  # time them again, no filling
 
 Runs the five services in this process (one nameko ServiceRunner, a fresh vhost and
 fresh databases), fills the store through the services' own write paths (profiles:

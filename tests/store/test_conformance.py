@@ -590,9 +590,9 @@ def test_group_min_of_due_times_and_an_and_around_an_or_of_overdue_ones(db):
     """Case metrics' overdue clocks (metric_sums: ``$min`` of ``tally.ack_due`` /
     ``resolve_due``, null while no clock of the case runs unsettled, then the late cases
     counted per group): ``$min`` ignores nulls and missing fields; ``$and`` of the period,
-    a flag and an ``$or`` of epoch conditions. In an aggregation ``$match``, nx-27017 drops
-    the plain fields that stand beside a top-level ``$or`` ({"k": 1, "$or": [...]} also
-    matched k = 0), hence the ``$and`` (services.common.mongo.all_of)."""
+    a flag and an ``$or`` of epoch conditions. In an aggregation ``$match`` as in ``find``,
+    nx-27017 misreads plain fields beside a top-level ``$or`` ({"k": 1, "$or": [...]} also
+    matched a k = 0 document), hence the ``$and`` (services.common.mongo.all_of)."""
     db.cases.insert_many(
         [
             {"_id": "1", "k": 1, "team": "t", "t": {"flag": 0, "a": 5.0, "b": 50.0}},
