@@ -128,8 +128,9 @@ def alert_entry(alert: dict, at: datetime) -> dict:
     }
 
 
-def new_case(alert: dict, now: datetime, key: str = "") -> dict:
-    """A case opened for an alert, not yet assigned (its ``tally``: what it adds to the metrics)."""
+def new_case(alert: dict, now: datetime, key: str = "", terms: dict | None = None) -> dict:
+    """A case opened for an alert with its opening ``terms`` (team, SLA, escalation,
+    ``intake.opening_terms``), not yet assigned; its ``tally``: what it adds to the metrics."""
     case = {
         "_id": case_id_for(alert["alert_id"]),
         "alert_id": alert["alert_id"],
@@ -160,6 +161,7 @@ def new_case(alert: dict, now: datetime, key: str = "") -> dict:
         "parent_id": None,  # the incident covering the case (grouping.py), once linked
         "opened_at": now,
         "updated_at": now,
+        **(terms or {}),
     }
     return {**case, "tally": metrics.tally(case)}
 

@@ -1,7 +1,7 @@
 """cases.metrics (the store's sums of the cases' tallies) against the computation it
 replaced (tests/services/case_metrics_oracle.py: every case read and measured in Python),
 on a real store filled through the cases service's own write paths: opening (assigned to a
-person or a team), assign, reassign, take, acknowledge, start, pending customer and resume,
+person or a team, by a strategy, or left unassigned), assign, reassign, take, acknowledge, start, pending customer and resume,
 resolve (root causes, first contact), reopen, close, follow-ups scheduled and done, and SLA
 clocks running out with no write, compared across groupings, owners, periods and moments."""
 
@@ -35,7 +35,10 @@ def desk(mongo_client, db_prefix):
 
 
 def open_case(desk, rng, n):
-    owner = rng.choice([{"kind": "person", "id": p} for p in PEOPLE] + [{"kind": "team", "id": "cx-care"}])
+    owners = [{"kind": "person", "id": p} for p in PEOPLE] + [{"kind": "team", "id": "cx-care"}]
+    # a strategy assigns after opening; an unknown one leaves the case open, unassigned
+    owners += [{"kind": "strategy", "id": "care-balanced"}, {"kind": "strategy", "id": "nobody"}]
+    owner = rng.choice(owners)
     a = alert(n, customer=f"C{n}", owner=owner, touchpoint=rng.choice(("delivery", "billing", None)))
     a["level"] = rng.choice(("P1", "P2", "P3", "P4"))
     desk.handle_alert_raised([a])
