@@ -1,9 +1,10 @@
 """cases.metrics (the store's sums of the cases' tallies) against the computation it
 replaced (tests/services/case_metrics_oracle.py: every case read and measured in Python),
-on a real store filled through the cases service's own write paths: opening (assigned to a
-person or a team, by a strategy, or left unassigned), assign, reassign, take, acknowledge, start, pending customer and resume,
-resolve (root causes, first contact), reopen, close, follow-ups scheduled and done, and SLA
-clocks running out with no write, compared across groupings, owners, periods and moments."""
+on a real store filled through the cases service's own write paths: opening (assigned to
+a person or a team, by a strategy, or left unassigned), assign, reassign, acknowledge,
+start, pending customer and resume, resolve (root causes, first contact), reopen, close,
+follow-ups scheduled and done, and SLA clocks running out with no write, compared across
+groupings, owners, periods and moments."""
 
 import random
 from datetime import timedelta
