@@ -2,6 +2,8 @@
 with 10,000 cases and 100,000 profiles).
 
     .venv/bin/python bench/console_pages.py --cases 10000 --profiles 100000
+    .venv/bin/python bench/console_pages.py --keep            # keep the filled databases
+    .venv/bin/python bench/console_pages.py --reuse cpXXXXXX_  # time them again, no filling
 
 Runs the five services in this process (one nameko ServiceRunner, a fresh vhost and
 fresh databases), fills the store through the services' own write paths (profiles:
@@ -220,6 +222,13 @@ def time_page(session: requests.Session, url: str, repeat: int) -> list[float]:
     return times
 
 
+def drop(mongo_uri: str, prefix: str) -> None:
+    client = pymongo.MongoClient(mongo_uri)
+    for name in client.list_database_names():
+        if name.startswith(prefix):
+            client.drop_database(name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
@@ -277,13 +286,10 @@ def main() -> int:
         finally:
             runner.kill()
             drop_vhost(vhost)
-            if args.keep:
-                print(f"kept the filled databases: --reuse {prefix}", file=sys.stderr)
+            if args.keep or args.reuse:
+                print(f"databases kept: --reuse {prefix}", file=sys.stderr)
             else:
-                client = pymongo.MongoClient(mongo_uri)
-                for name in client.list_database_names():
-                    if name.startswith(prefix):
-                        client.drop_database(name)
+                drop(mongo_uri, prefix)
     print(f"{args.cases} cases, {args.profiles} profiles (filled in {filled}); {args.repeat} requests each\n")
     print("| page | median ms | p95 ms | max ms | median < 300 ms |\n|---|---|---|---|---|")
     for r in results:

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from contracts.messages import CUSTOMER_CHANNELS, LEVELS
-from services.cases import sla
+from services.cases import metrics, sla
 from services.cases.business_calendar import Calendar, always_open
 from services.common import settings
 from services.common.errors import BadRequest
@@ -185,6 +185,7 @@ def new_followup(
     return {
         "_id": followup_id(case),
         "case_id": case["_id"],
+        "case_opened_ms": metrics.epoch_ms(case["opened_at"]),  # the metrics' period (of_period)
         "customer_id": case["customer"]["id"],
         "policy": {"id": policy["id"], "version": version, "rule": rule["name"]},
         "rule": rule,

@@ -50,7 +50,7 @@ def take_in_batch(ctx: Context, alerts: list[dict]) -> None:
     prepared = []
     for alert in alerts:
         key, extra = intake_key(alert, topic), opening_terms(ctx, alert, now)
-        case = {**new_case(alert, now, key), **extra}
+        case = new_case(alert, now, key, extra)
         if alert["owner"]["kind"] in DIRECT_OWNERS:
             case = assigned_at_open(case, alert["owner"], opening_reason(alert), now)
         prepared.append((alert, key, extra, case))

@@ -128,9 +128,10 @@ def alert_entry(alert: dict, at: datetime) -> dict:
     }
 
 
-def new_case(alert: dict, now: datetime, key: str = "") -> dict:
-    """A case opened for an alert, not yet assigned."""
-    return {
+def new_case(alert: dict, now: datetime, key: str = "", terms: dict | None = None) -> dict:
+    """A case opened for an alert with its opening ``terms`` (team, SLA, escalation,
+    ``intake.opening_terms``), not yet assigned; its ``tally``: what it adds to the metrics."""
+    case = {
         "_id": case_id_for(alert["alert_id"]),
         "alert_id": alert["alert_id"],
         "open_key": key,
@@ -160,7 +161,9 @@ def new_case(alert: dict, now: datetime, key: str = "") -> dict:
         "parent_id": None,  # the incident covering the case (grouping.py), once linked
         "opened_at": now,
         "updated_at": now,
+        **(terms or {}),
     }
+    return {**case, "tally": metrics.tally(case)}
 
 
 def assignee_key(ref: dict) -> str:
@@ -188,6 +191,7 @@ def with_clocks(action: str, now: datetime, changes: Changes | None) -> Changes:
             if updated is not case["sla"]:
                 sets["sla"] = updated
         sets["milestones"] = metrics.advance(case.get("milestones"), action, now, case, {**case, **sets})
+        sets["tally"] = metrics.tally({**case, **sets})
         return sets
 
     return wrapped

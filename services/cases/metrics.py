@@ -45,30 +45,43 @@ collection, see ``followup.py``):
 A rate or a mean over zero cases is ``None``. The milestones these read are
 kept on the case (``milestones``: first acknowledgement, first resolution,
 first-contact flag, sticky breach flags), written by the same conditional
-update as the transition that causes them, so the figures are a read of one
-collection (see ``store.metrics_rows``).
+update as the transition that causes them, together with the case's ``tally``
+(numbers only, ``tally()``): the store sums the tallies per group with
+``$group`` (``stores/metric_sums.py``) and ``figures()`` turns the sums into
+``M``; no case document is read. Cases stored before tallies existed get theirs
+from ``python -m services.cases.backfill_tallies``.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 GROUP_BY = ("team", "level", "touchpoint", "owner")
 CLOCKS = ("acknowledge", "resolve")
 BREACH_FLAGS = {"acknowledge": "ack_breached", "resolve": "resolve_breached"}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def clock_breached(clock: dict | None, now: datetime) -> bool:
     """Was this clock breached by ``now`` (missed, overdue, or overdue before a pause)?"""
-    if not clock:
+    return settled_breach(clock) or overdue(clock, now)
+
+
+def settled_breach(clock: dict | None) -> bool:
+    """A breach that no longer depends on the time: missed when it stopped, or run out before a pause."""
+    if not clock or clock["state"] == "running":
         return False
     if clock["state"] == "stopped":
         return clock.get("met") is False
-    if clock["state"] == "running":
-        return clock.get("due_epoch") is not None and clock["due_epoch"] <= now.timestamp()
-    return clock.get("breached_at") is not None  # paused after running out
+    return clock.get("breached_at") is not None
+
+
+def overdue(clock: dict | None, now: datetime) -> bool:
+    """A running clock past its due time (``now`` decides; no write marks it)."""
+    if not clock or clock["state"] != "running" or clock.get("due_epoch") is None:
+        return False
+    return clock["due_epoch"] <= now.timestamp()
 
 
 def new_milestones() -> dict:
@@ -100,25 +113,81 @@ def advance(milestones: dict | None, action: str, now: datetime, before: dict, a
     return out
 
 
-def facts(case: dict, now: datetime) -> dict:
-    """What one case contributes to the figures, as of ``now``."""
+def epoch_ms(moment: datetime) -> int:
+    """``moment`` as whole epoch milliseconds, as BSON stores it (truncated)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def tally(case: dict) -> dict:
+    """What one case adds to its groups' sums (``tally``: numbers only, summed by ``$group``).
+
+    Written with every transition (``lifecycle.with_clocks``) and at opening, from the
+    case as it is stored then. Breaches kept here are the settled ones (sticky flags,
+    a clock stopped missed or run out before a pause); a running clock overdue now is
+    counted at read time from ``ack_due``/``resolve_due`` (``stores/metric_sums.py``).
+    Durations in whole milliseconds between the stored (millisecond) times; ``cause``:
+    ``{hex(root cause): 1}``, ``caused``: 1 when there is one.
+    """
     m = {**new_milestones(), **(case.get("milestones") or _legacy_milestones(case))}
-    opened = case["opened_at"]
     clocks = (case.get("sla") or {}).get("clocks") or {}
-    breach = {
-        name: bool(m[flag] or clock_breached(clocks.get(name), now)) for name, flag in BREACH_FLAGS.items()
-    }
+    opened = epoch_ms(case["opened_at"])
     ack, res = m["acknowledged_at"], m["resolved_at"]
-    return {
-        "has_sla": bool(clocks),
-        "ack_seconds": (ack - opened).total_seconds() if ack else None,
-        "resolve_seconds": (res - opened).total_seconds() if res else None,
-        "ack_breach": breach["acknowledge"],
-        "resolve_breach": breach["resolve"],
-        "reopened": case.get("reopen_count", 0) > 0,
-        "fcr": bool(m["first_contact_resolution"]) and case.get("reopen_count", 0) == 0,
-        "root_cause": (case.get("resolution") or {}).get("root_cause") if res else None,
+    fresh = case.get("reopen_count", 0) == 0
+    settled = {name: bool(m[flag] or settled_breach(clocks.get(name))) for name, flag in BREACH_FLAGS.items()}
+    cause = (case.get("resolution") or {}).get("root_cause") if res else None
+    due = {
+        name: clocks[name].get("due_epoch")
+        if clocks.get(name) and clocks[name]["state"] == "running"
+        else None
+        for name in CLOCKS
     }
+    return {
+        "opened_ms": opened,
+        "has_sla": int(bool(clocks)),
+        "acked": int(bool(ack)),
+        "ack_ms": epoch_ms(ack) - opened if ack else 0,
+        "resolved": int(bool(res)),
+        "resolve_ms": epoch_ms(res) - opened if res else 0,
+        "reopened": int(bool(res) and not fresh),
+        "fcr": int(bool(res) and bool(m["first_contact_resolution"]) and fresh),
+        "ack_breach": int(settled["acknowledge"]),
+        "resolve_breach": int(settled["resolve"]),
+        "breach": int(bool(clocks) and (settled["acknowledge"] or settled["resolve"])),
+        "caused": int(bool(cause)),
+        "cause": {cause_field(cause): 1} if cause else {},
+        # a running clock's due time while its breach is not settled: overdue once now passes it
+        "ack_due": None if settled["acknowledge"] else due["acknowledge"],
+        "resolve_due": None if settled["resolve"] else due["resolve"],
+    }
+
+
+SUMMED = ("has_sla", "acked", "ack_ms", "resolved", "resolve_ms", "reopened", "fcr", "ack_breach",
+          "resolve_breach", "breach", "caused")  # fmt: skip
+DUE = ("ack_due", "resolve_due")  # the earliest per group ($min)
+
+
+def add_sums(groups: Iterable[dict]) -> dict:
+    """The sums of several groups together (every figure is a sum)."""
+    total: dict = {"n": 0, **dict.fromkeys(SUMMED, 0), "causes": {}}  # (no "due": counted already)
+    for sums in groups:
+        for f in ("n", *SUMMED):
+            total[f] += sums[f]
+        for code, n in sums["causes"].items():
+            total["causes"][code] = total["causes"].get(code, 0) + n
+    return total
+
+
+def ms_bound(moment: datetime) -> int:
+    """The least whole epoch millisecond at or after ``moment``: a stored (millisecond)
+    time ``t`` is ``>= moment`` exactly when ``epoch_ms(t) >= ms_bound(moment)``."""
+    return -(-((moment - EPOCH) // timedelta(microseconds=1)) // 1000)
+
+
+def cause_field(code: str) -> str:
+    """A root cause as an ASCII field name (codes are configuration: any text)."""
+    return "c" + code.encode().hex()
 
 
 def _legacy_milestones(case: dict) -> dict:
@@ -130,12 +199,6 @@ def _legacy_milestones(case: dict) -> dict:
     }
 
 
-def group_key(case: dict, group_by: str) -> str | None:
-    if group_by == "owner":
-        return (case.get("assignee") or {}).get("id")
-    return case.get(group_by)
-
-
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -144,25 +207,22 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def summarise(rows: Iterable[dict]) -> dict:
-    """``M`` for the facts of a group of cases."""
-    rows = list(rows)
-    acks = [r["ack_seconds"] for r in rows if r["ack_seconds"] is not None]
-    fixes = [r for r in rows if r["resolve_seconds"] is not None]
-    with_sla = [r for r in rows if r["has_sla"]]
-    breached = sum(r["ack_breach"] or r["resolve_breach"] for r in with_sla)
+def figures(sums: dict) -> dict:
+    """``M`` (the case figures) from a group's sums: ``n`` cases, the ``SUMMED`` fields
+    (breaches already including the overdue ones) and ``causes`` ({code: n})."""
+    resolved = sums["resolved"]
     return {
-        "cases": len(rows),
-        "acknowledged": len(acks),
-        "resolved": len(fixes),
-        "mtta_seconds": _mean(acks),
-        "mttr_seconds": _mean([r["resolve_seconds"] for r in fixes]),
-        "sla_breach_rate": _rate(breached, len(with_sla)),
-        "ack_breach": sum(r["ack_breach"] for r in rows),
-        "resolve_breach": sum(r["resolve_breach"] for r in rows),
-        "reopen_rate": _rate(sum(r["reopened"] for r in fixes), len(fixes)),
-        "fcr_rate": _rate(sum(r["fcr"] for r in fixes), len(fixes)),
-        "root_causes": dict(sorted(Counter(r["root_cause"] for r in fixes if r["root_cause"]).items())),
+        "cases": sums["n"],
+        "acknowledged": sums["acked"],
+        "resolved": resolved,
+        "mtta_seconds": sums["ack_ms"] / sums["acked"] / 1000 if sums["acked"] else None,
+        "mttr_seconds": sums["resolve_ms"] / resolved / 1000 if resolved else None,
+        "sla_breach_rate": _rate(sums["breach"], sums["has_sla"]),
+        "ack_breach": sums["ack_breach"],
+        "resolve_breach": sums["resolve_breach"],
+        "reopen_rate": _rate(sums["reopened"], resolved),
+        "fcr_rate": _rate(sums["fcr"], resolved),
+        "root_causes": {code: n for code, n in sorted(sums["causes"].items()) if n},
     }
 
 
@@ -204,38 +264,3 @@ def followup_summary(rows: Iterable[dict]) -> dict:
         "recovery_rate": _rate(sum(r["classification"] != "unhappy" for r in detractors), len(detractors)),
         "followup_on_time_rate": _rate(sum(bool(r["done_on_time"]) for r in timed), len(timed)),
     }
-
-
-def compute(
-    cases: Iterable[dict],
-    now: datetime,
-    group_by: str | None,
-    followups: Iterable[dict] = (),
-    also: Iterable[str] = (),
-) -> tuple[dict, list[dict], dict[str, list[dict]]]:
-    """(overall M, [{"key": k, **M}] by ``group_by``, and the same for each grouping of
-    ``also``), groups sorted by key, None last; ``followups``: the follow-ups of these
-    cases. One pass over the cases for every grouping."""
-    by_case: dict[str, list[dict]] = defaultdict(list)
-    for fu in followups:
-        by_case[fu["case_id"]].append(followup_facts(fu, now))
-    groupings = list(dict.fromkeys([g for g in (group_by, *also) if g]))
-    everything: list[tuple[dict, list[dict]]] = []
-    groups: dict[str, dict[str | None, list]] = {g: defaultdict(list) for g in groupings}
-    for case in cases:
-        row = (facts(case, now), by_case.get(case["_id"], []))
-        everything.append(row)
-        for g in groupings:
-            groups[g][group_key(case, g)].append(row)
-    out = {
-        g: [
-            {"key": key, **_both(rows)}
-            for key, rows in sorted(groups[g].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
-        ]
-        for g in groupings
-    }
-    return _both(everything), out.get(group_by, []) if group_by else [], {g: out[g] for g in also}
-
-
-def _both(rows: list[tuple[dict, list[dict]]]) -> dict:
-    return {**summarise(r for r, _ in rows), **followup_summary(f for _, fus in rows for f in fus)}

@@ -31,7 +31,7 @@ def simulate_alert(ctx: Context, alert: dict, now: datetime) -> dict:
 
 def _simulate_open(ctx: Context, alert: dict, key: str, now: datetime) -> dict:
     policies = ctx.store.policies
-    case = {**new_case(alert, now, key), **opening_terms(ctx, alert, now)}
+    case = new_case(alert, now, key, opening_terms(ctx, alert, now))
     owner = alert["owner"]
     reason = assignment.opening_reason(alert)
     strategy = policies.strategy(owner["id"]) if owner["kind"] == "strategy" else None

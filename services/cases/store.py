@@ -21,6 +21,7 @@ from services.cases.stores.cases import CaseRecords
 from services.cases.stores.followups import FollowupStore
 from services.cases.stores.incidents import Incidents
 from services.cases.stores.loads import AgentLoads
+from services.cases.stores.metric_sums import MetricSums
 from services.cases.stores.playbooks import PlaybookLibrary
 from services.cases.stores.policies import Policies
 from services.cases.stores.queries import CaseQueries
@@ -41,6 +42,7 @@ class CaseStore(Store):
         self.trail = CaseTrail(db)
         self.cases = CaseRecords(db, self.trail)
         self.queries = CaseQueries(db)
+        self.metric_sums = MetricSums(db)
         self.loads = AgentLoads(db)
         self.schedule = EscalationSchedule(db)
         self.policies = Policies(db)
@@ -55,6 +57,7 @@ class CaseStore(Store):
             self.trail,
             self.schedule,
             self.queries,
+            self.metric_sums,
             self.playbooks,
             self.incidents,
             self.followups,

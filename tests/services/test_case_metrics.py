@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.cases.backfill_tallies import backfill
 from services.common.errors import BadRequest
 from tests.services.cases_desk import make_desk
 from tests.services.test_cases import T0, alert
@@ -153,8 +154,13 @@ def test_until_defaults_to_now_and_bad_periods_name_the_field(worked):
             worked.metrics(request)
 
 
-def test_cases_stored_before_milestones_still_count(worked):
+def test_cases_stored_before_milestones_and_tallies_count_after_the_backfill(worked):
     db = worked.store.db
     [c1] = worked.list_cases(customer="C1")
-    db.cases.update_one({"_id": c1["_id"]}, {"$unset": {"milestones": ""}})
+    db.cases.update_one({"_id": c1["_id"]}, {"$unset": {"milestones": "", "tally": ""}})
+    assert worked.metrics(PERIOD)["overall"]["cases"] == 3  # not counted until backfilled
+    assert backfill(db) == {"cases": 1, "followups": 0}
+    assert backfill(db) == {"cases": 0, "followups": 0}  # idempotent
+    assert worked.metrics(PERIOD)["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5, {"other": 1})
+    backfill(db, everything=True)
     assert worked.metrics(PERIOD)["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5, {"other": 1})

@@ -111,6 +111,10 @@ def test_pages_and_totals_count_visible_cases_only(queue):
         seen += [c["_id"] for c in page["items"]]
     assert len(seen) == 4 and set(seen) == visible(desk, CHEN)
     assert desk.list_cases(with_total=True)["total"] == 6
+    # a count of nothing, or a page past the end, answers without reading a page
+    assert desk.list_cases(status="closed", with_total=True)["items"] == []
+    assert desk.list_cases(with_total=True, skip=6) == {"items": [], "total": 6, "limit": 50, "skip": 6}
+    assert len(desk.list_cases(with_total=True, skip=5)["items"]) == 1
 
 
 def test_bad_filters_name_the_field(queue):

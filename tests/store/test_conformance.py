@@ -635,3 +635,74 @@ def test_queue_page_ids_in_index_order_by_aggregate(db):
             pipeline = [{"$match": branch}, {"$sort": dict(order)}, {"$limit": 5}, {"$project": {"_id": 1}}]
             ids = [d["_id"] for d in db.cases.aggregate(pipeline)]
             assert ids == [d["_id"] for d in db.cases.find(branch).sort(order).limit(5)] and len(ids) == 5
+
+
+def test_group_sums_of_numbers_over_an_epoch_range(db):
+    """Case metrics (services/cases/stores/metric_sums.py): the period as a $match on an
+    epoch-millisecond number beside a plain field; $group on one (dotted) field with $sum
+    of 1, of numeric dotted fields and of a field only some documents hold (a group where
+    none holds it answers 0 on MongoDB and None on nx-27017: read as ``or 0``); a $group
+    with only an _id lists a field's values."""
+    db.cases.insert_many(
+        [
+            {"_id": "a", "team": "t1", "assignee": {"id": "p"}, "t": {"ms": 1000, "n": 1, "c": {"cx": 1}}},
+            {"_id": "b", "team": "t1", "assignee": None, "t": {"ms": 1999, "n": 0, "c": {}}, "rc": "x"},
+            {
+                "_id": "c",
+                "team": "t2",
+                "assignee": {"id": "p"},
+                "t": {"ms": 2000, "n": 1, "c": {}},
+                "rc": "y",
+            },
+            {"_id": "d", "team": None, "t": {"ms": 999, "n": 1, "c": {"cx": 1}}},  # before the period
+            {"_id": "e", "t": {"ms": 1500, "n": 1, "c": {}}},  # no team, no assignee
+        ]
+    )
+    period = {"t.ms": {"$gte": 1000, "$lt": 2001}}
+    group = {"n": {"$sum": 1}, "sum": {"$sum": "$t.n"}, "ms": {"$sum": "$t.ms"}, "cx": {"$sum": "$t.c.cx"}}
+
+    def sums(match, key):
+        rows = db.cases.aggregate([{"$match": match}, {"$group": {"_id": key, **group}}])
+        return {r["_id"]: (r["n"], r["sum"], r["ms"], r["cx"] or 0) for r in rows}
+
+    assert sums(period, "$team") == {"t1": (2, 1, 2999, 1), "t2": (1, 1, 2000, 0), None: (1, 1, 1500, 0)}
+    assert sums(period, "$assignee.id") == {"p": (2, 2, 3000, 1), None: (2, 1, 3499, 0)}
+    assert sums({**period, "assignee.id": "p"}, None) == {None: (2, 2, 3000, 1)}
+    assert sums({"t.ms": {"$gte": 5000}}, "$team") == {}
+    values = db.cases.aggregate([{"$match": period}, {"$group": {"_id": "$rc"}}])
+    assert sorted(r["_id"] for r in values if r["_id"]) == ["x", "y"]
+
+
+def test_group_min_of_due_times_and_an_and_around_an_or_of_overdue_ones(db):
+    """Case metrics' overdue clocks (metric_sums: ``$min`` of ``tally.ack_due`` /
+    ``resolve_due``, null while no clock of the case runs unsettled, then the late cases
+    counted per group): ``$min`` ignores nulls and missing fields; ``$and`` of the period,
+    a flag and an ``$or`` of epoch conditions. In an aggregation ``$match`` as in ``find``,
+    nx-27017 misreads plain fields beside a top-level ``$or`` ({"k": 1, "$or": [...]} also
+    matched a k = 0 document), hence the ``$and`` (services.common.mongo.all_of)."""
+    db.cases.insert_many(
+        [
+            {"_id": "1", "k": 1, "team": "t", "t": {"flag": 0, "a": 5.0, "b": 50.0}},
+            {"_id": "2", "k": 1, "team": "t", "t": {"flag": 0, "a": None, "b": None}},
+            {"_id": "3", "k": 1, "team": "u", "t": {"flag": 0, "a": 50.0, "b": None}},
+            {"_id": "4", "k": 0, "team": "t", "t": {"flag": 0, "a": 5.0, "b": 5.0}},
+            {"_id": "5", "k": 1, "team": "u", "t": {"flag": 0, "a": None, "b": 5.0}},
+            {"_id": "6", "k": 1, "team": "u", "t": {"flag": 1, "a": 4.0}},
+            {"_id": "7", "k": 1, "team": "v", "t": {"flag": 0, "a": None}},
+        ]
+    )
+    period = {"k": 1}
+    rows = db.cases.aggregate(
+        [{"$match": period}, {"$group": {"_id": "$team", "a": {"$min": "$t.a"}, "b": {"$min": "$t.b"}}}]
+    )
+    assert {r["_id"]: (r["a"], r["b"]) for r in rows} == {
+        "t": (5.0, 50.0),
+        "u": (4.0, 5.0),
+        "v": (None, None),
+    }
+    late = all_of(period, {"t.flag": 0}, {"$or": [{"t.a": {"$lte": 10.0}}, {"t.b": {"$lte": 10.0}}]})
+    rows = db.cases.aggregate([{"$match": late}, {"$group": {"_id": "$team", "n": {"$sum": 1}}}])
+    assert {r["_id"]: r["n"] for r in rows} == {"t": 1, "u": 1}  # 1 and 5
+    one = all_of(period, {"t.a": {"$lte": 10.0}})
+    rows = db.cases.aggregate([{"$match": one}, {"$group": {"_id": "$team", "n": {"$sum": 1}}}])
+    assert {r["_id"]: r["n"] for r in rows} == {"t": 1, "u": 1}  # 1 and 6

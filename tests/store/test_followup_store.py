@@ -23,6 +23,7 @@ def scheduled(store: FollowupStore, n: int, hours: float = 0.0) -> dict:
         "customer": {"id": f"C{n}"},
         "event": {"scores": {"nps": 3}},
         "reopen_count": 0,
+        "opened_at": NOW,
     }
     rule = {**POLICY["rules"][0], "after_business_hours": hours}
     fu = followup.new_followup(case, rule, POLICY, 1, always_open(), NOW)

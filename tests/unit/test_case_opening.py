@@ -114,8 +114,9 @@ def test_the_clocks_and_milestones_follow_the_action_in_the_same_update():
     assert sets["sla"]["clocks"]["acknowledge"]["state"] == "stopped"
     assert sets["sla"]["clocks"]["acknowledge"]["met"] is True
     assert sets["milestones"]["acknowledged_at"] == later
+    assert sets["tally"]["acked"] == 1 and sets["tally"]["ack_ms"] == 20 * 60 * 1000  # the metrics' numbers
     without_sla = {**owned, "sla": None}
-    assert set(with_clocks("start", later, None)(without_sla, "in_progress")) == {"milestones"}
+    assert set(with_clocks("start", later, None)(without_sla, "in_progress")) == {"milestones", "tally"}
 
 
 def test_a_reopen_asks_for_a_new_acknowledgement_and_counts():

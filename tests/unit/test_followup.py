@@ -48,6 +48,7 @@ def case(level="P3", tier="standard", root_cause="delivery_delay", nps=2, **extr
         "resolution": {"root_cause": root_cause},
         "event": {"scores": {"nps": nps}},
         "assignee": {"kind": "person", "id": "li.na"},
+        "opened_at": datetime(2026, 11, 19, 8, 0, 0, 123456, tzinfo=UTC),
         **extra,
     }
 
@@ -152,6 +153,7 @@ def test_new_followup_and_what_a_due_one_does():
     assert auto["due_epoch"] == (resolved + timedelta(hours=24)).timestamp()
     assert auto["deadline_epoch"] == (resolved + timedelta(hours=32)).timestamp()
     assert auto["policy"] == {"id": "default", "version": 3, "rule": "urgent"}
+    assert auto["case_opened_ms"] == 1_795_075_200_123  # the case's period for the metrics, as stored
     now = resolved + timedelta(hours=25)
     assert isinstance(followup.decide(auto, case(), now, always_open()), followup.Send)
     assert followup.decide(auto, case(status="reopened"), now, always_open()) == followup.Cancel(

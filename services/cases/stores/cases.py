@@ -100,7 +100,7 @@ class CaseRecords:
             except DuplicateKeyError:
                 holder = cast(dict, self.db.open_keys.find_one({"_id": key}))  # keys are never deleted
             if holder["case_id"] == mine:
-                case = {**new_case(alert, now, key), **(extra or {})}
+                case = new_case(alert, now, key, extra)
                 return "opened", self.open_case(case, audit=audit_opening)
             if holder["state"] == "open":
                 attached = self.attach(holder["case_id"], alert, now)

@@ -33,6 +33,7 @@ class FollowupStore:
             "followups": [
                 IndexModel([("state", ASCENDING), ("due_epoch", ASCENDING)], name="state_due"),
                 IndexModel([("case_id", ASCENDING)], name="case"),
+                IndexModel([("case_opened_ms", ASCENDING)], name="case_opened"),
                 IndexModel([("task.assignee.id", ASCENDING), ("state", ASCENDING)], name="task_assignee"),
                 IndexModel([("reply_code", ASCENDING)], name="reply_code", sparse=True),
             ],
@@ -90,6 +91,10 @@ class FollowupStore:
             rows = self.coll.aggregate([{"$match": {"case_id": case_ids[0]}}])
             return [{k: v for k, v in row.items() if k != "rule"} for row in rows]
         return list(self.coll.find({"case_id": {"$in": case_ids}}, {"rule": 0}))
+
+    def of_period(self, since_ms: int, until_ms: int) -> list[dict]:
+        """The follow-ups of the cases opened in [since_ms, until_ms) (epoch ms)."""
+        return list(self.coll.find({"case_opened_ms": {"$gte": since_ms, "$lt": until_ms}}, {"rule": 0}))
 
     def record_outcome(self, message_id: str, outcome: dict) -> dict | None:
         """The message's outcome, once (a redelivery finds it recorded)."""

@@ -1,10 +1,9 @@
 """Reads of cases for the RPCs and the sweeps: filtered pages (SLA state, who may see
-what), one visible case, metrics rows, counts, cases at risk. Queries only."""
+what), one visible case, counts, cases at risk. Queries only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
@@ -12,11 +11,6 @@ from services.cases import queue
 from services.cases.lifecycle import ACTIVE_STATUSES, slot
 from services.common.errors import BadRequest
 from services.common.mongo import all_of
-
-METRIC_FIELDS = (
-    "opened_at", "level", "team", "touchpoint", "assignee", "sla", "milestones", "reopen_count",
-    "acknowledged", "resolved", "resolution",  # read only for cases stored before milestones
-)  # fmt: skip
 
 # breach filter values: ack_breached / resolve_breached / at_risk / none, and the
 # older any-clock names breached (either clock) and warning (= at_risk)
@@ -252,17 +246,23 @@ class CaseQueries:
         """One page of cases by urgency (level), newest first; with ``with_total``
         also the number of cases the filters match (same query, so pages add up)."""
         query = self.case_filter(now=now, **filters)
+        total = None
+        if with_total:  # $match + $count: the embedded store counts it in SQL, count_documents not
+            counted = list(self.db.cases.aggregate([{"$match": query}, {"$count": "n"}]))
+            total = counted[0]["n"] if counted else 0
+        rows = [] if total is not None and total <= skip else self._page(query, limit, skip)
+        return (rows, total) if total is not None else rows
+
+    def _page(self, query: dict, limit: int, skip: int) -> list[dict]:
+        """The page itself: a ``find`` that nx-27017 filters in Python when ``query`` holds an
+        ``$or`` (0.5 s over 10,000 cases), hence skipped when the count says it is empty."""
         cursor = (
             self.db.cases.find(query)
             .sort([("level", ASCENDING), ("opened_at", DESCENDING), ("_id", ASCENDING)])
             .skip(skip)
             .limit(limit)
         )
-        rows = list(cursor)
-        if with_total:  # $match + $count: the embedded store counts it in SQL, count_documents not
-            counted = list(self.db.cases.aggregate([{"$match": query}, {"$count": "n"}]))
-            return rows, counted[0]["n"] if counted else 0
-        return rows
+        return list(cursor)
 
     def case_filter(
         self,
@@ -306,25 +306,6 @@ class CaseQueries:
             if case is not None:
                 return case
         return None
-
-    def metrics_rows(self, since: datetime, until: datetime, assignee: str | None = None) -> Iterator[dict]:
-        """Cases opened in [since, until) (owned now by ``assignee`` when given), projected
-        to what metrics read.
-
-        The database range is widened to whole seconds and the exact bounds are
-        applied here: nx-27017's ``find`` misses a stored datetime that shares
-        its second with a fractional bound (``count_documents`` does not), and
-        it returns a dotted projection as a flat key, so only top-level fields
-        are projected (docs/store.md).
-        """
-        low = since.replace(microsecond=0) - timedelta(seconds=1)
-        high = until.replace(microsecond=0) + timedelta(seconds=2)
-        query: dict = {"opened_at": {"$gte": low, "$lt": high}}
-        if assignee is not None:
-            query["assignee.id"] = assignee
-        for case in self.db.cases.find(query, {f: 1 for f in METRIC_FIELDS}):
-            if since <= case["opened_at"] < until:
-                yield case
 
     def counts(self) -> dict:
         """Cases by status and by owner (``CaseStore.stats`` adds the dead letters)."""
