@@ -131,6 +131,20 @@ def _not_found(exc: Exception) -> bool:
     return getattr(exc, "exc_type", "") in ("NotFound", "BadRequest")
 
 
+def _survey(services, code: str, secret: str) -> tuple[dict, links.SurveyClaims] | None:
+    """The follow-up a reply code names (cases ``survey_for_code``) and its verified survey
+    claims; None for an unknown code or a survey no longer valid."""
+    try:
+        found = services.cases.survey_for_code(code)
+        return found, links.verify(secret, found["token"], utcnow().timestamp())
+    except links.SurveyTokenError:
+        return None
+    except Exception as exc:
+        if not _not_found(exc):
+            raise
+        return None
+
+
 def find_followup(services, store, reply: Reply, phone: str) -> Found:
     """By the reply's code, else the one survey waiting for the number."""
     secret = settings.get("SURVEY_SECRET")
@@ -148,15 +162,10 @@ def find_followup(services, store, reply: Reply, phone: str) -> Found:
     waiting: list[links.SurveyClaims] = []
     answered: list[links.SurveyClaims] = []
     for survey_ref in services.notify.surveys_for_phone(phone):
-        try:
-            found = services.cases.survey_for_code(survey_ref["reply_code"])
-            claims = links.verify(secret, found["token"], utcnow().timestamp())
-        except links.SurveyTokenError:
+        verified = _survey(services, survey_ref["reply_code"], secret)
+        if verified is None:
             continue
-        except Exception as exc:
-            if not _not_found(exc):
-                raise
-            continue
+        found, claims = verified
         if found["state"] in ("sent", "task") and not store.survey_answered(claims.nonce):
             waiting.append(claims)
         elif found["state"] == "answered" and not answered:
@@ -208,21 +217,11 @@ def take(services, store, publish, sms: InboundSms) -> str:
 def customers_of(services, reply: Reply, phone: str) -> set[tuple[str, str]]:
     """(customer id, case id) of the surveys this reply can be about: the code's, else every
     survey sent to the number that may still be answered (answered ones too)."""
-    secret, now = settings.get("SURVEY_SECRET"), utcnow().timestamp()
+    secret = settings.get("SURVEY_SECRET")
     sent = [] if reply.code else services.notify.surveys_for_phone(phone)
     codes = [reply.code] if reply.code else [survey_ref["reply_code"] for survey_ref in sent]
-    found = set()
-    for code in codes:
-        try:
-            claims = links.verify(secret, services.cases.survey_for_code(code)["token"], now)
-        except links.SurveyTokenError:
-            continue
-        except Exception as exc:
-            if not _not_found(exc):
-                raise
-            continue
-        found.add((claims.customer_id, claims.case_id))
-    return found
+    verified = (_survey(services, code, secret) for code in codes)
+    return {(claims.customer_id, claims.case_id) for _found, claims in filter(None, verified)}
 
 
 def opt_out(services, store, sms: InboundSms) -> str:
