@@ -53,7 +53,7 @@ def test_global_and_per_customer_views_ignore_replays(profiles):
         profiles.handle_feedback([e])
     everyone = profiles.word_frequency(**RANGE)
     assert everyone["customer_id"] is None and everyone["comments"] == 4
-    assert everyone["categories"] == {"other": 2, "inquiry": 1, "praise": 1}
+    assert everyone["categories"] == {"complaint": 2, "inquiry": 1, "praise": 1}
     words = counts(everyone)
     assert words["快递"] == 2 and words["太慢"] == 2 and words["客服"] == 2 and words["退货"] == 1
     assert "配送" not in words  # 1 October is outside the range
@@ -62,12 +62,12 @@ def test_global_and_per_customer_views_ignore_replays(profiles):
         ["快递", "太慢", "客服"]
     )
     c1 = profiles.word_frequency("C1", **RANGE)
-    assert c1["categories"] == {"other": 2} and counts(c1) == {
+    assert c1["categories"] == {"complaint": 2} and counts(c1) == {
         "快递": 2,
         "太慢": 2,
         "一周": 1,
         "客服": 1,
-        "回复": 1,
+        "不回复": 1,
     }
     wide = profiles.word_frequency("C2", since="2026-09-01T00:00:00+08:00", until=RANGE["until"])
     assert wide["categories"] == {"inquiry": 1, "praise": 1, "suggestion": 1}
