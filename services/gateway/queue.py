@@ -82,15 +82,16 @@ def paging(q: dict, total: int) -> dict:
     }
 
 
-def context(services, principal, q: dict) -> dict:
-    data, names, followups = together(
-        lambda: fetch(services, principal.user, q),
-        lambda: owner_names(services),
-        lambda: followups_due(services, principal.user),
-    )
+def context(services, principal, q: dict, followups: bool = False) -> dict:
+    """What the queue page (and its live rows) shows; ``followups``: also the banner of
+    follow-up tasks, which only the page shows (the live rows poll without it)."""
+    calls = [lambda: fetch(services, principal.user, q), lambda: owner_names(services)]
+    if followups:
+        calls.append(lambda: followups_due(services, principal.user))
+    data, names, *banner = together(*calls)
     return {
         "page": data,
-        "followups": followups,
+        "followups": banner[0] if banner else None,
         "query": q,
         "views": QUEUE_VIEWS,
         "paging": paging(q, data["total"]),
@@ -126,7 +127,7 @@ def queue_page(services, principal, q: dict):
         breach_states=BREACH_STATES,
         bulk_actions=BULK_ACTIONS,
         root_causes=root_causes(),
-        **context(services, principal, q),
+        **context(services, principal, q, followups=True),
     )
 
 
