@@ -401,11 +401,12 @@ def deliveries(before: list[dict], after: list[dict], events: int) -> dict:
     }
 
 
-def command_totals(directory: Path) -> Counter:
-    """Store commands so far, by ``<database> <command>``, summed over the processes
+def command_totals(directory: Path, suffix: str = "json") -> Counter:
+    """Store commands so far, by ``<database> <command>`` (``suffix`` ``docs``: documents
+    written, by ``<database> <collection> <command>``), summed over the processes
     counting into ``directory`` (bench/store_commands.py)."""
     out: Counter = Counter()
-    for path in directory.glob("*.json"):  # replaced atomically: never half written
+    for path in directory.glob(f"*.{suffix}"):  # replaced atomically: never half written
         out.update(json.loads(path.read_text()))
     return out
 
@@ -579,23 +580,29 @@ class Stack:
     def burst(self, n: int, offset: int) -> dict:
         """``run`` as fast as confirms allow, with the CPU of every process, the broker's
         deliveries per queue and (ours) the store commands, each per event."""
-        idle_start, idle_at = self._commands()
+        idle_start, idle_docs, idle_at = self._commands()
         before = settled_listing(self.vhost)  # nothing arrives meanwhile: the timers' own rate
-        start, started = self._commands()
+        start, start_docs, started = self._commands()
         meter = CpuMeter(self.processes())
         out = self.run(n, None, offset)
         out["cpu"] = meter.stop()
         after = settled_listing(self.vhost)
-        end, ended = self._commands()
+        end, end_docs, ended = self._commands()
         out["deliveries"] = deliveries(before, after, n)
         if self.counts_commands:
+            idle, burst = started - idle_at, ended - started
             out["store_commands"] = commands_per_event(
-                (idle_start, start, started - idle_at), (start, end, ended - started), n, self.prefix
+                (idle_start, start, idle), (start, end, burst), n, self.prefix
+            )
+            out["store_documents"] = commands_per_event(
+                (idle_docs, start_docs, idle), (start_docs, end_docs, burst), n, self.prefix
             )
         return out
 
-    def _commands(self) -> tuple[Counter, float]:
-        return (command_totals(self.commands) if self.counts_commands else Counter()), time.monotonic()
+    def _commands(self) -> tuple[Counter, Counter, float]:
+        if not self.counts_commands:
+            return Counter(), Counter(), time.monotonic()
+        return command_totals(self.commands), command_totals(self.commands, "docs"), time.monotonic()
 
     def run(self, n: int, rate: float | None, offset: int) -> dict:
         """``offset`` keeps customers distinct across runs (a repeat would only attach)."""
@@ -676,21 +683,28 @@ class FloorStack(Stack):
 
 
 def profiled_burst(stack: Stack, n: int, offset: int, stamp: str) -> dict:
-    """A burst under py-spy (alerts and profiles): top frames to bench/results/."""
+    """A burst under py-spy (alerts, profiles, cases and the store): top frames to bench/results/."""
     from bench import hotpath
 
     RESULTS.mkdir(exist_ok=True)
     recorders = {
         service: hotpath.Recorder(stack.pids(service)[0], RESULTS / f"pyspy-{service}-{stamp}.txt")
-        for service in ("alerts", "profiles")
+        for service in ("alerts", "profiles", "cases")
     }
+    store = shared_processes()["store (nx-27017)"]
+    if store:  # the store is Python too: where its CPU per command goes
+        recorders["store"] = hotpath.Recorder(store[0], RESULTS / f"pyspy-store-{stamp}.txt", rate=50)
     time.sleep(1.0)  # py-spy attaches
     try:
         run = stack.run(n, None, offset)
     finally:
         files = {service: r.stop() for service, r in recorders.items()}
     summaries = {
-        s: hotpath.summarise(hotpath.parse_raw(f.read_text())) for s, f in files.items() if f.exists()
+        s: hotpath.summarise(
+            hotpath.parse_raw(f.read_text()), ours=hotpath.STORE if s == "store" else hotpath.OURS
+        )
+        for s, f in files.items()
+        if f.exists()
     }
     report = "\n\n".join(hotpath.markdown(s, summary) for s, summary in summaries.items())
     (RESULTS / f"pyspy-{stamp}.md").write_text(
@@ -961,6 +975,11 @@ def commands_table(result: dict, top: int = 12) -> str:
     idle = counted.get("idle_per_s")
     if idle is not None:
         lines.append(f"\nTimers' commands while idle, taken out: {idle:.1f}/s.")
+    written = (result["burst"].get("1") or {}).get("store_documents")
+    if written:  # one insert_many is one command, but the store writes and indexes each document
+        lines += ["", "| database collection command | documents written per event |", "|---|---|"]
+        lines += [f"| {key} | {per:.2f} |" for key, per in list(written["by_command"].items())[:top]]
+        lines.append(f"| **all** | **{written['per_event']:.2f}** |")
     return "\n".join(lines)
 
 

@@ -91,9 +91,13 @@ def parse_raw(text: str) -> list[tuple[list[str], int]]:
     return stacks
 
 
-def summarise(stacks: list[tuple[list[str], int]], top: int = 15) -> dict:
-    """The ``top`` functions by own samples, and the project's own functions by total
-    samples (the framework's entry frames would top that list), with their shares."""
+STORE = re.compile(r"\((nx_27017|neosqlite)/")  # the embedded store's own code
+
+
+def summarise(stacks: list[tuple[list[str], int]], top: int = 15, ours: re.Pattern = OURS) -> dict:
+    """The ``top`` functions by own samples, and the project's own functions (``ours``:
+    another pattern for the store) by total samples (the framework's entry frames would
+    top that list), with their shares."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
@@ -103,7 +107,7 @@ def summarise(stacks: list[tuple[list[str], int]], top: int = 15) -> dict:
         if functions:
             own[functions[-1]] += count
         for function in set(functions):
-            if OURS.search(function):
+            if ours.search(function):
                 total[function] += count
 
     def rows(counter: Counter[str]) -> list[dict]:

@@ -6,7 +6,8 @@
 The same as ``nameko run …`` plus a pymongo ``CommandListener`` (as bench/roundtrips.py,
 but in the service's own process) that counts each command by database and command
 name; the totals are written to ``$BENCH_COMMANDS_DIR/<pid>.json`` twice a second, so
-the campaign reads them before and after a burst (``bench.campaign.command_totals``). Heartbeats are not
+the campaign reads them before and after a burst (``bench.campaign.command_totals``), and the
+documents those commands write to ``<pid>.docs`` the same way. Heartbeats are not
 commands to a listener, so only the services' own work is counted.
 """
 
@@ -27,14 +28,27 @@ from pymongo import monitoring  # noqa: E402
 WRITE_EVERY = 0.5  # seconds
 
 
+#: the command field naming the collection, and the field listing the documents or statements
+WRITES = {"insert": "documents", "update": "updates", "delete": "deletes"}
+
+
 class Counts(monitoring.CommandListener):
-    """Commands started, by ``<database> <command>``."""
+    """Commands started, by ``<database> <command>``; documents written (inserted,
+    update or delete statements, find-and-modify), by ``<database> <collection> <command>``:
+    one ``insert_many`` is one command but the store writes (and indexes) each document."""
 
     def __init__(self):
         self.by: Counter[str] = Counter()
+        self.written: Counter[str] = Counter()
 
     def started(self, event):
-        self.by[f"{event.database_name} {event.command_name}"] += 1
+        name, command = event.command_name, event.command
+        self.by[f"{event.database_name} {name}"] += 1
+        if name in WRITES:
+            many = len(command.get(WRITES[name]) or ())
+            self.written[f"{event.database_name} {command.get(name)} {name}"] += many
+        elif name.lower() == "findandmodify":
+            self.written[f"{event.database_name} {command.get(name)} findAndModify"] += 1
 
     def succeeded(self, event):
         pass
@@ -44,10 +58,12 @@ class Counts(monitoring.CommandListener):
 
 
 def write_forever(counts: Counts, path: Path) -> None:
-    scratch = path.with_suffix(".tmp")
+    written = path.with_suffix(".docs")
     while True:
-        scratch.write_text(json.dumps(dict(counts.by)))
-        os.replace(scratch, path)  # a reader never sees half a file
+        for target, counter in ((path, counts.by), (written, counts.written)):
+            scratch = target.with_suffix(".tmp")
+            scratch.write_text(json.dumps(dict(counter)))
+            os.replace(scratch, target)  # a reader never sees half a file
         eventlet.sleep(WRITE_EVERY)
 
 

@@ -37,7 +37,8 @@ from services.alerts.alert_records import AlertRecords
 from services.alerts.engine import Refused, deadline_id
 from services.alerts.group_rules import GroupHit
 from services.alerts.storage import digest, expiry, insert_once
-from services.common.mongo import Store, all_of, insert_many_once
+from services.common.claims import claim_earliest
+from services.common.mongo import Store, insert_many_once
 
 DEADLINE_LEASE_SECONDS = 60.0
 # the counters a group bucket may hold (services/alerts/group_rules.py ``increments``)
@@ -361,20 +362,11 @@ class MongoState(Store):
         claimed = []
         lease = {"$set": {"state": "firing", "lease_until": time.time() + DEADLINE_LEASE_SECONDS}}
         for _ in range(limit):
-            doc = self.db.deadlines.find_one_and_update(
-                all_of(
-                    {"due": {"$lte": now}},
-                    {
-                        "$or": [
-                            {"state": "waiting"},
-                            {"state": "firing", "lease_until": {"$lt": time.time()}},
-                        ]
-                    },
-                ),
-                lease,
-                sort=[("due", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
-            )
+            branches = [
+                {"state": "waiting", "due": {"$lte": now}},
+                {"state": "firing", "due": {"$lte": now}, "lease_until": {"$lt": time.time()}},
+            ]
+            doc = claim_earliest(self.db.deadlines, branches, "due", lease)
             if doc is None:
                 break
             claimed.append(doc)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from contracts.base import utcnow
+from services.common.claims import claim_earliest
 from services.common.erasure import MARK, redact, scrub_dead_letters
 from services.common.inbox import Inbox
 from services.common.mongo import ConfigCache, Store, as_stored, insert_many_once
@@ -233,13 +234,12 @@ class NotifyStore(Store):
         A ``sending`` delivery whose lease expired was being sent by a worker
         that died; it is claimed again.
         """
-        query: dict = {
-            "status": {"$in": list(WAITING)},
-            "next_attempt_at": {"$lte": now},
-            "lease_until": {"$lt": now},
-        }
-        if ids is not None:
-            query["_id"] = {"$in": ids}
+        due = {"next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}}
+        update = {"$set": {"status": "sending", "lease_until": now + lease}}
+        if ids is None:  # the sweep: per status, from the due index (see claims.py)
+            branches = [{"status": status, **due} for status in WAITING]
+            return claim_earliest(self.db.deliveries, branches, "next_attempt_at", update)
+        query: dict = {"status": {"$in": list(WAITING)}, **due, "_id": {"$in": ids}}
         return self.db.deliveries.find_one_and_update(
             query,
             {"$set": {"status": "sending", "lease_until": now + lease}},

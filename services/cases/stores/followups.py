@@ -15,6 +15,7 @@ from datetime import datetime
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
+from services.common.claims import claim_earliest
 from services.common.mongo import insert_many_once
 
 OPEN_TASK = "task"
@@ -55,9 +56,7 @@ class FollowupStore:
             {"state": "claimed", "lease_until": {"$lt": now}},
             {"state": "pending", "due_epoch": {"$lte": now}},
         ):
-            found = self.coll.find_one_and_update(
-                query, update, sort=[("due_epoch", ASCENDING)], return_document=ReturnDocument.AFTER
-            )
+            found = claim_earliest(self.coll, [query], "due_epoch", update)
             if found is not None:
                 return found
         return None

@@ -24,6 +24,7 @@ from services.cases.grouping import INCIDENT, covered_query
 from services.cases.lifecycle import ACTIVE_STATUSES, slot
 from services.cases.stores.queries import visibility_query
 from services.cases.stores.trail import CaseTrail, audit_entry
+from services.common.claims import claim_earliest
 from services.common.mongo import all_of, insert_many_once
 
 LINK_FIELDS = {"_id": 1, "status": 1, "event": 1, "rule": 1, "kind": 1, "parent_id": 1, "opened_at": 1}
@@ -163,11 +164,9 @@ class Incidents:
     def claim_children_resolution(self, now: float, lease: float) -> dict | None:
         """An incident whose children's resolution is pending and whose resolver's lease
         ran out (it died midway), leased to the caller; None when there is none."""
-        return self.db.cases.find_one_and_update(
-            {"children_resolution.state": "pending", "children_resolution.lease_until": {"$lte": now}},
-            {"$set": {"children_resolution.lease_until": now + lease}},
-            return_document=ReturnDocument.AFTER,
-        )
+        branch = {"children_resolution.state": "pending", "children_resolution.lease_until": {"$lte": now}}
+        update = {"$set": {"children_resolution.lease_until": now + lease}}
+        return claim_earliest(self.db.cases, [branch], "children_resolution.lease_until", update)
 
     def finish_children_resolution(self, incident_id: str, outcome: dict) -> None:
         self.db.cases.update_one(

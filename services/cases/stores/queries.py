@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.cases import queue
 from services.cases.lifecycle import ACTIVE_STATUSES, slot
+from services.common.claims import matching
 from services.common.errors import BadRequest
 from services.common.mongo import all_of
 
@@ -354,7 +355,8 @@ class CaseQueries:
 
     def at_risk_cases(self, clock: str, now: float, limit: int = 200) -> list[dict]:
         """Active cases whose ``clock`` passed its warning time but is not yet due."""
-        # one plain condition (no $or, so no all_of): the embedded store runs it in SQL, an
-        # $and in Python over every case (10,000 cases: ~100 ms against ~500 ms, every sweep)
-        query = {"status": {"$in": list(ACTIVE_STATUSES)}, **_clock_at_risk(CLOCK_FIELDS[clock], now)}
-        return list(self.db.cases.find(query).sort("_id", ASCENDING).limit(limit))
+        # plain conditions in aggregates (no $or, $and or $in): the embedded store answers
+        # them in SQL; a find filtered every case in Python (10,000 cases: ~100 ms a sweep)
+        at_risk = _clock_at_risk(CLOCK_FIELDS[clock], now)
+        branches = [{"status": status, **at_risk} for status in ACTIVE_STATUSES]  # no $in: claims.py
+        return matching(self.db.cases, branches, "_id", limit)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from services.cases import escalation
+from services.common.claims import claim_earliest
 from services.common.mongo import insert_many_once
 
 
@@ -52,9 +53,7 @@ class EscalationSchedule:
             {"state": "claimed", "lease_until": {"$lt": now}},
             {"state": "pending", "due_epoch": {"$lte": now}},
         ):
-            step = self.db.escalation_steps.find_one_and_update(
-                query, update, sort=[("due_epoch", ASCENDING)], return_document=ReturnDocument.AFTER
-            )
+            step = claim_earliest(self.db.escalation_steps, [query], "due_epoch", update)
             if step is not None:
                 return step
         return None

@@ -24,6 +24,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.common.claims import claim_earliest, matching
 from services.common.erasure import ERASED
 from services.common.mongo import Store, as_stored, insert_many_once
 from services.notify.customers.decision import Consent
@@ -74,12 +75,10 @@ class CustomerStore(Store):
     def claim_due(self, now: float, lease: float) -> dict | None:
         """Lease one message due now (a deferral that ended, a retry, one whose worker
         died), oldest first; None when none is due."""
-        return self.db.customer_messages.find_one_and_update(
-            {"status": {"$in": list(WAITING)}, "next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}},
-            {"$set": {"status": "sending", "lease_until": now + lease}},
-            sort=[("next_attempt_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
+        due = {"next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}}
+        branches = [{"status": status, **due} for status in WAITING]  # from the due index (claims.py)
+        update = {"$set": {"status": "sending", "lease_until": now + lease}}
+        return claim_earliest(self.db.customer_messages, branches, "next_attempt_at", update)
 
     def settle(self, doc: dict, update: dict, entries: list[dict] | None = None, attempts: int = 0) -> bool:
         """Apply ``update`` while the caller still holds the lease it took ``doc`` with
@@ -100,11 +99,8 @@ class CustomerStore(Store):
     def unannounced(self, older_than: float, limit: int = 50) -> list[dict]:
         """Finished messages whose outcome was not confirmed published (a worker died
         between recording and announcing)."""
-        return list(
-            self.db.customer_messages.find(
-                {"finished": 1, "announced": 0, "finished_epoch": {"$lt": older_than}}
-            ).limit(limit)
-        )
+        branch = {"announced": 0, "finished": 1, "finished_epoch": {"$lt": older_than}}
+        return matching(self.db.customer_messages, [branch], "finished_epoch", limit)
 
     def mark_announced(self, ids: list[str]) -> None:
         if ids:
