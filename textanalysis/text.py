@@ -53,6 +53,7 @@ from functools import lru_cache
 
 import jieba
 
+from textanalysis import facts
 from textanalysis import lexicon as lists
 from textanalysis.lexicon import LEXICON_DIR
 
@@ -267,6 +268,7 @@ class Token:
     clause: int
     weight: float = 1.0  # how much the clause counts: 1.5 after 但是, 0.5 after 就是 or in 虽然…
     wish: bool = False  # in a sentence that wishes (建议…写清楚): praise words describe the wish
+    sentence: int = 0  # the sentence's number (。！？ end one; a comma or 但是 only the clause)
 
 
 @dataclass(frozen=True)
@@ -413,7 +415,7 @@ class Analyzer:
         """Words of ``text`` with their clause number, whether they are negated and the
         weight of their clause (contrast and concession words)."""
         tokens: list[Token] = []
-        clause = 0
+        clause = sentence = 0
         reach = 0  # words still under a negator's scope
         weight, concession, rhetorical, wish = 1.0, 1.0, False, False
         negators = self.lexicon.negators
@@ -424,7 +426,7 @@ class Analyzer:
                 if word in _CONTRAST:
                     weight = _CONTRAST_WEIGHT[word]
                 elif _SENTENCE_END.match(word):
-                    weight, wish = 1.0, False
+                    weight, wish, sentence = 1.0, False, sentence + 1
                 continue
             if word in _CONCESSION or word in _RHETORICAL:
                 concession = 0.5 if word in _CONCESSION else concession
@@ -432,10 +434,10 @@ class Analyzer:
                 continue
             wish = wish or word in _WISH
             if word in negators:
-                tokens.append(Token(word, False, clause, weight * concession, wish))
+                tokens.append(Token(word, False, clause, weight * concession, wish, sentence))
                 reach = 0 if rhetorical else NEGATION_REACH
                 continue
-            tokens.append(Token(word, reach > 0, clause, weight * concession, wish))
+            tokens.append(Token(word, reach > 0, clause, weight * concession, wish, sentence))
             reach = max(reach - 1, 0)
         return tuple(tokens)
 
@@ -471,6 +473,9 @@ class Analyzer:
                 if found and not (polite and weight > -1):
                     score += weight
                     drivers.append(found.group(0))
+            fact_score, fact_drivers = facts.find(tokens, text, lx.positive, lx.negative, lx.negators)
+            score += fact_score
+            drivers.extend(fact_drivers)
             if score and _EXCLAIMED.search(text):
                 score *= 1.5
         return round(score, 3), tuple(dict.fromkeys(drivers))
