@@ -70,10 +70,14 @@ _TIME = re.compile(
     r"|^(当天|当日|次日|隔天|隔日|今天|明天|昨天|昨晚|今晚|今早|当晚|上午|下午|中午|晚上|早上|凌晨|一早"
     r"|刚|刚刚|没几天|没两天|没多久|不久|首次|第一次|周[一二三四五六日末]|星期[一二三四五六日天])"
 )
-_CLOCK = re.compile(rf"{_NUM}|[点时天周月]$")  # 八点, 三天: a time told in numbers (才 after 今天 is no delay)
-_COUNT = re.compile(rf"^(第)?(?!一)(?!第一){_NUM}(个|次|遍|条|通|趟|回|家)|^(好几|好多|无数|多|很多)(次|遍|趟|回)$")
+# 八点, 三天: a time told in numbers (才 after 今天 is no delay)
+_CLOCK = re.compile(rf"{_NUM}|[点时天周月]$")
+_COUNT = re.compile(
+    rf"^(第)?(?!一)(?!第一){_NUM}(个|次|遍|条|通|趟|回|家)|^(好几|好多|无数|多|很多)(次|遍|趟|回)$"
+)
 _LONG = (
-    rf"(好?{_NUM}个?(多|半)?(小时|钟头|天|周|星期|礼拜|个?月)|([二三四五六七八九]十|[3-9]\d)多?分钟|半个?小时)"
+    rf"(好?{_NUM}个?(多|半)?(小时|钟头|天|周|星期|礼拜|个?月)"
+    r"|([二三四五六七八九]十|[3-9]\d)多?分钟|半个?小时)"
 )
 _WAITING = re.compile(
     rf"(等|排队|排|转人工|审核|处理|耽误|折腾|堵|晾)了?(快|近|将近|足足|整整|差不多|大概|至少|都)?{_LONG}"
@@ -268,7 +272,9 @@ class Facts:
         u = us[i]
         if u.word in self.negators:
             nxt = us[i + 1] if i + 1 < len(us) and us[i + 1].clause == u.clause else None
-            return nxt is not None and not self._bad_word(nxt.word) and nxt.word not in self.sets["not_breach"]
+            if nxt is None or nxt.word in self.sets["not_breach"]:
+                return False
+            return not self._bad_word(nxt.word)
         glued = len(u.word) > 1 and u.word[0] in "没未" and u.word[1] in _AWAITED  # 没来, 没开 (not 没空)
         return glued and u.word not in self.negative and not self._bad_word(u.word[1:])
 
@@ -361,7 +367,8 @@ class Facts:
         ):
             found = pattern.search(view)
             if found:
-                self.add(kind, kind if kind in ("overcharge", "remedy", "durable") else f"{kind}:{found.group(0)}")
+                plain = kind in ("overcharge", "remedy", "durable")
+                self.add(kind, kind if plain else f"{kind}:{found.group(0)}")
         ordered = _ORDERED_ELSE.search(view)
         if ordered and ordered.group("a") != ordered.group("b"):
             self.add("wrong_item", "wrong_item")
