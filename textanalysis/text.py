@@ -13,8 +13,9 @@ word ``满意`` negated, and ``不是投诉`` is ``投诉`` negated.
 Scoring: each sentiment word counts ±1, scaled by a degree word before it (很, 有点:
 ``lexicon/modifiers.txt``) and by its clause's weight: after 但是/结果 1.5, after 就是 or in a
 虽然 clause 0.5; in a sentence that wishes (建议…) praise words do not count; verdict
-patterns (``lexicon/cues.txt``: 怎么还不发货, 下次还来) add theirs; 难道 cancels its
-clause's negators. Text is normalised first (``normalize``: traditional characters,
+patterns (``lexicon/cues.txt``: 怎么还不发货, 下次还来) add theirs, and so do facts told
+without an opinion word (``textanalysis.facts``: 第二天屏幕就黑了 → ``fault:黑``, ``soon:第二天``);
+难道 cancels its clause's negators. Text is normalised first (``normalize``: traditional characters,
 emoticons, star ratings in digits).
 
 Learned polarity: ``use_model(model)`` adds a model trained on the deployment's
