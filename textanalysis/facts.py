@@ -21,6 +21,7 @@ Patterns (weights in ``WEIGHTS``; word sets in ``lexicon/facts.txt``):
 * ``late:T才X`` something done only at a clock time or after a duration (八点才来);
 * ``wrong_item`` received something else than ordered, used or old (买的黑色，发来的是白色;
   收到的是二手的);
+* ``short_of_claim`` not as advertised (没有宣传的那么长, 不如图片上的);
 * ``sarcasm`` a praise word in quotes (真是“好”服务), 谢谢你全家, 真行啊;
 * on the positive side ``fast:T就X`` done soon (第二天就到, 半小时就退回来了), ``helpful:X``
   staff who help (师傅…帮忙搬走), ``gift`` (还送了果盘), ``remedy`` a problem put right at once
@@ -54,6 +55,7 @@ WEIGHTS = {
     "waiting": -1.0,
     "late": -1.0,
     "wrong_item": -1.5,
+    "short_of_claim": -1.0,
     "sarcasm": -2.0,
     "fast": 1.5,
     "helpful": 1.5,
@@ -82,7 +84,7 @@ _LONG = (
 _WAITING = re.compile(
     rf"(等|排队|排|转人工|审核|处理|耽误|折腾|堵|晾)了?(快|近|将近|足足|整整|差不多|大概|至少|都)?{_LONG}"
     rf"|(?<!不到){_LONG}了?(还|仍|仍然|依然)(在|没|是|未|不)"
-    rf"|(?<!不到){_LONG}才"
+    rf"|(?<!不到){_LONG}才[到来送发轮处回接退修上办给收开排派通]"
 )
 _OVERCHARGE = re.compile(
     r"(扣|收|付|支付|交|缴|刷|扣费|扣款|收费)了?我?的?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)"
@@ -99,13 +101,18 @@ _ORDERED_ELSE = re.compile(
 _SARCASM = re.compile(r"谢谢(你|你们)?(全家|祖宗|八辈)|真(行|有你的|有你们的|会做生意)(啊|呀|了)")
 _REMEDY = re.compile(
     r"(主动|马上|立刻|立即|当场|很快|二话没说|二话不说|第一时间|及时)就?(给我|帮我|给)?(补|退|换|赔|修|重新|重发)"
-    r"|就(补发|补寄|重新发|退回来|换了新)"
+    r"|(就|已经|都)(补发|补寄|重新发|退回来|退回|退了|换了新)"
 )
 _DURABLE = re.compile(r"(还|依然|仍然|都)(跟|和|像)新的?一样|还好好的")
 _SINCE = re.compile(rf"^{_NUM}个?(多)?(天|周|星期|礼拜|个?月|年)$")  # 三天了没有人回复
 _LONG_USE = re.compile(rf"^({_NUM}|好几|十几|几十)(个)?(多)?(年|个月|次|遍|回)(多)?$")
 # what a customer waits for, glued to its negator: 没来, 没开, 没发货, 未到
-_AWAITED = frozenset("来到发给开修退寄送做回联装换补出")
+_AWAITED = frozenset("来到发给开修退寄送做回联装换补出打派接")
+_FILLER = frozenset("任何 一个 一点 什么 再 及时 按时 准时 马上".split())
+# not as claimed: 没有宣传的那么长, 远不如图片 (the mirror of cues.txt's 和描述的一样)
+_SHORT_OF_CLAIM = re.compile(
+    r"(没有|没|不像|不如|远不如|达不到)(宣传|描述|介绍|广告|图片|照片|详情页|商家说|客服说|说)(的|上|里|中)?(那么|那样|这么|说的)"
+)
 _POLITE = re.compile(r"请问|想问|咨询|请教")
 
 
@@ -266,17 +273,24 @@ class Facts:
     # things not done --------------------------------------------------------------------
 
     def not_done(self, i: int) -> bool:
-        """Unit ``i`` tells of something not done: a negator before a word that is not a
-        fault or a problem (没给, 没有这回事), or a word glued to its negator (没来)."""
+        """Unit ``i`` tells of something not done: a negator before what a customer waits
+        for (没给, 一直没出现), or such a word glued to its negator (没来, 没开)."""
         us = self.units
         u = us[i]
         if u.word in self.negators:
-            nxt = us[i + 1] if i + 1 < len(us) and us[i + 1].clause == u.clause else None
-            if nxt is None or nxt.word in self.sets["not_breach"]:
-                return False
-            return not self._bad_word(nxt.word)
-        glued = len(u.word) > 1 and u.word[0] in "没未" and u.word[1] in _AWAITED  # 没来, 没开 (not 没空)
-        return glued and u.word not in self.negative and not self._bad_word(u.word[1:])
+            after = [n for n in us[i + 1 : i + 3] if n.clause == u.clause]
+            if after and after[0].word in _FILLER:
+                after = after[1:]  # 没有任何消息, 没按时来
+            return bool(after) and self.awaited(after[0].word)
+        glued = len(u.word) > 1 and u.word[0] in "没未" and u.word not in self.negative  # 没来, 没开
+        return glued and self.awaited(u.word[1:])
+
+    def awaited(self, word: str) -> bool:
+        """``word`` is what a customer waits for (来, 给, 出现, 人, 回复), not a problem (问题, 坏)
+        nor something of their own (拆封, 时间, 空)."""
+        if self._bad_word(word) or word in self.sets["not_breach"]:
+            return False
+        return word[0] in _AWAITED or word in self.sets["awaited"] or word in self.sets["unanswered"]
 
     def unanswered(self, i: int) -> bool:
         """Unit ``i`` says nobody answered: 没人接, 不回, 一直占线, 说法都不一样."""
@@ -369,6 +383,8 @@ class Facts:
             if found:
                 plain = kind in ("overcharge", "remedy", "durable")
                 self.add(kind, kind if plain else f"{kind}:{found.group(0)}")
+        if _SHORT_OF_CLAIM.search(self.text):
+            self.add("short_of_claim", "short_of_claim")
         ordered = _ORDERED_ELSE.search(view)
         if ordered and ordered.group("a") != ordered.group("b"):
             self.add("wrong_item", "wrong_item")
@@ -390,8 +406,9 @@ class Facts:
         wish = any(u.wish for u in self.units)
         found = {d: w for d, w in self.found.items() if w < 0 or not (question or wish)}
         negative = sum(w for w in found.values() if w < 0)
-        if question:
-            negative = max(negative, -1.0)
+        if question:  # one problem named; a listed negative word (多扣) names it already
+            named = any(u.word in self.negative and not u.negated for u in self.units)
+            negative = 0.0 if named else max(negative, -1.0)
         score = negative + sum(w for w in found.values() if w > 0)
         return round(score, 3), tuple(found)
 
