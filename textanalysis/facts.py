@@ -30,10 +30,12 @@ Patterns (weights in ``WEIGHTS``; word sets in ``lexicon/facts.txt``):
 
 Negation: a negated word never makes a fault (没坏, 一次都没掉色 are not complaints; a
 negated fault counts a little for the comment, as a negated negative word does), a word
-right after a word ending in a negator (从来没 坏过) is negated too, and the patterns
+right after a word ending in 没 or 未 (从来没 坏过) is negated too, and the patterns
 over the text read negated words as masked (没有多扣 is not an overcharge). In a question
-(ending in ？ or with 请问) no positive fact counts and the negative ones add at most -1, so a
-question that names one problem stays an inquiry; in a wish (建议…) no positive fact counts.
+(ending in ？ or with 请问) no positive fact counts and the negative ones add at most -1 (nothing
+when a listed negative word names the problem already), so a question that names one problem
+stays an inquiry; in a wish (建议…) no positive fact counts, and no promise, contact or time
+pattern reads the wished part (建议可以预约送货时间，上班族白天不在家 breaks no promise).
 """
 
 from __future__ import annotations
