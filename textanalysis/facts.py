@@ -163,13 +163,14 @@ def units(tokens: Iterable, faults: frozenset[str]) -> list[Unit]:
         after_negator = bool(out) and out[-1].clause == t.clause and out[-1].word[-1:] in _NEGATOR_END
         negated = t.negated or after_negator and len(out[-1].word) > 1
         parts = [t.word]
-        for mark in ("就", "才"):
+        for mark in ("就", "才") if len(t.word) > 1 else ():
             head, sep, tail = parts[-1].partition(mark)
             if sep and tail and len(parts[-1]) > 1:
                 parts[-1:] = [p for p in (head, mark, tail) if p]
         for part in parts:
             rest = part[1:]
-            if part[:1] in "没不未" and (rest in faults or rest[:-1] in faults and rest[-1:] in "了过"):
+            fault = rest in faults or rest[:-1] in faults and rest[-1:] in ("了", "过")
+            if rest and part[0] in "没不未" and fault:
                 out.append(Unit(part[0], False, t.clause, t.sentence, t.weight, t.wish))
                 out.append(Unit(rest, True, t.clause, t.sentence, t.weight, t.wish))
                 continue
@@ -323,10 +324,11 @@ class Facts:
             self.not_done(i) or us[i].word == "才" for i in sentence if i > promise
         ):
             self.add("broken_promise", "broken_promise")
+        kept = set(sentence)
         for i in sentence:
-            since = _SINCE.search(us[i].word) and i + 1 in sentence and us[i + 1].word == "了"
+            since = _SINCE.search(us[i].word) and i + 1 in kept and us[i + 1].word == "了"
             if (us[i].word in sets["persist"] or since) and any(
-                self.not_done(k) for k in sentence if i < k <= i + 4
+                self.not_done(k) for k in range(i + 1, i + 5) if k in kept
             ):
                 self.add("no_show", "no_show")
         counted = [i for i in sentence if _COUNT.search(us[i].word)]
