@@ -15,7 +15,8 @@ Patterns (weights in ``WEIGHTS``; word sets in ``lexicon/facts.txt``):
   sentence by something not done (没给, 没来, 才来); ``no_show`` 一直 / 到现在 / 根本 followed
   by something not done (一直没出现);
 * ``repeated_contact`` counted attempts to reach someone (打了五个电话, 问了两遍) that
-  went unanswered (没人接, 不回, 占线, 说法不一样), or counted chasing alone (催了五次, 跑了三趟);
+  went unanswered (没人接, 不回, 占线, 说法不一样), or, weighing −1, counted chasing alone
+  (催了五次, 跑了三趟);
 * ``overcharge`` charged twice or more (扣了我两次钱, 多收, 重复扣费, 多了一笔);
 * ``waiting:…`` a long wait (等了四十分钟, 排了两个半小时, 一个月了还在审核, 三天才到);
 * ``late:T才X`` something done only at a clock time or after a duration (八点才来);
@@ -89,7 +90,8 @@ _WAITING = re.compile(
     rf"|(?<!不到){_LONG}才[到来送发轮处回接退修上办给收开排派通]"
 )
 _OVERCHARGE = re.compile(
-    r"(扣|收|付|支付|交|缴|刷|扣费|扣款|收费)了?我?的?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)"
+    r"(扣|收|付|支付|刷|扣费|扣款|收费)了?我?的?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)"
+    r"|(交|缴)了?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)的?(钱|费|款)"
     r"|(多|重复|乱|无故|偷偷|私自|莫名其妙|莫名|额外|另外|还要)(扣|收|计费|算|扣费|收费|扣款)|多了?一笔|扣了?我?的?[^，。¬]{1,3}费"
 )
 _RECEIVED = re.compile(
@@ -214,7 +216,7 @@ class Facts:
         us, sets = self.units, self.sets
         word = us[i].word
         if word in sets["fault"]:
-            return word
+            return None if word in self.negative else word  # a listed negative word counts there
         if word in self.negators and i + 1 < len(us) and word + us[i + 1].word in sets["fault"]:
             return word + us[i + 1].word  # 没 + 声音
         stem = word[:-1] if len(word) == 2 and word[-1] in "了过" else word
@@ -337,8 +339,10 @@ class Facts:
             return
         first = min(counted + contact)
         failed = any(self.unanswered(i) for i in sentence if i > first)
-        if failed or any(us[i].word in sets["contact_alone"] for i in contact):
+        if failed:
             self.add("repeated_contact", "repeated_contact")
+        elif any(us[i].word in sets["contact_alone"] for i in contact):
+            self.add("repeated_contact", "repeated_contact", 2 / 3)  # chased, answered or not: −1
 
     # praise told as facts ---------------------------------------------------------------
 

@@ -98,6 +98,13 @@ def test_negated_or_harmless_facts_are_not_complaints(text):
     assert not [d for d in result.drivers if d.startswith(complaints)]
 
 
+def test_a_listed_negative_word_is_not_counted_again_as_a_fault():
+    result = analyze("快递员把外包装摔坏了")
+    assert result.drivers == ("摔坏",)
+    assert result.score == -1.0
+    assert "overcharge" not in analyze("资料交了三遍还是审核不通过").drivers  # documents, not money
+
+
 def test_a_fault_put_right_cancels_out():
     result = analyze("之前扣了两次钱，已经退回来了")
     assert result.sentiment == "neutral"
