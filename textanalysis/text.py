@@ -13,8 +13,9 @@ word ``满意`` negated, and ``不是投诉`` is ``投诉`` negated.
 Scoring: each sentiment word counts ±1, scaled by a degree word before it (很, 有点:
 ``lexicon/modifiers.txt``) and by its clause's weight: after 但是/结果 1.5, after 就是 or in a
 虽然 clause 0.5; in a sentence that wishes (建议…) praise words do not count; verdict
-patterns (``lexicon/cues.txt``: 怎么还不发货, 下次还来) add theirs; 难道 cancels its
-clause's negators. Text is normalised first (``normalize``: traditional characters,
+patterns (``lexicon/cues.txt``: 怎么还不发货, 下次还来) add theirs, and so do facts told
+without an opinion word (``textanalysis.facts``: 第二天屏幕就黑了 → ``fault:黑``, ``soon:第二天``);
+难道 cancels its clause's negators. Text is normalised first (``normalize``: traditional characters,
 emoticons, star ratings in digits).
 
 Learned polarity: ``use_model(model)`` adds a model trained on the deployment's
@@ -53,6 +54,7 @@ from functools import lru_cache
 
 import jieba
 
+from textanalysis import facts
 from textanalysis import lexicon as lists
 from textanalysis.lexicon import LEXICON_DIR
 
@@ -267,6 +269,7 @@ class Token:
     clause: int
     weight: float = 1.0  # how much the clause counts: 1.5 after 但是, 0.5 after 就是 or in 虽然…
     wish: bool = False  # in a sentence that wishes (建议…写清楚): praise words describe the wish
+    sentence: int = 0  # the sentence's number (。！？ end one; a comma or 但是 only the clause)
 
 
 @dataclass(frozen=True)
@@ -413,7 +416,7 @@ class Analyzer:
         """Words of ``text`` with their clause number, whether they are negated and the
         weight of their clause (contrast and concession words)."""
         tokens: list[Token] = []
-        clause = 0
+        clause = sentence = 0
         reach = 0  # words still under a negator's scope
         weight, concession, rhetorical, wish = 1.0, 1.0, False, False
         negators = self.lexicon.negators
@@ -424,7 +427,7 @@ class Analyzer:
                 if word in _CONTRAST:
                     weight = _CONTRAST_WEIGHT[word]
                 elif _SENTENCE_END.match(word):
-                    weight, wish = 1.0, False
+                    weight, wish, sentence = 1.0, False, sentence + 1
                 continue
             if word in _CONCESSION or word in _RHETORICAL:
                 concession = 0.5 if word in _CONCESSION else concession
@@ -432,10 +435,10 @@ class Analyzer:
                 continue
             wish = wish or word in _WISH
             if word in negators:
-                tokens.append(Token(word, False, clause, weight * concession, wish))
+                tokens.append(Token(word, False, clause, weight * concession, wish, sentence))
                 reach = 0 if rhetorical else NEGATION_REACH
                 continue
-            tokens.append(Token(word, reach > 0, clause, weight * concession, wish))
+            tokens.append(Token(word, reach > 0, clause, weight * concession, wish, sentence))
             reach = max(reach - 1, 0)
         return tuple(tokens)
 
@@ -471,6 +474,9 @@ class Analyzer:
                 if found and not (polite and weight > -1):
                     score += weight
                     drivers.append(found.group(0))
+            fact_score, fact_drivers = facts.find(tokens, text, lx.positive, lx.negative, lx.negators)
+            score += fact_score
+            drivers.extend(fact_drivers)
             if score and _EXCLAIMED.search(text):
                 score *= 1.5
         return round(score, 3), tuple(dict.fromkeys(drivers))
