@@ -126,11 +126,12 @@ def keys_in_flight(container) -> KeysInFlight:
 class Batcher:
     """Groups one entrypoint's messages into batches and drives each to its settlement."""
 
-    def __init__(self, entrypoint, size: int, wait: float, concurrency: int):
+    def __init__(self, entrypoint, size: int, wait: float, concurrency: int, linger: float = 0.0):
         self.entrypoint = entrypoint
         self.size = size
         self.wait = wait
         self.concurrency = concurrency
+        self.linger = linger  # seconds an idle entrypoint lets a batch gather (0: none)
         self.pending: list[Item] = []
         self.keys = keys_in_flight(getattr(entrypoint, "container", None))
         self.keys.batchers.append(self)
@@ -190,10 +191,12 @@ class Batcher:
             self.wakeup.wait()
             self.wakeup = eventlet.event.Event()
             while not self.stopping and self.running < self.concurrency and self.pending:
-                if self.wait and self.running and len(self.pending) < self.size:
+                pause = self.wait if self.running else self.linger
+                if pause and len(self.pending) < self.size:
                     # busy: let what the broker already sent arrive to fill this batch;
-                    # idle (no batch running), a message runs at once
-                    eventlet.sleep(self.wait)
+                    # idle (no batch running), a message runs at once, unless the
+                    # entrypoint lingers (work off the alert path: profiles)
+                    eventlet.sleep(pause)
                     if self.stopping:
                         return
                 batch = self.take()
@@ -315,12 +318,25 @@ class BatchingMixin:
     batched = True
     batcher_class = Batcher  # a subclass may order what waits (services/notify/priority.py)
 
+    def __init__(self, *args, linger_setting: str | None = None, **kwargs):
+        """``linger_setting``: the setting (milliseconds) an idle entrypoint waits for
+        company before it runs a batch; for work nobody waits on, so that it batches
+        and stays out of the way of the alert path (none: a message runs at once)."""
+        self.linger_setting = linger_setting
+        super().__init__(*args, **kwargs)
+
     def setup(self):
         size, wait, concurrency = batch_settings()
+        linger = 0.0
+        if self.linger_setting is not None:
+            linger_ms = settings.get(self.linger_setting)
+            if not isinstance(linger_ms, (int, float)) or isinstance(linger_ms, bool) or linger_ms < 0:
+                raise ValueError(f"{self.linger_setting} must be a number ≥ 0, not {linger_ms!r}")
+            linger = linger_ms / 1000.0
         # the broker sends enough for the next batch to fill while the running ones work
         self.consumer_options.setdefault("prefetch_count", size * (concurrency + 1))
         super().setup()
-        self.batcher = self.batcher_class(self, size, wait, concurrency)
+        self.batcher = self.batcher_class(self, size, wait, concurrency, linger)
 
     def start(self):
         self.batcher.start()

@@ -35,6 +35,8 @@ from services.profiles.store import ProfileStore
 from services.profiles.trend import MAX_BUCKETS, bucket_starts
 from services.profiles.words import local_day
 
+LINGER = "PROFILE_BATCH_LINGER_MS"  # every consumer here: nobody waits on a profile write
+
 
 def load(schema: type[Schema], **arguments) -> dict:
     """Validate RPC arguments; a bad one becomes a BadRequest naming the field."""
@@ -56,7 +58,7 @@ class ProfilesService:
     text = LiveLexicon()
     config_signal = ConfigSignal()  # keeps the lexicon cache fresh on other replicas' edits
 
-    @feedback_batch_consumer()
+    @feedback_batch_consumer(linger_setting=LINGER)
     @handled_once_each("feedback_inbox")
     def handle_feedback(self, events: list[dict]) -> None:
         """Merge identity, add the timeline entries, move counters and latest scores for a
@@ -71,23 +73,23 @@ class ProfilesService:
     # last_outreach) and they announce nothing, so a redelivery costs one read
     # (docs/profiles.md "Writes").
 
-    @contract_batch_handler("alerts", "alert_raised")
+    @contract_batch_handler("alerts", "alert_raised", linger_setting=LINGER)
     def handle_alert_raised(self, alerts: list[dict]) -> None:
         """Count each alert against its customer and add it to the timeline."""
         self.store.recorder.record_many([alert_recording(alert) for alert in alerts])
 
-    @contract_batch_handler("cases", "case_opened")
+    @contract_batch_handler("cases", "case_opened", linger_setting=LINGER)
     def handle_case_opened(self, cases: list[dict]) -> None:
         """List each case among its customer's open cases."""
         self.store.recorder.record_many([case_opened_recording(case) for case in cases])
 
-    @contract_batch_handler("cases", "case_status_changed")
+    @contract_batch_handler("cases", "case_status_changed", linger_setting=LINGER)
     def handle_case_status_changed(self, changes: list[dict]) -> None:
         """Case milestones: timeline entries; resolved/closed leave the open list, reopened return."""
         recorder = self.store.recorder
         recorder.record_many([recorder.case_status_recording(change) for change in changes])
 
-    @contract_batch_handler("notify", "customer_message_outcome")
+    @contract_batch_handler("notify", "customer_message_outcome", linger_setting=LINGER)
     def handle_customer_message_outcome(self, outcomes: list[dict]) -> None:
         """A message sent to a customer is an outbound contact on their timeline (counted
         by contact fatigue); refused and failed ones reached nobody and record nothing."""

@@ -358,3 +358,33 @@ def test_an_idle_batcher_starts_a_message_at_once_and_a_busy_one_waits_for_compa
     assert len(spawned) == 1 and [i.value for i in batcher.pending] == [2]
     batcher.stopping = True
     threads[0].kill()
+
+
+def test_a_lingering_entrypoint_lets_an_idle_batch_gather_and_a_full_one_goes_at_once():
+    spawned, threads = [], []
+
+    class Container:
+        def spawn_managed_thread(self, run, identifier=None):
+            if identifier == "batcher":
+                threads.append(eventlet.spawn(run))
+                return
+            spawned.append(run.__defaults__[0])
+
+    class Entrypoint:
+        container = Container()
+
+    batcher = Batcher(Entrypoint(), size=3, wait=0.0, concurrency=2, linger=0.2)
+    batcher.start()
+    batcher.put("A", 1, None)
+    eventlet.sleep(0.05)
+    assert spawned == [] and [i.value for i in batcher.pending] == [1]  # idle, but lingering
+    batcher.put("B", 2, None)
+    eventlet.sleep(0.3)
+    assert [[i.value for i in b] for b in spawned] == [[1, 2]]  # one batch of both
+    batcher.running = 0
+    for key, value in (("C", 3), ("D", 4), ("E", 5)):  # a full batch does not linger
+        batcher.put(key, value, None)
+    eventlet.sleep(0.05)
+    assert [[i.value for i in b] for b in spawned] == [[1, 2], [3, 4, 5]]
+    batcher.stopping = True
+    threads[0].kill()
