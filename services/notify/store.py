@@ -341,24 +341,34 @@ class NotifyStore(Store):
 
         A GCRA bucket in one ordered ``bulk_write``, no read-modify-write: the
         theoretical arrival time ``tat`` is first raised to ``now`` (``$max``, creating
-        the bucket), then moved by one interval per token, each move a conditional
-        ``$inc`` that applies only while ``tat`` is within the burst tolerance. Every
-        move is atomic, so concurrent takers (other batches, other replicas) each get
-        their own tokens and none is granted twice; the tokens granted are the moves that
-        matched (never more than ``burst``: after the ``$max`` no more fit). Refused: the
-        wait until a token frees, read once.
+        the bucket), then moved by ``count`` intervals in one conditional ``$inc`` that
+        applies only while all of them fit in the burst tolerance (the common case: one
+        update, whatever ``count``). When they do not all fit, a second ``bulk_write``
+        moves it by one interval per token, each move a conditional ``$inc`` that applies
+        only while ``tat`` is within the tolerance. Every move is atomic, so concurrent
+        takers (other batches, other replicas) each get their own tokens and none is
+        granted twice; the tokens granted are the moves that matched (never more than
+        ``burst``: after the ``$max`` no more fit). Refused: the wait until a token
+        frees, read once.
         """
         if count < 1:
             return 0, 0.0
         tolerance = interval * (burst - 1)
+        start = UpdateOne({"_id": key}, {"$max": {"tat": now}}, upsert=True)
+        if count <= burst:  # all at once when they all fit: one move, not one per token
+            fits = {"_id": key, "tat": {"$lte": now + tolerance - (count - 1) * interval}}
+            result = self.db.rate_buckets.bulk_write(
+                [start, UpdateOne(fits, {"$inc": {"tat": interval * count}})], ordered=True
+            )
+            if result.matched_count + result.upserted_count - 1 == 1:
+                return count, 0.0
+            start = None  # the bucket exists, and ``tat`` is at least ``now``
         moves = [
             UpdateOne({"_id": key, "tat": {"$lte": now + tolerance}}, {"$inc": {"tat": interval}})
             for _ in range(min(count, max(burst, 1)))
         ]
-        result = self.db.rate_buckets.bulk_write(
-            [UpdateOne({"_id": key}, {"$max": {"tat": now}}, upsert=True), *moves], ordered=True
-        )
-        granted = result.matched_count + result.upserted_count - 1  # the first matches or upserts
+        result = self.db.rate_buckets.bulk_write([start, *moves] if start else moves, ordered=True)
+        granted = result.matched_count + result.upserted_count - (1 if start else 0)
         if granted == count:
             return granted, 0.0
         doc = self.db.rate_buckets.find_one({"_id": key}) or {"tat": now}

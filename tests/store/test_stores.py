@@ -216,6 +216,24 @@ def test_rate_tokens_taken_at_once_are_each_counted_and_none_lost_to_a_race(mong
     assert store.take_token("webhook|h", 1.0, 5, now + 1.0) == 1.0
 
 
+def test_tokens_for_a_batch_are_taken_at_once_when_they_fit_and_one_by_one_when_not(mongo_client, db_prefix):
+    from services.notify.store import NotifyStore
+
+    store = NotifyStore(mongo_client[f"{db_prefix}notify"])
+    store.ensure_indexes()
+    now = 1_000.0
+    assert store.take_tokens("webhook|b", 4, 1.0, 10, now) == (4, 0.0)  # one move of four
+    assert store.db.rate_buckets.find_one({"_id": "webhook|b"})["tat"] == now + 4.0
+    granted, wait = store.take_tokens("webhook|b", 8, 1.0, 10, now)  # 6 of 8 fit: one by one
+    assert granted == 6 and wait > 0
+    assert store.db.rate_buckets.find_one({"_id": "webhook|b"})["tat"] == now + 10.0
+    assert store.take_tokens("webhook|b", 3, 1.0, 10, now) == (0, 1.0)
+    # racing batches of mixed sizes never get more than the burst between them
+    pool = eventlet.GreenPool(12)
+    got = list(pool.imap(lambda n: store.take_tokens("webhook|r", n, 1.0, 20, now)[0], [1, 3, 5, 7] * 3))
+    assert sum(got) == 20
+
+
 def test_inbox_documents_are_found_by_id_and_older_ones_by_their_fields(db):
     """Claims are read and written by ``_id`` (the key); documents written before keys
     became ids (ObjectId ``_id``) are still honoured: done stays done, an expired
