@@ -126,7 +126,7 @@ def hours_between(since: datetime, until: datetime, counted_from: datetime) -> t
     return (first, last) if first < last else None
 
 
-def cover(hours: tuple[int, int], cuts: Iterable[int] = ()) -> list[str]:
+def cover(hours: tuple[int, int], cuts: Iterable[float] = ()) -> list[str]:
     """The documents that hold ``[first, last)`` exactly: whole blocks inside it that no
     cut (a bucket's start, epoch seconds) falls inside, the other hours one by one."""
     inner = sorted(c for c in cuts if hours[0] < c < hours[1])
@@ -212,13 +212,9 @@ class FeedbackCounts:
         ``$match`` equality: read from its index on the embedded store, docs/store.md)."""
         return list(self.timeline.aggregate([{"$match": {"hour": hour}}]))
 
-    def documents(self, hours: tuple[int, int], cuts: Iterable[int] = ()) -> list[dict]:
+    def documents(self, hours: tuple[int, int], cuts: Iterable[float] = ()) -> list[dict]:
         """The counter documents holding ``hours`` (``cover``), one read by ``_id``."""
         return list(self.collection.find({"_id": {"$in": cover(hours, cuts)}}))
-
-    def read(self, dim: str, key: str | None, hours: tuple[int, int], cuts: Iterable[int] = ()) -> list[dict]:
-        """The counters of ``dim`` and ``key`` in ``hours``, one row per document read."""
-        return counter_fields(self.documents(hours, cuts), dim, key)
 
     def per_touchpoint(self, hours: tuple[int, int]) -> list[tuple[str | None, dict]]:
         """``(touchpoint, {"n", "comments"} or {"aspects"})`` summed over ``hours``."""
