@@ -19,6 +19,7 @@ from services.cases import metrics
 
 READ = (
     "rev", "opened_at", "sla", "milestones", "reopen_count", "resolution",
+    "team", "level", "touchpoint", "assignee",  # the tally's cell
     "acknowledged", "resolved",  # cases stored before milestones
 )  # fmt: skip
 BATCH = 1000
