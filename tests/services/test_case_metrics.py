@@ -160,8 +160,8 @@ def test_cases_stored_before_milestones_and_tallies_count_after_the_backfill(wor
     [c1] = worked.list_cases(customer="C1")
     db.cases.update_one({"_id": c1["_id"]}, {"$unset": {"milestones": "", "tally": ""}})
     assert worked.metrics(PERIOD)["overall"]["cases"] == 3  # not counted until backfilled
-    assert backfill(db) == {"cases": 1, "followups": 0}
-    assert backfill(db) == {"cases": 0, "followups": 0}  # idempotent
+    assert backfill(db) == {"cases": 1, "followups": 0, "collaborations": 0}
+    assert backfill(db) == {"cases": 0, "followups": 0, "collaborations": 0}  # idempotent
     assert worked.metrics(PERIOD)["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5, {"other": 1})
     grouped = worked.metrics({**PERIOD, "group_by": "owner", "also": ["team"]})
     backfill(db, everything=True)
