@@ -120,21 +120,45 @@ class ScoreTrend(_Request):
 
     @validates_schema
     def _range(self, data, **_):
-        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
-            raise ValidationError("must be later than since", "until")
-        segment = data.get("segment")
-        if segment is not None:
-            key, _, value = segment.partition(":")
-            if key not in TREND_SEGMENT_KEYS or not value:
-                raise ValidationError(
-                    f"one of {', '.join(k + ':NAME' for k in TREND_SEGMENT_KEYS)}", "segment"
-                )
-        zone = data.get("timezone")
-        if zone:
-            try:
-                ZoneInfo(zone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValidationError(f"unknown time zone {zone!r}", "timezone") from None
+        _check_trend(data, [data["segment"]] if data.get("segment") is not None else [], "segment")
+
+
+class ScoreTrends(_Request):
+    """``profiles.score_trends``: ``score_trend`` of several segments in one read (the
+    journey board's touchpoints)."""
+
+    since = fields.AwareDateTime(required=True, format="iso")
+    until = fields.AwareDateTime(required=True, format="iso")
+    bucket = fields.String(load_default="day", validate=validate.OneOf(TREND_BUCKETS))
+    segments = fields.List(
+        bounded_str(160),
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "each tier:NAME, channel:NAME or touchpoint:NAME"},
+    )
+    timezone = bounded_str(
+        64, load_default="Asia/Shanghai", metadata={"description": "IANA zone of the buckets"}
+    )
+
+    @validates_schema
+    def _range(self, data, **_):
+        _check_trend(data, data.get("segments") or [], "segments")
+
+
+def _check_trend(data: dict, segments: list[str], field: str) -> None:
+    """A trend request's range, segments and zone."""
+    if data.get("since") and data.get("until") and data["until"] <= data["since"]:
+        raise ValidationError("must be later than since", "until")
+    for segment in segments:
+        key, _, value = segment.partition(":")
+        if key not in TREND_SEGMENT_KEYS or not value:
+            raise ValidationError(f"one of {', '.join(k + ':NAME' for k in TREND_SEGMENT_KEYS)}", field)
+    zone = data.get("timezone")
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"unknown time zone {zone!r}", "timezone") from None
 
 
 class WordFrequency(_Request):

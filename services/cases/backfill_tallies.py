@@ -1,5 +1,6 @@
 """Give cases stored before tallies existed their ``tally`` (``metrics.tally``), and their
-follow-ups the case's opening time (``case_opened_ms``), so ``cases.metrics`` counts them.
+follow-ups the case's opening time (``case_opened_ms``), so ``cases.metrics`` counts them;
+and write the queue's collaboration hints (``stores/collaborations.py``).
 
     python -m services.cases.backfill_tallies [--everything]
 
@@ -16,16 +17,19 @@ import json
 from pymongo import UpdateOne
 
 from services.cases import metrics
+from services.cases.stores.collaborations import Collaborations
 
 READ = (
     "rev", "opened_at", "sla", "milestones", "reopen_count", "resolution",
+    "team", "level", "touchpoint", "assignee",  # the tally's cell
     "acknowledged", "resolved",  # cases stored before milestones
 )  # fmt: skip
 BATCH = 1000
 
 
 def backfill(db, everything: bool = False) -> dict:
-    """Write the missing tallies (every tally with ``everything``) and follow-ups' opening times."""
+    """Write the missing tallies (every tally with ``everything``), follow-ups' opening
+    times, and the queue's collaboration hints (``stores/collaborations.py``)."""
     query = {} if everything else {"tally": {"$exists": False}}
     cases = [
         UpdateOne({"_id": c["_id"], "rev": c.get("rev")}, {"$set": {"tally": metrics.tally(c)}})
@@ -42,7 +46,8 @@ def backfill(db, everything: bool = False) -> dict:
         for f in missing
         if f["case_id"] in opened
     ]
-    return {"cases": written, "followups": _write(db.followups, followups)}
+    hints = Collaborations(db).rebuild()
+    return {"cases": written, "followups": _write(db.followups, followups), "collaborations": hints}
 
 
 def _write(collection, ops: list) -> int:

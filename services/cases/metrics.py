@@ -54,6 +54,7 @@ from ``python -m services.cases.backfill_tallies``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -160,7 +161,23 @@ def tally(case: dict) -> dict:
         # a running clock's due time while its breach is not settled: overdue once now passes it
         "ack_due": None if settled["acknowledge"] else due["acknowledge"],
         "resolve_due": None if settled["resolve"] else due["resolve"],
+        "cell": cell(case),
     }
+
+
+def cell(case: dict) -> str:
+    """The case's groups in every grouping, as one string (ASCII JSON of its ``GROUP_BY``
+    keys): one ``$group`` by it serves several groupings (``stores/metric_sums.py``)."""
+    return json.dumps([case.get("team"), case.get("level"), case.get("touchpoint"), owner_of(case)])
+
+
+def owner_of(case: dict) -> str | None:
+    return (case.get("assignee") or {}).get("id")
+
+
+def cell_key(cell_value: str, grouping: str | None):
+    """A cell's key in ``grouping`` (None: the one group of all cases)."""
+    return None if grouping is None else json.loads(cell_value)[GROUP_BY.index(grouping)]
 
 
 SUMMED = ("has_sla", "acked", "ack_ms", "resolved", "resolve_ms", "reopened", "fcr", "ack_breach",

@@ -58,6 +58,7 @@ class CaseStore(Store):
             self.schedule,
             self.queries,
             self.metric_sums,
+            self.queries.collaborations,
             self.playbooks,
             self.incidents,
             self.followups,
@@ -65,6 +66,10 @@ class CaseStore(Store):
             for collection, models in part.indexes().items():
                 found.setdefault(collection, []).extend(models)
         return found
+
+    def ensure_indexes(self) -> None:
+        super().ensure_indexes()
+        self.queries.collaborations.start()  # once per store: are the queue's hints complete?
 
     def stats(self) -> dict:
         return {

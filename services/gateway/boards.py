@@ -12,7 +12,8 @@
 A period is whole days in the console's time zone (``BOARD_TIMEZONE``): ``since``
 and ``until`` are dates (the date pickers'), ``until`` included; default the last
 30 days. Figures: ``cases.metrics`` (cases opened in the period), ``alerts.stats``
-(alerts raised in it), ``profiles.score_trend`` (feedback given in it).
+(alerts raised in it), ``profiles.score_trends`` (feedback given in it, every
+touchpoint in one call).
 """
 
 from __future__ import annotations
@@ -129,14 +130,19 @@ def journey(services, start: datetime, end: datetime) -> dict:
     cases = services.cases.metrics({**window, "group_by": "touchpoint"})
     seen = list(alerts) + [g["key"] for g in cases["groups"] if g["key"]]
     stages = []
-    for touchpoint in journey_order(seen):
-        trend = services.profiles.score_trend(
+    order = journey_order(seen)
+    trends = (
+        services.profiles.score_trends(
             window["since"],
             window["until"],
             "week",
-            f"touchpoint:{touchpoint}",
+            [f"touchpoint:{t}" for t in order],
             str(settings.get("BOARD_TIMEZONE")),
         )
+        if order
+        else []
+    )
+    for touchpoint, trend in zip(order, trends, strict=True):
         group = _group(cases["groups"], touchpoint) or {
             "cases": 0,
             "sla_breach_rate": None,

@@ -109,6 +109,8 @@ def timeline_entry(event: dict, customer_id: str) -> dict:
         "source": event["source"],
         "event_id": event["event_id"],
         "channel": event["channel"],
+        # its UTC hour (epoch seconds): the dashboard reads a window's partial hours by it
+        "hour": int(event["occurred_at"].timestamp()) // 3600 * 3600,
     }
     if customer_id != event["customer"]["id"]:
         entry["as_customer_id"] = event["customer"]["id"]

@@ -15,10 +15,10 @@ from contracts.base import utcnow
 from services.common.errors import BadRequest
 from services.profiles.aspects import entry_counts, per_touchpoint, recent_aspects
 from services.profiles.documents import ProfileDocuments
-from services.profiles.feedback_counts import at_hour, hours_between
+from services.profiles.feedback_counts import HOUR, at_hour, counter_fields, hour_of, hours_between
 from services.profiles.profile import INTERNAL_FIELDS, normalise_email, normalise_name, normalise_phone
 from services.profiles.scores import HORIZON_DAYS, TREND_DAYS, points, rolling, series, trend
-from services.profiles.trend import hour_aligned, score_trend
+from services.profiles.trend import bucket_edges, hour_aligned, score_trend
 from services.profiles.words import EVERYONE
 
 
@@ -252,7 +252,9 @@ class Queries(ProfileDocuments):
 
     # -- across customers --------------------------------------------------------------------
 
-    def scored_feedback(self, since: datetime, until: datetime, segment: str | None) -> list[dict]:
+    def scored_feedback(
+        self, since: datetime, until: datetime, segment: str | None, *more: str
+    ) -> list[dict]:
         """Every scored feedback entry with ``since <= at < until`` (bounds widened to whole
         seconds for nx-27017, exact bounds applied by the caller), of customers in
         ``segment`` (``tier:``, ``channel:`` or ``touchpoint:`` NAME) when given."""
@@ -271,7 +273,8 @@ class Queries(ProfileDocuments):
                 }
             else:
                 query[key] = value
-        return [e for e in self.db.timeline.find(query, {"at": 1, "scores": 1}) if e.get("scores")]
+        fields = {"at": 1, "scores": 1, **dict.fromkeys(more, 1)}
+        return [e for e in self.db.timeline.find(query, fields) if e.get("scores")]
 
     def score_trend(
         self, since: datetime, until: datetime, bucket: str, segment: str | None, timezone: str
@@ -280,13 +283,33 @@ class Queries(ProfileDocuments):
         hourly counters (``feedback_counts.py``), the rest from the timeline (the partial
         hours at either end, hours before counting began, a ``tier:`` segment, a zone
         whose days do not start on a whole UTC hour)."""
-        dim, _, key = (segment or "all:").partition(":")
+        return self.score_trends(since, until, bucket, [segment], timezone)[0]
+
+    def score_trends(
+        self, since: datetime, until: datetime, bucket: str, segments: list[str | None], timezone: str
+    ) -> list[dict]:
+        """``score_trend`` of each of ``segments`` (None: all feedback), from one read of
+        the counters and one of the timeline for all but ``tier:`` segments."""
+        out: dict[int, dict] = {}
+        plain = [(k, s) for k, s in enumerate(segments) if not (s or "").startswith("tier:")]
+        for k in set(range(len(segments))) - {k for k, _ in plain}:  # customers' current tier
+            entries = self.scored_feedback(since, until, segments[k])
+            out[k] = score_trend(entries, since, until, bucket, timezone)
         hours = None
-        if dim != "tier" and hour_aligned(since, until, bucket, timezone):
+        if plain and hour_aligned(since, until, bucket, timezone):
             hours = hours_between(since, until, self.counts.counted_from())
-        entries = self._uncounted(lambda a, b: self.scored_feedback(a, b, segment), since, until, hours)
-        counts = self.counts.read(dim, key or None, hours) if hours else []
-        return score_trend(entries, since, until, bucket, timezone, counts)
+        only = plain[0][1] if len(plain) == 1 else None  # one segment: the store filters it
+
+        def fetch(a: datetime, b: datetime) -> list[dict]:
+            return self.scored_feedback(a, b, only, "touchpoint", "channel")
+
+        entries = self._uncounted(fetch, since, until, hours) if plain else []
+        docs = self.counts.documents(hours, bucket_edges(since, until, bucket, timezone)) if hours else []
+        for k, segment in plain:
+            dim, _, key = (segment or "all:").partition(":")
+            mine = [e for e in entries if e.get("scores") and (dim == "all" or e.get(dim) == key)]
+            out[k] = score_trend(mine, since, until, bucket, timezone, counter_fields(docs, dim, key or None))
+        return [out[k] for k in range(len(segments))]
 
     def aspects_by_touchpoint(self, since: datetime, until: datetime) -> list[dict]:
         """``aspects.per_touchpoint`` of ``[since, until)``, counted as ``score_trend`` is."""
@@ -295,14 +318,25 @@ class Queries(ProfileDocuments):
         counted = self.counts.per_touchpoint(hours) if hours else []
         return per_touchpoint([(e.get("touchpoint"), entry_counts(e)) for e in entries] + counted)
 
-    @staticmethod
-    def _uncounted(fetch, since: datetime, until: datetime, hours: tuple[int, int] | None) -> list[dict]:
-        """The entries ``fetch(a, b)`` gives for the parts of ``[since, until)`` outside the
-        counted ``hours``, within their exact bounds (the store widens them)."""
+    def _uncounted(
+        self, fetch, since: datetime, until: datetime, hours: tuple[int, int] | None
+    ) -> list[dict]:
+        """The feedback entries for the parts of ``[since, until)`` outside the counted
+        ``hours``, within their exact bounds (the store widens them): a part inside one
+        counted hour by the entries' ``hour`` (``FeedbackCounts.hour_entries``), others
+        by ``fetch(a, b)`` (a ``find`` by time, which reads the whole timeline here)."""
         parts = (
             [(since, until)] if hours is None else [(since, at_hour(hours[0])), (at_hour(hours[1]), until)]
         )
-        return [e for a, b in parts if a < b for e in fetch(a, b) if a <= e["at"] < b]
+        counted = self.counts.counted_from() if hours is not None else None
+        out = []
+        for a, b in parts:
+            hour = hour_of(a)
+            inside = counted is not None and at_hour(hour) >= counted and b <= at_hour(hour + HOUR)
+            if a < b:
+                got = self.counts.hour_entries(hour) if inside else fetch(a, b)
+                out += [e for e in got if a <= e["at"] < b]
+        return out
 
     def scored_comments(self, since: datetime, until: datetime, limit: int) -> list[dict]:
         """The newest ``limit`` feedback entries of ``[since, until)`` with a comment and

@@ -197,12 +197,26 @@ class ProfilesService:
         ``segment``: ``tier:NAME`` (customers' current tier), ``channel:NAME`` or
         ``touchpoint:NAME``."""
         a = load(api.ScoreTrend, since=since, until=until, bucket=bucket, segment=segment, timezone=timezone)
-        if len(bucket_starts(a["since"], a["until"], a["bucket"], ZoneInfo(a["timezone"]))) > MAX_BUCKETS:
-            raise BadRequest(f"until: the range holds more than {MAX_BUCKETS} {a['bucket']} buckets")
+        _within_buckets(a)
         trend = self.store.queries.score_trend(
             a["since"], a["until"], a["bucket"], a["segment"], a["timezone"]
         )
         return jsonable(trend)
+
+    @rpc(expected_exceptions=BadRequest)
+    def score_trends(
+        self, since: Moment, until: Moment, bucket: Id, segments: list[str], timezone: str | None = None
+    ) -> list[dict]:
+        """``score_trend`` of each of ``segments`` (in that order), from one read of the
+        hourly counters: the journey board asks for all its touchpoints at once."""
+        a = load(
+            api.ScoreTrends, since=since, until=until, bucket=bucket, segments=segments, timezone=timezone
+        )
+        _within_buckets(a)
+        trends = self.store.queries.score_trends(
+            a["since"], a["until"], a["bucket"], a["segments"], a["timezone"]
+        )
+        return jsonable(trends)
 
     @rpc(expected_exceptions=BadRequest)
     def aspects_by_touchpoint(self, since: Moment, until: Moment) -> dict:
@@ -292,3 +306,9 @@ class ProfilesService:
     @rpc
     def stats(self) -> dict:
         return self.store.stats()
+
+
+def _within_buckets(a: dict) -> None:
+    """A trend request holds at most ``MAX_BUCKETS`` buckets."""
+    if len(bucket_starts(a["since"], a["until"], a["bucket"], ZoneInfo(a["timezone"]))) > MAX_BUCKETS:
+        raise BadRequest(f"until: the range holds more than {MAX_BUCKETS} {a['bucket']} buckets")

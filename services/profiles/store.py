@@ -50,6 +50,7 @@ class ProfileStore(Store):
                     [("customer_id", ASCENDING), ("kind", ASCENDING), ("at", ASCENDING)],
                     name="customer_kind_at",
                 ),
+                IndexModel([("hour", ASCENDING)], name="feedback_hour"),  # feedback_counts.py
             ],
             "profiles": [
                 IndexModel([("search.phone", ASCENDING)], name="search_phone"),
@@ -59,7 +60,6 @@ class ProfileStore(Store):
                 IndexModel([("last_contact.at", ASCENDING)], name="last_contact"),
             ],
             "aliases": [IndexModel([("survivor", ASCENDING)], name="survivor")],
-            "feedback_counts": [IndexModel([("dim", ASCENDING), ("hour", ASCENDING)], name="dim_hour")],
             "word_counts": [IndexModel([("scope", ASCENDING), ("day", ASCENDING)], name="scope_day")],
             "audit": [IndexModel([("customer_ids", ASCENDING), ("at", ASCENDING)], name="customer_at")],
         }

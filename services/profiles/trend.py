@@ -122,11 +122,14 @@ def score_trend(
     }
 
 
+def bucket_edges(since: datetime, until: datetime, bucket: str, timezone: str) -> list[float]:
+    """The starts of the buckets between ``since`` and ``until``, as epoch seconds."""
+    zone = ZoneInfo(timezone)
+    starts = bucket_starts(since, until, bucket, zone)
+    return [datetime.combine(start, time(), zone).timestamp() for start in starts]
+
+
 def hour_aligned(since: datetime, until: datetime, bucket: str, timezone: str) -> bool:
     """Do the buckets between ``since`` and ``until`` start on whole UTC hours (so hourly
     counters fall whole into one bucket each)? False for the few half-hour zones."""
-    zone = ZoneInfo(timezone)
-    return all(
-        datetime.combine(start, time(), zone).timestamp() % 3600 == 0
-        for start in bucket_starts(since, until, bucket, zone)
-    )
+    return all(edge % 3600 == 0 for edge in bucket_edges(since, until, bucket, timezone))

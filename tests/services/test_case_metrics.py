@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from services.cases.backfill_tallies import backfill
+from services.cases.metrics import tally
 from services.common.errors import BadRequest
 from tests.services.cases_desk import make_desk
 from tests.services.test_cases import T0, alert
@@ -159,8 +160,12 @@ def test_cases_stored_before_milestones_and_tallies_count_after_the_backfill(wor
     [c1] = worked.list_cases(customer="C1")
     db.cases.update_one({"_id": c1["_id"]}, {"$unset": {"milestones": "", "tally": ""}})
     assert worked.metrics(PERIOD)["overall"]["cases"] == 3  # not counted until backfilled
-    assert backfill(db) == {"cases": 1, "followups": 0}
-    assert backfill(db) == {"cases": 0, "followups": 0}  # idempotent
+    assert backfill(db) == {"cases": 1, "followups": 0, "collaborations": 0}
+    assert backfill(db) == {"cases": 0, "followups": 0, "collaborations": 0}  # idempotent
     assert worked.metrics(PERIOD)["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5, {"other": 1})
+    grouped = worked.metrics({**PERIOD, "group_by": "owner", "also": ["team"]})
     backfill(db, everything=True)
     assert worked.metrics(PERIOD)["overall"] == m(4, 2, 2, 3600.0, 9000.0, 0.5, 2, 1, 0.5, 0.5, {"other": 1})
+    for case in db.cases.find():  # every tally as its case says, its cell included
+        assert case["tally"] == tally(case), case["_id"]
+    assert worked.metrics({**PERIOD, "group_by": "owner", "also": ["team"]}) == grouped

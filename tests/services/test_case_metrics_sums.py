@@ -148,3 +148,28 @@ def test_a_tally_is_what_the_stored_case_says(worked):
     for case in worked.store.db.cases.find({}):
         assert case["tally"] == tally(case), case["_id"]
         assert case["tally"]["opened_ms"] == epoch_ms(case["opened_at"])
+
+
+def test_several_groupings_are_one_group_by_cell_and_old_tallies_fall_back(worked, monkeypatch):
+    """The team board's request reads the tallies once (by their cell); tallies written
+    before they had a cell are read one grouping at a time, with the same figures."""
+    from services.cases.stores.metric_sums import MetricSums
+
+    db = worked.store.db
+    opened = sorted(c["opened_at"] for c in db.cases.find({}, {"opened_at": 1}))
+    since, until = opened[0] - timedelta(hours=1), opened[-1] + timedelta(hours=1)
+    keys = []
+    group = MetricSums._group
+
+    def spied(self, match, key, causes):
+        keys.append(key)
+        return group(self, match, key, causes)
+
+    monkeypatch.setattr(MetricSums, "_group", spied)
+    compare(worked, since, until, "owner", ["team"])
+    assert set(keys) == {"$tally.cell"}
+    some = [c["_id"] for c in db.cases.find({}, {"_id": 1})][:3]
+    db.cases.update_many({"_id": {"$in": some}}, {"$unset": {"tally.cell": ""}})
+    keys.clear()
+    compare(worked, since, until, "owner", ["team"])
+    assert {"$assignee.id", "$team"} <= set(keys)

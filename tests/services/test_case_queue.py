@@ -110,3 +110,38 @@ def test_bad_requests_name_the_field(queue, request_, field):
     with pytest.raises(BadRequest) as refused:
         worker.queue({"viewer": CHEN, **request_})
     assert str(refused.value).startswith(field), str(refused.value)
+
+
+def test_collaboration_hints_spare_the_pass_over_the_cases_and_never_grant(queue, monkeypatch):
+    """The queue asks the collaboration hints whether the agent helps on anything
+    (stores/collaborations.py); a store written before them checks the cases until
+    the backfill has written them; a hint without the collaboration shows nothing."""
+    from services.cases.backfill_tallies import backfill
+    from services.cases.stores.collaborations import COLLECTION, META, Collaborations
+
+    worker, cases = queue
+    db = worker.store.db
+    assert db[COLLECTION].find_one({"_id": META})["state"] == "complete"  # empty when started
+    assert db[COLLECTION].count_documents({"person": "chen.jie"}) == 1
+    scans = []
+    find_one = type(db.cases).find_one
+    monkeypatch.setattr(
+        type(db.cases), "find_one", lambda self, *a, **k: scans.append(a) or find_one(self, *a, **k)
+    )
+    helping = {cases[k] for k in ("own", "team", "helping", "pool_nobody")}
+    assert ids(ask(worker)) == helping
+    assert not [a for a in scans if a and "collaborators." in str(a[0])]  # no pass over the cases
+
+    db[COLLECTION].drop()  # a store written before the hints
+    Collaborations(db).start()
+    assert db[COLLECTION].find_one({"_id": META})["state"] == "incomplete"
+    assert ids(ask(worker)) == helping  # the cases are checked
+    assert backfill(db)["collaborations"] == 1
+    assert db[COLLECTION].find_one({"_id": META})["state"] == "complete"
+    assert ids(ask(worker)) == helping
+
+    Collaborations(db).note(cases["other"], "chen.jie")  # a hint whose case update never came
+    assert ids(ask(worker)) == helping
+    zhao_agent = {"user_id": "zhao.min", "role": "agent", "teams": ["logistics"]}
+    Collaborations(db).note(cases["team"], "zhao.min")
+    assert cases["team"] not in ids(ask(worker, zhao_agent))

@@ -98,7 +98,9 @@ PERIODS = [
 def test_counters_give_the_timelines_numbers(filled):
     store, events = filled
     assert store.db[COLLECTION].find_one({"_id": "meta"})["counted_from"] == BEGINNING
-    assert sum(d["n"] for d in store.db[COLLECTION].find({"dim": "all"})) == len(events)  # once each
+    hours = [d for d in store.db[COLLECTION].find() if d["_id"].startswith("h")]
+    blocks = [d for d in store.db[COLLECTION].find() if d["_id"].startswith("b")]
+    assert sum(d["a__n"] for d in hours) == sum(d["a__n"] for d in blocks) == len(events)  # once each
     for since, until in PERIODS:
         for bucket, zone in (("day", "Asia/Shanghai"), ("week", "UTC"), ("day", "Asia/Kolkata")):
             for segment in (None, "touchpoint:delivery", "touchpoint:安装", "channel:app", "tier:vip"):
@@ -109,6 +111,10 @@ def test_counters_give_the_timelines_numbers(filled):
                     segment,
                 )
         assert store.queries.aspects_by_touchpoint(since, until) == timeline_aspects(store, since, until)
+        segments = ["touchpoint:delivery", "touchpoint:安装", "channel:app", "tier:vip", "touchpoint:none"]
+        assert store.queries.score_trends(since, until, "week", segments, "Asia/Shanghai") == [
+            timeline_trend(store, since, until, "week", s, "Asia/Shanghai") for s in segments
+        ]
     whole = store.queries.score_trend(*PERIODS[0], "week", None, "UTC")
     assert whole["total"]["nps"]["count"] == sum(
         1 for e in events if e.get("scores", {}).get("nps") is not None
@@ -129,6 +135,7 @@ def test_the_rebuild_counts_a_store_written_before_the_counters(filled):
     wanted = {p: store.queries.aspects_by_touchpoint(*p) for p in PERIODS}
     trends = {p: store.queries.score_trend(*p, "day", None, "Asia/Shanghai") for p in PERIODS}
     store.db[COLLECTION].drop()  # as before the counters existed
+    store.db.timeline.update_many({}, {"$unset": {"hour": ""}})  # and before entries had their hour
     store.ensure_indexes()  # the timeline holds feedback: counted from the next hour on
     counts = FeedbackCounts(store.db)
     assert counts.counted_from() > datetime.now(UTC)
@@ -136,6 +143,7 @@ def test_the_rebuild_counts_a_store_written_before_the_counters(filled):
     first = counts.rebuild()
     assert counts.counted_from() == BEGINNING
     assert first["entries"] == 400
+    assert store.db.timeline.count_documents({"kind": "feedback", "hour": {"$exists": False}}) == 0
     snapshot = sorted(store.db[COLLECTION].find(), key=lambda d: d["_id"])
     assert counts.rebuild() == {"documents": 0, "entries": 0}  # nothing left uncounted
     assert counts.rebuild(everything=True) == first  # recounting everything: the same documents

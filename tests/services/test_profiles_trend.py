@@ -127,3 +127,14 @@ def test_bad_arguments_name_the_field(profiles, kwargs, message):
     arguments = {"since": SINCE, "until": UNTIL, **kwargs}
     with pytest.raises(BadRequest, match=message):
         profiles.score_trend(**arguments)
+
+
+def test_several_segments_at_once_answer_as_one_segment_at_a_time(profiles):
+    segments = ["channel:app", "tier:std", "touchpoint:delivery", "channel:none-such"]
+    got = profiles.score_trends(SINCE, UNTIL, "week", segments, "UTC")
+    assert got == [profiles.score_trend(SINCE, UNTIL, "week", s, "UTC") for s in segments]
+    assert got[0]["total"]["nps"] == nps(-100.0, 1, 0, 0, 1, 0.0, 100.0)
+    with pytest.raises(BadRequest, match="segments: one of tier:NAME"):
+        profiles.score_trends(SINCE, UNTIL, "week", ["channel:app", "vip"])
+    with pytest.raises(BadRequest, match="segments: Length must be between 1 and 200"):
+        profiles.score_trends(SINCE, UNTIL, "week", [])

@@ -27,6 +27,7 @@ from services.cases.lifecycle import (
     slot,
 )
 from services.cases.stores import CAS_ATTEMPTS, epoch
+from services.cases.stores.collaborations import Collaborations
 from services.cases.stores.trail import CaseTrail, opened_audit
 from services.common.errors import BadRequest, Conflict, NotFound
 from services.common.mongo import as_stored, insert_many_once
@@ -290,6 +291,7 @@ class CaseRecords:
 
     def add_collaborator(self, case_id: str, person: str, role: str, *, by: str, now: datetime) -> dict:
         entry = {"id": person, "role": role, "added_by": by, "at": now}
+        Collaborations(self.db).note(case_id, person)  # the queue's hint, before the case
         case = self.db.cases.find_one_and_update(
             {"_id": case_id, "status": {"$ne": "closed"}},
             {"$set": {f"collaborators.{slot(person)}": entry}, "$currentDate": {"updated_at": True}},

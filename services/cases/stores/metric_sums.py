@@ -64,23 +64,30 @@ class MetricSums:
     ) -> dict[str | None, dict]:
         """{grouping: {key: sums}} for the cases ``match`` selects, as of ``now`` (epoch
         seconds), sums as ``metrics.figures`` reads them; ``causes``: the root causes
-        expected (others are found when present)."""
-        out = {}
-        for grouping in groupings:
-            key = GROUP_FIELDS[grouping]
+        expected (others are found when present). Several groupings are one ``$group``
+        by the tallies' ``cell``, folded here; a grouping alone, or tallies written
+        before they had a cell (until ``backfill_tallies --everything``), one each."""
+        if len(groupings) > 1:
+            cells = self._sums_by(match, "$tally.cell", now, causes)
+            if None not in cells:
+                return {g: _fold(cells, g) for g in groupings}
+        return {g: self._sums_by(match, GROUP_FIELDS[g], now, causes) for g in groupings}
+
+    def _sums_by(self, match: dict, key: str | None, now: float, causes: list[str]) -> dict:
+        """{key: sums} of one ``$group`` key, with every root cause present and the
+        running clocks overdue ``now``."""
+        groups = self._group(match, key, causes)
+        if any(sum(s["causes"].values()) != s["caused"] for s in groups.values()):
+            causes = sorted({*causes, *self._causes(match)})
             groups = self._group(match, key, causes)
-            if any(sum(s["causes"].values()) != s["caused"] for s in groups.values()):
-                causes = sorted({*causes, *self._causes(match)})
-                groups = self._group(match, key, causes)
-            if any(due is not None and due <= now for s in groups.values() for due in s["due"]):
-                for figure, late in _overdue(now).items():
-                    rows = self.db.cases.aggregate(
-                        [{"$match": all_of(match, late)}, {"$group": {"_id": key, "n": {"$sum": 1}}}]
-                    )
-                    for row in rows:
-                        groups[row["_id"]][figure] += row["n"]
-            out[grouping] = groups
-        return out
+        if any(due is not None and due <= now for s in groups.values() for due in s["due"]):
+            for figure, late in _overdue(now).items():
+                rows = self.db.cases.aggregate(
+                    [{"$match": all_of(match, late)}, {"$group": {"_id": key, "n": {"$sum": 1}}}]
+                )
+                for row in rows:
+                    groups[row["_id"]][figure] += row["n"]
+        return groups
 
     def _group(self, match: dict, key: str | None, causes: list[str]) -> dict:
         """{key: sums} of one grouping (the overdue cases not yet counted)."""
@@ -111,3 +118,23 @@ class MetricSums:
         """The root causes present in the period (a superset of those counted)."""
         rows = self.db.cases.aggregate([{"$match": match}, {"$group": {"_id": "$resolution.root_cause"}}])
         return sorted(r["_id"] for r in rows if isinstance(r["_id"], str) and r["_id"])
+
+
+def _fold(cells: dict[str, dict], grouping: str | None) -> dict:
+    """The sums of ``grouping``'s groups from those of the cells."""
+    out: dict = {}
+    for value, sums in cells.items():
+        key = metrics.cell_key(value, grouping)
+        if key not in out:
+            out[key] = {**sums, "causes": dict(sums["causes"]), "due": list(sums["due"])}
+            continue
+        group = out[key]
+        for f in ("n", *metrics.SUMMED):  # the overdue clocks are in the breaches already
+            group[f] += sums[f]
+        for code, n in sums["causes"].items():
+            group["causes"][code] = group["causes"].get(code, 0) + n
+        group["due"] = [
+            min((d for d in pair if d is not None), default=None)
+            for pair in zip(group["due"], sums["due"], strict=True)
+        ]
+    return out

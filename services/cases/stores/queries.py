@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.cases import queue
 from services.cases.lifecycle import ACTIVE_STATUSES, slot
+from services.cases.stores.collaborations import Collaborations
 from services.common.claims import matching
 from services.common.errors import BadRequest
 from services.common.mongo import all_of
@@ -112,6 +113,7 @@ class CaseQueries:
 
     def __init__(self, db):
         self.db = db
+        self.collaborations = Collaborations(db)
 
     def indexes(self) -> dict[str, list]:
         """The queue's indexes: each saved view's equality key, then the sort keys (docs/console.md)."""
@@ -142,7 +144,7 @@ class CaseQueries:
         )
         visible = queue.visibility_branches(viewer)
         helping = {k: v for k, v in visible[-1].items() if k.startswith("collaborators.")}
-        if helping and self.db.cases.find_one(helping, {"_id": 1}) is None:
+        if helping and not self.collaborations.may_help(viewer["user_id"], helping):
             visible = visible[:2]  # collaborating on nothing: skip the collaborator conditions
         filters = self.case_filter(
             now=now,
