@@ -2,6 +2,12 @@
 
 Connection errors and timeouts are transient (``retry``); the channel's own
 ``interpret`` classifies what the vendor answered.
+
+Every POST of the process goes through one pooled ``requests.Session`` (kept-alive
+connections per host, ``POOL_SIZE`` of them): ``requests.post`` builds a session and a
+connection for each call, which cost notify most of its CPU per webhook in a burst.
+urllib3 drops a pooled connection the peer closed before reusing it, and a request
+that fails on one anyway is a connection error: retried like any other.
 """
 
 from __future__ import annotations
@@ -15,6 +21,18 @@ import requests
 from services.notify.channels.base import Channel, Destination, Note, Outcome
 
 DEFAULT_TIMEOUT = 10.0
+POOL_SIZE = 32  # connections kept per host: NOTIFY_SEND_CONCURRENCY sends at once, and more
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+SESSION = _session()
 
 
 @dataclass(frozen=True)
@@ -63,7 +81,7 @@ def post(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Outcome:
     try:
-        raw = requests.post(
+        raw = SESSION.post(
             url,
             data=body,
             headers={"Content-Type": "application/json; charset=utf-8", **headers},
