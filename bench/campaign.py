@@ -1,7 +1,7 @@
 """Benchmark campaign (issues 11 and 16): every figure of the comparison, in one run.
 
     .venv/bin/python bench/campaign.py                  # the tables and chart in docs/benchmarks.md
-    .venv/bin/python bench/campaign.py --profile        # the same, plus py-spy on alerts and profiles
+    .venv/bin/python bench/campaign.py --profile        # the same, plus py-spy on the four services and the store
     .venv/bin/python bench/campaign.py --store-threaded # plus the store modes (default vs --threaded)
 
 Everything is measured in the same run on the same machine, in this order:
@@ -31,8 +31,8 @@ Everything is measured in the same run on the same machine, in this order:
      open case (``bench/footprint.py``: the run's real documents copied with
      distinct ids into a scratch database, ``dbStats`` read, extrapolated to 1M
      profiles / 100k open cases);
-   - with ``--profile``: one more burst (not counted) under py-spy on the alerts
-     and profiles processes, top frames written to ``bench/results/``.
+   - with ``--profile``: one more burst (not counted) under py-spy on the four
+     services' processes and the store, top frames written to ``bench/results/``.
 3. **Topology floor** (``bench/floor.py``): the same four services' message
    topology (same names, queues, routing keys, entrypoint classes, batches and
    dispatcher) with handlers that only parse, validate and dispatch, no store and
@@ -689,7 +689,7 @@ def profiled_burst(stack: Stack, n: int, offset: int, stamp: str) -> dict:
     RESULTS.mkdir(exist_ok=True)
     recorders = {
         service: hotpath.Recorder(stack.pids(service)[0], RESULTS / f"pyspy-{service}-{stamp}.txt")
-        for service in ("alerts", "profiles", "cases")
+        for service in ("alerts", "profiles", "cases", "notify")
     }
     store = shared_processes()["store (nx-27017)"]
     if store:  # the store is Python too: where its CPU per command goes
@@ -1350,7 +1350,9 @@ def main() -> int:
         "--footprint-profiles", type=int, default=10_000, help="profiles copied for the footprint"
     )
     parser.add_argument("--footprint-cases", type=int, default=10_000, help="cases copied for the footprint")
-    parser.add_argument("--profile", action="store_true", help="py-spy on alerts and profiles during a burst")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on the four services and the store during a burst"
+    )
     parser.add_argument("--no-floor", action="store_true", help="skip the topology floor")
     parser.add_argument(
         "--store-threaded",
