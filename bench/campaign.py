@@ -1,7 +1,7 @@
 """Benchmark campaign (issues 11 and 16): every figure of the comparison, in one run.
 
     .venv/bin/python bench/campaign.py                  # the tables and chart in docs/benchmarks.md
-    .venv/bin/python bench/campaign.py --profile        # the same, plus py-spy on the four services and the store
+    .venv/bin/python bench/campaign.py --profile        # the same, plus py-spy on the services and the store
     .venv/bin/python bench/campaign.py --store-threaded # plus the store modes (default vs --threaded)
 
 Everything is measured in the same run on the same machine, in this order:
