@@ -23,6 +23,7 @@ times), so a busy sweep is not starved by a competitor.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
@@ -31,13 +32,14 @@ LOOK_AHEAD = 8  # candidates read per branch
 ROUNDS = 3  # fresh reads of the candidates when every one was taken by another worker
 
 
-def dotted(doc: dict, path: str):
+def dotted(doc: dict, path: str) -> Any:
     """The value at a dotted ``path`` of ``doc`` (None when absent)."""
+    value: Any = doc
     for part in path.split("."):
-        if not isinstance(doc, dict):
+        if not isinstance(value, dict):
             return None
-        doc = doc.get(part)
-    return doc
+        value = value.get(part)
+    return value
 
 
 def matching(coll: Collection, branches: Sequence[dict], sort: str, limit: int) -> list[dict]:
@@ -60,9 +62,10 @@ def candidates(
     """``(sort key, _id, branch)`` of the first ``limit`` documents matching each
     branch, earliest first over all branches (a missing key sorts first), and whether
     some branch may hold more than it returned."""
-    found, more = [], False
+    found: list[tuple] = []
+    more = False
     for number, branch in enumerate(branches):
-        pipeline = [{"$match": branch}, {"$sort": {sort_field: 1}}, {"$limit": limit}]
+        pipeline: list[dict[str, Any]] = [{"$match": branch}, {"$sort": {sort_field: 1}}, {"$limit": limit}]
         docs = list(coll.aggregate([*pipeline, {"$project": {sort_field: 1}}]))
         more = more or len(docs) >= limit
         for doc in docs:

@@ -354,21 +354,21 @@ class NotifyStore(Store):
         if count < 1:
             return 0, 0.0
         tolerance = interval * (burst - 1)
-        start = UpdateOne({"_id": key}, {"$max": {"tat": now}}, upsert=True)
+        start = [UpdateOne({"_id": key}, {"$max": {"tat": now}}, upsert=True)]
         if count <= burst:  # all at once when they all fit: one move, not one per token
             fits = {"_id": key, "tat": {"$lte": now + tolerance - (count - 1) * interval}}
             result = self.db.rate_buckets.bulk_write(
-                [start, UpdateOne(fits, {"$inc": {"tat": interval * count}})], ordered=True
+                [*start, UpdateOne(fits, {"$inc": {"tat": interval * count}})], ordered=True
             )
             if result.matched_count + result.upserted_count - 1 == 1:
                 return count, 0.0
-            start = None  # the bucket exists, and ``tat`` is at least ``now``
+            start = []  # the bucket exists, and ``tat`` is at least ``now``
         moves = [
             UpdateOne({"_id": key, "tat": {"$lte": now + tolerance}}, {"$inc": {"tat": interval}})
             for _ in range(min(count, max(burst, 1)))
         ]
-        result = self.db.rate_buckets.bulk_write([start, *moves] if start else moves, ordered=True)
-        granted = result.matched_count + result.upserted_count - (1 if start else 0)
+        result = self.db.rate_buckets.bulk_write([*start, *moves], ordered=True)
+        granted = result.matched_count + result.upserted_count - len(start)
         if granted == count:
             return granted, 0.0
         doc = self.db.rate_buckets.find_one({"_id": key}) or {"tat": now}

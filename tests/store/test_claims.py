@@ -60,7 +60,8 @@ class Competitor:
 
     def find_one_and_update(self, query, update, **kwargs):
         if self.ids:
-            self.coll.update_many({"_id": {"$in": self.ids}}, {"$set": {"state": "claimed", "lease_until": 99.0}})
+            taken = {"$set": {"state": "claimed", "lease_until": 99.0}}
+            self.coll.update_many({"_id": {"$in": self.ids}}, taken)
             self.ids = []
         return self.coll.find_one_and_update(query, update, **kwargs)
 
