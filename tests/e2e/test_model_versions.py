@@ -26,7 +26,7 @@ from services.profiles.service import ProfilesService
 from tests.conftest import wait_until
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "feedback.jsonl"
-COMMENT = "快递一个星期了还没动"  # no lexicon word nor verdict pattern: only a model gives it a polarity
+COMMENT = "排队的人很多"  # no lexicon word, verdict or fact pattern: only a model gives it a polarity
 SETTINGS = {
     "CONFIG_MAX_STALENESS_SECONDS": 2.0,
     "MODEL_TRAIN_DAYS": 3650.0,  # the sample stream is from October-November 2026
