@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -510,6 +511,30 @@ class ConfirmedBatchPublisher:
         self.idle.append(link)
 
 
+@contextmanager
+def one_write(connection: Connection):
+    """The frames written on ``connection`` inside the block go to the socket in one
+    ``sendall`` when it ends (nothing is sent if it raises). On loopback each send
+    runs the receiving side's TCP work in the sender's system call: py-spy put a fifth
+    of the cases service's CPU in the per-message sends of its batch's publishes.
+
+    Only for a connection nothing else writes on meanwhile (a ``_Link`` is used by one
+    batch at a time and has no heartbeat) and only around asynchronous methods (a
+    publish without confirm wait): a method waiting for its answer inside would wait
+    for ever. py-amqp hands its shared frame buffer to the write as a live view, so
+    each frame is copied."""
+    transport = connection.connection.transport
+    send = transport._write  # the socket's sendall, looked up per write by py-amqp
+    frames: list[bytes] = []
+    transport._write = lambda data: frames.append(bytes(data))
+    try:
+        yield
+    finally:
+        transport._write = send
+    if frames:
+        transport.write(b"".join(frames))
+
+
 class _Link:
     """One connection and channel of a ConfirmedBatchPublisher, in confirm mode."""
 
@@ -549,20 +574,22 @@ class _Link:
         channel.events["basic_nack"].add(on_nack)
         try:
             producer = Producer(channel)
-            for exchange, routing_key, body, headers in messages:
+            for exchange, _key, _body, _headers in messages:  # declares wait for an answer: first
                 if exchange.name not in self.declared:
                     exchange(channel).declare()
                     self.declared.add(exchange.name)
-                producer.publish(
-                    body,
-                    exchange=exchange.name,
-                    routing_key=routing_key,
-                    headers=headers,
-                    serializer="json",
-                    delivery_mode=2,
-                    priority=level_priority(body),
-                )
-                self.sequence += 1
+            with one_write(self.connection):
+                for exchange, routing_key, body, headers in messages:
+                    producer.publish(
+                        body,
+                        exchange=exchange.name,
+                        routing_key=routing_key,
+                        headers=headers,
+                        serializer="json",
+                        delivery_mode=2,
+                        priority=level_priority(body),
+                    )
+                    self.sequence += 1
             last = self.sequence
             deadline = time.monotonic() + timeout
 

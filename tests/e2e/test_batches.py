@@ -265,6 +265,35 @@ def test_a_batch_of_publishes_is_confirmed_once_and_lands_in_order(cx_config):
     assert got == list(range(250))
 
 
+def test_a_batch_of_publishes_goes_to_the_socket_in_one_write(cx_config):
+    from kombu import Exchange, Queue
+
+    uri = cx_config["AMQP_URI"]
+    exchange = Exchange("batchy1.events", type="topic", durable=True)
+    with Connection(uri) as conn:
+        queue = Queue("batchy1-probe", exchange=exchange, routing_key="#", durable=True)(conn.default_channel)
+        queue.declare()
+    publisher = ConfirmedBatchPublisher(uri)
+    try:
+        publisher.publish_all([(exchange, "thing", {"n": -1}, {})])  # connects and declares
+        (link,) = publisher.idle
+        transport = link.connection.connection.transport
+        send, writes = transport._write, []
+        transport._write = lambda data: (writes.append(len(data)), send(data))
+        publisher.publish_all([(exchange, "thing", {"n": n}, {}) for n in range(100)])
+        assert len(writes) == 1 and writes[0] > 100 * 50  # all 100 messages, one sendall
+        assert transport._write is not send  # put back: the counting wrapper again
+        transport._write = send
+    finally:
+        publisher.close()
+    with Connection(uri) as conn:
+        queue = Queue("batchy1-probe", exchange=exchange, routing_key="#", durable=True)(conn.default_channel)
+        got = []
+        while (message := queue.get(no_ack=True)) is not None:
+            got.append(message.payload["n"])
+    assert got == list(range(-1, 100))
+
+
 def test_alerts_answer_and_retire_the_status_queue_an_earlier_version_left(
     cx_config, mongo_client, db_prefix
 ):

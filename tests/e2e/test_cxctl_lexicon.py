@@ -38,7 +38,9 @@ def test_cxctl_edits_the_lexicon_and_a_dry_run_shows_a_draft_before_it_is_saved(
         encoding="utf-8",
     )
     draft = tmp_path / "draft.yaml"
-    draft.write_text(yaml.safe_dump([{"op": "add", "list": "complaint", "word": "打太极"}], allow_unicode=True))
+    draft.write_text(
+        yaml.safe_dump([{"op": "add", "list": "complaint", "word": "打太极"}], allow_unicode=True)
+    )
 
     code, out = run(
         uri, "rules", "test", str(rule_file), "--events", str(events), "--lexicon", str(draft), "--json"
