@@ -73,20 +73,24 @@ def mine(services, user: dict, start: datetime, end: datetime) -> dict:
     }
 
 
-def team_of(user: dict, asked: str | None) -> str:
-    """The team shown: the one asked for (an agent only one of theirs), else their first."""
+def team_of(user: dict, asked: str | None, directory: dict) -> str:
+    """The team shown: the one asked for (an agent only one of theirs), else their first;
+    an owner or admin in no team: the directory's first (the header's "boards" link)."""
     teams = user.get("teams") or []
     if asked:
         if user["role"] == "agent" and asked not in teams:
             raise HttpError(403, "an agent sees the boards of their own teams only")
         return asked
+    if not teams and user["role"] != "agent":
+        teams = [t["id"] for t in directory["teams"]]
     if not teams:
         raise bad_request(["team: name a team (you are in none)"], "query")
     return teams[0]
 
 
-def team(services, user: dict, team_id: str, start: datetime, end: datetime) -> dict:
+def team(services, user: dict, asked: str | None, start: datetime, end: datetime) -> dict:
     directory = services.cases.list_agents()
+    team_id = team_of(user, asked, directory)
     if team_id not in {t["id"] for t in directory["teams"]}:
         raise HttpError(404, f"no team {team_id}")
     members = [a for a in directory["agents"] if team_id in (a.get("teams") or [])]
@@ -178,7 +182,7 @@ def gather(services, user: dict, board: str, q: dict) -> dict:
     if board == "mine":
         return {**out, **mine(services, user, start, end)}
     if board == "team":
-        return {**out, **team(services, user, team_of(user, q.get("team")), start, end)}
+        return {**out, **team(services, user, q.get("team"), start, end)}
     if user["role"] == "agent":
         raise HttpError(403, "the journey board is for owners and admins")
     return {**out, **journey(services, start, end)}

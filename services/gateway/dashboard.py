@@ -24,6 +24,7 @@ from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from contracts.base import utcnow
 from services.gateway.charts import bar_chart, line_chart
 from services.gateway.errors import HttpError, bad_request
+from services.gateway.i18n import label
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,13 @@ def _optional(ask, what: str) -> dict:
     return {"available": False, "reason": reason}
 
 
+def _group_name(t, group: str, key) -> str:
+    """A bar's name: a team's id, a touchpoint in the page's language; none: "none"."""
+    if not key:
+        return t("dash.none")
+    return label(t, "touchpoint", key) if group == "by_touchpoint" else str(key)
+
+
 def charts(figures: dict, t) -> dict:
     """The dashboard's SVG charts, labelled in the page's language (``t``)."""
     alerts, cases = figures["alerts"], figures["cases"]
@@ -136,7 +144,7 @@ def charts(figures: dict, t) -> dict:
     }
     for group in ("by_team", "by_touchpoint"):
         for figure, unit in CASE_FIGURES.items():
-            rows = [(str(g["key"] or t("dash.none")), g[figure]) for g in cases[group]]
+            rows = [(_group_name(t, group, g["key"]), g[figure]) for g in cases[group]]
             out[f"{group}.{figure}"] = bar_chart(
                 f"chart-{group}-{figure}".replace("_", "-"),
                 f"{t('dash.' + figure)} · {t('dash.' + group)}",
