@@ -418,7 +418,38 @@ TEAMS = _pairs(  # the teams page (teams.html)
     },
 )
 
+OBSERVED = _pairs(  # a group alert's observed figures (services/alerts/group_rules.judge)
+    "observed",
+    {
+        "score": ("评分", "score"),
+        "count": ("样本数", "count"),
+        "threshold": ("阈值", "threshold"),
+        "min_responses": ("最少样本数", "min. responses"),
+        "value": ("观测值", "value"),
+        "baseline": ("基线", "baseline"),
+        "weeks": ("往周数量", "past weeks"),
+        "min_count": ("最少数量", "min. count"),
+        "negative": ("负面评论数", "negative"),
+        "min_comments": ("最少评论数", "min. comments"),
+    },
+)
+
+RULE_ACTIONS = _pairs(  # a rule version's action (services/alerts/rule_admin.py, rule_store.py)
+    "rule_action",
+    {
+        "applied": ("批量应用", "applied"),
+        "created": ("创建", "created"),
+        "updated": ("修改", "updated"),
+        "enabled": ("启用", "enabled"),
+        "disabled": ("停用", "disabled"),
+        "deleted": ("删除", "deleted"),
+        "rolled_back": ("回滚到 v{version}", "rolled back to v{version}"),
+    },
+)
+
 CODES: dict[str, dict[str, str]] = {
+    **RULE_ACTIONS,
+    **OBSERVED,
     **TEAMS,
     **PROFILE,
     **WHY,

@@ -59,8 +59,8 @@ def page_problems(driver, language: str, codes: set[str]) -> list[str]:
         except AssertionError as e:
             found.append(f"check_labels: {e}")
     if language == "zh-CN":
-        # the editors' text areas hold the data being edited (YAML, a template), as typed
-        page = re.sub(r"<textarea\b.*?</textarea>", " ", driver.page_source, flags=re.S)
+        # text areas and <pre> hold data as written (a rule's YAML and diffs, a template)
+        page = re.sub(r"<(textarea|pre)\b.*?</\1>", " ", driver.page_source, flags=re.S)
         text = " ".join(visible_text(page).split())
         for code in sorted(leaks(page, codes)):
             at = re.search(WORD.format(re.escape(code)), text).start()
@@ -96,6 +96,7 @@ def test_every_console_page_in_both_languages(gateway, browser):  # noqa: F811
     # team ids are names the directory gives, shown as ids as people's are ("billing" is a
     # team and a touchpoint: the touchpoint is still looked for through "delivery")
     codes = codes_in_data(gateway, ids["cases"], ids["customers"]) - {t["id"] for t in PEOPLE["teams"]}
+    codes |= ids["observed"] | {"applied", "created", "updated", "enabled", "disabled"}  # rule versions
     login = pages.pop("login-form")
     for language in LANGUAGES:  # before signing in
         browser.get(f"{gateway.url}{login[1]}?lang={language}")

@@ -101,6 +101,7 @@ def seed_tour(gw) -> dict:
         "language": language,
         "template": template,
         "console.incident": {"case_id": incident["_id"]},
+        "observed": set(incident["group"]["observed"]),  # the group alert's figures' keys
         "cases": list(ids.values()),
         "customers": list(ids),
     }
