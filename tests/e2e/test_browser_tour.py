@@ -119,3 +119,19 @@ def test_every_console_page_in_both_languages(gateway, browser):  # noqa: F811
     assert {"people", "tokens", "templates", "template", "rule-new", "rule-edit", "incidents"} <= set(
         agent["refused"]
     )
+
+
+def test_the_checks_find_what_is_wrong(browser):  # noqa: F811
+    page = (
+        "<main><label for='a'>Name</label><input id='a'><input id='b'>"
+        "<button id='c' tabindex='-1'>Go</button><button id='d' disabled>Send</button>"
+        "<button id='e' disabled title='nothing selected'>Apply</button><a href='/x'></a>"
+        "<details><summary>More</summary><input id='hidden'></details></main>"
+    )
+    browser.get("data:text/html;charset=utf-8," + page)
+    assert sorted(control_problems(browser)) == [
+        "disabled without a reason: button#d",
+        "no label: a",
+        "no label: input#b",
+        "not in the tab order: button#c",
+    ]

@@ -137,6 +137,7 @@ scope.querySelectorAll(selector).forEach(el => {
     if (document.activeElement !== el) found.push("cannot take the focus: " + describe(el));
   }
 });
+if (document.activeElement) document.activeElement.blur();  // no focus ring in the screenshot
 return found;
 """
 
