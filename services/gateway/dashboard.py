@@ -45,8 +45,9 @@ def default_since(until):
 
 
 def figures(services, q: dict) -> dict:
-    """The figures of ``q``'s window (routes.MetricsQuery; default: the last 30 days)."""
-    until = q.get("until") or utcnow()
+    """The figures of ``q``'s window (routes.MetricsQuery; default: the last 30 days, until
+    the next whole second: the page's fields show it)."""
+    until = q.get("until") or utcnow().replace(microsecond=0) + timedelta(seconds=1)
     since = q.get("since") or default_since(until)
     if until <= since:
         raise bad_request(["until: must be after since"], "query")
