@@ -41,7 +41,7 @@ def period(q: dict) -> tuple[date, date, datetime, datetime]:
     if first > last:
         raise bad_request(["since: must be on or before until"], "query")
     if (last - first).days > 366:
-        raise bad_request(["since: a board covers at most 366 days"], "query")
+        raise bad_request(["since: a period covers at most 366 days"], "query")
     start = datetime.combine(first, time(), zone)
     end = datetime.combine(last + timedelta(days=1), time(), zone)
     return first, last, start, end

@@ -22,6 +22,7 @@ from datetime import timedelta
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
 from contracts.base import utcnow
+from services.gateway.boards import period
 from services.gateway.charts import bar_chart, line_chart
 from services.gateway.errors import HttpError, bad_request
 from services.gateway.i18n import label
@@ -46,12 +47,21 @@ def default_since(until):
 
 def figures(services, q: dict) -> dict:
     """The figures of ``q``'s window (routes.MetricsQuery; default: the last 30 days, until
-    the next whole second: the page's fields show it)."""
-    until = q.get("until") or utcnow().replace(microsecond=0) + timedelta(seconds=1)
+    now)."""
+    until = q.get("until") or utcnow()
     since = q.get("since") or default_since(until)
     if until <= since:
         raise bad_request(["until: must be after since"], "query")
     return gather(services, since, until, q["bucket"])
+
+
+def page_figures(services, q: dict) -> dict:
+    """The dashboard page's figures: whole local days as the date pickers give them
+    (routes.DashboardQuery, ``boards.period``: default the last 30 days, today
+    included), with the days for the pickers (``first_day``, ``last_day``)."""
+    first, last, start, end = period(q)
+    days = {"first_day": first.isoformat(), "last_day": last.isoformat()}
+    return {**gather(services, start, end, q["bucket"]), **days}
 
 
 def gather(services, since, until, bucket: str) -> dict:
@@ -84,10 +94,7 @@ def aspects(services, since: str, until: str) -> dict:
 
 def aspects_csv(services, q: dict, t) -> str:
     """The aspects table as CSV: touchpoint, feedback, comments, one column per aspect."""
-    until = q.get("until") or utcnow()
-    since = q.get("since") or default_since(until)
-    if until <= since:
-        raise bad_request(["until: must be after since"], "query")
+    _first, _last, since, until = period(q)
     table = aspects(services, since.isoformat(), until.isoformat())
     if not table["available"]:
         raise HttpError(503, f"{t('dash.not_available')}: {table['reason']}")

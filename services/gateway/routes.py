@@ -202,6 +202,16 @@ class PlaybookMetricsQuery(Query):
     )
 
 
+class DashboardQuery(Query):
+    """The dashboard page's period: the date pickers' whole days (``BOARD_TIMEZONE``)."""
+
+    since = fields.Date(
+        metadata={"description": "first day (YYYY-MM-DD, BOARD_TIMEZONE); default: 29 days before until"}
+    )
+    until = fields.Date(metadata={"description": "last day, included; default: today"})
+    bucket = fields.String(load_default="day", validate=validate.OneOf(("day", "week")))
+
+
 class BoardQuery(Query):
     since = fields.Date(
         metadata={"description": "first day (YYYY-MM-DD, BOARD_TIMEZONE); default: 29 days before until"}
@@ -973,7 +983,9 @@ ROUTES: tuple[Route, ...] = (
         "Resolve an incident, with its children when ticked (form)",
         kind="page",
     ),
-    Route("console.dashboard", "GET", "/dashboard", PEOPLE, "CX dashboard", kind="page", query=MetricsQuery),
+    Route(
+        "console.dashboard", "GET", "/dashboard", PEOPLE, "CX dashboard", kind="page", query=DashboardQuery
+    ),
     Route(
         "console.board",
         "GET",
@@ -1064,7 +1076,7 @@ ROUTES: tuple[Route, ...] = (
         PEOPLE,
         "The dashboard's aspects per touchpoint as CSV (UTF-8 with BOM; headers in the user's language)",
         kind="page",
-        query=MetricsQuery,
+        query=DashboardQuery,
     ),
     # --- the customer's follow-up survey (no login: the signed link is the credential) ---
     *(

@@ -314,7 +314,7 @@ class GatewayService(
 
     @route("console.dashboard")
     def dashboard_page(self, request, principal):
-        figures = dashboard.figures(self.services, query(request, "console.dashboard"))
+        figures = dashboard.page_figures(self.services, query(request, "console.dashboard"))
         charts = dashboard.charts(figures, translator(principal.language))
         return render("dashboard.html", principal, figures=figures, charts=charts)
 

@@ -162,6 +162,7 @@ def test_agent_works_a_case_in_the_browser(gateway, browser):  # noqa: F811
     browser.find_element(By.ID, "nav-dashboard").click()
     wait.until(ec.presence_of_element_located((By.ID, "chart-alerts-level")))
     assert browser.find_element(By.ID, "overall-resolved").text == "0"
+    assert {browser.find_element(By.ID, f).get_attribute("type") for f in ("since", "until")} == {"date"}
     shot(browser, "dashboard-before")
 
     # back to the case: the SLA countdown ticks, then assign it to me with a reason and resolve it

@@ -4,7 +4,7 @@ backends: which RPCs they make, what they leave out, how refusals become answers
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from nameko.exceptions import RemoteError
@@ -340,5 +340,36 @@ def test_aspects_per_touchpoint_are_not_available_from_an_older_profiles_service
     assert figures["aspects"] == {"available": False, "reason": "aspects_by_touchpoint"}
     assert figures["scores"]["available"] is True  # the rest still renders
     with pytest.raises(HttpError) as caught:
-        dashboard.aspects_csv(services, {"until": until}, lambda key: key)
+        dashboard.aspects_csv(services, {"until": until.date()}, lambda key: key)
     assert caught.value.status == 503
+
+
+def test_the_dashboard_page_reads_whole_local_days_from_its_date_pickers():
+    calls = []
+
+    def stats(**window):
+        calls.append(window)
+        return {}
+
+    services = Services(
+        alerts={"stats": stats},
+        cases={"metrics": {"overall": {}, "groups": [], "also": {"touchpoint": []}}},
+        profiles={
+            "score_trend": {"buckets": []},
+            "aspects_by_touchpoint": {"aspects": [], "touchpoints": []},
+        },
+    )
+    figures = dashboard.page_figures(
+        services, {"since": date(2026, 11, 1), "until": date(2026, 11, 30), "bucket": "day"}
+    )
+    assert (figures["first_day"], figures["last_day"]) == ("2026-11-01", "2026-11-30")
+    # Shanghai midnights (BOARD_TIMEZONE), the last day included
+    assert calls[-1] == {"since": "2026-11-01T00:00:00+08:00", "until": "2026-12-01T00:00:00+08:00"}
+    default = dashboard.page_figures(services, {"bucket": "day"})
+    first, last = date.fromisoformat(default["first_day"]), date.fromisoformat(default["last_day"])
+    assert (last - first).days == 29  # 30 days, today included
+    with pytest.raises(HttpError) as caught:
+        dashboard.page_figures(
+            services, {"since": date(2026, 12, 2), "until": date(2026, 12, 1), "bucket": "day"}
+        )
+    assert caught.value.status == 400
