@@ -273,6 +273,10 @@ class HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # keeps connections alive as a real webhook receiver (and Alertmanager's
+            # client) does: HTTP/1.0 here made every send of both sides a new connection
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self):  # noqa: N802 - http.server API
                 now = time.perf_counter()
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -282,6 +286,7 @@ class HttpReceiver:
                 except ValueError:
                     receiver.rejected += 1
                     self.send_response(401)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):

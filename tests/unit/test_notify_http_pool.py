@@ -69,3 +69,23 @@ def test_posts_to_one_host_share_a_connection_unless_the_peer_closes_it(receiver
     assert all(o.status == "delivered" for o in outcomes), outcomes
     assert receiver.posts == 5
     assert receiver.connections == (1 if receiver.keep_alive == "keeps" else 5)
+
+
+def test_the_environments_proxies_apply_per_destination(receiver, monkeypatch):
+    """HTTP_PROXY / NO_PROXY are read once per scheme and host, and still honoured."""
+    if receiver.keep_alive != "keeps":
+        pytest.skip("one receiver is enough")
+    proxy = f"http://127.0.0.1:{receiver.server_address[1]}"
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    http._proxies.cache_clear()
+    try:
+        # through the proxy (our receiver), which answers for any host
+        assert http.post("http://hooks.invalid/x", b"{}", {}, ok, timeout=5).status == "delivered"
+        assert receiver.posts == 1
+        assert http.proxies_for("http://hooks.invalid/y")["http"] == proxy
+        # NO_PROXY: straight to a host that does not resolve: a connection error, retried
+        outcome = http.post("http://direct.invalid/x", b"{}", {}, ok, timeout=5)
+        assert outcome.status == "retry" and receiver.posts == 1
+    finally:
+        http._proxies.cache_clear()

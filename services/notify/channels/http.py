@@ -8,13 +8,22 @@ connections per host, ``POOL_SIZE`` of them): ``requests.post`` builds a session
 connection for each call, which cost notify most of its CPU per webhook in a burst.
 urllib3 drops a pooled connection the peer closed before reusing it, and a request
 that fails on one anyway is a connection error: retried like any other.
+
+The environment is read once, not per request: the proxies for a destination
+(``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``…) once per scheme and host, the CA
+bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) at start. ``requests`` looked both
+up, and ``~/.netrc``, on every POST (a tenth of notify's CPU under a burst); a webhook
+never takes credentials from ``.netrc``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 
@@ -29,10 +38,23 @@ def _session() -> requests.Session:
     adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    session.trust_env = False  # the environment is read once, below
     return session
 
 
 SESSION = _session()
+CA_BUNDLE: str | bool = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
+@functools.lru_cache(maxsize=256)
+def _proxies(origin: str) -> dict:
+    return requests.utils.get_environ_proxies(origin)
+
+
+def proxies_for(url: str) -> dict:
+    """The environment's proxies for ``url``'s scheme and host (``NO_PROXY`` applied)."""
+    parts = urlsplit(url)
+    return _proxies(f"{parts.scheme}://{parts.netloc}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,8 @@ def post(
     try:
         raw = SESSION.post(
             url,
+            proxies=proxies_for(url),
+            verify=CA_BUNDLE,
             data=body,
             headers={"Content-Type": "application/json; charset=utf-8", **headers},
             timeout=timeout,
