@@ -26,6 +26,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
 from contracts.people import PeopleDirectory
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, TakeBody
+from services.gateway.dashboard_csv import TABLES as DASHBOARD_TABLES
 from services.gateway.lexicon import AnalyzeBody, LexiconAspectBody, LexiconEditBody, LexiconRevertBody
 from services.gateway.notify_templates import TemplateDraftBody, TemplateRevertBody, TemplateSaveBody
 from services.gateway.optouts import CHANNELS as OPT_OUT_CHANNELS
@@ -210,6 +211,14 @@ class DashboardQuery(Query):
     )
     until = fields.Date(metadata={"description": "last day, included; default: today"})
     bucket = fields.String(load_default="day", validate=validate.OneOf(("day", "week")))
+
+
+class DashboardCsvQuery(DashboardQuery):
+    table = fields.String(
+        load_default="overall",
+        validate=validate.OneOf(DASHBOARD_TABLES),
+        metadata={"description": "which table (default overall): " + ", ".join(DASHBOARD_TABLES)},
+    )
 
 
 class BoardQuery(Query):
@@ -1077,6 +1086,15 @@ ROUTES: tuple[Route, ...] = (
         "The dashboard's aspects per touchpoint as CSV (UTF-8 with BOM; headers in the user's language)",
         kind="page",
         query=DashboardQuery,
+    ),
+    Route(
+        "console.dashboard_csv",
+        "GET",
+        "/dashboard/export.csv",
+        PEOPLE,
+        "One of the dashboard's tables as CSV (UTF-8 with BOM; headers in the user's language)",
+        kind="page",
+        query=DashboardCsvQuery,
     ),
     # --- the customer's follow-up survey (no login: the signed link is the credential) ---
     *(

@@ -41,6 +41,7 @@ from services.gateway import (
     callback_endpoints,
     cases,
     dashboard,
+    dashboard_endpoints,
     followup_endpoints,
     gate,
     incident_pages,
@@ -60,7 +61,6 @@ from services.gateway.actions import ACTIONS, ResolveIncidentBody, load_body, lo
 from services.gateway.dependencies import FeedbackPublisher, FollowupAnswerPublisher, VendorCallbackSecrets
 from services.gateway.entrypoints import route, route_of
 from services.gateway.errors import Redirect, bad_request
-from services.gateway.i18n import translator
 from services.gateway.ingest import ingest
 from services.gateway.inputs import json_body, query, rule_document
 from services.gateway.openapi import build_openapi
@@ -68,7 +68,7 @@ from services.gateway.pagination import page
 from services.gateway.rule_editor import document_text, load_dry_run
 from services.gateway.store import GatewayStore
 from services.gateway.users import load_user
-from services.gateway.views import csv_download, render, static_asset
+from services.gateway.views import render, static_asset
 
 BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose counters /stats shows
 
@@ -76,6 +76,7 @@ BACKENDS = ("alerts", "cases", "profiles", "notify")  # the services whose count
 class GatewayService(
     playbook_endpoints.PlaybookEndpoints,
     board_endpoints.BoardEndpoints,
+    dashboard_endpoints.DashboardEndpoints,
     profile_admin_endpoints.ProfileAdminEndpoints,
     incident_pages.IncidentPages,
     people_endpoints.PeopleEndpoints,
@@ -311,18 +312,6 @@ class GatewayService(
     def rule_dry_run(self, request, principal):
         """Dry-run the editor's draft (``document``) or a stored rule (``rule_id``)."""
         return alert_rules.dry_run_form(self.services, principal, request.form)
-
-    @route("console.dashboard")
-    def dashboard_page(self, request, principal):
-        figures = dashboard.page_figures(self.services, query(request, "console.dashboard"))
-        charts = dashboard.charts(figures, translator(principal.language))
-        return render("dashboard.html", principal, figures=figures, charts=charts)
-
-    @route("console.dashboard_aspects_csv")
-    def dashboard_aspects_csv(self, request, principal):
-        q = query(request, "console.dashboard_aspects_csv")
-        body = dashboard.aspects_csv(self.services, q, translator(principal.language))
-        return csv_download(body, "aspects-by-touchpoint.csv")
 
     # ------------------------------------------- administration (cxctl, AMQP)
     @rpc(expected_exceptions=BadRequest)

@@ -90,3 +90,68 @@ def test_aspects_per_touchpoint_in_the_metrics_the_dashboard_and_its_csv(gateway
     )
     later = "since=2999-01-01T00:00:00%2B00:00&until=2999-12-31T00:00:00%2B00:00"
     assert gateway.api("owner", "GET", f"/api/v1/metrics?{later}").json()["aspects"]["touchpoints"] == []
+
+
+def csv_rows(session, url: str) -> list[list[str]]:
+    r = session.get(url)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv"), r.text[:300]
+    assert "attachment" in r.headers["Content-Disposition"]
+    return list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+
+
+def test_every_table_of_the_dashboard_exports_as_csv_with_the_pages_figures(gateway):  # noqa: F811
+    """Each table the page shows as a table or a chart downloads for the page's period,
+    with the figures the services reported for that period (real broker and store)."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    post(gateway)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    first = today - timedelta(days=6)
+    zone = ZoneInfo("Asia/Shanghai")
+    window = {
+        "since": datetime.combine(first, time(), zone).isoformat(),
+        "until": datetime.combine(today + timedelta(days=1), time(), zone).isoformat(),
+    }
+    api = gateway.api("owner", "GET", "/api/v1/metrics", params=window).json()
+    admin = gateway.login("admin")  # en
+    page = admin.get(gateway.url + f"/dashboard?since={first}&until={today}").text
+    links = {}
+    for table in (
+        "overall",
+        "scores",
+        "alerts_by_level",
+        "alerts_by_rule",
+        "cases_by_team",
+        "cases_by_touchpoint",
+        "aspects",
+    ):
+        anchor = f'id="csv-{table.replace("_", "-")}" href="'
+        assert anchor in page, table
+        links[table] = page.split(anchor, 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        assert f"since={first}" in links[table] and f"until={today}" in links[table]
+    base = gateway.url
+    overall = dict(csv_rows(admin, base + links["overall"])[1:])
+    assert overall["Alerts"] == str(api["alerts"]["total"]) and int(overall["Alerts"]) >= 5
+    assert overall["Cases"] == str(api["cases"]["overall"]["cases"])
+    levels = csv_rows(admin, base + links["alerts_by_level"])
+    assert levels[0] == ["Level", "Alerts"]
+    assert sum(int(n) for _, n in levels[1:]) == api["alerts"]["total"]
+    rules = csv_rows(admin, base + links["alerts_by_rule"])
+    assert {rule: int(n) for rule, n in rules[1:]} == api["alerts"]["by_rule"]
+    teams = csv_rows(admin, base + links["cases_by_team"])
+    assert teams[0][:3] == ["Team", "Cases", "Resolved"]
+    assert sum(int(row[1]) for row in teams[1:]) == api["cases"]["overall"]["cases"]
+    touchpoints = csv_rows(admin, base + links["cases_by_touchpoint"])
+    assert len(touchpoints) > 1
+    zh_touchpoints = csv_rows(gateway.login("owner"), base + links["cases_by_touchpoint"])
+    assert zh_touchpoints[0][0] == "触点" and "物流配送" in {row[0] for row in zh_touchpoints[1:]}  # no codes
+    trend = csv_rows(admin, base + links["scores"])
+    assert trend[0][:3] == ["Bucket start", "NPS", "NPS answers"] and len(trend) == 1 + 7  # a row a day
+    assert sum(int(row[2]) for row in trend[1:]) == api["scores"]["total"]["nps"]["count"]
+    aspects = csv_rows(admin, base + links["aspects"])
+    assert aspects[0][:3] == ["Touchpoint", "Feedback", "With a comment"]
+    zh = csv_rows(gateway.login("owner"), base + links["overall"])
+    assert zh[0] == ["指标", "数值"] and zh[1][0] == "预警"
+    bad = admin.get(base + f"/dashboard/export.csv?since={first}&until={today}&table=everything")
+    assert bad.status_code == 400 and "table" in bad.text

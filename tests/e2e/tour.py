@@ -23,6 +23,7 @@ NOT_PAGES = {
     "console.queue_live": "the queue's live rows: an HTML fragment the queue page asks for",
     "console.profile_export": "a JSON download",
     "console.dashboard_aspects_csv": "a CSV download",
+    "console.dashboard_csv": "a CSV download",
 }
 # path parameters with several values: each value is a page of its own
 EVERY_VALUE = {"board": ("mine", "team", "journey")}

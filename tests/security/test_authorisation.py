@@ -139,6 +139,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "POST /lexicon/versions/<version>/revert": {D},
     "POST /lexicon/analyze": OFFICE,
     "GET /dashboard/aspects.csv": PEOPLE,
+    "GET /dashboard/export.csv": PEOPLE,
     "GET /incidents": OFFICE,
     "GET /incidents/<case_id>": OFFICE,
     "POST /incidents/<case_id>/resolve": OFFICE,
