@@ -111,6 +111,7 @@ def team(services, user: dict, asked: str | None, start: datetime, end: datetime
     return {
         "team": team_id,
         "teams": sorted(t["id"] for t in directory["teams"]),
+        "team_names": {t["id"]: t.get("name") or t["id"] for t in directory["teams"]},
         "members": rows,
         "totals": [_group(by_team, team_id) or {"key": team_id, "cases": 0}],
         # waiting in the team's queue: assigned to the team, no person took it yet

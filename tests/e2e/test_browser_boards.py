@@ -123,7 +123,8 @@ def test_an_agent_and_a_team_lead_read_their_boards_for_a_period(gateway, browse
     wait.until(ec.presence_of_element_located((By.ID, "board-tab-team"))).click()
     wait.until(ec.presence_of_element_located((By.ID, "board-members")))
     check_labels(browser, "#board-filters")
-    assert [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#team option")] == ["cx-care"]
+    options = browser.find_elements(By.CSS_SELECTOR, "#team option")
+    assert [(o.get_attribute("value"), o.text) for o in options] == [("cx-care", "客户关怀组 / CX care")]
     pick_period(browser, today, today)
     members = pairs(browser, "members", "agent", "cases")
     assert (

@@ -139,8 +139,10 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         assert browser.current_url == gateway.url + "/cases?limit=2"  # the page the agent was on
         browser.get(gateway.url + "/cases")
 
-        # take it: the case is mine, with a confirmation
-        browser.find_element(By.ID, f"take-button-{ids['Q5']}").click()
+        # take it: the case is mine, with a confirmation; each row's button says which case
+        take = browser.find_element(By.ID, f"take-button-{ids['Q5']}")
+        assert take.get_attribute("aria-label") == f"我来处理 {ids['Q5']}"
+        take.click()
         wait.until(ec.presence_of_element_located((By.ID, "action-done")))
         assert browser.find_element(By.ID, "action-done").text == "操作已完成：我来处理"
         assert browser.find_element(By.ID, "case-owner").text == "chen.jie"
