@@ -69,7 +69,7 @@ from nameko.runners import ServiceRunner  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcClient  # noqa: E402
 
 from bench.pipeline import drop_vhost, feedback, make_vhost  # noqa: E402
-from bench.roundtrips import RULES  # noqa: E402
+from bench.roundtrips import RULES, stack_settings  # noqa: E402
 from cxctl.publish import FeedbackPublisher  # noqa: E402
 from services.alerts.service import AlertsService  # noqa: E402
 from services.cases.service import CasesService  # noqa: E402
@@ -137,14 +137,7 @@ def main() -> int:
     args = parser.parse_args()
     mongo_uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
     vhost, prefix = make_vhost(), f"hp{uuid.uuid4().hex[:6]}_"
-    patch = {
-        "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "MONGO_URI": mongo_uri,
-        "MONGO_DB_PREFIX": prefix,
-        "SMTP_PORT": 9,  # closed: notify records a failed attempt, sends nothing
-        "NOTIFY_MAX_ATTEMPTS": 1,
-        "NOTIFY_FALLBACK_CHANNEL": "none",
-    }
+    patch = stack_settings(mongo_uri, vhost, prefix)
     with config.patch(patch):
         runner = ServiceRunner()
         for cls in (AlertsService, CasesService, ProfilesService, NotifyService):

@@ -83,6 +83,19 @@ RULES = {
 }
 
 
+def stack_settings(mongo_uri: str, vhost: str, prefix: str) -> dict:
+    """The four services' settings for a bench run on a fresh vhost and databases: one
+    matching rule's email goes to a closed SMTP port (notify records a failed attempt)."""
+    return {
+        "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
+        "MONGO_URI": mongo_uri,
+        "MONGO_DB_PREFIX": prefix,
+        "SMTP_PORT": 9,  # closed: notify records a failed attempt, sends nothing
+        "NOTIFY_MAX_ATTEMPTS": 1,
+        "NOTIFY_FALLBACK_CHANNEL": "none",
+    }
+
+
 def store_round_trips(uri: str, n: int = 500) -> float:
     client = pymongo.MongoClient(uri)
     db = client[f"rt{uuid.uuid4().hex[:6]}"]
@@ -102,14 +115,7 @@ def main() -> int:
     mongo_uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
     vhost = make_vhost()
     prefix = f"rt{uuid.uuid4().hex[:6]}_"
-    patch = {
-        "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "MONGO_URI": mongo_uri,
-        "MONGO_DB_PREFIX": prefix,
-        "SMTP_PORT": 9,  # closed: notify records a failed attempt, sends nothing
-        "NOTIFY_MAX_ATTEMPTS": 1,
-        "NOTIFY_FALLBACK_CHANNEL": "none",
-    }
+    patch = stack_settings(mongo_uri, vhost, prefix)
     rtt = store_round_trips(mongo_uri)
     with config.patch(patch):
         runner = ServiceRunner()

@@ -46,14 +46,23 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(params=["keeps", "closes", "drops"])
-def receiver(request):
-    server = Receiver(request.param)
+def serving(mode: str):
+    server = Receiver(mode)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(params=["keeps", "closes", "drops"])
+def receiver(request):
+    yield from serving(request.param)
+
+
+@pytest.fixture
+def keep_alive_receiver():
+    yield from serving("keeps")
 
 
 def ok(response: http.Response) -> Outcome:
@@ -71,10 +80,9 @@ def test_posts_to_one_host_share_a_connection_unless_the_peer_closes_it(receiver
     assert receiver.connections == (1 if receiver.keep_alive == "keeps" else 5)
 
 
-def test_the_environments_proxies_apply_per_destination(receiver, monkeypatch):
+def test_the_environments_proxies_apply_per_destination(keep_alive_receiver, monkeypatch):
     """HTTP_PROXY / NO_PROXY are read once per scheme and host, and still honoured."""
-    if receiver.keep_alive != "keeps":
-        pytest.skip("one receiver is enough")
+    receiver = keep_alive_receiver
     proxy = f"http://127.0.0.1:{receiver.server_address[1]}"
     monkeypatch.setenv("HTTP_PROXY", proxy)
     monkeypatch.setenv("NO_PROXY", "direct.invalid")
