@@ -42,6 +42,9 @@ FIXTURE_SET = ROOT / "tests" / "unit" / "fixtures" / "comments_labelled.jsonl"
 BLIND_SET = ROOT / "tests" / "unit" / "fixtures" / "comments_blind.jsonl"
 # written blind by another team member on 2026-12-06 (comments_blind2.md); never tuned on
 BLIND_SET_2 = ROOT / "tests" / "unit" / "fixtures" / "comments_blind2.jsonl"
+# written blind by a third team member on 2026-12-06 (comments_blind3.md), labelled
+# complaint true/false rather than by category; never tuned on
+BLIND_SET_3 = ROOT / "tests" / "unit" / "fixtures" / "comments_blind3.jsonl"
 # Reviews written for the project (docs/rules.md): the first set together with the review
 # lexicon (tuned on), the second after its first pass, the third after its second pass and
 # in other trades, each measured without tuning on it.
@@ -122,6 +125,8 @@ def load(path: Path) -> list[dict]:
         row = json.loads(line)
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise ValueError(f"{path}:{number}: text: expected a string")
+        if "category" not in row and isinstance(row.get("complaint"), bool):
+            row["category"] = complaint_category(row)
         if row.get("category") not in CATEGORIES:
             raise ValueError(f"{path}:{number}: category: expected one of {', '.join(CATEGORIES)}")
         for key in ("sentiment", "polarity"):
@@ -129,6 +134,15 @@ def load(path: Path) -> list[dict]:
                 raise ValueError(f"{path}:{number}: {key}: expected one of {', '.join(SENTIMENTS)}")
         rows.append(row)
     return rows
+
+
+def complaint_category(row: dict) -> str:
+    """The category of a row labelled only ``complaint: true|false`` (the third blind
+    set): complaint, else praise for a positive row and other for the rest; of its
+    category figures only complaint recall and precision mean anything."""
+    if row["complaint"]:
+        return "complaint"
+    return "praise" if row.get("sentiment") == "positive" else "other"
 
 
 def polarity_label(row: dict) -> str | None:
@@ -302,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.save_model:
                 args.save_model.write_text(model.to_json(), "utf-8")
             text.use_model(model)
-        files = args.files or [BLIND_SET, BLIND_SET_2, DEFAULT_SET, FIXTURE_SET, *REVIEW_SETS]
+        files = args.files or [BLIND_SET, BLIND_SET_2, BLIND_SET_3, DEFAULT_SET, FIXTURE_SET, *REVIEW_SETS]
         for path in files:
             rows = load(path)
             body = render_blind(blind_evaluate(rows)) if is_blind(rows, path) else render(evaluate(rows))
