@@ -9,6 +9,11 @@ name; the totals are written to ``$BENCH_COMMANDS_DIR/<pid>.json`` twice a secon
 the campaign reads them before and after a burst (``bench.campaign.command_totals``), and the
 documents those commands write to ``<pid>.docs`` the same way. Heartbeats are not
 commands to a listener, so only the services' own work is counted.
+
+With ``BENCH_TRACE=1`` it also writes ``<pid>.trace`` (JSON lines, wall-clock times):
+each store command (start, duration, database, command, collection) and each batch a
+batch entrypoint ran (queue, size, when its messages arrived, when it started, when it
+was settled), for ``bench/trace.py`` to say where a paced run's latency goes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ eventlet.monkey_patch()  # noqa: E402  (as nameko run does, before pymongo impor
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -57,6 +63,62 @@ class Counts(monitoring.CommandListener):
         pass
 
 
+class Trace(monitoring.CommandListener):
+    """Every store command and every batch, in wall-clock time (``BENCH_TRACE``)."""
+
+    def __init__(self, path: Path):
+        self.file = path.open("a", buffering=1 << 16)
+        self.open: dict[int, tuple] = {}
+
+    def started(self, event):
+        target = event.command.get(event.command_name)
+        where = target if isinstance(target, str) else "-"
+        self.open[event.request_id] = (time.time(), event.database_name, event.command_name, where)
+
+    def succeeded(self, event):
+        self._close(event)
+
+    def failed(self, event):
+        self._close(event)
+
+    def _close(self, event):
+        row = self.open.pop(event.request_id, None)
+        if row is not None:
+            at, database, name, where = row
+            ms = event.duration_micros / 1000
+            self.write({"cmd": name, "db": database, "coll": where, "at": at, "ms": ms})
+
+    def write(self, row: dict) -> None:
+        self.file.write(json.dumps(row) + "\n")
+
+    def trace_batches(self) -> None:
+        """Wrap the batcher so each batch's arrival, start and settlement is written."""
+        from services.common import batching
+
+        trace, put, drive = self, batching.Batcher.put, batching.Batcher._drive
+
+        def timed_put(batcher, key, value, message):
+            message._cx_arrived = time.time()
+            put(batcher, key, value, message)
+
+        def timed_drive(batcher, batch):
+            started = time.time()
+            try:
+                drive(batcher, batch)
+            finally:
+                trace.write({
+                    "batch": batcher._queue_name(), "size": len(batch), "start": started, "end": time.time(),
+                    "arrived": [getattr(item.message, "_cx_arrived", started) for item in batch],
+                })  # fmt: skip
+
+        batching.Batcher.put, batching.Batcher._drive = timed_put, timed_drive
+
+    def flush_forever(self) -> None:
+        while True:
+            eventlet.sleep(WRITE_EVERY)
+            self.file.flush()
+
+
 def write_forever(counts: Counts, path: Path) -> None:
     written = path.with_suffix(".docs")
     while True:
@@ -72,6 +134,11 @@ def main() -> int:
     monitoring.register(counts)
     directory = Path(os.environ["BENCH_COMMANDS_DIR"])
     eventlet.spawn(write_forever, counts, directory / f"{os.getpid()}.json")
+    if os.environ.get("BENCH_TRACE"):
+        trace = Trace(directory / f"{os.getpid()}.trace")
+        monitoring.register(trace)
+        trace.trace_batches()
+        eventlet.spawn(trace.flush_forever)
     from nameko.cli import cli
 
     sys.argv[0] = "nameko"

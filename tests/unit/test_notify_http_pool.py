@@ -3,6 +3,7 @@ peer that closes them between sends costs nothing but a new connection."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,3 +98,64 @@ def test_the_environments_proxies_apply_per_destination(keep_alive_receiver, mon
         assert outcome.status == "retry" and receiver.posts == 1
     finally:
         http._proxies.cache_clear()
+
+
+class Recording(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):  # noqa: N802 - the http.server name
+        self.server.seen.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+        status = self.server.answers.pop(0)
+        self.send_response(status)
+        if 300 <= status < 400:
+            self.send_header("Location", "/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def recording():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    server.daemon_threads = True
+    server.seen, server.answers = [], []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_post_sends_the_body_and_headers_once_and_follows_no_redirect(recording):
+    url = f"http://127.0.0.1:{recording.server_address[1]}/hook"
+    recording.answers += [200, 307]
+    assert http.post(url, b'{"a": 1}', {"X-Signature": "s1"}, ok, timeout=5).status == "delivered"
+    moved = http.post(url, b'{"a": 2}', {}, ok, timeout=5)
+    assert moved.status == "failed" and "HTTP 307" in moved.error
+    assert [body for _, body in recording.seen] == [b'{"a": 1}', b'{"a": 2}']  # the 307 was not followed
+    headers = recording.seen[0][0]
+    assert headers["X-Signature"] == "s1" and headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["User-Agent"].startswith("cx-notify/")
+
+
+def test_transport_failures_are_classified():
+    # nothing listens: a connection error, retried; an unusable URL never heals
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    refused = http.post(f"http://127.0.0.1:{port}/hook", b"{}", {}, ok, timeout=2)
+    assert refused.status == "retry" and refused.error.startswith("connection error")
+    assert http.post("gopher://127.0.0.1/x", b"{}", {}, ok, timeout=2).status == "failed"
+    assert http.post("http://", b"{}", {}, ok, timeout=2).status == "failed"
+
+
+def test_a_receiver_that_never_answers_is_a_timeout(recording):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers
+    try:
+        outcome = http.post(f"http://127.0.0.1:{silent.getsockname()[1]}/x", b"{}", {}, ok, timeout=0.5)
+    finally:
+        silent.close()
+    assert outcome.status == "retry" and outcome.error.startswith("timeout")
