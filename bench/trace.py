@@ -96,16 +96,15 @@ def report(rows: list[tuple[float, float, float]], traces: dict[str, list[dict]]
     for k in sorted(quarters):
         q = quarters[k]
         a, h = [x[0] for x in q], [x[1] for x in q]
-        out.append(
-            f"{k / 4:6.2f} s {len(q):4d}   {quantile(a, 0.5):6.0f} / {max(a):6.0f}   {quantile(h, 0.5):6.0f} / {max(h):6.0f}"
-        )
+        alert, hook = f"{quantile(a, 0.5):6.0f} / {max(a):6.0f}", f"{quantile(h, 0.5):6.0f} / {max(h):6.0f}"
+        out.append(f"{k / 4:6.2f} s {len(q):4d}   {alert}   {hook}")
     end = wall + max(r[0] for r in rows) + 1
     for service, entries in traces.items():
         window = [e for e in entries if wall <= e.get("at", e.get("start", 0)) <= end]
         batches, commands = [e for e in window if "batch" in e], [e for e in window if "cmd" in e]
         store_s = sum(c["ms"] for c in commands) / 1000
         out.append(
-            f"\n{service}: {len(batches)} batches, {len(commands)} store commands, {store_s:.2f} s in the store"
+            f"\n{service}: {len(batches)} batches, {len(commands)} store commands, {store_s:.2f} s in store"
         )
         by_queue: dict[str, list[dict]] = defaultdict(list)
         for b in batches:
