@@ -81,12 +81,12 @@ _COUNT = re.compile(
     rf"^(第)?(?!一)(?!第一){_NUM}(个|次|遍|条|通|趟|回|家)|^(好几|好多|无数|多|很多)(次|遍|趟|回)$"
 )
 _LONG = (
-    rf"(好?{_NUM}个?(多|半)?(小时|钟头|天|周|星期|礼拜|个?月)"
+    rf"(好?{_NUM}个?(多|半)?(小时|钟头|天|周|星期|礼拜|个?月)|[一半]整?(上午|下午|晚上|夜|宿|整天|天)(?![一二三四五六七八九十\d])"
     r"|([三四五六七八九]十|[3-9]\d)多?分钟|半个?小时)"
 )
 _WAITING = re.compile(
-    rf"(等|排队|排|转人工|审核|处理|耽误|折腾|堵|晾)了?(快|近|将近|足足|整整|差不多|大概|至少|都)?{_LONG}"
-    rf"|(?<!不到){_LONG}了?(还|仍|仍然|依然)(在|没|是|未|不)"
+    rf"((等|排队|排|转人工|审核|处理|耽误|折腾|堵|晾)了?|(退|修|拖|加急)了)(快|近|将近|足足|整整|差不多|大概|至少|都)?{_LONG}"
+    rf"|(?<!不到){_LONG}(了[^，。]{{0,4}}?)?(还|仍|仍然|依然)(在|没|是|未|不)"
     rf"|(?<!不到){_LONG}才[到来送发轮处回接退修上办给收开排派通]"
 )
 _OVERCHARGE = re.compile(
@@ -100,9 +100,10 @@ _RECEIVED = re.compile(
 )
 _ORDERED_ELSE = re.compile(
     r"(?:买|下单|订|点|选|拍)[^，。]{0,2}的是?(?P<a>[^，。的]{1,6})[，。][^，。]{0,6}?"
-    r"(?:发|寄|送|给)(?:来|过来|我)?的(?:是|却是|竟然是|居然是)(?P<b>[^，。！的]{1,6})"
+    r"(?:(?:发|寄|送|给)(?:来|过来|我)?的|(?:到手|收到|拿到|打开)(?:一看|后|以后)?)"
+    r"(?:是|却是|竟然是|居然是)(?P<b>[^，。！的]{1,6})"
 )
-_SARCASM = re.compile(r"谢谢(你|你们)?(全家|祖宗|八辈)|真(行|有你的|有你们的|会做生意)(啊|呀|了)")
+_SARCASM = re.compile(r"谢谢(你|你们)?(全家|祖宗|八辈)|真(行|会做生意)(啊|呀|了)|真有(你|你们)的")
 _REMEDY = re.compile(
     r"(主动|马上|立刻|立即|当场|很快|二话没说|二话不说|第一时间|及时)就?(给我|帮我|给)?(补|退|换|赔|修|重新|重发)"
     r"|(就|已经|都)(补发|补寄|重新发|退回来|退回|退了|换了新)"
@@ -111,7 +112,7 @@ _DURABLE = re.compile(r"(还|依然|仍然|都)(跟|和|像)新的?一样|还好
 _SINCE = re.compile(rf"^{_NUM}个?(多)?(天|周|星期|礼拜|个?月|年)$")  # 三天了没有人回复
 _LONG_USE = re.compile(rf"^({_NUM}|好几|十几|几十)(个)?(多)?(年|个月|次|遍|回)(多)?$")
 # what a customer waits for, glued to its negator: 没来, 没开, 没发货, 未到
-_AWAITED = frozenset("来到发给开修退寄送做回联装换补出打派接")
+_AWAITED = frozenset("来到发给开修退寄送做回联装换补出打派接轮")
 _FILLER = frozenset("任何 一个 一点 什么 再 及时 按时 准时 马上".split())
 # not as claimed: 没有宣传的那么长, 远不如图片 (the mirror of cues.txt's 和描述的一样)
 _SHORT_OF_CLAIM = re.compile(
@@ -247,7 +248,7 @@ class Facts:
                 skip = i + 1  # the negator and its word are one fault (没声音)
                 self.add("fault", f"fault:{fault}", u.weight)
             elif u.negated:
-                if fault not in self.negative and len(fault) == 1:
+                if fault not in self.negative:
                     self.add("not_fault", f"没{fault}")
             else:
                 self.add("fault", f"fault:{fault}", u.weight)
