@@ -15,7 +15,11 @@ Scoring: each sentiment word counts ±1, scaled by a degree word before it (很,
 虽然 clause 0.5; in a sentence that wishes (建议…) praise words do not count; verdict
 patterns (``lexicon/cues.txt``: 怎么还不发货, 下次还来) add theirs, and so do facts told
 without an opinion word (``textanalysis.facts``: 第二天屏幕就黑了 → ``fault:黑``, ``soon:第二天``);
-难道 cancels its clause's negators. Text is normalised first (``normalize``: traditional characters,
+难道 cancels its clause's negators. Turns (``textanalysis.turns``) then read the scored words as a whole:
+an expectation's clause does not count (本以为是实木的，没想到是压缩板 → ``unmet:本以为``), opening praise
+next to a problem with no contrast word is sarcasm (真是太棒了，等了三个小时 → ``sarcasm:太棒了``), a
+competitor's clause counts the other way (别家都很贵 → ``other:贵``); 别再 and 没两天 negate nothing.
+Text is normalised first (``normalize``: traditional characters,
 emoticons, star ratings in digits).
 
 Learned polarity: ``use_model(model)`` adds a model trained on the deployment's
