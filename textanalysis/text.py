@@ -605,12 +605,16 @@ class Analyzer:
         return ("praise" if score > 0 else "other"), ()
 
     def _problem_before_wish(self, tokens: tuple[Token, ...]) -> bool:
-        """A problem named before a wish (这次体验不太理想，希望能重视一下): a complaint, politely."""
+        """A problem named before a wish in its sentence, and nothing good (这次体验不太理想，希望能
+        重视一下): a complaint, politely; 不算差也不算好，希望… stays a suggestion."""
         lx = self.lexicon
-        first_wish = next((i for i, t in enumerate(tokens) if t.wish), None)
-        return first_wish is not None and any(
-            t.word in (lx.positive if t.negated else lx.negative) for t in tokens[:first_wish]
-        )
+        wish = next((t for t in tokens if t.wish), None)
+        if wish is None:
+            return False
+        before = [t for t in tokens if t.sentence == wish.sentence and not t.wish]
+        bad = [t.word in (lx.positive if t.negated else lx.negative) for t in before]
+        good = [t.word in (lx.negative if t.negated else lx.positive) for t in before]
+        return any(bad) and not any(good)
 
     def _keywords(self, tokens: tuple[Token, ...], top: int) -> tuple[str, ...]:
         idf, median = keyword_idf()

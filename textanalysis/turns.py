@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 EXPECT = frozenset(
     "以前觉得 之前觉得 原来觉得 本来觉得 以为 本以为 原以为 还以为 满以为 原本以为 本来以为 原来以为".split()
-    + "期待 满怀期待 满心期待 原本 本来 担心 原本担心".split()
+    + "期待 满怀期待 满心期待 担心 原本担心 本来担心 原本怕 本来怕".split()
 )
 CLAIMED = frozenset("说 说是 号称 宣传 宣传说 宣称 看着 看起来 看上去 介绍说 图片 照片 详情页".split())
 # an expectation that was a worry (以为要等很久): what turned out relieved it
@@ -117,7 +117,9 @@ def sarcasm(tokens: Sequence, parts: list[Part], elsewhere: float) -> list[Part]
         return parts
     problem = sum(p.value for p in parts if _clause_of(tokens, p) != first) + min(elsewhere, 0.0)
     marked = any(
-        t.clause == first and (t.word in SARCASM_MARKERS or "真" in t.word or "极" in t.word) for t in tokens
+        t.clause == first
+        and (t.word in SARCASM_MARKERS or t.word[:1] == "太" or "真" in t.word or "极" in t.word)
+        for t in tokens
     )
     if problem >= 0 or not marked:
         return parts
