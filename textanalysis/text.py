@@ -15,7 +15,11 @@ Scoring: each sentiment word counts ±1, scaled by a degree word before it (很,
 虽然 clause 0.5; in a sentence that wishes (建议…) praise words do not count; verdict
 patterns (``lexicon/cues.txt``: 怎么还不发货, 下次还来) add theirs, and so do facts told
 without an opinion word (``textanalysis.facts``: 第二天屏幕就黑了 → ``fault:黑``, ``soon:第二天``);
-难道 cancels its clause's negators. Text is normalised first (``normalize``: traditional characters,
+难道 cancels its clause's negators. Turns (``textanalysis.turns``) then read the scored words as a whole:
+an expectation's clause does not count (本以为是实木的，没想到是压缩板 → ``unmet:本以为``), opening praise
+next to a problem with no contrast word is sarcasm (真是太棒了，等了三个小时 → ``sarcasm:太棒了``), a
+competitor's clause counts the other way (别家都很贵 → ``other:贵``); 别再 and 没两天 negate nothing.
+Text is normalised first (``normalize``: traditional characters,
 emoticons, star ratings in digits).
 
 Learned polarity: ``use_model(model)`` adds a model trained on the deployment's
@@ -54,7 +58,7 @@ from functools import lru_cache
 
 import jieba
 
-from textanalysis import facts
+from textanalysis import facts, turns
 from textanalysis import lexicon as lists
 from textanalysis.lexicon import LEXICON_DIR
 
@@ -87,6 +91,13 @@ _WISH = frozenset(
     "建议 希望 希望能 希望可以 能不能 可不可以 能否 可否 如果能 要是能 最好能 期望 盼望".split()
     + ["suggest", "hope", "wish"]
 )
+# A negator that does not negate what follows: 别再拖了 asks to stop what happens (拖 stays a
+# complaint), 没两天又漏水了 counts time (没两天 is "within two days").
+_STOP_DEMAND = (
+    frozenset({"别", "不要", "别再", "不要再"}),
+    frozenset({"再", "又", "老", "老是", "总", "总是", "再让"}),
+)
+_SHORT_WHILE = re.compile(r"^([两几一三]|多)个?(天|日|周|星期|月|次|回|下|会儿?)$|^多久$|^多长时间$")
 _POLITE_QUESTION = re.compile(r"请问|想问|咨询|请教")
 _EXCLAIMED = re.compile(r"[!！]{2,}")
 _EXASPERATED = re.compile(r"[?？!！]{2,}")
@@ -213,6 +224,13 @@ _EMOTICONS = re.compile(
 # star ratings in digits (1星, 5颗星) as the words the lexicon knows (一星, 五星)
 _STARS = re.compile(r"(?<![0-9])([0-5])\s*颗?星(?!级)")
 _NUMERALS = "零一二三四五"
+
+
+def _not_negating(negator: str, after: str) -> bool:
+    """``negator`` before ``after`` asks to stop (别再) or counts time (没两天): no negation."""
+    if negator in _STOP_DEMAND[0]:
+        return after in _STOP_DEMAND[1] or negator.endswith("再")
+    return negator in ("没", "没有") and bool(_SHORT_WHILE.match(after))
 
 
 def _emoji(match: re.Match) -> str:
@@ -420,7 +438,8 @@ class Analyzer:
         reach = 0  # words still under a negator's scope
         weight, concession, rhetorical, wish = 1.0, 1.0, False, False
         negators = self.lexicon.negators
-        for word in self._raw_words(text):
+        words = self._raw_words(text)
+        for i, word in enumerate(words):
             if _CLAUSE_BREAK.match(word) or word in _CONTRAST:
                 clause += 1
                 reach, concession, rhetorical = 0, 1.0, False
@@ -436,7 +455,8 @@ class Analyzer:
             wish = wish or word in _WISH
             if word in negators:
                 tokens.append(Token(word, False, clause, weight * concession, wish, sentence))
-                reach = 0 if rhetorical else NEGATION_REACH
+                after = words[i + 1] if i + 1 < len(words) else ""
+                reach = 0 if rhetorical or _not_negating(word, after) else NEGATION_REACH
                 continue
             tokens.append(Token(word, reach > 0, clause, weight * concession, wish, sentence))
             reach = max(reach - 1, 0)
@@ -451,8 +471,7 @@ class Analyzer:
         intensifier or downtoner just before it (same clause) scales an affirmed word, and
         its clause's weight scales it (contrast). Verdict patterns of ``text`` add theirs;
         repeated exclamation marks make the whole stronger, never change its sign."""
-        score = 0.0
-        drivers: list[str] = []
+        parts: list[turns.Part] = []
         lx = self.lexicon
         modifiers, boost, boost_at = lx.modifiers, 1.0, (-9, -1)
         for i, t in enumerate(tokens):
@@ -465,20 +484,24 @@ class Analyzer:
                 continue
             near = i - boost_at[0] <= _MODIFIER_REACH and t.clause == boost_at[1] and not t.negated
             degree = 1.0 if t.negated else lx.degree.get(word, 1.0)
-            score += value[0] * t.weight * (boost if near else 1.0) * degree
-            drivers.append(value[1])
-        if text:
-            polite = _POLITE_QUESTION.search(text)
-            for pattern, weight in lx.cues:
-                found = pattern.search(text)
-                if found and not (polite and weight > -1):
-                    score += weight
-                    drivers.append(found.group(0))
-            fact_score, fact_drivers = facts.find(tokens, text, lx.positive, lx.negative, lx.negators)
-            score += fact_score
-            drivers.extend(fact_drivers)
-            if score and _EXCLAIMED.search(text):
-                score *= 1.5
+            parts.append(turns.Part(i, value[0] * t.weight * (boost if near else 1.0) * degree, value[1]))
+        if not text:
+            return round(sum(p.value for p in parts), 3), tuple(dict.fromkeys(p.driver for p in parts))
+        polite = _POLITE_QUESTION.search(text)
+        found = [
+            (m.group(0), w)
+            for pattern, w in lx.cues
+            if (m := pattern.search(text)) and not (polite and w > -1)
+        ]
+        fact_score, fact_drivers = facts.find(tokens, text, lx.positive, lx.negative, lx.negators)
+        elsewhere = sum(w for _, w in found) + fact_score
+        question = bool(polite) or text.rstrip().endswith(("?", "？"))
+        # expectations, sarcasm, choice questions (textanalysis.turns)
+        parts = turns.apply(tokens, parts, elsewhere, question)
+        score = sum(p.value for p in parts) + elsewhere
+        if score and _EXCLAIMED.search(text):
+            score *= 1.5
+        drivers = [p.driver for p in parts] + [d for d, _ in found] + list(fact_drivers)
         return round(score, 3), tuple(dict.fromkeys(drivers))
 
     def _value(self, word: str, negated: bool) -> tuple[float, str] | None:
@@ -565,9 +588,10 @@ class Analyzer:
         ends_asking = text_lower.rstrip().endswith(("?", "？"))
         # praise that mentions 怎么 (还教我怎么保养) does not ask; a question mark does
         asks = bool(inquiry) and (score <= 0 or ends_asking) or ends_asking
-        if complaint:
+        polite = _POLITE_QUESTION.search(text_lower) and ends_asking
+        if complaint and not (polite and score >= -1):  # 请问退款一般几天到账？ asks
             return "complaint", tuple(complaint)
-        if suggestion and score > -2:
+        if suggestion and score > -2 and not self._problem_before_wish(tokens):
             return "suggestion", tuple(suggestion)
         if inquiry and -1 <= score < 0 and not _EXASPERATED.search(text_lower):
             # a question that names one problem (请问怎么退货？) asks, it does not complain
@@ -579,6 +603,18 @@ class Analyzer:
         if suggestion:
             return "suggestion", tuple(suggestion)
         return ("praise" if score > 0 else "other"), ()
+
+    def _problem_before_wish(self, tokens: tuple[Token, ...]) -> bool:
+        """A problem named before a wish in its sentence, and nothing good (这次体验不太理想，希望能
+        重视一下): a complaint, politely; 不算差也不算好，希望… stays a suggestion."""
+        lx = self.lexicon
+        wish = next((t for t in tokens if t.wish), None)
+        if wish is None:
+            return False
+        before = [t for t in tokens if t.sentence == wish.sentence and not t.wish]
+        bad = [t.word in (lx.positive if t.negated else lx.negative) for t in before]
+        good = [t.word in (lx.negative if t.negated else lx.positive) for t in before]
+        return any(bad) and not any(good)
 
     def _keywords(self, tokens: tuple[Token, ...], top: int) -> tuple[str, ...]:
         idf, median = keyword_idf()

@@ -105,7 +105,10 @@ def test_weak_labels_raise_held_out_recall_above_the_floor(with_model):
     lexicon = accuracy.evaluate(accuracy.load(accuracy.DEFAULT_SET))
     recall = {c: r for c, (_, r, _, _) in report.polarity.per_class().items()}
     before = {c: r for c, (_, r, _, _) in lexicon.polarity.per_class().items()}
-    assert recall["negative"] > before["negative"] and recall["positive"] > before["positive"]
+    # the model never lowers a class's recall and raises the whole (the lexicon alone now finds
+    # the negative one it used to add: 订单显示失败，钱却扣了)
+    assert recall["negative"] >= before["negative"] and recall["positive"] >= before["positive"]
+    assert report.polarity.correct > lexicon.polarity.correct
     assert report.category.accuracy >= CATEGORY_FLOOR, report.category.accuracy
     assert report.polarity.accuracy >= POLARITY_FLOOR, report.polarity.accuracy
     precision, complaint_recall, _, _ = report.category.per_class()["complaint"]
