@@ -28,6 +28,13 @@ written by a third team member who never saw the lexicon, and measured first at 
 271/420 = 64.5 % (116/420 called neutral), complaint recall 90/181 = 49.7 % at precision
 69.2 %, neutral rows called positive or negative 14/80.
 
+After the turns, cues and negation fixes of reviews_implicit_dev.jsonl (textanalysis/turns.py,
+written by a helper who never opened a blind set; measured once, at e40149c): the first
+set 298/400 = 74.5 %, complaint recall 139/198 = 70.2 % at 94.6 %, 4/60 neutral alarms; the
+second 322/420 = 76.7 %, 133/210 = 63.3 % at 95.0 %, 7/80; the third 285/420 = 67.9 %,
+100/181 = 55.2 % at 69.4 %, 14/80. The development set's own untouched third went from 67.5
+to 85.5 %: its writer's words are easier for its writer's rules than others' words are.
+
 The floors below sit a few points under the latest figures; they are meant to be raised
 as the lexicon (or a learned classifier) improves, never lowered to let a change through.
 """
@@ -47,18 +54,18 @@ from services.profiles.accuracy import (
 )
 from textanalysis import text
 
-POLAR_ACCURACY_FLOOR = 0.70
-COMPLAINT_RECALL_FLOOR = 0.63
+POLAR_ACCURACY_FLOOR = 0.72
+COMPLAINT_RECALL_FLOOR = 0.67
 COMPLAINT_PRECISION_FLOOR = 0.90
 NEUTRAL_ALARMS_CEILING = 6  # of 60
 # the second blind set
-POLAR_ACCURACY_FLOOR_2 = 0.71
-COMPLAINT_RECALL_FLOOR_2 = 0.56
+POLAR_ACCURACY_FLOOR_2 = 0.74
+COMPLAINT_RECALL_FLOOR_2 = 0.60
 COMPLAINT_PRECISION_FLOOR_2 = 0.90
 NEUTRAL_ALARMS_CEILING_2 = 9  # of 80
 # the third blind set (comments_blind3.md), measured first at 956dd68
-POLAR_ACCURACY_FLOOR_3 = 0.62
-COMPLAINT_RECALL_FLOOR_3 = 0.46
+POLAR_ACCURACY_FLOOR_3 = 0.65
+COMPLAINT_RECALL_FLOOR_3 = 0.52
 COMPLAINT_PRECISION_FLOOR_3 = 0.65
 NEUTRAL_ALARMS_CEILING_3 = 16  # of 80
 
