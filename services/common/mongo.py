@@ -243,6 +243,21 @@ def all_of(*filters: dict) -> dict:
 _STORED: CodecOptions = CodecOptions(tz_aware=True)
 
 
+def plain_copy(value: Any) -> Any:
+    """A deep copy of a document as the store returns it or as the services build one:
+    dicts and lists are copied, everything else (str, numbers, datetime, ObjectId,
+    bytes, None, tuples of those) is immutable and shared. ``copy.deepcopy`` does the
+    same for these types at six times the cost (57 against 9 µs for a 1.4 KB profile,
+    which profiles copied once per event per write); a set or another mutable type
+    must not be in the value."""
+    kind = type(value)
+    if kind is dict:
+        return {k: plain_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [plain_copy(v) for v in value]
+    return value
+
+
 def as_stored(doc: dict) -> dict:
     """``doc`` as the store returns it after writing it (BSON: datetimes to the
     millisecond), so a document just written need not be read back."""

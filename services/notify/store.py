@@ -17,7 +17,7 @@ from contracts.base import utcnow
 from services.common.claims import claim_earliest
 from services.common.erasure import MARK, redact, scrub_dead_letters
 from services.common.inbox import Inbox
-from services.common.mongo import ConfigCache, Store, as_stored, insert_many_once
+from services.common.mongo import ConfigCache, Store, as_stored, insert_many_once, plain_copy
 from services.notify.customers.store import CustomerStore
 
 # Statuses a delivery moves through; "held" waits out the recipient's quiet hours.
@@ -47,7 +47,7 @@ class Recipients:
         return cls({doc["_id"]: doc for doc in recipient_documents(directory)})
 
     def recipient(self, kind: str, id_: str) -> dict | None:
-        return copy.deepcopy(self.by_id.get(f"{kind}:{id_}"))
+        return plain_copy(self.by_id.get(f"{kind}:{id_}"))
 
     def resolve(self, ref: dict) -> list[dict]:
         """The people a recipient reference reaches (a person, or a team's members)."""
@@ -57,11 +57,11 @@ class Recipients:
         if doc["kind"] == "person":
             return [doc]
         ids = sorted({f"person:{m}" for m in doc["members"]} & self.by_id.keys())
-        return [copy.deepcopy(self.by_id[i]) for i in ids]
+        return [plain_copy(self.by_id[i]) for i in ids]
 
     def teams_of(self, person_id: str) -> list[dict]:
         return [
-            copy.deepcopy(t) for t in self.by_id.values() if t["kind"] == "team" and person_id in t["members"]
+            plain_copy(t) for t in self.by_id.values() if t["kind"] == "team" and person_id in t["members"]
         ]
 
 

@@ -26,7 +26,7 @@ from pymongo import ReplaceOne
 from contracts.base import utcnow
 from services.common import settings
 from services.common.errors import NotFound
-from services.common.mongo import insert_many_once
+from services.common.mongo import insert_many_once, plain_copy
 from services.profiles.aspects import count_aspects
 from services.profiles.documents import (
     COUNTED_FIELDS,
@@ -141,7 +141,7 @@ class Recorder(ProfileDocuments):
         replaced: list[str] = []
         for customer_id in dict.fromkeys(recordings[i].customer_id for i in plain):
             before = loaded[customer_id]
-            after = copy.deepcopy(before) if before is not None else new_profile(customer_id, now)
+            after = plain_copy(before) if before is not None else new_profile(customer_id, now)
             changed = False
             for i in plain:
                 if recordings[i].customer_id == customer_id:
@@ -230,7 +230,7 @@ class Recorder(ProfileDocuments):
                 self.words.record(target, entry, likely_new=not same_day)
                 placed = target
             now = utcnow()
-            after = copy.deepcopy(doc) if doc is not None else new_profile(target, now)
+            after = plain_copy(doc) if doc is not None else new_profile(target, now)
             if not change(after, erased, now):
                 return doc
             prune_markers(after, now, settings.get("PROFILE_MARKER_DAYS") * 86400)

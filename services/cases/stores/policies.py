@@ -8,8 +8,6 @@ is refused from then on so that there is never a second source of truth."""
 
 from __future__ import annotations
 
-import copy
-
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -17,7 +15,7 @@ from services.cases import people as people_projection
 from services.cases.stores import CAS_ATTEMPTS
 from services.cases.stores.people import People
 from services.common.errors import BadRequest, NotFound
-from services.common.mongo import ConfigCache
+from services.common.mongo import ConfigCache, plain_copy
 
 # The agents directory and the policies: read once per revision (ConfigCache).
 CONFIG_COLLECTIONS = (
@@ -50,7 +48,7 @@ class Policies:
 
     def _configured(self, name: str, item_id: str | None) -> dict | None:
         found = next((d for d in self.config.get()[name] if d["_id"] == item_id), None)
-        return copy.deepcopy(found)
+        return plain_copy(found)
 
     # agents directory ------------------------------------------------------------
 
@@ -96,7 +94,7 @@ class Policies:
         }
 
     def agents(self) -> list[dict]:
-        return copy.deepcopy(self.config.get()["agents"])
+        return plain_copy(self.config.get()["agents"])
 
     def strategy(self, strategy_id: str) -> dict | None:
         return self._configured("strategies", strategy_id)
