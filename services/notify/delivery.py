@@ -13,9 +13,10 @@ due deliveries atomically with a lease. A delivery that was sent successfully
 is marked ``delivered`` under the lease and is never claimed again, so a restart
 between attempts cannot send it twice. A batch of deliveries takes its send-rate
 tokens with one store operation per destination and records its outcomes with one
-``bulk_write`` (``stages.record.Record``). (The one window left is a crash after
-the vendor accepted a request and before the store recorded it; the lease then
-expires and the message is resent. Email keeps its Message-ID and the generic
+``bulk_write`` (``stages.record.Record``), every ``concurrency`` sends at most. (The one
+window left is a crash after the vendor accepted a request and before the store recorded
+it; the lease then expires and the message is resent: at most about ``concurrency`` of
+them per dying worker. Email keeps its Message-ID and the generic
 webhook its ``X-CX-Delivery-Id`` across resends so receivers can drop the copy;
 IM robots offer no idempotency key.)
 """
@@ -123,7 +124,7 @@ class Pipeline:
         """Attempt leased deliveries: resolve each one's channel, recipient and address,
         take the rate tokens of all of them per destination, send up to
         ``policy.concurrency`` at once, and record the outcomes together."""
-        record = Record(self.store, self.policy.lease, self.announce)
+        record = Record(self.store, self.policy.lease, self.announce, every=max(1, self.policy.concurrency))
         ready = [one for doc in docs if (one := self._resolve(doc, now, record)) is not None]
         admission = self.rate_limiter.admit(ready, now)
         for waiting, until in admission.later:  # not a failure: no attempt counted

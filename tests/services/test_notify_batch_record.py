@@ -210,7 +210,8 @@ def test_failures_of_a_batch_are_counted_and_fallen_back_together(commands, db_p
     client, seen = commands
     store = make_store(client, f"{db_prefix}notify")
     down = Robot(answer=lambda note: Outcome.retry("503 busy", http_status=503))
-    p = pipeline(store, down, max_attempts=1, fallback={"wecom": "email"})
+    # all six at once: one recording (a batch records every ``concurrency`` sends)
+    p = pipeline(store, down, max_attempts=1, fallback={"wecom": "email"}, concurrency=6)
     store.db.rate_buckets.drop()
     p.channels["wecom"].rate = None  # no limit: all six go now
     requests = [request(person, f"n{person}") for person in PEOPLE]
@@ -297,4 +298,28 @@ def test_a_long_batch_records_what_it_sent_before_the_leases_could_run_out(comma
     seen.on = False
     assert store.db.deliveries.count_documents({"status": "delivered"}) == 6
     assert seen["update", "deliveries"] > 1 and recorded_during_batch[-1] > 0
+    assert len(p.announce) == 6
+
+
+def test_a_batch_records_its_sends_every_concurrency_sends_so_a_dying_worker_resends_few(commands, db_prefix):
+    """What a vendor accepted and the store has not recorded is sent again after a
+    ``kill -9`` (the lease runs out): a batch records every ``concurrency`` sends, so at
+    most about that many are ever in that window, not the whole batch."""
+    client, seen = commands
+    store = make_store(client, f"{db_prefix}notify")
+    accepted: list[int] = []  # at each send: sends the vendor accepted before it, not yet recorded
+
+    def accept(note):
+        recorded = store.db.deliveries.count_documents({"status": "delivered"})
+        accepted.append(len(accepted) - recorded)
+        return Outcome.ok()
+
+    p = pipeline(store, Robot(answer=accept), concurrency=2)
+    p.channels["wecom"].rate = None
+    seen.on = True
+    p.deliver_many([request(person, f"n{person}") for person in PEOPLE], NOW)
+    seen.on = False
+    assert store.db.deliveries.count_documents({"status": "delivered"}) == 6
+    assert seen["update", "deliveries"] == 3  # after sends 2, 4 and 6
+    assert len(accepted) == 6 and max(accepted) <= 2 * 2, accepted  # all six at the end before
     assert len(p.announce) == 6

@@ -4,7 +4,11 @@ are announced (``notification_delivered``) and counted, one update per counter.
 
 A settle waits at most a quarter lease for company: in a long batch (slow vendors)
 the sends done so far are recorded before their leases could run out and the sweep
-send them again. A store outage while recording is waited out (up to half the
+send them again. It also waits for at most ``every`` sends that reached a vendor (the
+batch's send concurrency): a ``kill -9`` between a vendor accepting a message and the
+store recording it resends that message when its lease runs out (same Message-ID /
+``X-CX-Delivery-Id``), so a dying worker resends at most about that many, not its whole
+batch (docs/reliability.md). A store outage while recording is waited out (up to half the
 lease) rather than given up: a message the vendor accepted and we failed to record
 is sent again when its lease expires.
 """
@@ -52,18 +56,30 @@ class Settle:
 class Record:
     """The record stage of one batch (``add`` its settles; ``flush`` records them)."""
 
-    def __init__(self, store: Settles, lease: float, announce: Callable[[dict, Outcome, int], None]):
+    def __init__(
+        self,
+        store: Settles,
+        lease: float,
+        announce: Callable[[dict, Outcome, int], None],
+        every: int | None = None,
+    ):
         self.store = store
         self.lease = lease
         self.announce = announce
+        self.every = every  # sends that reached a vendor recorded together at most (None: no cap)
         self.pending: list[Settle] = []
 
     def add(self, settle: Settle) -> None:
         self.pending.append(settle)
 
     def flush_if_due(self) -> list[dict]:
-        """``flush`` when the oldest pending settle has waited a quarter lease, else nothing."""
-        if self.pending and time.monotonic() - self.pending[0].queued >= self.lease / 4:
+        """``flush`` when the oldest pending settle has waited a quarter lease, or when
+        ``every`` pending settles record a send (an attempt log entry), else nothing."""
+        if not self.pending:
+            return []
+        waited = time.monotonic() - self.pending[0].queued >= self.lease / 4
+        sent = sum(1 for settle in self.pending if settle.entry is not None)
+        if waited or (self.every is not None and sent >= self.every):
             return self.flush()
         return []
 
