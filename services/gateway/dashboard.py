@@ -14,17 +14,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from datetime import timedelta
 
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
 from contracts.base import utcnow
+from services.gateway import dashboard_csv
 from services.gateway.boards import period
 from services.gateway.charts import bar_chart, line_chart
-from services.gateway.errors import HttpError, bad_request
+from services.gateway.errors import bad_request
 from services.gateway.i18n import label
 
 log = logging.getLogger(__name__)
@@ -93,21 +92,10 @@ def aspects(services, since: str, until: str) -> dict:
 
 
 def aspects_csv(services, q: dict, t) -> str:
-    """The aspects table as CSV: touchpoint, feedback, comments, one column per aspect."""
+    """The aspects table as CSV: touchpoint (its code), feedback, comments, one column per aspect."""
     _first, _last, since, until = period(q)
     table = aspects(services, since.isoformat(), until.isoformat())
-    if not table["available"]:
-        raise HttpError(503, f"{t('dash.not_available')}: {table['reason']}")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    codes = table["aspects"]
-    writer.writerow(
-        [t("dash.touchpoint"), t("dash.feedback"), t("dash.comments")] + [t("aspect." + c) for c in codes]
-    )
-    for row in table["touchpoints"]:
-        name = row["touchpoint"] if row["touchpoint"] is not None else t("dash.none")
-        writer.writerow([name, row["feedback"], row["comments"]] + [row["aspects"].get(c, 0) for c in codes])
-    return "\ufeff" + out.getvalue()  # the BOM: spreadsheet programs then read UTF-8
+    return dashboard_csv.csv_text(*dashboard_csv.aspects({"aspects": table}, t, touchpoint_codes=True))
 
 
 def score_trend(services, since: str, until: str, bucket: str) -> dict:

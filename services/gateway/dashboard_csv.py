@@ -17,13 +17,10 @@ from contracts.messages import LEVELS
 from services.gateway.errors import HttpError
 from services.gateway.i18n import label
 
+# The case figures every board and the dashboard list, in this order (cases.metrics)
+CASE_FIGURES = ("cases", "resolved", "mtta_seconds", "mttr_seconds", "sla_breach_rate", "reopen_rate")
 OVERALL = (
-    "cases",
-    "resolved",
-    "mtta_seconds",
-    "mttr_seconds",
-    "sla_breach_rate",
-    "reopen_rate",
+    *CASE_FIGURES,
     "fcr_rate",
     "followups",
     "followups_answered",
@@ -37,6 +34,16 @@ GROUP_FIGURES = OVERALL[:7]  # cases … fcr_rate
 
 def _cell(value):
     return "" if value is None else value
+
+
+def csv_text(header, rows) -> str:
+    """CSV text with the BOM (spreadsheet programs then read UTF-8, Chinese included)
+    and CRLF line ends, as every CSV download of the console is written."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return "\ufeff" + out.getvalue()
 
 
 def overall(figures: dict, t) -> tuple[list, list[list]]:
@@ -90,16 +97,23 @@ def _cases_by(group: str):
     return table
 
 
-def aspects(figures: dict, t) -> tuple[list, list[list]]:
+def aspects(figures: dict, t, touchpoint_codes: bool = False) -> tuple[list, list[list]]:
+    """Aspects per touchpoint; ``touchpoint_codes``: touchpoints as their codes, not
+    their names (``/dashboard/aspects.csv``, which integrations read)."""
     table = figures["aspects"]
     if not table["available"]:
         raise HttpError(503, f"{t('dash.not_available')}: {table['reason']}")
     codes = table["aspects"]
     header = [t("dash.touchpoint"), t("dash.feedback"), t("dash.comments")]
     header += [t("aspect." + c) for c in codes]
+
+    def touchpoint(code):
+        if code is None:
+            return t("dash.none")
+        return code if touchpoint_codes else label(t, "touchpoint", code)
+
     rows = [
-        [label(t, "touchpoint", row["touchpoint"]) if row["touchpoint"] is not None else t("dash.none")]
-        + [row["feedback"], row["comments"]]
+        [touchpoint(row["touchpoint"]), row["feedback"], row["comments"]]
         + [row["aspects"].get(c, 0) for c in codes]
         for row in table["touchpoints"]
     ]
@@ -120,9 +134,4 @@ TABLES = tuple(BUILDERS)  # in the order the page links them
 
 def as_csv(figures: dict, table: str, t) -> str:
     """``table`` of the dashboard's ``figures`` as CSV text (with the BOM)."""
-    header, rows = BUILDERS[table](figures, t)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return "\ufeff" + out.getvalue()
+    return csv_text(*BUILDERS[table](figures, t))
