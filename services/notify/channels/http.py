@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import certifi
 import requests
 import urllib3
-from urllib3.exceptions import HTTPError, LocationValueError, NewConnectionError, ProxyError, TimeoutError
+from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 from services.notify.channels.base import Channel, Destination, Note, Outcome
 
@@ -130,9 +130,9 @@ def post(
         return Outcome.retry(f"connection error: {exc}")
     except TimeoutError as exc:
         return Outcome.retry(f"timeout: {exc}")
-    except (LocationValueError, ValueError) as exc:  # an invalid URL and the like never heal
+    except ValueError as exc:  # an invalid URL and the like (LocationValueError) never heal
         return Outcome.failed(f"{type(exc).__name__}: {exc}")
-    except (ProxyError, HTTPError, OSError) as exc:
+    except (HTTPError, OSError) as exc:  # refused, reset, a proxy's failure (ProxyError)
         return Outcome.retry(f"connection error: {exc}")
     return interpret(Response(raw.status, dict(raw.headers), raw.data))
 
