@@ -612,8 +612,11 @@ class Stack:
             return Counter(), Counter(), time.monotonic()
         return command_totals(self.commands), command_totals(self.commands, "docs"), time.monotonic()
 
-    def run(self, n: int, rate: float | None, offset: int) -> dict:
-        """``offset`` keeps customers distinct across runs (a repeat would only attach)."""
+    def send(self, n: int, rate: float | None, offset: int) -> tuple[dict, float, float, dict, dict]:
+        """Publish ``n`` events at ``rate`` and wait until each one's alert is stored and
+        its webhook delivered (or a deadline): (send times, start, end of sending, alert
+        and webhook arrival times), by event index. ``offset`` keeps customers distinct
+        across runs (a repeat would only attach)."""
         tag = uuid.uuid4().hex[:6]
         with FeedbackPublisher(self.amqp_uri) as publisher:
             sent, start, end = paced(n, rate, lambda i: publisher.publish(feedback(offset + i, tag)))
@@ -623,11 +626,16 @@ class Stack:
             if len(self.listener.arrivals.of(wanted)) >= n and len(self.webhook.arrivals.of(wanted)) >= n:
                 break
             time.sleep(0.1)
+        return sent, start, end, self.listener.arrivals.of(wanted), self.webhook.arrivals.of(wanted)
+
+    def run(self, n: int, rate: float | None, offset: int) -> dict:
+        """``send``, summarised: rates and latency percentiles, once the queues are idle."""
+        sent, start, end, alerts, hooks = self.send(n, rate, offset)
         out = {
             "events": n,
             "offered_rate": n / (end - start) if end > start else 0.0,
-            "alert": arrivals(sent, self.listener.arrivals.of(wanted), start),
-            "webhook": arrivals(sent, self.webhook.arrivals.of(wanted), start),
+            "alert": arrivals(sent, alerts, start),
+            "webhook": arrivals(sent, hooks, start),
         }
         # the rest of the pipeline (profiles, above all) drains its backlog before the
         # next run starts, so no run pays for the one before

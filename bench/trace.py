@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -47,23 +46,14 @@ def spread(values: list[float]) -> str:
 
 def run(rate: float, seconds: float) -> tuple[list[tuple[float, float, float]], dict[str, list[dict]], float]:
     os.environ["BENCH_TRACE"] = "1"
-    from bench.campaign import FeedbackPublisher, HttpReceiver, Stack, feedback, paced, signed_webhook_keys
+    from bench.campaign import HttpReceiver, Stack, signed_webhook_keys
 
     webhook = HttpReceiver(signed_webhook_keys)
     stack = Stack("127.0.0.1:5672", 1, webhook)
     try:
         stack.run(50, None, 9_000_000)  # warm-up: connections, caches
-        n, tag = int(rate * seconds), uuid.uuid4().hex[:6]
-        with FeedbackPublisher(stack.amqp_uri) as publisher:
-            wall = time.time()
-            sent, start, _ = paced(n, rate, lambda i: publisher.publish(feedback(i, tag)))
-        wanted = {f"{tag}-{i}": i for i in sent}
-        deadline = time.monotonic() + 60 + seconds
-        while time.monotonic() < deadline:
-            if len(stack.listener.arrivals.of(wanted)) >= n and len(webhook.arrivals.of(wanted)) >= n:
-                break
-            time.sleep(0.1)
-        alerts, hooks = stack.listener.arrivals.of(wanted), webhook.arrivals.of(wanted)
+        wall = time.time()
+        sent, start, _, alerts, hooks = stack.send(int(rate * seconds), rate, 0)
         rows = [
             (sent[i] - start, (alerts[i] - sent[i]) * 1000, (hooks.get(i, float("nan")) - sent[i]) * 1000)
             for i in sorted(sent)
