@@ -12,7 +12,6 @@ The four parts built on this (``recorder.py``, ``identity.py``, ``privacy.py``,
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 import eventlet
@@ -20,6 +19,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from contracts.base import utcnow
+from services.common.mongo import plain_copy
 from services.profiles.feedback_counts import FeedbackCounts
 from services.profiles.profile import new_profile
 from services.profiles.words import WordCounts
@@ -117,7 +117,7 @@ class ProfileDocuments:
             doc = self.db.profiles.find_one({"_id": customer_id})
             if doc is None and not create:
                 return None
-            after = copy.deepcopy(doc) if doc is not None else new_profile(customer_id, utcnow())
+            after = plain_copy(doc) if doc is not None else new_profile(customer_id, utcnow())
             if not change(after):
                 return doc
             if self._save(doc, after):

@@ -8,7 +8,6 @@ personal data and strips its own timeline entry (``recorder.py``).
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 
 from pymongo import ASCENDING
@@ -16,6 +15,7 @@ from pymongo import ASCENDING
 from contracts.base import utcnow
 from services.common.erasure import ERASED, scrub_dead_letters
 from services.common.errors import NotFound
+from services.common.mongo import plain_copy
 from services.profiles.documents import COUNTED_FIELDS, PII_ENTRY_FIELDS, ProfileDocuments
 from services.profiles.profile import INTERNAL_FIELDS, scrub_profile
 
@@ -91,7 +91,7 @@ class Privacy(ProfileDocuments):
         now = utcnow()
 
         def scrub_doc(doc: dict) -> bool:
-            before = copy.deepcopy(doc)
+            before = plain_copy(doc)
             scrub_profile(doc, ERASED, now)
             return doc != before
 

@@ -16,7 +16,6 @@ lands where it belongs (its timeline entry and word counts follow it).
 
 from __future__ import annotations
 
-import copy
 import uuid
 from datetime import datetime
 
@@ -289,7 +288,7 @@ class Recorder(ProfileDocuments):
             marks = {marker(e["_id"]): now for e in entries}
             if before == wanted and marks.keys() <= (doc.get("applied") or {}).keys():
                 return False
-            doc.update(copy.deepcopy(wanted))
+            doc.update(plain_copy(wanted))
             doc["applied"] = {**(doc.get("applied") or {}), **marks}
             return True
 
