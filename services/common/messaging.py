@@ -50,6 +50,7 @@ from contracts.base import flatten_errors
 from contracts.export import DEAD_LETTER_EXCHANGE
 from contracts.feedback import FEEDBACK_EXCHANGE
 from contracts.messages import MESSAGES, schema_of
+from contracts.published import Breach, check_published
 from services.common import settings
 from services.common.inbox import Busy
 from services.common.mongo import MongoStore
@@ -464,12 +465,14 @@ class ContractViolation(ValueError):
 
 
 def serialize(event_type: str, payload: dict) -> dict:
-    """Validate ``payload`` against its contract and return the JSON-ready form."""
+    """``payload`` in its JSON-ready form, checked against the contract's published JSON
+    Schema (contracts/published.py; every consumer still loads it with the full schema)."""
     schema = schema_of(event_type)
     data = schema.dump({"schema_version": schema.SCHEMA_VERSION, **payload})
-    errors = schema.validate(data)
-    if errors:
-        raise ContractViolation(f"{event_type}: " + "; ".join(flatten_errors(errors)))
+    try:
+        check_published(event_type, data)
+    except Breach as exc:
+        raise ContractViolation(f"{event_type}: {exc}") from None
     return data
 
 
