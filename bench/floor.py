@@ -18,7 +18,9 @@ What a floor handler does instead of the real work (no store, no rule, no templa
 dispatches for a benchmark event, built from the incoming message with the same pure
 payload builders (``alert_message``, ``new_case``) and, for cases and notify, the real
 service's own announcing methods on a store-less instance (``announcer``); anything not
-listed is consumed and acked. notify POSTs the signed generic webhook through the
+listed is consumed and acked. ``BATCH_REACTIONS`` do the same for a whole batch where
+the real handler announces something per batch (cases' ``alerts_taken_in``). notify
+POSTs the signed generic webhook through the
 real channel (``services/notify/channels/webhook``) to ``BENCH_WEBHOOK_URL`` with
 ``BENCH_WEBHOOK_SECRET``, so "webhook delivered" is measured as for ours.
 """
@@ -38,6 +40,7 @@ from services.alerts.evaluate import alert_id_for, event_summary
 from services.alerts.service import AlertsService, alert_message
 from services.cases.context import Context
 from services.cases.lifecycle import assignee_key, new_case, open_key
+from services.cases.messages import taken_in
 from services.cases.service import CasesService
 from services.common.feedback import FeedbackConsumer
 from services.common.messaging import ContractDispatcher
@@ -115,10 +118,25 @@ def announcer(real: type, service):
     return instance
 
 
-def open_and_assign(service, alert: dict) -> None:
-    """cases: a new case for the alert, assigned at once to its owner, announced by the
+def open_and_assign(service, alerts: list[dict]) -> None:
+    """cases: for each alert a new case, assigned at once to its owner, announced by the
     real service's own methods in the order its intake uses (the assignment, then the
-    opening that carries it)."""
+    opening that carries it); then the batch's ``alerts_taken_in`` for profiles, built
+    by the real builder."""
+    opened: list[dict] = []
+
+    def dispatch(event_type: str, payload: dict) -> None:
+        if event_type == "case_opened":
+            opened.append(payload)
+        service.dispatch(event_type, payload)
+
+    for alert in alerts:
+        _open_and_assign(dispatch, alert)
+    for message in taken_in(alerts, opened, utcnow()):
+        service.dispatch("alerts_taken_in", message)
+
+
+def _open_and_assign(dispatch: Callable[[str, dict], None], alert: dict) -> None:
     now = utcnow()
     owner, reason = alert["owner"], f"owner of rule {alert['rule']['id']}"
     case = new_case(alert, now, open_key(alert)) | {
@@ -128,7 +146,7 @@ def open_and_assign(service, alert: dict) -> None:
         "assignment": {"at": now, "by": "system", "reason": reason, "previous": None, "rev": 1},
         "rev": 1,
     }
-    cases = Context(None, service.dispatch, utcnow)  # type: ignore[arg-type]  # announcing reads no store
+    cases = Context(None, dispatch, utcnow)  # type: ignore[arg-type]  # announcing reads no store
     cases.announce_assignment(case, by="system", reason=reason)
     cases.announce_opened(case)
 
@@ -157,21 +175,29 @@ def send_webhook(service, request: dict) -> None:
 REACTIONS: dict[tuple[str, str], Callable] = {
     ("alerts", FEEDBACK): raise_alert,
     ("profiles", FEEDBACK): update_profile,
-    ("cases", "alert_raised"): open_and_assign,
     ("notify", "notification_requested"): send_webhook,
+}
+# reactions to a whole batch (the real handler announces something per batch)
+BATCH_REACTIONS: dict[tuple[str, str], Callable] = {
+    ("cases", "alert_raised"): open_and_assign,
 }
 
 
 # -- the floor services -------------------------------------------------------------
 
 
-def mirrored(method_name: str, entrypoints: list, react: Callable | None) -> Callable:
+def mirrored(
+    method_name: str, entrypoints: list, react: Callable | None, react_to_batch: Callable | None = None
+) -> Callable:
     """A handler named and wired like the real one: a batch entrypoint hands it a list."""
 
     def handle(self, received) -> None:
+        messages = received if isinstance(received, list) else [received]
+        if react_to_batch is not None:
+            react_to_batch(self, messages)
         if react is None:
             return
-        for message in received if isinstance(received, list) else [received]:
+        for message in messages:
             react(self, message)
 
     handle.__name__ = handle.__qualname__ = method_name
@@ -187,7 +213,9 @@ def floor_of(real: type) -> type:
         attributes["channels"] = Channels()
     for method_name, entrypoints in consumers_of(real).items():
         (kind,) = {consumed(e) for e in entrypoints}
-        attributes[method_name] = mirrored(method_name, entrypoints, REACTIONS.get((real.name, kind)))
+        attributes[method_name] = mirrored(
+            method_name, entrypoints, REACTIONS.get((real.name, kind)), BATCH_REACTIONS.get((real.name, kind))
+        )
     return type(f"{real.__name__.removesuffix('Service')}Floor", (), attributes)
 
 

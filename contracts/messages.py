@@ -148,12 +148,8 @@ class OpeningAssignment(_Part):
     reason = bounded_str(2000, allow_none=True)
 
 
-class CaseOpenedV1(Message):
-    """A case (工单) was opened for an alert.
-
-    ``status`` is the case's status as it opened: ``assigned`` when it got an owner
-    at once, then described by ``assignment`` (that move has no
-    ``case_status_changed`` of its own: one message carries both), else ``open``."""
+class CaseOpening(_Part):
+    """A case as it opened (``case_opened``, and each of ``alerts_taken_in.cases_opened``)."""
 
     case_id = bounded_str(128, required=True)
     alert_id = bounded_str(128, required=True)
@@ -164,6 +160,50 @@ class CaseOpenedV1(Message):
     customer = fields.Nested(CustomerRef, required=True)
     rule = fields.Nested(RuleRef, required=True)
     assignment = fields.Nested(OpeningAssignment, allow_none=True, load_default=None)
+
+
+class CaseOpenedV1(CaseOpening, Message):  # type: ignore[misc]  # both Metas: unknown = EXCLUDE
+    """A case (工单) was opened for an alert.
+
+    ``status`` is the case's status as it opened: ``assigned`` when it got an owner
+    at once, then described by ``assignment`` (that move has no
+    ``case_status_changed`` of its own: one message carries both), else ``open``."""
+
+
+class CustomerKey(_Part):
+    id = bounded_str(128, required=True)
+
+
+class EventTime(_Part):
+    occurred_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class AlertTakenIn(_Part):
+    """An alert as its customer's profile records it (a part of ``alert_raised``)."""
+
+    alert_id = bounded_str(128, required=True)
+    raised_at = fields.AwareDateTime(required=True, format="iso")
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    rule = fields.Nested(RuleRef, required=True)
+    customer = fields.Nested(CustomerKey, required=True)
+    event = fields.Nested(EventTime, required=True)
+
+
+class AlertsTakenInV1(Message):
+    """A batch of alerts the cases service took in, and the cases the batch opened.
+
+    One message per intake batch (at most ``MAX_TAKEN_IN`` alerts; a bigger batch sends
+    several), for the customers' profiles: each alert counted on its customer's
+    profile and timeline, each case listed among the customer's open cases. The same
+    cases are announced one by one as ``case_opened`` for integrations. A redelivered
+    batch announces the same again; profiles record each alert and case once."""
+
+    taken_at = fields.AwareDateTime(required=True, format="iso")
+    alerts = fields.List(fields.Nested(AlertTakenIn), required=True, validate=validate.Length(min=1, max=500))
+    cases_opened = fields.List(fields.Nested(CaseOpening), required=True, validate=validate.Length(max=500))
+
+
+MAX_TAKEN_IN = 100  # alerts per ``alerts_taken_in`` message
 
 
 class CaseAssignedV1(Message):
@@ -366,6 +406,9 @@ MESSAGES: dict[str, MessageSpec] = {
     for spec in (
         MessageSpec("alert_raised", AlertRaisedV1, "alerts", "an alert rule matched an event"),
         MessageSpec("case_opened", CaseOpenedV1, "cases", "a case was opened for an alert"),
+        MessageSpec(
+            "alerts_taken_in", AlertsTakenInV1, "cases", "a batch of alerts taken in and the cases it opened"
+        ),
         MessageSpec("case_assigned", CaseAssignedV1, "cases", "a case was (re)assigned"),
         MessageSpec("case_status_changed", CaseStatusChangedV1, "cases", "a case changed status"),
         MessageSpec("customer_responded", CustomerRespondedV1, "cases", "a case's customer got a response"),

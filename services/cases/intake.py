@@ -16,9 +16,10 @@ incidents cover and the open incidents covering the batch's new cases.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from services.cases import actions, escalation, incidents, sla
+from services.cases import actions, escalation, incidents, messages, sla
 from services.cases.assignment import (
     DIRECT_OWNERS,
     assigned_at_open,
@@ -41,6 +42,21 @@ def open_key_topic() -> tuple[str, ...]:
 
 def reopen_window_s() -> float:
     return float(settings.get("CASE_REOPEN_WINDOW_HOURS")) * 3600
+
+
+def take_in_and_announce(ctx: Context, alerts: list[dict]) -> None:
+    """``take_in_batch``, then the batch's ``alerts_taken_in`` for the customers'
+    profiles: its alerts and the cases it opened, in one message (instead of profiles
+    consuming every ``alert_raised`` and ``case_opened``: two deliveries per alert)."""
+    opened: list[dict] = []
+
+    def dispatch(event_type: str, payload: dict) -> None:
+        if event_type == "case_opened":
+            opened.append(payload)
+        ctx.dispatch(event_type, payload)
+
+    take_in_batch(replace(ctx, dispatch=dispatch), alerts)
+    ctx.send(("alerts_taken_in", message) for message in messages.taken_in(alerts, opened, ctx.now()))
 
 
 def take_in_batch(ctx: Context, alerts: list[dict]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from contracts.messages import RESPONDED_STATUSES
+from contracts.messages import MAX_TAKEN_IN, RESPONDED_STATUSES
 from services.cases.assignment import opening_assignment
 from services.cases.lifecycle import notification_context
 
@@ -128,4 +128,38 @@ def status_changed(
         # alerts needs only these: a message of their own, not every transition
         responded = {"case_id": case["_id"], "customer_id": case["customer"]["id"], "status": to}
         out.append(("customer_responded", {**responded, "responded_at": at}))
+    return out
+
+
+def alert_taken_in(alert: dict) -> dict:
+    """What a customer's profile records of an alert (``alerts_taken_in.alerts``)."""
+    return {
+        "alert_id": alert["alert_id"],
+        "raised_at": alert["raised_at"],
+        "level": alert["level"],
+        "rule": alert["rule"],
+        "customer": {"id": alert["customer"]["id"]},
+        "event": {"occurred_at": alert["event"]["occurred_at"]},
+    }
+
+
+def taken_in(alerts: list[dict], opened: list[dict], now: datetime) -> list[dict]:
+    """The ``alerts_taken_in`` of an intake batch: its alerts and the ``case_opened``
+    payloads it announced, each case with its alert, ``MAX_TAKEN_IN`` alerts a message."""
+    out: list[dict] = []
+    placed: set[int] = set()
+    for start in range(0, len(alerts), MAX_TAKEN_IN):
+        part = alerts[start : start + MAX_TAKEN_IN]
+        ids = {alert["alert_id"] for alert in part}
+        mine = [i for i, case in enumerate(opened) if case["alert_id"] in ids and i not in placed]
+        placed.update(mine)
+        out.append(
+            {
+                "taken_at": now,
+                "alerts": [alert_taken_in(a) for a in part],
+                "cases_opened": [opened[i] for i in mine],
+            }
+        )
+    if out:  # a case whose alert is not in the batch (none today): with the last part
+        out[-1]["cases_opened"] += [case for i, case in enumerate(opened) if i not in placed]
     return out

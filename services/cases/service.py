@@ -81,7 +81,7 @@ class CasesService(
         """Take in a batch of alerts, in delivery order (one customer's alerts never run
         in two batches at once); their announcements go out together, confirmed once.
         See ``intake.py``: open, attach or reopen; a rule's named owner at once."""
-        intake.take_in_batch(self.context(), alerts)
+        intake.take_in_and_announce(self.context(), alerts)
 
     # timers ------------------------------------------------------------------
 

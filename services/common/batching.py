@@ -11,7 +11,8 @@ per-message entrypoints (services/common/messaging.py) and what it changes:
   under load the next batch fills while one runs (waiting up to ``BATCH_WAIT_MS``
   for company while another batch runs), and an idle system runs each message at
   once, as a batch of one, with no wait.
-* **Order per key.** Each message has a key (the customer). A key in a running
+* **Order per key.** Each message has a key (the customer; a message about several
+  customers, ``alerts_taken_in``, has each of theirs). A key in a running
   batch is held: its later messages wait for the next batch, so one customer's
   messages are handled one batch after another, in delivery order, within and
   across batches (partition lanes need nothing more). The held keys are shared by
@@ -69,9 +70,13 @@ class Outcome:
 
 @dataclass
 class Item:
-    key: str
+    key: str | tuple[str, ...]  # a message about several customers holds them all
     value: Any
     message: Any
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.key if isinstance(self.key, tuple) else (self.key,)
 
 
 def batch_settings() -> tuple[int, float, int]:
@@ -147,7 +152,7 @@ class Batcher:
 
     # -- feeding -------------------------------------------------------------------
 
-    def put(self, key: str, value, message) -> None:
+    def put(self, key: str | tuple[str, ...], value, message) -> None:
         if self.stopping:
             self.entrypoint.consumer.requeue_message(message)
             return
@@ -178,10 +183,10 @@ class Batcher:
         rest: list[Item] = []
         held: set[str] = set(self.in_flight)
         for item in self.pending:
-            if len(taken) < self.size and item.key not in held:
+            if len(taken) < self.size and held.isdisjoint(item.keys):
                 taken.append(item)
             else:
-                held.add(item.key)
+                held.update(item.keys)
                 rest.append(item)
         self.pending = rest
         return taken
@@ -203,7 +208,7 @@ class Batcher:
                 if not batch:
                     break  # every pending key is in a running batch: its end wakes us
                 self.running += 1
-                self.keys.take(item.key for item in batch)
+                self.keys.take(key for item in batch for key in item.keys)
                 self.batches += 1
                 self.entrypoint.container.spawn_managed_thread(
                     lambda batch=batch: self._drive(batch), identifier="batch"
@@ -218,7 +223,8 @@ class Batcher:
             log.exception("a batch of %d from %s could not be settled", len(batch), self._queue_name())
         finally:
             self.running -= 1
-            self.keys.release(item.key for item in batch)  # wakes this batcher and its siblings
+            # wakes this batcher and its siblings
+            self.keys.release(key for item in batch for key in item.keys)
 
     def _queue_name(self) -> str:
         queue = getattr(self.entrypoint, "queue", None)
@@ -346,7 +352,7 @@ class BatchingMixin:
         super().stop()
         self.batcher.stop()
 
-    def batch_key(self, value, message) -> str:  # pragma: no cover - abstract
+    def batch_key(self, value, message) -> str | tuple[str, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def handle_message(self, body, message):
@@ -367,9 +373,13 @@ class FeedbackBatchConsumer(BatchingMixin, FeedbackConsumer):
 
 class ContractBatchHandler(BatchingMixin, ContractEventHandler):
     """``ContractEventHandler`` whose method receives a list of messages; keyed by the
-    customer the message is about (``customer.id`` or ``customer_id``), else unkeyed."""
+    customer the message is about (``customer.id`` or ``customer_id``), by each of its
+    alerts' customers (``alerts_taken_in``), else unkeyed."""
 
-    def batch_key(self, value, message) -> str:
+    def batch_key(self, value, message) -> str | tuple[str, ...]:
+        alerts = value.get("alerts")
+        if isinstance(alerts, list) and alerts:
+            return tuple(dict.fromkeys("c:" + str(a["customer"]["id"]) for a in alerts))
         customer = value.get("customer")
         if isinstance(customer, dict) and customer.get("id") is not None:
             return "c:" + str(customer["id"])

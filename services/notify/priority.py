@@ -48,7 +48,7 @@ class PriorityBatcher(Batcher):
     prefetched backlog of P3 joins the next batch. Only for unkeyed messages (requests
     for notifications have no per-key order to keep)."""
 
-    def put(self, key: str, value, message) -> None:
+    def put(self, key: str | tuple[str, ...], value, message) -> None:
         super().put(key, value, message)
         if self.stopping:  # given back to the broker, not queued here
             return

@@ -68,20 +68,20 @@ class ProfilesService:
         for event, profile in zip(events, profiles, strict=True):
             self.dispatch("profile_updated", profile_updated(event, profile, utcnow()))
 
-    # No inbox on these four: the profile write is itself once-only (the alert's
+    # No inbox on these three: the profile write is itself once-only (an alert's
     # marker; the newest case status wins; a sent message's timeline key and the newest
     # last_outreach) and they announce nothing, so a redelivery costs one read
     # (docs/profiles.md "Writes").
 
-    @contract_batch_handler("alerts", "alert_raised", linger_setting=LINGER)
-    def handle_alert_raised(self, alerts: list[dict]) -> None:
-        """Count each alert against its customer and add it to the timeline."""
-        self.store.recorder.record_many([alert_recording(alert) for alert in alerts])
-
-    @contract_batch_handler("cases", "case_opened", linger_setting=LINGER)
-    def handle_case_opened(self, cases: list[dict]) -> None:
-        """List each case among its customer's open cases."""
-        self.store.recorder.record_many([case_opened_recording(case) for case in cases])
+    @contract_batch_handler("cases", "alerts_taken_in", linger_setting=LINGER)
+    def handle_alerts_taken_in(self, batches: list[dict]) -> None:
+        """Count each alert the cases service took in against its customer, add it to the
+        timeline, and list each case a batch opened among its customer's open cases (one
+        message per intake batch: services/cases/intake.py)."""
+        self.store.recorder.record_many(
+            [alert_recording(alert) for batch in batches for alert in batch["alerts"]]
+            + [case_opened_recording(case) for batch in batches for case in batch["cases_opened"]]
+        )
 
     @contract_batch_handler("cases", "case_status_changed", linger_setting=LINGER)
     def handle_case_status_changed(self, changes: list[dict]) -> None:

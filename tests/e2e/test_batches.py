@@ -242,6 +242,23 @@ def test_batcher_takes_in_order_and_holds_back_keys_in_flight():
     assert [(i.key, i.value) for i in batcher.pending] == [("A", 4)]
 
 
+def test_a_message_about_several_customers_holds_each_of_them():
+    class Entrypoint:
+        pass
+
+    batcher = Batcher(Entrypoint(), size=5, wait=0, concurrency=2)
+    # an alerts_taken_in about B and C, between messages of the same customers
+    batcher.pending = [Item("A", 0, None), Item(("B", "C"), 1, None), Item("C", 2, None), Item("E", 3, None)]
+    batcher.in_flight.update(["B"])  # B is in a running batch
+    taken = batcher.take()
+    # the digest waits for B; C's later message waits behind it (C's order); A and E go
+    assert [i.value for i in taken] == [0, 3]
+    assert [i.value for i in batcher.pending] == [1, 2]
+    batcher.keys.release(["B"])
+    # then the digest goes, and C's message with it, after it (order within a batch)
+    assert [i.value for i in batcher.take()] == [1, 2] and batcher.pending == []
+
+
 def test_a_batch_of_publishes_is_confirmed_once_and_lands_in_order(cx_config):
     from kombu import Exchange, Queue
 

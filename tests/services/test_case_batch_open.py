@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 import pymongo
 import pytest
 
-from services.cases import intake
+from contracts.messages import MAX_TAKEN_IN, schema_of
+from services.cases import intake, messages
 from services.cases.lifecycle import open_key
 from services.cases.store import CaseStore
+from services.common.mongo import jsonable
 from tests.commands import CommandLog
 from tests.conftest import MONGO_URI
 from tests.services.cases_desk import make_desk
@@ -114,3 +116,37 @@ def test_a_strategy_owned_alert_in_the_batch_still_takes_its_pick(desks):
     assert picked["status"] == "assigned" and picked["assignee"]["kind"] == "person"
     assert "strategy care-balanced (least_loaded)" in picked["assignment"]["reason"]
     assert CaseStore(batched.store.db).trail.case_audit(picked["_id"])[-1]["action"] == "assigned"
+
+
+def test_a_batch_tells_profiles_its_alerts_and_the_cases_it_opened_in_one_message(desks):
+    batched, _single, _listener = desks
+    alerts = [owned(n, {"kind": "person", "id": "li.na"}) for n in range(1, 4)]
+    alerts.append(alert(4, customer="C1", owner={"kind": "person", "id": "li.na"}))  # C1's case: attaches
+    batched.handle_alert_raised(alerts)
+    [taken] = sent(batched, "alerts_taken_in")
+    loaded = schema_of("alerts_taken_in").load({"schema_version": 1, **jsonable(taken)})  # as profiles read it
+    assert [a["alert_id"] for a in loaded["alerts"]] == [a["alert_id"] for a in alerts]
+    assert [a["customer"]["id"] for a in loaded["alerts"]] == ["C1", "C2", "C3", "C1"]
+    assert set(loaded["alerts"][0]) == {"alert_id", "raised_at", "level", "rule", "customer", "event"}
+    # the cases opened, exactly as their own case_opened says (the attached alert opened none)
+    assert taken["cases_opened"] == sent(batched, "case_opened") and len(taken["cases_opened"]) == 3
+
+
+def test_a_big_batch_is_told_in_parts_each_case_with_its_alert():
+    alerts = [
+        {
+            "alert_id": f"AL-{n}",
+            "raised_at": AT,
+            "level": "P2",
+            "rule": {"id": "r", "version": 1, "name": "r"},
+            "customer": {"id": f"C{n}", "name": "n"},
+            "event": {"occurred_at": AT, "event_id": f"e{n}"},
+        }
+        for n in range(MAX_TAKEN_IN + 5)
+    ]
+    opened = [{"case_id": f"CASE-{n}", "alert_id": f"AL-{n}"} for n in (3, MAX_TAKEN_IN + 1)]
+    first, second = messages.taken_in(alerts, opened, AT)
+    assert len(first["alerts"]) == MAX_TAKEN_IN and len(second["alerts"]) == 5
+    assert [c["case_id"] for c in first["cases_opened"]] == ["CASE-3"]
+    assert [c["case_id"] for c in second["cases_opened"]] == [f"CASE-{MAX_TAKEN_IN + 1}"]
+    assert first["alerts"][0]["customer"] == {"id": "C0"} and first["alerts"][0]["event"] == {"occurred_at": AT}

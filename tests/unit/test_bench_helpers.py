@@ -214,8 +214,17 @@ def test_the_floor_is_wired_like_the_services_and_its_messages_pass_the_contract
     floor.CasesFloor.handle_alert_raised(cases, [alert])
     sent = dict(cases.sent)
     # as the real intake announces a case assigned at once: the opening carries the assignment
-    assert [k for k, _ in cases.sent] == ["case_assigned", "notification_requested", "case_opened"]
+    # then the batch's alerts_taken_in for profiles, carrying the alert and that opening
+    assert [k for k, _ in cases.sent] == [
+        "case_assigned",
+        "notification_requested",
+        "case_opened",
+        "alerts_taken_in",
+    ]
     assert sent["case_opened"]["status"] == "assigned" and sent["case_opened"]["assignment"]["by"] == "system"
+    taken = schema_of("alerts_taken_in").load(sent["alerts_taken_in"])  # as profiles receive it
+    assert [a["alert_id"] for a in taken["alerts"]] == [alert["alert_id"]]
+    assert [c["case_id"] for c in taken["cases_opened"]] == [sent["case_opened"]["case_id"]]
     request = schema_of("notification_requested").load(sent["notification_requested"])
 
     receiver = HttpReceiver(signed_webhook_keys)

@@ -23,7 +23,7 @@ def batch_entrypoints(cls) -> dict[str, BatchingMixin]:
 
 def test_profiles_consumers_linger_and_the_alert_path_does_not():
     lingering = batch_entrypoints(ProfilesService)
-    assert set(lingering) >= {"handle_feedback", "handle_alert_raised", "handle_case_opened"}
+    assert set(lingering) >= {"handle_feedback", "handle_alerts_taken_in", "handle_case_status_changed"}
     assert {e.linger_setting for e in lingering.values()} == {"PROFILE_BATCH_LINGER_MS"}
     for cls in (AlertsService, CasesService, NotifyService):
         entrypoints = batch_entrypoints(cls)
