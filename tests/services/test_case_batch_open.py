@@ -124,7 +124,8 @@ def test_a_batch_tells_profiles_its_alerts_and_the_cases_it_opened_in_one_messag
     alerts.append(alert(4, customer="C1", owner={"kind": "person", "id": "li.na"}))  # C1's case: attaches
     batched.handle_alert_raised(alerts)
     [taken] = sent(batched, "alerts_taken_in")
-    loaded = schema_of("alerts_taken_in").load({"schema_version": 1, **jsonable(taken)})  # as profiles read it
+    # as profiles read it
+    loaded = schema_of("alerts_taken_in").load({"schema_version": 1, **jsonable(taken)})
     assert [a["alert_id"] for a in loaded["alerts"]] == [a["alert_id"] for a in alerts]
     assert [a["customer"]["id"] for a in loaded["alerts"]] == ["C1", "C2", "C3", "C1"]
     assert set(loaded["alerts"][0]) == {"alert_id", "raised_at", "level", "rule", "customer", "event"}
@@ -149,4 +150,5 @@ def test_a_big_batch_is_told_in_parts_each_case_with_its_alert():
     assert len(first["alerts"]) == MAX_TAKEN_IN and len(second["alerts"]) == 5
     assert [c["case_id"] for c in first["cases_opened"]] == ["CASE-3"]
     assert [c["case_id"] for c in second["cases_opened"]] == [f"CASE-{MAX_TAKEN_IN + 1}"]
-    assert first["alerts"][0]["customer"] == {"id": "C0"} and first["alerts"][0]["event"] == {"occurred_at": AT}
+    assert first["alerts"][0]["customer"] == {"id": "C0"}
+    assert first["alerts"][0]["event"] == {"occurred_at": AT}
