@@ -12,6 +12,7 @@ from contracts.feedback import InvalidFeedback, parse_feedback
 from cxctl.publish import FeedbackPublisher, routing_key_for
 from services.alerts.evaluate import event_summary
 from services.alerts.service import AlertsService
+from services.cases.service import CasesService
 from services.common import partitions
 from services.common.messaging import (
     HEADER_COMPRESSION,
@@ -138,7 +139,8 @@ def test_an_alert_summary_carries_only_the_contract_scores():
 
 @pytest.mark.e2e
 def test_hostile_messages_through_the_broker(cx_config, runner_factory, mongo_client):
-    runner = runner_factory(AlertsService, ProfilesService)
+    # cases too: profiles learn of an alert once cases took it in (alerts_taken_in)
+    runner = runner_factory(AlertsService, CasesService, ProfilesService)
     runner.start()
     with ClusterRpcClient(timeout=30) as rpc:
         rpc.alerts.apply_rules(RULES)
