@@ -54,6 +54,12 @@ _REQUEST_VERBS = frozenset(
     "你 您 你们 帮 帮忙 帮我 给 查 查一下 查查 看 看看 看一下".split()
     + "处理 尽快 安排 告诉 发 改 联系 确认 核实 下".split()
 )
+# a request that opens its clause (麻烦多给两双筷子) may start with any of these too
+_REQUEST_OPENERS = frozenset("多 再 把 帮忙 给我 帮我 换 开 送 放 留 备注 催 通知 补 退 提前".split())
+# 晚点 that tells when, not a delay: 晚点再来评, 会晚点到
+_LATER_BEFORE = frozenset("会 我会 要 我要 可能 稍 稍微 我 先 得".split())
+# 快 that means "almost": 快到期了, 快用完了
+_ALMOST = ("到", "要", "过", "满", "用完", "结束", "没")
 
 
 class Part(NamedTuple):
@@ -146,15 +152,22 @@ def options(tokens: Sequence, parts: list[Part], question: bool) -> list[Part]:
         near = [t for t in (before, after) if t is not None and t.clause == tokens[p.at].clause]
         if question and any(t.word == "还是" for t in near):
             continue  # 偏大还是偏小？
-        if (
-            tokens[p.at].word == "麻烦"
-            and after is not None
-            and after in near
-            and after.word in _REQUEST_VERBS
-        ):
-            continue  # 麻烦查一下
+        if _not_a_verdict(tokens[p.at].word, before if before in near else None, after if after in near else None):
+            continue  # 麻烦查一下, 晚点再来, 快到期了
         out.append(p)
     return out
+
+
+def _not_a_verdict(word: str, before, after) -> bool:
+    """A sentiment word that here asks (麻烦查一下, 麻烦多给两双筷子), tells when (晚点再来评, 会晚点到)
+    or means "almost" (快到期了); ``before`` and ``after``: its neighbours in the clause, or None."""
+    if after is None:
+        return False
+    if word == "麻烦":
+        return after.word in _REQUEST_VERBS or before is None and after.word in _REQUEST_OPENERS
+    if word == "晚点":
+        return after.word.startswith("再") or before is not None and before.word in _LATER_BEFORE
+    return word == "快" and after.word.startswith(_ALMOST)
 
 
 def apply(tokens: Sequence, parts: list[Part], elsewhere: float, question: bool) -> list[Part]:
