@@ -89,6 +89,8 @@ _WAITING = re.compile(
     rf"|(?<!不到){_LONG}(了[^，。]{{0,4}}?)?(还|仍|仍然|依然)(在|没|是|未|不|显示|停|卡|冻|处于|挂|躺|待)"
     rf"|(?<!不到){_LONG}才[到来送发轮处回接退修上办给收开排派通]"
 )
+# a fault still absent after a while is no wait: 一个月了还没吃腻, 三年了还没坏
+_LASTS = re.compile(r"(还|仍|仍然|依然)(没|未|不)有?(坏|腻|吃腻|出问题|出过问题|掉|褪|裂|断|漏|生锈|发霉|变形|起球|烦|厌)")
 _OVERCHARGE = re.compile(
     r"(扣|收|付|支付|刷|扣费|扣款|收费)了?我?的?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)"
     r"|(交|缴)了?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)的?(钱|费|款)"
@@ -389,8 +391,8 @@ class Facts:
             ("durable", _DURABLE),
         ):
             found = pattern.search(view)
-            if found and kind == "waiting" and "几" in found.group(0) and self.asks():
-                continue  # 要等几个工作日才能到账？ asks how long
+            if found and kind == "waiting" and ("几" in found.group(0) and self.asks() or _LASTS.search(self.text)):
+                continue  # 要等几个工作日才能到账？ asks how long; 一个月了还没吃腻 lasts
             if found:
                 plain = kind in ("overcharge", "remedy", "durable")
                 self.add(kind, kind if plain else f"{kind}:{found.group(0)}")

@@ -161,3 +161,46 @@ def test_a_delay_and_a_nuisance_still_count():
     assert analyze("航班晚点两个小时").sentiment == "negative"
     assert analyze("退货太麻烦了").sentiment == "negative"
     assert analyze("等了几天还没到").sentiment == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "driver"),
+    [
+        ("优惠券也没退回来", "也没退"),
+        ("停水一整天，也不出个通知", "也不出个通知"),
+        ("快递盒子里竟然是空的", "盒子里竟然是空的"),
+        ("说帮我升级，然后就没有然后了", "没有然后了"),
+        ("账户里莫名少了两百", "莫名少了"),
+        ("行李要另外收费，订票时没说", "另外收费"),
+        ("运费比东西还贵", "比东西还贵"),
+        ("门铃按了好几次才有人开门", "按了好几次才"),
+        ("房间和照片差太多", "和照片差太多"),
+        ("花钱买了加速包有什么用", "买了加速包有什么用"),
+        ("明明已经预约了还要排队", "明明已经预约了还要"),
+    ],
+)
+def test_more_implicit_complaints(text, driver):
+    result = analyze(text)
+    assert result.sentiment == "negative", (text, result.drivers)
+    assert driver in result.drivers
+
+
+@pytest.mark.parametrize(
+    ("text", "sentiment"),
+    [
+        ("说是今天发货，果然今天就发了", "neutral"),  # the claim held: nothing unmet
+        ("写着今天发货，确实今天就发了", "neutral"),
+        ("标着有货，结果付完款说没货", "negative"),  # a claim and what turned out
+        ("里面是空的吗？还是要自己装", "neutral"),
+        ("还没退货的话能取消吗", "positive"),  # as before: 退货 negated
+        ("用了三年了还没坏", "positive"),
+        ("一个月了还没吃腻", "neutral"),  # lasting is no wait
+        ("三个月了还没到", "negative"),
+        ("装修师傅很细心，垃圾都带走了", "positive"),  # the rubbish itself
+        ("这家店真垃圾", "negative"),
+        ("垃圾都不如", "negative"),
+        ("我都快被感动哭了", "positive"),  # 快被: almost
+    ],
+)
+def test_what_the_third_cues_leave_alone(text, sentiment):
+    assert analyze(text).sentiment == sentiment, analyze(text).drivers
