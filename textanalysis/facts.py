@@ -90,7 +90,9 @@ _WAITING = re.compile(
     rf"|(?<!不到){_LONG}才[到来送发轮处回接退修上办给收开排派通]"
 )
 # a fault still absent after a while is no wait: 一个月了还没吃腻, 三年了还没坏
-_LASTS = re.compile(r"(还|仍|仍然|依然)(没|未|不)有?(坏|腻|吃腻|出问题|出过问题|掉|褪|裂|断|漏|生锈|发霉|变形|起球|烦|厌)")
+_LASTS = re.compile(
+    r"(还|仍|仍然|依然)(没|未|不)有?(坏|腻|吃腻|出问题|出过问题|掉|褪|裂|断|漏|生锈|发霉|变形|起球|烦|厌)"
+)
 _OVERCHARGE = re.compile(
     r"(扣|收|付|支付|刷|扣费|扣款|收费)了?我?的?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)"
     r"|(交|缴)了?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)的?(钱|费|款)"
@@ -391,8 +393,8 @@ class Facts:
             ("durable", _DURABLE),
         ):
             found = pattern.search(view)
-            if found and kind == "waiting" and ("几" in found.group(0) and self.asks() or _LASTS.search(self.text)):
-                continue  # 要等几个工作日才能到账？ asks how long; 一个月了还没吃腻 lasts
+            if found and kind == "waiting" and self.no_wait(found.group(0)):
+                continue
             if found:
                 plain = kind in ("overcharge", "remedy", "durable")
                 self.add(kind, kind if plain else f"{kind}:{found.group(0)}")
@@ -401,6 +403,11 @@ class Facts:
         ordered = _ORDERED_ELSE.search(view)
         if ordered and ordered.group("a") != ordered.group("b"):
             self.add("wrong_item", "wrong_item")
+
+    def no_wait(self, found: str) -> bool:
+        """A wait that is none: a question how long (要等几个工作日才能到账？) or something
+        that lasts (一个月了还没吃腻)."""
+        return "几" in found and self.asks() or bool(_LASTS.search(self.text))
 
     def asks(self) -> bool:
         """The comment is a question (？ at its end, 吗 before it, or 请问)."""

@@ -20,7 +20,10 @@ list alone cannot see them:
   another business (别家, 别的店, 其他家) and without comparing (比, 不如) counts the other way
   for this one (``other:<word>``).
 * **a choice question** (尺码偏大还是偏小？): the sentiment words joined by 还是 in a question
-  are options, not a verdict; **a polite request** (麻烦查一下): 麻烦 before a verb asks.
+  are options, not a verdict; **a polite request** (麻烦查一下, 麻烦多给两双筷子): 麻烦 before a verb
+  or opening a request asks; **words that are no verdict here**: 晚点 that tells when (晚点再来评),
+  快 that means almost (快到期了), 垃圾 carried off (垃圾都带走了).
+* **a claim that held** (说是今天发货，果然今天就发了): 果然 / 确实 after it, nothing unmet.
 
 Each turn names itself among the result's drivers, so an explanation shows it.
 """
@@ -63,7 +66,9 @@ _REQUEST_OPENERS = frozenset("多 再 把 帮忙 给我 帮我 换 开 送 放 �
 # 晚点 that tells when, not a delay: 晚点再来评, 会晚点到
 _LATER_BEFORE = frozenset("会 我会 要 我要 可能 稍 稍微 我 先 得".split())
 # 垃圾 carried off or cleared is rubbish, not a verdict (垃圾都带走了)
-_HAULING = frozenset("带走 带走了 清走 清理 收拾 拿走 拿走了 分类 扔 扔掉 倒 倒掉 清运 打扫 处理掉 运走".split())
+_HAULING = frozenset(
+    "带走 带走了 清走 清理 收拾 拿走 拿走了 分类 扔 扔掉 倒 倒掉 清运 打扫 处理掉 运走".split()
+)
 _ALSO = frozenset("都 也 全 全都 也都 顺便 顺手 给".split())
 # 快 that means "almost": 快到期了, 快用完了
 _ALMOST = ("到", "要", "过", "满", "用完", "结束", "没", "被")
@@ -162,7 +167,8 @@ def options(tokens: Sequence, parts: list[Part], question: bool) -> list[Part]:
         near = [t for t in (before, after) if t is not None and t.clause == tokens[p.at].clause]
         if question and any(t.word == "还是" for t in near):
             continue  # 偏大还是偏小？
-        if _not_a_verdict(tokens[p.at].word, before if before in near else None, after if after in near else None):
+        neighbours = (before if before in near else None, after if after in near else None)
+        if _not_a_verdict(tokens[p.at].word, *neighbours):
             continue  # 麻烦查一下, 晚点再来, 快到期了
         if tokens[p.at].word == "垃圾" and _hauled(tokens, p.at):
             continue  # 垃圾都带走了: the rubbish itself

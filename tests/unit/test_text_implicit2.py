@@ -204,3 +204,22 @@ def test_more_implicit_complaints(text, driver):
 )
 def test_what_the_third_cues_leave_alone(text, sentiment):
     assert analyze(text).sentiment == sentiment, analyze(text).drivers
+
+
+@pytest.mark.parametrize(
+    ("text", "driver"),
+    [
+        ("一个多月了，工单状态没动过", "no_show"),
+        ("解锁还得跑柜台", "还得跑"),
+        ("第五天了物流还停在中转站", "waiting:五天了物流还停"),
+        ("你们家的东西我再买我就是狗", "再买我就是狗"),  # outweighs 再买
+        ("等到花儿都谢了", "花儿都谢了"),
+        ("提示系统繁忙", "繁忙"),
+        ("下单时显示有货，付完款告诉我缺货", "缺货"),
+        ("ATM吞卡了", "吞卡"),
+    ],
+)
+def test_facts_and_words_of_the_second_pass(text, driver):
+    result = analyze(text)
+    assert result.sentiment == "negative", (text, result.drivers)
+    assert driver in result.drivers
