@@ -73,7 +73,7 @@ _NUM = r"[零一二两三四五六七八九十百几半\d]+"
 _TIME = re.compile(
     rf"^(第|前|近|快|才|不到)?{_NUM}(个)?(多|半)?(天|日|周|月|年|点|点钟|点半|小时|分钟|钟头|星期|礼拜|次|遍|回|趟)(半|多)?$"
     r"|^(当天|当日|次日|隔天|隔日|今天|明天|昨天|昨晚|今晚|今早|当晚|上午|下午|中午|晚上|早上|凌晨|一早"
-    r"|刚|刚刚|没几天|没两天|没多久|不久|首次|第一次|周[一二三四五六日末]|星期[一二三四五六日天])"
+    r"|刚|刚刚|没几天|没两天|没多久|不久|一会|一会儿|不一会|不一会儿|没一会|没一会儿|一下子|首次|第一次|周[一二三四五六日末]|星期[一二三四五六日天])"
 )
 # 八点, 三天: a time told in numbers (才 after 今天 is no delay)
 _CLOCK = re.compile(rf"{_NUM}|[点时天周月]$")
@@ -81,13 +81,17 @@ _COUNT = re.compile(
     rf"^(第)?(?!一)(?!第一){_NUM}(个|次|遍|条|通|趟|回|家)|^(好几|好多|无数|多|很多)(次|遍|趟|回)$"
 )
 _LONG = (
-    rf"(好?{_NUM}个?(多|半)?(小时|钟头|天|周|星期|礼拜|个?月)|[一半]整?(上午|下午|晚上|夜|宿|整天|天)(?![一二三四五六七八九十\d])"
+    rf"(好?{_NUM}个?(多|半)?(小时|钟头|天|周|星期|礼拜|个?月|工作日)|[一半]整?(上午|下午|晚上|夜|宿|整天|天)(?![一二三四五六七八九十\d])"
     r"|([三四五六七八九]十|[3-9]\d)多?分钟|半个?小时)"
 )
 _WAITING = re.compile(
     rf"((等|排队|排|转人工|审核|处理|耽误|折腾|堵|晾)了?|(退|修|拖|加急)了)(快|近|将近|足足|整整|差不多|大概|至少|都)?{_LONG}"
-    rf"|(?<!不到){_LONG}(了[^，。]{{0,4}}?)?(还|仍|仍然|依然)(在|没|是|未|不)"
+    rf"|(?<!不到){_LONG}(了[^，。]{{0,4}}?)?(还|仍|仍然|依然)(在|没|是|未|不|显示|停|卡|冻|处于|挂|躺|待)"
     rf"|(?<!不到){_LONG}才[到来送发轮处回接退修上办给收开排派通]"
+)
+# a fault still absent after a while is no wait: 一个月了还没吃腻, 三年了还没坏
+_LASTS = re.compile(
+    r"(还|仍|仍然|依然)(没|未|不)有?(坏|腻|吃腻|出问题|出过问题|掉|褪|裂|断|漏|生锈|发霉|变形|起球|烦|厌)"
 )
 _OVERCHARGE = re.compile(
     r"(扣|收|付|支付|刷|扣费|扣款|收费)了?我?的?(两|二|2|三|3|双|好几)(次|遍|笔|回|份)"
@@ -389,6 +393,8 @@ class Facts:
             ("durable", _DURABLE),
         ):
             found = pattern.search(view)
+            if found and kind == "waiting" and self.no_wait(found.group(0)):
+                continue
             if found:
                 plain = kind in ("overcharge", "remedy", "durable")
                 self.add(kind, kind if plain else f"{kind}:{found.group(0)}")
@@ -397,6 +403,16 @@ class Facts:
         ordered = _ORDERED_ELSE.search(view)
         if ordered and ordered.group("a") != ordered.group("b"):
             self.add("wrong_item", "wrong_item")
+
+    def no_wait(self, found: str) -> bool:
+        """A wait that is none: a question how long (要等几个工作日才能到账？) or something
+        that lasts (一个月了还没吃腻)."""
+        return "几" in found and self.asks() or bool(_LASTS.search(self.text))
+
+    def asks(self) -> bool:
+        """The comment is a question (？ at its end, 吗 before it, or 请问)."""
+        text = self.text.rstrip()
+        return text.endswith(("?", "？", "吗")) or bool(_POLITE.search(text))
 
     def find(self) -> tuple[float, tuple[str, ...]]:
         self.faults()

@@ -99,6 +99,7 @@ _STOP_DEMAND = (
 )
 _SHORT_WHILE = re.compile(r"^([两几一三]|多)个?(天|日|周|星期|月|次|回|下|会儿?)$|^多久$|^多长时间$")
 _POLITE_QUESTION = re.compile(r"请问|想问|咨询|请教")
+_POLITE_OPENING = re.compile(r"\s*(你好|您好)?[，,\s]*(请问|想问|咨询|请教)")
 _EXCLAIMED = re.compile(r"[!！]{2,}")
 _EXASPERATED = re.compile(r"[?？!！]{2,}")
 # How much an intensifier (很, 太) or downtoner (有点) before a sentiment word counts;
@@ -588,7 +589,8 @@ class Analyzer:
         ends_asking = text_lower.rstrip().endswith(("?", "？"))
         # praise that mentions 怎么 (还教我怎么保养) does not ask; a question mark does
         asks = bool(inquiry) and (score <= 0 or ends_asking) or ends_asking
-        polite = _POLITE_QUESTION.search(text_lower) and ends_asking
+        # a question that opens with 请问 asks even without its question mark
+        polite = _POLITE_QUESTION.search(text_lower) and (ends_asking or _POLITE_OPENING.match(text_lower))
         if complaint and not (polite and score >= -1):  # 请问退款一般几天到账？ asks
             return "complaint", tuple(complaint)
         if suggestion and score > -2 and not self._problem_before_wish(tokens):

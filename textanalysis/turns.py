@@ -20,7 +20,10 @@ list alone cannot see them:
   another business (别家, 别的店, 其他家) and without comparing (比, 不如) counts the other way
   for this one (``other:<word>``).
 * **a choice question** (尺码偏大还是偏小？): the sentiment words joined by 还是 in a question
-  are options, not a verdict; **a polite request** (麻烦查一下): 麻烦 before a verb asks.
+  are options, not a verdict; **a polite request** (麻烦查一下, 麻烦多给两双筷子): 麻烦 before a verb
+  or opening a request asks; **words that are no verdict here**: 晚点 that tells when (晚点再来评),
+  快 that means almost (快到期了), 垃圾 carried off (垃圾都带走了).
+* **a claim that held** (说是今天发货，果然今天就发了): 果然 / 确实 after it, nothing unmet.
 
 Each turn names itself among the result's drivers, so an explanation shows it.
 """
@@ -34,7 +37,11 @@ EXPECT = frozenset(
     "以前觉得 之前觉得 原来觉得 本来觉得 以为 本以为 原以为 还以为 满以为 原本以为 本来以为 原来以为".split()
     + "期待 满怀期待 满心期待 担心 原本担心 本来担心 原本怕 本来怕".split()
 )
-CLAIMED = frozenset("说 说是 号称 宣传 宣传说 宣称 看着 看起来 看上去 介绍说 图片 照片 详情页".split())
+CLAIMED = frozenset(
+    "说 说是 号称 宣传 宣传说 宣称 看着 看起来 看上去 介绍说 图片 照片 详情页 写的 写着 标的 标着".split()
+)
+# what says a claim held (果然今天就发了)
+MET = frozenset("果然 确实 的确 真的 果真 说到做到".split())
 # an expectation that was a worry (以为要等很久): what turned out relieved it
 WORRY = frozenset("担心 怕 害怕 生怕 等 排队 久 慢 难 麻烦 踩雷 踩坑 不好 不行".split())
 # what turned out, in a clause after a claim
@@ -54,6 +61,17 @@ _REQUEST_VERBS = frozenset(
     "你 您 你们 帮 帮忙 帮我 给 查 查一下 查查 看 看看 看一下".split()
     + "处理 尽快 安排 告诉 发 改 联系 确认 核实 下".split()
 )
+# a request that opens its clause (麻烦多给两双筷子) may start with any of these too
+_REQUEST_OPENERS = frozenset("多 再 把 帮忙 给我 帮我 换 开 送 放 留 备注 催 通知 补 退 提前".split())
+# 晚点 that tells when, not a delay: 晚点再来评, 会晚点到
+_LATER_BEFORE = frozenset("会 我会 要 我要 可能 稍 稍微 我 先 得".split())
+# 垃圾 carried off or cleared is rubbish, not a verdict (垃圾都带走了)
+_HAULING = frozenset(
+    "带走 带走了 清走 清理 收拾 拿走 拿走了 分类 扔 扔掉 倒 倒掉 清运 打扫 处理掉 运走".split()
+)
+_ALSO = frozenset("都 也 全 全都 也都 顺便 顺手 给".split())
+# 快 that means "almost": 快到期了, 快用完了
+_ALMOST = ("到", "要", "过", "满", "用完", "结束", "没", "被")
 
 
 class Part(NamedTuple):
@@ -79,6 +97,8 @@ def expectation(tokens: Sequence, parts: list[Part], elsewhere: float) -> tuple[
     outcome = sum(p.value for p in rest) + elsewhere
     if outcome:
         return rest, []  # the outcome has its own polarity: it decides
+    if any(t.clause > clause and t.word in MET for t in tokens):
+        return rest, []  # 说是今天发货，果然今天就发了: the claim held
     word = tokens[head].word
     if head + 1 < len(tokens) and word + tokens[head + 1].word in EXPECT | CLAIMED:
         word += tokens[head + 1].word  # 说 + 是
@@ -138,7 +158,8 @@ def competitor(tokens: Sequence, parts: list[Part]) -> list[Part]:
 
 
 def options(tokens: Sequence, parts: list[Part], question: bool) -> list[Part]:
-    """``parts`` without the options of a choice question and a polite request's 麻烦."""
+    """``parts`` without the options of a choice question, a polite request's 麻烦 and the
+    words that are no verdict here (晚点再来, 快到期了, 垃圾都带走了)."""
     out = []
     for p in parts:
         before = tokens[p.at - 1] if p.at else None
@@ -146,15 +167,33 @@ def options(tokens: Sequence, parts: list[Part], question: bool) -> list[Part]:
         near = [t for t in (before, after) if t is not None and t.clause == tokens[p.at].clause]
         if question and any(t.word == "还是" for t in near):
             continue  # 偏大还是偏小？
-        if (
-            tokens[p.at].word == "麻烦"
-            and after is not None
-            and after in near
-            and after.word in _REQUEST_VERBS
-        ):
-            continue  # 麻烦查一下
+        neighbours = (before if before in near else None, after if after in near else None)
+        if _not_a_verdict(tokens[p.at].word, *neighbours):
+            continue  # 麻烦查一下, 晚点再来, 快到期了
+        if tokens[p.at].word == "垃圾" and _hauled(tokens, p.at):
+            continue  # 垃圾都带走了: the rubbish itself
         out.append(p)
     return out
+
+
+def _hauled(tokens: Sequence, at: int) -> bool:
+    """垃圾 is the rubbish itself when it is carried off or cleared (垃圾都带走了, 把垃圾清理干净)."""
+    clause = tokens[at].clause
+    after = [t.word for t in tokens[at + 1 : at + 4] if t.clause == clause and t.word not in _ALSO]
+    before = tokens[at - 1].word if at and tokens[at - 1].clause == clause else ""
+    return bool(after) and after[0] in _HAULING or before in _HAULING or before == "把"
+
+
+def _not_a_verdict(word: str, before, after) -> bool:
+    """A sentiment word that here asks (麻烦查一下, 麻烦多给两双筷子), tells when (晚点再来评, 会晚点到)
+    or means "almost" (快到期了); ``before`` and ``after``: its neighbours in the clause, or None."""
+    if after is None:
+        return False
+    if word == "麻烦":
+        return after.word in _REQUEST_VERBS or before is None and after.word in _REQUEST_OPENERS
+    if word == "晚点":
+        return after.word.startswith("再") or before is not None and before.word in _LATER_BEFORE
+    return word == "快" and after.word.startswith(_ALMOST)
 
 
 def apply(tokens: Sequence, parts: list[Part], elsewhere: float, question: bool) -> list[Part]:
