@@ -93,6 +93,8 @@ def expected_counts(events: int, alerts: set[tuple[str, str]]) -> dict:
         "alerts": len(alerts),
         "cases": len(alerts),  # one customer per event, one topic per rule
         "profiles_events": events,
+        "profiles_alerts": len(alerts),
+        "profiles_cases": len(alerts),
         "escalations_fired": urgent,
         "emails": len(alerts) + urgent,  # every assignment, and the P1 reminders
         "feishu": 2 * urgent,  # assignment and reminder

@@ -68,6 +68,9 @@ def counts(client, prefix: str, maildir, receivers: stack.Receivers) -> dict:
         "alerts": alerts.alerts.count_documents({}),
         "cases": cases.cases.count_documents({}),
         "profiles_events": client[f"{prefix}profiles"].timeline.count_documents({"kind": "feedback"}),
+        # each alert and case reached its customer's profile once (alerts_taken_in)
+        "profiles_alerts": client[f"{prefix}profiles"].timeline.count_documents({"kind": "alert"}),
+        "profiles_cases": client[f"{prefix}profiles"].timeline.count_documents({"kind": "case_opened"}),
         "escalations_fired": cases.escalation_steps.count_documents({"state": "fired"}),
         "emails": maildir.count(),  # not messages(): see SmtpSink.count
         **receivers.counts(),
