@@ -89,7 +89,7 @@ def run_schemathesis(gw, work: Path, ids: dict, examples: int, seed: int, timeou
         "--seed",
         str(seed),
         "--workers",
-        "2",
+        "1",
         "--request-timeout",
         "20",
         "--suppress-health-check",
