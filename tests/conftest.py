@@ -181,11 +181,18 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd, its own process) keeping mail in a Maildir."""
+    """A real SMTP server (aiosmtpd, its own process) keeping mail in a Maildir.
 
-    def __init__(self, directory: Path):
+    With ``wait=False`` the server is only started: ``wait_listening`` waits for it. Its
+    port stays reserved (bound, not listening) until then, so no ``free_port`` call in
+    between can be handed the same port."""
+
+    def __init__(self, directory: Path, wait: bool = True):
         self.directory = directory
-        self.port = free_port()
+        self._reserved = socket.socket()
+        self._reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiosmtpd binds
+        self._reserved.bind(("127.0.0.1", 0))
+        self.port = self._reserved.getsockname()[1]
         mailbox.Maildir(str(directory), create=True)
         self.process = subprocess.Popen(
             [
@@ -202,7 +209,14 @@ class SmtpSink:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        wait_until(self._listening, timeout=15, message="the SMTP sink to listen")
+        if wait:
+            self.wait_listening()
+
+    def wait_listening(self) -> None:
+        try:
+            wait_until(self._listening, timeout=15, interval=0.02, message="the SMTP sink to listen")
+        finally:
+            self._reserved.close()
 
     def _listening(self) -> bool:
         with socket.socket() as s:
@@ -226,9 +240,32 @@ class SmtpSink:
         self.process.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def next_smtp_sink(tmp_path_factory):
+    """Hands out SMTP sinks, each test its own fresh server and Maildir, and starts the
+    next one as it hands one out: the ~0.3 s a server takes to start (every test with
+    ``cx_config`` has one) passes while the test runs instead of before it."""
+    spare: list[SmtpSink] = []
+
+    def start() -> SmtpSink:
+        # a path that does not exist yet: Maildir(create=True) makes new/ cur/ tmp/ only then
+        return SmtpSink(tmp_path_factory.mktemp("smtp") / "mail", wait=False)
+
+    def take() -> SmtpSink:
+        sink = spare.pop() if spare else start()
+        sink.wait_listening()
+        spare.append(start())
+        return sink
+
+    yield take
+    for sink in spare:
+        sink.wait_listening()
+        sink.stop()
+
+
 @pytest.fixture
-def smtp_sink(tmp_path):
-    sink = SmtpSink(tmp_path / "mail")
+def smtp_sink(next_smtp_sink):
+    sink = next_smtp_sink()
     yield sink
     sink.stop()
 

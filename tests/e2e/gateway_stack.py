@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from nameko.standalone.rpc import ClusterRpcClient
 
 from services.alerts.service import AlertsService
 from services.cases.service import CasesService
+from services.gateway import auth
 from services.gateway.service import GatewayService
 from services.notify.service import NotifyService
 from services.profiles.service import ProfilesService
@@ -133,6 +135,29 @@ def profile_or_none(gw, customer_id):
         return None
 
 
+SEED_HASHES: dict[str, str] = {}
+
+
+@contextmanager
+def hashes_reused():
+    """While the fixture seeds USERS: each password's argon2id hash (production parameters)
+    is computed once per test process and stored again for the next test's fresh database,
+    instead of ~0.3 s of argon2 per user per test. Logins still verify with argon2, and
+    every put_user of a test body hashes afresh (the patch is gone by then)."""
+    real = auth.hash_password
+
+    def once(password: str) -> str:
+        if password not in SEED_HASHES:
+            SEED_HASHES[password] = real(password)
+        return SEED_HASHES[password]
+
+    auth.hash_password = once
+    try:
+        yield
+    finally:
+        auth.hash_password = real
+
+
 @pytest.fixture
 def gateway(cx_config, runner_factory):
     port = free_port()
@@ -143,8 +168,9 @@ def gateway(cx_config, runner_factory):
             rpc.alerts.apply_rules(RULES)
             rpc.notify.apply_recipients(RECIPIENTS)
             rpc.cases.apply_sla_policy(yaml.safe_load(SLA_SAMPLE.read_text(encoding="utf-8")))
-            for user in USERS:
-                rpc.gateway.put_user(user)
+            with hashes_reused():
+                for user in USERS:
+                    rpc.gateway.put_user(user)
             gw = Gateway(f"http://127.0.0.1:{port}", rpc, runner)
             for role, user_id in LOGIN_OF.items():
                 gw.tokens[role] = rpc.gateway.issue_token(user_id, "tests")["token"]

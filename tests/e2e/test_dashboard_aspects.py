@@ -31,7 +31,7 @@ def post(gw):
         events.append(event)
     r = gw.api("integration", "POST", "/api/v1/feedback", json=events)
     assert r.status_code == 202 and r.json()["accepted"] == len(events), r.text
-    wait_queues_idle(config["AMQP_URI"], timeout=30)
+    wait_queues_idle(config["AMQP_URI"], quiet=6, timeout=30)
 
 
 def expected_rows(gw) -> dict:

@@ -34,7 +34,7 @@ def test_explain_the_case_view_and_the_profile_name_the_words_behind_the_analysi
         "integration", "POST", "/api/v1/feedback", json=feedback("why-1", nps=8, customer="W1", text=TEXT)
     )
     assert r.status_code == 202, r.text
-    wait_queues_idle(config["AMQP_URI"], timeout=30)
+    wait_queues_idle(config["AMQP_URI"], quiet=6, timeout=30)
     [alert] = [a for a in gateway.rpc.alerts.list_alerts(customer_id="W1") if a["rule"]["id"] == RULE["id"]]
 
     explained = gateway.rpc.alerts.explain_alert(alert["_id"])

@@ -62,7 +62,7 @@ def test_feedback_over_http_is_processed_once_and_invalid_items_are_not_publishe
     profile = wait_until(lambda: profile_or_none(gateway, "C9"), message="the profile")
     from cxctl.broker import wait_queues_idle  # the queues drain before we count
 
-    wait_queues_idle(config["AMQP_URI"], timeout=30)
+    wait_queues_idle(config["AMQP_URI"], quiet=6, timeout=30)
     assert gateway.rpc.profiles.get_profile("C9")["feedback_count"] == 1
     assert len(gateway.rpc.alerts.list_alerts(customer_id="C9")) == 1
     assert profile["_id"] == "C9"

@@ -79,7 +79,7 @@ def post_comments(gw, first: int, count: int) -> None:
     ]
     r = gw.api("integration", "POST", "/api/v1/feedback", json=events)
     assert r.status_code == 202 and r.json()["accepted"] == count, r.text
-    wait_queues_idle(config["AMQP_URI"], timeout=30)
+    wait_queues_idle(config["AMQP_URI"], quiet=6, timeout=30)
 
 
 def complaint_alerts(gw) -> set[str]:

@@ -44,7 +44,7 @@ def publish_samples(uri: str) -> int:
     with FeedbackPublisher(uri) as publisher:
         for line in lines:
             publisher.publish(line)
-    wait_queues_idle(uri, timeout=120)
+    wait_queues_idle(uri, quiet=6, timeout=120)
     return len(lines)
 
 
@@ -154,7 +154,7 @@ def test_the_timer_retrains_once_per_period_whichever_replica_ticks(
                         ensure_ascii=False,
                     )
                 )
-        wait_queues_idle(uri, timeout=60)
+        wait_queues_idle(uri, quiet=6, timeout=60)
         assert time.monotonic() - started < period * 0.9 - 1  # still a's period
         timer_run(b)  # a's lease holds: b trains nothing
         assert len(store.versions()["versions"]) == 1

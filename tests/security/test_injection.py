@@ -88,7 +88,7 @@ def settle(gateway):  # noqa: F811
     """The seeded events fully processed: the queues idle."""
     from cxctl.broker import wait_queues_idle
 
-    wait_queues_idle(config["AMQP_URI"], timeout=30)
+    wait_queues_idle(config["AMQP_URI"], quiet=6, timeout=30)
 
 
 def rpc_refusals(rpc) -> tuple[int, list[str]]:
