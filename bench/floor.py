@@ -39,8 +39,8 @@ from contracts.base import utcnow
 from services.alerts.evaluate import alert_id_for, event_summary
 from services.alerts.service import AlertsService, alert_message
 from services.cases.context import Context
+from services.cases.intake import telling_taken_in
 from services.cases.lifecycle import assignee_key, new_case, open_key
-from services.cases.messages import taken_in
 from services.cases.service import CasesService
 from services.common.feedback import FeedbackConsumer
 from services.common.messaging import ContractDispatcher
@@ -121,22 +121,17 @@ def announcer(real: type, service):
 def open_and_assign(service, alerts: list[dict]) -> None:
     """cases: for each alert a new case, assigned at once to its owner, announced by the
     real service's own methods in the order its intake uses (the assignment, then the
-    opening that carries it); then the batch's ``alerts_taken_in`` for profiles, built
-    by the real builder."""
-    opened: list[dict] = []
+    opening that carries it); then the batch's ``alerts_taken_in`` for profiles, as the
+    real intake tells it (``intake.telling_taken_in``)."""
 
-    def dispatch(event_type: str, payload: dict) -> None:
-        if event_type == "case_opened":
-            opened.append(payload)
-        service.dispatch(event_type, payload)
+    def take(cases: Context, batch: list[dict]) -> None:
+        for alert in batch:
+            _open_and_assign(cases, alert)
 
-    for alert in alerts:
-        _open_and_assign(dispatch, alert)
-    for message in taken_in(alerts, opened, utcnow()):
-        service.dispatch("alerts_taken_in", message)
+    telling_taken_in(Context(None, service.dispatch, utcnow), alerts, take)  # type: ignore[arg-type]  # no store
 
 
-def _open_and_assign(dispatch: Callable[[str, dict], None], alert: dict) -> None:
+def _open_and_assign(cases: Context, alert: dict) -> None:
     now = utcnow()
     owner, reason = alert["owner"], f"owner of rule {alert['rule']['id']}"
     case = new_case(alert, now, open_key(alert)) | {
@@ -146,7 +141,6 @@ def _open_and_assign(dispatch: Callable[[str, dict], None], alert: dict) -> None
         "assignment": {"at": now, "by": "system", "reason": reason, "previous": None, "rev": 1},
         "rev": 1,
     }
-    cases = Context(None, dispatch, utcnow)  # type: ignore[arg-type]  # announcing reads no store
     cases.announce_assignment(case, by="system", reason=reason)
     cases.announce_opened(case)
 

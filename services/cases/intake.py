@@ -16,6 +16,7 @@ incidents cover and the open incidents covering the batch's new cases.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -48,6 +49,12 @@ def take_in_and_announce(ctx: Context, alerts: list[dict]) -> None:
     """``take_in_batch``, then the batch's ``alerts_taken_in`` for the customers'
     profiles: its alerts and the cases it opened, in one message (instead of profiles
     consuming every ``alert_raised`` and ``case_opened``: two deliveries per alert)."""
+    telling_taken_in(ctx, alerts, take_in_batch)
+
+
+def telling_taken_in(ctx: Context, alerts: list[dict], take: Callable[[Context, list[dict]], None]) -> None:
+    """Run ``take(ctx, alerts)``, keeping the ``case_opened`` it announces, then announce
+    the batch's ``alerts_taken_in`` (bench/floor.py runs its store-less intake so)."""
     opened: list[dict] = []
 
     def dispatch(event_type: str, payload: dict) -> None:
@@ -55,7 +62,7 @@ def take_in_and_announce(ctx: Context, alerts: list[dict]) -> None:
             opened.append(payload)
         ctx.dispatch(event_type, payload)
 
-    take_in_batch(replace(ctx, dispatch=dispatch), alerts)
+    take(replace(ctx, dispatch=dispatch), alerts)
     ctx.send(("alerts_taken_in", message) for message in messages.taken_in(alerts, opened, ctx.now()))
 
 

@@ -146,20 +146,12 @@ def alert_taken_in(alert: dict) -> dict:
 def taken_in(alerts: list[dict], opened: list[dict], now: datetime) -> list[dict]:
     """The ``alerts_taken_in`` of an intake batch: its alerts and the ``case_opened``
     payloads it announced, each case with its alert, ``MAX_TAKEN_IN`` alerts a message."""
-    out: list[dict] = []
-    placed: set[int] = set()
-    for start in range(0, len(alerts), MAX_TAKEN_IN):
-        part = alerts[start : start + MAX_TAKEN_IN]
-        ids = {alert["alert_id"] for alert in part}
-        mine = [i for i, case in enumerate(opened) if case["alert_id"] in ids and i not in placed]
-        placed.update(mine)
-        out.append(
-            {
-                "taken_at": now,
-                "alerts": [alert_taken_in(a) for a in part],
-                "cases_opened": [opened[i] for i in mine],
-            }
-        )
-    if out:  # a case whose alert is not in the batch (none today): with the last part
-        out[-1]["cases_opened"] += [case for i, case in enumerate(opened) if i not in placed]
-    return out
+    parts = [alerts[start : start + MAX_TAKEN_IN] for start in range(0, len(alerts), MAX_TAKEN_IN)]
+    cases: list[list[dict]] = [[] for _ in parts]
+    part_of = {alert["alert_id"]: index for index, part in enumerate(parts) for alert in part}
+    for case in opened:  # a case whose alert is not in the batch (none today): the last part
+        cases[part_of.get(case["alert_id"], -1)].append(case)
+    return [
+        {"taken_at": now, "alerts": [alert_taken_in(a) for a in part], "cases_opened": mine}
+        for part, mine in zip(parts, cases, strict=True)
+    ]
