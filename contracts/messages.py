@@ -107,13 +107,18 @@ class GroupRef(_Part):
     )
 
 
-class AlertRaisedV1(Message):
-    """An alert rule matched a feedback event (预警)."""
+class AlertHead(_Part):
+    """What names an alert: ``alert_raised``'s first fields, and each of ``alerts_taken_in.alerts``."""
 
     alert_id = bounded_str(128, required=True)
     raised_at = fields.AwareDateTime(required=True, format="iso")
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
     rule = fields.Nested(RuleRef, required=True)
+
+
+class AlertRaisedV1(AlertHead, Message):  # type: ignore[misc]  # both Metas: unknown = EXCLUDE
+    """An alert rule matched a feedback event (预警)."""
+
     owner = fields.Nested(OwnerRef, required=True)
     channels = fields.List(bounded_str(32), required=True)
     customer = fields.Nested(CustomerRef, required=True)
@@ -178,13 +183,9 @@ class EventTime(_Part):
     occurred_at = fields.AwareDateTime(required=True, format="iso")
 
 
-class AlertTakenIn(_Part):
+class AlertTakenIn(AlertHead):
     """An alert as its customer's profile records it (a part of ``alert_raised``)."""
 
-    alert_id = bounded_str(128, required=True)
-    raised_at = fields.AwareDateTime(required=True, format="iso")
-    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
-    rule = fields.Nested(RuleRef, required=True)
     customer = fields.Nested(CustomerKey, required=True)
     event = fields.Nested(EventTime, required=True)
 
