@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from services.profiles.accuracy import blind_evaluate, load
+from services.profiles.accuracy import load
+from tests.unit.dev_sets import assert_categories_follow_sentiment, assert_meets_floors, part
 from textanalysis.text import analyze
 
 DEV_SET = Path(__file__).parent / "fixtures" / "reviews_implicit_dev.jsonl"
@@ -28,28 +29,17 @@ FLOORS = {
 }
 
 
-def part(name: str) -> list[dict]:
-    return [row for row in load(DEV_SET) if row["part"] == name]
-
-
 def test_the_set_has_its_shape_and_two_parts():
     rows = load(DEV_SET)
     assert Counter(r["sentiment"] for r in rows) == {"negative": 150, "positive": 100, "neutral": 50}
     assert Counter(r["part"] for r in rows) == {"tune": 201, "held": 99}
     assert len({r["text"] for r in rows}) == len(rows)
-    for row in rows:
-        expected = {"negative": "complaint", "positive": "praise"}.get(row["sentiment"])
-        assert row["category"] == expected or row["sentiment"] == "neutral"
+    assert_categories_follow_sentiment(rows)
 
 
 @pytest.mark.parametrize("name", ["tune", "held"])
 def test_the_set_meets_its_floors(name):
-    report, floor = blind_evaluate(part(name)), FLOORS[name]
-    assert report.polar_correct / report.polar() >= floor["polarity"]
-    assert report.rows("negative", "neutral") <= floor["neutralised"]
-    assert report.complaint_caught / report.complaint_labelled >= floor["recall"]
-    assert report.complaint_caught / report.complaint_predicted >= floor["precision"]
-    assert report.neutral_alarms <= floor["alarms"]
+    assert_meets_floors(part(DEV_SET, name), FLOORS[name])
 
 
 @pytest.mark.parametrize(
