@@ -161,7 +161,22 @@ def processed_events(mongo_client, db_prefix: str, service: str) -> set:
     return {(d["source"], d["event_id"]) for d in inbox.find({"state": "done"})}
 
 
-def test_schemathesis_finds_no_failure(gateway, mongo_client, db_prefix, tmp_path, caplog):  # noqa: F811
+@pytest.fixture
+def unthrottled(cx_config):
+    """The gateway's per-client limit out of the way: at its default (600 a minute in bursts
+    of 120) most of the run's requests came back 429 and reached no handler."""
+    with nameko_config.patch({"GATEWAY_RATE_PER_MINUTE": 10**7, "GATEWAY_RATE_BURST": 10**6}):
+        yield
+
+
+def test_schemathesis_finds_no_failure(
+    unthrottled,
+    gateway,
+    mongo_client,
+    db_prefix,
+    tmp_path,
+    caplog,  # noqa: F811
+):
     if not ST.exists():
         pytest.fail(f"no {ST}: scripts/test.sh installs it (scripts/lib.sh install_python)")
     caplog.set_level(logging.WARNING)
@@ -183,6 +198,9 @@ def test_schemathesis_finds_no_failure(gateway, mongo_client, db_prefix, tmp_pat
     assert found["operations"] == api_operations(gateway)
     assert found["failures"] == []
     assert {200, 202, 400, 404} <= set(found["statuses"])
+    # the requests reached the handlers: a 429 is left only where an operation limits
+    # itself (a template's test sends), not the gateway turning the run away
+    assert found["statuses"].get(429, 0) <= 0.02 * found["cases"], found["statuses"]
 
     # every accepted event went through both consumers, none dead-lettered on the way
     expected = seeded | found["accepted"]
