@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import yaml
 from nameko import config
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -64,8 +65,23 @@ def selected(driver) -> set[str]:
     )
 
 
+def fresh(driver, act, tries: int = 5):
+    """``act(driver)`` again when a live update replaced the element between finding it
+    and using it (the queue re-renders its rows every CONSOLE_POLL_SECONDS)."""
+    for attempt in range(tries):
+        try:
+            return act(driver)
+        except StaleElementReferenceException:
+            if attempt == tries - 1:
+                raise
+
+
+def text_of(driver, element_id: str) -> str:
+    return fresh(driver, lambda d: d.find_element(By.ID, element_id).text)
+
+
 def count(driver, view) -> int:
-    return int(driver.find_element(By.ID, f"count-{view}").text)
+    return int(text_of(driver, f"count-{view}"))
 
 
 def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F811
@@ -78,12 +94,9 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         # saved views and their counts; the refund case is wang.lei's: not visible
         assert count(browser, "open") == TEAM_CASES == count(browser, "team") == len(rows(browser))
         assert count(browser, "mine") == 0 and count(browser, "unassigned") == 0
-        assert browser.find_element(By.ID, "queue-total").text == f"共 {TEAM_CASES} 个工单"
+        assert text_of(browser, "queue-total") == f"共 {TEAM_CASES} 个工单"
         assert ids["QR"] not in rows(browser)
-        assert all(
-            "breaching" in r.get_attribute("class")
-            for r in browser.find_elements(By.CSS_SELECTOR, "#queue-rows tr")
-        )
+        assert all("breaching" in c for c in classes(browser).values())
         for scope in ("#queue-filters", "#bulk", "#queue"):
             check_labels(browser, scope)
         shot(browser, "queue-views")
@@ -91,7 +104,7 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         # search by customer id
         browser.find_element(By.ID, "q").send_keys("Q3", Keys.ENTER)
         wait.until(lambda d: rows(d) == [ids["Q3"]])
-        assert browser.find_element(By.ID, "queue-total").text == "共 1 个工单"
+        assert text_of(browser, "queue-total") == "共 1 个工单"
         browser.find_element(By.ID, "q").clear()
         browser.find_element(By.ID, "q").send_keys("第4单", Keys.ENTER)  # the comment's text
         wait.until(lambda d: rows(d) == [ids["Q4"]])
@@ -101,7 +114,7 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         browser.find_element(By.CSS_SELECTOR, "#level option[value='P1']").click()
         browser.find_element(By.ID, "filter-submit").click()
         wait.until(ec.presence_of_element_located((By.ID, "queue-empty")))
-        assert browser.find_element(By.ID, "queue-total").text == "共 0 个工单"
+        assert text_of(browser, "queue-total") == "共 0 个工单"
         browser.find_element(By.CSS_SELECTOR, "#level option[value='']").click()
         browser.find_element(By.CSS_SELECTOR, "#status option[value='assigned']").click()
         browser.find_element(By.ID, "filter-submit").click()
@@ -116,14 +129,14 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         wait.until(lambda d: d.find_elements(By.ID, "previous-page"))
         second = rows(browser)
         assert len(second) == 2 and not set(first) & set(second)
-        assert browser.find_element(By.ID, "queue-showing").text == "第 3–4 个"
+        assert text_of(browser, "queue-showing") == "第 3–4 个"
         browser.find_element(By.ID, "previous-page").click()
         wait.until(lambda d: not d.find_elements(By.ID, "previous-page"))
         assert rows(browser) == first
 
         # bulk: acknowledge the two cases of the first page with one reason
         for case_id in first:
-            browser.find_element(By.ID, f"select-{case_id}").click()
+            fresh(browser, lambda d, c=case_id: d.find_element(By.ID, f"select-{c}").click())
         browser.find_element(By.CSS_SELECTOR, "#bulk-action option[value='acknowledge']").click()
         assert not browser.find_element(By.ID, "bulk-assignee").is_displayed()  # assign's fields only
         browser.find_element(By.ID, "bulk-reason").send_keys("批量确认")
@@ -140,9 +153,10 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         browser.get(gateway.url + "/cases")
 
         # take it: the case is mine, with a confirmation; each row's button says which case
-        take = browser.find_element(By.ID, f"take-button-{ids['Q5']}")
-        assert take.get_attribute("aria-label") == f"我来处理 {ids['Q5']}"
-        take.click()
+        take = f"take-button-{ids['Q5']}"
+        label = fresh(browser, lambda d: d.find_element(By.ID, take).get_attribute("aria-label"))
+        assert label == f"我来处理 {ids['Q5']}"
+        fresh(browser, lambda d: d.find_element(By.ID, take).click())
         wait.until(ec.presence_of_element_located((By.ID, "action-done")))
         assert browser.find_element(By.ID, "action-done").text == "操作已完成：我来处理"
         assert browser.find_element(By.ID, "case-owner").text == "chen.jie"
@@ -166,9 +180,9 @@ def test_an_agent_works_the_queue_in_the_browser(gateway, browser):  # noqa: F81
         wait.until(lambda d: [i for i, c in classes(d).items() if "is-new" in c])
         [(new_id, new_class)] = [(i, c) for i, c in classes(browser).items() if "is-new" in c]
         assert new_id not in before and "breaching" in new_class
-        assert browser.find_element(By.ID, "queue-news").text == "有 1 个新工单"
+        assert text_of(browser, "queue-news") == "有 1 个新工单"
         assert count(browser, "open") == TEAM_CASES + 1
-        assert browser.find_element(By.ID, "queue-showing").text == f"第 1–{TEAM_CASES + 1} 个"
+        assert text_of(browser, "queue-showing") == f"第 1–{TEAM_CASES + 1} 个"
         assert selected(browser) == {current}  # the selection made before the update is kept
         shot(browser, "queue-live")
 
