@@ -6,9 +6,10 @@ The published schema is the contract integrators validate against: types, requir
 fields, lengths, enums, id and key patterns, ``schema_version``. Compiled (fastjsonschema)
 it checks a message in ~5–15 µs where a marshmallow ``validate`` took 60–350 µs
 (docs/benchmarks.md), and a service publishes about six messages per feedback event.
-The consumers still load every message with the full marshmallow schema, which adds
-what JSON Schema cannot say (time ranges, 64-bit integers, key depth) and refuses to
-the dead-letter queue what breaks it.
+The consumers still load every message with the full marshmallow schema (through its
+compiled fast path, contracts/loading.py, with the same outcome), which adds what JSON
+Schema cannot say (time ranges, 64-bit integers, key depth) and refuses to the
+dead-letter queue what breaks it.
 """
 
 from __future__ import annotations

@@ -47,9 +47,11 @@ from nameko.messaging import HEADER_PREFIX, encode_to_headers
 from pymongo.errors import ConnectionFailure
 
 from contracts.base import flatten_errors
+from contracts.dumping import message_dumper
 from contracts.export import DEAD_LETTER_EXCHANGE
 from contracts.feedback import FEEDBACK_EXCHANGE
-from contracts.messages import MESSAGES, schema_of
+from contracts.loading import message_loader
+from contracts.messages import MESSAGES
 from contracts.published import Breach, check_published
 from services.common import settings
 from services.common.inbox import Busy
@@ -455,7 +457,7 @@ class ContractEventHandler(ReliableConsumerMixin, EventHandler):
         if not isinstance(body, dict):
             raise InvalidMessage("the message body must be a JSON object")
         try:
-            return (schema_of(self.event_type).load(body),)
+            return (message_loader(self.event_type)(body),)
         except ValidationError as exc:
             raise InvalidMessage("schema: " + "; ".join(flatten_errors(exc.messages))) from None
 
@@ -465,10 +467,11 @@ class ContractViolation(ValueError):
 
 
 def serialize(event_type: str, payload: dict) -> dict:
-    """``payload`` in its JSON-ready form, checked against the contract's published JSON
-    Schema (contracts/published.py; every consumer still loads it with the full schema)."""
-    schema = schema_of(event_type)
-    data = schema.dump({"schema_version": schema.SCHEMA_VERSION, **payload})
+    """``payload`` in its JSON-ready form (the schema's dump, compiled: contracts/dumping.py),
+    checked against the contract's published JSON Schema (contracts/published.py; every
+    consumer still loads it with the full schema, contracts/loading.py)."""
+    version = MESSAGES[event_type].schema.SCHEMA_VERSION
+    data = message_dumper(event_type)({"schema_version": version, **payload})
     try:
         check_published(event_type, data)
     except Breach as exc:

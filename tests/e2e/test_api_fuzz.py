@@ -171,11 +171,11 @@ def unthrottled(cx_config):
 
 def test_schemathesis_finds_no_failure(
     unthrottled,
-    gateway,
+    gateway,  # noqa: F811
     mongo_client,
     db_prefix,
     tmp_path,
-    caplog,  # noqa: F811
+    caplog,
 ):
     if not ST.exists():
         pytest.fail(f"no {ST}: scripts/test.sh installs it (scripts/lib.sh install_python)")
