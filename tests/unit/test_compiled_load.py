@@ -15,7 +15,18 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from contracts.loading import fast_path, loader, message_loader
 from contracts.messages import MESSAGES, schema_of
@@ -139,14 +150,35 @@ def test_unknown_keys_hooks_and_defaults_follow_marshmallow():
     class Hooked(Schema):
         x = fields.Integer()
 
-        from marshmallow import post_load
+        @pre_load
+        def _object_only(self, data, **_):
+            if not isinstance(data, dict):
+                raise ValidationError("an object, please")
+            return data
+
+        @validates_schema(pass_original=True)
+        def _no_y(self, data, original, **_):
+            if "y" in original:
+                raise ValidationError({"y": ["not wanted"]})
 
         @post_load
         def _double(self, data, **_):
             return {**data, "x": data.get("x", 0) * 2}
 
-    assert fast_path(Hooked()) is None
-    assert loader(Hooked())({"x": 2}) == {"x": 4}
+    hooked = Hooked()
+    load, fast = loader(hooked), fast_path(hooked)
+    assert fast is not None  # the hooks run as Schema.load runs them
+    for doc in ({"x": 2}, {}, {"x": 2, "y": 1}, {"x": "z"}, [1]):
+        expected = outcome(hooked.load, doc)
+        assert outcome(load, doc) == expected, doc
+        if expected.startswith("ok "):
+            assert outcome(fast, doc) == expected, doc
+    assert load({"x": 2}) == {"x": 4}
+
+    class NestedHooks(Schema):
+        inner = fields.Nested(Hooked)
+
+    assert fast_path(NestedHooks()) is None  # a nested schema's hooks: marshmallow's load
 
 
 def test_the_consumer_parses_with_the_compiled_load_and_names_what_is_wrong():
