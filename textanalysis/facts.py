@@ -344,7 +344,12 @@ class Facts:
             self.add("broken_promise", "broken_promise")
         kept = set(sentence)
         for i in sentence:
-            since = _SINCE.search(us[i].word) and i + 1 in kept and us[i + 1].word == "了"
+            # 三天了没有人回复, 一周没更新
+            since = (
+                _SINCE.search(us[i].word)
+                and i + 1 in kept
+                and (us[i + 1].word == "了" or us[i + 1].word in self.negators)
+            )
             if (us[i].word in sets["persist"] or since) and any(
                 self.not_done(k) for k in range(i + 1, i + 5) if k in kept
             ):
