@@ -428,13 +428,13 @@ class Analyzer:
         text = _ENGLISH_NOT.sub(r"\1 not", normalize(text))
         out: list[str] = []
         lx = self.lexicon
-        sentiment = lx.positive | lx.negative
         for piece in self._pieces(text):
             if piece.isspace() or not piece:
                 continue
             word = piece.lower()
-            if len(word) > 1 and word[-1] == "得" and word not in lx.words and word[:-1] in sentiment:
-                out.extend((*self._split_glued(word[:-1]), "得"))  # 脏得看不清: 脏 + 得
+            stem = word[:-1] if len(word) > 1 and word[-1] == "得" and word not in lx.words else ""
+            if stem and (stem in lx.positive or stem in lx.negative):
+                out.extend((*self._split_glued(stem), "得"))  # 脏得看不清: 脏 + 得
                 continue
             out.extend(self._split_glued(word))
         return out
