@@ -76,7 +76,7 @@ _CLAUSE_BREAK = re.compile(r"^[\s，。！？；、,.!?;:：\n()（）…~\-]+$"
 _CONTRAST_WEIGHT = {
     **dict.fromkeys(("但", "但是", "可是", "不过", "然而", "可惜", "却", "but", "however"), 1.5),
     # what turned out (说三天发货，结果十天了): the verdict follows
-    **dict.fromkeys(("结果", "实际", "实际上", "谁知", "谁知道", "哪知", "没想到"), 1.5),
+    **dict.fromkeys(("结果", "实际", "实际上", "谁知", "谁知道", "哪知", "没想到", "后来"), 1.5),
     **dict.fromkeys(("就是", "只是", "唯一", "美中不足", "though"), 0.5),
     **dict.fromkeys(("而且", "并且", "另外", "and"), 1.0),
 }
@@ -217,6 +217,8 @@ ASPECT_TERMS = _SHIPPED.aspect_terms
 LEXICON_WORD_FREQ = 1500
 _NEGATOR_CHARS = frozenset("不没无未别非")
 _PARTICLES = frozenset("了的啊呀吧哦呢嘛啦")
+# words after which 好 alone is praise (味道也好, 效果确实好)
+_BEFORE_PREDICATIVE = frozenset(("也", "都", "就", "挺", "蛮", "确实", "是真的"))
 _DEGREE_CHARS = frozenset("很太超巨贼真好挺蛮忒最")
 # ASCII emoticons jieba would cut into punctuation, written as the emoji the lexicon knows
 _EMOTICONS = re.compile(
@@ -425,10 +427,16 @@ class Analyzer:
     def _raw_words(self, text: str) -> list[str]:
         text = _ENGLISH_NOT.sub(r"\1 not", normalize(text))
         out: list[str] = []
+        lx = self.lexicon
         for piece in self._pieces(text):
             if piece.isspace() or not piece:
                 continue
-            out.extend(self._split_glued(piece.lower()))
+            word = piece.lower()
+            stem = word[:-1] if len(word) > 1 and word[-1] == "得" and word not in lx.words else ""
+            if stem and (stem in lx.positive or stem in lx.negative):
+                out.extend((*self._split_glued(stem), "得"))  # 脏得看不清: 脏 + 得
+                continue
+            out.extend(self._split_glued(word))
         return out
 
     def segment(self, text: str) -> tuple[Token, ...]:
@@ -459,9 +467,18 @@ class Analyzer:
                 after = words[i + 1] if i + 1 < len(words) else ""
                 reach = 0 if rhetorical or _not_negating(word, after) else NEGATION_REACH
                 continue
-            tokens.append(Token(word, reach > 0, clause, weight * concession, wish, sentence))
+            negated = reach > 0 or self._glued_negation(words[i - 1] if i else "", word)
+            tokens.append(Token(word, negated, clause, weight * concession, wish, sentence))
             reach = max(reach - 1, 0)
         return tuple(tokens)
+
+    def _glued_negation(self, before: str, word: str) -> bool:
+        """``word`` is a positive result of a verb jieba glued to 没 / 未 (没冲 干净, 没擦 干净):
+        not done, so negated; 没见 过 这么好 is not (过 comes between)."""
+        lx = self.lexicon
+        if len(before) != 2 or before[0] not in "没未" or before in lx.words or before in lx.negators:
+            return False
+        return word in lx.positive
 
     # the parts of a result --------------------------------------------------------------
 
@@ -537,7 +554,7 @@ class Analyzer:
         after = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1].clause == clause else None
         if before is None:
             return after is None or after.word in _PARTICLES
-        return before.word in self.lexicon.modifiers or before.word in ("也", "都", "就", "挺", "蛮")
+        return before.word in self.lexicon.modifiers or before.word in _BEFORE_PREDICATIVE
 
     def _before_sentiment(self, tokens: tuple[Token, ...], i: int) -> bool:
         lx = self.lexicon

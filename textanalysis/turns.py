@@ -30,12 +30,14 @@ Each turn names itself among the result's drivers, so an explanation shows it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 EXPECT = frozenset(
     "以前觉得 之前觉得 原来觉得 本来觉得 以为 本以为 原以为 还以为 满以为 原本以为 本来以为 原来以为".split()
     + "期待 满怀期待 满心期待 担心 原本担心 本来担心 原本怕 本来怕".split()
+    + "开始觉得 一开始觉得 刚开始觉得 起初觉得 开始以为 一开始以为".split()
 )
 CLAIMED = frozenset(
     "说 说是 号称 宣传 宣传说 宣称 看着 看起来 看上去 介绍说 图片 照片 详情页 写的 写着 标的 标着".split()
@@ -70,8 +72,14 @@ _HAULING = frozenset(
     "带走 带走了 清走 清理 收拾 拿走 拿走了 分类 扔 扔掉 倒 倒掉 清运 打扫 处理掉 运走".split()
 )
 _ALSO = frozenset("都 也 全 全都 也都 顺便 顺手 给".split())
+# what staff do to a question (耐心解答我的问题)
+_ANSWERING = frozenset("解答 耐心解答 回答 答疑 解释 讲解 咨询 请教 记录 拍".split())
 # 快 that means "almost": 快到期了, 快用完了
 _ALMOST = ("到", "要", "过", "满", "用完", "结束", "没", "被")
+# … or before an amount: 等了快一个月, 快两年了, 快十二点了 (not 快一点, 快一些: a request)
+_ALMOST_AMOUNT = re.compile(
+    r"^(?!一点|一些|一下)[一两二三四五六七八九十百千万半几\d]+个?多?(年|天|月|周|星期|礼拜|小时|分钟|钟头|点|次|遍|趟)"
+)
 
 
 class Part(NamedTuple):
@@ -193,12 +201,24 @@ def _not_a_verdict(word: str, before, after) -> bool:
         return after.word in _REQUEST_VERBS or before is None and after.word in _REQUEST_OPENERS
     if word == "晚点":
         return after.word.startswith("再") or before is not None and before.word in _LATER_BEFORE
-    return word == "快" and after.word.startswith(_ALMOST)
+    return word == "快" and (after.word.startswith(_ALMOST) or bool(_ALMOST_AMOUNT.match(after.word)))
+
+
+def answered(tokens: Sequence, parts: list[Part]) -> list[Part]:
+    """问题 that staff answered or solved (耐心解答我的问题, 帮我解决了问题) names no problem of theirs."""
+    kept = []
+    for p in parts:
+        word = tokens[p.at]
+        before = tokens[max(p.at - 4, 0) : p.at]
+        if word.word == "问题" and any(t.clause == word.clause and t.word in _ANSWERING for t in before):
+            continue
+        kept.append(p)
+    return kept
 
 
 def apply(tokens: Sequence, parts: list[Part], elsewhere: float, question: bool) -> list[Part]:
     """The parts after every turn, the turns' own parts included."""
-    parts = options(tokens, parts, question)
+    parts = options(tokens, answered(tokens, parts), question)
     if question:
         return parts
     parts, turned = expectation(tokens, competitor(tokens, parts), elsewhere)
