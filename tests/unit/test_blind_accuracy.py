@@ -35,6 +35,14 @@ second 322/420 = 76.7 %, 133/210 = 63.3 % at 95.0 %, 7/80; the third 285/420 = 6
 100/181 = 55.2 % at 69.4 %, 14/80. The development set's own untouched third went from 67.5
 to 85.5 %: its writer's words are easier for its writer's rules than others' words are.
 
+After the second implicit pass (557ba4d) and the third pass on new trades
+(reviews_dev3.jsonl, merged 2026-12-07, written by a helper who never opened a blind set;
+it dropped two of its cues when this test failed on the first set's complaint precision),
+measured once by the lead: the first set 304 → 309/400 = 77.2 %, complaint recall 144 →
+148/198 = 74.7 % at precision 95.4 → 94.3 %, 3/60 neutral alarms; the second 326 → 329/420 =
+78.3 %, 137 → 140/210 = 66.7 % at 95.1 → 95.2 %, 7/80; the third 290 → 296/420 = 70.5 %,
+104 → 106/181 = 58.6 % at 70.7 → 70.2 %, 13/80.
+
 The floors below sit a few points under the latest figures; they are meant to be raised
 as the lexicon (or a learned classifier) improves, never lowered to let a change through.
 """
@@ -54,8 +62,8 @@ from services.profiles.accuracy import (
 )
 from textanalysis import text
 
-POLAR_ACCURACY_FLOOR = 0.75
-COMPLAINT_RECALL_FLOOR = 0.72
+POLAR_ACCURACY_FLOOR = 0.76
+COMPLAINT_RECALL_FLOOR = 0.73
 COMPLAINT_PRECISION_FLOOR = 0.94
 NEUTRAL_ALARMS_CEILING = 4  # of 60
 # the second blind set
@@ -64,7 +72,7 @@ COMPLAINT_RECALL_FLOOR_2 = 0.65
 COMPLAINT_PRECISION_FLOOR_2 = 0.94
 NEUTRAL_ALARMS_CEILING_2 = 8  # of 80
 # the third blind set (comments_blind3.md), measured first at 956dd68
-POLAR_ACCURACY_FLOOR_3 = 0.68
+POLAR_ACCURACY_FLOOR_3 = 0.69
 COMPLAINT_RECALL_FLOOR_3 = 0.57
 COMPLAINT_PRECISION_FLOOR_3 = 0.70
 NEUTRAL_ALARMS_CEILING_3 = 14  # of 80
