@@ -24,6 +24,7 @@ from marshmallow import (
 
 from contracts.base import (
     Message,
+    Pattern,
     StrictInt,
     bounded_str,
     flatten_errors,
@@ -86,7 +87,7 @@ class FeedbackEventV1(Message, _Open):
     customer = fields.Nested(CustomerSchema, required=True)
     channel = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}$", error="must be a lowercase channel name"),
+        validate=Pattern(r"^[a-z][a-z0-9_-]{0,31}$", error="must be a lowercase channel name"),
         metadata={"description": "one of " + ", ".join(KNOWN_CHANNELS) + " (others accepted)"},
     )
     touchpoint = bounded_str(64, allow_none=True, metadata={"description": "journey step"})

@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
-CLOCK = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="a time of day HH:MM (24 h)")
+from contracts.base import Pattern
+
+ID = Pattern(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
+CLOCK = Pattern(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="a time of day HH:MM (24 h)")
 PEOPLE_ROLES = ("agent", "owner", "admin")
 SENIORITY = ("junior", "regular", "senior", "lead")
 LANGUAGES = ("zh-CN", "en")
@@ -45,7 +47,7 @@ def _url() -> fields.Url:
     return fields.Url(schemes={"http", "https"}, require_tld=False)
 
 
-MOBILE = validate.Regexp(r"^\+?[0-9][0-9-]{4,19}$", error="a mobile number: digits, optional + and -")
+MOBILE = Pattern(r"^\+?[0-9][0-9-]{4,19}$", error="a mobile number: digits, optional + and -")
 USER_ID = validate.Length(min=1, max=128)
 
 

@@ -148,7 +148,7 @@ def join_path(path: str, part: str) -> str:
 
 def parse_duration(value: Any) -> int:
     """'7d' / '24h' / '30m' / '90s' → seconds; ValueError with a readable reason."""
-    match = DURATION.match(value) if isinstance(value, str) else None
+    match = DURATION.fullmatch(value) if isinstance(value, str) else None
     if not match:
         raise ValueError("must be a duration like 90s, 30m, 24h or 7d (a positive whole number)")
     seconds = int(match.group(1)) * DURATION_SECONDS[match.group(2)]
@@ -253,7 +253,7 @@ def check_condition(node: Any, path: str = "", depth: int = 0, windows: bool = T
     if unknown:
         errors.append((path, f"unknown keys {sorted(unknown)}"))
     field = node.get("field")
-    if not isinstance(field, str) or not FIELD_PATTERN.match(field):
+    if not isinstance(field, str) or not FIELD_PATTERN.fullmatch(field):
         errors.append((join_path(path, "field"), "must be a dotted field path like scores.nps"))
     op = node.get("op")
     if not isinstance(op, str) or op not in OPERATORS:  # a list or a dict is no operator (nor hashable)
@@ -349,6 +349,6 @@ def field_allowed(name: Any, names: tuple[str, ...], prefixes: tuple[str, ...]) 
         return True
     return (
         isinstance(name, str)
-        and bool(FIELD_PATTERN.match(name))
+        and bool(FIELD_PATTERN.fullmatch(name))
         and any(name.startswith(p) and len(name) > len(p) for p in prefixes)
     )

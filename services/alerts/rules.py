@@ -36,6 +36,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from contracts.base import Pattern
 from contracts.base import StrictInt as StrictIntField
 from contracts.messages import LEVELS, OWNER_KINDS
 from services.alerts import group_rules
@@ -161,7 +162,7 @@ class ActiveHoursSchema(Schema):
     def _check(self, data, **_):
         errors: dict[str, list[str]] = {}
         for key in ("from", "to"):
-            if key in data and not CLOCK.match(data[key]):
+            if key in data and not CLOCK.fullmatch(data[key]):
                 errors[key] = ["must be a time of day like 09:00 (24-hour HH:MM)"]
         if not errors and data.get("from") == data.get("to"):
             errors["to"] = ["must differ from from (for all day, leave active_hours out)"]
@@ -197,9 +198,7 @@ class RuleSchema(Schema):
 
     id = fields.String(
         required=True,
-        validate=validate.Regexp(
-            r"^[a-z0-9][a-z0-9_-]{0,127}$", error="lowercase letters, digits, '_' or '-'"
-        ),
+        validate=Pattern(r"^[a-z0-9][a-z0-9_-]{0,127}$", error="lowercase letters, digits, '_' or '-'"),
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(load_default="", validate=validate.Length(max=2000))

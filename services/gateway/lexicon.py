@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from contracts.base import Pattern
 from services.gateway.errors import bad_request
 from textanalysis import lexicon as lists
 
 WORD = validate.Length(min=1, max=lists.MAX_WORD_CHARS)
 REASON = validate.Length(min=1, max=lists.MAX_REASON_CHARS)
-CODE = validate.Regexp(lists.NEW_CODE, error="2 to 40 characters of a-z and _")
+CODE = Pattern(lists.NEW_CODE, error="2 to 40 characters of a-z and _")
 LABEL = validate.Length(min=1, max=lists.MAX_LABEL_CHARS)
 
 

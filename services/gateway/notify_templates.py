@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from contracts.base import Pattern
 from services.gateway.errors import HttpError
 from services.gateway.lexicon import load
 
@@ -14,7 +15,7 @@ MAX_SOURCE = 100_000  # notify's limit (services/notify/overrides.py)
 SOURCE = fields.String(required=True, validate=validate.Length(min=1, max=MAX_SOURCE))
 CHANNEL = fields.String(
     load_default=None,
-    validate=validate.Regexp(r"^[a-z_]{1,32}$", error="a channel name"),
+    validate=Pattern(r"^[a-z_]{1,32}$", error="a channel name"),
     metadata={"description": "default: the channel the template is for (email for subject, txt, html)"},
 )
 REASON = validate.Length(min=1, max=500)

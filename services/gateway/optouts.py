@@ -16,7 +16,7 @@ import logging
 from marshmallow import RAISE, Schema, fields, validate
 from nameko.exceptions import RpcTimeout, UnknownService
 
-from contracts.base import ID_PATTERN, NOT_AN_ID
+from contracts.base import ID_PATTERN, NOT_AN_ID, Pattern
 from services.gateway.actions import load_valid_body
 from services.gateway.errors import bad_request
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 CHANNELS = ("all", "sms", "email", "wechat_oa")  # notify's OPT_OUT_CHANNELS
 REASON = validate.Length(min=1, max=500)  # notify keeps at most 500 characters
-CUSTOMER = [validate.Length(min=1, max=128), validate.Regexp(ID_PATTERN, error=NOT_AN_ID)]
+CUSTOMER = [validate.Length(min=1, max=128), Pattern(ID_PATTERN, error=NOT_AN_ID)]
 
 
 class ReasonBody(Schema):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from contracts.base import ID_PATTERN, NOT_AN_ID, in_time_range
+from contracts.base import ID_PATTERN, NOT_AN_ID, Pattern, in_time_range
 from contracts.people import PeopleDirectory
 from services.gateway.actions import ACTIONS, ResolveIncidentBody, TakeBody
 from services.gateway.dashboard_csv import TABLES as DASHBOARD_TABLES
@@ -40,9 +40,7 @@ ROLES = ("agent", "owner", "admin", "integration")
 PEOPLE = ("agent", "owner", "admin")  # roles that may log in to the console
 
 MAX_PAGE = 200
-ID = validate.Regexp(
-    r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$", error="letters, digits, '.', '_', ':', '@' or '-'"
-)
+ID = Pattern(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$", error="letters, digits, '.', '_', ':', '@' or '-'")
 LEVEL = validate.OneOf(("P1", "P2", "P3", "P4"))
 CASE_STATUSES = (
     "open",
@@ -264,34 +262,32 @@ class PathValues(Query):
     case_id = fields.String(validate=ID)
     rule_id = fields.String(validate=ID)
     customer_id = fields.String(
-        validate=[validate.Length(min=1, max=128), validate.Regexp(ID_PATTERN, error=NOT_AN_ID)],
+        validate=[validate.Length(min=1, max=128), Pattern(ID_PATTERN, error=NOT_AN_ID)],
         metadata={"description": "the integration's customer key"},
     )
-    name = fields.String(validate=validate.Regexp(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
+    name = fields.String(validate=Pattern(r"^[a-z0-9_.-]{1,64}$", error="a file name"))
     playbook_id = fields.String(validate=ID)
     board = fields.String(validate=validate.OneOf(("mine", "team", "journey")))
     language = fields.String(
         validate=validate.OneOf(("zh-CN", "en")), metadata={"description": "a template's"}
     )
     template = fields.String(
-        validate=validate.Regexp(
-            r"^_?[a-z][a-z_]{0,63}(\.[a-z]{1,16}){0,3}\.j2$", error="a template file name"
-        ),
+        validate=Pattern(r"^_?[a-z][a-z_]{0,63}(\.[a-z]{1,16}){0,3}\.j2$", error="a template file name"),
         metadata={"description": "a notification template: <kind>[.<channel>].<part>.j2"},
     )
-    version = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,11}$", error="a version number ≥ 1"))
+    version = fields.String(validate=Pattern(r"^[1-9][0-9]{0,11}$", error="a version number ≥ 1"))
     channel = fields.String(
         validate=validate.OneOf(OPT_OUT_CHANNELS), metadata={"description": "an opt-out channel"}
     )
     token = fields.String(
-        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,900}\.[A-Za-z0-9_-]{1,100}$", error="not a survey link"),
+        validate=Pattern(r"^[A-Za-z0-9_-]{1,900}\.[A-Za-z0-9_-]{1,100}$", error="not a survey link"),
         metadata={"description": "a signed follow-up survey token"},
     )
     vendor = fields.String(
         validate=validate.OneOf(("aliyun", "tencent")), metadata={"description": "SMS vendor"}
     )
     callback_key = fields.String(
-        validate=validate.Regexp(r"^[A-Za-z0-9_~.-]{16,128}$", error="not a callback key"),
+        validate=Pattern(r"^[A-Za-z0-9_~.-]{16,128}$", error="not a callback key"),
         metadata={"description": "the deployment's SMS_CALLBACK_KEY (the SMS vendors sign nothing)"},
     )
 
@@ -317,8 +313,8 @@ class SmsReplyQuery(Page):
 class WechatQuery(Query):
     """WeChat's server-configuration parameters (plain-text mode)."""
 
-    signature = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{40}$", error="40 hex digits"))
-    timestamp = fields.String(validate=validate.Regexp(r"^[0-9]{1,12}$", error="digits"))
+    signature = fields.String(validate=Pattern(r"^[0-9a-fA-F]{40}$", error="40 hex digits"))
+    timestamp = fields.String(validate=Pattern(r"^[0-9]{1,12}$", error="digits"))
     nonce = fields.String(validate=validate.Length(min=1, max=64))
     echostr = fields.String(validate=validate.Length(min=1, max=128))
     openid = fields.String(validate=validate.Length(min=1, max=128))

@@ -59,7 +59,7 @@ class TemplateOverrides:
             raise BadRequest(f"source: a template text of at most {MAX_SOURCE:,} characters")
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
             raise BadRequest(f"reason: a text of at most {MAX_REASON} characters")
-        match = TEMPLATE_NAME.match(name if isinstance(name, str) else "")
+        match = TEMPLATE_NAME.fullmatch(name if isinstance(name, str) else "")
         kind = match["kind"] if match and match["kind"] in NOTIFICATION_KINDS else "case_assigned"
         self.renderer.sync(self.store.template_overrides())
         problems = self.renderer.check(name, source, sample(kind), SAMPLE_RECIPIENT)
@@ -86,6 +86,6 @@ def named(problems: list[str]) -> list[str]:
 def name_parts(name: str) -> dict:
     """``language``, ``kind``, ``channel`` and ``part`` of a template name (None where
     the name has none: a shared part such as ``_layout.html.j2``)."""
-    match = TEMPLATE_NAME.match(name)
+    match = TEMPLATE_NAME.fullmatch(name)
     parts = ("language", "kind", "channel", "part")
     return {k: match[k] for k in parts} if match else dict.fromkeys(parts)

@@ -188,7 +188,7 @@ class Renderer:
         failure rendering the sample payload. Empty when it may be saved."""
         if not isinstance(source, str):
             return ["source: a template is text"]
-        match = TEMPLATE_NAME.match(name) if isinstance(name, str) else None
+        match = TEMPLATE_NAME.fullmatch(name) if isinstance(name, str) else None
         if match is None:
             return [
                 f"name: {name!r} is not <language>/<kind>[.<channel>].<part>.j2 (parts: {', '.join(PARTS)})"

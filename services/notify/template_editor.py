@@ -50,7 +50,7 @@ class Target:
 
 def target(name) -> Target:
     """The parts of a staff notification template's name; BadRequest names ``name``."""
-    match = TEMPLATE_NAME.match(name) if isinstance(name, str) else None
+    match = TEMPLATE_NAME.fullmatch(name) if isinstance(name, str) else None
     if match is None or (match["kind"] and match["kind"] not in NOTIFICATION_KINDS):
         raise BadRequest(
             f"name: {name!r} is not a staff notification template "

@@ -275,6 +275,19 @@ def test_what_schemathesis_found_is_refused_by_field_and_reaches_no_service(
         "attributes.a\\x00b",
         "attributes.n",
     ]
+    # the full 200-example run (2026-12-07) once the rate limit was lifted: Python's "$" also
+    # matched before a final newline, so "person": "x\n" passed the request's id check, then
+    # broke notification_requested's published pattern in the cases service: 500
+    case_id = gw.rpc.cases.list_cases()[0]["_id"]
+    r = gw.api(
+        "admin",
+        "POST",
+        f"/api/v1/cases/{case_id}/add_collaborator",
+        json={"person": "li.na\n", "role": "logistics"},
+    )
+    assert r.status_code == 422 and error_fields(r) == ["person"], r.text  # the cases service names it
+    r = gw.api("admin", "POST", "/api/v1/rules", json={"id": "newline\n", "name": "n"})
+    assert r.status_code == 400 and "id" in error_fields(r), r.text
     # the same hazards in bodies that go to the services over RPC
     r = post_raw(gw, "/api/v1/cases/x/comment", b'{"text": "hi", "comment_id": "\\udc00"}')
     assert r.status_code == 400 and error_fields(r) == ["body.comment_id"]
