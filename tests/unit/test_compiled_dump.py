@@ -21,6 +21,7 @@ from contracts.dumping import dumper, message_dumper, uncompiled
 from contracts.messages import MESSAGES, schema_of
 from services.common.messaging import serialize
 from tests.fuzz.schema_strategy import from_schema, load_schema
+from tests.unit.test_published_check import put
 
 TYPES = sorted(MESSAGES)
 
@@ -40,6 +41,7 @@ def outcome(dump, obj) -> str:
         return f"raised {type(exc).__name__}"
 
 
+NOISE = {"_id": "internal", "items": [1], "x.y": {"$z": 1}}  # undeclared keys, one named like a dict method
 NEIGHBOURS = {
     str: lambda v: [12, 3.5, b"bytes"],
     bool: lambda v: [1, 0, "true", "no", None],
@@ -60,15 +62,6 @@ def places(doc: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
         for index, item in enumerate(doc):
             found += places(item, (*path, index))
     return found
-
-
-def put(doc: Any, path: tuple, value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(doc, dict):
-        return {**doc, head: put(doc[head], rest, value)}
-    return [put(item, rest, value) if i == head else item for i, item in enumerate(doc)]
 
 
 def loaded_documents(event_type: str) -> st.SearchStrategy[dict]:
@@ -97,8 +90,8 @@ def test_the_compiled_dump_gives_what_marshmallow_gives(event_type, data):
     # undeclared keys at every level are left out alike
     noisy = doc
     for path, value in places(doc):
-        if isinstance(value, dict):
-            noisy = put(noisy, path, {**value, "_id": "internal", "items": [1], "x.y": {"$z": 1}})
+        if isinstance(value, dict):  # keys the object has already keep their values (and subtrees)
+            noisy = put(noisy, path, {**NOISE, **value})
     assert outcome(message_dumper(event_type), noisy) == outcome(schema.dump, noisy)
 
     # a value of a neighbouring type: converted, or refused, alike
