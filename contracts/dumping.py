@@ -156,20 +156,27 @@ def _lookup(obj: Any, attr: str) -> Any:
         return getattr(obj, attr, missing)
 
 
+def _has_dump_hooks(schema: Schema) -> bool:
+    return bool(schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP])
+
+
+def _plain(schema: Schema, name: str, field: fields.Field) -> bool:
+    """Whether the field's value is looked up as marshmallow's default accessor does (no
+    dotted attribute, no overridden ``get_value`` or ``get_attribute``)."""
+    return (
+        field._CHECK_ATTRIBUTE
+        and type(field).get_value is fields.Field.get_value
+        and type(schema).get_attribute is Schema.get_attribute
+        and "." not in (field.attribute or name)
+    )
+
+
 def _field_step(schema: Schema, name: str, field: fields.Field) -> Callable[[Any], Any]:
     """obj -> the field's dumped value, or ``missing`` to leave its key out."""
     attr = field.attribute or name
     convert = converter(field)
-    plain = (
-        convert is not None
-        and field._CHECK_ATTRIBUTE
-        and type(field).get_value is fields.Field.get_value
-        and type(schema).get_attribute is Schema.get_attribute
-        and "." not in attr
-    )
-    if not plain:
+    if convert is None or not _plain(schema, name, field):
         return lambda obj: field.serialize(name, obj, accessor=schema.get_attribute)
-    assert convert is not None
     default = field.dump_default
 
     def step(obj: Any) -> Any:
@@ -185,7 +192,7 @@ def _field_step(schema: Schema, name: str, field: fields.Field) -> Callable[[Any
 
 def dumper(schema: Schema) -> Dump:
     """A function giving what ``schema.dump(obj)`` gives (one object, not ``many``)."""
-    if schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP]:
+    if _has_dump_hooks(schema):
         return lambda obj: schema.dump(obj, many=False)
     steps = [
         (field.data_key if field.data_key is not None else name, _field_step(schema, name, field))
@@ -206,12 +213,12 @@ def dumper(schema: Schema) -> Dump:
 
 def uncompiled(schema: Schema, path: str = "") -> list[str]:
     """The fields of ``schema`` (nested ones included) that its dumper leaves to marshmallow."""
-    if schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP]:
+    if _has_dump_hooks(schema):
         return [path or "<schema>"]
     out = []
     for name, field in schema.dump_fields.items():
         where = f"{path}.{name}" if path else name
-        if converter(field) is None or "." in (field.attribute or name) or not field._CHECK_ATTRIBUTE:
+        if converter(field) is None or not _plain(schema, name, field):
             out.append(where)
         elif isinstance(field, fields.Nested):
             out.extend(uncompiled(field.schema, where))

@@ -25,13 +25,12 @@ from datetime import datetime
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from contracts.base import Pattern
 from contracts.messages import LEVELS
+from contracts.people import ID
 from services.cases.lifecycle import assignee_key, load_holder, next_status, with_clocks
 from services.common.errors import BadRequest
 from services.common.validation import StrictSchema, load_valid
 
-ID = Pattern(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
 SENIORITY = ("junior", "regular", "senior", "lead")
 PICKS = ("round_robin", "least_loaded")
 DEFAULT_WEIGHTS = {"P1": 8, "P2": 4, "P3": 2, "P4": 1}

@@ -15,11 +15,11 @@ from urllib.parse import quote
 from marshmallow import RAISE, Schema, fields, validate
 from werkzeug.wrappers import Response
 
-from contracts.base import Pattern
+from contracts.base import ID_PATTERN, Pattern
 from services.gateway.actions import load_valid_body
 from services.gateway.errors import bad_request
 
-ID_FIELD = [validate.Length(min=1, max=128), Pattern(r"^(?!\$)[^\x00-\x1f\x7f]+$", error="an id")]
+ID_FIELD = [validate.Length(min=1, max=128), Pattern(ID_PATTERN, error="an id")]
 
 
 class MergeBody(Schema):

@@ -13,14 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
-from contracts.base import Pattern
+from contracts.people import CLOCK, ID
 from services.common.privacy import register_secret
 from services.common.validation import load_valid
 from services.notify.channels import CHANNELS
 from services.notify.channels.base import Destination
 
-ID = Pattern(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", error="letters, digits, '.', '_', '@' or '-'")
-CLOCK = Pattern(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="a time of day HH:MM (24 h)")
 IM_CHANNELS = tuple(name for name in CHANNELS if name != "email")
 
 

@@ -32,7 +32,8 @@ from contracts.loading import fast_path, loader, message_loader
 from contracts.messages import MESSAGES, schema_of
 from services.common.messaging import InvalidMessage
 from tests.fuzz.schema_strategy import from_schema, load_schema
-from tests.unit.test_compiled_dump import canonical, places, put
+from tests.unit.test_compiled_dump import canonical, places
+from tests.unit.test_published_check import put
 
 TYPES = sorted(MESSAGES)
 

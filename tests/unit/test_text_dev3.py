@@ -10,13 +10,11 @@ on, its ``"held"`` rows (every third of each label) only measured.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from services.profiles.accuracy import load
-from tests.unit.dev_sets import assert_categories_follow_sentiment, assert_meets_floors, part
+from tests.unit.dev_sets import assert_has_shape, assert_meets_floors, part
 from textanalysis.text import analyze
 
 DEV_SET = Path(__file__).parent / "fixtures" / "reviews_dev3.jsonl"
@@ -43,15 +41,12 @@ FLOORS = {
 
 
 def test_the_set_has_its_shape():
-    rows = load(DEV_SET)
-    assert Counter(r["sentiment"] for r in rows) == {"negative": 90, "positive": 70, "neutral": 50}
-    assert Counter(r["part"] for r in rows) == {"tune": 141, "held": 69}
-    assert {r["domain"] for r in rows} == DOMAINS
-    for domain in DOMAINS:
-        labels = Counter(r["sentiment"] for r in rows if r["domain"] == domain)
-        assert labels == {"negative": 9, "positive": 7, "neutral": 5}
-    assert len({r["text"] for r in rows}) == len(rows)
-    assert_categories_follow_sentiment(rows)
+    assert_has_shape(
+        DEV_SET,
+        {"negative": 90, "positive": 70, "neutral": 50},
+        {"tune": 141, "held": 69},
+        (DOMAINS, {"negative": 9, "positive": 7, "neutral": 5}),
+    )
 
 
 @pytest.mark.parametrize("name", ["tune", "held"])

@@ -8,8 +8,6 @@ import hmac
 
 from marshmallow import fields, validate
 
-from contracts.base import Pattern
-
 LINK_LABEL = {"zh-CN": "查看工单", "en": "Open the case"}
 
 
@@ -28,5 +26,4 @@ def webhook_url(**kwargs) -> fields.Url:
     return fields.Url(schemes={"http", "https"}, require_tld=False, **kwargs)
 
 
-MOBILE = Pattern(r"^\+?[0-9][0-9-]{4,19}$", error="a mobile number: digits, optional + and -")
 USER_ID = validate.Length(min=1, max=128)

@@ -25,9 +25,10 @@ from urllib.parse import quote_plus
 
 from marshmallow import fields
 
+from contracts.people import MOBILE  # the directory contract and the channel accept the same numbers
 from services.notify.channels import http
 from services.notify.channels.base import Destination, HandleSchema, Note, Outcome, Rate
-from services.notify.channels.common import MOBILE, USER_ID, hmac_sha256_b64, link_label, webhook_url
+from services.notify.channels.common import USER_ID, hmac_sha256_b64, link_label, webhook_url
 from services.notify.channels.truncate import fit, truncate, utf8_bytes
 
 # DingTalk does not state a size for custom-robot markdown; 15,000 bytes is the

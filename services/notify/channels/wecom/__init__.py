@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
+from contracts.people import MOBILE  # the directory contract and the channel accept the same numbers
 from services.notify.channels import http
 from services.notify.channels.base import Destination, HandleSchema, Note, Outcome, Rate
-from services.notify.channels.common import MOBILE, USER_ID, link_label, webhook_url
+from services.notify.channels.common import USER_ID, link_label, webhook_url
 from services.notify.channels.truncate import fit, utf8_bytes
 
 MARKDOWN_LIMIT = 4096  # bytes
